@@ -1,0 +1,3 @@
+"""okeios: client-side provenance for personal health records."""
+
+__version__ = "0.1.0"

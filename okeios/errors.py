@@ -1,0 +1,137 @@
+"""The okeios error hierarchy.
+
+Every error raised on purpose by okeios derives from :class:`OkeiosError`, so a caller (or the
+command line) can catch the whole family in one place. Foreign exceptions met while handling
+untrusted input are re-raised as one of these, chained with ``from``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadMagicError",
+    "BundleError",
+    "CanonicalizationError",
+    "ChainError",
+    "CommitmentError",
+    "DuplicateKeyError",
+    "EncodingError",
+    "EventError",
+    "InputError",
+    "MalformedJSONError",
+    "NestingError",
+    "NonCanonicalEncodingError",
+    "NumberError",
+    "OkeiosError",
+    "PolicyError",
+    "ProofError",
+    "SignatureError",
+    "TrailingGarbageError",
+    "TruncationError",
+    "UnknownFieldError",
+    "UnsupportedVersionError",
+    "VerificationError",
+]
+
+
+class OkeiosError(Exception):
+    """Root of every error okeios raises on purpose."""
+
+
+class InputError(OkeiosError, ValueError):
+    """Input that okeios refuses to process (bad record, bad argument, bad file)."""
+
+
+# --- records and canonical bytes -------------------------------------------------------------
+
+
+class CanonicalizationError(InputError):
+    """A record cannot be turned into canonical bytes."""
+
+
+class MalformedJSONError(CanonicalizationError):
+    """The input is not well-formed UTF-8 JSON text."""
+
+
+class DuplicateKeyError(CanonicalizationError):
+    """A JSON object has the same member name twice."""
+
+
+class NumberError(CanonicalizationError):
+    """A number cannot be represented without changing it (NaN, infinity, lost precision)."""
+
+
+class NestingError(CanonicalizationError):
+    """The input nests arrays or objects deeper than the allowed limit."""
+
+
+# --- commitments, events, signatures, proofs -------------------------------------------------
+
+
+class CommitmentError(InputError):
+    """A commitment, salt or field disclosure is malformed."""
+
+
+class EventError(InputError):
+    """A provenance event is malformed (bad kind, id, version, address ...)."""
+
+
+class SignatureError(OkeiosError):
+    """A signature is malformed, or a signer produced a signature for another key."""
+
+
+class ProofError(InputError):
+    """A Merkle proof request or proof is malformed (bad sizes, indices or lengths)."""
+
+
+class PolicyError(InputError):
+    """A trust policy is malformed or likely misused (for example an empty allow-list)."""
+
+
+# --- the bundle file format ------------------------------------------------------------------
+
+
+class BundleError(InputError):
+    """A proof bundle cannot be decoded."""
+
+
+class BadMagicError(BundleError):
+    """The bytes do not start with the okeios bundle magic."""
+
+
+class UnsupportedVersionError(BundleError):
+    """The bundle's major version is not one this library reads."""
+
+
+class TruncationError(BundleError):
+    """The bundle ends before its content does."""
+
+
+class TrailingGarbageError(BundleError):
+    """Bytes follow the end of the bundle's content."""
+
+
+class EncodingError(BundleError):
+    """The bundle's content has the wrong shape or types."""
+
+
+class NonCanonicalEncodingError(BundleError):
+    """The bundle decodes, but is not in the single canonical encoding."""
+
+
+class UnknownFieldError(BundleError):
+    """The bundle carries a field this major version does not define."""
+
+
+# --- verification and chains -----------------------------------------------------------------
+
+
+class VerificationError(OkeiosError):
+    """Raised by the raising verification variants; carries the full report."""
+
+    def __init__(self, report: object, message: str) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class ChainError(OkeiosError):
+    """A chain could not be reached or answered something unusable."""

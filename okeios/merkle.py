@@ -1,0 +1,387 @@
+"""An append-only Merkle log with RFC 9162 (RFC 6962) hashing, proofs and proof verification.
+
+Hashed bytes (kept here and nowhere else):
+
+* leaf hash: ``SHA-256(0x00 || data)``
+* node hash: ``SHA-256(0x01 || left || right)``
+* the hash of the empty tree: ``SHA-256("")``
+
+The tree over ``n`` leaves is the one RFC 9162 section 2.1.1 defines: the left subtree always
+holds the largest power of two strictly below ``n`` leaves. :class:`MerkleLog` stores every
+complete subtree hash, level by level, in flat ``bytearray`` buffers (32 bytes a node), so an
+append costs one leaf hash plus, on average, one node hash, and a proof for any past tree size
+is read off the stored nodes with ``O(log n)`` extra hashes for the ragged right edge.
+
+Verification follows RFC 9162 sections 2.1.3.2 and 2.1.4.2; proof lengths and hash lengths are
+checked before any hashing. A proof that does not verify raises :class:`ProofMismatchError`; a
+request or proof that is malformed raises :class:`~okeios.errors.ProofError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from hashlib import sha256
+
+from .errors import ProofError
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "MerkleLog",
+    "ProofMismatchError",
+    "consistency_proof_length",
+    "inclusion_proof_length",
+    "leaf_hash",
+    "node_hash",
+    "root_from_inclusion_proof",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+HASH_SIZE = 32
+LEAF_PREFIX = b"\x00"
+NODE_PREFIX = b"\x01"
+EMPTY_ROOT = sha256(b"").digest()
+
+
+class ProofMismatchError(ProofError):
+    """A well-formed proof that does not lead to the expected root (or roots)."""
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 9162 leaf hash: ``SHA-256(0x00 || data)``."""
+    return sha256(LEAF_PREFIX + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 9162 interior node hash: ``SHA-256(0x01 || left || right)``."""
+    return sha256(NODE_PREFIX + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two strictly smaller than ``n`` (``n >= 2``)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+class MerkleLog:
+    """An in-memory append-only RFC 9162 Merkle log.
+
+    ``append``/``extend`` add entries (raw leaf data; the log hashes them). ``root``,
+    ``inclusion_proof`` and ``consistency_proof`` work for the current size or any past size.
+    """
+
+    __slots__ = ("_levels", "_size")
+
+    def __init__(self) -> None:
+        self._levels: list[bytearray] = [bytearray()]
+        self._size = 0
+
+    @classmethod
+    def from_leaf_hashes(cls, hashes: Iterable[bytes]) -> MerkleLog:
+        """Rebuild a log from stored leaf hashes (for example when loading a store)."""
+        log = cls()
+        log.extend_leaf_hashes(hashes)
+        return log
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def size(self) -> int:
+        """Number of entries in the log."""
+        return self._size
+
+    # -- appending -------------------------------------------------------------------------
+
+    def append(self, data: bytes) -> int:
+        """Append one entry; return its index."""
+        return self.append_leaf_hash(sha256(LEAF_PREFIX + data).digest())
+
+    def append_leaf_hash(self, digest: bytes) -> int:
+        """Append an already computed leaf hash; return its index."""
+        if len(digest) != HASH_SIZE:
+            raise ProofError(f"a leaf hash is {HASH_SIZE} bytes, got {len(digest)}")
+        index = self._size
+        levels = self._levels
+        levels[0] += digest
+        i = index
+        k = 0
+        while i & 1:
+            pair = levels[k][-2 * HASH_SIZE :]
+            k += 1
+            if k == len(levels):
+                levels.append(bytearray())
+            levels[k] += sha256(NODE_PREFIX + pair).digest()
+            i >>= 1
+        self._size = index + 1
+        return index
+
+    def extend(self, items: Iterable[bytes]) -> range:
+        """Append many entries at once (much faster than repeated ``append``).
+
+        Returns the range of indices the entries received.
+        """
+        return self.extend_leaf_hashes([sha256(LEAF_PREFIX + d).digest() for d in items])
+
+    def extend_leaf_hashes(self, hashes: Iterable[bytes]) -> range:
+        """Append many already computed leaf hashes at once."""
+        blob = b"".join(hashes)
+        count, rest = divmod(len(blob), HASH_SIZE)
+        if rest:
+            raise ProofError(f"leaf hashes must be {HASH_SIZE} bytes each")
+        start = self._size
+        levels = self._levels
+        levels[0] += blob
+        width = 2 * HASH_SIZE
+        k = 0
+        while len(levels[k]) >= width:
+            level = levels[k]
+            if k + 1 == len(levels):
+                levels.append(bytearray())
+            parent = levels[k + 1]
+            done = len(parent) // HASH_SIZE
+            todo = len(level) // width
+            if todo > done:
+                parent += b"".join(
+                    [
+                        sha256(NODE_PREFIX + level[o : o + width]).digest()
+                        for o in range(done * width, todo * width, width)
+                    ]
+                )
+            k += 1
+        self._size = start + count
+        return range(start, self._size)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def leaf_hash_at(self, index: int) -> bytes:
+        """The stored leaf hash of entry ``index``."""
+        self._check_index(index, self._size)
+        return bytes(self._levels[0][index * HASH_SIZE : (index + 1) * HASH_SIZE])
+
+    def _node(self, level: int, index: int) -> bytes:
+        o = index * HASH_SIZE
+        return bytes(self._levels[level][o : o + HASH_SIZE])
+
+    def _range_hash(self, start: int, end: int) -> bytes:
+        """MTH of leaves ``[start, end)``; ``start`` is aligned as RFC 9162 subtrees are."""
+        width = end - start
+        if width == 0:
+            return EMPTY_ROOT
+        parts: list[bytes] = []
+        pos = start
+        while width:
+            k = width.bit_length() - 1
+            parts.append(self._node(k, pos >> k))
+            pos += 1 << k
+            width -= 1 << k
+        digest = parts[-1]
+        for left in reversed(parts[:-1]):
+            digest = sha256(NODE_PREFIX + left + digest).digest()
+        return digest
+
+    def root(self, size: int | None = None) -> bytes:
+        """The tree head (root hash) at ``size`` entries (default: the current size)."""
+        n = self._resolve_size(size)
+        return self._range_hash(0, n)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """RFC 9162 inclusion proof (audit path) for entry ``index`` in the tree of ``size``."""
+        n = self._resolve_size(size)
+        self._check_index(index, n)
+        path: list[bytes] = []
+        start, end = 0, n
+        while end - start > 1:
+            k = _split(end - start)
+            if index < start + k:
+                path.append(self._range_hash(start + k, end))
+                end = start + k
+            else:
+                path.append(self._range_hash(start, start + k))
+                start += k
+        path.reverse()
+        return path
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """RFC 9162 consistency proof between the trees of ``old_size`` and ``new_size``."""
+        n = self._resolve_size(new_size)
+        if not 0 < old_size <= n:
+            raise ProofError(
+                f"a consistency proof needs 0 < old size <= new size, got {old_size} and {n}"
+            )
+        path: list[bytes] = []
+        start, end, m = 0, n, old_size
+        complete = True
+        while m != end - start:
+            k = _split(end - start)
+            if m <= k:
+                path.append(self._range_hash(start + k, end))
+                end = start + k
+            else:
+                path.append(self._range_hash(start, start + k))
+                start += k
+                m -= k
+                complete = False
+        if not complete:
+            path.append(self._range_hash(start, end))
+        path.reverse()
+        return path
+
+    def _resolve_size(self, size: int | None) -> int:
+        if size is None:
+            return self._size
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= self._size:
+            raise ProofError(f"tree size {size!r} is outside 0..{self._size}")
+        return size
+
+    @staticmethod
+    def _check_index(index: int, size: int) -> None:
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
+            raise ProofError(f"leaf index {index!r} is outside 0..{size - 1}")
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+def inclusion_proof_length(index: int, size: int) -> int:
+    """The exact number of hashes in an inclusion proof for ``index`` in a tree of ``size``."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf index {index} is outside 0..{size - 1}")
+    inner = (index ^ (size - 1)).bit_length()
+    border = bin(index >> inner).count("1")
+    return inner + border
+
+
+def consistency_proof_length(old_size: int, new_size: int) -> int:
+    """The exact number of hashes in a consistency proof from ``old_size`` to ``new_size``."""
+    if not 0 < old_size <= new_size:
+        raise ProofError(f"need 0 < old size <= new size, got {old_size} and {new_size}")
+    if old_size == new_size:
+        return 0
+    count, width, m, complete = 0, new_size, old_size, True
+    while m != width:
+        k = _split(width)
+        count += 1
+        if m <= k:
+            width = k
+        else:
+            width -= k
+            m -= k
+            complete = False
+    return count + (0 if complete else 1)
+
+
+def _check_hash(name: str, value: bytes) -> None:
+    if not isinstance(value, bytes | bytearray) or len(value) != HASH_SIZE:
+        got = len(value) if isinstance(value, bytes | bytearray) else type(value).__name__
+        raise ProofError(f"{name} must be {HASH_SIZE} bytes, got {got}")
+
+
+def _check_size(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 64:
+        raise ProofError(f"{name} must be an integer in 0..2^64-1, got {value!r}")
+
+
+def root_from_inclusion_proof(
+    index: int, size: int, digest: bytes, proof: Sequence[bytes]
+) -> bytes:
+    """Recompute the root an inclusion proof leads to (RFC 9162 section 2.1.3.2)."""
+    _check_size("leaf index", index)
+    _check_size("tree size", size)
+    _check_hash("leaf hash", digest)
+    if index >= size:
+        raise ProofError(f"leaf index {index} is not below tree size {size}")
+    expected = inclusion_proof_length(index, size)
+    if len(proof) != expected:
+        raise ProofError(
+            f"inclusion proof for index {index} in a tree of {size} has {expected} hashes, "
+            f"got {len(proof)}"
+        )
+    for i, p in enumerate(proof):
+        _check_hash(f"proof hash {i}", p)
+    fn, sn, r = index, size - 1, bytes(digest)
+    for p in proof:
+        if fn & 1 or fn == sn:
+            r = sha256(NODE_PREFIX + p + r).digest()
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = sha256(NODE_PREFIX + r + p).digest()
+        fn >>= 1
+        sn >>= 1
+    return r
+
+
+def verify_inclusion(
+    index: int, size: int, digest: bytes, proof: Sequence[bytes], root: bytes
+) -> None:
+    """Check that leaf hash ``digest`` sits at ``index`` in the tree of ``size`` with ``root``.
+
+    Returns ``None`` on success; raises :class:`ProofError` (malformed) or
+    :class:`ProofMismatchError` (well-formed but wrong).
+    """
+    _check_hash("root", root)
+    got = root_from_inclusion_proof(index, size, digest, proof)
+    if got != root:
+        raise ProofMismatchError(
+            f"inclusion proof for index {index} leads to root {got.hex()}, expected {root.hex()}"
+        )
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Check that the tree of ``new_size`` extends the tree of ``old_size`` (RFC 9162 2.1.4.2).
+
+    A proof from the empty tree proves nothing and is refused, as are equal sizes with a
+    non-empty proof. Returns ``None`` on success, raises like :func:`verify_inclusion`.
+    """
+    _check_size("old size", old_size)
+    _check_size("new size", new_size)
+    if old_size == 0:
+        raise ProofError("a consistency proof from the empty tree proves nothing")
+    if old_size > new_size:
+        raise ProofError(f"old size {old_size} is larger than new size {new_size}")
+    expected = consistency_proof_length(old_size, new_size)
+    if len(proof) != expected:
+        raise ProofError(
+            f"consistency proof from {old_size} to {new_size} has {expected} hashes, "
+            f"got {len(proof)}"
+        )
+    if old_size == new_size:
+        # Nothing to hash: the roots are compared as given (as the RFC 6962 vectors expect).
+        if old_root != new_root:
+            raise ProofMismatchError("equal tree sizes with different roots")
+        return
+    _check_hash("old root", old_root)
+    _check_hash("new root", new_root)
+    for i, p in enumerate(proof):
+        _check_hash(f"proof hash {i}", p)
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # a power of two: the old root is the first node
+        path.insert(0, bytes(old_root))
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError("consistency proof is longer than the tree allows")
+        if fn & 1 or fn == sn:
+            fr = sha256(NODE_PREFIX + c + fr).digest()
+            sr = sha256(NODE_PREFIX + c + sr).digest()
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = sha256(NODE_PREFIX + sr + c).digest()
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError("consistency proof is shorter than the tree requires")
+    if fr != old_root:
+        raise ProofMismatchError(f"consistency proof does not lead to old root {old_root.hex()}")
+    if sr != new_root:
+        raise ProofMismatchError(f"consistency proof does not lead to new root {new_root.hex()}")

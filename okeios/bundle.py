@@ -1,0 +1,419 @@
+"""The proof bundle: one self-contained, self-describing file per event.
+
+Binary form (``application/vnd.okeios.bundle+msgpack``), see ``docs/bundle.md``::
+
+    magic    7 bytes   0x89 "OKEIOS"
+    major    1 byte    0x01
+    body     msgpack   one map, keys and nesting exactly as below, nothing after it
+
+The body is encoded canonically (shortest msgpack forms, ``bin`` for bytes, ``str`` for text,
+keys in the fixed order below); a decoder re-encodes what it read and refuses the input unless
+the bytes are identical, so every bundle has exactly one encoding. Unknown fields are refused
+(a new field means a new major version). A JSON form exists for people
+(``application/vnd.okeios.bundle+json``): the same content, bytes as ``0x``-hex, disclosed
+values as their canonical JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from .commitment import DisclosedField, Disclosure
+from .errors import (
+    BadMagicError,
+    BundleError,
+    EncodingError,
+    NonCanonicalEncodingError,
+    OkeiosError,
+    TrailingGarbageError,
+    TruncationError,
+    UnknownFieldError,
+    UnsupportedVersionError,
+)
+from .events import Checkpoint, Event, EventKind, SignedCheckpoint, SignedEvent
+from .signing import checksum_address
+
+__all__ = [
+    "JSON_MEDIA_TYPE",
+    "MAGIC",
+    "MAJOR_VERSION",
+    "MEDIA_TYPE",
+    "AnchorRef",
+    "Bundle",
+    "InclusionProof",
+]
+
+MAGIC = b"\x89OKEIOS"
+MAJOR_VERSION = 1
+MEDIA_TYPE = "application/vnd.okeios.bundle+msgpack"
+JSON_MEDIA_TYPE = "application/vnd.okeios.bundle+json"
+MAX_BUNDLE_SIZE = 64 * 1024 * 1024
+_HEADER = MAGIC + bytes([MAJOR_VERSION])
+_U64 = 1 << 64
+
+_EVENT_KEYS = (
+    "kind",
+    "logId",
+    "recordId",
+    "version",
+    "previous",
+    "commitment",
+    "ciphertextDigest",
+    "author",
+    "time",
+    "sources",
+    "subject",
+    "purpose",
+)
+_TOP_KEYS = ("event", "signature", "disclosure", "inclusion", "checkpoint", "anchor")
+_DISCLOSURE_KEYS = ("digests", "fields")
+_INCLUSION_KEYS = ("index", "treeSize", "path")
+_CHECKPOINT_KEYS = ("logId", "treeSize", "root", "publisher", "signature")
+_ANCHOR_KEYS = ("chainId", "registry", "transaction", "block")
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    """An RFC 9162 inclusion proof of the event's leaf in the checkpoint's tree."""
+
+    index: int
+    tree_size: int
+    path: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorRef:
+    """Where the checkpoint was anchored (filled once anchoring exists; a hint, never trusted:
+    verifiers check it against their own pinned chain and registry)."""
+
+    chain_id: int
+    registry: bytes
+    transaction: bytes
+    block: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """Everything needed to verify one event offline."""
+
+    event: SignedEvent
+    disclosure: Disclosure
+    inclusion: InclusionProof
+    checkpoint: SignedCheckpoint
+    anchor: AnchorRef | None = None
+
+    # -- binary form ---------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The canonical binary form."""
+        body = msgpack.packb(_to_body(self), use_bin_type=True)
+        return _HEADER + bytes(body)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Bundle:
+        """Decode and validate a binary bundle; every problem raises a :class:`BundleError`."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise EncodingError(f"a bundle is bytes, got {type(data).__name__}")
+        data = bytes(data)
+        if len(data) > MAX_BUNDLE_SIZE:
+            raise EncodingError(f"a bundle is at most {MAX_BUNDLE_SIZE} bytes")
+        if len(data) < len(_HEADER):
+            if MAGIC.startswith(data[: len(MAGIC)]) and data:
+                raise TruncationError("the bundle ends inside its header")
+            raise BadMagicError("not an okeios bundle (no magic)")
+        if data[: len(MAGIC)] != MAGIC:
+            raise BadMagicError("not an okeios bundle: the magic bytes do not match")
+        major = data[len(MAGIC)]
+        if major != MAJOR_VERSION:
+            raise UnsupportedVersionError(
+                f"bundle major version {major} is not supported (this library reads "
+                f"{MAJOR_VERSION})"
+            )
+        body = data[len(_HEADER) :]
+        try:
+            raw = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=True)
+        except msgpack.ExtraData as exc:
+            raise TrailingGarbageError(f"{len(exc.extra)} bytes follow the bundle body") from exc
+        except ValueError as exc:
+            # msgpack caps every length at the buffer size, so "exceeds max_..." means a
+            # length prefix promises more than the remaining bytes: the input was cut short.
+            if "incomplete" in str(exc) or "exceeds max_" in str(exc):
+                raise TruncationError(f"the bundle body is truncated ({exc})") from exc
+            raise EncodingError(f"the bundle body is not valid msgpack: {exc}") from exc
+        except Exception as exc:  # msgpack raises FormatError, StackError, TypeError...
+            raise EncodingError(f"the bundle body is not valid msgpack: {exc!r}") from exc
+        bundle = _from_body(raw, _bin)
+        if bundle.to_bytes() != data:
+            raise NonCanonicalEncodingError("the bundle is not in its canonical encoding")
+        return bundle
+
+    # -- JSON form -----------------------------------------------------------------------------
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON form (bytes as 0x-hex, disclosed values as canonical JSON text)."""
+        return {
+            "mediaType": JSON_MEDIA_TYPE,
+            "version": MAJOR_VERSION,
+            **_to_body(self, hexify=True),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_json_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Bundle:
+        """Decode the JSON form; every problem raises a :class:`BundleError`."""
+        try:
+            raw = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise EncodingError(f"the bundle is not valid JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise EncodingError("a JSON bundle is an object")
+        if raw.get("mediaType") != JSON_MEDIA_TYPE:
+            raise BadMagicError(f"not an okeios JSON bundle (mediaType {raw.get('mediaType')!r})")
+        if raw.get("version") != MAJOR_VERSION:
+            raise UnsupportedVersionError(
+                f"bundle major version {raw.get('version')!r} is not supported"
+            )
+        body = {k: v for k, v in raw.items() if k not in ("mediaType", "version")}
+        return _from_body(body, _unhex)
+
+    @staticmethod
+    def load(data: bytes) -> Bundle:
+        """Decode either form, telling them apart by their first byte."""
+        if data[:1] == MAGIC[:1]:
+            return Bundle.from_bytes(data)
+        if data.lstrip()[:1] == b"{":
+            return Bundle.from_json(data)
+        raise BadMagicError("not an okeios bundle (neither the binary magic nor a JSON object)")
+
+
+# --- encoding ---------------------------------------------------------------------------------
+
+
+def _to_body(b: Bundle, *, hexify: bool = False) -> dict[str, Any]:
+    def h(value: bytes) -> Any:
+        return "0x" + value.hex() if hexify else value
+
+    def addr(value: str) -> Any:
+        return value if hexify else bytes.fromhex(value[2:])
+
+    e = b.event.event
+    c = b.checkpoint
+    fields: list[Any] = [
+        {"path": f.path, "salt": h(f.salt), "value": f.value.decode("utf-8")}
+        if hexify
+        else [f.path, f.salt, f.value]
+        for f in b.disclosure.fields
+    ]
+    return {
+        "event": {
+            "kind": str(e.kind),
+            "logId": h(e.log_id),
+            "recordId": h(e.record_id),
+            "version": e.version,
+            "previous": h(e.previous),
+            "commitment": h(e.commitment),
+            "ciphertextDigest": h(e.ciphertext_digest),
+            "author": addr(e.author),
+            "time": e.time,
+            "sources": [h(s) for s in e.sources],
+            "subject": addr(e.subject),
+            "purpose": e.purpose,
+        },
+        "signature": h(b.event.signature),
+        "disclosure": {"digests": [h(d) for d in b.disclosure.digests], "fields": fields},
+        "inclusion": {
+            "index": b.inclusion.index,
+            "treeSize": b.inclusion.tree_size,
+            "path": [h(p) for p in b.inclusion.path],
+        },
+        "checkpoint": {
+            "logId": h(c.checkpoint.log_id),
+            "treeSize": c.checkpoint.tree_size,
+            "root": h(c.checkpoint.root),
+            "publisher": addr(c.publisher),
+            "signature": h(c.signature),
+        },
+        "anchor": None
+        if b.anchor is None
+        else {
+            "chainId": b.anchor.chain_id,
+            "registry": h(b.anchor.registry),
+            "transaction": h(b.anchor.transaction),
+            "block": b.anchor.block,
+        },
+    }
+
+
+# --- decoding (shape checks; crypto checks are the verifier's) -------------------------------
+
+
+def _bin(value: Any, where: str) -> bytes:
+    if not isinstance(value, bytes):
+        raise EncodingError(f"{where}: expected bytes, got {type(value).__name__}")
+    return value
+
+
+def _unhex(value: Any, where: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise EncodingError(f"{where}: expected 0x-hex text")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError as exc:
+        raise EncodingError(f"{where}: bad hex") from exc
+
+
+def _fixed(read: Callable[[Any, str], bytes], value: Any, where: str, size: int) -> bytes:
+    raw = read(value, where)
+    if len(raw) != size:
+        raise EncodingError(f"{where}: expected {size} bytes, got {len(raw)}")
+    return raw
+
+
+def _map(value: Any, keys: Sequence[str], where: str) -> list[Any]:
+    if not isinstance(value, dict):
+        raise EncodingError(f"{where}: expected a map, got {type(value).__name__}")
+    unknown = [k for k in value if k not in keys]
+    if unknown:
+        raise UnknownFieldError(f"{where}: unknown field(s) {unknown!r}")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise EncodingError(f"{where}: missing field(s) {missing!r}")
+    return [value[k] for k in keys]
+
+
+def _uint(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _U64:
+        raise EncodingError(f"{where}: expected an unsigned 64-bit integer")
+    return value
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise EncodingError(f"{where}: expected text, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise EncodingError(f"{where}: expected an array, got {type(value).__name__}")
+    return value
+
+
+def _address(read: Callable[[Any, str], bytes], value: Any, where: str) -> str:
+    if read is _unhex:
+        return checksum_address(_text(value, where))
+    return checksum_address(_fixed(read, value, where, 20))
+
+
+def _from_body(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
+    try:
+        return _decode(raw, read)
+    except BundleError:
+        raise
+    except OkeiosError as exc:  # an event or checkpoint that is not valid once built
+        raise EncodingError(f"the bundle holds an invalid value: {exc}") from exc
+
+
+def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
+    def h32(value: Any, where: str) -> bytes:
+        return _fixed(read, value, where, 32)
+
+    ev, sig, disc, inc, cp, anchor = _map(raw, _TOP_KEYS, "bundle")
+    (
+        kind,
+        log_id,
+        record_id,
+        version,
+        previous,
+        commitment,
+        ct_digest,
+        author,
+        time,
+        sources,
+        subject,
+        purpose,
+    ) = _map(ev, _EVENT_KEYS, "event")
+    kind_text = _text(kind, "event.kind")
+    if kind_text not in EventKind.__members__.values():
+        raise EncodingError(f"event.kind: unknown kind {kind_text!r}")
+    event = Event(
+        kind=EventKind(kind_text),
+        log_id=h32(log_id, "event.logId"),
+        record_id=h32(record_id, "event.recordId"),
+        version=_uint(version, "event.version"),
+        previous=h32(previous, "event.previous"),
+        commitment=h32(commitment, "event.commitment"),
+        ciphertext_digest=h32(ct_digest, "event.ciphertextDigest"),
+        author=_address(read, author, "event.author"),
+        time=_uint(time, "event.time"),
+        sources=tuple(
+            h32(s, f"event.sources[{i}]") for i, s in enumerate(_list(sources, "event.sources"))
+        ),
+        subject=_address(read, subject, "event.subject"),
+        purpose=_text(purpose, "event.purpose"),
+    )
+    signed = SignedEvent(event, _fixed(read, sig, "signature", 65))
+
+    digests_raw, fields_raw = _map(disc, _DISCLOSURE_KEYS, "disclosure")
+    digests = tuple(
+        h32(d, f"disclosure.digests[{i}]")
+        for i, d in enumerate(_list(digests_raw, "disclosure.digests"))
+    )
+    fields: list[DisclosedField] = []
+    for i, f in enumerate(_list(fields_raw, "disclosure.fields")):
+        where = f"disclosure.fields[{i}]"
+        if read is _unhex:
+            path, salt, value = _map(f, ("path", "salt", "value"), where)
+            value_bytes = _text(value, f"{where}.value").encode("utf-8")
+        else:
+            items = _list(f, where)
+            if len(items) != 3:
+                raise EncodingError(f"{where}: expected [path, salt, value]")
+            path, salt, value = items
+            value_bytes = read(value, f"{where}.value")
+            try:
+                value_bytes.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise EncodingError(f"{where}.value: not UTF-8") from exc
+        fields.append(
+            DisclosedField(
+                _text(path, f"{where}.path"), _fixed(read, salt, f"{where}.salt", 16), value_bytes
+            )
+        )
+    disclosure = Disclosure(digests, tuple(fields))
+
+    index, tree_size, path = _map(inc, _INCLUSION_KEYS, "inclusion")
+    inclusion = InclusionProof(
+        _uint(index, "inclusion.index"),
+        _uint(tree_size, "inclusion.treeSize"),
+        tuple(h32(p, f"inclusion.path[{i}]") for i, p in enumerate(_list(path, "inclusion.path"))),
+    )
+
+    cp_log, cp_size, cp_root, cp_pub, cp_sig = _map(cp, _CHECKPOINT_KEYS, "checkpoint")
+    checkpoint = SignedCheckpoint(
+        Checkpoint(
+            h32(cp_log, "checkpoint.logId"),
+            _uint(cp_size, "checkpoint.treeSize"),
+            h32(cp_root, "checkpoint.root"),
+        ),
+        _address(read, cp_pub, "checkpoint.publisher"),
+        _fixed(read, cp_sig, "checkpoint.signature", 65),
+    )
+
+    anchor_ref = None
+    if anchor is not None:
+        chain_id, registry, tx, block = _map(anchor, _ANCHOR_KEYS, "anchor")
+        anchor_ref = AnchorRef(
+            _uint(chain_id, "anchor.chainId"),
+            _fixed(read, registry, "anchor.registry", 20),
+            h32(tx, "anchor.transaction"),
+            _uint(block, "anchor.block"),
+        )
+    return Bundle(signed, disclosure, inclusion, checkpoint, anchor_ref)

@@ -1,0 +1,314 @@
+"""Provenance events and log checkpoints, and their EIP-712 signatures.
+
+Signed bytes are defined here and in :mod:`okeios.eip712` only. Both structures are EIP-712
+typed data in the domain ``{name: "okeios", version: "1"}`` (no chain id: an event is signed
+before anyone knows which chain will anchor it), so any Ethereum wallet can show what it signs
+and any contract can check it with ``ecrecover``.
+
+An event's id is its EIP-712 digest. The Merkle log leaf of a signed event is
+``event id (32 bytes) || signature (65 bytes)``, so the log commits to who signed, too.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any
+
+from .eip712 import TypedDataEncoder
+from .errors import EventError, SignatureError
+from .signing import SIGNATURE_SIZE, Signer, checksum_address, recover_address, sign_typed
+
+__all__ = [
+    "CHECKPOINT_TYPE",
+    "DOMAIN",
+    "EVENT_TYPE",
+    "TYPES",
+    "ZERO_ADDRESS",
+    "ZERO_HASH",
+    "Checkpoint",
+    "Event",
+    "EventKind",
+    "SignedCheckpoint",
+    "SignedEvent",
+    "derive_log_id",
+    "event_from_message",
+]
+
+ZERO_HASH = bytes(32)
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+MAX_PURPOSE_LENGTH = 1024
+MAX_SOURCES = 256
+_U64 = 1 << 64
+
+DOMAIN: Mapping[str, Any] = {"name": "okeios", "version": "1"}
+EVENT_TYPE = "ProvenanceEvent"
+CHECKPOINT_TYPE = "Checkpoint"
+TYPES: Mapping[str, Sequence[Mapping[str, str]]] = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+    ],
+    EVENT_TYPE: [
+        {"name": "kind", "type": "string"},
+        {"name": "logId", "type": "bytes32"},
+        {"name": "recordId", "type": "bytes32"},
+        {"name": "version", "type": "uint64"},
+        {"name": "previous", "type": "bytes32"},
+        {"name": "commitment", "type": "bytes32"},
+        {"name": "ciphertextDigest", "type": "bytes32"},
+        {"name": "author", "type": "address"},
+        {"name": "time", "type": "uint64"},
+        {"name": "sources", "type": "bytes32[]"},
+        {"name": "subject", "type": "address"},
+        {"name": "purpose", "type": "string"},
+    ],
+    CHECKPOINT_TYPE: [
+        {"name": "logId", "type": "bytes32"},
+        {"name": "treeSize", "type": "uint64"},
+        {"name": "root", "type": "bytes32"},
+    ],
+}
+
+_ENCODER = TypedDataEncoder(TYPES)
+_DOMAIN_SEPARATOR = _ENCODER.domain_separator(DOMAIN)
+
+
+class EventKind(enum.StrEnum):
+    """What happened to a record."""
+
+    CREATE = "create"
+    AMEND = "amend"
+    DERIVE = "derive"
+    GRANT = "grant"
+    REVOKE = "revoke"
+    ACCESS = "access"
+    ERASE = "erase"
+
+
+def derive_log_id(publisher: str, name: str) -> bytes:
+    """A publisher's log id for a log name: ``SHA-256("okeios/log/v1" 0x00 address name)``."""
+    address = bytes.fromhex(checksum_address(publisher)[2:])
+    return sha256(b"okeios/log/v1\x00" + address + name.encode("utf-8")).digest()
+
+
+def _hash32(name: str, value: object) -> bytes:
+    if not isinstance(value, bytes) or len(value) != 32:
+        got = len(value) if isinstance(value, bytes) else type(value).__name__
+        raise EventError(f"{name} must be 32 bytes, got {got}")
+    return value
+
+
+def _u64(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _U64:
+        raise EventError(f"{name} must be an integer in 0..2^64-1, got {value!r}")
+    return value
+
+
+def _hx(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One provenance event, valid once built.
+
+    ``previous`` is the id of the record's preceding event (zero for the first); ``version`` is
+    the record's content version (1 on create, +1 on each amend). ``sources`` lists the event
+    ids a DERIVE was made from; ``subject`` is the recipient of a GRANT/REVOKE or the reader of
+    an ACCESS; ``purpose`` says why (free text, may be empty). ``time`` is Unix seconds, the
+    author's claim (an anchor later proves an upper bound).
+    """
+
+    kind: EventKind
+    log_id: bytes
+    record_id: bytes
+    version: int
+    previous: bytes
+    commitment: bytes
+    ciphertext_digest: bytes
+    author: str
+    time: int
+    sources: tuple[bytes, ...] = ()
+    subject: str = ZERO_ADDRESS
+    purpose: str = ""
+    id: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            kind = EventKind(self.kind)
+        except ValueError:
+            raise EventError(f"unknown event kind {self.kind!r}") from None
+        object.__setattr__(self, "kind", kind)
+        for name in ("log_id", "record_id", "previous", "commitment", "ciphertext_digest"):
+            _hash32(name, getattr(self, name))
+        _u64("version", self.version)
+        _u64("time", self.time)
+        object.__setattr__(self, "author", checksum_address(self.author))
+        object.__setattr__(self, "subject", checksum_address(self.subject))
+        if not isinstance(self.sources, tuple):
+            object.__setattr__(self, "sources", tuple(self.sources))
+        if len(self.sources) > MAX_SOURCES:
+            raise EventError(f"an event lists at most {MAX_SOURCES} sources")
+        for i, s in enumerate(self.sources):
+            _hash32(f"sources[{i}]", s)
+        if not isinstance(self.purpose, str) or len(self.purpose) > MAX_PURPOSE_LENGTH:
+            raise EventError(f"purpose must be a string of at most {MAX_PURPOSE_LENGTH} chars")
+        if self.version < 1:
+            raise EventError("version starts at 1")
+        if self.author == ZERO_ADDRESS:
+            raise EventError("the author cannot be the zero address")
+        first = kind in (EventKind.CREATE, EventKind.DERIVE)
+        if first and (self.version != 1 or self.previous != ZERO_HASH):
+            raise EventError(f"a {kind} event starts a record: version 1, no previous event")
+        if not first and self.previous == ZERO_HASH:
+            raise EventError(f"a {kind} event must link to the record's previous event")
+        if (kind is EventKind.DERIVE) != bool(self.sources):
+            raise EventError("sources are required for derive and allowed only there")
+        needs_subject = kind in (EventKind.GRANT, EventKind.REVOKE, EventKind.ACCESS)
+        if needs_subject != (self.subject != ZERO_ADDRESS):
+            raise EventError(
+                "a subject is required for grant, revoke, access and allowed only there"
+            )
+        object.__setattr__(
+            self, "id", _ENCODER.digest(_DOMAIN_SEPARATOR, EVENT_TYPE, self.message())
+        )
+
+    def message(self) -> dict[str, Any]:
+        """The EIP-712 ``message`` object (JSON-friendly: bytes as 0x-hex)."""
+        return {
+            "kind": str(self.kind),
+            "logId": _hx(self.log_id),
+            "recordId": _hx(self.record_id),
+            "version": self.version,
+            "previous": _hx(self.previous),
+            "commitment": _hx(self.commitment),
+            "ciphertextDigest": _hx(self.ciphertext_digest),
+            "author": self.author,
+            "time": self.time,
+            "sources": [_hx(s) for s in self.sources],
+            "subject": self.subject,
+            "purpose": self.purpose,
+        }
+
+    def typed_data(self) -> dict[str, Any]:
+        """The full ``eth_signTypedData_v4`` document a wallet signs."""
+        return _typed_data(EVENT_TYPE, self.message())
+
+    def sign(self, signer: Signer) -> SignedEvent:
+        """Sign with ``signer``, which must be the event's author."""
+        if checksum_address(signer.address) != self.author:
+            raise SignatureError(f"event author is {self.author}, signer is {signer.address}")
+        return SignedEvent(self, sign_typed(signer, self.typed_data(), self.id))
+
+
+def _typed_data(primary: str, message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "types": {"EIP712Domain": list(TYPES["EIP712Domain"]), primary: list(TYPES[primary])},
+        "primaryType": primary,
+        "domain": dict(DOMAIN),
+        "message": message,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SignedEvent:
+    """An event with its author's signature (not yet checked: see :meth:`recover`)."""
+
+    event: Event
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.signature, bytes) or len(self.signature) != SIGNATURE_SIZE:
+            raise SignatureError(f"an event signature is {SIGNATURE_SIZE} bytes")
+
+    @property
+    def id(self) -> bytes:
+        return self.event.id
+
+    def leaf_data(self) -> bytes:
+        """The log entry: ``event id || signature``."""
+        return self.event.id + self.signature
+
+    def recover(self) -> str:
+        """The address that signed (raises :class:`SignatureError` when malformed)."""
+        return recover_address(self.event.id, self.signature)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A log's state: (log id, tree size, root)."""
+
+    log_id: bytes
+    tree_size: int
+    root: bytes
+    id: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _hash32("log_id", self.log_id)
+        _hash32("root", self.root)
+        _u64("tree_size", self.tree_size)
+        object.__setattr__(
+            self, "id", _ENCODER.digest(_DOMAIN_SEPARATOR, CHECKPOINT_TYPE, self.message())
+        )
+
+    def message(self) -> dict[str, Any]:
+        return {"logId": _hx(self.log_id), "treeSize": self.tree_size, "root": _hx(self.root)}
+
+    def typed_data(self) -> dict[str, Any]:
+        return _typed_data(CHECKPOINT_TYPE, self.message())
+
+    def sign(self, signer: Signer) -> SignedCheckpoint:
+        signature = sign_typed(signer, self.typed_data(), self.id)
+        return SignedCheckpoint(self, checksum_address(signer.address), signature)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    """A checkpoint signed by the log's publisher."""
+
+    checkpoint: Checkpoint
+    publisher: str
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "publisher", checksum_address(self.publisher))
+        if not isinstance(self.signature, bytes) or len(self.signature) != SIGNATURE_SIZE:
+            raise SignatureError(f"a checkpoint signature is {SIGNATURE_SIZE} bytes")
+
+    def recover(self) -> str:
+        return recover_address(self.checkpoint.id, self.signature)
+
+
+def event_from_message(message: Mapping[str, Any]) -> Event:
+    """Rebuild an :class:`Event` from its EIP-712 message (as :meth:`Event.message` gives)."""
+    try:
+        return Event(
+            kind=EventKind(message["kind"]),
+            log_id=_unhex(message["logId"]),
+            record_id=_unhex(message["recordId"]),
+            version=message["version"],
+            previous=_unhex(message["previous"]),
+            commitment=_unhex(message["commitment"]),
+            ciphertext_digest=_unhex(message["ciphertextDigest"]),
+            author=message["author"],
+            time=message["time"],
+            sources=tuple(_unhex(s) for s in message["sources"]),
+            subject=message["subject"],
+            purpose=message["purpose"],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, EventError):
+            raise
+        raise EventError(f"malformed event message: {exc!r}") from exc
+
+
+def _unhex(value: object) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise EventError(f"expected 0x-hex, got {value!r}")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError as exc:
+        raise EventError(f"bad hex {value!r}") from exc

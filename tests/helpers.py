@@ -1,0 +1,48 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+from hashlib import sha256
+
+from okeios.publisher import Publisher
+from okeios.signing import LocalSigner
+from okeios.verify import TrustPolicy
+
+PUBLISHER_KEY = sha256(b"okeios test publisher").digest()
+AUTHOR_KEY = sha256(b"okeios test author").digest()
+STRANGER_KEY = sha256(b"okeios test stranger").digest()
+
+SMALL_RECORD = (
+    b'{"resourceType":"Observation","id":"hba1c","status":"final",'
+    b'"code":{"coding":[{"system":"http://loinc.org","code":"4548-4"}]},'
+    b'"subject":{"reference":"Patient/example"},'
+    b'"valueQuantity":{"value":6.10,"unit":"%"},"note":[],"extension":{}}'
+)
+
+
+class CountingRng:
+    """A deterministic stand-in for os.urandom."""
+
+    def __init__(self, label: bytes = b"rng") -> None:
+        self.label = label
+        self.counter = 0
+
+    def __call__(self, n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            self.counter += 1
+            out += sha256(self.label + self.counter.to_bytes(8, "big")).digest()
+        return out[:n]
+
+
+def make_publisher(**kwargs: object) -> Publisher:
+    return Publisher(
+        LocalSigner.from_key(PUBLISHER_KEY),
+        clock=lambda: 1_750_000_000.0,
+        rng=CountingRng(),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def policy_for(publisher: Publisher, *extra_authors: str) -> TrustPolicy:
+    return TrustPolicy(authors=[publisher.address, *extra_authors], publishers=[publisher.address])

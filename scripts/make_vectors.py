@@ -1,0 +1,103 @@
+"""Write tests/vectors/okeios-v1.json: pinned test vectors for the okeios v1 formats.
+
+The file pins, for a fixed record, seed and keys: canonical bytes, every salt and field digest,
+the record commitment, the event id and signature, the log root, the checkpoint id and the full
+binary bundle. Independent implementations can test against it; `tests/test_vectors.py` checks
+the library still reproduces it byte for byte. Regenerate only with a deliberate format change:
+
+    python scripts/make_vectors.py
+"""
+
+from __future__ import annotations
+
+import json
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+from okeios.canonical import canonicalize, parse_json
+from okeios.commitment import commit
+from okeios.events import ZERO_HASH, Event, EventKind, derive_log_id
+from okeios.publisher import Publisher
+from okeios.signing import LocalSigner
+
+OUT = Path(__file__).resolve().parents[1] / "tests" / "vectors" / "okeios-v1.json"
+
+RECORD = (
+    '{"resourceType": "Observation", "status": "final", "valueQuantity": '
+    '{"value": 6.10, "unit": "%"}, "code": {"coding": [{"system": "http://loinc.org", '
+    '"code": "4548-4"}]}, "note": [], "issued": "2026-11-24T09:00:00Z", "a/b~c": true}'
+)
+SEED = sha256(b"okeios vector seed").digest()
+AUTHOR_KEY = sha256(b"okeios vector author").digest()
+PUBLISHER_KEY = sha256(b"okeios vector publisher").digest()
+RECORD_ID = sha256(b"okeios vector record").digest()
+TIME = 1_795_000_000
+
+
+def build() -> dict[str, Any]:
+    value = parse_json(RECORD)
+    commitment, _ = commit(value, seed=SEED)
+    author = LocalSigner.from_key(AUTHOR_KEY)
+    publisher_key = LocalSigner.from_key(PUBLISHER_KEY)
+    log_id = derive_log_id(publisher_key.address, "vectors")
+    event = Event(
+        kind=EventKind.CREATE,
+        log_id=log_id,
+        record_id=RECORD_ID,
+        version=1,
+        previous=ZERO_HASH,
+        commitment=commitment.root,
+        ciphertext_digest=ZERO_HASH,
+        author=author.address,
+        time=TIME,
+    )
+    signed = event.sign(author)
+    publisher = Publisher(publisher_key, log_name="vectors", clock=lambda: TIME)
+    for i in range(4):  # some earlier entries, so the proof is not empty
+        publisher.create(
+            f'{{"n": {i}}}'.encode(),
+            seed=sha256(bytes([i])).digest(),
+            record_id=sha256(b"r" + bytes([i])).digest(),
+        )
+    publisher.create(RECORD.encode(), author=author, seed=SEED, record_id=RECORD_ID, time=TIME)
+    checkpoint = publisher.checkpoint()
+    bundle = publisher.bundle(signed.id, checkpoint=checkpoint)
+    partial = publisher.bundle(signed.id, fields=["/valueQuantity"], checkpoint=checkpoint)
+    return {
+        "description": "okeios v1 test vectors; see docs/commitments.md, docs/events.md, "
+        "docs/log.md, docs/bundle.md",
+        "record": RECORD,
+        "canonical": canonicalize(value).decode(),
+        "seed": SEED.hex(),
+        "fields": [
+            {
+                "path": f.path,
+                "salt": f.salt.hex(),
+                "value": f.value.decode(),
+                "digest": f.digest.hex(),
+            }
+            for f in commitment.fields.values()
+        ],
+        "commitment": commitment.root.hex(),
+        "authorKey": AUTHOR_KEY.hex(),
+        "author": author.address,
+        "publisherKey": PUBLISHER_KEY.hex(),
+        "publisher": publisher_key.address,
+        "logId": log_id.hex(),
+        "event": event.message(),
+        "eventId": signed.id.hex(),
+        "signature": signed.signature.hex(),
+        "leafHash": sha256(b"\x00" + signed.leaf_data()).hexdigest(),
+        "checkpoint": checkpoint.checkpoint.message(),
+        "checkpointId": checkpoint.checkpoint.id.hex(),
+        "checkpointSignature": checkpoint.signature.hex(),
+        "bundle": bundle.to_bytes().hex(),
+        "partialBundle": partial.to_bytes().hex(),
+    }
+
+
+if __name__ == "__main__":
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(build(), indent=2) + "\n")
+    print(f"wrote {OUT}")

@@ -1,0 +1,104 @@
+"""The library reproduces its own pinned v1 vectors byte for byte (a format change must be
+deliberate), and the vectors verify."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak
+
+from okeios.bundle import Bundle
+from okeios.verify import TrustPolicy, verify_bundle
+
+EVENT_FIELDS = [
+    ("kind", "string"),
+    ("logId", "bytes32"),
+    ("recordId", "bytes32"),
+    ("version", "uint64"),
+    ("previous", "bytes32"),
+    ("commitment", "bytes32"),
+    ("ciphertextDigest", "bytes32"),
+    ("author", "address"),
+    ("time", "uint64"),
+    ("sources", "bytes32[]"),
+    ("subject", "address"),
+    ("purpose", "string"),
+]
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "okeios-v1.json").read_text())
+
+
+def test_vectors_are_reproduced() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "make_vectors.py"
+    spec = importlib.util.spec_from_file_location("make_vectors", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.build() == VECTORS
+
+
+def test_vectors_follow_the_documented_construction() -> None:
+    # Recomputed here from docs/commitments.md with hashlib and hmac only.
+    seed = bytes.fromhex(VECTORS["seed"])
+    digests = []
+    for f in VECTORS["fields"]:
+        path, value = f["path"].encode(), f["value"].encode()
+        salt = hmac.new(seed, b"okeios/salt/v1\x00" + path, hashlib.sha256).digest()[:16]
+        assert salt.hex() == f["salt"]
+        d = hashlib.sha256(
+            b"okeios/field/v1\x00"
+            + salt
+            + len(path).to_bytes(4, "big")
+            + path
+            + len(value).to_bytes(4, "big")
+            + value
+        ).digest()
+        assert d.hex() == f["digest"]
+        digests.append(d)
+    digests.sort()
+    commitment = hashlib.sha256(
+        b"okeios/commitment/v1\x00" + len(digests).to_bytes(4, "big") + b"".join(digests)
+    ).digest()
+    assert commitment.hex() == VECTORS["commitment"]
+    # The event id as eth-account's independent EIP-712 encoder computes it.
+    typed = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+            ],
+            "ProvenanceEvent": [{"name": k, "type": t} for k, t in EVENT_FIELDS],
+        },
+        "primaryType": "ProvenanceEvent",
+        "domain": {"name": "okeios", "version": "1"},
+        "message": VECTORS["event"],
+    }
+    signable = encode_typed_data(full_message=typed)
+    event_id = keccak(b"\x19" + signable.version + signable.header + signable.body)
+    assert event_id.hex() == VECTORS["eventId"]
+    assert (
+        Account._recover_hash(event_id, signature=bytes.fromhex(VECTORS["signature"]))
+        == (VECTORS["author"])
+    )
+    leaf = hashlib.sha256(b"\x00" + event_id + bytes.fromhex(VECTORS["signature"])).hexdigest()
+    assert leaf == VECTORS["leafHash"]
+    assert {f["path"] for f in VECTORS["fields"]} >= {"/a~1b~0c", "/note", "/valueQuantity/value"}
+    assert VECTORS["canonical"].startswith('{"a/b~c":true,"code":')
+
+
+def test_vector_bundles_verify() -> None:
+    policy = TrustPolicy(authors=[VECTORS["author"]], publishers=[VECTORS["publisher"]])
+    full = bytes.fromhex(VECTORS["bundle"])
+    report = verify_bundle(full, policy, record=VECTORS["record"].encode())
+    assert report.passed, report.failures
+    partial = verify_bundle(bytes.fromhex(VECTORS["partialBundle"]), policy)
+    assert partial.passed
+    assert dict(partial.disclosed) == {"/valueQuantity/unit": '"%"', "/valueQuantity/value": "6.10"}
+    assert Bundle.from_bytes(full).event.id.hex() == VECTORS["eventId"]

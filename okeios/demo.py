@@ -142,7 +142,7 @@ def run_demo(
     impostor = LocalSigner.generate()
     fake = Bundle(
         logged[0].signed,
-        logged[0].commitment.disclose(),
+        publisher.commitment(logged[0].id).disclose(),
         publisher.bundle(logged[0].id, checkpoint=checkpoint).inclusion,
         checkpoint.checkpoint.sign(impostor),
     )

@@ -13,9 +13,10 @@ import os
 import time as _time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from .bundle import AnchorRef, Bundle, InclusionProof
-from .canonical import JSONValue, parse_json
+from .canonical import JSONValue, canonicalize, parse_json
 from .commitment import Commitment, commit
 from .errors import EventError, InputError
 from .events import (
@@ -31,17 +32,46 @@ from .events import (
 from .merkle import MerkleLog
 from .signing import Signer
 
-__all__ = ["LoggedEvent", "Publisher"]
+__all__ = ["LoggedEvent", "MemoryVersions", "Publisher", "VersionStore"]
+
+
+class VersionStore(Protocol):
+    """Where a publisher keeps each record version's canonical bytes and commitment seed.
+
+    The default keeps them in memory; :class:`okeios.store.Store` keeps them in SQLite.
+    """
+
+    def put_version(self, record_id: bytes, version: int, payload: bytes, seed: bytes) -> None:
+        """Remember a record version (called before its event is logged)."""
+        ...
+
+    def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
+        """The canonical bytes and seed of a record version."""
+        ...
+
+
+class MemoryVersions:
+    """A :class:`VersionStore` in a dict."""
+
+    def __init__(self) -> None:
+        self._versions: dict[tuple[bytes, int], tuple[bytes, bytes]] = {}
+
+    def put_version(self, record_id: bytes, version: int, payload: bytes, seed: bytes) -> None:
+        self._versions[(record_id, version)] = (payload, seed)
+
+    def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
+        try:
+            return self._versions[(record_id, version)]
+        except KeyError:
+            raise InputError(f"record {record_id.hex()} has no version {version}") from None
 
 
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:
-    """A signed event, where it sits in the log, and the commitment data its owner keeps."""
+    """A signed event and where it sits in the log."""
 
     signed: SignedEvent
     index: int
-    commitment: Commitment
-    seed: bytes
 
     @property
     def id(self) -> bytes:
@@ -56,8 +86,7 @@ class LoggedEvent:
 class _Head:
     event_id: bytes
     version: int
-    commitment: Commitment
-    seed: bytes
+    commitment: bytes
 
 
 class Publisher:
@@ -70,10 +99,12 @@ class Publisher:
         log_name: str = "main",
         clock: Callable[[], float] = _time.time,
         rng: Callable[[int], bytes] = os.urandom,
+        versions: VersionStore | None = None,
     ) -> None:
         self.signer = signer
         self.log_id = derive_log_id(signer.address, log_name)
         self.log = MerkleLog()
+        self.versions: VersionStore = versions if versions is not None else MemoryVersions()
         self._clock = clock
         self._rng = rng
         self._events: list[LoggedEvent] = []
@@ -88,6 +119,12 @@ class Publisher:
     def events(self) -> Sequence[LoggedEvent]:
         return tuple(self._events)
 
+    def event(self, event_id: bytes) -> LoggedEvent:
+        try:
+            return self._by_id[event_id]
+        except KeyError:
+            raise InputError(f"unknown event {event_id.hex()}") from None
+
     def head(self, record_id: bytes) -> bytes:
         """The id of a record's latest event."""
         return self._head(record_id).event_id
@@ -98,9 +135,33 @@ class Publisher:
         except KeyError:
             raise InputError(f"unknown record {record_id.hex()}") from None
 
-    @staticmethod
-    def _parse(record: bytes | JSONValue) -> JSONValue:
-        return parse_json(record) if isinstance(record, bytes) else record
+    def restore(self, signed: Iterable[SignedEvent]) -> None:
+        """Replay already logged events (for example from a store), in log order."""
+        batch = list(signed)
+        self.log.extend(s.leaf_data() for s in batch)
+        for s in batch:
+            logged = LoggedEvent(s, len(self._events))
+            self._events.append(logged)
+            self._by_id[s.id] = logged
+            e = s.event
+            self._heads[e.record_id] = _Head(s.id, e.version, e.commitment)
+
+    def commitment(self, event_id: bytes) -> Commitment:
+        """The commitment (with salts and values) of the record version an event is about."""
+        e = self.event(event_id).signed.event
+        payload, seed = self.versions.get_version(e.record_id, e.version)
+        commitment, _ = commit(parse_json(payload), seed=seed)
+        if commitment.root != e.commitment:
+            raise InputError(f"stored record version does not match event {event_id.hex()}")
+        return commitment
+
+    def _commit(
+        self, record_id: bytes, version: int, record: bytes | JSONValue, seed: bytes | None
+    ) -> bytes:
+        value = parse_json(record) if isinstance(record, bytes) else record
+        commitment, seed = commit(value, seed=seed, rng=self._rng)
+        self.versions.put_version(record_id, version, canonicalize(value), seed)
+        return commitment.root
 
     # -- events -------------------------------------------------------------------------------
 
@@ -121,11 +182,9 @@ class Publisher:
         for s in sources:
             if s not in self._by_id:
                 raise EventError(f"source event {s.hex()} is not in this log")
-        commitment, seed = commit(self._parse(record), seed=seed, rng=self._rng)
+        root = self._commit(rid, 1, record, seed)
         kind = EventKind.DERIVE if sources else EventKind.CREATE
-        return self._emit(
-            kind, rid, 1, ZERO_HASH, commitment, seed, author, time, sources=tuple(sources)
-        )
+        return self._emit(kind, rid, 1, ZERO_HASH, root, author, time, sources=tuple(sources))
 
     def amend(
         self,
@@ -138,16 +197,9 @@ class Publisher:
     ) -> LoggedEvent:
         """Log a new version of a record (AMEND), linked to the record's previous event."""
         head = self._head(record_id)
-        commitment, seed = commit(self._parse(record), seed=seed, rng=self._rng)
+        root = self._commit(record_id, head.version + 1, record, seed)
         return self._emit(
-            EventKind.AMEND,
-            record_id,
-            head.version + 1,
-            head.event_id,
-            commitment,
-            seed,
-            author,
-            time,
+            EventKind.AMEND, record_id, head.version + 1, head.event_id, root, author, time
         )
 
     def record_event(
@@ -170,7 +222,6 @@ class Publisher:
             head.version,
             head.event_id,
             head.commitment,
-            head.seed,
             author,
             time,
             subject=subject,
@@ -183,8 +234,7 @@ class Publisher:
         record_id: bytes,
         version: int,
         previous: bytes,
-        commitment: Commitment,
-        seed: bytes,
+        commitment: bytes,
         author: Signer | None,
         time: int | None,
         *,
@@ -199,7 +249,7 @@ class Publisher:
             record_id=record_id,
             version=version,
             previous=previous,
-            commitment=commitment.root,
+            commitment=commitment,
             ciphertext_digest=ZERO_HASH,
             author=signer.address,
             time=int(self._clock()) if time is None else time,
@@ -209,10 +259,10 @@ class Publisher:
         )
         signed = event.sign(signer)
         index = self.log.append(signed.leaf_data())
-        logged = LoggedEvent(signed, index, commitment, seed)
+        logged = LoggedEvent(signed, index)
         self._events.append(logged)
         self._by_id[signed.id] = logged
-        self._heads[record_id] = _Head(signed.id, version, commitment, seed)
+        self._heads[record_id] = _Head(signed.id, version, commitment)
         return logged
 
     # -- checkpoints and bundles --------------------------------------------------------------
@@ -231,10 +281,7 @@ class Publisher:
         anchor: AnchorRef | None = None,
     ) -> Bundle:
         """The proof bundle of one event, disclosing ``fields`` (default: all of them)."""
-        try:
-            logged = self._by_id[event_id]
-        except KeyError:
-            raise InputError(f"unknown event {event_id.hex()}") from None
+        logged = self.event(event_id)
         cp = checkpoint if checkpoint is not None else self.checkpoint()
         size = cp.checkpoint.tree_size
         if logged.index >= size:
@@ -242,4 +289,5 @@ class Publisher:
         proof = InclusionProof(
             logged.index, size, tuple(self.log.inclusion_proof(logged.index, size))
         )
-        return Bundle(logged.signed, logged.commitment.disclose(fields), proof, cp, anchor)
+        disclosure = self.commitment(event_id).disclose(fields)
+        return Bundle(logged.signed, disclosure, proof, cp, anchor)

@@ -45,6 +45,7 @@ __all__ = [
     "MEDIA_TYPE",
     "AnchorRef",
     "Bundle",
+    "Extension",
     "InclusionProof",
 ]
 
@@ -74,7 +75,8 @@ _TOP_KEYS = ("event", "signature", "disclosure", "inclusion", "checkpoint", "anc
 _DISCLOSURE_KEYS = ("digests", "fields")
 _INCLUSION_KEYS = ("index", "treeSize", "path")
 _CHECKPOINT_KEYS = ("logId", "treeSize", "root", "publisher", "signature")
-_ANCHOR_KEYS = ("chainId", "registry", "transaction", "block")
+_ANCHOR_KEYS = ("chainId", "registry", "transaction", "block", "extension")
+_EXTENSION_KEYS = ("treeSize", "root", "proof")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +89,28 @@ class InclusionProof:
 
 
 @dataclass(frozen=True, slots=True)
+class Extension:
+    """A later anchored tree head and the RFC 9162 consistency proof from the bundle's
+    checkpoint to it: evidence that the history the bundle sits in was kept, not rewritten."""
+
+    tree_size: int
+    root: bytes
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AnchorRef:
-    """Where the checkpoint was anchored (filled once anchoring exists; a hint, never trusted:
-    verifiers check it against their own pinned chain and registry)."""
+    """Where the bundle's checkpoint was anchored.
+
+    A pointer, never trusted by itself: a verifier checks it against the chain id and registry
+    pinned in its own policy, and reads the anchored root from the chain.
+    """
 
     chain_id: int
     registry: bytes
     transaction: bytes
     block: int
+    extension: Extension | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +263,13 @@ def _to_body(b: Bundle, *, hexify: bool = False) -> dict[str, Any]:
             "registry": h(b.anchor.registry),
             "transaction": h(b.anchor.transaction),
             "block": b.anchor.block,
+            "extension": None
+            if b.anchor.extension is None
+            else {
+                "treeSize": b.anchor.extension.tree_size,
+                "root": h(b.anchor.extension.root),
+                "proof": [h(p) for p in b.anchor.extension.proof],
+            },
         },
     }
 
@@ -409,11 +432,23 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
 
     anchor_ref = None
     if anchor is not None:
-        chain_id, registry, tx, block = _map(anchor, _ANCHOR_KEYS, "anchor")
+        chain_id, registry, tx, block, ext = _map(anchor, _ANCHOR_KEYS, "anchor")
+        extension = None
+        if ext is not None:
+            ext_size, ext_root, ext_proof = _map(ext, _EXTENSION_KEYS, "anchor.extension")
+            extension = Extension(
+                _uint(ext_size, "anchor.extension.treeSize"),
+                h32(ext_root, "anchor.extension.root"),
+                tuple(
+                    h32(p, f"anchor.extension.proof[{i}]")
+                    for i, p in enumerate(_list(ext_proof, "anchor.extension.proof"))
+                ),
+            )
         anchor_ref = AnchorRef(
             _uint(chain_id, "anchor.chainId"),
             _fixed(read, registry, "anchor.registry", 20),
             h32(tx, "anchor.transaction"),
             _uint(block, "anchor.block"),
+            extension,
         )
     return Bundle(signed, disclosure, inclusion, checkpoint, anchor_ref)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import time as _time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .bundle import AnchorRef, Bundle, InclusionProof
 from .canonical import JSONValue, canonicalize, parse_json
@@ -110,6 +110,7 @@ class Publisher:
         self._events: list[LoggedEvent] = []
         self._by_id: dict[bytes, LoggedEvent] = {}
         self._heads: dict[bytes, _Head] = {}
+        self._loader: Callable[[bytes], LoggedEvent | None] | None = None
 
     @property
     def address(self) -> str:
@@ -120,10 +121,13 @@ class Publisher:
         return tuple(self._events)
 
     def event(self, event_id: bytes) -> LoggedEvent:
-        try:
-            return self._by_id[event_id]
-        except KeyError:
-            raise InputError(f"unknown event {event_id.hex()}") from None
+        """A logged event by id."""
+        found = self._by_id.get(event_id)
+        if found is None and self._loader is not None:
+            found = self._loader(event_id)
+        if found is None:
+            raise InputError(f"unknown event {event_id.hex()}")
+        return found
 
     def head(self, record_id: bytes) -> bytes:
         """The id of a record's latest event."""
@@ -135,16 +139,24 @@ class Publisher:
         except KeyError:
             raise InputError(f"unknown record {record_id.hex()}") from None
 
-    def restore(self, signed: Iterable[SignedEvent]) -> None:
-        """Replay already logged events (for example from a store), in log order."""
-        batch = list(signed)
-        self.log.extend(s.leaf_data() for s in batch)
-        for s in batch:
-            logged = LoggedEvent(s, len(self._events))
-            self._events.append(logged)
-            self._by_id[s.id] = logged
-            e = s.event
-            self._heads[e.record_id] = _Head(s.id, e.version, e.commitment)
+    def restore_state(
+        self,
+        leaves: Sequence[bytes],
+        heads: Iterable[tuple[bytes, Mapping[str, Any], bytes]],
+        loader: Callable[[bytes], LoggedEvent | None],
+    ) -> None:
+        """Take over an already logged history (for example from a store).
+
+        ``leaves`` are the log entries in order, ``heads`` each record's latest event as
+        ``(record id, EIP-712 message, event id)``, and ``loader`` finds an event by id.
+        """
+        if self.log.size or self._events:
+            raise InputError("restore_state needs a fresh publisher")
+        self.log.extend(leaves)
+        for record_id, message, event_id in heads:
+            commitment = bytes.fromhex(str(message["commitment"])[2:])
+            self._heads[record_id] = _Head(event_id, int(message["version"]), commitment)
+        self._loader = loader
 
     def commitment(self, event_id: bytes) -> Commitment:
         """The commitment (with salts and values) of the record version an event is about."""
@@ -180,8 +192,7 @@ class Publisher:
         if rid in self._heads:
             raise InputError(f"record {rid.hex()} exists already")
         for s in sources:
-            if s not in self._by_id:
-                raise EventError(f"source event {s.hex()} is not in this log")
+            self.event(s)  # raises for an event that is not in this log
         root = self._commit(rid, 1, record, seed)
         kind = EventKind.DERIVE if sources else EventKind.CREATE
         return self._emit(kind, rid, 1, ZERO_HASH, root, author, time, sources=tuple(sources))

@@ -16,20 +16,30 @@ Whom to trust is the caller's policy, never the bundle's word.
 from __future__ import annotations
 
 import builtins
+import datetime as _dt
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .bundle import Bundle
 from .canonical import JSONValue, canonicalize, iter_leaves, parse_json
+from .chain import AnchorEntry
 from .commitment import commitment_from_digests
-from .errors import CommitmentError, OkeiosError, PolicyError, ProofError, VerificationError
-from .merkle import ProofMismatchError, leaf_hash, verify_inclusion
+from .errors import (
+    ChainError,
+    CommitmentError,
+    OkeiosError,
+    PolicyError,
+    ProofError,
+    VerificationError,
+)
+from .merkle import ProofMismatchError, leaf_hash, verify_consistency, verify_inclusion
 from .signing import checksum_address
 
 __all__ = [
     "ANYONE",
+    "ChainView",
     "Property",
     "Reason",
     "Report",
@@ -47,11 +57,14 @@ class Property(enum.StrEnum):
     INTEGRITY = "integrity"
     AUTHENTICITY = "authenticity"
     INCLUSION = "inclusion"
+    ANCHORING = "anchoring"
+    CONSISTENCY = "consistency"
 
 
 class Status(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
+    SKIPPED = "skipped"  # not checked (for example no chain was given); never a pass
 
 
 class Reason(enum.StrEnum):
@@ -77,6 +90,18 @@ class Reason(enum.StrEnum):
     TREE_SIZE_MISMATCH = "tree-size-mismatch"
     PROOF_MALFORMED = "proof-malformed"
     ROOT_MISMATCH = "root-mismatch"
+    # anchoring
+    NO_CHAIN = "no-chain"
+    CHAIN_UNAVAILABLE = "chain-unavailable"
+    CHAIN_MISMATCH = "chain-mismatch"
+    REGISTRY_NOT_TRUSTED = "registry-not-trusted"
+    NOT_ANCHORED = "not-anchored"
+    ANCHOR_ROOT_MISMATCH = "anchor-root-mismatch"
+    NOT_FINAL = "not-final"
+    # consistency
+    INCONSISTENT_HISTORY = "inconsistent-history"
+    EXTENSION_NOT_ANCHORED = "extension-not-anchored"
+    CONSISTENCY_UNPROVEN = "consistency-unproven"
 
 
 class _Anyone:
@@ -99,12 +124,34 @@ class TrustPolicy:
 
     authors: frozenset[str] | _Anyone
     publishers: frozenset[str] | _Anyone
+    chain_id: int | None
+    registry: str | None
+    confirmations: int
 
     def __init__(
-        self, *, authors: Iterable[str] | _Anyone, publishers: Iterable[str] | _Anyone
+        self,
+        *,
+        authors: Iterable[str] | _Anyone,
+        publishers: Iterable[str] | _Anyone,
+        chain_id: int | None = None,
+        registry: str | None = None,
+        confirmations: int = 1,
     ) -> None:
         object.__setattr__(self, "authors", self._normalise("authors", authors))
         object.__setattr__(self, "publishers", self._normalise("publishers", publishers))
+        if (chain_id is None) != (registry is None):
+            raise PolicyError("pin both the chain id and the registry address, or neither")
+        if chain_id is not None and (not isinstance(chain_id, int) or chain_id <= 0):
+            raise PolicyError(f"chain id must be a positive integer, got {chain_id!r}")
+        try:
+            pinned = None if registry is None else checksum_address(registry)
+        except OkeiosError as exc:
+            raise PolicyError(f"registry: {exc}") from exc
+        if not isinstance(confirmations, int) or confirmations < 1:
+            raise PolicyError(f"confirmations must be at least 1, got {confirmations!r}")
+        object.__setattr__(self, "chain_id", chain_id)
+        object.__setattr__(self, "registry", pinned)
+        object.__setattr__(self, "confirmations", confirmations)
 
     @staticmethod
     def _normalise(name: str, value: Iterable[str] | _Anyone) -> frozenset[str] | _Anyone:
@@ -169,15 +216,18 @@ class Report:
     tree_size: int
     verdicts: tuple[Verdict, ...]
     disclosed: tuple[tuple[str, str], ...]
+    anchored_block: int | None = None
+    anchored_time: int | None = None
 
     @property
     def passed(self) -> bool:
-        """Whether every verdict passed."""
-        return all(v.passed for v in self.verdicts)
+        """Whether no verdict failed (skipped verdicts, such as anchoring without a chain,
+        are listed in the report but do not fail it)."""
+        return not self.failures
 
     @property
     def failures(self) -> tuple[Verdict, ...]:
-        return tuple(v for v in self.verdicts if not v.passed)
+        return tuple(v for v in self.verdicts if v.status is Status.FAIL)
 
     def verdict(self, prop: Property | str) -> Verdict:
         for v in self.verdicts:
@@ -202,6 +252,8 @@ class Report:
             "treeSize": self.tree_size,
             "verdicts": {str(v.property): v.to_dict() for v in self.verdicts},
             "disclosed": dict(self.disclosed),
+            "anchoredBlock": self.anchored_block,
+            "anchoredTime": self.anchored_time,
         }
 
 
@@ -322,8 +374,174 @@ def _check_inclusion(bundle: Bundle, policy: TrustPolicy) -> Verdict:
     return _pass(p, f"entry {inc.index} of {cp.tree_size}, checkpoint signed by {publisher}")
 
 
+class ChainView(Protocol):
+    """Already-fetched chain facts the verifier needs (RPC, embedded chain, or a test double).
+
+    Implementations batch and cache: one lookup per checkpoint, never one per record.
+    """
+
+    def chain_id(self) -> int:
+        """The id of the chain this view reads."""
+        ...
+
+    def head(self) -> int:
+        """The number of the latest block."""
+        ...
+
+    def anchor_at(
+        self, registry: str, publisher: str, log_id: bytes, tree_size: int
+    ) -> AnchorEntry | None:
+        """The anchor of exactly ``tree_size`` entries, or None."""
+        ...
+
+    def latest(self, registry: str, publisher: str, log_id: bytes) -> AnchorEntry | None:
+        """The latest anchor of the log, or None."""
+        ...
+
+
+def _skip(prop: Property, detail: str) -> Verdict:
+    return Verdict(prop, Status.SKIPPED, Reason.NO_CHAIN, detail)
+
+
+def _check_chain(
+    bundle: Bundle, policy: TrustPolicy, chain: ChainView | None
+) -> tuple[Verdict, Verdict, AnchorEntry | None]:
+    """The anchoring and consistency verdicts (and the anchor that proves the time)."""
+    a, c = Property.ANCHORING, Property.CONSISTENCY
+    cp = bundle.checkpoint.checkpoint
+    ref = bundle.anchor
+    ext = ref.extension if ref is not None else None
+    if ext is not None:  # the carried proof can be checked offline, against the claimed roots
+        try:
+            verify_consistency(cp.tree_size, ext.tree_size, cp.root, ext.root, ext.proof)
+        except ProofError as exc:
+            fail = _fail(c, Reason.INCONSISTENT_HISTORY, f"the carried consistency proof: {exc}")
+            if chain is None:
+                return _skip(a, "no chain given"), fail, None
+            consistency_failure: Verdict | None = fail
+        else:
+            consistency_failure = None
+    else:
+        consistency_failure = None
+    if chain is None:
+        claim = (
+            f"claims anchoring in block {ref.block} of chain {ref.chain_id}"
+            if ref is not None
+            else "carries no anchor reference"
+        )
+        return (
+            _skip(a, f"not checked against a chain: the bundle {claim}"),
+            _skip(c, "not checked against a chain"),
+            None,
+        )
+    if policy.chain_id is None or policy.registry is None:
+        raise PolicyError("checking against a chain needs the chain id and registry pinned")
+    registry = policy.registry
+    publisher = bundle.checkpoint.publisher
+    try:
+        actual = chain.chain_id()
+        if actual != policy.chain_id:
+            detail = f"the chain answering is {actual}, the policy pins {policy.chain_id}"
+            return (
+                _fail(a, Reason.CHAIN_MISMATCH, detail),
+                _fail(c, Reason.CHAIN_MISMATCH, detail),
+                None,
+            )
+        if ref is not None and (
+            ref.chain_id != policy.chain_id or "0x" + ref.registry.hex() != registry.lower()
+        ):
+            detail = (
+                f"the bundle points at registry 0x{ref.registry.hex()} on chain {ref.chain_id}; "
+                f"the policy trusts {registry} on chain {policy.chain_id}"
+            )
+            return (
+                _fail(a, Reason.REGISTRY_NOT_TRUSTED, detail),
+                _fail(c, Reason.REGISTRY_NOT_TRUSTED, detail),
+                None,
+            )
+        entry = chain.anchor_at(registry, publisher, cp.log_id, cp.tree_size)
+        latest = chain.latest(registry, publisher, cp.log_id)
+        later = (
+            chain.anchor_at(registry, publisher, cp.log_id, ext.tree_size)
+            if ext is not None
+            else None
+        )
+        head = chain.head()
+    except ChainError as exc:
+        detail = f"the chain could not be read: {exc}"
+        return (
+            _fail(a, Reason.CHAIN_UNAVAILABLE, detail),
+            _fail(c, Reason.CHAIN_UNAVAILABLE, detail),
+            None,
+        )
+
+    # anchoring
+    proven: AnchorEntry | None = None
+    if entry is None:
+        anchoring = _fail(
+            a,
+            Reason.NOT_ANCHORED,
+            f"publisher {publisher} never anchored a tree of {cp.tree_size} in registry {registry}",
+        )
+    elif entry.root != cp.root:
+        anchoring = _fail(
+            a,
+            Reason.ANCHOR_ROOT_MISMATCH,
+            f"the registry holds root {entry.root.hex()} for size {cp.tree_size}, the checkpoint "
+            f"{cp.root.hex()}: the publisher signed two histories",
+        )
+    elif head - entry.block_number + 1 < policy.confirmations:
+        anchoring = _fail(
+            a,
+            Reason.NOT_FINAL,
+            f"anchored in block {entry.block_number}: {head - entry.block_number + 1} of "
+            f"{policy.confirmations} confirmations",
+        )
+    else:
+        proven = entry
+        when = _dt.datetime.fromtimestamp(entry.timestamp, _dt.UTC).isoformat()
+        anchoring = _pass(a, f"anchored in block {entry.block_number} at {when}")
+
+    # consistency
+    if consistency_failure is not None:
+        consistency = consistency_failure
+    elif latest is None:
+        consistency = _fail(c, Reason.CONSISTENCY_UNPROVEN, "the log was never anchored")
+    elif ext is not None and (later is None or later.root != ext.root):
+        consistency = _fail(
+            c,
+            Reason.EXTENSION_NOT_ANCHORED,
+            f"the bundle's later tree head ({ext.tree_size}) is not what the registry anchored",
+        )
+    elif ext is not None:
+        consistency = _pass(
+            c,
+            f"the checkpoint ({cp.tree_size}) is consistent with anchor {ext.tree_size} (proof "
+            f"checked here); the registry enforced consistency up to its latest anchor "
+            f"{latest.tree_size}",
+        )
+    elif proven is not None or (entry is not None and entry.root == cp.root):
+        consistency = _pass(
+            c,
+            f"the checkpoint is anchored; the registry enforced consistency of every later "
+            f"anchor up to {latest.tree_size}",
+        )
+    else:
+        consistency = _fail(
+            c,
+            Reason.CONSISTENCY_UNPROVEN,
+            f"nothing links the checkpoint ({cp.tree_size}) to the anchored history "
+            f"(latest anchor {latest.tree_size})",
+        )
+    return anchoring, consistency, proven
+
+
 def verify_bundle(
-    bundle: Bundle | bytes, policy: TrustPolicy, *, record: bytes | JSONValue | None = None
+    bundle: Bundle | bytes,
+    policy: TrustPolicy,
+    *,
+    record: bytes | JSONValue | None = None,
+    chain: ChainView | None = None,
 ) -> Report:
     """Verify a bundle offline and return the report (never raises for a failed check).
 
@@ -336,10 +554,13 @@ def verify_bundle(
     if not isinstance(bundle, Bundle):
         bundle = Bundle.load(bytes(bundle))
     event = bundle.event.event
+    anchoring, consistency, proven = _check_chain(bundle, policy, chain)
     verdicts = (
         _check_integrity(bundle, record),
         _check_authenticity(bundle, policy),
         _check_inclusion(bundle, policy),
+        anchoring,
+        consistency,
     )
     disclosed = tuple((f.path, f.value.decode("utf-8")) for f in bundle.disclosure.fields)
     return Report(
@@ -351,13 +572,19 @@ def verify_bundle(
         tree_size=bundle.checkpoint.checkpoint.tree_size,
         verdicts=verdicts,
         disclosed=disclosed,
+        anchored_block=None if proven is None else proven.block_number,
+        anchored_time=None if proven is None else proven.timestamp,
     )
 
 
 def verify_bundle_or_raise(
-    bundle: Bundle | bytes, policy: TrustPolicy, *, record: bytes | JSONValue | None = None
+    bundle: Bundle | bytes,
+    policy: TrustPolicy,
+    *,
+    record: bytes | JSONValue | None = None,
+    chain: ChainView | None = None,
 ) -> Report:
     """Like :func:`verify_bundle`, but raise :class:`VerificationError` on any failure."""
-    report = verify_bundle(bundle, policy, record=record)
+    report = verify_bundle(bundle, policy, record=record, chain=chain)
     report.raise_for_failure()
     return report

@@ -52,11 +52,22 @@ def test_all_pass_and_report_shape() -> None:
         Property.INTEGRITY,
         Property.AUTHENTICITY,
         Property.INCLUSION,
+        Property.ANCHORING,
+        Property.CONSISTENCY,
     ]
-    assert all(v.status is Status.PASS and v.reason is None for v in report.verdicts)
+    offline, chain = report.verdicts[:3], report.verdicts[3:]
+    assert all(v.status is Status.PASS and v.reason is None for v in offline)
+    # Without a chain, anchoring and consistency are listed as not checked, never as passed.
+    assert all(v.status is Status.SKIPPED and v.reason is Reason.NO_CHAIN for v in chain)
     as_dict = report.to_dict()
     assert as_dict["result"] == "pass"
-    assert set(as_dict["verdicts"]) == {"integrity", "authenticity", "inclusion"}
+    assert set(as_dict["verdicts"]) == {
+        "integrity",
+        "authenticity",
+        "inclusion",
+        "anchoring",
+        "consistency",
+    }
     assert as_dict["author"] == AUTHOR.address
     assert verify_bundle_or_raise(publisher.bundle(logged.id), policy) == verify_bundle(
         publisher.bundle(logged.id), policy

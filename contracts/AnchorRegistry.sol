@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+/// @title AnchorRegistry
+/// @notice Public, append-only anchors of RFC 9162 Merkle log roots.
+/// @dev A publisher (the transaction sender) anchors `(logId, treeSize, root)` tree heads of its
+/// own logs. Tree sizes strictly grow, and from the second anchor on every new tree head must
+/// come with an RFC 9162 consistency proof from the publisher's previous anchor of that log,
+/// which the contract checks before storing anything: a rewritten or forked history cannot be
+/// anchored. Logs are keyed by `(publisher, logId)`, so two publishers using the same `logId`
+/// have fully independent histories and nobody can append to someone else's log.
+///
+/// Hashing is RFC 9162 section 2.1.1 with SHA-256 (the 0x02 precompile): an interior node is
+/// `SHA-256(0x01 || left || right)`. Leaf hashes (`SHA-256(0x00 || data)`) are computed off-chain.
+///
+/// The contract has no owner, no upgrade path and no funds; nothing can be deleted or edited.
+///
+/// Conventions of the proof checkers: a `verify*` function reverts with a custom error when
+/// its inputs are malformed (impossible sizes or indices, a proof of the wrong length) and
+/// returns `false` when a well-formed proof does not match; the matching `tryVerify*` function
+/// never reverts and returns `false` for both. Proof lengths are always checked before any
+/// hashing.
+contract AnchorRegistry {
+    // ---------------------------------------------------------------------------------------
+    // Storage
+    // ---------------------------------------------------------------------------------------
+
+    /// @dev One anchored tree head: two storage slots.
+    /// Slot 0: the root. Slot 1: `treeSize` (bits 0..63), `blockNumber` (bits 64..127) and
+    /// `timestamp` (bits 128..191), written with a single SSTORE.
+    struct Entry {
+        bytes32 root;
+        uint256 packed;
+    }
+
+    /// @dev The anchors of one `(publisher, logId)` pair.
+    /// Slot 0 (the header): `count` (bits 0..63) and `latestSize` (bits 64..127), rewritten by
+    /// every anchor. Slot 1 seeds the `entries` mapping; entry `i` lives at
+    /// `keccak256(i . (slot 1))` (root) and the slot after it (packed sizes and times).
+    struct Log {
+        uint64 count;
+        uint64 latestSize;
+        mapping(uint256 index => Entry) entries;
+    }
+
+    /// @dev Every log, by publisher then log id. This is the contract's only state variable
+    /// (slot 0); `Log` for `(p, id)` starts at `keccak256(id . keccak256(p . 0))`.
+    mapping(address publisher => mapping(bytes32 logId => Log)) private _logs;
+
+    /// @dev Selects the low 64 bits of a packed entry word: its tree size.
+    uint256 private constant _MASK64 = 0xffffffffffffffff;
+
+    // ---------------------------------------------------------------------------------------
+    // Events
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice A tree head was anchored.
+    /// @param publisher The account that anchored it (the owner of the log).
+    /// @param logId The publisher's identifier of the log.
+    /// @param treeSize The number of entries the anchored tree has.
+    /// @param root The RFC 9162 root hash of that tree.
+    /// @param index The position of this anchor in the log's anchor history (0 for the first).
+    event Anchored(
+        address indexed publisher,
+        bytes32 indexed logId,
+        uint64 treeSize,
+        bytes32 root,
+        uint256 index
+    );
+
+    // ---------------------------------------------------------------------------------------
+    // Errors
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice A tree of size 0 cannot be anchored: it has no entries to prove anything about.
+    error AnchorRegistryEmptyTree();
+
+    /// @notice The proposed tree size is not strictly greater than the latest anchored one.
+    /// @param previous The latest anchored tree size of the log.
+    /// @param proposed The tree size that was refused.
+    error AnchorRegistryTreeSizeNotIncreasing(uint64 previous, uint64 proposed);
+
+    /// @notice The consistency proof does not show that the new tree extends the anchored one.
+    /// @param previousSize The latest anchored tree size of the log.
+    /// @param previousRoot The latest anchored root of the log.
+    /// @param treeSize The proposed tree size.
+    /// @param root The proposed root.
+    error AnchorRegistryInconsistentHistory(
+        uint64 previousSize, bytes32 previousRoot, uint64 treeSize, bytes32 root
+    );
+
+    /// @notice The first anchor of a log came with a proof; it must have none.
+    /// @param length The number of hashes that were supplied.
+    error AnchorRegistryUnexpectedProof(uint256 length);
+
+    /// @notice A proof has the wrong number of hashes for the sizes or index it is about.
+    /// @param expected The number of hashes RFC 9162 prescribes.
+    /// @param actual The number of hashes that were supplied.
+    error AnchorRegistryProofLength(uint256 expected, uint256 actual);
+
+    /// @notice The sizes of a consistency check are impossible (`oldSize` is 0 or exceeds
+    /// `newSize`).
+    /// @param oldSize The size of the older tree.
+    /// @param newSize The size of the newer tree.
+    error AnchorRegistryConsistencySizes(uint64 oldSize, uint64 newSize);
+
+    /// @notice A leaf index is not inside the tree.
+    /// @param leafIndex The index that was asked about.
+    /// @param treeSize The size of the tree.
+    error AnchorRegistryLeafIndexOutOfRange(uint64 leafIndex, uint64 treeSize);
+
+    /// @notice The log has no anchor at all.
+    /// @param publisher The publisher that was asked about.
+    /// @param logId The log id that was asked about.
+    error AnchorRegistryNoAnchor(address publisher, bytes32 logId);
+
+    /// @notice No anchor of the log has exactly this tree size.
+    /// @param publisher The publisher that was asked about.
+    /// @param logId The log id that was asked about.
+    /// @param treeSize The tree size that was asked about.
+    error AnchorRegistrySizeNotAnchored(address publisher, bytes32 logId, uint64 treeSize);
+
+    /// @notice An anchor index is past the end of the log's anchor history.
+    /// @param publisher The publisher that was asked about.
+    /// @param logId The log id that was asked about.
+    /// @param index The index that was asked about.
+    /// @param count The number of anchors the log has.
+    error AnchorRegistryAnchorIndexOutOfRange(
+        address publisher, bytes32 logId, uint256 index, uint256 count
+    );
+
+    // ---------------------------------------------------------------------------------------
+    // Anchoring
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice Anchor the tree head `(treeSize, root)` of the caller's log `logId`.
+    /// @dev The first anchor of a log takes an empty proof. Every later anchor needs a tree
+    /// size strictly greater than the latest anchored one (an equal size, even with the same
+    /// root, is refused rather than ignored, so a replayed or duplicated anchor is visible to
+    /// its sender) and an RFC 9162 consistency proof from the latest anchored tree head to the
+    /// new one. All checks happen before any state changes; `Anchored` is emitted right after.
+    /// @param logId The caller's identifier of the log (any 32 bytes; the registry does not
+    /// interpret it).
+    /// @param treeSize The number of entries of the tree being anchored; must be at least 1.
+    /// @param root The RFC 9162 root hash of that tree.
+    /// @param consistencyProof The RFC 9162 consistency proof from the latest anchored tree
+    /// head of this log to `(treeSize, root)`; empty for the first anchor.
+    function anchor(
+        bytes32 logId,
+        uint64 treeSize,
+        bytes32 root,
+        bytes32[] calldata consistencyProof
+    ) external {
+        if (treeSize == 0) revert AnchorRegistryEmptyTree();
+        Log storage log = _logs[msg.sender][logId];
+        uint64 count = log.count;
+        if (count == 0) {
+            if (consistencyProof.length != 0) {
+                revert AnchorRegistryUnexpectedProof(consistencyProof.length);
+            }
+        } else {
+            uint64 previousSize = log.latestSize;
+            if (treeSize <= previousSize) {
+                revert AnchorRegistryTreeSizeNotIncreasing(previousSize, treeSize);
+            }
+            bytes32 previousRoot = log.entries[count - 1].root;
+            _requireProofLength(_consistencyProofLength(previousSize, treeSize), consistencyProof);
+            if (!_consistent(previousSize, treeSize, previousRoot, root, consistencyProof)) {
+                revert AnchorRegistryInconsistentHistory(
+                    previousSize, previousRoot, treeSize, root
+                );
+            }
+        }
+        Entry storage entry = log.entries[count];
+        entry.root = root;
+        entry.packed = uint256(treeSize) | (block.number << 64) | (block.timestamp << 128);
+        log.count = count + 1;
+        log.latestSize = treeSize;
+        emit Anchored(msg.sender, logId, treeSize, root, count);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Reading anchors
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice The latest anchor of `publisher`'s log `logId`.
+    /// @dev Reverts with `AnchorRegistryNoAnchor` if the log has never been anchored.
+    /// @param publisher The owner of the log.
+    /// @param logId The log id.
+    /// @return treeSize The anchored tree size.
+    /// @return root The anchored root.
+    /// @return blockNumber The number of the block that anchored it.
+    /// @return timestamp The timestamp of that block.
+    function latest(address publisher, bytes32 logId)
+        external
+        view
+        returns (uint64 treeSize, bytes32 root, uint64 blockNumber, uint64 timestamp)
+    {
+        Log storage log = _logs[publisher][logId];
+        uint256 count = log.count;
+        if (count == 0) revert AnchorRegistryNoAnchor(publisher, logId);
+        return _read(log.entries[count - 1]);
+    }
+
+    /// @notice How many anchors `publisher`'s log `logId` has.
+    /// @param publisher The owner of the log.
+    /// @param logId The log id.
+    /// @return count The number of anchors (0 if the log was never anchored).
+    function anchorCount(address publisher, bytes32 logId) external view returns (uint256 count) {
+        return _logs[publisher][logId].count;
+    }
+
+    /// @notice The anchor at position `index` (0 = first) of `publisher`'s log `logId`.
+    /// @dev Reverts with `AnchorRegistryAnchorIndexOutOfRange` if `index >= anchorCount`.
+    /// @param publisher The owner of the log.
+    /// @param logId The log id.
+    /// @param index The position in the anchor history.
+    /// @return treeSize The anchored tree size.
+    /// @return root The anchored root.
+    /// @return blockNumber The number of the block that anchored it.
+    /// @return timestamp The timestamp of that block.
+    function anchorAt(address publisher, bytes32 logId, uint256 index)
+        external
+        view
+        returns (uint64 treeSize, bytes32 root, uint64 blockNumber, uint64 timestamp)
+    {
+        Log storage log = _logs[publisher][logId];
+        uint256 count = log.count;
+        if (index >= count) {
+            revert AnchorRegistryAnchorIndexOutOfRange(publisher, logId, index, count);
+        }
+        return _read(log.entries[index]);
+    }
+
+    /// @notice The root anchored for exactly `treeSize` entries of `publisher`'s log `logId`.
+    /// @dev Binary search over the anchor history (sizes strictly increase), so it reads
+    /// O(log(anchorCount)) slots. Reverts with `AnchorRegistrySizeNotAnchored` if no anchor of
+    /// the log has that size.
+    /// @param publisher The owner of the log.
+    /// @param logId The log id.
+    /// @param treeSize The exact tree size.
+    /// @return root The anchored root.
+    /// @return blockNumber The number of the block that anchored it.
+    /// @return timestamp The timestamp of that block.
+    function rootAt(address publisher, bytes32 logId, uint64 treeSize)
+        public
+        view
+        returns (bytes32 root, uint64 blockNumber, uint64 timestamp)
+    {
+        Log storage log = _logs[publisher][logId];
+        uint256 low = 0;
+        uint256 high = log.count;
+        while (low < high) {
+            uint256 mid = (low + high) >> 1;
+            Entry storage entry = log.entries[mid];
+            uint256 packed = entry.packed;
+            uint256 size = packed & _MASK64;
+            if (size == treeSize) {
+                return (entry.root, uint64(packed >> 64), uint64(packed >> 128));
+            }
+            if (size < treeSize) {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        revert AnchorRegistrySizeNotAnchored(publisher, logId, treeSize);
+    }
+
+    /// @notice Check an RFC 9162 inclusion proof against the root `publisher` anchored for
+    /// exactly `treeSize` entries of log `logId`.
+    /// @dev Reverts with `AnchorRegistrySizeNotAnchored` if that size was never anchored, with
+    /// `AnchorRegistryLeafIndexOutOfRange` if `leafIndex >= treeSize` and with
+    /// `AnchorRegistryProofLength` if the proof has the wrong number of hashes.
+    /// @param publisher The owner of the log.
+    /// @param logId The log id.
+    /// @param treeSize The anchored tree size to check against.
+    /// @param leafIndex The index of the entry in the log.
+    /// @param leafHash The entry's RFC 9162 leaf hash, `SHA-256(0x00 || data)`.
+    /// @param proof The inclusion proof (audit path), from the leaf up.
+    /// @return ok True if the proof leads from `leafHash` to the anchored root.
+    function verifyInclusion(
+        address publisher,
+        bytes32 logId,
+        uint64 treeSize,
+        uint64 leafIndex,
+        bytes32 leafHash,
+        bytes32[] calldata proof
+    ) external view returns (bool ok) {
+        (bytes32 root,,) = rootAt(publisher, logId, treeSize);
+        return verifyInclusionProof(treeSize, leafIndex, leafHash, root, proof);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Proof checks on raw values (usable by other contracts)
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice Check an RFC 9162 (section 2.1.3.2) inclusion proof.
+    /// @dev Reverts with `AnchorRegistryLeafIndexOutOfRange` if `leafIndex >= treeSize` and
+    /// with `AnchorRegistryProofLength` if the proof has the wrong number of hashes; returns
+    /// false if a well-formed proof does not lead to `root`.
+    /// @param treeSize The number of entries of the tree.
+    /// @param leafIndex The index of the entry.
+    /// @param leafHash The entry's leaf hash.
+    /// @param root The tree's root hash.
+    /// @param proof The audit path, from the leaf up.
+    /// @return ok True if the proof leads from `leafHash` to `root`.
+    function verifyInclusionProof(
+        uint64 treeSize,
+        uint64 leafIndex,
+        bytes32 leafHash,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) public pure returns (bool ok) {
+        if (leafIndex >= treeSize) revert AnchorRegistryLeafIndexOutOfRange(leafIndex, treeSize);
+        _requireProofLength(_inclusionProofLength(leafIndex, treeSize), proof);
+        return _includedPure(treeSize, leafIndex, leafHash, root, proof);
+    }
+
+    /// @notice Like `verifyInclusionProof`, but never reverts: malformed input returns false.
+    /// @param treeSize The number of entries of the tree.
+    /// @param leafIndex The index of the entry.
+    /// @param leafHash The entry's leaf hash.
+    /// @param root The tree's root hash.
+    /// @param proof The audit path, from the leaf up.
+    /// @return ok True if the proof is well formed and leads from `leafHash` to `root`.
+    function tryVerifyInclusionProof(
+        uint64 treeSize,
+        uint64 leafIndex,
+        bytes32 leafHash,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) external pure returns (bool ok) {
+        if (leafIndex >= treeSize) return false;
+        if (proof.length != _inclusionProofLength(leafIndex, treeSize)) return false;
+        return _includedPure(treeSize, leafIndex, leafHash, root, proof);
+    }
+
+    /// @notice Check an RFC 9162 (section 2.1.4.2) consistency proof: that the tree of
+    /// `newSize` entries with root `newRoot` extends the tree of `oldSize` entries with root
+    /// `oldRoot`.
+    /// @dev Equal sizes take an empty proof and compare the roots. Reverts with
+    /// `AnchorRegistryConsistencySizes` if `oldSize` is 0 or larger than `newSize` and with
+    /// `AnchorRegistryProofLength` if the proof has the wrong number of hashes; returns false
+    /// if a well-formed proof does not match.
+    /// @param oldSize The size of the older tree.
+    /// @param newSize The size of the newer tree.
+    /// @param oldRoot The root of the older tree.
+    /// @param newRoot The root of the newer tree.
+    /// @param proof The consistency proof.
+    /// @return ok True if the proof shows the newer tree extends the older one.
+    function verifyConsistency(
+        uint64 oldSize,
+        uint64 newSize,
+        bytes32 oldRoot,
+        bytes32 newRoot,
+        bytes32[] calldata proof
+    ) external pure returns (bool ok) {
+        if (oldSize == 0 || oldSize > newSize) {
+            revert AnchorRegistryConsistencySizes(oldSize, newSize);
+        }
+        if (oldSize == newSize) {
+            _requireProofLength(0, proof);
+            return oldRoot == newRoot;
+        }
+        _requireProofLength(_consistencyProofLength(oldSize, newSize), proof);
+        return _consistentPure(oldSize, newSize, oldRoot, newRoot, proof);
+    }
+
+    /// @notice Like `verifyConsistency`, but never reverts: malformed input returns false.
+    /// @param oldSize The size of the older tree.
+    /// @param newSize The size of the newer tree.
+    /// @param oldRoot The root of the older tree.
+    /// @param newRoot The root of the newer tree.
+    /// @param proof The consistency proof.
+    /// @return ok True if the proof is well formed and shows the newer tree extends the older.
+    function tryVerifyConsistency(
+        uint64 oldSize,
+        uint64 newSize,
+        bytes32 oldRoot,
+        bytes32 newRoot,
+        bytes32[] calldata proof
+    ) external pure returns (bool ok) {
+        if (oldSize == 0 || oldSize > newSize) return false;
+        if (oldSize == newSize) return proof.length == 0 && oldRoot == newRoot;
+        if (proof.length != _consistencyProofLength(oldSize, newSize)) return false;
+        return _consistentPure(oldSize, newSize, oldRoot, newRoot, proof);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Internals
+    // ---------------------------------------------------------------------------------------
+
+    /// @dev Unpack one stored entry.
+    function _read(Entry storage entry)
+        private
+        view
+        returns (uint64 treeSize, bytes32 root, uint64 blockNumber, uint64 timestamp)
+    {
+        uint256 packed = entry.packed;
+        return (uint64(packed), entry.root, uint64(packed >> 64), uint64(packed >> 128));
+    }
+
+    /// @dev Revert with `AnchorRegistryProofLength` unless `proof` has `expected` hashes.
+    function _requireProofLength(uint256 expected, bytes32[] calldata proof) private pure {
+        if (proof.length != expected) revert AnchorRegistryProofLength(expected, proof.length);
+    }
+
+    /// @dev The number of hashes in an inclusion proof for `leafIndex` in a tree of `treeSize`
+    /// (`leafIndex < treeSize`). The audit path has `inner` hashes below the level where the
+    /// paths to `leafIndex` and to the last leaf meet, then one hash for each 1 bit of
+    /// `leafIndex` above that level (left siblings on the tree's right border).
+    function _inclusionProofLength(uint256 leafIndex, uint256 treeSize)
+        private
+        pure
+        returns (uint256)
+    {
+        uint256 inner = _bitLength(leafIndex ^ (treeSize - 1));
+        return inner + _popCount(leafIndex >> inner);
+    }
+
+    /// @dev The number of hashes in a consistency proof from `oldSize` to `newSize`
+    /// (`0 < oldSize < newSize`). The proof is the inclusion proof, in the new tree, of the
+    /// largest complete subtree ending at leaf `oldSize`, preceded by that subtree's hash
+    /// unless it is the whole old tree (`oldSize` a power of two).
+    function _consistencyProofLength(uint256 oldSize, uint256 newSize)
+        private
+        pure
+        returns (uint256)
+    {
+        uint256 last = oldSize - 1;
+        uint256 inner = _bitLength(last ^ (newSize - 1));
+        uint256 shift = _trailingZeros(oldSize);
+        uint256 seeded = oldSize == (1 << shift) ? 0 : 1;
+        return seeded + (inner - shift) + _popCount(last >> inner);
+    }
+
+    // The two checkers below hash in assembly: each node hash `SHA-256(0x01 || left || right)`
+    // lays its 65 input bytes out past the free memory pointer (without moving it, so memory
+    // does not grow) and calls the SHA-256 precompile at address 0x02, whose digest lands in
+    // scratch space at 0x00. This costs about half the gas of Solidity's
+    // `sha256(abi.encodePacked(...))`. Both are `view` only because Solidity counts every
+    // assembly `staticcall` as a state read; see `_includedPure`.
+
+    /// @dev Hash an inclusion proof up to the root and compare (RFC 9162 section 2.1.3.2).
+    /// Precondition: `leafIndex < treeSize` and `proof.length` is
+    /// `_inclusionProofLength(leafIndex, treeSize)`. The first `inner` hashes are siblings
+    /// on the side the index bit says (1: the sibling is on the left); the rest are the left
+    /// siblings met along the tree's right border.
+    function _included(
+        uint256 treeSize,
+        uint256 leafIndex,
+        bytes32 leafHash,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) private view returns (bool ok) {
+        uint256 inner = _bitLength(leafIndex ^ (treeSize - 1));
+        assembly ("memory-safe") {
+            let input := mload(0x40)
+            mstore8(input, 0x01)
+            let left := add(input, 0x01)
+            let right := add(input, 0x21)
+            function hashInput(buffer) -> digest {
+                if iszero(staticcall(gas(), 0x02, buffer, 0x41, 0x00, 0x20)) { revert(0, 0) }
+                digest := mload(0x00)
+            }
+            let r := leafHash
+            let node := leafIndex
+            let p := proof.offset
+            let innerEnd := add(p, shl(5, inner))
+            let end := add(p, shl(5, proof.length))
+            for {} lt(p, innerEnd) { p := add(p, 0x20) } {
+                switch and(node, 1)
+                case 0 {
+                    mstore(left, r)
+                    mstore(right, calldataload(p))
+                }
+                default {
+                    mstore(left, calldataload(p))
+                    mstore(right, r)
+                }
+                r := hashInput(input)
+                node := shr(1, node)
+            }
+            for {} lt(p, end) { p := add(p, 0x20) } {
+                mstore(left, calldataload(p))
+                mstore(right, r)
+                r := hashInput(input)
+            }
+            ok := eq(r, root)
+        }
+    }
+
+    /// @dev Hash a consistency proof and compare with both roots (RFC 9162 section 2.1.4.2,
+    /// restated). Precondition: `0 < oldSize < newSize` and `proof.length` is
+    /// `_consistencyProofLength(oldSize, newSize)`. The seed is the largest complete subtree
+    /// ending at leaf `oldSize` (the old root itself when `oldSize` is a power of two, else the
+    /// proof's first hash). Climbing the seed's inclusion path in the new tree rebuilds the
+    /// new root from every hash, and the old root from the left siblings only, since those
+    /// are exactly the complete subtrees that make up the old tree to the seed's left.
+    function _consistent(
+        uint256 oldSize,
+        uint256 newSize,
+        bytes32 oldRoot,
+        bytes32 newRoot,
+        bytes32[] calldata proof
+    ) private view returns (bool ok) {
+        uint256 shift = _trailingZeros(oldSize);
+        // The seed's index at its level, and where its inner path ends in `proof`.
+        uint256 node = (oldSize - 1) >> shift;
+        uint256 innerEnd = _bitLength((oldSize - 1) ^ (newSize - 1)) - shift;
+        bool seeded = oldSize != (1 << shift);
+        assembly ("memory-safe") {
+            function hashInput(buffer) -> digest {
+                if iszero(staticcall(gas(), 0x02, buffer, 0x41, 0x00, 0x20)) { revert(0, 0) }
+                digest := mload(0x00)
+            }
+            let input := mload(0x40)
+            mstore8(input, 0x01)
+            let p := proof.offset
+            let fr := oldRoot
+            if seeded {
+                fr := calldataload(p)
+                p := add(p, 0x20)
+            }
+            let sr := fr
+            innerEnd := add(p, shl(5, innerEnd))
+            for {} lt(p, innerEnd) { p := add(p, 0x20) } {
+                switch and(node, 1)
+                case 0 {
+                    // A right sibling: part of the new tree only.
+                    mstore(add(input, 0x01), sr)
+                    mstore(add(input, 0x21), calldataload(p))
+                    sr := hashInput(input)
+                }
+                default {
+                    // A left sibling: part of both trees.
+                    mstore(add(input, 0x01), calldataload(p))
+                    mstore(add(input, 0x21), fr)
+                    fr := hashInput(input)
+                    mstore(add(input, 0x21), sr)
+                    sr := hashInput(input)
+                }
+                node := shr(1, node)
+            }
+            // Above the inner path every hash is a left sibling on the new tree's right border.
+            for {} lt(p, add(proof.offset, shl(5, proof.length))) { p := add(p, 0x20) } {
+                mstore(add(input, 0x01), calldataload(p))
+                mstore(add(input, 0x21), fr)
+                fr := hashInput(input)
+                mstore(add(input, 0x21), sr)
+                sr := hashInput(input)
+            }
+            ok := and(eq(fr, oldRoot), eq(sr, newRoot))
+        }
+    }
+
+    /// @dev `_included` for pure callers. It only reads its arguments and calls the SHA-256
+    /// precompile, a pure function of its input (Solidity's own `sha256` is allowed in pure
+    /// code), so calling it through a pure-typed pointer is sound. Hashing through `sha256`
+    /// itself would cost about twice as much gas per node.
+    function _includedPure(
+        uint256 treeSize,
+        uint256 leafIndex,
+        bytes32 leafHash,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) private pure returns (bool) {
+        function(uint256, uint256, bytes32, bytes32, bytes32[] calldata) view returns (bool)
+            check = _included;
+        function(uint256, uint256, bytes32, bytes32, bytes32[] calldata) pure returns (bool)
+            pureCheck;
+        assembly ("memory-safe") {
+            pureCheck := check
+        }
+        return pureCheck(treeSize, leafIndex, leafHash, root, proof);
+    }
+
+    /// @dev `_consistent` for pure callers; see `_includedPure`.
+    function _consistentPure(
+        uint256 oldSize,
+        uint256 newSize,
+        bytes32 oldRoot,
+        bytes32 newRoot,
+        bytes32[] calldata proof
+    ) private pure returns (bool) {
+        function(uint256, uint256, bytes32, bytes32, bytes32[] calldata) view returns (bool)
+            check = _consistent;
+        function(uint256, uint256, bytes32, bytes32, bytes32[] calldata) pure returns (bool)
+            pureCheck;
+        assembly ("memory-safe") {
+            pureCheck := check
+        }
+        return pureCheck(oldSize, newSize, oldRoot, newRoot, proof);
+    }
+
+    /// @dev The number of bits needed to write `x` (0 for 0); `x` below 2**128.
+    function _bitLength(uint256 x) private pure returns (uint256 n) {
+        unchecked {
+            if (x >> 64 != 0) {
+                x >>= 64;
+                n += 64;
+            }
+            if (x >> 32 != 0) {
+                x >>= 32;
+                n += 32;
+            }
+            if (x >> 16 != 0) {
+                x >>= 16;
+                n += 16;
+            }
+            if (x >> 8 != 0) {
+                x >>= 8;
+                n += 8;
+            }
+            if (x >> 4 != 0) {
+                x >>= 4;
+                n += 4;
+            }
+            if (x >> 2 != 0) {
+                x >>= 2;
+                n += 2;
+            }
+            if (x >> 1 != 0) {
+                x >>= 1;
+                n += 1;
+            }
+            return n + x;
+        }
+    }
+
+    /// @dev The number of 1 bits of `x`; `x` below 2**64.
+    function _popCount(uint256 x) private pure returns (uint256) {
+        unchecked {
+            x = x - ((x >> 1) & 0x5555555555555555);
+            x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333);
+            x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0f;
+            return ((x * 0x0101010101010101) & 0xffffffffffffffff) >> 56;
+        }
+    }
+
+    /// @dev The number of trailing zero bits of `x`; `x` nonzero and below 2**64.
+    function _trailingZeros(uint256 x) private pure returns (uint256) {
+        unchecked {
+            return _bitLength(x & (~x + 1)) - 1;
+        }
+    }
+}

@@ -1,0 +1,258 @@
+"""Crash-safe anchoring of a store's checkpoints through an AnchorRegistry.
+
+Each attempt is a journal entry in the store, moved through these states, each step committed
+before the next is taken:
+
+``prepared``  the checkpoint to anchor is recorded; then the signed transaction (raw bytes,
+              hash, nonce) is recorded, still before anything is sent
+``sent``      the transaction was handed to the node
+``mined``     a receipt is in the canonical chain, not yet with enough confirmations
+``final``     enough confirmations; the bundle export uses it
+``dropped``   the transaction left the chain (a reorg) or lost its nonce; a new attempt follows
+``failed``    the transaction reverted (the error is recorded)
+
+:func:`anchor` first reconciles every unfinished entry with the chain (re-broadcasting the very
+same signed transaction when it is not mined and its nonce is still free, so nothing is anchored
+twice), re-checks recent final entries for reorgs, and only then anchors the current log size if
+the chain does not already hold it. A killed process, an unreachable node or a restarted node
+therefore loses nothing: the next run picks up where the journal says.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .chain import Registry
+from .errors import ChainError
+from .store import JournalEntry, Store
+
+__all__ = ["AnchorResult", "anchor", "reconcile"]
+
+RECHECK_FINAL = 8  # how many of the latest final anchors are re-checked for reorgs on each run
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorResult:
+    """What an anchoring run did."""
+
+    chain_id: int
+    registry: str
+    tree_size: int
+    entry: JournalEntry | None
+    confirmations: int
+    actions: tuple[str, ...]
+
+    @property
+    def final(self) -> bool:
+        return self.entry is not None and self.entry.state == "final"
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _check_entry(
+    store: Store, registry: Registry, entry: JournalEntry, confirmations: int, echo: Echo
+) -> JournalEntry:
+    """Move one journal entry forward as far as the chain allows right now."""
+    if entry.raw_tx is None or entry.tx_hash is None or entry.nonce is None:
+        # Killed before the transaction was signed: nothing can have been sent.
+        anchored = registry.root_at(store.address, store.log_id, entry.tree_size)
+        if anchored is not None and anchored.root == entry.root:
+            echo(f"size {entry.tree_size}: already anchored (block {anchored.block_number})")
+            return store.journal_update(
+                entry.id,
+                state="final",
+                block_number=anchored.block_number,
+                timestamp=anchored.timestamp,
+                error="anchored by another transaction",
+            )
+        return store.journal_update(entry.id, state="dropped", error="never signed")
+    receipt = registry.receipt(entry.tx_hash)
+    if receipt is not None and registry.block_hash(receipt.block_number) != receipt.block_hash:
+        receipt = None  # a stale receipt from a block that left the chain
+    if receipt is None:
+        anchored = registry.root_at(store.address, store.log_id, entry.tree_size)
+        if anchored is not None and anchored.root == entry.root:
+            return store.journal_update(
+                entry.id,
+                state="final",
+                block_number=anchored.block_number,
+                timestamp=anchored.timestamp,
+                error="anchored by another transaction",
+            )
+        if registry.mined_nonce(store.address) <= entry.nonce:
+            echo(f"size {entry.tree_size}: (re)sending transaction 0x{entry.tx_hash.hex()}")
+            registry.broadcast(entry.raw_tx)
+            return store.journal_update(
+                entry.id, state="sent", block_number=None, block_hash=None, error=None
+            )
+        echo(f"size {entry.tree_size}: transaction 0x{entry.tx_hash.hex()} was dropped")
+        return store.journal_update(
+            entry.id, state="dropped", error="not in the chain and its nonce was used"
+        )
+    if not receipt.success:
+        return store.journal_update(
+            entry.id,
+            state="failed",
+            block_number=receipt.block_number,
+            block_hash=receipt.block_hash,
+            error="the anchor transaction reverted",
+        )
+    depth = registry.block_number() - receipt.block_number + 1
+    state = "final" if depth >= confirmations else "mined"
+    if state != entry.state or entry.block_hash != receipt.block_hash:
+        entry = store.journal_update(
+            entry.id,
+            state=state,
+            block_number=receipt.block_number,
+            block_hash=receipt.block_hash,
+            timestamp=registry.block_timestamp(receipt.block_number),
+            error=None,
+        )
+    return entry
+
+
+def reconcile(
+    store: Store, registry: Registry, *, confirmations: int = 1, echo: Echo = _quiet
+) -> list[JournalEntry]:
+    """Bring every unfinished journal entry (and the latest final ones) up to date."""
+    chain_id, address = registry.chain_id, registry.address
+    entries = store.journal(chain_id, address)
+    open_ = [e for e in entries if e.state in ("prepared", "sent", "mined")]
+    finals = [e for e in entries if e.state == "final"][-RECHECK_FINAL:]
+    out = []
+    for entry in finals:
+        if entry.tx_hash is None:
+            continue
+        checked = _check_entry(store, registry, entry, 1, echo)
+        if checked.state != "final":
+            echo(f"size {entry.tree_size}: the anchor left the chain (reorg); re-anchoring")
+        out.append(checked)
+    out.extend(_check_entry(store, registry, e, confirmations, echo) for e in open_)
+    return out
+
+
+def anchor(
+    store: Store,
+    registry: Registry,
+    *,
+    confirmations: int = 1,
+    timeout: float = 60.0,
+    poll: float = 0.25,
+    echo: Echo = _quiet,
+) -> AnchorResult:
+    """Anchor the store's current log on ``registry``, resuming whatever a previous run left.
+
+    Waits up to ``timeout`` seconds for the anchor to be mined with ``confirmations`` blocks;
+    if that takes longer, the entry stays ``mined`` and the next run finishes it.
+    """
+    if confirmations < 1:
+        raise ChainError("confirmations must be at least 1")
+    actions: list[str] = []
+
+    def say(text: str) -> None:
+        actions.append(text)
+        echo(text)
+
+    chain_id, address = registry.chain_id, registry.address
+    deadline = time.monotonic() + timeout
+    # Older attempts still in flight go first: anchors must reach the chain in size order.
+    for older in reconcile(store, registry, confirmations=confirmations, echo=say):
+        if older.state in ("prepared", "sent"):
+            older = _wait(store, registry, older, confirmations, deadline, poll, say, ("mined",))
+            if older.state in ("prepared", "sent"):
+                raise ChainError(
+                    f"transaction 0x{(older.tx_hash or b'').hex()} for size {older.tree_size} "
+                    f"is still not mined on chain {chain_id}; run anchor again later"
+                )
+    checkpoint = store.checkpoint()
+    size, root = checkpoint.checkpoint.tree_size, checkpoint.checkpoint.root
+
+    current = [
+        e
+        for e in store.journal(chain_id, address)
+        if e.tree_size == size and e.state in ("prepared", "sent", "mined", "final")
+    ]
+    entry = current[-1] if current else None
+    if entry is None:
+        on_chain = registry.root_at(store.address, store.log_id, size)
+        if on_chain is not None and on_chain.root == root:
+            say(f"size {size}: already anchored in block {on_chain.block_number}")
+            entry = store.journal_add(chain_id, address, size, root)
+            entry = store.journal_update(
+                entry.id,
+                state="final",
+                block_number=on_chain.block_number,
+                timestamp=on_chain.timestamp,
+                error="anchored by another transaction",
+            )
+        else:
+            entry = _send_new(store, registry, size, root, say)
+    entry = _wait(store, registry, entry, confirmations, deadline, poll, say)
+    if entry.state == "final":
+        say(f"size {size}: final in block {entry.block_number}")
+    elif entry.state in ("failed", "dropped"):
+        raise ChainError(
+            f"anchoring size {size} on chain {chain_id} failed: {entry.error} "
+            f"(transaction 0x{(entry.tx_hash or b'').hex()})"
+        )
+    else:
+        say(f"size {size}: {entry.state}, waiting for {confirmations} confirmations")
+    depth = 0
+    if entry.block_number is not None:
+        depth = registry.block_number() - entry.block_number + 1
+    return AnchorResult(chain_id, address, size, entry, depth, tuple(actions))
+
+
+def _wait(
+    store: Store,
+    registry: Registry,
+    entry: JournalEntry,
+    confirmations: int,
+    deadline: float,
+    poll: float,
+    say: Echo,
+    enough: tuple[str, ...] = (),
+) -> JournalEntry:
+    """Poll an entry until it settles (final, failed, dropped, or a state in ``enough``)."""
+    while entry.state in ("prepared", "sent", "mined"):
+        entry = _check_entry(store, registry, entry, confirmations, say)
+        settled = ("final", "failed", "dropped", *enough)
+        if entry.state in settled or time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    return entry
+
+
+def _send_new(store: Store, registry: Registry, size: int, root: bytes, say: Echo) -> JournalEntry:
+    log_id = store.log_id
+    latest = registry.latest(store.address, log_id)
+    if latest is not None:
+        if latest.tree_size > size:
+            raise ChainError(
+                f"the registry holds an anchor of size {latest.tree_size}, beyond this store's "
+                f"log ({size}): another store anchors with the same key and log"
+            )
+        if store.publisher.log.root(latest.tree_size) != latest.root:
+            raise ChainError(
+                f"the anchored root at size {latest.tree_size} differs from this store's log: "
+                "the local history does not extend what was anchored"
+            )
+    # Journal first: from here on a crash leaves a trace the next run resolves.
+    entry = store.journal_add(registry.chain_id, registry.address, size, root)
+    prev = latest.tree_size if latest is not None else None
+    proof = store.publisher.log.consistency_proof(prev, size) if prev else []
+    raw, tx_hash, nonce = registry.prepare_anchor(store.signer, log_id, size, root, proof)
+    entry = store.journal_update(entry.id, prev_size=prev, raw_tx=raw, tx_hash=tx_hash, nonce=nonce)
+    say(f"size {size}: sending transaction 0x{tx_hash.hex()} (proof of {len(proof)} hashes)")
+    try:
+        registry.broadcast(raw)
+    except ChainError as exc:
+        store.journal_update(entry.id, error=str(exc))
+        raise
+    return store.journal_update(entry.id, state="sent")

@@ -1,0 +1,406 @@
+"""The AnchorRegistry contract on an EVM chain, through web3: the one place okeios talks to
+a chain.
+
+:class:`Registry` reads anchors (views of the contract), sends locally signed EIP-1559 anchor
+transactions, and reads receipts and blocks. Every failure is a :class:`~okeios.errors.ChainError`
+naming the chain, the transaction (when there is one) and the cause; a revert names the
+contract's custom error and its arguments.
+
+:func:`connect` opens a chain by URL (``http://...``, ``https://...``, ``ws://...``) or the
+word ``embedded`` (the in-process chain persisted under the okeios home).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_hash.auto import keccak
+from eth_utils.abi import function_abi_to_4byte_selector
+
+from .artifacts import load_anchor_registry
+from .errors import ChainError
+from .signing import LocalSigner, checksum_address
+
+__all__ = [
+    "AnchorEntry",
+    "Receipt",
+    "Registry",
+    "RegistryView",
+    "decode_revert",
+]
+
+_GAS_MARGIN = 1.25
+_DEFAULT_PRIORITY_FEE = 1_000_000_000  # 1 gwei, when the node cannot suggest one
+_BYTES_LITERAL = re.compile(r"b'(?:[^'\\]|\\.)*'|b\"(?:[^\"\\]|\\.)*\"")
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorEntry:
+    """One anchored tree head, as the registry stores it."""
+
+    index: int | None
+    tree_size: int
+    root: bytes
+    block_number: int
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a mined transaction left behind."""
+
+    tx_hash: bytes
+    block_number: int
+    block_hash: bytes
+    success: bool
+    gas_used: int
+
+
+def _error_table() -> dict[bytes, tuple[str, list[str]]]:
+    table: dict[bytes, tuple[str, list[str]]] = {}
+    for item in load_anchor_registry()["abi"]:
+        if item.get("type") == "error":
+            types = [i["type"] for i in item.get("inputs", [])]
+            table[bytes(function_abi_to_4byte_selector(item))] = (item["name"], types)
+    return table
+
+
+_ERRORS = _error_table()
+
+
+def decode_revert(data: bytes | str | None) -> str:
+    """A readable form of revert data: the custom error's name and arguments if known."""
+    from eth_abi.abi import decode
+
+    if data is None:
+        return "reverted without data"
+    raw = bytes.fromhex(data[2:]) if isinstance(data, str) and data.startswith("0x") else data
+    if not isinstance(raw, bytes) or len(raw) < 4:
+        return f"reverted ({data!r})"
+    known = _ERRORS.get(raw[:4])
+    if known is None:
+        return f"reverted with unknown error 0x{raw[:4].hex()}"
+    name, types = known
+    try:
+        values = decode(types, raw[4:])
+    except Exception:
+        return f"{name}(<undecodable arguments>)"
+    shown = ", ".join("0x" + v.hex() if isinstance(v, bytes) else str(v) for v in values)
+    return f"{name}({shown})"
+
+
+def _revert_data(exc: BaseException) -> bytes | str | None:
+    """Revert data from a web3 error (RPC nodes) or an eth-tester one (the embedded chain)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        data = getattr(seen, "data", None)
+        if isinstance(data, bytes | str) and data:
+            return data
+        for arg in getattr(seen, "args", ()):
+            if isinstance(arg, bytes) and len(arg) >= 4:
+                return arg
+            # eth-tester's py-evm backend reports raw revert data as the text of a bytes literal
+            if isinstance(arg, str) and (m := _BYTES_LITERAL.search(arg)) is not None:
+                try:
+                    value = ast.literal_eval(m.group(0))
+                except (ValueError, SyntaxError):
+                    continue
+                if isinstance(value, bytes) and len(value) >= 4:
+                    return value
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class Registry:
+    """An AnchorRegistry deployed at ``address`` on the chain behind ``w3``."""
+
+    def __init__(self, w3: Any, address: str, *, label: str = "chain") -> None:
+        self.w3 = w3
+        self.label = label
+        self.address = checksum_address(address)
+        self._contract = w3.eth.contract(address=self.address, abi=load_anchor_registry()["abi"])
+        self._chain_id: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Registry({self.address} on {self.label})"
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[[], Any], tx: bytes | None = None) -> Any:
+        try:
+            return fn()
+        except ChainError:
+            raise
+        except Exception as exc:
+            raise self._error(what, exc, tx) from exc
+
+    def _error(self, what: str, exc: BaseException, tx: bytes | None = None) -> ChainError:
+        data = _revert_data(exc)
+        cause = decode_revert(data) if data else f"{exc}"
+        where = f"{self.label} (chain id {self._chain_id})" if self._chain_id else self.label
+        tx_part = f", transaction 0x{tx.hex()}" if tx else ""
+        return ChainError(f"{what} failed on {where}{tx_part}: {type(exc).__name__}: {cause}")
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self._call("reading the chain id", lambda: self.w3.eth.chain_id))
+        return self._chain_id
+
+    def block_number(self) -> int:
+        return int(self._call("reading the block number", lambda: self.w3.eth.block_number))
+
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of the canonical block at ``number``, or None if there is none (yet)."""
+
+        def get() -> bytes | None:
+            try:
+                block = self.w3.eth.get_block(number)
+            except Exception as exc:
+                if type(exc).__name__ == "BlockNotFound":
+                    return None
+                raise
+            return bytes(block["hash"])
+
+        result: bytes | None = self._call(f"reading block {number}", get)
+        return result
+
+    def block_timestamp(self, number: int) -> int:
+        block = self._call(f"reading block {number}", lambda: self.w3.eth.get_block(number))
+        return int(block["timestamp"])
+
+    def has_code(self) -> bool:
+        code = self._call("reading the registry code", lambda: self.w3.eth.get_code(self.address))
+        return len(code) > 0
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def anchor_count(self, publisher: str, log_id: bytes) -> int:
+        fn = self._contract.functions.anchorCount(checksum_address(publisher), log_id)
+        return int(self._call("anchorCount", fn.call))
+
+    def anchor_at(self, publisher: str, log_id: bytes, index: int) -> AnchorEntry:
+        fn = self._contract.functions.anchorAt(checksum_address(publisher), log_id, index)
+        size, root, block, ts = self._call(f"anchorAt({index})", fn.call)
+        return AnchorEntry(index, int(size), bytes(root), int(block), int(ts))
+
+    def latest(self, publisher: str, log_id: bytes) -> AnchorEntry | None:
+        """The latest anchor of a log, or None if it was never anchored."""
+        count = self.anchor_count(publisher, log_id)
+        return None if count == 0 else self.anchor_at(publisher, log_id, count - 1)
+
+    def anchors(self, publisher: str, log_id: bytes, start: int = 0) -> list[AnchorEntry]:
+        """Every anchor of a log from position ``start`` on, oldest first."""
+        count = self.anchor_count(publisher, log_id)
+        return [self.anchor_at(publisher, log_id, i) for i in range(start, count)]
+
+    def root_at(self, publisher: str, log_id: bytes, tree_size: int) -> AnchorEntry | None:
+        """The anchor of exactly ``tree_size`` entries, or None if that size was never anchored.
+
+        One contract call (the registry binary-searches its history); the entry's ``index``
+        is None since the view does not return it.
+        """
+        fn = self._contract.functions.rootAt(checksum_address(publisher), log_id, tree_size)
+        try:
+            root, block, ts = fn.call()
+        except Exception as exc:
+            data = _revert_data(exc)
+            if data and decode_revert(data).startswith("AnchorRegistrySizeNotAnchored("):
+                return None
+            raise self._error(f"rootAt({tree_size})", exc) from exc
+        return AnchorEntry(None, tree_size, bytes(root), int(block), int(ts))
+
+    # -- transactions ---------------------------------------------------------------------------
+
+    def _fees(self) -> dict[str, int]:
+        block = self._call("reading the latest block", lambda: self.w3.eth.get_block("latest"))
+        base = int(block.get("baseFeePerGas", 0) or 0)
+        try:
+            tip = int(self.w3.eth.max_priority_fee)
+        except Exception:
+            tip = _DEFAULT_PRIORITY_FEE
+        return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
+
+    def next_nonce(self, address: str) -> int:
+        addr = checksum_address(address)
+        return int(
+            self._call(
+                "reading the nonce", lambda: self.w3.eth.get_transaction_count(addr, "pending")
+            )
+        )
+
+    def mined_nonce(self, address: str) -> int:
+        """How many transactions of ``address`` are in the canonical chain."""
+        addr = checksum_address(address)
+        return int(
+            self._call(
+                "reading the nonce", lambda: self.w3.eth.get_transaction_count(addr, "latest")
+            )
+        )
+
+    def prepare_anchor(
+        self,
+        signer: LocalSigner,
+        log_id: bytes,
+        tree_size: int,
+        root: bytes,
+        proof: Sequence[bytes],
+        *,
+        nonce: int | None = None,
+    ) -> tuple[bytes, bytes, int]:
+        """Build and sign an ``anchor`` transaction without sending it.
+
+        Returns ``(raw transaction, transaction hash, nonce)``. Gas is estimated (a revert,
+        such as an inconsistent history, is reported here, before anything is sent) with a
+        margin; fees follow EIP-1559 from the latest block's base fee.
+        """
+        fn = self._contract.functions.anchor(log_id, tree_size, root, list(proof))
+        n = self.next_nonce(signer.address) if nonce is None else nonce
+        params = {"from": signer.address, "nonce": n, "chainId": self.chain_id, **self._fees()}
+        gas = int(self._call("estimating anchor gas", lambda: fn.estimate_gas(params)))
+        tx = fn.build_transaction({**params, "gas": int(gas * _GAS_MARGIN)})
+        signed = Account.sign_transaction(tx, signer.private_key)
+        raw = bytes(signed.raw_transaction)
+        return raw, bytes(keccak(raw)), n
+
+    def broadcast(self, raw: bytes) -> bytes:
+        """Send a signed transaction; a node that already has it is not an error."""
+        tx_hash = bytes(keccak(raw))
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except Exception as exc:
+            text = str(exc).lower()
+            if "already known" in text or "already imported" in text or "known transaction" in text:
+                return tx_hash
+            raise self._error("sending the anchor transaction", exc, tx_hash) from exc
+        return tx_hash
+
+    def receipt(self, tx_hash: bytes) -> Receipt | None:
+        """The receipt of a mined transaction, or None if it is not (or no longer) mined."""
+
+        def get() -> Receipt | None:
+            try:
+                r = self.w3.eth.get_transaction_receipt(tx_hash)
+            except Exception as exc:
+                if type(exc).__name__ in ("TransactionNotFound", "TransactionIndexingInProgress"):
+                    return None
+                raise
+            if r is None or r.get("blockNumber") is None:
+                return None
+            return Receipt(
+                tx_hash,
+                int(r["blockNumber"]),
+                bytes(r["blockHash"]),
+                int(r["status"]) == 1,
+                int(r["gasUsed"]),
+            )
+
+        result: Receipt | None = self._call("reading a receipt", get, tx_hash)
+        return result
+
+    def wait_for_receipt(
+        self, tx_hash: bytes, *, timeout: float = 60.0, poll: float = 0.2
+    ) -> Receipt | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.receipt(tx_hash)
+            if r is not None or time.monotonic() >= deadline:
+                return r
+            time.sleep(poll)
+
+    # -- deployment -----------------------------------------------------------------------------
+
+    @classmethod
+    def deploy(cls, w3: Any, signer: LocalSigner, *, label: str = "chain") -> Registry:
+        """Deploy a new AnchorRegistry from the shipped artifact, paid by ``signer``."""
+        artifact = load_anchor_registry()
+        factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        probe = cls.__new__(cls)
+        probe.w3, probe.label, probe._chain_id = w3, label, None
+        chain_id = probe.chain_id
+        params = {
+            "from": signer.address,
+            "nonce": probe.next_nonce(signer.address),
+            "chainId": chain_id,
+            **probe._fees(),
+        }
+        gas = int(
+            probe._call(
+                "estimating deployment gas", lambda: factory.constructor().estimate_gas(params)
+            )
+        )
+        tx = factory.constructor().build_transaction({**params, "gas": int(gas * _GAS_MARGIN)})
+        raw = bytes(Account.sign_transaction(tx, signer.private_key).raw_transaction)
+        tx_hash = probe.broadcast(raw)
+        receipt = probe._call(
+            "waiting for the deployment",
+            lambda: w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120),
+            tx_hash,
+        )
+        if int(receipt["status"]) != 1 or not receipt.get("contractAddress"):
+            raise ChainError(
+                f"deploying the registry failed on {label}, transaction 0x{tx_hash.hex()}"
+            )
+        registry = cls(w3, receipt["contractAddress"], label=label)
+        registry._chain_id = chain_id
+        return registry
+
+
+class RegistryView:
+    """A cached :class:`~okeios.verify.ChainView` over web3.
+
+    Each fact is fetched once per view: the chain id, the head block, and one anchor lookup
+    per (registry, publisher, log, size) — so verifying many bundles of the same checkpoint
+    costs one lookup, not one per bundle. Make a new view to see newer blocks.
+    """
+
+    def __init__(self, w3: Any, *, label: str = "chain") -> None:
+        self.w3 = w3
+        self.label = label
+        self._registries: dict[str, Registry] = {}
+        self._chain_id: int | None = None
+        self._head: int | None = None
+        self._at: dict[tuple[str, str, bytes, int], AnchorEntry | None] = {}
+        self._latest: dict[tuple[str, str, bytes], AnchorEntry | None] = {}
+
+    def registry(self, address: str) -> Registry:
+        key = checksum_address(address)
+        if key not in self._registries:
+            self._registries[key] = Registry(self.w3, key, label=self.label)
+        return self._registries[key]
+
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self.registry_any().chain_id
+        return self._chain_id
+
+    def registry_any(self) -> Registry:
+        return self.registry("0x" + "00" * 20)
+
+    def head(self) -> int:
+        if self._head is None:
+            self._head = self.registry_any().block_number()
+        return self._head
+
+    def anchor_at(
+        self, registry: str, publisher: str, log_id: bytes, tree_size: int
+    ) -> AnchorEntry | None:
+        key = (checksum_address(registry), checksum_address(publisher), log_id, tree_size)
+        if key not in self._at:
+            reg = self.registry(registry)
+            if not reg.has_code():
+                raise ChainError(f"no contract at registry {reg.address} on {self.label}")
+            self._at[key] = reg.root_at(publisher, log_id, tree_size)
+        return self._at[key]
+
+    def latest(self, registry: str, publisher: str, log_id: bytes) -> AnchorEntry | None:
+        key = (checksum_address(registry), checksum_address(publisher), log_id)
+        if key not in self._latest:
+            self._latest[key] = self.registry(registry).latest(publisher, log_id)
+        return self._latest[key]

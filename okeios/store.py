@@ -1,0 +1,486 @@
+"""The local personal data store: a publisher's log, record versions, checkpoints and the
+anchoring journal, in one SQLite file under the okeios home.
+
+Layout of a home folder (``--home``, else ``$OKEIOS_HOME``, else ``~/.okeios``)::
+
+    store.sqlite      the database (WAL, synchronous=FULL: a committed step survives a crash)
+    publisher.key     the publisher's secp256k1 key, hex, mode 0600
+    chains/           state of the embedded chain, and registry addresses per chain
+
+Every state change is one SQLite transaction: adding records either logs all of them or none,
+and an anchoring step is journalled before any transaction is sent (``okeios.anchoring``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time as _time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .bundle import AnchorRef, Bundle, Extension, InclusionProof
+from .canonical import JSONValue, parse_json
+from .errors import InputError, OkeiosError
+from .events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
+from .publisher import LoggedEvent, Publisher
+from .signing import LocalSigner
+
+__all__ = ["JournalEntry", "Store", "StoreError", "fhir_resources", "resolve_home"]
+
+SCHEMA_VERSION = 1
+DB_NAME = "store.sqlite"
+KEY_NAME = "publisher.key"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE versions (
+    record_id BLOB NOT NULL, version INTEGER NOT NULL, payload BLOB NOT NULL, seed BLOB NOT NULL,
+    PRIMARY KEY (record_id, version));
+CREATE TABLE events (
+    idx INTEGER PRIMARY KEY, event_id BLOB NOT NULL UNIQUE, record_id BLOB NOT NULL,
+    kind TEXT NOT NULL, message TEXT NOT NULL, signature BLOB NOT NULL);
+CREATE INDEX events_record ON events (record_id, idx);
+CREATE TABLE checkpoints (
+    tree_size INTEGER PRIMARY KEY, root BLOB NOT NULL, signature BLOB NOT NULL,
+    created REAL NOT NULL);
+CREATE TABLE journal (
+    id INTEGER PRIMARY KEY, chain_id INTEGER NOT NULL, registry TEXT NOT NULL,
+    tree_size INTEGER NOT NULL, root BLOB NOT NULL, state TEXT NOT NULL,
+    prev_size INTEGER, raw_tx BLOB, tx_hash BLOB, nonce INTEGER,
+    block_number INTEGER, block_hash BLOB, timestamp INTEGER, error TEXT,
+    created REAL NOT NULL, updated REAL NOT NULL);
+CREATE INDEX journal_chain ON journal (chain_id, registry, tree_size);
+"""
+
+_JOURNAL_COLUMNS = (
+    "id, chain_id, registry, tree_size, root, state, prev_size, raw_tx, tx_hash, nonce,"
+    " block_number, block_hash, timestamp, error"
+)
+JOURNAL_STATES = ("prepared", "sent", "mined", "final", "dropped", "failed")
+
+
+class StoreError(InputError):
+    """The store is missing, locked, corrupt or of an unknown version."""
+
+
+def resolve_home(home: str | Path | None = None) -> Path:
+    """The okeios home: the argument, else ``$OKEIOS_HOME``, else ``~/.okeios``."""
+    if home is not None:
+        return Path(home).expanduser()
+    env = os.environ.get("OKEIOS_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".okeios"
+
+
+def fhir_resources(data: bytes) -> list[bytes | JSONValue]:
+    """The records in a FHIR JSON file: each ``entry[].resource`` of a Bundle, else the file."""
+    value = parse_json(data)
+    if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+        entries = value.get("entry", [])
+        if not isinstance(entries, list):
+            raise InputError("a FHIR Bundle's entry must be an array")
+        out: list[bytes | JSONValue] = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+                raise InputError(f"FHIR Bundle entry {i} has no resource object")
+            out.append(entry["resource"])
+        return out
+    if not isinstance(value, dict):
+        raise InputError("a FHIR resource is a JSON object")
+    return [value]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One anchoring attempt of a checkpoint on one chain and registry."""
+
+    id: int
+    chain_id: int
+    registry: str
+    tree_size: int
+    root: bytes
+    state: str
+    prev_size: int | None
+    raw_tx: bytes | None
+    tx_hash: bytes | None
+    nonce: int | None
+    block_number: int | None
+    block_hash: bytes | None
+    timestamp: int | None
+    error: str | None
+
+
+class Store:
+    """A publisher's persistent store. Open with :meth:`init` or :meth:`open`; close when done."""
+
+    def __init__(
+        self,
+        home: Path,
+        db: sqlite3.Connection,
+        signer: LocalSigner,
+        log_name: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self.home = home
+        self._db = db
+        self.signer = signer
+        self.clock = clock
+        self.publisher = Publisher(signer, log_name=log_name, clock=clock, versions=self)
+        leaves = [
+            row[0] + row[1]
+            for row in db.execute("SELECT event_id, signature FROM events ORDER BY idx")
+        ]
+        heads = db.execute(
+            "SELECT e.record_id, e.message, e.event_id FROM events e JOIN "
+            "(SELECT record_id, MAX(idx) AS idx FROM events GROUP BY record_id) h "
+            "ON e.idx = h.idx"
+        ).fetchall()
+        self.publisher.restore_state(
+            leaves, [(r, json.loads(m), eid) for r, m, eid in heads], self._load_event
+        )
+
+    # -- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        home: str | Path | None = None,
+        *,
+        key: bytes | None = None,
+        log_name: str = "main",
+        clock: Callable[[], float] = _time.time,
+    ) -> Store:
+        """Create a store and a publisher key in ``home`` (refuses an existing store)."""
+        path = resolve_home(home)
+        if (path / DB_NAME).exists():
+            raise StoreError(f"a store exists already in {path}")
+        path.mkdir(parents=True, exist_ok=True)
+        signer = LocalSigner.from_key(key) if key is not None else LocalSigner.generate()
+        key_path = path / KEY_NAME
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(signer.private_key.hex() + "\n")
+        db = cls._connect(path / DB_NAME)
+        with db:
+            db.executescript(_SCHEMA)
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ("schema", str(SCHEMA_VERSION)),
+                    ("log_name", log_name),
+                    ("publisher", signer.address),
+                ],
+            )
+        return cls(path, db, signer, log_name, clock)
+
+    @classmethod
+    def open(
+        cls, home: str | Path | None = None, *, clock: Callable[[], float] = _time.time
+    ) -> Store:
+        """Open an existing store."""
+        path = resolve_home(home)
+        if not (path / DB_NAME).exists():
+            raise StoreError(f"no okeios store in {path} (run `okeios init` first)")
+        try:
+            key = bytes.fromhex((path / KEY_NAME).read_text().strip())
+            signer = LocalSigner.from_key(key)
+        except (OSError, ValueError, OkeiosError) as exc:
+            raise StoreError(f"cannot read the publisher key in {path / KEY_NAME}: {exc}") from exc
+        db = cls._connect(path / DB_NAME)
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path / DB_NAME} is not a readable okeios store: {exc}") from exc
+        if meta.get("schema") != str(SCHEMA_VERSION):
+            raise StoreError(f"store schema {meta.get('schema')!r} is not supported")
+        if meta.get("publisher") != signer.address:
+            raise StoreError("the publisher key does not belong to this store")
+        return cls(path, db, signer, meta["log_name"], clock)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a readable okeios store: {exc}") from exc
+        return db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic step; on any error the database rolls back and the log is reloaded."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._reload()
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    def _reload(self) -> None:
+        fresh = Store(self.home, self._db, self.signer, self.publisher_log_name, self.clock)
+        self.publisher = fresh.publisher
+        self.publisher.versions = self
+
+    @property
+    def publisher_log_name(self) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'log_name'").fetchone()
+        return str(row[0])
+
+    @property
+    def address(self) -> str:
+        return self.signer.address
+
+    @property
+    def log_id(self) -> bytes:
+        return self.publisher.log_id
+
+    # -- VersionStore -----------------------------------------------------------------------
+
+    def put_version(self, record_id: bytes, version: int, payload: bytes, seed: bytes) -> None:
+        self._db.execute(
+            "INSERT INTO versions VALUES (?, ?, ?, ?)", (record_id, version, payload, seed)
+        )
+
+    def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
+        row = self._db.execute(
+            "SELECT payload, seed FROM versions WHERE record_id = ? AND version = ?",
+            (record_id, version),
+        ).fetchone()
+        if row is None:
+            raise InputError(f"record {record_id.hex()} has no stored version {version}")
+        return bytes(row[0]), bytes(row[1])
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _save(self, logged: LoggedEvent) -> None:
+        e = logged.signed.event
+        self._db.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                logged.index,
+                logged.id,
+                e.record_id,
+                str(e.kind),
+                json.dumps(e.message()),
+                logged.signed.signature,
+            ),
+        )
+
+    def _load_event(self, event_id: bytes) -> LoggedEvent | None:
+        row = self._db.execute(
+            "SELECT idx, message, signature FROM events WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return LoggedEvent(
+            SignedEvent(event_from_message(json.loads(row[1])), bytes(row[2])), int(row[0])
+        )
+
+    def add(
+        self, records: Iterable[bytes | JSONValue], *, progress: Callable[[int], None] | None = None
+    ) -> list[LoggedEvent]:
+        """Log each record as a new record (CREATE), all in one transaction."""
+        out: list[LoggedEvent] = []
+        with self.transaction():
+            for record in records:
+                logged = self.publisher.create(record)
+                self._save(logged)
+                out.append(logged)
+                if progress is not None:
+                    progress(1)
+        return out
+
+    def record_ids(self) -> list[bytes]:
+        """Every record id, in the order the records were first logged."""
+        rows = self._db.execute("SELECT record_id FROM events GROUP BY record_id ORDER BY MIN(idx)")
+        return [bytes(r[0]) for r in rows]
+
+    def event_ids_of(self, record_id: bytes) -> list[bytes]:
+        rows = self._db.execute(
+            "SELECT event_id FROM events WHERE record_id = ? ORDER BY idx", (record_id,)
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def find_event(self, ident: str) -> LoggedEvent:
+        """An event by its id, or a record's latest event by the record id (0x-hex either way)."""
+        try:
+            raw = bytes.fromhex(ident.removeprefix("0x"))
+        except ValueError:
+            raise InputError(f"{ident!r} is not a hex record or event id") from None
+        if len(raw) != 32:
+            raise InputError(f"{ident!r} is not a 32-byte record or event id")
+        row = self._db.execute(
+            "SELECT event_id FROM events WHERE event_id = ? OR record_id = ?"
+            " ORDER BY idx DESC LIMIT 1",
+            (raw, raw),
+        ).fetchone()
+        if row is None:
+            raise InputError(f"no record or event {ident} in this store")
+        return self.publisher.event(bytes(row[0]))
+
+    @property
+    def size(self) -> int:
+        return self.publisher.log.size
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """A signed checkpoint of the log as it is now (stored; reused if already there)."""
+        size = self.size
+        if size == 0:
+            raise InputError("the log is empty: add records first")
+        existing = self.checkpoint_at(size)
+        if existing is not None:
+            return existing
+        signed = self.publisher.checkpoint(size)
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO checkpoints VALUES (?, ?, ?, ?)",
+                (size, signed.checkpoint.root, signed.signature, self.clock()),
+            )
+        return signed
+
+    def checkpoint_at(self, size: int) -> SignedCheckpoint | None:
+        row = self._db.execute(
+            "SELECT root, signature FROM checkpoints WHERE tree_size = ?", (size,)
+        ).fetchone()
+        if row is None:
+            return None
+        return SignedCheckpoint(
+            Checkpoint(self.log_id, size, bytes(row[0])), self.address, bytes(row[1])
+        )
+
+    # -- the anchoring journal --------------------------------------------------------------
+
+    def journal(
+        self, chain_id: int, registry: str, states: Iterable[str] | None = None
+    ) -> list[JournalEntry]:
+        rows = self._db.execute(
+            f"SELECT {_JOURNAL_COLUMNS} FROM journal"  # noqa: S608 - a constant
+            " WHERE chain_id = ? AND registry = ? ORDER BY id",
+            (chain_id, registry),
+        ).fetchall()
+        wanted = set(states) if states is not None else None
+        entries = [JournalEntry(*row) for row in rows]
+        return [e for e in entries if wanted is None or e.state in wanted]
+
+    def journal_add(
+        self, chain_id: int, registry: str, tree_size: int, root: bytes
+    ) -> JournalEntry:
+        now = self.clock()
+        with self.transaction():
+            cur = self._db.execute(
+                "INSERT INTO journal (chain_id, registry, tree_size, root, state, created, updated)"
+                " VALUES (?, ?, ?, ?, 'prepared', ?, ?)",
+                (chain_id, registry, tree_size, root, now, now),
+            )
+        entry_id = cur.lastrowid
+        assert entry_id is not None
+        return self._journal_get(entry_id)
+
+    def journal_update(self, entry_id: int, **fields: object) -> JournalEntry:
+        allowed = {
+            "state",
+            "prev_size",
+            "raw_tx",
+            "tx_hash",
+            "nonce",
+            "block_number",
+            "block_hash",
+            "timestamp",
+            "error",
+        }
+        unknown = set(fields) - allowed
+        if unknown:
+            raise InputError(f"unknown journal fields {sorted(unknown)}")
+        if "state" in fields and fields["state"] not in JOURNAL_STATES:
+            raise InputError(f"unknown journal state {fields['state']!r}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.transaction():
+            self._db.execute(
+                f"UPDATE journal SET {sets}, updated = ? WHERE id = ?",  # noqa: S608 - names are checked above
+                (*fields.values(), self.clock(), entry_id),
+            )
+        return self._journal_get(entry_id)
+
+    def _journal_get(self, entry_id: int) -> JournalEntry:
+        row = self._db.execute(
+            f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE id = ?",  # noqa: S608 - a constant
+            (entry_id,),
+        ).fetchone()
+        return JournalEntry(*row)
+
+    def anchored_for(
+        self, index: int, chain_id: int | None = None, registry: str | None = None
+    ) -> JournalEntry | None:
+        """The smallest final anchor whose tree holds entry ``index`` (on that chain, if given)."""
+        query = "SELECT id FROM journal WHERE state = 'final' AND tree_size > ?"
+        args: list[object] = [index]
+        if chain_id is not None:
+            query += " AND chain_id = ?"
+            args.append(chain_id)
+        if registry is not None:
+            query += " AND registry = ?"
+            args.append(registry)
+        row = self._db.execute(query + " ORDER BY tree_size LIMIT 1", args).fetchone()
+        return None if row is None else self._journal_get(int(row[0]))
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export(self, ident: str, *, fields: Iterable[str] | None = None) -> Bundle:
+        """The proof bundle of a record's latest event (or of an event, by id).
+
+        The bundle's checkpoint is the smallest *anchored* checkpoint that holds the event, with
+        the anchor reference filled in and, when the log was anchored again later, the latest
+        anchored tree head with a consistency proof to it. If no anchor holds the event yet,
+        the bundle carries the latest checkpoint and no anchor reference.
+        """
+        logged = self.find_event(ident)
+        anchor = self.anchored_for(logged.index)
+        ref = None
+        if anchor is None:
+            checkpoint = self.checkpoint()
+        else:
+            stored = self.checkpoint_at(anchor.tree_size)
+            if stored is None or anchor.tx_hash is None or anchor.block_number is None:
+                raise StoreError(f"the journal's anchor of size {anchor.tree_size} is incomplete")
+            checkpoint = stored
+            latest = self._latest_final(anchor.chain_id, anchor.registry)
+            extension = None
+            if latest is not None and latest.tree_size > anchor.tree_size:
+                proof = self.publisher.log.consistency_proof(anchor.tree_size, latest.tree_size)
+                extension = Extension(latest.tree_size, latest.root, tuple(proof))
+            ref = AnchorRef(
+                chain_id=anchor.chain_id,
+                registry=bytes.fromhex(anchor.registry[2:]),
+                transaction=anchor.tx_hash,
+                block=anchor.block_number,
+                extension=extension,
+            )
+        size = checkpoint.checkpoint.tree_size
+        path = tuple(self.publisher.log.inclusion_proof(logged.index, size))
+        disclosure = self.publisher.commitment(logged.id).disclose(fields)
+        return Bundle(
+            logged.signed, disclosure, InclusionProof(logged.index, size, path), checkpoint, ref
+        )
+
+    def _latest_final(self, chain_id: int, registry: str) -> JournalEntry | None:
+        finals = self.journal(chain_id, registry, states=("final",))
+        return max(finals, key=lambda e: e.tree_size) if finals else None

@@ -1,0 +1,341 @@
+"""Anchoring through the registry and chain-backed verification: on the in-process chain for
+the logic, on a real Anvil node for crashes, a dead RPC, a restarted node and a reorg."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web3 import Web3
+from web3.providers.eth_tester import EthereumTesterProvider
+
+from okeios.anchoring import anchor
+from okeios.bundle import AnchorRef, Bundle
+from okeios.chain import Registry, RegistryView
+from okeios.demo import synthetic_records
+from okeios.errors import ChainError, PolicyError
+from okeios.signing import LocalSigner
+from okeios.store import Store
+from okeios.verify import Property, Status, TrustPolicy, verify_bundle
+
+from .helpers import CountingRng
+from .nodes import Node
+
+RECORDS = synthetic_records(30)
+
+
+def _fund_embedded(w3: Web3, address: str) -> None:
+    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": address, "value": 10**21})
+
+
+@pytest.fixture
+def embedded_w3() -> Web3:
+    return Web3(EthereumTesterProvider())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.init(tmp_path / "home", key=CountingRng(b"publisher")(32)) as s:
+        yield s
+
+
+def _policy(store: Store, registry: Registry, **kw: Any) -> TrustPolicy:
+    return TrustPolicy(
+        authors=[store.address],
+        publishers=[store.address],
+        chain_id=registry.chain_id,
+        registry=registry.address,
+        **kw,
+    )
+
+
+def _verdicts(report: Any) -> dict[str, tuple[str, str | None]]:
+    return {str(v.property): (str(v.status), v.reason and str(v.reason)) for v in report.verdicts}
+
+
+def test_anchor_export_verify_against_the_chain(store: Store, embedded_w3: Web3) -> None:
+    _fund_embedded(embedded_w3, store.address)
+    registry = Registry.deploy(embedded_w3, store.signer)
+    first = store.add(RECORDS[:10])
+    result = anchor(store, registry)
+    assert result.final
+    assert result.tree_size == 10
+    unanchored_bundle = None
+    later = store.add(RECORDS[10:25])
+    unanchored_bundle = store.export("0x" + later[0].record_id.hex())
+    assert unanchored_bundle.anchor is None
+    second = anchor(store, registry)
+    assert second.final
+    assert second.tree_size == 25
+    assert registry.anchor_count(store.address, store.log_id) == 2
+    # Running again with nothing new to anchor sends nothing.
+    again = anchor(store, registry)
+    assert again.entry is not None
+    assert again.entry.id == second.entry.id  # type: ignore[union-attr]
+    assert registry.anchor_count(store.address, store.log_id) == 2
+
+    view = RegistryView(embedded_w3)
+    policy = _policy(store, registry)
+    bundle = store.export("0x" + first[3].record_id.hex())
+    assert bundle.anchor is not None
+    assert bundle.checkpoint.checkpoint.tree_size == 10
+    assert bundle.anchor.extension is not None
+    assert bundle.anchor.extension.tree_size == 25
+    report = verify_bundle(bundle.to_bytes(), policy, record=RECORDS[3], chain=view)
+    assert report.passed, report.failures
+    assert all(v.status is Status.PASS for v in report.verdicts)
+    assert report.anchored_block == result.entry.block_number  # type: ignore[union-attr]
+    assert report.anchored_time is not None
+
+    # A bundle exported before its checkpoint was anchored: its checkpoint (size 25) was
+    # anchored later, so it is anchored now; one from size 26 would not be.
+    assert verify_bundle(unanchored_bundle, policy, chain=view).passed
+    store.add(RECORDS[25:26])
+    fresh = store.export("0x" + store.record_ids()[-1].hex())
+    report = verify_bundle(fresh, policy, chain=RegistryView(embedded_w3))
+    assert _verdicts(report)["anchoring"] == ("fail", "not-anchored")
+    assert _verdicts(report)["consistency"] == ("fail", "consistency-unproven")
+    assert report.verdict(Property.INCLUSION).passed
+
+
+def test_pinned_chain_registry_and_confirmations(store: Store, embedded_w3: Web3) -> None:
+    _fund_embedded(embedded_w3, store.address)
+    registry = Registry.deploy(embedded_w3, store.signer)
+    logged = store.add(RECORDS[:5])
+    anchor(store, registry)
+    bundle = store.export("0x" + logged[0].record_id.hex())
+    view = RegistryView(embedded_w3)
+
+    wrong_chain = TrustPolicy(
+        authors=[store.address], publishers=[store.address], chain_id=1, registry=registry.address
+    )
+    assert _verdicts(verify_bundle(bundle, wrong_chain, chain=view))["anchoring"] == (
+        "fail",
+        "chain-mismatch",
+    )
+    # An attacker deploys a look-alike registry and points the bundle at it.
+    attacker = LocalSigner.generate()
+    _fund_embedded(embedded_w3, attacker.address)
+    fake = Registry.deploy(embedded_w3, attacker)
+    assert bundle.anchor is not None
+    lookalike = dataclasses.replace(
+        bundle, anchor=dataclasses.replace(bundle.anchor, registry=bytes.fromhex(fake.address[2:]))
+    )
+    report = verify_bundle(lookalike, _policy(store, registry), chain=view)
+    assert _verdicts(report)["anchoring"] == ("fail", "registry-not-trusted")
+    # Pinning the look-alike instead finds nothing anchored there by this publisher.
+    report = verify_bundle(lookalike, _policy(store, fake), chain=RegistryView(embedded_w3))
+    assert _verdicts(report)["anchoring"] == ("fail", "not-anchored")
+    # Finality: one more confirmation than the chain has is not there yet.
+    depth = embedded_w3.eth.block_number - bundle.anchor.block + 1
+    report = verify_bundle(
+        bundle, _policy(store, registry, confirmations=depth + 1), chain=RegistryView(embedded_w3)
+    )
+    assert _verdicts(report)["anchoring"] == ("fail", "not-final")
+    report = verify_bundle(
+        bundle, _policy(store, registry, confirmations=depth), chain=RegistryView(embedded_w3)
+    )
+    assert _verdicts(report)["anchoring"] == ("pass", None)
+    with pytest.raises(PolicyError):
+        verify_bundle(
+            bundle, TrustPolicy(authors=[store.address], publishers=[store.address]), chain=view
+        )
+
+
+def test_forked_checkpoint_and_bad_extension_are_named(store: Store, embedded_w3: Web3) -> None:
+    _fund_embedded(embedded_w3, store.address)
+    registry = Registry.deploy(embedded_w3, store.signer)
+    logged = store.add(RECORDS[:8])
+    anchor(store, registry)
+    store.add(RECORDS[8:12])
+    anchor(store, registry)
+    bundle = store.export("0x" + logged[0].record_id.hex())
+    policy, view = _policy(store, registry), RegistryView(embedded_w3)
+    assert verify_bundle(bundle, policy, chain=view).passed
+    # The publisher signs a second, different history of the same size (a fork).
+    from okeios.events import Checkpoint
+
+    forked = Checkpoint(store.log_id, 8, b"\x42" * 32).sign(store.signer)
+    report = verify_bundle(dataclasses.replace(bundle, checkpoint=forked), policy, chain=view)
+    verdicts = _verdicts(report)
+    assert verdicts["inclusion"] == ("fail", "root-mismatch")
+    assert verdicts["anchoring"] == ("fail", "anchor-root-mismatch")
+    # An extension whose proof does not hold, or that points at an unanchored head.
+    assert bundle.anchor is not None
+    assert bundle.anchor.extension is not None
+    ext = bundle.anchor.extension
+    bad_proof = dataclasses.replace(ext, proof=(b"\x00" * 32, *ext.proof[1:]))
+    report = verify_bundle(
+        dataclasses.replace(bundle, anchor=dataclasses.replace(bundle.anchor, extension=bad_proof)),
+        policy,
+        chain=view,
+    )
+    assert _verdicts(report)["consistency"] == ("fail", "inconsistent-history")
+    store.add(RECORDS[12:14])
+    log = store.publisher.log
+    unanchored = dataclasses.replace(
+        ext, tree_size=14, root=log.root(14), proof=tuple(log.consistency_proof(8, 14))
+    )
+    report = verify_bundle(
+        dataclasses.replace(
+            bundle, anchor=dataclasses.replace(bundle.anchor, extension=unanchored)
+        ),
+        policy,
+        chain=view,
+    )
+    assert _verdicts(report)["consistency"] == ("fail", "extension-not-anchored")
+    # Offline, the carried proof is still checked; the chain verdicts say they were skipped.
+    offline = verify_bundle(bundle, policy)
+    assert _verdicts(offline)["anchoring"] == ("skipped", "no-chain")
+    assert "claims anchoring in block" in offline.verdict(Property.ANCHORING).detail
+
+
+def test_an_unreachable_chain_is_reported_as_such(store: Store) -> None:
+    logged = store.add(RECORDS[:2])
+    bundle = store.export("0x" + logged[0].record_id.hex())
+    bundle = dataclasses.replace(bundle, anchor=AnchorRef(1, b"\x01" * 20, b"\x02" * 32, 5))
+    dead = Web3(Web3.HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 2}))
+    policy = TrustPolicy(
+        authors=[store.address], publishers=[store.address], chain_id=1, registry="0x" + "01" * 20
+    )
+    report = verify_bundle(bundle, policy, chain=RegistryView(dead, label="a dead node"))
+    assert _verdicts(report)["anchoring"] == ("fail", "chain-unavailable")
+    assert "a dead node" in report.verdict(Property.ANCHORING).detail
+    with pytest.raises(ChainError, match="a dead node"):
+        anchor(store, Registry(dead, "0x" + "01" * 20, label="a dead node"), timeout=1)
+    assert store.size == 2  # nothing lost
+
+
+# --- crashes, dead RPCs, restarted nodes and reorgs on a real Anvil --------------------------
+
+
+@pytest.fixture
+def anvil(tmp_path: Path) -> Iterator[Node]:
+    node = Node("anvil")
+    node.command = [*node.command, "--state", str(tmp_path / "anvil-state.json")]
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def _anvil_store(tmp_path: Path, anvil: Node) -> tuple[Store, Registry]:
+    store = Store.init(tmp_path / "home")
+    anvil.fund(store.address)
+    registry = Registry.deploy(anvil.web3(), store.signer, label="anvil")
+    return store, registry
+
+
+def test_killed_between_journal_and_transaction(tmp_path: Path, anvil: Node) -> None:
+    store, registry = _anvil_store(tmp_path, anvil)
+    store.add(RECORDS[:6])
+    store.close()
+    # A separate process journals the signed transaction, then dies before sending it.
+    script = textwrap.dedent(f"""
+        import os
+        from okeios.anchoring import anchor
+        from okeios.chain import Registry
+        from okeios.store import Store
+        from web3 import Web3
+        store = Store.open({str(tmp_path / "home")!r})
+        w3 = Web3(Web3.HTTPProvider({anvil.url!r}))
+        registry = Registry(w3, {registry.address!r})
+        registry.broadcast = lambda raw: os._exit(9)
+        anchor(store, registry)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == 9, done.stderr.decode()
+    with Store.open(tmp_path / "home") as store:
+        (entry,) = store.journal(registry.chain_id, registry.address)
+        assert entry.state == "prepared"
+        assert entry.raw_tx is not None
+        assert registry.anchor_count(store.address, store.log_id) == 0
+        result = anchor(store, registry)
+        assert result.final
+        assert result.entry.tx_hash == entry.tx_hash  # type: ignore[union-attr]  # the same tx
+        assert registry.anchor_count(store.address, store.log_id) == 1
+
+
+def test_killed_before_the_transaction_was_signed(
+    tmp_path: Path, anvil: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, registry = _anvil_store(tmp_path, anvil)
+    store.add(RECORDS[:3])
+
+    def die(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(registry, "prepare_anchor", die)
+    with pytest.raises(KeyboardInterrupt):
+        anchor(store, registry)
+    monkeypatch.undo()
+    (entry,) = store.journal(registry.chain_id, registry.address)
+    assert entry.state == "prepared"
+    assert entry.raw_tx is None
+    result = anchor(store, registry)
+    assert result.final
+    states = [e.state for e in store.journal(registry.chain_id, registry.address)]
+    assert states == ["dropped", "final"]
+    assert registry.anchor_count(store.address, store.log_id) == 1
+    store.close()
+
+
+def test_dead_rpc_and_restarted_node_lose_nothing(tmp_path: Path, anvil: Node) -> None:
+    store, registry = _anvil_store(tmp_path, anvil)
+    store.add(RECORDS[:4])
+    assert anchor(store, registry).final
+    store.add(RECORDS[4:9])
+    anvil.stop()  # the node goes away (it dumps its state on the way out)
+    with pytest.raises(ChainError, match="anvil"):
+        anchor(store, registry, timeout=2)
+    assert store.size == 9
+    anvil.start()  # and comes back with the same chain
+    result = anchor(store, registry)
+    assert result.final
+    assert result.tree_size == 9
+    assert registry.anchor_count(store.address, store.log_id) == 2
+    bundle = store.export("0x" + store.record_ids()[6].hex())
+    report = verify_bundle(bundle, _policy(store, registry), chain=RegistryView(anvil.web3()))
+    assert report.passed, report.failures
+    store.close()
+
+
+def test_a_reorg_that_drops_the_anchor_is_detected_and_reanchored(
+    tmp_path: Path, anvil: Node
+) -> None:
+    store, registry = _anvil_store(tmp_path, anvil)
+    store.add(RECORDS[:5])
+    first = anchor(store, registry)
+    assert first.final
+    anvil.rpc("anvil_reorg", 1, [])  # replace the anchoring block with an empty one
+    assert registry.root_at(store.address, store.log_id, 5) is None
+    policy = _policy(store, registry)
+    bundle = store.export("0x" + store.record_ids()[0].hex())
+    report = verify_bundle(bundle, policy, chain=RegistryView(anvil.web3()))
+    assert _verdicts(report)["anchoring"] == ("fail", "not-anchored")
+    again = anchor(store, registry)
+    assert again.final
+    assert any("reorg" in a for a in again.actions)
+    assert registry.anchor_count(store.address, store.log_id) == 1
+    assert registry.root_at(store.address, store.log_id, 5) is not None
+    assert verify_bundle(bundle, policy, chain=RegistryView(anvil.web3())).passed
+    store.close()
+
+
+def test_bundle_json_round_trip_keeps_the_anchor(store: Store, embedded_w3: Web3) -> None:
+    _fund_embedded(embedded_w3, store.address)
+    registry = Registry.deploy(embedded_w3, store.signer)
+    store.add(RECORDS[:3])
+    anchor(store, registry)
+    store.add(RECORDS[3:6])
+    anchor(store, registry)
+    bundle = store.export("0x" + store.record_ids()[0].hex())
+    assert Bundle.from_json(bundle.to_json()) == bundle
+    assert Bundle.from_bytes(bundle.to_bytes()) == bundle

@@ -75,6 +75,15 @@ class Node:
         self.command = command
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def persist(self, folder: Path) -> Node:
+        """Keep the chain's state in ``folder`` across a stop and a start."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.name == "anvil":
+            self.command = [*self.command, "--state", str(folder / "anvil-state.json")]
+        else:
+            self.command = [*self.command, "--database.dbPath", str(folder)]
+        return self
+
     def start(self) -> Node:
         self.proc = subprocess.Popen(
             self.command,

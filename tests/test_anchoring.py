@@ -215,26 +215,34 @@ def test_an_unreachable_chain_is_reported_as_such(store: Store) -> None:
 # --- crashes, dead RPCs, restarted nodes and reorgs on a real Anvil --------------------------
 
 
+@pytest.fixture(params=["anvil", "ganache"])
+def node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
+    """A real node whose state survives a restart."""
+    started = Node(request.param).persist(tmp_path / "node-state").start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
 @pytest.fixture
 def anvil(tmp_path: Path) -> Iterator[Node]:
-    node = Node("anvil")
-    node.command = [*node.command, "--state", str(tmp_path / "anvil-state.json")]
-    node.start()
+    started = Node("anvil").persist(tmp_path / "node-state").start()
     try:
-        yield node
+        yield started
     finally:
-        node.stop()
+        started.stop()
 
 
-def _anvil_store(tmp_path: Path, anvil: Node) -> tuple[Store, Registry]:
+def _node_store(tmp_path: Path, node: Node) -> tuple[Store, Registry]:
     store = Store.init(tmp_path / "home")
-    anvil.fund(store.address)
-    registry = Registry.deploy(anvil.web3(), store.signer, label="anvil")
+    node.fund(store.address)
+    registry = Registry.deploy(node.web3(), store.signer, label=node.name)
     return store, registry
 
 
-def test_killed_between_journal_and_transaction(tmp_path: Path, anvil: Node) -> None:
-    store, registry = _anvil_store(tmp_path, anvil)
+def test_killed_between_journal_and_transaction(tmp_path: Path, node: Node) -> None:
+    store, registry = _node_store(tmp_path, node)
     store.add(RECORDS[:6])
     store.close()
     # A separate process journals the signed transaction, then dies before sending it.
@@ -245,7 +253,7 @@ def test_killed_between_journal_and_transaction(tmp_path: Path, anvil: Node) -> 
         from okeios.store import Store
         from web3 import Web3
         store = Store.open({str(tmp_path / "home")!r})
-        w3 = Web3(Web3.HTTPProvider({anvil.url!r}))
+        w3 = Web3(Web3.HTTPProvider({node.url!r}))
         registry = Registry(w3, {registry.address!r})
         registry.broadcast = lambda raw: os._exit(9)
         anchor(store, registry)
@@ -264,9 +272,9 @@ def test_killed_between_journal_and_transaction(tmp_path: Path, anvil: Node) -> 
 
 
 def test_killed_before_the_transaction_was_signed(
-    tmp_path: Path, anvil: Node, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, node: Node, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store, registry = _anvil_store(tmp_path, anvil)
+    store, registry = _node_store(tmp_path, node)
     store.add(RECORDS[:3])
 
     def die(*_a: object, **_k: object) -> None:
@@ -287,22 +295,22 @@ def test_killed_before_the_transaction_was_signed(
     store.close()
 
 
-def test_dead_rpc_and_restarted_node_lose_nothing(tmp_path: Path, anvil: Node) -> None:
-    store, registry = _anvil_store(tmp_path, anvil)
+def test_dead_rpc_and_restarted_node_lose_nothing(tmp_path: Path, node: Node) -> None:
+    store, registry = _node_store(tmp_path, node)
     store.add(RECORDS[:4])
     assert anchor(store, registry).final
     store.add(RECORDS[4:9])
-    anvil.stop()  # the node goes away (it dumps its state on the way out)
-    with pytest.raises(ChainError, match="anvil"):
+    node.stop()  # the node goes away (it dumps its state on the way out)
+    with pytest.raises(ChainError, match=node.name):
         anchor(store, registry, timeout=2)
     assert store.size == 9
-    anvil.start()  # and comes back with the same chain
+    node.start()  # and comes back with the same chain
     result = anchor(store, registry)
     assert result.final
     assert result.tree_size == 9
     assert registry.anchor_count(store.address, store.log_id) == 2
     bundle = store.export("0x" + store.record_ids()[6].hex())
-    report = verify_bundle(bundle, _policy(store, registry), chain=RegistryView(anvil.web3()))
+    report = verify_bundle(bundle, _policy(store, registry), chain=RegistryView(node.web3()))
     assert report.passed, report.failures
     store.close()
 
@@ -310,7 +318,7 @@ def test_dead_rpc_and_restarted_node_lose_nothing(tmp_path: Path, anvil: Node) -
 def test_a_reorg_that_drops_the_anchor_is_detected_and_reanchored(
     tmp_path: Path, anvil: Node
 ) -> None:
-    store, registry = _anvil_store(tmp_path, anvil)
+    store, registry = _node_store(tmp_path, anvil)
     store.add(RECORDS[:5])
     first = anchor(store, registry)
     assert first.final

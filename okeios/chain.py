@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
-from eth_hash.auto import keccak
 from eth_utils.abi import function_abi_to_4byte_selector
 
+from ._keccak import keccak256
 from .artifacts import load_anchor_registry
-from .errors import ChainError
+from .errors import ChainError, RegistryMissingError
 from .signing import LocalSigner, checksum_address
 
 __all__ = [
@@ -267,11 +267,11 @@ class Registry:
         tx = fn.build_transaction({**params, "gas": int(gas * _GAS_MARGIN)})
         signed = Account.sign_transaction(tx, signer.private_key)
         raw = bytes(signed.raw_transaction)
-        return raw, bytes(keccak(raw)), n
+        return raw, keccak256(raw), n
 
     def broadcast(self, raw: bytes) -> bytes:
         """Send a signed transaction; a node that already has it is not an error."""
-        tx_hash = bytes(keccak(raw))
+        tx_hash = keccak256(raw)
         try:
             self.w3.eth.send_raw_transaction(raw)
         except Exception as exc:
@@ -395,7 +395,7 @@ class RegistryView:
         if key not in self._at:
             reg = self.registry(registry)
             if not reg.has_code():
-                raise ChainError(f"no contract at registry {reg.address} on {self.label}")
+                raise RegistryMissingError(f"no contract at registry {reg.address} on {self.label}")
             self._at[key] = reg.root_at(publisher, log_id, tree_size)
         return self._at[key]
 

@@ -1,6 +1,7 @@
 """The ``okeios`` command line.
 
-Exit codes: 0 every verdict passed, 1 a verdict failed, 2 bad input or usage.
+Exit codes: 0 every verdict passed, 1 a verdict failed, 2 bad input, usage or an unreachable
+chain (the message says which).
 """
 
 from __future__ import annotations
@@ -9,24 +10,53 @@ import argparse
 import json
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import __version__
 from .canonical import canonical_bytes
-from .errors import OkeiosError
-from .verify import ANYONE, TrustPolicy, verify_bundle
+from .config import EMBEDDED, TrustConfig, open_chain
+from .errors import ChainError, OkeiosError
+from .verify import ANYONE, Report, TrustPolicy, verify_bundle
 
 __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+FUND_EMBEDDED = 10**20  # 100 ether for the publisher on the embedded chain
 
 
 class UsageError(Exception):
     """A usage problem found after argument parsing."""
+
+
+class Progress:
+    """A one-line progress counter on stderr, shown only on a terminal (or when forced)."""
+
+    def __init__(
+        self, label: str, total: int, *, stream: TextIO | None = None, force: bool = False
+    ) -> None:
+        self.label, self.total, self.done = label, total, 0
+        self.stream = stream or sys.stderr
+        self.enabled = force or self.stream.isatty()
+        self._last = -1
+
+    def __call__(self, n: int = 1) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        pct = 100 * self.done // max(self.total, 1)
+        if pct != self._last or self.done == self.total:
+            self._last = pct
+            width = 30
+            filled = width * self.done // max(self.total, 1)
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total}")
+            if self.done >= self.total:
+                self.stream.write("\n")
+            self.stream.flush()
 
 
 def _read(path: str) -> bytes:
@@ -36,48 +66,263 @@ def _read(path: str) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+def _home(args: argparse.Namespace) -> Path:
+    from .store import resolve_home
+
+    return resolve_home(args.home)
+
+
+def _print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=2))
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    home = _home(args)
+    key = bytes.fromhex(args.key.removeprefix("0x")) if args.key else None
+    with Store.init(home, key=key, log_name=args.log) as store:
+        trust = TrustConfig.load(home)
+        trust.trust_author(store.address)
+        trust.trust_publisher(store.address)
+        trust.save(home)
+        info = {"home": str(home), "publisher": store.address, "logId": "0x" + store.log_id.hex()}
     if args.json:
-        print(json.dumps(payload, indent=2))
+        _print_json(info)
     else:
-        print(text)
+        print(f"okeios store in {home}\npublisher {info['publisher']}\nlog id    {info['logId']}")
+    return EXIT_OK
+
+
+def _cmd_add(args: argparse.Namespace) -> int:
+    from .store import Store, fhir_resources
+
+    records: list[Any] = []
+    for name in args.files:
+        records.extend(fhir_resources(_read(name)))
+    with Store.open(_home(args)) as store:
+        progress = Progress("adding", len(records), force=args.progress)
+        logged = store.add(records, progress=progress)
+    ids = ["0x" + item.record_id.hex() for item in logged]
+    if args.json:
+        _print_json({"records": ids})
+    else:
+        print("\n".join(ids))
+    return EXIT_OK
+
+
+def _cmd_anchor(args: argparse.Namespace) -> int:
+    from .anchoring import anchor
+    from .chain import Registry
+    from .store import Store
+
+    home = _home(args)
+    trust = TrustConfig.load(home)
+    with Store.open(home) as store, open_chain(args.chain, home) as chain:
+        if (
+            chain.embedded is not None
+            and chain.w3.eth.get_balance(store.address) < FUND_EMBEDDED // 10
+        ):
+            chain.fund(store.address, FUND_EMBEDDED)
+        pinned = trust.chain(args.chain)
+        address = args.registry or (pinned[1] if pinned else None)
+        if address is None:
+            registry = Registry.deploy(chain.w3, store.signer, label=chain.label)
+            print(
+                f"deployed AnchorRegistry at {registry.address} on {chain.label}", file=sys.stderr
+            )
+        else:
+            registry = Registry(chain.w3, address, label=chain.label)
+            if not registry.has_code():
+                raise ChainError(f"no contract at {registry.address} on {chain.label}")
+        trust.pin_chain(args.chain, registry.chain_id, registry.address)
+        trust.save(home)
+        chain.save()
+        try:
+            result = anchor(
+                store,
+                registry,
+                confirmations=args.confirmations,
+                timeout=args.timeout,
+                echo=(lambda _s: None) if args.json else (lambda s: print(s, file=sys.stderr)),
+            )
+        finally:
+            chain.save()
+    entry = result.entry
+    payload = {
+        "chain": args.chain,
+        "chainId": result.chain_id,
+        "registry": result.registry,
+        "treeSize": result.tree_size,
+        "state": entry.state if entry else None,
+        "transaction": "0x" + entry.tx_hash.hex() if entry and entry.tx_hash else None,
+        "block": entry.block_number if entry else None,
+        "confirmations": result.confirmations,
+    }
+    if args.json:
+        _print_json(payload)
+    else:
+        print(
+            f"anchored size {result.tree_size}: {payload['state']} "
+            f"(block {payload['block']}, transaction {payload['transaction']})"
+        )
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    with Store.open(_home(args)) as store:
+        if args.all:
+            if not args.output:
+                raise UsageError("--all needs -o DIR")
+            out = Path(args.output)
+            out.mkdir(parents=True, exist_ok=True)
+            rows = store.record_ids()
+            progress = Progress("exporting", len(rows), force=args.progress)
+            for rid in rows:
+                bundle = store.export("0x" + rid.hex(), fields=args.field or None)
+                suffix = ".json" if args.format == "json" else ".okb"
+                data = bundle.to_json().encode() if args.format == "json" else bundle.to_bytes()
+                (out / f"0x{rid.hex()}{suffix}").write_bytes(data)
+                progress()
+            print(f"{len(rows)} bundles written to {out}", file=sys.stderr)
+            return EXIT_OK
+        if not args.record_id:
+            raise UsageError("give a RECORD_ID, or --all")
+        bundle = store.export(args.record_id, fields=args.field or None)
+    data = bundle.to_json().encode() + b"\n" if args.format == "json" else bundle.to_bytes()
+    if args.output and args.output != "-":
+        Path(args.output).write_bytes(data)
+    elif args.format != "json" and sys.stdout.isatty():
+        raise UsageError(
+            "refusing to write a binary bundle to a terminal: use -o FILE or --format json"
+        )
+    else:
+        sys.stdout.buffer.write(data)
+    return EXIT_OK
+
+
+def _policy(args: argparse.Namespace, home: Path, chain_pin: tuple[int, str] | None) -> TrustPolicy:
+    trust = TrustConfig.load(home)
+    authors: Any = ANYONE if args.any_author else (args.author or trust.authors)
+    publishers: Any = ANYONE if args.any_publisher else (args.publisher or trust.publishers)
+    if not authors:
+        raise UsageError(
+            "say whom to trust: --author ADDRESS (repeatable), --any-author, "
+            "or a trust.json in the okeios home"
+        )
+    if not publishers:
+        raise UsageError(
+            "say whom to trust: --publisher ADDRESS (repeatable), --any-publisher, "
+            "or a trust.json in the okeios home"
+        )
+    chain_id, registry = chain_pin if chain_pin else (None, None)
+    return TrustPolicy(
+        authors=authors,
+        publishers=publishers,
+        chain_id=chain_id,
+        registry=registry,
+        confirmations=args.confirmations,
+    )
+
+
+def _report_text(name: str, report: Report, show_fields: bool) -> str:
+    lines = [f"{name}: {'PASS' if report.passed else 'FAIL'}"]
+    for v in report.verdicts:
+        reason = f" [{v.reason}]" if v.reason else ""
+        lines.append(f"  {v.property:<13} {v.status}{reason} {v.detail}")
+    if show_fields:
+        lines.extend(f"  field {path} = {value}" for path, value in report.disclosed)
+    return "\n".join(lines)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    home = _home(args)
+    chain_pin: tuple[int, str] | None = None
+    if args.chain:
+        if args.registry or args.chain_id:
+            if not (args.registry and args.chain_id):
+                raise UsageError(
+                    "pin both --chain-id and --registry (or neither, to use trust.json)"
+                )
+            chain_pin = (args.chain_id, args.registry)
+        else:
+            chain_pin = TrustConfig.load(home).chain(args.chain)
+            if chain_pin is None:
+                raise UsageError(
+                    f"no registry pinned for {args.chain}: pass --chain-id and "
+                    "--registry, or anchor from this home first"
+                )
+    policy = _policy(args, home, chain_pin)
+    if args.record and len(args.bundles) != 1:
+        raise UsageError("--record goes with exactly one bundle")
+    record = _read(args.record) if args.record else None
+    reports: list[tuple[str, Report]] = []
+    chain_handle = open_chain(args.chain, home) if args.chain else None
+    try:
+        view = None
+        if chain_handle is not None:
+            from .chain import RegistryView
+
+            view = RegistryView(chain_handle.w3, label=chain_handle.label)
+        progress = Progress("verifying", len(args.bundles), force=args.progress)
+        for name in args.bundles:
+            reports.append((name, verify_bundle(_read(name), policy, record=record, chain=view)))
+            progress()
+    finally:
+        if chain_handle is not None:
+            chain_handle.close()
+    passed = all(r.passed for _, r in reports)
+    if args.json:
+        if len(reports) == 1:
+            _print_json(reports[0][1].to_dict())
+        else:
+            _print_json(
+                {
+                    "result": "pass" if passed else "fail",
+                    "count": len(reports),
+                    "failed": sum(not r.passed for _, r in reports),
+                    "bundles": {n: r.to_dict() for n, r in reports},
+                }
+            )
+    else:
+        for name, report in reports:
+            if not args.quiet or not report.passed:
+                print(_report_text(name, report, args.show_fields))
+        if len(reports) > 1:
+            print(f"{sum(r.passed for _, r in reports)} of {len(reports)} bundles pass")
+    return EXIT_OK if passed else EXIT_FAILED
+
+
+def _cmd_trust(args: argparse.Namespace) -> int:
+    home = _home(args)
+    trust = TrustConfig.load(home)
+    for a in args.author:
+        trust.trust_author(a)
+    for p in args.publisher:
+        trust.trust_publisher(p)
+    if args.chain:
+        if not (args.chain_id and args.registry):
+            raise UsageError("--chain needs --chain-id and --registry")
+        trust.pin_chain(args.chain, args.chain_id, args.registry)
+    trust.save(home)
+    _print_json({"authors": trust.authors, "publishers": trust.publishers, "chains": trust.chains})
+    return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="okeios-demo-"))
-    echo = (lambda _line: None) if args.json else print
+    echo: Callable[[str], None] = (lambda _line: None) if args.json else print
     result = run_demo(out, count=args.count, echo=echo)
     if args.json:
-        print(json.dumps(result, indent=2))
+        _print_json(result)
     return EXIT_OK if result["ok"] else EXIT_FAILED
-
-
-def _policy(args: argparse.Namespace) -> TrustPolicy:
-    if not args.author and not args.any_author:
-        raise UsageError("say whom to trust: --author ADDRESS (repeatable) or --any-author")
-    if not args.publisher and not args.any_publisher:
-        raise UsageError("say whom to trust: --publisher ADDRESS (repeatable) or --any-publisher")
-    return TrustPolicy(
-        authors=ANYONE if args.any_author else args.author,
-        publishers=ANYONE if args.any_publisher else args.publisher,
-    )
-
-
-def _cmd_verify(args: argparse.Namespace) -> int:
-    policy = _policy(args)
-    data = _read(args.bundle)
-    record = _read(args.record) if args.record else None
-    report = verify_bundle(data, policy, record=record)
-    lines = [f"{args.bundle}: {'PASS' if report.passed else 'FAIL'}"]
-    for v in report.verdicts:
-        reason = f" [{v.reason}]" if v.reason else ""
-        lines.append(f"  {v.property:<13} {v.status}{reason} {v.detail}")
-    for path, value in report.disclosed if args.show_fields else ():
-        lines.append(f"  field {path} = {value}")
-    _emit(args, report.to_dict(), "\n".join(lines))
-    return EXIT_OK if report.passed else EXIT_FAILED
 
 
 def _cmd_canonical(args: argparse.Namespace) -> int:
@@ -91,51 +336,123 @@ def _cmd_canonical(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- parser ------------------------------------------------------------------------------------
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="okeios",
         description="Client-side provenance for personal health records.",
-        epilog="Exit codes: 0 all verdicts pass, 1 a verdict failed, 2 bad input or usage.",
+        epilog="Exit codes: 0 all verdicts pass, 1 a verdict failed, 2 bad input, usage or an "
+        "unreachable chain. The okeios home is --home, else $OKEIOS_HOME, else ~/.okeios.",
     )
     parser.add_argument("--version", action="version", version=f"okeios {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    def command(
+        name: str, help_: str, func: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.add_argument(
+            "--home", metavar="DIR", help="the okeios home (default $OKEIOS_HOME or ~/.okeios)"
+        )
+        p.set_defaults(func=func)
         return p
 
-    demo = common(sub.add_parser("demo", help="run the end-to-end demonstration"))
-    demo.add_argument("--out", metavar="DIR", help="where to write records and bundles")
-    demo.add_argument("--count", type=int, default=8, help="number of records (default 8)")
-    demo.set_defaults(func=_cmd_demo)
+    def chain_option(p: argparse.ArgumentParser, required: bool = False) -> None:
+        p.add_argument(
+            "--chain",
+            metavar="URL|embedded",
+            default=EMBEDDED if required else None,
+            help="an http(s) JSON-RPC URL or 'embedded'"
+            + (" (default: embedded)" if required else ""),
+        )
+        p.add_argument("--registry", metavar="ADDRESS", help="the AnchorRegistry contract")
+        p.add_argument(
+            "--confirmations",
+            type=int,
+            default=1,
+            metavar="N",
+            help="blocks that make an anchor final (default 1)",
+        )
 
-    verify = common(sub.add_parser("verify", help="verify a proof bundle offline"))
-    verify.add_argument(
-        "bundle", metavar="BUNDLE", help="bundle file (binary or JSON), - for stdin"
+    p = command("init", "create a local store and a publisher key", _cmd_init)
+    p.add_argument("--log", default="main", help="the log's name (default main)")
+    p.add_argument("--key", metavar="HEX", help="use this publisher key instead of a new one")
+
+    p = command("add", "log FHIR resources or Bundles; prints the record ids", _cmd_add)
+    p.add_argument("files", nargs="+", metavar="FILE", help="FHIR JSON files, - for stdin")
+    p.add_argument(
+        "--progress", action="store_true", help="show progress even when not on a terminal"
     )
-    verify.add_argument("--record", metavar="FILE", help="the record the bundle is about")
-    verify.add_argument(
+
+    p = command("anchor", "anchor the log's current checkpoint on a chain", _cmd_anchor)
+    chain_option(p, required=True)
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds to wait for the anchor to become final (default 60)",
+    )
+
+    p = command("export", "write the proof bundle of a record", _cmd_export)
+    p.add_argument("record_id", nargs="?", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
+    p.add_argument("-o", "--output", metavar="FILE", help="output file (a folder with --all)")
+    p.add_argument(
+        "--field", action="append", metavar="PATH", help="disclose only these fields (repeatable)"
+    )
+    p.add_argument("--format", choices=("binary", "json"), default="binary")
+    p.add_argument("--all", action="store_true", help="export every record into the -o folder")
+    p.add_argument(
+        "--progress", action="store_true", help="show progress even when not on a terminal"
+    )
+
+    p = command("verify", "verify proof bundles, offline or against a chain", _cmd_verify)
+    p.add_argument(
+        "bundles", nargs="+", metavar="BUNDLE", help="bundle files (binary or JSON), - for stdin"
+    )
+    p.add_argument("--record", metavar="FILE", help="the record the (single) bundle is about")
+    chain_option(p)
+    p.add_argument(
+        "--chain-id", type=int, metavar="N", help="the chain id to pin (with --registry)"
+    )
+    p.add_argument(
         "--author",
         action="append",
         default=[],
         metavar="ADDRESS",
-        help="a trusted author address (repeatable)",
+        help="a trusted author (repeatable; default: trust.json)",
     )
-    verify.add_argument(
+    p.add_argument(
         "--publisher",
         action="append",
         default=[],
         metavar="ADDRESS",
-        help="a trusted publisher address (repeatable)",
+        help="a trusted publisher (repeatable; default: trust.json)",
     )
-    verify.add_argument("--any-author", action="store_true", help="trust any author")
-    verify.add_argument("--any-publisher", action="store_true", help="trust any publisher")
-    verify.add_argument("--show-fields", action="store_true", help="print disclosed fields")
-    verify.set_defaults(func=_cmd_verify)
+    p.add_argument("--any-author", action="store_true", help="trust any author")
+    p.add_argument("--any-publisher", action="store_true", help="trust any publisher")
+    p.add_argument("--show-fields", action="store_true", help="print disclosed fields")
+    p.add_argument("--quiet", action="store_true", help="print only failing bundles")
+    p.add_argument(
+        "--progress", action="store_true", help="show progress even when not on a terminal"
+    )
 
-    canon = common(sub.add_parser("canonical", help="print a JSON file's canonical bytes"))
-    canon.add_argument("file", metavar="FILE", help="JSON file, - for stdin")
-    canon.set_defaults(func=_cmd_canonical)
+    p = command("trust", "pin trusted authors, publishers and chains in trust.json", _cmd_trust)
+    p.add_argument("--author", action="append", default=[], metavar="ADDRESS")
+    p.add_argument("--publisher", action="append", default=[], metavar="ADDRESS")
+    p.add_argument("--chain", metavar="URL|embedded")
+    p.add_argument("--chain-id", type=int, metavar="N")
+    p.add_argument("--registry", metavar="ADDRESS")
+
+    p = command("demo", "run the end-to-end demonstration on the embedded chain", _cmd_demo)
+    p.add_argument("--out", metavar="DIR", help="where to write records and bundles")
+    p.add_argument("--count", type=int, default=8, help="number of records (default 8)")
+
+    p = command("canonical", "print a JSON file's okeios canonical bytes", _cmd_canonical)
+    p.add_argument("file", metavar="FILE", help="JSON file, - for stdin")
     return parser
 
 
@@ -148,9 +465,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         parser.error(str(exc))  # exits with status 2
     except OkeiosError as exc:
+        kind = "chain error" if isinstance(exc, ChainError) else "error"
         if getattr(args, "json", False):
             print(json.dumps({"result": "error", "error": type(exc).__name__, "message": str(exc)}))
         else:
-            print(f"okeios: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"okeios: {kind}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(
+            "okeios: interrupted; the store and journal are consistent, run again to resume",
+            file=sys.stderr,
+        )
+        return 130
     return EXIT_USAGE  # pragma: no cover - parser.error does not return

@@ -3,16 +3,19 @@ tampering caught. Synthetic FHIR R4 records are generated here (no real patient 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .bundle import Bundle
+from .anchoring import anchor
+from .chain import Registry, RegistryView
+from .config import open_chain
 from .errors import BundleError
-from .publisher import Publisher
 from .signing import LocalSigner
+from .store import Store
 from .verify import Property, TrustPolicy, verify_bundle
 
 __all__ = ["run_demo", "synthetic_records"]
@@ -63,103 +66,141 @@ def synthetic_records(count: int, *, seed: int = 7) -> list[bytes]:
 
 
 def run_demo(
-    out_dir: Path, *, count: int = 8, echo: Callable[[str], None] = print
+    out_dir: Path,
+    *,
+    count: int = 8,
+    echo: Callable[[str], None] = print,
+    chain_spec: str = "embedded",
+    fund: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the story; write records and bundles under ``out_dir``; return a summary.
+    """Run the story on a chain (the embedded one by default); write records, bundles and a
+    store under ``out_dir``; return a summary whose ``ok`` is true when every honest bundle
+    verified and every tampering was caught.
 
-    The summary's ``ok`` is true when every honest bundle verified and every tampering was
-    caught.
+    ``fund`` gives the publisher ether on a URL chain (the embedded chain funds itself).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    hospital = LocalSigner.generate()
+    home = out_dir / "home"
     clinician = LocalSigner.generate()
-    publisher = Publisher(hospital, log_name="demo")
-    policy = TrustPolicy(
-        authors=[hospital.address, clinician.address], publishers=[hospital.address]
-    )
-    echo(f"publisher (hospital) {hospital.address}")
-    echo(f"author (clinician)   {clinician.address}")
-
     records = synthetic_records(count)
-    logged = [publisher.create(r, author=clinician) for r in records]
-    checkpoint = publisher.checkpoint()
-    echo(
-        f"logged {len(logged)} records; checkpoint size {checkpoint.checkpoint.tree_size} "
-        f"root {checkpoint.checkpoint.root.hex()[:16]}…"
-    )
-
     results: dict[str, Any] = {"records": [], "tamper": {}}
-    all_ok = True
-    for i, (raw, item) in enumerate(zip(records, logged, strict=True)):
-        (out_dir / f"record-{i}.json").write_bytes(raw)
-        data = publisher.bundle(item.id, checkpoint=checkpoint).to_bytes()
-        path = out_dir / f"record-{i}.okb"
-        path.write_bytes(data)
-        report = verify_bundle(path.read_bytes(), policy, record=raw)
-        all_ok &= report.passed
-        results["records"].append({"bundle": path.name, "result": report.to_dict()["result"]})
+    checks: list[bool] = []
+    with Store.init(home, log_name="demo") as store, open_chain(chain_spec, home) as chain:
+        echo(f"publisher (hospital) {store.address}")
+        echo(f"author (clinician)   {clinician.address}")
+        if chain.embedded is not None:
+            chain.fund(store.address, 10**20)
+        elif fund is not None:
+            fund(store.address)
+        registry = Registry.deploy(chain.w3, store.signer, label=chain.label)
         echo(
-            f"  {path.name:<14} {len(data):>6} bytes  "
-            + "  ".join(f"{v.property}={v.status}" for v in report.verdicts)
+            f"AnchorRegistry at {registry.address} on {chain.label} (chain id {registry.chain_id})"
+        )
+        policy = TrustPolicy(
+            authors=[store.address, clinician.address],
+            publishers=[store.address],
+            chain_id=registry.chain_id,
+            registry=registry.address,
         )
 
-    # Selective disclosure: one lab value, nothing else.
-    lab = logged[1]
-    partial = publisher.bundle(
-        lab.id, fields=["/valueQuantity/value", "/code/coding/0/code"], checkpoint=checkpoint
-    )
-    (out_dir / "disclosure.okb").write_bytes(partial.to_bytes())
-    shown = verify_bundle(partial.to_bytes(), policy)
-    all_ok &= shown.passed
-    echo(
-        f"selective disclosure: {dict(shown.disclosed)} "
-        f"({len(partial.disclosure.digests) - len(partial.disclosure.fields)} fields hidden) "
-        f"-> {'pass' if shown.passed else 'FAIL'}"
-    )
+        half = max(1, count // 2)
+        logged = store.add(records[:half], author=clinician)
+        first = anchor(store, registry)
+        logged += store.add(records[half:], author=clinician)
+        second = anchor(store, registry)
+        chain.save()
+        echo(
+            f"logged {store.size} records; anchored sizes {first.tree_size} and "
+            f"{second.tree_size} in blocks {first.entry and first.entry.block_number} and "
+            f"{second.entry and second.entry.block_number}"
+        )
 
-    # Tampering 1: someone edits the lab value in the record file.
-    edited = records[1].replace(b'"value": ', b'"value": 1', 1)
-    report = verify_bundle(publisher.bundle(lab.id, checkpoint=checkpoint), policy, record=edited)
-    caught = report.verdict(Property.INTEGRITY)
-    all_ok &= not caught.passed
-    results["tamper"]["record"] = caught.to_dict()
-    echo(f"tampered record   -> integrity {caught.status}: {caught.reason} ({caught.detail})")
+        view = RegistryView(chain.w3, label=chain.label)
+        for i, (raw, item) in enumerate(zip(records, logged, strict=True)):
+            (out_dir / f"record-{i}.json").write_bytes(raw)
+            path = out_dir / f"record-{i}.okb"
+            path.write_bytes(store.export("0x" + item.record_id.hex()).to_bytes())
+            report = verify_bundle(path.read_bytes(), policy, record=raw, chain=view)
+            checks.append(report.passed and all(v.status == "pass" for v in report.verdicts))
+            results["records"].append({"bundle": path.name, "result": report.to_dict()["result"]})
+            echo(
+                f"  {path.name:<14} {path.stat().st_size:>6} bytes  "
+                + "  ".join(f"{v.property}={v.status}" for v in report.verdicts)
+            )
 
-    # Tampering 2: one bit of a bundle flipped inside the signed event (its commitment).
-    damaged = bytearray((out_dir / "record-2.okb").read_bytes())
-    damaged[damaged.index(logged[2].signed.event.commitment)] ^= 0x01
-    try:
-        flipped = verify_bundle(bytes(damaged), policy, record=records[2])
-        failures = [f"{v.property}: {v.reason}" for v in flipped.failures]
-        all_ok &= bool(failures)
+        # Selective disclosure: one lab value, nothing else.
+        lab = logged[1]
+        partial = store.export(
+            "0x" + lab.record_id.hex(), fields=["/valueQuantity/value", "/code/coding/0/code"]
+        )
+        (out_dir / "disclosure.okb").write_bytes(partial.to_bytes())
+        shown = verify_bundle(partial.to_bytes(), policy, chain=view)
+        checks.append(shown.passed)
+        hidden = len(partial.disclosure.digests) - len(partial.disclosure.fields)
+        echo(
+            f"selective disclosure: {dict(shown.disclosed)} ({hidden} fields hidden) "
+            f"-> {'pass' if shown.passed else 'FAIL'}"
+        )
+
+        # Tampering 1: someone edits the lab value in the record file.
+        bundle = store.export("0x" + lab.record_id.hex())
+        edited = records[1].replace(b'"value": ', b'"value": 1', 1)
+        caught = verify_bundle(bundle, policy, record=edited, chain=view).verdict(
+            Property.INTEGRITY
+        )
+        checks.append(not caught.passed)
+        results["tamper"]["record"] = caught.to_dict()
+        echo(f"tampered record     -> integrity {caught.status}: {caught.reason} ({caught.detail})")
+
+        # Tampering 2: one bit of a bundle flipped inside the signed event (its commitment).
+        damaged = bytearray((out_dir / "record-2.okb").read_bytes())
+        damaged[damaged.index(logged[2].signed.event.commitment)] ^= 0x01
+        try:
+            flipped = verify_bundle(bytes(damaged), policy, record=records[2], chain=view)
+            failures = [f"{v.property}: {v.reason}" for v in flipped.failures]
+        except BundleError as exc:
+            failures = [f"{type(exc).__name__}: {exc}"]
+        checks.append(bool(failures))
         results["tamper"]["bundle"] = failures
-        echo(f"flipped bundle bit -> {'; '.join(failures) or 'NOT CAUGHT'}")
-    except BundleError as exc:
-        results["tamper"]["bundle"] = [f"{type(exc).__name__}: {exc}"]
-        echo(f"flipped bundle bit -> refused: {type(exc).__name__}: {exc}")
+        echo(f"flipped bundle bit  -> {'; '.join(failures) or 'NOT CAUGHT'}")
 
-    # Tampering 3: an impostor re-signs the checkpoint as if it were the hospital's.
-    impostor = LocalSigner.generate()
-    fake = Bundle(
-        logged[0].signed,
-        publisher.commitment(logged[0].id).disclose(),
-        publisher.bundle(logged[0].id, checkpoint=checkpoint).inclusion,
-        checkpoint.checkpoint.sign(impostor),
-    )
-    report = verify_bundle(fake, policy)
-    verdict = report.verdict(Property.INCLUSION)
-    all_ok &= not verdict.passed
-    results["tamper"]["checkpoint"] = verdict.to_dict()
-    echo(f"impostor checkpoint -> inclusion {verdict.status}: {verdict.reason}")
+        # Tampering 3: an impostor signs the checkpoint as if it were the hospital's.
+        impostor = LocalSigner.generate()
+        fake_cp = dataclasses.replace(
+            bundle, checkpoint=bundle.checkpoint.checkpoint.sign(impostor)
+        )
+        verdict = verify_bundle(fake_cp, policy, chain=view).verdict(Property.INCLUSION)
+        checks.append(not verdict.passed)
+        results["tamper"]["checkpoint"] = verdict.to_dict()
+        echo(f"impostor checkpoint -> inclusion {verdict.status}: {verdict.reason}")
 
-    results["ok"] = bool(all_ok)
+        # Tampering 4: the bundle points at a look-alike registry an attacker deployed.
+        assert bundle.anchor is not None
+        if chain.embedded is not None:
+            chain.fund(impostor.address, 10**19)
+        elif fund is not None:
+            fund(impostor.address)
+        lookalike = Registry.deploy(chain.w3, impostor, label=chain.label)
+        moved = dataclasses.replace(
+            bundle,
+            anchor=dataclasses.replace(
+                bundle.anchor, registry=bytes.fromhex(lookalike.address[2:])
+            ),
+        )
+        verdict = verify_bundle(moved, policy, chain=view).verdict(Property.ANCHORING)
+        checks.append(not verdict.passed)
+        results["tamper"]["registry"] = verdict.to_dict()
+        echo(f"look-alike registry -> anchoring {verdict.status}: {verdict.reason}")
+        chain.save()
+
+    results["ok"] = all(checks)
     results["out"] = str(out_dir)
-    echo(f"bundles written to {out_dir}")
+    echo(f"store, records and bundles in {out_dir}")
     echo(
         "demo result: "
         + (
             "every honest bundle verified, every tampering caught"
-            if all_ok
+            if results["ok"]
             else "UNEXPECTED RESULT"
         )
     )

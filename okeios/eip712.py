@@ -18,8 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from eth_hash.auto import keccak
-
+from ._keccak import keccak256
 from .errors import EventError
 
 __all__ = [
@@ -79,7 +78,9 @@ class TypedDataEncoder:
             if len({n for n, _ in pairs}) != len(pairs):
                 raise EventError(f"EIP-712 type {name} has a duplicate field name")
             self._types[name] = pairs
-        self._type_hashes = {name: keccak(self.encode_type(name).encode()) for name in self._types}
+        self._type_hashes = {
+            name: keccak256(self.encode_type(name).encode()) for name in self._types
+        }
         self._encoders: dict[str, tuple[tuple[str, _FieldEncoder], ...]] = {}
         for name in self._types:
             self._encoders[name] = tuple(
@@ -129,7 +130,7 @@ class TypedDataEncoder:
                     raise EventError(f"{what}: expected an array")
                 if length is not None and len(value) != length:
                     raise EventError(f"{what}: expected {length} items, got {len(value)}")
-                return bytes(keccak(b"".join(inner(v) for v in value)))
+                return keccak256(b"".join(inner(v) for v in value))
 
             return encode_array
         if ftype in self._types:
@@ -140,11 +141,11 @@ class TypedDataEncoder:
             def encode_string(value: Any) -> bytes:
                 if not isinstance(value, str):
                     raise EventError(f"{what}: expected a string")
-                return bytes(keccak(value.encode("utf-8")))
+                return keccak256(value.encode("utf-8"))
 
             return encode_string
         if ftype == "bytes":
-            return lambda value: bytes(keccak(_as_bytes(value, what)))
+            return lambda value: keccak256(_as_bytes(value, what))
         if ftype == "bool":
 
             def encode_bool(value: Any) -> bytes:
@@ -217,7 +218,7 @@ class TypedDataEncoder:
 
     def hash_struct(self, name: str, value: Mapping[str, Any]) -> bytes:
         """``hashStruct = keccak256(encodeData(name, value))``."""
-        return bytes(keccak(self.encode_data(name, value)))
+        return keccak256(self.encode_data(name, value))
 
     def domain_separator(self, domain: Mapping[str, Any]) -> bytes:
         """``hashStruct("EIP712Domain", domain)``."""
@@ -227,9 +228,7 @@ class TypedDataEncoder:
         self, domain_separator: bytes, primary_type: str, message: Mapping[str, Any]
     ) -> bytes:
         """The 32 bytes a signer signs: ``keccak256(0x1901 || domainSeparator || hashStruct)``."""
-        return bytes(
-            keccak(b"\x19\x01" + domain_separator + self.hash_struct(primary_type, message))
-        )
+        return keccak256(b"\x19\x01" + domain_separator + self.hash_struct(primary_type, message))
 
 
 def typed_data_digest(typed_data: Mapping[str, Any]) -> bytes:

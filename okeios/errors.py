@@ -24,6 +24,7 @@ __all__ = [
     "OkeiosError",
     "PolicyError",
     "ProofError",
+    "RegistryMissingError",
     "SignatureError",
     "TrailingGarbageError",
     "TruncationError",
@@ -135,3 +136,7 @@ class VerificationError(OkeiosError):
 
 class ChainError(OkeiosError):
     """A chain could not be reached or answered something unusable."""
+
+
+class RegistryMissingError(ChainError):
+    """The chain answered, but there is no contract at the registry address."""

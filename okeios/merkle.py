@@ -8,7 +8,7 @@ Hashed bytes (kept here and nowhere else):
 
 The tree over ``n`` leaves is the one RFC 9162 section 2.1.1 defines: the left subtree always
 holds the largest power of two strictly below ``n`` leaves. :class:`MerkleLog` stores every
-complete subtree hash, level by level, in flat ``bytearray`` buffers (32 bytes a node), so an
+complete subtree hash, level by level, as lists of 32-byte strings, so an
 append costs one leaf hash plus, on average, one node hash, and a proof for any past tree size
 is read off the stored nodes with ``O(log n)`` extra hashes for the ragged right edge.
 
@@ -70,10 +70,13 @@ class MerkleLog:
     ``inclusion_proof`` and ``consistency_proof`` work for the current size or any past size.
     """
 
-    __slots__ = ("_levels", "_size")
+    __slots__ = ("_levels", "_ragged", "_size")
 
     def __init__(self) -> None:
-        self._levels: list[bytearray] = [bytearray()]
+        self._levels: list[list[bytes]] = [[]]
+        # Hashes of ragged right-edge subtrees, by (start, end): immutable once computed, and
+        # shared by every proof for the same tree size.
+        self._ragged: dict[tuple[int, int], bytes] = {}
         self._size = 0
 
     @classmethod
@@ -99,19 +102,19 @@ class MerkleLog:
 
     def append_leaf_hash(self, digest: bytes) -> int:
         """Append an already computed leaf hash; return its index."""
-        if len(digest) != HASH_SIZE:
-            raise ProofError(f"a leaf hash is {HASH_SIZE} bytes, got {len(digest)}")
+        if not isinstance(digest, bytes) or len(digest) != HASH_SIZE:
+            raise ProofError(f"a leaf hash is {HASH_SIZE} bytes")
         index = self._size
         levels = self._levels
-        levels[0] += digest
+        levels[0].append(digest)
         i = index
         k = 0
         while i & 1:
-            pair = levels[k][-2 * HASH_SIZE :]
+            level = levels[k]
             k += 1
             if k == len(levels):
-                levels.append(bytearray())
-            levels[k] += sha256(NODE_PREFIX + pair).digest()
+                levels.append([])
+            levels[k].append(sha256(NODE_PREFIX + level[-2] + level[-1]).digest())
             i >>= 1
         self._size = index + 1
         return index
@@ -121,35 +124,35 @@ class MerkleLog:
 
         Returns the range of indices the entries received.
         """
-        return self.extend_leaf_hashes([sha256(LEAF_PREFIX + d).digest() for d in items])
+        return self._extend([sha256(LEAF_PREFIX + d).digest() for d in items])
 
     def extend_leaf_hashes(self, hashes: Iterable[bytes]) -> range:
         """Append many already computed leaf hashes at once."""
-        blob = b"".join(hashes)
-        count, rest = divmod(len(blob), HASH_SIZE)
-        if rest:
+        batch = [bytes(h) for h in hashes]
+        if any(len(h) != HASH_SIZE for h in batch):
             raise ProofError(f"leaf hashes must be {HASH_SIZE} bytes each")
+        return self._extend(batch)
+
+    def _extend(self, batch: list[bytes]) -> range:
         start = self._size
         levels = self._levels
-        levels[0] += blob
-        width = 2 * HASH_SIZE
+        levels[0].extend(batch)
         k = 0
-        while len(levels[k]) >= width:
+        while len(levels[k]) >= 2:
             level = levels[k]
             if k + 1 == len(levels):
-                levels.append(bytearray())
+                levels.append([])
             parent = levels[k + 1]
-            done = len(parent) // HASH_SIZE
-            todo = len(level) // width
+            done, todo = len(parent), len(level) // 2
             if todo > done:
-                parent += b"".join(
+                parent.extend(
                     [
-                        sha256(NODE_PREFIX + level[o : o + width]).digest()
-                        for o in range(done * width, todo * width, width)
+                        sha256(NODE_PREFIX + level[j] + level[j + 1]).digest()
+                        for j in range(2 * done, 2 * todo, 2)
                     ]
                 )
             k += 1
-        self._size = start + count
+        self._size = start + len(batch)
         return range(start, self._size)
 
     # -- reading ---------------------------------------------------------------------------
@@ -157,11 +160,10 @@ class MerkleLog:
     def leaf_hash_at(self, index: int) -> bytes:
         """The stored leaf hash of entry ``index``."""
         self._check_index(index, self._size)
-        return bytes(self._levels[0][index * HASH_SIZE : (index + 1) * HASH_SIZE])
+        return self._levels[0][index]
 
     def _node(self, level: int, index: int) -> bytes:
-        o = index * HASH_SIZE
-        return bytes(self._levels[level][o : o + HASH_SIZE])
+        return self._levels[level][index]
 
     def _range_hash(self, start: int, end: int) -> bytes:
         """MTH of leaves ``[start, end)``; ``start`` is aligned as RFC 9162 subtrees are."""
@@ -185,47 +187,61 @@ class MerkleLog:
         n = self._resolve_size(size)
         return self._range_hash(0, n)
 
+    def _path_from(self, level: int, index: int, size: int) -> list[bytes]:
+        """Siblings of node ``(level, index)`` up to the root of the tree of ``size``, bottom-up.
+
+        A node with no sibling at some level (the last node, a left child) is carried up
+        unchanged, as RFC 9162's unbalanced trees require; a sibling that covers the ragged
+        right edge is hashed from the stored nodes beneath it.
+        """
+        path: list[bytes] = []
+        last = (size - 1) >> level
+        levels = self._levels
+        while last:
+            sibling = index ^ 1
+            if sibling <= last:
+                start = sibling << level
+                if start + (1 << level) <= size:
+                    path.append(levels[level][sibling])
+                else:
+                    key = (start, size)
+                    ragged = self._ragged.get(key)
+                    if ragged is None:
+                        if len(self._ragged) >= 4096:
+                            self._ragged.clear()
+                        ragged = self._ragged[key] = self._range_hash(start, size)
+                    path.append(ragged)
+            index >>= 1
+            last >>= 1
+            level += 1
+        return path
+
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """RFC 9162 inclusion proof (audit path) for entry ``index`` in the tree of ``size``."""
         n = self._resolve_size(size)
         self._check_index(index, n)
-        path: list[bytes] = []
-        start, end = 0, n
-        while end - start > 1:
-            k = _split(end - start)
-            if index < start + k:
-                path.append(self._range_hash(start + k, end))
-                end = start + k
-            else:
-                path.append(self._range_hash(start, start + k))
-                start += k
-        path.reverse()
-        return path
+        return self._path_from(0, index, n)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
-        """RFC 9162 consistency proof between the trees of ``old_size`` and ``new_size``."""
+        """RFC 9162 consistency proof between the trees of ``old_size`` and ``new_size``.
+
+        Computed as the node of the largest perfect subtree ending at ``old_size`` (left out
+        when ``old_size`` is a power of two: the verifier knows it as the old root), followed by
+        that node's audit path in the new tree; this equals RFC 9162's ``SUBPROOF``.
+        """
         n = self._resolve_size(new_size)
         if not 0 < old_size <= n:
             raise ProofError(
                 f"a consistency proof needs 0 < old size <= new size, got {old_size} and {n}"
             )
-        path: list[bytes] = []
-        start, end, m = 0, n, old_size
-        complete = True
-        while m != end - start:
-            k = _split(end - start)
-            if m <= k:
-                path.append(self._range_hash(start + k, end))
-                end = start + k
-            else:
-                path.append(self._range_hash(start, start + k))
-                start += k
-                m -= k
-                complete = False
-        if not complete:
-            path.append(self._range_hash(start, end))
-        path.reverse()
-        return path
+        if old_size == n:
+            return []
+        level = (old_size & -old_size).bit_length() - 1
+        index = (old_size - 1) >> level
+        path = self._path_from(level, index, n)
+        if index == 0:
+            return path
+        return [self._node(level, index), *path]
 
     def _resolve_size(self, size: int | None) -> int:
         if size is None:
@@ -271,6 +287,13 @@ def consistency_proof_length(old_size: int, new_size: int) -> int:
     return count + (0 if complete else 1)
 
 
+def _check_proof_hashes(proof: Sequence[bytes]) -> None:
+    for p in proof:
+        if not isinstance(p, bytes | bytearray) or len(p) != HASH_SIZE:
+            i = list(proof).index(p)
+            _check_hash(f"proof hash {i}", p)
+
+
 def _check_hash(name: str, value: bytes) -> None:
     if not isinstance(value, bytes | bytearray) or len(value) != HASH_SIZE:
         got = len(value) if isinstance(value, bytes | bytearray) else type(value).__name__
@@ -297,8 +320,7 @@ def root_from_inclusion_proof(
             f"inclusion proof for index {index} in a tree of {size} has {expected} hashes, "
             f"got {len(proof)}"
         )
-    for i, p in enumerate(proof):
-        _check_hash(f"proof hash {i}", p)
+    _check_proof_hashes(proof)
     fn, sn, r = index, size - 1, bytes(digest)
     for p in proof:
         if fn & 1 or fn == sn:
@@ -356,8 +378,7 @@ def verify_consistency(
         return
     _check_hash("old root", old_root)
     _check_hash("new root", new_root)
-    for i, p in enumerate(proof):
-        _check_hash(f"proof hash {i}", p)
+    _check_proof_hashes(proof)
     path = list(proof)
     if old_size & (old_size - 1) == 0:  # a power of two: the old root is the first node
         path.insert(0, bytes(old_root))

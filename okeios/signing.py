@@ -13,6 +13,7 @@ low-``s`` signatures (EIP-2), so a signature has exactly one valid encoding.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -20,9 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import coincurve
-from eth_hash.auto import keccak
-from eth_utils.address import to_checksum_address
 
+from ._keccak import keccak256
 from .errors import EventError, SignatureError
 
 __all__ = [
@@ -41,15 +41,25 @@ _HALF_N = _SECP256K1_N // 2
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
+def _eip55(raw: bytes) -> str:
+    """The EIP-55 mixed-case form of a 20-byte address."""
+    lower = raw.hex()
+    digest = keccak256(lower.encode("ascii")).hex()
+    return "0x" + "".join(
+        c.upper() if c.isalpha() and digest[i] in "89abcdef" else c for i, c in enumerate(lower)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
 def checksum_address(value: str | bytes) -> str:
     """Validate an address (0x-hex string or 20 bytes) and return its EIP-55 checksummed form."""
     if isinstance(value, bytes | bytearray):
         if len(value) != 20:
             raise EventError(f"an address is 20 bytes, got {len(value)}")
-        return str(to_checksum_address(bytes(value)))
+        return _eip55(bytes(value))
     if not isinstance(value, str) or not _ADDRESS.match(value):
         raise EventError(f"{value!r} is not a 0x-prefixed 20-byte hex address")
-    checksummed = str(to_checksum_address(value))
+    checksummed = _eip55(bytes.fromhex(value[2:]))
     if value != value.lower() and value[2:] != value[2:].upper() and value != checksummed:
         raise EventError(f"{value!r} has a wrong EIP-55 checksum (expected {checksummed})")
     return checksummed
@@ -57,7 +67,7 @@ def checksum_address(value: str | bytes) -> str:
 
 def _address_of(public_key: coincurve.PublicKey) -> str:
     raw = public_key.format(compressed=False)[1:]
-    return str(to_checksum_address(bytes(keccak(raw))[-20:]))
+    return _eip55(keccak256(raw)[-20:])
 
 
 def recover_address(digest: bytes, signature: bytes) -> str:

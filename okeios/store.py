@@ -27,7 +27,7 @@ from .canonical import JSONValue, parse_json
 from .errors import InputError, OkeiosError
 from .events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
 from .publisher import LoggedEvent, Publisher
-from .signing import LocalSigner
+from .signing import LocalSigner, Signer
 
 __all__ = ["JournalEntry", "Store", "StoreError", "fhir_resources", "resolve_home"]
 
@@ -294,13 +294,20 @@ class Store:
         )
 
     def add(
-        self, records: Iterable[bytes | JSONValue], *, progress: Callable[[int], None] | None = None
+        self,
+        records: Iterable[bytes | JSONValue],
+        *,
+        author: Signer | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[LoggedEvent]:
-        """Log each record as a new record (CREATE), all in one transaction."""
+        """Log each record as a new record (CREATE), all in one transaction.
+
+        ``author`` signs the events (default: the publisher's own key).
+        """
         out: list[LoggedEvent] = []
         with self.transaction():
             for record in records:
-                logged = self.publisher.create(record)
+                logged = self.publisher.create(record, author=author)
                 self._save(logged)
                 out.append(logged)
                 if progress is not None:

@@ -32,6 +32,7 @@ from .errors import (
     OkeiosError,
     PolicyError,
     ProofError,
+    RegistryMissingError,
     VerificationError,
 )
 from .merkle import ProofMismatchError, leaf_hash, verify_consistency, verify_inclusion
@@ -98,6 +99,7 @@ class Reason(enum.StrEnum):
     NOT_ANCHORED = "not-anchored"
     ANCHOR_ROOT_MISMATCH = "anchor-root-mismatch"
     NOT_FINAL = "not-final"
+    REGISTRY_MISSING = "registry-missing"
     # consistency
     INCONSISTENT_HISTORY = "inconsistent-history"
     EXTENSION_NOT_ANCHORED = "extension-not-anchored"
@@ -467,6 +469,13 @@ def _check_chain(
             else None
         )
         head = chain.head()
+    except RegistryMissingError as exc:
+        detail = f"{exc}: the pinned registry does not exist on this chain"
+        return (
+            _fail(a, Reason.REGISTRY_MISSING, detail),
+            _fail(c, Reason.REGISTRY_MISSING, detail),
+            None,
+        )
     except ChainError as exc:
         detail = f"the chain could not be read: {exc}"
         return (

@@ -35,6 +35,8 @@ def test_demo_runs_and_catches_tampering(tmp_path: Path) -> None:
     assert result["tamper"]["record"]["reason"] == "record-mismatch"
     assert "authenticity: signature-mismatch" in result["tamper"]["bundle"]
     assert result["tamper"]["checkpoint"]["reason"] == "publisher-not-trusted"
+    assert result["tamper"]["registry"]["reason"] == "registry-not-trusted"
+    assert (tmp_path / "home" / "chains" / "embedded").is_dir()  # the chain state persisted
     assert len(list(tmp_path.glob("*.okb"))) == 9
 
 

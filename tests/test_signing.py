@@ -206,3 +206,25 @@ def test_checkpoint_signature() -> None:
     signed = checkpoint.sign(signer)
     assert signed.recover() == signer.address == signed.publisher
     assert _eth_account_digest(checkpoint.typed_data()) == checkpoint.id
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(min_size=20, max_size=20))
+def test_eip55_checksums_match_eth_utils(raw: bytes) -> None:
+    from eth_utils import to_checksum_address
+
+    from okeios.signing import checksum_address
+
+    expected = to_checksum_address(raw)
+    assert checksum_address(raw) == expected
+    assert checksum_address("0x" + raw.hex()) == expected
+    assert checksum_address(expected) == expected
+
+
+def test_fast_keccak_matches_eth_hash() -> None:
+    from eth_hash.auto import keccak as eth_keccak
+
+    from okeios._keccak import keccak256
+
+    for data in (b"", b"abc", bytes(range(256)) * 3):
+        assert keccak256(data) == bytes(eth_keccak(data))

@@ -1,0 +1,124 @@
+"""Opening chains by name, and the verifier's pinned trust settings in the okeios home.
+
+``trust.json`` in the home holds what a verifier trusts, never taken from a bundle::
+
+    {"authors": ["0x..."], "publishers": ["0x..."],
+     "chains": {"embedded": {"chainId": 131277, "registry": "0x..."},
+                "http://127.0.0.1:8545": {"chainId": 31337, "registry": "0x..."}}}
+
+``okeios init`` trusts the store's own publisher; ``okeios anchor`` pins the chain and registry it
+anchors to; ``okeios trust`` edits the file by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ChainError, InputError
+from .signing import checksum_address
+
+__all__ = ["ChainHandle", "TrustConfig", "open_chain"]
+
+TRUST_FILE = "trust.json"
+EMBEDDED = "embedded"
+
+
+@dataclass
+class TrustConfig:
+    """The verifier's pinned trust settings."""
+
+    authors: list[str]
+    publishers: list[str]
+    chains: dict[str, dict[str, Any]]
+
+    @classmethod
+    def load(cls, home: Path) -> TrustConfig:
+        path = home / TRUST_FILE
+        if not path.exists():
+            return cls([], [], {})
+        try:
+            raw = json.loads(path.read_text())
+            return cls(
+                list(raw.get("authors", [])),
+                list(raw.get("publishers", [])),
+                dict(raw.get("chains", {})),
+            )
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
+            raise InputError(f"{path} is not a valid trust file: {exc}") from exc
+
+    def save(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        path = home / TRUST_FILE
+        tmp = path.with_suffix(".tmp")
+        data = {"authors": self.authors, "publishers": self.publishers, "chains": self.chains}
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+
+    def trust_author(self, address: str) -> None:
+        a = checksum_address(address)
+        if a not in self.authors:
+            self.authors.append(a)
+
+    def trust_publisher(self, address: str) -> None:
+        a = checksum_address(address)
+        if a not in self.publishers:
+            self.publishers.append(a)
+
+    def pin_chain(self, spec: str, chain_id: int, registry: str) -> None:
+        self.chains[spec] = {"chainId": chain_id, "registry": checksum_address(registry)}
+
+    def chain(self, spec: str) -> tuple[int, str] | None:
+        entry = self.chains.get(spec)
+        if entry is None:
+            return None
+        return int(entry["chainId"]), checksum_address(entry["registry"])
+
+
+class ChainHandle:
+    """An open chain: a web3 instance, a label for messages, and cleanup."""
+
+    def __init__(self, spec: str, w3: Any, label: str, embedded: Any = None) -> None:
+        self.spec = spec
+        self.w3 = w3
+        self.label = label
+        self.embedded = embedded
+
+    def fund(self, address: str, wei: int) -> None:
+        """Give an address ether (the embedded chain only)."""
+        if self.embedded is None:
+            raise ChainError(f"cannot fund accounts on {self.label}")
+        self.embedded.fund(address, wei)
+
+    def save(self) -> None:
+        if self.embedded is not None:
+            self.embedded.save()
+
+    def close(self) -> None:
+        if self.embedded is not None:
+            self.embedded.close()
+
+    def __enter__(self) -> ChainHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_chain(spec: str, home: Path, *, timeout: float = 10.0) -> ChainHandle:
+    """``embedded`` (the in-process chain kept under ``home/chains/embedded``) or a URL."""
+    if spec == EMBEDDED:
+        from .embedded import EmbeddedChain
+
+        chain = EmbeddedChain.open(home / "chains" / EMBEDDED)
+        return ChainHandle(spec, chain.web3, "the embedded chain", chain)
+    from web3 import HTTPProvider, Web3
+
+    if spec.startswith(("http://", "https://")):
+        w3 = Web3(HTTPProvider(spec, request_kwargs={"timeout": timeout}))
+    else:
+        raise InputError(f"--chain takes 'embedded' or an http(s) URL, got {spec!r}")
+    return ChainHandle(spec, w3, spec)

@@ -1,0 +1,186 @@
+"""The command line end to end against a real Anvil node, one `okeios` process per step as a
+shell user would run it: init, add a FHIR Bundle of 1,000 records, anchor, export, verify all;
+then tamper with a record, a bundle and the chain view and see exit 1 with the right reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from okeios.chain import Registry
+from okeios.demo import synthetic_records
+from okeios.signing import LocalSigner
+
+from .conftest import shared_dir
+from .helpers import CountingRng
+from .nodes import Node
+
+RECORD_COUNT = 1000
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[Node]:
+    node = Node("anvil").start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def _fhir_bundle(path: Path) -> list[bytes]:
+    """A FHIR R4 Bundle of 1,000 resources: the official examples, then synthetic labs."""
+    examples = sorted(shared_dir("fhir", "r4-examples").glob("*.json"))
+    resources = [p.read_bytes() for p in examples]
+    resources = [r for r in resources if json.loads(r).get("resourceType") != "Bundle"]
+    resources += synthetic_records(RECORD_COUNT - len(resources) + 1, seed=11)[1:]
+    resources = resources[:RECORD_COUNT]
+    # Keep each resource's own text (decimals included) by splicing the raw JSON in.
+    entries = ",".join('{"resource":' + r.decode() + "}" for r in resources)
+    path.write_text('{"resourceType":"Bundle","type":"collection","entry":[' + entries + "]}")
+    return resources
+
+
+def okeios(home: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OKEIOS_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "okeios", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    if expect is not None:
+        assert done.returncode == expect, (
+            args,
+            done.returncode,
+            done.stdout[-2000:],
+            done.stderr[-2000:],
+        )
+    return done
+
+
+def _reason(out: str, prop: str) -> Any:
+    return json.loads(out)["verdicts"][prop].get("reason")
+
+
+def test_cli_end_to_end_on_anvil(tmp_path: Path, anvil: Node) -> None:
+    home = tmp_path / "home"
+    key = CountingRng(b"cli publisher")(32)
+    publisher = LocalSigner.from_key(key)
+    anvil.fund(publisher.address)
+    bundle_file = tmp_path / "bundle.json"
+    resources = _fhir_bundle(bundle_file)
+
+    init = json.loads(okeios(home, "init", "--key", key.hex(), "--json").stdout)
+    assert init["publisher"] == publisher.address
+    ids = json.loads(okeios(home, "add", str(bundle_file), "--json").stdout)["records"]
+    assert len(ids) == RECORD_COUNT
+    assert len(set(ids)) == RECORD_COUNT
+
+    anchored = json.loads(okeios(home, "anchor", "--chain", anvil.url, "--json").stdout)
+    assert anchored["state"] == "final"
+    assert anchored["treeSize"] == RECORD_COUNT
+    assert anchored["chainId"] == 31337
+    registry = anchored["registry"]
+
+    out = tmp_path / "bundles"
+    okeios(home, "export", "--all", "-o", str(out))
+    files = sorted(out.glob("*.okb"))
+    assert len(files) == RECORD_COUNT
+    done = okeios(home, "verify", *map(str, files), "--chain", anvil.url, "--json")
+    summary = json.loads(done.stdout)
+    assert summary["result"] == "pass"
+    assert summary["count"] == RECORD_COUNT
+    assert summary["failed"] == 0
+    one = summary["bundles"][str(files[0])]
+    assert {p: v["result"] for p, v in one["verdicts"].items()} == {
+        "integrity": "pass",
+        "authenticity": "pass",
+        "inclusion": "pass",
+        "anchoring": "pass",
+        "consistency": "pass",
+    }
+
+    # The record file itself, then a tampered copy (one character of a value changed).
+    target = out / f"{ids[7]}.okb"
+    record = tmp_path / "record.json"
+    record.write_bytes(resources[7])
+    okeios(home, "verify", str(target), "--record", str(record), "--chain", anvil.url)
+    tampered = json.loads(resources[7])
+    tampered["id"] = str(tampered.get("id", "")) + "x"
+    record.write_text(json.dumps(tampered))
+    done = okeios(
+        home,
+        "verify",
+        str(target),
+        "--record",
+        str(record),
+        "--chain",
+        anvil.url,
+        "--json",
+        expect=1,
+    )
+    assert _reason(done.stdout, "integrity") == "record-mismatch"
+
+    # A bundle with one flipped bit inside the signed event.
+    data = bytearray(target.read_bytes())
+    data[data.index(b"commitment") + 12] ^= 0x01
+    broken = tmp_path / "broken.okb"
+    broken.write_bytes(bytes(data))
+    done = okeios(home, "verify", str(broken), "--chain", anvil.url, "--json", expect=1)
+    assert _reason(done.stdout, "authenticity") == "signature-mismatch"
+    assert _reason(done.stdout, "inclusion") == "root-mismatch"
+
+    # The chain view: a different chain id pinned, a look-alike registry, a reorged anchor.
+    done = okeios(
+        home,
+        "verify",
+        str(target),
+        "--chain",
+        anvil.url,
+        "--chain-id",
+        "1",
+        "--registry",
+        registry,
+        "--json",
+        expect=1,
+    )
+    assert _reason(done.stdout, "anchoring") == "chain-mismatch"
+    attacker = LocalSigner.generate()
+    anvil.fund(attacker.address)
+    fake = Registry.deploy(anvil.web3(), attacker)
+    done = okeios(
+        home,
+        "verify",
+        str(target),
+        "--chain",
+        anvil.url,
+        "--chain-id",
+        "31337",
+        "--registry",
+        fake.address,
+        "--json",
+        expect=1,
+    )
+    assert _reason(done.stdout, "anchoring") == "registry-not-trusted"
+    anvil.rpc("anvil_reorg", 2, [])  # drop the anchoring block (and the attacker's deployment)
+    done = okeios(home, "verify", str(target), "--chain", anvil.url, "--json", expect=1)
+    assert _reason(done.stdout, "anchoring") == "not-anchored"
+    # The publisher's next anchor run notices and anchors again; the bundles verify again.
+    again = json.loads(okeios(home, "anchor", "--chain", anvil.url, "--json").stdout)
+    assert again["state"] == "final"
+    okeios(home, "verify", str(target), "--chain", anvil.url)
+
+    # Bad input and usage exit with 2.
+    done = okeios(home, "verify", str(bundle_file), "--chain", anvil.url, expect=2)
+    assert "BadMagicError" in done.stderr or "JSON bundle" in done.stderr
+    okeios(home, "export", "0x1234", expect=2)
+    okeios(home, "anchor", "--chain", "ftp://nowhere", expect=2)

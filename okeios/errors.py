@@ -8,15 +8,19 @@ untrusted input are re-raised as one of these, chained with ``from``.
 from __future__ import annotations
 
 __all__ = [
+    "AccessError",
     "BadMagicError",
     "BundleError",
     "CanonicalizationError",
     "ChainError",
     "CommitmentError",
+    "CryptoError",
+    "DecryptionError",
     "DuplicateKeyError",
     "EncodingError",
     "EventError",
     "InputError",
+    "KeyProtectionError",
     "MalformedJSONError",
     "NestingError",
     "NonCanonicalEncodingError",
@@ -24,6 +28,7 @@ __all__ = [
     "OkeiosError",
     "PolicyError",
     "ProofError",
+    "RecipientError",
     "RegistryMissingError",
     "SignatureError",
     "TrailingGarbageError",
@@ -121,6 +126,29 @@ class NonCanonicalEncodingError(BundleError):
 
 class UnknownFieldError(BundleError):
     """The bundle carries a field this major version does not define."""
+
+
+# --- confidentiality ---------------------------------------------------------------------------
+
+
+class CryptoError(OkeiosError):
+    """Encryption, decryption or key handling failed."""
+
+
+class DecryptionError(CryptoError):
+    """A ciphertext or wrapped key does not open with this key (wrong key, or tampered)."""
+
+
+class KeyProtectionError(CryptoError):
+    """A protected key file cannot be opened (wrong passphrase, or damaged)."""
+
+
+class RecipientError(CryptoError):
+    """A recipient key is malformed, unbound, or bound to another address."""
+
+
+class AccessError(CryptoError):
+    """Access to a record is refused: never granted, revoked, or the record was erased."""
 
 
 # --- verification and chains -----------------------------------------------------------------

@@ -298,6 +298,156 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if passed else EXIT_FAILED
 
 
+def _store(args: argparse.Namespace) -> Any:
+    from .store import Store
+
+    return Store.open(_home(args))
+
+
+def _cmd_recipient(args: argparse.Namespace) -> int:
+    from .crypto import RecipientPrivateKey, Suite, bind_recipient_key
+    from .signing import LocalSigner
+
+    signer = LocalSigner.generate()
+    key = RecipientPrivateKey.generate(Suite(args.suite))
+    binding = bind_recipient_key(key.public_key(), signer)
+    out = Path(args.output)
+    document = {
+        "format": "okeios-recipient-key",
+        "version": 1,
+        "address": signer.address,
+        "ethereumKey": signer.private_key.hex(),
+        "suite": args.suite,
+        "hpkeKey": key.to_bytes().hex(),
+    }
+    from .store import _write_private
+
+    _write_private(out, json.dumps(document, indent=2).encode())
+    binding_path = Path(args.binding) if args.binding else out.with_suffix(".binding.json")
+    binding_path.write_text(binding.to_json())
+    payload = {"address": signer.address, "key": str(out), "binding": str(binding_path)}
+    if args.json:
+        _print_json(payload)
+    else:
+        print(
+            f"recipient {signer.address}\nprivate key file {out} (keep it secret)\n"
+            f"public binding {binding_path} (give it to record owners)"
+        )
+    return EXIT_OK
+
+
+def _load_recipient_key(path: str) -> Any:
+    from .crypto import RecipientPrivateKey
+
+    try:
+        document = json.loads(_read(path))
+        return RecipientPrivateKey.from_bytes(bytes.fromhex(document["hpkeKey"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path} is not an okeios recipient key file: {exc}") from exc
+
+
+def _cmd_grant(args: argparse.Namespace) -> int:
+    from .crypto import RecipientBinding
+
+    binding = RecipientBinding.from_json(_read(args.recipient))
+    with _store(args) as store:
+        share = store.grant(args.record_id, binding, purpose=args.purpose)
+    Path(args.output).write_text(share.to_json())
+    payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
+    if args.json:
+        _print_json(payload)
+    else:
+        print(f"granted {share.recipient}; share written to {args.output}")
+    return EXIT_OK
+
+
+def _cmd_revoke(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        logged = store.revoke(args.record_id, args.recipient, purpose=args.purpose)
+    payload = {"record": args.record_id, "revoked": args.recipient, "event": "0x" + logged.id.hex()}
+    if args.json:
+        _print_json(payload)
+    else:
+        print(f"revoked {args.recipient} (event 0x{logged.id.hex()})")
+    return EXIT_OK
+
+
+def _cmd_erase(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        logged = store.erase(args.record_id, purpose=args.purpose)
+    payload = {"record": args.record_id, "erased": True, "event": "0x" + logged.id.hex()}
+    if args.json:
+        _print_json(payload)
+    else:
+        print(f"erased: keys and salts destroyed (event 0x{logged.id.hex()})")
+    return EXIT_OK
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        events = store.history(args.record_id)
+    if args.json:
+        _print_json({"record": args.record_id, "events": events})
+    else:
+        for e in events:
+            extra = f" -> {e['subject']}" if e["kind"] in ("grant", "revoke", "access") else ""
+            print(
+                f"{e['index']:>8}  v{e['version']}  {e['kind']:<7} {e['time']}{extra}  "
+                f"{e['purpose']}"
+            )
+    return EXIT_OK
+
+
+def _cmd_disclose(args: argparse.Namespace) -> int:
+    if not args.field:
+        raise UsageError("name at least one --field PATH to disclose")
+    with _store(args) as store:
+        bundle = store.export(args.record_id, fields=args.field)
+    data = bundle.to_json().encode() + b"\n" if args.format == "json" else bundle.to_bytes()
+    Path(args.output).write_bytes(data)
+    shown = [f.path for f in bundle.disclosure.fields]
+    hidden = len(bundle.disclosure.digests) - len(shown)
+    if args.json:
+        _print_json({"bundle": args.output, "disclosed": shown, "hidden": hidden})
+    else:
+        print(f"{args.output}: {len(shown)} field(s) disclosed, {hidden} hidden")
+    return EXIT_OK
+
+
+def _cmd_decrypt(args: argparse.Namespace) -> int:
+    from .share import Share, open_share
+
+    home = _home(args)
+    key = _load_recipient_key(args.key)
+    share = Share.from_json(_read(args.share))
+    chain_pin = None
+    if args.chain:
+        if not (args.chain_id and args.registry):
+            raise UsageError("with --chain, pin --chain-id and --registry")
+        chain_pin = (args.chain_id, args.registry)
+    policy = _policy(args, home, chain_pin)
+    view = None
+    handle = open_chain(args.chain, home) if args.chain else None
+    try:
+        if handle is not None:
+            from .chain import RegistryView
+
+            view = RegistryView(handle.w3, label=handle.label)
+        record, report = open_share(share, key, policy, chain=view)
+    finally:
+        if handle is not None:
+            handle.close()
+    if args.output:
+        Path(args.output).write_bytes(record)
+    if args.json:
+        _print_json({**report.to_dict(), "output": args.output})
+    else:
+        print(_report_text(args.share, report, False))
+        if not args.output:
+            sys.stdout.buffer.write(record + b"\n")
+    return EXIT_OK if report.passed else EXIT_FAILED
+
+
 def _cmd_trust(args: argparse.Namespace) -> int:
     home = _home(args)
     trust = TrustConfig.load(home)
@@ -446,6 +596,61 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--chain", metavar="URL|embedded")
     p.add_argument("--chain-id", type=int, metavar="N")
     p.add_argument("--registry", metavar="ADDRESS")
+
+    p = command("recipient", "create a recipient key and its signed public binding", _cmd_recipient)
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the private key file")
+    p.add_argument(
+        "--binding", metavar="FILE", help="the public binding (default FILE.binding.json)"
+    )
+    p.add_argument(
+        "--suite",
+        choices=("x25519", "mlkem768-x25519"),
+        default="x25519",
+        help="HPKE suite; mlkem768-x25519 is the post-quantum hybrid",
+    )
+
+    p = command("grant", "give a recipient access to a record (logs a GRANT)", _cmd_grant)
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument(
+        "--recipient", required=True, metavar="BINDING", help="the recipient's binding file"
+    )
+    p.add_argument("--purpose", default="", help="why access is granted")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the share")
+
+    p = command("revoke", "stop a recipient's access (logs a REVOKE)", _cmd_revoke)
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("--recipient", required=True, metavar="ADDRESS")
+    p.add_argument("--purpose", default="")
+
+    p = command("erase", "crypto-shred a record (logs an ERASE)", _cmd_erase)
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("--purpose", default="")
+
+    p = command(
+        "history", "list a record's events: versions, grants, revocations, erasure", _cmd_history
+    )
+    p.add_argument("record_id", metavar="RECORD_ID")
+
+    p = command("disclose", "write a bundle revealing only some fields", _cmd_disclose)
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument(
+        "--field", action="append", metavar="PATH", help="a JSON Pointer to disclose (repeatable)"
+    )
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--format", choices=("binary", "json"), default="binary")
+
+    p = command("decrypt", "open a share with a recipient key and verify it", _cmd_decrypt)
+    p.add_argument("share", metavar="SHARE")
+    p.add_argument("--key", required=True, metavar="FILE", help="the recipient's private key file")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the record here (default stdout)")
+    p.add_argument("--chain", metavar="URL|embedded")
+    p.add_argument("--chain-id", type=int, metavar="N")
+    p.add_argument("--registry", metavar="ADDRESS")
+    p.add_argument("--confirmations", type=int, default=1, metavar="N")
+    p.add_argument("--author", action="append", default=[], metavar="ADDRESS")
+    p.add_argument("--publisher", action="append", default=[], metavar="ADDRESS")
+    p.add_argument("--any-author", action="store_true")
+    p.add_argument("--any-publisher", action="store_true")
 
     p = command("demo", "run the end-to-end demonstration on the embedded chain", _cmd_demo)
     p.add_argument("--out", metavar="DIR", help="where to write records and bundles")

@@ -17,8 +17,9 @@ from typing import Any, Protocol
 
 from .bundle import AnchorRef, Bundle, InclusionProof
 from .canonical import JSONValue, canonicalize, parse_json
-from .commitment import Commitment, commit
-from .errors import EventError, InputError
+from .commitment import Commitment, Disclosure, commit
+from .crypto import new_data_key, open_payload, payload_aad, payload_digest, seal_payload
+from .errors import AccessError, EventError, InputError
 from .events import (
     ZERO_ADDRESS,
     ZERO_HASH,
@@ -36,34 +37,65 @@ __all__ = ["LoggedEvent", "MemoryVersions", "Publisher", "VersionStore"]
 
 
 class VersionStore(Protocol):
-    """Where a publisher keeps each record version's canonical bytes and commitment seed.
+    """Where a publisher keeps each record version's canonical bytes, commitment seed and field
+    digests.
 
-    The default keeps them in memory; :class:`okeios.store.Store` keeps them in SQLite.
+    The default keeps them in memory, unencrypted; :class:`okeios.store.Store` encrypts them
+    in SQLite.
     """
 
-    def put_version(self, record_id: bytes, version: int, payload: bytes, seed: bytes) -> None:
-        """Remember a record version (called before its event is logged)."""
+    def put_version(
+        self, record_id: bytes, version: int, payload: bytes, seed: bytes, digests: Sequence[bytes]
+    ) -> bytes:
+        """Remember a record version (before its event is logged); return the digest of the
+        stored ciphertext, which the event signs (all zero when nothing is encrypted)."""
         ...
 
     def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
-        """The canonical bytes and seed of a record version."""
+        """The canonical bytes and seed of a record version (``AccessError`` once erased)."""
+        ...
+
+    def version_digests(self, record_id: bytes, version: int) -> tuple[bytes, ...]:
+        """The version's sorted field digests (kept after erasure: they reveal nothing)."""
+        ...
+
+    def sealed_payload(self, record_id: bytes, version: int) -> bytes:
+        """The version's ciphertext, whose SHA-256 the events sign."""
         ...
 
 
 class MemoryVersions:
-    """A :class:`VersionStore` in a dict."""
+    """A :class:`VersionStore` in memory: each version sealed under a fresh data key, as in
+    the persistent store, so events always sign a ciphertext digest."""
 
-    def __init__(self) -> None:
-        self._versions: dict[tuple[bytes, int], tuple[bytes, bytes]] = {}
+    def __init__(self, rng: Callable[[int], bytes] = os.urandom) -> None:
+        self._rng = rng
+        self._versions: dict[tuple[bytes, int], tuple[bytes, bytes, bytes, tuple[bytes, ...]]] = {}
 
-    def put_version(self, record_id: bytes, version: int, payload: bytes, seed: bytes) -> None:
-        self._versions[(record_id, version)] = (payload, seed)
+    def put_version(
+        self, record_id: bytes, version: int, payload: bytes, seed: bytes, digests: Sequence[bytes]
+    ) -> bytes:
+        data_key = new_data_key(self._rng)
+        aad = payload_aad(record_id, version)
+        sealed = seal_payload(data_key, payload, aad=aad, rng=self._rng)
+        self._versions[(record_id, version)] = (sealed, data_key, seed, tuple(digests))
+        return payload_digest(sealed)
 
-    def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
+    def _get(self, record_id: bytes, version: int) -> tuple[bytes, bytes, bytes, tuple[bytes, ...]]:
         try:
             return self._versions[(record_id, version)]
         except KeyError:
             raise InputError(f"record {record_id.hex()} has no version {version}") from None
+
+    def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
+        sealed, data_key, seed, _ = self._get(record_id, version)
+        return open_payload(data_key, sealed, aad=payload_aad(record_id, version)), seed
+
+    def version_digests(self, record_id: bytes, version: int) -> tuple[bytes, ...]:
+        return self._get(record_id, version)[3]
+
+    def sealed_payload(self, record_id: bytes, version: int) -> bytes:
+        return self._get(record_id, version)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +119,7 @@ class _Head:
     event_id: bytes
     version: int
     commitment: bytes
+    ciphertext: bytes
 
 
 class Publisher:
@@ -104,7 +137,7 @@ class Publisher:
         self.signer = signer
         self.log_id = derive_log_id(signer.address, log_name)
         self.log = MerkleLog()
-        self.versions: VersionStore = versions if versions is not None else MemoryVersions()
+        self.versions: VersionStore = versions if versions is not None else MemoryVersions(rng)
         self._clock = clock
         self._rng = rng
         self._events: list[LoggedEvent] = []
@@ -155,7 +188,10 @@ class Publisher:
         self.log.extend(leaves)
         for record_id, message, event_id in heads:
             commitment = bytes.fromhex(str(message["commitment"])[2:])
-            self._heads[record_id] = _Head(event_id, int(message["version"]), commitment)
+            ciphertext = bytes.fromhex(str(message["ciphertextDigest"])[2:])
+            self._heads[record_id] = _Head(
+                event_id, int(message["version"]), commitment, ciphertext
+            )
         self._loader = loader
 
     def commitment(self, event_id: bytes) -> Commitment:
@@ -167,13 +203,29 @@ class Publisher:
             raise InputError(f"stored record version does not match event {event_id.hex()}")
         return commitment
 
+    def disclosure(self, event_id: bytes, fields: Iterable[str] | None = None) -> Disclosure:
+        """The disclosure a bundle of this event carries: the chosen fields (default all).
+
+        Once the record was erased only its field digests remain: the disclosure then holds
+        no field, and asking for fields raises :class:`~okeios.errors.AccessError`.
+        """
+        e = self.event(event_id).signed.event
+        try:
+            return self.commitment(event_id).disclose(fields)
+        except AccessError:
+            if fields is not None:
+                raise
+            return Disclosure(self.versions.version_digests(e.record_id, e.version), ())
+
     def _commit(
         self, record_id: bytes, version: int, record: bytes | JSONValue, seed: bytes | None
-    ) -> bytes:
+    ) -> tuple[bytes, bytes]:
         value = parse_json(record) if isinstance(record, bytes) else record
         commitment, seed = commit(value, seed=seed, rng=self._rng)
-        self.versions.put_version(record_id, version, canonicalize(value), seed)
-        return commitment.root
+        ciphertext = self.versions.put_version(
+            record_id, version, canonicalize(value), seed, commitment.digests
+        )
+        return commitment.root, ciphertext
 
     # -- events -------------------------------------------------------------------------------
 
@@ -193,9 +245,11 @@ class Publisher:
             raise InputError(f"record {rid.hex()} exists already")
         for s in sources:
             self.event(s)  # raises for an event that is not in this log
-        root = self._commit(rid, 1, record, seed)
+        root, ciphertext = self._commit(rid, 1, record, seed)
         kind = EventKind.DERIVE if sources else EventKind.CREATE
-        return self._emit(kind, rid, 1, ZERO_HASH, root, author, time, sources=tuple(sources))
+        return self._emit(
+            kind, rid, 1, ZERO_HASH, root, ciphertext, author, time, sources=tuple(sources)
+        )
 
     def amend(
         self,
@@ -208,9 +262,16 @@ class Publisher:
     ) -> LoggedEvent:
         """Log a new version of a record (AMEND), linked to the record's previous event."""
         head = self._head(record_id)
-        root = self._commit(record_id, head.version + 1, record, seed)
+        root, ciphertext = self._commit(record_id, head.version + 1, record, seed)
         return self._emit(
-            EventKind.AMEND, record_id, head.version + 1, head.event_id, root, author, time
+            EventKind.AMEND,
+            record_id,
+            head.version + 1,
+            head.event_id,
+            root,
+            ciphertext,
+            author,
+            time,
         )
 
     def record_event(
@@ -233,6 +294,7 @@ class Publisher:
             head.version,
             head.event_id,
             head.commitment,
+            head.ciphertext,
             author,
             time,
             subject=subject,
@@ -246,6 +308,7 @@ class Publisher:
         version: int,
         previous: bytes,
         commitment: bytes,
+        ciphertext: bytes,
         author: Signer | None,
         time: int | None,
         *,
@@ -261,7 +324,7 @@ class Publisher:
             version=version,
             previous=previous,
             commitment=commitment,
-            ciphertext_digest=ZERO_HASH,
+            ciphertext_digest=ciphertext,
             author=signer.address,
             time=int(self._clock()) if time is None else time,
             sources=sources,
@@ -273,7 +336,7 @@ class Publisher:
         logged = LoggedEvent(signed, index)
         self._events.append(logged)
         self._by_id[signed.id] = logged
-        self._heads[record_id] = _Head(signed.id, version, commitment)
+        self._heads[record_id] = _Head(signed.id, version, commitment, ciphertext)
         return logged
 
     # -- checkpoints and bundles --------------------------------------------------------------
@@ -300,5 +363,4 @@ class Publisher:
         proof = InclusionProof(
             logged.index, size, tuple(self.log.inclusion_proof(logged.index, size))
         )
-        disclosure = self.commitment(event_id).disclose(fields)
-        return Bundle(logged.signed, disclosure, proof, cp, anchor)
+        return Bundle(logged.signed, self.disclosure(event_id, fields), proof, cp, anchor)

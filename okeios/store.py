@@ -3,8 +3,11 @@ anchoring journal, in one SQLite file under the okeios home.
 
 Layout of a home folder (``--home``, else ``$OKEIOS_HOME``, else ``~/.okeios``)::
 
-    store.sqlite      the database (WAL, synchronous=FULL: a committed step survives a crash)
-    publisher.key     the publisher's secp256k1 key, hex, mode 0600
+    store.sqlite      the database (WAL, synchronous=FULL: a committed step survives a crash);
+                      record payloads only as ciphertext, keys and seeds only sealed
+    master.key        the store's master key, protected by a passphrase (Argon2id) or by
+    store.keyfile     this key file (mode 0600) when no passphrase is set
+    publisher.key     the publisher's secp256k1 key, sealed under the master key, mode 0600
     chains/           state of the embedded chain, and registry addresses per chain
 
 Every state change is one SQLite transaction: adding records either logs all of them or none,
@@ -17,29 +20,56 @@ import json
 import os
 import sqlite3
 import time as _time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .bundle import AnchorRef, Bundle, Extension, InclusionProof
 from .canonical import JSONValue, parse_json
-from .errors import InputError, OkeiosError
-from .events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
+from .crypto import (
+    RecipientBinding,
+    new_data_key,
+    open_payload,
+    payload_aad,
+    payload_digest,
+    protect_secret,
+    protect_secret_with_key,
+    seal_payload,
+    unprotect_secret,
+    unprotect_secret_with_key,
+    wrap_data_key,
+)
+from .errors import AccessError, InputError
+from .events import Checkpoint, EventKind, SignedCheckpoint, SignedEvent, event_from_message
 from .publisher import LoggedEvent, Publisher
-from .signing import LocalSigner, Signer
+from .share import Share, grant_info, seal_seed
+from .signing import LocalSigner, Signer, checksum_address
 
 __all__ = ["JournalEntry", "Store", "StoreError", "fhir_resources", "resolve_home"]
 
 SCHEMA_VERSION = 1
 DB_NAME = "store.sqlite"
 KEY_NAME = "publisher.key"
+MASTER_NAME = "master.key"
+KEYFILE_NAME = "store.keyfile"
+PASSPHRASE_ENV = "OKEIOS_PASSPHRASE"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE versions (
-    record_id BLOB NOT NULL, version INTEGER NOT NULL, payload BLOB NOT NULL, seed BLOB NOT NULL,
+    record_id BLOB NOT NULL, version INTEGER NOT NULL,
+    payload BLOB NOT NULL,          -- the sealed record (AES-256-GCM under the data key)
+    data_key BLOB,                  -- the data key, sealed under the store's master key
+    seed BLOB,                      -- the commitment seed, sealed under the master key
+    digests BLOB NOT NULL,          -- the sorted field digests (public: salted)
+    erased INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (record_id, version));
+CREATE TABLE recipients (address TEXT PRIMARY KEY, binding TEXT NOT NULL);
+CREATE TABLE grants (
+    id INTEGER PRIMARY KEY, record_id BLOB NOT NULL, version INTEGER NOT NULL,
+    recipient TEXT NOT NULL, wrapped BLOB, grant_event BLOB NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0, revoke_event BLOB);
 CREATE TABLE events (
     idx INTEGER PRIMARY KEY, event_id BLOB NOT NULL UNIQUE, record_id BLOB NOT NULL,
     kind TEXT NOT NULL, message TEXT NOT NULL, signature BLOB NOT NULL);
@@ -60,11 +90,25 @@ _JOURNAL_COLUMNS = (
     "id, chain_id, registry, tree_size, root, state, prev_size, raw_tx, tx_hash, nonce,"
     " block_number, block_hash, timestamp, error"
 )
+_DATA_KEY_LABEL = b"okeios/store/data-key/v1\x00"
+_SEED_LABEL = b"okeios/store/seed/v1\x00"
+
 JOURNAL_STATES = ("prepared", "sent", "mined", "final", "dropped", "failed")
 
 
 class StoreError(InputError):
     """The store is missing, locked, corrupt or of an unknown version."""
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a secret file readable by its owner only, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def resolve_home(home: str | Path | None = None) -> Path:
@@ -123,12 +167,16 @@ class Store:
         signer: LocalSigner,
         log_name: str,
         clock: Callable[[], float],
+        master: bytes,
+        rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.home = home
         self._db = db
+        self._master = master
+        self._rng = rng
         self.signer = signer
         self.clock = clock
-        self.publisher = Publisher(signer, log_name=log_name, clock=clock, versions=self)
+        self.publisher = Publisher(signer, log_name=log_name, clock=clock, rng=rng, versions=self)
         leaves = [
             row[0] + row[1]
             for row in db.execute("SELECT event_id, signature FROM events ORDER BY idx")
@@ -151,18 +199,33 @@ class Store:
         *,
         key: bytes | None = None,
         log_name: str = "main",
+        passphrase: str | None = None,
         clock: Callable[[], float] = _time.time,
+        rng: Callable[[int], bytes] = os.urandom,
     ) -> Store:
-        """Create a store and a publisher key in ``home`` (refuses an existing store)."""
+        """Create a store, its master key and a publisher key in ``home``.
+
+        The master key is protected by ``passphrase`` (else ``$OKEIOS_PASSPHRASE``) with
+        Argon2id, or, with neither, by a random key file beside the store. An existing store
+        is never overwritten.
+        """
         path = resolve_home(home)
         if (path / DB_NAME).exists():
             raise StoreError(f"a store exists already in {path}")
         path.mkdir(parents=True, exist_ok=True)
-        signer = LocalSigner.from_key(key) if key is not None else LocalSigner.generate()
-        key_path = path / KEY_NAME
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(signer.private_key.hex() + "\n")
+        signer = LocalSigner.from_key(key) if key is not None else LocalSigner.generate(rng)
+        master = rng(32)
+        passphrase = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV)
+        if passphrase:
+            protected = protect_secret(master, passphrase, rng=rng)
+        else:
+            keyfile = rng(32)
+            _write_private(path / KEYFILE_NAME, keyfile)
+            protected = protect_secret_with_key(master, keyfile, rng=rng)
+        _write_private(path / MASTER_NAME, protected)
+        _write_private(
+            path / KEY_NAME, protect_secret_with_key(signer.private_key, master, rng=rng)
+        )
         db = cls._connect(path / DB_NAME)
         with db:
             db.executescript(_SCHEMA)
@@ -174,23 +237,43 @@ class Store:
                     ("publisher", signer.address),
                 ],
             )
-        return cls(path, db, signer, log_name, clock)
+        return cls(path, db, signer, log_name, clock, master, rng)
 
     @classmethod
     def open(
-        cls, home: str | Path | None = None, *, clock: Callable[[], float] = _time.time
+        cls,
+        home: str | Path | None = None,
+        *,
+        passphrase: str | None = None,
+        clock: Callable[[], float] = _time.time,
+        rng: Callable[[int], bytes] = os.urandom,
     ) -> Store:
-        """Open an existing store."""
+        """Open an existing store (the passphrase, if it has one, from the argument or
+        ``$OKEIOS_PASSPHRASE``)."""
         path = resolve_home(home)
         if not (path / DB_NAME).exists():
             raise StoreError(f"no okeios store in {path} (run `okeios init` first)")
         try:
-            key = bytes.fromhex((path / KEY_NAME).read_text().strip())
-            signer = LocalSigner.from_key(key)
-        except (OSError, ValueError, OkeiosError) as exc:
-            raise StoreError(f"cannot read the publisher key in {path / KEY_NAME}: {exc}") from exc
+            protected = (path / MASTER_NAME).read_bytes()
+            keyfile = (path / KEYFILE_NAME).read_bytes() if (path / KEYFILE_NAME).exists() else None
+            sealed_key = (path / KEY_NAME).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"cannot read the keys of the store in {path}: {exc}") from exc
+        if keyfile is not None:
+            master = unprotect_secret_with_key(protected, keyfile)
+        else:
+            passphrase = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV)
+            if not passphrase:
+                raise StoreError(
+                    f"the store in {path} is protected by a passphrase: set {PASSPHRASE_ENV}"
+                )
+            master = unprotect_secret(protected, passphrase)
+        signer = LocalSigner.from_key(unprotect_secret_with_key(sealed_key, master))
         db = cls._connect(path / DB_NAME)
         try:
+            check = db.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise StoreError(f"{path / DB_NAME} is damaged: {check and check[0]}")
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path / DB_NAME} is not a readable okeios store: {exc}") from exc
@@ -198,7 +281,10 @@ class Store:
             raise StoreError(f"store schema {meta.get('schema')!r} is not supported")
         if meta.get("publisher") != signer.address:
             raise StoreError("the publisher key does not belong to this store")
-        return cls(path, db, signer, meta["log_name"], clock)
+        try:
+            return cls(path, db, signer, meta["log_name"], clock, master, rng)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path / DB_NAME} is damaged: {exc}") from exc
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -207,6 +293,7 @@ class Store:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA secure_delete=ON")  # erased keys are overwritten on disk
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path} is not a readable okeios store: {exc}") from exc
         return db
@@ -234,7 +321,15 @@ class Store:
             self._db.execute("COMMIT")
 
     def _reload(self) -> None:
-        fresh = Store(self.home, self._db, self.signer, self.publisher_log_name, self.clock)
+        fresh = Store(
+            self.home,
+            self._db,
+            self.signer,
+            self.publisher_log_name,
+            self.clock,
+            self._master,
+            self._rng,
+        )
         self.publisher = fresh.publisher
         self.publisher.versions = self
 
@@ -253,19 +348,66 @@ class Store:
 
     # -- VersionStore -----------------------------------------------------------------------
 
-    def put_version(self, record_id: bytes, version: int, payload: bytes, seed: bytes) -> None:
-        self._db.execute(
-            "INSERT INTO versions VALUES (?, ?, ?, ?)", (record_id, version, payload, seed)
-        )
+    def _seal(self, label: bytes, record_id: bytes, version: int, secret: bytes) -> bytes:
+        aad = label + payload_aad(record_id, version)
+        return seal_payload(self._master, secret, aad=aad, rng=self._rng)
 
-    def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
+    def _open(self, label: bytes, record_id: bytes, version: int, sealed: bytes) -> bytes:
+        return open_payload(self._master, sealed, aad=label + payload_aad(record_id, version))
+
+    def put_version(
+        self, record_id: bytes, version: int, payload: bytes, seed: bytes, digests: Sequence[bytes]
+    ) -> bytes:
+        data_key = new_data_key(self._rng)
+        sealed = seal_payload(data_key, payload, aad=payload_aad(record_id, version), rng=self._rng)
+        self._db.execute(
+            "INSERT INTO versions (record_id, version, payload, data_key, seed, digests)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                record_id,
+                version,
+                sealed,
+                self._seal(_DATA_KEY_LABEL, record_id, version, data_key),
+                self._seal(_SEED_LABEL, record_id, version, seed),
+                b"".join(digests),
+            ),
+        )
+        return payload_digest(sealed)
+
+    def _version_row(
+        self, record_id: bytes, version: int
+    ) -> tuple[bytes, bytes | None, bytes | None, bytes, int]:
         row = self._db.execute(
-            "SELECT payload, seed FROM versions WHERE record_id = ? AND version = ?",
+            "SELECT payload, data_key, seed, digests, erased FROM versions"
+            " WHERE record_id = ? AND version = ?",
             (record_id, version),
         ).fetchone()
         if row is None:
             raise InputError(f"record {record_id.hex()} has no stored version {version}")
-        return bytes(row[0]), bytes(row[1])
+        return bytes(row[0]), row[1], row[2], bytes(row[3]), int(row[4])
+
+    def version_secrets(self, record_id: bytes, version: int) -> tuple[bytes, bytes, bytes]:
+        """The sealed payload, the data key and the seed of a version (AccessError once erased)."""
+        sealed, data_key, seed, _, erased = self._version_row(record_id, version)
+        if erased or data_key is None or seed is None:
+            raise AccessError(f"record {record_id.hex()} was erased: its keys no longer exist")
+        return (
+            sealed,
+            self._open(_DATA_KEY_LABEL, record_id, version, bytes(data_key)),
+            self._open(_SEED_LABEL, record_id, version, bytes(seed)),
+        )
+
+    def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
+        sealed, data_key, seed = self.version_secrets(record_id, version)
+        return open_payload(data_key, sealed, aad=payload_aad(record_id, version)), seed
+
+    def version_digests(self, record_id: bytes, version: int) -> tuple[bytes, ...]:
+        blob = self._version_row(record_id, version)[3]
+        return tuple(blob[i : i + 32] for i in range(0, len(blob), 32))
+
+    def sealed_payload(self, record_id: bytes, version: int) -> bytes:
+        """The stored ciphertext of a version (it stays after erasure, unreadable)."""
+        return self._version_row(record_id, version)[0]
 
     # -- events -----------------------------------------------------------------------------
 
@@ -345,6 +487,175 @@ class Store:
     @property
     def size(self) -> int:
         return self.publisher.log.size
+
+    # -- confidentiality: grants, revocations, erasure ---------------------------------------
+
+    def _latest_version(self, record_id: bytes) -> int:
+        row = self._db.execute(
+            "SELECT MAX(version) FROM versions WHERE record_id = ?", (record_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            raise InputError(f"no record {record_id.hex()} in this store")
+        return int(row[0])
+
+    def _record_id(self, ident: str) -> bytes:
+        return self.find_event(ident).record_id
+
+    def is_erased(self, record_id: bytes) -> bool:
+        row = self._db.execute(
+            "SELECT MAX(erased) FROM versions WHERE record_id = ?", (record_id,)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def grant(self, ident: str, binding: RecipientBinding, *, purpose: str = "") -> Share:
+        """Give a recipient access to a record's current version; log a signed GRANT event.
+
+        The binding (the recipient's public key, signed by its address) is checked first; the
+        version's data key is HPKE-wrapped to it.
+        """
+        record_id = self._record_id(ident)
+        owner = binding.verify()
+        version = self._latest_version(record_id)
+        _, data_key, _ = self.version_secrets(record_id, version)  # AccessError once erased
+        wrapped = wrap_data_key(data_key, binding, info=grant_info(record_id, version))
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO recipients VALUES (?, ?)", (owner, binding.to_json())
+            )
+            logged = self.publisher.record_event(
+                EventKind.GRANT, record_id, subject=owner, purpose=purpose
+            )
+            self._save(logged)
+            self._db.execute(
+                "INSERT INTO grants (record_id, version, recipient, wrapped, grant_event)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (record_id, version, owner, wrapped, logged.id),
+            )
+        return self.share(ident, owner)
+
+    def share(self, ident: str, recipient: str) -> Share:
+        """The share of a record's current version for a recipient with an active grant."""
+        record_id = self._record_id(ident)
+        address = checksum_address(recipient)
+        version = self._latest_version(record_id)
+        if self.is_erased(record_id):
+            raise AccessError(f"record {record_id.hex()} was erased")
+        row = self._db.execute(
+            "SELECT wrapped, revoked FROM grants WHERE record_id = ? AND version = ?"
+            " AND recipient = ? ORDER BY id DESC LIMIT 1",
+            (record_id, version, address),
+        ).fetchone()
+        if row is None:
+            raise AccessError(f"{address} was never granted version {version} of this record")
+        if row[1]:
+            raise AccessError(f"{address}'s access to this record was revoked")
+        binding = RecipientBinding.from_json(
+            self._db.execute(
+                "SELECT binding FROM recipients WHERE address = ?", (address,)
+            ).fetchone()[0]
+        )
+        sealed, data_key, seed = self.version_secrets(record_id, version)
+        content = self._content_event(record_id, version)
+        bundle = self.export("0x" + content.hex(), fields=[])
+        return Share(
+            recipient=address,
+            suite=str(binding.suite),
+            wrapped_key=bytes(row[0]),
+            payload=sealed,
+            seed=seal_seed(data_key, seed, record_id, version, self._rng),
+            bundle=bundle,
+        )
+
+    def _content_event(self, record_id: bytes, version: int) -> bytes:
+        row = self._db.execute(
+            "SELECT event_id FROM events WHERE record_id = ? AND kind IN ('create', 'derive',"
+            " 'amend') AND json_extract(message, '$.version') = ? ORDER BY idx DESC LIMIT 1",
+            (record_id, version),
+        ).fetchone()
+        if row is None:  # pragma: no cover - every version has its content event
+            raise StoreError(f"no content event for version {version}")
+        return bytes(row[0])
+
+    def revoke(self, ident: str, recipient: str, *, purpose: str = "") -> LoggedEvent:
+        """Stop a recipient's access to a record; log a signed REVOKE event.
+
+        Their wrapped keys are deleted; the next version of the record gets a new data key
+        anyway, so nothing they kept opens it.
+        """
+        record_id = self._record_id(ident)
+        address = checksum_address(recipient)
+        with self.transaction():
+            active = self._db.execute(
+                "SELECT COUNT(*) FROM grants WHERE record_id = ? AND recipient = ? AND revoked = 0",
+                (record_id, address),
+            ).fetchone()[0]
+            if not active:
+                raise AccessError(f"{address} has no access to revoke on this record")
+            logged = self.publisher.record_event(
+                EventKind.REVOKE, record_id, subject=address, purpose=purpose
+            )
+            self._save(logged)
+            self._db.execute(
+                "UPDATE grants SET revoked = 1, wrapped = NULL, revoke_event = ?"
+                " WHERE record_id = ? AND recipient = ? AND revoked = 0",
+                (logged.id, record_id, address),
+            )
+        return logged
+
+    def erase(self, ident: str, *, purpose: str = "") -> LoggedEvent:
+        """Crypto-shred a record: destroy every version's data key and seed, and every wrapped
+        key, then log a signed ERASE event. The ciphertext and the salted digests stay: they
+        reveal nothing, and every event of the record still verifies."""
+        record_id = self._record_id(ident)
+        if self.is_erased(record_id):
+            raise AccessError(f"record {record_id.hex()} was erased already")
+        with self.transaction():
+            logged = self.publisher.record_event(EventKind.ERASE, record_id, purpose=purpose)
+            self._save(logged)
+            self._db.execute(
+                "UPDATE versions SET data_key = NULL, seed = NULL, erased = 1 WHERE record_id = ?",
+                (record_id,),
+            )
+            self._db.execute(
+                "UPDATE grants SET wrapped = NULL, revoked = 1 WHERE record_id = ?", (record_id,)
+            )
+        # Push the change out of the write-ahead log so no copy of the keys stays on disk.
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return logged
+
+    def amend(self, ident: str, record: bytes | JSONValue) -> LoggedEvent:
+        """Log a new version of a record (fresh data key and seed)."""
+        record_id = self._record_id(ident)
+        if self.is_erased(record_id):
+            raise AccessError(f"record {record_id.hex()} was erased")
+        with self.transaction():
+            logged = self.publisher.amend(record_id, record)
+            self._save(logged)
+        return logged
+
+    def history(self, ident: str) -> list[dict[str, object]]:
+        """A record's events in log order: kind, version, time, author, subject, purpose."""
+        record_id = self._record_id(ident)
+        rows = self._db.execute(
+            "SELECT idx, event_id, message FROM events WHERE record_id = ? ORDER BY idx",
+            (record_id,),
+        )
+        out: list[dict[str, object]] = []
+        for idx, event_id, message in rows:
+            m = json.loads(message)
+            out.append(
+                {
+                    "index": idx,
+                    "event": "0x" + bytes(event_id).hex(),
+                    "kind": m["kind"],
+                    "version": m["version"],
+                    "time": m["time"],
+                    "author": m["author"],
+                    "subject": m["subject"],
+                    "purpose": m["purpose"],
+                }
+            )
+        return out
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -483,7 +794,7 @@ class Store:
             )
         size = checkpoint.checkpoint.tree_size
         path = tuple(self.publisher.log.inclusion_proof(logged.index, size))
-        disclosure = self.publisher.commitment(logged.id).disclose(fields)
+        disclosure = self.publisher.disclosure(logged.id, fields)
         return Bundle(
             logged.signed, disclosure, InclusionProof(logged.index, size, path), checkpoint, ref
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import builtins
 import datetime as _dt
 import enum
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,6 +36,7 @@ from .errors import (
     RegistryMissingError,
     VerificationError,
 )
+from .events import ZERO_HASH, EventKind
 from .merkle import ProofMismatchError, leaf_hash, verify_consistency, verify_inclusion
 from .signing import checksum_address
 
@@ -60,6 +62,7 @@ class Property(enum.StrEnum):
     INCLUSION = "inclusion"
     ANCHORING = "anchoring"
     CONSISTENCY = "consistency"
+    CONFIDENTIALITY = "confidentiality"
 
 
 class Status(enum.StrEnum):
@@ -104,6 +107,9 @@ class Reason(enum.StrEnum):
     INCONSISTENT_HISTORY = "inconsistent-history"
     EXTENSION_NOT_ANCHORED = "extension-not-anchored"
     CONSISTENCY_UNPROVEN = "consistency-unproven"
+    # confidentiality
+    NOT_ENCRYPTED = "not-encrypted"
+    CIPHERTEXT_MISMATCH = "ciphertext-mismatch"
 
 
 class _Anyone:
@@ -545,12 +551,41 @@ def _check_chain(
     return anchoring, consistency, proven
 
 
+def _check_confidentiality(bundle: Bundle, ciphertext: bytes | None) -> Verdict:
+    p = Property.CONFIDENTIALITY
+    event = bundle.event.event
+    d = bundle.disclosure
+    if event.ciphertext_digest == ZERO_HASH:
+        return _fail(p, Reason.NOT_ENCRYPTED, "the event commits to no encrypted payload")
+    parts = [f"the event commits to an encrypted payload (0x{event.ciphertext_digest.hex()[:16]}…)"]
+    if ciphertext is not None:
+        if hashlib.sha256(ciphertext).digest() != event.ciphertext_digest:
+            return _fail(
+                p,
+                Reason.CIPHERTEXT_MISMATCH,
+                "the ciphertext given is not the one the event signed",
+            )
+        parts.append("the ciphertext given is that payload")
+    hidden = len(d.digests) - len(d.fields)
+    parts.append(
+        f"{len(d.fields)} of {len(d.digests)} fields disclosed, {hidden} hidden behind salted "
+        "digests; no plaintext beyond the disclosed fields is in the bundle"
+    )
+    if event.kind in (EventKind.GRANT, EventKind.REVOKE, EventKind.ACCESS):
+        when = _dt.datetime.fromtimestamp(event.time, _dt.UTC).isoformat()
+        parts.append(f"this event records a {event.kind} for {event.subject} at {when}")
+    if event.kind is EventKind.ERASE:
+        parts.append("this event records the record's erasure (its keys and salts destroyed)")
+    return _pass(p, "; ".join(parts))
+
+
 def verify_bundle(
     bundle: Bundle | bytes,
     policy: TrustPolicy,
     *,
     record: bytes | JSONValue | None = None,
     chain: ChainView | None = None,
+    ciphertext: bytes | None = None,
 ) -> Report:
     """Verify a bundle offline and return the report (never raises for a failed check).
 
@@ -570,6 +605,7 @@ def verify_bundle(
         _check_inclusion(bundle, policy),
         anchoring,
         consistency,
+        _check_confidentiality(bundle, ciphertext),
     )
     disclosed = tuple((f.path, f.value.decode("utf-8")) for f in bundle.disclosure.fields)
     return Report(
@@ -592,8 +628,9 @@ def verify_bundle_or_raise(
     *,
     record: bytes | JSONValue | None = None,
     chain: ChainView | None = None,
+    ciphertext: bytes | None = None,
 ) -> Report:
     """Like :func:`verify_bundle`, but raise :class:`VerificationError` on any failure."""
-    report = verify_bundle(bundle, policy, record=record, chain=chain)
+    report = verify_bundle(bundle, policy, record=record, chain=chain, ciphertext=ciphertext)
     report.raise_for_failure()
     return report

@@ -17,7 +17,7 @@ from typing import Any
 
 from okeios.canonical import canonicalize, parse_json
 from okeios.commitment import commit
-from okeios.events import ZERO_HASH, Event, EventKind, derive_log_id
+from okeios.events import derive_log_id
 from okeios.publisher import Publisher
 from okeios.signing import LocalSigner
 
@@ -41,26 +41,29 @@ def build() -> dict[str, Any]:
     author = LocalSigner.from_key(AUTHOR_KEY)
     publisher_key = LocalSigner.from_key(PUBLISHER_KEY)
     log_id = derive_log_id(publisher_key.address, "vectors")
-    event = Event(
-        kind=EventKind.CREATE,
-        log_id=log_id,
-        record_id=RECORD_ID,
-        version=1,
-        previous=ZERO_HASH,
-        commitment=commitment.root,
-        ciphertext_digest=ZERO_HASH,
-        author=author.address,
-        time=TIME,
-    )
-    signed = event.sign(author)
-    publisher = Publisher(publisher_key, log_name="vectors", clock=lambda: TIME)
+    counter = iter(range(1 << 30))
+
+    def rng(n: int) -> bytes:  # deterministic data keys and nonces, for pinned vectors only
+        blocks = (
+            sha256(b"okeios vector rng" + next(counter).to_bytes(8, "big")).digest()
+            for _ in range((n + 31) // 32)
+        )
+        return b"".join(blocks)[:n]
+
+    publisher = Publisher(publisher_key, log_name="vectors", clock=lambda: TIME, rng=rng)
     for i in range(4):  # some earlier entries, so the proof is not empty
         publisher.create(
             f'{{"n": {i}}}'.encode(),
             seed=sha256(bytes([i])).digest(),
             record_id=sha256(b"r" + bytes([i])).digest(),
         )
-    publisher.create(RECORD.encode(), author=author, seed=SEED, record_id=RECORD_ID, time=TIME)
+    logged = publisher.create(
+        RECORD.encode(), author=author, seed=SEED, record_id=RECORD_ID, time=TIME
+    )
+    signed = logged.signed
+    event = signed.event
+    assert event.commitment == commitment.root
+    assert event.log_id == log_id
     checkpoint = publisher.checkpoint()
     bundle = publisher.bundle(signed.id, checkpoint=checkpoint)
     partial = publisher.bundle(signed.id, fields=["/valueQuantity"], checkpoint=checkpoint)
@@ -86,6 +89,7 @@ def build() -> dict[str, Any]:
         "publisher": publisher_key.address,
         "logId": log_id.hex(),
         "event": event.message(),
+        "sealedPayload": publisher.versions.sealed_payload(RECORD_ID, 1).hex(),
         "eventId": signed.id.hex(),
         "signature": signed.signature.hex(),
         "leafHash": sha256(b"\x00" + signed.leaf_data()).hexdigest(),

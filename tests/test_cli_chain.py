@@ -107,6 +107,7 @@ def test_cli_end_to_end_on_anvil(tmp_path: Path, anvil: Node) -> None:
         "inclusion": "pass",
         "anchoring": "pass",
         "consistency": "pass",
+        "confidentiality": "pass",
     }
 
     # The record file itself, then a tampered copy (one character of a value changed).

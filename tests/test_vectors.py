@@ -87,6 +87,9 @@ def test_vectors_follow_the_documented_construction() -> None:
         Account._recover_hash(event_id, signature=bytes.fromhex(VECTORS["signature"]))
         == (VECTORS["author"])
     )
+    sealed = bytes.fromhex(VECTORS["sealedPayload"])
+    assert "0x" + hashlib.sha256(sealed).hexdigest() == VECTORS["event"]["ciphertextDigest"]
+    assert sealed.startswith(b"OKC1")
     leaf = hashlib.sha256(b"\x00" + event_id + bytes.fromhex(VECTORS["signature"])).hexdigest()
     assert leaf == VECTORS["leafHash"]
     assert {f["path"] for f in VECTORS["fields"]} >= {"/a~1b~0c", "/note", "/valueQuantity/value"}

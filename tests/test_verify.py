@@ -54,8 +54,10 @@ def test_all_pass_and_report_shape() -> None:
         Property.INCLUSION,
         Property.ANCHORING,
         Property.CONSISTENCY,
+        Property.CONFIDENTIALITY,
     ]
-    offline, chain = report.verdicts[:3], report.verdicts[3:]
+    offline, chain = report.verdicts[:3], report.verdicts[3:5]
+    assert report.verdicts[5].status is Status.PASS  # the payload was sealed before logging
     assert all(v.status is Status.PASS and v.reason is None for v in offline)
     # Without a chain, anchoring and consistency are listed as not checked, never as passed.
     assert all(v.status is Status.SKIPPED and v.reason is Reason.NO_CHAIN for v in chain)
@@ -67,6 +69,7 @@ def test_all_pass_and_report_shape() -> None:
         "inclusion",
         "anchoring",
         "consistency",
+        "confidentiality",
     }
     assert as_dict["author"] == AUTHOR.address
     assert verify_bundle_or_raise(publisher.bundle(logged.id), policy) == verify_bundle(

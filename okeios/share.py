@@ -1,0 +1,135 @@
+"""Shares: how a granted recipient receives a record, and opens and checks it.
+
+A share file (``application/vnd.okeios.share+json``) carries, for one record version and one
+recipient:
+
+* ``payload``: the sealed record exactly as the owner's store holds it (its SHA-256 is the
+  ``ciphertextDigest`` the signed event commits to);
+* ``wrappedKey``: the version's data key, HPKE-sealed to the recipient's bound public key with
+  ``info = "okeios/grant/v1" 0x00 || record id || u64be(version)``;
+* ``seed``: the version's commitment seed, sealed under the data key (AES-256-GCM, aad
+  ``"okeios/share/seed/v1" 0x00 || record id || u64be(version)``);
+* ``bundle``: the proof bundle of the version's content event, disclosing no field.
+
+Nothing in it is readable without the recipient's private key. :func:`open_share` decrypts,
+checks the ciphertext against the signed digest and the record against the signed commitment
+(by recomputing every salted field digest from the seed), then verifies the bundle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .bundle import Bundle
+from .canonical import canonicalize, parse_json
+from .commitment import commit
+from .crypto import (
+    RecipientPrivateKey,
+    open_payload,
+    payload_aad,
+    seal_payload,
+    unwrap_data_key,
+)
+from .errors import BadMagicError, DecryptionError, EncodingError, UnsupportedVersionError
+from .verify import ChainView, Report, TrustPolicy, verify_bundle
+
+__all__ = ["SHARE_MEDIA_TYPE", "Share", "grant_info", "open_share", "seal_seed"]
+
+SHARE_MEDIA_TYPE = "application/vnd.okeios.share+json"
+_SEED_LABEL = b"okeios/share/seed/v1\x00"
+_GRANT_LABEL = b"okeios/grant/v1\x00"
+
+
+def grant_info(record_id: bytes, version: int) -> bytes:
+    """The HPKE ``info`` binding a wrapped data key to one record version."""
+    return _GRANT_LABEL + payload_aad(record_id, version)
+
+
+def seal_seed(data_key: bytes, seed: bytes, record_id: bytes, version: int, rng: Any) -> bytes:
+    return seal_payload(data_key, seed, aad=_SEED_LABEL + payload_aad(record_id, version), rng=rng)
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One record version, sealed for one recipient."""
+
+    recipient: str
+    suite: str
+    wrapped_key: bytes
+    payload: bytes
+    seed: bytes
+    bundle: Bundle
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "mediaType": SHARE_MEDIA_TYPE,
+                "version": 1,
+                "recipient": self.recipient,
+                "suite": self.suite,
+                "wrappedKey": "0x" + self.wrapped_key.hex(),
+                "payload": "0x" + self.payload.hex(),
+                "seed": "0x" + self.seed.hex(),
+                "bundle": self.bundle.to_json_dict(),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Share:
+        try:
+            raw = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise EncodingError(f"a share is JSON: {exc}") from exc
+        if not isinstance(raw, dict) or raw.get("mediaType") != SHARE_MEDIA_TYPE:
+            raise BadMagicError("not an okeios share file")
+        if raw.get("version") != 1:
+            raise UnsupportedVersionError(f"share version {raw.get('version')!r} is not supported")
+        try:
+            return cls(
+                recipient=str(raw["recipient"]),
+                suite=str(raw["suite"]),
+                wrapped_key=bytes.fromhex(raw["wrappedKey"][2:]),
+                payload=bytes.fromhex(raw["payload"][2:]),
+                seed=bytes.fromhex(raw["seed"][2:]),
+                bundle=Bundle.from_json(json.dumps(raw["bundle"])),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, EncodingError):
+                raise
+            raise EncodingError(f"malformed share: {exc!r}") from exc
+
+
+def open_share(
+    share: Share,
+    key: RecipientPrivateKey,
+    policy: TrustPolicy,
+    *,
+    chain: ChainView | None = None,
+) -> tuple[bytes, Report]:
+    """Decrypt a share with the recipient's key and verify what it holds.
+
+    Returns the record's canonical bytes and the verification report of the full record
+    against the signed event (integrity with every field, authenticity, inclusion, anchoring
+    and consistency when a chain is given, and confidentiality: the ciphertext is the one the
+    event signed). Raises :class:`~okeios.errors.DecryptionError` when this key cannot open the
+    share or the ciphertext was tampered with.
+    """
+    event = share.bundle.event.event
+    data_key = unwrap_data_key(
+        share.wrapped_key, key, info=grant_info(event.record_id, event.version)
+    )
+    record = open_payload(data_key, share.payload, aad=payload_aad(event.record_id, event.version))
+    seed = open_payload(
+        data_key, share.seed, aad=_SEED_LABEL + payload_aad(event.record_id, event.version)
+    )
+    value = parse_json(record)
+    commitment, _ = commit(value, seed=seed)
+    if commitment.digests != share.bundle.disclosure.digests:
+        raise DecryptionError("the decrypted record does not match the bundle's field digests")
+    full = dataclasses.replace(share.bundle, disclosure=commitment.disclose())
+    report = verify_bundle(full, policy, record=value, chain=chain, ciphertext=share.payload)
+    return canonicalize(value), report

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from .anchoring import anchor
+from .canonical import canonicalize, parse_json
 from .chain import Registry, RegistryView
 from .config import open_chain
-from .errors import BundleError
+from .crypto import RecipientPrivateKey, Suite, bind_recipient_key
+from .errors import AccessError, BundleError
+from .share import Share, open_share
 from .signing import LocalSigner
 from .store import Store
 from .verify import Property, TrustPolicy, verify_bundle
@@ -140,6 +143,50 @@ def run_demo(
         echo(
             f"selective disclosure: {dict(shown.disclosed)} ({hidden} fields hidden) "
             f"-> {'pass' if shown.passed else 'FAIL'}"
+        )
+
+        # A grant: the clinic shares one record with a researcher's post-quantum hybrid key.
+        researcher = LocalSigner.generate()
+        research_key = RecipientPrivateKey.generate(Suite.HYBRID)
+        binding = bind_recipient_key(research_key.public_key(), researcher)
+        share = store.grant("0x" + lab.record_id.hex(), binding, purpose="HbA1c study")
+        (out_dir / "share.json").write_text(share.to_json())
+        opened, share_report = open_share(
+            Share.from_json((out_dir / "share.json").read_text()), research_key, policy, chain=view
+        )
+        checks.append(share_report.passed and opened == canonicalize(parse_json(records[1])))
+        echo(
+            f"grant to {researcher.address} ({Suite.HYBRID}): share opened and verified -> "
+            f"{'pass' if share_report.passed else 'FAIL'}"
+        )
+        store.revoke("0x" + lab.record_id.hex(), researcher.address, purpose="study closed")
+        try:
+            store.share("0x" + lab.record_id.hex(), researcher.address)
+            checks.append(False)
+        except AccessError as exc:
+            echo(f"revoked: {exc}")
+
+        # Erasure by crypto-shredding: the keys and salts go, the history keeps verifying.
+        gone = logged[3]
+        erase_event = store.erase("0x" + gone.record_id.hex(), purpose="patient request")
+        anchor(store, registry)
+        chain.save()
+        view = RegistryView(chain.w3, label=chain.label)
+        try:
+            store.get_version(gone.record_id, 1)
+            checks.append(False)
+        except AccessError:
+            pass
+        erased_ok = all(
+            verify_bundle(store.export("0x" + eid.hex()), policy, chain=view).passed
+            for eid in store.event_ids_of(gone.record_id)
+        )
+        checks.append(erased_ok)
+        echo(
+            f"erased record {gone.record_id.hex()[:16]}…: unreadable now; its "
+            f"{len(store.event_ids_of(gone.record_id))} events, ERASE "
+            f"0x{erase_event.id.hex()[:16]}… included, still verify -> "
+            f"{'pass' if erased_ok else 'FAIL'}"
         )
 
         # Tampering 1: someone edits the lab value in the record file.

@@ -623,6 +623,16 @@ class Store:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return logged
 
+    def access(self, ident: str, reader: str, *, purpose: str = "") -> LoggedEvent:
+        """Log a signed ACCESS receipt: ``reader`` read the record, for ``purpose``."""
+        record_id = self._record_id(ident)
+        with self.transaction():
+            logged = self.publisher.record_event(
+                EventKind.ACCESS, record_id, subject=checksum_address(reader), purpose=purpose
+            )
+            self._save(logged)
+        return logged
+
     def amend(self, ident: str, record: bytes | JSONValue) -> LoggedEvent:
         """Log a new version of a record (fresh data key and seed)."""
         record_id = self._record_id(ident)

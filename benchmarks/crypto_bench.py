@@ -8,7 +8,7 @@ bindings, wrapped keys) are made before timing; every result is checked after ti
 
 Usage::
 
-    python benchmarks/crypto_bench.py            # about 15 s on a 2-core machine
+    python benchmarks/crypto_bench.py            # about 8 s on a 2-core machine
     python benchmarks/crypto_bench.py --quick    # every count divided by 10
 """
 

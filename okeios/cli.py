@@ -448,6 +448,65 @@ def _cmd_decrypt(args: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
+def _cmd_log(args: argparse.Namespace) -> int:
+    with _store(args) as store, open(args.output, "w", encoding="utf-8") as fh:
+        count = store.write_log(fh.write)
+    if args.json:
+        _print_json({"log": args.output, "entries": count})
+    else:
+        print(f"{count} entries written to {args.output}")
+    return EXIT_OK
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import audit_log
+    from .chain import Registry
+
+    home = _home(args)
+    try:
+        lines = Path(args.log).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.log}: {exc.strerror}") from exc
+    pin = None
+    if args.registry:
+        pin = args.registry
+    elif args.chain:
+        pinned = TrustConfig.load(home).chain(args.chain)
+        pin = pinned[1] if pinned else None
+        if pin is None:
+            raise UsageError(f"no registry pinned for {args.chain}: pass --registry")
+    handle = open_chain(args.chain, home) if args.chain else None
+    try:
+        registry = Registry(handle.w3, pin, label=handle.label) if handle and pin else None
+        progress = Progress("auditing", max(len(lines) - 1, 1), force=args.progress)
+        report = audit_log(
+            lines,
+            publisher=args.publisher,
+            chain=registry,
+            authors=args.author or None,
+            tolerance=args.tolerance,
+            progress=progress,
+        )
+    finally:
+        if handle is not None:
+            handle.close()
+    if args.html:
+        Path(args.html).write_text(report.to_html(), encoding="utf-8")
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        d = report.to_dict()
+        print(
+            f"audit of {args.log}: {d['result'].upper()}  ({d['counts']['entries']} entries, "
+            f"{d['counts']['records']} records, {d['counts']['anchors']} anchors)"
+        )
+        for kind, first in d["firstOfEachKind"].items():
+            print(
+                f"  {kind} x{d['defectCounts'][kind]}: first at {first['index']}: {first['detail']}"
+            )
+    return EXIT_OK if report.passed else EXIT_FAILED
+
+
 def _cmd_trust(args: argparse.Namespace) -> int:
     home = _home(args)
     trust = TrustConfig.load(home)
@@ -651,6 +710,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--publisher", action="append", default=[], metavar="ADDRESS")
     p.add_argument("--any-author", action="store_true")
     p.add_argument("--any-publisher", action="store_true")
+
+    p = command("log", "publish the log (entries and checkpoints) as an audit file", _cmd_log)
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+
+    p = command("audit", "audit a published log against a publisher's anchors", _cmd_audit)
+    p.add_argument("--log", required=True, metavar="FILE", help="the publisher's log file")
+    p.add_argument("--publisher", required=True, metavar="ADDRESS")
+    p.add_argument("--chain", metavar="URL|embedded")
+    p.add_argument("--registry", metavar="ADDRESS", help="default: the one pinned for --chain")
+    p.add_argument(
+        "--author",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="allowed authors (default: any)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=int,
+        default=24 * 3600,
+        metavar="S",
+        help="how long before its anchor an event may claim to be (default 1 day)",
+    )
+    p.add_argument("--html", metavar="FILE", help="also write an HTML report")
+    p.add_argument("--progress", action="store_true")
 
     p = command("demo", "run the end-to-end demonstration on the embedded chain", _cmd_demo)
     p.add_argument("--out", metavar="DIR", help="where to write records and bundles")

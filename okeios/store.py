@@ -667,6 +667,25 @@ class Store:
             )
         return out
 
+    def iter_events(self) -> Iterator[SignedEvent]:
+        """Every logged event, in log order."""
+        for message, signature in self._db.execute(
+            "SELECT message, signature FROM events ORDER BY idx"
+        ):
+            yield SignedEvent(event_from_message(json.loads(message)), bytes(signature))
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        sizes = [
+            r[0] for r in self._db.execute("SELECT tree_size FROM checkpoints ORDER BY tree_size")
+        ]
+        return [cp for size in sizes if (cp := self.checkpoint_at(size)) is not None]
+
+    def write_log(self, out: Callable[[str], object]) -> int:
+        """Publish the log (every entry, then the signed checkpoints) as an audit file."""
+        from .audit import write_log
+
+        return write_log(out, self.address, self.log_id, self.iter_events(), self.checkpoints())
+
     # -- checkpoints ------------------------------------------------------------------------
 
     def checkpoint(self) -> SignedCheckpoint:

@@ -1,0 +1,454 @@
+"""Whole-log audits: is a publisher's published log the history it anchored, intact?
+
+The publisher publishes its log as a file (:func:`write_log`, ``okeios log -o FILE``): JSON
+lines, a header, then one line per entry in log order (the EIP-712 event message and its
+signature), then the signed checkpoints. :func:`audit_log` checks it against the chain:
+
+* every entry decodes and its signature recovers to its author, an allowed one;
+* every record's lineage is unbroken (:mod:`okeios.lineage`);
+* every anchored tree head of the publisher's log (from the registry) is the root of the
+  log file's first ``size`` entries; a mismatch that no entry-level defect explains is a
+  rewritten history;
+* every event's claimed time is at most ``tolerance`` seconds before the block time of the
+  first anchor that holds it (otherwise it was backdated), and not after it;
+* every checkpoint in the file is signed by the publisher and matches the log.
+
+It keeps going after a defect, and reports counts, the first defect of each kind, every defect,
+and a timeline of the anchors. An unreachable chain is reported as ``chain-unavailable``, never
+as tampering.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as _dt
+import html
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .chain import AnchorEntry
+from .errors import ChainError, InputError, OkeiosError
+from .events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
+from .lineage import check_lineage
+from .merkle import MerkleLog
+from .signing import checksum_address
+
+__all__ = ["AnchorSource", "AuditReport", "Defect", "audit_log", "read_log", "write_log"]
+
+LOG_FORMAT = "okeios-log"
+STRUCTURAL = ("missing-entry", "duplicate-entry", "reordered")
+DEFAULT_TOLERANCE = 24 * 3600
+FUTURE_SKEW = 300
+
+
+class AnchorSource(Protocol):
+    """Where the audit reads a log's anchors (a :class:`~okeios.chain.Registry`)."""
+
+    def anchors(self, publisher: str, log_id: bytes, start: int = 0) -> list[AnchorEntry]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Defect:
+    kind: str
+    index: int | None
+    detail: str
+    record_id: bytes | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "index": self.index,
+            "detail": self.detail,
+            "record": None if self.record_id is None else "0x" + self.record_id.hex(),
+        }
+
+
+@dataclass
+class AuditReport:
+    publisher: str
+    log_id: bytes
+    entries: int = 0
+    records: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    anchors: list[AnchorEntry] = field(default_factory=list)
+    checkpoints: int = 0
+    defects: list[Defect] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.defects
+
+    def first_of_each_kind(self) -> dict[str, Defect]:
+        first: dict[str, Defect] = {}
+        for d in self.defects:
+            first.setdefault(d.kind, d)
+        return first
+
+    def defect_kinds(self) -> set[str]:
+        return {d.kind for d in self.defects}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "result": "pass" if self.passed else "fail",
+            "publisher": self.publisher,
+            "logId": "0x" + self.log_id.hex(),
+            "counts": {
+                "entries": self.entries,
+                "records": self.records,
+                "anchors": len(self.anchors),
+                "checkpoints": self.checkpoints,
+                "defects": len(self.defects),
+                "byKind": self.kinds,
+            },
+            "defectCounts": dict(Counter(d.kind for d in self.defects)),
+            "firstOfEachKind": {k: d.to_dict() for k, d in self.first_of_each_kind().items()},
+            "defects": [d.to_dict() for d in self.defects],
+            "timeline": [
+                {
+                    "treeSize": a.tree_size,
+                    "root": "0x" + a.root.hex(),
+                    "block": a.block_number,
+                    "time": a.timestamp,
+                }
+                for a in self.anchors
+            ],
+        }
+
+    def to_html(self) -> str:
+        """A self-contained HTML page: summary, defects, and an anchoring timeline (SVG)."""
+        d = self.to_dict()
+        rows = (
+            "".join(
+                f"<tr><td>{html.escape(x['kind'])}</td><td>{x['index']}</td>"
+                f"<td>{html.escape(x['record'] or '')}</td><td>{html.escape(x['detail'])}</td></tr>"
+                for x in d["defects"]
+            )
+            or "<tr><td colspan=4>none</td></tr>"
+        )
+        return (
+            "<!doctype html><meta charset=utf-8><title>okeios audit</title>"
+            "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;"
+            "padding:4px 8px}table{border-collapse:collapse}.pass{color:#070}.fail{color:#b00}"
+            "</style>"
+            f"<h1>Audit of log 0x{self.log_id.hex()[:16]}…</h1>"
+            f"<p>publisher {html.escape(self.publisher)}: <b class={d['result']}>{d['result']}</b>"
+            f"</p><p>{self.entries} entries, {self.records} records, {len(self.anchors)} "
+            f"anchors, {self.checkpoints} checkpoints, {len(self.defects)} defects</p>"
+            f"<h2>Anchoring timeline</h2>{self._svg()}"
+            "<h2>Defects</h2><table><tr><th>kind</th><th>index</th><th>record</th>"
+            f"<th>detail</th></tr>{rows}</table>"
+        )
+
+    def _svg(self) -> str:
+        if not self.anchors:
+            return "<p>no anchors</p>"
+        w, h, pad = 640, 240, 40
+        t0, t1 = self.anchors[0].timestamp, self.anchors[-1].timestamp
+        n1 = max(a.tree_size for a in self.anchors)
+
+        def x(t: int) -> float:
+            return pad + (w - 2 * pad) * ((t - t0) / (t1 - t0) if t1 > t0 else 0.5)
+
+        def y(n: int) -> float:
+            return h - pad - (h - 2 * pad) * (n / n1)
+
+        points = " ".join(f"{x(a.timestamp):.1f},{y(a.tree_size):.1f}" for a in self.anchors)
+        dots = "".join(
+            f"<circle cx={x(a.timestamp):.1f} cy={y(a.tree_size):.1f} r=4>"
+            f"<title>size {a.tree_size}, block {a.block_number}</title></circle>"
+            for a in self.anchors
+        )
+        return (
+            f"<svg width={w} height={h} xmlns='http://www.w3.org/2000/svg'>"
+            f"<polyline fill=none stroke=#36c points='{points}'/>{dots}"
+            f"<text x={pad} y={h - 10}>time</text><text x=5 y=20>tree size</text></svg>"
+        )
+
+
+# --- the log file -----------------------------------------------------------------------------
+
+
+def write_log(
+    out: Callable[[str], object],
+    publisher: str,
+    log_id: bytes,
+    events: Iterable[SignedEvent],
+    checkpoints: Iterable[SignedCheckpoint] = (),
+) -> int:
+    """Write a log file through ``out`` (one call per line); return the number of entries."""
+    out(
+        json.dumps(
+            {
+                "format": LOG_FORMAT,
+                "version": 1,
+                "publisher": publisher,
+                "logId": "0x" + log_id.hex(),
+            }
+        )
+        + "\n"
+    )
+    n = 0
+    for n, signed in enumerate(events, 1):
+        out(
+            json.dumps(
+                {
+                    "index": n - 1,
+                    "event": signed.event.message(),
+                    "signature": "0x" + signed.signature.hex(),
+                }
+            )
+            + "\n"
+        )
+    for cp in checkpoints:
+        c = cp.checkpoint
+        out(
+            json.dumps(
+                {
+                    "checkpoint": {
+                        "treeSize": c.tree_size,
+                        "root": "0x" + c.root.hex(),
+                        "publisher": cp.publisher,
+                        "signature": "0x" + cp.signature.hex(),
+                    }
+                }
+            )
+            + "\n"
+        )
+    return n
+
+
+@dataclass
+class _Parsed:
+    publisher: str
+    log_id: bytes
+    entries: list[tuple[int, SignedEvent | None, bytes | None]]  # (position, event, leaf data)
+    checkpoints: list[tuple[int, SignedCheckpoint | None]]
+    malformed: list[Defect]
+
+
+def read_log(lines: Iterable[str]) -> _Parsed:
+    """Parse a log file; malformed lines become defects, not exceptions."""
+    it: Iterator[str] = iter(lines)
+    try:
+        header = json.loads(next(it))
+        if header.get("format") != LOG_FORMAT or header.get("version") != 1:
+            raise InputError("not an okeios log file (format/version)")
+        publisher = checksum_address(header["publisher"])
+        log_id = bytes.fromhex(header["logId"][2:])
+    except StopIteration:
+        raise InputError("the log file is empty") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"bad log file header: {exc}") from exc
+    parsed = _Parsed(publisher, log_id, [], [], [])
+    for position, line in enumerate(it):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if "checkpoint" in item:
+                c = item["checkpoint"]
+                cp = SignedCheckpoint(
+                    Checkpoint(log_id, int(c["treeSize"]), bytes.fromhex(c["root"][2:])),
+                    c["publisher"],
+                    bytes.fromhex(c["signature"][2:]),
+                )
+                parsed.checkpoints.append((position, cp))
+                continue
+            signed = SignedEvent(
+                event_from_message(item["event"]), bytes.fromhex(item["signature"][2:])
+            )
+            parsed.entries.append((position, signed, signed.leaf_data()))
+        except (ValueError, KeyError, TypeError, AttributeError, OkeiosError) as exc:
+            parsed.malformed.append(
+                Defect("malformed-entry", position, f"line {position + 2}: {exc}")
+            )
+            parsed.entries.append((position, None, None))
+    return parsed
+
+
+# --- the audit -------------------------------------------------------------------------------
+
+
+def audit_log(
+    lines: Iterable[str],
+    *,
+    publisher: str,
+    chain: AnchorSource | None,
+    authors: Sequence[str] | None = None,
+    tolerance: int = DEFAULT_TOLERANCE,
+    progress: Callable[[int], None] | None = None,
+) -> AuditReport:
+    """Audit a published log file against the publisher's anchors (``chain``; None: skip the
+    chain checks and say so)."""
+    parsed = read_log(lines)
+    expected = checksum_address(publisher)
+    report = AuditReport(expected, parsed.log_id)
+    if parsed.publisher != expected:
+        report.defects.append(
+            Defect("foreign-log", None, f"the log file is {parsed.publisher}'s, not {expected}'s")
+        )
+    report.defects.extend(parsed.malformed)
+    allowed = {checksum_address(a) for a in authors} if authors else None
+
+    entries: list[tuple[int, SignedEvent]] = []
+    log = MerkleLog()
+    kinds: Counter[str] = Counter()
+    records: set[bytes] = set()
+    for index, (_, signed, leaf) in enumerate(parsed.entries):
+        if signed is None or leaf is None:
+            log.append(b"")  # keep positions; the root will not match, as it should not
+            continue
+        log.append(leaf)
+        entries.append((index, signed))
+        kinds[str(signed.event.kind)] += 1
+        records.add(signed.event.record_id)
+        try:
+            signer = signed.recover()
+        except OkeiosError as exc:
+            report.defects.append(Defect("bad-signature", index, str(exc), signed.event.record_id))
+        else:
+            if signer != signed.event.author:
+                report.defects.append(
+                    Defect(
+                        "bad-signature",
+                        index,
+                        f"signed by {signer}, claims {signed.event.author}",
+                        signed.event.record_id,
+                    )
+                )
+            elif allowed is not None and signer not in allowed:
+                report.defects.append(
+                    Defect("untrusted-author", index, f"author {signer}", signed.event.record_id)
+                )
+        if signed.event.log_id != parsed.log_id:
+            report.defects.append(
+                Defect(
+                    "foreign-entry", index, "the event names another log", signed.event.record_id
+                )
+            )
+        if progress is not None and index % 1000 == 999:
+            progress(1000)
+    if progress is not None:
+        progress(len(parsed.entries) % 1000)
+    report.entries = len(parsed.entries)
+    report.records = len(records)
+    report.kinds = dict(kinds)
+
+    lineage = check_lineage(entries)
+    report.defects.extend(Defect(d.kind, d.index, d.detail, d.record_id) for d in lineage)
+    # Entry-level defects disturb the log from some index on; anchors and checkpoints beyond
+    # that point cannot match, and that is explained, not a separate finding.
+    structural = sorted(
+        d.since if d.since is not None else d.index for d in lineage if d.kind in STRUCTURAL
+    )
+    entries_missing = any(d.kind == "missing-entry" for d in lineage)
+
+    for position, cp in parsed.checkpoints:
+        report.checkpoints += 1
+        assert cp is not None
+        try:
+            signer = cp.recover()
+        except OkeiosError as exc:
+            report.defects.append(
+                Defect("bad-checkpoint", None, f"checkpoint line {position + 2}: {exc}")
+            )
+            continue
+        if signer != expected or cp.publisher != expected:
+            report.defects.append(
+                Defect(
+                    "checkpoint-by-another-publisher",
+                    None,
+                    f"the checkpoint of size {cp.checkpoint.tree_size} is signed by {signer}",
+                )
+            )
+        elif (
+            (cp.checkpoint.tree_size > log.size and not entries_missing)
+            or (
+                cp.checkpoint.tree_size <= log.size
+                and log.root(cp.checkpoint.tree_size) != cp.checkpoint.root
+            )
+        ) and not any(i < cp.checkpoint.tree_size for i in structural):
+            report.defects.append(
+                Defect(
+                    "checkpoint-mismatch",
+                    None,
+                    f"the signed checkpoint of size {cp.checkpoint.tree_size} is not this log",
+                )
+            )
+
+    if chain is None:
+        report.defects.append(
+            Defect("chain-unavailable", None, "no chain given: anchors not checked")
+        )
+        return report
+    try:
+        anchors = chain.anchors(expected, parsed.log_id)
+    except ChainError as exc:
+        report.defects.append(
+            Defect("chain-unavailable", None, f"the chain could not be read: {exc}")
+        )
+        return report
+    report.anchors = anchors
+    if not anchors:
+        report.defects.append(Defect("not-anchored", None, "the log was never anchored"))
+    for a in anchors:
+        if a.tree_size > log.size:
+            if entries_missing:
+                continue  # explained by the missing entries found above
+            report.defects.append(
+                Defect(
+                    "truncated-log",
+                    a.tree_size - 1,
+                    f"anchor of size {a.tree_size}, but the log file has {log.size} entries",
+                )
+            )
+        elif log.root(a.tree_size) != a.root and not any(i < a.tree_size for i in structural):
+            report.defects.append(
+                Defect(
+                    "history-mismatch",
+                    None,
+                    f"the log's first {a.tree_size} entries are not the history anchored in block "
+                    f"{a.block_number}: entries were rewritten",
+                )
+            )
+    _check_times(report, entries, anchors, tolerance)
+    report.defects.sort(key=lambda d: (d.index is None, d.index or 0))
+    return report
+
+
+def _check_times(
+    report: AuditReport,
+    entries: list[tuple[int, SignedEvent]],
+    anchors: list[AnchorEntry],
+    tolerance: int,
+) -> None:
+    sizes = [a.tree_size for a in anchors]
+    for index, signed in entries:
+        k = bisect.bisect_right(sizes, index)
+        if k == len(anchors):
+            continue  # not anchored yet: nothing proves its time
+        proof = anchors[k]
+        claimed = signed.event.time
+        when = _dt.datetime.fromtimestamp(proof.timestamp, _dt.UTC).isoformat()
+        if proof.timestamp - claimed > tolerance:
+            report.defects.append(
+                Defect(
+                    "backdated",
+                    index,
+                    f"claims {_dt.datetime.fromtimestamp(claimed, _dt.UTC).isoformat()}, "
+                    f"{proof.timestamp - claimed} s before the anchor that proves it ({when})",
+                    signed.event.record_id,
+                )
+            )
+        elif claimed - proof.timestamp > FUTURE_SKEW:
+            report.defects.append(
+                Defect(
+                    "future-dated",
+                    index,
+                    f"claims a time {claimed - proof.timestamp} s after the anchor that holds it",
+                    signed.event.record_id,
+                )
+            )

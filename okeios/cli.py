@@ -269,6 +269,19 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             from .chain import RegistryView
 
             view = RegistryView(chain_handle.w3, label=chain_handle.label)
+        if args.lineage:
+            from .verify import verify_lineage
+
+            lineage = verify_lineage(
+                [_read(n) for n in args.bundles], policy, chain=view, tolerance=args.tolerance
+            )
+            if args.json:
+                _print_json(lineage.to_dict())
+            else:
+                v = lineage.verdict
+                reason = f" [{v.reason}]" if v.reason else ""
+                print(f"lineage {v.status}{reason}: {v.detail}")
+            return EXIT_OK if lineage.passed else EXIT_FAILED
         progress = Progress("verifying", len(args.bundles), force=args.progress)
         for name in args.bundles:
             reports.append((name, verify_bundle(_read(name), policy, record=record, chain=view)))
@@ -369,6 +382,17 @@ def _cmd_revoke(args: argparse.Namespace) -> int:
         _print_json(payload)
     else:
         print(f"revoked {args.recipient} (event 0x{logged.id.hex()})")
+    return EXIT_OK
+
+
+def _cmd_access(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        logged = store.access(args.record_id, args.reader, purpose=args.purpose)
+    payload = {"record": args.record_id, "reader": args.reader, "event": "0x" + logged.id.hex()}
+    if args.json:
+        _print_json(payload)
+    else:
+        print(f"access by {args.reader} logged (event 0x{logged.id.hex()})")
     return EXIT_OK
 
 
@@ -646,6 +670,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--show-fields", action="store_true", help="print disclosed fields")
     p.add_argument("--quiet", action="store_true", help="print only failing bundles")
     p.add_argument(
+        "--lineage",
+        action="store_true",
+        help="the bundles are one record's events: check its whole history",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=int,
+        default=24 * 3600,
+        metavar="S",
+        help="with --lineage: how long before its anchor an event may claim to be",
+    )
+    p.add_argument(
         "--progress", action="store_true", help="show progress even when not on a terminal"
     )
 
@@ -679,6 +715,11 @@ def _parser() -> argparse.ArgumentParser:
     p = command("revoke", "stop a recipient's access (logs a REVOKE)", _cmd_revoke)
     p.add_argument("record_id", metavar="RECORD_ID")
     p.add_argument("--recipient", required=True, metavar="ADDRESS")
+    p.add_argument("--purpose", default="")
+
+    p = command("access", "log an access receipt: who read a record, and why", _cmd_access)
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("--reader", required=True, metavar="ADDRESS")
     p.add_argument("--purpose", default="")
 
     p = command("erase", "crypto-shred a record (logs an ERASE)", _cmd_erase)

@@ -43,6 +43,7 @@ from .signing import checksum_address
 __all__ = [
     "ANYONE",
     "ChainView",
+    "LineageReport",
     "Property",
     "Reason",
     "Report",
@@ -51,6 +52,7 @@ __all__ = [
     "Verdict",
     "verify_bundle",
     "verify_bundle_or_raise",
+    "verify_lineage",
 ]
 
 
@@ -63,6 +65,7 @@ class Property(enum.StrEnum):
     ANCHORING = "anchoring"
     CONSISTENCY = "consistency"
     CONFIDENTIALITY = "confidentiality"
+    LINEAGE = "lineage"
 
 
 class Status(enum.StrEnum):
@@ -110,6 +113,17 @@ class Reason(enum.StrEnum):
     # confidentiality
     NOT_ENCRYPTED = "not-encrypted"
     CIPHERTEXT_MISMATCH = "ciphertext-mismatch"
+    # lineage
+    MIXED_RECORDS = "mixed-records"
+    EVENT_UNVERIFIED = "event-unverified"
+    FORK = "fork"
+    MISSING_ENTRY = "missing-entry"
+    REORDERED = "reordered"
+    DUPLICATE_ENTRY = "duplicate-entry"
+    BAD_VERSION = "bad-version"
+    BAD_START = "bad-start"
+    MISSING_SOURCE = "missing-source"
+    BACKDATED = "backdated"
 
 
 class _Anyone:
@@ -634,3 +648,86 @@ def verify_bundle_or_raise(
     report = verify_bundle(bundle, policy, record=record, chain=chain, ciphertext=ciphertext)
     report.raise_for_failure()
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class LineageReport:
+    """The lineage verdict of one record's events, and the report of each event's bundle."""
+
+    record_id: bytes
+    verdict: Verdict
+    reports: tuple[Report, ...]
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.status is not Status.FAIL and all(r.passed for r in self.reports)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "result": "pass" if self.passed else "fail",
+            "record": "0x" + self.record_id.hex(),
+            "lineage": self.verdict.to_dict(),
+            "events": [r.to_dict() for r in self.reports],
+        }
+
+
+def verify_lineage(
+    bundles: Iterable[Bundle | bytes],
+    policy: TrustPolicy,
+    *,
+    chain: ChainView | None = None,
+    tolerance: int = 24 * 3600,
+) -> LineageReport:
+    """Reconstruct a record's history from the bundles of its events and check every step:
+    each event signed by an allowed author, included (and anchored, given a chain), in order,
+    no fork, no gap, and no event claiming a time more than ``tolerance`` seconds before the
+    anchor that proves it."""
+    from .lineage import check_lineage
+
+    p = Property.LINEAGE
+    decoded = [b if isinstance(b, Bundle) else Bundle.load(bytes(b)) for b in bundles]
+    if not decoded:
+        raise PolicyError("verify_lineage needs at least one bundle")
+    decoded.sort(key=lambda b: b.inclusion.index)
+    reports = tuple(verify_bundle(b, policy, chain=chain) for b in decoded)
+    record_id = decoded[0].event.event.record_id
+
+    def result(verdict: Verdict) -> LineageReport:
+        return LineageReport(record_id, verdict, reports)
+
+    if len({b.event.event.record_id for b in decoded}) != 1:
+        return result(_fail(p, Reason.MIXED_RECORDS, "the bundles are about several records"))
+    wanted = (Property.AUTHENTICITY, Property.INCLUSION, Property.ANCHORING)
+    for b, r in zip(decoded, reports, strict=True):
+        for v in r.verdicts:
+            if v.property in wanted and v.status is Status.FAIL:
+                return result(
+                    _fail(
+                        p,
+                        Reason.EVENT_UNVERIFIED,
+                        f"the {b.event.event.kind} at index {b.inclusion.index}: {v.property} "
+                        f"failed ({v.reason})",
+                    )
+                )
+    defects = check_lineage([(b.inclusion.index, b.event) for b in decoded])
+    if defects:
+        first = defects[0]
+        return result(_fail(p, Reason(first.kind), first.detail))
+    for b, r in zip(decoded, reports, strict=True):
+        if r.anchored_time is not None and r.anchored_time - b.event.event.time > tolerance:
+            return result(
+                _fail(
+                    p,
+                    Reason.BACKDATED,
+                    f"the {b.event.event.kind} at index {b.inclusion.index} claims a time "
+                    f"{r.anchored_time - b.event.event.time} s before the anchor that proves it",
+                )
+            )
+    versions = [b.event.event.version for b in decoded]
+    detail = (
+        f"{len(decoded)} events ({', '.join(str(b.event.event.kind) for b in decoded)}), "
+        f"versions {versions[0]}..{versions[-1]}, signed, included, in order, no fork, no gap"
+    )
+    if chain is None:
+        return result(Verdict(p, Status.PASS, None, detail + "; anchors not checked (no chain)"))
+    return result(_pass(p, detail + ", anchored in time"))

@@ -95,6 +95,24 @@ def test_grant_decrypt_revoke_disclose_erase(tmp_path: Path) -> None:
     report = json.loads(okeios(home, "verify", str(erased), "--json").stdout)
     assert report["kind"] == "erase"
     assert report["result"] == "pass"
+    okeios(home, "access", lab, "--reader", "0x" + "ab" * 20, "--purpose", "audit")
+    events = json.loads(okeios(home, "history", lab, "--json").stdout)["events"]
+    files = []
+    for e in events:
+        path = tmp_path / f"{e['index']}.okb"
+        okeios(home, "export", e["event"], "-o", str(path))
+        files.append(str(path))
+    lineage = json.loads(okeios(home, "verify", "--lineage", *files, "--json").stdout)
+    assert lineage["lineage"]["result"] == "pass"
+    done = okeios(home, "verify", "--lineage", files[0], *files[2:], "--json", expect=1)
+    assert json.loads(done.stdout)["lineage"]["reason"] == "missing-entry"
     history = json.loads(okeios(home, "history", lab, "--json").stdout)["events"]
-    assert [e["kind"] for e in history] == ["create", "grant", "revoke", "grant", "revoke"]
+    assert [e["kind"] for e in history] == [
+        "create",
+        "grant",
+        "revoke",
+        "grant",
+        "revoke",
+        "access",
+    ]
     assert history[1]["purpose"] == "study"

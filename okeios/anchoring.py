@@ -55,36 +55,39 @@ def _quiet(_: str) -> None:
     return None
 
 
+def _anchored_elsewhere(
+    store: Store, registry: Registry, entry: JournalEntry, echo: Echo
+) -> JournalEntry | None:
+    """If the registry already holds this checkpoint (anchored by some other transaction of
+    ours), mark the entry final from the chain's record of it."""
+    anchored = registry.root_at(store.address, store.log_id, entry.tree_size)
+    if anchored is None or anchored.root != entry.root:
+        return None
+    echo(f"size {entry.tree_size}: already anchored (block {anchored.block_number})")
+    return store.journal_update(
+        entry.id,
+        state="final",
+        block_number=anchored.block_number,
+        timestamp=anchored.timestamp,
+        error="anchored by another transaction",
+    )
+
+
 def _check_entry(
     store: Store, registry: Registry, entry: JournalEntry, confirmations: int, echo: Echo
 ) -> JournalEntry:
     """Move one journal entry forward as far as the chain allows right now."""
     if entry.raw_tx is None or entry.tx_hash is None or entry.nonce is None:
         # Killed before the transaction was signed: nothing can have been sent.
-        anchored = registry.root_at(store.address, store.log_id, entry.tree_size)
-        if anchored is not None and anchored.root == entry.root:
-            echo(f"size {entry.tree_size}: already anchored (block {anchored.block_number})")
-            return store.journal_update(
-                entry.id,
-                state="final",
-                block_number=anchored.block_number,
-                timestamp=anchored.timestamp,
-                error="anchored by another transaction",
-            )
-        return store.journal_update(entry.id, state="dropped", error="never signed")
+        found = _anchored_elsewhere(store, registry, entry, echo)
+        return found or store.journal_update(entry.id, state="dropped", error="never signed")
     receipt = registry.receipt(entry.tx_hash)
     if receipt is not None and registry.block_hash(receipt.block_number) != receipt.block_hash:
         receipt = None  # a stale receipt from a block that left the chain
     if receipt is None:
-        anchored = registry.root_at(store.address, store.log_id, entry.tree_size)
-        if anchored is not None and anchored.root == entry.root:
-            return store.journal_update(
-                entry.id,
-                state="final",
-                block_number=anchored.block_number,
-                timestamp=anchored.timestamp,
-                error="anchored by another transaction",
-            )
+        found = _anchored_elsewhere(store, registry, entry, echo)
+        if found is not None:
+            return found
         if registry.mined_nonce(store.address) <= entry.nonce:
             echo(f"size {entry.tree_size}: (re)sending transaction 0x{entry.tx_hash.hex()}")
             registry.broadcast(entry.raw_tx)

@@ -76,6 +76,15 @@ def _print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2))
 
 
+def _done(args: argparse.Namespace, payload: dict[str, Any], text: str) -> int:
+    """Print a command's result (JSON with --json, else ``text``); exit 0."""
+    if args.json:
+        _print_json(payload)
+    else:
+        print(text)
+    return EXIT_OK
+
+
 # --- commands ----------------------------------------------------------------------------------
 
 
@@ -367,44 +376,28 @@ def _cmd_grant(args: argparse.Namespace) -> int:
         share = store.grant(args.record_id, binding, purpose=args.purpose)
     Path(args.output).write_text(share.to_json())
     payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
-    if args.json:
-        _print_json(payload)
-    else:
-        print(f"granted {share.recipient}; share written to {args.output}")
-    return EXIT_OK
+    return _done(args, payload, f"granted {share.recipient}; share written to {args.output}")
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
     with _store(args) as store:
         logged = store.revoke(args.record_id, args.recipient, purpose=args.purpose)
     payload = {"record": args.record_id, "revoked": args.recipient, "event": "0x" + logged.id.hex()}
-    if args.json:
-        _print_json(payload)
-    else:
-        print(f"revoked {args.recipient} (event 0x{logged.id.hex()})")
-    return EXIT_OK
+    return _done(args, payload, f"revoked {args.recipient} (event 0x{logged.id.hex()})")
 
 
 def _cmd_access(args: argparse.Namespace) -> int:
     with _store(args) as store:
         logged = store.access(args.record_id, args.reader, purpose=args.purpose)
     payload = {"record": args.record_id, "reader": args.reader, "event": "0x" + logged.id.hex()}
-    if args.json:
-        _print_json(payload)
-    else:
-        print(f"access by {args.reader} logged (event 0x{logged.id.hex()})")
-    return EXIT_OK
+    return _done(args, payload, f"access by {args.reader} logged (event 0x{logged.id.hex()})")
 
 
 def _cmd_erase(args: argparse.Namespace) -> int:
     with _store(args) as store:
         logged = store.erase(args.record_id, purpose=args.purpose)
     payload = {"record": args.record_id, "erased": True, "event": "0x" + logged.id.hex()}
-    if args.json:
-        _print_json(payload)
-    else:
-        print(f"erased: keys and salts destroyed (event 0x{logged.id.hex()})")
-    return EXIT_OK
+    return _done(args, payload, f"erased: keys and salts destroyed (event 0x{logged.id.hex()})")
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
@@ -470,6 +463,19 @@ def _cmd_decrypt(args: argparse.Namespace) -> int:
         if not args.output:
             sys.stdout.buffer.write(record + b"\n")
     return EXIT_OK if report.passed else EXIT_FAILED
+
+
+def _cmd_fhir(args: argparse.Namespace) -> int:
+    from .fhir import record_history_fhir
+
+    with _store(args) as store:
+        bundle = record_history_fhir(store, args.record_id)
+    text = json.dumps(bundle, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return EXIT_OK
 
 
 def _cmd_log(args: argparse.Namespace) -> int:
@@ -751,6 +757,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--publisher", action="append", default=[], metavar="ADDRESS")
     p.add_argument("--any-author", action="store_true")
     p.add_argument("--any-publisher", action="store_true")
+
+    p = command(
+        "fhir", "a record's history as FHIR R4 Provenance and AuditEvent resources", _cmd_fhir
+    )
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("-o", "--output", metavar="FILE", help="default: stdout")
 
     p = command("log", "publish the log (entries and checkpoints) as an audit file", _cmd_log)
     p.add_argument("-o", "--output", required=True, metavar="FILE")

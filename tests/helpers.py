@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from hashlib import sha256
 
 from okeios.publisher import Publisher
@@ -46,3 +49,25 @@ def make_publisher(**kwargs: object) -> Publisher:
 
 def policy_for(publisher: Publisher, *extra_authors: str) -> TrustPolicy:
     return TrustPolicy(authors=[publisher.address, *extra_authors], publishers=[publisher.address])
+
+
+def run_cli(home: object, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+    """Run `python -m okeios ARGS` with OKEIOS_HOME=home, as a shell user would; check the
+    exit code unless ``expect`` is None."""
+    env = {**os.environ, "OKEIOS_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "okeios", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    if expect is not None:
+        assert done.returncode == expect, (
+            args,
+            done.returncode,
+            done.stdout[-1500:],
+            done.stderr[-1500:],
+        )
+    return done

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from okeios.publisher import LoggedEvent
 from okeios.signing import LocalSigner
 from okeios.store import Store
 
-from .helpers import CountingRng
+from .helpers import CountingRng, run_cli
 
 RECORDS = synthetic_records(8, seed=3)
 
@@ -172,17 +170,9 @@ def test_a_rewritten_entry_and_an_unreachable_chain(tmp_path: Path) -> None:
 
 def test_audit_from_the_command_line(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    env = {**os.environ, "OKEIOS_HOME": str(home)}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "okeios", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
+        return run_cli(home, *args, expect=None)
 
     assert run("init").returncode == 0
     for i, record in enumerate(RECORDS[:4]):

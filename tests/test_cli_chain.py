@@ -5,9 +5,6 @@ then tamper with a record, a bundle and the chain view and see exit 1 with the r
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,7 @@ from okeios.demo import synthetic_records
 from okeios.signing import LocalSigner
 
 from .conftest import shared_dir
-from .helpers import CountingRng
+from .helpers import CountingRng, run_cli
 from .nodes import Node
 
 RECORD_COUNT = 1000
@@ -47,24 +44,7 @@ def _fhir_bundle(path: Path) -> list[bytes]:
     return resources
 
 
-def okeios(home: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OKEIOS_HOME": str(home)}
-    done = subprocess.run(
-        [sys.executable, "-m", "okeios", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    if expect is not None:
-        assert done.returncode == expect, (
-            args,
-            done.returncode,
-            done.stdout[-2000:],
-            done.stderr[-2000:],
-        )
-    return done
+okeios = run_cli
 
 
 def _reason(out: str, prop: str) -> Any:

@@ -4,31 +4,13 @@ decrypt, revoke, disclose, erase and history, with their exit codes."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from okeios.demo import synthetic_records
 
+from .helpers import run_cli
 
-def okeios(home: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OKEIOS_HOME": str(home)}
-    done = subprocess.run(
-        [sys.executable, "-m", "okeios", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == expect, (
-        args,
-        done.returncode,
-        done.stdout[-1500:],
-        done.stderr[-1500:],
-    )
-    return done
+okeios = run_cli
 
 
 def test_grant_decrypt_revoke_disclose_erase(tmp_path: Path) -> None:
@@ -106,6 +88,9 @@ def test_grant_decrypt_revoke_disclose_erase(tmp_path: Path) -> None:
     assert lineage["lineage"]["result"] == "pass"
     done = okeios(home, "verify", "--lineage", files[0], *files[2:], "--json", expect=1)
     assert json.loads(done.stdout)["lineage"]["reason"] == "missing-entry"
+    fhir = json.loads(okeios(home, "fhir", lab).stdout)
+    assert fhir["resourceType"] == "Bundle"
+    assert {e["resource"]["resourceType"] for e in fhir["entry"]} == {"Provenance", "AuditEvent"}
     history = json.loads(okeios(home, "history", lab, "--json").stdout)["events"]
     assert [e["kind"] for e in history] == [
         "create",

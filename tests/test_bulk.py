@@ -1,0 +1,376 @@
+"""Bulk verification through executors: serial, a process pool and a Dask cluster give the
+reports a plain loop over verify_bundle gives, and the chain is read once per fact."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import pickle
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Any
+
+import pytest
+from web3 import Web3
+from web3.providers.eth_tester import EthereumTesterProvider
+
+from okeios.anchoring import anchor
+from okeios.bulk import ChainSnapshot, SnapshotMissError, verify_many
+from okeios.bundle import Bundle
+from okeios.chain import AnchorEntry, Registry, RegistryView
+from okeios.demo import synthetic_records
+from okeios.errors import BundleError, ChainError, InputError, PolicyError, RegistryMissingError
+from okeios.signing import LocalSigner
+from okeios.store import Store
+from okeios.verify import ChainView, Property, Reason, Report, Status, TrustPolicy, verify_bundle
+
+from .helpers import CountingRng
+
+COUNT = 200
+RECORDS = synthetic_records(COUNT)
+# Anchored checkpoints of 80, 150 and 190 entries; the last 10 records are never anchored.
+BATCHES = ((0, 80, True), (80, 150, True), (150, 190, True), (190, 200, False))
+
+SIGNATURE_FLIPPED = 3  # a bit flipped in the event signature
+RECORD_SWAPPED = 42  # verified against another record
+RECORD_NOT_GIVEN = 7
+PATH_FLIPPED = 100  # a bit flipped in the inclusion proof
+LOOKALIKE = 160  # points at a registry the policy does not trust
+
+
+@dataclasses.dataclass
+class Corpus:
+    w3: Web3
+    policy: TrustPolicy
+    bundles: list[bytes]
+    records: list[bytes | None]
+    registry: Registry
+    publisher: str
+    anchored_sizes: tuple[int, ...]
+
+
+def _flip_bit_in(data: bytes, part: bytes, offset: int = 10) -> bytes:
+    at = data.index(part) + offset
+    flipped = data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+    Bundle.from_bytes(flipped)  # still a well-formed bundle: the verifier must catch it
+    return flipped
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    w3 = Web3(EthereumTesterProvider())
+    home = tmp_path_factory.mktemp("bulk") / "home"
+    with Store.init(home, key=CountingRng(b"bulk publisher")(32)) as store:
+        w3.eth.send_transaction(
+            {"from": w3.eth.accounts[0], "to": store.address, "value": Web3.to_wei(1000, "ether")}
+        )
+        registry = Registry.deploy(w3, store.signer)
+        for start, end, anchored in BATCHES:
+            store.add(RECORDS[start:end])
+            if anchored:
+                assert anchor(store, registry).final
+        exported = [store.export("0x" + rid.hex()) for rid in store.record_ids()]
+        policy = TrustPolicy(
+            authors=[store.address],
+            publishers=[store.address],
+            chain_id=registry.chain_id,
+            registry=registry.address,
+        )
+        publisher = store.address
+    assert len(exported) == COUNT
+    bundles = [b.to_bytes() for b in exported]
+    bundles[SIGNATURE_FLIPPED] = _flip_bit_in(
+        bundles[SIGNATURE_FLIPPED], exported[SIGNATURE_FLIPPED].event.signature
+    )
+    bundles[PATH_FLIPPED] = _flip_bit_in(
+        bundles[PATH_FLIPPED], exported[PATH_FLIPPED].inclusion.path[0]
+    )
+    attacker = LocalSigner.generate()
+    w3.eth.send_transaction(
+        {"from": w3.eth.accounts[0], "to": attacker.address, "value": Web3.to_wei(1000, "ether")}
+    )
+    fake = Registry.deploy(w3, attacker)
+    ref = exported[LOOKALIKE].anchor
+    assert ref is not None
+    bundles[LOOKALIKE] = dataclasses.replace(
+        exported[LOOKALIKE],
+        anchor=dataclasses.replace(ref, registry=bytes.fromhex(fake.address[2:])),
+    ).to_bytes()
+    records: list[bytes | None] = list(RECORDS)
+    records[RECORD_SWAPPED] = RECORDS[RECORD_SWAPPED + 1]
+    records[RECORD_NOT_GIVEN] = None
+    return Corpus(w3, policy, bundles, records, registry, publisher, (80, 150, 190, 200))
+
+
+@pytest.fixture(scope="module")
+def baseline(corpus: Corpus) -> list[dict[str, Any]]:
+    """What a plain loop over verify_bundle reports, with one live view."""
+    view = RegistryView(corpus.w3)
+    return [
+        verify_bundle(b, corpus.policy, record=r, chain=view).to_dict()
+        for b, r in zip(corpus.bundles, corpus.records, strict=True)
+    ]
+
+
+class CountingView:
+    """A ChainView that counts the lookups reaching the view it wraps, by key."""
+
+    def __init__(self, inner: ChainView) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+        self.keys: Counter[tuple[Any, ...]] = Counter()
+
+    def chain_id(self) -> int:
+        self.calls["chain_id"] += 1
+        return self.inner.chain_id()
+
+    def head(self) -> int:
+        self.calls["head"] += 1
+        return self.inner.head()
+
+    def anchor_at(
+        self, registry: str, publisher: str, log_id: bytes, tree_size: int
+    ) -> AnchorEntry | None:
+        self.calls["anchor_at"] += 1
+        self.keys[("anchor_at", registry, publisher, log_id, tree_size)] += 1
+        return self.inner.anchor_at(registry, publisher, log_id, tree_size)
+
+    def latest(self, registry: str, publisher: str, log_id: bytes) -> AnchorEntry | None:
+        self.calls["latest"] += 1
+        self.keys[("latest", registry, publisher, log_id)] += 1
+        return self.inner.latest(registry, publisher, log_id)
+
+
+class FlakyView(CountingView):
+    """A view whose node fails for some anchor sizes (the same way every time)."""
+
+    def __init__(self, inner: ChainView, failing: dict[int, ChainError]) -> None:
+        super().__init__(inner)
+        self.failing = failing
+
+    def anchor_at(
+        self, registry: str, publisher: str, log_id: bytes, tree_size: int
+    ) -> AnchorEntry | None:
+        entry = super().anchor_at(registry, publisher, log_id, tree_size)
+        if tree_size in self.failing:
+            raise self.failing[tree_size]
+        return entry
+
+
+# --- executors ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def process_pool() -> Iterator[Executor]:
+    # spawn, not fork: the Dask client of the other fixture runs threads in this process.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="module")
+def dask_executor() -> Iterator[Executor]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        message = 'dask is not installed: pip install "dask[distributed]" to test on a cluster'
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
+    ):
+        yield client.get_executor()
+
+
+EXECUTORS = ("serial", "process-pool", "dask")
+
+
+@pytest.fixture(params=EXECUTORS)
+def executor(request: pytest.FixtureRequest) -> Executor | None:
+    if request.param == "serial":
+        return None
+    name = "process_pool" if request.param == "process-pool" else "dask_executor"
+    found: Executor = request.getfixturevalue(name)
+    return found
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+
+def test_reports_pickle(corpus: Corpus) -> None:
+    view = RegistryView(corpus.w3)
+    for i in (0, SIGNATURE_FLIPPED, LOOKALIKE, 195):
+        report = verify_bundle(corpus.bundles[i], corpus.policy, chain=view)
+        assert pickle.loads(pickle.dumps(report)) == report
+
+
+def test_baseline_has_the_expected_failures(corpus: Corpus, baseline: list[dict[str, Any]]) -> None:
+    """The corpus is what the other tests claim it is: passes, and failures where planted."""
+
+    def reason(i: int, prop: str) -> str | None:
+        return baseline[i]["verdicts"][prop].get("reason")  # type: ignore[no-any-return]
+
+    assert reason(SIGNATURE_FLIPPED, "authenticity") in (
+        "signature-mismatch",
+        "signature-malformed",
+    )
+    assert reason(RECORD_SWAPPED, "integrity") == "record-mismatch"
+    assert reason(PATH_FLIPPED, "inclusion") == "root-mismatch"
+    assert reason(LOOKALIKE, "anchoring") == "registry-not-trusted"
+    for i in range(190, 200):
+        assert reason(i, "anchoring") == "not-anchored"
+    planted = {SIGNATURE_FLIPPED, RECORD_SWAPPED, PATH_FLIPPED, LOOKALIKE, *range(190, 200)}
+    failed = {i for i, r in enumerate(baseline) if r["result"] == "fail"}
+    assert failed == planted
+    assert baseline[RECORD_NOT_GIVEN]["result"] == "pass"
+    assert baseline[0]["verdicts"]["consistency"]["result"] == "pass"
+    assert baseline[0]["anchoredBlock"] is not None
+
+
+def test_identical_to_a_serial_loop_and_one_lookup_per_fact(
+    corpus: Corpus, baseline: list[dict[str, Any]], executor: Executor | None
+) -> None:
+    view = CountingView(RegistryView(corpus.w3))
+    done: list[int] = []
+    reports = verify_many(
+        corpus.bundles,
+        corpus.policy,
+        executor=executor,
+        chain=view,
+        records=corpus.records,
+        chunk_size=16,
+        max_in_flight=5,
+        progress=done.append,
+    )
+    assert all(isinstance(r, Report) for r in reports)
+    assert [r.to_dict() for r in reports] == baseline
+    assert sum(done) == COUNT
+    assert len(done) == -(-COUNT // 16)
+    # One lookup per fact: the chain id, the head, the latest anchor of the one log, and one
+    # anchor per checkpoint size (80, 150, 190 (also the extension of the first two), 200).
+    assert view.calls == Counter(chain_id=1, head=1, latest=1, anchor_at=4)
+    assert set(view.keys.values()) == {1}
+    sizes = sorted(k[-1] for k in view.keys if k[0] == "anchor_at")
+    assert tuple(sizes) == corpus.anchored_sizes
+
+
+def test_offline_without_a_chain(corpus: Corpus, process_pool: Executor) -> None:
+    expected = [verify_bundle(b, corpus.policy).to_dict() for b in corpus.bundles]
+    reports = verify_many(corpus.bundles, corpus.policy, executor=process_pool, chunk_size=64)
+    assert [r.to_dict() for r in reports] == expected
+    assert {r.verdict(Property.ANCHORING).status for r in reports} == {Status.SKIPPED}
+
+
+def test_chain_errors_become_the_same_verdicts(corpus: Corpus, process_pool: Executor) -> None:
+    def flaky() -> FlakyView:
+        return FlakyView(
+            RegistryView(corpus.w3),
+            {
+                150: ChainError("the node timed out"),
+                200: RegistryMissingError("no contract at the registry"),
+            },
+        )
+
+    expected = [verify_bundle(b, corpus.policy, chain=flaky()).to_dict() for b in corpus.bundles]
+    view = flaky()
+    reports = verify_many(
+        corpus.bundles, corpus.policy, executor=process_pool, chain=view, chunk_size=32
+    )
+    assert [r.to_dict() for r in reports] == expected
+    unavailable = [
+        i
+        for i, r in enumerate(reports)
+        if r.verdict("anchoring").reason is Reason.CHAIN_UNAVAILABLE
+    ]
+    # Checkpoint 150 (records 80..149, but not the one pointing at a look-alike registry).
+    assert unavailable == list(range(80, 150))
+    assert all(
+        reports[i].verdict("anchoring").reason is Reason.REGISTRY_MISSING for i in range(190, 200)
+    )
+    # A failed lookup is made once, not once per bundle.
+    assert view.calls["anchor_at"] == 4
+    assert set(view.keys.values()) == {1}
+
+
+def test_a_chain_that_is_not_the_pinned_one(corpus: Corpus, process_pool: Executor) -> None:
+    policy = TrustPolicy(
+        authors=corpus.policy.authors,
+        publishers=corpus.policy.publishers,
+        chain_id=1,
+        registry=corpus.registry.address,
+    )
+    view = CountingView(RegistryView(corpus.w3))
+    reports = verify_many(corpus.bundles, policy, executor=process_pool, chain=view)
+    assert {r.verdict(Property.ANCHORING).reason for r in reports} == {Reason.CHAIN_MISMATCH}
+    assert view.calls == Counter(chain_id=1)  # nothing else is asked of the wrong chain
+
+
+def test_an_undecodable_bundle_raises_as_verify_bundle_does(
+    corpus: Corpus, executor: Executor | None
+) -> None:
+    bundles = list(corpus.bundles[:120])
+    bundles[37] = bundles[37][:-5]  # truncated
+    bundles[101] = b"not a bundle"
+    with pytest.raises(BundleError) as serial:
+        verify_bundle(bundles[37], corpus.policy)
+    with pytest.raises(BundleError) as caught:
+        verify_many(
+            bundles,
+            corpus.policy,
+            executor=executor,
+            chain=RegistryView(corpus.w3),
+            chunk_size=8,
+        )
+    # The first bad bundle in input order, whichever chunk failed first.
+    assert type(caught.value) is type(serial.value)
+    assert str(caught.value) == str(serial.value)
+    assert "bundle #37 of the input" in "\n".join(getattr(caught.value, "__notes__", []))
+
+
+def test_snapshot_capture_pickles_and_refuses_what_it_lacks(corpus: Corpus) -> None:
+    view = CountingView(RegistryView(corpus.w3))
+    snapshot = ChainSnapshot.capture(view, corpus.policy, corpus.bundles)
+    assert len(snapshot) == 5  # four anchors and the latest one
+    copied = pickle.loads(pickle.dumps(snapshot))
+    assert copied == snapshot
+    live = RegistryView(corpus.w3)
+    for b in corpus.bundles[::17]:
+        assert (
+            verify_bundle(b, corpus.policy, chain=copied).to_dict()
+            == verify_bundle(b, corpus.policy, chain=live).to_dict()
+        )
+    with pytest.raises(SnapshotMissError):
+        copied.anchor_at(corpus.registry.address, corpus.publisher, b"\x00" * 32, 80)
+    with pytest.raises(SnapshotMissError):
+        ChainSnapshot(None).chain_id()
+    assert not issubclass(SnapshotMissError, ChainError)  # never turned into a verdict
+
+
+def test_refuses_misuse(corpus: Corpus) -> None:
+    with pytest.raises(InputError, match="as many records"):
+        verify_many(corpus.bundles[:10], corpus.policy, records=corpus.records[:9])
+    with pytest.raises(InputError, match="chunk_size"):
+        verify_many(corpus.bundles[:10], corpus.policy, chunk_size=0)
+    unpinned = TrustPolicy(authors=corpus.policy.authors, publishers=corpus.policy.publishers)
+    with pytest.raises(PolicyError, match="pinned"):
+        verify_many(corpus.bundles[:10], unpinned, chain=RegistryView(corpus.w3))
+    assert verify_many([], corpus.policy) == []
+
+
+def test_bundles_given_as_objects_or_buffers(
+    corpus: Corpus, baseline: list[dict[str, Any]]
+) -> None:
+    mixed: list[Any] = [
+        Bundle.from_bytes(b) if i % 3 == 0 else bytearray(b) if i % 3 == 1 else b
+        for i, b in enumerate(corpus.bundles[:30])
+    ]
+    reports = verify_many(
+        mixed, corpus.policy, chain=RegistryView(corpus.w3), records=corpus.records[:30]
+    )
+    assert [r.to_dict() for r in reports] == baseline[:30]

@@ -16,6 +16,7 @@ import pytest
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
+from okeios import bulk
 from okeios.anchoring import anchor
 from okeios.bulk import ChainSnapshot, SnapshotMissError, verify_many
 from okeios.bundle import Bundle
@@ -24,7 +25,16 @@ from okeios.demo import synthetic_records
 from okeios.errors import BundleError, ChainError, InputError, PolicyError, RegistryMissingError
 from okeios.signing import LocalSigner
 from okeios.store import Store
-from okeios.verify import ChainView, Property, Reason, Report, Status, TrustPolicy, verify_bundle
+from okeios.verify import (
+    ANYONE,
+    ChainView,
+    Property,
+    Reason,
+    Report,
+    Status,
+    TrustPolicy,
+    verify_bundle,
+)
 
 from .helpers import CountingRng
 
@@ -105,13 +115,18 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
 
 
 @pytest.fixture(scope="module")
-def baseline(corpus: Corpus) -> list[dict[str, Any]]:
+def baseline_reports(corpus: Corpus) -> list[Report]:
     """What a plain loop over verify_bundle reports, with one live view."""
     view = RegistryView(corpus.w3)
     return [
-        verify_bundle(b, corpus.policy, record=r, chain=view).to_dict()
+        verify_bundle(b, corpus.policy, record=r, chain=view)
         for b, r in zip(corpus.bundles, corpus.records, strict=True)
     ]
+
+
+@pytest.fixture(scope="module")
+def baseline(baseline_reports: list[Report]) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in baseline_reports]
 
 
 class CountingView:
@@ -203,11 +218,16 @@ def executor(request: pytest.FixtureRequest) -> Executor | None:
 # --- the tests ------------------------------------------------------------------------------
 
 
-def test_reports_pickle(corpus: Corpus) -> None:
-    view = RegistryView(corpus.w3)
-    for i in (0, SIGNATURE_FLIPPED, LOOKALIKE, 195):
-        report = verify_bundle(corpus.bundles[i], corpus.policy, chain=view)
+def test_reports_travel_intact(baseline_reports: list[Report]) -> None:
+    """Reports pickle; workers send them back packed as tuples, unpacked to equal reports."""
+    assert bulk._COMPACT  # verify.Report and Verdict have the fields bulk.py packs
+    for report in baseline_reports[::7] + baseline_reports[190:]:
         assert pickle.loads(pickle.dumps(report)) == report
+        packed = pickle.loads(pickle.dumps(bulk._pack(report)))
+        assert bulk._unpack(packed) == report
+        assert bulk._unpack(report) is report
+    sample = baseline_reports[:20] + baseline_reports[190:]
+    assert bulk._decode(bulk._encode(sample)) == sample
 
 
 def test_baseline_has_the_expected_failures(corpus: Corpus, baseline: list[dict[str, Any]]) -> None:
@@ -234,7 +254,10 @@ def test_baseline_has_the_expected_failures(corpus: Corpus, baseline: list[dict[
 
 
 def test_identical_to_a_serial_loop_and_one_lookup_per_fact(
-    corpus: Corpus, baseline: list[dict[str, Any]], executor: Executor | None
+    corpus: Corpus,
+    baseline: list[dict[str, Any]],
+    baseline_reports: list[Report],
+    executor: Executor | None,
 ) -> None:
     view = CountingView(RegistryView(corpus.w3))
     done: list[int] = []
@@ -250,6 +273,7 @@ def test_identical_to_a_serial_loop_and_one_lookup_per_fact(
     )
     assert all(isinstance(r, Report) for r in reports)
     assert [r.to_dict() for r in reports] == baseline
+    assert reports == baseline_reports
     assert sum(done) == COUNT
     assert len(done) == -(-COUNT // 16)
     # One lookup per fact: the chain id, the head, the latest anchor of the one log, and one
@@ -265,6 +289,19 @@ def test_offline_without_a_chain(corpus: Corpus, process_pool: Executor) -> None
     reports = verify_many(corpus.bundles, corpus.policy, executor=process_pool, chunk_size=64)
     assert [r.to_dict() for r in reports] == expected
     assert {r.verdict(Property.ANCHORING).status for r in reports} == {Status.SKIPPED}
+    # ANYONE travels to the workers and still means anyone; a stranger's list still refuses.
+    anyone = TrustPolicy(authors=ANYONE, publishers=ANYONE)
+    reports = verify_many(corpus.bundles, anyone, executor=process_pool, chunk_size=64)
+    assert [r.to_dict() for r in reports] == [
+        verify_bundle(b, anyone).to_dict() for b in corpus.bundles
+    ]
+    assert sum(r.passed for r in reports) == COUNT - 2  # the flipped signature and proof
+    stranger = TrustPolicy(authors=["0x" + "11" * 20], publishers=ANYONE)
+    reports = verify_many(corpus.bundles, stranger, executor=process_pool, chunk_size=64)
+    reasons = [r.verdict(Property.AUTHENTICITY).reason for r in reports]
+    assert reasons[SIGNATURE_FLIPPED] in (Reason.SIGNATURE_MISMATCH, Reason.SIGNATURE_MALFORMED)
+    del reasons[SIGNATURE_FLIPPED]
+    assert set(reasons) == {Reason.AUTHOR_NOT_TRUSTED}
 
 
 def test_chain_errors_become_the_same_verdicts(corpus: Corpus, process_pool: Executor) -> None:

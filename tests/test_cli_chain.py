@@ -22,9 +22,10 @@ from .nodes import Node
 RECORD_COUNT = 1000
 
 
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[Node]:
-    node = Node("anvil").start()
+@pytest.fixture(scope="module", params=["anvil", "ganache"])
+def anvil(request: pytest.FixtureRequest) -> Iterator[Node]:
+    """A real node: Anvil, then Ganache (the same suite runs on both)."""
+    node = Node(request.param).start()
     try:
         yield node
     finally:
@@ -51,7 +52,7 @@ def _reason(out: str, prop: str) -> Any:
     return json.loads(out)["verdicts"][prop].get("reason")
 
 
-def test_cli_end_to_end_on_anvil(tmp_path: Path, anvil: Node) -> None:
+def test_cli_end_to_end_on_a_node(tmp_path: Path, anvil: Node) -> None:
     home = tmp_path / "home"
     key = CountingRng(b"cli publisher")(32)
     publisher = LocalSigner.from_key(key)
@@ -65,10 +66,20 @@ def test_cli_end_to_end_on_anvil(tmp_path: Path, anvil: Node) -> None:
     assert len(ids) == RECORD_COUNT
     assert len(set(ids)) == RECORD_COUNT
 
-    anchored = json.loads(okeios(home, "anchor", "--chain", anvil.url, "--json").stdout)
+    # Ganache cannot reorg on demand; a snapshot taken now and reverted later drops the
+    # anchoring block just the same.
+    # On Anvil the first anchor deploys the registry itself; on Ganache the registry is
+    # deployed first and named, so that the snapshot below holds it.
+    extra: list[str] = []
+    snapshot = None
+    if anvil.name == "ganache":
+        extra = ["--registry", Registry.deploy(anvil.web3(), publisher).address]
+        snapshot = anvil.rpc("evm_snapshot")
+    anchored = json.loads(okeios(home, "anchor", "--chain", anvil.url, *extra, "--json").stdout)
     assert anchored["state"] == "final"
     assert anchored["treeSize"] == RECORD_COUNT
-    assert anchored["chainId"] == 31337
+    assert anchored["chainId"] == (31337 if anvil.name == "anvil" else 1337)
+    chain_id = str(anchored["chainId"])
     registry = anchored["registry"]
 
     out = tmp_path / "bundles"
@@ -145,14 +156,17 @@ def test_cli_end_to_end_on_anvil(tmp_path: Path, anvil: Node) -> None:
         "--chain",
         anvil.url,
         "--chain-id",
-        "31337",
+        chain_id,
         "--registry",
         fake.address,
         "--json",
         expect=1,
     )
     assert _reason(done.stdout, "anchoring") == "registry-not-trusted"
-    anvil.rpc("anvil_reorg", 2, [])  # drop the anchoring block (and the attacker's deployment)
+    if anvil.name == "anvil":
+        anvil.rpc("anvil_reorg", 2, [])  # drop the anchoring block and the attacker's deployment
+    else:
+        assert anvil.rpc("evm_revert", snapshot) is True
     done = okeios(home, "verify", str(target), "--chain", anvil.url, "--json", expect=1)
     assert _reason(done.stdout, "anchoring") == "not-anchored"
     # The publisher's next anchor run notices and anchors again; the bundles verify again.

@@ -650,6 +650,21 @@ def verify_bundle_or_raise(
     return report
 
 
+def _access_summary(events: list[Any]) -> str:
+    """Who was granted access and when, revocations, reads and erasure, in order."""
+
+    def when(t: int) -> str:
+        return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    parts = []
+    for e in events:
+        if e.kind in (EventKind.GRANT, EventKind.REVOKE, EventKind.ACCESS):
+            parts.append(f"{e.kind} {e.subject} at {when(e.time)}")
+        elif e.kind is EventKind.ERASE:
+            parts.append(f"erased at {when(e.time)}")
+    return ", ".join(parts)
+
+
 @dataclass(frozen=True, slots=True)
 class LineageReport:
     """The lineage verdict of one record's events, and the report of each event's bundle."""
@@ -728,6 +743,9 @@ def verify_lineage(
         f"{len(decoded)} events ({', '.join(str(b.event.event.kind) for b in decoded)}), "
         f"versions {versions[0]}..{versions[-1]}, signed, included, in order, no fork, no gap"
     )
+    access = _access_summary([b.event.event for b in decoded])
+    if access:
+        detail += "; " + access
     if chain is None:
         return result(Verdict(p, Status.PASS, None, detail + "; anchors not checked (no chain)"))
     return result(_pass(p, detail + ", anchored in time"))

@@ -50,6 +50,7 @@ def test_a_whole_history_verifies_and_gaps_are_named(tmp_path: Path) -> None:
     assert report.verdict.status is Status.PASS
     assert "4 events (create, amend, access, amend)" in report.verdict.detail
     assert "anchored in time" in report.verdict.detail
+    assert "access 0x" in report.verdict.detail  # who read the record, and when
     gap = verify_lineage(bundles[:1] + bundles[2:], policy, chain=RegistryView(w3))
     assert gap.verdict.reason is Reason.MISSING_ENTRY
     twice = verify_lineage([*bundles, bundles[1]], policy)

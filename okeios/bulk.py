@@ -603,9 +603,11 @@ def _run(
                     # Keep the first failure in input order; later chunks no longer matter.
                     if failure is None or start < failure[0]:
                         failure = (start, exc)
-                    for other, other_start in pending.items():
-                        if other_start > start:
-                            other.cancel()
+                    for other, other_start in list(pending.items()):
+                        # Drop what was cancelled: some executors (Dask's) never notify
+                        # waiters of a cancelled future, so waiting on it would hang.
+                        if other_start > start and other.cancel():
+                            del pending[other]
                     continue
                 results[start] = reports
                 if progress is not None:

@@ -5,10 +5,10 @@ Each phase runs once (at 100,000 records a phase is long enough that repeating i
 multiply the run time) and is timed with ``time.perf_counter``, the garbage collector being run
 before it and left on during it, as in real use:
 
-1. generate N synthetic FHIR R4 records (``okeios.demo.synthetic_records``; not in the total)
+1. generate N synthetic FHIR R4 records (``okeios.cli.demo.synthetic_records``; not in the total)
 2. ``Store.add`` of all N records in one call (one SQLite transaction)
 3. anchoring: the signed checkpoint of the whole log, then one anchor transaction
-   (``okeios.anchoring.anchor``) and, on the embedded chain, saving the chain to disk; the
+   (``okeios.publish.anchoring.anchor``) and, on the embedded chain, saving the chain to disk; the
    registry is deployed (and the publisher funded) beforehand, untimed
 4. ``Store.export`` of every record's bundle, encoded to bytes in memory
 5. ``verify_bundle`` of every bundle with the original record bytes, against the chain through
@@ -59,12 +59,18 @@ from web3.middleware.base import Web3Middleware
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from okeios.anchoring import anchor  # noqa: E402
-from okeios.chain import Registry, RegistryView  # noqa: E402
-from okeios.config import ChainHandle, open_chain  # noqa: E402
-from okeios.demo import synthetic_records  # noqa: E402
-from okeios.store import Store  # noqa: E402
-from okeios.verify import Property, Report, Status, TrustPolicy, verify_bundle  # noqa: E402
+from okeios.chain.connect import ChainHandle
+from okeios.chain.registry import (
+    Registry,
+    RegistryView,
+)
+from okeios.cli.demo import synthetic_records
+from okeios.config import open_chain
+from okeios.publish.anchoring import anchor
+from okeios.publish.store import Store
+from okeios.verify.bundle import verify_bundle
+from okeios.verify.policy import TrustPolicy
+from okeios.verify.report import Property, Report, Status
 
 DEFAULT_RECORDS = 100_000
 QUICK_RECORDS = 2_000

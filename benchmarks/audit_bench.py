@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from okeios.anchoring import anchor
-from okeios.audit import audit_log
-from okeios.chain import Registry
-from okeios.config import open_chain
-from okeios.demo import synthetic_records
-from okeios.store import Store
+from okeios.chain.connect import open_chain
+from okeios.chain.registry import Registry
+from okeios.cli.demo import synthetic_records
+from okeios.publish.anchoring import anchor
+from okeios.publish.store import Store
+from okeios.verify.audit import audit_log
 
 
 def main() -> int:

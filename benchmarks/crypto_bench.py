@@ -30,22 +30,17 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from okeios.crypto import (  # noqa: E402
-    ARGON2_DEFAULT,
+from okeios.crypto.keyfile import ARGON2_DEFAULT, protect_secret, unprotect_secret
+from okeios.crypto.payload import new_data_key, open_payload, payload_aad, seal_payload
+from okeios.crypto.recipients import (
     RecipientBinding,
     RecipientPrivateKey,
     Suite,
     bind_recipient_key,
-    new_data_key,
-    open_payload,
-    payload_aad,
-    protect_secret,
-    seal_payload,
-    unprotect_secret,
     unwrap_data_key,
     wrap_data_key,
 )
-from okeios.signing import LocalSigner  # noqa: E402
+from okeios.protocol.signing import LocalSigner
 
 REPEAT = 3
 INFO = b"okeios/grant/v1\x00" + payload_aad(bytes(range(32)), 1)

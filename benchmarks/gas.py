@@ -1,6 +1,6 @@
 """Gas per anchor of the AnchorRegistry contract, printed as a Markdown table.
 
-Deploys the shipped artifact (``okeios/artifacts/AnchorRegistry.json``) on the embedded
+Deploys the shipped artifact (``okeios/chain/artifacts/AnchorRegistry.json``) on the embedded
 eth-tester chain (py-evm) and, when ``scripts/install-tools`` has installed it, on a real Anvil
 node started on a free loopback port, then measures the ``gasUsed`` of:
 
@@ -39,7 +39,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from okeios.artifacts import load_anchor_registry  # noqa: E402
+from okeios.chain.artifacts import load_anchor_registry
 
 TOOLS = REPO / ".tools" / "node_modules"
 

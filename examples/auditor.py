@@ -20,16 +20,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from okeios import TrustPolicy
-from okeios.anchoring import anchor
-from okeios.audit import audit_log
-from okeios.chain import Registry, RegistryView
-from okeios.config import open_chain
-from okeios.crypto import RecipientPrivateKey, Suite, bind_recipient_key
-from okeios.demo import synthetic_records
-from okeios.events import event_from_message
-from okeios.signing import LocalSigner
-from okeios.store import Store
-from okeios.verify import verify_lineage
+from okeios.chain.connect import open_chain
+from okeios.chain.registry import Registry, RegistryView
+from okeios.cli.demo import synthetic_records
+from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
+from okeios.protocol.events import event_from_message
+from okeios.protocol.signing import LocalSigner
+from okeios.publish.anchoring import anchor
+from okeios.publish.store import Store
+from okeios.verify.audit import audit_log
+from okeios.verify.lineage import verify_lineage
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -21,17 +21,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from okeios import TrustPolicy, verify_bundle
-from okeios.anchoring import anchor
-from okeios.canonical import canonicalize, iter_leaves, parse_json
-from okeios.chain import Registry, RegistryView
-from okeios.config import open_chain
-from okeios.crypto import RecipientPrivateKey, Suite, bind_recipient_key
-from okeios.demo import synthetic_records
+from okeios.chain.connect import open_chain
+from okeios.chain.registry import Registry, RegistryView
+from okeios.cli.demo import synthetic_records
+from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
+from okeios.crypto.share import Share
 from okeios.errors import AccessError, DecryptionError
-from okeios.share import Share, open_share
-from okeios.signing import LocalSigner
-from okeios.store import Store
-from okeios.verify import Report, verify_lineage
+from okeios.protocol.canonical import canonicalize, iter_leaves, parse_json
+from okeios.protocol.signing import LocalSigner
+from okeios.publish.anchoring import anchor
+from okeios.publish.store import Store
+from okeios.verify.lineage import verify_lineage
+from okeios.verify.report import Report
+from okeios.verify.share import open_share
 
 DISCLOSED = ["/valueQuantity/value", "/code/coding/0/code"]
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ChainError, InputError
-from .signing import checksum_address
+from okeios.errors import InputError
+from okeios.protocol.signing import checksum_address
 
-__all__ = ["ChainHandle", "TrustConfig", "open_chain"]
+__all__ = ["EMBEDDED", "TRUST_FILE", "TrustConfig"]
 
 TRUST_FILE = "trust.json"
 EMBEDDED = "embedded"
@@ -76,49 +76,3 @@ class TrustConfig:
         if entry is None:
             return None
         return int(entry["chainId"]), checksum_address(entry["registry"])
-
-
-class ChainHandle:
-    """An open chain: a web3 instance, a label for messages, and cleanup."""
-
-    def __init__(self, spec: str, w3: Any, label: str, embedded: Any = None) -> None:
-        self.spec = spec
-        self.w3 = w3
-        self.label = label
-        self.embedded = embedded
-
-    def fund(self, address: str, wei: int) -> None:
-        """Give an address ether (the embedded chain only)."""
-        if self.embedded is None:
-            raise ChainError(f"cannot fund accounts on {self.label}")
-        self.embedded.fund(address, wei)
-
-    def save(self) -> None:
-        if self.embedded is not None:
-            self.embedded.save()
-
-    def close(self) -> None:
-        if self.embedded is not None:
-            self.embedded.close()
-
-    def __enter__(self) -> ChainHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def open_chain(spec: str, home: Path, *, timeout: float = 10.0) -> ChainHandle:
-    """``embedded`` (the in-process chain kept under ``home/chains/embedded``) or a URL."""
-    if spec == EMBEDDED:
-        from .embedded import EmbeddedChain
-
-        chain = EmbeddedChain.open(home / "chains" / EMBEDDED)
-        return ChainHandle(spec, chain.web3, "the embedded chain", chain)
-    from web3 import HTTPProvider, Web3
-
-    if spec.startswith(("http://", "https://")):
-        w3 = Web3(HTTPProvider(spec, request_kwargs={"timeout": timeout}))
-    else:
-        raise InputError(f"--chain takes 'embedded' or an http(s) URL, got {spec!r}")
-    return ChainHandle(spec, w3, spec)

@@ -3,7 +3,7 @@ read receipt, gathered in a ``Bundle``.
 
 The functions here are pure: they take signed events already loaded (and, optionally, where
 each one was anchored) and return plain JSON-ready dicts. :func:`record_history_fhir` is the one
-convenience that reads a :class:`~okeios.store.Store`. The mapping is described in
+convenience that reads a :class:`~okeios.publish.store.Store`. The mapping is described in
 ``docs/fhir.md``.
 
 Nothing here is trusted more than the events themselves: every signature is checked to recover
@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .canonical import parse_json
-from .errors import AccessError, InputError, SignatureError
-from .events import EventKind, SignedEvent
-from .signing import checksum_address
+from okeios.errors import AccessError, InputError, SignatureError
+from okeios.protocol.canonical import parse_json
+from okeios.protocol.events import EventKind, SignedEvent
+from okeios.protocol.signing import checksum_address
 
 if TYPE_CHECKING:
-    from .store import Store
+    from okeios.publish.store import Store
 
 __all__ = [
     "ADDRESS_SYSTEM",

@@ -3,7 +3,7 @@
 
 Compiles ``contracts/AnchorRegistry.sol`` with py-solc-x, using ``scripts/solc`` (a shim around
 the pinned solc-js that ``scripts/install-tools`` installs) as the compiler binary, and writes
-``okeios/artifacts/AnchorRegistry.json``: the ABI, creation and runtime bytecode, the compiler
+``okeios/chain/artifacts/AnchorRegistry.json``: the ABI, creation and runtime bytecode, the compiler
 version, the exact compiler settings and the SHA-256 of the source. Every input is pinned, so
 the artifact is byte-for-byte reproducible.
 
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRACTS_DIR = REPO / "contracts"
 SOLC_SHIM = REPO / "scripts" / "solc"
 SOLC_JS_PACKAGE = REPO / ".tools" / "node_modules" / "solc" / "package.json"
-ARTIFACT = REPO / "okeios" / "artifacts" / "AnchorRegistry.json"
+ARTIFACT = REPO / "okeios" / "chain" / "artifacts" / "AnchorRegistry.json"
 
 CONTRACT = "AnchorRegistry"
 SOURCE_NAME = f"contracts/{CONTRACT}.sol"

@@ -15,11 +15,11 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
-from okeios.canonical import canonicalize, parse_json
-from okeios.commitment import commit
-from okeios.events import derive_log_id
-from okeios.publisher import Publisher
-from okeios.signing import LocalSigner
+from okeios.protocol.canonical import canonicalize, parse_json
+from okeios.protocol.commitment import commit
+from okeios.protocol.events import derive_log_id
+from okeios.protocol.signing import LocalSigner
+from okeios.publish.publisher import Publisher
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "vectors" / "okeios-v1.json"
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from hashlib import sha256
 
-from okeios.publisher import Publisher
-from okeios.signing import LocalSigner
-from okeios.verify import TrustPolicy
+from okeios.protocol.signing import LocalSigner
+from okeios.publish.publisher import Publisher
+from okeios.verify.policy import TrustPolicy
 
 PUBLISHER_KEY = sha256(b"okeios test publisher").digest()
 AUTHOR_KEY = sha256(b"okeios test author").digest()

@@ -15,14 +15,16 @@ import pytest
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.anchoring import anchor
-from okeios.bundle import AnchorRef, Bundle
-from okeios.chain import Registry, RegistryView
-from okeios.demo import synthetic_records
+from okeios.chain.registry import Registry, RegistryView
+from okeios.cli.demo import synthetic_records
 from okeios.errors import ChainError, PolicyError
-from okeios.signing import LocalSigner
-from okeios.store import Store
-from okeios.verify import Property, Status, TrustPolicy, verify_bundle
+from okeios.protocol.bundle import AnchorRef, Bundle
+from okeios.protocol.signing import LocalSigner
+from okeios.publish.anchoring import anchor
+from okeios.publish.store import Store
+from okeios.verify.bundle import verify_bundle
+from okeios.verify.policy import TrustPolicy
+from okeios.verify.report import Property, Status
 
 from .helpers import CountingRng
 from .nodes import Node
@@ -159,7 +161,7 @@ def test_forked_checkpoint_and_bad_extension_are_named(store: Store, embedded_w3
     policy, view = _policy(store, registry), RegistryView(embedded_w3)
     assert verify_bundle(bundle, policy, chain=view).passed
     # The publisher signs a second, different history of the same size (a fork).
-    from okeios.events import Checkpoint
+    from okeios.protocol.events import Checkpoint
 
     forked = Checkpoint(store.log_id, 8, b"\x42" * 32).sign(store.signer)
     report = verify_bundle(dataclasses.replace(bundle, checkpoint=forked), policy, chain=view)
@@ -248,9 +250,9 @@ def test_killed_between_journal_and_transaction(tmp_path: Path, node: Node) -> N
     # A separate process journals the signed transaction, then dies before sending it.
     script = textwrap.dedent(f"""
         import os
-        from okeios.anchoring import anchor
-        from okeios.chain import Registry
-        from okeios.store import Store
+        from okeios.publish.anchoring import anchor
+        from okeios.chain.registry import Registry
+        from okeios.publish.store import Store
         from web3 import Web3
         store = Store.open({str(tmp_path / "home")!r})
         w3 = Web3(Web3.HTTPProvider({node.url!r}))

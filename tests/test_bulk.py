@@ -16,25 +16,19 @@ import pytest
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios import bulk
-from okeios.anchoring import anchor
-from okeios.bulk import ChainSnapshot, SnapshotMissError, verify_many
-from okeios.bundle import Bundle
-from okeios.chain import AnchorEntry, Registry, RegistryView
-from okeios.demo import synthetic_records
+from okeios.chain.registry import Registry, RegistryView
+from okeios.cli.demo import synthetic_records
 from okeios.errors import BundleError, ChainError, InputError, PolicyError, RegistryMissingError
-from okeios.signing import LocalSigner
-from okeios.store import Store
-from okeios.verify import (
-    ANYONE,
-    ChainView,
-    Property,
-    Reason,
-    Report,
-    Status,
-    TrustPolicy,
-    verify_bundle,
-)
+from okeios.protocol.anchors import AnchorEntry, ChainView
+from okeios.protocol.bundle import Bundle
+from okeios.protocol.signing import LocalSigner
+from okeios.publish.anchoring import anchor
+from okeios.publish.store import Store
+from okeios.verify import bulk
+from okeios.verify.bulk import ChainSnapshot, SnapshotMissError, verify_many
+from okeios.verify.bundle import verify_bundle
+from okeios.verify.policy import ANYONE, TrustPolicy
+from okeios.verify.report import Property, Reason, Report, Status
 
 from .helpers import CountingRng
 

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from okeios.bundle import MAGIC, Bundle
 from okeios.errors import (
     BadMagicError,
     BundleError,
@@ -20,7 +19,9 @@ from okeios.errors import (
     UnknownFieldError,
     UnsupportedVersionError,
 )
-from okeios.verify import Property, Reason, verify_bundle
+from okeios.protocol.bundle import MAGIC, Bundle
+from okeios.verify.bundle import verify_bundle
+from okeios.verify.report import Property, Reason
 
 from .conftest import shared_dir
 from .helpers import SMALL_RECORD, make_publisher, policy_for
@@ -48,7 +49,7 @@ def test_binary_and_json_round_trips() -> None:
     assert Bundle.load(BUNDLE.to_json().encode()) == BUNDLE
     assert Bundle.load(DATA).to_bytes() == DATA
     as_json = BUNDLE.to_json_dict()
-    assert as_json["mediaType"] == "application/vnd.okeios.bundle+json"
+    assert as_json["mediaType"] == "application/vnd.okeios.protocol.bundle+json"
     assert as_json["version"] == 1
     # Disclosed values keep their exact canonical text, decimals included.
     values = {f["path"]: f["value"] for f in as_json["disclosure"]["fields"]}

@@ -1,5 +1,6 @@
-"""Tests of okeios.canonical: RFC 8785 vectors, the FHIR R4 examples, the independent ``rfc8785``
-package, ECMAScript number forms, hostile input and properties checked with hypothesis."""
+"""Tests of okeios.protocol.canonical: RFC 8785 vectors, the FHIR R4 examples, the independent
+``rfc8785`` package, ECMAScript number forms, hostile input and properties checked with
+hypothesis."""
 
 from __future__ import annotations
 
@@ -21,7 +22,16 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from okeios.canonical import (
+from okeios.errors import (
+    CanonicalizationError,
+    DuplicateKeyError,
+    InputError,
+    MalformedJSONError,
+    NestingError,
+    NumberError,
+    OkeiosError,
+)
+from okeios.protocol.canonical import (
     MAX_DEPTH,
     JSONNumber,
     JSONValue,
@@ -32,15 +42,6 @@ from okeios.canonical import (
     iter_leaves,
     parse_json,
     parse_pointer,
-)
-from okeios.errors import (
-    CanonicalizationError,
-    DuplicateKeyError,
-    InputError,
-    MalformedJSONError,
-    NestingError,
-    NumberError,
-    OkeiosError,
 )
 
 JCS = Profile.JCS

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli import main
+from okeios.cli.main import main
 
 from .helpers import SMALL_RECORD, make_publisher
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from okeios.chain import Registry
-from okeios.demo import synthetic_records
-from okeios.signing import LocalSigner
+from okeios.chain.registry import Registry
+from okeios.cli.demo import synthetic_records
+from okeios.protocol.signing import LocalSigner
 
 from .conftest import shared_dir
 from .helpers import CountingRng, run_cli

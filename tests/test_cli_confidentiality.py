@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from okeios.demo import synthetic_records
+from okeios.cli.demo import synthetic_records
 
 from .helpers import run_cli
 

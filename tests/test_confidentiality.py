@@ -14,18 +14,21 @@ import pytest
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.anchoring import anchor
-from okeios.canonical import canonicalize, iter_leaves, parse_json
-from okeios.chain import Registry, RegistryView
-from okeios.commitment import field_digest
-from okeios.crypto import RecipientPrivateKey, Suite, bind_recipient_key
-from okeios.demo import synthetic_records
+from okeios.chain.registry import Registry, RegistryView
+from okeios.cli.demo import synthetic_records
+from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
+from okeios.crypto.share import Share
 from okeios.errors import AccessError, DecryptionError, OkeiosError, RecipientError
-from okeios.events import EventKind
-from okeios.share import Share, open_share
-from okeios.signing import LocalSigner
-from okeios.store import Store
-from okeios.verify import Property, TrustPolicy, verify_bundle
+from okeios.protocol.canonical import canonicalize, iter_leaves, parse_json
+from okeios.protocol.commitment import field_digest
+from okeios.protocol.events import EventKind
+from okeios.protocol.signing import LocalSigner
+from okeios.publish.anchoring import anchor
+from okeios.publish.store import Store
+from okeios.verify.bundle import verify_bundle
+from okeios.verify.policy import TrustPolicy
+from okeios.verify.report import Property
+from okeios.verify.share import open_share
 
 from .helpers import CountingRng
 

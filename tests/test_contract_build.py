@@ -21,11 +21,11 @@ from eth_utils import keccak
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.artifacts import load_anchor_registry
+from okeios.chain.artifacts import load_anchor_registry
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "contracts" / "AnchorRegistry.sol"
-ARTIFACT_FILE = REPO / "okeios" / "artifacts" / "AnchorRegistry.json"
+ARTIFACT_FILE = REPO / "okeios" / "chain" / "artifacts" / "AnchorRegistry.json"
 
 
 def _load_build_script() -> ModuleType:

@@ -25,35 +25,34 @@ from eth_account.messages import encode_typed_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from okeios.crypto import (
+from okeios.crypto.keyfile import (
     ARGON2_DEFAULT,
-    PAYLOAD_MAGIC,
-    WRAP_MAGIC,
     Argon2Params,
+    protect_secret,
+    protect_secret_with_key,
+    unprotect_secret,
+    unprotect_secret_with_key,
+)
+from okeios.crypto.payload import (
+    PAYLOAD_MAGIC,
+    new_data_key,
+    open_payload,
+    payload_aad,
+    payload_digest,
+    seal_payload,
+)
+from okeios.crypto.recipients import (
+    WRAP_MAGIC,
     RecipientBinding,
     RecipientPrivateKey,
     RecipientPublicKey,
     Suite,
     bind_recipient_key,
-    new_data_key,
-    open_payload,
-    payload_aad,
-    payload_digest,
-    protect_secret,
-    protect_secret_with_key,
-    seal_payload,
-    unprotect_secret,
-    unprotect_secret_with_key,
     unwrap_data_key,
     wrap_data_key,
 )
-from okeios.errors import (
-    CryptoError,
-    DecryptionError,
-    KeyProtectionError,
-    RecipientError,
-)
-from okeios.signing import EthAccountSigner, LocalSigner
+from okeios.errors import CryptoError, DecryptionError, KeyProtectionError, RecipientError
+from okeios.protocol.signing import EthAccountSigner, LocalSigner
 
 KEY_A = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 KEY_B = bytes.fromhex("01" * 32)
@@ -63,7 +62,7 @@ SIGNER_B = LocalSigner.from_key(KEY_B)
 RECORD_ID = bytes(range(0x40, 0x60))
 VERSION = 3
 AAD = payload_aad(RECORD_ID, VERSION)
-INFO = b"okeios/grant/v1\x00" + AAD  # what okeios.share.grant_info(RECORD_ID, VERSION) gives
+INFO = b"okeios/grant/v1\x00" + AAD  # what okeios.crypto.share.grant_info(RECORD_ID, VERSION) gives
 DATA_KEY = bytes(range(0x80, 0xA0))
 FAST = Argon2Params(iterations=1, lanes=1, memory_kib=8)  # for speed only, never for real keys
 

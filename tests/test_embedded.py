@@ -25,8 +25,8 @@ from eth_account import Account
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from okeios import embedded
-from okeios.embedded import CHAIN_ID, JOURNAL_FILE, STATE_FILE, EmbeddedChain
+from okeios.chain import embedded
+from okeios.chain.embedded import CHAIN_ID, JOURNAL_FILE, STATE_FILE, EmbeddedChain
 from okeios.errors import ChainError, InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ PRELUDE = textwrap.dedent(
     import json, os, sys
     from pathlib import Path
     from eth_account import Account
-    from okeios.embedded import EmbeddedChain
+    from okeios.chain.embedded import EmbeddedChain
 
     STORE_INIT = %r
     USER_KEY = %r
@@ -349,7 +349,7 @@ def test_one_block_per_transaction_with_wall_clock_timestamps(chain_dir: Path) -
 
 
 def test_the_anchor_registry_artifact_runs_and_persists(chain_dir: Path) -> None:
-    artifacts = pytest.importorskip("okeios.artifacts")
+    artifacts = pytest.importorskip("okeios.chain.artifacts")
     artifact = artifacts.load_anchor_registry()
     log_id = b"\x01" * 32
     root = b"\x02" * 32
@@ -519,7 +519,7 @@ def test_a_save_cut_short_by_a_crash_is_dropped(
     # What an interrupted append leaves: a record header promising more than was written.
     with path.open("ab") as f:
         f.write((5000).to_bytes(4, "big") + b"\x00" * 16 + b"partial")
-    with caplog.at_level(logging.WARNING, logger="okeios.embedded"):
+    with caplog.at_level(logging.WARNING, logger="okeios.chain.embedded"):
         chain = EmbeddedChain.open(saved_chain)
     assert "incomplete last record" in caplog.text
     assert path.stat().st_size == complete  # cut back to the last whole record

@@ -18,11 +18,9 @@ from typing import Any
 
 import pytest
 
-from okeios.canonical import JSONValue
-from okeios.crypto import RecipientPrivateKey, bind_recipient_key
-from okeios.demo import synthetic_records
+from okeios.cli.demo import synthetic_records
+from okeios.crypto.recipients import RecipientPrivateKey, bind_recipient_key
 from okeios.errors import InputError, SignatureError
-from okeios.events import EventKind, SignedEvent
 from okeios.fhir import (
     ADDRESS_SYSTEM,
     EVENT_KIND_SYSTEM,
@@ -38,9 +36,11 @@ from okeios.fhir import (
     provenance_resources,
     record_history_fhir,
 )
-from okeios.publisher import LoggedEvent
-from okeios.signing import LocalSigner, recover_address
-from okeios.store import Store
+from okeios.protocol.canonical import JSONValue
+from okeios.protocol.events import EventKind, SignedEvent
+from okeios.protocol.signing import LocalSigner, recover_address
+from okeios.publish.publisher import LoggedEvent
+from okeios.publish.store import Store
 
 from .conftest import shared_dir
 from .helpers import AUTHOR_KEY, SMALL_RECORD, make_publisher

@@ -9,14 +9,16 @@ from pathlib import Path
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.anchoring import anchor
-from okeios.bundle import Bundle, InclusionProof
-from okeios.chain import Registry, RegistryView
-from okeios.demo import synthetic_records
-from okeios.events import Event
-from okeios.signing import LocalSigner
-from okeios.store import Store
-from okeios.verify import Reason, Status, TrustPolicy, verify_lineage
+from okeios.chain.registry import Registry, RegistryView
+from okeios.cli.demo import synthetic_records
+from okeios.protocol.bundle import Bundle, InclusionProof
+from okeios.protocol.events import Event
+from okeios.protocol.signing import LocalSigner
+from okeios.publish.anchoring import anchor
+from okeios.publish.store import Store
+from okeios.verify.lineage import verify_lineage
+from okeios.verify.policy import TrustPolicy
+from okeios.verify.report import Reason, Status
 
 from .helpers import SMALL_RECORD, CountingRng, make_publisher, policy_for
 

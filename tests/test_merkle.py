@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from okeios.errors import ProofError
-from okeios.merkle import (
+from okeios.protocol.merkle import (
     EMPTY_ROOT,
     MerkleLog,
     ProofMismatchError,

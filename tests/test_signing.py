@@ -13,9 +13,9 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from okeios.eip712 import TypedDataEncoder, typed_data_digest
 from okeios.errors import EventError, SignatureError
-from okeios.events import (
+from okeios.protocol.eip712 import TypedDataEncoder, typed_data_digest
+from okeios.protocol.events import (
     ZERO_HASH,
     Checkpoint,
     Event,
@@ -24,7 +24,7 @@ from okeios.events import (
     derive_log_id,
     event_from_message,
 )
-from okeios.signing import EthAccountSigner, LocalSigner, recover_address, sign_typed
+from okeios.protocol.signing import EthAccountSigner, LocalSigner, recover_address, sign_typed
 
 from .conftest import shared_dir
 
@@ -213,7 +213,7 @@ def test_checkpoint_signature() -> None:
 def test_eip55_checksums_match_eth_utils(raw: bytes) -> None:
     from eth_utils import to_checksum_address
 
-    from okeios.signing import checksum_address
+    from okeios.protocol.signing import checksum_address
 
     expected = to_checksum_address(raw)
     assert checksum_address(raw) == expected
@@ -224,7 +224,7 @@ def test_eip55_checksums_match_eth_utils(raw: bytes) -> None:
 def test_fast_keccak_matches_eth_hash() -> None:
     from eth_hash.auto import keccak as eth_keccak
 
-    from okeios._keccak import keccak256
+    from okeios.protocol.keccak import keccak256
 
     for data in (b"", b"abc", bytes(range(256)) * 3):
         assert keccak256(data) == bytes(eth_keccak(data))

@@ -12,8 +12,9 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from okeios.bundle import Bundle
-from okeios.verify import TrustPolicy, verify_bundle
+from okeios.protocol.bundle import Bundle
+from okeios.verify.bundle import verify_bundle
+from okeios.verify.policy import TrustPolicy
 
 EVENT_FIELDS = [
     ("kind", "string"),

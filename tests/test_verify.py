@@ -9,22 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from okeios.bundle import Bundle
-from okeios.canonical import iter_leaves, parse_json
-from okeios.commitment import DisclosedField, Disclosure
 from okeios.errors import CommitmentError, PolicyError, VerificationError
-from okeios.events import EventKind, SignedEvent
-from okeios.publisher import Publisher
-from okeios.signing import LocalSigner
-from okeios.verify import (
-    ANYONE,
-    Property,
-    Reason,
-    Status,
-    TrustPolicy,
-    verify_bundle,
-    verify_bundle_or_raise,
-)
+from okeios.protocol.bundle import Bundle
+from okeios.protocol.canonical import iter_leaves, parse_json
+from okeios.protocol.commitment import DisclosedField, Disclosure
+from okeios.protocol.events import EventKind, SignedEvent
+from okeios.protocol.signing import LocalSigner
+from okeios.publish.publisher import Publisher
+from okeios.verify.bundle import verify_bundle, verify_bundle_or_raise
+from okeios.verify.policy import ANYONE, TrustPolicy
+from okeios.verify.report import Property, Reason, Status
 
 from .helpers import AUTHOR_KEY, SMALL_RECORD, STRANGER_KEY, CountingRng, make_publisher, policy_for
 

@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .chain import Registry
-from .errors import ChainError
-from .store import JournalEntry, Store
+from okeios.chain.registry import Registry
+from okeios.errors import ChainError
+from okeios.publish.store import JournalEntry, Store
 
 __all__ = ["AnchorResult", "anchor", "reconcile"]
 

@@ -4,7 +4,7 @@ Hashed bytes (see ``docs/commitments.md``; kept here and nowhere else):
 
 * every leaf of the record (a scalar, or an empty object/array) is a *field*, named by its
   RFC 6901 JSON Pointer ``path``; its *value* is the leaf's canonical JSON bytes
-  (:mod:`okeios.canonical`, okeios profile);
+  (:mod:`okeios.protocol.canonical`, okeios profile);
 * each record version has a random 32-byte ``seed``; a field's 16-byte salt is
   ``HMAC-SHA256(seed, "okeios/salt/v1" 0x00 path)[:16]``;
 * field digest ``= SHA-256("okeios/field/v1" 0x00 || salt || u32(len path) || path ||
@@ -26,8 +26,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .canonical import JSONValue, canonicalize, iter_leaves, parse_json
-from .errors import CommitmentError
+from okeios.errors import CommitmentError
+from okeios.protocol.canonical import JSONValue, canonicalize, iter_leaves, parse_json
 
 __all__ = [
     "SALT_SIZE",

@@ -16,12 +16,20 @@ that is named:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as _dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from .events import EventKind, SignedEvent
+from okeios.errors import PolicyError
+from okeios.protocol.anchors import ChainView
+from okeios.protocol.bundle import Bundle
+from okeios.protocol.events import EventKind, SignedEvent
+from okeios.verify.bundle import verify_bundle
+from okeios.verify.policy import TrustPolicy
+from okeios.verify.report import Property, Reason, Report, Status, Verdict, _fail, _pass
 
-__all__ = ["LineageDefect", "check_lineage"]
+__all__ = ["LineageDefect", "LineageReport", "check_lineage", "verify_lineage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,3 +153,103 @@ def check_lineage(entries: Sequence[tuple[int, SignedEvent]]) -> list[LineageDef
         heads[rid] = signed
     defects.sort(key=lambda d: d.index)
     return defects
+
+
+def _access_summary(events: list[Any]) -> str:
+    """Who was granted access and when, revocations, reads and erasure, in order."""
+
+    def when(t: int) -> str:
+        return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    parts = []
+    for e in events:
+        if e.kind in (EventKind.GRANT, EventKind.REVOKE, EventKind.ACCESS):
+            parts.append(f"{e.kind} {e.subject} at {when(e.time)}")
+        elif e.kind is EventKind.ERASE:
+            parts.append(f"erased at {when(e.time)}")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class LineageReport:
+    """The lineage verdict of one record's events, and the report of each event's bundle."""
+
+    record_id: bytes
+    verdict: Verdict
+    reports: tuple[Report, ...]
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.status is not Status.FAIL and all(r.passed for r in self.reports)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "result": "pass" if self.passed else "fail",
+            "record": "0x" + self.record_id.hex(),
+            "lineage": self.verdict.to_dict(),
+            "events": [r.to_dict() for r in self.reports],
+        }
+
+
+def verify_lineage(
+    bundles: Iterable[Bundle | bytes],
+    policy: TrustPolicy,
+    *,
+    chain: ChainView | None = None,
+    tolerance: int = 24 * 3600,
+) -> LineageReport:
+    """Reconstruct a record's history from the bundles of its events and check every step:
+    each event signed by an allowed author, included (and anchored, given a chain), in order,
+    no fork, no gap, and no event claiming a time more than ``tolerance`` seconds before the
+    anchor that proves it."""
+
+    p = Property.LINEAGE
+    decoded = [b if isinstance(b, Bundle) else Bundle.load(bytes(b)) for b in bundles]
+    if not decoded:
+        raise PolicyError("verify_lineage needs at least one bundle")
+    decoded.sort(key=lambda b: b.inclusion.index)
+    reports = tuple(verify_bundle(b, policy, chain=chain) for b in decoded)
+    record_id = decoded[0].event.event.record_id
+
+    def result(verdict: Verdict) -> LineageReport:
+        return LineageReport(record_id, verdict, reports)
+
+    if len({b.event.event.record_id for b in decoded}) != 1:
+        return result(_fail(p, Reason.MIXED_RECORDS, "the bundles are about several records"))
+    wanted = (Property.AUTHENTICITY, Property.INCLUSION, Property.ANCHORING)
+    for b, r in zip(decoded, reports, strict=True):
+        for v in r.verdicts:
+            if v.property in wanted and v.status is Status.FAIL:
+                return result(
+                    _fail(
+                        p,
+                        Reason.EVENT_UNVERIFIED,
+                        f"the {b.event.event.kind} at index {b.inclusion.index}: {v.property} "
+                        f"failed ({v.reason})",
+                    )
+                )
+    defects = check_lineage([(b.inclusion.index, b.event) for b in decoded])
+    if defects:
+        first = defects[0]
+        return result(_fail(p, Reason(first.kind), first.detail))
+    for b, r in zip(decoded, reports, strict=True):
+        if r.anchored_time is not None and r.anchored_time - b.event.event.time > tolerance:
+            return result(
+                _fail(
+                    p,
+                    Reason.BACKDATED,
+                    f"the {b.event.event.kind} at index {b.inclusion.index} claims a time "
+                    f"{r.anchored_time - b.event.event.time} s before the anchor that proves it",
+                )
+            )
+    versions = [b.event.event.version for b in decoded]
+    detail = (
+        f"{len(decoded)} events ({', '.join(str(b.event.event.kind) for b in decoded)}), "
+        f"versions {versions[0]}..{versions[-1]}, signed, included, in order, no fork, no gap"
+    )
+    access = _access_summary([b.event.event for b in decoded])
+    if access:
+        detail += "; " + access
+    if chain is None:
+        return result(Verdict(p, Status.PASS, None, detail + "; anchors not checked (no chain)"))
+    return result(_pass(p, detail + ", anchored in time"))

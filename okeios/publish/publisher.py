@@ -1,7 +1,7 @@
 """The publishing pipeline, in memory: records in, signed and logged events, bundles out.
 
 A :class:`Publisher` owns one Merkle log and the key that signs its checkpoints. Authors (the
-publisher itself by default, or any :class:`~okeios.signing.Signer`) sign each event; the
+publisher itself by default, or any :class:`~okeios.protocol.signing.Signer`) sign each event; the
 publisher appends it to the log, signs checkpoints, and assembles proof bundles that disclose
 all of a record's fields or only some. Time and randomness are injectable so runs are
 reproducible. Persistence and anchoring sit on top of this class; it does no I/O.
@@ -15,12 +15,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .bundle import AnchorRef, Bundle, InclusionProof
-from .canonical import JSONValue, canonicalize, parse_json
-from .commitment import Commitment, Disclosure, commit
-from .crypto import new_data_key, open_payload, payload_aad, payload_digest, seal_payload
-from .errors import AccessError, EventError, InputError
-from .events import (
+from okeios.crypto.payload import (
+    new_data_key,
+    open_payload,
+    payload_aad,
+    payload_digest,
+    seal_payload,
+)
+from okeios.errors import AccessError, EventError, InputError
+from okeios.protocol.bundle import AnchorRef, Bundle, InclusionProof
+from okeios.protocol.canonical import JSONValue, canonicalize, parse_json
+from okeios.protocol.commitment import Commitment, Disclosure, commit
+from okeios.protocol.events import (
     ZERO_ADDRESS,
     ZERO_HASH,
     Checkpoint,
@@ -30,8 +36,8 @@ from .events import (
     SignedEvent,
     derive_log_id,
 )
-from .merkle import MerkleLog
-from .signing import Signer
+from okeios.protocol.merkle import MerkleLog
+from okeios.protocol.signing import Signer
 
 __all__ = ["LoggedEvent", "MemoryVersions", "Publisher", "VersionStore"]
 
@@ -40,7 +46,7 @@ class VersionStore(Protocol):
     """Where a publisher keeps each record version's canonical bytes, commitment seed and field
     digests.
 
-    The default keeps them in memory, unencrypted; :class:`okeios.store.Store` encrypts them
+    The default keeps them in memory, unencrypted; :class:`okeios.publish.store.Store` encrypts them
     in SQLite.
     """
 

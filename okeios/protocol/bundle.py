@@ -1,6 +1,6 @@
 """The proof bundle: one self-contained, self-describing file per event.
 
-Binary form (``application/vnd.okeios.bundle+msgpack``), see ``docs/bundle.md``::
+Binary form (``application/vnd.okeios.protocol.bundle+msgpack``), see ``docs/bundle.md``::
 
     magic    7 bytes   0x89 "OKEIOS"
     major    1 byte    0x01
@@ -10,7 +10,7 @@ The body is encoded canonically (shortest msgpack forms, ``bin`` for bytes, ``st
 keys in the fixed order below); a decoder re-encodes what it read and refuses the input unless
 the bytes are identical, so every bundle has exactly one encoding. Unknown fields are refused
 (a new field means a new major version). A JSON form exists for people
-(``application/vnd.okeios.bundle+json``): the same content, bytes as ``0x``-hex, disclosed
+(``application/vnd.okeios.protocol.bundle+json``): the same content, bytes as ``0x``-hex, disclosed
 values as their canonical JSON text.
 """
 
@@ -23,8 +23,7 @@ from typing import Any
 
 import msgpack
 
-from .commitment import DisclosedField, Disclosure
-from .errors import (
+from okeios.errors import (
     BadMagicError,
     BundleError,
     EncodingError,
@@ -35,8 +34,9 @@ from .errors import (
     UnknownFieldError,
     UnsupportedVersionError,
 )
-from .events import Checkpoint, Event, EventKind, SignedCheckpoint, SignedEvent
-from .signing import checksum_address
+from okeios.protocol.commitment import DisclosedField, Disclosure
+from okeios.protocol.events import Checkpoint, Event, EventKind, SignedCheckpoint, SignedEvent
+from okeios.protocol.signing import checksum_address
 
 __all__ = [
     "JSON_MEDIA_TYPE",
@@ -51,8 +51,8 @@ __all__ = [
 
 MAGIC = b"\x89OKEIOS"
 MAJOR_VERSION = 1
-MEDIA_TYPE = "application/vnd.okeios.bundle+msgpack"
-JSON_MEDIA_TYPE = "application/vnd.okeios.bundle+json"
+MEDIA_TYPE = "application/vnd.okeios.protocol.bundle+msgpack"
+JSON_MEDIA_TYPE = "application/vnd.okeios.protocol.bundle+json"
 MAX_BUNDLE_SIZE = 64 * 1024 * 1024
 _HEADER = MAGIC + bytes([MAJOR_VERSION])
 _U64 = 1 << 64

@@ -1,26 +1,5 @@
-"""Confidentiality: sealed payloads, recipient keys bound to addresses, wrapped data keys and
-protected secrets at rest.
-
-Every encrypted byte format okeios writes is defined here, and only here (``docs/encryption.md``
-specifies each one byte by byte, with test vectors):
-
-* a **sealed payload** ``"OKC1" || nonce(12) || AES-256-GCM ciphertext || tag(16)`` under a
-  fresh 32-byte data key per record version, with ``record id || u64be(version)`` as the
-  associated data (:func:`seal_payload`, :func:`open_payload`, :func:`payload_aad`);
-* a **recipient key** for HPKE (RFC 9180, base mode) in one of two suites (:class:`Suite`):
-  X25519, or the post-quantum hybrid ML-KEM-768 + X25519 (X-Wing), each with HKDF-SHA256 and
-  AES-256-GCM; its public half is **bound** to an Ethereum address by an EIP-712 signature of
-  the address's key (:class:`RecipientBinding`), so a data key is only ever wrapped to a key
-  its owner vouched for;
-* a **wrapped data key** ``"OKW1" || suite id || u16be(len(enc)) || enc || ct``
-  (:func:`wrap_data_key`, :func:`unwrap_data_key`);
-* a **protected secret**: a small JSON document holding a secret sealed with AES-256-GCM under a
-  key derived from a passphrase (Argon2id) or from a key file (HKDF-SHA256)
-  (:func:`protect_secret`, :func:`protect_secret_with_key`).
-
-Randomness is a parameter (``rng``) wherever the primitive allows it, so sealed payloads,
-protected secrets and recipient keys are reproducible from test vectors. HPKE encapsulation
-draws its own ephemeral randomness inside ``cryptography`` and cannot be reproduced.
+"""Recipient keys for HPKE (RFC 9180), their bindings to Ethereum addresses, and wrapped data
+keys (``docs/encryption.md``).
 """
 
 from __future__ import annotations
@@ -29,154 +8,40 @@ import enum
 import hashlib
 import json
 import os
-import re
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .eip712 import TypedDataEncoder
-from .errors import (
-    CryptoError,
+from okeios.crypto._common import (
+    DATA_KEY_SIZE,
+    TAG_SIZE,
+    Rng,
+    _check_bytes,
+    _check_data_key,
+    _expect_members,
+    _load_json,
+    _random,
+    _unhex,
+)
+from okeios.errors import (
     DecryptionError,
     EventError,
-    KeyProtectionError,
     RecipientError,
     SignatureError,
 )
-from .events import DOMAIN, TYPES
-from .signing import SIGNATURE_SIZE, Signer, checksum_address, recover_address, sign_typed
-
-__all__ = [
-    "ARGON2_DEFAULT",
-    "BINDING_TYPE",
-    "DATA_KEY_SIZE",
-    "MAX_ARGON2_ITERATIONS",
-    "MAX_ARGON2_LANES",
-    "MAX_ARGON2_MEMORY_KIB",
-    "PAYLOAD_MAGIC",
-    "PRIVATE_KEY_MAGIC",
-    "PROTECTED_FORMAT",
-    "PUBLIC_KEY_MAGIC",
-    "RECIPIENT_KEY_TYPE",
-    "WRAP_MAGIC",
-    "Argon2Params",
-    "RecipientBinding",
-    "RecipientPrivateKey",
-    "RecipientPublicKey",
-    "Suite",
-    "bind_recipient_key",
-    "new_data_key",
-    "open_payload",
-    "payload_aad",
-    "payload_digest",
-    "protect_secret",
-    "protect_secret_with_key",
-    "seal_payload",
-    "unprotect_secret",
-    "unprotect_secret_with_key",
-    "unwrap_data_key",
-    "wrap_data_key",
-]
-
-Rng = Callable[[int], bytes]
-
-DATA_KEY_SIZE = 32
-NONCE_SIZE = 12
-TAG_SIZE = 16
-_U64 = 1 << 64
-_HEX = re.compile(r"^0x(?:[0-9a-fA-F]{2})*\Z")
-
-
-def _random(rng: Rng, size: int, what: str) -> bytes:
-    value = rng(size)
-    if not isinstance(value, bytes) or len(value) != size:
-        got = len(value) if isinstance(value, bytes) else type(value).__name__
-        raise CryptoError(f"the random source gave {got} for a {size}-byte {what}")
-    return value
-
-
-def _check_bytes(value: object, what: str, error: type[CryptoError] = CryptoError) -> bytes:
-    if not isinstance(value, bytes | bytearray | memoryview):
-        raise error(f"{what} must be bytes, got {type(value).__name__}")
-    return bytes(value)
-
-
-def _check_data_key(data_key: object) -> bytes:
-    key = _check_bytes(data_key, "a data key")
-    if len(key) != DATA_KEY_SIZE:
-        raise CryptoError(f"a data key is {DATA_KEY_SIZE} bytes, got {len(key)}")
-    return key
-
-
-# --- 1. sealed payloads ------------------------------------------------------------------------
-
-PAYLOAD_MAGIC = b"OKC1"
-_PAYLOAD_MIN = len(PAYLOAD_MAGIC) + NONCE_SIZE + TAG_SIZE
-
-
-def new_data_key(rng: Rng = os.urandom) -> bytes:
-    """A fresh 32-byte AES-256 data key. Use one per record version, never two."""
-    return _random(rng, DATA_KEY_SIZE, "data key")
-
-
-def payload_aad(record_id: bytes, version: int) -> bytes:
-    """The associated data of a record version's payload: ``record id (32) || u64be(version)``."""
-    rid = _check_bytes(record_id, "a record id")
-    if len(rid) != 32:
-        raise CryptoError(f"a record id is 32 bytes, got {len(rid)}")
-    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < _U64:
-        raise CryptoError(f"a version is an integer in 0..2^64-1, got {version!r}")
-    return rid + version.to_bytes(8, "big")
-
-
-def seal_payload(data_key: bytes, plaintext: bytes, *, aad: bytes, rng: Rng = os.urandom) -> bytes:
-    """AES-256-GCM: ``"OKC1" || nonce(12) || ciphertext || tag(16)``, the nonce from ``rng``."""
-    key = _check_data_key(data_key)
-    data = _check_bytes(plaintext, "a plaintext")
-    ad = _check_bytes(aad, "aad")
-    nonce = _random(rng, NONCE_SIZE, "nonce")
-    return PAYLOAD_MAGIC + nonce + AESGCM(key).encrypt(nonce, data, ad)
-
-
-def open_payload(data_key: bytes, blob: bytes, *, aad: bytes) -> bytes:
-    """The plaintext of a sealed payload.
-
-    Raises :class:`DecryptionError` for bytes that are not a sealed payload (bad magic), too
-    short to be one, or that fail authentication (wrong key, wrong ``aad``, or tampered).
-    """
-    key = _check_data_key(data_key)
-    ad = _check_bytes(aad, "aad")
-    data = _check_bytes(blob, "a sealed payload", DecryptionError)
-    head = data[: len(PAYLOAD_MAGIC)]
-    if head != PAYLOAD_MAGIC[: len(head)]:
-        raise DecryptionError(
-            f"not a sealed okeios payload: bad magic {head!r} (expected {PAYLOAD_MAGIC!r})"
-        )
-    if len(data) < _PAYLOAD_MIN:
-        raise DecryptionError(
-            f"sealed payload too short: {len(data)} bytes, at least {_PAYLOAD_MIN} expected"
-        )
-    nonce = data[len(PAYLOAD_MAGIC) : len(PAYLOAD_MAGIC) + NONCE_SIZE]
-    try:
-        return AESGCM(key).decrypt(nonce, data[len(PAYLOAD_MAGIC) + NONCE_SIZE :], ad)
-    except InvalidTag as exc:
-        raise DecryptionError(
-            "sealed payload authentication failed (wrong data key, wrong aad, or tampered)"
-        ) from exc
-
-
-def payload_digest(blob: bytes) -> bytes:
-    """SHA-256 of the whole sealed payload: the ``ciphertextDigest`` a signed event commits to."""
-    return hashlib.sha256(_check_bytes(blob, "a sealed payload")).digest()
-
+from okeios.protocol.eip712 import TypedDataEncoder
+from okeios.protocol.events import DOMAIN, TYPES
+from okeios.protocol.signing import (
+    SIGNATURE_SIZE,
+    Signer,
+    checksum_address,
+    recover_address,
+    sign_typed,
+)
 
 # --- 2. recipient keys -------------------------------------------------------------------------
 
@@ -606,259 +471,3 @@ def unwrap_data_key(wrapped: bytes, private: RecipientPrivateKey, *, info: bytes
     if len(key) != DATA_KEY_SIZE:  # only a sender that breaks the format gets here
         raise DecryptionError(f"the wrapped secret is {len(key)} bytes, not a data key")
     return key
-
-
-# --- 4. protected secrets at rest --------------------------------------------------------------
-
-PROTECTED_FORMAT = "okeios-protected-secret"
-_PROTECTED_VERSION = 1
-_PROTECTED_AAD = b"okeios/protected-secret/v1\x00"
-_ARGON2ID = "argon2id"
-_HKDF_SHA256 = "hkdf-sha256"
-_AES_256_GCM = "aes-256-gcm"
-_ARGON2_SALT_SIZE = 16
-_HKDF_SALT_SIZE = 32
-_HKDF_INFO = _PROTECTED_AAD + _HKDF_SHA256.encode("ascii")
-_MIN_SALT = 16
-_MAX_SALT = 64
-_MIN_KEY_FILE = 32
-MAX_ARGON2_ITERATIONS = 64
-MAX_ARGON2_LANES = 64
-MAX_ARGON2_MEMORY_KIB = 1 << 21  # 2 GiB
-
-
-@dataclass(frozen=True, slots=True)
-class Argon2Params:
-    """Argon2id cost parameters (RFC 9106). The default is RFC 9106's second recommended
-    option: 3 passes, 4 lanes, 64 MiB. Reading a file refuses anything above the caps
-    (64 passes, 64 lanes, 2 GiB), so a damaged file cannot ask for unbounded work."""
-
-    iterations: int = 3
-    lanes: int = 4
-    memory_kib: int = 1 << 16
-
-    def __post_init__(self) -> None:
-        for name, value, cap in (
-            ("iterations", self.iterations, MAX_ARGON2_ITERATIONS),
-            ("lanes", self.lanes, MAX_ARGON2_LANES),
-            ("memory_kib", self.memory_kib, MAX_ARGON2_MEMORY_KIB),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= cap:
-                raise KeyProtectionError(f"Argon2id {name} must be an integer in 1..{cap}")
-        if self.memory_kib < 8 * self.lanes:
-            raise KeyProtectionError("Argon2id memory_kib must be at least 8 * lanes")
-
-
-ARGON2_DEFAULT = Argon2Params()
-
-
-def _passphrase_bytes(passphrase: str) -> bytes:
-    if not isinstance(passphrase, str):
-        raise KeyProtectionError(f"a passphrase is a str, got {type(passphrase).__name__}")
-    if not passphrase:
-        raise KeyProtectionError("the passphrase is empty")
-    return unicodedata.normalize("NFC", passphrase).encode("utf-8")
-
-
-def _argon2_key(passphrase: bytes, salt: bytes, params: Argon2Params) -> bytes:
-    try:
-        kdf = Argon2id(
-            salt=salt,
-            length=DATA_KEY_SIZE,
-            iterations=params.iterations,
-            lanes=params.lanes,
-            memory_cost=params.memory_kib,
-        )
-        return kdf.derive(passphrase)
-    except ValueError as exc:
-        raise KeyProtectionError(f"Argon2id refused its parameters: {exc}") from exc
-
-
-def _check_key_file(key_file: object) -> bytes:
-    material = _check_bytes(key_file, "a key file", KeyProtectionError)
-    if len(material) < _MIN_KEY_FILE:
-        raise KeyProtectionError(
-            f"a key file holds at least {_MIN_KEY_FILE} bytes, got {len(material)}"
-        )
-    return material
-
-
-def _hkdf_key(key_file: bytes, salt: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=DATA_KEY_SIZE, salt=salt, info=_HKDF_INFO).derive(
-        key_file
-    )
-
-
-def _seal_protected(kdf_doc: dict[str, Any], key: bytes, secret: bytes, rng: Rng) -> bytes:
-    nonce = _random(rng, NONCE_SIZE, "nonce")
-    aad = _PROTECTED_AAD + kdf_doc["name"].encode("ascii")
-    ciphertext = AESGCM(key).encrypt(nonce, secret, aad)
-    doc = {
-        "format": PROTECTED_FORMAT,
-        "version": _PROTECTED_VERSION,
-        "kdf": kdf_doc,
-        "aead": {"name": _AES_256_GCM, "nonce": "0x" + nonce.hex()},
-        "ciphertext": "0x" + ciphertext.hex(),
-    }
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
-def protect_secret(
-    secret: bytes,
-    passphrase: str,
-    *,
-    rng: Rng = os.urandom,
-    params: Argon2Params = ARGON2_DEFAULT,
-) -> bytes:
-    """Seal ``secret`` under a key derived from ``passphrase`` with Argon2id.
-
-    The passphrase is NFC-normalised and UTF-8 encoded; the salt (16 bytes) and the nonce
-    (12 bytes) come from ``rng``. Returns a JSON document (UTF-8 bytes) that names the KDF
-    and its parameters, so they can be raised later without breaking old files.
-    """
-    data = _check_bytes(secret, "a secret", KeyProtectionError)
-    password = _passphrase_bytes(passphrase)
-    if not isinstance(params, Argon2Params):
-        raise KeyProtectionError(f"expected Argon2Params, got {type(params).__name__}")
-    salt = _random(rng, _ARGON2_SALT_SIZE, "salt")
-    kdf_doc = {
-        "name": _ARGON2ID,
-        "iterations": params.iterations,
-        "lanes": params.lanes,
-        "memoryKiB": params.memory_kib,
-        "salt": "0x" + salt.hex(),
-    }
-    return _seal_protected(kdf_doc, _argon2_key(password, salt, params), data, rng)
-
-
-def protect_secret_with_key(secret: bytes, key_file: bytes, *, rng: Rng = os.urandom) -> bytes:
-    """Seal ``secret`` under ``HKDF-SHA256(key_file)`` (a key file of at least 32 random
-    bytes instead of a passphrase); the same container, with kdf ``hkdf-sha256``."""
-    data = _check_bytes(secret, "a secret", KeyProtectionError)
-    material = _check_key_file(key_file)
-    salt = _random(rng, _HKDF_SALT_SIZE, "salt")
-    kdf_doc = {"name": _HKDF_SHA256, "salt": "0x" + salt.hex()}
-    return _seal_protected(kdf_doc, _hkdf_key(material, salt), data, rng)
-
-
-@dataclass(frozen=True, slots=True)
-class _Protected:
-    kdf: str
-    kdf_doc: Mapping[str, Any]
-    salt: bytes
-    nonce: bytes
-    ciphertext: bytes
-
-
-def _parse_protected(blob: bytes | str) -> _Protected:
-    doc = _load_json(blob, KeyProtectionError, "a protected secret")
-    if doc.get("format") != PROTECTED_FORMAT:
-        raise KeyProtectionError(f"not an okeios protected secret (format {doc.get('format')!r})")
-    version = doc.get("version")
-    if version != _PROTECTED_VERSION or isinstance(version, bool):
-        raise KeyProtectionError(f"protected secret version {version!r} is not supported")
-    _expect_members(
-        doc, {"format", "version", "kdf", "aead", "ciphertext"}, KeyProtectionError, "the file"
-    )
-    kdf_doc, aead = doc["kdf"], doc["aead"]
-    if not isinstance(kdf_doc, dict) or not isinstance(aead, dict):
-        raise KeyProtectionError("the file's kdf and aead are JSON objects")
-    _expect_members(aead, {"name", "nonce"}, KeyProtectionError, "aead")
-    if aead["name"] != _AES_256_GCM:
-        raise KeyProtectionError(f"unknown cipher {aead['name']!r} (expected {_AES_256_GCM!r})")
-    nonce = _unhex(aead["nonce"], "aead.nonce", KeyProtectionError)
-    if len(nonce) != NONCE_SIZE:
-        raise KeyProtectionError(f"the nonce is {NONCE_SIZE} bytes, got {len(nonce)}")
-    ciphertext = _unhex(doc["ciphertext"], "ciphertext", KeyProtectionError)
-    if len(ciphertext) < TAG_SIZE:
-        raise KeyProtectionError(f"the ciphertext is shorter than the {TAG_SIZE}-byte tag")
-    name = kdf_doc.get("name")
-    if name == _ARGON2ID:
-        members = {"name", "iterations", "lanes", "memoryKiB", "salt"}
-    elif name == _HKDF_SHA256:
-        members = {"name", "salt"}
-    else:
-        raise KeyProtectionError(f"unknown kdf {name!r} (known: {_ARGON2ID}, {_HKDF_SHA256})")
-    _expect_members(kdf_doc, members, KeyProtectionError, "kdf")
-    salt = _unhex(kdf_doc["salt"], "kdf.salt", KeyProtectionError)
-    if not _MIN_SALT <= len(salt) <= _MAX_SALT:
-        raise KeyProtectionError(f"the salt is {_MIN_SALT} to {_MAX_SALT} bytes, got {len(salt)}")
-    return _Protected(name, kdf_doc, salt, nonce, ciphertext)
-
-
-def _open_protected(protected: _Protected, key: bytes, what: str) -> bytes:
-    aad = _PROTECTED_AAD + protected.kdf.encode("ascii")
-    try:
-        return AESGCM(key).decrypt(protected.nonce, protected.ciphertext, aad)
-    except InvalidTag as exc:
-        raise KeyProtectionError(
-            f"cannot open the protected secret: wrong {what}, or the file was altered"
-        ) from exc
-
-
-def unprotect_secret(blob: bytes | str, passphrase: str) -> bytes:
-    """The secret :func:`protect_secret` sealed (:class:`KeyProtectionError` on a wrong
-    passphrase or a damaged file)."""
-    protected = _parse_protected(blob)
-    if protected.kdf != _ARGON2ID:
-        raise KeyProtectionError(
-            f"this secret is protected with a key file ({protected.kdf}), not a passphrase"
-        )
-    params = Argon2Params(
-        iterations=protected.kdf_doc["iterations"],
-        lanes=protected.kdf_doc["lanes"],
-        memory_kib=protected.kdf_doc["memoryKiB"],
-    )
-    key = _argon2_key(_passphrase_bytes(passphrase), protected.salt, params)
-    return _open_protected(protected, key, "passphrase")
-
-
-def unprotect_secret_with_key(blob: bytes | str, key_file: bytes) -> bytes:
-    """The secret :func:`protect_secret_with_key` sealed (:class:`KeyProtectionError` on a
-    wrong key file or a damaged file)."""
-    protected = _parse_protected(blob)
-    if protected.kdf != _HKDF_SHA256:
-        raise KeyProtectionError(
-            f"this secret is protected with a passphrase ({protected.kdf}), not a key file"
-        )
-    key = _hkdf_key(_check_key_file(key_file), protected.salt)
-    return _open_protected(protected, key, "key file")
-
-
-# --- JSON helpers ------------------------------------------------------------------------------
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate member {key!r}")
-        out[key] = value
-    return out
-
-
-def _load_json(text: object, error: type[CryptoError], what: str) -> dict[str, Any]:
-    if not isinstance(text, str | bytes | bytearray):
-        raise error(f"{what} is JSON text, got {type(text).__name__}")
-    try:
-        doc = json.loads(text, object_pairs_hook=_no_duplicates)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise error(f"{what} is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise error(f"{what} is a JSON object, got {type(doc).__name__}")
-    return doc
-
-
-def _expect_members(
-    doc: Mapping[str, Any], names: set[str], error: type[CryptoError], what: str
-) -> None:
-    missing = sorted(names - doc.keys())
-    extra = sorted(doc.keys() - names)
-    if missing or extra:
-        raise error(f"{what}: missing members {missing}, unknown members {extra}")
-
-
-def _unhex(value: object, what: str, error: type[CryptoError]) -> bytes:
-    if not isinstance(value, str) or not _HEX.match(value):
-        raise error(f"{what} must be a 0x-prefixed string of hex byte pairs")
-    return bytes.fromhex(value[2:])

@@ -1,6 +1,6 @@
 """Provenance events and log checkpoints, and their EIP-712 signatures.
 
-Signed bytes are defined here and in :mod:`okeios.eip712` only. Both structures are EIP-712
+Signed bytes are defined here and in :mod:`okeios.protocol.eip712` only. Both structures are EIP-712
 typed data in the domain ``{name: "okeios", version: "1"}`` (no chain id: an event is signed
 before anyone knows which chain will anchor it), so any Ethereum wallet can show what it signs
 and any contract can check it with ``ecrecover``.
@@ -17,9 +17,15 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
-from .eip712 import TypedDataEncoder
-from .errors import EventError, SignatureError
-from .signing import SIGNATURE_SIZE, Signer, checksum_address, recover_address, sign_typed
+from okeios.errors import EventError, SignatureError
+from okeios.protocol.eip712 import TypedDataEncoder
+from okeios.protocol.signing import (
+    SIGNATURE_SIZE,
+    Signer,
+    checksum_address,
+    recover_address,
+    sign_typed,
+)
 
 __all__ = [
     "CHECKPOINT_TYPE",

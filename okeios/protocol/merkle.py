@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from hashlib import sha256
 
-from .errors import ProofError
+from okeios.errors import ProofError
 
 __all__ = [
     "EMPTY_ROOT",

@@ -8,8 +8,9 @@ Workers never touch a chain. A chain view holds a live connection (a web3 object
 embedded chain's file lock) that cannot be pickled or opened twice, so this process reads the
 chain facts the bundles need (the chain id, the head block, and per checkpoint the anchor of its
 size, the log's latest anchor and the anchor of a carried extension), each fact once, and ships
-each chunk with a :class:`ChainSnapshot`: a small, picklable :class:`~okeios.verify.ChainView`
-holding just the facts that chunk's bundles ask for. See ``docs/bulk.md``.
+each chunk with a :class:`ChainSnapshot`: a small, picklable
+:class:`~okeios.protocol.anchors.ChainView` holding just the facts that chunk's bundles ask
+for. See ``docs/bulk.md``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from typing import Any
 
 import msgpack
 
-from .bundle import MAGIC, MAJOR_VERSION, Bundle
-from .chain import AnchorEntry
-from .errors import (
+from okeios.errors import (
     BundleError,
     ChainError,
     InputError,
@@ -36,17 +35,12 @@ from .errors import (
     PolicyError,
     RegistryMissingError,
 )
-from .signing import checksum_address
-from .verify import (
-    ChainView,
-    Property,
-    Reason,
-    Report,
-    Status,
-    TrustPolicy,
-    Verdict,
-    verify_bundle,
-)
+from okeios.protocol.anchors import AnchorEntry, ChainView
+from okeios.protocol.bundle import MAGIC, MAJOR_VERSION, Bundle
+from okeios.protocol.signing import checksum_address
+from okeios.verify.bundle import verify_bundle
+from okeios.verify.policy import TrustPolicy
+from okeios.verify.report import Property, Reason, Report, Status, Verdict
 
 __all__ = [
     "ChainSnapshot",
@@ -86,7 +80,7 @@ def _give(fact: Any) -> Any:
 
 
 class ChainSnapshot:
-    """A picklable :class:`~okeios.verify.ChainView` answering from pre-fetched facts.
+    """A picklable :class:`~okeios.protocol.anchors.ChainView` answering from pre-fetched facts.
 
     A failed lookup is kept as the :class:`~okeios.errors.ChainError` it raised and raised
     again when asked, so the verdicts are those the live view gave. A fact that is not held
@@ -304,7 +298,7 @@ class _Prefetcher:
     def snapshot(self, headers: Iterable[_Header | None]) -> ChainSnapshot:
         """The facts the bundles with these headers need (and only those), fetched if new.
 
-        Mirrors :func:`okeios.verify._check_chain`: the chain id; nothing more if it differs
+        Mirrors :func:`okeios.verify.bundle._check_chain`: the chain id; nothing more if it differs
         from the policy's or the bundle points at another registry; then the anchor of the
         checkpoint's size, the latest anchor, the extension's anchor and the head, stopping
         at the first lookup that fails.
@@ -467,7 +461,7 @@ def _decode(blob: bytes) -> list[Report]:
 
 def _verify_chunk(task: _Task) -> bytes:
     """Verify one chunk on a worker (module level, so that executors pickle it by reference)."""
-    from . import __version__
+    from okeios import __version__
 
     if task.version != __version__:
         raise RuntimeError(
@@ -496,7 +490,7 @@ def _tasks(
     ciphertexts: Iterable[bytes | None] | None,
     chunk_size: int,
 ) -> Iterator[_Task]:
-    from . import __version__
+    from okeios import __version__
 
     prefetch = None if chain is None else _Prefetcher(chain, policy)
     streams: list[Iterable[Any]] = [bundles]
@@ -542,7 +536,7 @@ def verify_many(
 ) -> list[Report]:
     """Verify many encoded bundles; return their reports in input order.
 
-    Each bundle is verified as :func:`~okeios.verify.verify_bundle` would, with the matching
+    Each bundle is verified as :func:`~okeios.verify.bundle.verify_bundle` would, with the matching
     item of ``records`` and ``ciphertexts`` (iterables as long as ``bundles``; None items are
     allowed), against ``chain`` if one is given. Work goes to ``executor`` in chunks of
     ``chunk_size`` bundles, one task each, at most ``max_in_flight`` tasks queued at once;
@@ -551,7 +545,7 @@ def verify_many(
 
     The chain is read here, never by the workers, once per fact (see :class:`ChainSnapshot`);
     a lookup that fails is not retried within the call. A bundle that does not decode raises
-    as :func:`~okeios.verify.verify_bundle` does: the error of the first such bundle in input
+    as :func:`~okeios.verify.bundle.verify_bundle` does: the error of the first such bundle in input
     order, with a note naming its position, after the work in flight has stopped.
     """
     if not isinstance(policy, TrustPolicy):

@@ -1,6 +1,6 @@
 """Offline verification of proof bundles: one verdict per property, a named reason per failure.
 
-The checks are pure: they take a decoded :class:`~okeios.bundle.Bundle`, the caller's
+The checks are pure: they take a decoded :class:`~okeios.protocol.bundle.Bundle`, the caller's
 :class:`TrustPolicy` and optionally the record itself, and never touch a file or a network.
 Whom to trust is the caller's policy, never the bundle's word.
 
@@ -15,271 +15,30 @@ Whom to trust is the caller's policy, never the bundle's word.
 
 from __future__ import annotations
 
-import builtins
 import datetime as _dt
-import enum
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Protocol
 
-from .bundle import Bundle
-from .canonical import JSONValue, canonicalize, iter_leaves, parse_json
-from .chain import AnchorEntry
-from .commitment import commitment_from_digests
-from .errors import (
+from okeios.errors import (
     ChainError,
     CommitmentError,
     OkeiosError,
     PolicyError,
     ProofError,
     RegistryMissingError,
-    VerificationError,
 )
-from .events import ZERO_HASH, EventKind
-from .merkle import ProofMismatchError, leaf_hash, verify_consistency, verify_inclusion
-from .signing import checksum_address
-
-__all__ = [
-    "ANYONE",
-    "ChainView",
-    "LineageReport",
-    "Property",
-    "Reason",
-    "Report",
-    "Status",
-    "TrustPolicy",
-    "Verdict",
-    "verify_bundle",
-    "verify_bundle_or_raise",
-    "verify_lineage",
-]
-
-
-class Property(enum.StrEnum):
-    """What a verdict is about."""
-
-    INTEGRITY = "integrity"
-    AUTHENTICITY = "authenticity"
-    INCLUSION = "inclusion"
-    ANCHORING = "anchoring"
-    CONSISTENCY = "consistency"
-    CONFIDENTIALITY = "confidentiality"
-    LINEAGE = "lineage"
-
-
-class Status(enum.StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    SKIPPED = "skipped"  # not checked (for example no chain was given); never a pass
-
-
-class Reason(enum.StrEnum):
-    """Why a verdict failed."""
-
-    # integrity
-    DIGESTS_MALFORMED = "digests-malformed"
-    COMMITMENT_MISMATCH = "commitment-mismatch"
-    FIELD_MALFORMED = "field-malformed"
-    FIELD_NOT_COMMITTED = "field-not-committed"
-    RECORD_MALFORMED = "record-malformed"
-    RECORD_MISMATCH = "record-mismatch"
-    RECORD_NOT_VERIFIABLE = "record-not-verifiable"
-    # authenticity
-    SIGNATURE_MALFORMED = "signature-malformed"
-    SIGNATURE_MISMATCH = "signature-mismatch"
-    AUTHOR_NOT_TRUSTED = "author-not-trusted"
-    # inclusion
-    CHECKPOINT_SIGNATURE_MALFORMED = "checkpoint-signature-malformed"
-    CHECKPOINT_SIGNATURE_MISMATCH = "checkpoint-signature-mismatch"
-    PUBLISHER_NOT_TRUSTED = "publisher-not-trusted"
-    LOG_MISMATCH = "log-mismatch"
-    TREE_SIZE_MISMATCH = "tree-size-mismatch"
-    PROOF_MALFORMED = "proof-malformed"
-    ROOT_MISMATCH = "root-mismatch"
-    # anchoring
-    NO_CHAIN = "no-chain"
-    CHAIN_UNAVAILABLE = "chain-unavailable"
-    CHAIN_MISMATCH = "chain-mismatch"
-    REGISTRY_NOT_TRUSTED = "registry-not-trusted"
-    NOT_ANCHORED = "not-anchored"
-    ANCHOR_ROOT_MISMATCH = "anchor-root-mismatch"
-    NOT_FINAL = "not-final"
-    REGISTRY_MISSING = "registry-missing"
-    # consistency
-    INCONSISTENT_HISTORY = "inconsistent-history"
-    EXTENSION_NOT_ANCHORED = "extension-not-anchored"
-    CONSISTENCY_UNPROVEN = "consistency-unproven"
-    # confidentiality
-    NOT_ENCRYPTED = "not-encrypted"
-    CIPHERTEXT_MISMATCH = "ciphertext-mismatch"
-    # lineage
-    MIXED_RECORDS = "mixed-records"
-    EVENT_UNVERIFIED = "event-unverified"
-    FORK = "fork"
-    MISSING_ENTRY = "missing-entry"
-    REORDERED = "reordered"
-    DUPLICATE_ENTRY = "duplicate-entry"
-    BAD_VERSION = "bad-version"
-    BAD_START = "bad-start"
-    MISSING_SOURCE = "missing-source"
-    BACKDATED = "backdated"
-
-
-class _Anyone:
-    """The explicit "trust any address" policy value."""
-
-    def __repr__(self) -> str:
-        return "ANYONE"
-
-
-ANYONE = _Anyone()
-
-
-@dataclass(frozen=True, slots=True, init=False)
-class TrustPolicy:
-    """Which authors and publishers a verifier accepts.
-
-    Pass address lists, or :data:`ANYONE` to accept any signer explicitly. An empty list is
-    refused as likely misuse (it would reject everything, or, worse, be read as "no limit").
-    """
-
-    authors: frozenset[str] | _Anyone
-    publishers: frozenset[str] | _Anyone
-    chain_id: int | None
-    registry: str | None
-    confirmations: int
-
-    def __init__(
-        self,
-        *,
-        authors: Iterable[str] | _Anyone,
-        publishers: Iterable[str] | _Anyone,
-        chain_id: int | None = None,
-        registry: str | None = None,
-        confirmations: int = 1,
-    ) -> None:
-        object.__setattr__(self, "authors", self._normalise("authors", authors))
-        object.__setattr__(self, "publishers", self._normalise("publishers", publishers))
-        if (chain_id is None) != (registry is None):
-            raise PolicyError("pin both the chain id and the registry address, or neither")
-        if chain_id is not None and (not isinstance(chain_id, int) or chain_id <= 0):
-            raise PolicyError(f"chain id must be a positive integer, got {chain_id!r}")
-        try:
-            pinned = None if registry is None else checksum_address(registry)
-        except OkeiosError as exc:
-            raise PolicyError(f"registry: {exc}") from exc
-        if not isinstance(confirmations, int) or confirmations < 1:
-            raise PolicyError(f"confirmations must be at least 1, got {confirmations!r}")
-        object.__setattr__(self, "chain_id", chain_id)
-        object.__setattr__(self, "registry", pinned)
-        object.__setattr__(self, "confirmations", confirmations)
-
-    @staticmethod
-    def _normalise(name: str, value: Iterable[str] | _Anyone) -> frozenset[str] | _Anyone:
-        if isinstance(value, _Anyone):
-            return value
-        if isinstance(value, str):
-            raise PolicyError(f"{name} must be a list of addresses, not one string")
-        try:
-            found = frozenset(checksum_address(a) for a in value)
-        except OkeiosError as exc:
-            raise PolicyError(f"{name}: {exc}") from exc
-        if not found:
-            raise PolicyError(f"{name} is empty: pass addresses, or ANYONE to trust any")
-        return found
-
-    def allows_author(self, address: str) -> bool:
-        return isinstance(self.authors, _Anyone) or address in self.authors
-
-    def allows_publisher(self, address: str) -> bool:
-        return isinstance(self.publishers, _Anyone) or address in self.publishers
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The outcome for one property: pass, or fail with a named reason and a detail."""
-
-    property: Property
-    status: Status
-    reason: Reason | None = None
-    detail: str = ""
-
-    @builtins.property  # the field above shadows the builtin inside this class body
-    def passed(self) -> bool:
-        return self.status is Status.PASS
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"property": str(self.property), "result": str(self.status)}
-        if self.reason is not None:
-            out["reason"] = str(self.reason)
-        if self.detail:
-            out["detail"] = self.detail
-        return out
-
-
-def _pass(prop: Property, detail: str = "") -> Verdict:
-    return Verdict(prop, Status.PASS, None, detail)
-
-
-def _fail(prop: Property, reason: Reason, detail: str) -> Verdict:
-    return Verdict(prop, Status.FAIL, reason, detail)
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """The verification report of one bundle."""
-
-    event_id: bytes
-    record_id: bytes
-    kind: str
-    author: str
-    publisher: str
-    tree_size: int
-    verdicts: tuple[Verdict, ...]
-    disclosed: tuple[tuple[str, str], ...]
-    anchored_block: int | None = None
-    anchored_time: int | None = None
-
-    @property
-    def passed(self) -> bool:
-        """Whether no verdict failed (skipped verdicts, such as anchoring without a chain,
-        are listed in the report but do not fail it)."""
-        return not self.failures
-
-    @property
-    def failures(self) -> tuple[Verdict, ...]:
-        return tuple(v for v in self.verdicts if v.status is Status.FAIL)
-
-    def verdict(self, prop: Property | str) -> Verdict:
-        for v in self.verdicts:
-            if v.property == prop:
-                return v
-        raise KeyError(prop)
-
-    def raise_for_failure(self) -> None:
-        """Raise :class:`VerificationError` naming every failed verdict, if any."""
-        if self.failures:
-            summary = "; ".join(f"{v.property}: {v.reason} ({v.detail})" for v in self.failures)
-            raise VerificationError(self, f"bundle {self.event_id.hex()} failed: {summary}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "result": "pass" if self.passed else "fail",
-            "event": "0x" + self.event_id.hex(),
-            "record": "0x" + self.record_id.hex(),
-            "kind": self.kind,
-            "author": self.author,
-            "publisher": self.publisher,
-            "treeSize": self.tree_size,
-            "verdicts": {str(v.property): v.to_dict() for v in self.verdicts},
-            "disclosed": dict(self.disclosed),
-            "anchoredBlock": self.anchored_block,
-            "anchoredTime": self.anchored_time,
-        }
-
-
-# --- the checks -------------------------------------------------------------------------------
+from okeios.protocol.anchors import AnchorEntry, ChainView
+from okeios.protocol.bundle import Bundle
+from okeios.protocol.canonical import JSONValue, canonicalize, iter_leaves, parse_json
+from okeios.protocol.commitment import commitment_from_digests
+from okeios.protocol.events import ZERO_HASH, EventKind
+from okeios.protocol.merkle import (
+    ProofMismatchError,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from okeios.verify.policy import TrustPolicy
+from okeios.verify.report import Property, Reason, Report, Verdict, _fail, _pass, _skip
 
 
 def _check_integrity(bundle: Bundle, record: bytes | JSONValue | None) -> Verdict:
@@ -394,35 +153,6 @@ def _check_inclusion(bundle: Bundle, policy: TrustPolicy) -> Verdict:
     except ProofError as exc:
         return _fail(p, Reason.PROOF_MALFORMED, str(exc))
     return _pass(p, f"entry {inc.index} of {cp.tree_size}, checkpoint signed by {publisher}")
-
-
-class ChainView(Protocol):
-    """Already-fetched chain facts the verifier needs (RPC, embedded chain, or a test double).
-
-    Implementations batch and cache: one lookup per checkpoint, never one per record.
-    """
-
-    def chain_id(self) -> int:
-        """The id of the chain this view reads."""
-        ...
-
-    def head(self) -> int:
-        """The number of the latest block."""
-        ...
-
-    def anchor_at(
-        self, registry: str, publisher: str, log_id: bytes, tree_size: int
-    ) -> AnchorEntry | None:
-        """The anchor of exactly ``tree_size`` entries, or None."""
-        ...
-
-    def latest(self, registry: str, publisher: str, log_id: bytes) -> AnchorEntry | None:
-        """The latest anchor of the log, or None."""
-        ...
-
-
-def _skip(prop: Property, detail: str) -> Verdict:
-    return Verdict(prop, Status.SKIPPED, Reason.NO_CHAIN, detail)
 
 
 def _check_chain(
@@ -648,104 +378,3 @@ def verify_bundle_or_raise(
     report = verify_bundle(bundle, policy, record=record, chain=chain, ciphertext=ciphertext)
     report.raise_for_failure()
     return report
-
-
-def _access_summary(events: list[Any]) -> str:
-    """Who was granted access and when, revocations, reads and erasure, in order."""
-
-    def when(t: int) -> str:
-        return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    parts = []
-    for e in events:
-        if e.kind in (EventKind.GRANT, EventKind.REVOKE, EventKind.ACCESS):
-            parts.append(f"{e.kind} {e.subject} at {when(e.time)}")
-        elif e.kind is EventKind.ERASE:
-            parts.append(f"erased at {when(e.time)}")
-    return ", ".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class LineageReport:
-    """The lineage verdict of one record's events, and the report of each event's bundle."""
-
-    record_id: bytes
-    verdict: Verdict
-    reports: tuple[Report, ...]
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict.status is not Status.FAIL and all(r.passed for r in self.reports)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "result": "pass" if self.passed else "fail",
-            "record": "0x" + self.record_id.hex(),
-            "lineage": self.verdict.to_dict(),
-            "events": [r.to_dict() for r in self.reports],
-        }
-
-
-def verify_lineage(
-    bundles: Iterable[Bundle | bytes],
-    policy: TrustPolicy,
-    *,
-    chain: ChainView | None = None,
-    tolerance: int = 24 * 3600,
-) -> LineageReport:
-    """Reconstruct a record's history from the bundles of its events and check every step:
-    each event signed by an allowed author, included (and anchored, given a chain), in order,
-    no fork, no gap, and no event claiming a time more than ``tolerance`` seconds before the
-    anchor that proves it."""
-    from .lineage import check_lineage
-
-    p = Property.LINEAGE
-    decoded = [b if isinstance(b, Bundle) else Bundle.load(bytes(b)) for b in bundles]
-    if not decoded:
-        raise PolicyError("verify_lineage needs at least one bundle")
-    decoded.sort(key=lambda b: b.inclusion.index)
-    reports = tuple(verify_bundle(b, policy, chain=chain) for b in decoded)
-    record_id = decoded[0].event.event.record_id
-
-    def result(verdict: Verdict) -> LineageReport:
-        return LineageReport(record_id, verdict, reports)
-
-    if len({b.event.event.record_id for b in decoded}) != 1:
-        return result(_fail(p, Reason.MIXED_RECORDS, "the bundles are about several records"))
-    wanted = (Property.AUTHENTICITY, Property.INCLUSION, Property.ANCHORING)
-    for b, r in zip(decoded, reports, strict=True):
-        for v in r.verdicts:
-            if v.property in wanted and v.status is Status.FAIL:
-                return result(
-                    _fail(
-                        p,
-                        Reason.EVENT_UNVERIFIED,
-                        f"the {b.event.event.kind} at index {b.inclusion.index}: {v.property} "
-                        f"failed ({v.reason})",
-                    )
-                )
-    defects = check_lineage([(b.inclusion.index, b.event) for b in decoded])
-    if defects:
-        first = defects[0]
-        return result(_fail(p, Reason(first.kind), first.detail))
-    for b, r in zip(decoded, reports, strict=True):
-        if r.anchored_time is not None and r.anchored_time - b.event.event.time > tolerance:
-            return result(
-                _fail(
-                    p,
-                    Reason.BACKDATED,
-                    f"the {b.event.event.kind} at index {b.inclusion.index} claims a time "
-                    f"{r.anchored_time - b.event.event.time} s before the anchor that proves it",
-                )
-            )
-    versions = [b.event.event.version for b in decoded]
-    detail = (
-        f"{len(decoded)} events ({', '.join(str(b.event.event.kind) for b in decoded)}), "
-        f"versions {versions[0]}..{versions[-1]}, signed, included, in order, no fork, no gap"
-    )
-    access = _access_summary([b.event.event for b in decoded])
-    if access:
-        detail += "; " + access
-    if chain is None:
-        return result(Verdict(p, Status.PASS, None, detail + "; anchors not checked (no chain)"))
-    return result(_pass(p, detail + ", anchored in time"))

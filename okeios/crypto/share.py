@@ -14,29 +14,20 @@ recipient:
 Nothing in it is readable without the recipient's private key. :func:`open_share` decrypts,
 checks the ciphertext against the signed digest and the record against the signed commitment
 (by recomputing every salted field digest from the seed), then verifies the bundle.
+
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from .bundle import Bundle
-from .canonical import canonicalize, parse_json
-from .commitment import commit
-from .crypto import (
-    RecipientPrivateKey,
-    open_payload,
-    payload_aad,
-    seal_payload,
-    unwrap_data_key,
-)
-from .errors import BadMagicError, DecryptionError, EncodingError, UnsupportedVersionError
-from .verify import ChainView, Report, TrustPolicy, verify_bundle
+from okeios.crypto.payload import payload_aad, seal_payload
+from okeios.errors import BadMagicError, EncodingError, UnsupportedVersionError
+from okeios.protocol.bundle import Bundle
 
-__all__ = ["SHARE_MEDIA_TYPE", "Share", "grant_info", "open_share", "seal_seed"]
+__all__ = ["SHARE_MEDIA_TYPE", "Share", "grant_info", "seal_seed"]
 
 SHARE_MEDIA_TYPE = "application/vnd.okeios.share+json"
 _SEED_LABEL = b"okeios/share/seed/v1\x00"
@@ -101,35 +92,3 @@ class Share:
             if isinstance(exc, EncodingError):
                 raise
             raise EncodingError(f"malformed share: {exc!r}") from exc
-
-
-def open_share(
-    share: Share,
-    key: RecipientPrivateKey,
-    policy: TrustPolicy,
-    *,
-    chain: ChainView | None = None,
-) -> tuple[bytes, Report]:
-    """Decrypt a share with the recipient's key and verify what it holds.
-
-    Returns the record's canonical bytes and the verification report of the full record
-    against the signed event (integrity with every field, authenticity, inclusion, anchoring
-    and consistency when a chain is given, and confidentiality: the ciphertext is the one the
-    event signed). Raises :class:`~okeios.errors.DecryptionError` when this key cannot open the
-    share or the ciphertext was tampered with.
-    """
-    event = share.bundle.event.event
-    data_key = unwrap_data_key(
-        share.wrapped_key, key, info=grant_info(event.record_id, event.version)
-    )
-    record = open_payload(data_key, share.payload, aad=payload_aad(event.record_id, event.version))
-    seed = open_payload(
-        data_key, share.seed, aad=_SEED_LABEL + payload_aad(event.record_id, event.version)
-    )
-    value = parse_json(record)
-    commitment, _ = commit(value, seed=seed)
-    if commitment.digests != share.bundle.disclosure.digests:
-        raise DecryptionError("the decrypted record does not match the bundle's field digests")
-    full = dataclasses.replace(share.bundle, disclosure=commitment.disclose())
-    report = verify_bundle(full, policy, record=value, chain=chain, ciphertext=share.payload)
-    return canonicalize(value), report

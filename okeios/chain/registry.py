@@ -22,13 +22,13 @@ from typing import Any
 from eth_account import Account
 from eth_utils.abi import function_abi_to_4byte_selector
 
-from ._keccak import keccak256
-from .artifacts import load_anchor_registry
-from .errors import ChainError, RegistryMissingError
-from .signing import LocalSigner, checksum_address
+from okeios.chain.artifacts import load_anchor_registry
+from okeios.errors import ChainError, RegistryMissingError
+from okeios.protocol.anchors import AnchorEntry
+from okeios.protocol.keccak import keccak256
+from okeios.protocol.signing import LocalSigner, checksum_address
 
 __all__ = [
-    "AnchorEntry",
     "Receipt",
     "Registry",
     "RegistryView",
@@ -38,17 +38,6 @@ __all__ = [
 _GAS_MARGIN = 1.25
 _DEFAULT_PRIORITY_FEE = 1_000_000_000  # 1 gwei, when the node cannot suggest one
 _BYTES_LITERAL = re.compile(r"b'(?:[^'\\]|\\.)*'|b\"(?:[^\"\\]|\\.)*\"")
-
-
-@dataclass(frozen=True, slots=True)
-class AnchorEntry:
-    """One anchored tree head, as the registry stores it."""
-
-    index: int | None
-    tree_size: int
-    root: bytes
-    block_number: int
-    timestamp: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +342,7 @@ class Registry:
 
 
 class RegistryView:
-    """A cached :class:`~okeios.verify.ChainView` over web3.
+    """A cached :class:`~okeios.protocol.anchors.ChainView` over web3.
 
     Each fact is fetched once per view: the chain id, the head block, and one anchor lookup
     per (registry, publisher, log, size) — so verifying many bundles of the same checkpoint

@@ -10,16 +10,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .anchoring import anchor
-from .canonical import canonicalize, parse_json
-from .chain import Registry, RegistryView
-from .config import open_chain
-from .crypto import RecipientPrivateKey, Suite, bind_recipient_key
-from .errors import AccessError, BundleError
-from .share import Share, open_share
-from .signing import LocalSigner
-from .store import Store
-from .verify import Property, TrustPolicy, verify_bundle
+from okeios.chain.connect import open_chain
+from okeios.chain.registry import Registry, RegistryView
+from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
+from okeios.crypto.share import Share
+from okeios.errors import AccessError, BundleError
+from okeios.protocol.canonical import canonicalize, parse_json
+from okeios.protocol.signing import LocalSigner
+from okeios.publish.anchoring import anchor
+from okeios.publish.store import Store
+from okeios.verify.bundle import verify_bundle
+from okeios.verify.policy import TrustPolicy
+from okeios.verify.report import Property
+from okeios.verify.share import open_share
 
 __all__ = ["run_demo", "synthetic_records"]
 

@@ -11,7 +11,7 @@ Layout of a home folder (``--home``, else ``$OKEIOS_HOME``, else ``~/.okeios``):
     chains/           state of the embedded chain, and registry addresses per chain
 
 Every state change is one SQLite transaction: adding records either logs all of them or none,
-and an anchoring step is journalled before any transaction is sent (``okeios.anchoring``).
+and an anchoring step is journalled before any transaction is sent (``okeios.publish.anchoring``).
 """
 
 from __future__ import annotations
@@ -25,26 +25,33 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bundle import AnchorRef, Bundle, Extension, InclusionProof
-from .canonical import JSONValue, parse_json
-from .crypto import (
-    RecipientBinding,
+from okeios.crypto.keyfile import (
+    protect_secret,
+    protect_secret_with_key,
+    unprotect_secret,
+    unprotect_secret_with_key,
+)
+from okeios.crypto.payload import (
     new_data_key,
     open_payload,
     payload_aad,
     payload_digest,
-    protect_secret,
-    protect_secret_with_key,
     seal_payload,
-    unprotect_secret,
-    unprotect_secret_with_key,
-    wrap_data_key,
 )
-from .errors import AccessError, InputError
-from .events import Checkpoint, EventKind, SignedCheckpoint, SignedEvent, event_from_message
-from .publisher import LoggedEvent, Publisher
-from .share import Share, grant_info, seal_seed
-from .signing import LocalSigner, Signer, checksum_address
+from okeios.crypto.recipients import RecipientBinding, wrap_data_key
+from okeios.crypto.share import Share, grant_info, seal_seed
+from okeios.errors import AccessError, InputError
+from okeios.protocol.bundle import AnchorRef, Bundle, Extension, InclusionProof
+from okeios.protocol.canonical import JSONValue, parse_json
+from okeios.protocol.events import (
+    Checkpoint,
+    EventKind,
+    SignedCheckpoint,
+    SignedEvent,
+    event_from_message,
+)
+from okeios.protocol.signing import LocalSigner, Signer, checksum_address
+from okeios.publish.publisher import LoggedEvent, Publisher
 
 __all__ = ["JournalEntry", "Store", "StoreError", "fhir_resources", "resolve_home"]
 
@@ -682,7 +689,7 @@ class Store:
 
     def write_log(self, out: Callable[[str], object]) -> int:
         """Publish the log (every entry, then the signed checkpoints) as an audit file."""
-        from .audit import write_log
+        from okeios.verify.audit import write_log
 
         return write_log(out, self.address, self.log_id, self.iter_events(), self.checkpoints())
 

@@ -22,8 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import coincurve
 
-from ._keccak import keccak256
-from .errors import EventError, SignatureError
+from okeios.errors import EventError, SignatureError
+from okeios.protocol.keccak import keccak256
 
 __all__ = [
     "SIGNATURE_SIZE",

@@ -5,7 +5,7 @@ lines, a header, then one line per entry in log order (the EIP-712 event message
 signature), then the signed checkpoints. :func:`audit_log` checks it against the chain:
 
 * every entry decodes and its signature recovers to its author, an allowed one;
-* every record's lineage is unbroken (:mod:`okeios.lineage`);
+* every record's lineage is unbroken (:mod:`okeios.verify.lineage`);
 * every anchored tree head of the publisher's log (from the registry) is the root of the
   log file's first ``size`` entries; a mismatch that no entry-level defect explains is a
   rewritten history;
@@ -29,12 +29,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .chain import AnchorEntry
-from .errors import ChainError, InputError, OkeiosError
-from .events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
-from .lineage import check_lineage
-from .merkle import MerkleLog
-from .signing import checksum_address
+from okeios.errors import ChainError, InputError, OkeiosError
+from okeios.protocol.anchors import AnchorEntry
+from okeios.protocol.events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
+from okeios.protocol.merkle import MerkleLog
+from okeios.protocol.signing import checksum_address
+from okeios.verify.lineage import check_lineage
 
 __all__ = ["AnchorSource", "AuditReport", "Defect", "audit_log", "read_log", "write_log"]
 
@@ -45,7 +45,7 @@ FUTURE_SKEW = 300
 
 
 class AnchorSource(Protocol):
-    """Where the audit reads a log's anchors (a :class:`~okeios.chain.Registry`)."""
+    """Where the audit reads a log's anchors (a :class:`~okeios.chain.registry.Registry`)."""
 
     def anchors(self, publisher: str, log_id: bytes, start: int = 0) -> list[AnchorEntry]: ...
 

@@ -62,8 +62,8 @@ from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 from web3.providers.eth_tester.defaults import API_ENDPOINTS
 
-from .errors import ChainError, InputError
-from .signing import checksum_address
+from okeios.errors import ChainError, InputError
+from okeios.protocol.signing import checksum_address
 
 __all__ = [
     "CHAIN_ID",

@@ -18,8 +18,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._keccak import keccak256
-from .errors import EventError
+from okeios.errors import EventError
+from okeios.protocol.keccak import keccak256
 
 __all__ = [
     "TypedDataEncoder",

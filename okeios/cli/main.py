@@ -14,11 +14,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__
-from .canonical import canonical_bytes
-from .config import EMBEDDED, TrustConfig, open_chain
-from .errors import ChainError, OkeiosError
-from .verify import ANYONE, Report, TrustPolicy, verify_bundle
+from okeios import __version__
+from okeios.chain.connect import open_chain
+from okeios.config import EMBEDDED, TrustConfig
+from okeios.errors import ChainError, OkeiosError
+from okeios.protocol.canonical import canonical_bytes
+from okeios.verify.bundle import verify_bundle
+from okeios.verify.policy import ANYONE, TrustPolicy
+from okeios.verify.report import Report
 
 __all__ = ["main"]
 
@@ -67,7 +70,7 @@ def _read(path: str) -> bytes:
 
 
 def _home(args: argparse.Namespace) -> Path:
-    from .store import resolve_home
+    from okeios.publish.store import resolve_home
 
     return resolve_home(args.home)
 
@@ -89,7 +92,7 @@ def _done(args: argparse.Namespace, payload: dict[str, Any], text: str) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from .store import Store
+    from okeios.publish.store import Store
 
     home = _home(args)
     key = bytes.fromhex(args.key.removeprefix("0x")) if args.key else None
@@ -107,7 +110,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
-    from .store import Store, fhir_resources
+    from okeios.publish.store import Store, fhir_resources
 
     records: list[Any] = []
     for name in args.files:
@@ -124,9 +127,9 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_anchor(args: argparse.Namespace) -> int:
-    from .anchoring import anchor
-    from .chain import Registry
-    from .store import Store
+    from okeios.chain.registry import Registry
+    from okeios.publish.anchoring import anchor
+    from okeios.publish.store import Store
 
     home = _home(args)
     trust = TrustConfig.load(home)
@@ -182,7 +185,7 @@ def _cmd_anchor(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .store import Store
+    from okeios.publish.store import Store
 
     with Store.open(_home(args)) as store:
         if args.all:
@@ -275,11 +278,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     try:
         view = None
         if chain_handle is not None:
-            from .chain import RegistryView
+            from okeios.chain.registry import RegistryView
 
             view = RegistryView(chain_handle.w3, label=chain_handle.label)
         if args.lineage:
-            from .verify import verify_lineage
+            from okeios.verify.lineage import verify_lineage
 
             lineage = verify_lineage(
                 [_read(n) for n in args.bundles], policy, chain=view, tolerance=args.tolerance
@@ -321,14 +324,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from .store import Store
+    from okeios.publish.store import Store
 
     return Store.open(_home(args))
 
 
 def _cmd_recipient(args: argparse.Namespace) -> int:
-    from .crypto import RecipientPrivateKey, Suite, bind_recipient_key
-    from .signing import LocalSigner
+    from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
+    from okeios.protocol.signing import LocalSigner
 
     signer = LocalSigner.generate()
     key = RecipientPrivateKey.generate(Suite(args.suite))
@@ -342,7 +345,7 @@ def _cmd_recipient(args: argparse.Namespace) -> int:
         "suite": args.suite,
         "hpkeKey": key.to_bytes().hex(),
     }
-    from .store import _write_private
+    from okeios.publish.store import _write_private
 
     _write_private(out, json.dumps(document, indent=2).encode())
     binding_path = Path(args.binding) if args.binding else out.with_suffix(".binding.json")
@@ -359,7 +362,7 @@ def _cmd_recipient(args: argparse.Namespace) -> int:
 
 
 def _load_recipient_key(path: str) -> Any:
-    from .crypto import RecipientPrivateKey
+    from okeios.crypto.recipients import RecipientPrivateKey
 
     try:
         document = json.loads(_read(path))
@@ -369,7 +372,7 @@ def _load_recipient_key(path: str) -> Any:
 
 
 def _cmd_grant(args: argparse.Namespace) -> int:
-    from .crypto import RecipientBinding
+    from okeios.crypto.recipients import RecipientBinding
 
     binding = RecipientBinding.from_json(_read(args.recipient))
     with _store(args) as store:
@@ -432,7 +435,8 @@ def _cmd_disclose(args: argparse.Namespace) -> int:
 
 
 def _cmd_decrypt(args: argparse.Namespace) -> int:
-    from .share import Share, open_share
+    from okeios.crypto.share import Share
+    from okeios.verify.share import open_share
 
     home = _home(args)
     key = _load_recipient_key(args.key)
@@ -447,7 +451,7 @@ def _cmd_decrypt(args: argparse.Namespace) -> int:
     handle = open_chain(args.chain, home) if args.chain else None
     try:
         if handle is not None:
-            from .chain import RegistryView
+            from okeios.chain.registry import RegistryView
 
             view = RegistryView(handle.w3, label=handle.label)
         record, report = open_share(share, key, policy, chain=view)
@@ -466,7 +470,7 @@ def _cmd_decrypt(args: argparse.Namespace) -> int:
 
 
 def _cmd_fhir(args: argparse.Namespace) -> int:
-    from .fhir import record_history_fhir
+    from okeios.fhir import record_history_fhir
 
     with _store(args) as store:
         bundle = record_history_fhir(store, args.record_id)
@@ -489,8 +493,8 @@ def _cmd_log(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from .audit import audit_log
-    from .chain import Registry
+    from okeios.chain.registry import Registry
+    from okeios.verify.audit import audit_log
 
     home = _home(args)
     try:
@@ -554,7 +558,7 @@ def _cmd_trust(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from okeios.cli.demo import run_demo
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="okeios-demo-"))
     echo: Callable[[str], None] = (lambda _line: None) if args.json else print

@@ -1,0 +1,59 @@
+"""Opening a chain by name: ``embedded`` (the in-process chain kept in the okeios home) or a
+JSON-RPC URL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from okeios.config import EMBEDDED
+from okeios.errors import ChainError, InputError
+
+__all__ = ["ChainHandle", "open_chain"]
+
+
+class ChainHandle:
+    """An open chain: a web3 instance, a label for messages, and cleanup."""
+
+    def __init__(self, spec: str, w3: Any, label: str, embedded: Any = None) -> None:
+        self.spec = spec
+        self.w3 = w3
+        self.label = label
+        self.embedded = embedded
+
+    def fund(self, address: str, wei: int) -> None:
+        """Give an address ether (the embedded chain only)."""
+        if self.embedded is None:
+            raise ChainError(f"cannot fund accounts on {self.label}")
+        self.embedded.fund(address, wei)
+
+    def save(self) -> None:
+        if self.embedded is not None:
+            self.embedded.save()
+
+    def close(self) -> None:
+        if self.embedded is not None:
+            self.embedded.close()
+
+    def __enter__(self) -> ChainHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_chain(spec: str, home: Path, *, timeout: float = 10.0) -> ChainHandle:
+    """``embedded`` (the in-process chain kept under ``home/chains/embedded``) or a URL."""
+    if spec == EMBEDDED:
+        from okeios.chain.embedded import EmbeddedChain
+
+        chain = EmbeddedChain.open(home / "chains" / EMBEDDED)
+        return ChainHandle(spec, chain.web3, "the embedded chain", chain)
+    from web3 import HTTPProvider, Web3
+
+    if spec.startswith(("http://", "https://")):
+        w3 = Web3(HTTPProvider(spec, request_kwargs={"timeout": timeout}))
+    else:
+        raise InputError(f"--chain takes 'embedded' or an http(s) URL, got {spec!r}")
+    return ChainHandle(spec, w3, spec)

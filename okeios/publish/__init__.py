@@ -1,0 +1,10 @@
+"""The write side: what a publisher (a hospital, a patient's device) runs.
+
+Data goes down one way on ``add``: record -> commitment -> sealed payload -> signed event -> log
+-> store. :mod:`.publisher` decides what is written and assembles bundles (the one bundle
+assembler); :mod:`.store` keeps what it is given; :mod:`.anchoring` sends checkpoints to a
+chain through a crash-safe journal.
+
+Never imports :mod:`okeios.verify`: a verifier runs nothing of the publisher's machinery, and
+the publisher checks nothing with the verifier's code (it builds, the verifier judges).
+"""

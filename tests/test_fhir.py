@@ -41,9 +41,8 @@ from okeios.protocol.events import EventKind, SignedEvent
 from okeios.protocol.signing import LocalSigner, recover_address
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.store import Store
-
-from .conftest import shared_dir
-from .helpers import AUTHOR_KEY, SMALL_RECORD, make_publisher
+from tests.conftest import shared_dir
+from tests.helpers import AUTHOR_KEY, SMALL_RECORD, make_publisher
 
 try:
     from fhir.resources import R4B

@@ -58,7 +58,7 @@ def _shared_dir() -> Path:
     Skips the calling test when it is missing, except under CI (``CI=true``), where a missing
     folder is a failure.
     """
-    shared = Path(__file__).resolve().parents[2] / "shared"
+    shared = Path(__file__).resolve().parents[3] / "shared"
     if not shared.is_dir():
         message = f"../shared not found: the shared test data is expected at {shared}"
         if os.environ.get("CI") == "true":

@@ -29,8 +29,7 @@ from okeios.verify.bulk import ChainSnapshot, SnapshotMissError, verify_many
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.policy import ANYONE, TrustPolicy
 from okeios.verify.report import Property, Reason, Report, Status
-
-from .helpers import CountingRng
+from tests.helpers import CountingRng
 
 COUNT = 200
 RECORDS = synthetic_records(COUNT)

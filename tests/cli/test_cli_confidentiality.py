@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 from okeios.cli.demo import synthetic_records
-
-from .helpers import run_cli
+from tests.helpers import run_cli
 
 okeios = run_cli
 

@@ -23,7 +23,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 
 from okeios.chain.artifacts import load_anchor_registry
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "contracts" / "AnchorRegistry.sol"
 ARTIFACT_FILE = REPO / "okeios" / "chain" / "artifacts" / "AnchorRegistry.json"
 

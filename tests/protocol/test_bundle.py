@@ -22,9 +22,8 @@ from okeios.errors import (
 from okeios.protocol.bundle import MAGIC, Bundle
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.report import Property, Reason
-
-from .conftest import shared_dir
-from .helpers import SMALL_RECORD, make_publisher, policy_for
+from tests.conftest import shared_dir
+from tests.helpers import SMALL_RECORD, make_publisher, policy_for
 
 PUBLISHER = make_publisher()
 for _i in range(6):

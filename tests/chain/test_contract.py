@@ -37,8 +37,7 @@ from okeios.protocol.merkle import (
     inclusion_proof_length,
     leaf_hash,
 )
-
-from .nodes import Node
+from tests.nodes import Node
 
 ARTIFACT = load_anchor_registry()
 UINT64_MAX = 2**64 - 1

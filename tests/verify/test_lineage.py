@@ -19,8 +19,7 @@ from okeios.publish.store import Store
 from okeios.verify.lineage import verify_lineage
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Reason, Status
-
-from .helpers import SMALL_RECORD, CountingRng, make_publisher, policy_for
+from tests.helpers import SMALL_RECORD, CountingRng, make_publisher, policy_for
 
 RECORDS = synthetic_records(4, seed=21)
 

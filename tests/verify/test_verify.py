@@ -19,8 +19,14 @@ from okeios.publish.publisher import Publisher
 from okeios.verify.bundle import verify_bundle, verify_bundle_or_raise
 from okeios.verify.policy import ANYONE, TrustPolicy
 from okeios.verify.report import Property, Reason, Status
-
-from .helpers import AUTHOR_KEY, SMALL_RECORD, STRANGER_KEY, CountingRng, make_publisher, policy_for
+from tests.helpers import (
+    AUTHOR_KEY,
+    SMALL_RECORD,
+    STRANGER_KEY,
+    CountingRng,
+    make_publisher,
+    policy_for,
+)
 
 AUTHOR = LocalSigner.from_key(AUTHOR_KEY)
 STRANGER = LocalSigner.from_key(STRANGER_KEY)

@@ -19,8 +19,7 @@ from okeios.publish.anchoring import anchor
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.store import Store
 from okeios.verify.audit import audit_log
-
-from .helpers import CountingRng, run_cli
+from tests.helpers import CountingRng, run_cli
 
 RECORDS = synthetic_records(8, seed=3)
 

@@ -25,9 +25,8 @@ from okeios.publish.store import Store
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Property, Status
-
-from .helpers import CountingRng
-from .nodes import Node
+from tests.helpers import CountingRng
+from tests.nodes import Node
 
 RECORDS = synthetic_records(30)
 

@@ -29,8 +29,7 @@ from okeios.verify.bundle import verify_bundle
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Property
 from okeios.verify.share import open_share
-
-from .helpers import CountingRng
+from tests.helpers import CountingRng
 
 RECORDS = synthetic_records(12, seed=5)
 

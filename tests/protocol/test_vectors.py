@@ -30,13 +30,15 @@ EVENT_FIELDS = [
     ("subject", "address"),
     ("purpose", "string"),
 ]
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "okeios-v1.json").read_text())
+VECTORS = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "okeios-v1.json").read_text()
+)
 
 
 def test_vectors_are_reproduced() -> None:
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "make_vectors.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "make_vectors.py"
     spec = importlib.util.spec_from_file_location("make_vectors", path)
     assert spec is not None
     assert spec.loader is not None

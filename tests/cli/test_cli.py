@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from okeios.cli.main import main
+from tests.helpers import SMALL_RECORD, make_publisher
 
-from .helpers import SMALL_RECORD, make_publisher
-
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:

@@ -14,10 +14,9 @@ import pytest
 from okeios.chain.registry import Registry
 from okeios.cli.demo import synthetic_records
 from okeios.protocol.signing import LocalSigner
-
-from .conftest import shared_dir
-from .helpers import CountingRng, run_cli
-from .nodes import Node
+from tests.conftest import shared_dir
+from tests.helpers import CountingRng, run_cli
+from tests.nodes import Node
 
 RECORD_COUNT = 1000
 

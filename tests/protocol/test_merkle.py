@@ -23,8 +23,7 @@ from okeios.protocol.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-
-from .conftest import shared_dir
+from tests.conftest import shared_dir
 
 README_LEAVES = [
     "",
@@ -67,7 +66,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for kind in ("inclusion", "consistency"):
         name = f"{kind}_case"
         if name in metafunc.fixturenames:
-            base = Path(__file__).resolve().parents[2] / "shared/vectors/rfc6962/testdata" / kind
+            base = Path(__file__).resolve().parents[3] / "shared/vectors/rfc6962/testdata" / kind
             paths = sorted(base.rglob("*.json")) if base.exists() else []
             metafunc.parametrize(name, paths or [None], ids=_ids(paths) or ["missing"])
 

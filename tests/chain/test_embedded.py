@@ -29,7 +29,7 @@ from okeios.chain import embedded
 from okeios.chain.embedded import CHAIN_ID, JOURNAL_FILE, STATE_FILE, EmbeddedChain
 from okeios.errors import ChainError, InputError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # A minimal storage contract, hand-assembled. Runtime (24 bytes): with calldata, store word 0
 # of the calldata at slot 0 and stop; with empty calldata, return slot 0.

@@ -25,8 +25,7 @@ from okeios.protocol.events import (
     event_from_message,
 )
 from okeios.protocol.signing import EthAccountSigner, LocalSigner, recover_address, sign_typed
-
-from .conftest import shared_dir
+from tests.conftest import shared_dir
 
 KEY_A = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 KEY_B = bytes.fromhex("01" * 32)

@@ -24,13 +24,17 @@ __all__ = [
     "MalformedJSONError",
     "NestingError",
     "NonCanonicalEncodingError",
+    "NoteError",
+    "NoteVerificationError",
     "NumberError",
     "OkeiosError",
     "PolicyError",
     "ProofError",
     "RecipientError",
     "RegistryMissingError",
+    "SdJwtError",
     "SignatureError",
+    "TileError",
     "TrailingGarbageError",
     "TruncationError",
     "UnknownFieldError",
@@ -168,3 +172,23 @@ class ChainError(OkeiosError):
 
 class RegistryMissingError(ChainError):
     """The chain answered, but there is no contract at the registry address."""
+
+
+# --- interoperable formats (C2SP notes and tiles, SD-JWT) -------------------------------------
+
+
+class NoteError(InputError):
+    """A C2SP signed note, checkpoint, cosignature or verifier key is malformed."""
+
+
+class NoteVerificationError(NoteError):
+    """A signed note carries no valid signature by a trusted key, or a known key's signature
+    fails to verify."""
+
+
+class TileError(InputError):
+    """A C2SP tlog-tiles path, tile or entry bundle is malformed or does not match the tree."""
+
+
+class SdJwtError(InputError):
+    """An SD-JWT (RFC 9901) is malformed or does not verify."""

@@ -1,0 +1,173 @@
+"""Publish a log as C2SP tlog-tiles: a folder any static web server can serve.
+
+``publish_tiles`` writes, under ``folder``:
+
+* ``tile/<L>/<N>[.p/<W>]``: the hash tiles (:mod:`okeios.protocol.tiles`);
+* ``tile/entries/<N>[.p/<W>]``: the entry bundles; an entry is ``eventId || signature``,
+  exactly the leaf data of the okeios Merkle log;
+* ``okeios/events/<N>[.p/<W>]``: the same entries as okeios JSON lines (``{"index", "event",
+  "signature"}``, the EIP-712 event message), which an auditor needs to check lineage and times;
+  a separate URL, as the spec asks of a log that serves another entry format;
+* ``okeios/log.json``: the publisher, the log id, the origin and the note key binding (the
+  publisher's EIP-712 signature over the Ed25519 verifier key, :class:`NoteKeyBinding`);
+* ``okeios/checkpoint.json``: the publisher's EIP-712 signed checkpoint of the same tree;
+* ``checkpoint``: the C2SP checkpoint, a signed note by the log's Ed25519 note key, written last
+  so that a reader never sees a checkpoint whose tiles are missing.
+
+Tiles and bundles are immutable: a file already present is never rewritten, so publishing a
+grown log writes only the new tiles. Every file is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from okeios.errors import TileError
+from okeios.protocol.events import SignedCheckpoint, SignedEvent
+from okeios.protocol.merkle import MerkleLog, leaf_hash
+from okeios.protocol.note import (
+    Ed25519NoteSigner,
+    NoteCheckpoint,
+    NoteKeyBinding,
+    derive_note_seed,
+)
+from okeios.protocol.signing import LocalSigner
+from okeios.protocol.tiles import (
+    TILE_WIDTH,
+    TileRef,
+    encode_entry_bundle,
+    subtree_root,
+    tiles_for_size,
+)
+
+__all__ = [
+    "TILES_FORMAT",
+    "PublishedTiles",
+    "default_origin",
+    "events_path",
+    "note_signer",
+    "publish_tiles",
+]
+
+TILES_FORMAT = "okeios-tiles"
+
+
+def default_origin(log_id: bytes) -> str:
+    """The checkpoint origin of a log when none is given: ``okeios/0x<log id>``."""
+    return f"okeios/0x{log_id.hex()}"
+
+
+def events_path(ref: TileRef) -> str:
+    """Where the okeios JSON form of an entry bundle is published."""
+    return "okeios/events/" + ref.path().removeprefix("tile/entries/")
+
+
+def note_signer(signer: LocalSigner, log_id: bytes, origin: str) -> Ed25519NoteSigner:
+    """The log's Ed25519 note key, derived from the publisher key; its key name is the origin."""
+    return Ed25519NoteSigner(origin, derive_note_seed(signer.private_key, log_id))
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedTiles:
+    tree_size: int
+    written: int
+    kept: int
+    note: str
+    vkey: str
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def publish_tiles(
+    folder: str | Path,
+    *,
+    signer: LocalSigner,
+    log_id: bytes,
+    events: Iterable[SignedEvent],
+    checkpoint: SignedCheckpoint,
+    origin: str | None = None,
+) -> PublishedTiles:
+    """Write (or bring up to date) the tiled form of a log whose entries are ``events``;
+    ``checkpoint`` must be the publisher's signed checkpoint of exactly these entries."""
+    root_dir = Path(folder)
+    origin = origin or default_origin(log_id)
+    note_key = note_signer(signer, log_id, origin)
+    entries: list[bytes] = []
+    lines: list[bytes] = []
+    for i, signed in enumerate(events):
+        entries.append(signed.leaf_data())
+        line = {
+            "index": i,
+            "event": signed.event.message(),
+            "signature": "0x" + signed.signature.hex(),
+        }
+        lines.append(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+    size = len(entries)
+    levels = [[leaf_hash(e) for e in entries]]
+    while len(levels[-1]) >= TILE_WIDTH:
+        below = levels[-1]
+        levels.append(
+            [
+                subtree_root(below[k : k + TILE_WIDTH])
+                for k in range(0, len(below) - TILE_WIDTH + 1, TILE_WIDTH)
+            ]
+        )
+    cp = checkpoint.checkpoint
+    if cp.log_id != log_id or cp.tree_size != size:
+        raise TileError(f"the checkpoint is of size {cp.tree_size}, the log has {size} entries")
+    written = kept = 0
+
+    def put(rel: str, make: Iterable[bytes] | bytes) -> None:
+        nonlocal written, kept
+        target = root_dir / rel
+        if target.exists():
+            kept += 1
+            return
+        _write(target, make if isinstance(make, bytes) else b"".join(make))
+        written += 1
+
+    for ref in tiles_for_size(size, entries=True):
+        lo, hi = ref.start(), ref.start() + ref.width
+        if ref.level is None:
+            put(ref.path(), encode_entry_bundle(entries[lo:hi]))
+            put(events_path(ref), lines[lo:hi])
+        else:
+            put(ref.path(), levels[ref.level][lo:hi])
+    root = MerkleLog.from_leaf_hashes(levels[0]).root()
+    if root != cp.root:
+        raise TileError("the checkpoint's root is not the root of these entries")
+    binding = NoteKeyBinding.sign(signer, log_id, note_key.vkey())
+    header = {
+        "format": TILES_FORMAT,
+        "version": 1,
+        "publisher": signer.address,
+        "logId": "0x" + log_id.hex(),
+        "origin": origin,
+        "noteKey": binding.to_dict(),
+    }
+    _write(root_dir / "okeios" / "log.json", json.dumps(header, indent=1).encode() + b"\n")
+    signed_cp = {
+        "treeSize": cp.tree_size,
+        "root": "0x" + cp.root.hex(),
+        "publisher": checkpoint.publisher,
+        "signature": "0x" + checkpoint.signature.hex(),
+    }
+    _write(root_dir / "okeios" / "checkpoint.json", json.dumps(signed_cp).encode() + b"\n")
+    note = note_key.sign_note(NoteCheckpoint(origin, size, cp.root).text())
+    _write(root_dir / "checkpoint", note.to_bytes())
+    return PublishedTiles(size, written, kept, note.to_text(), note_key.vkey())

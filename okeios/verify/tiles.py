@@ -1,0 +1,300 @@
+"""Audit a log published as C2SP tlog-tiles, from a folder or an HTTP(S) URL, incrementally.
+
+:class:`TileFetcher` reads a tiled log's files, and keeps the immutable ones (full and partial
+tiles, entry bundles) in a local cache folder, so the next audit of a grown log downloads only
+the tiles it lacks (:attr:`TileFetcher.fetched` lists what was downloaded). The mutable files
+(``checkpoint``, ``okeios/log.json``, ``okeios/checkpoint.json``) are read every time.
+
+:func:`audit_tiles`:
+
+1. reads ``okeios/log.json`` and checks that the note key binding is signed by the expected
+   publisher (``bad-note-key`` otherwise) and names this log;
+2. verifies the ``checkpoint`` note with that key (``bad-checkpoint-note``), its origin
+   (``foreign-log``), and, given a :class:`~okeios.verify.witness.WitnessPolicy`, its quorum of
+   witness cosignatures (``witness-quorum``, ``bad-cosignature``, ``future-cosignature``);
+3. reads every level-0 tile, entry bundle and okeios event bundle up to the checkpoint's size
+   and the tiles above: every entry must hash to its tile hash, every event must be the one the
+   entry names, every higher tile hash must be the root of the full tile below
+   (``tile-mismatch``), and the tree must have the checkpoint's root (``checkpoint-mismatch``);
+4. with a cache, checks that the previous audit's checkpoint is a prefix of this tree
+   (``inconsistent-checkpoint``: the publisher rewrote what it had shown before, a fork);
+5. runs the whole-log audit (:func:`okeios.verify.audit.audit_log`: signatures, lineage,
+   anchors, times) over the entries, and merges its defects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from okeios.errors import NoteError, OkeiosError, TileError
+from okeios.protocol.events import event_from_message
+from okeios.protocol.merkle import MerkleLog, leaf_hash
+from okeios.protocol.note import NoteKeyBinding, parse_checkpoint, parse_note, verify_note
+from okeios.protocol.signing import checksum_address
+from okeios.protocol.tiles import (
+    TILE_WIDTH,
+    TileRef,
+    decode_entry_bundle,
+    split_hashes,
+    subtree_root,
+    tiles_for_size,
+)
+from okeios.verify.audit import DEFAULT_TOLERANCE, AnchorSource, AuditReport, Defect, audit_log
+from okeios.verify.witness import WitnessPolicy, check_witnessed
+
+__all__ = ["TileFetcher", "audit_tiles"]
+
+MAX_FILE = 1 << 24
+_STATE = "audit-state.json"
+
+
+class TileFetcher:
+    """Reads a tiled log from ``base`` (a folder, or an http(s) URL), caching immutable files
+    under ``cache`` (optional)."""
+
+    def __init__(
+        self, base: str | Path, cache: str | Path | None = None, *, timeout: float = 30.0
+    ) -> None:
+        text = str(base)
+        self.remote = urllib.parse.urlsplit(text).scheme in ("http", "https")
+        self.base = text.rstrip("/") + "/" if self.remote else Path(text)
+        self.cache = Path(cache) if cache is not None else None
+        self.timeout = timeout
+        self.fetched: list[str] = []
+
+    def _origin_read(self, rel: str) -> bytes:
+        self.fetched.append(rel)
+        if isinstance(self.base, Path):
+            try:
+                with open(self.base / rel, "rb") as fh:
+                    data = fh.read(MAX_FILE + 1)
+            except OSError as exc:
+                raise TileError(f"cannot read {rel}: {exc.strerror}") from exc
+        else:
+            url = self.base + rel
+            request = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})  # noqa: S310
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
+                    data = resp.read(MAX_FILE + 1)
+            except urllib.error.HTTPError as exc:
+                raise TileError(f"cannot fetch {rel}: HTTP {exc.code}") from exc
+            except (urllib.error.URLError, OSError) as exc:
+                raise TileError(f"cannot fetch {rel}: {exc}") from exc
+        if len(data) > MAX_FILE:
+            raise TileError(f"{rel} is larger than {MAX_FILE} bytes")
+        return data
+
+    def get(self, rel: str, *, immutable: bool) -> bytes:
+        """A file of the log; immutable ones come from the cache when it has them."""
+        if not immutable or self.cache is None:
+            return self._origin_read(rel)
+        cached = self.cache / "files" / rel
+        if cached.exists():
+            return cached.read_bytes()
+        data = self._origin_read(rel)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, cached)
+        return data
+
+    def forget(self, rel: str) -> None:
+        """Drop a cached file that turned out wrong, so the next audit fetches it again."""
+        if self.cache is not None:
+            (self.cache / "files" / rel).unlink(missing_ok=True)
+
+    def load_state(self) -> dict[str, Any] | None:
+        if self.cache is None or not (self.cache / _STATE).exists():
+            return None
+        try:
+            data = json.loads((self.cache / _STATE).read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else None
+        except (OSError, ValueError):
+            return None
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        if self.cache is None:
+            return
+        self.cache.mkdir(parents=True, exist_ok=True)
+        (self.cache / _STATE).write_text(json.dumps(state), encoding="utf-8")
+
+
+def _events_path(ref: TileRef) -> str:
+    return "okeios/events/" + ref.path().removeprefix("tile/entries/")
+
+
+def audit_tiles(
+    fetcher: TileFetcher,
+    *,
+    publisher: str,
+    chain: AnchorSource | None,
+    authors: Sequence[str] | None = None,
+    tolerance: int = DEFAULT_TOLERANCE,
+    witnesses: WitnessPolicy | None = None,
+    now: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> AuditReport:
+    """Audit the tiled log ``fetcher`` reads; see the module docstring for the checks."""
+    expected = checksum_address(publisher)
+    try:
+        header = json.loads(fetcher.get("okeios/log.json", immutable=False))
+        if header.get("format") != "okeios-tiles" or header.get("version") != 1:
+            raise TileError("okeios/log.json is not an okeios tiled log header")
+        log_id = bytes.fromhex(str(header["logId"]).removeprefix("0x"))
+        origin = str(header["origin"])
+        binding = NoteKeyBinding.from_dict(header["noteKey"])
+        claimed = checksum_address(str(header["publisher"]))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise TileError(f"bad okeios/log.json: {exc}") from exc
+    report = AuditReport(expected, log_id)
+    defects: list[Defect] = []
+
+    def fail(kind: str, detail: str, index: int | None = None) -> AuditReport:
+        report.defects.append(Defect(kind, index, detail))
+        return report
+
+    if claimed != expected:
+        return fail("foreign-log", f"the tiled log is {claimed}'s, not {expected}'s")
+    try:
+        note_key = binding.verify(expected)
+    except NoteError as exc:
+        return fail("bad-note-key", str(exc))
+    if binding.log_id != log_id or note_key.name != origin:
+        return fail("bad-note-key", "the note key is bound to another log or origin")
+    try:
+        note = parse_note(fetcher.get("checkpoint", immutable=False))
+        verify_note(note, [note_key])
+        checkpoint = parse_checkpoint(note.text)
+    except NoteError as exc:
+        return fail("bad-checkpoint-note", str(exc))
+    if checkpoint.origin != origin:
+        return fail("foreign-log", f"the checkpoint is of {checkpoint.origin}, not {origin}")
+    if witnesses is not None:
+        witnessed = check_witnessed(note, note_key, witnesses, now=now)
+        if witnessed.reason is not None:
+            defects.append(Defect(witnessed.reason, None, witnessed.detail))
+    size = checkpoint.tree_size
+
+    # The tree, tile by tile. Leaf hashes come from the entries themselves; the tiles must agree.
+    leaves: list[bytes] = []
+    lines: list[str] = [
+        json.dumps(
+            {"format": "okeios-log", "version": 1, "publisher": claimed, "logId": header["logId"]}
+        )
+    ]
+    levels: dict[int, list[bytes]] = {}
+    for ref in tiles_for_size(size):
+        data = fetcher.get(ref.path(), immutable=True)
+        assert ref.level is not None
+        try:
+            hashes = split_hashes(data, ref.width)
+        except TileError as exc:
+            fetcher.forget(ref.path())
+            defects.append(Defect("tile-mismatch", ref.start(), f"{ref.path()}: {exc}"))
+            hashes = [b""] * ref.width
+        levels.setdefault(ref.level, []).extend(hashes)
+        if ref.level == 0:
+            _read_entries(fetcher, ref, hashes, leaves, lines, defects)
+            if progress is not None:
+                progress(ref.width)
+    # Every hash at level L + 1 is the root of the full tile below it.
+    for level, hashes in sorted(levels.items()):
+        below = levels.get(level - 1) if level else None
+        if below is None:
+            continue
+        for k, h in enumerate(hashes):
+            chunk = below[k * TILE_WIDTH : (k + 1) * TILE_WIDTH]
+            if len(chunk) == TILE_WIDTH and all(chunk) and h != subtree_root(chunk):
+                ref = TileRef(level, k // TILE_WIDTH)
+                defects.append(
+                    Defect("tile-mismatch", None, f"hash {k} of level {level} is not its subtree")
+                )
+                fetcher.forget(ref.path())
+    tree = MerkleLog.from_leaf_hashes(leaves)
+    if tree.root() != checkpoint.root:
+        defects.append(
+            Defect(
+                "checkpoint-mismatch",
+                None,
+                f"the entries' root at size {size} is not the signed checkpoint's",
+            )
+        )
+    state = fetcher.load_state()
+    if state is not None and state.get("logId") == header["logId"]:
+        old_size, old_root = int(state["size"]), bytes.fromhex(state["root"])
+        if old_size > size or tree.root(old_size) != old_root:
+            defects.append(
+                Defect(
+                    "inconsistent-checkpoint",
+                    None,
+                    f"the checkpoint of size {old_size} seen before is not a prefix of this log "
+                    f"(size {size}): the publisher rewrote or forked its history",
+                )
+            )
+    try:
+        signed = json.loads(fetcher.get("okeios/checkpoint.json", immutable=False))
+        lines.append(json.dumps({"checkpoint": signed}))
+    except (TileError, ValueError):
+        defects.append(Defect("bad-checkpoint", None, "okeios/checkpoint.json is missing"))
+    inner = audit_log(lines, publisher=expected, chain=chain, authors=authors, tolerance=tolerance)
+    inner.defects.extend(defects)
+    inner.defects.sort(key=lambda d: (d.index is None, d.index or 0))
+    if not any(
+        d.kind in ("inconsistent-checkpoint", "checkpoint-mismatch", "tile-mismatch")
+        for d in inner.defects
+    ):
+        fetcher.save_state({"logId": header["logId"], "size": size, "root": checkpoint.root.hex()})
+    return inner
+
+
+def _read_entries(
+    fetcher: TileFetcher,
+    ref: TileRef,
+    hashes: list[bytes],
+    leaves: list[bytes],
+    lines: list[str],
+    defects: list[Defect],
+) -> None:
+    bundle = ref.entries()
+    start = ref.start()
+    try:
+        entries = decode_entry_bundle(fetcher.get(bundle.path(), immutable=True), ref.width)
+        event_lines = fetcher.get(_events_path(bundle), immutable=True).decode("utf-8").splitlines()
+        if len(event_lines) != ref.width:
+            raise TileError(f"{_events_path(bundle)} holds {len(event_lines)} events")
+    except (TileError, UnicodeDecodeError) as exc:
+        fetcher.forget(bundle.path())
+        fetcher.forget(_events_path(bundle))
+        defects.append(Defect("tile-mismatch", start, f"entries {start}+{ref.width}: {exc}"))
+        leaves.extend(hashes)
+        lines.extend(json.dumps({"index": start + i, "bad": True}) for i in range(ref.width))
+        return
+    for i, (entry, tile_hash, line) in enumerate(zip(entries, hashes, event_lines, strict=True)):
+        index = start + i
+        leaves.append(leaf_hash(entry))
+        problem = None
+        if leaf_hash(entry) != tile_hash:
+            problem = "the entry does not hash to its tile hash"
+        else:
+            try:
+                item = json.loads(line)
+                event = event_from_message(item["event"])
+                sig = bytes.fromhex(str(item["signature"]).removeprefix("0x"))
+                if event.id + sig != entry:
+                    problem = "the okeios event is not the entry of the entry bundle"
+            except (ValueError, KeyError, TypeError, AttributeError, OkeiosError) as exc:
+                problem = f"malformed okeios event: {exc}"
+        if problem is not None:
+            defects.append(Defect("tile-mismatch", index, problem))
+            fetcher.forget(bundle.path())
+            fetcher.forget(_events_path(bundle))
+        lines.append(line)

@@ -1,0 +1,360 @@
+"""Witness cosignatures (C2SP tlog-cosignature, tlog-witness): a k-of-n policy and a witness.
+
+A *witness* is a third party that keeps, per log origin, the latest checkpoint it cosigned. It
+cosigns a new checkpoint only when the log's signature verifies and a consistency proof shows
+the new tree extends the old one, so two witnesses that both cosigned have seen one history:
+a publisher cannot show one tree to some verifiers and a rewritten one to others (a split
+view) without convincing the witnesses, which it cannot do with a consistency proof.
+
+:class:`WitnessPolicy` is what a verifier configures: the witnesses it trusts (cosignature/v1
+verifier keys) and how many of them must have cosigned (``quorum``). :func:`check_witnessed`
+applies it to a signed checkpoint note. It proves that ``quorum`` witnesses saw this checkpoint
+consistent with everything they saw before; it does not prove that the entries are valid
+events, nor anything about time beyond each witness's own timestamp.
+
+:class:`Witness` implements the ``add-checkpoint`` call of tlog-witness (status codes 200, 400,
+403, 404, 409, 422 as the spec defines them); :func:`serve_witness` serves it over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time as _time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from okeios.errors import NoteError, NoteVerificationError, PolicyError, ProofError
+from okeios.protocol.merkle import EMPTY_ROOT, verify_consistency
+from okeios.protocol.note import (
+    COSIGNATURE_V1,
+    CosignatureSigner,
+    CosignatureVerifier,
+    NoteCheckpoint,
+    NoteSignature,
+    NoteVerifier,
+    SignedNote,
+    b64decode,
+    b64encode,
+    parse_checkpoint,
+    parse_decimal,
+    parse_note,
+    parse_vkey,
+    verify_note,
+)
+
+__all__ = [
+    "MAX_PROOF_LINES",
+    "Witness",
+    "WitnessPolicy",
+    "Witnessed",
+    "add_checkpoint_request",
+    "check_witnessed",
+    "parse_cosignatures",
+    "parse_witness_key",
+    "serve_witness",
+    "witness_key_text",
+]
+
+MAX_PROOF_LINES = 63
+MAX_REQUEST = 1 << 16
+FUTURE_SKEW = 300
+
+
+# --- the verifier's policy -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class WitnessPolicy:
+    """``quorum`` of the given witnesses must have cosigned a checkpoint."""
+
+    witnesses: tuple[CosignatureVerifier, ...]
+    quorum: int
+
+    def __init__(self, witnesses: Sequence[CosignatureVerifier | str], quorum: int) -> None:
+        keys: list[CosignatureVerifier] = []
+        for w in witnesses:
+            v = parse_vkey(w) if isinstance(w, str) else w
+            if not isinstance(v, CosignatureVerifier):
+                raise PolicyError(f"a witness key is a cosignature/v1 (0x04) key: {v.vkey()}")
+            keys.append(v)
+        if len({v.public_key for v in keys}) != len(keys):
+            # One key under two names would let one witness count twice towards the quorum.
+            raise PolicyError("two witnesses share a public key")
+        if len({(v.name, v.key_id) for v in keys}) != len(keys):
+            raise PolicyError("two witnesses share a name and key ID")
+        if not isinstance(quorum, int) or not 1 <= quorum <= len(keys):
+            raise PolicyError(f"a quorum is between 1 and the number of witnesses ({len(keys)})")
+        object.__setattr__(self, "witnesses", tuple(keys))
+        object.__setattr__(self, "quorum", quorum)
+
+
+@dataclass(frozen=True, slots=True)
+class Witnessed:
+    """The outcome of a quorum check: which witnesses cosigned, at which times."""
+
+    checkpoint: NoteCheckpoint
+    cosigners: dict[str, int]
+    quorum: int
+    reason: str | None = None
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.reason is None
+
+
+def check_witnessed(
+    note: SignedNote | bytes | str,
+    log_key: NoteVerifier,
+    policy: WitnessPolicy,
+    *,
+    now: float | None = None,
+) -> Witnessed:
+    """Check a checkpoint note: the log's signature, then the policy's quorum of cosignatures.
+
+    Raises :class:`NoteError` for a malformed note and :class:`NoteVerificationError` when the
+    log's own signature is missing or bad. A quorum that is not met is a result with reason
+    ``witness-quorum``; a trusted witness's cosignature that does not verify, ``bad-cosignature``
+    (it is never silently skipped); one dated in the future, ``future-cosignature``.
+    """
+    parsed = note if isinstance(note, SignedNote) else parse_note(note)
+    checkpoint = parse_checkpoint(parsed.text)
+    verify_note(parsed, [log_key])
+    clock = _time.time() if now is None else now
+    known = {(w.name, w.key_id): w for w in policy.witnesses}
+    cosigners: dict[str, int] = {}
+    for sig in parsed.signatures:
+        w = known.get((sig.name, sig.key_id))
+        if w is None:
+            continue
+        ts = w.timestamp(parsed.text, sig.signature)
+        if ts is None:
+            return Witnessed(
+                checkpoint, cosigners, policy.quorum, "bad-cosignature",
+                f"the cosignature of {w.name} does not verify",
+            )  # fmt: skip
+        if ts > clock + FUTURE_SKEW:
+            return Witnessed(
+                checkpoint, cosigners, policy.quorum, "future-cosignature",
+                f"{w.name} cosigned at {ts}, in the future",
+            )  # fmt: skip
+        cosigners[w.vkey()] = max(ts, cosigners.get(w.vkey(), 0))
+    if len(cosigners) < policy.quorum:
+        return Witnessed(
+            checkpoint, cosigners, policy.quorum, "witness-quorum",
+            f"{len(cosigners)} of the required {policy.quorum} witnesses cosigned",
+        )  # fmt: skip
+    return Witnessed(checkpoint, cosigners, policy.quorum)
+
+
+# --- witness keys at rest ------------------------------------------------------------------
+
+
+def witness_key_text(name: str, seed: bytes) -> str:
+    """A witness private key as ``PRIVATE+KEY+name+hexid+base64(0x04 || seed)``."""
+    signer = CosignatureSigner(name, seed)
+    return f"PRIVATE+KEY+{name}+{signer.key_id.hex()}+{b64encode(bytes([COSIGNATURE_V1]) + seed)}"
+
+
+def parse_witness_key(text: str) -> CosignatureSigner:
+    parts = text.strip().split("+", 4)
+    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
+        raise NoteError("a witness key is PRIVATE+KEY+name+keyid+key")
+    raw = b64decode(parts[4], "a witness key")
+    if len(raw) != 33 or raw[0] != COSIGNATURE_V1:
+        raise NoteError("a witness key is a cosignature/v1 Ed25519 seed")
+    signer = CosignatureSigner(parts[2], raw[1:])
+    if signer.key_id.hex() != parts[3]:
+        raise NoteError("the witness key's ID does not match its name and key")
+    return signer
+
+
+# --- the witness ---------------------------------------------------------------------------
+
+
+@dataclass
+class _LogState:
+    keys: list[str]
+    size: int = 0
+    root: bytes = EMPTY_ROOT
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Witness:
+    """A witness: its cosignature key and, per origin, the log keys and latest cosigned size.
+
+    ``state_path`` (JSON) is rewritten atomically after every cosignature, before the answer is
+    returned; checking the old size and storing the new checkpoint happen under one lock.
+    """
+
+    def __init__(
+        self,
+        signer: CosignatureSigner,
+        state_path: str | Path | None = None,
+        *,
+        clock: Callable[[], float] = _time.time,
+    ) -> None:
+        self.signer = signer
+        self.state_path = Path(state_path) if state_path is not None else None
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.logs: dict[str, _LogState] = {}
+        if self.state_path is not None and self.state_path.exists():
+            self._load()
+
+    def vkey(self) -> str:
+        return self.signer.vkey()
+
+    def add_log(self, origin: str, vkeys: Sequence[str]) -> None:
+        """Trust ``vkeys`` (Ed25519 note keys) for checkpoints of ``origin``."""
+        for v in vkeys:
+            parse_vkey(v)
+        NoteCheckpoint(origin, 0, EMPTY_ROOT)  # validates the origin
+        with self._lock:
+            state = self.logs.setdefault(origin, _LogState([]))
+            state.keys = sorted(set(state.keys) | set(vkeys))
+            self._save()
+
+    def _load(self) -> None:
+        assert self.state_path is not None
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+            for origin, s in data["logs"].items():
+                self.logs[origin] = _LogState(
+                    list(s["keys"]), int(s["size"]), bytes.fromhex(s["root"]), list(s["history"])
+                )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise NoteError(f"cannot read the witness state {self.state_path}: {exc}") from exc
+
+    def _save(self) -> None:
+        if self.state_path is None:
+            return
+        data = {
+            "logs": {
+                o: {"keys": s.keys, "size": s.size, "root": s.root.hex(), "history": s.history}
+                for o, s in self.logs.items()
+            }
+        }
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1)
+        os.replace(tmp, self.state_path)
+
+    def add_checkpoint(self, body: bytes) -> tuple[int, str, bytes]:
+        """Handle an ``add-checkpoint`` request body: (HTTP status, content type, body)."""
+        text_plain = "text/plain; charset=utf-8"
+        try:
+            old_size, proof, note = _parse_request(body)
+            checkpoint = parse_checkpoint(note.text)
+        except NoteError as exc:
+            return 400, text_plain, f"bad request: {exc}\n".encode()
+        with self._lock:
+            state = self.logs.get(checkpoint.origin)
+            if state is None:
+                return 404, text_plain, b"unknown log origin\n"
+            try:
+                verify_note(note, [parse_vkey(k) for k in state.keys])
+            except NoteVerificationError as exc:
+                return 403, text_plain, f"{exc}\n".encode()
+            if old_size > checkpoint.tree_size:
+                return 400, text_plain, b"the old size is larger than the checkpoint\n"
+            if old_size != state.size:
+                return 409, "text/x.tlog.size", f"{state.size}\n".encode()
+            if checkpoint.tree_size == 0 and checkpoint.root != EMPTY_ROOT:
+                return 422, text_plain, b"an empty tree has the empty root\n"
+            if old_size == 0:
+                if proof:
+                    return 422, text_plain, b"no proof is needed from the empty tree\n"
+            elif old_size == checkpoint.tree_size:
+                if proof or checkpoint.root != state.root:
+                    return 422, text_plain, b"same size, different root\n"
+            else:
+                try:
+                    verify_consistency(
+                        old_size, checkpoint.tree_size, state.root, checkpoint.root, proof
+                    )
+                except ProofError as exc:
+                    state.history.append(
+                        {"refused": checkpoint.tree_size, "root": checkpoint.root.hex()}
+                    )
+                    self._save()
+                    return 422, text_plain, f"inconsistent: {exc}\n".encode()
+            timestamp = int(self.clock())
+            cosig = self.signer.cosign(note.text, timestamp)
+            state.size, state.root = checkpoint.tree_size, checkpoint.root
+            state.history.append({"size": state.size, "root": state.root.hex(), "time": timestamp})
+            self._save()
+        return 200, text_plain, cosig.line().encode()
+
+
+def _parse_request(body: bytes) -> tuple[int, list[bytes], SignedNote]:
+    if len(body) > MAX_REQUEST:
+        raise NoteError("the request is too large")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NoteError("the request is UTF-8") from exc
+    head, sep, rest = text.partition("\n\n")
+    if not sep:
+        raise NoteError("the request has an empty line before the checkpoint")
+    lines = head.split("\n")
+    if not lines[0].startswith("old "):
+        raise NoteError("the request starts with an old size line")
+    old_size = parse_decimal(lines[0][4:], "the old size")
+    if len(lines) - 1 > MAX_PROOF_LINES:
+        raise NoteError(f"at most {MAX_PROOF_LINES} consistency proof lines")
+    proof = [b64decode(line, "a proof hash") for line in lines[1:]]
+    if any(len(h) != 32 for h in proof):
+        raise NoteError("a proof hash is 32 bytes")
+    return old_size, proof, parse_note(rest)
+
+
+def add_checkpoint_request(old_size: int, proof: Sequence[bytes], note: SignedNote) -> bytes:
+    """The body of an ``add-checkpoint`` request."""
+    head = f"old {old_size}\n" + "".join(b64encode(h) + "\n" for h in proof)
+    return (head + "\n" + note.to_text()).encode("utf-8")
+
+
+def parse_cosignatures(body: bytes) -> list[NoteSignature]:
+    """The signature lines of a witness's 200 answer."""
+    from okeios.protocol.note import parse_signature_line
+
+    text = body.decode("utf-8", "strict")
+    if not text.endswith("\n"):
+        raise NoteError("cosignature lines end with a newline")
+    return [parse_signature_line(line) for line in text[:-1].split("\n")]
+
+
+def serve_witness(witness: Witness, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """An HTTP server for ``POST /add-checkpoint`` (call ``serve_forever`` or run it in a
+    thread; ``server_address`` has the bound port)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            if self.path.rstrip("/").rsplit("/", 1)[-1] != "add-checkpoint":
+                self._answer(404, "text/plain; charset=utf-8", b"not found\n")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_REQUEST:
+                self._answer(400, "text/plain; charset=utf-8", b"too large\n")
+                return
+            self._answer(*witness.add_checkpoint(self.rfile.read(length)))
+
+        def _answer(self, status: int, ctype: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return ThreadingHTTPServer((host, port), Handler)

@@ -1,0 +1,215 @@
+"""Witnesses (C2SP tlog-witness) and k-of-n cosignature policies: a witness cosigns only a
+consistent history, so a publisher showing two histories cannot gather a quorum for both."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from okeios.errors import NoteVerificationError, PolicyError
+from okeios.protocol.merkle import EMPTY_ROOT, MerkleLog
+from okeios.protocol.note import (
+    CosignatureSigner,
+    Ed25519NoteSigner,
+    NoteCheckpoint,
+    SignedNote,
+    parse_note,
+)
+from okeios.verify.witness import (
+    Witness,
+    WitnessPolicy,
+    add_checkpoint_request,
+    check_witnessed,
+    parse_cosignatures,
+    parse_witness_key,
+    serve_witness,
+    witness_key_text,
+)
+
+ORIGIN = "example.com/okeios-log"
+NOW = 1_760_000_000
+LOG = Ed25519NoteSigner(ORIGIN, b"\x01" * 32)
+
+
+def tree(n: int, tag: bytes = b"") -> MerkleLog:
+    log = MerkleLog()
+    for i in range(n):
+        log.append(tag + b"entry %d" % i)
+    return log
+
+
+def note_of(log: MerkleLog, size: int | None = None, signer: Ed25519NoteSigner = LOG) -> SignedNote:
+    size = log.size if size is None else size
+    return signer.sign_note(NoteCheckpoint(ORIGIN, size, log.root(size)).text())
+
+
+def make_witness(i: int, state: Path | None = None) -> Witness:
+    w = Witness(CosignatureSigner(f"witness{i}.example", bytes([i]) * 32), state, clock=lambda: NOW)
+    w.add_log(ORIGIN, [LOG.vkey()])
+    return w
+
+
+def submit(w: Witness, old: int, proof: list[bytes], note: SignedNote) -> tuple[int, bytes]:
+    status, _, body = w.add_checkpoint(add_checkpoint_request(old, proof, note))
+    return status, body
+
+
+def test_witness_follows_the_protocol(tmp_path: Path) -> None:
+    w = make_witness(1, tmp_path / "state.json")
+    log = tree(10)
+    status, body = submit(w, 0, [], note_of(log, 4))
+    assert status == 200
+    [cosig] = parse_cosignatures(body)
+    assert w.signer.verifier.timestamp(note_of(log, 4).text, cosig.signature) == NOW
+    # Grows with a consistency proof.
+    assert submit(w, 4, log.consistency_proof(4, 10), note_of(log))[0] == 200
+    # Stale old size: 409 with the witness's size, as text/x.tlog.size.
+    code, ctype, answer = w.add_checkpoint(add_checkpoint_request(4, [], note_of(log)))
+    assert (code, ctype, answer) == (409, "text/x.tlog.size", b"10\n")
+    # Same size, same root: fine; a different root at the same size is refused (422).
+    assert submit(w, 10, [], note_of(log))[0] == 200
+    assert submit(w, 10, [], note_of(tree(10, b"x")))[0] == 422
+    # Old size above the checkpoint's: 400. Unknown origin: 404. Unknown key: 403.
+    assert submit(w, 11, [], note_of(log))[0] == 400
+    other = Ed25519NoteSigner("example.com/other", b"\x02" * 32)
+    foreign = other.sign_note(NoteCheckpoint("example.com/other", 1, b"\0" * 32).text())
+    assert submit(w, 0, [], foreign)[0] == 404
+    impostor = Ed25519NoteSigner(ORIGIN, b"\x03" * 32)
+    assert submit(w, 10, [], note_of(log, signer=impostor))[0] == 403
+    # Garbage: 400.
+    assert w.add_checkpoint(b"old 1\nnot base64!\n\n" + note_of(log).to_bytes())[0] == 400
+    assert w.add_checkpoint(b"\xff")[0] == 400
+    # The state survives a restart.
+    again = Witness(w.signer, tmp_path / "state.json", clock=lambda: NOW)
+    code, _, answer = again.add_checkpoint(add_checkpoint_request(0, [], note_of(log)))
+    assert (code, answer) == (409, b"10\n")
+
+
+def test_witness_refuses_a_rewritten_history() -> None:
+    """The split-view attack: after cosigning one history, the witness is shown another that
+    rewrites an entry. No consistency proof exists, so it never cosigns the second."""
+    w = make_witness(1)
+    honest = tree(8)
+    assert submit(w, 0, [], note_of(honest))[0] == 200
+    forked = tree(8)
+    for i in range(8, 12):
+        forked.append(b"entry %d" % i)
+    rewritten = MerkleLog()
+    for i in range(12):
+        rewritten.append(b"entry %d" % i if i != 3 else b"rewritten")
+    # The honest proof for another tree, and the rewritten tree's own proof: both refused.
+    assert submit(w, 8, forked.consistency_proof(8, 12), note_of(rewritten))[0] == 422
+    assert submit(w, 8, rewritten.consistency_proof(8, 12), note_of(rewritten))[0] == 422
+    # The honest extension still goes through.
+    assert submit(w, 8, forked.consistency_proof(8, 12), note_of(forked))[0] == 200
+    # An empty tree must have the empty root, and needs no proof from zero.
+    fresh = make_witness(2)
+    empty_bad = LOG.sign_note(NoteCheckpoint(ORIGIN, 0, b"\x01" * 32).text())
+    assert submit(fresh, 0, [], empty_bad)[0] == 422
+    assert submit(fresh, 0, [b"\0" * 32], note_of(honest))[0] == 422
+    assert (
+        submit(fresh, 0, [], LOG.sign_note(NoteCheckpoint(ORIGIN, 0, EMPTY_ROOT).text()))[0] == 200
+    )
+
+
+@pytest.fixture
+def witnesses_over_http() -> Iterator[list[tuple[Witness, str]]]:
+    servers = []
+    out = []
+    for i in (1, 2, 3):
+        w = make_witness(i)
+        server = serve_witness(w)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        out.append((w, f"http://127.0.0.1:{server.server_address[1]}/"))
+    try:
+        yield out
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()
+
+
+def post(url: str, body: bytes) -> tuple[int, bytes]:
+    request = urllib.request.Request(url + "add-checkpoint", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_k_of_n_policy_over_http(witnesses_over_http: list[tuple[Witness, str]]) -> None:
+    log = tree(5)
+    note = note_of(log)
+    keys = [w.vkey() for w, _ in witnesses_over_http]
+    cosigned = note
+    for _, url in witnesses_over_http[:2]:
+        status, body = post(url, add_checkpoint_request(0, [], note))
+        assert status == 200
+        cosigned = cosigned.with_signatures(parse_cosignatures(body))
+    cosigned = parse_note(cosigned.to_bytes())  # as a verifier receives it
+    two = check_witnessed(cosigned, LOG.verifier, WitnessPolicy(keys, 2), now=NOW)
+    assert two.passed
+    assert len(two.cosigners) == 2
+    three = check_witnessed(cosigned, LOG.verifier, WitnessPolicy(keys, 3), now=NOW)
+    assert three.reason == "witness-quorum"
+    # A cosignature by a witness the policy does not name does not count.
+    outsider = CosignatureSigner("outsider.example", b"\x09" * 32)
+    padded = cosigned.with_signatures([outsider.cosign(cosigned.text, NOW)])
+    assert check_witnessed(padded, LOG.verifier, WitnessPolicy(keys, 3), now=NOW).reason == (
+        "witness-quorum"
+    )
+    # The same cosignature twice counts once.
+    dup = SignedNote(cosigned.text, (*cosigned.signatures, cosigned.signatures[1]))
+    assert check_witnessed(dup, LOG.verifier, WitnessPolicy(keys, 3), now=NOW).reason == (
+        "witness-quorum"
+    )
+    # A trusted witness's cosignature over another checkpoint, pasted in: named, not skipped.
+    other_note = note_of(tree(6))
+    pasted = SignedNote(
+        cosigned.text,
+        (*cosigned.signatures[:1], *parse_note(
+            other_note.with_signatures(
+                [witnesses_over_http[2][0].signer.cosign(other_note.text, NOW)]
+            ).to_bytes()
+        ).signatures[1:]),
+    )  # fmt: skip
+    assert check_witnessed(pasted, LOG.verifier, WitnessPolicy(keys, 1), now=NOW).reason == (
+        "bad-cosignature"
+    )
+    # Cosignatures from the future are refused.
+    future = note.with_signatures([witnesses_over_http[0][0].signer.cosign(note.text, NOW + 3600)])
+    assert check_witnessed(future, LOG.verifier, WitnessPolicy(keys, 1), now=NOW).reason == (
+        "future-cosignature"
+    )
+    # Without the log's own signature, cosignatures are worth nothing.
+    unsigned = SignedNote(note.text, cosigned.signatures[1:])
+    with pytest.raises(NoteVerificationError):
+        check_witnessed(unsigned, LOG.verifier, WitnessPolicy(keys, 1), now=NOW)
+
+
+def test_policies_cannot_count_one_witness_twice() -> None:
+    a = CosignatureSigner("a.example", b"\x01" * 32)
+    same_key = CosignatureSigner("b.example", b"\x01" * 32)
+    with pytest.raises(PolicyError):
+        WitnessPolicy([a.vkey(), same_key.vkey()], 2)
+    with pytest.raises(PolicyError):
+        WitnessPolicy([a.vkey()], 2)
+    with pytest.raises(PolicyError):
+        WitnessPolicy([a.vkey()], 0)
+    with pytest.raises(PolicyError):
+        WitnessPolicy([LOG.vkey()], 1)  # a log key is not a cosignature key
+
+
+def test_witness_keys_at_rest_round_trip() -> None:
+    seed = hashlib.sha256(b"w").digest()
+    text = witness_key_text("w.example", seed)
+    assert text.startswith("PRIVATE+KEY+w.example+")
+    assert parse_witness_key(text).vkey() == CosignatureSigner("w.example", seed).vkey()

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from okeios import __version__
 from okeios.chain.connect import open_chain
+from okeios.cli import interop, witness
 from okeios.config import EMBEDDED, TrustConfig
 from okeios.errors import ChainError, OkeiosError
 from okeios.protocol.canonical import canonical_bytes
@@ -483,6 +484,13 @@ def _cmd_fhir(args: argparse.Namespace) -> int:
 
 
 def _cmd_log(args: argparse.Namespace) -> int:
+    if args.tiles:
+        with _store(args) as store:
+            summary = interop.publish_tiles_cmd(args, store)
+        text = f"{summary['treeSize']} entries published as tiles in {args.tiles}"
+        return _done(args, summary, f"{text}\nnote key: {summary['vkey']}")
+    if not args.output:
+        raise UsageError("give -o FILE (a JSON lines log) or --tiles DIR")
     with _store(args) as store, open(args.output, "w", encoding="utf-8") as fh:
         count = store.write_log(fh.write)
     if args.json:
@@ -497,8 +505,10 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from okeios.verify.audit import audit_log
 
     home = _home(args)
+    if bool(args.log) == bool(args.tiles):
+        raise UsageError("give --log FILE or --tiles DIR|URL")
     try:
-        lines = Path(args.log).read_text(encoding="utf-8").splitlines()
+        lines = Path(args.log).read_text(encoding="utf-8").splitlines() if args.log else []
     except OSError as exc:
         raise UsageError(f"cannot read {args.log}: {exc.strerror}") from exc
     pin = None
@@ -513,14 +523,17 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     try:
         registry = Registry(handle.w3, pin, label=handle.label) if handle and pin else None
         progress = Progress("auditing", max(len(lines) - 1, 1), force=args.progress)
-        report = audit_log(
-            lines,
-            publisher=args.publisher,
-            chain=registry,
-            authors=args.author or None,
-            tolerance=args.tolerance,
-            progress=progress,
-        )
+        if args.tiles:
+            report = interop.tiles_audit(args, registry, None)
+        else:
+            report = audit_log(
+                lines,
+                publisher=args.publisher,
+                chain=registry,
+                authors=args.author or None,
+                tolerance=args.tolerance,
+                progress=progress,
+            )
     finally:
         if handle is not None:
             handle.close()
@@ -530,8 +543,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         _print_json(report.to_dict())
     else:
         d = report.to_dict()
+        source = args.log or args.tiles
         print(
-            f"audit of {args.log}: {d['result'].upper()}  ({d['counts']['entries']} entries, "
+            f"audit of {source}: {d['result'].upper()}  ({d['counts']['entries']} entries, "
             f"{d['counts']['records']} records, {d['counts']['anchors']} anchors)"
         )
         for kind, first in d["firstOfEachKind"].items():
@@ -769,10 +783,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="default: stdout")
 
     p = command("log", "publish the log (entries and checkpoints) as an audit file", _cmd_log)
-    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("-o", "--output", metavar="FILE")
+    interop.add_log_options(p)
 
     p = command("audit", "audit a published log against a publisher's anchors", _cmd_audit)
-    p.add_argument("--log", required=True, metavar="FILE", help="the publisher's log file")
+    p.add_argument("--log", metavar="FILE", help="the publisher's log file")
+    interop.add_audit_options(p)
     p.add_argument("--publisher", required=True, metavar="ADDRESS")
     p.add_argument("--chain", metavar="URL|embedded")
     p.add_argument("--registry", metavar="ADDRESS", help="default: the one pinned for --chain")
@@ -799,6 +815,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("canonical", "print a JSON file's okeios canonical bytes", _cmd_canonical)
     p.add_argument("file", metavar="FILE", help="JSON file, - for stdin")
+
+    interop.register(command)
+    witness.register(command)
     return parser
 
 

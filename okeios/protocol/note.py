@@ -59,9 +59,11 @@ __all__ = [
     "NoteSignature",
     "NoteVerifier",
     "SignedNote",
+    "add_checkpoint_request",
     "derive_note_seed",
     "key_id",
     "parse_checkpoint",
+    "parse_cosignatures",
     "parse_note",
     "parse_vkey",
     "verify_note",
@@ -485,6 +487,30 @@ def parse_checkpoint(text: str) -> NoteCheckpoint:
     size = parse_decimal(lines[1], "the tree size")
     root = b64decode(lines[2], "the root hash")
     return NoteCheckpoint(lines[0], size, root, tuple(lines[3:]))
+
+
+# --- the tlog-witness wire format ----------------------------------------------------------
+
+
+def add_checkpoint_request(old_size: int, proof: Sequence[bytes], note: SignedNote) -> bytes:
+    """The body of a tlog-witness ``add-checkpoint`` request: ``old <size>``, one base64
+    consistency proof hash per line, an empty line, then the signed checkpoint."""
+    head = f"old {old_size}\n" + "".join(b64encode(h) + "\n" for h in proof)
+    return (head + "\n" + note.to_text()).encode("utf-8")
+
+
+def parse_cosignatures(body: bytes) -> list[NoteSignature]:
+    """The signature lines of a witness's 200 answer to ``add-checkpoint``."""
+    if len(body) > MAX_NOTE_SIZE:
+        raise NoteError("the answer is too large")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NoteError("the answer is UTF-8") from exc
+    _check_text(text, "the answer")
+    if not text.endswith("\n") or text == "\n":
+        raise NoteError("cosignature lines end with a newline")
+    return [parse_signature_line(line) for line in text[:-1].split("\n")]
 
 
 # --- the publisher's note key --------------------------------------------------------------

@@ -36,12 +36,13 @@ from okeios.protocol.note import (
     CosignatureSigner,
     CosignatureVerifier,
     NoteCheckpoint,
-    NoteSignature,
     NoteVerifier,
     SignedNote,
+    add_checkpoint_request,
     b64decode,
     b64encode,
     parse_checkpoint,
+    parse_cosignatures,
     parse_decimal,
     parse_note,
     parse_vkey,
@@ -314,22 +315,6 @@ def _parse_request(body: bytes) -> tuple[int, list[bytes], SignedNote]:
     if any(len(h) != 32 for h in proof):
         raise NoteError("a proof hash is 32 bytes")
     return old_size, proof, parse_note(rest)
-
-
-def add_checkpoint_request(old_size: int, proof: Sequence[bytes], note: SignedNote) -> bytes:
-    """The body of an ``add-checkpoint`` request."""
-    head = f"old {old_size}\n" + "".join(b64encode(h) + "\n" for h in proof)
-    return (head + "\n" + note.to_text()).encode("utf-8")
-
-
-def parse_cosignatures(body: bytes) -> list[NoteSignature]:
-    """The signature lines of a witness's 200 answer."""
-    from okeios.protocol.note import parse_signature_line
-
-    text = body.decode("utf-8", "strict")
-    if not text.endswith("\n"):
-        raise NoteError("cosignature lines end with a newline")
-    return [parse_signature_line(line) for line in text[:-1].split("\n")]
 
 
 def serve_witness(witness: Witness, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:

@@ -1,0 +1,165 @@
+"""Command-line glue for the standard formats (``docs/interop.md``):
+
+* ``okeios log --tiles DIR [--origin O] [--witness URL]...``: publish the log as C2SP tiles,
+  optionally gathering witness cosignatures on the checkpoint;
+* ``okeios audit --tiles DIR|URL --cache DIR [--witness VKEY --quorum K]``: audit a tiled log,
+  fetching only the tiles the cache lacks;
+* ``okeios sd-jwt export|verify``: a record's selective disclosure as an SD-JWT (RFC 9901).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from okeios.errors import InputError
+
+__all__ = ["add_audit_options", "add_log_options", "publish_tiles_cmd", "register", "tiles_audit"]
+
+WITNESS_SIZES = "witness-sizes.json"
+
+
+def add_log_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tiles", metavar="DIR", help="publish as C2SP tlog-tiles into this folder")
+    p.add_argument("--origin", help="the checkpoint origin (default okeios/0x<log id>)")
+    p.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="with --tiles: ask this witness to cosign the checkpoint (repeatable)",
+    )
+
+
+def add_audit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tiles", metavar="DIR|URL", help="audit a tiled log (folder or http URL)")
+    p.add_argument("--cache", metavar="DIR", help="with --tiles: keep fetched tiles here")
+    p.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="with --tiles: a trusted witness's verifier key (repeatable)",
+    )
+    p.add_argument("--quorum", type=int, metavar="K", help="with --witness: cosignatures required")
+
+
+def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
+    """Publish the store's log as tiles (and gather cosignatures); returns a summary."""
+    from okeios.protocol.note import parse_note
+    from okeios.publish.tiles import publish_tiles
+    from okeios.publish.witnessing import request_cosignatures
+
+    published = publish_tiles(
+        args.tiles,
+        signer=store.signer,
+        log_id=store.log_id,
+        events=store.iter_events(),
+        checkpoint=store.checkpoint(),
+        origin=args.origin,
+    )
+    summary: dict[str, Any] = {
+        "tiles": args.tiles,
+        "treeSize": published.tree_size,
+        "written": published.written,
+        "kept": published.kept,
+        "vkey": published.vkey,
+    }
+    if args.witness:
+        sizes_path = Path(store.home) / WITNESS_SIZES
+        sizes = json.loads(sizes_path.read_text()) if sizes_path.exists() else {}
+        note = parse_note(published.note)
+        outcome = request_cosignatures(note, store.publisher.log, args.witness, known_sizes=sizes)
+        note = note.with_signatures(outcome.cosignatures)
+        (Path(args.tiles) / "checkpoint").write_bytes(note.to_bytes())
+        sizes_path.write_text(json.dumps(sizes))
+        summary["cosignatures"] = len(outcome.cosignatures)
+        summary["refused"] = outcome.refusals
+    return summary
+
+
+def tiles_audit(args: argparse.Namespace, registry: Any, progress: Any) -> Any:
+    from okeios.verify.tiles import TileFetcher, audit_tiles
+    from okeios.verify.witness import WitnessPolicy
+
+    policy = None
+    if args.witness:
+        policy = WitnessPolicy(args.witness, args.quorum or len(args.witness))
+    elif args.quorum:
+        raise InputError("--quorum needs --witness VKEY")
+    return audit_tiles(
+        TileFetcher(args.tiles, args.cache),
+        publisher=args.publisher,
+        chain=registry,
+        authors=args.author or None,
+        tolerance=args.tolerance,
+        witnesses=policy,
+        progress=progress,
+    )
+
+
+def _cmd_sd_jwt(args: argparse.Namespace) -> int:
+    if args.sd_jwt_command == "export":
+        from okeios.publish.sdjwt import export_sd_jwt
+        from okeios.publish.store import Store, resolve_home
+
+        if not args.field:
+            raise InputError("name at least one --field PATH to disclose")
+        with Store.open(resolve_home(args.home)) as store:
+            logged = store.find_event(args.record_id)
+            token = export_sd_jwt(store.publisher, logged.id, args.field)
+        if args.output and args.output != "-":
+            Path(args.output).write_text(token + "\n", encoding="ascii")
+        else:
+            print(token)
+        return 0
+    from okeios.errors import SdJwtError
+    from okeios.protocol.sdjwt import verify_sd_jwt
+
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="ascii")
+    try:
+        verified = verify_sd_jwt(text.strip(), args.publisher)
+    except SdJwtError as exc:
+        if args.json:
+            print(json.dumps({"result": "fail", "reason": str(exc)}))
+        else:
+            print(f"SD-JWT: FAIL {exc}")
+        return 1
+    from okeios.protocol.canonical import canonicalize
+
+    fields = {path: json.loads(canonicalize(value)) for path, value in verified.fields.items()}
+    payload = {
+        "result": "pass",
+        "issuer": verified.issuer,
+        "okeios": verified.tie.to_claim() | {"digests": len(verified.tie.digests)},
+        "fields": fields,
+    }
+    if args.json:
+        print(json.dumps(payload, indent=2))
+    else:
+        print(f"SD-JWT: PASS issued by {verified.issuer} for event 0x{verified.tie.event_id.hex()}")
+        for path, value in verified.fields.items():
+            print(f"  field {path} = {value}")
+    return 0
+
+
+def register(
+    command: Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser],
+) -> None:
+    """Add the ``sd-jwt`` verb through the main parser's ``command`` helper."""
+    p = command("sd-jwt", "export or verify a selective disclosure as an SD-JWT", _cmd_sd_jwt)
+    sub = p.add_subparsers(dest="sd_jwt_command", required=True, metavar="ACTION")
+    a = sub.add_parser("export", help="an SD-JWT of a record disclosing the named fields")
+    a.add_argument("record_id", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
+    a.add_argument("--field", action="append", metavar="PATH", help="JSON Pointer (repeatable)")
+    a.add_argument("-o", "--output", metavar="FILE", help="default: stdout")
+    v = sub.add_parser("verify", help="verify an okeios SD-JWT against its commitment")
+    v.add_argument("file", metavar="FILE", help="the SD-JWT, - for stdin")
+    v.add_argument(
+        "--publisher", action="append", required=True, metavar="ADDRESS", help="trusted issuer"
+    )
+    v.add_argument("--json", action="store_true", help="print one JSON object")

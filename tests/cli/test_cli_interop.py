@@ -1,0 +1,133 @@
+"""The standard formats from the command line: tiles published and audited with a witness
+quorum, a witness process, and an SD-JWT exported and verified."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from okeios.protocol.note import parse_note
+from tests.helpers import SMALL_RECORD, run_cli
+
+
+def test_tiles_witness_and_audit_from_the_command_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    wdir = tmp_path / "witness"
+    tiles = tmp_path / "tiles"
+    cache = tmp_path / "cache"
+    run_cli(home, "init")
+    records = []
+    for i in range(3):
+        path = tmp_path / f"r{i}.json"
+        path.write_bytes(SMALL_RECORD.replace(b'"hba1c"', b'"hba1c-%d"' % i))
+        records.append(str(path))
+    run_cli(home, "add", *records[:2])
+    run_cli(home, "anchor")
+    publisher = json.loads((home / "trust.json").read_text())["publishers"][0]
+
+    # Publish without a witness first: that prints the note key the witness must trust.
+    done = run_cli(home, "log", "--tiles", str(tiles), "--json")
+    summary = json.loads(done.stdout)
+    assert summary["treeSize"] == 2
+    origin = parse_note((tiles / "checkpoint").read_bytes()).text.splitlines()[0]
+
+    wkey = run_cli(home, "witness", "init", "--dir", str(wdir), "--name", "w.example").stdout
+    run_cli(
+        home,
+        "witness",
+        "add-log",
+        "--dir",
+        str(wdir),
+        "--origin",
+        origin,
+        "--vkey",
+        summary["vkey"],
+    )
+    env = {**os.environ, "OKEIOS_HOME": str(home)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "okeios", "witness", "serve", "--dir", str(wdir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().split()[-1]
+        assert url.startswith("http://127.0.0.1:")
+        done = run_cli(home, "log", "--tiles", str(tiles), "--witness", url, "--json")
+        assert json.loads(done.stdout)["cosignatures"] == 1
+        audit = (
+            "audit",
+            "--tiles",
+            str(tiles),
+            "--cache",
+            str(cache),
+            "--publisher",
+            publisher,
+            "--chain",
+            "embedded",
+            "--witness",
+            wkey.strip(),
+            "--quorum",
+            "1",
+            "--json",
+        )
+        done = run_cli(home, *audit)
+        assert json.loads(done.stdout)["result"] == "pass"
+        # The log grows; the publisher asks again (with a consistency proof from size 2).
+        run_cli(home, "add", records[2])
+        run_cli(home, "anchor")
+        done = run_cli(home, "log", "--tiles", str(tiles), "--witness", url, "--json")
+        assert json.loads(done.stdout)["cosignatures"] == 1
+        assert json.loads(run_cli(home, *audit).stdout)["counts"]["entries"] == 3
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    state = json.loads((wdir / "state.json").read_text())
+    assert state["logs"][origin]["size"] == 3
+    # Two witnesses required, one cosigned: the audit fails with the reason named.
+    other = run_cli(home, "witness", "init", "--dir", str(tmp_path / "w2"), "--name", "w2.x").stdout
+    done = run_cli(
+        home,
+        "audit",
+        "--tiles",
+        str(tiles),
+        "--publisher",
+        publisher,
+        "--chain",
+        "embedded",
+        "--witness",
+        wkey.strip(),
+        "--witness",
+        other.strip(),
+        "--json",
+        expect=1,
+    )
+    assert "witness-quorum" in json.loads(done.stdout)["defectCounts"]
+    # An offline request to the witness: a stale old size is refused with 409.
+    request = tmp_path / "request"
+    request.write_bytes(b"old 0\n\n" + (tiles / "checkpoint").read_bytes())
+    done = run_cli(home, "witness", "add-checkpoint", "--dir", str(wdir), str(request), expect=1)
+    assert "409" in done.stderr
+
+
+def test_sd_jwt_from_the_command_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run_cli(home, "init")
+    record = tmp_path / "r.json"
+    record.write_bytes(SMALL_RECORD)
+    rid = run_cli(home, "add", str(record)).stdout.split()[0]
+    publisher = json.loads((home / "trust.json").read_text())["publishers"][0]
+    out = tmp_path / "value.sd-jwt"
+    run_cli(home, "sd-jwt", "export", rid, "--field", "/valueQuantity/value", "-o", str(out))
+    assert "final" not in out.read_text()  # nothing but the named field
+    done = run_cli(home, "sd-jwt", "verify", str(out), "--publisher", publisher, "--json")
+    payload = json.loads(done.stdout)
+    assert payload["fields"] == {"/valueQuantity/value": 6.10}
+    stranger = "0x" + "12" * 20
+    done = run_cli(home, "sd-jwt", "verify", str(out), "--publisher", stranger, expect=1)
+    assert "not a trusted publisher" in done.stdout
+    run_cli(home, "sd-jwt", "export", rid, expect=2)  # no field named: refused

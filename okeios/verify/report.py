@@ -26,6 +26,7 @@ class Property(enum.StrEnum):
     CONSISTENCY = "consistency"
     CONFIDENTIALITY = "confidentiality"
     LINEAGE = "lineage"
+    WITNESSING = "witnessing"
 
 
 class Status(enum.StrEnum):
@@ -84,6 +85,13 @@ class Reason(enum.StrEnum):
     BAD_START = "bad-start"
     MISSING_SOURCE = "missing-source"
     BACKDATED = "backdated"
+    # witnessing (docs/interop.md)
+    BAD_CHECKPOINT_NOTE = "bad-checkpoint-note"
+    BAD_NOTE_KEY = "bad-note-key"
+    NOTE_MISMATCH = "note-mismatch"
+    WITNESS_QUORUM = "witness-quorum"
+    BAD_COSIGNATURE = "bad-cosignature"
+    FUTURE_COSIGNATURE = "future-cosignature"
 
 
 @dataclass(frozen=True, slots=True)

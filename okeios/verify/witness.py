@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from okeios.errors import NoteError, NoteVerificationError, PolicyError, ProofError
+from okeios.protocol.events import SignedCheckpoint
 from okeios.protocol.merkle import EMPTY_ROOT, verify_consistency
 from okeios.protocol.note import (
     COSIGNATURE_V1,
     CosignatureSigner,
     CosignatureVerifier,
     NoteCheckpoint,
+    NoteKeyBinding,
     NoteVerifier,
     SignedNote,
     add_checkpoint_request,
@@ -48,6 +50,7 @@ from okeios.protocol.note import (
     parse_vkey,
     verify_note,
 )
+from okeios.verify.report import Property, Reason, Status, Verdict
 
 __all__ = [
     "MAX_PROOF_LINES",
@@ -60,6 +63,7 @@ __all__ = [
     "parse_witness_key",
     "serve_witness",
     "witness_key_text",
+    "witness_verdict",
 ]
 
 MAX_PROOF_LINES = 63
@@ -152,6 +156,66 @@ def check_witnessed(
             f"{len(cosigners)} of the required {policy.quorum} witnesses cosigned",
         )  # fmt: skip
     return Witnessed(checkpoint, cosigners, policy.quorum)
+
+
+def witness_verdict(
+    checkpoint: SignedCheckpoint,
+    note: SignedNote | bytes | str,
+    binding: NoteKeyBinding,
+    policy: WitnessPolicy,
+    *,
+    proof: Sequence[bytes] = (),
+    now: float | None = None,
+) -> Verdict:
+    """The ``witnessing`` verdict of a bundle's checkpoint, given a cosigned checkpoint note.
+
+    ``checkpoint`` is the bundle's EIP-712 checkpoint (verify the bundle first: that checks its
+    publisher is trusted). ``binding`` must be that publisher's binding of the note key for the
+    same log; the note must be of the same tree, or of a larger tree with ``proof`` a
+    consistency proof from the bundle's tree to it; and ``policy.quorum`` of its witnesses must
+    have cosigned. This lets a verifier trust a checkpoint that is not anchored yet, or trust
+    the anchor's tree only once witnesses saw it too.
+    """
+
+    def fail(reason: Reason, detail: str) -> Verdict:
+        return Verdict(Property.WITNESSING, Status.FAIL, reason, detail)
+
+    cp = checkpoint.checkpoint
+    try:
+        log_key = binding.verify(checkpoint.publisher)
+    except NoteError as exc:
+        return fail(Reason.BAD_NOTE_KEY, str(exc))
+    if binding.log_id != cp.log_id:
+        return fail(Reason.BAD_NOTE_KEY, "the note key is bound to another log")
+    try:
+        parsed = note if isinstance(note, SignedNote) else parse_note(note)
+        if parse_checkpoint(parsed.text).origin != log_key.name:
+            return fail(Reason.BAD_CHECKPOINT_NOTE, "the note's origin is not the key's name")
+        result = check_witnessed(parsed, log_key, policy, now=now)
+    except NoteError as exc:
+        return fail(Reason.BAD_CHECKPOINT_NOTE, str(exc))
+    seen = result.checkpoint
+    if seen.tree_size == cp.tree_size:
+        if seen.root != cp.root or proof:
+            return fail(Reason.NOTE_MISMATCH, "the note is of another tree of the same size")
+    else:
+        try:
+            verify_consistency(cp.tree_size, seen.tree_size, cp.root, seen.root, proof)
+        except ProofError as exc:
+            return fail(
+                Reason.NOTE_MISMATCH,
+                f"the note's tree (size {seen.tree_size}) does not extend the bundle's "
+                f"(size {cp.tree_size}): {exc}",
+            )
+    if result.reason is not None:
+        return fail(Reason(result.reason), result.detail)
+    return Verdict(
+        Property.WITNESSING,
+        Status.PASS,
+        None,
+        f"{len(result.cosigners)} of {len(policy.witnesses)} witnesses cosigned size "
+        f"{seen.tree_size} (quorum {policy.quorum})",
+    )
 
 
 # --- witness keys at rest ------------------------------------------------------------------

@@ -213,3 +213,63 @@ def test_witness_keys_at_rest_round_trip() -> None:
     text = witness_key_text("w.example", seed)
     assert text.startswith("PRIVATE+KEY+w.example+")
     assert parse_witness_key(text).vkey() == CosignatureSigner("w.example", seed).vkey()
+
+
+# --- a bundle's checkpoint, trusted through witnesses instead of (or besides) an anchor ---------
+
+
+def test_a_bundle_checkpoint_witnessed_by_a_quorum() -> None:
+    from okeios.protocol.note import NoteKeyBinding
+    from okeios.protocol.signing import LocalSigner
+    from okeios.publish.tiles import note_signer
+    from okeios.verify.bundle import verify_bundle
+    from okeios.verify.report import Property, Reason, Status
+    from okeios.verify.witness import witness_verdict
+    from tests.helpers import STRANGER_KEY, make_publisher, policy_for
+
+    publisher = make_publisher()
+    first = publisher.create({"resourceType": "Observation", "status": "final"})
+    bundle = publisher.bundle(first.id)
+    origin = "okeios/test-log"
+    note_key = note_signer(publisher.signer, publisher.log_id, origin)  # type: ignore[arg-type]
+    binding = NoteKeyBinding.sign(publisher.signer, publisher.log_id, note_key.vkey())
+    witnesses = [CosignatureSigner(f"w{i}.example", bytes([i]) * 32) for i in (1, 2, 3)]
+    policy = WitnessPolicy([w.vkey() for w in witnesses], 2)
+
+    def cosigned(size: int, by: list[CosignatureSigner]) -> SignedNote:
+        text = NoteCheckpoint(origin, size, publisher.log.root(size)).text()
+        note = note_key.sign_note(text)
+        return note.with_signatures([w.cosign(text, NOW) for w in by])
+
+    # No chain: anchoring is skipped, and the witnesses vouch for the checkpoint instead.
+    report = verify_bundle(bundle, policy_for(publisher))
+    assert report.verdict(Property.ANCHORING).status is Status.SKIPPED
+    note = cosigned(1, witnesses[:2])
+    verdict = witness_verdict(bundle.checkpoint, note.to_bytes(), binding, policy, now=NOW)
+    assert verdict.passed, verdict
+    # One cosignature short.
+    short = witness_verdict(bundle.checkpoint, cosigned(1, witnesses[:1]), binding, policy, now=NOW)
+    assert short.reason is Reason.WITNESS_QUORUM
+    # The log grew: a later witnessed checkpoint covers the bundle's with a consistency proof.
+    publisher.create({"resourceType": "Observation", "status": "amended"})
+    publisher.create({"resourceType": "Observation", "status": "other"})
+    later = cosigned(3, witnesses)
+    proof = publisher.log.consistency_proof(1, 3)
+    assert witness_verdict(bundle.checkpoint, later, binding, policy, proof=proof, now=NOW).passed
+    no_proof = witness_verdict(bundle.checkpoint, later, binding, policy, now=NOW)
+    assert no_proof.reason is Reason.NOTE_MISMATCH
+    # A witnessed note of another tree of the same size (a split view) does not vouch.
+    other = note_key.sign_note(NoteCheckpoint(origin, 1, b"\x07" * 32).text())
+    other = other.with_signatures([w.cosign(other.text, NOW) for w in witnesses])
+    split = witness_verdict(bundle.checkpoint, other, binding, policy, now=NOW)
+    assert split.reason is Reason.NOTE_MISMATCH
+    # A note key bound by someone else, or to another log, is not the publisher's.
+    stranger = LocalSigner.from_key(STRANGER_KEY)
+    forged = NoteKeyBinding.sign(stranger, publisher.log_id, note_key.vkey())
+    assert witness_verdict(bundle.checkpoint, note, forged, policy, now=NOW).reason is (
+        Reason.BAD_NOTE_KEY
+    )
+    elsewhere = NoteKeyBinding.sign(publisher.signer, b"\x01" * 32, note_key.vkey())
+    assert witness_verdict(bundle.checkpoint, note, elsewhere, policy, now=NOW).reason is (
+        Reason.BAD_NOTE_KEY
+    )

@@ -35,6 +35,7 @@ __all__ = [
     "SdJwtError",
     "SignatureError",
     "TileError",
+    "TileUnavailableError",
     "TrailingGarbageError",
     "TruncationError",
     "UnknownFieldError",
@@ -188,6 +189,11 @@ class NoteVerificationError(NoteError):
 
 class TileError(InputError):
     """A C2SP tlog-tiles path, tile or entry bundle is malformed or does not match the tree."""
+
+
+class TileUnavailableError(TileError):
+    """A tiled log could not be reached (network or server error): never reported as tampering,
+    unlike a tile that the server says it does not have."""
 
 
 class SdJwtError(InputError):

@@ -357,9 +357,9 @@ def verify_sd_jwt(token: str, publishers: Iterable[str]) -> VerifiedSdJwt:
             for key in node:
                 if key != "_sd":
                     raise SdJwtError(f"a plain member {key!r} in an okeios record")
-            sd = node.get("_sd", [])
-            if not isinstance(sd, list):
-                raise SdJwtError("_sd is an array of digests")
+            sd = node.get("_sd")
+            if not isinstance(sd, list) or not sd:
+                raise SdJwtError("_sd is a non-empty array of digests")
             for d in sd:
                 found = take(d)
                 if found is None:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from okeios.errors import NoteError, OkeiosError, TileError
+from okeios.errors import NoteError, OkeiosError, TileError, TileUnavailableError
 from okeios.protocol.events import event_from_message
 from okeios.protocol.merkle import MerkleLog, leaf_hash
 from okeios.protocol.note import NoteKeyBinding, parse_checkpoint, parse_note, verify_note
@@ -85,9 +85,11 @@ class TileFetcher:
                 with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
                     data = resp.read(MAX_FILE + 1)
             except urllib.error.HTTPError as exc:
-                raise TileError(f"cannot fetch {rel}: HTTP {exc.code}") from exc
+                if exc.code in (404, 410):
+                    raise TileError(f"{rel} is not served (HTTP {exc.code})") from exc
+                raise TileUnavailableError(f"cannot fetch {rel}: HTTP {exc.code}") from exc
             except (urllib.error.URLError, OSError) as exc:
-                raise TileError(f"cannot fetch {rel}: {exc}") from exc
+                raise TileUnavailableError(f"cannot fetch {rel}: {exc}") from exc
         if len(data) > MAX_FILE:
             raise TileError(f"{rel} is larger than {MAX_FILE} bytes")
         return data
@@ -146,7 +148,13 @@ def audit_tiles(
     """Audit the tiled log ``fetcher`` reads; see the module docstring for the checks."""
     expected = checksum_address(publisher)
     try:
-        header = json.loads(fetcher.get("okeios/log.json", immutable=False))
+        raw_header = fetcher.get("okeios/log.json", immutable=False)
+    except TileUnavailableError:
+        raise
+    except TileError as exc:
+        raise TileError(f"not a tiled okeios log: {exc}") from exc
+    try:
+        header = json.loads(raw_header)
         if header.get("format") != "okeios-tiles" or header.get("version") != 1:
             raise TileError("okeios/log.json is not an okeios tiled log header")
         log_id = bytes.fromhex(str(header["logId"]).removeprefix("0x"))
@@ -193,7 +201,16 @@ def audit_tiles(
     ]
     levels: dict[int, list[bytes]] = {}
     for ref in tiles_for_size(size):
-        data = fetcher.get(ref.path(), immutable=True)
+        try:
+            data = fetcher.get(ref.path(), immutable=True)
+            if ref.level == 0:
+                bundle = fetcher.get(ref.entries().path(), immutable=True)
+                events = fetcher.get(_events_path(ref.entries()), immutable=True)
+        except TileUnavailableError as exc:
+            return fail("log-unavailable", str(exc))
+        except TileError as exc:
+            report.defects.extend(defects)
+            return fail("tile-missing", f"{exc}: the checkpoint of size {size} needs it")
         assert ref.level is not None
         try:
             hashes = split_hashes(data, ref.width)
@@ -203,7 +220,7 @@ def audit_tiles(
             hashes = [b""] * ref.width
         levels.setdefault(ref.level, []).extend(hashes)
         if ref.level == 0:
-            _read_entries(fetcher, ref, hashes, leaves, lines, defects)
+            _read_entries(fetcher, ref, (bundle, events), hashes, leaves, lines, defects)
             if progress is not None:
                 progress(ref.width)
     # Every hash at level L + 1 is the root of the full tile below it.
@@ -259,6 +276,7 @@ def audit_tiles(
 def _read_entries(
     fetcher: TileFetcher,
     ref: TileRef,
+    files: tuple[bytes, bytes],
     hashes: list[bytes],
     leaves: list[bytes],
     lines: list[str],
@@ -267,8 +285,8 @@ def _read_entries(
     bundle = ref.entries()
     start = ref.start()
     try:
-        entries = decode_entry_bundle(fetcher.get(bundle.path(), immutable=True), ref.width)
-        event_lines = fetcher.get(_events_path(bundle), immutable=True).decode("utf-8").splitlines()
+        entries = decode_entry_bundle(files[0], ref.width)
+        event_lines = files[1].decode("utf-8").splitlines()
         if len(event_lines) != ref.width:
             raise TileError(f"{_events_path(bundle)} holds {len(event_lines)} events")
     except (TileError, UnicodeDecodeError) as exc:

@@ -36,6 +36,7 @@ from okeios.protocol.note import (
     COSIGNATURE_V1,
     CosignatureSigner,
     CosignatureVerifier,
+    Ed25519Verifier,
     NoteCheckpoint,
     NoteKeyBinding,
     NoteVerifier,
@@ -68,6 +69,7 @@ __all__ = [
 
 MAX_PROOF_LINES = 63
 MAX_REQUEST = 1 << 16
+MAX_HISTORY = 1000  # checkpoints (cosigned or refused) remembered per log, for the operator
 FUTURE_SKEW = 300
 
 
@@ -279,7 +281,9 @@ class Witness:
     def add_log(self, origin: str, vkeys: Sequence[str]) -> None:
         """Trust ``vkeys`` (Ed25519 note keys) for checkpoints of ``origin``."""
         for v in vkeys:
-            parse_vkey(v)
+            if not isinstance(parse_vkey(v), Ed25519Verifier):
+                # A cosignature key as a log key would let a cosignature pass for the log's own.
+                raise NoteError("a log's note key is an Ed25519 (0x01) key")
         NoteCheckpoint(origin, 0, EMPTY_ROOT)  # validates the origin
         with self._lock:
             state = self.logs.setdefault(origin, _LogState([]))
@@ -349,12 +353,14 @@ class Witness:
                     state.history.append(
                         {"refused": checkpoint.tree_size, "root": checkpoint.root.hex()}
                     )
+                    del state.history[:-MAX_HISTORY]
                     self._save()
                     return 422, text_plain, f"inconsistent: {exc}\n".encode()
             timestamp = int(self.clock())
             cosig = self.signer.cosign(note.text, timestamp)
             state.size, state.root = checkpoint.tree_size, checkpoint.root
             state.history.append({"size": state.size, "root": state.root.hex(), "time": timestamp})
+            del state.history[:-MAX_HISTORY]
             self._save()
         return 200, text_plain, cosig.line().encode()
 

@@ -383,3 +383,25 @@ def test_witness_quorum_in_the_tile_audit(tmp_path: Path) -> None:
     short = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None,
                         witnesses=WitnessPolicy(keys, 3), now=TIME)  # fmt: skip
     assert "witness-quorum" in short.defect_kinds()
+
+
+def test_a_missing_tile_and_an_unreachable_server_are_told_apart(
+    tmp_path: Path, served: tuple[Path, str]
+) -> None:
+    www, url = served
+    publisher = make_publisher()
+    grow(publisher, 40)
+    publish(publisher, www / "log")
+    (www / "log" / "tile/entries/000.p/40").unlink()  # the checkpoint needs it: 404
+    report = audit_tiles(TileFetcher(url), publisher=publisher.address, chain=None)
+    assert report.defect_kinds() == {"tile-missing"}
+    # Nobody listening: not tampering, the log is unavailable.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(TileError):
+        audit_tiles(
+            TileFetcher(f"http://127.0.0.1:{port}/"), publisher=publisher.address, chain=None
+        )

@@ -273,3 +273,11 @@ def test_a_bundle_checkpoint_witnessed_by_a_quorum() -> None:
     assert witness_verdict(bundle.checkpoint, note, elsewhere, policy, now=NOW).reason is (
         Reason.BAD_NOTE_KEY
     )
+
+
+def test_a_witness_never_takes_a_cosignature_key_for_a_log_key() -> None:
+    from okeios.errors import NoteError
+
+    w = make_witness(1)
+    with pytest.raises(NoteError):
+        w.add_log("example.com/x", [CosignatureSigner("example.com/x", b"\x05" * 32).vkey()])

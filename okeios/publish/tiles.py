@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,16 +107,19 @@ def publish_tiles(
     root_dir = Path(folder)
     origin = origin or default_origin(log_id)
     note_key = note_signer(signer, log_id, origin)
-    entries: list[bytes] = []
-    lines: list[bytes] = []
-    for i, signed in enumerate(events):
-        entries.append(signed.leaf_data())
-        line = {
-            "index": i,
-            "event": signed.event.message(),
-            "signature": "0x" + signed.signature.hex(),
-        }
-        lines.append(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+    signed_events = list(events)
+    entries = [signed.leaf_data() for signed in signed_events]
+
+    def lines(lo: int, hi: int) -> Iterator[bytes]:
+        for i in range(lo, hi):
+            signed = signed_events[i]
+            line = {
+                "index": i,
+                "event": signed.event.message(),
+                "signature": "0x" + signed.signature.hex(),
+            }
+            yield json.dumps(line, separators=(",", ":")).encode() + b"\n"
+
     size = len(entries)
     levels = [[leaf_hash(e) for e in entries]]
     while len(levels[-1]) >= TILE_WIDTH:
@@ -130,27 +133,39 @@ def publish_tiles(
     cp = checkpoint.checkpoint
     if cp.log_id != log_id or cp.tree_size != size:
         raise TileError(f"the checkpoint is of size {cp.tree_size}, the log has {size} entries")
+    if MerkleLog.from_leaf_hashes(levels[0]).root() != cp.root:
+        raise TileError("the checkpoint's root is not the root of these entries")
+    existing = root_dir / "okeios" / "log.json"
+    if existing.exists():
+        try:
+            other = json.loads(existing.read_bytes()).get("logId")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise TileError(f"{existing} is not an okeios tiled log header") from exc
+        if other != "0x" + log_id.hex():
+            raise TileError(f"{root_dir} holds another log's tiles ({other})")
     written = kept = 0
 
-    def put(rel: str, make: Iterable[bytes] | bytes) -> None:
-        nonlocal written, kept
-        target = root_dir / rel
-        if target.exists():
+    def missing(rel: str) -> bool:
+        nonlocal kept
+        if (root_dir / rel).exists():
             kept += 1
-            return
-        _write(target, make if isinstance(make, bytes) else b"".join(make))
+            return False
+        return True
+
+    def put(rel: str, data: bytes) -> None:
+        nonlocal written
+        _write(root_dir / rel, data)
         written += 1
 
     for ref in tiles_for_size(size, entries=True):
         lo, hi = ref.start(), ref.start() + ref.width
         if ref.level is None:
-            put(ref.path(), encode_entry_bundle(entries[lo:hi]))
-            put(events_path(ref), lines[lo:hi])
-        else:
-            put(ref.path(), levels[ref.level][lo:hi])
-    root = MerkleLog.from_leaf_hashes(levels[0]).root()
-    if root != cp.root:
-        raise TileError("the checkpoint's root is not the root of these entries")
+            if missing(ref.path()):
+                put(ref.path(), encode_entry_bundle(entries[lo:hi]))
+            if missing(events_path(ref)):
+                put(events_path(ref), b"".join(lines(lo, hi)))
+        elif missing(ref.path()):
+            put(ref.path(), b"".join(levels[ref.level][lo:hi]))
     binding = NoteKeyBinding.sign(signer, log_id, note_key.vkey())
     header = {
         "format": TILES_FORMAT,

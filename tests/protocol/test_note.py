@@ -193,3 +193,28 @@ def test_signed_checkpoint_round_trip() -> None:
     assert parse_checkpoint(again.text) == cp
     with pytest.raises(NoteError):
         SignedNote("no newline", ())
+
+
+# The key pair and note of golang.org/x/mod/sumdb/note's note_test.go (the Go reference
+# implementation's published test vector).
+GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
+GO_TEXT = (
+    "If you think cryptography is the answer to your problem,\n"
+    "then you don't know what your problem is.\n"
+)
+GO_NOTE = (
+    GO_TEXT
+    + "\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKv"
+    "qfqdngotpRZb6KE6RyyBwJnAM=\n"
+)
+
+
+def test_the_go_reference_vector_is_reproduced_byte_for_byte() -> None:
+    seed = base64.b64decode(GO_SKEY.split("+", 4)[4])
+    assert seed[0] == 1
+    signer = Ed25519NoteSigner("PeterNeumann", seed[1:])
+    assert signer.vkey() == GO_VKEY
+    assert signer.sign_note(GO_TEXT).to_text() == GO_NOTE  # Ed25519 is deterministic
+    [(key, _)] = verify_note(parse_note(GO_NOTE), [parse_vkey(GO_VKEY)])
+    assert key.vkey() == GO_VKEY

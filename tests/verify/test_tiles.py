@@ -405,3 +405,29 @@ def test_a_missing_tile_and_an_unreachable_server_are_told_apart(
         audit_tiles(
             TileFetcher(f"http://127.0.0.1:{port}/"), publisher=publisher.address, chain=None
         )
+
+
+def test_a_folder_holds_one_log(tmp_path: Path) -> None:
+    """Tiles are never rewritten, so publishing another log into a folder would mix two trees:
+    refused."""
+    from okeios.protocol.signing import LocalSigner
+
+    first = make_publisher()
+    grow(first, 3)
+    publish(first, tmp_path / "log")
+    other = Publisher(LocalSigner.from_key(b"\x07" * 32))
+    grow(other, 3)
+    with pytest.raises(TileError, match="another log"):
+        publish(other, tmp_path / "log")
+    # A checkpoint that is not of these entries is refused before anything is written.
+    grow(first, 1)
+    stale = first.checkpoint(3)
+    with pytest.raises(TileError):
+        publish_tiles(
+            tmp_path / "log2",
+            signer=first.signer,  # type: ignore[arg-type]
+            log_id=first.log_id,
+            events=[e.signed for e in first.events],
+            checkpoint=stale,
+        )
+    assert not (tmp_path / "log2").exists()

@@ -782,7 +782,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("record_id", metavar="RECORD_ID")
     p.add_argument("-o", "--output", metavar="FILE", help="default: stdout")
 
-    p = command("log", "publish the log (entries and checkpoints) as an audit file", _cmd_log)
+    p = command(
+        "log", "publish the log as an audit file (-o) or as C2SP tlog-tiles (--tiles)", _cmd_log
+    )
     p.add_argument("-o", "--output", metavar="FILE")
     interop.add_log_options(p)
 

@@ -6,7 +6,7 @@ The mapping (``docs/interop.md``), fixed here and nowhere else:
   SHA-256), signed by the publisher's key, the key whose address signs the log's checkpoints;
   the header carries ``typ: okeios+sd-jwt`` and the public key as a ``jwk``, and a verifier
   accepts it only when that key's Ethereum address is a publisher it trusts;
-* the payload holds ``iss`` (``eip155:<publisher address>``), ``iat``, ``_sd_alg: sha-256``,
+* the payload holds ``iss`` (the publisher address, EIP-55), ``iat``, ``_sd_alg: sha-256``,
   ``okeios`` (the tie: event id, log id, record id, version, the record commitment and every
   field digest, sorted) and ``record``: the record, with *every* object member and *every*
   array element made selectively disclosable, recursively (an object's members become ``_sd``
@@ -235,7 +235,7 @@ def issue_sd_jwt(
     tie = SdJwtTie(event.id, event.log_id, event.record_id, event.version, commitment.root,
                    commitment.digests)  # fmt: skip
     payload = {
-        "iss": "eip155:" + _address(public),
+        "iss": _address(public),
         "iat": int(now()),
         "_sd_alg": "sha-256",
         "okeios": tie.to_claim(),
@@ -308,7 +308,7 @@ def verify_sd_jwt(token: str, publishers: Iterable[str]) -> VerifiedSdJwt:
     trusted = {checksum_address(p) for p in publishers}
     if issuer not in trusted:
         raise SdJwtError(f"the SD-JWT is signed by {issuer}, not a trusted publisher")
-    if not isinstance(payload, dict) or payload.get("iss") != "eip155:" + issuer:
+    if not isinstance(payload, dict) or payload.get("iss") != issuer:
         raise SdJwtError("the iss claim is not the signing key's address")
     if payload.get("_sd_alg") != "sha-256":
         raise SdJwtError("the digest algorithm is sha-256")

@@ -38,7 +38,7 @@ def reference_verify(token: str, publisher: str) -> dict[str, Any]:
     header only after checking it is the trusted publisher's (as an okeios verifier would)."""
 
     def issuer_key(issuer: str, header: dict[str, Any]) -> JWK:
-        assert issuer == "eip155:" + publisher
+        assert issuer == publisher
         return JWK(**header["jwk"])
 
     verifier = SDJWTVerifier(token, issuer_key)

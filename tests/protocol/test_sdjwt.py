@@ -171,3 +171,32 @@ def test_a_publisher_cannot_disclose_a_value_it_did_not_commit_to() -> None:
     assert reference_verify(forged, publisher.address)["record"] == {"status": "amended"}
     with pytest.raises(SdJwtError, match="not a field of the okeios commitment"):
         verify_sd_jwt(forged, [publisher.address])
+
+
+def test_key_substitution_and_algorithm_confusion_are_refused() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    publisher, _, token = _issue(["/status"])
+    disclosures = token.split("~")[1:-1]
+    head, body, sig = token.split("~")[0].split(".")
+    header = _b64u_json(head)
+    # A stranger re-signs the same payload and puts its own key in the header.
+    stranger = ec.derive_private_key(int.from_bytes(STRANGER_KEY, "big"), ec.SECP256K1())
+    numbers = stranger.public_key().public_numbers()
+
+    def b64u(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    header["jwk"] = header["jwk"] | {
+        "x": b64u(numbers.x.to_bytes(32, "big")),
+        "y": b64u(numbers.y.to_bytes(32, "big")),
+    }
+    swapped = b64u(json.dumps(header).encode()) + "." + body + "." + sig + "~"
+    resigned = _resign(swapped, STRANGER_KEY, lambda p: None, disclosures)
+    with pytest.raises(SdJwtError, match="not a trusted publisher"):
+        verify_sd_jwt(resigned, [publisher.address])
+    # "none", HS256 and a stray header member are refused before any signature check.
+    for bad in ({"alg": "none"}, {"alg": "HS256"}, {"kid": "x"}):
+        h = b64u(json.dumps(_b64u_json(head) | bad).encode())
+        with pytest.raises(SdJwtError):
+            verify_sd_jwt(f"{h}.{body}.{sig}~" + "~".join(disclosures) + "~", [publisher.address])

@@ -66,6 +66,12 @@ MAX_SD_JWT = 1 << 22
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
+def _field_path(tokens: tuple[str | int, ...]) -> str:
+    """The okeios field path of the element reached by ``tokens`` (member names and array
+    indices): the one place this module depends on how commitments name fields."""
+    return format_pointer(tokens)
+
+
 def _b64u(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -207,7 +213,7 @@ def issue_sd_jwt(
                     disclosures.append(text)
                 any_shown |= shown
             return items, any_shown
-        return None, format_pointer(tokens) in chosen
+        return None, _field_path(tokens) in chosen
 
     def _disclosure(
         rng: Callable[[int], bytes],
@@ -218,7 +224,7 @@ def issue_sd_jwt(
     ) -> str:
         leaf = not (isinstance(value, dict | list) and value)
         if leaf:
-            path = format_pointer(tokens)
+            path = _field_path(tokens)
             field = commitment.fields.get(path)
             if field is None:
                 raise SdJwtError(f"the commitment has no field at {path!r}")
@@ -398,7 +404,7 @@ def verify_sd_jwt(token: str, publishers: Iterable[str]) -> VerifiedSdJwt:
         raw_salt = _unb64u(salt, "a field salt") if isinstance(salt, str) else b""
         if len(raw_salt) != SALT_SIZE:
             raise SdJwtError(f"a field's salt is {SALT_SIZE} bytes")
-        path = format_pointer(tokens)
+        path = _field_path(tokens)
         try:
             canonical = canonicalize(value)
         except CanonicalizationError as exc:

@@ -18,7 +18,7 @@ from okeios.errors import InputError, OkeiosError
 from okeios.protocol.events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
 from okeios.protocol.signing import checksum_address
 
-__all__ = ["LOG_FORMAT", "LogFile", "read_log", "write_log"]
+__all__ = ["LOG_FORMAT", "LogFile", "entry_line", "read_log", "write_log"]
 
 LOG_FORMAT = "okeios-log"
 
@@ -44,16 +44,7 @@ def write_log(
     )
     n = 0
     for n, signed in enumerate(events, 1):
-        out(
-            json.dumps(
-                {
-                    "index": n - 1,
-                    "event": signed.event.message(),
-                    "signature": "0x" + signed.signature.hex(),
-                }
-            )
-            + "\n"
-        )
+        out(entry_line(n - 1, signed) + "\n")
     for cp in checkpoints:
         c = cp.checkpoint
         out(
@@ -70,6 +61,18 @@ def write_log(
             + "\n"
         )
     return n
+
+
+def entry_line(index: int, signed: SignedEvent) -> str:
+    """The JSON line (without its newline) of the entry at ``index``; a tiled log serves the
+    same lines in its okeios event bundles (``docs/interop.md``)."""
+    return json.dumps(
+        {
+            "index": index,
+            "event": signed.event.message(),
+            "signature": "0x" + signed.signature.hex(),
+        }
+    )
 
 
 @dataclass

@@ -5,8 +5,9 @@
 * ``tile/<L>/<N>[.p/<W>]``: the hash tiles (:mod:`okeios.protocol.tiles`);
 * ``tile/entries/<N>[.p/<W>]``: the entry bundles; an entry is ``eventId || signature``,
   exactly the leaf data of the okeios Merkle log;
-* ``okeios/events/<N>[.p/<W>]``: the same entries as okeios JSON lines (``{"index", "event",
-  "signature"}``, the EIP-712 event message), which an auditor needs to check lineage and times;
+* ``okeios/events/<N>[.p/<W>]``: the same entries as the entry lines of the okeios log file
+  (:func:`okeios.protocol.logfile.entry_line`: the EIP-712 event message and its signature),
+  which an auditor needs to check lineage and times;
   a separate URL, as the spec asks of a log that serves another entry format;
 * ``okeios/log.json``: the publisher, the log id, the origin and the note key binding (the
   publisher's EIP-712 signature over the Ed25519 verifier key, :class:`NoteKeyBinding`);
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from okeios.errors import TileError
 from okeios.protocol.events import SignedCheckpoint, SignedEvent
+from okeios.protocol.logfile import entry_line
 from okeios.protocol.merkle import MerkleLog, leaf_hash
 from okeios.protocol.note import (
     Ed25519NoteSigner,
@@ -112,13 +114,7 @@ def publish_tiles(
 
     def lines(lo: int, hi: int) -> Iterator[bytes]:
         for i in range(lo, hi):
-            signed = signed_events[i]
-            line = {
-                "index": i,
-                "event": signed.event.message(),
-                "signature": "0x" + signed.signature.hex(),
-            }
-            yield json.dumps(line, separators=(",", ":")).encode() + b"\n"
+            yield entry_line(i, signed_events[i]).encode() + b"\n"
 
     size = len(entries)
     levels = [[leaf_hash(e) for e in entries]]

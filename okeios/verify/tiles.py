@@ -36,6 +36,7 @@ from typing import Any
 
 from okeios.errors import NoteError, OkeiosError, TileError, TileUnavailableError
 from okeios.protocol.events import event_from_message
+from okeios.protocol.logfile import LOG_FORMAT
 from okeios.protocol.merkle import MerkleLog, leaf_hash
 from okeios.protocol.note import NoteKeyBinding, parse_checkpoint, parse_note, verify_note
 from okeios.protocol.signing import checksum_address
@@ -196,7 +197,7 @@ def audit_tiles(
     leaves: list[bytes] = []
     lines: list[str] = [
         json.dumps(
-            {"format": "okeios-log", "version": 1, "publisher": claimed, "logId": header["logId"]}
+            {"format": LOG_FORMAT, "version": 1, "publisher": claimed, "logId": header["logId"]}
         )
     ]
     levels: dict[int, list[bytes]] = {}

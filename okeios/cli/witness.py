@@ -21,9 +21,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from okeios.errors import InputError
-from okeios.verify.witness import Witness, parse_witness_key, serve_witness, witness_key_text
+
+if TYPE_CHECKING:
+    from okeios.verify.witness import Witness
 
 __all__ = ["register"]
 
@@ -32,6 +35,8 @@ STATE_FILE = "state.json"
 
 
 def _open(args: argparse.Namespace) -> Witness:
+    from okeios.verify.witness import Witness, parse_witness_key
+
     folder = Path(args.dir)
     try:
         key = (folder / KEY_FILE).read_text(encoding="ascii")
@@ -50,6 +55,8 @@ def _print(args: argparse.Namespace, payload: dict[str, object], text: str) -> N
 
 
 def _cmd(args: argparse.Namespace) -> int:
+    from okeios.verify.witness import serve_witness, witness_key_text
+
     action = args.witness_command
     if action == "init":
         folder = Path(args.dir)

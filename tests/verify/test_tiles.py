@@ -431,3 +431,29 @@ def test_a_folder_holds_one_log(tmp_path: Path) -> None:
             checkpoint=stale,
         )
     assert not (tmp_path / "log2").exists()
+
+
+def test_a_server_error_on_a_tile_is_not_tampering(tmp_path: Path) -> None:
+    publisher = make_publisher()
+    grow(publisher, 5)
+    root = tmp_path / "www"
+    publish(publisher, root / "log")
+
+    class Flaky(QuietHandler):
+        def do_GET(self) -> None:
+            if "/tile/" in self.path:
+                self.send_error(503)
+                return
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Flaky, directory=str(root))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/log/"
+        report = audit_tiles(TileFetcher(url), publisher=publisher.address, chain=None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.defect_kinds() == {"log-unavailable"}

@@ -17,7 +17,8 @@ the tiles it lacks (:attr:`TileFetcher.fetched` lists what was downloaded). The 
    entry names, every higher tile hash must be the root of the full tile below
    (``tile-mismatch``), and the tree must have the checkpoint's root (``checkpoint-mismatch``);
 4. with a cache, checks that the previous audit's checkpoint is a prefix of this tree
-   (``inconsistent-checkpoint``: the publisher rewrote what it had shown before, a fork);
+   (``inconsistent-checkpoint``: the publisher rewrote what it had shown before, a fork;
+   ``stale-checkpoint``: the log is smaller than before, a stale copy or a rollback);
 5. runs the whole-log audit (:func:`okeios.verify.audit.audit_log`: signatures, lineage,
    anchors, times) over the entries, and merges its defects.
 """
@@ -249,7 +250,16 @@ def audit_tiles(
     state = fetcher.load_state()
     if state is not None and state.get("logId") == header["logId"]:
         old_size, old_root = int(state["size"]), bytes.fromhex(state["root"])
-        if old_size > size or tree.root(old_size) != old_root:
+        if old_size > size:
+            defects.append(
+                Defect(
+                    "stale-checkpoint",
+                    None,
+                    f"the log now shows size {size}, below the size {old_size} seen before: a "
+                    "stale copy, or a rollback to hide later entries",
+                )
+            )
+        elif tree.root(old_size) != old_root:
             defects.append(
                 Defect(
                     "inconsistent-checkpoint",
@@ -267,7 +277,8 @@ def audit_tiles(
     inner.defects.extend(defects)
     inner.defects.sort(key=lambda d: (d.index is None, d.index or 0))
     if not any(
-        d.kind in ("inconsistent-checkpoint", "checkpoint-mismatch", "tile-mismatch")
+        d.kind
+        in ("inconsistent-checkpoint", "stale-checkpoint", "checkpoint-mismatch", "tile-mismatch")
         for d in inner.defects
     ):
         fetcher.save_state({"logId": header["logId"], "size": size, "root": checkpoint.root.hex()})

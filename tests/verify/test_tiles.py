@@ -457,3 +457,23 @@ def test_a_server_error_on_a_tile_is_not_tampering(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
     assert report.defect_kinds() == {"log-unavailable"}
+
+
+def test_a_rolled_back_log_is_named_and_not_remembered(tmp_path: Path) -> None:
+    publisher = make_publisher()
+    grow(publisher, 10)
+    old = tmp_path / "old"
+    publish(publisher, old)
+    grow(publisher, 10)
+    new = tmp_path / "new"
+    publish(publisher, new)
+    cache = tmp_path / "cache"
+    first = audit_tiles(TileFetcher(new, cache), publisher=publisher.address, chain=None)
+    assert first.defect_kinds() == {"chain-unavailable"}
+    # A mirror (or the publisher) now serves the older, smaller log: signed, self-consistent,
+    # and hiding the last ten entries from this auditor.
+    rolled = audit_tiles(TileFetcher(old, cache), publisher=publisher.address, chain=None)
+    assert "stale-checkpoint" in rolled.defect_kinds()
+    # ...and it does not become the auditor's new memory.
+    again = audit_tiles(TileFetcher(new, cache), publisher=publisher.address, chain=None)
+    assert again.defect_kinds() == {"chain-unavailable"}

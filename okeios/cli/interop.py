@@ -18,7 +18,14 @@ from typing import Any
 
 from okeios.errors import InputError
 
-__all__ = ["add_audit_options", "add_log_options", "publish_tiles_cmd", "register", "tiles_audit"]
+__all__ = [
+    "add_audit_options",
+    "add_log_options",
+    "publish_tiles_cmd",
+    "register",
+    "tiles_audit",
+    "tiles_text",
+]
 
 WITNESS_SIZES = "witness-sizes.json"
 
@@ -80,6 +87,19 @@ def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
         summary["cosignatures"] = len(outcome.cosignatures)
         summary["refused"] = outcome.refusals
     return summary
+
+
+def tiles_text(summary: dict[str, Any]) -> str:
+    """The human-readable result of ``okeios log --tiles``."""
+    lines = [
+        f"{summary['treeSize']} entries published as tiles in {summary['tiles']} "
+        f"({summary['written']} files written, {summary['kept']} kept)",
+        f"note key: {summary['vkey']}",
+    ]
+    if "cosignatures" in summary:
+        lines.append(f"{summary['cosignatures']} witness cosignature(s)")
+        lines.extend(f"witness {url} refused: {why}" for url, why in summary["refused"].items())
+    return "\n".join(lines)
 
 
 def tiles_audit(args: argparse.Namespace, registry: Any, progress: Any) -> Any:

@@ -487,8 +487,7 @@ def _cmd_log(args: argparse.Namespace) -> int:
     if args.tiles:
         with _store(args) as store:
             summary = interop.publish_tiles_cmd(args, store)
-        text = f"{summary['treeSize']} entries published as tiles in {args.tiles}"
-        return _done(args, summary, f"{text}\nnote key: {summary['vkey']}")
+        return _done(args, summary, interop.tiles_text(summary))
     if not args.output:
         raise UsageError("give -o FILE (a JSON lines log) or --tiles DIR")
     with _store(args) as store, open(args.output, "w", encoding="utf-8") as fh:

@@ -33,6 +33,9 @@ def test_tiles_witness_and_audit_from_the_command_line(tmp_path: Path) -> None:
     summary = json.loads(done.stdout)
     assert summary["treeSize"] == 2
     origin = parse_note((tiles / "checkpoint").read_bytes()).text.splitlines()[0]
+    again = run_cli(home, "log", "--tiles", str(tiles)).stdout
+    assert "(0 files written, 3 kept)" in again
+    assert f"note key: {summary['vkey']}" in again
 
     wkey = run_cli(home, "witness", "init", "--dir", str(wdir), "--name", "w.example").stdout
     run_cli(

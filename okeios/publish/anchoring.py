@@ -176,6 +176,18 @@ def anchor(
     """
     if confirmations < 1:
         raise ChainError("confirmations must be at least 1")
+    with store.exclusive("anchor"):  # one anchoring run at a time per home, across processes
+        return _anchor(store, registry, confirmations, timeout, poll, echo)
+
+
+def _anchor(
+    store: Store,
+    registry: Registry,
+    confirmations: int,
+    timeout: float,
+    poll: float,
+    echo: Echo,
+) -> AnchorResult:
     actions: list[str] = []
 
     def say(text: str) -> None:

@@ -176,3 +176,59 @@ def test_no_identifying_digest_leaves_or_rests_in_the_store(store: Store, tmp_pa
         assert secret not in stored
     # The record id is random, not derived from the resource.
     assert obs.record_id not in digests
+
+
+def test_export_without_disclosure_decrypts_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from okeios.verify.bundle import verify_bundle
+    from okeios.verify.policy import TrustPolicy
+
+    store.put([OBS])
+
+    def refuse(*_a: object) -> None:
+        raise AssertionError("export decrypted a record to build a bundle")
+
+    monkeypatch.setattr(store.versions, "get_version", refuse)
+    monkeypatch.setattr(store.versions, "secrets", refuse)
+    bundle = store.export("Observation/hba1c-77", fields=[])
+    assert bundle.disclosure.fields == ()
+    assert len(bundle.disclosure.digests) == 7  # the stored salted digests, one per leaf
+    policy = TrustPolicy(authors=[store.address], publishers=[store.address])
+    assert verify_bundle(bundle, policy).passed
+    with pytest.raises(AssertionError, match="decrypted"):
+        store.export("Observation/hba1c-77", fields=["/status"])  # disclosing needs plaintext
+
+
+def test_opening_reads_a_logarithmic_number_of_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a store runs the same few statements whatever its size (the Merkle frontier is
+    one row per set bit of the size), and no whole-database check."""
+    import sqlite3
+
+    import okeios.publish.tables as tables
+
+    def statements_to_open(home: Path) -> list[str]:
+        seen: list[str] = []
+        real = sqlite3.connect
+
+        def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            conn = real(*args, **kwargs)
+            conn.set_trace_callback(seen.append)
+            return conn
+
+        monkeypatch.setattr(tables.sqlite3, "connect", connect)
+        Store.open(home).close()
+        monkeypatch.setattr(tables.sqlite3, "connect", real)
+        return seen
+
+    counts = {}
+    for n in (3, 255):
+        with Store.init(tmp_path / f"h{n}") as s:
+            s.add([{"n": i} for i in range(n)])
+        counts[n] = statements_to_open(tmp_path / f"h{n}")
+    assert not any("check" in s for s in counts[255])
+    node_reads = [s for s in counts[255] if "FROM nodes" in s]
+    assert len(node_reads) == 1 + bin(255).count("1")  # the size, then the frontier
+    assert len(counts[255]) - len(counts[3]) == bin(255).count("1") - bin(3).count("1")

@@ -28,7 +28,6 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-FUND_EMBEDDED = 10**20  # 100 ether for the publisher on the embedded chain
 
 
 class UsageError(Exception):
@@ -116,42 +115,22 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_anchor(args: argparse.Namespace) -> int:
-    from okeios.chain.registry import Registry
-    from okeios.publish.anchoring import anchor
     from okeios.publish.store import Store
+    from okeios.service import anchor_home
 
-    home = _home(args)
-    trust = TrustConfig.load(home)
-    with Store.open(home) as store, open_chain(args.chain, home) as chain:
-        if (
-            chain.embedded is not None
-            and chain.w3.eth.get_balance(store.address) < FUND_EMBEDDED // 10
-        ):
-            chain.fund(store.address, FUND_EMBEDDED)
-        pinned = trust.chain(args.chain)
-        address = args.registry or (pinned[1] if pinned else None)
-        if address is None:
-            registry = Registry.deploy(chain.w3, store.signer, label=chain.label)
-            print(
-                f"deployed AnchorRegistry at {registry.address} on {chain.label}", file=sys.stderr
-            )
-        else:
-            registry = Registry(chain.w3, address, label=chain.label)
-            if not registry.has_code():
-                raise ChainError(f"no contract at {registry.address} on {chain.label}")
-        trust.pin_chain(args.chain, registry.chain_id, registry.address)
-        trust.save(home)
-        chain.save()
-        try:
-            result = anchor(
-                store,
-                registry,
-                confirmations=args.confirmations,
-                timeout=args.timeout,
-                echo=(lambda _s: None) if args.json else (lambda s: print(s, file=sys.stderr)),
-            )
-        finally:
-            chain.save()
+    def say(text: str) -> None:
+        if not args.json or text.startswith("deployed"):
+            print(text, file=sys.stderr)
+
+    with Store.open(_home(args)) as store:
+        result = anchor_home(
+            store,
+            args.chain,
+            registry=args.registry,
+            confirmations=args.confirmations,
+            timeout=args.timeout,
+            echo=say,
+        )
     entry = result.entry
     payload = {
         "chain": args.chain,

@@ -266,6 +266,7 @@ class Store:
         self._master = master
         self._rng = rng
         self._identity_key = hmac.new(master, _IDENTITY_INFO, sha256).digest()
+        self._held: set[str] = set()
         self.nodes = Nodes(db)
         self.events = Events(db)
         self.versions = SealedVersions(Versions(db), master, rng)
@@ -437,12 +438,17 @@ class Store:
         processes would otherwise sign two transactions with the same nonce)."""
         import fcntl
 
+        if name in self._held:  # reentrant within this store
+            yield
+            return
         path = self.home / f"{name}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._held.add(name)
             yield
         finally:
+            self._held.discard(name)
             os.close(fd)  # closing releases the lock
 
     def _fresh(self) -> None:

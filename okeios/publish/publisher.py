@@ -1,10 +1,16 @@
 """The publishing pipeline, in memory: records in, signed and logged events, bundles out.
 
-A :class:`Publisher` owns one Merkle log and the key that signs its checkpoints. Authors (the
-publisher itself by default, or any :class:`~okeios.protocol.signing.Signer`) sign each event; the
-publisher appends it to the log, signs checkpoints, and assembles proof bundles that disclose
-all of a record's fields or only some. Time and randomness are injectable so runs are
-reproducible. Persistence and anchoring sit on top of this class; it does no I/O.
+A :class:`Publisher` decides what is written: for each record version the salted commitment,
+the sealed payload (handed to a :class:`VersionStore`) and the signed event, whose leaf it
+appends to the log and which it hands to an :class:`EventLog`. Authors (the publisher itself by
+default, or any :class:`~okeios.protocol.signing.Signer`) sign each event; the publisher signs
+checkpoints and assembles proof bundles (the one bundle assembler) that disclose all of a
+record's fields, some, or none (then from the stored digests, nothing decrypted).
+
+By default everything stays in memory (:class:`MemoryVersions`, :class:`MemoryEvents`); a
+:class:`~okeios.publish.store.Store` passes its own parts, so data goes down one way and the
+publisher keeps no state of its own beyond its key. Time and randomness are injectable so runs
+are reproducible. It does no I/O itself.
 """
 
 from __future__ import annotations

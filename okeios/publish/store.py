@@ -60,6 +60,7 @@ from okeios.protocol.events import (
     SignedEvent,
     event_from_message,
 )
+from okeios.protocol.logfile import write_log
 from okeios.protocol.merkle import leaf_hash, node_hash
 from okeios.protocol.signing import LocalSigner, Signer, checksum_address
 from okeios.publish.publisher import Head, LoggedEvent, Publisher
@@ -850,8 +851,6 @@ class Store:
 
     def write_log(self, out: Callable[[str], object]) -> int:
         """Publish the log (every entry, then the signed checkpoints) as an audit file."""
-        from okeios.verify.audit import write_log
-
         return write_log(out, self.address, self.log_id, self.iter_events(), self.checkpoints())
 
     # -- confidentiality: grants, revocations, erasure ---------------------------------------

@@ -32,13 +32,13 @@ from typing import Any, Protocol
 from okeios.errors import ChainError, InputError, OkeiosError
 from okeios.protocol.anchors import AnchorEntry
 from okeios.protocol.events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
+from okeios.protocol.logfile import LOG_FORMAT, write_log
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import checksum_address
 from okeios.verify.lineage import check_lineage
 
 __all__ = ["AnchorSource", "AuditReport", "Defect", "audit_log", "read_log", "write_log"]
 
-LOG_FORMAT = "okeios-log"
 STRUCTURAL = ("missing-entry", "duplicate-entry", "reordered")
 DEFAULT_TOLERANCE = 24 * 3600
 FUTURE_SKEW = 300
@@ -169,55 +169,6 @@ class AuditReport:
 
 
 # --- the log file -----------------------------------------------------------------------------
-
-
-def write_log(
-    out: Callable[[str], object],
-    publisher: str,
-    log_id: bytes,
-    events: Iterable[SignedEvent],
-    checkpoints: Iterable[SignedCheckpoint] = (),
-) -> int:
-    """Write a log file through ``out`` (one call per line); return the number of entries."""
-    out(
-        json.dumps(
-            {
-                "format": LOG_FORMAT,
-                "version": 1,
-                "publisher": publisher,
-                "logId": "0x" + log_id.hex(),
-            }
-        )
-        + "\n"
-    )
-    n = 0
-    for n, signed in enumerate(events, 1):
-        out(
-            json.dumps(
-                {
-                    "index": n - 1,
-                    "event": signed.event.message(),
-                    "signature": "0x" + signed.signature.hex(),
-                }
-            )
-            + "\n"
-        )
-    for cp in checkpoints:
-        c = cp.checkpoint
-        out(
-            json.dumps(
-                {
-                    "checkpoint": {
-                        "treeSize": c.tree_size,
-                        "root": "0x" + c.root.hex(),
-                        "publisher": cp.publisher,
-                        "signature": "0x" + cp.signature.hex(),
-                    }
-                }
-            )
-            + "\n"
-        )
-    return n
 
 
 @dataclass

@@ -22,15 +22,11 @@ each, so any number of processes (CLI runs, services) can share one home. Openin
 
 from __future__ import annotations
 
-import hmac
-import json
 import os
 import sqlite3
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -40,30 +36,23 @@ from okeios.crypto.keyfile import (
     unprotect_secret,
     unprotect_secret_with_key,
 )
-from okeios.crypto.payload import (
-    new_data_key,
-    open_payload,
-    payload_aad,
-    payload_digest,
-    seal_payload,
-)
 from okeios.crypto.recipients import RecipientBinding, wrap_data_key
 from okeios.crypto.share import Share, grant_info, seal_seed
 from okeios.errors import AccessError, InputError
 from okeios.fhir import fhir_resources, resource_identity
 from okeios.protocol.bundle import AnchorRef, Bundle, Extension
-from okeios.protocol.canonical import JSONValue, canonicalize, parse_json
+from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import (
     Checkpoint,
     EventKind,
     SignedCheckpoint,
     SignedEvent,
-    event_from_message,
 )
 from okeios.protocol.logfile import write_log
-from okeios.protocol.merkle import leaf_hash, node_hash
+from okeios.protocol.merkle import leaf_hash
 from okeios.protocol.signing import LocalSigner, Signer, checksum_address
-from okeios.publish.publisher import Head, LoggedEvent, Publisher
+from okeios.publish.identity import Identities, Judgement, PutResult, RecordInfo
+from okeios.publish.publisher import LoggedEvent, Publisher
 from okeios.publish.tables import (
     MIGRATE_1_TO_2,
     SCHEMA,
@@ -76,10 +65,12 @@ from okeios.publish.tables import (
     JournalEntry,
     Nodes,
     Resources,
+    StoredEvents,
     StoreError,
     Versions,
 )
 from okeios.publish.tree import StoredTree
+from okeios.publish.versions import SealedVersions
 
 __all__ = [
     "JournalEntry",
@@ -96,11 +87,6 @@ KEY_NAME = "publisher.key"
 MASTER_NAME = "master.key"
 KEYFILE_NAME = "store.keyfile"
 PASSPHRASE_ENV = "OKEIOS_PASSPHRASE"
-
-_DATA_KEY_LABEL = b"okeios/store/data-key/v1\x00"
-_SEED_LABEL = b"okeios/store/seed/v1\x00"
-_LABEL_LABEL = b"okeios/store/resource-label/v1\x00"
-_IDENTITY_INFO = b"okeios/store/identity-key/v1\x00"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -120,127 +106,6 @@ def resolve_home(home: str | Path | None = None) -> Path:
         return Path(home).expanduser()
     env = os.environ.get("OKEIOS_HOME")
     return Path(env).expanduser() if env else Path.home() / ".okeios"
-
-
-@dataclass(frozen=True, slots=True)
-class PutResult:
-    """What :meth:`Store.put` did with one resource.
-
-    ``status`` is ``created`` (a new record), ``amended`` (a new version of the record that
-    holds the same resource), ``unchanged`` (the same content again: nothing logged) or
-    ``stale`` (an older ``meta.versionId`` than the stored one: nothing logged).
-    """
-
-    status: str
-    record_id: bytes
-    event: LoggedEvent | None
-    resource: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "record": "0x" + self.record_id.hex(),
-            "event": None if self.event is None else "0x" + self.event.id.hex(),
-            "resource": self.resource,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class RecordInfo:
-    """One line of :meth:`Store.records`: what the owner sees of a record."""
-
-    record_id: bytes
-    resource_type: str | None
-    resource_id: str | None
-    version: int
-    events: int
-    last_kind: str
-    last_time: int
-    erased: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "record": "0x" + self.record_id.hex(),
-            "resourceType": self.resource_type,
-            "id": self.resource_id,
-            "version": self.version,
-            "events": self.events,
-            "lastEvent": self.last_kind,
-            "time": self.last_time,
-            "erased": self.erased,
-        }
-
-
-class SealedVersions:
-    """The :class:`~okeios.publish.publisher.VersionStore` of a store: each version sealed
-    under a fresh data key, the data key and the seed sealed under the master key."""
-
-    def __init__(self, rows: Versions, master: bytes, rng: Callable[[int], bytes]) -> None:
-        self.rows = rows
-        self._master = master
-        self._rng = rng
-
-    def _seal(self, label: bytes, record_id: bytes, version: int, secret: bytes) -> bytes:
-        aad = label + payload_aad(record_id, version)
-        return seal_payload(self._master, secret, aad=aad, rng=self._rng)
-
-    def _open(self, label: bytes, record_id: bytes, version: int, sealed: bytes) -> bytes:
-        return open_payload(self._master, sealed, aad=label + payload_aad(record_id, version))
-
-    def put_version(
-        self, record_id: bytes, version: int, payload: bytes, seed: bytes, digests: Sequence[bytes]
-    ) -> bytes:
-        data_key = new_data_key(self._rng)
-        sealed = seal_payload(data_key, payload, aad=payload_aad(record_id, version), rng=self._rng)
-        self.rows.insert(
-            record_id,
-            version,
-            sealed,
-            self._seal(_DATA_KEY_LABEL, record_id, version, data_key),
-            self._seal(_SEED_LABEL, record_id, version, seed),
-            b"".join(digests),
-        )
-        return payload_digest(sealed)
-
-    def secrets(self, record_id: bytes, version: int) -> tuple[bytes, bytes, bytes]:
-        """The sealed payload, the data key and the seed (AccessError once erased)."""
-        sealed, data_key, seed, _, erased = self.rows.row(record_id, version)
-        if erased or data_key is None or seed is None:
-            raise AccessError(f"record {record_id.hex()} was erased: its keys no longer exist")
-        return (
-            sealed,
-            self._open(_DATA_KEY_LABEL, record_id, version, data_key),
-            self._open(_SEED_LABEL, record_id, version, seed),
-        )
-
-    def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
-        sealed, data_key, seed = self.secrets(record_id, version)
-        return open_payload(data_key, sealed, aad=payload_aad(record_id, version)), seed
-
-    def version_digests(self, record_id: bytes, version: int) -> tuple[bytes, ...]:
-        blob = self.rows.row(record_id, version)[3]
-        return tuple(blob[i : i + 32] for i in range(0, len(blob), 32))
-
-    def sealed_payload(self, record_id: bytes, version: int) -> bytes:
-        return self.rows.row(record_id, version)[0]
-
-
-class StoredEvents:
-    """The :class:`~okeios.publish.publisher.EventLog` of a store: the stored Merkle tree and
-    the events table."""
-
-    def __init__(self, tree: StoredTree, events: Events) -> None:
-        self.tree = tree
-        self.rows = events
-
-    def save(self, logged: LoggedEvent) -> None:
-        self.rows.save(logged)
-
-    def get(self, event_id: bytes) -> LoggedEvent | None:
-        return self.rows.get(event_id)
-
-    def head(self, record_id: bytes) -> Head | None:
-        return self.rows.head(record_id)
 
 
 class Store:
@@ -266,7 +131,6 @@ class Store:
         self.log_name = log_name
         self._master = master
         self._rng = rng
-        self._identity_key = hmac.new(master, _IDENTITY_INFO, sha256).digest()
         self._held: set[str] = set()
         self.nodes = Nodes(db)
         self.events = Events(db)
@@ -274,7 +138,7 @@ class Store:
         self.grants = Grants(db)
         self.checkpoint_rows = Checkpoints(db)
         self.journal_rows = Journal(db)
-        self.resources = Resources(db)
+        self.identities = Identities(Resources(db), master, rng)
         self.tree = StoredTree(self.nodes)
         db.on_begin.append(self.tree.refresh)
         self.publisher = Publisher(
@@ -476,20 +340,11 @@ class Store:
 
     # -- finding records --------------------------------------------------------------------
 
-    def _resource_key(self, key: str) -> bytes:
-        return hmac.new(self._identity_key, b"resource\x00" + key.encode(), sha256).digest()
-
-    def _type_mac(self, resource_type: str) -> bytes:
-        return hmac.new(self._identity_key, b"type\x00" + resource_type.encode(), sha256).digest()
-
-    def _content_mac(self, canonical: bytes) -> bytes:
-        return hmac.new(self._identity_key, b"content\x00" + canonical, sha256).digest()
-
     def find_event(self, ident: str) -> LoggedEvent:
         """An event by its id, a record's latest event by the record id (0x-hex either way),
         or the latest event of the record holding FHIR resource ``Type/id``."""
         if "/" in ident and not ident.startswith("0x"):
-            row = self.resources.get(self._resource_key(ident))
+            row = self.identities.find(ident)
             if row is None:
                 raise InputError(f"no record of {ident} in this store")
             raw = row.record_id
@@ -584,68 +439,24 @@ class Store:
         with self.transaction():
             for i, record in enumerate(records):
                 key = keys[i] if keys is not None else None
-                out.append(self._put_one(record, key, author))
+                value = parse_json(record) if isinstance(record, bytes) else record
+                out.append(self._put_one(value, self.identities.judge(value, key), author))
                 if progress is not None:
                     progress(1)
         return out
 
-    def _put_one(
-        self, record: bytes | JSONValue, key: str | None, author: Signer | None
-    ) -> PutResult:
-        value = parse_json(record) if isinstance(record, bytes) else record
-        identity = resource_identity(value)
-        kind, version_id = "", None
-        if identity is not None:
-            kind, ident, version_id = identity
-            label = f"{kind}/{ident}"
-            if key is not None and key != label:
-                raise InputError(f"the key {key!r} differs from the resource's identity {label}")
-        elif key is not None:
-            label = key
+    def _put_one(self, value: JSONValue, j: Judgement, author: Signer | None) -> PutResult:
+        if j.row is not None and j.status in ("unchanged", "stale"):
+            return PutResult(j.status, j.row.record_id, None, j.label)
+        if j.row is None:
+            logged = self.publisher.create(value, author=author)
+            status = "created"
         else:
-            logged = self.publisher.create(value, author=author)
-            return PutResult("created", logged.record_id, logged, None)
-        mac = self._resource_key(label)
-        content = self._content_mac(canonicalize(value))
-        row = self.resources.get(mac)
-        if row is None:
-            logged = self.publisher.create(value, author=author)
-            self._remember(mac, logged.record_id, kind, label, version_id, content)
-            return PutResult("created", logged.record_id, logged, label)
-        if hmac.compare_digest(row.content, content):
-            return PutResult("unchanged", row.record_id, None, label)
-        if version_id is not None and row.version_id is not None:
-            if version_id == row.version_id:
-                raise InputError(
-                    f"{label} version {version_id} differs from the stored version {version_id}"
-                    " with the same versionId: refusing to overwrite it"
-                )
-            numeric = version_id.isdigit() and row.version_id.isdigit()
-            if numeric and int(version_id) < int(row.version_id):
-                return PutResult("stale", row.record_id, None, label)
-        logged = self._amend(row.record_id, value, author)
-        self._remember(mac, row.record_id, kind, label, version_id, content)
-        return PutResult("amended", row.record_id, logged, label)
-
-    def _remember(
-        self,
-        mac: bytes,
-        record_id: bytes,
-        kind: str,
-        label: str,
-        version_id: str | None,
-        content: bytes,
-    ) -> None:
-        sealed = seal_payload(
-            self._master, label.encode(), aad=_LABEL_LABEL + record_id, rng=self._rng
-        )
-        self.resources.put(mac, record_id, self._type_mac(kind), sealed, version_id, content)
-
-    def _label(self, record_id: bytes) -> str | None:
-        row = self.resources.of_record(record_id)
-        if row is None:
-            return None
-        return open_payload(self._master, row.label, aad=_LABEL_LABEL + record_id).decode()
+            logged = self._amend(j.row.record_id, value, author)
+            status = "amended"
+        if j.label is not None:
+            self.identities.remember(logged.record_id, j.kind, j.label, j.version_id, value)
+        return PutResult(status, logged.record_id, logged, j.label)
 
     def _amend(self, record_id: bytes, value: JSONValue, author: Signer | None) -> LoggedEvent:
         if self.is_erased(record_id):
@@ -661,34 +472,22 @@ class Store:
         with self.transaction():
             record_id = self._record_id(ident)
             identity = resource_identity(value)
-            row = self.resources.of_record(record_id)
+            held = self.identities.label(record_id)
             if identity is not None:
-                label = f"{identity[0]}/{identity[1]}"
-                held = self._label(record_id)
+                kind, label, version_id = identity[0], f"{identity[0]}/{identity[1]}", identity[2]
                 if held is not None and held != label:
                     raise InputError(f"record holds {held}; this resource is {label}")
-                if held is None and self.resources.get(self._resource_key(label)) is not None:
+                if held is None and self.identities.find(label) is not None:
                     raise InputError(f"{label} is held by another record")
-                logged = self._amend(record_id, value, author)
-                self._remember(
-                    self._resource_key(label),
-                    record_id,
-                    identity[0],
-                    label,
-                    identity[2],
-                    self._content_mac(canonicalize(value)),
-                )
-            else:
-                logged = self._amend(record_id, value, author)
-                if row is not None:
-                    self.resources.put(
-                        self._resource_key(self._label(record_id) or ""),
-                        record_id,
-                        row.type,
-                        row.label,
-                        None,
-                        self._content_mac(canonicalize(value)),
-                    )
+            elif held is not None:  # not a FHIR resource: the record keeps its identity
+                row = self.identities.rows.of_record(record_id)
+                first = held.split("/", 1)[0]
+                type_mac = self.identities.type_mac(first)
+                fhir = "/" in held and row is not None and row.type == type_mac
+                kind, label, version_id = (first if fhir else ""), held, None
+            logged = self._amend(record_id, value, author)
+            if identity is not None or held is not None:
+                self.identities.remember(record_id, kind, label, version_id, value)
         return logged
 
     def derive(
@@ -705,21 +504,12 @@ class Store:
         value = parse_json(record) if isinstance(record, bytes) else record
         with self.transaction():
             source_events = [self.find_event(s).id for s in sources]
-            identity = resource_identity(value)
-            if identity is not None:
-                label = f"{identity[0]}/{identity[1]}"
-                if self.resources.get(self._resource_key(label)) is not None:
-                    raise InputError(f"{label} is in the store already: amend it instead")
+            j = self.identities.judge(value)
+            if j.row is not None:
+                raise InputError(f"{j.label} is in the store already: amend it instead")
             logged = self.publisher.create(value, author=author, sources=source_events)
-            if identity is not None:
-                self._remember(
-                    self._resource_key(label),
-                    logged.record_id,
-                    identity[0],
-                    label,
-                    identity[2],
-                    self._content_mac(canonicalize(value)),
-                )
+            if j.label is not None:
+                self.identities.remember(logged.record_id, j.kind, j.label, j.version_id, value)
         return logged
 
     # -- reading ----------------------------------------------------------------------------
@@ -744,83 +534,11 @@ class Store:
             )
         return out
 
-    def records(
-        self,
-        *,
-        resource_type: str | None = None,
-        resource_id: str | None = None,
-        kind: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
-        erased: bool | None = None,
-        limit: int | None = None,
-    ) -> list[RecordInfo]:
+    def records(self, **filters: Any) -> list[RecordInfo]:
         """What the store holds, one line per record in the order records were first logged,
-        filtered by resource type, id, last event kind, last event time or erasure."""
-        where: list[str] = []
-        args: list[object] = []
-        if resource_id is not None:
-            if resource_type is None:
-                raise InputError("an id filter needs a resource type")
-            row = self.resources.get(self._resource_key(f"{resource_type}/{resource_id}"))
-            if row is None:
-                return []
-            where.append("h.record_id = ?")
-            args.append(row.record_id)
-        elif resource_type is not None:
-            where.append("r.type = ?")
-            args.append(self._type_mac(resource_type))
-        if kind is not None:
-            where.append("h.kind = ?")
-            args.append(kind)
-        if since is not None:
-            where.append("h.time >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("h.time <= ?")
-            args.append(until)
-        if erased is not None:
-            where.append("(SELECT MAX(erased) FROM versions v WHERE v.record_id = h.record_id) = ?")
-            args.append(int(erased))
-        sql = (
-            "SELECT h.record_id, r.type, r.label, h.version, m.n, h.kind, h.time,"
-            " (SELECT MAX(erased) FROM versions v WHERE v.record_id = h.record_id)"
-            " FROM (SELECT record_id, MAX(idx) AS last, MIN(idx) AS first, COUNT(*) AS n"
-            "       FROM events GROUP BY record_id) m"
-            " JOIN events h ON h.idx = m.last"
-            " LEFT JOIN resources r ON r.record_id = h.record_id"
-        )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY m.first"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        out: list[RecordInfo] = []
-        for rid, rtype, label, version, n, last_kind, last_time, gone in self.db.execute(sql, args):
-            record_id = bytes(rid)
-            name = rtype_ = rid_ = None
-            if label is not None:
-                name = open_payload(
-                    self._master, bytes(label), aad=_LABEL_LABEL + record_id
-                ).decode()
-                if bytes(rtype) != self._type_mac("") and "/" in name:
-                    rtype_, rid_ = name.split("/", 1)
-                else:
-                    rid_ = name  # a caller-given key
-            out.append(
-                RecordInfo(
-                    record_id,
-                    rtype_,
-                    rid_,
-                    int(version),
-                    int(n),
-                    str(last_kind),
-                    int(last_time),
-                    bool(gone),
-                )
-            )
-        return out
+        filtered by ``resource_type``, ``resource_id``, ``kind`` (of the last event),
+        ``since``/``until`` (its time), ``erased``, ``limit``."""
+        return self.identities.records(self.db, **filters)
 
     def show(self, ident: str, version: int | None = None) -> tuple[JSONValue, dict[str, Any]]:
         """The owner's view of a record: its content (decrypted) and what the store knows of
@@ -833,7 +551,7 @@ class Store:
         assert head is not None
         info = {
             "record": "0x" + record_id.hex(),
-            "resource": self._label(record_id),
+            "resource": self.identities.label(record_id),
             "version": wanted,
             "versions": latest,
             "lastEvent": str(head.signed.event.kind),
@@ -932,7 +650,7 @@ class Store:
             logged = self.publisher.record_event(EventKind.ERASE, record_id, purpose=purpose)
             self.versions.rows.erase(record_id)
             self.grants.erase(record_id)
-            self.resources.forget(record_id)
+            self.identities.forget(record_id)
         # Push the change out of the write-ahead log so no copy of the keys stays on disk.
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return logged
@@ -1032,69 +750,7 @@ class Store:
     # -- integrity --------------------------------------------------------------------------
 
     def check(self, *, progress: Callable[[int], None] | None = None) -> list[str]:
-        """Read the whole database and say what is wrong (an empty list: nothing).
+        """Read the whole database and say what is wrong (see :mod:`okeios.publish.check`)."""
+        from okeios.publish.check import check_store
 
-        SQLite's own integrity check; every event's leaf against the stored tree; every stored
-        node against its children; every checkpoint's root against the tree and its signature;
-        every record's chain of events (each links to the previous one); every final anchor
-        within the log. Memory stays flat: each level is streamed.
-        """
-        problems: list[str] = []
-        for (line,) in self.db.execute("PRAGMA integrity_check"):
-            if line != "ok":
-                problems.append(f"sqlite: {line}")
-        self.tree.refresh()
-        size = self.tree.size
-        count = 0
-        leaves = self.nodes.level(0)
-        for index, data in self.events.leaves():
-            stored = next(leaves, None)
-            if stored is None or stored[0] != index or stored[1] != leaf_hash(data):
-                problems.append(f"entry {index}: its leaf in the tree does not match the event")
-                break
-            count += 1
-            if progress is not None:
-                progress(1)
-        if count != size and not problems:
-            problems.append(f"the tree holds {size} leaves but the log {count} events")
-        level = 0
-        while (size >> level) > 1 and not problems:
-            children = self.nodes.level(level)
-            for idx, digest in self.nodes.level(level + 1):
-                left, right = next(children, None), next(children, None)
-                if (
-                    left is None
-                    or right is None
-                    or left[0] != 2 * idx
-                    or node_hash(left[1], right[1]) != digest
-                ):
-                    problems.append(f"tree node ({level + 1}, {idx}) does not match its children")
-                    break
-            level += 1
-        for cp in self.checkpoints():
-            size_ = cp.checkpoint.tree_size
-            if size_ > size:
-                problems.append(f"checkpoint of size {size_} is beyond the log ({size})")
-            elif not problems and self.tree.root(size_) != cp.checkpoint.root:
-                problems.append(f"checkpoint of size {size_}: root differs from the log's")
-            if cp.recover() != self.address:
-                problems.append(f"checkpoint of size {size_}: not signed by this publisher")
-        # Each event links to its record's previous event (a window over the record index).
-        for idx, event_id, message, expected in self.db.execute(
-            "SELECT idx, event_id, message,"
-            " LAG(event_id) OVER (PARTITION BY record_id ORDER BY idx) FROM events"
-        ):
-            try:
-                event = event_from_message(json.loads(message))
-            except (InputError, ValueError, KeyError) as exc:
-                problems.append(f"entry {idx}: unreadable event: {exc}")
-                continue
-            if expected is not None and event.previous != bytes(expected):
-                problems.append(f"entry {idx}: does not link to its record's previous event")
-            if event.id != bytes(event_id):
-                problems.append(f"entry {idx}: its stored id is not the event's id")
-        for (tree_size,) in self.db.execute(
-            "SELECT tree_size FROM journal WHERE state = 'final' AND tree_size > ?", (size,)
-        ):
-            problems.append(f"a final anchor of size {tree_size} is beyond the log ({size})")
-        return problems
+        return check_store(self, progress=progress)

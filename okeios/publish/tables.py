@@ -27,6 +27,7 @@ from typing import Any
 from okeios.errors import InputError
 from okeios.protocol.events import SignedEvent, event_from_message
 from okeios.publish.publisher import Head, LoggedEvent
+from okeios.publish.tree import StoredTree
 
 __all__ = [
     "JOURNAL_STATES",
@@ -42,6 +43,7 @@ __all__ = [
     "ResourceRow",
     "Resources",
     "StoreError",
+    "StoredEvents",
 ]
 
 SCHEMA_VERSION = 2
@@ -318,6 +320,24 @@ class Events:
     def record_ids(self) -> list[bytes]:
         rows = self._db.execute("SELECT record_id FROM events GROUP BY record_id ORDER BY MIN(idx)")
         return [bytes(r[0]) for r in rows]
+
+
+class StoredEvents:
+    """The :class:`~okeios.publish.publisher.EventLog` of a store: the stored Merkle tree and
+    the events table."""
+
+    def __init__(self, tree: StoredTree, events: Events) -> None:
+        self.tree = tree
+        self.rows = events
+
+    def save(self, logged: LoggedEvent) -> None:
+        self.rows.save(logged)
+
+    def get(self, event_id: bytes) -> LoggedEvent | None:
+        return self.rows.get(event_id)
+
+    def head(self, record_id: bytes) -> Head | None:
+        return self.rows.head(record_id)
 
 
 class Versions:

@@ -232,3 +232,38 @@ def test_opening_reads_a_logarithmic_number_of_rows(
     node_reads = [s for s in counts[255] if "FROM nodes" in s]
     assert len(node_reads) == 1 + bin(255).count("1")  # the size, then the frontier
     assert len(counts[255]) - len(counts[3]) == bin(255).count("1") - bin(3).count("1")
+
+
+def test_a_schema_1_store_is_upgraded_on_open(tmp_path: Path) -> None:
+    """A store written before the tree was stored opens, gets its tree built once, and then
+    gives the same roots and proofs."""
+    import sqlite3
+
+    home = tmp_path / "old"
+    with Store.init(home) as store:
+        store.add([{"n": i} for i in range(21)])
+        root = store.tree.root()
+        first = store.export("0x" + store.record_ids()[0].hex(), fields=[])
+    db = sqlite3.connect(home / "store.sqlite")
+    for sql in (
+        "DROP TABLE nodes",
+        "DROP TABLE resources",
+        "DROP INDEX grants_record",
+        "DROP INDEX journal_state",
+        "DROP INDEX journal_final",
+        "ALTER TABLE events DROP COLUMN version",
+        "ALTER TABLE events DROP COLUMN time",
+        "UPDATE meta SET value = '1' WHERE key = 'schema'",
+    ):
+        db.execute(sql)
+    db.commit()
+    db.close()
+    with Store.open(home) as store:
+        assert store.size == 21
+        assert store.tree.root() == root
+        assert store.check() == []
+        again = store.export("0x" + store.record_ids()[0].hex(), fields=[])
+        assert again.inclusion == first.inclusion
+        assert [h["version"] for h in store.history("0x" + store.record_ids()[3].hex())] == [1]
+        (put,) = store.put([OBS])
+        assert put.status == "created"

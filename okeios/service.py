@@ -29,7 +29,14 @@ from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import JSONValue
 from okeios.publish.anchoring import AnchorResult, anchor
 from okeios.publish.publisher import LoggedEvent
-from okeios.publish.store import PutResult, RecordInfo, Store, fhir_resources, resolve_home
+from okeios.publish.store import (
+    PutResult,
+    RecordInfo,
+    Store,
+    StoreError,
+    fhir_resources,
+    resolve_home,
+)
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Report
 
@@ -123,12 +130,14 @@ class Okeios:
         """Open the store in ``home`` (``$OKEIOS_HOME``, else ``~/.okeios``); with ``create``,
         make it first if there is none (trusting itself, as ``okeios init``)."""
         path = resolve_home(home)
-        if create and not (path / "store.sqlite").exists():
+        if create:
+            # Store.init decides under the home's init lock, so of several processes creating
+            # one home at once exactly one creates it and the others open it once it is whole.
             try:
                 return cls(Store.init(path, passphrase=passphrase, log_name=log_name))
-            except InputError:
+            except StoreError:
                 if not (path / "store.sqlite").exists():
-                    raise  # not a race with another process creating it: a real error
+                    raise  # not a store created meanwhile: a real error
         return cls(Store.open(path, passphrase=passphrase))
 
     def close(self) -> None:

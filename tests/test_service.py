@@ -71,3 +71,37 @@ def test_anchor_on_a_node_checks_funding_and_pins_the_registry(tmp_path: Path, a
         ok.add([{"resourceType": "Observation", "id": "o3"}])
         with pytest.raises(ChainError, match="pins"):
             ok.anchor(anvil.url)
+
+
+def test_processes_creating_one_home_at_once_share_one_store(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.nodes import REPO
+
+    home = tmp_path / "home"
+    code = (
+        "import sys; from okeios.service import Okeios\n"
+        "with Okeios.open(sys.argv[1], create=True) as ok:\n"
+        "    r = ok.add([{'resourceType': 'Patient', 'id': 'p' + sys.argv[2]}])\n"
+        "    print(ok.address, r[0].status)\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(home), str(i)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+        outs.append(out.split())
+    assert len({address for address, _ in outs}) == 1  # one store, one publisher
+    assert {status for _, status in outs} == {"created"}
+    with Okeios.open(home) as ok:
+        assert sorted(r.resource_id or "" for r in ok.records()) == ["p0", "p1", "p2", "p3"]

@@ -100,6 +100,19 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+@contextmanager
+def _home_lock(home: Path, name: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``home/NAME.lock``, shared by every process."""
+    import fcntl
+
+    fd = os.open(home / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def resolve_home(home: str | Path | None = None) -> Path:
     """The okeios home: the argument, else ``$OKEIOS_HOME``, else ``~/.okeios``."""
     if home is not None:
@@ -172,9 +185,23 @@ class Store:
         trust.json trusts the new publisher as author and publisher.
         """
         path = resolve_home(home)
-        if (path / DB_NAME).exists():
-            raise StoreError(f"a store exists already in {path}")
         path.mkdir(parents=True, exist_ok=True)
+        with _home_lock(path, "init"):  # two processes creating one home: one wins
+            if (path / DB_NAME).exists():
+                raise StoreError(f"a store exists already in {path}")
+            return cls._create(path, key, log_name, passphrase, trust, clock, rng)
+
+    @classmethod
+    def _create(
+        cls,
+        path: Path,
+        key: bytes | None,
+        log_name: str,
+        passphrase: str | None,
+        trust: bool,
+        clock: Callable[[], float],
+        rng: Callable[[int], bytes],
+    ) -> Store:
         signer = LocalSigner.from_key(key) if key is not None else LocalSigner.generate(rng)
         master = rng(32)
         passphrase = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV)
@@ -301,20 +328,15 @@ class Store:
         """Hold a lock on this home shared by every process (a ``flock`` on ``NAME.lock``), for
         work that spans several transactions and must not run twice at once (anchoring: two
         processes would otherwise sign two transactions with the same nonce)."""
-        import fcntl
-
         if name in self._held:  # reentrant within this store
             yield
             return
-        path = self.home / f"{name}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with _home_lock(self.home, name):
             self._held.add(name)
-            yield
-        finally:
-            self._held.discard(name)
-            os.close(fd)  # closing releases the lock
+            try:
+                yield
+            finally:
+                self._held.discard(name)
 
     def _fresh(self) -> None:
         """See what other processes committed (outside a write transaction)."""

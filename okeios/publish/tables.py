@@ -187,13 +187,25 @@ class Database:
             for hook in self.on_begin:
                 hook()
             yield self.conn
+        except sqlite3.Error as exc:
+            self._depth = 0
+            self._rollback()
+            raise StoreError(f"the store in {self.path.parent} failed a write: {exc}") from exc
         except BaseException:
             self._depth = 0
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             self._depth = 0
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StoreError(f"the store in {self.path.parent} failed a commit: {exc}") from exc
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
     def close(self) -> None:
         self.conn.close()

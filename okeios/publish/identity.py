@@ -196,17 +196,18 @@ class Identities:
         filtered by resource type, id, last event kind, last event time or erasure."""
         where: list[str] = []
         args: list[object] = []
+        # Narrow the per-record grouping itself (an index lookup) when a type or id is given.
+        inner, inner_args = "", []
         if resource_id is not None:
             if resource_type is None:
                 raise InputError("an id filter needs a resource type")
             row = self.rows.get(self.key(f"{resource_type}/{resource_id}"))
             if row is None:
                 return []
-            where.append("h.record_id = ?")
-            args.append(row.record_id)
+            inner, inner_args = " WHERE record_id = ?", [row.record_id]
         elif resource_type is not None:
-            where.append("r.type = ?")
-            args.append(self.type_mac(resource_type))
+            inner = " WHERE record_id IN (SELECT record_id FROM resources WHERE type = ?)"
+            inner_args = [self.type_mac(resource_type)]
         if kind is not None:
             where.append("h.kind = ?")
             args.append(kind)
@@ -220,10 +221,10 @@ class Identities:
             where.append("(SELECT MAX(erased) FROM versions v WHERE v.record_id = h.record_id) = ?")
             args.append(int(erased))
         sql = (
-            "SELECT h.record_id, r.type, r.label, h.version, m.n, h.kind, h.time,"
+            "SELECT h.record_id, r.type, r.label, h.version, m.n, h.kind, h.time,"  # noqa: S608
             " (SELECT MAX(erased) FROM versions v WHERE v.record_id = h.record_id)"
             " FROM (SELECT record_id, MAX(idx) AS last, MIN(idx) AS first, COUNT(*) AS n"
-            "       FROM events GROUP BY record_id) m"
+            " FROM events" + inner + " GROUP BY record_id) m"  # constant clauses; values bound
             " JOIN events h ON h.idx = m.last"
             " LEFT JOIN resources r ON r.record_id = h.record_id"
         )
@@ -233,6 +234,7 @@ class Identities:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
+        args = [*inner_args, *args]
         out: list[RecordInfo] = []
         for rid, rtype, label, version, n, last_kind, last_time, gone in db.execute(sql, args):
             record_id = bytes(rid)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from okeios.errors import AccessError, InputError, SignatureError
-from okeios.protocol.canonical import parse_json
+from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import EventKind, SignedEvent
 from okeios.protocol.signing import checksum_address
 
@@ -43,10 +43,12 @@ __all__ = [
     "anchor_urn",
     "audit_event_resources",
     "event_urn",
+    "fhir_resources",
     "history_bundle",
     "history_resources",
     "provenance_resources",
     "record_history_fhir",
+    "resource_identity",
 ]
 
 FHIR_VERSION = "4.0.1"
@@ -92,6 +94,66 @@ _LITERAL_REFERENCE = re.compile(r"(?:https?://\S+/)?[A-Z][A-Za-z]{1,63}/[A-Za-z0
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _RESOURCE_ID = re.compile(r"[A-Za-z0-9.\-]{1,64}")
 _MAX_YEAR_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the last FHIR instant
+
+
+# --- FHIR in: the resources of a file, and a resource's identity ------------------------------
+
+
+def fhir_resources(data: bytes) -> list[bytes | JSONValue]:
+    """The resources in a FHIR JSON file: each ``entry[].resource`` of a Bundle, the lines of
+    FHIR NDJSON (the Bulk Data export format: one resource per line), else the file itself."""
+    try:
+        value = parse_json(data)
+    except InputError:
+        if len([line for line in data.splitlines() if line.strip()]) < 2:
+            raise
+        return _ndjson(data)
+    if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+        entries = value.get("entry", [])
+        if not isinstance(entries, list):
+            raise InputError("a FHIR Bundle's entry must be an array")
+        resources: list[bytes | JSONValue] = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+                raise InputError(f"FHIR Bundle entry {i} has no resource object")
+            resources.append(entry["resource"])
+        return resources
+    if not isinstance(value, dict):
+        raise InputError("a FHIR resource is a JSON object")
+    return [value]
+
+
+def _ndjson(data: bytes) -> list[bytes | JSONValue]:
+    out: list[bytes | JSONValue] = []
+    for n, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = parse_json(line)
+        except InputError as exc:
+            raise InputError(f"NDJSON line {n}: {exc}") from exc
+        if not isinstance(item, dict):
+            raise InputError(f"NDJSON line {n} is not a JSON object")
+        out.append(item)
+    return out
+
+
+def resource_identity(value: JSONValue) -> tuple[str, str, str | None] | None:
+    """``(resourceType, id, meta.versionId)`` of a FHIR resource that has a valid type and id,
+    else ``None`` (not a FHIR resource, or one without an id)."""
+    if not isinstance(value, dict):
+        return None
+    kind, ident = value.get("resourceType"), value.get("id")
+    if not (
+        isinstance(kind, str)
+        and isinstance(ident, str)
+        and _RESOURCE_TYPE.fullmatch(kind)
+        and _RESOURCE_ID.fullmatch(ident)
+    ):
+        return None
+    meta = value.get("meta")
+    version_id = meta.get("versionId") if isinstance(meta, dict) else None
+    return kind, ident, version_id if isinstance(version_id, str) else None
 
 
 @dataclass(frozen=True, slots=True)

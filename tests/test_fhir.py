@@ -154,9 +154,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         "code": {"text": "HbA1c trend"},
         "subject": {"reference": "Patient/x"},
     }
-    with store.transaction():
-        derived = store.publisher.create(derived_record, sources=[observation.id, patient.id])
-        store._save(derived)
+    derived = store.derive(derived_record, ["0x" + observation.id.hex(), "0x" + patient.id.hex()])
 
     checkpoint = store.checkpoint()
     entry = store.journal_add(

@@ -29,7 +29,6 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-FUND_EMBEDDED = 10**20  # 100 ether for the publisher on the embedded chain
 
 
 class UsageError(Exception):
@@ -111,59 +110,28 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
-    from okeios.publish.store import Store, fhir_resources
+    from okeios.cli.records import cmd_add
 
-    records: list[Any] = []
-    for name in args.files:
-        records.extend(fhir_resources(_read(name)))
-    with Store.open(_home(args)) as store:
-        progress = Progress("adding", len(records), force=args.progress)
-        logged = store.add(records, progress=progress)
-    ids = ["0x" + item.record_id.hex() for item in logged]
-    if args.json:
-        _print_json({"records": ids})
-    else:
-        print("\n".join(ids))
-    return EXIT_OK
+    return cmd_add(args, lambda total: Progress("adding", total, force=args.progress))
 
 
 def _cmd_anchor(args: argparse.Namespace) -> int:
-    from okeios.chain.registry import Registry
-    from okeios.publish.anchoring import anchor
     from okeios.publish.store import Store
+    from okeios.service import anchor_home
 
-    home = _home(args)
-    trust = TrustConfig.load(home)
-    with Store.open(home) as store, open_chain(args.chain, home) as chain:
-        if (
-            chain.embedded is not None
-            and chain.w3.eth.get_balance(store.address) < FUND_EMBEDDED // 10
-        ):
-            chain.fund(store.address, FUND_EMBEDDED)
-        pinned = trust.chain(args.chain)
-        address = args.registry or (pinned[1] if pinned else None)
-        if address is None:
-            registry = Registry.deploy(chain.w3, store.signer, label=chain.label)
-            print(
-                f"deployed AnchorRegistry at {registry.address} on {chain.label}", file=sys.stderr
-            )
-        else:
-            registry = Registry(chain.w3, address, label=chain.label)
-            if not registry.has_code():
-                raise ChainError(f"no contract at {registry.address} on {chain.label}")
-        trust.pin_chain(args.chain, registry.chain_id, registry.address)
-        trust.save(home)
-        chain.save()
-        try:
-            result = anchor(
-                store,
-                registry,
-                confirmations=args.confirmations,
-                timeout=args.timeout,
-                echo=(lambda _s: None) if args.json else (lambda s: print(s, file=sys.stderr)),
-            )
-        finally:
-            chain.save()
+    def say(text: str) -> None:
+        if not args.json or text.startswith("deployed"):
+            print(text, file=sys.stderr)
+
+    with Store.open(_home(args)) as store:
+        result = anchor_home(
+            store,
+            args.chain,
+            registry=args.registry,
+            confirmations=args.confirmations,
+            timeout=args.timeout,
+            echo=say,
+        )
     entry = result.entry
     payload = {
         "chain": args.chain,
@@ -637,8 +605,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log", default="main", help="the log's name (default main)")
     p.add_argument("--key", metavar="HEX", help="use this publisher key instead of a new one")
 
-    p = command("add", "log FHIR resources or Bundles; prints the record ids", _cmd_add)
-    p.add_argument("files", nargs="+", metavar="FILE", help="FHIR JSON files, - for stdin")
+    p = command(
+        "add",
+        "log FHIR resources, Bundles or NDJSON by identity: a resource seen before is amended "
+        "(or left alone when unchanged); prints each record id and what was done",
+        _cmd_add,
+    )
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="FHIR JSON or NDJSON files, - for stdin"
+    )
+    p.add_argument("--key", metavar="KEY", help="the identity of one non-FHIR JSON record")
+    p.add_argument(
+        "--new", action="store_true", help="log every resource as a new record, identity ignored"
+    )
     p.add_argument(
         "--progress", action="store_true", help="show progress even when not on a terminal"
     )
@@ -813,6 +792,10 @@ def _parser() -> argparse.ArgumentParser:
     p = command("demo", "run the end-to-end demonstration on the embedded chain", _cmd_demo)
     p.add_argument("--out", metavar="DIR", help="where to write records and bundles")
     p.add_argument("--count", type=int, default=8, help="number of records (default 8)")
+
+    from okeios.cli.records import register
+
+    register(command)
 
     p = command("canonical", "print a JSON file's okeios canonical bytes", _cmd_canonical)
     p.add_argument("file", metavar="FILE", help="JSON file, - for stdin")

@@ -2,8 +2,11 @@
 
 Data goes down one way on ``add``: record -> commitment -> sealed payload -> signed event -> log
 -> store. :mod:`.publisher` decides what is written and assembles bundles (the one bundle
-assembler); :mod:`.store` keeps what it is given; :mod:`.anchoring` sends checkpoints to a
-chain through a crash-safe journal.
+assembler); :mod:`.store` opens a home and runs each operation as one transaction over the
+parts that keep what they are given (:mod:`.tables`: events, grants, checkpoints, journal, the
+resource map; :mod:`.versions`: sealed versions; :mod:`.tree`: the stored Merkle tree);
+:mod:`.identity` says which record a FHIR resource is; :mod:`.check` is ``okeios check``;
+:mod:`.anchoring` sends checkpoints to a chain through a crash-safe journal.
 
 Never imports :mod:`okeios.verify`: a verifier runs nothing of the publisher's machinery, and
 the publisher checks nothing with the verifier's code (it builds, the verifier judges).

@@ -24,13 +24,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from okeios.chain.registry import Registry
+from okeios.chain.registry import Receipt, Registry
 from okeios.errors import ChainError
 from okeios.publish.store import JournalEntry, Store
 
 __all__ = ["AnchorResult", "anchor", "reconcile"]
 
 RECHECK_FINAL = 8  # how many of the latest final anchors are re-checked for reorgs on each run
+RECEIPT_RETRIES = (0.05, 0.2, 0.5)  # pauses between the re-reads of a missing receipt
 
 Echo = Callable[[str], None]
 
@@ -73,6 +74,14 @@ def _anchored_elsewhere(
     )
 
 
+def _canonical_receipt(registry: Registry, tx_hash: bytes) -> Receipt | None:
+    """The transaction's receipt if it is in a block of the canonical chain, else ``None``."""
+    receipt = registry.receipt(tx_hash)
+    if receipt is not None and registry.block_hash(receipt.block_number) != receipt.block_hash:
+        return None  # a stale receipt from a block that left the chain
+    return receipt
+
+
 def _check_entry(
     store: Store, registry: Registry, entry: JournalEntry, confirmations: int, echo: Echo
 ) -> JournalEntry:
@@ -81,9 +90,7 @@ def _check_entry(
         # Killed before the transaction was signed: nothing can have been sent.
         found = _anchored_elsewhere(store, registry, entry, echo)
         return found or store.journal_update(entry.id, state="dropped", error="never signed")
-    receipt = registry.receipt(entry.tx_hash)
-    if receipt is not None and registry.block_hash(receipt.block_number) != receipt.block_hash:
-        receipt = None  # a stale receipt from a block that left the chain
+    receipt = _canonical_receipt(registry, entry.tx_hash)
     if receipt is None:
         found = _anchored_elsewhere(store, registry, entry, echo)
         if found is not None:
@@ -94,10 +101,24 @@ def _check_entry(
             return store.journal_update(
                 entry.id, state="sent", block_number=None, block_hash=None, error=None
             )
-        echo(f"size {entry.tree_size}: transaction 0x{entry.tx_hash.hex()} was dropped")
-        return store.journal_update(
-            entry.id, state="dropped", error="not in the chain and its nonce was used"
-        )
+        # The nonce is used. The receipt read above may simply have come before the node had
+        # indexed the block that used it (Anvil answers an empty receipt in that window):
+        # read it again, after the nonce, before declaring the transaction dropped.
+        for delay in RECEIPT_RETRIES:
+            receipt = _canonical_receipt(registry, entry.tx_hash)
+            if receipt is not None:
+                break
+            time.sleep(delay)
+        else:
+            receipt = _canonical_receipt(registry, entry.tx_hash)
+        if receipt is None:
+            found = _anchored_elsewhere(store, registry, entry, echo)
+            if found is not None:
+                return found
+            echo(f"size {entry.tree_size}: transaction 0x{entry.tx_hash.hex()} was dropped")
+            return store.journal_update(
+                entry.id, state="dropped", error="not in the chain and its nonce was used"
+            )
     if not receipt.success:
         return store.journal_update(
             entry.id,
@@ -125,9 +146,8 @@ def reconcile(
 ) -> list[JournalEntry]:
     """Bring every unfinished journal entry (and the latest final ones) up to date."""
     chain_id, address = registry.chain_id, registry.address
-    entries = store.journal(chain_id, address)
-    open_ = [e for e in entries if e.state in ("prepared", "sent", "mined")]
-    finals = [e for e in entries if e.state == "final"][-RECHECK_FINAL:]
+    open_ = store.journal(chain_id, address, states=("prepared", "sent", "mined"))
+    finals = store.journal_rows.latest(chain_id, address, ("final",), RECHECK_FINAL)
     out = []
     for entry in finals:
         if entry.tx_hash is None:
@@ -156,6 +176,18 @@ def anchor(
     """
     if confirmations < 1:
         raise ChainError("confirmations must be at least 1")
+    with store.exclusive("anchor"):  # one anchoring run at a time per home, across processes
+        return _anchor(store, registry, confirmations, timeout, poll, echo)
+
+
+def _anchor(
+    store: Store,
+    registry: Registry,
+    confirmations: int,
+    timeout: float,
+    poll: float,
+    echo: Echo,
+) -> AnchorResult:
     actions: list[str] = []
 
     def say(text: str) -> None:
@@ -176,12 +208,9 @@ def anchor(
     checkpoint = store.checkpoint()
     size, root = checkpoint.checkpoint.tree_size, checkpoint.checkpoint.root
 
-    current = [
-        e
-        for e in store.journal(chain_id, address)
-        if e.tree_size == size and e.state in ("prepared", "sent", "mined", "final")
-    ]
-    entry = current[-1] if current else None
+    entry = store.journal_rows.at_size(
+        chain_id, address, size, ("prepared", "sent", "mined", "final")
+    )
     if entry is None:
         on_chain = registry.root_at(store.address, store.log_id, size)
         if on_chain is not None and on_chain.root == root:
@@ -241,7 +270,7 @@ def _send_new(store: Store, registry: Registry, size: int, root: bytes, say: Ech
                 f"the registry holds an anchor of size {latest.tree_size}, beyond this store's "
                 f"log ({size}): another store anchors with the same key and log"
             )
-        if store.publisher.log.root(latest.tree_size) != latest.root:
+        if store.tree.root(latest.tree_size) != latest.root:
             raise ChainError(
                 f"the anchored root at size {latest.tree_size} differs from this store's log: "
                 "the local history does not extend what was anchored"
@@ -249,7 +278,7 @@ def _send_new(store: Store, registry: Registry, size: int, root: bytes, say: Ech
     # Journal first: from here on a crash leaves a trace the next run resolves.
     entry = store.journal_add(registry.chain_id, registry.address, size, root)
     prev = latest.tree_size if latest is not None else None
-    proof = store.publisher.log.consistency_proof(prev, size) if prev else []
+    proof = store.tree.consistency_proof(prev, size) if prev else []
     raw, tx_hash, nonce = registry.prepare_anchor(store.signer, log_id, size, root, proof)
     entry = store.journal_update(entry.id, prev_size=prev, raw_tx=raw, tx_hash=tx_hash, nonce=nonce)
     say(f"size {size}: sending transaction 0x{tx_hash.hex()} (proof of {len(proof)} hashes)")

@@ -1,19 +1,25 @@
 """The publishing pipeline, in memory: records in, signed and logged events, bundles out.
 
-A :class:`Publisher` owns one Merkle log and the key that signs its checkpoints. Authors (the
-publisher itself by default, or any :class:`~okeios.protocol.signing.Signer`) sign each event; the
-publisher appends it to the log, signs checkpoints, and assembles proof bundles that disclose
-all of a record's fields or only some. Time and randomness are injectable so runs are
-reproducible. Persistence and anchoring sit on top of this class; it does no I/O.
+A :class:`Publisher` decides what is written: for each record version the salted commitment,
+the sealed payload (handed to a :class:`VersionStore`) and the signed event, whose leaf it
+appends to the log and which it hands to an :class:`EventLog`. Authors (the publisher itself by
+default, or any :class:`~okeios.protocol.signing.Signer`) sign each event; the publisher signs
+checkpoints and assembles proof bundles (the one bundle assembler) that disclose all of a
+record's fields, some, or none (then from the stored digests, nothing decrypted).
+
+By default everything stays in memory (:class:`MemoryVersions`, :class:`MemoryEvents`); a
+:class:`~okeios.publish.store.Store` passes its own parts, so data goes down one way and the
+publisher keeps no state of its own beyond its key. Time and randomness are injectable so runs
+are reproducible. It does no I/O itself.
 """
 
 from __future__ import annotations
 
 import os
 import time as _time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from okeios.crypto.payload import (
     new_data_key,
@@ -39,7 +45,16 @@ from okeios.protocol.events import (
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import Signer
 
-__all__ = ["LoggedEvent", "MemoryVersions", "Publisher", "VersionStore"]
+__all__ = [
+    "EventLog",
+    "Head",
+    "LogTree",
+    "LoggedEvent",
+    "MemoryEvents",
+    "MemoryVersions",
+    "Publisher",
+    "VersionStore",
+]
 
 
 class VersionStore(Protocol):
@@ -120,16 +135,82 @@ class LoggedEvent:
         return self.signed.event.record_id
 
 
-@dataclass(slots=True)
-class _Head:
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What a new event about a record links to: the record's latest event and version."""
+
     event_id: bytes
     version: int
     commitment: bytes
     ciphertext: bytes
 
 
+class LogTree(Protocol):
+    """The Merkle log of event leaves (:class:`~okeios.protocol.merkle.MerkleLog` in memory,
+    :class:`~okeios.publish.tree.StoredTree` in a store)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def append(self, data: bytes) -> int: ...
+
+    def root(self, size: int | None = None) -> bytes: ...
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]: ...
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]: ...
+
+    def leaf_hash_at(self, index: int) -> bytes: ...
+
+
+class EventLog(Protocol):
+    """Where a publisher's signed events go once logged, and where it reads them back."""
+
+    @property
+    def tree(self) -> LogTree:
+        """The Merkle log of the events' leaves."""
+        ...
+
+    def save(self, logged: LoggedEvent) -> None:
+        """Keep a logged event (its index is the leaf the tree just gave it)."""
+        ...
+
+    def get(self, event_id: bytes) -> LoggedEvent | None:
+        """A logged event by id, if there is one."""
+        ...
+
+    def head(self, record_id: bytes) -> Head | None:
+        """A record's latest event, if the record exists."""
+        ...
+
+
+class MemoryEvents:
+    """An :class:`EventLog` in memory."""
+
+    def __init__(self) -> None:
+        self.tree: MerkleLog = MerkleLog()
+        self.events: list[LoggedEvent] = []
+        self._by_id: dict[bytes, LoggedEvent] = {}
+        self._heads: dict[bytes, Head] = {}
+
+    def save(self, logged: LoggedEvent) -> None:
+        e = logged.signed.event
+        self.events.append(logged)
+        self._by_id[logged.id] = logged
+        self._heads[e.record_id] = Head(logged.id, e.version, e.commitment, e.ciphertext_digest)
+
+    def get(self, event_id: bytes) -> LoggedEvent | None:
+        return self._by_id.get(event_id)
+
+    def head(self, record_id: bytes) -> Head | None:
+        return self._heads.get(record_id)
+
+
 class Publisher:
-    """One publisher's log: sign, append, checkpoint, bundle."""
+    """One publisher's log: decides what is written (commitment, sealed payload, signed
+    event), hands it down to its :class:`VersionStore` and :class:`EventLog`, signs
+    checkpoints and assembles bundles. It keeps no state of its own besides its key, so any
+    number of publishers (processes) may share one persistent store."""
 
     def __init__(
         self,
@@ -139,17 +220,19 @@ class Publisher:
         clock: Callable[[], float] = _time.time,
         rng: Callable[[int], bytes] = os.urandom,
         versions: VersionStore | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self.signer = signer
         self.log_id = derive_log_id(signer.address, log_name)
-        self.log = MerkleLog()
         self.versions: VersionStore = versions if versions is not None else MemoryVersions(rng)
+        self.event_log: EventLog = events if events is not None else MemoryEvents()
         self._clock = clock
         self._rng = rng
-        self._events: list[LoggedEvent] = []
-        self._by_id: dict[bytes, LoggedEvent] = {}
-        self._heads: dict[bytes, _Head] = {}
-        self._loader: Callable[[bytes], LoggedEvent | None] | None = None
+
+    @property
+    def log(self) -> LogTree:
+        """The Merkle log of this publisher's events."""
+        return self.event_log.tree
 
     @property
     def address(self) -> str:
@@ -157,13 +240,14 @@ class Publisher:
 
     @property
     def events(self) -> Sequence[LoggedEvent]:
-        return tuple(self._events)
+        """Every logged event, in order (an in-memory publisher only)."""
+        if not isinstance(self.event_log, MemoryEvents):
+            raise InputError("only an in-memory publisher lists its events; ask its store")
+        return tuple(self.event_log.events)
 
     def event(self, event_id: bytes) -> LoggedEvent:
         """A logged event by id."""
-        found = self._by_id.get(event_id)
-        if found is None and self._loader is not None:
-            found = self._loader(event_id)
+        found = self.event_log.get(event_id)
         if found is None:
             raise InputError(f"unknown event {event_id.hex()}")
         return found
@@ -172,33 +256,11 @@ class Publisher:
         """The id of a record's latest event."""
         return self._head(record_id).event_id
 
-    def _head(self, record_id: bytes) -> _Head:
-        try:
-            return self._heads[record_id]
-        except KeyError:
-            raise InputError(f"unknown record {record_id.hex()}") from None
-
-    def restore_state(
-        self,
-        leaves: Sequence[bytes],
-        heads: Iterable[tuple[bytes, Mapping[str, Any], bytes]],
-        loader: Callable[[bytes], LoggedEvent | None],
-    ) -> None:
-        """Take over an already logged history (for example from a store).
-
-        ``leaves`` are the log entries in order, ``heads`` each record's latest event as
-        ``(record id, EIP-712 message, event id)``, and ``loader`` finds an event by id.
-        """
-        if self.log.size or self._events:
-            raise InputError("restore_state needs a fresh publisher")
-        self.log.extend(leaves)
-        for record_id, message, event_id in heads:
-            commitment = bytes.fromhex(str(message["commitment"])[2:])
-            ciphertext = bytes.fromhex(str(message["ciphertextDigest"])[2:])
-            self._heads[record_id] = _Head(
-                event_id, int(message["version"]), commitment, ciphertext
-            )
-        self._loader = loader
+    def _head(self, record_id: bytes) -> Head:
+        head = self.event_log.head(record_id)
+        if head is None:
+            raise InputError(f"unknown record {record_id.hex()}")
+        return head
 
     def commitment(self, event_id: bytes) -> Commitment:
         """The commitment (with salts and values) of the record version an event is about."""
@@ -216,6 +278,10 @@ class Publisher:
         no field, and asking for fields raises :class:`~okeios.errors.AccessError`.
         """
         e = self.event(event_id).signed.event
+        if fields is not None:
+            fields = list(fields)
+            if not fields:  # nothing disclosed: the stored digests, nothing decrypted
+                return Disclosure(self.versions.version_digests(e.record_id, e.version), ())
         try:
             return self.commitment(event_id).disclose(fields)
         except AccessError:
@@ -247,7 +313,7 @@ class Publisher:
     ) -> LoggedEvent:
         """Log a new record (CREATE, or DERIVE when ``sources`` lists the events it came from)."""
         rid = record_id if record_id is not None else self._rng(32)
-        if rid in self._heads:
+        if self.event_log.head(rid) is not None:
             raise InputError(f"record {rid.hex()} exists already")
         for s in sources:
             self.event(s)  # raises for an event that is not in this log
@@ -338,11 +404,8 @@ class Publisher:
             purpose=purpose,
         )
         signed = event.sign(signer)
-        index = self.log.append(signed.leaf_data())
-        logged = LoggedEvent(signed, index)
-        self._events.append(logged)
-        self._by_id[signed.id] = logged
-        self._heads[record_id] = _Head(signed.id, version, commitment, ciphertext)
+        logged = LoggedEvent(signed, self.event_log.tree.append(signed.leaf_data()))
+        self.event_log.save(logged)
         return logged
 
     # -- checkpoints and bundles --------------------------------------------------------------

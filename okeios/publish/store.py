@@ -8,22 +8,27 @@ Layout of a home folder (``--home``, else ``$OKEIOS_HOME``, else ``~/.okeios``):
     master.key        the store's master key, protected by a passphrase (Argon2id) or by
     store.keyfile     this key file (mode 0600) when no passphrase is set
     publisher.key     the publisher's secp256k1 key, sealed under the master key, mode 0600
+    trust.json        what this home's verifier trusts (the store's own publisher, from init)
     chains/           state of the embedded chain, and registry addresses per chain
 
-Every state change is one SQLite transaction: adding records either logs all of them or none,
-and an anchoring step is journalled before any transaction is sent (``okeios.publish.anchoring``).
+The store is storage. :class:`Store` opens the home and its keys and runs each operation as one
+``BEGIN IMMEDIATE`` transaction; inside it the :class:`~okeios.publish.publisher.Publisher`
+decides what is written and hands it down, once, to the parts of :mod:`okeios.publish.tables`
+(data goes one way on ``add``: record -> commitment -> sealed payload -> signed event -> log ->
+store). Nothing is cached across transactions but the Merkle frontier, re-read at the start of
+each, so any number of processes (CLI runs, services) can share one home. Opening reads
+``O(log n)`` rows; ``okeios check`` (:meth:`Store.check`) reads everything.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from okeios.crypto.keyfile import (
     protect_secret,
@@ -31,80 +36,57 @@ from okeios.crypto.keyfile import (
     unprotect_secret,
     unprotect_secret_with_key,
 )
-from okeios.crypto.payload import (
-    new_data_key,
-    open_payload,
-    payload_aad,
-    payload_digest,
-    seal_payload,
-)
 from okeios.crypto.recipients import RecipientBinding, wrap_data_key
 from okeios.crypto.share import Share, grant_info, seal_seed
 from okeios.errors import AccessError, InputError
-from okeios.protocol.bundle import AnchorRef, Bundle, Extension, InclusionProof
+from okeios.fhir import fhir_resources, resource_identity
+from okeios.protocol.bundle import AnchorRef, Bundle, Extension
 from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import (
     Checkpoint,
     EventKind,
     SignedCheckpoint,
     SignedEvent,
-    event_from_message,
 )
+from okeios.protocol.logfile import write_log
+from okeios.protocol.merkle import leaf_hash
 from okeios.protocol.signing import LocalSigner, Signer, checksum_address
+from okeios.publish.identity import Identities, Judgement, PutResult, RecordInfo
 from okeios.publish.publisher import LoggedEvent, Publisher
+from okeios.publish.tables import (
+    MIGRATE_1_TO_2,
+    SCHEMA,
+    SCHEMA_VERSION,
+    Checkpoints,
+    Database,
+    Events,
+    Grants,
+    Journal,
+    JournalEntry,
+    Nodes,
+    Resources,
+    StoredEvents,
+    StoreError,
+    Versions,
+)
+from okeios.publish.tree import StoredTree
+from okeios.publish.versions import SealedVersions
 
-__all__ = ["JournalEntry", "Store", "StoreError", "fhir_resources", "resolve_home"]
+__all__ = [
+    "JournalEntry",
+    "PutResult",
+    "RecordInfo",
+    "Store",
+    "StoreError",
+    "fhir_resources",
+    "resolve_home",
+]
 
-SCHEMA_VERSION = 1
 DB_NAME = "store.sqlite"
 KEY_NAME = "publisher.key"
 MASTER_NAME = "master.key"
 KEYFILE_NAME = "store.keyfile"
 PASSPHRASE_ENV = "OKEIOS_PASSPHRASE"
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE versions (
-    record_id BLOB NOT NULL, version INTEGER NOT NULL,
-    payload BLOB NOT NULL,          -- the sealed record (AES-256-GCM under the data key)
-    data_key BLOB,                  -- the data key, sealed under the store's master key
-    seed BLOB,                      -- the commitment seed, sealed under the master key
-    digests BLOB NOT NULL,          -- the sorted field digests (public: salted)
-    erased INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (record_id, version));
-CREATE TABLE recipients (address TEXT PRIMARY KEY, binding TEXT NOT NULL);
-CREATE TABLE grants (
-    id INTEGER PRIMARY KEY, record_id BLOB NOT NULL, version INTEGER NOT NULL,
-    recipient TEXT NOT NULL, wrapped BLOB, grant_event BLOB NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0, revoke_event BLOB);
-CREATE TABLE events (
-    idx INTEGER PRIMARY KEY, event_id BLOB NOT NULL UNIQUE, record_id BLOB NOT NULL,
-    kind TEXT NOT NULL, message TEXT NOT NULL, signature BLOB NOT NULL);
-CREATE INDEX events_record ON events (record_id, idx);
-CREATE TABLE checkpoints (
-    tree_size INTEGER PRIMARY KEY, root BLOB NOT NULL, signature BLOB NOT NULL,
-    created REAL NOT NULL);
-CREATE TABLE journal (
-    id INTEGER PRIMARY KEY, chain_id INTEGER NOT NULL, registry TEXT NOT NULL,
-    tree_size INTEGER NOT NULL, root BLOB NOT NULL, state TEXT NOT NULL,
-    prev_size INTEGER, raw_tx BLOB, tx_hash BLOB, nonce INTEGER,
-    block_number INTEGER, block_hash BLOB, timestamp INTEGER, error TEXT,
-    created REAL NOT NULL, updated REAL NOT NULL);
-CREATE INDEX journal_chain ON journal (chain_id, registry, tree_size);
-"""
-
-_JOURNAL_COLUMNS = (
-    "id, chain_id, registry, tree_size, root, state, prev_size, raw_tx, tx_hash, nonce,"
-    " block_number, block_hash, timestamp, error"
-)
-_DATA_KEY_LABEL = b"okeios/store/data-key/v1\x00"
-_SEED_LABEL = b"okeios/store/seed/v1\x00"
-
-JOURNAL_STATES = ("prepared", "sent", "mined", "final", "dropped", "failed")
-
-
-class StoreError(InputError):
-    """The store is missing, locked, corrupt or of an unknown version."""
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -118,6 +100,19 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+@contextmanager
+def _home_lock(home: Path, name: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``home/NAME.lock``, shared by every process."""
+    import fcntl
+
+    fd = os.open(home / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def resolve_home(home: str | Path | None = None) -> Path:
     """The okeios home: the argument, else ``$OKEIOS_HOME``, else ``~/.okeios``."""
     if home is not None:
@@ -126,51 +121,16 @@ def resolve_home(home: str | Path | None = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".okeios"
 
 
-def fhir_resources(data: bytes) -> list[bytes | JSONValue]:
-    """The records in a FHIR JSON file: each ``entry[].resource`` of a Bundle, else the file."""
-    value = parse_json(data)
-    if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-        entries = value.get("entry", [])
-        if not isinstance(entries, list):
-            raise InputError("a FHIR Bundle's entry must be an array")
-        out: list[bytes | JSONValue] = []
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-                raise InputError(f"FHIR Bundle entry {i} has no resource object")
-            out.append(entry["resource"])
-        return out
-    if not isinstance(value, dict):
-        raise InputError("a FHIR resource is a JSON object")
-    return [value]
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One anchoring attempt of a checkpoint on one chain and registry."""
-
-    id: int
-    chain_id: int
-    registry: str
-    tree_size: int
-    root: bytes
-    state: str
-    prev_size: int | None
-    raw_tx: bytes | None
-    tx_hash: bytes | None
-    nonce: int | None
-    block_number: int | None
-    block_hash: bytes | None
-    timestamp: int | None
-    error: str | None
-
-
 class Store:
-    """A publisher's persistent store. Open with :meth:`init` or :meth:`open`; close when done."""
+    """A publisher's persistent store. Open with :meth:`init` or :meth:`open`; close when done.
+
+    Safe to hold open in a long-running service while other processes write to the same home.
+    """
 
     def __init__(
         self,
         home: Path,
-        db: sqlite3.Connection,
+        db: Database,
         signer: LocalSigner,
         log_name: str,
         clock: Callable[[], float],
@@ -178,23 +138,29 @@ class Store:
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.home = home
-        self._db = db
-        self._master = master
-        self._rng = rng
+        self.db = db
         self.signer = signer
         self.clock = clock
-        self.publisher = Publisher(signer, log_name=log_name, clock=clock, rng=rng, versions=self)
-        leaves = [
-            row[0] + row[1]
-            for row in db.execute("SELECT event_id, signature FROM events ORDER BY idx")
-        ]
-        heads = db.execute(
-            "SELECT e.record_id, e.message, e.event_id FROM events e JOIN "
-            "(SELECT record_id, MAX(idx) AS idx FROM events GROUP BY record_id) h "
-            "ON e.idx = h.idx"
-        ).fetchall()
-        self.publisher.restore_state(
-            leaves, [(r, json.loads(m), eid) for r, m, eid in heads], self._load_event
+        self.log_name = log_name
+        self._master = master
+        self._rng = rng
+        self._held: set[str] = set()
+        self.nodes = Nodes(db)
+        self.events = Events(db)
+        self.versions = SealedVersions(Versions(db), master, rng)
+        self.grants = Grants(db)
+        self.checkpoint_rows = Checkpoints(db)
+        self.journal_rows = Journal(db)
+        self.identities = Identities(Resources(db), master, rng)
+        self.tree = StoredTree(self.nodes)
+        db.on_begin.append(self.tree.refresh)
+        self.publisher = Publisher(
+            signer,
+            log_name=log_name,
+            clock=clock,
+            rng=rng,
+            versions=self.versions,
+            events=StoredEvents(self.tree, self.events),
         )
 
     # -- opening ----------------------------------------------------------------------------
@@ -207,6 +173,7 @@ class Store:
         key: bytes | None = None,
         log_name: str = "main",
         passphrase: str | None = None,
+        trust: bool = True,
         clock: Callable[[], float] = _time.time,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> Store:
@@ -214,12 +181,27 @@ class Store:
 
         The master key is protected by ``passphrase`` (else ``$OKEIOS_PASSPHRASE``) with
         Argon2id, or, with neither, by a random key file beside the store. An existing store
-        is never overwritten.
+        is never overwritten. With ``trust`` (the default, as ``okeios init``) the home's
+        trust.json trusts the new publisher as author and publisher.
         """
         path = resolve_home(home)
-        if (path / DB_NAME).exists():
-            raise StoreError(f"a store exists already in {path}")
         path.mkdir(parents=True, exist_ok=True)
+        with _home_lock(path, "init"):  # two processes creating one home: one wins
+            if (path / DB_NAME).exists():
+                raise StoreError(f"a store exists already in {path}")
+            return cls._create(path, key, log_name, passphrase, trust, clock, rng)
+
+    @classmethod
+    def _create(
+        cls,
+        path: Path,
+        key: bytes | None,
+        log_name: str,
+        passphrase: str | None,
+        trust: bool,
+        clock: Callable[[], float],
+        rng: Callable[[int], bytes],
+    ) -> Store:
         signer = LocalSigner.from_key(key) if key is not None else LocalSigner.generate(rng)
         master = rng(32)
         passphrase = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV)
@@ -233,10 +215,12 @@ class Store:
         _write_private(
             path / KEY_NAME, protect_secret_with_key(signer.private_key, master, rng=rng)
         )
-        db = cls._connect(path / DB_NAME)
-        with db:
-            db.executescript(_SCHEMA)
-            db.executemany(
+        db = Database(path / DB_NAME)
+        with db.transaction() as conn:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
                 [
                     ("schema", str(SCHEMA_VERSION)),
@@ -244,6 +228,13 @@ class Store:
                     ("publisher", signer.address),
                 ],
             )
+        if trust:
+            from okeios.config import TrustConfig
+
+            config = TrustConfig.load(path)
+            config.trust_author(signer.address)
+            config.trust_publisher(signer.address)
+            config.save(path)
         return cls(path, db, signer, log_name, clock, master, rng)
 
     @classmethod
@@ -256,7 +247,7 @@ class Store:
         rng: Callable[[int], bytes] = os.urandom,
     ) -> Store:
         """Open an existing store (the passphrase, if it has one, from the argument or
-        ``$OKEIOS_PASSPHRASE``)."""
+        ``$OKEIOS_PASSPHRASE``). Reads ``O(log n)`` rows; :meth:`check` reads them all."""
         path = resolve_home(home)
         if not (path / DB_NAME).exists():
             raise StoreError(f"no okeios store in {path} (run `okeios init` first)")
@@ -276,37 +267,49 @@ class Store:
                 )
             master = unprotect_secret(protected, passphrase)
         signer = LocalSigner.from_key(unprotect_secret_with_key(sealed_key, master))
-        db = cls._connect(path / DB_NAME)
+        db = Database(path / DB_NAME)
         try:
-            check = db.execute("PRAGMA quick_check").fetchone()
-            if check is None or check[0] != "ok":
-                raise StoreError(f"{path / DB_NAME} is damaged: {check and check[0]}")
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get("schema") == "1":
+                cls._migrate(db)
+                meta["schema"] = str(SCHEMA_VERSION)
         except sqlite3.DatabaseError as exc:
+            db.close()
             raise StoreError(f"{path / DB_NAME} is not a readable okeios store: {exc}") from exc
         if meta.get("schema") != str(SCHEMA_VERSION):
+            db.close()
             raise StoreError(f"store schema {meta.get('schema')!r} is not supported")
         if meta.get("publisher") != signer.address:
+            db.close()
             raise StoreError("the publisher key does not belong to this store")
         try:
             return cls(path, db, signer, meta["log_name"], clock, master, rng)
         except sqlite3.DatabaseError as exc:
+            db.close()
             raise StoreError(f"{path / DB_NAME} is damaged: {exc}") from exc
 
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA secure_delete=ON")  # erased keys are overwritten on disk
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path} is not a readable okeios store: {exc}") from exc
-        return db
+    def _migrate(db: Database) -> None:
+        """Upgrade a schema 1 store in place (once, in one transaction): build the stored
+        Merkle tree from the events, add the new columns, indexes and tables."""
+        with db.transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row[0] != "1":
+                return  # another process upgraded it first
+            for statement in MIGRATE_1_TO_2.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            tree = StoredTree(Nodes(db))
+            batch: list[bytes] = []
+            for event_id, signature in conn.execute(
+                "SELECT event_id, signature FROM events ORDER BY idx"
+            ).fetchall():
+                batch.append(leaf_hash(bytes(event_id) + bytes(signature)))
+            tree.append_leaf_hashes(batch)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -316,34 +319,33 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic step; on any error the database rolls back and the log is reloaded."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            self._reload()
-            raise
-        else:
-            self._db.execute("COMMIT")
+        """One atomic step under the write lock; on any error nothing of it is kept."""
+        with self.db.transaction() as conn:
+            yield conn
 
-    def _reload(self) -> None:
-        fresh = Store(
-            self.home,
-            self._db,
-            self.signer,
-            self.publisher_log_name,
-            self.clock,
-            self._master,
-            self._rng,
-        )
-        self.publisher = fresh.publisher
-        self.publisher.versions = self
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold a lock on this home shared by every process (a ``flock`` on ``NAME.lock``), for
+        work that spans several transactions and must not run twice at once (anchoring: two
+        processes would otherwise sign two transactions with the same nonce)."""
+        if name in self._held:  # reentrant within this store
+            yield
+            return
+        with _home_lock(self.home, name):
+            self._held.add(name)
+            try:
+                yield
+            finally:
+                self._held.discard(name)
+
+    def _fresh(self) -> None:
+        """See what other processes committed (outside a write transaction)."""
+        if not self.db.in_transaction:
+            self.tree.refresh()
 
     @property
     def publisher_log_name(self) -> str:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'log_name'").fetchone()
-        return str(row[0])
+        return self.log_name
 
     @property
     def address(self) -> str:
@@ -353,94 +355,66 @@ class Store:
     def log_id(self) -> bytes:
         return self.publisher.log_id
 
-    # -- VersionStore -----------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        self._fresh()
+        return self.tree.size
 
-    def _seal(self, label: bytes, record_id: bytes, version: int, secret: bytes) -> bytes:
-        aad = label + payload_aad(record_id, version)
-        return seal_payload(self._master, secret, aad=aad, rng=self._rng)
+    # -- finding records --------------------------------------------------------------------
 
-    def _open(self, label: bytes, record_id: bytes, version: int, sealed: bytes) -> bytes:
-        return open_payload(self._master, sealed, aad=label + payload_aad(record_id, version))
+    def find_event(self, ident: str) -> LoggedEvent:
+        """An event by its id, a record's latest event by the record id (0x-hex either way),
+        or the latest event of the record holding FHIR resource ``Type/id``."""
+        if "/" in ident and not ident.startswith("0x"):
+            row = self.identities.find(ident)
+            if row is None:
+                raise InputError(f"no record of {ident} in this store")
+            raw = row.record_id
+        else:
+            try:
+                raw = bytes.fromhex(ident.removeprefix("0x"))
+            except ValueError:
+                raise InputError(f"{ident!r} is not a hex record or event id") from None
+            if len(raw) != 32:
+                raise InputError(f"{ident!r} is not a 32-byte record or event id")
+        found = self.events.find(raw)
+        if found is None:
+            raise InputError(f"no record or event {ident} in this store")
+        return found
 
-    def put_version(
-        self, record_id: bytes, version: int, payload: bytes, seed: bytes, digests: Sequence[bytes]
-    ) -> bytes:
-        data_key = new_data_key(self._rng)
-        sealed = seal_payload(data_key, payload, aad=payload_aad(record_id, version), rng=self._rng)
-        self._db.execute(
-            "INSERT INTO versions (record_id, version, payload, data_key, seed, digests)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                record_id,
-                version,
-                sealed,
-                self._seal(_DATA_KEY_LABEL, record_id, version, data_key),
-                self._seal(_SEED_LABEL, record_id, version, seed),
-                b"".join(digests),
-            ),
-        )
-        return payload_digest(sealed)
+    def _record_id(self, ident: str) -> bytes:
+        return self.find_event(ident).record_id
 
-    def _version_row(
-        self, record_id: bytes, version: int
-    ) -> tuple[bytes, bytes | None, bytes | None, bytes, int]:
-        row = self._db.execute(
-            "SELECT payload, data_key, seed, digests, erased FROM versions"
-            " WHERE record_id = ? AND version = ?",
-            (record_id, version),
-        ).fetchone()
-        if row is None:
-            raise InputError(f"record {record_id.hex()} has no stored version {version}")
-        return bytes(row[0]), row[1], row[2], bytes(row[3]), int(row[4])
+    def record_ids(self) -> list[bytes]:
+        """Every record id, in the order the records were first logged."""
+        return self.events.record_ids()
+
+    def event_ids_of(self, record_id: bytes) -> list[bytes]:
+        return self.events.ids_of(record_id)
+
+    def is_erased(self, record_id: bytes) -> bool:
+        return self.versions.rows.is_erased(record_id)
+
+    def _latest_version(self, record_id: bytes) -> int:
+        version = self.versions.rows.latest(record_id)
+        if version is None:
+            raise InputError(f"no record {record_id.hex()} in this store")
+        return version
+
+    # the VersionStore view some callers read through the store
+    def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
+        return self.versions.get_version(record_id, version)
 
     def version_secrets(self, record_id: bytes, version: int) -> tuple[bytes, bytes, bytes]:
-        """The sealed payload, the data key and the seed of a version (AccessError once erased)."""
-        sealed, data_key, seed, _, erased = self._version_row(record_id, version)
-        if erased or data_key is None or seed is None:
-            raise AccessError(f"record {record_id.hex()} was erased: its keys no longer exist")
-        return (
-            sealed,
-            self._open(_DATA_KEY_LABEL, record_id, version, bytes(data_key)),
-            self._open(_SEED_LABEL, record_id, version, bytes(seed)),
-        )
-
-    def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
-        sealed, data_key, seed = self.version_secrets(record_id, version)
-        return open_payload(data_key, sealed, aad=payload_aad(record_id, version)), seed
+        return self.versions.secrets(record_id, version)
 
     def version_digests(self, record_id: bytes, version: int) -> tuple[bytes, ...]:
-        blob = self._version_row(record_id, version)[3]
-        return tuple(blob[i : i + 32] for i in range(0, len(blob), 32))
+        return self.versions.version_digests(record_id, version)
 
     def sealed_payload(self, record_id: bytes, version: int) -> bytes:
-        """The stored ciphertext of a version (it stays after erasure, unreadable)."""
-        return self._version_row(record_id, version)[0]
+        return self.versions.sealed_payload(record_id, version)
 
-    # -- events -----------------------------------------------------------------------------
-
-    def _save(self, logged: LoggedEvent) -> None:
-        e = logged.signed.event
-        self._db.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                logged.index,
-                logged.id,
-                e.record_id,
-                str(e.kind),
-                json.dumps(e.message()),
-                logged.signed.signature,
-            ),
-        )
-
-    def _load_event(self, event_id: bytes) -> LoggedEvent | None:
-        row = self._db.execute(
-            "SELECT idx, message, signature FROM events WHERE event_id = ?", (event_id,)
-        ).fetchone()
-        if row is None:
-            return None
-        return LoggedEvent(
-            SignedEvent(event_from_message(json.loads(row[1])), bytes(row[2])), int(row[0])
-        )
+    # -- adding and amending ----------------------------------------------------------------
 
     def add(
         self,
@@ -449,70 +423,177 @@ class Store:
         author: Signer | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> list[LoggedEvent]:
-        """Log each record as a new record (CREATE), all in one transaction.
+        """Log each record as a new record (CREATE), all in one transaction, whatever it holds.
 
-        ``author`` signs the events (default: the publisher's own key).
+        ``author`` signs the events (default: the publisher's own key). :meth:`put` is the
+        variant that knows FHIR resource identity.
         """
         out: list[LoggedEvent] = []
         with self.transaction():
             for record in records:
-                logged = self.publisher.create(record, author=author)
-                self._save(logged)
-                out.append(logged)
+                out.append(self.publisher.create(record, author=author))
                 if progress is not None:
                     progress(1)
         return out
 
-    def record_ids(self) -> list[bytes]:
-        """Every record id, in the order the records were first logged."""
-        rows = self._db.execute("SELECT record_id FROM events GROUP BY record_id ORDER BY MIN(idx)")
-        return [bytes(r[0]) for r in rows]
+    def put(
+        self,
+        records: Iterable[bytes | JSONValue],
+        *,
+        keys: Sequence[str | None] | None = None,
+        author: Signer | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[PutResult]:
+        """Log resources by identity, all in one transaction.
 
-    def event_ids_of(self, record_id: bytes) -> list[bytes]:
-        rows = self._db.execute(
-            "SELECT event_id FROM events WHERE record_id = ? ORDER BY idx", (record_id,)
-        )
-        return [bytes(r[0]) for r in rows]
+        A FHIR resource is identified by ``resourceType/id``; other JSON by the caller's key
+        (``keys[i]``), else not at all (always a new record). A resource seen before becomes a
+        new version (AMEND) of its record when its content changed, and logs nothing when it
+        did not (``unchanged``). When both the stored and the new version carry a numeric
+        ``meta.versionId``, an older one is not applied (``stale``); the same ``versionId``
+        with different content is refused (:class:`~okeios.errors.InputError`).
 
-    def find_event(self, ident: str) -> LoggedEvent:
-        """An event by its id, or a record's latest event by the record id (0x-hex either way)."""
-        try:
-            raw = bytes.fromhex(ident.removeprefix("0x"))
-        except ValueError:
-            raise InputError(f"{ident!r} is not a hex record or event id") from None
-        if len(raw) != 32:
-            raise InputError(f"{ident!r} is not a 32-byte record or event id")
-        row = self._db.execute(
-            "SELECT event_id FROM events WHERE event_id = ? OR record_id = ?"
-            " ORDER BY idx DESC LIMIT 1",
-            (raw, raw),
-        ).fetchone()
-        if row is None:
-            raise InputError(f"no record or event {ident} in this store")
-        return self.publisher.event(bytes(row[0]))
+        The map from identity to record is kept private in the store: its key is an HMAC of
+        the identity under a key derived from the master key, its label sealed; record ids are
+        random and reveal nothing of the resource.
+        """
+        out: list[PutResult] = []
+        with self.transaction():
+            for i, record in enumerate(records):
+                key = keys[i] if keys is not None else None
+                value = parse_json(record) if isinstance(record, bytes) else record
+                out.append(self._put_one(value, self.identities.judge(value, key), author))
+                if progress is not None:
+                    progress(1)
+        return out
 
-    @property
-    def size(self) -> int:
-        return self.publisher.log.size
+    def _put_one(self, value: JSONValue, j: Judgement, author: Signer | None) -> PutResult:
+        if j.row is not None and j.status in ("unchanged", "stale"):
+            return PutResult(j.status, j.row.record_id, None, j.label)
+        if j.row is None:
+            logged = self.publisher.create(value, author=author)
+            status = "created"
+        else:
+            logged = self._amend(j.row.record_id, value, author)
+            status = "amended"
+        if j.label is not None:
+            self.identities.remember(logged.record_id, j.kind, j.label, j.version_id, value)
+        return PutResult(status, logged.record_id, logged, j.label)
+
+    def _amend(self, record_id: bytes, value: JSONValue, author: Signer | None) -> LoggedEvent:
+        if self.is_erased(record_id):
+            raise AccessError(f"record {record_id.hex()} was erased")
+        return self.publisher.amend(record_id, value, author=author)
+
+    def amend(
+        self, ident: str, record: bytes | JSONValue, *, author: Signer | None = None
+    ) -> LoggedEvent:
+        """Log a new version of a record (fresh data key and seed). ``ident`` is a record or
+        event id, or ``Type/id``. A FHIR resource must keep the record's identity."""
+        value = parse_json(record) if isinstance(record, bytes) else record
+        with self.transaction():
+            record_id = self._record_id(ident)
+            identity = resource_identity(value)
+            held = self.identities.label(record_id)
+            if identity is not None:
+                kind, label, version_id = identity[0], f"{identity[0]}/{identity[1]}", identity[2]
+                if held is not None and held != label:
+                    raise InputError(f"record holds {held}; this resource is {label}")
+                if held is None and self.identities.find(label) is not None:
+                    raise InputError(f"{label} is held by another record")
+            elif held is not None:  # not a FHIR resource: the record keeps its identity
+                row = self.identities.rows.of_record(record_id)
+                first = held.split("/", 1)[0]
+                type_mac = self.identities.type_mac(first)
+                fhir = "/" in held and row is not None and row.type == type_mac
+                kind, label, version_id = (first if fhir else ""), held, None
+            logged = self._amend(record_id, value, author)
+            if identity is not None or held is not None:
+                self.identities.remember(record_id, kind, label, version_id, value)
+        return logged
+
+    def derive(
+        self,
+        record: bytes | JSONValue,
+        sources: Sequence[str],
+        *,
+        author: Signer | None = None,
+    ) -> LoggedEvent:
+        """Log a new record derived from others (DERIVE), linked to each source record's
+        latest event (``sources``: record or event ids, or ``Type/id``)."""
+        if not sources:
+            raise InputError("a derived record needs at least one source")
+        value = parse_json(record) if isinstance(record, bytes) else record
+        with self.transaction():
+            source_events = [self.find_event(s).id for s in sources]
+            j = self.identities.judge(value)
+            if j.row is not None:
+                raise InputError(f"{j.label} is in the store already: amend it instead")
+            logged = self.publisher.create(value, author=author, sources=source_events)
+            if j.label is not None:
+                self.identities.remember(logged.record_id, j.kind, j.label, j.version_id, value)
+        return logged
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def history(self, ident: str) -> list[dict[str, object]]:
+        """A record's events in log order: kind, version, time, author, subject, purpose."""
+        record_id = self._record_id(ident)
+        out: list[dict[str, object]] = []
+        for logged in self.events.of_record(record_id):
+            e = logged.signed.event
+            out.append(
+                {
+                    "index": logged.index,
+                    "event": "0x" + logged.id.hex(),
+                    "kind": str(e.kind),
+                    "version": e.version,
+                    "time": e.time,
+                    "author": e.author,
+                    "subject": e.subject,
+                    "purpose": e.purpose,
+                }
+            )
+        return out
+
+    def records(self, **filters: Any) -> list[RecordInfo]:
+        """What the store holds, one line per record in the order records were first logged,
+        filtered by ``resource_type``, ``resource_id``, ``kind`` (of the last event),
+        ``since``/``until`` (its time), ``erased``, ``limit``."""
+        return self.identities.records(self.db, **filters)
+
+    def show(self, ident: str, version: int | None = None) -> tuple[JSONValue, dict[str, Any]]:
+        """The owner's view of a record: its content (decrypted) and what the store knows of
+        it. :class:`~okeios.errors.AccessError` once erased."""
+        record_id = self._record_id(ident)
+        latest = self._latest_version(record_id)
+        wanted = latest if version is None else version
+        payload, _ = self.versions.get_version(record_id, wanted)
+        head = self.events.head_event(record_id)
+        assert head is not None
+        info = {
+            "record": "0x" + record_id.hex(),
+            "resource": self.identities.label(record_id),
+            "version": wanted,
+            "versions": latest,
+            "lastEvent": str(head.signed.event.kind),
+            "event": "0x" + head.id.hex(),
+            "time": head.signed.event.time,
+        }
+        return parse_json(payload), info
+
+    def iter_events(self) -> Iterator[SignedEvent]:
+        """Every logged event, in log order."""
+        return self.events.all()
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        return [cp for size in self.checkpoint_rows.sizes() if (cp := self.checkpoint_at(size))]
+
+    def write_log(self, out: Callable[[str], object]) -> int:
+        """Publish the log (every entry, then the signed checkpoints) as an audit file."""
+        return write_log(out, self.address, self.log_id, self.iter_events(), self.checkpoints())
 
     # -- confidentiality: grants, revocations, erasure ---------------------------------------
-
-    def _latest_version(self, record_id: bytes) -> int:
-        row = self._db.execute(
-            "SELECT MAX(version) FROM versions WHERE record_id = ?", (record_id,)
-        ).fetchone()
-        if row is None or row[0] is None:
-            raise InputError(f"no record {record_id.hex()} in this store")
-        return int(row[0])
-
-    def _record_id(self, ident: str) -> bytes:
-        return self.find_event(ident).record_id
-
-    def is_erased(self, record_id: bytes) -> bool:
-        row = self._db.execute(
-            "SELECT MAX(erased) FROM versions WHERE record_id = ?", (record_id,)
-        ).fetchone()
-        return bool(row and row[0])
 
     def grant(self, ident: str, binding: RecipientBinding, *, purpose: str = "") -> Share:
         """Give a recipient access to a record's current version; log a signed GRANT event.
@@ -520,25 +601,18 @@ class Store:
         The binding (the recipient's public key, signed by its address) is checked first; the
         version's data key is HPKE-wrapped to it.
         """
-        record_id = self._record_id(ident)
         owner = binding.verify()
-        version = self._latest_version(record_id)
-        _, data_key, _ = self.version_secrets(record_id, version)  # AccessError once erased
-        wrapped = wrap_data_key(data_key, binding, info=grant_info(record_id, version))
         with self.transaction():
-            self._db.execute(
-                "INSERT OR REPLACE INTO recipients VALUES (?, ?)", (owner, binding.to_json())
-            )
+            record_id = self._record_id(ident)
+            version = self._latest_version(record_id)
+            _, data_key, _ = self.versions.secrets(record_id, version)  # AccessError once erased
+            wrapped = wrap_data_key(data_key, binding, info=grant_info(record_id, version))
+            self.grants.add_recipient(owner, binding.to_json())
             logged = self.publisher.record_event(
                 EventKind.GRANT, record_id, subject=owner, purpose=purpose
             )
-            self._save(logged)
-            self._db.execute(
-                "INSERT INTO grants (record_id, version, recipient, wrapped, grant_event)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (record_id, version, owner, wrapped, logged.id),
-            )
-        return self.share(ident, owner)
+            self.grants.add(record_id, version, owner, wrapped, logged.id)
+        return self.share("0x" + record_id.hex(), owner)
 
     def share(self, ident: str, recipient: str) -> Share:
         """The share of a record's current version for a recipient with an active grant."""
@@ -547,41 +621,28 @@ class Store:
         version = self._latest_version(record_id)
         if self.is_erased(record_id):
             raise AccessError(f"record {record_id.hex()} was erased")
-        row = self._db.execute(
-            "SELECT wrapped, revoked FROM grants WHERE record_id = ? AND version = ?"
-            " AND recipient = ? ORDER BY id DESC LIMIT 1",
-            (record_id, version, address),
-        ).fetchone()
-        if row is None:
+        grant = self.grants.latest(record_id, version, address)
+        if grant is None:
             raise AccessError(f"{address} was never granted version {version} of this record")
-        if row[1]:
+        wrapped, revoked = grant
+        if revoked or wrapped is None:
             raise AccessError(f"{address}'s access to this record was revoked")
-        binding = RecipientBinding.from_json(
-            self._db.execute(
-                "SELECT binding FROM recipients WHERE address = ?", (address,)
-            ).fetchone()[0]
-        )
-        sealed, data_key, seed = self.version_secrets(record_id, version)
-        content = self._content_event(record_id, version)
-        bundle = self.export("0x" + content.hex(), fields=[])
+        stored = self.grants.binding(address)
+        if stored is None:  # pragma: no cover - a grant always stores its binding
+            raise StoreError(f"no binding stored for {address}")
+        binding = RecipientBinding.from_json(stored)
+        sealed, data_key, seed = self.versions.secrets(record_id, version)
+        content = self.events.content_event(record_id, version)
+        if content is None:  # pragma: no cover - every version has its content event
+            raise StoreError(f"no content event for version {version}")
         return Share(
             recipient=address,
             suite=str(binding.suite),
-            wrapped_key=bytes(row[0]),
+            wrapped_key=wrapped,
             payload=sealed,
             seed=seal_seed(data_key, seed, record_id, version, self._rng),
-            bundle=bundle,
+            bundle=self.export("0x" + content.hex(), fields=[]),
         )
-
-    def _content_event(self, record_id: bytes, version: int) -> bytes:
-        row = self._db.execute(
-            "SELECT event_id FROM events WHERE record_id = ? AND kind IN ('create', 'derive',"
-            " 'amend') AND json_extract(message, '$.version') = ? ORDER BY idx DESC LIMIT 1",
-            (record_id, version),
-        ).fetchone()
-        if row is None:  # pragma: no cover - every version has its content event
-            raise StoreError(f"no content event for version {version}")
-        return bytes(row[0])
 
     def revoke(self, ident: str, recipient: str, *, purpose: str = "") -> LoggedEvent:
         """Stop a recipient's access to a record; log a signed REVOKE event.
@@ -589,109 +650,40 @@ class Store:
         Their wrapped keys are deleted; the next version of the record gets a new data key
         anyway, so nothing they kept opens it.
         """
-        record_id = self._record_id(ident)
         address = checksum_address(recipient)
         with self.transaction():
-            active = self._db.execute(
-                "SELECT COUNT(*) FROM grants WHERE record_id = ? AND recipient = ? AND revoked = 0",
-                (record_id, address),
-            ).fetchone()[0]
-            if not active:
+            record_id = self._record_id(ident)
+            if not self.grants.active(record_id, address):
                 raise AccessError(f"{address} has no access to revoke on this record")
             logged = self.publisher.record_event(
                 EventKind.REVOKE, record_id, subject=address, purpose=purpose
             )
-            self._save(logged)
-            self._db.execute(
-                "UPDATE grants SET revoked = 1, wrapped = NULL, revoke_event = ?"
-                " WHERE record_id = ? AND recipient = ? AND revoked = 0",
-                (logged.id, record_id, address),
-            )
+            self.grants.revoke(record_id, address, logged.id)
         return logged
 
     def erase(self, ident: str, *, purpose: str = "") -> LoggedEvent:
-        """Crypto-shred a record: destroy every version's data key and seed, and every wrapped
-        key, then log a signed ERASE event. The ciphertext and the salted digests stay: they
-        reveal nothing, and every event of the record still verifies."""
-        record_id = self._record_id(ident)
-        if self.is_erased(record_id):
-            raise AccessError(f"record {record_id.hex()} was erased already")
+        """Crypto-shred a record: destroy every version's data key and seed, every wrapped
+        key and its private resource identity, then log a signed ERASE event. The ciphertext
+        and the salted digests stay: they reveal nothing, and every event still verifies."""
         with self.transaction():
+            record_id = self._record_id(ident)
+            if self.is_erased(record_id):
+                raise AccessError(f"record {record_id.hex()} was erased already")
             logged = self.publisher.record_event(EventKind.ERASE, record_id, purpose=purpose)
-            self._save(logged)
-            self._db.execute(
-                "UPDATE versions SET data_key = NULL, seed = NULL, erased = 1 WHERE record_id = ?",
-                (record_id,),
-            )
-            self._db.execute(
-                "UPDATE grants SET wrapped = NULL, revoked = 1 WHERE record_id = ?", (record_id,)
-            )
+            self.versions.rows.erase(record_id)
+            self.grants.erase(record_id)
+            self.identities.forget(record_id)
         # Push the change out of the write-ahead log so no copy of the keys stays on disk.
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return logged
 
     def access(self, ident: str, reader: str, *, purpose: str = "") -> LoggedEvent:
         """Log a signed ACCESS receipt: ``reader`` read the record, for ``purpose``."""
-        record_id = self._record_id(ident)
         with self.transaction():
-            logged = self.publisher.record_event(
+            record_id = self._record_id(ident)
+            return self.publisher.record_event(
                 EventKind.ACCESS, record_id, subject=checksum_address(reader), purpose=purpose
             )
-            self._save(logged)
-        return logged
-
-    def amend(self, ident: str, record: bytes | JSONValue) -> LoggedEvent:
-        """Log a new version of a record (fresh data key and seed)."""
-        record_id = self._record_id(ident)
-        if self.is_erased(record_id):
-            raise AccessError(f"record {record_id.hex()} was erased")
-        with self.transaction():
-            logged = self.publisher.amend(record_id, record)
-            self._save(logged)
-        return logged
-
-    def history(self, ident: str) -> list[dict[str, object]]:
-        """A record's events in log order: kind, version, time, author, subject, purpose."""
-        record_id = self._record_id(ident)
-        rows = self._db.execute(
-            "SELECT idx, event_id, message FROM events WHERE record_id = ? ORDER BY idx",
-            (record_id,),
-        )
-        out: list[dict[str, object]] = []
-        for idx, event_id, message in rows:
-            m = json.loads(message)
-            out.append(
-                {
-                    "index": idx,
-                    "event": "0x" + bytes(event_id).hex(),
-                    "kind": m["kind"],
-                    "version": m["version"],
-                    "time": m["time"],
-                    "author": m["author"],
-                    "subject": m["subject"],
-                    "purpose": m["purpose"],
-                }
-            )
-        return out
-
-    def iter_events(self) -> Iterator[SignedEvent]:
-        """Every logged event, in log order."""
-        for message, signature in self._db.execute(
-            "SELECT message, signature FROM events ORDER BY idx"
-        ):
-            yield SignedEvent(event_from_message(json.loads(message)), bytes(signature))
-
-    def checkpoints(self) -> list[SignedCheckpoint]:
-        sizes = [
-            r[0] for r in self._db.execute("SELECT tree_size FROM checkpoints ORDER BY tree_size")
-        ]
-        return [cp for size in sizes if (cp := self.checkpoint_at(size)) is not None]
-
-    def write_log(self, out: Callable[[str], object]) -> int:
-        """Publish the log (every entry, then the signed checkpoints) as an audit file."""
-        from okeios.protocol.logfile import write_log
-
-        return write_log(out, self.address, self.log_id, self.iter_events(), self.checkpoints())
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -705,107 +697,54 @@ class Store:
             return existing
         signed = self.publisher.checkpoint(size)
         with self.transaction():
-            self._db.execute(
-                "INSERT INTO checkpoints VALUES (?, ?, ?, ?)",
-                (size, signed.checkpoint.root, signed.signature, self.clock()),
-            )
-        return signed
+            self.checkpoint_rows.add(size, signed.checkpoint.root, signed.signature, self.clock())
+        return self.checkpoint_at(size) or signed  # another process's, if it stored one first
 
     def checkpoint_at(self, size: int) -> SignedCheckpoint | None:
-        row = self._db.execute(
-            "SELECT root, signature FROM checkpoints WHERE tree_size = ?", (size,)
-        ).fetchone()
+        row = self.checkpoint_rows.at(size)
         if row is None:
             return None
-        return SignedCheckpoint(
-            Checkpoint(self.log_id, size, bytes(row[0])), self.address, bytes(row[1])
-        )
+        return SignedCheckpoint(Checkpoint(self.log_id, size, row[0]), self.address, row[1])
 
     # -- the anchoring journal --------------------------------------------------------------
 
     def journal(
         self, chain_id: int, registry: str, states: Iterable[str] | None = None
     ) -> list[JournalEntry]:
-        rows = self._db.execute(
-            f"SELECT {_JOURNAL_COLUMNS} FROM journal"  # noqa: S608 - a constant
-            " WHERE chain_id = ? AND registry = ? ORDER BY id",
-            (chain_id, registry),
-        ).fetchall()
-        wanted = set(states) if states is not None else None
-        entries = [JournalEntry(*row) for row in rows]
-        return [e for e in entries if wanted is None or e.state in wanted]
+        return self.journal_rows.entries(chain_id, registry, states)
 
     def journal_add(
         self, chain_id: int, registry: str, tree_size: int, root: bytes
     ) -> JournalEntry:
-        now = self.clock()
         with self.transaction():
-            cur = self._db.execute(
-                "INSERT INTO journal (chain_id, registry, tree_size, root, state, created, updated)"
-                " VALUES (?, ?, ?, ?, 'prepared', ?, ?)",
-                (chain_id, registry, tree_size, root, now, now),
-            )
-        entry_id = cur.lastrowid
-        assert entry_id is not None
-        return self._journal_get(entry_id)
+            entry_id = self.journal_rows.add(chain_id, registry, tree_size, root, self.clock())
+        return self.journal_rows.get(entry_id)
 
     def journal_update(self, entry_id: int, **fields: object) -> JournalEntry:
-        allowed = {
-            "state",
-            "prev_size",
-            "raw_tx",
-            "tx_hash",
-            "nonce",
-            "block_number",
-            "block_hash",
-            "timestamp",
-            "error",
-        }
-        unknown = set(fields) - allowed
-        if unknown:
-            raise InputError(f"unknown journal fields {sorted(unknown)}")
-        if "state" in fields and fields["state"] not in JOURNAL_STATES:
-            raise InputError(f"unknown journal state {fields['state']!r}")
-        sets = ", ".join(f"{k} = ?" for k in fields)
         with self.transaction():
-            self._db.execute(
-                f"UPDATE journal SET {sets}, updated = ? WHERE id = ?",  # noqa: S608 - names are checked above
-                (*fields.values(), self.clock(), entry_id),
-            )
-        return self._journal_get(entry_id)
-
-    def _journal_get(self, entry_id: int) -> JournalEntry:
-        row = self._db.execute(
-            f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE id = ?",  # noqa: S608 - a constant
-            (entry_id,),
-        ).fetchone()
-        return JournalEntry(*row)
+            self.journal_rows.update(entry_id, self.clock(), **fields)
+        return self.journal_rows.get(entry_id)
 
     def anchored_for(
         self, index: int, chain_id: int | None = None, registry: str | None = None
     ) -> JournalEntry | None:
         """The smallest final anchor whose tree holds entry ``index`` (on that chain, if given)."""
-        query = "SELECT id FROM journal WHERE state = 'final' AND tree_size > ?"
-        args: list[object] = [index]
-        if chain_id is not None:
-            query += " AND chain_id = ?"
-            args.append(chain_id)
-        if registry is not None:
-            query += " AND registry = ?"
-            args.append(registry)
-        row = self._db.execute(query + " ORDER BY tree_size LIMIT 1", args).fetchone()
-        return None if row is None else self._journal_get(int(row[0]))
+        return self.journal_rows.anchored_for(index, chain_id, registry)
 
     # -- export -----------------------------------------------------------------------------
 
     def export(self, ident: str, *, fields: Iterable[str] | None = None) -> Bundle:
         """The proof bundle of a record's latest event (or of an event, by id).
 
-        The bundle's checkpoint is the smallest *anchored* checkpoint that holds the event, with
-        the anchor reference filled in and, when the log was anchored again later, the latest
-        anchored tree head with a consistency proof to it. If no anchor holds the event yet,
-        the bundle carries the latest checkpoint and no anchor reference.
+        ``fields`` are the JSON Pointers to disclose (default: all; ``[]``: none, and then
+        nothing is decrypted: the bundle carries the stored salted digests). The bundle's
+        checkpoint is the smallest *anchored* checkpoint that holds the event, with the anchor
+        reference filled in and, when the log was anchored again later, the latest anchored
+        tree head with a consistency proof to it. If no anchor holds the event yet, the bundle
+        carries the latest checkpoint and no anchor reference. Each journal question is one
+        indexed query: the cost does not grow with the number of anchors.
         """
+        self._fresh()
         logged = self.find_event(ident)
         anchor = self.anchored_for(logged.index)
         ref = None
@@ -816,10 +755,10 @@ class Store:
             if stored is None or anchor.tx_hash is None or anchor.block_number is None:
                 raise StoreError(f"the journal's anchor of size {anchor.tree_size} is incomplete")
             checkpoint = stored
-            latest = self._latest_final(anchor.chain_id, anchor.registry)
+            latest = self.journal_rows.latest_final(anchor.chain_id, anchor.registry)
             extension = None
             if latest is not None and latest.tree_size > anchor.tree_size:
-                proof = self.publisher.log.consistency_proof(anchor.tree_size, latest.tree_size)
+                proof = self.tree.consistency_proof(anchor.tree_size, latest.tree_size)
                 extension = Extension(latest.tree_size, latest.root, tuple(proof))
             ref = AnchorRef(
                 chain_id=anchor.chain_id,
@@ -828,13 +767,12 @@ class Store:
                 block=anchor.block_number,
                 extension=extension,
             )
-        size = checkpoint.checkpoint.tree_size
-        path = tuple(self.publisher.log.inclusion_proof(logged.index, size))
-        disclosure = self.publisher.disclosure(logged.id, fields)
-        return Bundle(
-            logged.signed, disclosure, InclusionProof(logged.index, size, path), checkpoint, ref
-        )
+        return self.publisher.bundle(logged.id, fields=fields, checkpoint=checkpoint, anchor=ref)
 
-    def _latest_final(self, chain_id: int, registry: str) -> JournalEntry | None:
-        finals = self.journal(chain_id, registry, states=("final",))
-        return max(finals, key=lambda e: e.tree_size) if finals else None
+    # -- integrity --------------------------------------------------------------------------
+
+    def check(self, *, progress: Callable[[int], None] | None = None) -> list[str]:
+        """Read the whole database and say what is wrong (see :mod:`okeios.publish.check`)."""
+        from okeios.publish.check import check_store
+
+        return check_store(self, progress=progress)

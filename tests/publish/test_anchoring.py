@@ -348,3 +348,64 @@ def test_bundle_json_round_trip_keeps_the_anchor(store: Store, embedded_w3: Web3
     bundle = store.export("0x" + store.record_ids()[0].hex())
     assert Bundle.from_json(bundle.to_json()) == bundle
     assert Bundle.from_bytes(bundle.to_bytes()) == bundle
+
+
+def test_an_empty_receipt_read_of_a_mined_anchor_is_not_a_drop(
+    store: Store, embedded_w3: Web3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anvil can answer an empty receipt for a transaction whose block it is still indexing,
+    while the nonce already reads as used: the anchor must be re-read, not marked dropped."""
+    _fund_embedded(embedded_w3, store.address)
+    registry = Registry.deploy(embedded_w3, store.signer)
+    store.add(RECORDS[:4])
+    real_receipt, real_root_at = registry.receipt, registry.root_at
+    misses = {"receipt": 1, "root_at": 0}
+
+    def receipt(tx_hash: bytes) -> Any:
+        if misses["receipt"]:
+            misses["receipt"] -= 1
+            misses["root_at"] = 1  # the node's view lags too, as on Anvil
+            return None
+        return real_receipt(tx_hash)
+
+    def root_at(*args: Any) -> Any:
+        if misses["root_at"]:
+            misses["root_at"] -= 1
+            return None
+        return real_root_at(*args)
+
+    monkeypatch.setattr(registry, "receipt", receipt)
+    monkeypatch.setattr(registry, "root_at", root_at)
+    result = anchor(store, registry)
+    assert misses == {"receipt": 0, "root_at": 0}  # the empty read did happen
+    assert result.final
+    assert not any("dropped" in a for a in result.actions)
+    (entry,) = store.journal(registry.chain_id, registry.address)
+    assert entry.state == "final"
+    assert entry.error is None
+    assert registry.anchor_count(store.address, store.log_id) == 1
+
+
+def test_a_transaction_really_gone_is_still_dropped(
+    store: Store, embedded_w3: Web3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-read does not hide a real drop: no receipt however often it is read, the nonce
+    used, and the checkpoint not on chain."""
+    import okeios.publish.anchoring as anchoring
+
+    monkeypatch.setattr(anchoring, "RECEIPT_RETRIES", (0.0, 0.0))
+    _fund_embedded(embedded_w3, store.address)
+    registry = Registry.deploy(embedded_w3, store.signer)
+    store.add(RECORDS[:4])
+    reads: list[bytes] = []
+
+    def never(tx_hash: bytes) -> None:
+        reads.append(tx_hash)
+
+    monkeypatch.setattr(registry, "receipt", never)
+    monkeypatch.setattr(registry, "root_at", lambda *a: None)
+    with pytest.raises(ChainError, match="nonce was used"):
+        anchor(store, registry)
+    assert len(reads) >= 4  # read, then re-read after the nonce, before giving up
+    states = [e.state for e in store.journal(registry.chain_id, registry.address)]
+    assert states == ["dropped"]

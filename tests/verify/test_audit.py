@@ -57,11 +57,10 @@ def _build(
                 )
                 signed = event.sign(store.signer)
                 index = store.publisher.log.append(signed.leaf_data())
-                store._save(LoggedEvent(signed, index))
+                store.publisher.event_log.save(LoggedEvent(signed, index))
     if backdate:
         with store.transaction():
-            logged = store.publisher.create(RECORDS[6], time=int(time.time()) - 10 * 24 * 3600)
-            store._save(logged)
+            store.publisher.create(RECORDS[6], time=int(time.time()) - 10 * 24 * 3600)
     anchor(store, registry)
     lines: list[str] = []
     store.write_log(lines.append)

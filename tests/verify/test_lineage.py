@@ -99,7 +99,6 @@ def test_a_backdated_event_is_named(tmp_path: Path) -> None:
     store, registry, w3 = _chain_store(tmp_path)
     with store.transaction():
         logged = store.publisher.create(RECORDS[2], time=int(time.time()) - 3 * 24 * 3600)
-        store._save(logged)
     anchor(store, registry)
     policy = TrustPolicy(
         authors=[store.address],

@@ -1,0 +1,85 @@
+"""``okeios check``: read a whole store and say what is wrong, which opening no longer does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from okeios.errors import InputError
+from okeios.protocol.events import event_from_message
+from okeios.protocol.merkle import leaf_hash, node_hash
+
+if TYPE_CHECKING:
+    from okeios.publish.store import Store
+
+__all__ = ["check_store"]
+
+
+def check_store(store: Store, *, progress: Callable[[int], None] | None = None) -> list[str]:
+    """Read the whole database and say what is wrong (an empty list: nothing).
+
+    SQLite's own integrity check; every event's leaf against the stored tree; every stored
+    node against its children; every checkpoint's root against the tree and its signature;
+    every record's chain of events (each links to the previous one); every final anchor
+    within the log. Memory stays flat: each level is streamed.
+    """
+    problems: list[str] = []
+    for (line,) in store.db.execute("PRAGMA integrity_check"):
+        if line != "ok":
+            problems.append(f"sqlite: {line}")
+    store.tree.refresh()
+    size = store.tree.size
+    count = 0
+    leaves = store.nodes.level(0)
+    for index, data in store.events.leaves():
+        stored = next(leaves, None)
+        if stored is None or stored[0] != index or stored[1] != leaf_hash(data):
+            problems.append(f"entry {index}: its leaf in the tree does not match the event")
+            break
+        count += 1
+        if progress is not None:
+            progress(1)
+    if count != size and not problems:
+        problems.append(f"the tree holds {size} leaves but the log {count} events")
+    level = 0
+    while (size >> level) > 1 and not problems:
+        children = store.nodes.level(level)
+        for idx, digest in store.nodes.level(level + 1):
+            left, right = next(children, None), next(children, None)
+            if (
+                left is None
+                or right is None
+                or left[0] != 2 * idx
+                or node_hash(left[1], right[1]) != digest
+            ):
+                problems.append(f"tree node ({level + 1}, {idx}) does not match its children")
+                break
+        level += 1
+    for cp in store.checkpoints():
+        size_ = cp.checkpoint.tree_size
+        if size_ > size:
+            problems.append(f"checkpoint of size {size_} is beyond the log ({size})")
+        elif not problems and store.tree.root(size_) != cp.checkpoint.root:
+            problems.append(f"checkpoint of size {size_}: root differs from the log's")
+        if cp.recover() != store.address:
+            problems.append(f"checkpoint of size {size_}: not signed by this publisher")
+    # Each event links to its record's previous event (a window over the record index).
+    for idx, event_id, message, expected in store.db.execute(
+        "SELECT idx, event_id, message,"
+        " LAG(event_id) OVER (PARTITION BY record_id ORDER BY idx) FROM events"
+    ):
+        try:
+            event = event_from_message(json.loads(message))
+        except (InputError, ValueError, KeyError) as exc:
+            problems.append(f"entry {idx}: unreadable event: {exc}")
+            continue
+        if expected is not None and event.previous != bytes(expected):
+            problems.append(f"entry {idx}: does not link to its record's previous event")
+        if event.id != bytes(event_id):
+            problems.append(f"entry {idx}: its stored id is not the event's id")
+    for (tree_size,) in store.db.execute(
+        "SELECT tree_size FROM journal WHERE state = 'final' AND tree_size > ?", (size,)
+    ):
+        problems.append(f"a final anchor of size {tree_size} is beyond the log ({size})")
+    return problems

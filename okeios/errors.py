@@ -30,6 +30,7 @@ __all__ = [
     "ProofError",
     "RecipientError",
     "RegistryMissingError",
+    "ReportError",
     "SignatureError",
     "TrailingGarbageError",
     "TruncationError",
@@ -168,3 +169,11 @@ class ChainError(OkeiosError):
 
 class RegistryMissingError(ChainError):
     """The chain answered, but there is no contract at the registry address."""
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+class ReportError(OkeiosError):
+    """A report could not be produced: an optional tool (jinja2, matplotlib, a Chromium for
+    PDF) is missing or failed."""

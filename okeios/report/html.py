@@ -92,6 +92,7 @@ def _env() -> Any:
 
 def render(template: str, context: Mapping[str, Any]) -> str:
     """Render one of the package's templates (``audit.html.j2``, ``record.html.j2``)."""
+    env = _env()
     import markupsafe
 
     generated = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
@@ -99,7 +100,7 @@ def render(template: str, context: Mapping[str, Any]) -> str:
     for key, value in list(values.items()):
         if key.endswith("_svg") and isinstance(value, str):
             values[key] = markupsafe.Markup(value)  # noqa: S704 - SVG drawn by okeios.report.plots
-    return str(_env().get_template(template).render(**values))
+    return str(env.get_template(template).render(**values))
 
 
 def defect_rows(defects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

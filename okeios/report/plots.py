@@ -126,6 +126,8 @@ def events_over_time(
     events: Sequence[tuple[int, str]], *, title: str = "Events by kind over time", bins: int = 24
 ) -> Figure:
     """Stacked counts of events per kind over time: ``events`` are ``(unix time, kind)``."""
+    from matplotlib.ticker import FuncFormatter
+
     fig, ax = _figure((8, 2.8))
     if not events:
         ax.text(0.5, 0.5, "no events", ha="center", va="center", transform=ax.transAxes)
@@ -163,6 +165,7 @@ def events_over_time(
         ax.set_title(title, fontsize=11, loc="left")
     ax.legend(fontsize=7, ncols=4, loc="upper left", frameon=False)
     ax.set_ylim(0, max(bottoms) * 1.3 + 1)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{int(v):,}"))
     ax.grid(True, axis="y", color="#e4e4e4", linewidth=0.6, zorder=0)
     return fig
 

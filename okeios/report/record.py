@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from okeios.errors import InputError
 from okeios.protocol.events import EventKind, SignedEvent
 from okeios.report import model
 from okeios.report.html import render
@@ -46,7 +47,7 @@ def record_context(
     from okeios.report import plots
 
     if not events:
-        raise ValueError("a record's history has at least one event")
+        raise InputError("a record's history has at least one event")
     record = model.hx(events[0][1].event.record_id)
     anchored = _anchors(lineage)
     timeline = sorted(anchored.values(), key=lambda a: a["treeSize"])

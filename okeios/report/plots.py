@@ -21,7 +21,14 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["anchoring_timeline", "events_over_time", "lineage_graph", "png", "svg"]
+__all__ = [
+    "anchoring_timeline",
+    "disclosure_chart",
+    "events_over_time",
+    "lineage_graph",
+    "png",
+    "svg",
+]
 
 BLUE, GREEN, RED, GREY = "#2a5db0", "#3a8a3a", "#b00020", "#666666"
 KIND_COLOURS = {
@@ -228,6 +235,29 @@ def lineage_graph(events: Sequence[tuple[int, Event]], *, title: str = "") -> Fi
     ax.set_xlabel("the record's events in log order (#: log index)")
     if title:
         ax.set_title(title, fontsize=11, loc="left")
+    return fig
+
+
+def disclosure_chart(
+    received: Mapping[str, tuple[int, int]], *, title: str = "What the recipient can read"
+) -> Figure:
+    """Fields disclosed and hidden in what a recipient received: ``received`` maps a label
+    (``"disclosure bundle"``) to ``(disclosed, hidden)`` field counts."""
+    fig, ax = _figure((6.5, 0.7 * len(received) + 1.6))
+    names = list(received)
+    shown = [d for d, _ in received.values()]
+    hidden = [h for _, h in received.values()]
+    bars = ax.barh(names, shown, color=GREEN, label="disclosed")
+    ax.bar_label(
+        bars, labels=[str(d) if d else "" for d in shown], label_type="center", color="white"
+    )
+    bars = ax.barh(names, hidden, left=shown, color="#bbbbbb", label="hidden (salted digest)")
+    ax.bar_label(bars, labels=[str(h) if h else "" for h in hidden], label_type="center")
+    ax.set_xlabel("fields of the record")
+    if title:
+        ax.set_title(title, fontsize=11, loc="left")
+    ax.invert_yaxis()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncols=2, frameon=False)
     return fig
 
 

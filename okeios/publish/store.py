@@ -689,7 +689,7 @@ class Store:
 
     def write_log(self, out: Callable[[str], object]) -> int:
         """Publish the log (every entry, then the signed checkpoints) as an audit file."""
-        from okeios.verify.audit import write_log
+        from okeios.protocol.logfile import write_log
 
         return write_log(out, self.address, self.log_id, self.iter_events(), self.checkpoints())
 

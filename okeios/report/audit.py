@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from okeios.protocol.events import SignedEvent
+from okeios.protocol.logfile import read_log
 from okeios.report import model
 from okeios.report.html import defect_rows, render
-from okeios.verify.audit import read_log
 
 __all__ = ["audit_context", "audit_html", "log_entries"]
 

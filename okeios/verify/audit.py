@@ -1,8 +1,9 @@
 """Whole-log audits: is a publisher's published log the history it anchored, intact?
 
-The publisher publishes its log as a file (:func:`write_log`, ``okeios log -o FILE``): JSON
-lines, a header, then one line per entry in log order (the EIP-712 event message and its
-signature), then the signed checkpoints. :func:`audit_log` checks it against the chain:
+The publisher publishes its log as a file (:mod:`okeios.protocol.logfile`,
+``okeios log -o FILE``): JSON lines, a header, then one line per entry in log order (the
+EIP-712 event message and its signature), then the signed checkpoints. :func:`audit_log` checks
+it against the chain:
 
 * every entry decodes and its signature recovers to its author, an allowed one;
 * every record's lineage is unbroken (:mod:`okeios.verify.lineage`);
@@ -23,22 +24,21 @@ from __future__ import annotations
 
 import bisect
 import datetime as _dt
-import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from okeios.errors import ChainError, InputError, OkeiosError
+from okeios.errors import ChainError, OkeiosError
 from okeios.protocol.anchors import AnchorEntry
-from okeios.protocol.events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
+from okeios.protocol.events import SignedEvent
+from okeios.protocol.logfile import read_log
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import checksum_address
 from okeios.verify.lineage import check_lineage
 
-__all__ = ["AnchorSource", "AuditReport", "Defect", "audit_log", "read_log", "write_log"]
+__all__ = ["AnchorSource", "AuditReport", "Defect", "audit_log"]
 
-LOG_FORMAT = "okeios-log"
 STRUCTURAL = ("missing-entry", "duplicate-entry", "reordered")
 DEFAULT_TOLERANCE = 24 * 3600
 FUTURE_SKEW = 300
@@ -118,107 +118,6 @@ class AuditReport:
         }
 
 
-# --- the log file -----------------------------------------------------------------------------
-
-
-def write_log(
-    out: Callable[[str], object],
-    publisher: str,
-    log_id: bytes,
-    events: Iterable[SignedEvent],
-    checkpoints: Iterable[SignedCheckpoint] = (),
-) -> int:
-    """Write a log file through ``out`` (one call per line); return the number of entries."""
-    out(
-        json.dumps(
-            {
-                "format": LOG_FORMAT,
-                "version": 1,
-                "publisher": publisher,
-                "logId": "0x" + log_id.hex(),
-            }
-        )
-        + "\n"
-    )
-    n = 0
-    for n, signed in enumerate(events, 1):
-        out(
-            json.dumps(
-                {
-                    "index": n - 1,
-                    "event": signed.event.message(),
-                    "signature": "0x" + signed.signature.hex(),
-                }
-            )
-            + "\n"
-        )
-    for cp in checkpoints:
-        c = cp.checkpoint
-        out(
-            json.dumps(
-                {
-                    "checkpoint": {
-                        "treeSize": c.tree_size,
-                        "root": "0x" + c.root.hex(),
-                        "publisher": cp.publisher,
-                        "signature": "0x" + cp.signature.hex(),
-                    }
-                }
-            )
-            + "\n"
-        )
-    return n
-
-
-@dataclass
-class _Parsed:
-    publisher: str
-    log_id: bytes
-    entries: list[tuple[int, SignedEvent | None, bytes | None]]  # (position, event, leaf data)
-    checkpoints: list[tuple[int, SignedCheckpoint | None]]
-    malformed: list[Defect]
-
-
-def read_log(lines: Iterable[str]) -> _Parsed:
-    """Parse a log file; malformed lines become defects, not exceptions."""
-    it: Iterator[str] = iter(lines)
-    try:
-        header = json.loads(next(it))
-        if header.get("format") != LOG_FORMAT or header.get("version") != 1:
-            raise InputError("not an okeios log file (format/version)")
-        publisher = checksum_address(header["publisher"])
-        log_id = bytes.fromhex(header["logId"][2:])
-    except StopIteration:
-        raise InputError("the log file is empty") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"bad log file header: {exc}") from exc
-    parsed = _Parsed(publisher, log_id, [], [], [])
-    for position, line in enumerate(it):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            if "checkpoint" in item:
-                c = item["checkpoint"]
-                cp = SignedCheckpoint(
-                    Checkpoint(log_id, int(c["treeSize"]), bytes.fromhex(c["root"][2:])),
-                    c["publisher"],
-                    bytes.fromhex(c["signature"][2:]),
-                )
-                parsed.checkpoints.append((position, cp))
-                continue
-            signed = SignedEvent(
-                event_from_message(item["event"]), bytes.fromhex(item["signature"][2:])
-            )
-            parsed.entries.append((position, signed, signed.leaf_data()))
-        except (ValueError, KeyError, TypeError, AttributeError, OkeiosError) as exc:
-            parsed.malformed.append(
-                Defect("malformed-entry", position, f"line {position + 2}: {exc}")
-            )
-            parsed.entries.append((position, None, None))
-    return parsed
-
-
 # --- the audit -------------------------------------------------------------------------------
 
 
@@ -240,7 +139,9 @@ def audit_log(
         report.defects.append(
             Defect("foreign-log", None, f"the log file is {parsed.publisher}'s, not {expected}'s")
         )
-    report.defects.extend(parsed.malformed)
+    report.defects.extend(
+        Defect("malformed-entry", position, message) for position, message in parsed.malformed
+    )
     allowed = {checksum_address(a) for a in authors} if authors else None
 
     entries: list[tuple[int, SignedEvent]] = []

@@ -1,0 +1,131 @@
+"""The layering rules of ``okeios/``, checked on the source: each layer imports only layers
+below it, ``verify`` and ``publish`` never import each other, the pure core loads no chain or
+database library, and importing the read side loads no web3."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "okeios"
+
+# rank of each top-level part; a module may import only parts of a strictly lower rank, or
+# its own part. publish and verify share a rank, so neither can import the other.
+RANK = {
+    "errors": 0,
+    "protocol": 1,
+    "crypto": 2,
+    "config": 2,
+    "chain": 3,
+    "publish": 4,
+    "verify": 4,
+    "fhir": 5,
+    "report": 5,
+    "cli": 6,
+    "__main__": 7,
+    "__init__": 7,
+}
+# third-party libraries a layer must not load (directly or via a lower layer)
+FORBIDDEN = {
+    "protocol": {"web3", "eth_account", "eth_tester", "eth_abi", "sqlite3", "eth", "psycopg"},
+    "crypto": {"web3", "eth_account", "eth_tester", "eth_abi", "sqlite3", "eth", "psycopg"},
+    "verify": {"web3", "eth_account", "eth_tester", "eth_abi", "sqlite3", "eth", "psycopg"},
+    "report": {"web3", "eth_account", "eth_tester", "eth_abi", "sqlite3", "eth", "psycopg"},
+}
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    assert parts[0] == "okeios"
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _modules() -> list[tuple[str, Path]]:
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(rel.parts)
+        out.append((name.removesuffix(".__init__"), path))
+    return out
+
+
+def _imports(name: str, path: Path) -> list[str]:
+    """Every module this file imports, at any depth of the file (lazy imports included),
+    except under ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: list[str] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            found.append(mod)
+            for alias in node.names:  # from okeios.verify import bulk
+                found.append(f"{mod}.{alias.name}")
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+MODULES = _modules()
+
+
+@pytest.mark.parametrize(("name", "path"), MODULES, ids=[m for m, _ in MODULES])
+def test_no_import_runs_up_a_layer(name: str, path: Path) -> None:
+    part = _part(name)
+    assert part in RANK, f"{name}: a new top-level part needs a rank in this test"
+    for imported in _imports(name, path):
+        if not imported.startswith("okeios.") and imported != "okeios":
+            top = imported.split(".")[0]
+            assert top not in FORBIDDEN.get(part, set()), f"{name} imports {imported}"
+            continue
+        if imported == "okeios" or imported == "okeios.__version__":
+            continue  # the version string
+        target = _part(imported)
+        if target not in RANK:  # from okeios import X where X is a public name
+            continue
+        if target == part:
+            continue
+        assert RANK[target] < RANK[part], f"{name} ({part}) imports {imported} ({target})"
+
+
+def test_the_rules_catch_an_upward_import(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from okeios.publish.store import Store\nimport web3\n")
+    found = _imports("okeios.verify.bad", bad)
+    assert "okeios.publish.store" in found
+    assert "web3" in found
+    assert RANK[_part("okeios.publish.store")] >= RANK["verify"]
+
+
+@pytest.mark.parametrize(
+    "module", ["okeios", "okeios.protocol.bundle", "okeios.verify", "okeios.verify.lineage"]
+)
+def test_the_read_side_loads_no_chain_library(module: str) -> None:
+    code = (
+        f"import sys, {module}\n"
+        "heavy = sorted(m for m in ('web3', 'eth_account', 'eth_tester', 'eth', 'sqlite3')"
+        " if m in sys.modules)\n"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "", f"importing {module} loads {out}"

@@ -32,6 +32,7 @@ __all__ = [
     "ProofError",
     "RecipientError",
     "RegistryMissingError",
+    "ReportError",
     "SdJwtError",
     "SignatureError",
     "TileError",
@@ -198,3 +199,11 @@ class TileUnavailableError(TileError):
 
 class SdJwtError(InputError):
     """An SD-JWT (RFC 9901) is malformed or does not verify."""
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+class ReportError(OkeiosError):
+    """A report could not be produced: an optional tool (jinja2, matplotlib, a Chromium for
+    PDF) is missing or failed."""

@@ -1,5 +1,5 @@
 """A record's history as FHIR R4 resources: a ``Provenance`` per change, an ``AuditEvent`` per
-read receipt, gathered in a ``Bundle``.
+read receipt (after the IHE Basic Audit Log Patterns read pattern), gathered in a ``Bundle``.
 
 The functions here are pure: they take signed events already loaded (and, optionally, where
 each one was anchored) and return plain JSON-ready dicts. :func:`record_history_fhir` is the one
@@ -69,6 +69,27 @@ _DICOM = "http://dicom.nema.org/resources/ontology/DCM"
 _AUDIT_ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 _OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 _LIFECYCLE = "http://terminology.hl7.org/CodeSystem/dicom-audit-lifecycle"
+_AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+_RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+_ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+
+# IHE Basic Audit Log Patterns (BALP), the read pattern: the agent slices' types.
+BALP_USER_TYPE = ("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP")
+BALP_SERVER_TYPE = ("http://dicom.nema.org/resources/ontology/DCM", "110153")
+
+# A purpose written as one of these words (or as the code itself) is also coded with the HL7
+# v3 PurposeOfUse code BALP asks for; any other purpose stays free text.
+_PURPOSE_OF_USE: Mapping[str, tuple[str, str]] = {
+    "treatment": ("TREAT", "treatment"),
+    "emergency": ("ETREAT", "Emergency Treatment"),
+    "emergency treatment": ("ETREAT", "Emergency Treatment"),
+    "payment": ("HPAYMT", "healthcare payment"),
+    "operations": ("HOPERAT", "healthcare operations"),
+    "research": ("HRESCH", "healthcare research"),
+    "patient request": ("PATRQT", "patient requested"),
+    "public health": ("PUBHLTH", "public health"),
+    "marketing": ("HMARKT", "healthcare marketing"),
+}
 
 # The signature is the raw 65 bytes r || s || v (secp256k1, EIP-712 digest = the event id).
 SIGNATURE_FORMAT = "application/octet-stream"
@@ -311,13 +332,27 @@ def _provenance(
     return out
 
 
+def _purpose_of_use(purpose: str) -> dict[str, Any]:
+    """The purpose as text, coded with its v3 PurposeOfUse code when it names one."""
+    key = purpose.strip().lower()
+    for word, (code, display) in _PURPOSE_OF_USE.items():
+        if key in (word, code.lower()):
+            return _concept(_coding(_ACT_REASON, code, display), text=purpose)
+    return _concept(text=purpose)
+
+
 def _audit_event(
     signed: SignedEvent, record_reference: str | None, anchor: AnchorInfo | None
 ) -> dict[str, Any]:
+    """An AuditEvent after the IHE BALP read pattern (docs/fhir.md says where it departs)."""
     e = signed.event
-    reader: dict[str, Any] = {"who": _address(e.subject), "requestor": True}
+    reader: dict[str, Any] = {
+        "type": _concept(_coding(*BALP_USER_TYPE, "information recipient")),
+        "who": _address(e.subject),
+        "requestor": True,
+    }
     if e.purpose:
-        reader["purposeOfUse"] = [_concept(text=e.purpose)]
+        reader["purposeOfUse"] = [_purpose_of_use(e.purpose)]
     details: list[dict[str, Any]] = [
         {
             "type": "signature",
@@ -329,15 +364,18 @@ def _audit_event(
     return {
         "resourceType": "AuditEvent",
         "id": signed.id.hex(),
-        "type": _coding(_DICOM, "110110", "Patient Record"),
-        "subtype": [_coding(EVENT_KIND_SYSTEM, str(e.kind), _KIND_DISPLAY[e.kind])],
+        "type": _coding(_AUDIT_EVENT_TYPE, "rest", "Restful Operation"),
+        "subtype": [
+            _coding(_RESTFUL_INTERACTION, "read", "read"),
+            _coding(EVENT_KIND_SYSTEM, str(e.kind), _KIND_DISPLAY[e.kind]),
+        ],
         "action": "R",
         "recorded": _instant(e.time),
         "outcome": "0",
         "agent": [
             reader,
             {
-                "type": _concept(_coding(_PARTICIPATION_TYPE, "AUT", "author (originator)")),
+                "type": _concept(_coding(*BALP_SERVER_TYPE, "Source Role ID")),
                 "who": _address(e.author),
                 "requestor": False,
             },

@@ -93,7 +93,12 @@ def address_of(reference: Resource) -> str:
 
 def kinds_of(resource: Resource) -> str:
     if resource["resourceType"] == "AuditEvent":
-        (subtype,) = resource["subtype"]
+        read, subtype = resource["subtype"]
+        assert read == {
+            "system": "http://hl7.org/fhir/restful-interaction",
+            "code": "read",
+            "display": "read",
+        }
         assert subtype["system"] == EVENT_KIND_SYSTEM
         return str(subtype["code"])
     codes = [c for c in resource["activity"]["coding"] if c["system"] == EVENT_KIND_SYSTEM]
@@ -356,10 +361,38 @@ def test_audit_events_carry_the_readers_and_purposes(history: History) -> None:
     ]
     purposes = []
     for r in audits:
-        assert r["type"] == {"system": DICOM, "code": "110110", "display": "Patient Record"}
+        # IHE BALP, read pattern: type rest, action R, outcome 0, the user and server agents.
+        assert r["type"] == {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+            "code": "rest",
+            "display": "Restful Operation",
+        }
         assert r["action"] == "R"
         assert r["outcome"] == "0"
         reader, author = r["agent"]
+        assert reader["type"]["coding"] == [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                "code": "IRCP",
+                "display": "information recipient",
+            }
+        ]
+        assert author["type"]["coding"] == [
+            {"system": DICOM, "code": "110153", "display": "Source Role ID"}
+        ]
+        assert "network" not in author  # okeios does not know the transport: see docs/fhir.md
+        assert "meta" not in r  # so no BALP profile is claimed
+        data = r["entity"][0]
+        assert (data["type"]["code"], data["role"]["code"]) == ("2", "4")
+        reader_purposes = reader.get("purposeOfUse", [])
+        if reader_purposes and reader_purposes[0]["text"] == "treatment":
+            assert reader_purposes[0]["coding"] == [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                    "code": "TREAT",
+                    "display": "treatment",
+                }
+            ]
         assert reader["requestor"] is True
         assert author["requestor"] is False
         assert address_of(reader["who"]) == history.reader

@@ -113,13 +113,84 @@ def test_notebook_is_stored_clean(name: str) -> None:
 def test_notebook_runs(name: str, tmp_path: Path) -> None:
     _require_tools()
     import nbformat
+
+    nb = nbformat.read(EXAMPLES / name, as_version=4)
+    _execute(nb, name, tmp_path, EXPECTED[name])
+
+
+def _inject_parameters(nb: Any, values: dict[str, object]) -> None:
+    """What ``papermill -p NAME VALUE`` does: a cell tagged ``injected-parameters`` right
+    after the cell tagged ``parameters``, assigning the values."""
+    import nbformat
+
+    [position] = [
+        i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])
+    ]
+    source = "\n".join(f"{k} = {v!r}" for k, v in values.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(position + 1, cell)
+
+
+def test_the_auditor_notebook_on_a_published_log(tmp_path: Path) -> None:
+    """The auditor notebook pointed at a log it did not build: a publisher's store anchored on
+    a persisted embedded chain, its log file, and the three values the auditor trusts."""
+    _require_tools()
+    import nbformat
+
+    from okeios.chain.connect import open_chain
+    from okeios.chain.registry import Registry
+    from okeios.cli.demo import synthetic_records
+    from okeios.protocol.signing import LocalSigner
+    from okeios.publish.anchoring import anchor
+    from okeios.publish.store import Store
+
+    published = tmp_path / "published"
+    with Store.init(published / "clinic", log_name="clinic") as store:
+        with open_chain("embedded", published) as chain:
+            chain.fund(store.address, 10**20)
+            registry = Registry.deploy(chain.w3, store.signer, label=chain.label)
+            records = synthetic_records(12, seed=4)
+            logged = store.add(records)
+            anchor(store, registry)
+            rid = "0x" + logged[3].record_id.hex()
+            store.amend(rid, records[3].replace(b"final", b"amended"))
+            store.access(rid, LocalSigner.generate().address, purpose="care")
+            store.amend(rid, records[3].replace(b"final", b"corrected"))
+            anchor(store, registry)
+            chain_id, address = registry.chain_id, registry.address
+        log_file = published / "clinic.log.jsonl"
+        with log_file.open("w") as fh:
+            store.write_log(fh.write)
+        publisher = store.address
+    nb = nbformat.read(EXAMPLES / "auditor.ipynb", as_version=4)
+    _inject_parameters(
+        nb,
+        {
+            "LOG_FILE": str(log_file),
+            "PUBLISHER": publisher,
+            "CHAIN": "embedded",
+            "CHAIN_HOME": str(published),
+            "REGISTRY": address,
+            "CHAIN_ID": chain_id,
+        },
+    )
+    expected = [
+        "audit of the published log: pass",
+        "anchors",
+        "audit of the edited copy: fail",
+        "missing-entry",
+    ]
+    _execute(nb, "auditor.ipynb (published log)", tmp_path / "run", expected)
+    assert "lineage: pass" not in _text(nb)  # the bundles are the publisher's: not run here
+
+
+def _execute(nb: Any, name: str, tmp_path: Path, expected: list[str]) -> None:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    nb = nbformat.read(EXAMPLES / name, as_version=4)
     workdir, tmp = tmp_path / "cwd", tmp_path / "tmp"
-    workdir.mkdir()
-    tmp.mkdir()
+    workdir.mkdir(parents=True)
+    tmp.mkdir(parents=True)
     client = NotebookClient(
         nb,
         km=_kernel_manager(tmp_path / "kernels", tmp),
@@ -140,8 +211,8 @@ def test_notebook_runs(name: str, tmp_path: Path) -> None:
     images = [out for out in _outputs(nb) if "image/png" in out.get("data", {})]
     assert images, f"{name}: no plot was rendered"
     text = _text(nb)
-    for expected in EXPECTED[name]:
-        assert expected in text, f"{name}: {expected!r} not in its output"
+    for wanted in expected:
+        assert wanted in text, f"{name}: {wanted!r} not in its output"
     assert list(workdir.iterdir()) == [], f"{name}: wrote files into its working folder"
     left = [p.name for p in tmp.iterdir() if p.name.startswith("okeios-")]
     assert not left, f"{name}: did not remove its temporary folder {left}"

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from okeios import __version__
 from okeios.chain.connect import open_chain
 from okeios.cli import interop, witness
+from okeios.cli.report import chain_facts, configure_report_parser
 from okeios.config import EMBEDDED, TrustConfig
 from okeios.errors import ChainError, OkeiosError
 from okeios.protocol.canonical import canonical_bytes
@@ -501,11 +502,22 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                 tolerance=args.tolerance,
                 progress=progress,
             )
+        pinned_chain = chain_facts(registry)
     finally:
         if handle is not None:
             handle.close()
-    if args.html:
-        Path(args.html).write_text(report.to_html(), encoding="utf-8")
+    if args.html or args.pdf:
+        from okeios.cli.report import write_audit_report
+
+        write_audit_report(
+            report,
+            lines,
+            html=args.html,
+            pdf=args.pdf,
+            chain_id=pinned_chain[0],
+            registry=pinned_chain[1],
+            source=Path(args.log).name,
+        )
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -520,6 +532,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                 f"  {kind} x{d['defectCounts'][kind]}: first at {first['index']}: {first['detail']}"
             )
     return EXIT_OK if report.passed else EXIT_FAILED
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from okeios.cli.report import run_report
+
+    return run_report(args, _home(args))
 
 
 def _cmd_trust(args: argparse.Namespace) -> int:
@@ -786,8 +804,16 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="how long before its anchor an event may claim to be (default 1 day)",
     )
-    p.add_argument("--html", metavar="FILE", help="also write an HTML report")
+    p.add_argument("--html", metavar="FILE", help="also write the report as an HTML page")
+    p.add_argument("--pdf", metavar="FILE", help="also write the report as PDF (needs Chromium)")
     p.add_argument("--progress", action="store_true")
+
+    p = command(
+        "report",
+        "a record's history for its patient: versions, sharing, every access, erasure",
+        _cmd_report,
+    )
+    configure_report_parser(p)
 
     p = command("demo", "run the end-to-end demonstration on the embedded chain", _cmd_demo)
     p.add_argument("--out", metavar="DIR", help="where to write records and bundles")

@@ -15,15 +15,15 @@ it against the chain:
 * every checkpoint in the file is signed by the publisher and matches the log.
 
 It keeps going after a defect, and reports counts, the first defect of each kind, every defect,
-and a timeline of the anchors. An unreachable chain is reported as ``chain-unavailable``, never
-as tampering.
+and a timeline of the anchors (:meth:`AuditReport.to_dict`; the HTML and PDF reports for people
+are drawn from it by :mod:`okeios.report`). An unreachable chain is reported as
+``chain-unavailable``, never as tampering.
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as _dt
-import html
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -116,56 +116,6 @@ class AuditReport:
                 for a in self.anchors
             ],
         }
-
-    def to_html(self) -> str:
-        """A self-contained HTML page: summary, defects, and an anchoring timeline (SVG)."""
-        d = self.to_dict()
-        rows = (
-            "".join(
-                f"<tr><td>{html.escape(x['kind'])}</td><td>{x['index']}</td>"
-                f"<td>{html.escape(x['record'] or '')}</td><td>{html.escape(x['detail'])}</td></tr>"
-                for x in d["defects"]
-            )
-            or "<tr><td colspan=4>none</td></tr>"
-        )
-        return (
-            "<!doctype html><meta charset=utf-8><title>okeios audit</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;"
-            "padding:4px 8px}table{border-collapse:collapse}.pass{color:#070}.fail{color:#b00}"
-            "</style>"
-            f"<h1>Audit of log 0x{self.log_id.hex()[:16]}…</h1>"
-            f"<p>publisher {html.escape(self.publisher)}: <b class={d['result']}>{d['result']}</b>"
-            f"</p><p>{self.entries} entries, {self.records} records, {len(self.anchors)} "
-            f"anchors, {self.checkpoints} checkpoints, {len(self.defects)} defects</p>"
-            f"<h2>Anchoring timeline</h2>{self._svg()}"
-            "<h2>Defects</h2><table><tr><th>kind</th><th>index</th><th>record</th>"
-            f"<th>detail</th></tr>{rows}</table>"
-        )
-
-    def _svg(self) -> str:
-        if not self.anchors:
-            return "<p>no anchors</p>"
-        w, h, pad = 640, 240, 40
-        t0, t1 = self.anchors[0].timestamp, self.anchors[-1].timestamp
-        n1 = max(a.tree_size for a in self.anchors)
-
-        def x(t: int) -> float:
-            return pad + (w - 2 * pad) * ((t - t0) / (t1 - t0) if t1 > t0 else 0.5)
-
-        def y(n: int) -> float:
-            return h - pad - (h - 2 * pad) * (n / n1)
-
-        points = " ".join(f"{x(a.timestamp):.1f},{y(a.tree_size):.1f}" for a in self.anchors)
-        dots = "".join(
-            f"<circle cx={x(a.timestamp):.1f} cy={y(a.tree_size):.1f} r=4>"
-            f"<title>size {a.tree_size}, block {a.block_number}</title></circle>"
-            for a in self.anchors
-        )
-        return (
-            f"<svg width={w} height={h} xmlns='http://www.w3.org/2000/svg'>"
-            f"<polyline fill=none stroke=#36c points='{points}'/>{dots}"
-            f"<text x={pad} y={h - 10}>time</text><text x=5 y=20>tree size</text></svg>"
-        )
 
 
 # --- the audit -------------------------------------------------------------------------------

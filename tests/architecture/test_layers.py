@@ -24,6 +24,7 @@ RANK = {
     "publish": 4,
     "verify": 4,
     "fhir": 5,
+    "report": 5,
     "cli": 6,
     "__main__": 7,
     "__init__": 7,
@@ -33,6 +34,7 @@ FORBIDDEN = {
     "protocol": {"web3", "eth_account", "eth_tester", "eth_abi", "sqlite3", "eth", "psycopg"},
     "crypto": {"web3", "eth_account", "eth_tester", "eth_abi", "sqlite3", "eth", "psycopg"},
     "verify": {"web3", "eth_account", "eth_tester", "eth_abi", "sqlite3", "eth", "psycopg"},
+    "report": {"web3", "eth_account", "eth_tester", "eth_abi", "sqlite3", "eth", "psycopg"},
 }
 
 

@@ -1,0 +1,207 @@
+"""``okeios report RECORD_ID``: one record's history for its patient, and the audit report
+files of ``okeios audit --html/--pdf``.
+
+The record's events come from the local store; each one's proof bundle (disclosing no field:
+the report shows no health data) is verified with :func:`~okeios.verify.lineage.verify_lineage`
+against the trusted authors and publishers of ``trust.json`` (the store's own key when none is
+pinned) and, with ``--chain``, against the anchors. Exit codes as for every verb: 0 the lineage
+verdict passed, 1 it failed, 2 could not decide (bad input, unreachable chain, missing tool).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from okeios.errors import AccessError
+
+__all__ = ["chain_facts", "configure_report_parser", "run_report", "write_audit_report"]
+
+
+def configure_report_parser(p: argparse.ArgumentParser) -> None:
+    """The ``report`` verb's arguments (``--json`` and ``--home`` are added by main)."""
+    p.add_argument("record_id", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
+    p.add_argument("--html", metavar="FILE", help="write the history as an HTML page")
+    p.add_argument("--pdf", metavar="FILE", help="write it as PDF (needs Chromium)")
+    p.add_argument("--chain", metavar="URL|embedded", help="also check the anchors on this chain")
+    p.add_argument(
+        "--chain-id", type=int, metavar="N", help="the chain id to pin (with --registry)"
+    )
+    p.add_argument("--registry", metavar="ADDRESS", help="default: the one pinned for --chain")
+    p.add_argument("--confirmations", type=int, default=1, metavar="N")
+
+
+def chain_facts(registry: Any) -> tuple[int | None, str | None]:
+    """The chain id and address of the registry an audit read (None, None without one, or
+    when the chain cannot say: the audit then reports chain-unavailable)."""
+    from okeios.errors import ChainError
+
+    if registry is None:
+        return None, None
+    try:
+        return int(registry.chain_id), str(registry.address)
+    except ChainError:
+        return None, str(registry.address)
+
+
+def _usage(message: str) -> Exception:
+    from okeios.cli.main import UsageError
+
+    return UsageError(message)
+
+
+def write_audit_report(
+    report: Any,
+    lines: Sequence[str],
+    *,
+    html: str | None,
+    pdf: str | None,
+    chain_id: int | None,
+    registry: str | None,
+    source: str | None,
+) -> None:
+    """Write the audit report's HTML page and/or PDF."""
+    from okeios.report import audit_html, html_to_pdf
+
+    page = audit_html(report, lines, chain_id=chain_id, registry=registry, source=source)
+    if html:
+        Path(html).write_text(page, encoding="utf-8")
+    if pdf:
+        html_to_pdf(page, pdf)
+
+
+def _pin(args: argparse.Namespace, home: Path) -> tuple[int, str] | None:
+    from okeios.config import TrustConfig
+
+    if not args.chain:
+        if args.registry or args.chain_id:
+            raise _usage("--registry and --chain-id go with --chain")
+        return None
+    if args.registry or args.chain_id:
+        if not (args.registry and args.chain_id):
+            raise _usage("pin both --chain-id and --registry (or neither, to use trust.json)")
+        return int(args.chain_id), str(args.registry)
+    pinned = TrustConfig.load(home).chain(args.chain)
+    if pinned is None:
+        raise _usage(f"no registry pinned for {args.chain}: pass --chain-id and --registry")
+    return pinned
+
+
+def run_report(args: argparse.Namespace, home: Path) -> int:
+    from okeios.chain.connect import open_chain
+    from okeios.config import TrustConfig
+    from okeios.publish.store import Store
+    from okeios.report import html_to_pdf, record_context, record_html
+    from okeios.verify.lineage import verify_lineage
+    from okeios.verify.policy import TrustPolicy
+
+    pin = _pin(args, home)
+    trust = TrustConfig.load(home)
+    with Store.open(home) as store:
+        record_id = store.find_event(args.record_id).record_id
+        logged = [store.publisher.event(eid) for eid in store.event_ids_of(record_id)]
+        bundles = []
+        for item in logged:
+            ident = "0x" + item.id.hex()
+            try:
+                bundles.append(store.export(ident, fields=()))
+            except AccessError:  # erased: the bundle holds digests only
+                bundles.append(store.export(ident))
+        publisher = store.address
+        events = [(item.index, item.signed) for item in logged]
+    policy = TrustPolicy(
+        authors=trust.authors or [publisher],
+        publishers=trust.publishers or [publisher],
+        chain_id=pin[0] if pin else None,
+        registry=pin[1] if pin else None,
+        confirmations=args.confirmations,
+    )
+    handle = open_chain(args.chain, home) if args.chain else None
+    try:
+        view = None
+        if handle is not None:
+            from okeios.chain.registry import RegistryView
+
+            view = RegistryView(handle.w3, label=handle.label)
+        lineage = verify_lineage(bundles, policy, chain=view).to_dict()
+    finally:
+        if handle is not None:
+            handle.close()
+    chain_id, registry = (pin[0], pin[1]) if pin else (None, None)
+    if args.html or args.pdf:
+        page = record_html(
+            events, lineage=lineage, publisher=publisher, chain_id=chain_id, registry=registry
+        )
+        if args.html:
+            Path(args.html).write_text(page, encoding="utf-8")
+        if args.pdf:
+            html_to_pdf(page, args.pdf)
+    context = record_context(
+        events, lineage=lineage, publisher=publisher, chain_id=chain_id, registry=registry
+    )
+    summary = _summary(context, lineage)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        sys.stdout.write(_text(summary))
+    return 0 if lineage.get("result") == "pass" else 1
+
+
+def _summary(context: dict[str, Any], lineage: dict[str, Any]) -> dict[str, Any]:
+    """The record's history as JSON: no field values, only events and verdicts."""
+    consent = context["consent"]
+    return {
+        "result": lineage.get("result"),
+        "record": context["record"],
+        "lineage": lineage.get("lineage"),
+        "erased": context["erased"],
+        "version": context["version"],
+        "events": [
+            {k: v for k, v in e.items() if v is not None and v != ""} for e in context["events"]
+        ],
+        "activeGrants": [
+            {"recipient": g.recipient, "since": g.since, "purpose": g.purpose}
+            for grants in consent.active.values()
+            for g in grants
+        ],
+        "access": [
+            {"index": r.index, "time": r.time, "reader": r.reader, "purpose": r.purpose}
+            for r in context["access"]
+        ],
+        "erasure": [
+            {
+                "index": c.index,
+                "time": c.time,
+                "event": c.event,
+                "anchoredBlock": c.anchored_block,
+                "anchoredTime": c.anchored_time,
+                "after": list(c.after),
+            }
+            for c in context["erasures"]
+        ],
+    }
+
+
+def _text(s: dict[str, Any]) -> str:
+    v = s["lineage"] or {}
+    reason = f" [{v['reason']}]" if v.get("reason") else ""
+    state = "erased" if s["erased"] else f"version {s['version']}"
+    out = [f"record {s['record']}: {state}; lineage {str(s['result']).upper()}{reason}"]
+    out.append(f"  {v.get('detail', '')}")
+    for e in s["events"]:
+        extra = f" -> {e['subject']}" if "subject" in e else ""
+        anchored = f"  (block {e['block']})" if "block" in e else ""
+        out.append(
+            f"  {e['index']:>8}  v{e['version']}  {e['kind']:<7} {e['time']}{extra}"
+            f"  {e.get('purpose', '')}{anchored}"
+        )
+    if s["activeGrants"]:
+        out.append("  shared with: " + ", ".join(g["recipient"] for g in s["activeGrants"]))
+    else:
+        out.append("  shared with: nobody (no grant in force)")
+    out.append(f"  reads: {len(s['access'])}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,116 @@
+"""HTML rendering: jinja2 templates shipped with the package, one self-contained page each.
+
+The pages load nothing from anywhere (styles inline, figures as inline SVG, no script, no web
+font), read well on screen and print cleanly (A4, print styles). Verification results are read
+through their public ``to_dict()`` only, so a renamed defect kind still renders (in words when
+the kind is known, by its name otherwise).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from okeios.errors import ReportError
+
+__all__ = ["DEFECT_WORDS", "render"]
+
+# What each defect (or failure reason) means, for a reader who does not know the protocol.
+DEFECT_WORDS: Mapping[str, str] = {
+    "foreign-log": "The log file belongs to another publisher than the one audited.",
+    "malformed-entry": "A line of the log file cannot be read as a signed event.",
+    "bad-signature": "An entry's signature is not its claimed author's: it was altered or forged.",
+    "signature-malformed": "An entry's signature cannot be read.",
+    "signature-mismatch": "An entry's signature is not its claimed author's: it was altered or "
+    "forged.",
+    "untrusted-author": "An entry is signed by a key the auditor does not trust.",
+    "author-not-trusted": "An entry is signed by a key the auditor does not trust.",
+    "foreign-entry": "An entry names another log: it was copied in from elsewhere.",
+    "fork": "Two events claim the same predecessor: the record has two competing histories.",
+    "missing-entry": "An event's predecessor is absent: an entry was removed from the log.",
+    "reordered": "An event appears before the event it follows: entries were moved.",
+    "duplicate-entry": "The same event appears twice in the log.",
+    "bad-version": "A version number does not follow the record's previous version.",
+    "bad-start": "A record starts with something other than a creation, or starts twice.",
+    "missing-source": "A derived record names a source event that is not in the log.",
+    "checkpoint-by-another-publisher": "A signed checkpoint in the file is not the publisher's.",
+    "bad-checkpoint": "A signed checkpoint in the file cannot be read or verified.",
+    "checkpoint-mismatch": "The publisher's own signed checkpoint does not match this log: the "
+    "log was changed after the publisher signed it.",
+    "chain-unavailable": "The chain could not be read, so the anchors were not checked (this is "
+    "not evidence of tampering).",
+    "no-chain": "No chain was given, so the anchors were not checked.",
+    "not-anchored": "The log was never anchored on the chain.",
+    "truncated-log": "The chain holds an anchor of a longer log than this file: entries were cut "
+    "off the end.",
+    "history-mismatch": "The log's entries are not the history anchored on the chain: entries "
+    "were rewritten after they were anchored.",
+    "inconsistent-history": "The anchored histories are not consistent: the history was rewritten.",
+    "backdated": "An event claims a time well before the anchor that first proves it existed.",
+    "future-dated": "An event claims a time after the anchor that holds it.",
+    "erase-not-terminal": "Events of a record were logged after it was erased.",
+}
+
+
+def _dash(value: object) -> object:
+    """Absent values as an en dash, never as ``None``."""
+    return "–" if value is None or value == "" else value
+
+
+def _short(value: object, keep: int = 10) -> str:
+    """``0x1234567890…abcd`` for long hex ids (the full value goes in a title)."""
+    text = str(value) if value is not None else ""
+    if text.startswith("0x") and len(text) > keep + 8:
+        return f"{text[: keep + 2]}…{text[-4:]}"
+    return text or "–"
+
+
+def _num(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(_dash(value))
+
+
+def _words(kind: str) -> str:
+    return DEFECT_WORDS.get(kind, f"Defect “{kind}”.")
+
+
+def _env() -> Any:
+    try:
+        import jinja2
+    except ImportError as exc:  # pragma: no cover - the report extra installs it
+        raise ReportError("the reports need jinja2: pip install 'okeios[report]'") from exc
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("okeios.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(dash=_dash, short=_short, num=_num, words=_words)
+    return env
+
+
+def render(template: str, context: Mapping[str, Any]) -> str:
+    """Render one of the package's templates (``audit.html.j2``, ``record.html.j2``)."""
+    env = _env()
+    import markupsafe
+
+    generated = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+    values = {"generated": generated, **context}
+    for key, value in list(values.items()):
+        if key.endswith("_svg") and isinstance(value, str):
+            values[key] = markupsafe.Markup(value)  # noqa: S704 - SVG drawn by okeios.report.plots
+    return str(env.get_template(template).render(**values))
+
+
+def defect_rows(defects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A report's ``defects`` (from ``to_dict()``), with the words that explain each kind."""
+    return [
+        {
+            "kind": str(d.get("kind") or d.get("reason") or "defect"),
+            "index": d.get("index"),
+            "record": d.get("record"),
+            "detail": d.get("detail") or "",
+        }
+        for d in defects
+    ]

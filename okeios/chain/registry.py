@@ -189,6 +189,36 @@ class Registry:
         count = self.anchor_count(publisher, log_id)
         return [self.anchor_at(publisher, log_id, i) for i in range(start, count)]
 
+    def log_ids(self, publisher: str) -> list[bytes]:
+        """Every log id ``publisher`` ever anchored or received by handover in this registry,
+        from the contract's ``Anchored`` and ``HandedOver`` events (all blocks), first seen
+        first. A current registry lets a key open only its bound log, so anything else found
+        here is a second history (or a registry that does not enforce binding)."""
+        p = checksum_address(publisher)
+
+        def read() -> list[bytes]:
+            found: dict[bytes, None] = {}
+            anchored = self._contract.events.Anchored().get_logs(
+                argument_filters={"publisher": p}, from_block=0
+            )
+            handed = self._contract.events.HandedOver().get_logs(
+                argument_filters={"successor": p}, from_block=0
+            )
+            for item in sorted(
+                [*anchored, *handed], key=lambda e: (e["blockNumber"], e["logIndex"])
+            ):
+                found.setdefault(bytes(item["args"]["logId"]), None)
+            return list(found)
+
+        ids: list[bytes] = self._call("reading the registry's events", read)
+        return ids
+
+    def successor_of(self, publisher: str, log_id: bytes) -> str | None:
+        """The key ``publisher`` handed its log over to, or None."""
+        fn = self._contract.functions.successorOf(checksum_address(publisher), log_id)
+        address = str(self._call("successorOf", fn.call))
+        return None if int(address, 16) == 0 else checksum_address(address)
+
     def root_at(self, publisher: str, log_id: bytes, tree_size: int) -> AnchorEntry | None:
         """The anchor of exactly ``tree_size`` entries, or None if that size was never anchored.
 

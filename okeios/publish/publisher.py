@@ -141,7 +141,10 @@ class Publisher:
         versions: VersionStore | None = None,
     ) -> None:
         self.signer = signer
-        self.log_id = derive_log_id(signer.address, log_name)
+        # A publisher has exactly one log, bound to its key (docs/log.md); ``log_name`` is only
+        # a local label kept by the store, it does not change the log id.
+        self.log_name = log_name
+        self.log_id = derive_log_id(signer.address)
         self.log = MerkleLog()
         self.versions: VersionStore = versions if versions is not None else MemoryVersions(rng)
         self._clock = clock

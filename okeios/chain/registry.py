@@ -333,6 +333,28 @@ class Registry:
                 return r
             time.sleep(poll)
 
+    def handover(
+        self, signer: LocalSigner, log_id: bytes, successor: str, *, timeout: float = 60.0
+    ) -> Receipt:
+        """Hand ``signer``'s log over to the key ``successor`` (publisher key rotation) and
+        wait for the receipt. A refusal (not the holder, a bad successor) is reported before
+        anything is sent, from gas estimation, naming the contract's error."""
+        fn = self._contract.functions.handover(log_id, checksum_address(successor))
+        params = {
+            "from": signer.address,
+            "nonce": self.next_nonce(signer.address),
+            "chainId": self.chain_id,
+            **self._fees(),
+        }
+        gas = int(self._call("estimating handover gas", lambda: fn.estimate_gas(params)))
+        tx = fn.build_transaction({**params, "gas": int(gas * _GAS_MARGIN)})
+        raw = bytes(Account.sign_transaction(tx, signer.private_key).raw_transaction)
+        tx_hash = self.broadcast(raw)
+        receipt = self.wait_for_receipt(tx_hash, timeout=timeout)
+        if receipt is None or not receipt.success:
+            raise ChainError(f"the handover transaction 0x{tx_hash.hex()} did not succeed")
+        return receipt
+
     # -- deployment -----------------------------------------------------------------------------
 
     @classmethod

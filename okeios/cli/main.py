@@ -624,7 +624,11 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     p = command("init", "create a local store and a publisher key", _cmd_init)
-    p.add_argument("--log", default="main", help="the log's name (default main)")
+    p.add_argument(
+        "--log",
+        default="main",
+        help="a local label for the log (default main); a key has one log, its id bound to it",
+    )
     p.add_argument("--key", metavar="HEX", help="use this publisher key instead of a new one")
 
     p = command("add", "log FHIR resources or Bundles; prints the record ids", _cmd_add)

@@ -470,3 +470,48 @@ def test_the_signed_event_names_a_zero_subject_unless_about_someone() -> None:
     assert events[0].event.subject == ZERO_ADDRESS
     assert events[1].event.subject == RECIPIENT
     assert derive_log_id(publisher.address) == events[0].event.log_id
+
+
+# --- the same, against a real registry (embedded py-evm chain) -----------------------------
+
+
+def test_finding_1_a_real_registry_holds_one_log_per_publisher(tmp_path: Path) -> None:
+    from web3 import Web3
+    from web3.providers.eth_tester import EthereumTesterProvider
+
+    from okeios.chain.registry import Registry
+    from okeios.errors import ChainError
+    from okeios.publish.anchoring import anchor
+    from okeios.publish.store import Store
+
+    store = Store.init(tmp_path / "home", key=CountingRng(b"registry")(32))
+    w3 = Web3(EthereumTesterProvider())
+    successor = LocalSigner.from_key(hashlib.sha256(b"successor").digest())
+    for to in (store.address, successor.address):
+        w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": to, "value": 10**21})
+    registry = Registry.deploy(w3, store.signer)
+    store.add([RECORD])
+    anchor(store, registry)
+    assert registry.log_ids(store.address) == [derive_log_id(store.address)]
+    lines: list[str] = []
+    store.write_log(lines.append)
+    report = audit_log(lines, publisher=store.address, chain=registry, chain_id=registry.chain_id)
+    assert report.passed, report.defects
+
+    # A shadow log cannot be anchored: the registry refuses it before anything is sent.
+    shadow = MerkleLog()
+    shadow.append(b"shadow entry")
+    with pytest.raises(ChainError, match="AnchorRegistryLogNotBound"):
+        registry.prepare_anchor(store.signer, hashlib.sha256(b"shadow").digest(), 1,
+                                shadow.root(), [])  # fmt: skip
+    # The audit against the pinned chain id fails on any other chain id.
+    report = audit_log(lines, publisher=store.address, chain=registry, chain_id=1)
+    assert report.defect_kinds() == {"chain-mismatch"}
+
+    # A handover is on chain: the successor holds the same log id, the old key is out.
+    registry.handover(store.signer, store.log_id, successor.address)
+    assert registry.successor_of(store.address, store.log_id) == successor.address
+    assert registry.log_ids(successor.address) == [store.log_id]
+    assert registry.latest(successor.address, store.log_id) is not None
+    with pytest.raises(ChainError, match="AnchorRegistryLogHandedOver"):
+        registry.handover(store.signer, store.log_id, successor.address)

@@ -326,6 +326,20 @@ class Publisher:
         purpose: str = "",
     ) -> LoggedEvent:
         signer = author if author is not None else self.signer
+        now = int(self._clock()) if time is None else time
+        if previous != ZERO_HASH:
+            # What a verifier refuses, an honest publisher never writes (docs/events.md):
+            # nothing follows an ERASE, and times never decrease along a record's chain.
+            prior = self.event(previous).signed.event
+            if prior.kind is EventKind.ERASE:
+                raise InputError(f"record {record_id.hex()} was erased: ERASE is terminal")
+            if time is None:
+                now = max(now, prior.time)
+            elif time < prior.time:
+                raise InputError(
+                    f"time {time} is before the record's previous event ({prior.time}): "
+                    "times never decrease along a record's chain"
+                )
         event = Event(
             kind=kind,
             log_id=self.log_id,
@@ -335,7 +349,7 @@ class Publisher:
             commitment=commitment,
             ciphertext_digest=ciphertext,
             author=signer.address,
-            time=int(self._clock()) if time is None else time,
+            time=now,
             sources=sources,
             subject=subject,
             purpose=purpose,

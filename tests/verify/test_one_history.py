@@ -40,7 +40,7 @@ from okeios.protocol.events import (
 )
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import LocalSigner
-from okeios.publish.publisher import Publisher
+from okeios.publish.publisher import LoggedEvent, Publisher
 from okeios.verify.audit import audit_log, write_log
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.lineage import verify_lineage
@@ -63,6 +63,31 @@ def _history(publisher: Publisher, *, revoke: bool) -> tuple[bytes, list[bytes]]
             publisher.record_event(EventKind.REVOKE, rid, subject=RECIPIENT, time=T0 + 20).id
         )
     return rid, ids
+
+
+def _force(
+    publisher: Publisher, kind: EventKind, rid: bytes, *, time: int, subject: str = ZERO_ADDRESS
+) -> bytes:
+    """Log an event the honest publisher refuses to write (a misbehaving signer's event), right
+    after the record's current head; return its id."""
+    head = publisher.event(publisher.head(rid)).signed.event
+    event = Event(
+        kind=kind,
+        log_id=publisher.log_id,
+        record_id=rid,
+        version=head.version + (1 if kind is EventKind.AMEND else 0),
+        previous=head.id,
+        commitment=head.commitment,
+        ciphertext_digest=head.ciphertext_digest,
+        author=publisher.address,
+        time=time,
+        subject=subject,
+    )
+    signed = event.sign(publisher.signer)
+    logged = LoggedEvent(signed, publisher.log.append(signed.leaf_data()))
+    publisher._events.append(logged)
+    publisher._by_id[signed.id] = logged
+    return signed.id
 
 
 def _bundles(publisher: Publisher, ids: Sequence[bytes]) -> list[Bundle]:
@@ -249,14 +274,17 @@ def test_finding_3_an_array_index_and_an_object_member_never_share_a_commitment(
 def test_finding_4_an_access_dated_before_the_revoke_it_follows_is_time_reversed() -> None:
     publisher = make_publisher()
     rid, ids = _history(publisher, revoke=True)
-    reader = RECIPIENT
-    late = publisher.record_event(EventKind.ACCESS, rid, subject=reader, time=T0 + 15)
-    report = verify_lineage(_bundles(publisher, [*ids, late.id]), policy_for(publisher))
+    # The honest publisher refuses to write it ...
+    with pytest.raises(InputError, match="never decrease"):
+        publisher.record_event(EventKind.ACCESS, rid, subject=RECIPIENT, time=T0 + 15)
+    # ... a misbehaving signer writes it anyway.
+    late = _force(publisher, EventKind.ACCESS, rid, time=T0 + 15, subject=RECIPIENT)
+    report = verify_lineage(_bundles(publisher, [*ids, late]), policy_for(publisher))
     assert report.verdict.reason is Reason.TIME_REVERSED
     assert "before the revoke" in report.verdict.detail
     # The tolerance is explicit: a caller may allow some clock skew between authors.
     lenient = verify_lineage(
-        _bundles(publisher, [*ids, late.id]), policy_for(publisher), order_tolerance=10
+        _bundles(publisher, [*ids, late]), policy_for(publisher), order_tolerance=10
     )
     assert lenient.passed
     # The audit names it the same way.
@@ -287,8 +315,12 @@ def test_finding_6_an_event_after_erase_is_refused() -> None:
     publisher = make_publisher()
     rid, ids = _history(publisher, revoke=False)
     erased = publisher.record_event(EventKind.ERASE, rid, time=T0 + 30)
-    after = publisher.amend(rid, RECORD.replace(b"final", b"amended"), time=T0 + 40)
-    report = verify_lineage(_bundles(publisher, [*ids, erased.id, after.id]), policy_for(publisher))
+    with pytest.raises(InputError, match="terminal"):
+        publisher.amend(rid, RECORD.replace(b"final", b"amended"), time=T0 + 40)
+    with pytest.raises(InputError, match="terminal"):
+        publisher.record_event(EventKind.ACCESS, rid, subject=RECIPIENT, time=T0 + 40)
+    after = _force(publisher, EventKind.ACCESS, rid, time=T0 + 40, subject=RECIPIENT)
+    report = verify_lineage(_bundles(publisher, [*ids, erased.id, after]), policy_for(publisher))
     assert report.verdict.reason is Reason.AFTER_ERASE
     ok = verify_lineage(_bundles(publisher, [*ids, erased.id]), policy_for(publisher))
     assert ok.passed

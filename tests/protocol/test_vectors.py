@@ -124,6 +124,26 @@ def test_vectors_follow_the_documented_construction() -> None:
     assert hashlib.sha256(b"okeios/log/v2\x00" + address).hexdigest() == VECTORS["logId"]
     assert VECTORS["event"]["logId"] == "0x" + VECTORS["logId"]
     assert VECTORS["checkpoint"]["logId"] == "0x" + VECTORS["logId"]
+    # The checkpoint id, through eth-account's encoder, and its publisher's signature.
+    signable = encode_typed_data(
+        full_message={
+            "types": {
+                "EIP712Domain": typed["types"]["EIP712Domain"],
+                "Checkpoint": [
+                    {"name": "logId", "type": "bytes32"},
+                    {"name": "treeSize", "type": "uint64"},
+                    {"name": "root", "type": "bytes32"},
+                ],
+            },
+            "primaryType": "Checkpoint",
+            "domain": {"name": "okeios", "version": "2"},
+            "message": VECTORS["checkpoint"],
+        }
+    )
+    checkpoint_id = keccak(b"\x19" + signable.version + signable.header + signable.body)
+    assert checkpoint_id.hex() == VECTORS["checkpointId"]
+    signature = bytes.fromhex(VECTORS["checkpointSignature"])
+    assert Account._recover_hash(checkpoint_id, signature=signature) == VECTORS["publisher"]
     assert VECTORS["canonical"].startswith('{"a/b~c":true,"code":')
 
 

@@ -9,9 +9,9 @@ pragma solidity 0.8.28;
 /// which the contract checks before storing anything: a rewritten or forked history cannot be
 /// anchored. Logs are keyed by `(publisher, logId)`, and nobody can append to someone else's log.
 ///
-/// One history per publisher: a key can open exactly one log, the one whose id is bound to it,
-/// `logIdOf(key) = SHA-256("okeios/log/v2" || 0x00 || key)`; the first anchor of any other log
-/// id is refused. So a publisher cannot keep a second, diverging history in the registry, and
+/// One history per publisher: a key holds at most one log in its lifetime, either the one whose
+/// id is bound to it, `logIdOf(key) = SHA-256("okeios/log/v2" || 0x00 || key)`, opened by its
+/// first anchor, or one handed over to it; the first anchor of any other log id is refused. So a publisher cannot keep a second, diverging history in the registry, and
 /// another key cannot replay a publisher's log under its own address. A log changes hands only
 /// through `handover`, sent by its current key: the log is closed for that key, its latest tree
 /// head becomes the first anchor of the successor's log under the same id, and both keys are
@@ -62,6 +62,9 @@ contract AnchorRegistry {
     /// @dev The key a log was handed over from, by its new key and log id (slot 2).
     mapping(address publisher => mapping(bytes32 logId => address)) private _predecessors;
 
+    /// @dev The one log a key holds, set by its first anchor or a handover to it (slot 3).
+    mapping(address publisher => bytes32 logId) private _holds;
+
     /// @dev The domain tag of `logIdOf`: "okeios/log/v2" and a zero byte.
     bytes14 private constant _LOG_TAG = "okeios/log/v2\x00";
 
@@ -107,10 +110,11 @@ contract AnchorRegistry {
     /// @notice A tree of size 0 cannot be anchored: it has no entries to prove anything about.
     error AnchorRegistryEmptyTree();
 
-    /// @notice A key tried to open a log that is not bound to it.
+    /// @notice A key tried to open a log other than the one it may hold.
     /// @param publisher The key that sent the anchor.
     /// @param logId The log id it tried to open.
-    /// @param bound The one log id that key may open (`logIdOf(publisher)`).
+    /// @param bound The one log id that key may anchor: the log it holds, or else
+    /// `logIdOf(publisher)`.
     error AnchorRegistryLogNotBound(address publisher, bytes32 logId, bytes32 bound);
 
     /// @notice The log was handed over: its previous key can no longer anchor or hand it over.
@@ -120,7 +124,7 @@ contract AnchorRegistry {
     error AnchorRegistryLogHandedOver(address publisher, bytes32 logId, address successor);
 
     /// @notice A handover to the zero address, to the sender itself, or to a key that already
-    /// has anchors under this log id.
+    /// holds a log.
     /// @param successor The refused successor.
     error AnchorRegistryBadSuccessor(address successor);
 
@@ -207,8 +211,12 @@ contract AnchorRegistry {
             revert AnchorRegistryLogHandedOver(msg.sender, logId, _successors[msg.sender][logId]);
         }
         if (count == 0) {
-            bytes32 bound = logIdOf(msg.sender);
-            if (logId != bound) revert AnchorRegistryLogNotBound(msg.sender, logId, bound);
+            bytes32 held = _holds[msg.sender];
+            bytes32 bound = held == bytes32(0) ? logIdOf(msg.sender) : held;
+            if (logId != bound || held != bytes32(0)) {
+                revert AnchorRegistryLogNotBound(msg.sender, logId, bound);
+            }
+            _holds[msg.sender] = logId;
             if (consistencyProof.length != 0) {
                 revert AnchorRegistryUnexpectedProof(consistencyProof.length);
             }
@@ -237,7 +245,8 @@ contract AnchorRegistry {
     /// @dev The caller must hold the log (at least one anchor, not handed over). The log's
     /// latest tree head becomes anchor 0 of `successor`'s log under the same id (with this
     /// block's number and time), from which `successor` anchors on with consistency proofs as
-    /// usual; the caller's log is closed. The successor must have no anchors under this id.
+    /// usual; the caller's log is closed. The successor must hold no log (a fresh key): a key
+    /// holds one log in its lifetime.
     /// @param logId The log to hand over.
     /// @param successor The key that holds the log from now on.
     function handover(bytes32 logId, address successor) external {
@@ -247,10 +256,10 @@ contract AnchorRegistry {
         if (log.closed) {
             revert AnchorRegistryLogHandedOver(msg.sender, logId, _successors[msg.sender][logId]);
         }
-        Log storage next = _logs[successor][logId];
-        if (successor == address(0) || successor == msg.sender || next.count != 0) {
+        if (successor == address(0) || successor == msg.sender || _holds[successor] != bytes32(0)) {
             revert AnchorRegistryBadSuccessor(successor);
         }
+        Log storage next = _logs[successor][logId];
         Entry storage last = log.entries[count - 1];
         bytes32 root = last.root;
         uint64 size = log.latestSize;
@@ -262,6 +271,7 @@ contract AnchorRegistry {
         log.closed = true;
         _successors[msg.sender][logId] = successor;
         _predecessors[successor][logId] = msg.sender;
+        _holds[successor] = logId;
         emit HandedOver(msg.sender, logId, successor, size, root);
     }
 
@@ -274,6 +284,14 @@ contract AnchorRegistry {
     /// @return logId The log id bound to it.
     function logIdOf(address publisher) public pure returns (bytes32 logId) {
         return sha256(abi.encodePacked(_LOG_TAG, publisher));
+    }
+
+    /// @notice The one log `publisher` holds or held: opened by its first anchor or handed over
+    /// to it (zero if none). A key never holds a second one.
+    /// @param publisher The key.
+    /// @return logId The log id.
+    function logOf(address publisher) external view returns (bytes32 logId) {
+        return _holds[publisher];
     }
 
     /// @notice The key `publisher` handed its log `logId` over to (zero if none).

@@ -213,6 +213,13 @@ class Registry:
         ids: list[bytes] = self._call("reading the registry's events", read)
         return ids
 
+    def log_of(self, publisher: str) -> bytes | None:
+        """The one log ``publisher`` holds or held (its own, or one handed over to it), from
+        the contract's state, or None if it never held one."""
+        fn = self._contract.functions.logOf(checksum_address(publisher))
+        value = bytes(self._call("logOf", fn.call))
+        return None if value == bytes(32) else value
+
     def successor_of(self, publisher: str, log_id: bytes) -> str | None:
         """The key ``publisher`` handed its log over to, or None."""
         fn = self._contract.functions.successorOf(checksum_address(publisher), log_id)

@@ -390,6 +390,9 @@ def test_finding_1_a_publisher_opens_exactly_one_log(chain: Chain) -> None:
     chain.transact(alice_next, alice)
     assert registry.functions.latest(alice, lid).call()[:2] == [10, main.root(10)]
     assert registry.functions.latest(bob, log_id(bob)).call()[:2] == [4, bob_log.root(4)]
+    assert registry.functions.logOf(alice).call() == lid
+    assert registry.functions.logOf(bob).call() == log_id(bob)
+    assert registry.functions.logOf(carol).call() == bytes(32)
 
 
 def test_a_log_is_handed_over_to_a_new_key(chain: Chain) -> None:
@@ -429,6 +432,16 @@ def test_a_log_is_handed_over_to_a_new_key(chain: Chain) -> None:
     chain.transact(late, bob)
     assert registry.functions.latest(bob, lid).call()[:2] == [12, log.root(12)]
     assert registry.functions.rootAt(alice, lid, 5).call()[0] == log.root(5)
+    # A key holds one log in its lifetime: bob, who now holds alice's, cannot open his own,
+    # and a key that holds a log cannot receive another.
+    assert registry.functions.logOf(bob).call() == lid
+    own = registry.functions.anchor(log_id(bob), 1, make_log(1, b"bob").root(1), [])
+    assert refused(chain, own, bob) == ("AnchorRegistryLogNotBound", (bob, log_id(bob), lid))
+    chain.transact(registry.functions.anchor(log_id(carol), 2, make_log(2).root(2), []), carol)
+    assert refused(chain, registry.functions.handover(lid, carol), bob) == (
+        "AnchorRegistryBadSuccessor",
+        (carol,),
+    )
 
 
 def test_storage_layout_is_the_documented_one(embedded: Chain) -> None:
@@ -672,7 +685,7 @@ def test_gas_per_anchor_stays_within_the_documented_figures(embedded: Chain) -> 
     registry = embedded.deploy()
     alice = embedded.accounts[0]
     budgets = {
-        (None, 1_000_000): 94_000,
+        (None, 1_000_000): 116_000,
         (999_900, 1_000_000): 96_000,
         (999_999_900, 1_000_000_000): 103_000,
     }

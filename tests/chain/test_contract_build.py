@@ -160,6 +160,7 @@ def test_artifact_abi_is_the_documented_surface() -> None:
         "tryVerifyConsistency(uint64,uint64,bytes32,bytes32,bytes32[])": "pure",
         "handover(bytes32,address)": "nonpayable",
         "logIdOf(address)": "pure",
+        "logOf(address)": "view",
         "successorOf(address,bytes32)": "view",
         "predecessorOf(address,bytes32)": "view",
     }

@@ -525,6 +525,7 @@ def test_finding_1_a_real_registry_holds_one_log_per_publisher(tmp_path: Path) -
     store.add([RECORD])
     anchor(store, registry)
     assert registry.log_ids(store.address) == [derive_log_id(store.address)]
+    assert registry.log_of(store.address) == derive_log_id(store.address)
     lines: list[str] = []
     store.write_log(lines.append)
     report = audit_log(lines, publisher=store.address, chain=registry, chain_id=registry.chain_id)
@@ -544,6 +545,7 @@ def test_finding_1_a_real_registry_holds_one_log_per_publisher(tmp_path: Path) -
     registry.handover(store.signer, store.log_id, successor.address)
     assert registry.successor_of(store.address, store.log_id) == successor.address
     assert registry.log_ids(successor.address) == [store.log_id]
+    assert registry.log_of(successor.address) == store.log_id
     assert registry.latest(successor.address, store.log_id) is not None
     with pytest.raises(ChainError, match="AnchorRegistryLogHandedOver"):
         registry.handover(store.signer, store.log_id, successor.address)

@@ -70,6 +70,7 @@ def main() -> int:
                 lines,
                 publisher=store.address,
                 chain=registry,
+                chain_id=registry.chain_id,
                 authors=[store.address],
                 progress=progress,
             )

@@ -443,7 +443,7 @@ def bench_signing(report: Report, ops: int, eth_ops: int, rng: random.Random) ->
     signer = LocalSigner.generate(rng.randbytes)
     key = coincurve.PrivateKey(signer.private_key)
     digests = [rng.randbytes(32) for _ in range(ops)]
-    log_id = derive_log_id(signer.address, "bench")
+    log_id = derive_log_id(signer.address)
     fields = [(rng.randbytes(32), rng.randbytes(32)) for _ in range(ops)]
     base_time = 1_795_000_000
 

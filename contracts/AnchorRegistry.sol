@@ -7,8 +7,15 @@ pragma solidity 0.8.28;
 /// own logs. Tree sizes strictly grow, and from the second anchor on every new tree head must
 /// come with an RFC 9162 consistency proof from the publisher's previous anchor of that log,
 /// which the contract checks before storing anything: a rewritten or forked history cannot be
-/// anchored. Logs are keyed by `(publisher, logId)`, so two publishers using the same `logId`
-/// have fully independent histories and nobody can append to someone else's log.
+/// anchored. Logs are keyed by `(publisher, logId)`, and nobody can append to someone else's log.
+///
+/// One history per publisher: a key holds at most one log in its lifetime, either the one whose
+/// id is bound to it, `logIdOf(key) = SHA-256("okeios/log/v2" || 0x00 || key)`, opened by its
+/// first anchor, or one handed over to it; the first anchor of any other log id is refused. So a publisher cannot keep a second, diverging history in the registry, and
+/// another key cannot replay a publisher's log under its own address. A log changes hands only
+/// through `handover`, sent by its current key: the log is closed for that key, its latest tree
+/// head becomes the first anchor of the successor's log under the same id, and both keys are
+/// recorded (`successorOf`, `predecessorOf`), so the chain of keys of a log is on chain.
 ///
 /// Hashing is RFC 9162 section 2.1.1 with SHA-256 (the 0x02 precompile): an interior node is
 /// `SHA-256(0x01 || left || right)`. Leaf hashes (`SHA-256(0x00 || data)`) are computed off-chain.
@@ -34,18 +41,32 @@ contract AnchorRegistry {
     }
 
     /// @dev The anchors of one `(publisher, logId)` pair.
-    /// Slot 0 (the header): `count` (bits 0..63) and `latestSize` (bits 64..127), rewritten by
-    /// every anchor. Slot 1 seeds the `entries` mapping; entry `i` lives at
-    /// `keccak256(i . (slot 1))` (root) and the slot after it (packed sizes and times).
+    /// Slot 0 (the header): `count` (bits 0..63), `latestSize` (bits 64..127) and `closed`
+    /// (bits 128..135, set once the log was handed over), rewritten by every anchor. Slot 1
+    /// seeds the `entries` mapping; entry `i` lives at `keccak256(i . (slot 1))` (root) and the
+    /// slot after it (packed sizes and times).
     struct Log {
         uint64 count;
         uint64 latestSize;
+        bool closed;
         mapping(uint256 index => Entry) entries;
     }
 
-    /// @dev Every log, by publisher then log id. This is the contract's only state variable
-    /// (slot 0); `Log` for `(p, id)` starts at `keccak256(id . keccak256(p . 0))`.
+    /// @dev Every log, by publisher then log id (slot 0); `Log` for `(p, id)` starts at
+    /// `keccak256(id . keccak256(p . 0))`.
     mapping(address publisher => mapping(bytes32 logId => Log)) private _logs;
+
+    /// @dev The key a log was handed over to, by its previous key and log id (slot 1).
+    mapping(address publisher => mapping(bytes32 logId => address)) private _successors;
+
+    /// @dev The key a log was handed over from, by its new key and log id (slot 2).
+    mapping(address publisher => mapping(bytes32 logId => address)) private _predecessors;
+
+    /// @dev The one log a key holds, set by its first anchor or a handover to it (slot 3).
+    mapping(address publisher => bytes32 logId) private _holds;
+
+    /// @dev The domain tag of `logIdOf`: "okeios/log/v2" and a zero byte.
+    bytes14 private constant _LOG_TAG = "okeios/log/v2\x00";
 
     /// @dev Selects the low 64 bits of a packed entry word: its tree size.
     uint256 private constant _MASK64 = 0xffffffffffffffff;
@@ -68,12 +89,44 @@ contract AnchorRegistry {
         uint256 index
     );
 
+    /// @notice A log was handed over to a new key.
+    /// @param publisher The key that held the log and sent the handover.
+    /// @param logId The log id (unchanged: it stays bound to the log's first key).
+    /// @param successor The key that holds the log from now on.
+    /// @param treeSize The latest anchored size, the successor's first anchor.
+    /// @param root The latest anchored root.
+    event HandedOver(
+        address indexed publisher,
+        bytes32 indexed logId,
+        address indexed successor,
+        uint64 treeSize,
+        bytes32 root
+    );
+
     // ---------------------------------------------------------------------------------------
     // Errors
     // ---------------------------------------------------------------------------------------
 
     /// @notice A tree of size 0 cannot be anchored: it has no entries to prove anything about.
     error AnchorRegistryEmptyTree();
+
+    /// @notice A key tried to open a log other than the one it may hold.
+    /// @param publisher The key that sent the anchor.
+    /// @param logId The log id it tried to open.
+    /// @param bound The one log id that key may anchor: the log it holds, or else
+    /// `logIdOf(publisher)`.
+    error AnchorRegistryLogNotBound(address publisher, bytes32 logId, bytes32 bound);
+
+    /// @notice The log was handed over: its previous key can no longer anchor or hand it over.
+    /// @param publisher The previous key.
+    /// @param logId The log id.
+    /// @param successor The key that holds the log now.
+    error AnchorRegistryLogHandedOver(address publisher, bytes32 logId, address successor);
+
+    /// @notice A handover to the zero address, to the sender itself, or to a key that already
+    /// holds a log.
+    /// @param successor The refused successor.
+    error AnchorRegistryBadSuccessor(address successor);
 
     /// @notice The proposed tree size is not strictly greater than the latest anchored one.
     /// @param previous The latest anchored tree size of the log.
@@ -139,8 +192,8 @@ contract AnchorRegistry {
     /// root, is refused rather than ignored, so a replayed or duplicated anchor is visible to
     /// its sender) and an RFC 9162 consistency proof from the latest anchored tree head to the
     /// new one. All checks happen before any state changes; `Anchored` is emitted right after.
-    /// @param logId The caller's identifier of the log (any 32 bytes; the registry does not
-    /// interpret it).
+    /// @param logId The log id: `logIdOf(msg.sender)` for a log's first anchor
+    /// (`AnchorRegistryLogNotBound` otherwise); a log handed over to the caller keeps its id.
     /// @param treeSize The number of entries of the tree being anchored; must be at least 1.
     /// @param root The RFC 9162 root hash of that tree.
     /// @param consistencyProof The RFC 9162 consistency proof from the latest anchored tree
@@ -154,7 +207,16 @@ contract AnchorRegistry {
         if (treeSize == 0) revert AnchorRegistryEmptyTree();
         Log storage log = _logs[msg.sender][logId];
         uint64 count = log.count;
+        if (log.closed) {
+            revert AnchorRegistryLogHandedOver(msg.sender, logId, _successors[msg.sender][logId]);
+        }
         if (count == 0) {
+            bytes32 held = _holds[msg.sender];
+            bytes32 bound = held == bytes32(0) ? logIdOf(msg.sender) : held;
+            if (logId != bound || held != bytes32(0)) {
+                revert AnchorRegistryLogNotBound(msg.sender, logId, bound);
+            }
+            _holds[msg.sender] = logId;
             if (consistencyProof.length != 0) {
                 revert AnchorRegistryUnexpectedProof(consistencyProof.length);
             }
@@ -179,9 +241,82 @@ contract AnchorRegistry {
         emit Anchored(msg.sender, logId, treeSize, root, count);
     }
 
+    /// @notice Hand the caller's log `logId` over to `successor` (a publisher key rotation).
+    /// @dev The caller must hold the log (at least one anchor, not handed over). The log's
+    /// latest tree head becomes anchor 0 of `successor`'s log under the same id (with this
+    /// block's number and time), from which `successor` anchors on with consistency proofs as
+    /// usual; the caller's log is closed. The successor must hold no log (a fresh key): a key
+    /// holds one log in its lifetime.
+    /// @param logId The log to hand over.
+    /// @param successor The key that holds the log from now on.
+    function handover(bytes32 logId, address successor) external {
+        Log storage log = _logs[msg.sender][logId];
+        uint64 count = log.count;
+        if (count == 0) revert AnchorRegistryNoAnchor(msg.sender, logId);
+        if (log.closed) {
+            revert AnchorRegistryLogHandedOver(msg.sender, logId, _successors[msg.sender][logId]);
+        }
+        if (successor == address(0) || successor == msg.sender || _holds[successor] != bytes32(0)) {
+            revert AnchorRegistryBadSuccessor(successor);
+        }
+        Log storage next = _logs[successor][logId];
+        Entry storage last = log.entries[count - 1];
+        bytes32 root = last.root;
+        uint64 size = log.latestSize;
+        Entry storage first = next.entries[0];
+        first.root = root;
+        first.packed = uint256(size) | (block.number << 64) | (block.timestamp << 128);
+        next.count = 1;
+        next.latestSize = size;
+        log.closed = true;
+        _successors[msg.sender][logId] = successor;
+        _predecessors[successor][logId] = msg.sender;
+        _holds[successor] = logId;
+        emit HandedOver(msg.sender, logId, successor, size, root);
+    }
+
     // ---------------------------------------------------------------------------------------
     // Reading anchors
     // ---------------------------------------------------------------------------------------
+
+    /// @notice The one log id a key can open: `SHA-256("okeios/log/v2" || 0x00 || key)`.
+    /// @param publisher The key.
+    /// @return logId The log id bound to it.
+    function logIdOf(address publisher) public pure returns (bytes32 logId) {
+        return sha256(abi.encodePacked(_LOG_TAG, publisher));
+    }
+
+    /// @notice The one log `publisher` holds or held: opened by its first anchor or handed over
+    /// to it (zero if none). A key never holds a second one.
+    /// @param publisher The key.
+    /// @return logId The log id.
+    function logOf(address publisher) external view returns (bytes32 logId) {
+        return _holds[publisher];
+    }
+
+    /// @notice The key `publisher` handed its log `logId` over to (zero if none).
+    /// @param publisher The previous key.
+    /// @param logId The log id.
+    /// @return successor The next key.
+    function successorOf(address publisher, bytes32 logId)
+        external
+        view
+        returns (address successor)
+    {
+        return _successors[publisher][logId];
+    }
+
+    /// @notice The key that handed log `logId` over to `publisher` (zero if none).
+    /// @param publisher The current key.
+    /// @param logId The log id.
+    /// @return predecessor The previous key.
+    function predecessorOf(address publisher, bytes32 logId)
+        external
+        view
+        returns (address predecessor)
+    {
+        return _predecessors[publisher][logId];
+    }
 
     /// @notice The latest anchor of `publisher`'s log `logId`.
     /// @dev Reverts with `AnchorRegistryNoAnchor` if the log has never been anchored.

@@ -123,7 +123,9 @@ def main() -> None:
             assert pinned.chain_id == chain_id, "connected to the wrong chain"
 
             lines = log_file.read_text().splitlines()
-            report = audit_log(lines, publisher=hospital, chain=pinned, authors=[hospital])
+            report = audit_log(
+                lines, publisher=hospital, chain=pinned, chain_id=chain_id, authors=[hospital]
+            )
             result = report.to_dict()
             print(f"\naudit of the published log: {result['result']}")
             print(
@@ -167,7 +169,9 @@ def main() -> None:
             )
             edited[i] = json.dumps(item)
 
-            caught = audit_log(edited, publisher=hospital, chain=pinned, authors=[hospital])
+            caught = audit_log(
+                edited, publisher=hospital, chain=pinned, chain_id=chain_id, authors=[hospital]
+            )
             print(f"\naudit of the edited copy: {caught.to_dict()['result']}")
             print(
                 table(

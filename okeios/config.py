@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.errors import InputError
+from okeios.protocol.canonical import load_json_strict
 from okeios.protocol.signing import checksum_address
 
 __all__ = ["EMBEDDED", "TRUST_FILE", "TrustConfig"]
@@ -41,7 +42,7 @@ class TrustConfig:
         if not path.exists():
             return cls([], [], {})
         try:
-            raw = json.loads(path.read_text())
+            raw = load_json_strict(path.read_text())
             return cls(
                 list(raw.get("authors", [])),
                 list(raw.get("publishers", [])),

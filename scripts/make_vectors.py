@@ -1,9 +1,11 @@
-"""Write tests/vectors/okeios-v1.json: pinned test vectors for the okeios v1 formats.
+"""Write tests/vectors/okeios-v2.json: pinned test vectors for the okeios v2 formats.
 
 The file pins, for a fixed record, seed and keys: canonical bytes, every salt and field digest,
 the record commitment, the event id and signature, the log root, the checkpoint id and the full
 binary bundle. Independent implementations can test against it; `tests/test_vectors.py` checks
-the library still reproduces it byte for byte. Regenerate only with a deliberate format change:
+the library still reproduces it byte for byte, and re-derives every value from the documents
+with hashlib, hmac and eth-account only. (``okeios-v1.json`` stays as the record of version 1:
+its bundles must be refused, never misread.) Regenerate only with a deliberate format change:
 
     python scripts/make_vectors.py
 """
@@ -21,7 +23,7 @@ from okeios.protocol.events import derive_log_id
 from okeios.protocol.signing import LocalSigner
 from okeios.publish.publisher import Publisher
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "vectors" / "okeios-v1.json"
+OUT = Path(__file__).resolve().parents[1] / "tests" / "vectors" / "okeios-v2.json"
 
 RECORD = (
     '{"resourceType": "Observation", "status": "final", "valueQuantity": '
@@ -40,7 +42,7 @@ def build() -> dict[str, Any]:
     commitment, _ = commit(value, seed=SEED)
     author = LocalSigner.from_key(AUTHOR_KEY)
     publisher_key = LocalSigner.from_key(PUBLISHER_KEY)
-    log_id = derive_log_id(publisher_key.address, "vectors")
+    log_id = derive_log_id(publisher_key.address)
     counter = iter(range(1 << 30))
 
     def rng(n: int) -> bytes:  # deterministic data keys and nonces, for pinned vectors only
@@ -68,14 +70,15 @@ def build() -> dict[str, Any]:
     bundle = publisher.bundle(signed.id, checkpoint=checkpoint)
     partial = publisher.bundle(signed.id, fields=["/valueQuantity"], checkpoint=checkpoint)
     return {
-        "description": "okeios v1 test vectors; see docs/commitments.md, docs/events.md, "
+        "description": "okeios v2 test vectors; see docs/commitments.md, docs/events.md, "
         "docs/log.md, docs/bundle.md",
         "record": RECORD,
         "canonical": canonicalize(value).decode(),
         "seed": SEED.hex(),
         "fields": [
             {
-                "path": f.path,
+                "path": list(f.tokens),
+                "pointer": f.path,
                 "salt": f.salt.hex(),
                 "value": f.value.decode(),
                 "digest": f.digest.hex(),

@@ -189,6 +189,43 @@ class Registry:
         count = self.anchor_count(publisher, log_id)
         return [self.anchor_at(publisher, log_id, i) for i in range(start, count)]
 
+    def log_ids(self, publisher: str) -> list[bytes]:
+        """Every log id ``publisher`` ever anchored or received by handover in this registry,
+        from the contract's ``Anchored`` and ``HandedOver`` events (all blocks), first seen
+        first. A current registry lets a key open only its bound log, so anything else found
+        here is a second history (or a registry that does not enforce binding)."""
+        p = checksum_address(publisher)
+
+        def read() -> list[bytes]:
+            found: dict[bytes, None] = {}
+            anchored = self._contract.events.Anchored().get_logs(
+                argument_filters={"publisher": p}, from_block=0
+            )
+            handed = self._contract.events.HandedOver().get_logs(
+                argument_filters={"successor": p}, from_block=0
+            )
+            for item in sorted(
+                [*anchored, *handed], key=lambda e: (e["blockNumber"], e["logIndex"])
+            ):
+                found.setdefault(bytes(item["args"]["logId"]), None)
+            return list(found)
+
+        ids: list[bytes] = self._call("reading the registry's events", read)
+        return ids
+
+    def log_of(self, publisher: str) -> bytes | None:
+        """The one log ``publisher`` holds or held (its own, or one handed over to it), from
+        the contract's state, or None if it never held one."""
+        fn = self._contract.functions.logOf(checksum_address(publisher))
+        value = bytes(self._call("logOf", fn.call))
+        return None if value == bytes(32) else value
+
+    def successor_of(self, publisher: str, log_id: bytes) -> str | None:
+        """The key ``publisher`` handed its log over to, or None."""
+        fn = self._contract.functions.successorOf(checksum_address(publisher), log_id)
+        address = str(self._call("successorOf", fn.call))
+        return None if int(address, 16) == 0 else checksum_address(address)
+
     def root_at(self, publisher: str, log_id: bytes, tree_size: int) -> AnchorEntry | None:
         """The anchor of exactly ``tree_size`` entries, or None if that size was never anchored.
 
@@ -302,6 +339,28 @@ class Registry:
             if r is not None or time.monotonic() >= deadline:
                 return r
             time.sleep(poll)
+
+    def handover(
+        self, signer: LocalSigner, log_id: bytes, successor: str, *, timeout: float = 60.0
+    ) -> Receipt:
+        """Hand ``signer``'s log over to the key ``successor`` (publisher key rotation) and
+        wait for the receipt. A refusal (not the holder, a bad successor) is reported before
+        anything is sent, from gas estimation, naming the contract's error."""
+        fn = self._contract.functions.handover(log_id, checksum_address(successor))
+        params = {
+            "from": signer.address,
+            "nonce": self.next_nonce(signer.address),
+            "chainId": self.chain_id,
+            **self._fees(),
+        }
+        gas = int(self._call("estimating handover gas", lambda: fn.estimate_gas(params)))
+        tx = fn.build_transaction({**params, "gas": int(gas * _GAS_MARGIN)})
+        raw = bytes(Account.sign_transaction(tx, signer.private_key).raw_transaction)
+        tx_hash = self.broadcast(raw)
+        receipt = self.wait_for_receipt(tx_hash, timeout=timeout)
+        if receipt is None or not receipt.success:
+            raise ChainError(f"the handover transaction 0x{tx_hash.hex()} did not succeed")
+        return receipt
 
     # -- deployment -----------------------------------------------------------------------------
 

@@ -102,7 +102,9 @@ def tiles_text(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def tiles_audit(args: argparse.Namespace, registry: Any, progress: Any) -> Any:
+def tiles_audit(
+    args: argparse.Namespace, registry: Any, progress: Any, *, chain_id: int | None = None
+) -> Any:
     from okeios.verify.tiles import TileFetcher, audit_tiles
     from okeios.verify.witness import WitnessPolicy
 
@@ -115,6 +117,7 @@ def tiles_audit(args: argparse.Namespace, registry: Any, progress: Any) -> Any:
         TileFetcher(args.tiles, args.cache),
         publisher=args.publisher,
         chain=registry,
+        chain_id=chain_id,
         authors=args.author or None,
         tolerance=args.tolerance,
         witnesses=policy,

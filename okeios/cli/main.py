@@ -20,7 +20,7 @@ from okeios.cli import interop, witness
 from okeios.cli.report import chain_facts, configure_report_parser
 from okeios.config import EMBEDDED, TrustConfig
 from okeios.errors import ChainError, OkeiosError
-from okeios.protocol.canonical import canonical_bytes
+from okeios.protocol.canonical import canonical_bytes, load_json_strict
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.policy import ANYONE, TrustPolicy
 from okeios.verify.report import Report
@@ -335,7 +335,7 @@ def _load_recipient_key(path: str) -> Any:
     from okeios.crypto.recipients import RecipientPrivateKey
 
     try:
-        document = json.loads(_read(path))
+        document = load_json_strict(_read(path))
         return RecipientPrivateKey.from_bytes(bytes.fromhex(document["hpkeKey"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path} is not an okeios recipient key file: {exc}") from exc
@@ -479,25 +479,28 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         lines = Path(args.log).read_text(encoding="utf-8").splitlines() if args.log else []
     except OSError as exc:
         raise UsageError(f"cannot read {args.log}: {exc.strerror}") from exc
-    pin = None
-    if args.registry:
-        pin = args.registry
+    pin, chain_id = None, None
+    if args.registry or args.chain_id:
+        if not (args.registry and args.chain_id):
+            raise UsageError("pin both --chain-id and --registry (or neither, to use trust.json)")
+        pin, chain_id = args.registry, args.chain_id
     elif args.chain:
         pinned = TrustConfig.load(home).chain(args.chain)
-        pin = pinned[1] if pinned else None
-        if pin is None:
-            raise UsageError(f"no registry pinned for {args.chain}: pass --registry")
+        if pinned is None:
+            raise UsageError(f"no registry pinned for {args.chain}: pass --chain-id and --registry")
+        chain_id, pin = pinned
     handle = open_chain(args.chain, home) if args.chain else None
     try:
         registry = Registry(handle.w3, pin, label=handle.label) if handle and pin else None
         progress = Progress("auditing", max(len(lines) - 1, 1), force=args.progress)
         if args.tiles:
-            report = interop.tiles_audit(args, registry, None)
+            report = interop.tiles_audit(args, registry, None, chain_id=chain_id)
         else:
             report = audit_log(
                 lines,
                 publisher=args.publisher,
                 chain=registry,
+                chain_id=chain_id,
                 authors=args.author or None,
                 tolerance=args.tolerance,
                 progress=progress,
@@ -620,7 +623,11 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     p = command("init", "create a local store and a publisher key", _cmd_init)
-    p.add_argument("--log", default="main", help="the log's name (default main)")
+    p.add_argument(
+        "--log",
+        default="main",
+        help="a local label for the log (default main); a key has one log, its id bound to it",
+    )
     p.add_argument("--key", metavar="HEX", help="use this publisher key instead of a new one")
 
     p = command(
@@ -790,6 +797,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--publisher", required=True, metavar="ADDRESS")
     p.add_argument("--chain", metavar="URL|embedded")
     p.add_argument("--registry", metavar="ADDRESS", help="default: the one pinned for --chain")
+    p.add_argument(
+        "--chain-id", type=int, metavar="N", help="the chain id the audit pins (with --registry)"
+    )
     p.add_argument(
         "--author",
         action="append",

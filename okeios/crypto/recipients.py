@@ -34,7 +34,7 @@ from okeios.errors import (
     SignatureError,
 )
 from okeios.protocol.eip712 import TypedDataEncoder
-from okeios.protocol.events import DOMAIN, TYPES
+from okeios.protocol.events import TYPES
 from okeios.protocol.signing import (
     SIGNATURE_SIZE,
     Signer,
@@ -268,6 +268,8 @@ _BINDING_TYPES: Mapping[str, Sequence[Mapping[str, str]]] = {
     ],
 }
 _ENCODER = TypedDataEncoder(_BINDING_TYPES)
+# Bindings keep the version-1 domain: their format did not change when events moved to "2".
+DOMAIN: dict[str, str] = {"name": "okeios", "version": "1"}
 _DOMAIN_SEPARATOR = _ENCODER.domain_separator(DOMAIN)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from okeios.crypto.payload import payload_aad, seal_payload
 from okeios.errors import BadMagicError, EncodingError, UnsupportedVersionError
 from okeios.protocol.bundle import Bundle
+from okeios.protocol.canonical import load_json_strict
 
 __all__ = ["SHARE_MEDIA_TYPE", "Share", "grant_info", "seal_seed"]
 
@@ -72,7 +73,7 @@ class Share:
     @classmethod
     def from_json(cls, text: str | bytes) -> Share:
         try:
-            raw = json.loads(text)
+            raw = load_json_strict(text)
         except (ValueError, RecursionError) as exc:
             raise EncodingError(f"a share is JSON: {exc}") from exc
         if not isinstance(raw, dict) or raw.get("mediaType") != SHARE_MEDIA_TYPE:

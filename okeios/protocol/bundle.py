@@ -3,19 +3,25 @@
 Binary form (``application/vnd.okeios.protocol.bundle+msgpack``), see ``docs/bundle.md``::
 
     magic    7 bytes   0x89 "OKEIOS"
-    major    1 byte    0x01
+    major    1 byte    0x02
     body     msgpack   one map, keys and nesting exactly as below, nothing after it
 
 The body is encoded canonically (shortest msgpack forms, ``bin`` for bytes, ``str`` for text,
-keys in the fixed order below); a decoder re-encodes what it read and refuses the input unless
-the bytes are identical, so every bundle has exactly one encoding. Unknown fields are refused
-(a new field means a new major version). A JSON form exists for people
-(``application/vnd.okeios.protocol.bundle+json``): the same content, bytes as ``0x``-hex, disclosed
-values as their canonical JSON text.
+keys in the fixed order below, disclosed fields in ascending order of their hashed path); a
+decoder re-encodes what it read and refuses the input unless the bytes are identical, so every
+bundle has exactly one encoding. Unknown fields are refused (a new field means a new major
+version). A JSON form exists for people (``application/vnd.okeios.protocol.bundle+json``): the
+same content, bytes as ``0x``-hex, disclosed values as their canonical JSON text; a JSON reader
+refuses a repeated member name and members out of the documented order.
+
+Version 1 bundles (major byte 0x01) are refused with :class:`UnsupportedVersionError`: their
+commitments did not type path tokens and their log ids were not bound to a publisher, so a
+version-2 reader cannot give them a verdict it could stand behind (``docs/bundle.md``).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +32,7 @@ import msgpack
 from okeios.errors import (
     BadMagicError,
     BundleError,
+    DuplicateKeyError,
     EncodingError,
     NonCanonicalEncodingError,
     OkeiosError,
@@ -34,7 +41,8 @@ from okeios.errors import (
     UnknownFieldError,
     UnsupportedVersionError,
 )
-from okeios.protocol.commitment import DisclosedField, Disclosure
+from okeios.protocol.canonical import load_json_strict
+from okeios.protocol.commitment import DisclosedField, Disclosure, path_bytes
 from okeios.protocol.events import Checkpoint, Event, EventKind, SignedCheckpoint, SignedEvent
 from okeios.protocol.signing import checksum_address
 
@@ -50,7 +58,7 @@ __all__ = [
 ]
 
 MAGIC = b"\x89OKEIOS"
-MAJOR_VERSION = 1
+MAJOR_VERSION = 2
 MEDIA_TYPE = "application/vnd.okeios.protocol.bundle+msgpack"
 JSON_MEDIA_TYPE = "application/vnd.okeios.protocol.bundle+json"
 MAX_BUNDLE_SIZE = 64 * 1024 * 1024
@@ -70,8 +78,13 @@ _EVENT_KEYS = (
     "sources",
     "subject",
     "purpose",
+    "role",
+    "notBefore",
+    "notAfter",
 )
 _TOP_KEYS = ("event", "signature", "disclosure", "inclusion", "checkpoint", "anchor")
+_JSON_TOP_KEYS = ("mediaType", "version", *_TOP_KEYS)
+_FIELD_KEYS = ("path", "salt", "value")
 _DISCLOSURE_KEYS = ("digests", "fields")
 _INCLUSION_KEYS = ("index", "treeSize", "path")
 _CHECKPOINT_KEYS = ("logId", "treeSize", "root", "publisher", "signature")
@@ -146,10 +159,7 @@ class Bundle:
             raise BadMagicError("not an okeios bundle: the magic bytes do not match")
         major = data[len(MAGIC)]
         if major != MAJOR_VERSION:
-            raise UnsupportedVersionError(
-                f"bundle major version {major} is not supported (this library reads "
-                f"{MAJOR_VERSION})"
-            )
+            raise UnsupportedVersionError(_version_message(major))
         body = data[len(_HEADER) :]
         try:
             raw = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=True)
@@ -185,7 +195,9 @@ class Bundle:
     def from_json(cls, text: str | bytes) -> Bundle:
         """Decode the JSON form; every problem raises a :class:`BundleError`."""
         try:
-            raw = json.loads(text)
+            raw = load_json_strict(text)
+        except DuplicateKeyError as exc:
+            raise EncodingError(f"the JSON bundle is ambiguous: {exc}") from None
         except (ValueError, RecursionError) as exc:
             raise EncodingError(f"the bundle is not valid JSON: {exc}") from exc
         if not isinstance(raw, dict):
@@ -193,9 +205,8 @@ class Bundle:
         if raw.get("mediaType") != JSON_MEDIA_TYPE:
             raise BadMagicError(f"not an okeios JSON bundle (mediaType {raw.get('mediaType')!r})")
         if raw.get("version") != MAJOR_VERSION:
-            raise UnsupportedVersionError(
-                f"bundle major version {raw.get('version')!r} is not supported"
-            )
+            raise UnsupportedVersionError(_version_message(raw.get("version")))
+        _check_order(raw, _JSON_TOP_KEYS, "bundle")
         body = {k: v for k, v in raw.items() if k not in ("mediaType", "version")}
         return _from_body(body, _unhex)
 
@@ -207,6 +218,30 @@ class Bundle:
         if data.lstrip()[:1] == b"{":
             return Bundle.from_json(data)
         raise BadMagicError("not an okeios bundle (neither the binary magic nor a JSON object)")
+
+
+def _version_message(major: object) -> str:
+    if major == 1:
+        return (
+            "this is a version 1 bundle; version 1 is no longer verified (its commitments do not "
+            "type path tokens and its log ids are not bound to a publisher): ask the publisher "
+            "for a version 2 bundle"
+        )
+    return f"bundle major version {major!r} is not supported (this library reads {MAJOR_VERSION})"
+
+
+def _check_order(value: Any, keys: Sequence[str], where: str) -> None:
+    """Members in exactly the documented order (checked after the shape, which names unknown
+    and missing members), so one content has one JSON text up to whitespace."""
+    if (
+        isinstance(value, dict)
+        and len(value) == len(keys)
+        and all(k in keys for k in value)
+        and tuple(value) != tuple(keys)
+    ):
+        raise NonCanonicalEncodingError(
+            f"{where}: members must come in the order {', '.join(keys)}"
+        )
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -222,9 +257,9 @@ def _to_body(b: Bundle, *, hexify: bool = False) -> dict[str, Any]:
     e = b.event.event
     c = b.checkpoint
     fields: list[Any] = [
-        {"path": f.path, "salt": h(f.salt), "value": f.value.decode("utf-8")}
+        {"path": list(f.tokens), "salt": h(f.salt), "value": f.value.decode("utf-8")}
         if hexify
-        else [f.path, f.salt, f.value]
+        else [list(f.tokens), f.salt, f.value]
         for f in b.disclosure.fields
     ]
     return {
@@ -241,6 +276,9 @@ def _to_body(b: Bundle, *, hexify: bool = False) -> dict[str, Any]:
             "sources": [h(s) for s in e.sources],
             "subject": addr(e.subject),
             "purpose": e.purpose,
+            "role": e.role,
+            "notBefore": e.not_before,
+            "notAfter": e.not_after,
         },
         "signature": h(b.event.signature),
         "disclosure": {"digests": [h(d) for d in b.disclosure.digests], "fields": fields},
@@ -308,7 +346,20 @@ def _map(value: Any, keys: Sequence[str], where: str) -> list[Any]:
     missing = [k for k in keys if k not in value]
     if missing:
         raise EncodingError(f"{where}: missing field(s) {missing!r}")
+    _check_order(value, keys, where)
     return [value[k] for k in keys]
+
+
+def _path(value: Any, where: str) -> tuple[str | int, ...]:
+    """A typed path: an array of member names (text) and array indices (unsigned integers)."""
+    tokens = _list(value, where)
+    out: list[str | int] = []
+    for i, t in enumerate(tokens):
+        if isinstance(t, str):
+            out.append(t)
+        else:
+            out.append(_uint(t, f"{where}[{i}]"))
+    return tuple(out)
 
 
 def _uint(value: Any, where: str) -> int:
@@ -362,6 +413,9 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
         sources,
         subject,
         purpose,
+        role,
+        not_before,
+        not_after,
     ) = _map(ev, _EVENT_KEYS, "event")
     kind_text = _text(kind, "event.kind")
     if kind_text not in EventKind.__members__.values():
@@ -381,6 +435,9 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
         ),
         subject=_address(read, subject, "event.subject"),
         purpose=_text(purpose, "event.purpose"),
+        role=_text(role, "event.role"),
+        not_before=_uint(not_before, "event.notBefore"),
+        not_after=_uint(not_after, "event.notAfter"),
     )
     signed = SignedEvent(event, _fixed(read, sig, "signature", 65))
 
@@ -393,7 +450,7 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
     for i, f in enumerate(_list(fields_raw, "disclosure.fields")):
         where = f"disclosure.fields[{i}]"
         if read is _unhex:
-            path, salt, value = _map(f, ("path", "salt", "value"), where)
+            path, salt, value = _map(f, _FIELD_KEYS, where)
             value_bytes = _text(value, f"{where}.value").encode("utf-8")
         else:
             items = _list(f, where)
@@ -407,8 +464,13 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
                 raise EncodingError(f"{where}.value: not UTF-8") from exc
         fields.append(
             DisclosedField(
-                _text(path, f"{where}.path"), _fixed(read, salt, f"{where}.salt", 16), value_bytes
+                _path(path, f"{where}.path"), _fixed(read, salt, f"{where}.salt", 16), value_bytes
             )
+        )
+    order = [path_bytes(f.tokens) for f in fields]
+    if any(a >= b for a, b in itertools.pairwise(order)):
+        raise NonCanonicalEncodingError(
+            "disclosure.fields: fields must be in strictly ascending order of their hashed path"
         )
     disclosure = Disclosure(digests, tuple(fields))
 

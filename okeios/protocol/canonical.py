@@ -31,7 +31,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import NoReturn, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 from okeios.errors import (
     CanonicalizationError,
@@ -51,6 +51,8 @@ __all__ = [
     "canonicalize",
     "format_pointer",
     "iter_leaves",
+    "iter_typed_leaves",
+    "load_json_strict",
     "parse_json",
     "parse_pointer",
 ]
@@ -157,6 +159,25 @@ def _object_hook(pairs: list[tuple[str, JSONValue]]) -> dict[str, JSONValue]:
                 raise _RepeatedNameError(key)
             seen.add(key)
     return obj
+
+
+def _strict_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(f"the JSON object has the member {key!r} twice")
+            seen.add(key)
+    return obj
+
+
+def load_json_strict(text: str | bytes) -> Any:
+    """Parse a JSON document okeios reads (a share, a log file line, trust.json, a key file)
+    with Python's usual types, but refuse an object with a repeated member name
+    (:class:`~okeios.errors.DuplicateKeyError`, a ``ValueError``): a reader must never see
+    other data than what was checked, and ``json.loads`` silently keeps the last one."""
+    return json.loads(text, object_pairs_hook=_strict_pairs)
 
 
 def _parse_constant(name: str) -> NoReturn:
@@ -685,6 +706,43 @@ def parse_pointer(path: str) -> list[str]:
 
 
 _SCALAR_TYPES = (str, int, float, JSONNumber, decimal.Decimal)
+
+
+def iter_typed_leaves(
+    value: JSONValue, *, max_depth: int = MAX_DEPTH
+) -> Iterator[tuple[tuple[str | int, ...], JSONValue]]:
+    """Every leaf of ``value`` with its *typed* path, in canonical document order.
+
+    A typed path is a tuple of tokens: ``str`` for an object member, ``int`` for an array
+    index, so ``{"a": [x]}`` (path ``("a", 0)``) and ``{"a": {"0": x}}`` (path ``("a", "0")``)
+    never share a path. Same order, leaves and errors as :func:`iter_leaves`.
+    """
+    _check_max_depth(max_depth)
+    stack: list[tuple[tuple[str | int, ...], JSONValue, int]] = [((), value, 0)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        path, node, depth = pop()
+        if isinstance(node, dict | list):
+            if depth >= max_depth:
+                raise NestingError(
+                    f"value at {_where(format_pointer(path))} nests more than {max_depth} "
+                    "arrays and objects deep"
+                )
+            if not node:
+                yield path, node
+            elif isinstance(node, dict):
+                for key in reversed(_sorted_keys(node)):
+                    push(((*path, key), node[key], depth + 1))
+            else:
+                for index in range(len(node) - 1, -1, -1):
+                    push(((*path, index), node[index], depth + 1))
+        elif node is None or isinstance(node, _SCALAR_TYPES):
+            yield path, node
+        else:
+            raise CanonicalizationError(
+                f"{type(node).__name__} at {_where(format_pointer(path))} is not a JSON value type"
+            )
 
 
 def iter_leaves(value: JSONValue, *, max_depth: int = MAX_DEPTH) -> Iterator[tuple[str, JSONValue]]:

@@ -1,21 +1,30 @@
-"""Salted per-field commitments to a JSON record, and selective disclosure.
+"""Salted per-field commitments to a JSON record, and selective disclosure (version 2).
 
 Hashed bytes (see ``docs/commitments.md``; kept here and nowhere else):
 
 * every leaf of the record (a scalar, or an empty object/array) is a *field*, named by its
-  RFC 6901 JSON Pointer ``path``; its *value* is the leaf's canonical JSON bytes
+  *typed path*: a tuple of tokens, ``str`` for an object member and ``int`` for an array index
+  (its RFC 6901 JSON Pointer is only a display form: ``("a", 0)`` and ``("a", "0")`` are both
+  ``/a/0`` but are different paths); its *value* is the leaf's canonical JSON bytes
   (:mod:`okeios.protocol.canonical`, okeios profile);
+* ``path_bytes = u32(k) || token_1 || ... || token_k`` where a member token is
+  ``0x01 || u32(len name) || UTF-8 name`` and an index token is ``0x02 || u64(index)``;
 * each record version has a random 32-byte ``seed``; a field's 16-byte salt is
-  ``HMAC-SHA256(seed, "okeios/salt/v1" 0x00 path)[:16]``;
-* field digest ``= SHA-256("okeios/field/v1" 0x00 || salt || u32(len path) || path ||
-  u32(len value) || value)``;
-* record commitment ``= SHA-256("okeios/commitment/v1" 0x00 || u32(n) || d_1 || ... || d_n)``
+  ``HMAC-SHA256(seed, "okeios/salt/v2" 0x00 || path_bytes)[:16]``;
+* field digest ``= SHA-256("okeios/field/v2" 0x00 || salt || u32(len path_bytes) ||
+  path_bytes || u32(len value) || value)``;
+* record commitment ``= SHA-256("okeios/commitment/v2" 0x00 || u32(n) || d_1 || ... || d_n)``
   over the ``n`` field digests sorted bytewise ascending (no duplicates).
 
 Knowing a field digest without its salt reveals nothing about the value (the salt has 128 bits
 of entropy), so the list of digests can travel with every bundle. Disclosing a field means
 handing over ``(path, salt, value)``; anyone can recompute its digest, find it in the list and
 recompute the commitment. Erasing the seed (crypto-shredding) makes every salt unrecoverable.
+
+A set of disclosed fields must be the leaves of one document: no typed path twice, no path
+that is a prefix of another, and every inner node either an object or an array for all of
+them (:func:`path_conflict`). A complete disclosure therefore opens a commitment to exactly one
+document; ``docs/commitments.md`` explains what a partial one proves.
 """
 
 from __future__ import annotations
@@ -26,8 +35,15 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from okeios.errors import CommitmentError
-from okeios.protocol.canonical import JSONValue, canonicalize, iter_leaves, parse_json
+from okeios.errors import CommitmentError, OkeiosError
+from okeios.protocol.canonical import (
+    JSONValue,
+    canonicalize,
+    format_pointer,
+    iter_typed_leaves,
+    parse_json,
+    parse_pointer,
+)
 
 __all__ = [
     "SALT_SIZE",
@@ -35,39 +51,123 @@ __all__ = [
     "Commitment",
     "DisclosedField",
     "Disclosure",
+    "FieldPath",
     "commit",
     "commitment_from_digests",
     "derive_salt",
     "field_digest",
+    "path_bytes",
+    "path_conflict",
+    "pointer_matches",
 ]
+
+FieldPath = tuple[str | int, ...]
+"""A typed path: ``str`` tokens are object members, ``int`` tokens array indices."""
 
 SEED_SIZE = 32
 SALT_SIZE = 16
 MAX_FIELDS = 1 << 20
-_SALT_TAG = b"okeios/salt/v1\x00"
-_FIELD_TAG = b"okeios/field/v1\x00"
-_COMMITMENT_TAG = b"okeios/commitment/v1\x00"
+MAX_PATH_TOKENS = 4096
+_SALT_TAG = b"okeios/salt/v2\x00"
+_FIELD_TAG = b"okeios/field/v2\x00"
+_COMMITMENT_TAG = b"okeios/commitment/v2\x00"
+_MEMBER = b"\x01"
+_INDEX = b"\x02"
+_U64 = 1 << 64
 
 
 def _u32(n: int) -> bytes:
     return n.to_bytes(4, "big")
 
 
-def derive_salt(seed: bytes, path: str) -> bytes:
+def _check_path(path: object) -> FieldPath:
+    if not isinstance(path, tuple):
+        raise CommitmentError(f"a field path is a tuple of tokens, got {type(path).__name__}")
+    if len(path) > MAX_PATH_TOKENS:
+        raise CommitmentError(f"a field path has at most {MAX_PATH_TOKENS} tokens")
+    for token in path:
+        if isinstance(token, bool) or not isinstance(token, str | int):
+            raise CommitmentError(f"a path token is a str or an int, got {token!r}")
+        if isinstance(token, int) and not 0 <= token < _U64:
+            raise CommitmentError(f"an array index is in 0..2^64-1, got {token}")
+    return path
+
+
+def path_bytes(path: FieldPath) -> bytes:
+    """The hashed encoding of a typed path (see the module docstring)."""
+    out = [_u32(len(_check_path(path)))]
+    for token in path:
+        if isinstance(token, str):
+            try:
+                name = token.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise CommitmentError(f"member name {token!r} is not valid Unicode") from exc
+            out += (_MEMBER, _u32(len(name)), name)
+        else:
+            out += (_INDEX, token.to_bytes(8, "big"))
+    return b"".join(out)
+
+
+def derive_salt(seed: bytes, path: FieldPath) -> bytes:
     """The 16-byte salt of the field at ``path``, derived from the record version's seed."""
     if len(seed) != SEED_SIZE:
         raise CommitmentError(f"a commitment seed is {SEED_SIZE} bytes, got {len(seed)}")
-    return hmac.new(seed, _SALT_TAG + path.encode("utf-8"), hashlib.sha256).digest()[:SALT_SIZE]
+    return hmac.new(seed, _SALT_TAG + path_bytes(path), hashlib.sha256).digest()[:SALT_SIZE]
 
 
-def field_digest(salt: bytes, path: str, value: bytes) -> bytes:
+def field_digest(salt: bytes, path: FieldPath, value: bytes) -> bytes:
     """The salted digest of one field (its canonical value bytes at ``path``)."""
-    if len(salt) < SALT_SIZE:
-        raise CommitmentError(f"a salt is at least {SALT_SIZE} bytes, got {len(salt)}")
-    p = path.encode("utf-8")
+    if len(salt) != SALT_SIZE:
+        raise CommitmentError(f"a salt is {SALT_SIZE} bytes, got {len(salt)}")
+    p = path_bytes(path)
     return hashlib.sha256(
         b"".join((_FIELD_TAG, salt, _u32(len(p)), p, _u32(len(value)), value))
     ).digest()
+
+
+def path_conflict(paths: Iterable[FieldPath]) -> str | None:
+    """Why ``paths`` cannot all be leaves of one JSON document, or None if they can.
+
+    Refused: the same path twice; a path that is a proper prefix of another (a leaf has no
+    children); an inner node that is an array for one path (next token an ``int``) and an
+    object for another (next token a ``str``).
+    """
+    leaves: set[FieldPath] = set()
+    inner: dict[FieldPath, type] = {}
+    for path in paths:
+        if path in leaves:
+            return f"the path {format_pointer(path)!r} appears twice"
+        if path in inner:
+            return f"{format_pointer(path)!r} is both a leaf and an inner node"
+        leaves.add(path)
+        for k in range(len(path)):
+            prefix = path[:k]
+            if prefix in leaves:
+                return f"{format_pointer(prefix)!r} is both a leaf and an inner node"
+            kind = type(path[k])
+            seen = inner.setdefault(prefix, kind)
+            if seen is not kind:
+                return f"the node at {format_pointer(prefix)!r} is both an array and an object"
+    return None
+
+
+def pointer_matches(pointer: str, path: FieldPath) -> bool:
+    """Whether the RFC 6901 ``pointer`` names the node at ``path`` or one of its ancestors.
+
+    Exact token comparison: ``""`` is the whole document, ``"/"`` the member named ``""``
+    (never a prefix of every path), and an index token matches only ``int`` tokens written in
+    RFC 6901 decimal form (no sign, no leading zero).
+    """
+    tokens = parse_pointer(pointer)
+    if len(tokens) > len(path):
+        return False
+    for wanted, token in zip(tokens, path, strict=False):
+        if isinstance(token, int):
+            if wanted != str(token):
+                return False
+        elif wanted != token:
+            return False
+    return True
 
 
 def commitment_from_digests(digests: Sequence[bytes]) -> bytes:
@@ -86,23 +186,30 @@ def commitment_from_digests(digests: Sequence[bytes]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class DisclosedField:
-    """One field handed over: its path, its salt and its canonical value bytes."""
+    """One field handed over: its typed path, its salt and its canonical value bytes."""
 
-    path: str
+    tokens: FieldPath
     salt: bytes
     value: bytes
 
     def __post_init__(self) -> None:
-        if not isinstance(self.path, str) or (self.path and not self.path.startswith("/")):
-            raise CommitmentError(f"a field path is a JSON Pointer, got {self.path!r}")
+        if isinstance(self.tokens, list):
+            object.__setattr__(self, "tokens", tuple(self.tokens))
+        _check_path(self.tokens)
         if not isinstance(self.salt, bytes) or len(self.salt) != SALT_SIZE:
             raise CommitmentError(f"a field salt is {SALT_SIZE} bytes")
         if not isinstance(self.value, bytes):
             raise CommitmentError("a field value is canonical JSON bytes")
 
     @property
+    def path(self) -> str:
+        """The field's RFC 6901 JSON Pointer (a display form: it does not say which tokens
+        are array indices; :attr:`tokens` does)."""
+        return format_pointer(self.tokens)
+
+    @property
     def digest(self) -> bytes:
-        return field_digest(self.salt, self.path, self.value)
+        return field_digest(self.salt, self.tokens, self.value)
 
     def json_value(self) -> JSONValue:
         """The disclosed value, parsed."""
@@ -115,31 +222,37 @@ class Commitment:
 
     root: bytes
     digests: tuple[bytes, ...]
-    fields: Mapping[str, DisclosedField]
+    fields: Mapping[FieldPath, DisclosedField]
 
     @property
     def paths(self) -> tuple[str, ...]:
-        return tuple(self.fields)
+        """The RFC 6901 pointers of the fields, in canonical document order."""
+        return tuple(f.path for f in self.fields.values())
 
     def disclose(self, paths: Iterable[str] | None = None) -> Disclosure:
         """A disclosure of the given fields (``None``: every field).
 
-        A path that names an object or array (for example ``/valueQuantity``) discloses every
-        field beneath it; a path matching nothing raises :class:`CommitmentError`.
+        Each wanted path is an RFC 6901 JSON Pointer resolved exactly, token by token
+        (:func:`pointer_matches`): a pointer to a leaf discloses that field, a pointer to an
+        object or array (for example ``/valueQuantity``) every field beneath it, ``""`` the
+        whole record. ``"/"`` names the member ``""``, not the root. A pointer that is not
+        valid RFC 6901 or names no node raises :class:`CommitmentError`.
         """
         if paths is None:
             chosen = list(self.fields.values())
         else:
-            picked: dict[str, DisclosedField] = {}
+            picked: dict[FieldPath, DisclosedField] = {}
             for wanted in paths:
-                prefix = wanted.rstrip("/") + "/"
-                hits = [f for p, f in self.fields.items() if p == wanted or p.startswith(prefix)]
+                try:
+                    hits = [f for p, f in self.fields.items() if pointer_matches(wanted, p)]
+                except OkeiosError as exc:
+                    raise CommitmentError(f"{wanted!r} is not an RFC 6901 pointer: {exc}") from exc
                 if not hits:
                     raise CommitmentError(f"the record has no field at {wanted!r}")
                 for f in hits:
-                    picked[f.path] = f
+                    picked[f.tokens] = f
             chosen = list(picked.values())
-        chosen.sort(key=lambda f: f.path)
+        chosen.sort(key=lambda f: path_bytes(f.tokens))
         return Disclosure(self.digests, tuple(chosen))
 
 
@@ -178,8 +291,8 @@ def commit(
         seed = rng(SEED_SIZE)
     if len(seed) != SEED_SIZE:
         raise CommitmentError(f"a commitment seed is {SEED_SIZE} bytes, got {len(seed)}")
-    fields: dict[str, DisclosedField] = {}
-    for path, value in iter_leaves(record):
+    fields: dict[FieldPath, DisclosedField] = {}
+    for path, value in iter_typed_leaves(record):
         fields[path] = DisclosedField(path, derive_salt(seed, path), canonicalize(value))
         if len(fields) > MAX_FIELDS:
             raise CommitmentError(f"a record has at most {MAX_FIELDS} fields")

@@ -1,9 +1,15 @@
 """Provenance events and log checkpoints, and their EIP-712 signatures.
 
 Signed bytes are defined here and in :mod:`okeios.protocol.eip712` only. Both structures are EIP-712
-typed data in the domain ``{name: "okeios", version: "1"}`` (no chain id: an event is signed
+typed data in the domain ``{name: "okeios", version: "2"}`` (no chain id: an event is signed
 before anyone knows which chain will anchor it), so any Ethereum wallet can show what it signs
 and any contract can check it with ``ecrecover``.
+
+Version 2 binds every log to its publisher: a publisher has exactly one log, whose id is
+``derive_log_id(publisher)``, and every event and checkpoint names it (``docs/log.md``). It also
+fixes the layout the identity events need (``role``, ``notBefore``, ``notAfter``; the kinds
+``authorise``, ``deauthorise`` and ``handover``), so that delegation and key rotation add
+verifier rules, not a new format.
 
 An event's id is its EIP-712 digest. The Merkle log leaf of a signed event is
 ``event id (32 bytes) || signature (65 bytes)``, so the log commits to who signed, too.
@@ -31,6 +37,7 @@ __all__ = [
     "CHECKPOINT_TYPE",
     "DOMAIN",
     "EVENT_TYPE",
+    "KEY_KINDS",
     "TYPES",
     "ZERO_ADDRESS",
     "ZERO_HASH",
@@ -41,6 +48,7 @@ __all__ = [
     "SignedEvent",
     "derive_log_id",
     "event_from_message",
+    "key_record_id",
 ]
 
 ZERO_HASH = bytes(32)
@@ -49,7 +57,8 @@ MAX_PURPOSE_LENGTH = 1024
 MAX_SOURCES = 256
 _U64 = 1 << 64
 
-DOMAIN: Mapping[str, Any] = {"name": "okeios", "version": "1"}
+MAX_ROLE_LENGTH = 256
+DOMAIN: Mapping[str, Any] = {"name": "okeios", "version": "2"}
 EVENT_TYPE = "ProvenanceEvent"
 CHECKPOINT_TYPE = "Checkpoint"
 TYPES: Mapping[str, Sequence[Mapping[str, str]]] = {
@@ -70,6 +79,9 @@ TYPES: Mapping[str, Sequence[Mapping[str, str]]] = {
         {"name": "sources", "type": "bytes32[]"},
         {"name": "subject", "type": "address"},
         {"name": "purpose", "type": "string"},
+        {"name": "role", "type": "string"},
+        {"name": "notBefore", "type": "uint64"},
+        {"name": "notAfter", "type": "uint64"},
     ],
     CHECKPOINT_TYPE: [
         {"name": "logId", "type": "bytes32"},
@@ -92,12 +104,29 @@ class EventKind(enum.StrEnum):
     REVOKE = "revoke"
     ACCESS = "access"
     ERASE = "erase"
+    # identity (docs/events.md): about a key, not a record
+    AUTHORISE = "authorise"
+    DEAUTHORISE = "deauthorise"
+    HANDOVER = "handover"
 
 
-def derive_log_id(publisher: str, name: str) -> bytes:
-    """A publisher's log id for a log name: ``SHA-256("okeios/log/v1" 0x00 address name)``."""
+KEY_KINDS = frozenset({EventKind.AUTHORISE, EventKind.DEAUTHORISE, EventKind.HANDOVER})
+"""The kinds that speak about a key (an author key, or the log's next publisher key)."""
+
+
+def derive_log_id(publisher: str) -> bytes:
+    """The one log id of a publisher: ``SHA-256("okeios/log/v2" 0x00 || address)`` over the
+    20 address bytes. The registry refuses to open any other log for that key, and verifiers
+    refuse a checkpoint whose log id is not its publisher's (``log-not-bound``)."""
     address = bytes.fromhex(checksum_address(publisher)[2:])
-    return sha256(b"okeios/log/v1\x00" + address + name.encode("utf-8")).digest()
+    return sha256(b"okeios/log/v2\x00" + address).digest()
+
+
+def key_record_id(log_id: bytes, key: str) -> bytes:
+    """The record id under which a log keeps the history of a key (identity events):
+    ``SHA-256("okeios/key/v2" 0x00 || logId || address)``."""
+    address = bytes.fromhex(checksum_address(key)[2:])
+    return sha256(b"okeios/key/v2\x00" + log_id + address).digest()
 
 
 def _hash32(name: str, value: object) -> bytes:
@@ -126,6 +155,13 @@ class Event:
     ids a DERIVE was made from; ``subject`` is the recipient of a GRANT/REVOKE or the reader of
     an ACCESS; ``purpose`` says why (free text, may be empty). ``time`` is Unix seconds, the
     author's claim (an anchor later proves an upper bound).
+
+    Identity events (:data:`KEY_KINDS`) are about the key ``subject``: AUTHORISE gives it a
+    ``role`` from ``not_before`` to ``not_after`` (Unix seconds, inclusive), DEAUTHORISE removes
+    it from ``not_before`` on (a compromise time may lie in the past), HANDOVER passes the log
+    to the publisher key ``subject`` from ``not_before`` on. Their ``record_id`` is
+    :func:`key_record_id`, ``version`` 1, and they commit to no content. Every other kind has an
+    empty ``role`` and zero ``not_before``/``not_after``.
     """
 
     kind: EventKind
@@ -140,6 +176,9 @@ class Event:
     sources: tuple[bytes, ...] = ()
     subject: str = ZERO_ADDRESS
     purpose: str = ""
+    role: str = ""
+    not_before: int = 0
+    not_after: int = 0
     id: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -162,10 +201,40 @@ class Event:
             _hash32(f"sources[{i}]", s)
         if not isinstance(self.purpose, str) or len(self.purpose) > MAX_PURPOSE_LENGTH:
             raise EventError(f"purpose must be a string of at most {MAX_PURPOSE_LENGTH} chars")
+        if not isinstance(self.role, str) or len(self.role) > MAX_ROLE_LENGTH:
+            raise EventError(f"role must be a string of at most {MAX_ROLE_LENGTH} chars")
+        _u64("not_before", self.not_before)
+        _u64("not_after", self.not_after)
         if self.version < 1:
             raise EventError("version starts at 1")
         if self.author == ZERO_ADDRESS:
             raise EventError("the author cannot be the zero address")
+        if kind in KEY_KINDS:
+            self._check_key_event(kind)
+        else:
+            self._check_record_event(kind)
+        object.__setattr__(
+            self, "id", _ENCODER.digest(_DOMAIN_SEPARATOR, EVENT_TYPE, self.message())
+        )
+
+    def _check_key_event(self, kind: EventKind) -> None:
+        if self.subject == ZERO_ADDRESS:
+            raise EventError(f"a {kind} event names the key it is about as its subject")
+        if self.record_id != key_record_id(self.log_id, self.subject):
+            raise EventError(f"a {kind} event's record id is key_record_id(logId, subject)")
+        if self.version != 1 or self.sources:
+            raise EventError(f"a {kind} event has version 1 and no sources")
+        if self.commitment != ZERO_HASH or self.ciphertext_digest != ZERO_HASH:
+            raise EventError(f"a {kind} event commits to no content")
+        if kind is EventKind.AUTHORISE:
+            if not self.role or self.not_after < self.not_before:
+                raise EventError("an authorise event has a role and notBefore <= notAfter")
+        elif self.role or self.not_after != 0:
+            raise EventError(f"a {kind} event has no role and notAfter 0")
+
+    def _check_record_event(self, kind: EventKind) -> None:
+        if self.role or self.not_before or self.not_after:
+            raise EventError(f"a {kind} event has no role, notBefore or notAfter")
         first = kind in (EventKind.CREATE, EventKind.DERIVE)
         if first and (self.version != 1 or self.previous != ZERO_HASH):
             raise EventError(f"a {kind} event starts a record: version 1, no previous event")
@@ -178,9 +247,6 @@ class Event:
             raise EventError(
                 "a subject is required for grant, revoke, access and allowed only there"
             )
-        object.__setattr__(
-            self, "id", _ENCODER.digest(_DOMAIN_SEPARATOR, EVENT_TYPE, self.message())
-        )
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 ``message`` object (JSON-friendly: bytes as 0x-hex)."""
@@ -197,6 +263,9 @@ class Event:
             "sources": [_hx(s) for s in self.sources],
             "subject": self.subject,
             "purpose": self.purpose,
+            "role": self.role,
+            "notBefore": self.not_before,
+            "notAfter": self.not_after,
         }
 
     def typed_data(self) -> dict[str, Any]:
@@ -289,7 +358,17 @@ class SignedCheckpoint:
 
 
 def event_from_message(message: Mapping[str, Any]) -> Event:
-    """Rebuild an :class:`Event` from its EIP-712 message (as :meth:`Event.message` gives)."""
+    """Rebuild an :class:`Event` from its EIP-712 message (as :meth:`Event.message` gives).
+
+    The message must have exactly the fields of the type, no more (an unknown field would be
+    unsigned data a reader might trust)."""
+    if not isinstance(message, Mapping):
+        raise EventError("an event message is an object")
+    names = [f["name"] for f in TYPES[EVENT_TYPE]]
+    if set(message) != set(names):
+        extra = sorted(set(message) - set(names))
+        missing = sorted(set(names) - set(message))
+        raise EventError(f"malformed event message: unknown {extra}, missing {missing}")
     try:
         return Event(
             kind=EventKind(message["kind"]),
@@ -304,6 +383,9 @@ def event_from_message(message: Mapping[str, Any]) -> Event:
             sources=tuple(_unhex(s) for s in message["sources"]),
             subject=message["subject"],
             purpose=message["purpose"],
+            role=message["role"],
+            not_before=message["notBefore"],
+            not_after=message["notAfter"],
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, EventError):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from okeios.errors import InputError, OkeiosError
+from okeios.protocol.canonical import load_json_strict
 from okeios.protocol.events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
 from okeios.protocol.signing import checksum_address
 
@@ -90,7 +91,7 @@ def read_log(lines: Iterable[str]) -> LogFile:
     """Parse a log file; malformed lines become defects, not exceptions."""
     it: Iterator[str] = iter(lines)
     try:
-        header = json.loads(next(it))
+        header = load_json_strict(next(it))
         if header.get("format") != LOG_FORMAT or header.get("version") != 1:
             raise InputError("not an okeios log file (format/version)")
         publisher = checksum_address(header["publisher"])
@@ -104,7 +105,7 @@ def read_log(lines: Iterable[str]) -> LogFile:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = load_json_strict(line)
             if "checkpoint" in item:
                 c = item["checkpoint"]
                 cp = SignedCheckpoint(

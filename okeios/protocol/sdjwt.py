@@ -225,7 +225,7 @@ def issue_sd_jwt(
         leaf = not (isinstance(value, dict | list) and value)
         if leaf:
             path = _field_path(tokens)
-            field = commitment.fields.get(path)
+            field = commitment.fields.get(tokens)
             if field is None:
                 raise SdJwtError(f"the commitment has no field at {path!r}")
             salt, value_json = field.salt, field.value.decode("utf-8")
@@ -409,7 +409,7 @@ def verify_sd_jwt(token: str, publishers: Iterable[str]) -> VerifiedSdJwt:
             canonical = canonicalize(value)
         except CanonicalizationError as exc:
             raise SdJwtError(f"the value at {path} is not canonical JSON: {exc}") from exc
-        if field_digest(raw_salt, path, canonical) not in digest_set:
+        if field_digest(raw_salt, tokens, canonical) not in digest_set:
             raise SdJwtError(f"the field at {path} is not a field of the okeios commitment")
         fields[path] = value
         return value  # type: ignore[no-any-return]

@@ -223,7 +223,10 @@ class Publisher:
         events: EventLog | None = None,
     ) -> None:
         self.signer = signer
-        self.log_id = derive_log_id(signer.address, log_name)
+        # A publisher has exactly one log, bound to its key (docs/log.md); ``log_name`` is only
+        # a local label kept by the store, it does not change the log id.
+        self.log_name = log_name
+        self.log_id = derive_log_id(signer.address)
         self.versions: VersionStore = versions if versions is not None else MemoryVersions(rng)
         self.event_log: EventLog = events if events is not None else MemoryEvents()
         self._clock = clock
@@ -389,6 +392,20 @@ class Publisher:
         purpose: str = "",
     ) -> LoggedEvent:
         signer = author if author is not None else self.signer
+        now = int(self._clock()) if time is None else time
+        if previous != ZERO_HASH:
+            # What a verifier refuses, an honest publisher never writes (docs/events.md):
+            # nothing follows an ERASE, and times never decrease along a record's chain.
+            prior = self.event(previous).signed.event
+            if prior.kind is EventKind.ERASE:
+                raise InputError(f"record {record_id.hex()} was erased: ERASE is terminal")
+            if time is None:
+                now = max(now, prior.time)
+            elif time < prior.time:
+                raise InputError(
+                    f"time {time} is before the record's previous event ({prior.time}): "
+                    "times never decrease along a record's chain"
+                )
         event = Event(
             kind=kind,
             log_id=self.log_id,
@@ -398,7 +415,7 @@ class Publisher:
             commitment=commitment,
             ciphertext_digest=ciphertext,
             author=signer.address,
-            time=int(self._clock()) if time is None else time,
+            time=now,
             sources=sources,
             subject=subject,
             purpose=purpose,

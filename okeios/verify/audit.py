@@ -12,12 +12,16 @@ it against the chain:
   rewritten history;
 * every event's claimed time is at most ``tolerance`` seconds before the block time of the
   first anchor that holds it (otherwise it was backdated), and not after it;
-* every checkpoint in the file is signed by the publisher and matches the log.
+* every checkpoint in the file is signed by the publisher and matches the log;
+* the log is the publisher's one log (its id is ``derive_log_id(publisher)``,
+  ``log-not-bound`` otherwise), the chain answering is the pinned one (``chain-mismatch``),
+  and the registry's events show no other log anchored by the publisher (``second-log``).
 
 It keeps going after a defect, and reports counts, the first defect of each kind, every defect,
 and a timeline of the anchors (:meth:`AuditReport.to_dict`; the HTML and PDF reports for people
-are drawn from it by :mod:`okeios.report`). An unreachable chain is reported as
-``chain-unavailable``, never as tampering.
+are drawn from it by :mod:`okeios.report`). Defect kinds are :class:`~okeios.verify.report.Reason`
+members, the names bundle and lineage verdicts use for the same failures. An unreachable chain
+is reported as ``chain-unavailable``, never as tampering.
 """
 
 from __future__ import annotations
@@ -29,17 +33,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from okeios.errors import ChainError, OkeiosError
+from okeios.errors import ChainError, OkeiosError, PolicyError
 from okeios.protocol.anchors import AnchorEntry
-from okeios.protocol.events import SignedEvent
+from okeios.protocol.events import (
+    SignedEvent,
+    derive_log_id,
+)
 from okeios.protocol.logfile import read_log
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import checksum_address
-from okeios.verify.lineage import check_lineage
+from okeios.verify.lineage import ORDER_TOLERANCE, check_lineage
+from okeios.verify.report import Reason
 
 __all__ = ["AnchorSource", "AuditReport", "Defect", "audit_log"]
 
-STRUCTURAL = ("missing-entry", "duplicate-entry", "reordered")
+STRUCTURAL = (Reason.MISSING_ENTRY, Reason.DUPLICATE_ENTRY, Reason.REORDERED)
 DEFAULT_TOLERANCE = 24 * 3600
 FUTURE_SKEW = 300
 
@@ -47,19 +55,26 @@ FUTURE_SKEW = 300
 class AnchorSource(Protocol):
     """Where the audit reads a log's anchors (a :class:`~okeios.chain.registry.Registry`)."""
 
+    @property
+    def chain_id(self) -> int: ...
+
     def anchors(self, publisher: str, log_id: bytes, start: int = 0) -> list[AnchorEntry]: ...
+
+    def log_ids(self, publisher: str) -> list[bytes]:
+        """Every log id the publisher anchored (or received by handover), from the chain."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
 class Defect:
-    kind: str
+    kind: Reason
     index: int | None
     detail: str
     record_id: bytes | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind,
+            "kind": str(self.kind),
             "index": self.index,
             "detail": self.detail,
             "record": None if self.record_id is None else "0x" + self.record_id.hex(),
@@ -84,11 +99,11 @@ class AuditReport:
     def first_of_each_kind(self) -> dict[str, Defect]:
         first: dict[str, Defect] = {}
         for d in self.defects:
-            first.setdefault(d.kind, d)
+            first.setdefault(str(d.kind), d)
         return first
 
     def defect_kinds(self) -> set[str]:
-        return {d.kind for d in self.defects}
+        return {str(d.kind) for d in self.defects}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,7 +118,7 @@ class AuditReport:
                 "defects": len(self.defects),
                 "byKind": self.kinds,
             },
-            "defectCounts": dict(Counter(d.kind for d in self.defects)),
+            "defectCounts": dict(Counter(str(d.kind) for d in self.defects)),
             "firstOfEachKind": {k: d.to_dict() for k, d in self.first_of_each_kind().items()},
             "defects": [d.to_dict() for d in self.defects],
             "timeline": [
@@ -126,21 +141,39 @@ def audit_log(
     *,
     publisher: str,
     chain: AnchorSource | None,
+    chain_id: int | None = None,
     authors: Sequence[str] | None = None,
     tolerance: int = DEFAULT_TOLERANCE,
+    order_tolerance: int = ORDER_TOLERANCE,
     progress: Callable[[int], None] | None = None,
 ) -> AuditReport:
-    """Audit a published log file against the publisher's anchors (``chain``; None: skip the
-    chain checks and say so)."""
+    """Audit a published log file against the publisher's anchors (``chain``, which must be
+    the chain ``chain_id`` pins; None: skip the chain checks and say so)."""
+    if chain is not None and chain_id is None:
+        raise PolicyError("an audit against a chain needs the chain id pinned (chain_id)")
     parsed = read_log(lines)
     expected = checksum_address(publisher)
     report = AuditReport(expected, parsed.log_id)
     if parsed.publisher != expected:
         report.defects.append(
-            Defect("foreign-log", None, f"the log file is {parsed.publisher}'s, not {expected}'s")
+            Defect(
+                Reason.FOREIGN_LOG,
+                None,
+                f"the log file is {parsed.publisher}'s, not {expected}'s",
+            )
+        )
+    bound = derive_log_id(expected)
+    if parsed.log_id != bound:
+        report.defects.append(
+            Defect(
+                Reason.LOG_NOT_BOUND,
+                None,
+                f"log 0x{parsed.log_id.hex()} is not {expected}'s one log (0x{bound.hex()}): a "
+                "second history, or another publisher's log replayed",
+            )
         )
     report.defects.extend(
-        Defect("malformed-entry", position, message) for position, message in parsed.malformed
+        Defect(Reason.MALFORMED_ENTRY, position, message) for position, message in parsed.malformed
     )
     allowed = {checksum_address(a) for a in authors} if authors else None
 
@@ -159,12 +192,14 @@ def audit_log(
         try:
             signer = signed.recover()
         except OkeiosError as exc:
-            report.defects.append(Defect("bad-signature", index, str(exc), signed.event.record_id))
+            report.defects.append(
+                Defect(Reason.SIGNATURE_MALFORMED, index, str(exc), signed.event.record_id)
+            )
         else:
             if signer != signed.event.author:
                 report.defects.append(
                     Defect(
-                        "bad-signature",
+                        Reason.SIGNATURE_MISMATCH,
                         index,
                         f"signed by {signer}, claims {signed.event.author}",
                         signed.event.record_id,
@@ -172,12 +207,17 @@ def audit_log(
                 )
             elif allowed is not None and signer not in allowed:
                 report.defects.append(
-                    Defect("untrusted-author", index, f"author {signer}", signed.event.record_id)
+                    Defect(
+                        Reason.AUTHOR_NOT_TRUSTED, index, f"author {signer}", signed.event.record_id
+                    )
                 )
         if signed.event.log_id != parsed.log_id:
             report.defects.append(
                 Defect(
-                    "foreign-entry", index, "the event names another log", signed.event.record_id
+                    Reason.LOG_MISMATCH,
+                    index,
+                    "the event names another log",
+                    signed.event.record_id,
                 )
             )
         if progress is not None and index % 1000 == 999:
@@ -188,14 +228,14 @@ def audit_log(
     report.records = len(records)
     report.kinds = dict(kinds)
 
-    lineage = check_lineage(entries)
+    lineage = check_lineage(entries, order_tolerance=order_tolerance)
     report.defects.extend(Defect(d.kind, d.index, d.detail, d.record_id) for d in lineage)
     # Entry-level defects disturb the log from some index on; anchors and checkpoints beyond
     # that point cannot match, and that is explained, not a separate finding.
     structural = sorted(
         d.since if d.since is not None else d.index for d in lineage if d.kind in STRUCTURAL
     )
-    entries_missing = any(d.kind == "missing-entry" for d in lineage)
+    entries_missing = any(d.kind is Reason.MISSING_ENTRY for d in lineage)
 
     for position, cp in parsed.checkpoints:
         report.checkpoints += 1
@@ -204,13 +244,17 @@ def audit_log(
             signer = cp.recover()
         except OkeiosError as exc:
             report.defects.append(
-                Defect("bad-checkpoint", None, f"checkpoint line {position + 2}: {exc}")
+                Defect(
+                    Reason.CHECKPOINT_SIGNATURE_MALFORMED,
+                    None,
+                    f"checkpoint line {position + 2}: {exc}",
+                )
             )
             continue
         if signer != expected or cp.publisher != expected:
             report.defects.append(
                 Defect(
-                    "checkpoint-by-another-publisher",
+                    Reason.CHECKPOINT_SIGNATURE_MISMATCH,
                     None,
                     f"the checkpoint of size {cp.checkpoint.tree_size} is signed by {signer}",
                 )
@@ -224,7 +268,7 @@ def audit_log(
         ) and not any(i < cp.checkpoint.tree_size for i in structural):
             report.defects.append(
                 Defect(
-                    "checkpoint-mismatch",
+                    Reason.CHECKPOINT_MISMATCH,
                     None,
                     f"the signed checkpoint of size {cp.checkpoint.tree_size} is not this log",
                 )
@@ -232,26 +276,47 @@ def audit_log(
 
     if chain is None:
         report.defects.append(
-            Defect("chain-unavailable", None, "no chain given: anchors not checked")
+            Defect(Reason.CHAIN_UNAVAILABLE, None, "no chain given: anchors not checked")
         )
         return report
     try:
+        actual = chain.chain_id
+        if actual != chain_id:
+            report.defects.append(
+                Defect(
+                    Reason.CHAIN_MISMATCH,
+                    None,
+                    f"the chain answering is {actual}, the audit pins {chain_id}: its anchors "
+                    "say nothing about this log",
+                )
+            )
+            return report
         anchors = chain.anchors(expected, parsed.log_id)
+        others = [i for i in chain.log_ids(expected) if i != parsed.log_id]
     except ChainError as exc:
         report.defects.append(
-            Defect("chain-unavailable", None, f"the chain could not be read: {exc}")
+            Defect(Reason.CHAIN_UNAVAILABLE, None, f"the chain could not be read: {exc}")
         )
         return report
+    for other in others:
+        report.defects.append(
+            Defect(
+                Reason.SECOND_LOG,
+                None,
+                f"{expected} also anchored log 0x{other.hex()} in this registry: a second "
+                "history, which this audit does not cover",
+            )
+        )
     report.anchors = anchors
     if not anchors:
-        report.defects.append(Defect("not-anchored", None, "the log was never anchored"))
+        report.defects.append(Defect(Reason.NOT_ANCHORED, None, "the log was never anchored"))
     for a in anchors:
         if a.tree_size > log.size:
             if entries_missing:
                 continue  # explained by the missing entries found above
             report.defects.append(
                 Defect(
-                    "truncated-log",
+                    Reason.TRUNCATED_LOG,
                     a.tree_size - 1,
                     f"anchor of size {a.tree_size}, but the log file has {log.size} entries",
                 )
@@ -259,7 +324,7 @@ def audit_log(
         elif log.root(a.tree_size) != a.root and not any(i < a.tree_size for i in structural):
             report.defects.append(
                 Defect(
-                    "history-mismatch",
+                    Reason.HISTORY_MISMATCH,
                     None,
                     f"the log's first {a.tree_size} entries are not the history anchored in block "
                     f"{a.block_number}: entries were rewritten",
@@ -287,7 +352,7 @@ def _check_times(
         if proof.timestamp - claimed > tolerance:
             report.defects.append(
                 Defect(
-                    "backdated",
+                    Reason.BACKDATED,
                     index,
                     f"claims {_dt.datetime.fromtimestamp(claimed, _dt.UTC).isoformat()}, "
                     f"{proof.timestamp - claimed} s before the anchor that proves it ({when})",
@@ -297,7 +362,7 @@ def _check_times(
         elif claimed - proof.timestamp > FUTURE_SKEW:
             report.defects.append(
                 Defect(
-                    "future-dated",
+                    Reason.FUTURE_DATED,
                     index,
                     f"claims a time {claimed - proof.timestamp} s after the anchor that holds it",
                     signed.event.record_id,

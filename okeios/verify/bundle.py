@@ -28,9 +28,15 @@ from okeios.errors import (
 )
 from okeios.protocol.anchors import AnchorEntry, ChainView
 from okeios.protocol.bundle import Bundle
-from okeios.protocol.canonical import JSONValue, canonicalize, iter_leaves, parse_json
-from okeios.protocol.commitment import commitment_from_digests
-from okeios.protocol.events import ZERO_HASH, EventKind
+from okeios.protocol.canonical import (
+    JSONValue,
+    canonicalize,
+    format_pointer,
+    iter_typed_leaves,
+    parse_json,
+)
+from okeios.protocol.commitment import commitment_from_digests, path_conflict
+from okeios.protocol.events import ZERO_HASH, EventKind, derive_log_id
 from okeios.protocol.merkle import (
     ProofMismatchError,
     leaf_hash,
@@ -53,46 +59,51 @@ def _check_integrity(bundle: Bundle, record: bytes | JSONValue | None) -> Verdic
             p, Reason.COMMITMENT_MISMATCH, "the field digests do not give the signed commitment"
         )
     digests = set(d.digests)
-    seen: set[str] = set()
+    conflict = path_conflict(f.tokens for f in d.fields)
+    if conflict is not None:
+        return _fail(p, Reason.FIELD_CONFLICT, f"the disclosed fields are no document: {conflict}")
     for f in d.fields:
-        if f.path in seen:
-            return _fail(p, Reason.FIELD_MALFORMED, f"field {f.path!r} is disclosed twice")
-        seen.add(f.path)
         if f.digest not in digests:
             return _fail(
                 p, Reason.FIELD_NOT_COMMITTED, f"field {f.path!r} is not in the commitment"
             )
         try:
-            canonical = canonicalize(parse_json(f.value))
+            parsed = parse_json(f.value)
+            canonical = canonicalize(parsed)
         except OkeiosError as exc:
             return _fail(p, Reason.FIELD_MALFORMED, f"field {f.path!r}: {exc}")
         if canonical != f.value:
             return _fail(p, Reason.FIELD_MALFORMED, f"field {f.path!r} is not canonical JSON")
+        if isinstance(parsed, dict | list) and parsed:
+            return _fail(
+                p, Reason.FIELD_MALFORMED, f"field {f.path!r} is not a leaf (a non-empty value)"
+            )
     if record is None:
         shown = f"{len(d.fields)} of {len(d.digests)} fields disclosed and committed"
         return _pass(p, shown)
     try:
         value = parse_json(record) if isinstance(record, bytes) else record
-        leaves = {path: canonicalize(v) for path, v in iter_leaves(value)}
+        leaves = {path: canonicalize(v) for path, v in iter_typed_leaves(value)}
     except OkeiosError as exc:
         return _fail(p, Reason.RECORD_MALFORMED, str(exc))
-    disclosed = {f.path: f.value for f in d.fields}
+    disclosed = {f.tokens: f.value for f in d.fields}
     for path, v in leaves.items():
+        where = format_pointer(path)
         if path not in disclosed:
             if len(disclosed) < len(d.digests):
                 return _fail(
                     p,
                     Reason.RECORD_NOT_VERIFIABLE,
                     f"the bundle discloses {len(disclosed)} of {len(d.digests)} fields; "
-                    f"field {path!r} of the record cannot be checked",
+                    f"field {where!r} of the record cannot be checked",
                 )
             return _fail(
-                p, Reason.RECORD_MISMATCH, f"the record has a field {path!r} not committed"
+                p, Reason.RECORD_MISMATCH, f"the record has a field {where!r} not committed"
             )
         if disclosed[path] != v:
-            return _fail(p, Reason.RECORD_MISMATCH, f"the record's field {path!r} differs")
+            return _fail(p, Reason.RECORD_MISMATCH, f"the record's field {where!r} differs")
     if len(leaves) != len(d.digests):
-        missing = sorted(set(disclosed) - set(leaves))
+        missing = sorted(format_pointer(m) for m in set(disclosed) - set(leaves))
         where = f" (missing {missing[0]!r})" if missing else ""
         return _fail(
             p,
@@ -138,6 +149,14 @@ def _check_inclusion(bundle: Bundle, policy: TrustPolicy) -> Verdict:
         return _fail(p, Reason.PUBLISHER_NOT_TRUSTED, f"publisher {publisher} is not trusted")
     if bundle.event.event.log_id != cp.log_id:
         return _fail(p, Reason.LOG_MISMATCH, "the event belongs to another log than the checkpoint")
+    bound = derive_log_id(publisher)
+    if cp.log_id != bound:
+        return _fail(
+            p,
+            Reason.LOG_NOT_BOUND,
+            f"log 0x{cp.log_id.hex()} is not publisher {publisher}'s log (0x{bound.hex()}): a "
+            "publisher has one log, so this is a second history or another publisher's replay",
+        )
     inc = bundle.inclusion
     if inc.tree_size != cp.tree_size:
         return _fail(

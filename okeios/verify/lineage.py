@@ -11,7 +11,16 @@ that is named:
 ``duplicate-entry`` the same event appears twice
 ``bad-version``     the version does not follow the rules above
 ``bad-start``       a record starts with anything but CREATE/DERIVE, or restarts
-``missing-source``  a DERIVE names a source event that is not in the log
+``missing-source``  a DERIVE names a source event that is not in the log (checked where the
+                    whole log is at hand: the audit; a record's own bundles need not hold the
+                    sources of a DERIVE)
+``time-reversed``   an event claims an earlier time than its predecessor (more than
+                    ``order_tolerance`` seconds earlier; 0 by default: times never decrease)
+``after-erase``     an event follows the record's ERASE (ERASE is terminal)
+
+Identity events (``authorise``, ``deauthorise``, ``handover``) form the same kind of chain per
+key: one with no ``previous`` starts it. Every defect kind is a member of
+:class:`~okeios.verify.report.Reason`, the one vocabulary of bundle, lineage and audit.
 """
 
 from __future__ import annotations
@@ -24,35 +33,55 @@ from typing import Any
 from okeios.errors import PolicyError
 from okeios.protocol.anchors import ChainView
 from okeios.protocol.bundle import Bundle
-from okeios.protocol.events import EventKind, SignedEvent
+from okeios.protocol.commitment import path_conflict
+from okeios.protocol.events import KEY_KINDS, ZERO_HASH, EventKind, SignedEvent
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Property, Reason, Report, Status, Verdict, _fail, _pass
 
-__all__ = ["LineageDefect", "LineageReport", "check_lineage", "verify_lineage"]
+__all__ = [
+    "ORDER_TOLERANCE",
+    "LineageDefect",
+    "LineageReport",
+    "check_lineage",
+    "verify_lineage",
+]
+
+ORDER_TOLERANCE = 0
+"""How many seconds an event may claim to precede its predecessor: none. Every author signs
+its own clock reading, and an event dated before the one it follows (an ACCESS dated before
+the REVOKE it was logged after) is exactly what lineage must refuse."""
 
 
 @dataclass(frozen=True, slots=True)
 class LineageDefect:
     """One break in a record's lineage, at a log index."""
 
-    kind: str
+    kind: Reason
     index: int
     record_id: bytes
     detail: str
     since: int | None = None  # the earliest log index the defect can have disturbed
 
 
-def check_lineage(entries: Sequence[tuple[int, SignedEvent]]) -> list[LineageDefect]:
+def check_lineage(
+    entries: Sequence[tuple[int, SignedEvent]],
+    *,
+    sources: bool = True,
+    order_tolerance: int = ORDER_TOLERANCE,
+) -> list[LineageDefect]:
     """Check the lineage of every record among ``entries`` (``(log index, event)``, in log
-    order); return the defects found, in log order."""
+    order); return the defects found, in log order. ``sources=False`` skips the check that a
+    DERIVE's sources are among ``entries`` (they are other records' events)."""
+    if order_tolerance < 0:
+        raise PolicyError("the order tolerance is a number of seconds, at least 0")
     defects: list[LineageDefect] = []
     position: dict[bytes, int] = {}
     for index, signed in entries:
         if signed.id in position:
             defects.append(
                 LineageDefect(
-                    "duplicate-entry",
+                    Reason.DUPLICATE_ENTRY,
                     index,
                     signed.event.record_id,
                     f"event 0x{signed.id.hex()} was already logged at index {position[signed.id]}",
@@ -70,21 +99,24 @@ def check_lineage(entries: Sequence[tuple[int, SignedEvent]]) -> list[LineageDef
         if signed.id in seen:
             continue  # reported above as a duplicate
         seen.add(signed.id)
-        if e.kind in (EventKind.CREATE, EventKind.DERIVE):
+        starts = e.kind in (EventKind.CREATE, EventKind.DERIVE) or (
+            e.kind in KEY_KINDS and e.previous == ZERO_HASH
+        )
+        if starts:
             if rid in heads:
                 defects.append(
                     LineageDefect(
-                        "bad-start",
+                        Reason.BAD_START,
                         index,
                         rid,
                         f"record 0x{rid.hex()} starts a second time",
                     )
                 )
-            for source in e.sources:
+            for source in e.sources if sources else ():
                 if source not in by_id:
                     defects.append(
                         LineageDefect(
-                            "missing-source",
+                            Reason.MISSING_SOURCE,
                             index,
                             rid,
                             f"derived from 0x{source.hex()}, which is not in the log",
@@ -96,7 +128,7 @@ def check_lineage(entries: Sequence[tuple[int, SignedEvent]]) -> list[LineageDef
         if previous in claimed:
             defects.append(
                 LineageDefect(
-                    "fork",
+                    Reason.FORK,
                     index,
                     rid,
                     f"event 0x{signed.id.hex()} and the event at index {claimed[previous]} both "
@@ -110,7 +142,7 @@ def check_lineage(entries: Sequence[tuple[int, SignedEvent]]) -> list[LineageDef
             last = position.get(heads[rid].id, -1) if rid in heads else -1
             defects.append(
                 LineageDefect(
-                    "missing-entry",
+                    Reason.MISSING_ENTRY,
                     index,
                     rid,
                     f"the predecessor 0x{previous.hex()} of this {e.kind} is not in the log "
@@ -123,7 +155,7 @@ def check_lineage(entries: Sequence[tuple[int, SignedEvent]]) -> list[LineageDef
         if position[previous] > index:
             defects.append(
                 LineageDefect(
-                    "reordered",
+                    Reason.REORDERED,
                     index,
                     rid,
                     f"this {e.kind} comes before its predecessor (index {position[previous]})",
@@ -133,26 +165,51 @@ def check_lineage(entries: Sequence[tuple[int, SignedEvent]]) -> list[LineageDef
         if rid not in heads or prior.event.record_id != rid:
             defects.append(
                 LineageDefect(
-                    "bad-start",
+                    Reason.BAD_START,
                     index,
                     rid,
                     "the predecessor belongs to another record",
                 )
             )
             continue
+        if prior.event.kind is EventKind.ERASE:
+            defects.append(
+                LineageDefect(
+                    Reason.AFTER_ERASE,
+                    index,
+                    rid,
+                    f"this {e.kind} follows the record's erasure (index {position[previous]}); "
+                    "ERASE is terminal",
+                )
+            )
         expected = prior.event.version + (1 if e.kind is EventKind.AMEND else 0)
         if e.version != expected:
             defects.append(
                 LineageDefect(
-                    "bad-version",
+                    Reason.BAD_VERSION,
                     index,
                     rid,
                     f"version {e.version} after version {prior.event.version} ({e.kind})",
                 )
             )
+        if e.time + order_tolerance < prior.event.time:
+            defects.append(
+                LineageDefect(
+                    Reason.TIME_REVERSED,
+                    index,
+                    rid,
+                    f"this {e.kind} claims {_iso(e.time)}, {prior.event.time - e.time} s before "
+                    f"the {prior.event.kind} it follows ({_iso(prior.event.time)}); times never "
+                    "decrease along a record's chain",
+                )
+            )
         heads[rid] = signed
     defects.sort(key=lambda d: d.index)
     return defects
+
+
+def _iso(t: int) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _access_summary(events: list[Any]) -> str:
@@ -197,11 +254,14 @@ def verify_lineage(
     *,
     chain: ChainView | None = None,
     tolerance: int = 24 * 3600,
+    order_tolerance: int = ORDER_TOLERANCE,
 ) -> LineageReport:
     """Reconstruct a record's history from the bundles of its events and check every step:
-    each event signed by an allowed author, included (and anchored, given a chain), in order,
-    no fork, no gap, and no event claiming a time more than ``tolerance`` seconds before the
-    anchor that proves it."""
+    each event signed by an allowed author, included (and anchored, given a chain) in its
+    publisher's one log, in order, no fork, no gap, no event after an ERASE, times that never
+    decrease along the chain (``order_tolerance``), no event claiming a time more than
+    ``tolerance`` seconds before the anchor that proves it, and no two bundles of one event
+    disclosing different values for a path (``equivocation``)."""
 
     p = Property.LINEAGE
     decoded = [b if isinstance(b, Bundle) else Bundle.load(bytes(b)) for b in bundles]
@@ -216,22 +276,57 @@ def verify_lineage(
 
     if len({b.event.event.record_id for b in decoded}) != 1:
         return result(_fail(p, Reason.MIXED_RECORDS, "the bundles are about several records"))
+    if len({b.event.event.log_id for b in decoded}) != 1:
+        return result(
+            _fail(
+                p,
+                Reason.MIXED_LOGS,
+                "the bundles come from several logs: one record lives in exactly one log",
+            )
+        )
+    by_event: dict[bytes, list[Bundle]] = {}
+    for b in decoded:
+        by_event.setdefault(b.event.id, []).append(b)
+    for same in by_event.values():
+        if len(same) < 2:
+            continue
+        conflict = path_conflict({f.tokens: f for b in same for f in b.disclosure.fields})
+        values: dict[tuple[str | int, ...], bytes] = {}
+        for b in same:
+            for f in b.disclosure.fields:
+                if values.setdefault(f.tokens, f.value) != f.value:
+                    conflict = f"{f.path!r} is disclosed with two values"
+        if conflict is not None:
+            return result(
+                _fail(
+                    p,
+                    Reason.EQUIVOCATION,
+                    f"two bundles of the {same[0].event.event.kind} 0x{same[0].event.id.hex()} "
+                    f"disagree: {conflict}; its author committed to two documents",
+                )
+            )
     wanted = (Property.AUTHENTICITY, Property.INCLUSION, Property.ANCHORING)
     for b, r in zip(decoded, reports, strict=True):
         for v in r.verdicts:
             if v.property in wanted and v.status is Status.FAIL:
+                # A second history is named as such, not as one more unverified event.
+                named = v.reason is Reason.LOG_NOT_BOUND
                 return result(
                     _fail(
                         p,
-                        Reason.EVENT_UNVERIFIED,
+                        Reason.LOG_NOT_BOUND if named else Reason.EVENT_UNVERIFIED,
                         f"the {b.event.event.kind} at index {b.inclusion.index}: {v.property} "
                         f"failed ({v.reason})",
                     )
                 )
-    defects = check_lineage([(b.inclusion.index, b.event) for b in decoded])
+    defects = check_lineage(
+        [(b.inclusion.index, b.event) for b in decoded],
+        sources=False,
+        order_tolerance=order_tolerance,
+    )
     if defects:
         first = defects[0]
-        return result(_fail(p, Reason(first.kind), first.detail))
+        return result(_fail(p, first.kind, first.detail))
     for b, r in zip(decoded, reports, strict=True):
         if r.anchored_time is not None and r.anchored_time - b.event.event.time > tolerance:
             return result(

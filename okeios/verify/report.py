@@ -36,13 +36,17 @@ class Status(enum.StrEnum):
 
 
 class Reason(enum.StrEnum):
-    """Why a verdict failed."""
+    """Why a verdict failed, or what an audit found: one name per failure, whichever check
+    finds it (a bundle verdict, a lineage verdict, an audit defect). JSON output uses the
+    string values."""
 
     # integrity
     DIGESTS_MALFORMED = "digests-malformed"
     COMMITMENT_MISMATCH = "commitment-mismatch"
     FIELD_MALFORMED = "field-malformed"
     FIELD_NOT_COMMITTED = "field-not-committed"
+    FIELD_CONFLICT = "field-conflict"
+    EQUIVOCATION = "equivocation"
     RECORD_MALFORMED = "record-malformed"
     RECORD_MISMATCH = "record-mismatch"
     RECORD_NOT_VERIFIABLE = "record-not-verifiable"
@@ -55,6 +59,7 @@ class Reason(enum.StrEnum):
     CHECKPOINT_SIGNATURE_MISMATCH = "checkpoint-signature-mismatch"
     PUBLISHER_NOT_TRUSTED = "publisher-not-trusted"
     LOG_MISMATCH = "log-mismatch"
+    LOG_NOT_BOUND = "log-not-bound"
     TREE_SIZE_MISMATCH = "tree-size-mismatch"
     PROOF_MALFORMED = "proof-malformed"
     ROOT_MISMATCH = "root-mismatch"
@@ -85,6 +90,17 @@ class Reason(enum.StrEnum):
     BAD_START = "bad-start"
     MISSING_SOURCE = "missing-source"
     BACKDATED = "backdated"
+    TIME_REVERSED = "time-reversed"
+    AFTER_ERASE = "after-erase"
+    MIXED_LOGS = "mixed-logs"
+    # audit (a published log file against the chain)
+    MALFORMED_ENTRY = "malformed-entry"
+    FOREIGN_LOG = "foreign-log"
+    SECOND_LOG = "second-log"
+    CHECKPOINT_MISMATCH = "checkpoint-mismatch"
+    TRUNCATED_LOG = "truncated-log"
+    HISTORY_MISMATCH = "history-mismatch"
+    FUTURE_DATED = "future-dated"
     # witnessing (docs/interop.md)
     BAD_CHECKPOINT_NOTE = "bad-checkpoint-note"
     BAD_NOTE_KEY = "bad-note-key"
@@ -92,6 +108,13 @@ class Reason(enum.StrEnum):
     WITNESS_QUORUM = "witness-quorum"
     BAD_COSIGNATURE = "bad-cosignature"
     FUTURE_COSIGNATURE = "future-cosignature"
+    # tiled logs (docs/interop.md)
+    TILE_MISMATCH = "tile-mismatch"
+    TILE_MISSING = "tile-missing"
+    LOG_UNAVAILABLE = "log-unavailable"
+    BAD_CHECKPOINT = "bad-checkpoint"
+    STALE_CHECKPOINT = "stale-checkpoint"
+    INCONSISTENT_CHECKPOINT = "inconsistent-checkpoint"
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ from okeios.protocol.tiles import (
     tiles_for_size,
 )
 from okeios.verify.audit import DEFAULT_TOLERANCE, AnchorSource, AuditReport, Defect, audit_log
+from okeios.verify.report import Reason
 from okeios.verify.witness import WitnessPolicy, check_witnessed
 
 __all__ = ["TileFetcher", "audit_tiles"]
@@ -141,6 +142,7 @@ def audit_tiles(
     *,
     publisher: str,
     chain: AnchorSource | None,
+    chain_id: int | None = None,
     authors: Sequence[str] | None = None,
     tolerance: int = DEFAULT_TOLERANCE,
     witnesses: WitnessPolicy | None = None,
@@ -168,30 +170,30 @@ def audit_tiles(
     report = AuditReport(expected, log_id)
     defects: list[Defect] = []
 
-    def fail(kind: str, detail: str, index: int | None = None) -> AuditReport:
+    def fail(kind: Reason, detail: str, index: int | None = None) -> AuditReport:
         report.defects.append(Defect(kind, index, detail))
         return report
 
     if claimed != expected:
-        return fail("foreign-log", f"the tiled log is {claimed}'s, not {expected}'s")
+        return fail(Reason.FOREIGN_LOG, f"the tiled log is {claimed}'s, not {expected}'s")
     try:
         note_key = binding.verify(expected)
     except NoteError as exc:
-        return fail("bad-note-key", str(exc))
+        return fail(Reason.BAD_NOTE_KEY, str(exc))
     if binding.log_id != log_id or note_key.name != origin:
-        return fail("bad-note-key", "the note key is bound to another log or origin")
+        return fail(Reason.BAD_NOTE_KEY, "the note key is bound to another log or origin")
     try:
         note = parse_note(fetcher.get("checkpoint", immutable=False))
         verify_note(note, [note_key])
         checkpoint = parse_checkpoint(note.text)
     except NoteError as exc:
-        return fail("bad-checkpoint-note", str(exc))
+        return fail(Reason.BAD_CHECKPOINT_NOTE, str(exc))
     if checkpoint.origin != origin:
-        return fail("foreign-log", f"the checkpoint is of {checkpoint.origin}, not {origin}")
+        return fail(Reason.FOREIGN_LOG, f"the checkpoint is of {checkpoint.origin}, not {origin}")
     if witnesses is not None:
         witnessed = check_witnessed(note, note_key, witnesses, now=now)
         if witnessed.reason is not None:
-            defects.append(Defect(witnessed.reason, None, witnessed.detail))
+            defects.append(Defect(Reason(witnessed.reason), None, witnessed.detail))
     size = checkpoint.tree_size
 
     # The tree, tile by tile. Leaf hashes come from the entries themselves; the tiles must agree.
@@ -209,16 +211,16 @@ def audit_tiles(
                 bundle = fetcher.get(ref.entries().path(), immutable=True)
                 events = fetcher.get(_events_path(ref.entries()), immutable=True)
         except TileUnavailableError as exc:
-            return fail("log-unavailable", str(exc))
+            return fail(Reason.LOG_UNAVAILABLE, str(exc))
         except TileError as exc:
             report.defects.extend(defects)
-            return fail("tile-missing", f"{exc}: the checkpoint of size {size} needs it")
+            return fail(Reason.TILE_MISSING, f"{exc}: the checkpoint of size {size} needs it")
         assert ref.level is not None
         try:
             hashes = split_hashes(data, ref.width)
         except TileError as exc:
             fetcher.forget(ref.path())
-            defects.append(Defect("tile-mismatch", ref.start(), f"{ref.path()}: {exc}"))
+            defects.append(Defect(Reason.TILE_MISMATCH, ref.start(), f"{ref.path()}: {exc}"))
             hashes = [b""] * ref.width
         levels.setdefault(ref.level, []).extend(hashes)
         if ref.level == 0:
@@ -235,14 +237,16 @@ def audit_tiles(
             if len(chunk) == TILE_WIDTH and all(chunk) and h != subtree_root(chunk):
                 ref = TileRef(level, k // TILE_WIDTH)
                 defects.append(
-                    Defect("tile-mismatch", None, f"hash {k} of level {level} is not its subtree")
+                    Defect(
+                        Reason.TILE_MISMATCH, None, f"hash {k} of level {level} is not its subtree"
+                    )
                 )
                 fetcher.forget(ref.path())
     tree = MerkleLog.from_leaf_hashes(leaves)
     if tree.root() != checkpoint.root:
         defects.append(
             Defect(
-                "checkpoint-mismatch",
+                Reason.CHECKPOINT_MISMATCH,
                 None,
                 f"the entries' root at size {size} is not the signed checkpoint's",
             )
@@ -253,7 +257,7 @@ def audit_tiles(
         if old_size > size:
             defects.append(
                 Defect(
-                    "stale-checkpoint",
+                    Reason.STALE_CHECKPOINT,
                     None,
                     f"the log now shows size {size}, below the size {old_size} seen before: a "
                     "stale copy, or a rollback to hide later entries",
@@ -262,7 +266,7 @@ def audit_tiles(
         elif tree.root(old_size) != old_root:
             defects.append(
                 Defect(
-                    "inconsistent-checkpoint",
+                    Reason.INCONSISTENT_CHECKPOINT,
                     None,
                     f"the checkpoint of size {old_size} seen before is not a prefix of this log "
                     f"(size {size}): the publisher rewrote or forked its history",
@@ -272,8 +276,15 @@ def audit_tiles(
         signed = json.loads(fetcher.get("okeios/checkpoint.json", immutable=False))
         lines.append(json.dumps({"checkpoint": signed}))
     except (TileError, ValueError):
-        defects.append(Defect("bad-checkpoint", None, "okeios/checkpoint.json is missing"))
-    inner = audit_log(lines, publisher=expected, chain=chain, authors=authors, tolerance=tolerance)
+        defects.append(Defect(Reason.BAD_CHECKPOINT, None, "okeios/checkpoint.json is missing"))
+    inner = audit_log(
+        lines,
+        publisher=expected,
+        chain=chain,
+        chain_id=chain_id,
+        authors=authors,
+        tolerance=tolerance,
+    )
     inner.defects.extend(defects)
     inner.defects.sort(key=lambda d: (d.index is None, d.index or 0))
     if not any(
@@ -304,7 +315,7 @@ def _read_entries(
     except (TileError, UnicodeDecodeError) as exc:
         fetcher.forget(bundle.path())
         fetcher.forget(_events_path(bundle))
-        defects.append(Defect("tile-mismatch", start, f"entries {start}+{ref.width}: {exc}"))
+        defects.append(Defect(Reason.TILE_MISMATCH, start, f"entries {start}+{ref.width}: {exc}"))
         leaves.extend(hashes)
         lines.extend(json.dumps({"index": start + i, "bad": True}) for i in range(ref.width))
         return
@@ -324,7 +335,7 @@ def _read_entries(
             except (ValueError, KeyError, TypeError, AttributeError, OkeiosError) as exc:
                 problem = f"malformed okeios event: {exc}"
         if problem is not None:
-            defects.append(Defect("tile-mismatch", index, problem))
+            defects.append(Defect(Reason.TILE_MISMATCH, index, problem))
             fetcher.forget(bundle.path())
             fetcher.forget(_events_path(bundle))
         lines.append(line)

@@ -154,8 +154,9 @@ def make_log(n: int, tag: bytes = b"entry") -> MerkleLog:
     return log
 
 
-def log_id(text: str) -> bytes:
-    return hashlib.sha256(text.encode()).digest()
+def log_id(publisher: str) -> bytes:
+    """The one log id a key may open: SHA-256("okeios/log/v2" 0x00 || address)."""
+    return hashlib.sha256(b"okeios/log/v2\x00" + bytes.fromhex(publisher[2:])).digest()
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -197,7 +198,7 @@ def flip(digest: bytes, bit: int = 0) -> bytes:
 def test_first_anchor_is_stored_and_announced(chain: Chain) -> None:
     registry = chain.deploy()
     alice = chain.accounts[0]
-    log, lid = make_log(5), log_id("first")
+    log, lid = make_log(5), log_id(alice)
     assert registry.functions.anchorCount(alice, lid).call() == 0
 
     receipt = chain.transact(registry.functions.anchor(lid, 5, log.root(), []), alice)
@@ -219,7 +220,7 @@ def test_first_anchor_is_stored_and_announced(chain: Chain) -> None:
 def test_second_anchor_needs_and_accepts_a_consistency_proof(chain: Chain) -> None:
     registry = chain.deploy()
     alice = chain.accounts[0]
-    log, lid = make_log(12), log_id("second")
+    log, lid = make_log(12), log_id(alice)
     first = chain.transact(registry.functions.anchor(lid, 5, log.root(5), []), alice)
 
     # Without the proof the second anchor is refused before anything is hashed.
@@ -255,15 +256,15 @@ def test_second_anchor_needs_and_accepts_a_consistency_proof(chain: Chain) -> No
 def test_size_zero_is_refused(chain: Chain) -> None:
     registry = chain.deploy()
     alice = chain.accounts[0]
-    call = registry.functions.anchor(log_id("zero"), 0, make_log(1).root(0), [])
+    call = registry.functions.anchor(log_id(alice), 0, make_log(1).root(0), [])
     assert refused(chain, call, alice) == ("AnchorRegistryEmptyTree", ())
-    assert registry.functions.anchorCount(alice, log_id("zero")).call() == 0
+    assert registry.functions.anchorCount(alice, log_id(alice)).call() == 0
 
 
 def test_first_anchor_with_a_proof_is_refused(chain: Chain) -> None:
     registry = chain.deploy()
     alice = chain.accounts[0]
-    log, lid = make_log(6), log_id("proof on first")
+    log, lid = make_log(6), log_id(alice)
     proof = log.consistency_proof(3, 6)
     call = registry.functions.anchor(lid, 6, log.root(), proof)
     assert refused(chain, call, alice) == ("AnchorRegistryUnexpectedProof", (len(proof),))
@@ -273,7 +274,7 @@ def test_first_anchor_with_a_proof_is_refused(chain: Chain) -> None:
 def test_shrinking_equal_and_replayed_sizes_are_refused(chain: Chain) -> None:
     registry = chain.deploy()
     alice = chain.accounts[0]
-    log, lid = make_log(9), log_id("sizes")
+    log, lid = make_log(9), log_id(alice)
     chain.transact(registry.functions.anchor(lid, 4, log.root(4), []), alice)
     proof = log.consistency_proof(4, 9)
     chain.transact(registry.functions.anchor(lid, 9, log.root(9), proof), alice)
@@ -300,7 +301,7 @@ def test_shrinking_equal_and_replayed_sizes_are_refused(chain: Chain) -> None:
 def test_a_proof_of_the_wrong_length_is_refused(chain: Chain) -> None:
     registry = chain.deploy()
     alice = chain.accounts[0]
-    log, lid = make_log(21), log_id("length")
+    log, lid = make_log(21), log_id(alice)
     chain.transact(registry.functions.anchor(lid, 6, log.root(6), []), alice)
     proof = log.consistency_proof(6, 21)
     expected = consistency_proof_length(6, 21)
@@ -317,7 +318,7 @@ def test_a_proof_of_the_wrong_length_is_refused(chain: Chain) -> None:
 def test_rewritten_or_forked_history_cannot_be_anchored(chain: Chain) -> None:
     registry = chain.deploy()
     alice = chain.accounts[0]
-    lid = log_id("history")
+    lid = log_id(alice)
     honest = make_log(13)
     chain.transact(registry.functions.anchor(lid, 7, honest.root(7), []), alice)
     old_root = honest.root(7)
@@ -359,56 +360,95 @@ def test_rewritten_or_forked_history_cannot_be_anchored(chain: Chain) -> None:
     assert registry.functions.latest(alice, lid).call()[:2] == [13, honest.root(13)]
 
 
-def test_publishers_have_independent_histories(chain: Chain) -> None:
+def test_finding_1_a_publisher_opens_exactly_one_log(chain: Chain) -> None:
+    """A key can open only the log id bound to it: no second history (finding 1) and no
+    replay of another publisher's log under another key (finding 1, variant)."""
     registry = chain.deploy()
-    alice, bob = chain.accounts[0], chain.accounts[1]
-    lid = log_id("shared log id")
-    alice_log, bob_log = make_log(10, b"alice"), make_log(10, b"bob")
+    alice, bob, carol = chain.accounts[0], chain.accounts[1], chain.accounts[2]
+    lid = log_id(alice)
+    assert registry.functions.logIdOf(alice).call() == lid
+    main, shadow = make_log(10, b"main"), make_log(10, b"shadow")
+    chain.transact(registry.functions.anchor(lid, 6, main.root(6), []), alice)
 
-    chain.transact(registry.functions.anchor(lid, 6, alice_log.root(6), []), alice)
-    # Bob's first anchor of the same log id is a first anchor (no proof), of the same size
-    # but with a root that has nothing to do with Alice's.
-    receipt = chain.transact(registry.functions.anchor(lid, 6, bob_log.root(6), []), bob)
-    (event,) = registry.events.Anchored().process_receipt(receipt)
-    assert (event["args"]["publisher"], event["args"]["index"]) == (bob, 0)
+    # A shadow log under any other id is refused, before any proof is looked at.
+    for other in (log_id(bob), hashlib.sha256(b"shadow").digest()):
+        assert refused(chain, registry.functions.anchor(other, 6, shadow.root(6), []), alice) == (
+            "AnchorRegistryLogNotBound",
+            (alice, other, lid),
+        )
+    # Bob cannot replay Alice's log (same id, same roots) under his key, nor extend it.
+    replay = registry.functions.anchor(lid, 6, main.root(6), [])
+    assert refused(chain, replay, bob) == ("AnchorRegistryLogNotBound", (bob, lid, log_id(bob)))
+    alice_next = registry.functions.anchor(lid, 10, main.root(10), main.consistency_proof(6, 10))
+    assert refused(chain, alice_next, carol)[0] == "AnchorRegistryLogNotBound"
+    assert registry.functions.anchorCount(bob, lid).call() == 0
+    assert registry.functions.anchorCount(alice, hashlib.sha256(b"shadow").digest()).call() == 0
 
-    assert registry.functions.latest(alice, lid).call()[:2] == [6, alice_log.root(6)]
-    assert registry.functions.latest(bob, lid).call()[:2] == [6, bob_log.root(6)]
-    assert registry.functions.rootAt(alice, lid, 6).call()[0] == alice_log.root(6)
-    assert registry.functions.rootAt(bob, lid, 6).call()[0] == bob_log.root(6)
-
-    # Bob cannot append to Alice's log: a valid extension of Alice's anchor is checked
-    # against Bob's own history, and refused.
-    alice_proof = alice_log.consistency_proof(6, 10)
-    alice_next = registry.functions.anchor(lid, 10, alice_log.root(10), alice_proof)
-    assert refused(chain, alice_next, bob) == (
-        "AnchorRegistryInconsistentHistory",
-        (6, bob_log.root(6), 10, alice_log.root(10)),
-    )
-    # A publisher with no history at all cannot use it either.
-    carol = chain.accounts[2]
-    assert refused(chain, alice_next, carol) == (
-        "AnchorRegistryUnexpectedProof",
-        (len(alice_proof),),
-    )
-    assert registry.functions.anchorCount(alice, lid).call() == 1
-    assert registry.functions.anchorCount(carol, lid).call() == 0
-
-    # Each extends its own log.
+    # Bob's own log is his, and independent.
+    bob_log = make_log(4, b"bob")
+    chain.transact(registry.functions.anchor(log_id(bob), 4, bob_log.root(4), []), bob)
     chain.transact(alice_next, alice)
-    bob_next = registry.functions.anchor(lid, 8, bob_log.root(8), bob_log.consistency_proof(6, 8))
-    chain.transact(bob_next, bob)
-    assert registry.functions.latest(alice, lid).call()[:2] == [10, alice_log.root(10)]
-    assert registry.functions.latest(bob, lid).call()[:2] == [8, bob_log.root(8)]
-    assert registry.functions.anchorCount(alice, lid).call() == 2
-    assert registry.functions.anchorCount(bob, lid).call() == 2
+    assert registry.functions.latest(alice, lid).call()[:2] == [10, main.root(10)]
+    assert registry.functions.latest(bob, log_id(bob)).call()[:2] == [4, bob_log.root(4)]
+    assert registry.functions.logOf(alice).call() == lid
+    assert registry.functions.logOf(bob).call() == log_id(bob)
+    assert registry.functions.logOf(carol).call() == bytes(32)
+
+
+def test_a_log_is_handed_over_to_a_new_key(chain: Chain) -> None:
+    """Publisher key rotation: the old key hands the log over; it can no longer anchor it, the
+    new key continues the same history under the same log id, and the chain records both."""
+    registry = chain.deploy()
+    alice, bob, carol = chain.accounts[0], chain.accounts[1], chain.accounts[2]
+    lid = log_id(alice)
+    log = make_log(12)
+    never = registry.functions.handover(lid, bob)
+    assert refused(chain, never, alice) == ("AnchorRegistryNoAnchor", (alice, lid))
+    chain.transact(registry.functions.anchor(lid, 5, log.root(5), []), alice)
+    for bad in (alice, "0x" + "00" * 20):
+        bad = Web3.to_checksum_address(bad)
+        assert refused(chain, registry.functions.handover(lid, bad), alice) == (
+            "AnchorRegistryBadSuccessor",
+            (bad,),
+        )
+    receipt = chain.transact(registry.functions.handover(lid, bob), alice)
+    (event,) = registry.events.HandedOver().process_receipt(receipt)
+    assert (event["args"]["publisher"], event["args"]["successor"]) == (alice, bob)
+    assert (event["args"]["treeSize"], event["args"]["root"]) == (5, log.root(5))
+    assert registry.functions.successorOf(alice, lid).call() == bob
+    assert registry.functions.predecessorOf(bob, lid).call() == alice
+    assert registry.functions.latest(bob, lid).call()[:2] == [5, log.root(5)]
+
+    # The old key is out: no anchor, no second handover.
+    late = registry.functions.anchor(lid, 12, log.root(12), log.consistency_proof(5, 12))
+    assert refused(chain, late, alice) == ("AnchorRegistryLogHandedOver", (alice, lid, bob))
+    assert refused(chain, registry.functions.handover(lid, carol), alice)[0] == (
+        "AnchorRegistryLogHandedOver"
+    )
+    # The new key continues the same history, with a consistency proof from the old head.
+    forked = make_log(12, b"fork")
+    bad = registry.functions.anchor(lid, 12, forked.root(12), log.consistency_proof(5, 12))
+    assert refused(chain, bad, bob)[0] == "AnchorRegistryInconsistentHistory"
+    chain.transact(late, bob)
+    assert registry.functions.latest(bob, lid).call()[:2] == [12, log.root(12)]
+    assert registry.functions.rootAt(alice, lid, 5).call()[0] == log.root(5)
+    # A key holds one log in its lifetime: bob, who now holds alice's, cannot open his own,
+    # and a key that holds a log cannot receive another.
+    assert registry.functions.logOf(bob).call() == lid
+    own = registry.functions.anchor(log_id(bob), 1, make_log(1, b"bob").root(1), [])
+    assert refused(chain, own, bob) == ("AnchorRegistryLogNotBound", (bob, log_id(bob), lid))
+    chain.transact(registry.functions.anchor(log_id(carol), 2, make_log(2).root(2), []), carol)
+    assert refused(chain, registry.functions.handover(lid, carol), bob) == (
+        "AnchorRegistryBadSuccessor",
+        (carol,),
+    )
 
 
 def test_storage_layout_is_the_documented_one(embedded: Chain) -> None:
     """Two slots per anchor plus one header slot per log, packed as docs/contract.md says."""
     registry = embedded.deploy()
     alice = embedded.accounts[0]
-    log, lid = make_log(9), log_id("layout")
+    log, lid = make_log(9), log_id(alice)
     embedded.transact(registry.functions.anchor(lid, 4, log.root(4), []), alice)
     receipt = embedded.transact(
         registry.functions.anchor(lid, 9, log.root(9), log.consistency_proof(4, 9)), alice
@@ -436,7 +476,7 @@ def test_storage_layout_is_the_documented_one(embedded: Chain) -> None:
 def test_views_refuse_what_was_never_anchored(chain: Chain) -> None:
     registry = chain.deploy()
     alice = chain.accounts[0]
-    log, lid, other = make_log(8), log_id("views"), log_id("never anchored")
+    log, lid, other = make_log(8), log_id(alice), log_id(chain.accounts[1])
     assert call_error(registry.functions.latest(alice, other)) == (
         "AnchorRegistryNoAnchor",
         (alice, other),
@@ -460,7 +500,7 @@ def test_views_refuse_what_was_never_anchored(chain: Chain) -> None:
 def test_verify_inclusion_against_anchored_roots(chain: Chain) -> None:
     registry = chain.deploy()
     alice = chain.accounts[0]
-    log, lid = make_log(11), log_id("inclusion")
+    log, lid = make_log(11), log_id(alice)
     chain.transact(registry.functions.anchor(lid, 6, log.root(6), []), alice)
     proof = log.consistency_proof(6, 11)
     chain.transact(registry.functions.anchor(lid, 11, log.root(11), proof), alice)
@@ -550,7 +590,7 @@ def test_huge_logs_up_to_the_uint64_limit(chain: Chain) -> None:
     """Sizes beyond 2**32 and up to 2**64 - 1, with genuine proofs over a uniform log."""
     registry = chain.deploy()
     alice = chain.accounts[0]
-    lid = log_id("huge")
+    lid = log_id(alice)
     sizes = [3, 2**33 + 7, 2**40, 2**63 + 12345, UINT64_MAX]
     chain.transact(registry.functions.anchor(lid, sizes[0], uniform_root(sizes[0]), []), alice)
     for old, new in itertools.pairwise(sizes):
@@ -583,7 +623,7 @@ def test_python_log_and_contract_agree(
 ) -> None:
     registry = chain.deploy()
     alice = chain.accounts[0]
-    lid = log_id("property")
+    lid = log_id(alice)
     log = MerkleLog()
     anchored: list[int] = []
     for i, batch in enumerate(batches):
@@ -645,12 +685,13 @@ def test_gas_per_anchor_stays_within_the_documented_figures(embedded: Chain) -> 
     registry = embedded.deploy()
     alice = embedded.accounts[0]
     budgets = {
-        (None, 1_000_000): 93_000,
+        (None, 1_000_000): 116_000,
         (999_900, 1_000_000): 96_000,
         (999_999_900, 1_000_000_000): 103_000,
     }
-    for (old, new), budget in budgets.items():
-        lid = log_id(f"gas {old} {new}")
+    for n, ((old, new), budget) in enumerate(budgets.items()):
+        alice = embedded.accounts[n]
+        lid = log_id(alice)
         if old is not None:
             embedded.transact(registry.functions.anchor(lid, old, uniform_root(old), []), alice)
         proof = [] if old is None else uniform_consistency_proof(old, new)

@@ -158,6 +158,11 @@ def test_artifact_abi_is_the_documented_surface() -> None:
         "tryVerifyInclusionProof(uint64,uint64,bytes32,bytes32,bytes32[])": "pure",
         "verifyConsistency(uint64,uint64,bytes32,bytes32,bytes32[])": "pure",
         "tryVerifyConsistency(uint64,uint64,bytes32,bytes32,bytes32[])": "pure",
+        "handover(bytes32,address)": "nonpayable",
+        "logIdOf(address)": "pure",
+        "logOf(address)": "view",
+        "successorOf(address,bytes32)": "view",
+        "predecessorOf(address,bytes32)": "view",
     }
     errors = {signature(i) for i in abi if i["type"] == "error"}
     assert errors == {
@@ -171,10 +176,17 @@ def test_artifact_abi_is_the_documented_surface() -> None:
         "AnchorRegistryNoAnchor(address,bytes32)",
         "AnchorRegistrySizeNotAnchored(address,bytes32,uint64)",
         "AnchorRegistryAnchorIndexOutOfRange(address,bytes32,uint256,uint256)",
+        "AnchorRegistryLogNotBound(address,bytes32,bytes32)",
+        "AnchorRegistryLogHandedOver(address,bytes32,address)",
+        "AnchorRegistryBadSuccessor(address)",
     }
-    (event,) = [i for i in abi if i["type"] == "event"]
-    assert signature(event) == "Anchored(address,bytes32,uint64,bytes32,uint256)"
-    assert [i["indexed"] for i in event["inputs"]] == [True, True, False, False, False]
+    anchored, handed = sorted(
+        (i for i in abi if i["type"] == "event"), key=lambda i: str(i["name"])
+    )
+    assert signature(anchored) == "Anchored(address,bytes32,uint64,bytes32,uint256)"
+    assert [i["indexed"] for i in anchored["inputs"]] == [True, True, False, False, False]
+    assert signature(handed) == "HandedOver(address,bytes32,address,uint64,bytes32)"
+    assert [i["indexed"] for i in handed["inputs"]] == [True, True, True, False, False]
     assert not [i for i in abi if i["type"] in ("constructor", "fallback", "receive")]
     identifiers = load_anchor_registry()["methodIdentifiers"]
     for sig, selector in identifiers.items():

@@ -28,6 +28,7 @@ from web3.exceptions import TransactionNotFound
 from okeios.chain import embedded
 from okeios.chain.embedded import CHAIN_ID, JOURNAL_FILE, STATE_FILE, EmbeddedChain
 from okeios.errors import ChainError, InputError
+from okeios.protocol.events import derive_log_id
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -351,7 +352,7 @@ def test_one_block_per_transaction_with_wall_clock_timestamps(chain_dir: Path) -
 def test_the_anchor_registry_artifact_runs_and_persists(chain_dir: Path) -> None:
     artifacts = pytest.importorskip("okeios.chain.artifacts")
     artifact = artifacts.load_anchor_registry()
-    log_id = b"\x01" * 32
+    log_id = derive_log_id(USER)
     root = b"\x02" * 32
     with EmbeddedChain.open(chain_dir) as chain:
         w3 = chain.web3

@@ -38,7 +38,7 @@ def _body() -> dict:
     return msgpack.unpackb(DATA[8:], raw=False)
 
 
-def _encode(body: dict, header: bytes = MAGIC + b"\x01") -> bytes:
+def _encode(body: dict, header: bytes = MAGIC + b"\x02") -> bytes:
     return header + msgpack.packb(body, use_bin_type=True)
 
 
@@ -49,11 +49,11 @@ def test_binary_and_json_round_trips() -> None:
     assert Bundle.load(DATA).to_bytes() == DATA
     as_json = BUNDLE.to_json_dict()
     assert as_json["mediaType"] == "application/vnd.okeios.protocol.bundle+json"
-    assert as_json["version"] == 1
+    assert as_json["version"] == 2
     # Disclosed values keep their exact canonical text, decimals included.
-    values = {f["path"]: f["value"] for f in as_json["disclosure"]["fields"]}
-    assert values["/valueQuantity/value"] == "6.10"
-    assert DATA.startswith(b"\x89OKEIOS\x01")
+    values = {tuple(f["path"]): f["value"] for f in as_json["disclosure"]["fields"]}
+    assert values[("valueQuantity", "value")] == "6.10"
+    assert DATA.startswith(b"\x89OKEIOS\x02")
 
 
 def test_fhir_examples_round_trip_and_verify() -> None:
@@ -81,16 +81,17 @@ def test_fhir_examples_round_trip_and_verify() -> None:
         (b"hello world, not a bundle", BadMagicError, "neither"),
         (b"\x89OKE", TruncationError, "header"),
         (b"\x89OKEIOZ\x01\x80", BadMagicError, "magic"),
-        (MAGIC + b"\x02" + DATA[8:], UnsupportedVersionError, "major version 2"),
+        (MAGIC + b"\x03" + DATA[8:], UnsupportedVersionError, "major version 3"),
+        (MAGIC + b"\x01" + DATA[8:], UnsupportedVersionError, "version 1 is no longer verified"),
         (MAGIC + b"\x00" + DATA[8:], UnsupportedVersionError, "major version 0"),
         (DATA + b"\x00", TrailingGarbageError, "1 bytes follow"),
         (DATA + DATA, TrailingGarbageError, "follow"),
         (DATA[:-1], TruncationError, "truncated"),
         (DATA[:9], TruncationError, "truncated"),
-        (MAGIC + b"\x01", TruncationError, "truncated"),
-        (MAGIC + b"\x01\xc1", EncodingError, "msgpack"),
-        (MAGIC + b"\x01" + b"\x91" * 100_000 + b"\xc0", EncodingError, "msgpack"),
-        (MAGIC + b"\x01\x93\x01\x02\x03", EncodingError, "expected a map"),
+        (MAGIC + b"\x02", TruncationError, "truncated"),
+        (MAGIC + b"\x02\xc1", EncodingError, "msgpack"),
+        (MAGIC + b"\x02" + b"\x91" * 100_000 + b"\xc0", EncodingError, "msgpack"),
+        (MAGIC + b"\x02\x93\x01\x02\x03", EncodingError, "expected a map"),
     ],
 )
 def test_damaged_bundles_raise_typed_errors(data: bytes, error: type, message: str) -> None:
@@ -132,7 +133,7 @@ def test_non_canonical_and_unknown_fields() -> None:
     with pytest.raises(EncodingError, match="65 bytes"):
         Bundle.from_bytes(_encode(short_sig))
     with pytest.raises(UnsupportedVersionError):
-        Bundle.from_json(json.dumps({**BUNDLE.to_json_dict(), "version": 2}))
+        Bundle.from_json(json.dumps({**BUNDLE.to_json_dict(), "version": 3}))
 
 
 def test_wrong_proof_lengths_are_named() -> None:

@@ -66,7 +66,7 @@ def _event(**overrides: Any) -> Event:
     author = LocalSigner.from_key(KEY_A).address
     values: dict[str, Any] = dict(
         kind=EventKind.CREATE,
-        log_id=derive_log_id(author, "main"),
+        log_id=derive_log_id(author),
         record_id=bytes(range(32)),
         version=1,
         previous=ZERO_HASH,
@@ -201,7 +201,7 @@ def test_event_message_roundtrip_and_digest_binds_every_field(
 
 def test_checkpoint_signature() -> None:
     signer = LocalSigner.from_key(KEY_B)
-    checkpoint = Checkpoint(derive_log_id(signer.address, "main"), 5, b"\x22" * 32)
+    checkpoint = Checkpoint(derive_log_id(signer.address), 5, b"\x22" * 32)
     signed = checkpoint.sign(signer)
     assert signed.recover() == signer.address == signed.publisher
     assert _eth_account_digest(checkpoint.typed_data()) == checkpoint.id

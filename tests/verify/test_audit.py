@@ -68,7 +68,13 @@ def _build(
 
 
 def _kinds(store: Store, registry: Registry | None, lines: list[str]) -> set[str]:
-    report = audit_log(lines, publisher=store.address, chain=registry, authors=[store.address])
+    report = audit_log(
+        lines,
+        publisher=store.address,
+        chain=registry,
+        chain_id=None if registry is None else registry.chain_id,
+        authors=[store.address],
+    )
     json.dumps(report.to_dict())  # always serialisable
     return report.defect_kinds()
 
@@ -80,7 +86,13 @@ def _entry_index(lines: list[str], kind: str, nth: int = 0) -> int:
 
 def test_a_clean_log_passes(tmp_path: Path) -> None:
     store, registry, lines = _build(tmp_path)
-    report = audit_log(lines, publisher=store.address, chain=registry, authors=[store.address])
+    report = audit_log(
+        lines,
+        publisher=store.address,
+        chain=registry,
+        chain_id=registry.chain_id,
+        authors=[store.address],
+    )
     assert report.passed, report.defects
     assert report.entries == store.size
     assert report.records == 6
@@ -111,7 +123,7 @@ def test_a_reordered_pair(tmp_path: Path) -> None:
 
 def test_a_forked_version(tmp_path: Path) -> None:
     store, registry, lines = _build(tmp_path, fork=True)
-    report = audit_log(lines, publisher=store.address, chain=registry)
+    report = audit_log(lines, publisher=store.address, chain=registry, chain_id=registry.chain_id)
     assert report.defect_kinds() == {"fork"}
     assert len(report.defects) == 1
 
@@ -119,7 +131,13 @@ def test_a_forked_version(tmp_path: Path) -> None:
 def test_a_backdated_event(tmp_path: Path) -> None:
     store, registry, lines = _build(tmp_path, backdate=True)
     assert _kinds(store, registry, lines) == {"backdated"}
-    report = audit_log(lines, publisher=store.address, chain=registry, tolerance=11 * 24 * 3600)
+    report = audit_log(
+        lines,
+        publisher=store.address,
+        chain=registry,
+        chain_id=registry.chain_id,
+        tolerance=11 * 24 * 3600,
+    )
     assert report.passed
 
 
@@ -139,7 +157,7 @@ def test_a_checkpoint_by_another_publisher(tmp_path: Path) -> None:
             }
         )
     )
-    assert _kinds(store, registry, lines) == {"checkpoint-by-another-publisher"}
+    assert _kinds(store, registry, lines) == {"checkpoint-signature-mismatch"}
 
 
 def test_a_rewritten_entry_and_an_unreachable_chain(tmp_path: Path) -> None:
@@ -160,7 +178,7 @@ def test_a_rewritten_entry_and_an_unreachable_chain(tmp_path: Path) -> None:
         label="a dead node",
     )
     _, _, clean = _build(tmp_path / "again")
-    report = audit_log(clean, publisher=store.address, chain=dead)
+    report = audit_log(clean, publisher=store.address, chain=dead, chain_id=registry.chain_id)
     assert report.defect_kinds() == {"chain-unavailable"}
     assert "a dead node" in report.defects[0].detail
 

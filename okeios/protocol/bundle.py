@@ -1,6 +1,6 @@
 """The proof bundle: one self-contained, self-describing file per event.
 
-Binary form (``application/vnd.okeios.protocol.bundle+msgpack``), see ``docs/bundle.md``::
+Binary form (``application/vnd.okeios.bundle+msgpack``), see ``docs/bundle.md``::
 
     magic    7 bytes   0x89 "OKEIOS"
     major    1 byte    0x02
@@ -10,7 +10,7 @@ The body is encoded canonically (shortest msgpack forms, ``bin`` for bytes, ``st
 keys in the fixed order below, disclosed fields in ascending order of their hashed path); a
 decoder re-encodes what it read and refuses the input unless the bytes are identical, so every
 bundle has exactly one encoding. Unknown fields are refused (a new field means a new major
-version). A JSON form exists for people (``application/vnd.okeios.protocol.bundle+json``): the
+version). A JSON form exists for people (``application/vnd.okeios.bundle+json``): the
 same content, bytes as ``0x``-hex, disclosed values as their canonical JSON text; a JSON reader
 refuses a repeated member name and members out of the documented order.
 
@@ -59,8 +59,8 @@ __all__ = [
 
 MAGIC = b"\x89OKEIOS"
 MAJOR_VERSION = 2
-MEDIA_TYPE = "application/vnd.okeios.protocol.bundle+msgpack"
-JSON_MEDIA_TYPE = "application/vnd.okeios.protocol.bundle+json"
+MEDIA_TYPE = "application/vnd.okeios.bundle+msgpack"
+JSON_MEDIA_TYPE = "application/vnd.okeios.bundle+json"
 MAX_BUNDLE_SIZE = 64 * 1024 * 1024
 _HEADER = MAGIC + bytes([MAJOR_VERSION])
 _U64 = 1 << 64

@@ -48,7 +48,7 @@ def test_binary_and_json_round_trips() -> None:
     assert Bundle.load(BUNDLE.to_json().encode()) == BUNDLE
     assert Bundle.load(DATA).to_bytes() == DATA
     as_json = BUNDLE.to_json_dict()
-    assert as_json["mediaType"] == "application/vnd.okeios.protocol.bundle+json"
+    assert as_json["mediaType"] == "application/vnd.okeios.bundle+json"
     assert as_json["version"] == 2
     # Disclosed values keep their exact canonical text, decimals included.
     values = {tuple(f["path"]): f["value"] for f in as_json["disclosure"]["fields"]}

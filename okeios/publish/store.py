@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from okeios.config import resolve_home
 from okeios.crypto.keyfile import (
     protect_secret,
     protect_secret_with_key,
@@ -41,6 +42,7 @@ from okeios.crypto.payload import (
 from okeios.crypto.recipients import RecipientBinding, wrap_data_key
 from okeios.crypto.share import Share, grant_info, seal_seed
 from okeios.errors import AccessError, InputError
+from okeios.files import private_dir, write_atomic
 from okeios.protocol.bundle import AnchorRef, Bundle, Extension, InclusionProof
 from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import (
@@ -105,25 +107,6 @@ JOURNAL_STATES = ("prepared", "sent", "mined", "final", "dropped", "failed")
 
 class StoreError(InputError):
     """The store is missing, locked, corrupt or of an unknown version."""
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a secret file readable by its owner only, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def resolve_home(home: str | Path | None = None) -> Path:
-    """The okeios home: the argument, else ``$OKEIOS_HOME``, else ``~/.okeios``."""
-    if home is not None:
-        return Path(home).expanduser()
-    env = os.environ.get("OKEIOS_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".okeios"
 
 
 def fhir_resources(data: bytes) -> list[bytes | JSONValue]:
@@ -219,7 +202,7 @@ class Store:
         path = resolve_home(home)
         if (path / DB_NAME).exists():
             raise StoreError(f"a store exists already in {path}")
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)  # 0700: the home holds keys and the database
         signer = LocalSigner.from_key(key) if key is not None else LocalSigner.generate(rng)
         master = rng(32)
         passphrase = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV)
@@ -227,11 +210,13 @@ class Store:
             protected = protect_secret(master, passphrase, rng=rng)
         else:
             keyfile = rng(32)
-            _write_private(path / KEYFILE_NAME, keyfile)
+            write_atomic(path / KEYFILE_NAME, keyfile, private=True)
             protected = protect_secret_with_key(master, keyfile, rng=rng)
-        _write_private(path / MASTER_NAME, protected)
-        _write_private(
-            path / KEY_NAME, protect_secret_with_key(signer.private_key, master, rng=rng)
+        write_atomic(path / MASTER_NAME, protected, private=True)
+        write_atomic(
+            path / KEY_NAME,
+            protect_secret_with_key(signer.private_key, master, rng=rng),
+            private=True,
         )
         db = cls._connect(path / DB_NAME)
         with db:
@@ -295,6 +280,19 @@ class Store:
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
+        try:
+            # Owner-only database (SQLite gives its -wal and -shm files the same mode): create
+            # it 0600 before SQLite does, and tighten one an older version left readable.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            try:
+                if os.fstat(fd).st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+            if path.parent.stat().st_mode & 0o077:
+                path.parent.chmod(0o700)
+        except OSError as exc:
+            raise StoreError(f"cannot open {path}: {exc.strerror}") from exc
         try:
             db = sqlite3.connect(path, timeout=30, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")

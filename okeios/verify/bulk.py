@@ -373,6 +373,7 @@ _REPORT_FIELDS = (
     "disclosed",
     "anchored_block",
     "anchored_time",
+    "required",
 )
 _VERDICT_FIELDS = ("property", "status", "reason", "detail")
 # If verify.py changes either dataclass, reports travel as themselves (slower, still right).
@@ -408,13 +409,26 @@ def _pack(r: Report) -> _Packed:
         r.disclosed,
         r.anchored_block,
         r.anchored_time,
+        r.required,
     )
 
 
 def _unpack(p: _Packed | Report) -> Report:
     if isinstance(p, Report):
         return p
-    event_id, record_id, kind, author, publisher, tree_size, verdicts, disclosed, block, when = p
+    (
+        event_id,
+        record_id,
+        kind,
+        author,
+        publisher,
+        tree_size,
+        verdicts,
+        disclosed,
+        block,
+        when,
+        required,
+    ) = p
     return Report(
         event_id,
         record_id,
@@ -429,6 +443,7 @@ def _unpack(p: _Packed | Report) -> Report:
         disclosed,
         block,
         when,
+        required,
     )
 
 

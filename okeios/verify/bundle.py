@@ -38,7 +38,16 @@ from okeios.protocol.merkle import (
     verify_inclusion,
 )
 from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Property, Reason, Report, Verdict, _fail, _pass, _skip
+from okeios.verify.report import (
+    Property,
+    Reason,
+    Report,
+    Verdict,
+    _fail,
+    _pass,
+    _skip,
+    _undecided,
+)
 
 
 def _check_integrity(bundle: Bundle, record: bytes | JSONValue | None) -> Verdict:
@@ -227,10 +236,11 @@ def _check_chain(
             None,
         )
     except ChainError as exc:
+        # An outage is not a forgery: the verdict is undecided, never a failure or a pass.
         detail = f"the chain could not be read: {exc}"
         return (
-            _fail(a, Reason.CHAIN_UNAVAILABLE, detail),
-            _fail(c, Reason.CHAIN_UNAVAILABLE, detail),
+            _undecided(a, Reason.CHAIN_UNAVAILABLE, detail),
+            consistency_failure or _undecided(c, Reason.CHAIN_UNAVAILABLE, detail),
             None,
         )
 
@@ -363,6 +373,7 @@ def verify_bundle(
         disclosed=disclosed,
         anchored_block=None if proven is None else proven.block_number,
         anchored_time=None if proven is None else proven.timestamp,
+        required=policy.required,
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.errors import InputError, OkeiosError
+from okeios.protocol.jsonlimits import nesting_exceeds
 from okeios.protocol.signing import checksum_address
 
 __all__ = ["EMBEDDED", "TRUST_FILE", "TrustConfig", "resolve_home"]
@@ -60,6 +61,8 @@ class TrustConfig:
         from okeios.files import read_limited
 
         data = read_limited(path, MAX_TRUST_FILE, "trust file")
+        if nesting_exceeds(data, 8):
+            raise InputError(f"{path} is not a valid trust file: it nests too deep")
         try:
             raw = json.loads(data.decode("utf-8"))
             if not isinstance(raw, dict):

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from okeios.errors import ChainError, InputError, OkeiosError
 from okeios.protocol.anchors import AnchorEntry
 from okeios.protocol.events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
+from okeios.protocol.jsonlimits import nesting_exceeds
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import checksum_address
 from okeios.verify.lineage import check_lineage
@@ -41,6 +42,7 @@ __all__ = ["AnchorSource", "AuditReport", "Defect", "audit_log", "read_log", "wr
 LOG_FORMAT = "okeios-log"
 STRUCTURAL = ("missing-entry", "duplicate-entry", "reordered")
 DEFAULT_TOLERANCE = 24 * 3600
+MAX_LOG_LINE = 1 << 20  # one entry or checkpoint is about a kilobyte
 FUTURE_SKEW = 300
 
 
@@ -233,20 +235,31 @@ def read_log(lines: Iterable[str]) -> _Parsed:
     """Parse a log file; malformed lines become defects, not exceptions."""
     it: Iterator[str] = iter(lines)
     try:
-        header = json.loads(next(it))
+        first = next(it)
+        if len(first) > MAX_LOG_LINE:
+            raise InputError(f"the header line is longer than {MAX_LOG_LINE} characters")
+        if nesting_exceeds(first, 16):
+            raise InputError("the header line nests deeper than 16 levels")
+        header = json.loads(first)
         if header.get("format") != LOG_FORMAT or header.get("version") != 1:
             raise InputError("not an okeios log file (format/version)")
         publisher = checksum_address(header["publisher"])
         log_id = bytes.fromhex(header["logId"][2:])
     except StopIteration:
         raise InputError("the log file is empty") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"bad log file header: {exc}") from exc
     parsed = _Parsed(publisher, log_id, [], [], [])
     for position, line in enumerate(it):
         if not line.strip():
             continue
         try:
+            if len(line) > MAX_LOG_LINE:
+                raise InputError(f"the line is longer than {MAX_LOG_LINE} characters")
+            if nesting_exceeds(line, 16):
+                raise InputError("the line nests deeper than 16 levels")
             item = json.loads(line)
             if "checkpoint" in item:
                 c = item["checkpoint"]
@@ -261,7 +274,14 @@ def read_log(lines: Iterable[str]) -> _Parsed:
                 event_from_message(item["event"]), bytes.fromhex(item["signature"][2:])
             )
             parsed.entries.append((position, signed, signed.leaf_data()))
-        except (ValueError, KeyError, TypeError, AttributeError, OkeiosError) as exc:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            RecursionError,
+            OkeiosError,
+        ) as exc:
             parsed.malformed.append(
                 Defect("malformed-entry", position, f"line {position + 2}: {exc}")
             )

@@ -10,7 +10,7 @@ from okeios.errors import (
     PolicyError,
 )
 from okeios.protocol.signing import checksum_address
-from okeios.verify.report import OFFLINE_PROPERTIES, Property
+from okeios.verify.report import CHAIN_PROPERTIES, OFFLINE_PROPERTIES, Property
 
 
 class _Anyone:
@@ -31,8 +31,9 @@ class TrustPolicy:
     refused as likely misuse (it would reject everything, or, worse, be read as "no limit").
 
     ``required`` names the properties that must pass for a report to pass (default: the
-    offline ones, integrity, authenticity, inclusion and confidentiality). Add ``anchoring``
-    and ``consistency`` to refuse a bundle whose anchor was not checked against a chain: a
+    offline ones, integrity, authenticity, inclusion and confidentiality, and also anchoring
+    and consistency when a chain is pinned). Require ``anchoring`` and ``consistency`` to
+    refuse a bundle whose anchor was not checked against a chain: a
     required property that was skipped, or could not be decided, makes the report
     ``undecided``, never ``pass``. A property not required is still checked when it can be, and
     its failure still fails the report.
@@ -53,7 +54,7 @@ class TrustPolicy:
         chain_id: int | None = None,
         registry: str | None = None,
         confirmations: int = 1,
-        required: Iterable[Property | str] = OFFLINE_PROPERTIES,
+        required: Iterable[Property | str] | None = None,
     ) -> None:
         object.__setattr__(self, "authors", self._normalise("authors", authors))
         object.__setattr__(self, "publishers", self._normalise("publishers", publishers))
@@ -70,6 +71,8 @@ class TrustPolicy:
         object.__setattr__(self, "chain_id", chain_id)
         object.__setattr__(self, "registry", pinned)
         object.__setattr__(self, "confirmations", confirmations)
+        if required is None:  # the offline properties, and the chain's when one is pinned
+            required = OFFLINE_PROPERTIES | (CHAIN_PROPERTIES if chain_id is not None else set())
         object.__setattr__(self, "required", self._properties(required))
 
     @staticmethod

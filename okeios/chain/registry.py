@@ -25,6 +25,7 @@ from eth_utils.abi import function_abi_to_4byte_selector
 from okeios.chain.artifacts import load_anchor_registry
 from okeios.errors import ChainError, RegistryMissingError
 from okeios.protocol.anchors import AnchorEntry
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.keccak import keccak256
 from okeios.protocol.signing import LocalSigner, checksum_address
 
@@ -71,7 +72,7 @@ def decode_revert(data: bytes | str | None) -> str:
 
     if data is None:
         return "reverted without data"
-    raw = bytes.fromhex(data[2:]) if isinstance(data, str) and data.startswith("0x") else data
+    raw = from_hex(data) if isinstance(data, str) and data.startswith("0x") else data
     if not isinstance(raw, bytes) or len(raw) < 4:
         return f"reverted ({data!r})"
     known = _ERRORS.get(raw[:4])
@@ -82,7 +83,7 @@ def decode_revert(data: bytes | str | None) -> str:
         values = decode(types, raw[4:])
     except Exception:
         return f"{name}(<undecodable arguments>)"
-    shown = ", ".join("0x" + v.hex() if isinstance(v, bytes) else str(v) for v in values)
+    shown = ", ".join(to_hex(v) if isinstance(v, bytes) else str(v) for v in values)
     return f"{name}({shown})"
 
 

@@ -36,6 +36,7 @@ from okeios.errors import (
 )
 from okeios.protocol.commitment import DisclosedField, Disclosure
 from okeios.protocol.events import Checkpoint, Event, EventKind, SignedCheckpoint, SignedEvent
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.jsonlimits import nesting_exceeds
 from okeios.protocol.signing import checksum_address
 
@@ -274,10 +275,10 @@ class _ElementBudget:
 
 def _to_body(b: Bundle, *, hexify: bool = False) -> dict[str, Any]:
     def h(value: bytes) -> Any:
-        return "0x" + value.hex() if hexify else value
+        return to_hex(value) if hexify else value
 
     def addr(value: str) -> Any:
-        return value if hexify else bytes.fromhex(value[2:])
+        return value if hexify else from_hex(value)
 
     e = b.event.event
     c = b.checkpoint
@@ -347,7 +348,7 @@ def _unhex(value: Any, where: str) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise EncodingError(f"{where}: expected 0x-hex text")
     try:
-        return bytes.fromhex(value[2:])
+        return from_hex(value)
     except ValueError as exc:
         raise EncodingError(f"{where}: bad hex") from exc
 

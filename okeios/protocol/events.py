@@ -19,6 +19,7 @@ from typing import Any
 
 from okeios.errors import EventError, SignatureError
 from okeios.protocol.eip712 import TypedDataEncoder
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.signing import (
     SIGNATURE_SIZE,
     Signer,
@@ -96,7 +97,7 @@ class EventKind(enum.StrEnum):
 
 def derive_log_id(publisher: str, name: str) -> bytes:
     """A publisher's log id for a log name: ``SHA-256("okeios/log/v1" 0x00 address name)``."""
-    address = bytes.fromhex(checksum_address(publisher)[2:])
+    address = from_hex(checksum_address(publisher))
     return sha256(b"okeios/log/v1\x00" + address + name.encode("utf-8")).digest()
 
 
@@ -114,7 +115,7 @@ def _u64(name: str, value: object) -> int:
 
 
 def _hx(value: bytes) -> str:
-    return "0x" + value.hex()
+    return to_hex(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +316,6 @@ def _unhex(value: object) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise EventError(f"expected 0x-hex, got {value!r}")
     try:
-        return bytes.fromhex(value[2:])
+        return from_hex(value)
     except ValueError as exc:
         raise EventError(f"bad hex {value!r}") from exc

@@ -36,6 +36,7 @@ from okeios.protocol.events import (
     SignedEvent,
     derive_log_id,
 )
+from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import Signer
 
@@ -193,8 +194,8 @@ class Publisher:
             raise InputError("restore_state needs a fresh publisher")
         self.log.extend(leaves)
         for record_id, message, event_id in heads:
-            commitment = bytes.fromhex(str(message["commitment"])[2:])
-            ciphertext = bytes.fromhex(str(message["ciphertextDigest"])[2:])
+            commitment = from_hex(str(message["commitment"]))
+            ciphertext = from_hex(str(message["ciphertextDigest"]))
             self._heads[record_id] = _Head(
                 event_id, int(message["version"]), commitment, ciphertext
             )

@@ -52,6 +52,7 @@ from okeios.protocol.events import (
     SignedEvent,
     event_from_message,
 )
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.signing import LocalSigner, Signer, checksum_address
 from okeios.publish.publisher import LoggedEvent, Publisher
 
@@ -561,7 +562,7 @@ class Store:
         )
         sealed, data_key, seed = self.version_secrets(record_id, version)
         content = self._content_event(record_id, version)
-        bundle = self.export("0x" + content.hex(), fields=[])
+        bundle = self.export(to_hex(content), fields=[])
         return Share(
             recipient=address,
             suite=str(binding.suite),
@@ -661,7 +662,7 @@ class Store:
             out.append(
                 {
                     "index": idx,
-                    "event": "0x" + bytes(event_id).hex(),
+                    "event": to_hex(bytes(event_id)),
                     "kind": m["kind"],
                     "version": m["version"],
                     "time": m["time"],
@@ -821,7 +822,7 @@ class Store:
                 extension = Extension(latest.tree_size, latest.root, tuple(proof))
             ref = AnchorRef(
                 chain_id=anchor.chain_id,
-                registry=bytes.fromhex(anchor.registry[2:]),
+                registry=from_hex(anchor.registry),
                 transaction=anchor.tx_hash,
                 block=anchor.block_number,
                 extension=extension,

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from okeios.errors import ChainError, InputError, OkeiosError
 from okeios.protocol.anchors import AnchorEntry
 from okeios.protocol.events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.jsonlimits import nesting_exceeds
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import checksum_address
@@ -64,7 +65,7 @@ class Defect:
             "kind": self.kind,
             "index": self.index,
             "detail": self.detail,
-            "record": None if self.record_id is None else "0x" + self.record_id.hex(),
+            "record": None if self.record_id is None else to_hex(self.record_id),
         }
 
 
@@ -96,7 +97,7 @@ class AuditReport:
         return {
             "result": "pass" if self.passed else "fail",
             "publisher": self.publisher,
-            "logId": "0x" + self.log_id.hex(),
+            "logId": to_hex(self.log_id),
             "counts": {
                 "entries": self.entries,
                 "records": self.records,
@@ -111,7 +112,7 @@ class AuditReport:
             "timeline": [
                 {
                     "treeSize": a.tree_size,
-                    "root": "0x" + a.root.hex(),
+                    "root": to_hex(a.root),
                     "block": a.block_number,
                     "time": a.timestamp,
                 }
@@ -187,7 +188,7 @@ def write_log(
                 "format": LOG_FORMAT,
                 "version": 1,
                 "publisher": publisher,
-                "logId": "0x" + log_id.hex(),
+                "logId": to_hex(log_id),
             }
         )
         + "\n"
@@ -199,7 +200,7 @@ def write_log(
                 {
                     "index": n - 1,
                     "event": signed.event.message(),
-                    "signature": "0x" + signed.signature.hex(),
+                    "signature": to_hex(signed.signature),
                 }
             )
             + "\n"
@@ -211,9 +212,9 @@ def write_log(
                 {
                     "checkpoint": {
                         "treeSize": c.tree_size,
-                        "root": "0x" + c.root.hex(),
+                        "root": to_hex(c.root),
                         "publisher": cp.publisher,
-                        "signature": "0x" + cp.signature.hex(),
+                        "signature": to_hex(cp.signature),
                     }
                 }
             )
@@ -244,7 +245,7 @@ def read_log(lines: Iterable[str]) -> _Parsed:
         if header.get("format") != LOG_FORMAT or header.get("version") != 1:
             raise InputError("not an okeios log file (format/version)")
         publisher = checksum_address(header["publisher"])
-        log_id = bytes.fromhex(header["logId"][2:])
+        log_id = from_hex(header["logId"])
     except StopIteration:
         raise InputError("the log file is empty") from None
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
@@ -264,15 +265,13 @@ def read_log(lines: Iterable[str]) -> _Parsed:
             if "checkpoint" in item:
                 c = item["checkpoint"]
                 cp = SignedCheckpoint(
-                    Checkpoint(log_id, int(c["treeSize"]), bytes.fromhex(c["root"][2:])),
+                    Checkpoint(log_id, int(c["treeSize"]), from_hex(c["root"])),
                     c["publisher"],
-                    bytes.fromhex(c["signature"][2:]),
+                    from_hex(c["signature"]),
                 )
                 parsed.checkpoints.append((position, cp))
                 continue
-            signed = SignedEvent(
-                event_from_message(item["event"]), bytes.fromhex(item["signature"][2:])
-            )
+            signed = SignedEvent(event_from_message(item["event"]), from_hex(item["signature"]))
             parsed.entries.append((position, signed, signed.leaf_data()))
         except (
             ValueError,

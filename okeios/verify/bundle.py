@@ -31,6 +31,7 @@ from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import JSONValue, canonicalize, iter_leaves, parse_json
 from okeios.protocol.commitment import commitment_from_digests
 from okeios.protocol.events import ZERO_HASH, EventKind
+from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.merkle import (
     ProofMismatchError,
     leaf_hash,
@@ -209,7 +210,7 @@ def _check_chain(
                 None,
             )
         if ref is not None and (
-            ref.chain_id != policy.chain_id or "0x" + ref.registry.hex() != registry.lower()
+            ref.chain_id != policy.chain_id or to_hex(ref.registry) != registry.lower()
         ):
             detail = (
                 f"the bundle points at registry 0x{ref.registry.hex()} on chain {ref.chain_id}; "

@@ -14,6 +14,7 @@ from typing import Any
 from okeios.errors import (
     VerificationError,
 )
+from okeios.protocol.hexcodec import to_hex
 
 
 class Property(enum.StrEnum):
@@ -217,8 +218,8 @@ class Report:
             "headline": self.headline(),
             "required": sorted(str(p) for p in self.required),
             "notChecked": [str(p) for p in self.not_checked],
-            "event": "0x" + self.event_id.hex(),
-            "record": "0x" + self.record_id.hex(),
+            "event": to_hex(self.event_id),
+            "record": to_hex(self.record_id),
             "kind": self.kind,
             "author": self.author,
             "publisher": self.publisher,

@@ -127,7 +127,7 @@ class LocalSigner:
     def from_key(cls, private_key: bytes | str) -> LocalSigner:
         """A signer from a 32-byte key (bytes or 0x-hex)."""
         raw = (
-            bytes.fromhex(private_key.removeprefix("0x"))
+            from_hex(private_key, "a private key", error=SignatureError, prefix=False)
             if isinstance(private_key, str)
             else private_key
         )

@@ -475,12 +475,7 @@ class Store:
 
     def find_event(self, ident: str) -> LoggedEvent:
         """An event by its id, or a record's latest event by the record id (0x-hex either way)."""
-        try:
-            raw = bytes.fromhex(ident.removeprefix("0x"))
-        except ValueError:
-            raise InputError(f"{ident!r} is not a hex record or event id") from None
-        if len(raw) != 32:
-            raise InputError(f"{ident!r} is not a 32-byte record or event id")
+        raw = from_hex(ident, "a record or event id", size=32, prefix=False)
         row = self._db.execute(
             "SELECT event_id FROM events WHERE event_id = ? OR record_id = ?"
             " ORDER BY idx DESC LIMIT 1",

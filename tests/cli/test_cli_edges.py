@@ -608,3 +608,32 @@ def test_a_publisher_without_funds_is_told_so(
     publisher = TrustConfig.load(home).publishers[0]
     assert f"the publisher {publisher} has no funds on chain 31337" in err
     assert "Out of gas" not in err
+
+
+def test_one_resolver_for_pins_on_a_real_chain(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify, decrypt and audit read the pin from trust.json when no flag gives it, flags win,
+    and the chain id is checked against the node in every one of them."""
+    rid = _add(capsys, home, tmp_path / "lab.json")
+    h = ("--home", str(home))
+    ok(capsys, "recipient", *h, "-o", str(tmp_path / "r.key"))
+    share = str(tmp_path / "s.share")
+    ok(capsys, "grant", rid, *h, "--recipient", str(tmp_path / "r.binding.json"), "-o", share)
+    ok(capsys, "anchor", *h)
+    bundle = str(tmp_path / "b.okb")
+    ok(capsys, "export", rid, *h, "-o", bundle)
+    log = str(tmp_path / "log.jsonl")
+    ok(capsys, "log", *h, "-o", log)
+    publisher = TrustConfig.load(home).publishers[0]
+    chain = ("--chain", "embedded")
+
+    assert f"{bundle}: PASS\n" in ok(capsys, "verify", bundle, *h, *chain)
+    out = ok(capsys, "verify", bundle, *h, *chain, "--chain-id", "5", code=1)
+    assert "anchoring       fail [chain-mismatch]" in out
+    ok(capsys, "decrypt", share, "--key", str(tmp_path / "r.key"), *h, *chain)
+    audit = ("audit", "--log", log, "--publisher", publisher, *h, *chain)
+    out = ok(capsys, *audit)
+    assert "PASS  (" in out
+    assert main([*audit, "--chain-id", "5"]) == 2
+    assert "answers chain id 131277, but 5 is pinned" in capsys.readouterr().err

@@ -274,7 +274,14 @@ def register(sub: Any) -> None:
     )
 
     p = o.command(sub, "add", "log FHIR resources or Bundles; prints the record ids", _cmd_add)
-    p.add_argument("files", nargs="+", metavar="FILE", help="FHIR JSON files, - for stdin")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="FHIR R4 JSON files, - for stdin: a resource (an object with a resourceType; one "
+        "without an id is accepted with a warning) or a Bundle (each entry's resource); "
+        "anything else is refused",
+    )
     o.progress_option(p)
 
     p = o.command(

@@ -115,6 +115,9 @@ class AuditReport:
                     "root": to_hex(a.root),
                     "block": a.block_number,
                     "time": a.timestamp,
+                    "timeIso": _dt.datetime.fromtimestamp(a.timestamp, _dt.UTC)
+                    .isoformat()
+                    .replace("+00:00", "Z"),
                 }
                 for a in self.anchors
             ],

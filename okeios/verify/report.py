@@ -7,6 +7,7 @@ audit defect name the same failure the same way.
 from __future__ import annotations
 
 import builtins
+import datetime as _dt
 import enum
 from dataclasses import dataclass
 from typing import Any
@@ -228,6 +229,11 @@ class Report:
             "disclosed": dict(self.disclosed),
             "anchoredBlock": self.anchored_block,
             "anchoredTime": self.anchored_time,
+            "anchoredAt": None
+            if self.anchored_time is None
+            else _dt.datetime.fromtimestamp(self.anchored_time, _dt.UTC)
+            .isoformat()
+            .replace("+00:00", "Z"),
         }
 
 

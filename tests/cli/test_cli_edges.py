@@ -637,3 +637,13 @@ def test_one_resolver_for_pins_on_a_real_chain(
     assert "PASS  (" in out
     assert main([*audit, "--chain-id", "5"]) == 2
     assert "answers chain id 131277, but 5 is pinned" in capsys.readouterr().err
+
+
+def test_progress_on_request(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    got = main(["add", "--home", str(home), str(tmp_path / "lab.json"), "--progress"])
+    err = capsys.readouterr().err
+    assert got == 0
+    assert "adding" in err
+    assert "1/1" in err or "100%" in err

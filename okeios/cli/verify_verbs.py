@@ -200,6 +200,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                 authors=args.author or None,
                 tolerance=args.tolerance,
                 progress=progress,
+                require_anchoring="anchoring" in required,
             )
 
     if pin is None:
@@ -213,22 +214,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if args.html:
         o.write_output(args.html, report.to_html().encode())
     d = report.to_dict()
-    # Audit defects name what failed; "chain-unavailable" only says anchors were not checked.
-    unchecked = [x for x in d["defects"] if x["kind"] == "chain-unavailable"]
-    defects = [x for x in d["defects"] if x["kind"] != "chain-unavailable"]
-    if defects:
-        outcome = "fail"
-    elif unchecked and "anchoring" in required:
-        outcome = "undecided"
-    else:
-        outcome = "pass"
-    not_checked = ["anchoring"] if unchecked else []
-    headline = outcome.upper()
-    if not_checked:
-        what = "required but not checked" if "anchoring" in required else "not checked"
-        headline += f" ({what}: anchoring)"
+    outcome, headline = report.outcome, report.headline()
     if args.json:
-        o.print_json({**d, "result": outcome, "headline": headline, "notChecked": not_checked})
+        o.print_json(d)
     else:
         print(
             f"audit of {o.safe(args.log)}: {headline}  ({d['counts']['entries']} entries, "

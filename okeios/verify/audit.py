@@ -80,9 +80,36 @@ class AuditReport:
     checkpoints: int = 0
     defects: list[Defect] = field(default_factory=list)
 
+    #: Whether anchoring must have been checked for the audit to pass (``audit_log`` sets it:
+    #: by default, when a chain was given).
+    anchoring_required: bool = True
+
+    @property
+    def not_checked(self) -> list[str]:
+        """``["anchoring"]`` when the anchors were not checked (no chain, or it did not answer)."""
+        return ["anchoring"] if any(d.kind == "chain-unavailable" for d in self.defects) else []
+
+    @property
+    def outcome(self) -> str:
+        """``fail`` for any defect found; else ``undecided`` when required anchors were not
+        checked; else ``pass`` (never a bare pass when anchors were skipped: see
+        :meth:`headline`)."""
+        if any(d.kind != "chain-unavailable" for d in self.defects):
+            return "fail"
+        if self.not_checked and self.anchoring_required:
+            return "undecided"
+        return "pass"
+
     @property
     def passed(self) -> bool:
-        return not self.defects
+        return self.outcome == "pass"
+
+    def headline(self) -> str:
+        word = self.outcome.upper()
+        if not self.not_checked:
+            return word
+        what = "required but not checked" if self.anchoring_required else "not checked"
+        return f"{word} ({what}: anchoring)"
 
     def first_of_each_kind(self) -> dict[str, Defect]:
         first: dict[str, Defect] = {}
@@ -95,7 +122,9 @@ class AuditReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "result": "pass" if self.passed else "fail",
+            "result": self.outcome,
+            "headline": self.headline(),
+            "notChecked": self.not_checked,
             "publisher": self.publisher,
             "logId": to_hex(self.log_id),
             "counts": {
@@ -302,12 +331,17 @@ def audit_log(
     authors: Sequence[str] | None = None,
     tolerance: int = DEFAULT_TOLERANCE,
     progress: Callable[[int], None] | None = None,
+    require_anchoring: bool | None = None,
 ) -> AuditReport:
     """Audit a published log file against the publisher's anchors (``chain``; None: skip the
-    chain checks and say so)."""
+    chain checks and say so). Anchoring is required (an unchecked one makes the report
+    ``undecided``) when ``require_anchoring`` says so, by default when a chain is given."""
     parsed = read_log(lines)
     expected = checksum_address(publisher)
     report = AuditReport(expected, parsed.log_id)
+    report.anchoring_required = (
+        chain is not None if require_anchoring is None else require_anchoring
+    )
     if parsed.publisher != expected:
         report.defects.append(
             Defect("foreign-log", None, f"the log file is {parsed.publisher}'s, not {expected}'s")

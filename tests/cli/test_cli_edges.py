@@ -255,6 +255,17 @@ def test_audit_follows_the_same_rule(
         code=2,
     )
     assert "UNDECIDED (required but not checked: anchoring)" in out
+    # the library says the same
+    from okeios.verify.audit import audit_log
+
+    lines = log.read_text().splitlines()
+    report = audit_log(lines, publisher=publisher, chain=None)
+    assert report.passed
+    assert report.headline() == "PASS (not checked: anchoring)"
+    strict = audit_log(lines, publisher=publisher, chain=None, require_anchoring=True)
+    assert strict.outcome == "undecided"
+    assert not strict.passed
+    assert strict.to_dict()["result"] == "undecided"
     garbage = tmp_path / "latin1.log"
     garbage.write_bytes(b"\xff\xfe not utf-8")
     err = usage(

@@ -102,7 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log more to stderr (-vv for debug)"
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="print less")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print less: no warnings, progress notes, or (verify) passing bundles",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in VERB_MODULES:
         importlib.import_module(name).register(sub)

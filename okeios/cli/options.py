@@ -98,7 +98,11 @@ def verbosity_options(p: argparse.ArgumentParser) -> None:
         help="log more to stderr (-vv for debug)",
     )
     p.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print less"
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print less: no warnings, progress notes, or (verify) passing bundles",
     )
 
 
@@ -206,14 +210,18 @@ def done(args: argparse.Namespace, payload: dict[str, Any], text: str) -> int:
     """Print a command's result (JSON with --json, else ``text``); exit 0."""
     if args.json:
         print_json(payload)
-    elif not getattr(args, "quiet", False):
+    else:
         print(text)
     return EXIT_OK
 
 
+_QUIET = [False]
+
+
 def note(text: str) -> None:
-    """A message for the person at the terminal (stderr)."""
-    print(text, file=sys.stderr)
+    """A message for the person at the terminal (stderr), silenced by ``-q``."""
+    if not _QUIET[0]:
+        print(text, file=sys.stderr)
 
 
 def safe(text: object) -> str:
@@ -457,5 +465,6 @@ def setup_logging(args: argparse.Namespace) -> None:
     level = (
         logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     )
+    _QUIET[0] = bool(quiet)
     logging.basicConfig(level=level, format="okeios: %(levelname)s: %(message)s", force=True)
     log.setLevel(level)

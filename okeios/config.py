@@ -18,14 +18,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from okeios.errors import InputError
+from okeios.errors import InputError, OkeiosError
 from okeios.protocol.canonical import load_json_strict
+from okeios.protocol.jsonlimits import nesting_exceeds
 from okeios.protocol.signing import checksum_address
 
-__all__ = ["EMBEDDED", "TRUST_FILE", "TrustConfig"]
+__all__ = ["EMBEDDED", "TRUST_FILE", "TrustConfig", "resolve_home"]
 
 TRUST_FILE = "trust.json"
+MAX_TRUST_FILE = 1024 * 1024
 EMBEDDED = "embedded"
+
+
+def _strings(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError("expected a list of address strings")
+    return value
+
+
+def resolve_home(home: str | Path | None = None) -> Path:
+    """The okeios home: the argument, else ``$OKEIOS_HOME``, else ``~/.okeios``."""
+    if home is not None:
+        return Path(home).expanduser()
+    env = os.environ.get("OKEIOS_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".okeios"
 
 
 @dataclass
@@ -38,26 +54,42 @@ class TrustConfig:
 
     @classmethod
     def load(cls, home: Path) -> TrustConfig:
+        """Read ``home/trust.json`` (an empty config if absent); anything malformed, too large
+        or of the wrong types is an :class:`~okeios.errors.InputError` naming the file."""
         path = home / TRUST_FILE
         if not path.exists():
             return cls([], [], {})
+        from okeios.files import read_limited
+
+        data = read_limited(path, MAX_TRUST_FILE, "trust file")
+        if nesting_exceeds(data, 8):
+            raise InputError(f"{path} is not a valid trust file: it nests too deep")
         try:
-            raw = load_json_strict(path.read_text())
-            return cls(
-                list(raw.get("authors", [])),
-                list(raw.get("publishers", [])),
-                dict(raw.get("chains", {})),
-            )
-        except (OSError, ValueError, AttributeError, TypeError) as exc:
+            raw = load_json_strict(data.decode("utf-8"))
+            if not isinstance(raw, dict):
+                raise TypeError("not a JSON object")
+            authors = [checksum_address(a) for a in _strings(raw.get("authors", []))]
+            publishers = [checksum_address(a) for a in _strings(raw.get("publishers", []))]
+            chains = raw.get("chains", {})
+            if not isinstance(chains, dict):
+                raise TypeError("chains is not an object")
+            for spec, entry in chains.items():
+                if not isinstance(entry, dict):
+                    raise TypeError(f"chain {spec!r} is not an object")
+                chain_id = entry.get("chainId")
+                if not isinstance(chain_id, int) or isinstance(chain_id, bool) or chain_id <= 0:
+                    raise TypeError(f"chain {spec!r} has no positive integer chainId")
+                entry["registry"] = checksum_address(entry.get("registry"))
+            return cls(authors, publishers, chains)
+        except (ValueError, TypeError, RecursionError, OkeiosError) as exc:
             raise InputError(f"{path} is not a valid trust file: {exc}") from exc
 
     def save(self, home: Path) -> None:
-        home.mkdir(parents=True, exist_ok=True)
-        path = home / TRUST_FILE
-        tmp = path.with_suffix(".tmp")
+        from okeios.files import private_dir, write_atomic
+
+        private_dir(home)
         data = {"authors": self.authors, "publishers": self.publishers, "chains": self.chains}
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_atomic(home / TRUST_FILE, (json.dumps(data, indent=2) + "\n").encode())
 
     def trust_author(self, address: str) -> None:
         a = checksum_address(address)

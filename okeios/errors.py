@@ -13,6 +13,7 @@ __all__ = [
     "BundleError",
     "CanonicalizationError",
     "ChainError",
+    "ChainMismatchError",
     "CommitmentError",
     "CryptoError",
     "DecryptionError",
@@ -170,6 +171,10 @@ class VerificationError(OkeiosError):
 
 class ChainError(OkeiosError):
     """A chain could not be reached or answered something unusable."""
+
+
+class ChainMismatchError(ChainError):
+    """The node answers another chain id than the one pinned."""
 
 
 class RegistryMissingError(ChainError):

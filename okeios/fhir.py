@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from okeios.errors import AccessError, InputError, SignatureError
 from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import EventKind, SignedEvent
+from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.signing import checksum_address
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ class AnchorInfo:
 
 
 def _hx(value: bytes) -> str:
-    return "0x" + value.hex()
+    return to_hex(value)
 
 
 def event_urn(event_id: bytes) -> str:

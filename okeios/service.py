@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.config import EMBEDDED, TrustConfig
-from okeios.errors import ChainError, InputError
+from okeios.errors import ChainError, ChainMismatchError, InputError
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import JSONValue
 from okeios.publish.anchoring import AnchorResult, anchor
@@ -58,33 +58,48 @@ def anchor_home(
     chain: str = EMBEDDED,
     *,
     registry: str | None = None,
+    chain_id: int | None = None,
     confirmations: int = 1,
     timeout: float = 60.0,
+    rpc_timeout: float = 10.0,
     echo: Echo = _quiet,
 ) -> AnchorResult:
     """Anchor a store's log on ``chain`` (``embedded`` or a JSON-RPC URL).
 
     The registry is ``registry``, else the one trust.json pins for that chain, else a new one
-    deployed (and pinned). The chain id is checked against the pin. On the embedded chain the
-    publisher is funded; on any other the balance is checked first (ChainError saying how much
-    is missing, rather than a failed transaction). Runs under the home's anchoring lock, so
-    processes sharing the home anchor one at a time.
+    deployed (and pinned). The chain id the node answers is checked against ``chain_id``, else
+    against trust.json's pin for that chain. On the embedded chain the publisher is funded; on
+    any other the balance is checked first (a ChainError saying the publisher has no funds, or
+    how much is missing, rather than a failed transaction). Runs under the home's anchoring
+    lock, so processes sharing the home anchor one at a time.
     """
     from okeios.chain.connect import open_chain
     from okeios.chain.registry import Registry
 
     home = store.home
-    with store.exclusive("anchor"), open_chain(chain, home) as handle:
+    with store.exclusive("anchor"), open_chain(chain, home, timeout=rpc_timeout) as handle:
         trust = TrustConfig.load(home)
         pinned = trust.chain(chain)
         address = registry or (pinned[1] if pinned else None)
         w3 = handle.w3
+        actual = int(w3.eth.chain_id)
+        expected = chain_id if chain_id is not None else (pinned[0] if pinned else None)
+        if expected is not None and actual != expected:
+            raise ChainMismatchError(
+                f"{handle.label} answers chain id {actual}, but {expected} is pinned for it"
+            )
         if handle.embedded is not None:
             if w3.eth.get_balance(store.address) < FUND_EMBEDDED // 10:
                 handle.fund(store.address, FUND_EMBEDDED)
         else:
             need = int(w3.eth.gas_price) * (ANCHOR_GAS + (DEPLOY_GAS if address is None else 0))
             have = int(w3.eth.get_balance(store.address))
+            if have == 0:
+                raise ChainError(
+                    f"the publisher {store.address} has no funds on chain {actual} "
+                    f"({handle.label}): send it some ether to pay for anchoring (about {need} wei "
+                    "at the current gas price), fund it first, then run anchor again"
+                )
             if have < need:
                 raise ChainError(
                     f"the publisher {store.address} has {have} wei on {handle.label}; anchoring "
@@ -95,12 +110,6 @@ def anchor_home(
             echo(f"deployed AnchorRegistry at {reg.address} on {handle.label}")
         else:
             reg = Registry(w3, address, label=handle.label)
-            same_pin = pinned is not None and pinned[1].lower() == address.lower()
-            if pinned is not None and same_pin and reg.chain_id != pinned[0]:
-                raise ChainError(
-                    f"{handle.label} has chain id {reg.chain_id}, but trust.json pins "
-                    f"{pinned[0]} for it"
-                )
             if not reg.has_code():
                 raise ChainError(f"no contract at {reg.address} on {handle.label}")
         trust.pin_chain(chain, reg.chain_id, reg.address)

@@ -53,7 +53,21 @@ def open_chain(spec: str, home: Path, *, timeout: float = 10.0) -> ChainHandle:
     from web3 import HTTPProvider, Web3
 
     if spec.startswith(("http://", "https://")):
-        w3 = Web3(HTTPProvider(spec, request_kwargs={"timeout": timeout}))
+        import requests
+        from web3.providers.rpc.utils import ExceptionRetryConfiguration
+
+        # One retry at most: with web3's default (5 retries) a node that never answers costs
+        # about five timeouts per read.
+        retry = ExceptionRetryConfiguration(
+            errors=(ConnectionError, requests.ConnectionError, requests.Timeout),
+            retries=1,
+            backoff_factor=0.1,
+        )
+        w3 = Web3(
+            HTTPProvider(
+                spec, request_kwargs={"timeout": timeout}, exception_retry_configuration=retry
+            )
+        )
     else:
         raise InputError(f"--chain takes 'embedded' or an http(s) URL, got {spec!r}")
     return ChainHandle(spec, w3, spec)

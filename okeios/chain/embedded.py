@@ -29,7 +29,6 @@ import hashlib
 import logging
 import os
 import struct
-import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -63,6 +62,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 from web3.providers.eth_tester.defaults import API_ENDPOINTS
 
 from okeios.errors import ChainError, InputError
+from okeios.files import FileWriteError, write_atomic
 from okeios.protocol.signing import checksum_address
 
 __all__ = [
@@ -269,20 +269,11 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` all or nothing: temp file, fsync, rename, fsync the folder."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` all or nothing, owner-only (the one okeios writer)."""
     try:
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+        write_atomic(path, data, private=True)
+    except FileWriteError as exc:
+        raise OSError(str(exc)) from exc
 
 
 def _remove_stale_temporaries(folder: Path) -> None:

@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account import Account
 from eth_utils.abi import function_abi_to_4byte_selector
@@ -25,8 +25,11 @@ from eth_utils.abi import function_abi_to_4byte_selector
 from okeios.chain.artifacts import load_anchor_registry
 from okeios.errors import ChainError, RegistryMissingError
 from okeios.protocol.anchors import AnchorEntry
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.keccak import keccak256
 from okeios.protocol.signing import LocalSigner, checksum_address
+
+_T = TypeVar("_T")
 
 __all__ = [
     "Receipt",
@@ -69,7 +72,7 @@ def decode_revert(data: bytes | str | None) -> str:
 
     if data is None:
         return "reverted without data"
-    raw = bytes.fromhex(data[2:]) if isinstance(data, str) and data.startswith("0x") else data
+    raw = from_hex(data) if isinstance(data, str) and data.startswith("0x") else data
     if not isinstance(raw, bytes) or len(raw) < 4:
         return f"reverted ({data!r})"
     known = _ERRORS.get(raw[:4])
@@ -80,7 +83,7 @@ def decode_revert(data: bytes | str | None) -> str:
         values = decode(types, raw[4:])
     except Exception:
         return f"{name}(<undecodable arguments>)"
-    shown = ", ".join("0x" + v.hex() if isinstance(v, bytes) else str(v) for v in values)
+    shown = ", ".join(to_hex(v) if isinstance(v, bytes) else str(v) for v in values)
     return f"{name}({shown})"
 
 
@@ -408,14 +411,34 @@ class RegistryView:
     costs one lookup, not one per bundle. Make a new view to see newer blocks.
     """
 
-    def __init__(self, w3: Any, *, label: str = "chain") -> None:
+    def __init__(self, w3: Any, *, label: str = "chain", deadline: float | None = None) -> None:
         self.w3 = w3
         self.label = label
+        self.deadline = deadline
+        self._failure: ChainError | None = None
         self._registries: dict[str, Registry] = {}
         self._chain_id: int | None = None
         self._head: int | None = None
         self._at: dict[tuple[str, str, bytes, int], AnchorEntry | None] = {}
         self._latest: dict[tuple[str, str, bytes], AnchorEntry | None] = {}
+
+    def _read(self, fn: Callable[[], _T]) -> _T:
+        """Run one chain read under the view's deadline. The first failure to reach the chain
+        is kept, and every later read of this view fails at once with it: a node that never
+        answers costs one timeout per run, not one per bundle. (A missing registry is an
+        answer, not an outage, and is not kept.)"""
+        if self._failure is not None:
+            raise ChainError(str(self._failure))
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self._failure = ChainError(f"{self.label}: the deadline for chain reads has passed")
+            raise ChainError(str(self._failure))
+        try:
+            return fn()
+        except RegistryMissingError:
+            raise
+        except ChainError as exc:
+            self._failure = exc
+            raise
 
     def registry(self, address: str) -> Registry:
         key = checksum_address(address)
@@ -425,7 +448,7 @@ class RegistryView:
 
     def chain_id(self) -> int:
         if self._chain_id is None:
-            self._chain_id = self.registry_any().chain_id
+            self._chain_id = self._read(lambda: self.registry_any().chain_id)
         return self._chain_id
 
     def registry_any(self) -> Registry:
@@ -433,7 +456,7 @@ class RegistryView:
 
     def head(self) -> int:
         if self._head is None:
-            self._head = self.registry_any().block_number()
+            self._head = self._read(self.registry_any().block_number)
         return self._head
 
     def anchor_at(
@@ -442,13 +465,14 @@ class RegistryView:
         key = (checksum_address(registry), checksum_address(publisher), log_id, tree_size)
         if key not in self._at:
             reg = self.registry(registry)
-            if not reg.has_code():
+            if not self._read(reg.has_code):
                 raise RegistryMissingError(f"no contract at registry {reg.address} on {self.label}")
-            self._at[key] = reg.root_at(publisher, log_id, tree_size)
+            self._at[key] = self._read(lambda: reg.root_at(publisher, log_id, tree_size))
         return self._at[key]
 
     def latest(self, registry: str, publisher: str, log_id: bytes) -> AnchorEntry | None:
         key = (checksum_address(registry), checksum_address(publisher), log_id)
         if key not in self._latest:
-            self._latest[key] = self.registry(registry).latest(publisher, log_id)
+            reg = self.registry(registry)
+            self._latest[key] = self._read(lambda: reg.latest(publisher, log_id))
         return self._latest[key]

@@ -16,6 +16,7 @@ from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_
 from okeios.crypto.share import Share
 from okeios.errors import AccessError, BundleError
 from okeios.protocol.canonical import canonicalize, parse_json
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.signing import LocalSigner
 from okeios.publish.anchoring import anchor
 from okeios.publish.store import Store
@@ -125,7 +126,7 @@ def run_demo(
         for i, (raw, item) in enumerate(zip(records, logged, strict=True)):
             (out_dir / f"record-{i}.json").write_bytes(raw)
             path = out_dir / f"record-{i}.okb"
-            path.write_bytes(store.export("0x" + item.record_id.hex()).to_bytes())
+            path.write_bytes(store.export(to_hex(item.record_id)).to_bytes())
             report = verify_bundle(path.read_bytes(), policy, record=raw, chain=view)
             checks.append(report.passed and all(v.status == "pass" for v in report.verdicts))
             results["records"].append({"bundle": path.name, "result": report.to_dict()["result"]})
@@ -137,7 +138,7 @@ def run_demo(
         # Selective disclosure: one lab value, nothing else.
         lab = logged[1]
         partial = store.export(
-            "0x" + lab.record_id.hex(), fields=["/valueQuantity/value", "/code/coding/0/code"]
+            to_hex(lab.record_id), fields=["/valueQuantity/value", "/code/coding/0/code"]
         )
         (out_dir / "disclosure.okb").write_bytes(partial.to_bytes())
         shown = verify_bundle(partial.to_bytes(), policy, chain=view)
@@ -152,7 +153,7 @@ def run_demo(
         researcher = LocalSigner.generate()
         research_key = RecipientPrivateKey.generate(Suite.HYBRID)
         binding = bind_recipient_key(research_key.public_key(), researcher)
-        share = store.grant("0x" + lab.record_id.hex(), binding, purpose="HbA1c study")
+        share = store.grant(to_hex(lab.record_id), binding, purpose="HbA1c study")
         (out_dir / "share.json").write_text(share.to_json())
         opened, share_report = open_share(
             Share.from_json((out_dir / "share.json").read_text()), research_key, policy, chain=view
@@ -162,16 +163,16 @@ def run_demo(
             f"grant to {researcher.address} ({Suite.HYBRID}): share opened and verified -> "
             f"{'pass' if share_report.passed else 'FAIL'}"
         )
-        store.revoke("0x" + lab.record_id.hex(), researcher.address, purpose="study closed")
+        store.revoke(to_hex(lab.record_id), researcher.address, purpose="study closed")
         try:
-            store.share("0x" + lab.record_id.hex(), researcher.address)
+            store.share(to_hex(lab.record_id), researcher.address)
             checks.append(False)
         except AccessError as exc:
             echo(f"revoked: {exc}")
 
         # Erasure by crypto-shredding: the keys and salts go, the history keeps verifying.
         gone = logged[3]
-        erase_event = store.erase("0x" + gone.record_id.hex(), purpose="patient request")
+        erase_event = store.erase(to_hex(gone.record_id), purpose="patient request")
         anchor(store, registry)
         chain.save()
         view = RegistryView(chain.w3, label=chain.label)
@@ -181,7 +182,7 @@ def run_demo(
         except AccessError:
             pass
         erased_ok = all(
-            verify_bundle(store.export("0x" + eid.hex()), policy, chain=view).passed
+            verify_bundle(store.export(to_hex(eid)), policy, chain=view).passed
             for eid in store.event_ids_of(gone.record_id)
         )
         checks.append(erased_ok)
@@ -193,7 +194,7 @@ def run_demo(
         )
 
         # Tampering 1: someone edits the lab value in the record file.
-        bundle = store.export("0x" + lab.record_id.hex())
+        bundle = store.export(to_hex(lab.record_id))
         edited = records[1].replace(b'"value": ', b'"value": 1', 1)
         caught = verify_bundle(bundle, policy, record=edited, chain=view).verdict(
             Property.INTEGRITY
@@ -233,9 +234,7 @@ def run_demo(
         lookalike = Registry.deploy(chain.w3, impostor, label=chain.label)
         moved = dataclasses.replace(
             bundle,
-            anchor=dataclasses.replace(
-                bundle.anchor, registry=bytes.fromhex(lookalike.address[2:])
-            ),
+            anchor=dataclasses.replace(bundle.anchor, registry=from_hex(lookalike.address)),
         )
         verdict = verify_bundle(moved, policy, chain=view).verdict(Property.ANCHORING)
         checks.append(not verdict.passed)

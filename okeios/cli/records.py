@@ -58,17 +58,28 @@ def cmd_add(
     for name in args.files:
         records.extend(fhir_resources(_read(name)))
     progress = meter(len(records)) if meter is not None else None
+    with _open(args) as store:
+        return add_and_report(args, store, records, progress)
+
+
+def add_and_report(
+    args: argparse.Namespace,
+    store: Any,
+    records: list[Any],
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Add ``records`` to an open store by identity (or each as new with ``--new``) and print
+    one line per resource: its record id, what was done, and the resource it is."""
     keys = None
     if getattr(args, "key", None):
         if len(records) != 1:
             raise InputError("--key names one resource: give one file with one resource")
         keys = [args.key]
-    with _open(args) as store:
-        results = (
-            store.add(records, progress=progress)
-            if getattr(args, "new", False)
-            else store.put(records, keys=keys, progress=progress)
-        )
+    results = (
+        store.add(records, progress=progress)
+        if getattr(args, "new", False)
+        else store.put(records, keys=keys, progress=progress)
+    )
     if getattr(args, "new", False):
         rows = [
             {"status": "created", "record": "0x" + r.record_id.hex(), "event": "0x" + r.id.hex()}

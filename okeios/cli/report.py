@@ -49,7 +49,7 @@ def chain_facts(registry: Any) -> tuple[int | None, str | None]:
 
 
 def _usage(message: str) -> Exception:
-    from okeios.cli.main import UsageError
+    from okeios.cli.options import UsageError
 
     return UsageError(message)
 

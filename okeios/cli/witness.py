@@ -63,9 +63,13 @@ def _cmd(args: argparse.Namespace) -> int:
         if (folder / KEY_FILE).exists():
             raise InputError(f"a witness exists already in {folder}")
         folder.mkdir(parents=True, exist_ok=True)
-        from okeios.publish.store import _write_private
+        from okeios.files import write_atomic
 
-        _write_private(folder / KEY_FILE, witness_key_text(args.name, os.urandom(32)).encode())
+        write_atomic(
+            folder / KEY_FILE,
+            witness_key_text(args.name, os.urandom(32)).encode(),
+            private=True,
+        )
         w = _open(args)
         _print(args, {"vkey": w.vkey()}, w.vkey())
         return 0

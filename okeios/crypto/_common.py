@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from okeios.errors import (
     CryptoError,
 )
+from okeios.protocol.hexcodec import from_hex
+from okeios.protocol.jsonlimits import nesting_exceeds
 
 Rng = Callable[[int], bytes]
 
@@ -17,7 +18,6 @@ DATA_KEY_SIZE = 32
 NONCE_SIZE = 12
 TAG_SIZE = 16
 _U64 = 1 << 64
-_HEX = re.compile(r"^0x(?:[0-9a-fA-F]{2})*\Z")
 
 
 def _random(rng: Rng, size: int, what: str) -> bytes:
@@ -53,9 +53,17 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: The largest small JSON document (key files, bindings) okeios decodes.
+MAX_SMALL_JSON = 1 << 20
+
+
 def _load_json(text: object, error: type[CryptoError], what: str) -> dict[str, Any]:
     if not isinstance(text, str | bytes | bytearray):
         raise error(f"{what} is JSON text, got {type(text).__name__}")
+    if len(text) > MAX_SMALL_JSON:
+        raise error(f"{what} is larger than {MAX_SMALL_JSON} bytes")
+    if nesting_exceeds(text, 16):
+        raise error(f"{what} nests deeper than 16 levels")
     try:
         doc = json.loads(text, object_pairs_hook=_no_duplicates)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
@@ -75,6 +83,4 @@ def _expect_members(
 
 
 def _unhex(value: object, what: str, error: type[CryptoError]) -> bytes:
-    if not isinstance(value, str) or not _HEX.match(value):
-        raise error(f"{what} must be a 0x-prefixed string of hex byte pairs")
-    return bytes.fromhex(value[2:])
+    return from_hex(value, what, error=error)

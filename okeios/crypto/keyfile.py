@@ -31,6 +31,7 @@ from okeios.crypto._common import (
 from okeios.errors import (
     KeyProtectionError,
 )
+from okeios.protocol.hexcodec import to_hex
 
 # --- 4. protected secrets at rest --------------------------------------------------------------
 
@@ -121,8 +122,8 @@ def _seal_protected(kdf_doc: dict[str, Any], key: bytes, secret: bytes, rng: Rng
         "format": PROTECTED_FORMAT,
         "version": _PROTECTED_VERSION,
         "kdf": kdf_doc,
-        "aead": {"name": _AES_256_GCM, "nonce": "0x" + nonce.hex()},
-        "ciphertext": "0x" + ciphertext.hex(),
+        "aead": {"name": _AES_256_GCM, "nonce": to_hex(nonce)},
+        "ciphertext": to_hex(ciphertext),
     }
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -150,7 +151,7 @@ def protect_secret(
         "iterations": params.iterations,
         "lanes": params.lanes,
         "memoryKiB": params.memory_kib,
-        "salt": "0x" + salt.hex(),
+        "salt": to_hex(salt),
     }
     return _seal_protected(kdf_doc, _argon2_key(password, salt, params), data, rng)
 
@@ -161,7 +162,7 @@ def protect_secret_with_key(secret: bytes, key_file: bytes, *, rng: Rng = os.ura
     data = _check_bytes(secret, "a secret", KeyProtectionError)
     material = _check_key_file(key_file)
     salt = _random(rng, _HKDF_SALT_SIZE, "salt")
-    kdf_doc = {"name": _HKDF_SHA256, "salt": "0x" + salt.hex()}
+    kdf_doc = {"name": _HKDF_SHA256, "salt": to_hex(salt)}
     return _seal_protected(kdf_doc, _hkdf_key(material, salt), data, rng)
 
 

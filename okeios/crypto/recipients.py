@@ -35,6 +35,7 @@ from okeios.errors import (
 )
 from okeios.protocol.eip712 import TypedDataEncoder
 from okeios.protocol.events import TYPES
+from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.signing import (
     SIGNATURE_SIZE,
     Signer,
@@ -274,7 +275,7 @@ _DOMAIN_SEPARATOR = _ENCODER.domain_separator(DOMAIN)
 
 
 def _binding_message(owner: str, suite: Suite, public_key: bytes) -> dict[str, Any]:
-    return {"owner": owner, "suite": str(suite), "publicKey": "0x" + public_key.hex()}
+    return {"owner": owner, "suite": str(suite), "publicKey": to_hex(public_key)}
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -355,8 +356,8 @@ class RecipientBinding:
                 "version": 1,
                 "owner": self.owner,
                 "suite": str(self.suite),
-                "publicKey": "0x" + self.public_key.hex(),
-                "signature": "0x" + self.signature.hex(),
+                "publicKey": to_hex(self.public_key),
+                "signature": to_hex(self.signature),
             },
             indent=2,
             sort_keys=True,

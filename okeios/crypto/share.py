@@ -25,12 +25,16 @@ from typing import Any
 
 from okeios.crypto.payload import payload_aad, seal_payload
 from okeios.errors import BadMagicError, EncodingError, UnsupportedVersionError
-from okeios.protocol.bundle import Bundle
+from okeios.protocol.bundle import MAX_BUNDLE_SIZE, MAX_ELEMENTS, MAX_JSON_DEPTH, Bundle
 from okeios.protocol.canonical import load_json_strict
+from okeios.protocol.hexcodec import from_hex, to_hex
+from okeios.protocol.jsonlimits import nesting_exceeds
 
 __all__ = ["SHARE_MEDIA_TYPE", "Share", "grant_info", "seal_seed"]
 
 SHARE_MEDIA_TYPE = "application/vnd.okeios.share+json"
+#: A share carries a JSON bundle and the record's ciphertext, both hex: about twice a bundle.
+MAX_SHARE_SIZE = 2 * MAX_BUNDLE_SIZE + 1024 * 1024
 _SEED_LABEL = b"okeios/share/seed/v1\x00"
 _GRANT_LABEL = b"okeios/grant/v1\x00"
 
@@ -62,9 +66,9 @@ class Share:
                 "version": 1,
                 "recipient": self.recipient,
                 "suite": self.suite,
-                "wrappedKey": "0x" + self.wrapped_key.hex(),
-                "payload": "0x" + self.payload.hex(),
-                "seed": "0x" + self.seed.hex(),
+                "wrappedKey": to_hex(self.wrapped_key),
+                "payload": to_hex(self.payload),
+                "seed": to_hex(self.seed),
                 "bundle": self.bundle.to_json_dict(),
             },
             indent=2,
@@ -72,6 +76,16 @@ class Share:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Share:
+        if not isinstance(text, str | bytes | bytearray):
+            raise EncodingError(f"a share is JSON text, got {type(text).__name__}")
+        if len(text) > MAX_SHARE_SIZE:
+            raise EncodingError(f"a share is at most {MAX_SHARE_SIZE} bytes")
+        if (
+            text.count(b",") if isinstance(text, bytes | bytearray) else text.count(",")
+        ) > MAX_ELEMENTS:
+            raise EncodingError(f"a share has at most {MAX_ELEMENTS} elements")
+        if nesting_exceeds(text, MAX_JSON_DEPTH):
+            raise EncodingError(f"a share nests deeper than {MAX_JSON_DEPTH} levels")
         try:
             raw = load_json_strict(text)
         except (ValueError, RecursionError) as exc:
@@ -84,9 +98,9 @@ class Share:
             return cls(
                 recipient=str(raw["recipient"]),
                 suite=str(raw["suite"]),
-                wrapped_key=bytes.fromhex(raw["wrappedKey"][2:]),
-                payload=bytes.fromhex(raw["payload"][2:]),
-                seed=bytes.fromhex(raw["seed"][2:]),
+                wrapped_key=from_hex(raw["wrappedKey"], "wrappedKey", error=EncodingError),
+                payload=from_hex(raw["payload"], "payload", error=EncodingError),
+                seed=from_hex(raw["seed"], "seed", error=EncodingError),
                 bundle=Bundle.from_json(json.dumps(raw["bundle"])),
             )
         except (KeyError, TypeError, ValueError) as exc:

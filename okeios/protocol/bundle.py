@@ -44,6 +44,8 @@ from okeios.errors import (
 from okeios.protocol.canonical import load_json_strict
 from okeios.protocol.commitment import DisclosedField, Disclosure, path_bytes
 from okeios.protocol.events import Checkpoint, Event, EventKind, SignedCheckpoint, SignedEvent
+from okeios.protocol.hexcodec import from_hex, to_hex
+from okeios.protocol.jsonlimits import nesting_exceeds
 from okeios.protocol.signing import checksum_address
 
 __all__ = [
@@ -62,6 +64,12 @@ MAJOR_VERSION = 2
 MEDIA_TYPE = "application/vnd.okeios.bundle+msgpack"
 JSON_MEDIA_TYPE = "application/vnd.okeios.bundle+json"
 MAX_BUNDLE_SIZE = 64 * 1024 * 1024
+#: Decoding caps, so that memory stays proportional to the input (about 1x plus a fixed cost
+#: per element) whatever a crafted file holds: the elements (array items and map entries) of
+#: the whole body, and so of any one array (a record's fields, digests, proof hashes).
+MAX_FIELDS = 100_000
+MAX_ELEMENTS = 4 * MAX_FIELDS + 1024
+MAX_JSON_DEPTH = 16  # the JSON form nests 4 deep
 _HEADER = MAGIC + bytes([MAJOR_VERSION])
 _U64 = 1 << 64
 
@@ -161,13 +169,27 @@ class Bundle:
         if major != MAJOR_VERSION:
             raise UnsupportedVersionError(_version_message(major))
         body = data[len(_HEADER) :]
+        budget = _ElementBudget()
         try:
-            raw = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=True)
+            raw = msgpack.unpackb(
+                body,
+                raw=False,
+                use_list=True,
+                strict_map_key=True,
+                max_array_len=MAX_ELEMENTS,
+                max_map_len=MAX_ELEMENTS,
+                list_hook=budget.list,
+                object_hook=budget.map,
+            )
+        except _TooLargeError as exc:
+            raise EncodingError(str(exc)) from exc
         except msgpack.ExtraData as exc:
             raise TrailingGarbageError(f"{len(exc.extra)} bytes follow the bundle body") from exc
         except ValueError as exc:
             # msgpack caps every length at the buffer size, so "exceeds max_..." means a
             # length prefix promises more than the remaining bytes: the input was cut short.
+            if "max_array_len" in str(exc) or "max_map_len" in str(exc):
+                raise EncodingError(f"the bundle has too many elements ({exc})") from exc
             if "incomplete" in str(exc) or "exceeds max_" in str(exc):
                 raise TruncationError(f"the bundle body is truncated ({exc})") from exc
             raise EncodingError(f"the bundle body is not valid msgpack: {exc}") from exc
@@ -194,8 +216,20 @@ class Bundle:
     @classmethod
     def from_json(cls, text: str | bytes) -> Bundle:
         """Decode the JSON form; every problem raises a :class:`BundleError`."""
+        if not isinstance(text, str | bytes | bytearray):
+            raise EncodingError(f"a JSON bundle is text, got {type(text).__name__}")
+        if len(text) > MAX_BUNDLE_SIZE:
+            raise EncodingError(f"a bundle is at most {MAX_BUNDLE_SIZE} bytes")
+        # Every element but the first follows a comma: a cheap upper bound on their number.
+        commas = text.count(b",") if isinstance(text, bytes | bytearray) else text.count(",")
+        if commas > MAX_ELEMENTS:
+            raise EncodingError(f"the bundle has more than {MAX_ELEMENTS} elements")
+        if nesting_exceeds(text, MAX_JSON_DEPTH):
+            raise EncodingError(f"the bundle nests deeper than {MAX_JSON_DEPTH} levels")
         try:
             raw = load_json_strict(text)
+            # Lone surrogates (legal in JSON escapes, not in UTF-8) are refused here.
+            json.dumps(raw, ensure_ascii=False).encode("utf-8")
         except DuplicateKeyError as exc:
             raise EncodingError(f"the JSON bundle is ambiguous: {exc}") from None
         except (ValueError, RecursionError) as exc:
@@ -208,7 +242,10 @@ class Bundle:
             raise UnsupportedVersionError(_version_message(raw.get("version")))
         _check_order(raw, _JSON_TOP_KEYS, "bundle")
         body = {k: v for k, v in raw.items() if k not in ("mediaType", "version")}
-        return _from_body(body, _unhex)
+        try:
+            return _from_body(body, _unhex)
+        except UnicodeError as exc:
+            raise EncodingError(f"the bundle holds text that is not UTF-8: {exc}") from exc
 
     @staticmethod
     def load(data: bytes) -> Bundle:
@@ -244,15 +281,39 @@ def _check_order(value: Any, keys: Sequence[str], where: str) -> None:
         )
 
 
+class _TooLargeError(Exception):
+    """Raised inside msgpack's hooks to stop a body with too many elements."""
+
+
+class _ElementBudget:
+    """Counts decoded elements and stops the decoder past :data:`MAX_ELEMENTS`."""
+
+    def __init__(self) -> None:
+        self.left = MAX_ELEMENTS
+
+    def _take(self, n: int) -> None:
+        self.left -= n + 1
+        if self.left < 0:
+            raise _TooLargeError(f"the bundle has more than {MAX_ELEMENTS} elements")
+
+    def list(self, value: list[Any]) -> list[Any]:
+        self._take(len(value))
+        return value
+
+    def map(self, value: dict[str, Any]) -> dict[str, Any]:
+        self._take(len(value))
+        return value
+
+
 # --- encoding ---------------------------------------------------------------------------------
 
 
 def _to_body(b: Bundle, *, hexify: bool = False) -> dict[str, Any]:
     def h(value: bytes) -> Any:
-        return "0x" + value.hex() if hexify else value
+        return to_hex(value) if hexify else value
 
     def addr(value: str) -> Any:
-        return value if hexify else bytes.fromhex(value[2:])
+        return value if hexify else from_hex(value)
 
     e = b.event.event
     c = b.checkpoint
@@ -325,7 +386,7 @@ def _unhex(value: Any, where: str) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise EncodingError(f"{where}: expected 0x-hex text")
     try:
-        return bytes.fromhex(value[2:])
+        return from_hex(value)
     except ValueError as exc:
         raise EncodingError(f"{where}: bad hex") from exc
 

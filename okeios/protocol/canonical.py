@@ -41,6 +41,7 @@ from okeios.errors import (
     NestingError,
     NumberError,
 )
+from okeios.protocol.jsonlimits import nesting_exceeds
 
 __all__ = [
     "MAX_DEPTH",
@@ -238,6 +239,8 @@ def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> JSONValue:
     """
     _check_max_depth(max_depth)
     text = _decode(data)
+    if nesting_exceeds(text, max_depth):  # before the C scanner can recurse too deep
+        raise NestingError(f"JSON text nests more than {max_depth} arrays and objects deep")
     try:
         value: JSONValue = _DECODER.decode(text)
     except CanonicalizationError:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from okeios.errors import EventError
+from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.keccak import keccak256
 
 __all__ = [
@@ -42,7 +43,7 @@ def _as_bytes(value: Any, what: str) -> bytes:
         return bytes(value)
     if isinstance(value, str) and value.startswith(("0x", "0X")):
         try:
-            return bytes.fromhex(value[2:])
+            return from_hex(value[2:], what, prefix=False)
         except ValueError as exc:
             raise EventError(f"{what}: {value!r} is not hex") from exc
     raise EventError(f"{what}: expected bytes or 0x-hex, got {type(value).__name__}")
@@ -160,7 +161,7 @@ class TypedDataEncoder:
                 if isinstance(value, str):
                     if not _HEX40.match(value):
                         raise EventError(f"{what}: {value!r} is not a 20-byte hex address")
-                    raw = bytes.fromhex(value[2:])
+                    raw = from_hex(value)
                 else:
                     raw = _as_bytes(value, what)
                     if len(raw) != 20:

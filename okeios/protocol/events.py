@@ -25,6 +25,7 @@ from typing import Any
 
 from okeios.errors import EventError, SignatureError
 from okeios.protocol.eip712 import TypedDataEncoder
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.signing import (
     SIGNATURE_SIZE,
     Signer,
@@ -118,14 +119,14 @@ def derive_log_id(publisher: str) -> bytes:
     """The one log id of a publisher: ``SHA-256("okeios/log/v2" 0x00 || address)`` over the
     20 address bytes. The registry refuses to open any other log for that key, and verifiers
     refuse a checkpoint whose log id is not its publisher's (``log-not-bound``)."""
-    address = bytes.fromhex(checksum_address(publisher)[2:])
+    address = from_hex(checksum_address(publisher))
     return sha256(b"okeios/log/v2\x00" + address).digest()
 
 
 def key_record_id(log_id: bytes, key: str) -> bytes:
     """The record id under which a log keeps the history of a key (identity events):
     ``SHA-256("okeios/key/v2" 0x00 || logId || address)``."""
-    address = bytes.fromhex(checksum_address(key)[2:])
+    address = from_hex(checksum_address(key))
     return sha256(b"okeios/key/v2\x00" + log_id + address).digest()
 
 
@@ -143,7 +144,7 @@ def _u64(name: str, value: object) -> int:
 
 
 def _hx(value: bytes) -> str:
-    return "0x" + value.hex()
+    return to_hex(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +398,6 @@ def _unhex(value: object) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise EventError(f"expected 0x-hex, got {value!r}")
     try:
-        return bytes.fromhex(value[2:])
+        return from_hex(value)
     except ValueError as exc:
         raise EventError(f"bad hex {value!r}") from exc

@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from okeios.errors import InputError, OkeiosError
 from okeios.protocol.canonical import load_json_strict
 from okeios.protocol.events import Checkpoint, SignedCheckpoint, SignedEvent, event_from_message
+from okeios.protocol.hexcodec import from_hex
+from okeios.protocol.jsonlimits import nesting_exceeds
 from okeios.protocol.signing import checksum_address
 
-__all__ = ["LOG_FORMAT", "LogFile", "entry_line", "read_log", "write_log"]
+__all__ = ["LOG_FORMAT", "MAX_LOG_LINE", "LogFile", "entry_line", "read_log", "write_log"]
 
 LOG_FORMAT = "okeios-log"
+MAX_LOG_LINE = 1 << 20  # one entry or checkpoint is about a kilobyte
 
 
 def write_log(
@@ -88,38 +91,56 @@ class LogFile:
 
 
 def read_log(lines: Iterable[str]) -> LogFile:
-    """Parse a log file; malformed lines become defects, not exceptions."""
+    """Parse a log file; malformed lines become defects, not exceptions. Every line is bounded
+    (:data:`MAX_LOG_LINE` characters, 16 levels of nesting) before a JSON parser sees it, and an
+    object with a repeated member name is refused."""
     it: Iterator[str] = iter(lines)
     try:
-        header = load_json_strict(next(it))
+        first = next(it)
+        if len(first) > MAX_LOG_LINE:
+            raise InputError(f"the header line is longer than {MAX_LOG_LINE} characters")
+        if nesting_exceeds(first, 16):
+            raise InputError("the header line nests deeper than 16 levels")
+        header = load_json_strict(first)
         if header.get("format") != LOG_FORMAT or header.get("version") != 1:
             raise InputError("not an okeios log file (format/version)")
         publisher = checksum_address(header["publisher"])
-        log_id = bytes.fromhex(header["logId"][2:])
+        log_id = from_hex(header["logId"])
     except StopIteration:
         raise InputError("the log file is empty") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"bad log file header: {exc}") from exc
     parsed = LogFile(publisher, log_id, [], [], [])
     for position, line in enumerate(it):
         if not line.strip():
             continue
         try:
+            if len(line) > MAX_LOG_LINE:
+                raise InputError(f"the line is longer than {MAX_LOG_LINE} characters")
+            if nesting_exceeds(line, 16):
+                raise InputError("the line nests deeper than 16 levels")
             item = load_json_strict(line)
             if "checkpoint" in item:
                 c = item["checkpoint"]
                 cp = SignedCheckpoint(
-                    Checkpoint(log_id, int(c["treeSize"]), bytes.fromhex(c["root"][2:])),
+                    Checkpoint(log_id, int(c["treeSize"]), from_hex(c["root"])),
                     c["publisher"],
-                    bytes.fromhex(c["signature"][2:]),
+                    from_hex(c["signature"]),
                 )
                 parsed.checkpoints.append((position, cp))
                 continue
-            signed = SignedEvent(
-                event_from_message(item["event"]), bytes.fromhex(item["signature"][2:])
-            )
+            signed = SignedEvent(event_from_message(item["event"]), from_hex(item["signature"]))
             parsed.entries.append((position, signed, signed.leaf_data()))
-        except (ValueError, KeyError, TypeError, AttributeError, OkeiosError) as exc:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            RecursionError,
+            OkeiosError,
+        ) as exc:
             parsed.malformed.append((position, f"line {position + 2}: {exc}"))
             parsed.entries.append((position, None, None))
     return parsed

@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import coincurve
 
 from okeios.errors import EventError, SignatureError
+from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.keccak import keccak256
 
 __all__ = [
@@ -59,7 +60,7 @@ def checksum_address(value: str | bytes) -> str:
         return _eip55(bytes(value))
     if not isinstance(value, str) or not _ADDRESS.match(value):
         raise EventError(f"{value!r} is not a 0x-prefixed 20-byte hex address")
-    checksummed = _eip55(bytes.fromhex(value[2:]))
+    checksummed = _eip55(from_hex(value))
     if value != value.lower() and value[2:] != value[2:].upper() and value != checksummed:
         raise EventError(f"{value!r} has a wrong EIP-55 checksum (expected {checksummed})")
     return checksummed
@@ -126,7 +127,7 @@ class LocalSigner:
     def from_key(cls, private_key: bytes | str) -> LocalSigner:
         """A signer from a 32-byte key (bytes or 0x-hex)."""
         raw = (
-            bytes.fromhex(private_key.removeprefix("0x"))
+            from_hex(private_key, "a private key", error=SignatureError, prefix=False)
             if isinstance(private_key, str)
             else private_key
         )

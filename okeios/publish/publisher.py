@@ -281,14 +281,13 @@ class Publisher:
         no field, and asking for fields raises :class:`~okeios.errors.AccessError`.
         """
         e = self.event(event_id).signed.event
-        if fields is not None:
-            fields = list(fields)
-            if not fields:  # nothing disclosed: the stored digests, nothing decrypted
-                return Disclosure(self.versions.version_digests(e.record_id, e.version), ())
+        wanted = None if fields is None else list(fields)
+        if wanted is not None and not wanted:  # nothing disclosed: the stored digests only
+            return Disclosure(self.versions.version_digests(e.record_id, e.version), ())
         try:
-            return self.commitment(event_id).disclose(fields)
+            return self.commitment(event_id).disclose(wanted)
         except AccessError:
-            if fields is not None:
+            if wanted:  # disclosing no field needs only the digests, erased or not
                 raise
             return Disclosure(self.versions.version_digests(e.record_id, e.version), ())
 

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from okeios.config import resolve_home
 from okeios.crypto.keyfile import (
     protect_secret,
     protect_secret_with_key,
@@ -40,6 +41,7 @@ from okeios.crypto.recipients import RecipientBinding, wrap_data_key
 from okeios.crypto.share import Share, grant_info, seal_seed
 from okeios.errors import AccessError, InputError
 from okeios.fhir import fhir_resources, resource_identity
+from okeios.files import private_dir, write_atomic
 from okeios.protocol.bundle import AnchorRef, Bundle, Extension
 from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import (
@@ -89,17 +91,6 @@ KEYFILE_NAME = "store.keyfile"
 PASSPHRASE_ENV = "OKEIOS_PASSPHRASE"
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a secret file readable by its owner only, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 @contextmanager
 def _home_lock(home: Path, name: str) -> Iterator[None]:
     """An exclusive ``flock`` on ``home/NAME.lock``, shared by every process."""
@@ -111,14 +102,6 @@ def _home_lock(home: Path, name: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def resolve_home(home: str | Path | None = None) -> Path:
-    """The okeios home: the argument, else ``$OKEIOS_HOME``, else ``~/.okeios``."""
-    if home is not None:
-        return Path(home).expanduser()
-    env = os.environ.get("OKEIOS_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".okeios"
 
 
 class Store:
@@ -185,7 +168,7 @@ class Store:
         trust.json trusts the new publisher as author and publisher.
         """
         path = resolve_home(home)
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)  # 0700: the home holds keys and the database
         with _home_lock(path, "init"):  # two processes creating one home: one wins
             if (path / DB_NAME).exists():
                 raise StoreError(f"a store exists already in {path}")
@@ -209,11 +192,13 @@ class Store:
             protected = protect_secret(master, passphrase, rng=rng)
         else:
             keyfile = rng(32)
-            _write_private(path / KEYFILE_NAME, keyfile)
+            write_atomic(path / KEYFILE_NAME, keyfile, private=True)
             protected = protect_secret_with_key(master, keyfile, rng=rng)
-        _write_private(path / MASTER_NAME, protected)
-        _write_private(
-            path / KEY_NAME, protect_secret_with_key(signer.private_key, master, rng=rng)
+        write_atomic(path / MASTER_NAME, protected, private=True)
+        write_atomic(
+            path / KEY_NAME,
+            protect_secret_with_key(signer.private_key, master, rng=rng),
+            private=True,
         )
         db = Database(path / DB_NAME)
         with db.transaction() as conn:

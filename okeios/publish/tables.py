@@ -17,6 +17,7 @@ append-only, so a newer writer never invalidates what a reader already holds.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -143,6 +144,19 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        try:
+            # Owner-only database (SQLite gives its -wal and -shm files the same mode): create
+            # it 0600 before SQLite does, and tighten one an older version left readable.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            try:
+                if os.fstat(fd).st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+            if path.parent.stat().st_mode & 0o077:
+                path.parent.chmod(0o700)
+        except OSError as exc:
+            raise StoreError(f"cannot open {path}: {exc.strerror}") from exc
         try:
             self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
             self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")

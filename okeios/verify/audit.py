@@ -39,6 +39,7 @@ from okeios.protocol.events import (
     SignedEvent,
     derive_log_id,
 )
+from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.logfile import read_log
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import checksum_address
@@ -77,7 +78,7 @@ class Defect:
             "kind": str(self.kind),
             "index": self.index,
             "detail": self.detail,
-            "record": None if self.record_id is None else "0x" + self.record_id.hex(),
+            "record": None if self.record_id is None else to_hex(self.record_id),
         }
 
 
@@ -92,9 +93,36 @@ class AuditReport:
     checkpoints: int = 0
     defects: list[Defect] = field(default_factory=list)
 
+    #: Whether anchoring must have been checked for the audit to pass (``audit_log`` sets it:
+    #: by default, when a chain was given).
+    anchoring_required: bool = True
+
+    @property
+    def not_checked(self) -> list[str]:
+        """``["anchoring"]`` when the anchors were not checked (no chain, or it did not answer)."""
+        return ["anchoring"] if any(d.kind == "chain-unavailable" for d in self.defects) else []
+
+    @property
+    def outcome(self) -> str:
+        """``fail`` for any defect found; else ``undecided`` when required anchors were not
+        checked; else ``pass`` (never a bare pass when anchors were skipped: see
+        :meth:`headline`)."""
+        if any(d.kind != "chain-unavailable" for d in self.defects):
+            return "fail"
+        if self.not_checked and self.anchoring_required:
+            return "undecided"
+        return "pass"
+
     @property
     def passed(self) -> bool:
-        return not self.defects
+        return self.outcome == "pass"
+
+    def headline(self) -> str:
+        word = self.outcome.upper()
+        if not self.not_checked:
+            return word
+        what = "required but not checked" if self.anchoring_required else "not checked"
+        return f"{word} ({what}: anchoring)"
 
     def first_of_each_kind(self) -> dict[str, Defect]:
         first: dict[str, Defect] = {}
@@ -107,9 +135,11 @@ class AuditReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "result": "pass" if self.passed else "fail",
+            "result": self.outcome,
+            "headline": self.headline(),
+            "notChecked": self.not_checked,
             "publisher": self.publisher,
-            "logId": "0x" + self.log_id.hex(),
+            "logId": to_hex(self.log_id),
             "counts": {
                 "entries": self.entries,
                 "records": self.records,
@@ -124,9 +154,12 @@ class AuditReport:
             "timeline": [
                 {
                     "treeSize": a.tree_size,
-                    "root": "0x" + a.root.hex(),
+                    "root": to_hex(a.root),
                     "block": a.block_number,
                     "time": a.timestamp,
+                    "timeIso": _dt.datetime.fromtimestamp(a.timestamp, _dt.UTC)
+                    .isoformat()
+                    .replace("+00:00", "Z"),
                 }
                 for a in self.anchors
             ],
@@ -146,6 +179,7 @@ def audit_log(
     tolerance: int = DEFAULT_TOLERANCE,
     order_tolerance: int = ORDER_TOLERANCE,
     progress: Callable[[int], None] | None = None,
+    require_anchoring: bool | None = None,
 ) -> AuditReport:
     """Audit a published log file against the publisher's anchors (``chain``, which must be
     the chain ``chain_id`` pins; None: skip the chain checks and say so)."""
@@ -154,6 +188,9 @@ def audit_log(
     parsed = read_log(lines)
     expected = checksum_address(publisher)
     report = AuditReport(expected, parsed.log_id)
+    report.anchoring_required = (
+        chain is not None if require_anchoring is None else require_anchoring
+    )
     if parsed.publisher != expected:
         report.defects.append(
             Defect(

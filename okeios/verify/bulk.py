@@ -37,6 +37,7 @@ from okeios.errors import (
 )
 from okeios.protocol.anchors import AnchorEntry, ChainView
 from okeios.protocol.bundle import MAGIC, MAJOR_VERSION, Bundle
+from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.signing import checksum_address
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.policy import TrustPolicy
@@ -315,7 +316,7 @@ class _Prefetcher:
             if isinstance(chain_id, ChainError) or chain_id != policy_chain:
                 continue
             if h.ref_chain_id is not None and (
-                h.ref_chain_id != policy_chain or "0x" + h.ref_registry.hex() != self.registry_lower
+                h.ref_chain_id != policy_chain or to_hex(h.ref_registry) != self.registry_lower
             ):
                 continue
             key = (self.registry, h.publisher, h.log_id, h.tree_size)
@@ -373,6 +374,7 @@ _REPORT_FIELDS = (
     "disclosed",
     "anchored_block",
     "anchored_time",
+    "required",
 )
 _VERDICT_FIELDS = ("property", "status", "reason", "detail")
 # If verify.py changes either dataclass, reports travel as themselves (slower, still right).
@@ -408,13 +410,26 @@ def _pack(r: Report) -> _Packed:
         r.disclosed,
         r.anchored_block,
         r.anchored_time,
+        r.required,
     )
 
 
 def _unpack(p: _Packed | Report) -> Report:
     if isinstance(p, Report):
         return p
-    event_id, record_id, kind, author, publisher, tree_size, verdicts, disclosed, block, when = p
+    (
+        event_id,
+        record_id,
+        kind,
+        author,
+        publisher,
+        tree_size,
+        verdicts,
+        disclosed,
+        block,
+        when,
+        required,
+    ) = p
     return Report(
         event_id,
         record_id,
@@ -429,6 +444,7 @@ def _unpack(p: _Packed | Report) -> Report:
         disclosed,
         block,
         when,
+        required,
     )
 
 

@@ -37,6 +37,7 @@ from okeios.protocol.canonical import (
 )
 from okeios.protocol.commitment import commitment_from_digests, path_conflict
 from okeios.protocol.events import ZERO_HASH, EventKind, derive_log_id
+from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.merkle import (
     ProofMismatchError,
     leaf_hash,
@@ -44,7 +45,16 @@ from okeios.protocol.merkle import (
     verify_inclusion,
 )
 from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Property, Reason, Report, Verdict, _fail, _pass, _skip
+from okeios.verify.report import (
+    Property,
+    Reason,
+    Report,
+    Verdict,
+    _fail,
+    _pass,
+    _skip,
+    _undecided,
+)
 
 
 def _check_integrity(bundle: Bundle, record: bytes | JSONValue | None) -> Verdict:
@@ -219,7 +229,7 @@ def _check_chain(
                 None,
             )
         if ref is not None and (
-            ref.chain_id != policy.chain_id or "0x" + ref.registry.hex() != registry.lower()
+            ref.chain_id != policy.chain_id or to_hex(ref.registry) != registry.lower()
         ):
             detail = (
                 f"the bundle points at registry 0x{ref.registry.hex()} on chain {ref.chain_id}; "
@@ -246,10 +256,11 @@ def _check_chain(
             None,
         )
     except ChainError as exc:
+        # An outage is not a forgery: the verdict is undecided, never a failure or a pass.
         detail = f"the chain could not be read: {exc}"
         return (
-            _fail(a, Reason.CHAIN_UNAVAILABLE, detail),
-            _fail(c, Reason.CHAIN_UNAVAILABLE, detail),
+            _undecided(a, Reason.CHAIN_UNAVAILABLE, detail),
+            consistency_failure or _undecided(c, Reason.CHAIN_UNAVAILABLE, detail),
             None,
         )
 
@@ -382,6 +393,7 @@ def verify_bundle(
         disclosed=disclosed,
         anchored_block=None if proven is None else proven.block_number,
         anchored_time=None if proven is None else proven.timestamp,
+        required=policy.required,
     )
 
 

@@ -35,6 +35,7 @@ from okeios.protocol.anchors import ChainView
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.commitment import path_conflict
 from okeios.protocol.events import KEY_KINDS, ZERO_HASH, EventKind, SignedEvent
+from okeios.protocol.hexcodec import to_hex
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Property, Reason, Report, Status, Verdict, _fail, _pass
@@ -242,7 +243,7 @@ class LineageReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "result": "pass" if self.passed else "fail",
-            "record": "0x" + self.record_id.hex(),
+            "record": to_hex(self.record_id),
             "lineage": self.verdict.to_dict(),
             "events": [r.to_dict() for r in self.reports],
         }

@@ -10,6 +10,7 @@ from okeios.errors import (
     PolicyError,
 )
 from okeios.protocol.signing import checksum_address
+from okeios.verify.report import CHAIN_PROPERTIES, OFFLINE_PROPERTIES, Property
 
 
 class _Anyone:
@@ -28,6 +29,14 @@ class TrustPolicy:
 
     Pass address lists, or :data:`ANYONE` to accept any signer explicitly. An empty list is
     refused as likely misuse (it would reject everything, or, worse, be read as "no limit").
+
+    ``required`` names the properties that must pass for a report to pass (default: the
+    offline ones, integrity, authenticity, inclusion and confidentiality, and also anchoring
+    and consistency when a chain is pinned). Require ``anchoring`` and ``consistency`` to
+    refuse a bundle whose anchor was not checked against a chain: a
+    required property that was skipped, or could not be decided, makes the report
+    ``undecided``, never ``pass``. A property not required is still checked when it can be, and
+    its failure still fails the report.
     """
 
     authors: frozenset[str] | _Anyone
@@ -35,6 +44,7 @@ class TrustPolicy:
     chain_id: int | None
     registry: str | None
     confirmations: int
+    required: frozenset[Property]
 
     def __init__(
         self,
@@ -44,6 +54,7 @@ class TrustPolicy:
         chain_id: int | None = None,
         registry: str | None = None,
         confirmations: int = 1,
+        required: Iterable[Property | str] | None = None,
     ) -> None:
         object.__setattr__(self, "authors", self._normalise("authors", authors))
         object.__setattr__(self, "publishers", self._normalise("publishers", publishers))
@@ -60,6 +71,36 @@ class TrustPolicy:
         object.__setattr__(self, "chain_id", chain_id)
         object.__setattr__(self, "registry", pinned)
         object.__setattr__(self, "confirmations", confirmations)
+        if required is None:  # the offline properties, and the chain's when one is pinned
+            required = OFFLINE_PROPERTIES | (CHAIN_PROPERTIES if chain_id is not None else set())
+        object.__setattr__(self, "required", self._properties(required))
+
+    @staticmethod
+    def _properties(value: Iterable[Property | str]) -> frozenset[Property]:
+        if isinstance(value, str):
+            raise PolicyError("required must be a collection of property names, not one string")
+        out = set()
+        for item in value:
+            try:
+                prop = Property(item)
+            except ValueError:
+                known = ", ".join(p.value for p in Property if p is not Property.LINEAGE)
+                raise PolicyError(f"unknown property {item!r} (known: {known})") from None
+            if prop is Property.LINEAGE:
+                raise PolicyError("lineage is checked by verify_lineage, not required per bundle")
+            out.add(prop)
+        return frozenset(out)
+
+    def requiring(self, *props: Property | str) -> TrustPolicy:
+        """This policy with ``props`` required as well."""
+        return TrustPolicy(
+            authors=self.authors,
+            publishers=self.publishers,
+            chain_id=self.chain_id,
+            registry=self.registry,
+            confirmations=self.confirmations,
+            required=self.required | self._properties(props),
+        )
 
     @staticmethod
     def _normalise(name: str, value: Iterable[str] | _Anyone) -> frozenset[str] | _Anyone:

@@ -7,6 +7,7 @@ audit defect name the same failure the same way.
 from __future__ import annotations
 
 import builtins
+import datetime as _dt
 import enum
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from okeios.errors import (
     VerificationError,
 )
+from okeios.protocol.hexcodec import to_hex
 
 
 class Property(enum.StrEnum):
@@ -33,6 +35,16 @@ class Status(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
     SKIPPED = "skipped"  # not checked (for example no chain was given); never a pass
+    UNDECIDED = "undecided"  # checking was attempted but could not finish (chain unreachable)
+
+
+#: What a verifier requires by default: the properties a bundle proves offline. Anchoring and
+#: consistency need a chain; require them (``TrustPolicy(required=...)``) to make their absence
+#: count against the result.
+OFFLINE_PROPERTIES = frozenset(
+    {Property.INTEGRITY, Property.AUTHENTICITY, Property.INCLUSION, Property.CONFIDENTIALITY}
+)
+CHAIN_PROPERTIES = frozenset({Property.ANCHORING, Property.CONSISTENCY})
 
 
 class Reason(enum.StrEnum):
@@ -139,6 +151,27 @@ class Verdict:
         return out
 
 
+_UNCHECKED = (Status.SKIPPED, Status.UNDECIDED)
+
+
+def headline(outcome: Status, verdicts: tuple[Verdict, ...], required: frozenset[Property]) -> str:
+    """``PASS``, ``FAIL (...)`` or ``UNDECIDED (...)``, naming failures and what was not
+    checked."""
+    failed = [f"{v.property}: {v.reason}" for v in verdicts if v.status is Status.FAIL]
+    unchecked = [v for v in verdicts if v.status in _UNCHECKED]
+    parts = []
+    if failed:
+        parts.append("failed: " + ", ".join(failed))
+    missing = [str(v.property) for v in unchecked if v.property in required]
+    optional = [str(v.property) for v in unchecked if v.property not in required]
+    if missing:
+        parts.append("required but not checked: " + ", ".join(missing))
+    if optional:
+        parts.append("not checked: " + ", ".join(optional))
+    word = str(outcome).upper()
+    return f"{word} ({'; '.join(parts)})" if parts else word
+
+
 def _pass(prop: Property, detail: str = "") -> Verdict:
     return Verdict(prop, Status.PASS, None, detail)
 
@@ -161,12 +194,34 @@ class Report:
     disclosed: tuple[tuple[str, str], ...]
     anchored_block: int | None = None
     anchored_time: int | None = None
+    required: frozenset[Property] = OFFLINE_PROPERTIES
+
+    @property
+    def outcome(self) -> Status:
+        """``FAIL`` if any verdict failed; else ``UNDECIDED`` if a required verdict was not
+        checked (skipped, or the chain could not be read); else ``PASS``. Never ``SKIPPED``."""
+        if self.failures:
+            return Status.FAIL
+        if any(v.property in self.required and not v.passed for v in self.verdicts):
+            return Status.UNDECIDED
+        return Status.PASS
 
     @property
     def passed(self) -> bool:
-        """Whether no verdict failed (skipped verdicts, such as anchoring without a chain,
-        are listed in the report but do not fail it)."""
-        return not self.failures
+        """Whether every required verdict passed and none failed. A verdict that was not
+        checked (anchoring without a chain) never counts as passed: :attr:`not_checked` lists
+        it, and it makes the outcome ``UNDECIDED`` when the policy requires it."""
+        return self.outcome is Status.PASS
+
+    @property
+    def not_checked(self) -> tuple[Property, ...]:
+        """The properties that were skipped or could not be decided."""
+        return tuple(v.property for v in self.verdicts if v.status in _UNCHECKED)
+
+    def headline(self) -> str:
+        """One line that says what was and was not checked, e.g. ``PASS (not checked:
+        anchoring, consistency)``; it never reads as a bare pass when something was skipped."""
+        return headline(self.outcome, self.verdicts, self.required)
 
     @property
     def failures(self) -> tuple[Verdict, ...]:
@@ -179,16 +234,24 @@ class Report:
         raise KeyError(prop)
 
     def raise_for_failure(self) -> None:
-        """Raise :class:`VerificationError` naming every failed verdict, if any."""
-        if self.failures:
-            summary = "; ".join(f"{v.property}: {v.reason} ({v.detail})" for v in self.failures)
-            raise VerificationError(self, f"bundle {self.event_id.hex()} failed: {summary}")
+        """Raise :class:`VerificationError` unless the report passed, naming every failed or
+        required-but-unchecked verdict."""
+        if not self.passed:
+            summary = "; ".join(
+                f"{v.property}: {v.status} {v.reason} ({v.detail})"
+                for v in self.verdicts
+                if v.status is Status.FAIL or (v.property in self.required and not v.passed)
+            )
+            raise VerificationError(self, f"bundle {self.event_id.hex()} {self.outcome}: {summary}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "result": "pass" if self.passed else "fail",
-            "event": "0x" + self.event_id.hex(),
-            "record": "0x" + self.record_id.hex(),
+            "result": str(self.outcome),
+            "headline": self.headline(),
+            "required": sorted(str(p) for p in self.required),
+            "notChecked": [str(p) for p in self.not_checked],
+            "event": to_hex(self.event_id),
+            "record": to_hex(self.record_id),
             "kind": self.kind,
             "author": self.author,
             "publisher": self.publisher,
@@ -197,6 +260,11 @@ class Report:
             "disclosed": dict(self.disclosed),
             "anchoredBlock": self.anchored_block,
             "anchoredTime": self.anchored_time,
+            "anchoredAt": None
+            if self.anchored_time is None
+            else _dt.datetime.fromtimestamp(self.anchored_time, _dt.UTC)
+            .isoformat()
+            .replace("+00:00", "Z"),
         }
 
 
@@ -205,3 +273,7 @@ class Report:
 
 def _skip(prop: Property, detail: str) -> Verdict:
     return Verdict(prop, Status.SKIPPED, Reason.NO_CHAIN, detail)
+
+
+def _undecided(prop: Property, reason: Reason, detail: str) -> Verdict:
+    return Verdict(prop, Status.UNDECIDED, reason, detail)

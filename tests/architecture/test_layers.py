@@ -17,17 +17,20 @@ PACKAGE = Path(__file__).resolve().parents[2] / "okeios"
 # its own part. publish and verify share a rank, so neither can import the other.
 RANK = {
     "errors": 0,
+    "files": 1,
     "protocol": 1,
     "crypto": 2,
     "config": 2,
     "chain": 3,
     "publish": 4,
     "verify": 4,
-    "fhir": 5,
+    "fhir": 2,
+    "service": 6,
+    "report": 6,
     "report": 5,
-    "cli": 6,
-    "__main__": 7,
-    "__init__": 7,
+    "cli": 7,
+    "__main__": 8,
+    "__init__": 8,
 }
 # third-party libraries a layer must not load (directly or via a lower layer)
 FORBIDDEN = {

@@ -68,8 +68,8 @@ def test_grant_decrypt_revoke_disclose_erase(tmp_path: Path) -> None:
     assert "/valueQuantity/value" in done.stdout
     okeios(home, "disclose", lab, "-o", str(disclosed), expect=2)  # no --field: usage
 
-    okeios(home, "erase", ids[2], "--purpose", "patient request")
-    okeios(home, "erase", ids[2], expect=2)
+    okeios(home, "erase", ids[2], "--purpose", "patient request", "--yes")
+    okeios(home, "erase", ids[2], "--yes", expect=2)
     okeios(home, "disclose", ids[2], "--field", "/status", "-o", str(disclosed), expect=2)
     erased = tmp_path / "erased.okb"
     okeios(home, "export", ids[2], "-o", str(erased))

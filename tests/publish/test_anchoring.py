@@ -206,7 +206,12 @@ def test_an_unreachable_chain_is_reported_as_such(store: Store) -> None:
         authors=[store.address], publishers=[store.address], chain_id=1, registry="0x" + "01" * 20
     )
     report = verify_bundle(bundle, policy, chain=RegistryView(dead, label="a dead node"))
-    assert _verdicts(report)["anchoring"] == ("fail", "chain-unavailable")
+    # An outage is not a forgery: undecided, neither pass nor fail, and the report does not pass.
+    assert _verdicts(report)["anchoring"] == ("undecided", "chain-unavailable")
+    assert report.outcome == "undecided"
+    assert not report.passed
+    assert not report.failures
+    assert report.headline().startswith("UNDECIDED (required but not checked: anchoring")
     assert "a dead node" in report.verdict(Property.ANCHORING).detail
     with pytest.raises(ChainError, match="a dead node"):
         anchor(store, Registry(dead, "0x" + "01" * 20, label="a dead node"), timeout=1)

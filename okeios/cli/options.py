@@ -1,0 +1,466 @@
+"""What every ``okeios`` verb shares: exit codes, option blocks, the chain and trust resolver,
+reading input, the store passphrase, safe terminal output.
+
+**One resolver for chain and trust pins** (:func:`resolve_pin`, :func:`trust_policy`), used by
+every verb that talks to a chain (``verify``, ``decrypt``, ``audit``, ``anchor``, ``verify
+--lineage``): each setting comes from its flag first, then from ``trust.json`` in the home; a
+chain id and registry must both be known; and the chain id is checked against what the node
+answers (:func:`open_pinned`), so a verb never reads anchors from a chain it did not mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from okeios.config import EMBEDDED, TrustConfig
+from okeios.errors import ChainError, ChainMismatchError, InputError
+
+if TYPE_CHECKING:
+    from okeios.chain.connect import ChainHandle
+    from okeios.verify.policy import TrustPolicy
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_UNDECIDED",
+    "EXIT_USAGE",
+    "ChainPin",
+    "UsageError",
+    "command",
+]
+
+EXIT_OK = 0  # every required verdict passed (or the command did what it was asked)
+EXIT_FAILED = 1  # a verdict failed
+EXIT_UNDECIDED = 2  # could not decide: bad input, usage, an unreachable chain
+EXIT_USAGE = EXIT_UNDECIDED
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 every required verdict passed (or the command did its job); 1 a verdict "
+    "failed; 2 could not decide: bad input, usage, an unreachable chain, or a required "
+    "property that was not checked."
+)
+
+#: The largest input file a verb reads whole (a bundle, a record, a share, a key).
+MAX_INPUT = 64 * 1024 * 1024
+DEFAULT_CHAIN_TIMEOUT = 30.0
+
+log = logging.getLogger("okeios")
+
+
+class UsageError(InputError):
+    """A usage problem found after argument parsing (exit 2)."""
+
+
+# --- option blocks ----------------------------------------------------------------------------
+
+
+def command(
+    sub: Any, name: str, help_: str, func: Callable[[argparse.Namespace], int]
+) -> argparse.ArgumentParser:
+    """Add a verb with the options every verb has (``--json``, ``--home``, ``-v``, ``-q``)."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_, description=help_, epilog=EXIT_CODES_HELP
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    home_option(p)
+    verbosity_options(p)
+    p.set_defaults(func=func)
+    return p
+
+
+def home_option(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a --home given after the verb overrides the one before it, and an absent one
+    # leaves the global value alone.
+    p.add_argument(
+        "--home",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="the okeios home (default $OKEIOS_HOME or ~/.okeios); also before the verb",
+    )
+
+
+def verbosity_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="log more to stderr (-vv for debug)",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print less: no warnings, progress notes, or (verify) passing bundles",
+    )
+
+
+def progress_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--progress", action="store_true", help="show progress even when not on a terminal"
+    )
+
+
+def trust_options(p: argparse.ArgumentParser) -> None:
+    """``--author``/``--publisher`` (default: trust.json) and their explicit "anyone" forms."""
+    p.add_argument(
+        "--author",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a trusted author (repeatable; default: trust.json)",
+    )
+    p.add_argument(
+        "--publisher",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a trusted publisher (repeatable; default: trust.json)",
+    )
+    p.add_argument("--any-author", action="store_true", help="trust any author")
+    p.add_argument("--any-publisher", action="store_true", help="trust any publisher")
+
+
+def chain_options(p: argparse.ArgumentParser, *, default: str | None = None) -> None:
+    """``--chain``, ``--chain-id``, ``--registry``, ``--confirmations``, ``--chain-timeout``."""
+    p.add_argument(
+        "--chain",
+        metavar="URL|embedded",
+        default=default,
+        help="an http(s) JSON-RPC URL, or 'embedded' (the in-process chain of this home)"
+        + (f" (default: {default})" if default else ""),
+    )
+    p.add_argument(
+        "--chain-id",
+        type=int,
+        metavar="N",
+        help="the chain id to expect (default: trust.json's pin for --chain)",
+    )
+    p.add_argument(
+        "--registry",
+        metavar="ADDRESS",
+        help="the AnchorRegistry contract (default: trust.json's pin for --chain)",
+    )
+    p.add_argument(
+        "--confirmations",
+        type=int,
+        default=1,
+        metavar="N",
+        help="blocks that make an anchor final (default 1)",
+    )
+    p.add_argument(
+        "--chain-timeout",
+        type=float,
+        default=DEFAULT_CHAIN_TIMEOUT,
+        metavar="S",
+        help="give up on the chain after S seconds for the whole run (default 30): exit 2",
+    )
+
+
+def require_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="PROPERTY",
+        help="a property that must pass (repeatable or comma-separated: integrity, "
+        "authenticity, inclusion, anchoring, consistency, confidentiality). Default: the "
+        "offline four, plus anchoring and consistency when --chain is given. A required "
+        "property that was not checked gives exit 2, never a pass",
+    )
+
+
+# --- home, input, output ----------------------------------------------------------------------
+
+
+def home(args: argparse.Namespace) -> Path:
+    from okeios.config import resolve_home
+
+    return resolve_home(getattr(args, "home", None))
+
+
+def read_input(path: str, *, limit: int = MAX_INPUT, what: str = "file") -> bytes:
+    """A whole input file (``-`` for stdin), at most ``limit`` bytes; errors name the file."""
+    if path == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise InputError(f"stdin: the {what} is larger than the {limit}-byte limit")
+        return data
+    from okeios.files import read_limited
+
+    return read_limited(path, limit, what)
+
+
+def print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=2))
+
+
+def done(args: argparse.Namespace, payload: dict[str, Any], text: str) -> int:
+    """Print a command's result (JSON with --json, else ``text``); exit 0."""
+    if args.json:
+        print_json(payload)
+    else:
+        print(text)
+    return EXIT_OK
+
+
+_QUIET = [False]
+
+
+def note(text: str) -> None:
+    """A message for the person at the terminal (stderr), silenced by ``-q``."""
+    if not _QUIET[0]:
+        print(text, file=sys.stderr)
+
+
+def safe(text: object) -> str:
+    """``text`` with every control character escaped, so that untrusted strings (a field path,
+    a value, a detail read from a file) cannot move the cursor or repaint the screen."""
+    s = str(text)
+    out = []
+    for ch in s:
+        o = ord(ch)
+        if (
+            o < 0x20
+            or 0x7F <= o < 0xA0
+            or ch
+            in "\u2028\u2029\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+        ):
+            out.append(f"\\u{o:04x}" if o > 0xFF else f"\\x{o:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def write_output(path: str, data: bytes, *, private: bool = False) -> None:
+    """Write an output file atomically (mode 0600 with ``private``)."""
+    from okeios.files import write_atomic
+
+    write_atomic(path, data, private=private)
+
+
+def check_writable(path: str) -> None:
+    """Refuse early (exit 2) an output path whose folder is missing, before any side effect."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: the folder {folder} is not writable")
+
+
+class Progress:
+    """A progress bar on stderr (rich), shown only on a terminal or with ``--progress``."""
+
+    def __init__(self, label: str, total: int, *, force: bool = False) -> None:
+        self.enabled = force or sys.stderr.isatty()
+        self._bar: Any = None
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                console=Console(stderr=True, force_terminal=None if not force else True),
+                transient=False,
+            )
+            self._task = self._bar.add_task(label, total=total)
+            self._bar.start()
+
+    def __call__(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- the store and its passphrase ---------------------------------------------------------------
+
+
+def ask_passphrase(prompt: str, *, confirm: bool = False) -> str | None:
+    """Read a passphrase on the terminal without echo; None when stdin is not a terminal."""
+    if not sys.stdin.isatty():
+        return None
+    import getpass
+
+    first = getpass.getpass(prompt)
+    if confirm and first and getpass.getpass("again: ") != first:
+        raise UsageError("the passphrases differ")
+    return first
+
+
+def store_passphrase(store_home: Path) -> str | None:
+    """``$OKEIOS_PASSPHRASE`` if set, else a prompt on a terminal when the store needs one."""
+    from okeios.publish.store import KEYFILE_NAME, MASTER_NAME, PASSPHRASE_ENV
+
+    if os.environ.get(PASSPHRASE_ENV):
+        return os.environ[PASSPHRASE_ENV]
+    if (store_home / MASTER_NAME).exists() and not (store_home / KEYFILE_NAME).exists():
+        return ask_passphrase(f"passphrase of the okeios store in {store_home}: ")
+    return None
+
+
+def open_store(args: argparse.Namespace) -> Any:
+    from okeios.publish.store import Store
+
+    where = home(args)
+    return Store.open(where, passphrase=store_passphrase(where))
+
+
+def confirm(args: argparse.Namespace, question: str) -> None:
+    """Ask ``question`` on a terminal unless ``--yes``; without a terminal, demand ``--yes``."""
+    if getattr(args, "yes", False):
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question}: refusing without a terminal to confirm on; pass --yes")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise UsageError("not confirmed; nothing was done")
+
+
+# --- the chain and trust resolver ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChainPin:
+    """A chain the caller means: its name, the chain id it must answer, the registry to read."""
+
+    spec: str
+    chain_id: int
+    registry: str
+
+
+def resolve_pin(args: argparse.Namespace, where: Path) -> ChainPin | None:
+    """The chain pin of a verb: ``--chain-id``/``--registry`` first, then ``trust.json``'s pin
+    for ``--chain``; None without ``--chain``. Both must be known (else exit 2)."""
+    spec = getattr(args, "chain", None)
+    flag_id = getattr(args, "chain_id", None)
+    flag_registry = getattr(args, "registry", None)
+    if not spec:
+        if flag_id is not None or flag_registry:
+            raise UsageError("--chain-id and --registry go with --chain")
+        return None
+    pinned = TrustConfig.load(where).chain(spec)
+    chain_id = flag_id if flag_id is not None else (pinned[0] if pinned else None)
+    registry = flag_registry or (pinned[1] if pinned else None)
+    if chain_id is None or registry is None:
+        raise UsageError(
+            f"no chain id and registry pinned for {spec}: pass --chain-id N and --registry "
+            f"ADDRESS, or pin them with `okeios trust` (or anchor from this home first)"
+        )
+    from okeios.protocol.signing import checksum_address
+
+    if chain_id <= 0:
+        raise UsageError(f"--chain-id must be positive, got {chain_id}")
+    return ChainPin(spec, chain_id, checksum_address(registry))
+
+
+def required_properties(args: argparse.Namespace, pin: ChainPin | None) -> set[str]:
+    from okeios.verify.report import CHAIN_PROPERTIES, OFFLINE_PROPERTIES
+
+    required = {str(p) for p in OFFLINE_PROPERTIES}
+    if pin is not None:
+        required |= {str(p) for p in CHAIN_PROPERTIES}
+    for item in getattr(args, "require", []) or []:
+        required |= {x.strip() for x in item.split(",") if x.strip()}
+    return required
+
+
+def trust_policy(args: argparse.Namespace, where: Path, pin: ChainPin | None) -> TrustPolicy:
+    """The verifier's policy: authors and publishers from flags first, then trust.json."""
+    from okeios.errors import PolicyError
+    from okeios.verify.policy import ANYONE, TrustPolicy
+
+    trust = TrustConfig.load(where)
+    authors: Any = ANYONE if args.any_author else (args.author or trust.authors)
+    publishers: Any = ANYONE if args.any_publisher else (args.publisher or trust.publishers)
+    for who, value in (("author", authors), ("publisher", publishers)):
+        if not value:
+            raise UsageError(
+                f"say whom to trust: --{who} ADDRESS (repeatable), --any-{who}, "
+                "or a trust.json in the okeios home"
+            )
+    try:
+        return TrustPolicy(
+            authors=authors,
+            publishers=publishers,
+            chain_id=pin.chain_id if pin else None,
+            registry=pin.registry if pin else None,
+            confirmations=getattr(args, "confirmations", 1),
+            required=required_properties(args, pin),
+        )
+    except PolicyError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def open_chain_for(
+    spec: str, where: Path, *, create: bool, timeout: float = DEFAULT_CHAIN_TIMEOUT
+) -> ChainHandle:
+    """Open a chain by name. ``create=False`` (every verb that only reads) never creates the
+    embedded chain: it is local to the home that anchored, and a missing one is an error."""
+    from okeios.chain.connect import open_chain
+
+    if spec == EMBEDDED and not create and not (where / "chains" / EMBEDDED).is_dir():
+        raise ChainError(
+            f"the embedded chain is local to the okeios home that anchored; {where} has none. "
+            "Verify from that home (--home DIR), or against a node URL the publisher anchored to"
+        )
+    return open_chain(spec, where, timeout=timeout)
+
+
+@contextmanager
+def open_pinned(
+    pin: ChainPin, where: Path, *, timeout: float = DEFAULT_CHAIN_TIMEOUT
+) -> Iterator[tuple[ChainHandle, Any]]:
+    """Open a pinned chain for reading: the handle and a :class:`RegistryView` bounded by one
+    deadline for the run. The chain id is checked against the node by the verdicts (verify,
+    decrypt) or by :func:`check_chain_id` (audit, anchor)."""
+    from okeios.chain.registry import RegistryView
+
+    handle = open_chain_for(pin.spec, where, create=False, timeout=min(timeout, 10.0))
+    try:
+        view = RegistryView(handle.w3, label=handle.label, deadline=time.monotonic() + timeout)
+        yield handle, view
+    finally:
+        handle.close()
+
+
+def check_chain_id(view: Any, pin: ChainPin) -> None:
+    """Raise unless the node answers the pinned chain id (a ChainError when unreachable)."""
+    actual = view.chain_id()
+    if actual != pin.chain_id:
+        raise ChainMismatchError(
+            f"{pin.spec} answers chain id {actual}, but {pin.chain_id} is pinned for it"
+        )
+
+
+# --- logging ------------------------------------------------------------------------------------
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    verbose = getattr(args, "verbose", 0) or 0
+    quiet = getattr(args, "quiet", False)
+    level = (
+        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
+    _QUIET[0] = bool(quiet)
+    logging.basicConfig(level=level, format="okeios: %(levelname)s: %(message)s", force=True)
+    log.setLevel(level)

@@ -1,0 +1,414 @@
+"""The record owner's verbs, on the local store: ``init``, ``add``, ``export``, ``disclose``,
+``recipient``, ``grant``, ``revoke``, ``access``, ``erase``, ``history``, ``fhir``, ``log``.
+
+Privacy by default: ``export`` discloses no field unless fields are named (``--field``) or
+``--reveal-all`` says it reveals everything; secret files are written 0600, atomically; ``erase``
+asks for confirmation on a terminal (``--yes`` for scripts); every output path is checked
+before anything is logged, so a command is all or nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from okeios.cli import options as o
+from okeios.config import TrustConfig
+from okeios.protocol.hexcodec import from_hex, to_hex
+
+__all__ = ["register"]
+
+
+def iso(seconds: object) -> str:
+    """ISO 8601 UTC time of a Unix timestamp."""
+    if not isinstance(seconds, int | float):
+        return str(seconds)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from okeios.publish.store import PASSPHRASE_ENV, Store
+
+    where = o.home(args)
+    key = (
+        from_hex(args.key, "--key", size=32, error=o.UsageError, prefix=False) if args.key else None
+    )
+    import os
+
+    passphrase = os.environ.get(PASSPHRASE_ENV) or None
+    if passphrase is None and not args.no_passphrase:
+        passphrase = o.ask_passphrase(
+            "passphrase for the new store (empty: a key file beside it): ", confirm=True
+        )
+    with Store.init(where, key=key, log_name=args.log, passphrase=passphrase or "") as store:
+        trust = TrustConfig.load(where)
+        trust.trust_author(store.address)
+        trust.trust_publisher(store.address)
+        trust.save(where)
+        info = {"home": str(where), "publisher": store.address, "logId": to_hex(store.log_id)}
+    text = f"okeios store in {where}\npublisher {info['publisher']}\nlog id    {info['logId']}"
+    return o.done(args, info, text)
+
+
+def _resources(name: str, data: bytes, *, keyed: bool = False) -> list[Any]:
+    """The FHIR resources of one input file (a resource, a Bundle or NDJSON); refuses what is
+    not FHIR (unless ``keyed``: one non-FHIR JSON record named by ``--key``), warns on a
+    missing id."""
+    from okeios.errors import InputError
+    from okeios.fhir import fhir_resources
+
+    try:
+        records = fhir_resources(data)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from exc
+    if keyed:
+        return records
+    for i, r in enumerate(records):
+        where = name if len(records) == 1 else f"{name} entry {i}"
+        if not isinstance(r, dict) or not isinstance(r.get("resourceType"), str):
+            raise InputError(
+                f"{where}: not a FHIR resource (okeios accepts FHIR R4 JSON resources and "
+                "Bundles: objects with a resourceType)"
+            )
+        if not isinstance(r.get("id"), str):
+            o.log.warning("%s: the %s has no id", o.safe(where), o.safe(r["resourceType"]))
+    return records
+
+
+def _cmd_add(args: argparse.Namespace) -> int:
+    from okeios.cli.records import add_and_report
+
+    records: list[Any] = []
+    for name in args.files:
+        data = o.read_input(name, what="FHIR file")
+        records.extend(_resources(name, data, keyed=bool(args.key)))
+    with (
+        o.open_store(args) as store,
+        o.Progress("adding", len(records), force=args.progress) as progress,
+    ):
+        return add_and_report(args, store, records, progress)
+
+
+def _bundle_bytes(bundle: Any, fmt: str) -> bytes:
+    data: bytes = bundle.to_json().encode() + b"\n" if fmt == "json" else bundle.to_bytes()
+    return data
+
+
+def _fields(args: argparse.Namespace) -> list[str] | None:
+    """The fields to disclose: those named, all with --reveal-all, else none."""
+    if args.reveal_all and args.field:
+        raise o.UsageError("--reveal-all reveals every field: do not name --field as well")
+    if args.reveal_all:
+        o.note("okeios: --reveal-all: the bundle discloses every field of the record")
+        return None
+    return list(args.field or [])
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    fields = _fields(args)
+    suffix = ".json" if args.format == "json" else ".okb"
+    if args.all:
+        if not args.output:
+            raise o.UsageError("--all needs -o DIR")
+        from okeios.files import private_dir
+
+        out = private_dir(args.output) if not Path(args.output).is_dir() else Path(args.output)
+        with o.open_store(args) as store:
+            rows = store.record_ids()
+            with o.Progress("exporting", len(rows), force=args.progress) as progress:
+                for rid in rows:
+                    bundle = store.export(to_hex(rid), fields=fields)
+                    o.write_output(
+                        str(out / f"{to_hex(rid)}{suffix}"), _bundle_bytes(bundle, args.format)
+                    )
+                    progress()
+        shown = "every field" if fields is None else f"{len(fields)} named field(s)"
+        o.note(f"{len(rows)} bundles written to {out} (disclosing {shown})")
+        return o.EXIT_OK
+    if not args.record_id:
+        raise o.UsageError("give a RECORD_ID, or --all")
+    if args.output and args.output != "-":
+        o.check_writable(args.output)
+    elif args.format != "json" and sys.stdout.isatty():
+        raise o.UsageError(
+            "refusing to write a binary bundle to a terminal: use -o FILE or --format json"
+        )
+    with o.open_store(args) as store:
+        bundle = store.export(args.record_id, fields=fields)
+    data = _bundle_bytes(bundle, args.format)
+    if args.output and args.output != "-":
+        o.write_output(args.output, data)
+    else:
+        sys.stdout.buffer.write(data)
+    return o.EXIT_OK
+
+
+def _cmd_disclose(args: argparse.Namespace) -> int:
+    if not args.field:
+        raise o.UsageError("name at least one --field PATH to disclose")
+    o.check_writable(args.output)
+    with o.open_store(args) as store:
+        bundle = store.export(args.record_id, fields=args.field)
+    o.write_output(args.output, _bundle_bytes(bundle, args.format))
+    shown = [f.path for f in bundle.disclosure.fields]
+    hidden = len(bundle.disclosure.digests) - len(shown)
+    payload = {"bundle": args.output, "disclosed": shown, "hidden": hidden}
+    return o.done(args, payload, f"{args.output}: {len(shown)} field(s) disclosed, {hidden} hidden")
+
+
+def _cmd_recipient(args: argparse.Namespace) -> int:
+    from okeios.crypto.recipient_file import dump_recipient_key
+    from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
+    from okeios.protocol.signing import LocalSigner
+
+    out = Path(args.output)
+    binding_path = Path(args.binding) if args.binding else out.with_suffix(".binding.json")
+    o.check_writable(str(out))
+    o.check_writable(str(binding_path))
+    signer = LocalSigner.generate()
+    key = RecipientPrivateKey.generate(Suite(args.suite))
+    binding = bind_recipient_key(key.public_key(), signer)
+    o.write_output(
+        str(out), dump_recipient_key(signer.address, signer.private_key, key), private=True
+    )
+    o.write_output(str(binding_path), binding.to_json().encode())
+    payload = {"address": signer.address, "key": str(out), "binding": str(binding_path)}
+    text = (
+        f"recipient {signer.address}\nprivate key file {out} (mode 0600; keep it secret)\n"
+        f"public binding {binding_path} (give it to record owners)"
+    )
+    return o.done(args, payload, text)
+
+
+def _cmd_grant(args: argparse.Namespace) -> int:
+    from okeios.crypto.recipients import RecipientBinding
+
+    o.check_writable(args.output)  # before the GRANT is logged: all or nothing
+    binding = RecipientBinding.from_json(
+        o.read_input(args.recipient, limit=1 << 20, what="binding")
+    )
+    with o.open_store(args) as store:
+        share = store.grant(args.record_id, binding, purpose=args.purpose)
+        o.write_output(args.output, share.to_json().encode(), private=True)
+    payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
+    return o.done(args, payload, f"granted {share.recipient}; share written to {args.output}")
+
+
+def _cmd_revoke(args: argparse.Namespace) -> int:
+    with o.open_store(args) as store:
+        logged = store.revoke(args.record_id, args.recipient, purpose=args.purpose)
+    payload = {"record": args.record_id, "revoked": args.recipient, "event": to_hex(logged.id)}
+    return o.done(args, payload, f"revoked {args.recipient} (event {to_hex(logged.id)})")
+
+
+def _cmd_access(args: argparse.Namespace) -> int:
+    with o.open_store(args) as store:
+        logged = store.access(args.record_id, args.reader, purpose=args.purpose)
+    payload = {"record": args.record_id, "reader": args.reader, "event": to_hex(logged.id)}
+    return o.done(args, payload, f"access by {args.reader} logged (event {to_hex(logged.id)})")
+
+
+def _cmd_erase(args: argparse.Namespace) -> int:
+    o.confirm(
+        args,
+        f"erase record {args.record_id}? Its keys and salts are destroyed; this cannot be undone",
+    )
+    with o.open_store(args) as store:
+        logged = store.erase(args.record_id, purpose=args.purpose)
+    payload = {"record": args.record_id, "erased": True, "event": to_hex(logged.id)}
+    return o.done(args, payload, f"erased: keys and salts destroyed (event {to_hex(logged.id)})")
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    with o.open_store(args) as store:
+        events = store.history(args.record_id)
+    for e in events:
+        e["timeIso"] = iso(e["time"])
+    if args.json:
+        o.print_json({"record": args.record_id, "events": events})
+        return o.EXIT_OK
+    for e in events:
+        extra = f" -> {e['subject']}" if e["kind"] in ("grant", "revoke", "access") else ""
+        print(
+            f"{e['index']:>8}  v{e['version']}  {e['kind']:<7} {e['timeIso']}{extra}  "
+            f"{o.safe(e['purpose'])}"
+        )
+    return o.EXIT_OK
+
+
+def _cmd_fhir(args: argparse.Namespace) -> int:
+    from okeios.fhir import record_history_fhir
+
+    if args.output:
+        o.check_writable(args.output)
+    with o.open_store(args) as store:
+        bundle = record_history_fhir(store, args.record_id)
+    text = json.dumps(bundle, indent=2)
+    if args.output:
+        o.write_output(args.output, (text + "\n").encode())
+    else:
+        print(text)
+    return o.EXIT_OK
+
+
+def _cmd_log(args: argparse.Namespace) -> int:
+    if args.tiles:
+        from okeios.cli import interop
+
+        with o.open_store(args) as store:
+            summary = interop.publish_tiles_cmd(args, store)
+        return o.done(args, summary, interop.tiles_text(summary))
+    if not args.output:
+        raise o.UsageError("give -o FILE (a JSON lines log) or --tiles DIR")
+    o.check_writable(args.output)
+    parts: list[str] = []
+    with o.open_store(args) as store:
+        count = store.write_log(parts.append)
+    o.write_output(args.output, "".join(parts).encode("utf-8"))
+    return o.done(
+        args, {"log": args.output, "entries": count}, f"{count} entries written to {args.output}"
+    )
+
+
+def register(sub: Any) -> None:
+    p = o.command(sub, "init", "create a local store and a publisher key", _cmd_init)
+    p.add_argument(
+        "--log",
+        default="main",
+        help="a local label for the log (default main); a key has one log, its id bound to it",
+    )
+    p.add_argument("--key", metavar="HEX", help="use this publisher key (32 bytes, hex)")
+    p.add_argument(
+        "--no-passphrase",
+        action="store_true",
+        help="do not ask for a passphrase: protect the store with a key file beside it. "
+        "Without this flag, a terminal asks for one (no echo); $OKEIOS_PASSPHRASE, if set, "
+        "is used instead (for automation)",
+    )
+
+    p = o.command(
+        sub,
+        "add",
+        "log FHIR resources, Bundles or NDJSON by identity: a resource seen before is amended "
+        "(or left alone when unchanged); prints each record id and what was done",
+        _cmd_add,
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="FHIR R4 JSON or NDJSON files, - for stdin: a resource (an object with a "
+        "resourceType; one without an id is accepted with a warning), a Bundle (each entry's "
+        "resource) or NDJSON (one resource per line); anything else is refused",
+    )
+    p.add_argument("--key", metavar="KEY", help="the identity of one non-FHIR JSON record")
+    p.add_argument(
+        "--new", action="store_true", help="log every resource as a new record, identity ignored"
+    )
+    o.progress_option(p)
+
+    p = o.command(
+        sub,
+        "export",
+        "write the proof bundle of a record; discloses no field unless asked",
+        _cmd_export,
+    )
+    p.add_argument("record_id", nargs="?", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
+    p.add_argument("-o", "--output", metavar="FILE", help="output file (a folder with --all)")
+    p.add_argument(
+        "--field",
+        action="append",
+        metavar="PATH",
+        help="disclose this field, a JSON Pointer (repeatable); default: no field",
+    )
+    p.add_argument(
+        "--reveal-all",
+        action="store_true",
+        help="disclose every field of the record (its full plaintext) in the bundle",
+    )
+    p.add_argument("--format", choices=("binary", "json"), default="binary")
+    p.add_argument("--all", action="store_true", help="export every record into the -o folder")
+    o.progress_option(p)
+
+    p = o.command(sub, "disclose", "write a bundle revealing only some fields", _cmd_disclose)
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument(
+        "--field", action="append", metavar="PATH", help="a JSON Pointer to disclose (repeatable)"
+    )
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--format", choices=("binary", "json"), default="binary")
+
+    p = o.command(
+        sub, "recipient", "create a recipient key and its signed public binding", _cmd_recipient
+    )
+    p.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="the private key file (mode 0600)"
+    )
+    p.add_argument(
+        "--binding", metavar="FILE", help="the public binding (default FILE.binding.json)"
+    )
+    p.add_argument(
+        "--suite",
+        choices=("x25519", "mlkem768-x25519"),
+        default="x25519",
+        help="HPKE suite; mlkem768-x25519 is the post-quantum hybrid",
+    )
+
+    p = o.command(sub, "grant", "give a recipient access to a record (logs a GRANT)", _cmd_grant)
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument(
+        "--recipient", required=True, metavar="BINDING", help="the recipient's binding file"
+    )
+    p.add_argument("--purpose", default="", help="why access is granted")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="where to write the share (0600)"
+    )
+
+    p = o.command(sub, "revoke", "stop a recipient's access (logs a REVOKE)", _cmd_revoke)
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("--recipient", required=True, metavar="ADDRESS")
+    p.add_argument("--purpose", default="")
+
+    p = o.command(sub, "access", "log an access receipt: who read a record, and why", _cmd_access)
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("--reader", required=True, metavar="ADDRESS")
+    p.add_argument("--purpose", default="")
+
+    p = o.command(
+        sub,
+        "erase",
+        "crypto-shred a record (logs an ERASE); irreversible, so it asks first",
+        _cmd_erase,
+    )
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("--purpose", default="")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (for scripts)")
+
+    p = o.command(
+        sub,
+        "history",
+        "list a record's events: versions, grants, revocations, erasure",
+        _cmd_history,
+    )
+    p.add_argument("record_id", metavar="RECORD_ID")
+
+    p = o.command(
+        sub, "fhir", "a record's history as FHIR R4 Provenance and AuditEvent resources", _cmd_fhir
+    )
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("-o", "--output", metavar="FILE", help="default: stdout")
+
+    from okeios.cli import interop
+
+    p = o.command(
+        sub,
+        "log",
+        "publish the log as an audit file (-o) or as C2SP tlog-tiles (--tiles)",
+        _cmd_log,
+    )
+    p.add_argument("-o", "--output", metavar="FILE")
+    interop.add_log_options(p)

@@ -29,8 +29,8 @@ from okeios.crypto.recipients import RecipientBinding, RecipientPrivateKey, bind
 from okeios.crypto.share import Share
 from okeios.errors import OkeiosError
 from okeios.protocol.bundle import MAGIC, MAX_ELEMENTS, Bundle
+from okeios.protocol.logfile import read_log
 from okeios.protocol.signing import LocalSigner
-from okeios.verify.audit import read_log
 from tests.helpers import SMALL_RECORD, make_publisher
 
 FUZZ = settings(

@@ -38,10 +38,11 @@ from okeios.protocol.events import (
     SignedEvent,
     derive_log_id,
 )
+from okeios.protocol.logfile import write_log
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import LocalSigner
 from okeios.publish.publisher import LoggedEvent, Publisher
-from okeios.verify.audit import audit_log, write_log
+from okeios.verify.audit import audit_log
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.lineage import verify_lineage
 from okeios.verify.policy import TrustPolicy

@@ -18,6 +18,7 @@ from typing import Any
 
 from okeios.cli import options as o
 from okeios.config import TrustConfig
+from okeios.errors import InputError, OkeiosError
 from okeios.protocol.hexcodec import from_hex, to_hex
 
 __all__ = ["register"]
@@ -188,9 +189,25 @@ def _cmd_grant(args: argparse.Namespace) -> int:
     )
     with o.open_store(args) as store:
         share = store.grant(args.record_id, binding, purpose=args.purpose)
-        o.write_output(args.output, share.to_json().encode(), private=True)
+        try:
+            o.write_output(args.output, share.to_json().encode(), private=True)
+        except OkeiosError as exc:
+            raise InputError(
+                f"the GRANT is logged but its share could not be written ({exc}); write it "
+                f"again with `okeios share {args.record_id} --recipient {share.recipient} "
+                "-o FILE`"
+            ) from exc
     payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
     return o.done(args, payload, f"granted {share.recipient}; share written to {args.output}")
+
+
+def _cmd_share(args: argparse.Namespace) -> int:
+    o.check_writable(args.output)
+    with o.open_store(args) as store:
+        share = store.share(args.record_id, args.recipient)
+    o.write_output(args.output, share.to_json().encode(), private=True)
+    payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
+    return o.done(args, payload, f"share for {share.recipient} written to {args.output}")
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
@@ -337,6 +354,18 @@ def register(sub: Any) -> None:
         "--recipient", required=True, metavar="BINDING", help="the recipient's binding file"
     )
     p.add_argument("--purpose", default="", help="why access is granted")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="where to write the share (0600)"
+    )
+
+    p = o.command(
+        sub,
+        "share",
+        "write again the share of a recipient granted access (logs nothing)",
+        _cmd_share,
+    )
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("--recipient", required=True, metavar="ADDRESS")
     p.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="where to write the share (0600)"
     )

@@ -504,6 +504,15 @@ def test_outputs_into_a_missing_folder_change_nothing(
     )
     history = json.loads(ok(capsys, "history", rid, *h, "--json"))
     assert [e["kind"] for e in history["events"]] == ["create"]  # no GRANT without its share
+    # a share can be written again for a granted recipient (and only for one)
+    share = tmp_path / "s.share"
+    ok(capsys, "grant", rid, *h, "--recipient", binding, "-o", str(share))
+    who = json.loads(share.read_text())["recipient"]
+    again = tmp_path / "again.share"
+    ok(capsys, "share", rid, *h, "--recipient", who, "-o", str(again))
+    assert stat.S_IMODE(again.stat().st_mode) == 0o600
+    assert json.loads(again.read_text())["recipient"] == who
+    ok(capsys, "share", rid, *h, "--recipient", "0x" + "11" * 20, "-o", str(again), code=2)
     assert "does not exist" in usage(capsys, "log", *h, "-o", missing)
     assert "does not exist" in usage(capsys, "export", rid, *h, "-o", missing)
     assert "does not exist" in usage(capsys, "recipient", *h, "-o", missing)

@@ -669,3 +669,11 @@ def test_progress_on_request(
     assert got == 0
     assert "adding" in err
     assert "1/1" in err or "100%" in err
+
+
+def test_safe_escapes_every_control_and_direction_character() -> None:
+    from okeios.cli.options import safe
+
+    assert safe("ok é ✓") == "ok é ✓"
+    assert safe("\x1b[31m\r\n\t\x7f\x9b") == "\\x1b[31m\\x0d\\x0a\\x09\\x7f\\x9b"
+    assert safe("a\u202eb\u2066c") == "a\\u202eb\\u2066c"

@@ -677,3 +677,17 @@ def test_safe_escapes_every_control_and_direction_character() -> None:
     assert safe("ok é ✓") == "ok é ✓"
     assert safe("\x1b[31m\r\n\t\x7f\x9b") == "\\x1b[31m\\x0d\\x0a\\x09\\x7f\\x9b"
     assert safe("a\u202eb\u2066c") == "a\\u202eb\\u2066c"
+
+
+def test_offline_verify_stays_light(tmp_path: Path) -> None:
+    """The command line loads neither web3 nor rich to verify a bundle offline."""
+    b = _bundle_file(tmp_path)
+    code = (
+        "import sys\n"
+        "from okeios.cli.main import main\n"
+        f"assert main(['verify', {str(b)!r}, '--any-author', '--any-publisher']) == 0\n"
+        "heavy = sorted(m for m in ('web3', 'eth_tester', 'rich', 'shtab') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

@@ -243,12 +243,32 @@ def _cmd_history(args: argparse.Namespace) -> int:
     if args.json:
         o.print_json({"record": args.record_id, "events": events})
         return o.EXIT_OK
-    for e in events:
-        extra = f" -> {e['subject']}" if e["kind"] in ("grant", "revoke", "access") else ""
-        print(
-            f"{e['index']:>8}  v{e['version']}  {e['kind']:<7} {e['timeIso']}{extra}  "
-            f"{o.safe(e['purpose'])}"
+    rows = [
+        (
+            str(e["index"]),
+            f"v{e['version']}",
+            str(e["kind"]),
+            str(e["timeIso"]),
+            str(e["subject"]) if e["kind"] in ("grant", "revoke", "access") else "",
+            o.safe(e["purpose"]),
         )
+        for e in events
+    ]
+    if sys.stdout.isatty():  # a table for people; plain lines for pipes and scripts
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table()
+        for name in ("index", "version", "kind", "time (UTC)", "subject", "purpose"):
+            table.add_column(name, overflow="fold")  # never cut an address or a purpose
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row))  # Text: no markup is interpreted
+        Console().print(table)
+        return o.EXIT_OK
+    for index, version, kind, when, subject, purpose in rows:
+        extra = f" -> {subject}" if subject else ""
+        print(f"{index:>8}  {version}  {kind:<7} {when}{extra}  {purpose}")
     return o.EXIT_OK
 
 

@@ -691,3 +691,31 @@ def test_offline_verify_stays_light(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_history_is_a_table_on_a_terminal_and_escaped(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = _add(capsys, home, tmp_path / "lab.json")
+    reader = "0x" + "33" * 20
+    ok(
+        capsys,
+        "access",
+        rid,
+        "--home",
+        str(home),
+        "--reader",
+        reader,
+        "--purpose",
+        "\x1b[2Jx[b]y[/b]",
+    )
+    plain = ok(capsys, "history", rid, "--home", str(home))
+    assert "\\x1b[2Jx[b]y[/b]" in plain
+    assert "\x1b" not in plain
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    table = ok(capsys, "history", rid, "--home", str(home))
+    assert "time (UTC)" in table
+    assert "[b]" in table  # shown as text, not taken as markup
+    assert "0x333333" in table  # folded over lines, never cut with an ellipsis
+    assert "…" not in table
+    assert "\x1b[2J" not in table

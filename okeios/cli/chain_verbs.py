@@ -21,9 +21,7 @@ def _cmd_anchor(args: argparse.Namespace) -> int:
 
     where = o.home(args)
     trust = TrustConfig.load(where)
-    pinned = trust.chain(args.chain)
-    chain_id = args.chain_id if args.chain_id is not None else (pinned[0] if pinned else None)
-    address = args.registry or (pinned[1] if pinned else None)
+    chain_id, address = o.partial_pin(args, where)
     with (
         o.open_store(args) as store,
         o.open_chain_for(

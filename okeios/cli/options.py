@@ -441,7 +441,8 @@ def open_pinned(
     decrypt) or by :func:`check_chain_id` (audit, anchor)."""
     from okeios.chain.registry import RegistryView
 
-    handle = open_chain_for(pin.spec, where, create=False, timeout=min(timeout, 10.0))
+    # A request and its one retry fit in the run's deadline.
+    handle = open_chain_for(pin.spec, where, create=False, timeout=min(timeout / 2, 10.0))
     try:
         view = RegistryView(handle.w3, label=handle.label, deadline=time.monotonic() + timeout)
         yield handle, view

@@ -15,12 +15,13 @@ __all__ = ["register"]
 def _cmd_anchor(args: argparse.Namespace) -> int:
     from okeios.service import anchor_home
 
+    chain_id, address = o.partial_pin(args, o.home(args))
     with o.open_store(args) as store:
         result = anchor_home(
             store,
             args.chain,
-            registry=args.registry,
-            chain_id=args.chain_id,
+            registry=address,
+            chain_id=chain_id,
             confirmations=args.confirmations,
             timeout=args.timeout,
             rpc_timeout=min(args.chain_timeout, 10.0),

@@ -352,15 +352,11 @@ def resolve_pin(args: argparse.Namespace, where: Path) -> ChainPin | None:
     """The chain pin of a verb: ``--chain-id``/``--registry`` first, then ``trust.json``'s pin
     for ``--chain``; None without ``--chain``. Both must be known (else exit 2)."""
     spec = getattr(args, "chain", None)
-    flag_id = getattr(args, "chain_id", None)
-    flag_registry = getattr(args, "registry", None)
     if not spec:
-        if flag_id is not None or flag_registry:
+        if getattr(args, "chain_id", None) is not None or getattr(args, "registry", None):
             raise UsageError("--chain-id and --registry go with --chain")
         return None
-    pinned = TrustConfig.load(where).chain(spec)
-    chain_id = flag_id if flag_id is not None else (pinned[0] if pinned else None)
-    registry = flag_registry or (pinned[1] if pinned else None)
+    chain_id, registry = partial_pin(args, where)
     if chain_id is None or registry is None:
         raise UsageError(
             f"no chain id and registry pinned for {spec}: pass --chain-id N and --registry "
@@ -371,6 +367,16 @@ def resolve_pin(args: argparse.Namespace, where: Path) -> ChainPin | None:
     if chain_id <= 0:
         raise UsageError(f"--chain-id must be positive, got {chain_id}")
     return ChainPin(spec, chain_id, checksum_address(registry))
+
+
+def partial_pin(args: argparse.Namespace, where: Path) -> tuple[int | None, str | None]:
+    """The chain id and registry for ``--chain``, each from its flag first, then from
+    ``trust.json``; either may be unknown (``anchor`` deploys a registry when none is)."""
+    pinned = TrustConfig.load(where).chain(args.chain)
+    flag_id = getattr(args, "chain_id", None)
+    chain_id = flag_id if flag_id is not None else (pinned[0] if pinned else None)
+    registry = getattr(args, "registry", None) or (pinned[1] if pinned else None)
+    return chain_id, registry
 
 
 def required_properties(args: argparse.Namespace, pin: ChainPin | None) -> set[str]:
@@ -435,7 +441,8 @@ def open_pinned(
     decrypt) or by :func:`check_chain_id` (audit, anchor)."""
     from okeios.chain.registry import RegistryView
 
-    handle = open_chain_for(pin.spec, where, create=False, timeout=min(timeout, 10.0))
+    # A request and its one retry fit in the run's deadline.
+    handle = open_chain_for(pin.spec, where, create=False, timeout=min(timeout / 2, 10.0))
     try:
         view = RegistryView(handle.w3, label=handle.label, deadline=time.monotonic() + timeout)
         yield handle, view

@@ -18,6 +18,7 @@ from typing import Any
 
 from okeios.cli import options as o
 from okeios.config import TrustConfig
+from okeios.errors import InputError, OkeiosError
 from okeios.protocol.hexcodec import from_hex, to_hex
 
 __all__ = ["register"]
@@ -193,9 +194,25 @@ def _cmd_grant(args: argparse.Namespace) -> int:
     )
     with o.open_store(args) as store:
         share = store.grant(args.record_id, binding, purpose=args.purpose)
-        o.write_output(args.output, share.to_json().encode(), private=True)
+        try:
+            o.write_output(args.output, share.to_json().encode(), private=True)
+        except OkeiosError as exc:
+            raise InputError(
+                f"the GRANT is logged but its share could not be written ({exc}); write it "
+                f"again with `okeios share {args.record_id} --recipient {share.recipient} "
+                "-o FILE`"
+            ) from exc
     payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
     return o.done(args, payload, f"granted {share.recipient}; share written to {args.output}")
+
+
+def _cmd_share(args: argparse.Namespace) -> int:
+    o.check_writable(args.output)
+    with o.open_store(args) as store:
+        share = store.share(args.record_id, args.recipient)
+    o.write_output(args.output, share.to_json().encode(), private=True)
+    payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
+    return o.done(args, payload, f"share for {share.recipient} written to {args.output}")
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
@@ -231,12 +248,32 @@ def _cmd_history(args: argparse.Namespace) -> int:
     if args.json:
         o.print_json({"record": args.record_id, "events": events})
         return o.EXIT_OK
-    for e in events:
-        extra = f" -> {e['subject']}" if e["kind"] in ("grant", "revoke", "access") else ""
-        print(
-            f"{e['index']:>8}  v{e['version']}  {e['kind']:<7} {e['timeIso']}{extra}  "
-            f"{o.safe(e['purpose'])}"
+    rows = [
+        (
+            str(e["index"]),
+            f"v{e['version']}",
+            str(e["kind"]),
+            str(e["timeIso"]),
+            str(e["subject"]) if e["kind"] in ("grant", "revoke", "access") else "",
+            o.safe(e["purpose"]),
         )
+        for e in events
+    ]
+    if sys.stdout.isatty():  # a table for people; plain lines for pipes and scripts
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table()
+        for name in ("index", "version", "kind", "time (UTC)", "subject", "purpose"):
+            table.add_column(name, overflow="fold")  # never cut an address or a purpose
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row))  # Text: no markup is interpreted
+        Console().print(table)
+        return o.EXIT_OK
+    for index, version, kind, when, subject, purpose in rows:
+        extra = f" -> {subject}" if subject else ""
+        print(f"{index:>8}  {version}  {kind:<7} {when}{extra}  {purpose}")
     return o.EXIT_OK
 
 
@@ -364,6 +401,18 @@ def register(sub: Any) -> None:
         "--recipient", required=True, metavar="BINDING", help="the recipient's binding file"
     )
     p.add_argument("--purpose", default="", help="why access is granted")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="where to write the share (0600)"
+    )
+
+    p = o.command(
+        sub,
+        "share",
+        "write again the share of a recipient granted access (logs nothing)",
+        _cmd_share,
+    )
+    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("--recipient", required=True, metavar="ADDRESS")
     p.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="where to write the share (0600)"
     )

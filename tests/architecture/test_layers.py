@@ -27,7 +27,6 @@ RANK = {
     "fhir": 2,
     "service": 6,
     "report": 6,
-    "report": 5,
     "cli": 7,
     "__main__": 8,
     "__init__": 8,

@@ -504,6 +504,15 @@ def test_outputs_into_a_missing_folder_change_nothing(
     )
     history = json.loads(ok(capsys, "history", rid, *h, "--json"))
     assert [e["kind"] for e in history["events"]] == ["create"]  # no GRANT without its share
+    # a share can be written again for a granted recipient (and only for one)
+    share = tmp_path / "s.share"
+    ok(capsys, "grant", rid, *h, "--recipient", binding, "-o", str(share))
+    who = json.loads(share.read_text())["recipient"]
+    again = tmp_path / "again.share"
+    ok(capsys, "share", rid, *h, "--recipient", who, "-o", str(again))
+    assert stat.S_IMODE(again.stat().st_mode) == 0o600
+    assert json.loads(again.read_text())["recipient"] == who
+    ok(capsys, "share", rid, *h, "--recipient", "0x" + "11" * 20, "-o", str(again), code=2)
     assert "does not exist" in usage(capsys, "log", *h, "-o", missing)
     assert "does not exist" in usage(capsys, "export", rid, *h, "-o", missing)
     assert "does not exist" in usage(capsys, "recipient", *h, "-o", missing)
@@ -660,3 +669,53 @@ def test_progress_on_request(
     assert got == 0
     assert "adding" in err
     assert "1/1" in err or "100%" in err
+
+
+def test_safe_escapes_every_control_and_direction_character() -> None:
+    from okeios.cli.options import safe
+
+    assert safe("ok é ✓") == "ok é ✓"
+    assert safe("\x1b[31m\r\n\t\x7f\x9b") == "\\x1b[31m\\x0d\\x0a\\x09\\x7f\\x9b"
+    assert safe("a\u202eb\u2066c") == "a\\u202eb\\u2066c"
+
+
+def test_offline_verify_stays_light(tmp_path: Path) -> None:
+    """The command line loads neither web3 nor rich to verify a bundle offline."""
+    b = _bundle_file(tmp_path)
+    code = (
+        "import sys\n"
+        "from okeios.cli.main import main\n"
+        f"assert main(['verify', {str(b)!r}, '--any-author', '--any-publisher']) == 0\n"
+        "heavy = sorted(m for m in ('web3', 'eth_tester', 'rich', 'shtab') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_history_is_a_table_on_a_terminal_and_escaped(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = _add(capsys, home, tmp_path / "lab.json")
+    reader = "0x" + "33" * 20
+    ok(
+        capsys,
+        "access",
+        rid,
+        "--home",
+        str(home),
+        "--reader",
+        reader,
+        "--purpose",
+        "\x1b[2Jx[b]y[/b]",
+    )
+    plain = ok(capsys, "history", rid, "--home", str(home))
+    assert "\\x1b[2Jx[b]y[/b]" in plain
+    assert "\x1b" not in plain
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    table = ok(capsys, "history", rid, "--home", str(home))
+    assert "time (UTC)" in table
+    assert "[b]" in table  # shown as text, not taken as markup
+    assert "0x333333" in table  # folded over lines, never cut with an ellipsis
+    assert "…" not in table
+    assert "\x1b[2J" not in table

@@ -298,8 +298,8 @@ def test_share_and_small_documents_are_capped() -> None:
 def test_log_lines_are_capped() -> None:
     header = SEEDS["log"].decode().splitlines()[0]
     parsed = read_log([header, "[" * (2 * MiB)])
-    assert [d.kind for d in parsed.malformed] == ["malformed-entry"]
-    assert "longer than" in parsed.malformed[0].detail
+    assert [position for position, _ in parsed.malformed] == [0]
+    assert "longer than" in parsed.malformed[0][1]
 
 
 @pytest.mark.parametrize("name", sorted(DECODERS))
@@ -336,7 +336,7 @@ def test_deep_nesting_is_refused_before_parsing_even_with_web3_loaded() -> None:
         with pytest.raises(OkeiosError):
             decode(bomb)
     parsed = read_log([SEEDS["log"].decode().splitlines()[0], bomb.decode()])
-    assert "nests deeper" in parsed.malformed[0].detail
+    assert "nests deeper" in parsed.malformed[0][1]
     assert nesting_exceeds('[[["]]]]]"]]]', 3) is False  # brackets in strings do not count
     assert nesting_exceeds("[[[[]]]]", 3) is True
     assert nesting_exceeds("[" * 50 + "]" * 50, 100) is False

@@ -69,7 +69,7 @@ def test_anchor_on_a_node_checks_funding_and_pins_the_registry(tmp_path: Path, a
         data["chains"][anvil.url]["chainId"] = first.chain_id + 1
         (home / "trust.json").write_text(json.dumps(data))
         ok.add([{"resourceType": "Observation", "id": "o3"}])
-        with pytest.raises(ChainError, match="pins"):
+        with pytest.raises(ChainError, match="is pinned for it"):
             ok.anchor(anvil.url)
 
 

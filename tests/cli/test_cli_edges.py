@@ -170,9 +170,12 @@ def test_fields_shown_only_verified_and_escaped(
     # a tampered value: integrity fails, and no field is shown at all
     bundle = Bundle.from_bytes(path.read_bytes())
     doc = json.loads(bundle.to_json())
+    tampered_fields = 0
     for f in doc["disclosure"]["fields"]:
-        if f["path"] == "/id":
+        if f["path"] == ["id"]:
             f["value"] = '"y"'
+            tampered_fields += 1
+    assert tampered_fields == 1
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(doc))
     out = ok(capsys, "verify", str(tampered), *ANY, "--show-fields", code=1)

@@ -85,9 +85,8 @@ def _force(
         subject=subject,
     )
     signed = event.sign(publisher.signer)
-    logged = LoggedEvent(signed, publisher.log.append(signed.leaf_data()))
-    publisher._events.append(logged)
-    publisher._by_id[signed.id] = logged
+    logged = LoggedEvent(signed, publisher.event_log.tree.append(signed.leaf_data()))
+    publisher.event_log.save(logged)
     return signed.id
 
 

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from okeios.errors import TileError
 from okeios.protocol.anchors import AnchorEntry
+from okeios.protocol.events import derive_log_id
 from okeios.protocol.note import parse_vkey
 from okeios.protocol.tiles import TileRef, parse_tile_path, tiles_for_size
 from okeios.publish.publisher import Publisher
@@ -114,7 +115,7 @@ def _merge(subtrees: list[tuple[int, bytes]]) -> bytes:
 
 def spec_verify_checkpoint(text: str, vkey: str) -> tuple[str, int, bytes]:
     """Parse and verify a checkpoint note with one Ed25519 vkey, from the two specs."""
-    name, hex_id, key64 = vkey.split("+")
+    name, hex_id, key64 = vkey.split("+", 2)  # the base64 key may hold "+" itself
     raw = base64.b64decode(key64)
     assert raw[0] == 1
     body, _, sigs = text.rpartition("\n\n")
@@ -133,6 +134,9 @@ def spec_verify_checkpoint(text: str, vkey: str) -> tuple[str, int, bytes]:
 # --- fixtures -----------------------------------------------------------------------------
 
 
+CHAIN_ID = 31337
+
+
 class Anchors:
     """The chain as the audit reads it: one anchor per published checkpoint."""
 
@@ -144,8 +148,13 @@ class Anchors:
         entry = AnchorEntry(len(self.entries), size, publisher.log.root(), size, TIME + 60)
         self.entries.append(entry)
 
+    chain_id = CHAIN_ID
+
     def anchors(self, publisher: str, log_id: bytes, start: int = 0) -> list[AnchorEntry]:
         return self.entries[start:]
+
+    def log_ids(self, publisher: str) -> list[bytes]:
+        return [derive_log_id(publisher)] if self.entries else []
 
 
 def grow(publisher: Publisher, count: int) -> None:
@@ -251,7 +260,7 @@ def test_audit_over_http_then_incrementally(tmp_path: Path, served: tuple[Path, 
     cache = tmp_path / "cache"
 
     first = TileFetcher(url, cache)
-    report = audit_tiles(first, publisher=publisher.address, chain=chain)
+    report = audit_tiles(first, publisher=publisher.address, chain=chain, chain_id=CHAIN_ID)
     assert report.passed, report.defects
     assert report.entries == 300
     mutable = {"okeios/log.json", "checkpoint", "okeios/checkpoint.json"}
@@ -264,7 +273,7 @@ def test_audit_over_http_then_incrementally(tmp_path: Path, served: tuple[Path, 
     publish(publisher, www / "log")
     served_before = len(QuietHandler.requests)
     second = TileFetcher(url, cache)
-    report = audit_tiles(second, publisher=publisher.address, chain=chain)
+    report = audit_tiles(second, publisher=publisher.address, chain=chain, chain_id=CHAIN_ID)
     assert report.passed, report.defects
     assert report.entries == 800
     new = spec_tiles(800) - spec_tiles(300)
@@ -277,7 +286,7 @@ def test_audit_over_http_then_incrementally(tmp_path: Path, served: tuple[Path, 
     )
     # Third audit, nothing new: only the three mutable files.
     third = TileFetcher(url, cache)
-    assert audit_tiles(third, publisher=publisher.address, chain=chain).passed
+    assert audit_tiles(third, publisher=publisher.address, chain=chain, chain_id=CHAIN_ID).passed
     assert sorted(third.fetched) == sorted(mutable)
 
 

@@ -77,7 +77,7 @@ def auditor(home: Path, seconds: float, url: str, registry: str) -> dict[str, ob
             lines: list[str] = []
             store.write_log(lines.append)
             text = "".join(lines).splitlines()
-            report = audit_log(text, publisher=store.address, chain=chain)
+            report = audit_log(text, publisher=store.address, chain=chain, chain_id=chain.chain_id)
             if not report.passed:
                 raise SystemExit(f"audit fails: {report.to_dict()}")
             audits += 1

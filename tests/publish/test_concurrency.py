@@ -115,9 +115,8 @@ def test_many_processes_on_one_home(tmp_path: Path, anvil: Node) -> None:
         assert result.tree_size == events
         lines: list[str] = []
         store.write_log(lines.append)
+    pinned = Registry(anvil.web3(), registry.address)
     report = audit_log(
-        "".join(lines).splitlines(),
-        publisher=address,
-        chain=Registry(anvil.web3(), registry.address),
+        "".join(lines).splitlines(), publisher=address, chain=pinned, chain_id=pinned.chain_id
     )
     assert report.passed, report.to_dict()

@@ -49,7 +49,11 @@ class Published:
 
     def audit(self, lines: list[str]) -> AuditReport:
         return audit_log(
-            lines, publisher=self.store.address, chain=self.registry, authors=[self.store.address]
+            lines,
+            publisher=self.store.address,
+            chain=self.registry,
+            chain_id=self.registry.chain_id,
+            authors=[self.store.address],
         )
 
 

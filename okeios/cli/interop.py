@@ -152,19 +152,52 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
     from okeios.protocol.canonical import canonicalize
 
     fields = {path: json.loads(canonicalize(value)) for path, value in verified.fields.items()}
-    payload = {
-        "result": "pass",
+    problem = _tie_to_bundle(args, verified) if args.bundle else None
+    payload: dict[str, Any] = {
+        "result": "pass" if problem is None else "fail",
         "issuer": verified.issuer,
         "okeios": verified.tie.to_claim() | {"digests": len(verified.tie.digests)},
         "fields": fields,
     }
+    if problem is not None:
+        payload["reason"] = problem
     if args.json:
         print(json.dumps(payload, indent=2))
+    elif problem is not None:
+        print(f"SD-JWT: FAIL {problem}")
     else:
         print(f"SD-JWT: PASS issued by {verified.issuer} for event 0x{verified.tie.event_id.hex()}")
+        if args.bundle:
+            print(
+                "  the bundle verifies offline and is about this event (anchoring: okeios verify)"
+            )
         for path, value in verified.fields.items():
             print(f"  field {path} = {value}")
-    return 0
+    return 0 if problem is None else 1
+
+
+def _tie_to_bundle(args: argparse.Namespace, verified: Any) -> str | None:
+    """Verify the record's bundle offline and check the SD-JWT is about its event; return what
+    failed, or None."""
+    from okeios.errors import SdJwtError
+    from okeios.protocol.bundle import Bundle
+    from okeios.protocol.sdjwt import check_tie
+    from okeios.verify.bundle import verify_bundle
+    from okeios.verify.policy import ANYONE, TrustPolicy
+
+    if not args.author and not args.any_author:
+        raise InputError("with --bundle, say whom to trust: --author ADDRESS or --any-author")
+    bundle = Bundle.load(Path(args.bundle).read_bytes())
+    authors: Any = ANYONE if args.any_author else args.author
+    report = verify_bundle(bundle, TrustPolicy(authors=authors, publishers=args.publisher))
+    if not report.passed:
+        failed = ", ".join(f"{v.property}: {v.reason}" for v in report.failures)
+        return f"the bundle does not verify ({failed})"
+    try:
+        check_tie(verified, bundle.event.event)
+    except SdJwtError as exc:
+        return str(exc)
+    return None
 
 
 def register(
@@ -182,4 +215,11 @@ def register(
     v.add_argument(
         "--publisher", action="append", required=True, metavar="ADDRESS", help="trusted issuer"
     )
+    v.add_argument(
+        "--bundle",
+        metavar="BUNDLE",
+        help="the record's proof bundle: verify it offline and check the SD-JWT is about its event",
+    )
+    v.add_argument("--author", action="append", default=[], metavar="ADDRESS")
+    v.add_argument("--any-author", action="store_true")
     v.add_argument("--json", action="store_true", help="print one JSON object")

@@ -58,6 +58,7 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
 def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
     """Publish the store's log as tiles (and gather cosignatures); returns a summary."""
     from okeios.protocol.note import parse_note
+    from okeios.protocol.tiles import CHECKPOINT_PATH
     from okeios.publish.tiles import publish_tiles
     from okeios.publish.witnessing import request_cosignatures
 
@@ -82,7 +83,7 @@ def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
         note = parse_note(published.note)
         outcome = request_cosignatures(note, store.publisher.log, args.witness, known_sizes=sizes)
         note = note.with_signatures(outcome.cosignatures)
-        (Path(args.tiles) / "checkpoint").write_bytes(note.to_bytes())
+        (Path(args.tiles) / CHECKPOINT_PATH).write_bytes(note.to_bytes())
         sizes_path.write_text(json.dumps(sizes))
         summary["cosignatures"] = len(outcome.cosignatures)
         summary["refused"] = outcome.refusals

@@ -53,6 +53,12 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
         help="with --tiles: a trusted witness's verifier key (repeatable)",
     )
     p.add_argument("--quorum", type=int, metavar="K", help="with --witness: cosignatures required")
+    p.add_argument(
+        "--max-age",
+        type=int,
+        metavar="S",
+        help="with --witness: count only cosignatures at most S seconds old",
+    )
 
 
 def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
@@ -109,9 +115,9 @@ def tiles_audit(args: argparse.Namespace, registry: Any, progress: Any) -> Any:
 
     policy = None
     if args.witness:
-        policy = WitnessPolicy(args.witness, args.quorum or len(args.witness))
-    elif args.quorum:
-        raise InputError("--quorum needs --witness VKEY")
+        policy = WitnessPolicy(args.witness, args.quorum or len(args.witness), max_age=args.max_age)
+    elif args.quorum or args.max_age:
+        raise InputError("--quorum and --max-age need --witness VKEY")
     return audit_tiles(
         TileFetcher(args.tiles, args.cache),
         publisher=args.publisher,

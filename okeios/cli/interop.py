@@ -53,11 +53,18 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
         help="with --tiles: a trusted witness's verifier key (repeatable)",
     )
     p.add_argument("--quorum", type=int, metavar="K", help="with --witness: cosignatures required")
+    p.add_argument(
+        "--max-age",
+        type=int,
+        metavar="S",
+        help="with --witness: count only cosignatures at most S seconds old",
+    )
 
 
 def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
     """Publish the store's log as tiles (and gather cosignatures); returns a summary."""
     from okeios.protocol.note import parse_note
+    from okeios.protocol.tiles import CHECKPOINT_PATH
     from okeios.publish.tiles import publish_tiles
     from okeios.publish.witnessing import request_cosignatures
 
@@ -82,7 +89,7 @@ def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
         note = parse_note(published.note)
         outcome = request_cosignatures(note, store.publisher.log, args.witness, known_sizes=sizes)
         note = note.with_signatures(outcome.cosignatures)
-        (Path(args.tiles) / "checkpoint").write_bytes(note.to_bytes())
+        (Path(args.tiles) / CHECKPOINT_PATH).write_bytes(note.to_bytes())
         sizes_path.write_text(json.dumps(sizes))
         summary["cosignatures"] = len(outcome.cosignatures)
         summary["refused"] = outcome.refusals
@@ -110,9 +117,9 @@ def tiles_audit(
 
     policy = None
     if args.witness:
-        policy = WitnessPolicy(args.witness, args.quorum or len(args.witness))
-    elif args.quorum:
-        raise InputError("--quorum needs --witness VKEY")
+        policy = WitnessPolicy(args.witness, args.quorum or len(args.witness), max_age=args.max_age)
+    elif args.quorum or args.max_age:
+        raise InputError("--quorum and --max-age need --witness VKEY")
     return audit_tiles(
         TileFetcher(args.tiles, args.cache),
         publisher=args.publisher,
@@ -155,19 +162,52 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
     from okeios.protocol.canonical import canonicalize
 
     fields = {path: json.loads(canonicalize(value)) for path, value in verified.fields.items()}
-    payload = {
-        "result": "pass",
+    problem = _tie_to_bundle(args, verified) if args.bundle else None
+    payload: dict[str, Any] = {
+        "result": "pass" if problem is None else "fail",
         "issuer": verified.issuer,
         "okeios": verified.tie.to_claim() | {"digests": len(verified.tie.digests)},
         "fields": fields,
     }
+    if problem is not None:
+        payload["reason"] = problem
     if args.json:
         print(json.dumps(payload, indent=2))
+    elif problem is not None:
+        print(f"SD-JWT: FAIL {problem}")
     else:
         print(f"SD-JWT: PASS issued by {verified.issuer} for event 0x{verified.tie.event_id.hex()}")
+        if args.bundle:
+            print(
+                "  the bundle verifies offline and is about this event (anchoring: okeios verify)"
+            )
         for path, value in verified.fields.items():
             print(f"  field {path} = {value}")
-    return 0
+    return 0 if problem is None else 1
+
+
+def _tie_to_bundle(args: argparse.Namespace, verified: Any) -> str | None:
+    """Verify the record's bundle offline and check the SD-JWT is about its event; return what
+    failed, or None."""
+    from okeios.errors import SdJwtError
+    from okeios.protocol.bundle import Bundle
+    from okeios.protocol.sdjwt import check_tie
+    from okeios.verify.bundle import verify_bundle
+    from okeios.verify.policy import ANYONE, TrustPolicy
+
+    if not args.author and not args.any_author:
+        raise InputError("with --bundle, say whom to trust: --author ADDRESS or --any-author")
+    bundle = Bundle.load(Path(args.bundle).read_bytes())
+    authors: Any = ANYONE if args.any_author else args.author
+    report = verify_bundle(bundle, TrustPolicy(authors=authors, publishers=args.publisher))
+    if not report.passed:
+        failed = ", ".join(f"{v.property}: {v.reason}" for v in report.failures)
+        return f"the bundle does not verify ({failed})"
+    try:
+        check_tie(verified, bundle.event.event)
+    except SdJwtError as exc:
+        return str(exc)
+    return None
 
 
 def register(
@@ -185,4 +225,11 @@ def register(
     v.add_argument(
         "--publisher", action="append", required=True, metavar="ADDRESS", help="trusted issuer"
     )
+    v.add_argument(
+        "--bundle",
+        metavar="BUNDLE",
+        help="the record's proof bundle: verify it offline and check the SD-JWT is about its event",
+    )
+    v.add_argument("--author", action="append", default=[], metavar="ADDRESS")
+    v.add_argument("--any-author", action="store_true")
     v.add_argument("--json", action="store_true", help="print one JSON object")

@@ -58,7 +58,14 @@ from okeios.protocol.events import Event
 from okeios.protocol.keccak import keccak256
 from okeios.protocol.signing import checksum_address
 
-__all__ = ["SD_JWT_TYPE", "SdJwtTie", "VerifiedSdJwt", "issue_sd_jwt", "verify_sd_jwt"]
+__all__ = [
+    "SD_JWT_TYPE",
+    "SdJwtTie",
+    "VerifiedSdJwt",
+    "check_tie",
+    "issue_sd_jwt",
+    "verify_sd_jwt",
+]
 
 SD_JWT_TYPE = "okeios+sd-jwt"
 ALG = "ES256K"
@@ -418,3 +425,21 @@ def verify_sd_jwt(token: str, publishers: Iterable[str]) -> VerifiedSdJwt:
     if used != set(by_digest):
         raise SdJwtError("a disclosure is not referenced by the SD-JWT")
     return VerifiedSdJwt(issuer, iat, tie, record, fields)
+
+
+def check_tie(verified: VerifiedSdJwt, event: Event) -> None:
+    """Raise :class:`SdJwtError` unless the SD-JWT is about exactly ``event`` (take it from a
+    bundle that verified: signed by a trusted author, included, anchored): same event id, log,
+    record, version and commitment."""
+    tie = verified.tie
+    if (tie.event_id, tie.log_id, tie.record_id, tie.version, tie.commitment) != (
+        event.id,
+        event.log_id,
+        event.record_id,
+        event.version,
+        event.commitment,
+    ):
+        raise SdJwtError(
+            f"the SD-JWT is about event 0x{tie.event_id.hex()}, not 0x{event.id.hex()}, or its "
+            "commitment is not the event's"
+        )

@@ -28,11 +28,16 @@ from okeios.errors import TileError
 from okeios.protocol.merkle import HASH_SIZE, node_hash
 
 __all__ = [
+    "CHECKPOINT_PATH",
+    "HEADER_PATH",
+    "SIGNED_CHECKPOINT_PATH",
+    "TILES_FORMAT",
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "TileRef",
     "decode_entry_bundle",
     "encode_entry_bundle",
+    "events_path",
     "parse_tile_path",
     "split_hashes",
     "subtree_root",
@@ -40,6 +45,11 @@ __all__ = [
 ]
 
 TILE_HEIGHT = 8
+# The files of an okeios tiled log besides the tiles (docs/interop.md).
+CHECKPOINT_PATH = "checkpoint"  # the C2SP checkpoint note
+HEADER_PATH = "okeios/log.json"  # publisher, log id, origin, note key binding
+SIGNED_CHECKPOINT_PATH = "okeios/checkpoint.json"  # the EIP-712 signed checkpoint
+TILES_FORMAT = "okeios-tiles"
 TILE_WIDTH = 1 << TILE_HEIGHT
 MAX_LEVEL = 63
 MAX_ENTRY = 0xFFFF
@@ -86,6 +96,13 @@ class TileRef:
     def start(self) -> int:
         """The index of the first level-``L`` hash (leaf, for level 0) in this tile."""
         return self.n * TILE_WIDTH
+
+
+def events_path(ref: TileRef) -> str:
+    """Where the okeios form of entry bundle ``ref`` (the log file's entry lines) is served."""
+    if ref.level is not None:
+        raise TileError("okeios event bundles match entry bundles")
+    return "okeios/events/" + ref.path().removeprefix("tile/entries/")
 
 
 def parse_tile_path(path: str) -> TileRef:

@@ -40,33 +40,28 @@ from okeios.protocol.note import (
 )
 from okeios.protocol.signing import LocalSigner
 from okeios.protocol.tiles import (
+    CHECKPOINT_PATH,
+    HEADER_PATH,
+    SIGNED_CHECKPOINT_PATH,
     TILE_WIDTH,
-    TileRef,
+    TILES_FORMAT,
     encode_entry_bundle,
+    events_path,
     subtree_root,
     tiles_for_size,
 )
 
 __all__ = [
-    "TILES_FORMAT",
     "PublishedTiles",
     "default_origin",
-    "events_path",
     "note_signer",
     "publish_tiles",
 ]
-
-TILES_FORMAT = "okeios-tiles"
 
 
 def default_origin(log_id: bytes) -> str:
     """The checkpoint origin of a log when none is given: ``okeios/0x<log id>``."""
     return f"okeios/0x{log_id.hex()}"
-
-
-def events_path(ref: TileRef) -> str:
-    """Where the okeios JSON form of an entry bundle is published."""
-    return "okeios/events/" + ref.path().removeprefix("tile/entries/")
 
 
 def note_signer(signer: LocalSigner, log_id: bytes, origin: str) -> Ed25519NoteSigner:
@@ -131,7 +126,7 @@ def publish_tiles(
         raise TileError(f"the checkpoint is of size {cp.tree_size}, the log has {size} entries")
     if MerkleLog.from_leaf_hashes(levels[0]).root() != cp.root:
         raise TileError("the checkpoint's root is not the root of these entries")
-    existing = root_dir / "okeios" / "log.json"
+    existing = root_dir / HEADER_PATH
     if existing.exists():
         try:
             other = json.loads(existing.read_bytes()).get("logId")
@@ -171,14 +166,14 @@ def publish_tiles(
         "origin": origin,
         "noteKey": binding.to_dict(),
     }
-    _write(root_dir / "okeios" / "log.json", json.dumps(header, indent=1).encode() + b"\n")
+    _write(root_dir / HEADER_PATH, json.dumps(header, indent=1).encode() + b"\n")
     signed_cp = {
         "treeSize": cp.tree_size,
         "root": "0x" + cp.root.hex(),
         "publisher": checkpoint.publisher,
         "signature": "0x" + checkpoint.signature.hex(),
     }
-    _write(root_dir / "okeios" / "checkpoint.json", json.dumps(signed_cp).encode() + b"\n")
+    _write(root_dir / SIGNED_CHECKPOINT_PATH, json.dumps(signed_cp).encode() + b"\n")
     note = note_key.sign_note(NoteCheckpoint(origin, size, cp.root).text())
-    _write(root_dir / "checkpoint", note.to_bytes())
+    _write(root_dir / CHECKPOINT_PATH, note.to_bytes())
     return PublishedTiles(size, written, kept, note.to_text(), note_key.vkey())

@@ -42,9 +42,14 @@ from okeios.protocol.merkle import MerkleLog, leaf_hash
 from okeios.protocol.note import NoteKeyBinding, parse_checkpoint, parse_note, verify_note
 from okeios.protocol.signing import checksum_address
 from okeios.protocol.tiles import (
+    CHECKPOINT_PATH,
+    HEADER_PATH,
+    SIGNED_CHECKPOINT_PATH,
     TILE_WIDTH,
+    TILES_FORMAT,
     TileRef,
     decode_entry_bundle,
+    events_path,
     split_hashes,
     subtree_root,
     tiles_for_size,
@@ -133,10 +138,6 @@ class TileFetcher:
         (self.cache / _STATE).write_text(json.dumps(state), encoding="utf-8")
 
 
-def _events_path(ref: TileRef) -> str:
-    return "okeios/events/" + ref.path().removeprefix("tile/entries/")
-
-
 def audit_tiles(
     fetcher: TileFetcher,
     *,
@@ -152,14 +153,14 @@ def audit_tiles(
     """Audit the tiled log ``fetcher`` reads; see the module docstring for the checks."""
     expected = checksum_address(publisher)
     try:
-        raw_header = fetcher.get("okeios/log.json", immutable=False)
+        raw_header = fetcher.get(HEADER_PATH, immutable=False)
     except TileUnavailableError:
         raise
     except TileError as exc:
         raise TileError(f"not a tiled okeios log: {exc}") from exc
     try:
         header = json.loads(raw_header)
-        if header.get("format") != "okeios-tiles" or header.get("version") != 1:
+        if header.get("format") != TILES_FORMAT or header.get("version") != 1:
             raise TileError("okeios/log.json is not an okeios tiled log header")
         log_id = bytes.fromhex(str(header["logId"]).removeprefix("0x"))
         origin = str(header["origin"])
@@ -183,7 +184,7 @@ def audit_tiles(
     if binding.log_id != log_id or note_key.name != origin:
         return fail(Reason.BAD_NOTE_KEY, "the note key is bound to another log or origin")
     try:
-        note = parse_note(fetcher.get("checkpoint", immutable=False))
+        note = parse_note(fetcher.get(CHECKPOINT_PATH, immutable=False))
         verify_note(note, [note_key])
         checkpoint = parse_checkpoint(note.text)
     except NoteError as exc:
@@ -209,7 +210,7 @@ def audit_tiles(
             data = fetcher.get(ref.path(), immutable=True)
             if ref.level == 0:
                 bundle = fetcher.get(ref.entries().path(), immutable=True)
-                events = fetcher.get(_events_path(ref.entries()), immutable=True)
+                events = fetcher.get(events_path(ref.entries()), immutable=True)
         except TileUnavailableError as exc:
             return fail(Reason.LOG_UNAVAILABLE, str(exc))
         except TileError as exc:
@@ -273,7 +274,7 @@ def audit_tiles(
                 )
             )
     try:
-        signed = json.loads(fetcher.get("okeios/checkpoint.json", immutable=False))
+        signed = json.loads(fetcher.get(SIGNED_CHECKPOINT_PATH, immutable=False))
         lines.append(json.dumps({"checkpoint": signed}))
     except (TileError, ValueError):
         defects.append(Defect(Reason.BAD_CHECKPOINT, None, "okeios/checkpoint.json is missing"))
@@ -311,10 +312,10 @@ def _read_entries(
         entries = decode_entry_bundle(files[0], ref.width)
         event_lines = files[1].decode("utf-8").splitlines()
         if len(event_lines) != ref.width:
-            raise TileError(f"{_events_path(bundle)} holds {len(event_lines)} events")
+            raise TileError(f"{events_path(bundle)} holds {len(event_lines)} events")
     except (TileError, UnicodeDecodeError) as exc:
         fetcher.forget(bundle.path())
-        fetcher.forget(_events_path(bundle))
+        fetcher.forget(events_path(bundle))
         defects.append(Defect(Reason.TILE_MISMATCH, start, f"entries {start}+{ref.width}: {exc}"))
         leaves.extend(hashes)
         lines.extend(json.dumps({"index": start + i, "bad": True}) for i in range(ref.width))
@@ -337,5 +338,5 @@ def _read_entries(
         if problem is not None:
             defects.append(Defect(Reason.TILE_MISMATCH, index, problem))
             fetcher.forget(bundle.path())
-            fetcher.forget(_events_path(bundle))
+            fetcher.forget(events_path(bundle))
         lines.append(line)

@@ -78,12 +78,22 @@ FUTURE_SKEW = 300
 
 @dataclass(frozen=True, slots=True, init=False)
 class WitnessPolicy:
-    """``quorum`` of the given witnesses must have cosigned a checkpoint."""
+    """``quorum`` of the given witnesses must have cosigned a checkpoint; with ``max_age``,
+    only cosignatures at most that many seconds old count (a cosignature says the tree was the
+    latest its witness knew *at that time*: an old one cannot rule out that the log has grown
+    since and the newer entries are being hidden)."""
 
     witnesses: tuple[CosignatureVerifier, ...]
     quorum: int
+    max_age: int | None
 
-    def __init__(self, witnesses: Sequence[CosignatureVerifier | str], quorum: int) -> None:
+    def __init__(
+        self,
+        witnesses: Sequence[CosignatureVerifier | str],
+        quorum: int,
+        *,
+        max_age: int | None = None,
+    ) -> None:
         keys: list[CosignatureVerifier] = []
         for w in witnesses:
             v = parse_vkey(w) if isinstance(w, str) else w
@@ -97,8 +107,11 @@ class WitnessPolicy:
             raise PolicyError("two witnesses share a name and key ID")
         if not isinstance(quorum, int) or not 1 <= quorum <= len(keys):
             raise PolicyError(f"a quorum is between 1 and the number of witnesses ({len(keys)})")
+        if max_age is not None and (not isinstance(max_age, int) or max_age <= 0):
+            raise PolicyError("a maximum cosignature age is a positive number of seconds")
         object.__setattr__(self, "witnesses", tuple(keys))
         object.__setattr__(self, "quorum", quorum)
+        object.__setattr__(self, "max_age", max_age)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +149,7 @@ def check_witnessed(
     clock = _time.time() if now is None else now
     known = {(w.name, w.key_id): w for w in policy.witnesses}
     cosigners: dict[str, int] = {}
+    stale: set[str] = set()
     for sig in parsed.signatures:
         w = known.get((sig.name, sig.key_id))
         if w is None:
@@ -151,11 +165,16 @@ def check_witnessed(
                 checkpoint, cosigners, policy.quorum, "future-cosignature",
                 f"{w.name} cosigned at {ts}, in the future",
             )  # fmt: skip
+        if policy.max_age is not None and ts < clock - policy.max_age:
+            stale.add(w.vkey())
+            continue
         cosigners[w.vkey()] = max(ts, cosigners.get(w.vkey(), 0))
     if len(cosigners) < policy.quorum:
+        old = len(stale - set(cosigners))
         return Witnessed(
             checkpoint, cosigners, policy.quorum, "witness-quorum",
-            f"{len(cosigners)} of the required {policy.quorum} witnesses cosigned",
+            f"{len(cosigners)} of the required {policy.quorum} witnesses cosigned"
+            + (f" recently enough ({old} only earlier)" if old else ""),
         )  # fmt: skip
     return Witnessed(checkpoint, cosigners, policy.quorum)
 

@@ -134,3 +134,18 @@ def test_sd_jwt_from_the_command_line(tmp_path: Path) -> None:
     done = run_cli(home, "sd-jwt", "verify", str(out), "--publisher", stranger, expect=1)
     assert "not a trusted publisher" in done.stdout
     run_cli(home, "sd-jwt", "export", rid, expect=2)  # no field named: refused
+    # Tied to the record's bundle: verified offline, and about the same event.
+    bundle = tmp_path / "r.okb"
+    run_cli(home, "export", rid, "-o", str(bundle))
+    tied = ("sd-jwt", "verify", str(out), "--publisher", publisher, "--bundle", str(bundle))
+    assert "about this event" in run_cli(home, *tied, "--any-author").stdout
+    run_cli(home, *tied, expect=2)  # whom to trust as author must be said
+    # Another record's bundle verifies, but it is not what the SD-JWT speaks of.
+    second = tmp_path / "r2.json"
+    second.write_bytes(SMALL_RECORD.replace(b'"hba1c"', b'"other"'))
+    rid2 = run_cli(home, "add", str(second)).stdout.split()[0]
+    other = tmp_path / "r2.okb"
+    run_cli(home, "export", rid2, "-o", str(other))
+    tied = ("sd-jwt", "verify", str(out), "--publisher", publisher, "--bundle", str(other))
+    done = run_cli(home, *tied, "--any-author", "--json", expect=1)
+    assert json.loads(done.stdout)["result"] == "fail"

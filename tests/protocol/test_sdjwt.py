@@ -200,3 +200,15 @@ def test_key_substitution_and_algorithm_confusion_are_refused() -> None:
         h = b64u(json.dumps(_b64u_json(head) | bad).encode())
         with pytest.raises(SdJwtError):
             verify_sd_jwt(f"{h}.{body}.{sig}~" + "~".join(disclosures) + "~", [publisher.address])
+
+
+def test_the_token_is_tied_to_exactly_one_event() -> None:
+    from okeios.protocol.sdjwt import check_tie
+
+    publisher, event_id, token = _issue(["/status"])
+    verified = verify_sd_jwt(token, [publisher.address])
+    check_tie(verified, publisher.event(event_id).signed.event)
+    # Another version of the same record: same record id, other event and commitment.
+    amended = publisher.amend(publisher.event(event_id).record_id, RECORD | {"status": "x"})
+    with pytest.raises(SdJwtError, match="not 0x"):
+        check_tie(verified, amended.signed.event)

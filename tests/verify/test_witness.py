@@ -281,3 +281,22 @@ def test_a_witness_never_takes_a_cosignature_key_for_a_log_key() -> None:
     w = make_witness(1)
     with pytest.raises(NoteError):
         w.add_log("example.com/x", [CosignatureSigner("example.com/x", b"\x05" * 32).vkey()])
+
+
+def test_old_cosignatures_do_not_count_under_a_maximum_age() -> None:
+    """The freeze attack: a publisher keeps serving an old, genuinely cosigned checkpoint to hide
+    later entries. With max_age, cosignatures older than that do not count."""
+    log = tree(3)
+    note = note_of(log)
+    ws = [CosignatureSigner(f"w{i}.example", bytes([i]) * 32) for i in (1, 2)]
+    cosigned = note.with_signatures([w.cosign(note.text, NOW - 7200) for w in ws])
+    keys = [w.vkey() for w in ws]
+    assert check_witnessed(cosigned, LOG.verifier, WitnessPolicy(keys, 2), now=NOW).passed
+    fresh_only = WitnessPolicy(keys, 2, max_age=3600)
+    result = check_witnessed(cosigned, LOG.verifier, fresh_only, now=NOW)
+    assert result.reason == "witness-quorum"
+    assert "2 only earlier" in result.detail
+    recent = note.with_signatures([w.cosign(note.text, NOW - 60) for w in ws])
+    assert check_witnessed(recent, LOG.verifier, fresh_only, now=NOW).passed
+    with pytest.raises(PolicyError):
+        WitnessPolicy(keys, 1, max_age=0)

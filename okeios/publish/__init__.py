@@ -5,7 +5,8 @@ Data goes down one way on ``add``: record -> commitment -> sealed payload -> sig
 assembler); :mod:`.store` opens a home and runs each operation as one transaction over the
 parts that keep what they are given (:mod:`.tables`: events, grants, checkpoints, journal, the
 resource map; :mod:`.versions`: sealed versions; :mod:`.tree`: the stored Merkle tree);
-:mod:`.identity` says which record a FHIR resource is; :mod:`.check` is ``okeios check``;
+:mod:`.identity` says which record a FHIR resource is; :mod:`.access` grants, revokes and
+erases; :mod:`.check` is ``okeios check``;
 :mod:`.anchoring` sends checkpoints to a chain through a crash-safe journal.
 
 Never imports :mod:`okeios.verify`: a verifier runs nothing of the publisher's machinery, and

@@ -37,8 +37,8 @@ from okeios.crypto.keyfile import (
     unprotect_secret,
     unprotect_secret_with_key,
 )
-from okeios.crypto.recipients import RecipientBinding, wrap_data_key
-from okeios.crypto.share import Share, grant_info, seal_seed
+from okeios.crypto.recipients import RecipientBinding
+from okeios.crypto.share import Share
 from okeios.errors import AccessError, InputError
 from okeios.fhir import fhir_resources, resource_identity
 from okeios.files import private_dir, write_atomic
@@ -46,13 +46,13 @@ from okeios.protocol.bundle import AnchorRef, Bundle, Extension
 from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import (
     Checkpoint,
-    EventKind,
     SignedCheckpoint,
     SignedEvent,
 )
 from okeios.protocol.logfile import write_log
 from okeios.protocol.merkle import leaf_hash
-from okeios.protocol.signing import LocalSigner, Signer, checksum_address
+from okeios.protocol.signing import LocalSigner, Signer
+from okeios.publish import access as _access
 from okeios.publish.identity import Identities, Judgement, PutResult, RecordInfo
 from okeios.publish.publisher import LoggedEvent, Publisher
 from okeios.publish.tables import (
@@ -126,7 +126,7 @@ class Store:
         self.clock = clock
         self.log_name = log_name
         self._master = master
-        self._rng = rng
+        self.rng = rng
         self._held: set[str] = set()
         self.nodes = Nodes(db)
         self.events = Events(db)
@@ -367,7 +367,8 @@ class Store:
             raise InputError(f"no record or event {ident} in this store")
         return found
 
-    def _record_id(self, ident: str) -> bytes:
+    def record_id_of(self, ident: str) -> bytes:
+        """The record an identifier names (see :meth:`find_event`)."""
         return self.find_event(ident).record_id
 
     def record_ids(self) -> list[bytes]:
@@ -380,7 +381,8 @@ class Store:
     def is_erased(self, record_id: bytes) -> bool:
         return self.versions.rows.is_erased(record_id)
 
-    def _latest_version(self, record_id: bytes) -> int:
+    def latest_version(self, record_id: bytes) -> int:
+        """The record's latest version number."""
         version = self.versions.rows.latest(record_id)
         if version is None:
             raise InputError(f"no record {record_id.hex()} in this store")
@@ -477,7 +479,7 @@ class Store:
         event id, or ``Type/id``. A FHIR resource must keep the record's identity."""
         value = parse_json(record) if isinstance(record, bytes) else record
         with self.transaction():
-            record_id = self._record_id(ident)
+            record_id = self.record_id_of(ident)
             identity = resource_identity(value)
             held = self.identities.label(record_id)
             if identity is not None:
@@ -523,7 +525,7 @@ class Store:
 
     def history(self, ident: str) -> list[dict[str, object]]:
         """A record's events in log order: kind, version, time, author, subject, purpose."""
-        record_id = self._record_id(ident)
+        record_id = self.record_id_of(ident)
         out: list[dict[str, object]] = []
         for logged in self.events.of_record(record_id):
             e = logged.signed.event
@@ -550,8 +552,8 @@ class Store:
     def show(self, ident: str, version: int | None = None) -> tuple[JSONValue, dict[str, Any]]:
         """The owner's view of a record: its content (decrypted) and what the store knows of
         it. :class:`~okeios.errors.AccessError` once erased."""
-        record_id = self._record_id(ident)
-        latest = self._latest_version(record_id)
+        record_id = self.record_id_of(ident)
+        latest = self.latest_version(record_id)
         wanted = latest if version is None else version
         payload, _ = self.versions.get_version(record_id, wanted)
         head = self.events.head_event(record_id)
@@ -578,97 +580,27 @@ class Store:
         """Publish the log (every entry, then the signed checkpoints) as an audit file."""
         return write_log(out, self.address, self.log_id, self.iter_events(), self.checkpoints())
 
-    # -- confidentiality: grants, revocations, erasure ---------------------------------------
+    # -- confidentiality: grants, revocations, erasure (okeios.publish.access) --------------
 
     def grant(self, ident: str, binding: RecipientBinding, *, purpose: str = "") -> Share:
-        """Give a recipient access to a record's current version; log a signed GRANT event.
-
-        The binding (the recipient's public key, signed by its address) is checked first; the
-        version's data key is HPKE-wrapped to it.
-        """
-        owner = binding.verify()
-        with self.transaction():
-            record_id = self._record_id(ident)
-            version = self._latest_version(record_id)
-            _, data_key, _ = self.versions.secrets(record_id, version)  # AccessError once erased
-            wrapped = wrap_data_key(data_key, binding, info=grant_info(record_id, version))
-            self.grants.add_recipient(owner, binding.to_json())
-            logged = self.publisher.record_event(
-                EventKind.GRANT, record_id, subject=owner, purpose=purpose
-            )
-            self.grants.add(record_id, version, owner, wrapped, logged.id)
-        return self.share("0x" + record_id.hex(), owner)
+        """Give a recipient access to a record's current version; log a signed GRANT event."""
+        return _access.grant(self, ident, binding, purpose=purpose)
 
     def share(self, ident: str, recipient: str) -> Share:
         """The share of a record's current version for a recipient with an active grant."""
-        record_id = self._record_id(ident)
-        address = checksum_address(recipient)
-        version = self._latest_version(record_id)
-        if self.is_erased(record_id):
-            raise AccessError(f"record {record_id.hex()} was erased")
-        grant = self.grants.latest(record_id, version, address)
-        if grant is None:
-            raise AccessError(f"{address} was never granted version {version} of this record")
-        wrapped, revoked = grant
-        if revoked or wrapped is None:
-            raise AccessError(f"{address}'s access to this record was revoked")
-        stored = self.grants.binding(address)
-        if stored is None:  # pragma: no cover - a grant always stores its binding
-            raise StoreError(f"no binding stored for {address}")
-        binding = RecipientBinding.from_json(stored)
-        sealed, data_key, seed = self.versions.secrets(record_id, version)
-        content = self.events.content_event(record_id, version)
-        if content is None:  # pragma: no cover - every version has its content event
-            raise StoreError(f"no content event for version {version}")
-        return Share(
-            recipient=address,
-            suite=str(binding.suite),
-            wrapped_key=wrapped,
-            payload=sealed,
-            seed=seal_seed(data_key, seed, record_id, version, self._rng),
-            bundle=self.export("0x" + content.hex(), fields=[]),
-        )
+        return _access.share(self, ident, recipient)
 
     def revoke(self, ident: str, recipient: str, *, purpose: str = "") -> LoggedEvent:
-        """Stop a recipient's access to a record; log a signed REVOKE event.
-
-        Their wrapped keys are deleted; the next version of the record gets a new data key
-        anyway, so nothing they kept opens it.
-        """
-        address = checksum_address(recipient)
-        with self.transaction():
-            record_id = self._record_id(ident)
-            if not self.grants.active(record_id, address):
-                raise AccessError(f"{address} has no access to revoke on this record")
-            logged = self.publisher.record_event(
-                EventKind.REVOKE, record_id, subject=address, purpose=purpose
-            )
-            self.grants.revoke(record_id, address, logged.id)
-        return logged
+        """Stop a recipient's access to a record; log a signed REVOKE event."""
+        return _access.revoke(self, ident, recipient, purpose=purpose)
 
     def erase(self, ident: str, *, purpose: str = "") -> LoggedEvent:
-        """Crypto-shred a record: destroy every version's data key and seed, every wrapped
-        key and its private resource identity, then log a signed ERASE event. The ciphertext
-        and the salted digests stay: they reveal nothing, and every event still verifies."""
-        with self.transaction():
-            record_id = self._record_id(ident)
-            if self.is_erased(record_id):
-                raise AccessError(f"record {record_id.hex()} was erased already")
-            logged = self.publisher.record_event(EventKind.ERASE, record_id, purpose=purpose)
-            self.versions.rows.erase(record_id)
-            self.grants.erase(record_id)
-            self.identities.forget(record_id)
-        # Push the change out of the write-ahead log so no copy of the keys stays on disk.
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return logged
+        """Crypto-shred a record (its keys, grants and identity); log a signed ERASE event."""
+        return _access.erase(self, ident, purpose=purpose)
 
     def access(self, ident: str, reader: str, *, purpose: str = "") -> LoggedEvent:
         """Log a signed ACCESS receipt: ``reader`` read the record, for ``purpose``."""
-        with self.transaction():
-            record_id = self._record_id(ident)
-            return self.publisher.record_event(
-                EventKind.ACCESS, record_id, subject=checksum_address(reader), purpose=purpose
-            )
+        return _access.access(self, ident, reader, purpose=purpose)
 
     # -- checkpoints ------------------------------------------------------------------------
 

@@ -42,16 +42,18 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from okeios.errors import InputError
+from okeios.publish.tables import Database, StoreError
 
 __all__ = [
     "UPSERT_KEYS",
     "PgConnection",
     "PgCursor",
+    "PgDatabase",
     "is_database_url",
     "lock_key",
     "redact_url",
@@ -297,3 +299,24 @@ def _is_psycopg_error(exc: BaseException) -> bool:
     import psycopg
 
     return isinstance(exc, psycopg.Error)
+
+
+class PgDatabase(Database):
+    """A store's :class:`~okeios.publish.tables.Database` on a PostgreSQL server: the same
+    reentrant transactions over a :class:`PgConnection`."""
+
+    def __init__(self, url: str, path: Path) -> None:
+        self.path = path
+        self.url = url
+        try:
+            # PgConnection offers the slice of sqlite3.Connection the tables use.
+            self.conn = PgConnection(url)  # type: ignore[assignment]
+        except sqlite3.OperationalError as exc:
+            raise StoreError(str(exc)) from exc
+        self._depth = 0
+        self.on_begin: list[Callable[[], object]] = []
+
+    def has_store(self) -> bool:
+        """Whether the schema holds a store already (its ``meta`` table)."""
+        row = self.one("SELECT to_regclass('meta') IS NOT NULL")
+        return bool(row and row[0])

@@ -52,6 +52,7 @@ from okeios.protocol.merkle import leaf_hash
 from okeios.protocol.signing import LocalSigner, Signer
 from okeios.publish import access as _access
 from okeios.publish.identity import Identities, Judgement, PutResult, RecordInfo
+from okeios.publish.postgres import PgDatabase, is_database_url, redact_url
 from okeios.publish.publisher import LoggedEvent, Publisher
 from okeios.publish.tables import (
     MIGRATE_1_TO_2,
@@ -87,6 +88,8 @@ KEY_NAME = "publisher.key"
 MASTER_NAME = "master.key"
 KEYFILE_NAME = "store.keyfile"
 PASSPHRASE_ENV = "OKEIOS_PASSPHRASE"
+URL_NAME = "database.url"  # the store's PostgreSQL URL, when it lives on a server
+DATABASE_ENV = "OKEIOS_DATABASE"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -174,6 +177,7 @@ class Store:
         log_name: str = "main",
         passphrase: str | None = None,
         trust: bool = True,
+        database: str | None = None,
         clock: Callable[[], float] = _time.time,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> Store:
@@ -183,13 +187,27 @@ class Store:
         Argon2id, or, with neither, by a random key file beside the store. An existing store
         is never overwritten. With ``trust`` (the default, as ``okeios init``) the home's
         trust.json trusts the new publisher as author and publisher.
+
+        ``database`` (else ``$OKEIOS_DATABASE``), a ``postgresql://`` URL, puts the tables on
+        a PostgreSQL server instead of ``store.sqlite`` (:mod:`okeios.publish.postgres`); the
+        home keeps the keys and the URL (``database.url``, mode 0600). Copy the home to every
+        machine that writes to the same log.
         """
         path = resolve_home(home)
+        url = database if database is not None else (os.environ.get(DATABASE_ENV) or None)
+        if url is not None and not is_database_url(url):
+            raise StoreError(f"a store's database is a postgresql:// URL, got {url[:20]!r}")
         path.mkdir(parents=True, exist_ok=True)
         with _home_lock(path, "init"):  # two processes creating one home: one wins
-            if (path / DB_NAME).exists():
+            if (path / DB_NAME).exists() or (path / URL_NAME).exists():
                 raise StoreError(f"a store exists already in {path}")
-            return cls._create(path, key, log_name, passphrase, trust, clock, rng)
+            pg = None
+            if url is not None:
+                pg = PgDatabase(url, path / URL_NAME)
+                if pg.has_store():
+                    pg.close()
+                    raise StoreError(f"a store exists already at {redact_url(url)}")
+            return cls._create(path, key, log_name, passphrase, trust, clock, rng, pg)
 
     @classmethod
     def _create(
@@ -201,6 +219,7 @@ class Store:
         trust: bool,
         clock: Callable[[], float],
         rng: Callable[[int], bytes],
+        pg: PgDatabase | None = None,
     ) -> Store:
         signer = LocalSigner.from_key(key) if key is not None else LocalSigner.generate(rng)
         master = rng(32)
@@ -215,8 +234,10 @@ class Store:
         _write_private(
             path / KEY_NAME, protect_secret_with_key(signer.private_key, master, rng=rng)
         )
-        db = Database(path / DB_NAME)
+        db: Database = pg if pg is not None else Database(path / DB_NAME)
         with db.transaction() as conn:
+            if pg is not None and pg.has_store():  # another machine won the race
+                raise StoreError(f"a store exists already at {redact_url(pg.url)}")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -228,6 +249,8 @@ class Store:
                     ("publisher", signer.address),
                 ],
             )
+        if pg is not None:  # the home points at the server once the store exists there
+            _write_private(path / URL_NAME, pg.url.encode("utf-8"))
         if trust:
             from okeios.config import TrustConfig
 
@@ -249,7 +272,8 @@ class Store:
         """Open an existing store (the passphrase, if it has one, from the argument or
         ``$OKEIOS_PASSPHRASE``). Reads ``O(log n)`` rows; :meth:`check` reads them all."""
         path = resolve_home(home)
-        if not (path / DB_NAME).exists():
+        url_file = path / URL_NAME
+        if not (path / DB_NAME).exists() and not url_file.exists():
             raise StoreError(f"no okeios store in {path} (run `okeios init` first)")
         try:
             protected = (path / MASTER_NAME).read_bytes()
@@ -267,7 +291,17 @@ class Store:
                 )
             master = unprotect_secret(protected, passphrase)
         signer = LocalSigner.from_key(unprotect_secret_with_key(sealed_key, master))
-        db = Database(path / DB_NAME)
+        db: Database
+        if url_file.exists():
+            try:
+                url = url_file.read_text("utf-8").strip()
+            except OSError as exc:
+                raise StoreError(f"cannot read {url_file}: {exc}") from exc
+            if not is_database_url(url):
+                raise StoreError(f"{url_file} does not hold a postgresql:// URL")
+            db = PgDatabase(url, url_file)
+        else:
+            db = Database(path / DB_NAME)
         try:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("schema") == "1":
@@ -275,7 +309,7 @@ class Store:
                 meta["schema"] = str(SCHEMA_VERSION)
         except sqlite3.DatabaseError as exc:
             db.close()
-            raise StoreError(f"{path / DB_NAME} is not a readable okeios store: {exc}") from exc
+            raise StoreError(f"{db.path} is not a readable okeios store: {exc}") from exc
         if meta.get("schema") != str(SCHEMA_VERSION):
             db.close()
             raise StoreError(f"store schema {meta.get('schema')!r} is not supported")
@@ -286,7 +320,7 @@ class Store:
             return cls(path, db, signer, meta["log_name"], clock, master, rng)
         except sqlite3.DatabaseError as exc:
             db.close()
-            raise StoreError(f"{path / DB_NAME} is damaged: {exc}") from exc
+            raise StoreError(f"{db.path} is damaged: {exc}") from exc
 
     @staticmethod
     def _migrate(db: Database) -> None:

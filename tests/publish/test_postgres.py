@@ -4,9 +4,11 @@ that gives a log shared by many processes one sequence."""
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +152,73 @@ def test_writers_in_several_processes_keep_one_sequence() -> None:
         assert [idx for idx, _ in rows] == list(range(160))
         assert sorted({who for _, who in rows}) == ["w0", "w1", "w2", "w3"]
         conn.close()
+
+
+# -- a store on PostgreSQL, written by several "machines" ---------------------------------------
+
+
+def _machine(home: str, who: int, rounds: int) -> None:
+    """One writer: its own copy of the home (keys and URL), nothing else shared."""
+    from okeios.cli.demo import synthetic_records
+    from okeios.publish.store import Store
+
+    records = synthetic_records(3 * rounds + 1, seed=100 + who)[1:]
+    with Store.open(home) as store:
+        for r in range(rounds):
+            store.add(records[3 * r : 3 * r + 3])
+            # every machine amends the same resource: one record, its versions from all of them
+            store.put([{"resourceType": "Patient", "id": "shared", "note": f"m{who}-r{r}"}])
+            if r % 3 == 2:
+                store.checkpoint()
+
+
+def test_writers_on_several_machines_share_one_log_and_the_audit_passes(tmp_path: Path) -> None:
+    from web3 import Web3
+    from web3.providers.eth_tester import EthereumTesterProvider
+
+    from okeios.chain.registry import Registry
+    from okeios.publish.anchoring import anchor
+    from okeios.publish.store import Store
+    from okeios.verify.audit import audit_log
+
+    machines, rounds = 4, 6
+    with fresh_schema() as url:
+        first = tmp_path / "machine-0"
+        store = Store.init(first, database=url)
+        w3 = Web3(EthereumTesterProvider())
+        w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": store.address, "value": 10**21})
+        registry = Registry.deploy(w3, store.signer)
+        store.put([{"resourceType": "Patient", "id": "shared", "note": "initial"}])
+        assert anchor(store, registry).final
+        homes = []
+        for i in range(machines):
+            home = tmp_path / f"machine-{i + 1}"
+            shutil.copytree(first, home)
+            homes.append(str(home))
+        context = multiprocessing.get_context("spawn")
+        procs = [
+            context.Process(target=_machine, args=(home, i, rounds)) for i, home in enumerate(homes)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(300)
+            assert p.exitcode == 0
+        # the long-lived store in this process sees what the others wrote
+        assert store.size == 1 + machines * rounds * 4
+        assert store.check() == []
+        assert anchor(store, registry).final
+        shared = store.history("Patient/shared")
+        assert [h["version"] for h in shared] == list(range(1, machines * rounds + 2))
+        indexes = [int(str(h["index"])) for h in shared]
+        assert indexes == sorted(indexes)
+        lines: list[str] = []
+        store.write_log(lines.append)
+        report = audit_log(lines, publisher=store.address, chain=registry, authors=[store.address])
+        assert report.passed, report.defects
+        assert report.entries == store.size
+        assert report.records == 1 + machines * rounds * 3
+        # every bundle of the shared log verifies, whichever machine wrote its event
+        bundle = store.export("Patient/shared")
+        assert bundle.inclusion.tree_size == store.size
+        store.close()

@@ -22,10 +22,12 @@ each, so any number of processes (CLI runs, services) can share one home. Openin
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,9 @@ from okeios.protocol.logfile import write_log
 from okeios.protocol.merkle import leaf_hash
 from okeios.protocol.signing import LocalSigner, Signer
 from okeios.publish import access as _access
+from okeios.publish import ingest
 from okeios.publish.identity import Identities, Judgement, PutResult, RecordInfo
+from okeios.publish.ingest import DEFAULT_CHUNK_SIZE
 from okeios.publish.postgres import PgDatabase, is_database_url, redact_url
 from okeios.publish.publisher import LoggedEvent, Publisher
 from okeios.publish.tables import (
@@ -90,6 +94,8 @@ KEYFILE_NAME = "store.keyfile"
 PASSPHRASE_ENV = "OKEIOS_PASSPHRASE"
 URL_NAME = "database.url"  # the store's PostgreSQL URL, when it lives on a server
 DATABASE_ENV = "OKEIOS_DATABASE"
+
+_INGEST_WINDOW = 8  # chunks drawn and submitted ahead of the append (bounds memory)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -353,9 +359,15 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic step under the write lock; on any error nothing of it is kept."""
-        with self.db.transaction() as conn:
-            yield conn
+        """One atomic step under the write lock; on any error nothing of it is kept (and the
+        tree in memory forgets what the step appended)."""
+        try:
+            with self.db.transaction() as conn:
+                yield conn
+        except BaseException:
+            if not self.db.in_transaction:
+                self.tree.refresh()
+            raise
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
@@ -458,18 +470,74 @@ class Store:
         *,
         author: Signer | None = None,
         progress: Callable[[int], None] | None = None,
+        executor: Executor | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> list[LoggedEvent]:
         """Log each record as a new record (CREATE), all in one transaction, whatever it holds.
 
         ``author`` signs the events (default: the publisher's own key). :meth:`put` is the
         variant that knows FHIR resource identity.
+
+        With an ``executor`` (any :class:`concurrent.futures.Executor`: a process pool, a Dask
+        client's ``get_executor()``) the records are canonicalised, committed, sealed and
+        signed in its workers, ``chunk_size`` records per task, and only the append runs here;
+        the store ends up with exactly the bytes a serial run writes (see
+        :mod:`okeios.publish.ingest`, which also says what the workers are trusted with).
+        ``progress`` is called with the number of records of each chunk appended.
         """
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise InputError("chunk_size must be a positive integer")
+        signer = author if author is not None else self.signer
         out: list[LoggedEvent] = []
         with self.transaction():
-            for record in records:
-                out.append(self.publisher.create(record, author=author))
-                if progress is not None:
-                    progress(1)
+            source = iter(records)
+            while True:
+                # Draw and submit up to ``window`` chunks ahead, in order; append as they come.
+                batch = list(itertools.islice(source, _INGEST_WINDOW * chunk_size))
+                if not batch:
+                    break
+                draws = ingest.draw(len(batch), self.rng, self.clock, self._seal_secrets)
+                chunks = ingest.run_chunks(
+                    batch,
+                    draws,
+                    log_id=self.log_id,
+                    author=signer,
+                    executor=executor,
+                    chunk_size=chunk_size,
+                )
+                offset = 0
+                for chunk in chunks:
+                    out.extend(self._append_prepared(chunk, draws[offset : offset + len(chunk)]))
+                    offset += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+        return out
+
+    def _seal_secrets(self, record_id: bytes, data_key: bytes, seed: bytes) -> tuple[bytes, bytes]:
+        """A new version 1's data key and seed, sealed under the master key."""
+        return self.versions.seal_keys(record_id, 1, data_key, seed)
+
+    def _append_prepared(
+        self, chunk: Sequence[ingest.Prepared], draws: Sequence[ingest.Draw]
+    ) -> list[LoggedEvent]:
+        """Append prepared records to the log (inside the write transaction)."""
+        indexes = self.tree.append_leaf_hashes([p.leaf for p in chunk])
+        self.versions.rows.insert_many(
+            [
+                (p.record_id, 1, p.sealed, d.sealed_key, d.sealed_seed, p.digests)
+                for p, d in zip(chunk, draws, strict=True)
+            ]
+        )
+        out: list[LoggedEvent] = []
+        rows: list[tuple[object, ...]] = []
+        for p, index in zip(chunk, indexes, strict=True):
+            assert p.signed is not None
+            e = p.signed.event
+            rows.append(
+                (index, e.id, e.record_id, str(e.kind), p.message, p.signed.signature, 1, e.time)
+            )
+            out.append(LoggedEvent(p.signed, index))
+        self.events.save_many(rows)
         return out
 
     def put(

@@ -43,6 +43,7 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -315,6 +316,18 @@ class PgDatabase(Database):
             raise StoreError(str(exc)) from exc
         self._depth = 0
         self.on_begin: list[Callable[[], object]] = []
+
+    @contextmanager
+    def session_lock(self, name: str) -> Iterator[None]:
+        """Hold the store's advisory lock ``name`` across transactions (anchoring), for every
+        process on every machine; released when the block ends or the connection drops."""
+        conn: PgConnection = self.conn  # type: ignore[assignment]
+        key = lock_key(f"{conn.schema}\x00{name}")
+        conn.execute("SELECT pg_advisory_lock(?)", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(?)", (key,))
 
     def has_store(self) -> bool:
         """Whether the schema holds a store already (its ``meta`` table)."""

@@ -373,11 +373,18 @@ class Store:
     def exclusive(self, name: str) -> Iterator[None]:
         """Hold a lock on this home shared by every process (a ``flock`` on ``NAME.lock``), for
         work that spans several transactions and must not run twice at once (anchoring: two
-        processes would otherwise sign two transactions with the same nonce)."""
+        processes would otherwise sign two transactions with the same nonce). On PostgreSQL,
+        whose writers may be on several machines with a home each, it is a session advisory
+        lock on the server instead."""
         if name in self._held:  # reentrant within this store
             yield
             return
-        with _home_lock(self.home, name):
+        lock = (
+            self.db.session_lock(name)
+            if isinstance(self.db, PgDatabase)
+            else _home_lock(self.home, name)
+        )
+        with lock:
             self._held.add(name)
             try:
                 yield

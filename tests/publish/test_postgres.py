@@ -222,3 +222,29 @@ def test_writers_on_several_machines_share_one_log_and_the_audit_passes(tmp_path
         bundle = store.export("Patient/shared")
         assert bundle.inclusion.tree_size == store.size
         store.close()
+
+
+def test_anchoring_is_exclusive_across_machines(tmp_path: Path) -> None:
+    """Two machines (two homes, one server) must not anchor at once: each would sign a
+    transaction with the same nonce. A file lock in a home cannot see the other machine."""
+    from okeios.publish.store import Store
+
+    with fresh_schema() as url:
+        first = Store.init(tmp_path / "a", database=url)
+        shutil.copytree(tmp_path / "a", tmp_path / "b")
+        second = Store.open(tmp_path / "b")
+        order: list[str] = []
+        with first.exclusive("anchor"):
+
+            def other() -> None:
+                with second.exclusive("anchor"):
+                    order.append("b")
+
+            thread = threading.Thread(target=other)
+            thread.start()
+            time.sleep(0.5)
+            order.append("a")
+        thread.join(10)
+        assert order == ["a", "b"]
+        first.close()
+        second.close()

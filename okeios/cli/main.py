@@ -95,7 +95,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     home = _home(args)
     key = bytes.fromhex(args.key.removeprefix("0x")) if args.key else None
-    with Store.init(home, key=key, log_name=args.log) as store:
+    with Store.init(home, key=key, log_name=args.log, database=args.database) as store:
         trust = TrustConfig.load(home)
         trust.trust_author(store.address)
         trust.trust_publisher(store.address)
@@ -591,6 +591,12 @@ def _parser() -> argparse.ArgumentParser:
     p = command("init", "create a local store and a publisher key", _cmd_init)
     p.add_argument("--log", default="main", help="the log's name (default main)")
     p.add_argument("--key", metavar="HEX", help="use this publisher key instead of a new one")
+    p.add_argument(
+        "--database",
+        metavar="URL",
+        help="keep the store's tables on a PostgreSQL server (postgresql://...; default:"
+        " $OKEIOS_DATABASE, else store.sqlite in the home)",
+    )
 
     p = command(
         "add",

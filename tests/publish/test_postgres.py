@@ -248,3 +248,29 @@ def test_anchoring_is_exclusive_across_machines(tmp_path: Path) -> None:
         assert order == ["a", "b"]
         first.close()
         second.close()
+
+
+def test_the_shell_on_a_server_store(tmp_path: Path) -> None:
+    """`okeios init --database URL`; later commands find the server through the home."""
+    from tests.helpers import run_cli
+
+    with fresh_schema() as url:
+        home = tmp_path / "home"
+        run_cli(home, "init", "--database", url)
+        assert (home / "database.url").read_text() == url
+        assert (home / "database.url").stat().st_mode & 0o077 == 0
+        assert not (home / "store.sqlite").exists()
+        record = tmp_path / "obs.json"
+        record.write_text('{"resourceType": "Observation", "id": "o1", "status": "final"}')
+        run_cli(home, "add", str(record))
+        listed = run_cli(home, "records", "--json")
+        assert "Observation" in listed.stdout
+        again = run_cli(
+            home, "init", "--home", str(tmp_path / "other"), "--database", url, expect=None
+        )
+        assert again.returncode != 0
+        assert "exists already" in again.stderr
+        assert "Traceback" not in again.stderr
+        bad = run_cli(tmp_path / "h3", "init", "--database", "mysql://x", expect=None)
+        assert bad.returncode != 0
+        assert "postgresql://" in bad.stderr

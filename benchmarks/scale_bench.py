@@ -518,11 +518,15 @@ def _warm() -> None:
 @contextmanager
 def dask_executor(workers: int) -> Iterator[Executor | None]:
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         yield None
         return
+    # The workers' statistical profiler samples every 10 ms whatever the work: off, as a
+    # production cluster running okeios would set it.
     with (
+        dask.config.set({"distributed.worker.profile.enabled": False}),
         LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,  # type: ignore[no-untyped-call]

@@ -9,7 +9,8 @@ queries to review. It translates, once per distinct statement (:func:`translate`
 
 * the write lock. SQLite's ``BEGIN IMMEDIATE`` takes the database's single write lock; here it
   becomes ``BEGIN`` (READ COMMITTED) followed by ``pg_advisory_xact_lock`` on the store's key
-  (:func:`lock_key`, one per schema), held until ``COMMIT`` or ``ROLLBACK``. Every write
+  (:func:`lock_key`, one per schema), held until ``COMMIT`` or ``ROLLBACK`` (a writer waits
+  for it at most the store's busy timeout, then fails as a locked SQLite store does). Every write
   transaction of every process on every machine therefore runs one after the other, and
   because each statement of a READ COMMITTED transaction sees everything committed before it
   started, a writer that obtained the lock reads the log's current size and frontier before
@@ -48,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.errors import InputError
-from okeios.publish.tables import Database, StoreError
+from okeios.publish.tables import BUSY_TIMEOUT, Database, StoreError
 
 __all__ = [
     "UPSERT_KEYS",
@@ -220,7 +221,9 @@ class PgCursor:
 class PgConnection:
     """The slice of :class:`sqlite3.Connection` the store uses, on a PostgreSQL server."""
 
-    def __init__(self, url: str, *, connect_timeout: int = 30) -> None:
+    def __init__(
+        self, url: str, *, connect_timeout: int = 30, lock_timeout: float = BUSY_TIMEOUT
+    ) -> None:
         try:
             import psycopg
         except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -228,6 +231,7 @@ class PgConnection:
                 "a PostgreSQL store needs psycopg 3: pip install 'okeios[postgres]'"
             ) from exc
         self.url = url
+        self.lock_timeout = lock_timeout
         try:
             self._conn = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
         except psycopg.Error as exc:
@@ -261,8 +265,16 @@ class PgConnection:
             return PgCursor([], None, -1)
         try:
             if target is _Lock:
-                self._conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
+                # A writer waits for another one at most lock_timeout, as on SQLite.
+                self._conn.execute(
+                    "BEGIN ISOLATION LEVEL READ COMMITTED;"
+                    f" SET LOCAL lock_timeout = '{int(self.lock_timeout * 1000)}ms'"
+                )
+                try:
+                    self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
+                except Exception:
+                    self._conn.execute("ROLLBACK")  # no transaction is left open on failure
+                    raise
                 return PgCursor([], None, -1)
             assert isinstance(target, str)
             cur = self._conn.execute(target, list(args))

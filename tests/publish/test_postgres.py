@@ -274,3 +274,19 @@ def test_the_shell_on_a_server_store(tmp_path: Path) -> None:
         bad = run_cli(tmp_path / "h3", "init", "--database", "mysql://x", expect=None)
         assert bad.returncode != 0
         assert "postgresql://" in bad.stderr
+
+
+def test_a_writer_waits_for_the_lock_only_so_long() -> None:
+    with fresh_schema() as url:
+        holder, waiter = PgConnection(url), PgConnection(url, lock_timeout=0.3)
+        holder.execute("BEGIN IMMEDIATE")
+        start = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="lock"):
+            waiter.execute("BEGIN IMMEDIATE")
+        assert time.monotonic() - start < 10
+        assert waiter.execute("SELECT 1").fetchall() == [(1,)]  # not left in a dead transaction
+        holder.execute("COMMIT")
+        waiter.execute("BEGIN IMMEDIATE")  # free again
+        waiter.execute("COMMIT")
+        holder.close()
+        waiter.close()

@@ -720,6 +720,13 @@ def run_corpus(
                 args.repeat,
             )
             bound = run.bound(t_verify, args.workers)
+            # What the cluster burns doing nothing (event loops, heartbeats, monitors): it
+            # grows with wall time, not with the work, so a loaded machine inflates it.
+            kids, cpu = _children_cpu(), time.process_time()
+            time.sleep(3)
+            idle = (_children_cpu() - kids + time.process_time() - cpu) / 3
+            print(f"  (an idle Dask cluster here burns {idle * 1e3:.0f} ms of CPU per second)")
+            fig["dask_idle_cpu_ms_per_s"] = idle * 1e3
             line(
                 f"bulk verify, Dask LocalCluster({args.workers}), wall",
                 n,

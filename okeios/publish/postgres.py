@@ -286,6 +286,13 @@ class PgConnection:
         lastrowid = int(rows[0][0]) if returning and rows else None
         return PgCursor(rows, lastrowid, cur.rowcount)
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (or failed and not yet rolled back)."""
+        from psycopg import pq
+
+        return self._conn.info.transaction_status != pq.TransactionStatus.IDLE
+
     def executemany(self, sql: str, seq: Iterable[Sequence[object]]) -> PgCursor:
         target, _ = self._translated(sql)
         if target is None or target is _Lock:

@@ -290,3 +290,21 @@ def test_a_writer_waits_for_the_lock_only_so_long() -> None:
         waiter.execute("COMMIT")
         holder.close()
         waiter.close()
+
+
+def test_a_failed_write_rolls_back_and_the_store_goes_on(tmp_path: Path) -> None:
+    """A statement the server refuses mid-transaction: a typed error, nothing kept, and the
+    connection usable for the next write (not left in an aborted transaction)."""
+    from okeios.publish.store import Store
+    from okeios.publish.tables import StoreError
+
+    with fresh_schema() as url:
+        store = Store.init(tmp_path / "h", database=url)
+        store.add([b'{"resourceType": "Patient", "id": "a"}'])
+        with pytest.raises(StoreError, match="failed a write"), store.transaction() as conn:
+            conn.execute("INSERT INTO meta VALUES (?, ?)", ("schema", "again"))
+        assert store.size == 1
+        store.add([b'{"resourceType": "Patient", "id": "b"}'])
+        assert store.size == 2
+        assert store.check() == []
+        store.close()

@@ -91,6 +91,23 @@ def test_a_process_pool_writes_the_bytes_of_a_serial_run(tmp_path: Path) -> None
         s.close()
 
 
+def test_a_dask_cluster_writes_the_bytes_of_a_serial_run(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    reference = _store(tmp_path / "serial")
+    reference.add(RECORDS)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        store = _store(tmp_path / "dask")
+        store.add(RECORDS, executor=client.get_executor(), chunk_size=10)
+    assert _dump(store) == _dump(reference)
+    reference.close()
+    store.close()
+
+
 def test_an_author_that_cannot_travel_signs_in_the_caller(tmp_path: Path) -> None:
     reference = _store(tmp_path / "by-hand")
     _serial_by_hand(reference)

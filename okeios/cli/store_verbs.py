@@ -45,7 +45,9 @@ def _cmd_init(args: argparse.Namespace) -> int:
         passphrase = o.ask_passphrase(
             "passphrase for the new store (empty: a key file beside it): ", confirm=True
         )
-    with Store.init(where, key=key, log_name=args.log, passphrase=passphrase or "") as store:
+    with Store.init(
+        where, key=key, log_name=args.log, passphrase=passphrase or "", database=args.database
+    ) as store:
         trust = TrustConfig.load(where)
         trust.trust_author(store.address)
         trust.trust_publisher(store.address)
@@ -319,6 +321,12 @@ def register(sub: Any) -> None:
         help="a local label for the log (default main); a key has one log, its id bound to it",
     )
     p.add_argument("--key", metavar="HEX", help="use this publisher key (32 bytes, hex)")
+    p.add_argument(
+        "--database",
+        metavar="URL",
+        help="keep the store's tables on a PostgreSQL server (postgresql://...; default:"
+        " $OKEIOS_DATABASE, else store.sqlite in the home)",
+    )
     p.add_argument(
         "--no-passphrase",
         action="store_true",

@@ -22,10 +22,12 @@ each, so any number of processes (CLI runs, services) can share one home. Openin
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,10 @@ from okeios.protocol.logfile import write_log
 from okeios.protocol.merkle import leaf_hash
 from okeios.protocol.signing import LocalSigner, Signer
 from okeios.publish import access as _access
+from okeios.publish import ingest
 from okeios.publish.identity import Identities, Judgement, PutResult, RecordInfo
+from okeios.publish.ingest import DEFAULT_CHUNK_SIZE
+from okeios.publish.postgres import PgDatabase, is_database_url, redact_url
 from okeios.publish.publisher import LoggedEvent, Publisher
 from okeios.publish.tables import (
     MIGRATE_1_TO_2,
@@ -89,6 +94,10 @@ KEY_NAME = "publisher.key"
 MASTER_NAME = "master.key"
 KEYFILE_NAME = "store.keyfile"
 PASSPHRASE_ENV = "OKEIOS_PASSPHRASE"
+URL_NAME = "database.url"  # the store's PostgreSQL URL, when it lives on a server
+DATABASE_ENV = "OKEIOS_DATABASE"
+
+_INGEST_WINDOW = 8  # chunks drawn and submitted ahead of the append (bounds memory)
 
 
 @contextmanager
@@ -157,6 +166,7 @@ class Store:
         log_name: str = "main",
         passphrase: str | None = None,
         trust: bool = True,
+        database: str | None = None,
         clock: Callable[[], float] = _time.time,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> Store:
@@ -166,13 +176,27 @@ class Store:
         Argon2id, or, with neither, by a random key file beside the store. An existing store
         is never overwritten. With ``trust`` (the default, as ``okeios init``) the home's
         trust.json trusts the new publisher as author and publisher.
+
+        ``database`` (else ``$OKEIOS_DATABASE``), a ``postgresql://`` URL, puts the tables on
+        a PostgreSQL server instead of ``store.sqlite`` (:mod:`okeios.publish.postgres`); the
+        home keeps the keys and the URL (``database.url``, mode 0600). Copy the home to every
+        machine that writes to the same log.
         """
         path = resolve_home(home)
+        url = database if database is not None else (os.environ.get(DATABASE_ENV) or None)
+        if url is not None and not is_database_url(url):
+            raise StoreError(f"a store's database is a postgresql:// URL, got {url[:20]!r}")
         private_dir(path)  # 0700: the home holds keys and the database
         with _home_lock(path, "init"):  # two processes creating one home: one wins
-            if (path / DB_NAME).exists():
+            if (path / DB_NAME).exists() or (path / URL_NAME).exists():
                 raise StoreError(f"a store exists already in {path}")
-            return cls._create(path, key, log_name, passphrase, trust, clock, rng)
+            pg = None
+            if url is not None:
+                pg = PgDatabase(url, path / URL_NAME)
+                if pg.has_store():
+                    pg.close()
+                    raise StoreError(f"a store exists already at {redact_url(url)}")
+            return cls._create(path, key, log_name, passphrase, trust, clock, rng, pg)
 
     @classmethod
     def _create(
@@ -184,6 +208,7 @@ class Store:
         trust: bool,
         clock: Callable[[], float],
         rng: Callable[[int], bytes],
+        pg: PgDatabase | None = None,
     ) -> Store:
         signer = LocalSigner.from_key(key) if key is not None else LocalSigner.generate(rng)
         master = rng(32)
@@ -200,8 +225,10 @@ class Store:
             protect_secret_with_key(signer.private_key, master, rng=rng),
             private=True,
         )
-        db = Database(path / DB_NAME)
+        db: Database = pg if pg is not None else Database(path / DB_NAME)
         with db.transaction() as conn:
+            if pg is not None and pg.has_store():  # another machine won the race
+                raise StoreError(f"a store exists already at {redact_url(pg.url)}")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -213,6 +240,8 @@ class Store:
                     ("publisher", signer.address),
                 ],
             )
+        if pg is not None:  # the home points at the server once the store exists there
+            write_atomic(path / URL_NAME, pg.url.encode("utf-8"), private=True)
         if trust:
             from okeios.config import TrustConfig
 
@@ -234,7 +263,8 @@ class Store:
         """Open an existing store (the passphrase, if it has one, from the argument or
         ``$OKEIOS_PASSPHRASE``). Reads ``O(log n)`` rows; :meth:`check` reads them all."""
         path = resolve_home(home)
-        if not (path / DB_NAME).exists():
+        url_file = path / URL_NAME
+        if not (path / DB_NAME).exists() and not url_file.exists():
             raise StoreError(f"no okeios store in {path} (run `okeios init` first)")
         try:
             protected = (path / MASTER_NAME).read_bytes()
@@ -252,7 +282,17 @@ class Store:
                 )
             master = unprotect_secret(protected, passphrase)
         signer = LocalSigner.from_key(unprotect_secret_with_key(sealed_key, master))
-        db = Database(path / DB_NAME)
+        db: Database
+        if url_file.exists():
+            try:
+                url = url_file.read_text("utf-8").strip()
+            except OSError as exc:
+                raise StoreError(f"cannot read {url_file}: {exc}") from exc
+            if not is_database_url(url):
+                raise StoreError(f"{url_file} does not hold a postgresql:// URL")
+            db = PgDatabase(url, url_file)
+        else:
+            db = Database(path / DB_NAME)
         try:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("schema") == "1":
@@ -260,7 +300,7 @@ class Store:
                 meta["schema"] = str(SCHEMA_VERSION)
         except sqlite3.DatabaseError as exc:
             db.close()
-            raise StoreError(f"{path / DB_NAME} is not a readable okeios store: {exc}") from exc
+            raise StoreError(f"{db.path} is not a readable okeios store: {exc}") from exc
         if meta.get("schema") != str(SCHEMA_VERSION):
             db.close()
             raise StoreError(f"store schema {meta.get('schema')!r} is not supported")
@@ -271,7 +311,7 @@ class Store:
             return cls(path, db, signer, meta["log_name"], clock, master, rng)
         except sqlite3.DatabaseError as exc:
             db.close()
-            raise StoreError(f"{path / DB_NAME} is damaged: {exc}") from exc
+            raise StoreError(f"{db.path} is damaged: {exc}") from exc
 
     @staticmethod
     def _migrate(db: Database) -> None:
@@ -304,19 +344,32 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic step under the write lock; on any error nothing of it is kept."""
-        with self.db.transaction() as conn:
-            yield conn
+        """One atomic step under the write lock; on any error nothing of it is kept (and the
+        tree in memory forgets what the step appended)."""
+        try:
+            with self.db.transaction() as conn:
+                yield conn
+        except BaseException:
+            if not self.db.in_transaction:
+                self.tree.refresh()
+            raise
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
         """Hold a lock on this home shared by every process (a ``flock`` on ``NAME.lock``), for
         work that spans several transactions and must not run twice at once (anchoring: two
-        processes would otherwise sign two transactions with the same nonce)."""
+        processes would otherwise sign two transactions with the same nonce). On PostgreSQL,
+        whose writers may be on several machines with a home each, it is a session advisory
+        lock on the server instead."""
         if name in self._held:  # reentrant within this store
             yield
             return
-        with _home_lock(self.home, name):
+        lock = (
+            self.db.session_lock(name)
+            if isinstance(self.db, PgDatabase)
+            else _home_lock(self.home, name)
+        )
+        with lock:
             self._held.add(name)
             try:
                 yield
@@ -409,18 +462,74 @@ class Store:
         *,
         author: Signer | None = None,
         progress: Callable[[int], None] | None = None,
+        executor: Executor | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> list[LoggedEvent]:
         """Log each record as a new record (CREATE), all in one transaction, whatever it holds.
 
         ``author`` signs the events (default: the publisher's own key). :meth:`put` is the
         variant that knows FHIR resource identity.
+
+        With an ``executor`` (any :class:`concurrent.futures.Executor`: a process pool, a Dask
+        client's ``get_executor()``) the records are canonicalised, committed, sealed and
+        signed in its workers, ``chunk_size`` records per task, and only the append runs here;
+        the store ends up with exactly the bytes a serial run writes (see
+        :mod:`okeios.publish.ingest`, which also says what the workers are trusted with).
+        ``progress`` is called with the number of records of each chunk appended.
         """
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise InputError("chunk_size must be a positive integer")
+        signer = author if author is not None else self.signer
         out: list[LoggedEvent] = []
         with self.transaction():
-            for record in records:
-                out.append(self.publisher.create(record, author=author))
-                if progress is not None:
-                    progress(1)
+            source = iter(records)
+            while True:
+                # Draw and submit up to ``window`` chunks ahead, in order; append as they come.
+                batch = list(itertools.islice(source, _INGEST_WINDOW * chunk_size))
+                if not batch:
+                    break
+                draws = ingest.draw(len(batch), self.rng, self.clock, self._seal_secrets)
+                chunks = ingest.run_chunks(
+                    batch,
+                    draws,
+                    log_id=self.log_id,
+                    author=signer,
+                    executor=executor,
+                    chunk_size=chunk_size,
+                )
+                offset = 0
+                for chunk in chunks:
+                    out.extend(self._append_prepared(chunk, draws[offset : offset + len(chunk)]))
+                    offset += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+        return out
+
+    def _seal_secrets(self, record_id: bytes, data_key: bytes, seed: bytes) -> tuple[bytes, bytes]:
+        """A new version 1's data key and seed, sealed under the master key."""
+        return self.versions.seal_keys(record_id, 1, data_key, seed)
+
+    def _append_prepared(
+        self, chunk: Sequence[ingest.Prepared], draws: Sequence[ingest.Draw]
+    ) -> list[LoggedEvent]:
+        """Append prepared records to the log (inside the write transaction)."""
+        indexes = self.tree.append_leaf_hashes([p.leaf for p in chunk])
+        self.versions.rows.insert_many(
+            [
+                (p.record_id, 1, p.sealed, d.sealed_key, d.sealed_seed, p.digests)
+                for p, d in zip(chunk, draws, strict=True)
+            ]
+        )
+        out: list[LoggedEvent] = []
+        rows: list[tuple[object, ...]] = []
+        for p, index in zip(chunk, indexes, strict=True):
+            assert p.signed is not None
+            e = p.signed.event
+            rows.append(
+                (index, e.id, e.record_id, str(e.kind), p.message, p.signed.signature, 1, e.time)
+            )
+            out.append(LoggedEvent(p.signed, index))
+        self.events.save_many(rows)
         return out
 
     def put(

@@ -257,17 +257,32 @@ def _logged(idx: int, message: str, signature: bytes) -> LoggedEvent:
     return LoggedEvent(SignedEvent(event, bytes(signature)), int(idx))
 
 
+_INSERT_EVENT = (
+    "INSERT INTO events (idx, event_id, record_id, kind, message, signature, version, time)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_VERSION = (
+    "INSERT INTO versions (record_id, version, payload, data_key, seed, digests)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
 class Events:
     """The signed events in log order; a record's head is its latest event (by index)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    def save_many(self, rows: Sequence[tuple[object, ...]]) -> None:
+        """Insert events as rows ``(idx, event_id, record_id, kind, message, signature,
+        version, time)``, the message being the event's EIP-712 message as JSON (batch ingest
+        prepares them in its workers)."""
+        self._db.conn.executemany(_INSERT_EVENT, rows)
+
     def save(self, logged: LoggedEvent) -> None:
         e = logged.signed.event
         self._db.execute(
-            "INSERT INTO events (idx, event_id, record_id, kind, message, signature, version,"
-            " time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            _INSERT_EVENT,
             (
                 logged.index,
                 logged.id,
@@ -382,11 +397,11 @@ class Versions:
         seed: bytes,
         digests: bytes,
     ) -> None:
-        self._db.execute(
-            "INSERT INTO versions (record_id, version, payload, data_key, seed, digests)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (record_id, version, payload, data_key, seed, digests),
-        )
+        self._db.execute(_INSERT_VERSION, (record_id, version, payload, data_key, seed, digests))
+
+    def insert_many(self, rows: Sequence[tuple[bytes, int, bytes, bytes, bytes, bytes]]) -> None:
+        """Insert versions ``(record_id, version, payload, data_key, seed, digests)``."""
+        self._db.conn.executemany(_INSERT_VERSION, rows)
 
     def row(
         self, record_id: bytes, version: int

@@ -55,6 +55,17 @@ class SealedVersions:
         )
         return payload_digest(sealed)
 
+    def seal_keys(
+        self, record_id: bytes, version: int, data_key: bytes, seed: bytes
+    ) -> tuple[bytes, bytes]:
+        """A version's data key and seed sealed under the master key, in the order (and with
+        the randomness) :meth:`put_version` uses: for batch ingest, which seals the payload
+        elsewhere (:mod:`okeios.publish.ingest`)."""
+        return (
+            self._seal(_DATA_KEY_LABEL, record_id, version, data_key),
+            self._seal(_SEED_LABEL, record_id, version, seed),
+        )
+
     def secrets(self, record_id: bytes, version: int) -> tuple[bytes, bytes, bytes]:
         """The sealed payload, the data key and the seed (AccessError once erased)."""
         sealed, data_key, seed, _, erased = self.rows.row(record_id, version)

@@ -16,6 +16,7 @@ Whom to trust is the caller's policy, never the bundle's word.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 
 from okeios.errors import (
@@ -44,6 +45,7 @@ from okeios.protocol.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from okeios.protocol.signing import recover_address
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import (
     Property,
@@ -141,12 +143,22 @@ def _check_authenticity(bundle: Bundle, policy: TrustPolicy) -> Verdict:
     return _pass(p, f"signed by {signer}")
 
 
+@functools.lru_cache(maxsize=1024)
+def _checkpoint_signer(checkpoint_id: bytes, signature: bytes) -> str:
+    """The address that signed a checkpoint. Every bundle of a batch exported at one checkpoint
+    carries the same (digest, signature) pair, so its ECDSA recovery (the costliest step of a
+    verification after the event's own) runs once per checkpoint, not once per bundle. A pure
+    function of its arguments: a cached answer is the answer; a malformed signature raises and
+    is not cached."""
+    return recover_address(checkpoint_id, signature)
+
+
 def _check_inclusion(bundle: Bundle, policy: TrustPolicy) -> Verdict:
     p = Property.INCLUSION
     signed = bundle.checkpoint
     cp = signed.checkpoint
     try:
-        publisher = signed.recover()
+        publisher = _checkpoint_signer(cp.id, signed.signature)
     except OkeiosError as exc:
         return _fail(p, Reason.CHECKPOINT_SIGNATURE_MALFORMED, str(exc))
     if publisher != signed.publisher:

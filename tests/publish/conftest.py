@@ -1,0 +1,33 @@
+"""The store suite runs on both backends: every test of this folder that uses a
+:class:`~okeios.publish.store.Store` runs once on SQLite and once on PostgreSQL (a schema of
+its own on ``$OKEIOS_TEST_POSTGRES_URL``, handed to ``Store.init`` through
+``$OKEIOS_DATABASE``; processes the test starts inherit it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from okeios.publish.store import DATABASE_ENV
+from tests.pg import fresh_schema
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "Store" in vars(metafunc.module) and "store_backend" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("store_backend")
+    if "store_backend" in metafunc.fixturenames:
+        metafunc.parametrize("store_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if request.param == "sqlite":
+        monkeypatch.delenv(DATABASE_ENV, raising=False)
+        yield "sqlite"
+        return
+    with fresh_schema() as url:
+        monkeypatch.setenv(DATABASE_ENV, url)
+        yield url

@@ -214,7 +214,13 @@ def test_writers_on_several_machines_share_one_log_and_the_audit_passes(tmp_path
         assert indexes == sorted(indexes)
         lines: list[str] = []
         store.write_log(lines.append)
-        report = audit_log(lines, publisher=store.address, chain=registry, authors=[store.address])
+        report = audit_log(
+            lines,
+            publisher=store.address,
+            chain=registry,
+            chain_id=registry.chain_id,
+            authors=[store.address],
+        )
         assert report.passed, report.defects
         assert report.entries == store.size
         assert report.records == 1 + machines * rounds * 3

@@ -44,14 +44,15 @@ from okeios.errors import AccessError, InputError
 from okeios.protocol.bundle import AnchorRef, Bundle, Extension, InclusionProof
 from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import (
+    KEY_KINDS,
     Checkpoint,
     EventKind,
     SignedCheckpoint,
     SignedEvent,
     event_from_message,
 )
-from okeios.protocol.signing import LocalSigner, Signer, checksum_address
-from okeios.publish.publisher import LoggedEvent, Publisher
+from okeios.protocol.signing import LocalSigner, Signer, checksum_address, recover_address
+from okeios.publish.publisher import MAX_TIME, LoggedEvent, Publisher
 
 __all__ = ["JournalEntry", "Store", "StoreError", "fhir_resources", "resolve_home"]
 
@@ -183,7 +184,15 @@ class Store:
         self._rng = rng
         self.signer = signer
         self.clock = clock
-        self.publisher = Publisher(signer, log_name=log_name, clock=clock, rng=rng, versions=self)
+        org = db.execute("SELECT value FROM meta WHERE key = 'organisation'").fetchone()
+        self.publisher = Publisher(
+            signer,
+            log_name=log_name,
+            clock=clock,
+            rng=rng,
+            versions=self,
+            organisation=None if org is None else str(org[0]),
+        )
         leaves = [
             row[0] + row[1]
             for row in db.execute("SELECT event_id, signature FROM events ORDER BY idx")
@@ -286,6 +295,13 @@ class Store:
             raise StoreError(f"{path / DB_NAME} is not a readable okeios store: {exc}") from exc
         if meta.get("schema") != str(SCHEMA_VERSION):
             raise StoreError(f"store schema {meta.get('schema')!r} is not supported")
+        staged = path / (KEY_NAME + ".next")
+        if meta.get("publisher") != signer.address and staged.exists():
+            # a key rotation was committed but the new key not yet moved in place
+            nxt = LocalSigner.from_key(unprotect_secret_with_key(staged.read_bytes(), master))
+            if meta.get("publisher") == nxt.address:
+                os.replace(staged, path / KEY_NAME)
+                signer = nxt
         if meta.get("publisher") != signer.address:
             raise StoreError("the publisher key does not belong to this store")
         try:
@@ -693,6 +709,104 @@ class Store:
 
         return write_log(out, self.address, self.log_id, self.iter_events(), self.checkpoints())
 
+    # -- identity (docs/identity.md) --------------------------------------------------------
+
+    @property
+    def organisation(self) -> str:
+        """The organisation this log belongs to: its first publisher key."""
+        return self.publisher.organisation
+
+    def authorise(
+        self,
+        key: str,
+        role: str,
+        *,
+        not_before: int | None = None,
+        not_after: int | None = None,
+        purpose: str = "",
+    ) -> LoggedEvent:
+        """Log an AUTHORISE of the author key ``key`` as ``role`` (see
+        :meth:`Publisher.authorise`)."""
+        with self.transaction():
+            logged = self.publisher.authorise(
+                key,
+                role,
+                not_before=not_before,
+                not_after=MAX_TIME if not_after is None else not_after,
+                purpose=purpose,
+            )
+            self._save(logged)
+        return logged
+
+    def deauthorise(
+        self, key: str, *, effective: int | None = None, purpose: str = ""
+    ) -> LoggedEvent:
+        """Log a DEAUTHORISE of ``key`` from ``effective`` (default: now; earlier for a
+        compromised key)."""
+        with self.transaction():
+            logged = self.publisher.deauthorise(key, effective=effective, purpose=purpose)
+            self._save(logged)
+        return logged
+
+    def identity_events(self) -> list[LoggedEvent]:
+        """Every identity event of the log, in log order."""
+        rows = self._db.execute(
+            "SELECT idx, message, signature FROM events WHERE kind IN (?, ?, ?) ORDER BY idx",
+            tuple(str(k) for k in KEY_KINDS),
+        ).fetchall()
+        return [
+            LoggedEvent(SignedEvent(event_from_message(json.loads(m)), bytes(sig)), int(i))
+            for i, m, sig in rows
+        ]
+
+    def key_history(self) -> str:
+        """The key-history file of this log (``okeios.verify.keyhistory``): every identity
+        event, proven against the latest anchored checkpoint (else the latest checkpoint)."""
+        from okeios.verify.keyhistory import dump_key_history
+
+        finals = self._db.execute(
+            "SELECT MAX(tree_size) FROM journal WHERE state = 'final'"
+        ).fetchone()
+        size = int(finals[0]) if finals and finals[0] is not None else self.size
+        checkpoint = self.checkpoint_at(size) or self.checkpoint()
+        size = checkpoint.checkpoint.tree_size
+        entry = self.anchored_for(size - 1)
+        ref = None
+        if entry is not None and entry.tree_size == size and entry.tx_hash is not None:
+            ref = AnchorRef(
+                chain_id=entry.chain_id,
+                registry=bytes.fromhex(entry.registry[2:]),
+                transaction=entry.tx_hash,
+                block=entry.block_number or 0,
+                extension=None,
+            )
+        bundles = [
+            self.publisher.bundle(logged.id, checkpoint=checkpoint, anchor=ref)
+            for logged in self.identity_events()
+            if logged.index < size
+        ]
+        return dump_key_history(self.organisation, size, bundles)
+
+    def rotate_key(self, key: bytes | None = None, *, purpose: str = "") -> LoggedEvent:
+        """Hand the log over to a new publisher key (``key``, else a fresh one): log a HANDOVER
+        signed by the current key, then seal the new key in place of the old one. The log id
+        stays the organisation's; later checkpoints and anchors are the new key's."""
+        new = LocalSigner.from_key(key) if key is not None else LocalSigner.generate(self._rng)
+        sealed = protect_secret_with_key(new.private_key, self._master, rng=self._rng)
+        staged = self.home / (KEY_NAME + ".next")
+        _write_private(staged, sealed)
+        organisation = self.organisation
+        with self.transaction():
+            logged = self.publisher.handover(new, purpose=purpose)
+            self._save(logged)
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('organisation', ?)", (organisation,)
+            )
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'publisher'", (new.address,))
+        os.replace(staged, self.home / KEY_NAME)
+        self.signer = new
+        return logged
+
     # -- checkpoints ------------------------------------------------------------------------
 
     def checkpoint(self) -> SignedCheckpoint:
@@ -717,9 +831,10 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        return SignedCheckpoint(
-            Checkpoint(self.log_id, size, bytes(row[0])), self.address, bytes(row[1])
-        )
+        checkpoint = Checkpoint(self.log_id, size, bytes(row[0]))
+        # signed by the key that held the log then (an earlier one after a key rotation)
+        signer = recover_address(checkpoint.id, bytes(row[1]))
+        return SignedCheckpoint(checkpoint, signer, bytes(row[1]))
 
     # -- the anchoring journal --------------------------------------------------------------
 
@@ -818,7 +933,14 @@ class Store:
             checkpoint = stored
             latest = self._latest_final(anchor.chain_id, anchor.registry)
             extension = None
-            if latest is not None and latest.tree_size > anchor.tree_size:
+            later = None if latest is None else self.checkpoint_at(latest.tree_size)
+            if (
+                latest is not None
+                and latest.tree_size > anchor.tree_size
+                # the registry keeps each key's anchors apart: extend only to the same key's
+                and later is not None
+                and later.publisher == checkpoint.publisher
+            ):
                 proof = self.publisher.log.consistency_proof(anchor.tree_size, latest.tree_size)
                 extension = Extension(latest.tree_size, latest.root, tuple(proof))
             ref = AnchorRef(

@@ -100,6 +100,13 @@ class Reason(enum.StrEnum):
     TRUNCATED_LOG = "truncated-log"
     HISTORY_MISMATCH = "history-mismatch"
     FUTURE_DATED = "future-dated"
+    # identity (docs/identity.md): delegation from a trusted organisation
+    AUTHOR_NOT_AUTHORISED = "author-not-authorised"
+    AUTHOR_EXPIRED = "author-expired"
+    AUTHOR_REVOKED = "author-revoked"
+    AUTHOR_ROLE_NOT_TRUSTED = "author-role-not-trusted"
+    AUTHORISATIONS_MISSING = "authorisations-missing"
+    PUBLISHER_RETIRED = "publisher-retired"
 
 
 @dataclass(frozen=True, slots=True)

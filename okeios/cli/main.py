@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from okeios import __version__
 from okeios.chain.connect import open_chain
+from okeios.cli import identity
 from okeios.config import EMBEDDED, TrustConfig
 from okeios.errors import ChainError, OkeiosError
 from okeios.protocol.canonical import canonical_bytes, load_json_strict
@@ -222,6 +223,17 @@ def _policy(args: argparse.Namespace, home: Path, chain_pin: tuple[int, str] | N
     trust = TrustConfig.load(home)
     authors: Any = ANYONE if args.any_author else (args.author or trust.authors)
     publishers: Any = ANYONE if args.any_publisher else (args.publisher or trust.publishers)
+    orgs = identity.organisations(args, trust)
+    if orgs:  # organisations pinned (docs/identity.md): the lists are optional extras
+        chain_id, registry = chain_pin if chain_pin else (None, None)
+        return TrustPolicy(
+            authors=authors or None,
+            publishers=publishers or None,
+            organisations=orgs,
+            chain_id=chain_id,
+            registry=registry,
+            confirmations=args.confirmations,
+        )
     if not authors:
         raise UsageError(
             "say whom to trust: --author ADDRESS (repeatable), --any-author, "
@@ -294,9 +306,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 reason = f" [{v.reason}]" if v.reason else ""
                 print(f"lineage {v.status}{reason}: {v.detail}")
             return EXIT_OK if lineage.passed else EXIT_FAILED
+        authorities = identity.load_authorities(args, policy, view)
         progress = Progress("verifying", len(args.bundles), force=args.progress)
         for name in args.bundles:
-            reports.append((name, verify_bundle(_read(name), policy, record=record, chain=view)))
+            report = verify_bundle(
+                _read(name), policy, record=record, chain=view, authorities=authorities
+            )
+            reports.append((name, report))
             progress()
     finally:
         if chain_handle is not None:
@@ -551,12 +567,20 @@ def _cmd_trust(args: argparse.Namespace) -> int:
         trust.trust_author(a)
     for p in args.publisher:
         trust.trust_publisher(p)
+    identity.apply_trust_options(args, trust)
     if args.chain:
         if not (args.chain_id and args.registry):
             raise UsageError("--chain needs --chain-id and --registry")
         trust.pin_chain(args.chain, args.chain_id, args.registry)
     trust.save(home)
-    _print_json({"authors": trust.authors, "publishers": trust.publishers, "chains": trust.chains})
+    _print_json(
+        {
+            "authors": trust.authors,
+            "publishers": trust.publishers,
+            "organisations": trust.organisations,
+            "chains": trust.chains,
+        }
+    )
     return EXIT_OK
 
 
@@ -701,10 +725,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--progress", action="store_true", help="show progress even when not on a terminal"
     )
+    identity.add_verify_options(p)
 
     p = command("trust", "pin trusted authors, publishers and chains in trust.json", _cmd_trust)
     p.add_argument("--author", action="append", default=[], metavar="ADDRESS")
     p.add_argument("--publisher", action="append", default=[], metavar="ADDRESS")
+    identity.add_trust_options(p)
     p.add_argument("--chain", metavar="URL|embedded")
     p.add_argument("--chain-id", type=int, metavar="N")
     p.add_argument("--registry", metavar="ADDRESS")
@@ -809,6 +835,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("canonical", "print a JSON file's okeios canonical bytes", _cmd_canonical)
     p.add_argument("file", metavar="FILE", help="JSON file, - for stdin")
+
+    identity.register(command)  # authors, rotate-key (okeios/cli/identity.py)
     return parser
 
 

@@ -787,24 +787,47 @@ class Store:
         ]
         return dump_key_history(self.organisation, size, bundles)
 
-    def rotate_key(self, key: bytes | None = None, *, purpose: str = "") -> LoggedEvent:
-        """Hand the log over to a new publisher key (``key``, else a fresh one): log a HANDOVER
-        signed by the current key, then seal the new key in place of the old one. The log id
-        stays the organisation's; later checkpoints and anchors are the new key's."""
+    def rotate_key(
+        self,
+        key: bytes | None = None,
+        *,
+        purpose: str = "",
+        before_swap: Callable[[Store], object] | None = None,
+    ) -> LoggedEvent:
+        """Hand the log over to a new publisher key (``key``, else a fresh one).
+
+        Logs a HANDOVER signed by the current key and, still with that key, signs the
+        checkpoint of the tree that ends with it; ``before_swap(store)`` then runs while the
+        store still signs with the old key (the CLI anchors that tree there, so the old key's
+        last anchor records the handover on chain). Finally the new key is sealed in place of
+        the old one. The log id stays the organisation's; later checkpoints and anchors are the
+        new key's. The new key is written (staged) before anything is logged, so a crash
+        leaves a store that reopens with it.
+        """
+        old = self.signer
         new = LocalSigner.from_key(key) if key is not None else LocalSigner.generate(self._rng)
+        if new.address == old.address:
+            raise InputError("the new publisher key is the current one")
         sealed = protect_secret_with_key(new.private_key, self._master, rng=self._rng)
         staged = self.home / (KEY_NAME + ".next")
         _write_private(staged, sealed)
         organisation = self.organisation
         with self.transaction():
             logged = self.publisher.handover(new, purpose=purpose)
+            self.publisher.signer = old  # the old key signs the tree ending with the handover
             self._save(logged)
             self._db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('organisation', ?)", (organisation,)
             )
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'publisher'", (new.address,))
-        os.replace(staged, self.home / KEY_NAME)
-        self.signer = new
+        try:
+            self.checkpoint()
+            if before_swap is not None:
+                before_swap(self)
+        finally:
+            os.replace(staged, self.home / KEY_NAME)
+            self.signer = new
+            self.publisher.signer = new
         return logged
 
     # -- checkpoints ------------------------------------------------------------------------

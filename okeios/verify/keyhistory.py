@@ -117,8 +117,15 @@ def load_authority(
     roots = {b.checkpoint.checkpoint.root for b in bundles}
     if len(roots) > 1:
         raise IdentityError("the bundles of a key history are proven against different roots")
+    # Identity events are the publisher's: role pins do not apply to them.
+    own = TrustPolicy(
+        organisations=[org],
+        chain_id=policy.chain_id,
+        registry=policy.registry,
+        confirmations=policy.confirmations,
+    )
     for i, bundle in enumerate(bundles):
-        report = verify_bundle(bundle, policy, chain=chain, authorities=authority)
+        report = verify_bundle(bundle, own, chain=chain, authorities=authority)
         for verdict in report.verdicts:
             if verdict.property is Property.CONFIDENTIALITY:
                 continue

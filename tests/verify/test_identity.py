@@ -230,16 +230,23 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     world.anchor(t0 + 60)
 
     world.at(t0 + HOUR)
-    handover = store.rotate_key(purpose="yearly rotation")
+    anchored: list[int] = []
+
+    def anchor_old(s: Store) -> None:  # still the old key: its last anchor holds the handover
+        assert s.address == old_key
+        world.at(t0 + HOUR + 30)
+        anchored.append(anchor(s, world.registry).tree_size)
+
+    handover = store.rotate_key(purpose="yearly rotation", before_swap=anchor_old)
     assert store.address != old_key
     assert store.organisation == old_key
     assert handover.signed.event.author == old_key
-    # The old key anchors the tree ending with the handover: the chain records it.
-    world.node.fund(store.address)
     size_old = handover.index + 1
-    world.at(t0 + HOUR + 30)
-    old_anchor = anchor_with(world, store, LocalSigner.from_key(CountingRng(b"org")(32)))
-    assert old_anchor == size_old
+    assert anchored == [size_old]
+    latest_old = world.registry.latest(old_key, store.log_id)
+    assert latest_old is not None
+    assert latest_old.tree_size == size_old
+    world.node.fund(store.address)
 
     new_records = store.add(RECORDS[6:9])
     new_by_doctor = store.add(RECORDS[9:10], author=doctor)[0]
@@ -278,20 +285,6 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     assert verify_bundle(
         _export(reopened, old_records[0].id), policy, chain=world.view(), authorities=authority
     ).passed
-
-
-def anchor_with(world: World, store: Store, old: LocalSigner) -> int:
-    """Anchor the tree ending at the handover with the old key (its last anchor)."""
-    size = store.size
-    latest = world.registry.latest(old.address, store.log_id)
-    assert latest is not None
-    proof = store.publisher.log.consistency_proof(latest.tree_size, size)
-    cp = store.publisher.log.root(size)
-    raw, tx_hash, _ = world.registry.prepare_anchor(old, store.log_id, size, cp, proof)
-    world.registry.broadcast(raw)
-    receipt = world.registry.wait_for_receipt(tx_hash)
-    assert receipt.success
-    return size
 
 
 def test_identity_rules_refuse_a_forged_key_history() -> None:

@@ -280,12 +280,15 @@ class Authority:
         removal = record.removal_of(grant)
         latest = time if proven_time is None else max(time, proven_time)
         if removal is not None and (proven_time is None or latest >= removal.effective):
-            why = "its anchor is not earlier" if proven_time is not None else "no anchor proves"
+            why = (
+                f"the event is anchored {_when(proven_time)}, dated {_when(time)}"
+                if proven_time is not None
+                else "no anchor proves the event predates it"
+            )
             return AuthorCheck(
                 "author-revoked",
                 f"{author} was deauthorised from {_when(removal.effective)} (entry "
-                f"{removal.index}{', ' + removal.purpose if removal.purpose else ''}); {why} "
-                "that the event predates it",
+                f"{removal.index}{', ' + removal.purpose if removal.purpose else ''}); {why}",
                 grant.role,
             )
         if time < grant.not_before:

@@ -780,12 +780,31 @@ class Store:
                 block=entry.block_number or 0,
                 extension=None,
             )
+        events = [logged for logged in self.identity_events() if logged.index < size]
         bundles = [
-            self.publisher.bundle(logged.id, checkpoint=checkpoint, anchor=ref)
-            for logged in self.identity_events()
-            if logged.index < size
+            self.publisher.bundle(logged.id, checkpoint=checkpoint, anchor=ref) for logged in events
         ]
-        return dump_key_history(self.organisation, size, bundles)
+        # For each handover: the old key's last anchored tree and a consistency proof from it
+        # to this tree, which links the keys' anchored histories into one.
+        continuity = []
+        for logged in events:
+            if logged.signed.event.kind is not EventKind.HANDOVER:
+                continue
+            old = logged.signed.event.author
+            sizes = [
+                int(row[0])
+                for row in self._db.execute(
+                    "SELECT DISTINCT tree_size FROM journal WHERE state = 'final' AND "
+                    "tree_size <= ? ORDER BY tree_size",
+                    (size,),
+                )
+            ]
+            mine = [n for n in sizes if (cp := self.checkpoint_at(n)) and cp.publisher == old]
+            if mine:
+                last = mine[-1]
+                proof = self.publisher.log.consistency_proof(last, size) if last < size else []
+                continuity.append((old, last, self.publisher.log.root(last), proof))
+        return dump_key_history(self.organisation, size, bundles, continuity)
 
     def rotate_key(
         self,

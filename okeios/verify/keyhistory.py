@@ -4,7 +4,8 @@
 File format (``application/vnd.okeios.keys+json``, ``docs/identity.md``)::
 
     {"mediaType": "application/vnd.okeios.keys+json", "version": 2,
-     "organisation": "0x…", "treeSize": N, "bundles": [<bundle JSON object>, …]}
+     "organisation": "0x…", "treeSize": N, "bundles": [<bundle JSON object>, …],
+     "continuity": [{"publisher": "0x…", "treeSize": n, "root": "0x…", "proof": ["0x…", …]}]}
 
 Every bundle holds one identity event (authorise, deauthorise, handover), all proven against
 checkpoints of exactly ``treeSize`` entries, in log order. The file is evidence, not trust:
@@ -18,11 +19,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from okeios.errors import IdentityError, OkeiosError
+from okeios.errors import ChainError, IdentityError, OkeiosError, ProofError
 from okeios.protocol.anchors import ChainView
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import parse_json
 from okeios.protocol.events import KEY_KINDS, derive_log_id
+from okeios.protocol.merkle import verify_consistency
 from okeios.protocol.signing import checksum_address
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.identity import Authority
@@ -35,7 +37,17 @@ KEYS_MEDIA_TYPE = "application/vnd.okeios.keys+json"
 KEYS_VERSION = 2
 
 
-def dump_key_history(organisation: str, tree_size: int, bundles: Sequence[Bundle]) -> str:
+Continuity = tuple[str, int, bytes, Sequence[bytes]]
+"""For a handover: the old key, its last anchored tree size and root, and the RFC 9162
+consistency proof from that tree to the key history's tree."""
+
+
+def dump_key_history(
+    organisation: str,
+    tree_size: int,
+    bundles: Sequence[Bundle],
+    continuity: Sequence[Continuity] = (),
+) -> str:
     """The key-history file of ``organisation`` at ``tree_size`` (bundles in log order)."""
     return json.dumps(
         {
@@ -44,9 +56,46 @@ def dump_key_history(organisation: str, tree_size: int, bundles: Sequence[Bundle
             "organisation": checksum_address(organisation),
             "treeSize": tree_size,
             "bundles": [b.to_json_dict() for b in bundles],
+            "continuity": [
+                {
+                    "publisher": checksum_address(key),
+                    "treeSize": size,
+                    "root": "0x" + root.hex(),
+                    "proof": ["0x" + p.hex() for p in proof],
+                }
+                for key, size, root, proof in continuity
+            ],
         },
         indent=2,
     )
+
+
+def _continuity(raw: Any) -> dict[str, tuple[int, bytes, list[bytes]]]:
+    if not isinstance(raw, list):
+        raise IdentityError("continuity must be a list")
+    out: dict[str, tuple[int, bytes, list[bytes]]] = {}
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or set(item) != {"publisher", "treeSize", "root", "proof"}:
+            raise IdentityError(f"continuity[{i}] has exactly publisher, treeSize, root, proof")
+        try:
+            key = checksum_address(item["publisher"])
+            size = item["treeSize"]
+            root = _hex32(item["root"])
+            proof = [_hex32(p) for p in item["proof"]]
+        except (OkeiosError, TypeError, ValueError) as exc:
+            raise IdentityError(f"continuity[{i}]: {exc}") from exc
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise IdentityError(f"continuity[{i}].treeSize must be a positive integer")
+        if key in out:
+            raise IdentityError(f"continuity lists {key} twice")
+        out[key] = (size, root, proof)
+    return out
+
+
+def _hex32(value: Any) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
+        raise ValueError(f"expected 32 bytes of 0x-hex, got {value!r}")
+    return bytes.fromhex(value[2:])
 
 
 def _parse(data: bytes | str) -> dict[str, Any]:
@@ -56,7 +105,7 @@ def _parse(data: bytes | str) -> dict[str, Any]:
         raise IdentityError(f"the key history is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise IdentityError("a key history is a JSON object")
-    keys = {"mediaType", "version", "organisation", "treeSize", "bundles"}
+    keys = {"mediaType", "version", "organisation", "treeSize", "bundles", "continuity"}
     if set(raw) != keys:
         raise IdentityError(f"a key history has exactly the members {sorted(keys)}")
     if raw["mediaType"] != KEYS_MEDIA_TYPE or raw["version"] != KEYS_VERSION:
@@ -117,6 +166,9 @@ def load_authority(
     roots = {b.checkpoint.checkpoint.root for b in bundles}
     if len(roots) > 1:
         raise IdentityError("the bundles of a key history are proven against different roots")
+    links = _continuity(raw["continuity"])
+    if authority.handovers:
+        _check_continuity(authority, links, size, roots.pop(), policy, chain)
     # Identity events are the publisher's: role pins do not apply to them.
     own = TrustPolicy(
         organisations=[org],
@@ -137,3 +189,55 @@ def load_authority(
                     f"{verdict.property} {verdict.reason}: {verdict.detail}"
                 )
     return authority
+
+
+def _check_continuity(
+    authority: Authority,
+    links: dict[str, tuple[int, bytes, list[bytes]]],
+    size: int,
+    root: bytes,
+    policy: TrustPolicy,
+    chain: ChainView | None,
+) -> None:
+    """Each retired key's anchored history must extend into the key history's tree, and the
+    key must have anchored nothing past its handover."""
+    for handover in authority.handovers:
+        old = handover.old
+        link = links.get(old)
+        if link is not None:
+            last, last_root, proof = link
+            if last > handover.index + 1:
+                raise IdentityError(
+                    f"{old} claims an anchor of {last} entries, past its handover at entry "
+                    f"{handover.index}"
+                )
+            try:
+                if last == size:
+                    if last_root != root or proof:
+                        raise ProofError("equal sizes with different roots or a proof")
+                else:
+                    verify_consistency(last, size, last_root, root, proof)
+            except ProofError as exc:
+                raise IdentityError(
+                    f"the anchored history of {old} does not extend into the key history's "
+                    f"tree: {exc}"
+                ) from exc
+        if chain is None:
+            continue
+        assert policy.registry is not None
+        try:
+            latest = chain.latest(policy.registry, old, authority.log_id)
+        except ChainError as exc:
+            raise IdentityError(f"the chain could not be read: {exc}") from exc
+        if latest is None:
+            continue  # the old key never anchored: there is no other history to link
+        if latest.tree_size > handover.index + 1:
+            raise IdentityError(
+                f"{old} handed the log over at entry {handover.index} but anchored "
+                f"{latest.tree_size} entries: a retired key kept anchoring"
+            )
+        if link is None or (link[0], link[1]) != (latest.tree_size, latest.root):
+            raise IdentityError(
+                f"the key history does not link {old}'s last anchor ({latest.tree_size} "
+                "entries) to its tree"
+            )

@@ -4,6 +4,7 @@ old and new bundles verified against the chain with the right verdict each."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,6 +286,32 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     assert verify_bundle(
         _export(reopened, old_records[0].id), policy, chain=world.view(), authorities=authority
     ).passed
+
+    # A key history whose continuity link is forged or dropped is refused.
+    history = json.loads(reopened.key_history())
+    assert [c["publisher"] for c in history["continuity"]] == [old_key]
+    assert history["continuity"][0]["treeSize"] == size_old
+    forged_link = json.loads(json.dumps(history))
+    forged_link["continuity"][0]["root"] = "0x" + "00" * 32
+    with pytest.raises(IdentityError, match="does not extend"):
+        load_authority(json.dumps(forged_link), policy, chain=world.view())
+    dropped = {**history, "continuity": []}
+    with pytest.raises(IdentityError, match="does not link"):
+        load_authority(json.dumps(dropped), policy, chain=world.view())
+    # The old key, stolen after it retired, anchors a longer tree: every verifier notices.
+    thief = LocalSigner.from_key(CountingRng(b"org")(32))
+    size_now = reopened.size
+    proof = reopened.publisher.log.consistency_proof(size_old, size_now)
+    raw, tx_hash, _ = world.registry.prepare_anchor(
+        thief, reopened.log_id, size_now, reopened.publisher.log.root(size_now), proof
+    )
+    world.registry.broadcast(raw)
+    receipt = world.registry.wait_for_receipt(tx_hash)
+    assert receipt is not None
+    assert receipt.success
+    with pytest.raises(IdentityError, match="retired key kept anchoring"):
+        load_authority(reopened.key_history(), policy, chain=world.view())
+    reopened.close()
 
 
 def test_identity_rules_refuse_a_forged_key_history() -> None:

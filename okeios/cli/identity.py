@@ -6,6 +6,8 @@
 * ``okeios authors list``: the log's author keys and their state;
 * ``okeios authors export -o keys.json``: the key history a verifier needs;
 * ``okeios authors affected ADDRESS``: the events of a key that no longer verify;
+* ``okeios authors audit --log FILE --org ADDRESS --chain URL``: every author of a published
+  log checked against the identity events of the whole log;
 * ``okeios rotate-key``: hand the log over to a new publisher key;
 * ``okeios verify --org ADDRESS --keys keys.json`` and ``okeios trust --org ADDRESS``: trust an
   organisation instead of listing its authors.
@@ -177,6 +179,45 @@ def _anchor_old(args: argparse.Namespace) -> Callable[[Any], object] | None:
     return run
 
 
+def _cmd_authors_audit(args: argparse.Namespace) -> int:
+    from okeios.publish.store import resolve_home
+    from okeios.verify.identity_audit import audit_identity
+
+    home = resolve_home(args.home)
+    try:
+        lines = Path(args.log).read_text().splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read {args.log}: {exc.strerror}") from exc
+    at = parse_time(args.at) if args.at else int(_dt.datetime.now(_dt.UTC).timestamp())
+    if args.chain:
+        from okeios.chain.connect import open_chain
+        from okeios.chain.registry import Registry
+
+        pinned = TrustConfig.load(home).chain(args.chain)
+        address = args.registry or (pinned[1] if pinned else None)
+        if address is None:
+            raise InputError(f"no registry pinned for {args.chain}: pass --registry")
+        with open_chain(args.chain, home) as chain:
+            registry = Registry(chain.w3, address, label=chain.label)
+            report = audit_identity(lines, organisation=args.org, chain=registry, at=at)
+    else:
+        report = audit_identity(lines, organisation=args.org, chain=None, at=at)
+    text = [
+        f"identity audit of {report.organisation}: {'PASS' if report.passed else 'FAIL'} "
+        f"({report.events} events, publisher keys {', '.join(report.publishers)}"
+        + ("" if report.chain_checked else "; no chain: times not proven")
+        + ")"
+    ]
+    text += [
+        f"  [{f['kind']}] "
+        + (f"entry {f['index']} {f['event']} by {f['author']}: " if "index" in f else "")
+        + f["detail"]
+        for f in report.findings
+    ]
+    _print(args, report.to_dict(), "\n".join(text))
+    return 0 if report.passed else 1
+
+
 def _cmd_rotate_key(args: argparse.Namespace) -> int:
     key = bytes.fromhex(args.key.removeprefix("0x")) if args.key else None
     with _store(args) as store:
@@ -237,6 +278,16 @@ def register(command: Command) -> None:
     q.add_argument("-o", "--output", metavar="FILE", help="default: stdout")
     q = verb("affected", "the events of a key that no longer verify (audit)", _cmd_authors_affected)
     q.add_argument("address", metavar="ADDRESS")
+    q = verb(
+        "audit",
+        "check every author of a published log (okeios log) against its identity events",
+        _cmd_authors_audit,
+    )
+    q.add_argument("--log", required=True, metavar="FILE", help="the organisation's log file")
+    q.add_argument("--org", required=True, metavar="ADDRESS", help="its first publisher key")
+    q.add_argument("--chain", metavar="URL|embedded", help="read every key's anchors here")
+    q.add_argument("--registry", metavar="ADDRESS", help="default: the one pinned for --chain")
+    q.add_argument("--at", metavar="TIME", help="state of the authors at this time")
 
     p = command("rotate-key", "hand the log over to a new publisher key", _cmd_rotate_key)
     p.add_argument("--key", metavar="HEX", help="the new key (default: a fresh one)")

@@ -147,6 +147,26 @@ def test_cli_authorise_revoke_rotate_verify(tmp_path: Path, anvil: Node) -> None
     assert json.loads(nurses.stdout)["verdicts"]["authenticity"]["reason"] == (
         "author-role-not-trusted"
     )
+    # An auditor with the published log finds the thief's event and nothing else.
+    log_file = tmp_path / "log.jsonl"
+    okeios(home, "log", "-o", str(log_file))
+    audit = okeios(
+        verifier,
+        "authors",
+        "audit",
+        "--log",
+        str(log_file),
+        "--org",
+        org,
+        "--chain",
+        anvil.url,
+        "--json",
+        expect=1,
+    )
+    findings = json.loads(audit.stdout)["findings"]
+    assert [(f["event"], f["kind"]) for f in findings] == [(stolen, "author-revoked")]
+    assert json.loads(audit.stdout)["publishers"] == [org, rotated["new"]]
+
     # Without the key history the verifier says what is missing.
     missing = okeios(verifier, "verify", str(bundle), "--chain", anvil.url, "--json", expect=1)
     assert json.loads(missing.stdout)["verdicts"]["authenticity"]["reason"] == (

@@ -22,6 +22,7 @@ from okeios.publish.publisher import Publisher
 from okeios.publish.store import Store
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.identity import Authority, affected_events
+from okeios.verify.identity_audit import audit_identity
 from okeios.verify.keyhistory import dump_key_history, load_authority
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Report
@@ -174,6 +175,24 @@ def test_clinician_joins_signs_leaves_and_a_stolen_key_is_revoked(world: World) 
         (_index(store, after_revocation.id), "author-revoked"),
     ]
 
+    # The whole-log identity audit finds exactly the events that fail, from the log alone.
+    lines: list[str] = []
+    store.write_log(lines.append)
+    audit = audit_identity(lines, organisation=world.org, chain=world.registry)
+    assert audit.chain_checked
+    found = {f["event"]: f["kind"] for f in audit.findings}
+    assert found == {
+        "0x" + eid.hex(): reason for eid, (status, reason) in expected.items() if status == "fail"
+    }
+    assert [f["event"] for f in audit.affected(doctor.address)] == [
+        "0x" + early.id.hex(),
+        "0x" + backdated.id.hex(),
+        "0x" + after_revocation.id.hex(),
+    ]
+    # Without a chain nothing proves when events were made: every event of a revoked key fails.
+    offline_audit = audit_identity(lines, organisation=world.org, chain=None)
+    assert "0x" + before_theft.id.hex() in {f["event"] for f in offline_audit.findings}
+
     # Roles pinned: only physicians (and the publisher itself) are accepted.
     physicians = world.policy(organisations={world.org: ["physician", "publisher"]})
     auth = load_authority(store.key_history(), physicians, chain=world.view())
@@ -287,6 +306,13 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
         _export(reopened, old_records[0].id), policy, chain=world.view(), authorities=authority
     ).passed
 
+    # The whole-log audit sees one history across both keys.
+    lines_before: list[str] = []
+    reopened.write_log(lines_before.append)
+    clean = audit_identity(lines_before, organisation=world.org, chain=world.registry)
+    assert clean.passed, clean.findings
+    assert clean.publishers == [old_key, reopened.address]
+
     # A key history whose continuity link is forged or dropped is refused.
     history = json.loads(reopened.key_history())
     assert [c["publisher"] for c in history["continuity"]] == [old_key]
@@ -311,6 +337,10 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     assert receipt.success
     with pytest.raises(IdentityError, match="retired key kept anchoring"):
         load_authority(reopened.key_history(), policy, chain=world.view())
+    lines: list[str] = []
+    reopened.write_log(lines.append)
+    audit = audit_identity(lines, organisation=world.org, chain=world.registry)
+    assert [(f["kind"], f["publisher"]) for f in audit.findings] == [("publisher-retired", old_key)]
     reopened.close()
 
 

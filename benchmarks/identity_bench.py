@@ -18,9 +18,12 @@ read once per checkpoint):
    the timing: ``load_authority`` verifies every identity bundle against the chain).
 
 Each mode runs ``--repeat`` times; the best run is the headline and the median is printed next
-to it. The script checks what it times: every report of both modes must pass, and the verdicts
-other than authenticity must be identical. It prints both figures side by side and the ratio;
-the goal is at most 1.10 (exit status 1 above it).
+to it. The two modes alternate run after run. Wall time and the CPU time of this process are
+both printed; the goal (delegation at most 1.10 times the pinned list, exit status 1 above it)
+is judged on CPU time, which other processes on a shared machine do not inflate (the wall
+figures of a busy 2-core machine vary by more than the difference measured). The script checks
+what it times: every report of both modes must pass, and the verdicts other than authenticity
+must be identical.
 
 Usage::
 
@@ -163,8 +166,12 @@ def main() -> int:
     def run_listed() -> list[object]:
         return verify_many(bundles, listed, chain=chain)  # type: ignore[return-value]
 
+    load_cpu: list[float] = []
+
     def run_delegated() -> tuple[object, list[object]]:
+        cpu = time.process_time()
         authority = load_authority(history, pinned, chain=chain)
+        load_cpu.append(time.process_time() - cpu)
         return authority, verify_many(bundles, pinned, chain=chain, authorities=authority)  # type: ignore[return-value]
 
     # The modes alternate, run after run, so that a busy machine slows both alike.
@@ -189,7 +196,10 @@ def main() -> int:
     cpu_l, cpu_d = min(list_cpu), min(deleg_cpu)
     ratio, cpu_ratio = best_d / best_l, cpu_d / cpu_l
     keys_known = len(authority.keys)  # type: ignore[attr-defined]
-    print(f"authorisation state: {keys_known:,} author keys, computed once per run (included)")
+    print(
+        f"authorisation state: {keys_known:,} author keys, computed once per run in "
+        f"{min(load_cpu):.2f} s CPU (included in the delegation figures)"
+    )
     print()
     print(
         f"{'verification of ' + format(n, ',') + ' bundles':<34}{'pinned author list':>20}"
@@ -201,11 +211,11 @@ def main() -> int:
         f"{statistics.median(deleg_runs):>16.2f}"
     )
     print(f"{'  CPU, best (s)':<34}{cpu_l:>20.2f}{cpu_d:>16.2f}")
-    print(f"{'  per bundle (us, wall best)':<34}{best_l / n * 1e6:>20.1f}{best_d / n * 1e6:>16.1f}")
-    print(f"{'  bundles per second (wall best)':<34}{n / best_l:>20,.0f}{n / best_d:>16,.0f}")
+    print(f"{'  CPU per bundle (us, best)':<34}{cpu_l / n * 1e6:>20.1f}{cpu_d / n * 1e6:>16.1f}")
+    print(f"{'  bundles per CPU second (best)':<34}{n / cpu_l:>20,.0f}{n / cpu_d:>16,.0f}")
     print(
-        f"delegation / pinned list: {ratio:.3f} wall, {cpu_ratio:.3f} CPU (goal: at most 1.10) "
-        f"{'OK' if ratio <= 1.10 else 'ABOVE GOAL'}"
+        f"delegation / pinned list: {cpu_ratio:.3f} CPU, {ratio:.3f} wall (goal: at most 1.10 "
+        f"CPU) {'OK' if cpu_ratio <= 1.10 else 'ABOVE GOAL'}"
     )
     if args.json:
         Path(args.json).write_text(
@@ -223,7 +233,7 @@ def main() -> int:
                 indent=2,
             )
         )
-    return 0 if ratio <= 1.10 else 1
+    return 0 if cpu_ratio <= 1.10 else 1
 
 
 if __name__ == "__main__":

@@ -219,7 +219,7 @@ def _check_inclusion(
         elif (why := authority.check_checkpoint(publisher, cp.tree_size)) is not None:
             reason = (
                 Reason.PUBLISHER_RETIRED
-                if publisher in authority.publishers()
+                if authority.held_the_log(publisher)
                 else Reason.PUBLISHER_NOT_TRUSTED
             )
             return _fail(p, reason, why)

@@ -141,6 +141,8 @@ class Authority:
         self.keys: dict[str, KeyRecord] = {}
         self.handovers: list[Handover] = []
         self._handover_index: list[int] = []
+        self._publishers: list[str] = [self.genesis]
+        self._publisher_set: frozenset[str] = frozenset(self._publishers)
         self.size = 0  # log entries seen (identity events beyond it are unknown)
 
     # -- building ---------------------------------------------------------------------------
@@ -184,12 +186,14 @@ class Authority:
         if event.record_id != key_record_id(self.log_id, key):
             raise IdentityError(f"{where} has a record id that is not the key's")
         if event.kind is EventKind.HANDOVER:
-            if key == holder or key in self.publishers():
+            if key in self._publisher_set:
                 raise IdentityError(f"{where} hands the log to a key that held it already")
             self.handovers.append(Handover(holder, key, event.not_before, index, event.id))
             self._handover_index.append(index)
+            self._publishers.append(key)
+            self._publisher_set = frozenset(self._publishers)
             return
-        if key in self.publishers():
+        if key in self._publisher_set:
             raise IdentityError(f"{where} is about a publisher key, which is not an author key")
         record = self.keys.setdefault(key, KeyRecord(key))
         if event.kind is EventKind.AUTHORISE:
@@ -210,7 +214,11 @@ class Authority:
 
     def publishers(self) -> list[str]:
         """Every key that held the log, in order (the genesis key first)."""
-        return [self.genesis, *(h.new for h in self.handovers)]
+        return list(self._publishers)
+
+    def held_the_log(self, key: str) -> bool:
+        """Whether ``key`` (checksummed) ever held the log."""
+        return key in self._publisher_set
 
     def publisher_at(self, index: int) -> str:
         """The key holding the log when entry ``index`` is appended (a handover event itself
@@ -225,13 +233,12 @@ class Authority:
         over: it signs checkpoints whose last entry it appended or its own handover.
         """
         publisher = checksum_address(publisher)
-        keys = self.publishers()
-        if publisher not in keys:
+        if publisher not in self._publisher_set:
             return f"{publisher} never held the log of {self.genesis}"
         holder = self.publisher_at(tree_size - 1) if tree_size else self.genesis
         if publisher == holder:
             return None
-        at = keys.index(publisher)
+        at = self._publishers.index(publisher)
         if at < len(self.handovers) and self.handovers[at].index < tree_size - 1:
             return (
                 f"{publisher} handed the log over to {self.handovers[at].new} at entry "
@@ -260,7 +267,7 @@ class Authority:
                     "author-role-not-trusted", "the publisher key is not a trusted role"
                 )
             return AuthorCheck(None, f"{author} held the log (publisher)", PUBLISHER_ROLE)
-        if author in self.publishers():
+        if author in self._publisher_set:
             return AuthorCheck(
                 "author-not-authorised",
                 f"{author} held the log before, not when entry {index} was appended",

@@ -155,13 +155,14 @@ def _cmd_authors_affected(args: argparse.Namespace) -> int:
     return 0
 
 
-def _anchor_old(args: argparse.Namespace) -> Callable[[Any], object] | None:
-    """With ``--chain``: anchor the tree ending with the handover with the old key, on the
-    registry pinned for that chain in trust.json (``okeios anchor`` pinned it)."""
+def _anchor_old(args: argparse.Namespace) -> Callable[[Any, str], object] | None:
+    """With ``--chain``: anchor the tree ending with the handover with the old key, then hand
+    the log over to the new key in the registry pinned for that chain in trust.json (``okeios
+    anchor`` pinned it)."""
     if not args.chain:
         return None
 
-    def run(store: Any) -> object:
+    def run(store: Any, new: str) -> object:
         from okeios.chain.connect import open_chain
         from okeios.chain.registry import Registry
         from okeios.publish.anchoring import anchor
@@ -171,7 +172,9 @@ def _anchor_old(args: argparse.Namespace) -> Callable[[Any], object] | None:
             raise InputError(f"no registry pinned for {args.chain}: run okeios anchor first")
         with open_chain(args.chain, store.home) as chain:
             try:
-                result = anchor(store, Registry(chain.w3, pinned[1], label=chain.label))
+                registry = Registry(chain.w3, pinned[1], label=chain.label)
+                result = anchor(store, registry)
+                registry.handover(store.signer, store.log_id, new)
             finally:
                 chain.save()
         return result
@@ -221,6 +224,12 @@ def _cmd_authors_audit(args: argparse.Namespace) -> int:
 def _cmd_rotate_key(args: argparse.Namespace) -> int:
     key = bytes.fromhex(args.key.removeprefix("0x")) if args.key else None
     with _store(args) as store:
+        anchored = store.anchored_for(0) is not None
+        if anchored and not args.chain:
+            raise InputError(
+                "the log is anchored: give --chain, so that the registry hands it over to the "
+                "new key too (else the new key could not anchor it)"
+            )
         old = store.address
         logged = store.rotate_key(key, purpose=args.purpose, before_swap=_anchor_old(args))
         new, home, org = store.address, store.home, store.organisation
@@ -237,7 +246,7 @@ def _cmd_rotate_key(args: argparse.Namespace) -> int:
             "index": logged.index,
         },
         f"handed the log over from {old} to {new} (entry {logged.index})"
-        + ("; the old key anchored the handover" if args.chain else "")
+        + ("; the old key anchored it and handed the log over on chain" if args.chain else "")
         + "; fund the new key before its first anchor",
     )
     return 0
@@ -295,7 +304,8 @@ def register(command: Command) -> None:
     p.add_argument(
         "--chain",
         metavar="URL|embedded",
-        help="anchor the handover with the old key on this chain's pinned registry first",
+        help="anchor the handover with the old key on this chain's pinned registry, then hand "
+        "the log over there (required once the log is anchored)",
     )
 
 

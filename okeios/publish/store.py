@@ -811,16 +811,17 @@ class Store:
         key: bytes | None = None,
         *,
         purpose: str = "",
-        before_swap: Callable[[Store], object] | None = None,
+        before_swap: Callable[[Store, str], object] | None = None,
     ) -> LoggedEvent:
         """Hand the log over to a new publisher key (``key``, else a fresh one).
 
         Logs a HANDOVER signed by the current key and, still with that key, signs the
-        checkpoint of the tree that ends with it; ``before_swap(store)`` then runs while the
-        store still signs with the old key (the CLI anchors that tree there, so the old key's
-        last anchor records the handover on chain). Finally the new key is sealed in place of
-        the old one. The log id stays the organisation's; later checkpoints and anchors are the
-        new key's. The new key is written (staged) before anything is logged, so a crash
+        checkpoint of the tree that ends with it; ``before_swap(store, new_address)`` then runs
+        while the store still signs with the old key: the CLI anchors that tree there (so the old
+        key's last anchor holds the handover) and sends the registry's ``handover``, which closes
+        the log for the old key and opens it for the new one. Finally the new key is sealed in
+        place of the old one. The log id stays the organisation's; later checkpoints and anchors
+        are the new key's. The new key is written (staged) before anything is logged, so a crash
         leaves a store that reopens with it.
         """
         old = self.signer
@@ -842,7 +843,7 @@ class Store:
         try:
             self.checkpoint()
             if before_swap is not None:
-                before_swap(self)
+                before_swap(self, new.address)
         finally:
             os.replace(staged, self.home / KEY_NAME)
             self.signer = new

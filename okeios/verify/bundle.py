@@ -180,11 +180,11 @@ def _handed_over(
 ) -> bool:
     """Whether ``publisher`` holds the bundle's log by a handover the verifier was shown (the
     log id stays bound to the organisation's first key, docs/identity.md)."""
-    org, authority = _authority_for(bundle, policy, authorities)
+    _, authority = _authority_for(bundle, policy, authorities)
     return (
         authority is not None
         and authority.log_id == bundle.checkpoint.checkpoint.log_id
-        and publisher in authority.publishers()
+        and authority.held_the_log(publisher)
     )
 
 

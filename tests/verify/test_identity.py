@@ -8,12 +8,14 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from okeios.chain.registry import Registry, RegistryView
 from okeios.cli.demo import synthetic_records
-from okeios.errors import IdentityError, PolicyError
+from okeios.errors import ChainError, IdentityError, PolicyError
+from okeios.protocol.anchors import AnchorEntry
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.events import SignedEvent
 from okeios.protocol.signing import LocalSigner
@@ -252,10 +254,12 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     world.at(t0 + HOUR)
     anchored: list[int] = []
 
-    def anchor_old(s: Store) -> None:  # still the old key: its last anchor holds the handover
+    def anchor_old(s: Store, new: str) -> None:  # the old key's last anchor holds the handover
         assert s.address == old_key
         world.at(t0 + HOUR + 30)
         anchored.append(anchor(s, world.registry).tree_size)
+        world.at(t0 + HOUR + 40)
+        world.registry.handover(s.signer, s.log_id, new)
 
     handover = store.rotate_key(purpose="yearly rotation", before_swap=anchor_old)
     assert store.address != old_key
@@ -324,24 +328,51 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     dropped = {**history, "continuity": []}
     with pytest.raises(IdentityError, match="does not link"):
         load_authority(json.dumps(dropped), policy, chain=world.view())
-    # The old key, stolen after it retired, anchors a longer tree: every verifier notices.
+    # The old key, stolen after it retired, cannot anchor again: the registry closed its log.
     thief = LocalSigner.from_key(CountingRng(b"org")(32))
     size_now = reopened.size
     proof = reopened.publisher.log.consistency_proof(size_old, size_now)
-    raw, tx_hash, _ = world.registry.prepare_anchor(
-        thief, reopened.log_id, size_now, reopened.publisher.log.root(size_now), proof
-    )
-    world.registry.broadcast(raw)
-    receipt = world.registry.wait_for_receipt(tx_hash)
-    assert receipt is not None
-    assert receipt.success
+    with pytest.raises(ChainError, match="AnchorRegistryLogHandedOver"):
+        world.registry.prepare_anchor(
+            thief, reopened.log_id, size_now, reopened.publisher.log.root(size_now), proof
+        )
+    # A registry that did not enforce it (or a forged chain view) is caught by the verifier
+    # and the auditor all the same.
+    late = AnchorEntry(None, size_now, reopened.publisher.log.root(size_now), 10**6, t0 + 9 * HOUR)
+    lax_view = LaxChain(world.view(), world.registry, old_key, late)
     with pytest.raises(IdentityError, match="retired key kept anchoring"):
-        load_authority(reopened.key_history(), policy, chain=world.view())
+        load_authority(reopened.key_history(), policy, chain=lax_view)
     lines: list[str] = []
     reopened.write_log(lines.append)
-    audit = audit_identity(lines, organisation=world.org, chain=world.registry)
+    audit = audit_identity(lines, organisation=world.org, chain=lax_view)
     assert [(f["kind"], f["publisher"]) for f in audit.findings] == [("publisher-retired", old_key)]
     reopened.close()
+
+
+class LaxChain:
+    """A chain view and anchor source where ``key`` anchored ``extra`` after retiring, as a
+    registry without handovers would allow."""
+
+    def __init__(self, view: RegistryView, registry: Registry, key: str, extra: AnchorEntry):
+        self.view, self.registry, self.key, self.extra = view, registry, key, extra
+
+    def chain_id(self) -> int:
+        return self.view.chain_id()
+
+    def head(self) -> int:
+        return self.view.head()
+
+    def anchor_at(self, registry: str, publisher: str, log_id: bytes, size: int) -> Any:
+        return self.view.anchor_at(registry, publisher, log_id, size)
+
+    def latest(self, registry: str, publisher: str, log_id: bytes) -> Any:
+        if publisher == self.key:
+            return self.extra
+        return self.view.latest(registry, publisher, log_id)
+
+    def anchors(self, publisher: str, log_id: bytes, start: int = 0) -> list[AnchorEntry]:
+        found = self.registry.anchors(publisher, log_id, start)
+        return [*found, self.extra] if publisher == self.key else found
 
 
 def test_identity_rules_refuse_a_forged_key_history() -> None:

@@ -389,12 +389,14 @@ class Publisher:
     ) -> LoggedEvent:
         signer = self.signer
         subject = checksum_address(key)
+        record_id = key_record_id(self.log_id, subject)
+        head = self._heads.get(record_id)  # a key's identity events form one chain
         event = Event(
             kind=kind,
             log_id=self.log_id,
-            record_id=key_record_id(self.log_id, subject),
+            record_id=record_id,
             version=1,
-            previous=ZERO_HASH,
+            previous=ZERO_HASH if head is None else head.event_id,
             commitment=ZERO_HASH,
             ciphertext_digest=ZERO_HASH,
             author=signer.address,
@@ -410,6 +412,7 @@ class Publisher:
         logged = LoggedEvent(signed, index)
         self._events.append(logged)
         self._by_id[signed.id] = logged
+        self._heads[record_id] = _Head(signed.id, 1, ZERO_HASH, ZERO_HASH)
         return logged
 
     def authorise(

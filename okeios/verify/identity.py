@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from okeios.errors import IdentityError, OkeiosError
 from okeios.protocol.events import (
+    ZERO_HASH,
     EventKind,
     SignedEvent,
     derive_log_id,
@@ -141,6 +142,7 @@ class Authority:
         self.keys: dict[str, KeyRecord] = {}
         self.handovers: list[Handover] = []
         self._handover_index: list[int] = []
+        self._chain_heads: dict[str, bytes] = {}
         self._publishers: list[str] = [self.genesis]
         self._publisher_set: frozenset[str] = frozenset(self._publishers)
         self.size = 0  # log entries seen (identity events beyond it are unknown)
@@ -185,6 +187,16 @@ class Authority:
         key = event.subject
         if event.record_id != key_record_id(self.log_id, key):
             raise IdentityError(f"{where} has a record id that is not the key's")
+        # A key's identity events form one chain (docs/events.md): an event left out of the
+        # middle of a key's history shows as a broken link.
+        expected = self._chain_heads.get(key, ZERO_HASH)
+        if event.previous != expected:
+            raise IdentityError(
+                f"{where} links to 0x{event.previous.hex()}, but the key's preceding identity "
+                f"event is {'none' if expected == ZERO_HASH else '0x' + expected.hex()}: an "
+                "identity event of this key is missing"
+            )
+        self._chain_heads[key] = event.id
         if event.kind is EventKind.HANDOVER:
             if key in self._publisher_set:
                 raise IdentityError(f"{where} hands the log to a key that held it already")

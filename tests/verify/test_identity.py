@@ -390,6 +390,19 @@ def test_identity_rules_refuse_a_forged_key_history() -> None:
     history = dump_key_history(org.address, cp.checkpoint.tree_size, [pub.bundle(pub.events[0].id)])
     with pytest.raises(IdentityError, match="does not pin"):
         load_authority(history, TrustPolicy(organisations=[mallory.address]))
+    # Hiding a deauthorisation between two authorisations of a key breaks the key's chain.
+    nurse = LocalSigner.generate(CountingRng(b"nurse"))
+    pub.authorise(nurse.address, "nurse")
+    pub.deauthorise(nurse.address, purpose="key compromised")
+    pub.authorise(nurse.address, "nurse")
+    cp = pub.checkpoint()
+    identity = [pub.bundle(e.id, checkpoint=cp) for e in pub.events]
+    size = cp.checkpoint.tree_size
+    policy = TrustPolicy(organisations=[org.address])
+    assert load_authority(dump_key_history(org.address, size, identity), policy)
+    hidden = [b for b in identity if b.event.event.kind != "deauthorise"]
+    with pytest.raises(IdentityError, match="identity event of this key is missing"):
+        load_authority(dump_key_history(org.address, size, hidden), policy)
     with pytest.raises(PolicyError):
         TrustPolicy(organisations={org.address: []})
     with pytest.raises(PolicyError):

@@ -297,7 +297,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             from okeios.verify.lineage import verify_lineage
 
             lineage = verify_lineage(
-                [_read(n) for n in args.bundles], policy, chain=view, tolerance=args.tolerance
+                [_read(n) for n in args.bundles],
+                policy,
+                chain=view,
+                tolerance=args.tolerance,
+                authorities=identity.load_authorities(args, policy, view),
             )
             if args.json:
                 _print_json(lineage.to_dict())

@@ -26,6 +26,7 @@ from okeios.verify.bundle import verify_bundle
 from okeios.verify.identity import Authority, affected_events
 from okeios.verify.identity_audit import audit_identity
 from okeios.verify.keyhistory import dump_key_history, load_authority
+from okeios.verify.lineage import verify_lineage
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Report
 from tests.helpers import CountingRng
@@ -176,6 +177,20 @@ def test_clinician_joins_signs_leaves_and_a_stolen_key_is_revoked(world: World) 
         (_index(store, backdated.id), "author-revoked"),
         (_index(store, after_revocation.id), "author-revoked"),
     ]
+
+    # A record's lineage verifies under the organisation's policy too.
+    amended = store.amend("0x" + by_nurse.record_id.hex(), RECORDS[11])
+    world.anchor(t0 + 5 * HOUR + 120)
+    authority = load_authority(store.key_history(), policy, chain=world.view())
+    lineage = verify_lineage(
+        [_export(store, by_nurse.id), _export(store, amended.id)],
+        policy,
+        chain=world.view(),
+        authorities=authority,
+    )
+    assert lineage.passed, lineage.verdict
+    without = verify_lineage([_export(store, by_nurse.id)], policy, chain=world.view())
+    assert not without.passed
 
     # The whole-log identity audit finds exactly the events that fail, from the log alone.
     lines: list[str] = []

@@ -707,7 +707,10 @@ class Store:
         """Publish the log (every entry, then the signed checkpoints) as an audit file."""
         from okeios.verify.audit import write_log
 
-        return write_log(out, self.address, self.log_id, self.iter_events(), self.checkpoints())
+        # the log's bound key: the organisation's first key, also after a rotation
+        return write_log(
+            out, self.organisation, self.log_id, self.iter_events(), self.checkpoints()
+        )
 
     # -- identity (docs/identity.md) --------------------------------------------------------
 

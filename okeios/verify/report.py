@@ -107,6 +107,7 @@ class Reason(enum.StrEnum):
     AUTHOR_ROLE_NOT_TRUSTED = "author-role-not-trusted"
     AUTHORISATIONS_MISSING = "authorisations-missing"
     PUBLISHER_RETIRED = "publisher-retired"
+    IDENTITY_INVALID = "identity-invalid"
 
 
 @dataclass(frozen=True, slots=True)

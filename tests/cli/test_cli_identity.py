@@ -167,6 +167,20 @@ def test_cli_authorise_revoke_rotate_verify(tmp_path: Path, anvil: Node) -> None
     assert [(f["event"], f["kind"]) for f in findings] == [(stolen, "author-revoked")]
     assert json.loads(audit.stdout)["publishers"] == [org, rotated["new"]]
 
+    # The whole-log audit follows the log across the publisher keys.
+    full = okeios(
+        verifier,
+        "audit",
+        "--log",
+        str(log_file),
+        "--publisher",
+        org,
+        "--chain",
+        anvil.url,
+        "--json",
+    )
+    assert json.loads(full.stdout)["result"] == "pass"
+
     # Without the key history the verifier says what is missing.
     missing = okeios(verifier, "verify", str(bundle), "--chain", anvil.url, "--json", expect=1)
     assert json.loads(missing.stdout)["verdicts"]["authenticity"]["reason"] == (

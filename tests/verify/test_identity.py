@@ -22,6 +22,7 @@ from okeios.protocol.signing import LocalSigner
 from okeios.publish.anchoring import anchor
 from okeios.publish.publisher import Publisher
 from okeios.publish.store import Store
+from okeios.verify.audit import audit_log
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.identity import Authority, affected_events
 from okeios.verify.identity_audit import audit_identity
@@ -331,6 +332,14 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     clean = audit_identity(lines_before, organisation=world.org, chain=world.registry)
     assert clean.passed, clean.findings
     assert clean.publishers == [old_key, reopened.address]
+    full = audit_log(
+        lines_before,
+        publisher=world.org,
+        chain=world.registry,
+        chain_id=world.registry.chain_id,
+    )
+    assert full.passed, full.defects
+    assert {a.tree_size for a in full.anchors} >= {size_old, reopened.size}
 
     # A key history whose continuity link is forged or dropped is refused.
     history = json.loads(reopened.key_history())

@@ -242,7 +242,8 @@ class Authority:
         """Why ``publisher`` may not sign a checkpoint of ``tree_size`` entries (None if it may).
 
         A key holds the log from its handover (the genesis key from the start) until it hands
-        over: it signs checkpoints whose last entry it appended or its own handover.
+        over: it signs checkpoints whose last entry it appended, its own handover, or the
+        handover that gave it the log (that tree may be signed by both keys).
         """
         publisher = checksum_address(publisher)
         if publisher not in self._publisher_set:
@@ -251,6 +252,8 @@ class Authority:
         if publisher == holder:
             return None
         at = self._publishers.index(publisher)
+        if at > 0 and tree_size == self.handovers[at - 1].index + 1:
+            return None  # the tree ending with the handover: the new key may sign it too
         if at < len(self.handovers) and self.handovers[at].index < tree_size - 1:
             return (
                 f"{publisher} handed the log over to {self.handovers[at].new} at entry "

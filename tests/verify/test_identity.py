@@ -427,6 +427,27 @@ def test_identity_rules_refuse_a_forged_key_history() -> None:
     hidden = [b for b in identity if b.event.event.kind != "deauthorise"]
     with pytest.raises(IdentityError, match="identity event of this key is missing"):
         load_authority(dump_key_history(org.address, size, hidden), policy)
+    # A handover: the tree ending with it may be signed by both keys, no other by the new one
+    # before it or by the old one after it.
+    successor = LocalSigner.generate(CountingRng(b"successor"))
+    handover = pub.handover(successor)
+    after = pub.create({"resourceType": "Observation", "status": "final"})
+    authority = Authority.from_events(
+        org.address, [(e.index, e.signed) for e in pub.events if e.index < pub.log.size]
+    )
+    h = handover.index
+    assert authority.check_checkpoint(org.address, h + 1) is None
+    assert authority.check_checkpoint(successor.address, h + 1) is None
+    assert authority.check_checkpoint(successor.address, h + 2) is None
+    assert "handed the log over" in str(authority.check_checkpoint(org.address, h + 2))
+    assert "did not hold the log yet" in str(authority.check_checkpoint(successor.address, h))
+    assert authority.check_author(
+        successor.address, index=after.index, time=after.signed.event.time, proven_time=None
+    ).ok
+    retired = authority.check_author(
+        org.address, index=after.index, time=after.signed.event.time, proven_time=None
+    )
+    assert retired.reason == "author-not-authorised"
     with pytest.raises(PolicyError):
         TrustPolicy(organisations={org.address: []})
     with pytest.raises(PolicyError):

@@ -427,6 +427,22 @@ def test_identity_rules_refuse_a_forged_key_history() -> None:
     hidden = [b for b in identity if b.event.event.kind != "deauthorise"]
     with pytest.raises(IdentityError, match="identity event of this key is missing"):
         load_authority(dump_key_history(org.address, size, hidden), policy)
+    # Out of order, against another tree, mixed with an older tree, or a record's event.
+    with pytest.raises(IdentityError, match="log order"):
+        load_authority(dump_key_history(org.address, size, identity[::-1]), policy)
+    with pytest.raises(IdentityError, match="another tree size"):
+        load_authority(dump_key_history(org.address, size + 1, identity), policy)
+    older = pub.bundle(pub.events[0].id, checkpoint=pub.checkpoint(size - 1))
+    mixed = dump_key_history(org.address, size - 1, [older, *identity[1:]])
+    with pytest.raises(IdentityError, match="another tree size"):
+        load_authority(mixed, policy)
+    record = pub.create({"resourceType": "Observation", "status": "final"})
+    with pytest.raises(IdentityError, match="not an identity event"):
+        load_authority(dump_key_history(org.address, pub.log.size, [pub.bundle(record.id)]), policy)
+    tampered = json.loads(dump_key_history(org.address, size, identity))
+    tampered["bundles"][0]["event"]["role"] = "chief physician"
+    with pytest.raises(IdentityError):
+        load_authority(json.dumps(tampered), policy)
     # A handover: the tree ending with it may be signed by both keys, no other by the new one
     # before it or by the old one after it.
     successor = LocalSigner.generate(CountingRng(b"successor"))

@@ -3,6 +3,7 @@
 ``trust.json`` in the home holds what a verifier trusts, never taken from a bundle::
 
     {"authors": ["0x..."], "publishers": ["0x..."],
+     "organisations": {"0x...": null, "0x...": ["physician", "nurse"]},
      "chains": {"embedded": {"chainId": 131277, "registry": "0x..."},
                 "http://127.0.0.1:8545": {"chainId": 31337, "registry": "0x..."}}}
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ class TrustConfig:
     authors: list[str]
     publishers: list[str]
     chains: dict[str, dict[str, Any]]
+    organisations: dict[str, list[str] | None] = field(default_factory=dict)
+    """Pinned organisations (``docs/identity.md``): address to accepted roles (None: any)."""
 
     @classmethod
     def load(cls, home: Path) -> TrustConfig:
@@ -80,7 +83,8 @@ class TrustConfig:
                 if not isinstance(chain_id, int) or isinstance(chain_id, bool) or chain_id <= 0:
                     raise TypeError(f"chain {spec!r} has no positive integer chainId")
                 entry["registry"] = checksum_address(entry.get("registry"))
-            return cls(authors, publishers, chains)
+            organisations = _organisations(raw.get("organisations", {}))
+            return cls(authors, publishers, chains, organisations)
         except (ValueError, TypeError, RecursionError, OkeiosError) as exc:
             raise InputError(f"{path} is not a valid trust file: {exc}") from exc
 
@@ -88,7 +92,13 @@ class TrustConfig:
         from okeios.files import private_dir, write_atomic
 
         private_dir(home)
-        data = {"authors": self.authors, "publishers": self.publishers, "chains": self.chains}
+        data: dict[str, Any] = {
+            "authors": self.authors,
+            "publishers": self.publishers,
+            "chains": self.chains,
+        }
+        if self.organisations:
+            data["organisations"] = self.organisations
         write_atomic(home / TRUST_FILE, (json.dumps(data, indent=2) + "\n").encode())
 
     def trust_author(self, address: str) -> None:
@@ -101,6 +111,10 @@ class TrustConfig:
         if a not in self.publishers:
             self.publishers.append(a)
 
+    def trust_organisation(self, address: str, roles: list[str] | None = None) -> None:
+        """Pin an organisation (its first publisher key), accepting ``roles`` (None: any)."""
+        self.organisations[checksum_address(address)] = sorted(set(roles)) if roles else None
+
     def pin_chain(self, spec: str, chain_id: int, registry: str) -> None:
         self.chains[spec] = {"chainId": chain_id, "registry": checksum_address(registry)}
 
@@ -109,3 +123,16 @@ class TrustConfig:
         if entry is None:
             return None
         return int(entry["chainId"]), checksum_address(entry["registry"])
+
+
+def _organisations(raw: Any) -> dict[str, list[str] | None]:
+    if not isinstance(raw, dict):
+        raise TypeError("organisations must map addresses to role lists or null")
+    out: dict[str, list[str] | None] = {}
+    for address, roles in raw.items():
+        if roles is not None and (
+            not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles)
+        ):
+            raise TypeError(f"the roles of organisation {address} must be a list of names or null")
+        out[checksum_address(address)] = roles
+    return out

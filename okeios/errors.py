@@ -20,6 +20,7 @@ __all__ = [
     "DuplicateKeyError",
     "EncodingError",
     "EventError",
+    "IdentityError",
     "InputError",
     "KeyProtectionError",
     "MalformedJSONError",
@@ -167,6 +168,11 @@ class VerificationError(OkeiosError):
     def __init__(self, report: object, message: str) -> None:
         super().__init__(message)
         self.report = report
+
+
+class IdentityError(InputError):
+    """A log's identity events break the rules (an authorisation, deauthorisation or handover
+    not signed by the key holding the log, about the wrong key, or out of order)."""
 
 
 class ChainError(OkeiosError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from okeios.cli import identity
 from okeios.cli import options as o
 from okeios.config import TrustConfig
 from okeios.protocol.hexcodec import to_hex
@@ -64,6 +65,7 @@ def _cmd_trust(args: argparse.Namespace) -> int:
         trust.trust_author(a)
     for p in args.publisher:
         trust.trust_publisher(p)
+    identity.apply_trust_options(args, trust)
     if args.chain:
         if not (args.chain_id and args.registry):
             raise o.UsageError("--chain needs --chain-id and --registry")
@@ -71,7 +73,14 @@ def _cmd_trust(args: argparse.Namespace) -> int:
     elif args.chain_id or args.registry:
         raise o.UsageError("--chain-id and --registry go with --chain")
     trust.save(where)
-    o.print_json({"authors": trust.authors, "publishers": trust.publishers, "chains": trust.chains})
+    o.print_json(
+        {
+            "authors": trust.authors,
+            "publishers": trust.publishers,
+            "organisations": trust.organisations,
+            "chains": trust.chains,
+        }
+    )
     return o.EXIT_OK
 
 
@@ -92,6 +101,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--author", action="append", default=[], metavar="ADDRESS")
     p.add_argument("--publisher", action="append", default=[], metavar="ADDRESS")
+    identity.add_trust_options(p)
     p.add_argument("--chain", metavar="URL|embedded")
     p.add_argument("--chain-id", type=int, metavar="N")
     p.add_argument("--registry", metavar="ADDRESS")

@@ -4,6 +4,7 @@ tampering caught. Synthetic FHIR R4 records are generated here (no real patient 
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import json
 import random
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from okeios.protocol.signing import LocalSigner
 from okeios.publish.anchoring import anchor
 from okeios.publish.store import Store
 from okeios.verify.bundle import verify_bundle
+from okeios.verify.keyhistory import load_authority
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Property
 from okeios.verify.share import open_share
@@ -192,6 +194,49 @@ def run_demo(
             f"0x{erase_event.id.hex()[:16]}… included, still verify -> "
             f"{'pass' if erased_ok else 'FAIL'}"
         )
+
+        # Identity: a clinician joins, signs, and her key is stolen and revoked. The verifier
+        # trusts the hospital (an organisation), not a list of its clinicians.
+        joiner = LocalSigner.generate()
+        store.authorise(joiner.address, "physician", purpose="joined cardiology")
+        signed_before = store.add(synthetic_records(1, seed=31), author=joiner)[0]
+        before = anchor(store, registry)
+        assert before.entry is not None
+        assert before.entry.timestamp is not None
+        theft = before.entry.timestamp + 1  # her laptop is stolen right after that anchor
+        signed_by_thief = store.add(synthetic_records(1, seed=32), author=joiner)[0]
+        anchor(store, registry)
+        store.deauthorise(joiner.address, effective=theft, purpose="key compromised")
+        anchor(store, registry)
+        chain.save()
+        view = RegistryView(chain.w3, label=chain.label)
+        org_policy = TrustPolicy(
+            organisations=[store.organisation],
+            chain_id=registry.chain_id,
+            registry=registry.address,
+        )
+        keys = store.key_history()
+        (out_dir / "keys.json").write_text(keys + "\n")
+        authority = load_authority(keys, org_policy, chain=view)
+        echo(
+            f"clinician {joiner.address} joins as physician; her key is stolen at "
+            f"{_dt.datetime.fromtimestamp(theft, _dt.UTC).isoformat()} and revoked from then on "
+            "(the hospital's key history is in keys.json)"
+        )
+        for label, item, expect in (
+            ("signed before the theft", signed_before, None),
+            ("signed by the thief   ", signed_by_thief, "author-revoked"),
+        ):
+            report = verify_bundle(
+                store.export("0x" + item.id.hex()), org_policy, chain=view, authorities=authority
+            )
+            auth = report.verdict(Property.AUTHENTICITY)
+            checks.append(
+                report.passed if expect is None else (not auth.passed and auth.reason == expect)
+            )
+            results.setdefault("identity", {})[label.strip()] = auth.to_dict()
+            why = f": {auth.reason}" if auth.reason else ""
+            echo(f"  {label} -> authenticity {auth.status}{why}")
 
         # Tampering 1: someone edits the lab value in the record file.
         bundle = store.export(to_hex(lab.record_id))

@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "okeios.cli.records",
     "okeios.cli.interop",
     "okeios.cli.witness",
+    "okeios.cli.identity",
 )
 
 

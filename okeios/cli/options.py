@@ -391,13 +391,30 @@ def required_properties(args: argparse.Namespace, pin: ChainPin | None) -> set[s
 
 
 def trust_policy(args: argparse.Namespace, where: Path, pin: ChainPin | None) -> TrustPolicy:
-    """The verifier's policy: authors and publishers from flags first, then trust.json."""
+    """The verifier's policy: authors and publishers from flags first, then trust.json; or
+    the organisations pinned by ``--org`` or trust.json (docs/identity.md), with the lists as
+    optional extras."""
+    from okeios.cli.identity import organisations
     from okeios.errors import PolicyError
     from okeios.verify.policy import ANYONE, TrustPolicy
 
     trust = TrustConfig.load(where)
     authors: Any = ANYONE if args.any_author else (args.author or trust.authors)
     publishers: Any = ANYONE if args.any_publisher else (args.publisher or trust.publishers)
+    orgs = organisations(args, trust)
+    if orgs:
+        try:
+            return TrustPolicy(
+                authors=authors or None,
+                publishers=publishers or None,
+                organisations=orgs,
+                chain_id=pin.chain_id if pin else None,
+                registry=pin.registry if pin else None,
+                confirmations=getattr(args, "confirmations", 1),
+                required=required_properties(args, pin),
+            )
+        except PolicyError as exc:
+            raise UsageError(str(exc)) from exc
     for who, value in (("author", authors), ("publisher", publishers)):
         if not value:
             raise UsageError(

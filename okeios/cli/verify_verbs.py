@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from okeios.cli import identity
 from okeios.cli import options as o
 from okeios.errors import OkeiosError
 
@@ -75,12 +76,16 @@ def _verify_all(args: argparse.Namespace, policy: Any, record: bytes | None, vie
 
     if args.lineage:
         return _lineage(args, policy, view)
+    authorities = identity.load_authorities(args, policy, view)
     results: list[tuple[str, Any, str | None]] = []  # (name, report or None, error)
     with o.Progress("verifying", len(args.bundles), force=args.progress) as progress:
         for name in args.bundles:
             try:
                 data = o.read_input(name, what="bundle")
-                results.append((name, verify_bundle(data, policy, record=record, chain=view), None))
+                report = verify_bundle(
+                    data, policy, record=record, chain=view, authorities=authorities
+                )
+                results.append((name, report, None))
             except OkeiosError as exc:  # this file could not be checked: say so, go on
                 results.append((name, None, f"{type(exc).__name__}: {exc}"))
             progress()
@@ -128,7 +133,13 @@ def _lineage(args: argparse.Namespace, policy: Any, view: Any) -> int:
     from okeios.verify.lineage import verify_lineage
 
     bundles = [o.read_input(n, what="bundle") for n in args.bundles]
-    lineage = verify_lineage(bundles, policy, chain=view, tolerance=args.tolerance)
+    lineage = verify_lineage(
+        bundles,
+        policy,
+        chain=view,
+        tolerance=args.tolerance,
+        authorities=identity.load_authorities(args, policy, view),
+    )
     outcomes = [str(r.outcome) for r in lineage.reports]
     verdict = lineage.verdict
     outcomes.append(str(verdict.status) if str(verdict.status) in ("pass", "fail") else "undecided")
@@ -268,6 +279,7 @@ def register(sub: Any) -> None:
     p.add_argument("--record", metavar="FILE", help="the record the (single) bundle is about")
     o.chain_options(p)
     o.trust_options(p)
+    identity.add_verify_options(p)
     o.require_option(p)
     p.add_argument(
         "--show-fields",

@@ -28,12 +28,14 @@ from okeios.protocol.keccak import keccak256
 
 __all__ = [
     "SIGNATURE_SIZE",
+    "DigestSigner",
     "EthAccountSigner",
     "LocalSigner",
     "Signer",
     "checksum_address",
     "recover_address",
     "sign_typed",
+    "signature_from_rs",
 ]
 
 SIGNATURE_SIZE = 65
@@ -180,6 +182,46 @@ class EthAccountSigner:
     def sign_typed_data(self, typed_data: Mapping[str, Any], digest: bytes) -> bytes:
         signed = self._account.sign_typed_data(full_message=dict(typed_data))
         return bytes(signed.signature)
+
+
+def signature_from_rs(digest: bytes, r: int, s: int, address: str) -> bytes:
+    """The 65-byte ``r || s || v`` signature of ``address`` from a bare ECDSA ``(r, s)`` over
+    ``digest``, as a KMS or HSM returns it (after DER decoding): ``s`` is brought to the low
+    half (EIP-2) and ``v`` found by recovering the key both ways. Raises
+    :class:`SignatureError` when neither recovers to ``address``."""
+    if not 0 < r < _SECP256K1_N or not 0 < s < _SECP256K1_N:
+        raise SignatureError("signature r or s is out of range")
+    if s > _HALF_N:
+        s = _SECP256K1_N - s
+    body = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    want = checksum_address(address)
+    for v in (27, 28):
+        candidate = body + bytes([v])
+        try:
+            if recover_address(digest, candidate) == want:
+                return candidate
+        except SignatureError:
+            continue
+    raise SignatureError(f"the signature (r, s) was not made by {want}")
+
+
+class DigestSigner:
+    """A :class:`Signer` over any service that signs a 32-byte digest with a secp256k1 key it
+    never reveals (a cloud KMS, an HSM through PKCS#11, a smart card): ``sign_digest(digest)``
+    returns ``(r, s)``; this class normalises ``s`` and finds ``v`` (``docs/identity.md``).
+    """
+
+    def __init__(self, address: str, sign_digest: Callable[[bytes], tuple[int, int]]) -> None:
+        self._address = checksum_address(address)
+        self._sign_digest = sign_digest
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    def sign_typed_data(self, typed_data: Mapping[str, Any], digest: bytes) -> bytes:
+        r, s = self._sign_digest(digest)
+        return signature_from_rs(digest, r, s, self._address)
 
 
 def sign_typed(signer: Signer, typed_data: Mapping[str, Any], digest: bytes) -> bytes:

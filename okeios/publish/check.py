@@ -56,13 +56,14 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
                 problems.append(f"tree node ({level + 1}, {idx}) does not match its children")
                 break
         level += 1
+    keys = set(store.publisher_keys())  # every key that held the log (docs/identity.md)
     for cp in store.checkpoints():
         size_ = cp.checkpoint.tree_size
         if size_ > size:
             problems.append(f"checkpoint of size {size_} is beyond the log ({size})")
         elif not problems and store.tree.root(size_) != cp.checkpoint.root:
             problems.append(f"checkpoint of size {size_}: root differs from the log's")
-        if cp.recover() != store.address:
+        if cp.recover() not in keys:
             problems.append(f"checkpoint of size {size_}: not signed by this publisher")
     # Each event links to its record's previous event (a window over the record index).
     for idx, event_id, message, expected in store.db.execute(

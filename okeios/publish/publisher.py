@@ -33,6 +33,7 @@ from okeios.protocol.bundle import AnchorRef, Bundle, InclusionProof
 from okeios.protocol.canonical import JSONValue, canonicalize, parse_json
 from okeios.protocol.commitment import Commitment, Disclosure, commit
 from okeios.protocol.events import (
+    KEY_KINDS,
     ZERO_ADDRESS,
     ZERO_HASH,
     Checkpoint,
@@ -41,11 +42,13 @@ from okeios.protocol.events import (
     SignedCheckpoint,
     SignedEvent,
     derive_log_id,
+    key_record_id,
 )
 from okeios.protocol.merkle import MerkleLog
-from okeios.protocol.signing import Signer
+from okeios.protocol.signing import Signer, checksum_address
 
 __all__ = [
+    "MAX_TIME",
     "EventLog",
     "Head",
     "LogTree",
@@ -55,6 +58,9 @@ __all__ = [
     "Publisher",
     "VersionStore",
 ]
+
+MAX_TIME = (1 << 64) - 1
+"""``notAfter`` of an authorisation without an end."""
 
 
 class VersionStore(Protocol):
@@ -221,12 +227,15 @@ class Publisher:
         rng: Callable[[int], bytes] = os.urandom,
         versions: VersionStore | None = None,
         events: EventLog | None = None,
+        organisation: str | None = None,
     ) -> None:
         self.signer = signer
-        # A publisher has exactly one log, bound to its key (docs/log.md); ``log_name`` is only
-        # a local label kept by the store, it does not change the log id.
+        # A publisher has exactly one log, bound to its organisation's first key (docs/log.md,
+        # docs/identity.md): it keeps that id after a handover. ``log_name`` is only a local
+        # label kept by the store, it does not change the log id.
         self.log_name = log_name
-        self.log_id = derive_log_id(signer.address)
+        self.organisation = checksum_address(organisation or signer.address)
+        self.log_id = derive_log_id(self.organisation)
         self.versions: VersionStore = versions if versions is not None else MemoryVersions(rng)
         self.event_log: EventLog = events if events is not None else MemoryEvents()
         self._clock = clock
@@ -281,6 +290,10 @@ class Publisher:
         no field, and asking for fields raises :class:`~okeios.errors.AccessError`.
         """
         e = self.event(event_id).signed.event
+        if e.kind in KEY_KINDS:  # an identity event commits to no content
+            if fields:
+                raise InputError(f"a {e.kind} event has no fields to disclose")
+            return Disclosure((), ())
         wanted = None if fields is None else list(fields)
         if wanted is not None and not wanted:  # nothing disclosed: the stored digests only
             return Disclosure(self.versions.version_digests(e.record_id, e.version), ())
@@ -422,6 +435,101 @@ class Publisher:
         signed = event.sign(signer)
         logged = LoggedEvent(signed, self.event_log.tree.append(signed.leaf_data()))
         self.event_log.save(logged)
+        return logged
+
+    # -- identity (docs/identity.md) ----------------------------------------------------------
+
+    def _key_event(
+        self,
+        kind: EventKind,
+        key: str,
+        *,
+        role: str = "",
+        not_before: int = 0,
+        not_after: int = 0,
+        purpose: str = "",
+        time: int | None = None,
+    ) -> LoggedEvent:
+        signer = self.signer
+        subject = checksum_address(key)
+        record_id = key_record_id(self.log_id, subject)
+        head = self.event_log.head(record_id)  # a key's identity events form one chain
+        event = Event(
+            kind=kind,
+            log_id=self.log_id,
+            record_id=record_id,
+            version=1,
+            previous=ZERO_HASH if head is None else head.event_id,
+            commitment=ZERO_HASH,
+            ciphertext_digest=ZERO_HASH,
+            author=signer.address,
+            time=int(self._clock()) if time is None else time,
+            subject=subject,
+            purpose=purpose,
+            role=role,
+            not_before=not_before,
+            not_after=not_after,
+        )
+        signed = event.sign(signer)
+        logged = LoggedEvent(signed, self.event_log.tree.append(signed.leaf_data()))
+        self.event_log.save(logged)
+        return logged
+
+    def authorise(
+        self,
+        key: str,
+        role: str,
+        *,
+        not_before: int | None = None,
+        not_after: int = MAX_TIME,
+        purpose: str = "",
+        time: int | None = None,
+    ) -> LoggedEvent:
+        """Log an AUTHORISE: the author key ``key`` may sign as ``role`` from ``not_before``
+        (default: now) to ``not_after`` (default: no end), for events logged after this one."""
+        now = int(self._clock()) if time is None else time
+        return self._key_event(
+            EventKind.AUTHORISE,
+            key,
+            role=role,
+            not_before=now if not_before is None else not_before,
+            not_after=not_after,
+            purpose=purpose,
+            time=now,
+        )
+
+    def deauthorise(
+        self,
+        key: str,
+        *,
+        effective: int | None = None,
+        purpose: str = "",
+        time: int | None = None,
+    ) -> LoggedEvent:
+        """Log a DEAUTHORISE: ``key`` may no longer sign from ``effective`` (default: now). A
+        compromised key is deauthorised from the time it may have been stolen: its events not
+        anchored before then stop verifying."""
+        now = int(self._clock()) if time is None else time
+        return self._key_event(
+            EventKind.DEAUTHORISE,
+            key,
+            not_before=now if effective is None else effective,
+            purpose=purpose,
+            time=now,
+        )
+
+    def handover(
+        self, new_signer: Signer, *, purpose: str = "", time: int | None = None
+    ) -> LoggedEvent:
+        """Hand the log to the publisher key ``new_signer``: log a HANDOVER signed by the
+        current key, then sign every later checkpoint with the new key (the log id stays)."""
+        if checksum_address(new_signer.address) == checksum_address(self.signer.address):
+            raise InputError("the new publisher key is the current one")
+        now = int(self._clock()) if time is None else time
+        logged = self._key_event(
+            EventKind.HANDOVER, new_signer.address, not_before=now, purpose=purpose, time=now
+        )
+        self.signer = new_signer
         return logged
 
     # -- checkpoints and bundles --------------------------------------------------------------

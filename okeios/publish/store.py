@@ -48,18 +48,19 @@ from okeios.protocol.bundle import AnchorRef, Bundle, Extension
 from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import (
     Checkpoint,
+    EventKind,
     SignedCheckpoint,
     SignedEvent,
 )
 from okeios.protocol.logfile import write_log
 from okeios.protocol.merkle import leaf_hash
-from okeios.protocol.signing import LocalSigner, Signer
+from okeios.protocol.signing import LocalSigner, Signer, checksum_address, recover_address
 from okeios.publish import access as _access
 from okeios.publish import ingest
 from okeios.publish.identity import Identities, Judgement, PutResult, RecordInfo
 from okeios.publish.ingest import DEFAULT_CHUNK_SIZE
 from okeios.publish.postgres import PgDatabase, is_database_url, redact_url
-from okeios.publish.publisher import LoggedEvent, Publisher
+from okeios.publish.publisher import MAX_TIME, LoggedEvent, Publisher
 from okeios.publish.tables import (
     MIGRATE_1_TO_2,
     SCHEMA,
@@ -68,8 +69,10 @@ from okeios.publish.tables import (
     Database,
     Events,
     Grants,
+    IdentityEvents,
     Journal,
     JournalEntry,
+    Meta,
     Nodes,
     Resources,
     StoredEvents,
@@ -144,6 +147,7 @@ class Store:
         self.checkpoint_rows = Checkpoints(db)
         self.journal_rows = Journal(db)
         self.identities = Identities(Resources(db), master, rng)
+        self.meta = Meta(db)
         self.tree = StoredTree(self.nodes)
         db.on_begin.append(self.tree.refresh)
         self.publisher = Publisher(
@@ -153,7 +157,9 @@ class Store:
             rng=rng,
             versions=self.versions,
             events=StoredEvents(self.tree, self.events),
+            organisation=self.meta.get("organisation"),
         )
+        self._checkpoint_signers: dict[bytes, str] = {}
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -304,6 +310,13 @@ class Store:
         if meta.get("schema") != str(SCHEMA_VERSION):
             db.close()
             raise StoreError(f"store schema {meta.get('schema')!r} is not supported")
+        staged = path / (KEY_NAME + ".next")
+        if meta.get("publisher") != signer.address and staged.exists():
+            # a key rotation was committed but the new key not yet moved in place
+            nxt = LocalSigner.from_key(unprotect_secret_with_key(staged.read_bytes(), master))
+            if meta.get("publisher") == nxt.address:
+                os.replace(staged, path / KEY_NAME)
+                signer = nxt
         if meta.get("publisher") != signer.address:
             db.close()
             raise StoreError("the publisher key does not belong to this store")
@@ -687,7 +700,141 @@ class Store:
 
     def write_log(self, out: Callable[[str], object]) -> int:
         """Publish the log (every entry, then the signed checkpoints) as an audit file."""
-        return write_log(out, self.address, self.log_id, self.iter_events(), self.checkpoints())
+        # the log's bound key: the organisation's first key, also after a rotation
+        return write_log(
+            out, self.organisation, self.log_id, self.iter_events(), self.checkpoints()
+        )
+
+    # -- identity (docs/identity.md) --------------------------------------------------------
+
+    @property
+    def organisation(self) -> str:
+        """The organisation this log belongs to: its first publisher key."""
+        return self.publisher.organisation
+
+    def authorise(
+        self,
+        key: str,
+        role: str,
+        *,
+        not_before: int | None = None,
+        not_after: int | None = None,
+        purpose: str = "",
+    ) -> LoggedEvent:
+        """Log an AUTHORISE of the author key ``key`` as ``role`` (see
+        :meth:`Publisher.authorise`)."""
+        with self.transaction():
+            logged = self.publisher.authorise(
+                key,
+                role,
+                not_before=not_before,
+                not_after=MAX_TIME if not_after is None else not_after,
+                purpose=purpose,
+            )
+        return logged
+
+    def deauthorise(
+        self, key: str, *, effective: int | None = None, purpose: str = ""
+    ) -> LoggedEvent:
+        """Log a DEAUTHORISE of ``key`` from ``effective`` (default: now; earlier for a
+        compromised key)."""
+        with self.transaction():
+            logged = self.publisher.deauthorise(key, effective=effective, purpose=purpose)
+        return logged
+
+    def identity_events(self) -> list[LoggedEvent]:
+        """Every identity event of the log, in log order."""
+        self._fresh()
+        return IdentityEvents(self.db).all()
+
+    def publisher_keys(self) -> list[str]:
+        """Every key that has held this log: the organisation's first key, then each key it
+        was handed over to, in order."""
+        keys = [self.organisation]
+        for logged in self.identity_events():
+            e = logged.signed.event
+            if e.kind is EventKind.HANDOVER:
+                keys.append(checksum_address(e.subject))
+        return keys
+
+    def key_history(self) -> str:
+        """The key-history file of this log (``okeios.protocol.keyhistory``): every identity
+        event, proven against the latest anchored checkpoint (else the latest checkpoint)."""
+        from okeios.protocol.keyhistory import dump_key_history
+
+        final_sizes = self.journal_rows.final_sizes()
+        size = final_sizes[-1] if final_sizes else self.size
+        checkpoint = self.checkpoint_at(size) or self.checkpoint()
+        size = checkpoint.checkpoint.tree_size
+        entry = self.anchored_for(size - 1)
+        ref = None
+        if entry is not None and entry.tree_size == size and entry.tx_hash is not None:
+            ref = AnchorRef(
+                chain_id=entry.chain_id,
+                registry=bytes.fromhex(entry.registry[2:]),
+                transaction=entry.tx_hash,
+                block=entry.block_number or 0,
+                extension=None,
+            )
+        events = [logged for logged in self.identity_events() if logged.index < size]
+        bundles = [
+            self.publisher.bundle(logged.id, checkpoint=checkpoint, anchor=ref) for logged in events
+        ]
+        # For each handover: the old key's last anchored tree and a consistency proof from it
+        # to this tree, which links the keys' anchored histories into one.
+        continuity = []
+        for logged in events:
+            if logged.signed.event.kind is not EventKind.HANDOVER:
+                continue
+            old = logged.signed.event.author
+            sizes = [n for n in final_sizes if n <= size]
+            mine = [n for n in sizes if (cp := self.checkpoint_at(n)) and cp.publisher == old]
+            if mine:
+                last = mine[-1]
+                proof = self.tree.consistency_proof(last, size) if last < size else []
+                continuity.append((old, last, self.tree.root(last), proof))
+        return dump_key_history(self.organisation, size, bundles, continuity)
+
+    def rotate_key(
+        self,
+        key: bytes | None = None,
+        *,
+        purpose: str = "",
+        before_swap: Callable[[Store, str], object] | None = None,
+    ) -> LoggedEvent:
+        """Hand the log over to a new publisher key (``key``, else a fresh one).
+
+        Logs a HANDOVER signed by the current key and, still with that key, signs the
+        checkpoint of the tree that ends with it; ``before_swap(store, new_address)`` then runs
+        while the store still signs with the old key: the CLI anchors that tree there (so the old
+        key's last anchor holds the handover) and sends the registry's ``handover``, which closes
+        the log for the old key and opens it for the new one. Finally the new key is sealed in
+        place of the old one. The log id stays the organisation's; later checkpoints and anchors
+        are the new key's. The new key is written (staged) before anything is logged, so a crash
+        leaves a store that reopens with it.
+        """
+        old = self.signer
+        new = LocalSigner.from_key(key) if key is not None else LocalSigner.generate(self.rng)
+        if new.address == old.address:
+            raise InputError("the new publisher key is the current one")
+        sealed = protect_secret_with_key(new.private_key, self._master, rng=self.rng)
+        staged = self.home / (KEY_NAME + ".next")
+        write_atomic(staged, sealed, private=True)
+        organisation = self.organisation
+        with self.transaction():
+            logged = self.publisher.handover(new, purpose=purpose)
+            self.publisher.signer = old  # the old key signs the tree ending with the handover
+            self.meta.set("organisation", organisation)
+            self.meta.set("publisher", new.address)
+        try:
+            self.checkpoint()
+            if before_swap is not None:
+                before_swap(self, new.address)
+        finally:
+            os.replace(staged, self.home / KEY_NAME)
+            self.signer = new
+            self.publisher.signer = new
+        return logged
 
     # -- confidentiality: grants, revocations, erasure (okeios.publish.access) --------------
 
@@ -730,7 +877,19 @@ class Store:
         row = self.checkpoint_rows.at(size)
         if row is None:
             return None
-        return SignedCheckpoint(Checkpoint(self.log_id, size, row[0]), self.address, row[1])
+        checkpoint = Checkpoint(self.log_id, size, row[0])
+        return SignedCheckpoint(checkpoint, self._checkpoint_signer(checkpoint, row[1]), row[1])
+
+    def _checkpoint_signer(self, checkpoint: Checkpoint, signature: bytes) -> str:
+        """The key that signed a stored checkpoint: this store's key unless the log was handed
+        over (docs/identity.md), then the key that held the log at its size (recovered once)."""
+        if self.publisher.organisation == self.address:
+            return self.address
+        found = self._checkpoint_signers.get(signature)
+        if found is None:
+            found = recover_address(checkpoint.id, signature)
+            self._checkpoint_signers[signature] = found
+        return found
 
     # -- the anchoring journal --------------------------------------------------------------
 
@@ -783,7 +942,14 @@ class Store:
             checkpoint = stored
             latest = self.journal_rows.latest_final(anchor.chain_id, anchor.registry)
             extension = None
-            if latest is not None and latest.tree_size > anchor.tree_size:
+            later = None if latest is None else self.checkpoint_at(latest.tree_size)
+            if (
+                latest is not None
+                and latest.tree_size > anchor.tree_size
+                # the registry keeps each key's anchors apart: extend only to the same key's
+                and later is not None
+                and later.publisher == checkpoint.publisher
+            ):
                 proof = self.tree.consistency_proof(anchor.tree_size, latest.tree_size)
                 extension = Extension(latest.tree_size, latest.root, tuple(proof))
             ref = AnchorRef(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.errors import InputError
-from okeios.protocol.events import SignedEvent, event_from_message
+from okeios.protocol.events import KEY_KINDS, SignedEvent, event_from_message
 from okeios.publish.publisher import Head, LoggedEvent
 from okeios.publish.tree import StoredTree
 
@@ -38,8 +38,10 @@ __all__ = [
     "Database",
     "Events",
     "Grants",
+    "IdentityEvents",
     "Journal",
     "JournalEntry",
+    "Meta",
     "Nodes",
     "ResourceRow",
     "Resources",
@@ -635,6 +637,44 @@ class Journal:
     def latest_final(self, chain_id: int, registry: str) -> JournalEntry | None:
         found = self.latest(chain_id, registry, ("final",), 1)
         return found[0] if found else None
+
+    def final_sizes(self) -> list[int]:
+        """The tree sizes anchored for good (on any chain), ascending."""
+        rows = self._db.execute(
+            "SELECT DISTINCT tree_size FROM journal WHERE state = 'final' ORDER BY tree_size"
+        )
+        return [int(r[0]) for r in rows]
+
+
+class Meta:
+    """The store's settings: schema, log name, the current publisher key and, once the log
+    was handed over to another key, its ``organisation`` (the key that opened the log and
+    names it, docs/identity.md)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def get(self, key: str) -> str | None:
+        row = self._db.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    def set(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+class IdentityEvents:
+    """The identity events of the log (AUTHORISE, DEAUTHORISE, HANDOVER), in log order."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def all(self) -> list[LoggedEvent]:
+        kinds = sorted(str(k) for k in KEY_KINDS)
+        rows = self._db.execute(
+            "SELECT idx, message, signature FROM events WHERE kind IN (?, ?, ?) ORDER BY idx",
+            kinds,
+        )
+        return [_logged(*row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.logfile import read_log
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import checksum_address
+from okeios.verify.identity import Authority
 from okeios.verify.lineage import ORDER_TOLERANCE, check_lineage
 from okeios.verify.report import Reason
 
@@ -274,6 +275,15 @@ def audit_log(
     )
     entries_missing = any(d.kind is Reason.MISSING_ENTRY for d in lineage)
 
+    # Who held the log when: its own identity events (docs/identity.md).
+    try:
+        authority: Authority | None = Authority.from_events(
+            expected, entries, size=len(parsed.entries)
+        )
+    except OkeiosError as exc:
+        authority = None
+        report.defects.append(Defect(Reason.IDENTITY_INVALID, None, str(exc)))
+
     for position, cp in parsed.checkpoints:
         report.checkpoints += 1
         assert cp is not None
@@ -288,7 +298,12 @@ def audit_log(
                 )
             )
             continue
-        if signer != expected or cp.publisher != expected:
+        holds = (
+            signer == expected
+            if authority is None
+            else authority.check_checkpoint(signer, cp.checkpoint.tree_size) is None
+        )
+        if not holds or cp.publisher != signer:
             report.defects.append(
                 Defect(
                     Reason.CHECKPOINT_SIGNATURE_MISMATCH,
@@ -328,8 +343,11 @@ def audit_log(
                 )
             )
             return report
-        anchors = chain.anchors(expected, parsed.log_id)
-        others = [i for i in chain.log_ids(expected) if i != parsed.log_id]
+        # Every key that held the log (docs/identity.md): its anchors are one history.
+        keys = authority.publishers() if authority is not None else [expected]
+        by_key = {k: chain.anchors(k, parsed.log_id) for k in keys}
+        anchors = _merge_anchors(by_key.values())
+        others = [i for k in keys for i in chain.log_ids(k) if i != parsed.log_id]
     except ChainError as exc:
         report.defects.append(
             Defect(Reason.CHAIN_UNAVAILABLE, None, f"the chain could not be read: {exc}")
@@ -344,6 +362,17 @@ def audit_log(
                 "history, which this audit does not cover",
             )
         )
+    for handover in authority.handovers if authority is not None else ():
+        for a in by_key.get(handover.old, []):
+            if a.tree_size > handover.index + 1:
+                report.defects.append(
+                    Defect(
+                        Reason.PUBLISHER_RETIRED,
+                        None,
+                        f"{handover.old} handed the log over at entry {handover.index} but "
+                        f"anchored {a.tree_size} entries in block {a.block_number}",
+                    )
+                )
     report.anchors = anchors
     if not anchors:
         report.defects.append(Defect(Reason.NOT_ANCHORED, None, "the log was never anchored"))
@@ -405,3 +434,15 @@ def _check_times(
                     signed.event.record_id,
                 )
             )
+
+
+def _merge_anchors(groups: Iterable[list[AnchorEntry]]) -> list[AnchorEntry]:
+    """The anchors of all the keys of a log by tree size; a tree head a handover copied to the
+    successor (same size and root) is kept once, at its first block."""
+    merged: dict[tuple[int, bytes], AnchorEntry] = {}
+    for group in groups:
+        for a in group:
+            key = (a.tree_size, a.root)
+            if key not in merged or a.block_number < merged[key].block_number:
+                merged[key] = a
+    return sorted(merged.values(), key=lambda a: (a.tree_size, a.block_number))

@@ -39,7 +39,7 @@ from okeios.protocol.anchors import AnchorEntry, ChainView
 from okeios.protocol.bundle import MAGIC, MAJOR_VERSION, Bundle
 from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.signing import checksum_address
-from okeios.verify.bundle import verify_bundle
+from okeios.verify.bundle import Authorities, verify_bundle
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Property, Reason, Report, Status, Verdict
 
@@ -351,6 +351,7 @@ class _Task:
     chain: ChainSnapshot | None
     version: str
     token: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+    authorities: Authorities = None
 
     def __dask_tokenize__(self) -> str:
         """Dask names a task by a hash of its arguments, which for a chunk of bundles costs
@@ -459,6 +460,7 @@ def _verify(task: _Task) -> list[Report]:
                     record=None if task.records is None else task.records[i],
                     chain=task.chain,
                     ciphertext=None if task.ciphertexts is None else task.ciphertexts[i],
+                    authorities=task.authorities,
                 )
             )
         except Exception as exc:
@@ -505,6 +507,7 @@ def _tasks(
     records: Iterable[bytes | None] | None,
     ciphertexts: Iterable[bytes | None] | None,
     chunk_size: int,
+    authorities: Authorities = None,
 ) -> Iterator[_Task]:
     from okeios import __version__
 
@@ -534,7 +537,7 @@ def _tasks(
         if ciphertexts is not None:
             cts = [row[column] for row in chunk]
         snapshot = None if prefetch is None else prefetch.snapshot(_header(b) for b in data)
-        yield _Task(start, data, recs, cts, policy, snapshot, __version__)
+        yield _Task(start, data, recs, cts, policy, snapshot, __version__, authorities=authorities)
         start += len(chunk)
 
 
@@ -549,8 +552,12 @@ def verify_many(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    authorities: Authorities = None,
 ) -> list[Report]:
     """Verify many encoded bundles; return their reports in input order.
+
+    ``authorities`` is the authorisation state of the logs of pinned organisations
+    (``docs/identity.md``), computed once by the caller and shipped with every chunk.
 
     Each bundle is verified as :func:`~okeios.verify.bundle.verify_bundle` would, with the matching
     item of ``records`` and ``ciphertexts`` (iterables as long as ``bundles``; None items are
@@ -570,7 +577,7 @@ def verify_many(
         raise InputError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if not isinstance(max_in_flight, int) or max_in_flight < 1:
         raise InputError(f"max_in_flight must be a positive integer, got {max_in_flight!r}")
-    tasks = _tasks(bundles, policy, chain, records, ciphertexts, chunk_size)
+    tasks = _tasks(bundles, policy, chain, records, ciphertexts, chunk_size, authorities)
     if executor is None:
         out: list[Report] = []
         for task in tasks:

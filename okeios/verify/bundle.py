@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
+from collections.abc import Mapping
 
 from okeios.errors import (
     ChainError,
@@ -37,7 +38,7 @@ from okeios.protocol.canonical import (
     parse_json,
 )
 from okeios.protocol.commitment import commitment_from_digests, path_conflict
-from okeios.protocol.events import ZERO_HASH, EventKind, derive_log_id
+from okeios.protocol.events import KEY_KINDS, ZERO_HASH, EventKind, derive_log_id
 from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.merkle import (
     ProofMismatchError,
@@ -46,6 +47,7 @@ from okeios.protocol.merkle import (
     verify_inclusion,
 )
 from okeios.protocol.signing import recover_address
+from okeios.verify.identity import Authority
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import (
     Property,
@@ -62,6 +64,10 @@ from okeios.verify.report import (
 def _check_integrity(bundle: Bundle, record: bytes | JSONValue | None) -> Verdict:
     p = Property.INTEGRITY
     d = bundle.disclosure
+    if bundle.event.event.kind in KEY_KINDS:
+        if d.digests or d.fields or record is not None:
+            return _fail(p, Reason.FIELD_MALFORMED, "an identity event commits to no content")
+        return _pass(p, "an identity event commits to no record content")
     try:
         commitment = commitment_from_digests(d.digests)
     except CommitmentError as exc:
@@ -125,7 +131,26 @@ def _check_integrity(bundle: Bundle, record: bytes | JSONValue | None) -> Verdic
     return _pass(p, f"the record matches the commitment ({len(leaves)} fields)")
 
 
-def _check_authenticity(bundle: Bundle, policy: TrustPolicy) -> Verdict:
+Authorities = Authority | Mapping[bytes, Authority] | None
+
+
+def _authority_for(
+    bundle: Bundle, policy: TrustPolicy, authorities: Authorities
+) -> tuple[str | None, Authority | None]:
+    """The pinned organisation whose log the bundle claims, and its authorisation state."""
+    org = policy.organisation_of(bundle.event.event.log_id)
+    if org is None or authorities is None:
+        return org, None
+    if isinstance(authorities, Authority):
+        found = authorities if authorities.log_id == bundle.event.event.log_id else None
+    else:
+        found = authorities.get(bundle.event.event.log_id)
+    return org, found
+
+
+def _check_authenticity(
+    bundle: Bundle, policy: TrustPolicy, authorities: Authorities, proven: AnchorEntry | None
+) -> Verdict:
     p = Property.AUTHENTICITY
     event = bundle.event.event
     try:
@@ -138,9 +163,28 @@ def _check_authenticity(bundle: Bundle, policy: TrustPolicy) -> Verdict:
             Reason.SIGNATURE_MISMATCH,
             f"the signature recovers to {signer}, the event names {event.author} as its author",
         )
-    if not policy.allows_author(signer):
+    if policy.allows_author(signer):
+        return _pass(p, f"signed by {signer}")
+    org, authority = _authority_for(bundle, policy, authorities)
+    if org is None:
         return _fail(p, Reason.AUTHOR_NOT_TRUSTED, f"author {signer} is not in the trust policy")
-    return _pass(p, f"signed by {signer}")
+    if authority is None:
+        return _fail(
+            p,
+            Reason.AUTHORISATIONS_MISSING,
+            f"the event is in the log of {org}, but no authorisation state of that log was "
+            "given (okeios authors export)",
+        )
+    check = authority.check_author(
+        signer,
+        index=bundle.inclusion.index,
+        time=event.time,
+        proven_time=None if proven is None else proven.timestamp,
+        roles=policy.organisations[org],
+    )
+    if check.reason is not None:
+        return _fail(p, Reason(check.reason), check.detail)
+    return _pass(p, f"signed by {signer}: {check.detail}")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -153,7 +197,22 @@ def _checkpoint_signer(checkpoint_id: bytes, signature: bytes) -> str:
     return recover_address(checkpoint_id, signature)
 
 
-def _check_inclusion(bundle: Bundle, policy: TrustPolicy) -> Verdict:
+def _handed_over(
+    bundle: Bundle, policy: TrustPolicy, authorities: Authorities, publisher: str
+) -> bool:
+    """Whether ``publisher`` holds the bundle's log by a handover the verifier was shown (the
+    log id stays bound to the organisation's first key, docs/identity.md)."""
+    _, authority = _authority_for(bundle, policy, authorities)
+    return (
+        authority is not None
+        and authority.log_id == bundle.checkpoint.checkpoint.log_id
+        and authority.held_the_log(publisher)
+    )
+
+
+def _check_inclusion(
+    bundle: Bundle, policy: TrustPolicy, authorities: Authorities = None
+) -> Verdict:
     p = Property.INCLUSION
     signed = bundle.checkpoint
     cp = signed.checkpoint
@@ -168,11 +227,28 @@ def _check_inclusion(bundle: Bundle, policy: TrustPolicy) -> Verdict:
             f"the checkpoint signature recovers to {publisher}, not {signed.publisher}",
         )
     if not policy.allows_publisher(publisher):
-        return _fail(p, Reason.PUBLISHER_NOT_TRUSTED, f"publisher {publisher} is not trusted")
+        org, authority = _authority_for(bundle, policy, authorities)
+        if org is None:
+            return _fail(p, Reason.PUBLISHER_NOT_TRUSTED, f"publisher {publisher} is not trusted")
+        if authority is None:
+            if publisher != org:
+                return _fail(
+                    p,
+                    Reason.AUTHORISATIONS_MISSING,
+                    f"{publisher} signs for the log of {org}, and no handover of that log was "
+                    "given (okeios authors export)",
+                )
+        elif (why := authority.check_checkpoint(publisher, cp.tree_size)) is not None:
+            reason = (
+                Reason.PUBLISHER_RETIRED
+                if authority.held_the_log(publisher)
+                else Reason.PUBLISHER_NOT_TRUSTED
+            )
+            return _fail(p, reason, why)
     if bundle.event.event.log_id != cp.log_id:
         return _fail(p, Reason.LOG_MISMATCH, "the event belongs to another log than the checkpoint")
     bound = derive_log_id(publisher)
-    if cp.log_id != bound:
+    if cp.log_id != bound and not _handed_over(bundle, policy, authorities, publisher):
         return _fail(
             p,
             Reason.LOG_NOT_BOUND,
@@ -341,6 +417,8 @@ def _check_confidentiality(bundle: Bundle, ciphertext: bytes | None) -> Verdict:
     p = Property.CONFIDENTIALITY
     event = bundle.event.event
     d = bundle.disclosure
+    if event.kind in KEY_KINDS:
+        return _pass(p, f"an identity event ({event.kind} of {event.subject}) holds no health data")
     if event.ciphertext_digest == ZERO_HASH:
         return _fail(p, Reason.NOT_ENCRYPTED, "the event commits to no encrypted payload")
     parts = [f"the event commits to an encrypted payload (0x{event.ciphertext_digest.hex()[:16]}…)"]
@@ -372,12 +450,16 @@ def verify_bundle(
     record: bytes | JSONValue | None = None,
     chain: ChainView | None = None,
     ciphertext: bytes | None = None,
+    authorities: Authorities = None,
 ) -> Report:
     """Verify a bundle offline and return the report (never raises for a failed check).
 
     ``bundle`` may be encoded bytes (either form); bytes that do not decode raise a
     :class:`~okeios.errors.BundleError`, since there is nothing to report on. ``record``, the
     record's JSON bytes or parsed value, is checked field by field against the commitment.
+    ``authorities`` is the authorisation state of the logs of the organisations the policy pins
+    (one :class:`~okeios.verify.identity.Authority`, or one per log id), computed once per log:
+    see :func:`okeios.verify.identity.load_authority`.
     """
     if not isinstance(policy, TrustPolicy):
         raise PolicyError("verify_bundle needs a TrustPolicy")
@@ -387,8 +469,8 @@ def verify_bundle(
     anchoring, consistency, proven = _check_chain(bundle, policy, chain)
     verdicts = (
         _check_integrity(bundle, record),
-        _check_authenticity(bundle, policy),
-        _check_inclusion(bundle, policy),
+        _check_authenticity(bundle, policy, authorities, proven),
+        _check_inclusion(bundle, policy, authorities),
         anchoring,
         consistency,
         _check_confidentiality(bundle, ciphertext),
@@ -416,8 +498,11 @@ def verify_bundle_or_raise(
     record: bytes | JSONValue | None = None,
     chain: ChainView | None = None,
     ciphertext: bytes | None = None,
+    authorities: Authorities = None,
 ) -> Report:
     """Like :func:`verify_bundle`, but raise :class:`VerificationError` on any failure."""
-    report = verify_bundle(bundle, policy, record=record, chain=chain, ciphertext=ciphertext)
+    report = verify_bundle(
+        bundle, policy, record=record, chain=chain, ciphertext=ciphertext, authorities=authorities
+    )
     report.raise_for_failure()
     return report

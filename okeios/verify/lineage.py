@@ -36,7 +36,7 @@ from okeios.protocol.bundle import Bundle
 from okeios.protocol.commitment import path_conflict
 from okeios.protocol.events import KEY_KINDS, ZERO_HASH, EventKind, SignedEvent
 from okeios.protocol.hexcodec import to_hex
-from okeios.verify.bundle import verify_bundle
+from okeios.verify.bundle import Authorities, verify_bundle
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Property, Reason, Report, Status, Verdict, _fail, _pass
 
@@ -256,20 +256,22 @@ def verify_lineage(
     chain: ChainView | None = None,
     tolerance: int = 24 * 3600,
     order_tolerance: int = ORDER_TOLERANCE,
+    authorities: Authorities = None,
 ) -> LineageReport:
     """Reconstruct a record's history from the bundles of its events and check every step:
     each event signed by an allowed author, included (and anchored, given a chain) in its
     publisher's one log, in order, no fork, no gap, no event after an ERASE, times that never
     decrease along the chain (``order_tolerance``), no event claiming a time more than
     ``tolerance`` seconds before the anchor that proves it, and no two bundles of one event
-    disclosing different values for a path (``equivocation``)."""
+    disclosing different values for a path (``equivocation``). ``authorities`` is the
+    authorisation state of the logs of organisations the policy pins (``docs/identity.md``)."""
 
     p = Property.LINEAGE
     decoded = [b if isinstance(b, Bundle) else Bundle.load(bytes(b)) for b in bundles]
     if not decoded:
         raise PolicyError("verify_lineage needs at least one bundle")
     decoded.sort(key=lambda b: b.inclusion.index)
-    reports = tuple(verify_bundle(b, policy, chain=chain) for b in decoded)
+    reports = tuple(verify_bundle(b, policy, chain=chain, authorities=authorities) for b in decoded)
     record_id = decoded[0].event.event.record_id
 
     def result(verdict: Verdict) -> LineageReport:

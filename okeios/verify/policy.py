@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from okeios.errors import (
     OkeiosError,
     PolicyError,
 )
+from okeios.protocol.events import derive_log_id
 from okeios.protocol.signing import checksum_address
 from okeios.verify.report import CHAIN_PROPERTIES, OFFLINE_PROPERTIES, Property
 
@@ -37,6 +38,13 @@ class TrustPolicy:
     required property that was skipped, or could not be decided, makes the report
     ``undecided``, never ``pass``. A property not required is still checked when it can be, and
     its failure still fails the report.
+    ``organisations`` pins organisations instead (``docs/identity.md``): each is named by the
+    key that opened its log (its log id is derived from it) and maps to the roles accepted from
+    it (None: any role). An event of a pinned organisation's log is accepted when its author was
+    authorised by the organisation at the event's proven time, and a checkpoint when it is signed
+    by the key holding the log at that size (the organisation's keys after any handover). The
+    explicit ``authors`` and ``publishers`` lists stay available, alone or alongside (an author
+    in the list is accepted without delegation; a publisher in the list for any log).
     """
 
     authors: frozenset[str] | _Anyone
@@ -45,19 +53,34 @@ class TrustPolicy:
     registry: str | None
     confirmations: int
     required: frozenset[Property]
+    organisations: Mapping[str, frozenset[str] | None]
+    organisation_logs: Mapping[bytes, str]
 
     def __init__(
         self,
         *,
-        authors: Iterable[str] | _Anyone,
-        publishers: Iterable[str] | _Anyone,
+        authors: Iterable[str] | _Anyone | None = None,
+        publishers: Iterable[str] | _Anyone | None = None,
         chain_id: int | None = None,
         registry: str | None = None,
         confirmations: int = 1,
         required: Iterable[Property | str] | None = None,
+        organisations: Mapping[str, Iterable[str] | None] | Iterable[str] | None = None,
     ) -> None:
-        object.__setattr__(self, "authors", self._normalise("authors", authors))
-        object.__setattr__(self, "publishers", self._normalise("publishers", publishers))
+        orgs = self._organisations(organisations)
+        object.__setattr__(self, "organisations", orgs)
+        object.__setattr__(self, "organisation_logs", {derive_log_id(o): o for o in orgs})
+        if not orgs and (authors is None or publishers is None):
+            raise PolicyError("pin organisations, or both authors and publishers")
+        none: frozenset[str] = frozenset()
+        object.__setattr__(
+            self, "authors", none if authors is None else self._normalise("authors", authors)
+        )
+        object.__setattr__(
+            self,
+            "publishers",
+            none if publishers is None else self._normalise("publishers", publishers),
+        )
         if (chain_id is None) != (registry is None):
             raise PolicyError("pin both the chain id and the registry address, or neither")
         if chain_id is not None and (not isinstance(chain_id, int) or chain_id <= 0):
@@ -94,13 +117,46 @@ class TrustPolicy:
     def requiring(self, *props: Property | str) -> TrustPolicy:
         """This policy with ``props`` required as well."""
         return TrustPolicy(
-            authors=self.authors,
-            publishers=self.publishers,
+            authors=self.authors if self.authors else None,
+            publishers=self.publishers if self.publishers else None,
             chain_id=self.chain_id,
             registry=self.registry,
             confirmations=self.confirmations,
             required=self.required | self._properties(props),
+            organisations=dict(self.organisations) if self.organisations else None,
         )
+
+    @staticmethod
+    def _organisations(
+        value: Mapping[str, Iterable[str] | None] | Iterable[str] | None,
+    ) -> dict[str, frozenset[str] | None]:
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            raise PolicyError("organisations must be a list or mapping of addresses, not a string")
+        pairs = value.items() if isinstance(value, Mapping) else ((v, None) for v in value)
+        out: dict[str, frozenset[str] | None] = {}
+        for org, roles in pairs:
+            try:
+                address = checksum_address(org)
+            except OkeiosError as exc:
+                raise PolicyError(f"organisations: {exc}") from exc
+            if roles is None:
+                out[address] = None
+                continue
+            if isinstance(roles, str):
+                raise PolicyError(f"roles of {address} must be a list, not one string")
+            found = frozenset(roles)
+            if not found or not all(isinstance(r, str) and r for r in found):
+                raise PolicyError(f"roles of {address}: pass role names, or None for any role")
+            out[address] = found
+        if not out:
+            raise PolicyError("organisations is empty: pass at least one, or None")
+        return out
+
+    def organisation_of(self, log_id: bytes) -> str | None:
+        """The pinned organisation whose log ``log_id`` is, if any."""
+        return self.organisation_logs.get(log_id)
 
     @staticmethod
     def _normalise(name: str, value: Iterable[str] | _Anyone) -> frozenset[str] | _Anyone:

@@ -127,6 +127,14 @@ class Reason(enum.StrEnum):
     BAD_CHECKPOINT = "bad-checkpoint"
     STALE_CHECKPOINT = "stale-checkpoint"
     INCONSISTENT_CHECKPOINT = "inconsistent-checkpoint"
+    # identity (docs/identity.md): delegation from a trusted organisation
+    AUTHOR_NOT_AUTHORISED = "author-not-authorised"
+    AUTHOR_EXPIRED = "author-expired"
+    AUTHOR_REVOKED = "author-revoked"
+    AUTHOR_ROLE_NOT_TRUSTED = "author-role-not-trusted"
+    AUTHORISATIONS_MISSING = "authorisations-missing"
+    PUBLISHER_RETIRED = "publisher-retired"
+    IDENTITY_INVALID = "identity-invalid"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,378 @@
+"""The identity verbs of the ``okeios`` command line (``docs/identity.md``).
+
+* ``okeios authors add ADDRESS --role ROLE [--from T] [--until T]``: authorise an author key;
+* ``okeios authors revoke ADDRESS [--from T]``: deauthorise it (``--from`` in the past for a
+  compromised key: its events not anchored before then stop verifying);
+* ``okeios authors list``: the log's author keys and their state;
+* ``okeios authors export -o keys.json``: the key history a verifier needs;
+* ``okeios authors affected ADDRESS``: the events of a key that no longer verify;
+* ``okeios authors audit --log FILE --org ADDRESS --chain URL``: every author of a published
+  log checked against the identity events of the whole log;
+* ``okeios rotate-key``: hand the log over to a new publisher key;
+* ``okeios verify --org ADDRESS --keys keys.json`` and ``okeios trust --org ADDRESS``: trust an
+  organisation instead of listing its authors.
+
+Times are Unix seconds or ISO 8601 (``2026-11-29T12:00:00Z``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from okeios.config import TrustConfig
+from okeios.errors import InputError
+from okeios.protocol.anchors import ChainView
+from okeios.verify.identity import Authority
+from okeios.verify.policy import TrustPolicy
+
+__all__ = [
+    "add_trust_options",
+    "add_verify_options",
+    "apply_trust_options",
+    "load_authorities",
+    "organisations",
+    "register",
+]
+
+Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
+
+
+def parse_time(text: str) -> int:
+    """Unix seconds, or an ISO 8601 date-time (UTC unless it names a zone)."""
+    if text.isdigit():
+        return int(text)
+    try:
+        when = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{text!r} is neither Unix seconds nor an ISO 8601 time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.UTC)
+    return int(when.timestamp())
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from okeios.cli.options import open_store
+
+    return open_store(args)
+
+
+def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
+    print(json.dumps(payload, indent=2) if args.json else text)
+
+
+def _cmd_authors_add(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        logged = store.authorise(
+            args.address,
+            args.role,
+            not_before=None if args.not_before is None else parse_time(args.not_before),
+            not_after=None if args.not_after is None else parse_time(args.not_after),
+            purpose=args.purpose,
+        )
+    e = logged.signed.event
+    _print(
+        args,
+        {"event": "0x" + logged.id.hex(), "index": logged.index, **e.message()},
+        f"authorised {e.subject} as {e.role} (entry {logged.index}, event 0x{logged.id.hex()})",
+    )
+    return 0
+
+
+def _cmd_authors_revoke(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        logged = store.deauthorise(
+            args.address,
+            effective=None if args.effective is None else parse_time(args.effective),
+            purpose=args.purpose,
+        )
+    e = logged.signed.event
+    when = _dt.datetime.fromtimestamp(e.not_before, _dt.UTC).isoformat()
+    _print(
+        args,
+        {"event": "0x" + logged.id.hex(), "index": logged.index, **e.message()},
+        f"deauthorised {e.subject} from {when} (entry {logged.index}, event 0x{logged.id.hex()})",
+    )
+    return 0
+
+
+def _authority(store: Any) -> Authority:
+    return Authority.from_events(
+        store.organisation,
+        ((logged.index, logged.signed) for logged in store.identity_events()),
+        size=store.size,
+    )
+
+
+def _cmd_authors_list(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        authority = _authority(store)
+    at = parse_time(args.at) if args.at else int(_dt.datetime.now(_dt.UTC).timestamp())
+    rows = authority.authors(at)
+    keys = authority.publishers()
+    payload = {"organisation": authority.genesis, "publishers": keys, "authors": rows}
+    lines = [f"organisation {authority.genesis}; publisher keys {', '.join(keys)}"]
+    lines += [f"  {r['key']}  {r['role']:<14} {r['state']}" for r in rows]
+    _print(args, payload, "\n".join(lines))
+    return 0
+
+
+def _cmd_authors_export(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        text = store.key_history()
+    if args.output and args.output != "-":
+        Path(args.output).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def _cmd_authors_affected(args: argparse.Namespace) -> int:
+    from okeios.verify.identity import affected_events
+
+    with _store(args) as store:
+        authority = _authority(store)
+        events = []
+        for signed in store.iter_events():
+            index = store.publisher.event(signed.id).index
+            entry = store.anchored_for(index)
+            events.append((index, signed, None if entry is None else entry.timestamp))
+    found = affected_events(authority, events, args.address)
+    rows = [
+        {"index": i, "event": "0x" + eid.hex(), "reason": reason, "detail": detail}
+        for i, eid, reason, detail in found
+    ]
+    text = "\n".join(f"  entry {r['index']} {r['event']} [{r['reason']}]" for r in rows)
+    _print(
+        args,
+        {"key": args.address, "affected": rows},
+        f"{len(rows)} event(s) of {args.address} no longer verify" + ("\n" + text if rows else ""),
+    )
+    return 0
+
+
+def _anchor_old(args: argparse.Namespace) -> Callable[[Any, str], object] | None:
+    """With ``--chain``: anchor the tree ending with the handover with the old key, then hand
+    the log over to the new key in the registry pinned for that chain in trust.json (``okeios
+    anchor`` pinned it)."""
+    if not args.chain:
+        return None
+
+    def run(store: Any, new: str) -> object:
+        from okeios.chain.connect import open_chain
+        from okeios.chain.registry import Registry
+        from okeios.publish.anchoring import anchor
+
+        pinned = TrustConfig.load(store.home).chain(args.chain)
+        if pinned is None:
+            raise InputError(f"no registry pinned for {args.chain}: run okeios anchor first")
+        with open_chain(args.chain, store.home) as chain:
+            try:
+                registry = Registry(chain.w3, pinned[1], label=chain.label)
+                result = anchor(store, registry)
+                registry.handover(store.signer, store.log_id, new)
+            finally:
+                chain.save()
+        return result
+
+    return run
+
+
+def _cmd_authors_audit(args: argparse.Namespace) -> int:
+    from okeios.cli.options import home as resolve_home
+    from okeios.verify.identity_audit import audit_identity
+
+    home = resolve_home(args)
+    try:
+        lines = Path(args.log).read_text().splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read {args.log}: {exc.strerror}") from exc
+    at = parse_time(args.at) if args.at else int(_dt.datetime.now(_dt.UTC).timestamp())
+    if args.chain:
+        from okeios.chain.connect import open_chain
+        from okeios.chain.registry import Registry
+
+        pinned = TrustConfig.load(home).chain(args.chain)
+        address = args.registry or (pinned[1] if pinned else None)
+        if address is None:
+            raise InputError(f"no registry pinned for {args.chain}: pass --registry")
+        with open_chain(args.chain, home) as chain:
+            registry = Registry(chain.w3, address, label=chain.label)
+            report = audit_identity(lines, organisation=args.org, chain=registry, at=at)
+    else:
+        report = audit_identity(lines, organisation=args.org, chain=None, at=at)
+    text = [
+        f"identity audit of {report.organisation}: {'PASS' if report.passed else 'FAIL'} "
+        f"({report.events} events, publisher keys {', '.join(report.publishers)}"
+        + ("" if report.chain_checked else "; no chain: times not proven")
+        + ")"
+    ]
+    text += [
+        f"  [{f['kind']}] "
+        + (f"entry {f['index']} {f['event']} by {f['author']}: " if "index" in f else "")
+        + f["detail"]
+        for f in report.findings
+    ]
+    _print(args, report.to_dict(), "\n".join(text))
+    return 0 if report.passed else 1
+
+
+def _cmd_rotate_key(args: argparse.Namespace) -> int:
+    key = bytes.fromhex(args.key.removeprefix("0x")) if args.key else None
+    with _store(args) as store:
+        anchored = store.anchored_for(0) is not None
+        if anchored and not args.chain:
+            raise InputError(
+                "the log is anchored: give --chain, so that the registry hands it over to the "
+                "new key too (else the new key could not anchor it)"
+            )
+        old = store.address
+        logged = store.rotate_key(key, purpose=args.purpose, before_swap=_anchor_old(args))
+        new, home, org = store.address, store.home, store.organisation
+    trust = TrustConfig.load(home)
+    trust.trust_publisher(new)
+    trust.save(home)
+    _print(
+        args,
+        {
+            "organisation": org,
+            "old": old,
+            "new": new,
+            "event": "0x" + logged.id.hex(),
+            "index": logged.index,
+        },
+        f"handed the log over from {old} to {new} (entry {logged.index})"
+        + ("; the old key anchored it and handed the log over on chain" if args.chain else "")
+        + "; fund the new key before its first anchor",
+    )
+    return 0
+
+
+def register(command: Command) -> None:
+    """Add the identity verbs to the parser (``command`` is main's sub-command factory)."""
+    p = command("authors", "authorise, revoke and list the log's author keys", _no_verb)
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(
+        name: str, help_: str, func: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        from okeios.cli import options as o
+
+        return o.command(verbs, name, help_, func)
+
+    q = verb("add", "authorise an author key (logs an AUTHORISE)", _cmd_authors_add)
+    q.add_argument("address", metavar="ADDRESS")
+    q.add_argument("--role", required=True, help="for example physician, nurse, device")
+    q.add_argument("--from", dest="not_before", metavar="TIME", help="default: now")
+    q.add_argument("--until", dest="not_after", metavar="TIME", help="default: no end")
+    q.add_argument("--purpose", default="")
+    q = verb("revoke", "deauthorise an author key (logs a DEAUTHORISE)", _cmd_authors_revoke)
+    q.add_argument("address", metavar="ADDRESS")
+    q.add_argument(
+        "--from",
+        dest="effective",
+        metavar="TIME",
+        help="when the key stops being valid (default now; earlier for a compromised key)",
+    )
+    q.add_argument("--purpose", default="", help="for example 'left' or 'key compromised'")
+    q = verb("list", "the log's author keys and their state", _cmd_authors_list)
+    q.add_argument("--at", metavar="TIME", help="state at this time (default now)")
+    q = verb("export", "write the key history verifiers need", _cmd_authors_export)
+    q.add_argument("-o", "--output", metavar="FILE", help="default: stdout")
+    q = verb("affected", "the events of a key that no longer verify (audit)", _cmd_authors_affected)
+    q.add_argument("address", metavar="ADDRESS")
+    q = verb(
+        "audit",
+        "check every author of a published log (okeios log) against its identity events",
+        _cmd_authors_audit,
+    )
+    q.add_argument("--log", required=True, metavar="FILE", help="the organisation's log file")
+    q.add_argument("--org", required=True, metavar="ADDRESS", help="its first publisher key")
+    q.add_argument("--chain", metavar="URL|embedded", help="read every key's anchors here")
+    q.add_argument("--registry", metavar="ADDRESS", help="default: the one pinned for --chain")
+    q.add_argument("--at", metavar="TIME", help="state of the authors at this time")
+
+    p = command("rotate-key", "hand the log over to a new publisher key", _cmd_rotate_key)
+    p.add_argument("--key", metavar="HEX", help="the new key (default: a fresh one)")
+    p.add_argument("--purpose", default="")
+    p.add_argument(
+        "--chain",
+        metavar="URL|embedded",
+        help="anchor the handover with the old key on this chain's pinned registry, then hand "
+        "the log over there (required once the log is anchored)",
+    )
+
+
+def _no_verb(args: argparse.Namespace) -> int:  # pragma: no cover - argparse requires a verb
+    return 2
+
+
+def add_verify_options(p: argparse.ArgumentParser) -> None:
+    """``--org``, ``--role`` and ``--keys`` for ``okeios verify``."""
+    p.add_argument(
+        "--org",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a trusted organisation (its first publisher key; repeatable; default trust.json)",
+    )
+    p.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="with --org: accept only these roles (repeatable)",
+    )
+    p.add_argument(
+        "--keys",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an organisation's key history (okeios authors export; repeatable)",
+    )
+
+
+def add_trust_options(p: argparse.ArgumentParser) -> None:
+    """``--org`` and ``--role`` for ``okeios trust``."""
+    p.add_argument("--org", action="append", default=[], metavar="ADDRESS")
+    p.add_argument("--role", action="append", default=[], metavar="ROLE")
+
+
+def apply_trust_options(args: argparse.Namespace, trust: TrustConfig) -> None:
+    for org in args.org:
+        trust.trust_organisation(org, args.role or None)
+
+
+def organisations(
+    args: argparse.Namespace, trust: TrustConfig
+) -> dict[str, Sequence[str] | None] | None:
+    """The organisations to pin: ``--org`` (with ``--role``), else trust.json's."""
+    orgs, roles = getattr(args, "org", []), getattr(args, "role", [])
+    if orgs:
+        return {org: (roles or None) for org in orgs}
+    if roles:
+        raise InputError("--role goes with --org")
+    return dict(trust.organisations) or None
+
+
+def load_authorities(
+    args: argparse.Namespace, policy: TrustPolicy, chain: ChainView | None
+) -> dict[bytes, Authority] | None:
+    """The authorisation state of each ``--keys`` file, verified under ``policy``."""
+    from okeios.verify.keyhistory import load_authority
+
+    if not getattr(args, "keys", None):
+        return None
+    out: dict[bytes, Authority] = {}
+    for name in args.keys:
+        try:
+            data = Path(name).read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read {name}: {exc.strerror}") from exc
+        authority = load_authority(data, policy, chain=chain)
+        out[authority.log_id] = authority
+    return out

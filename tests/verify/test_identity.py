@@ -17,7 +17,7 @@ from okeios.cli.demo import synthetic_records
 from okeios.errors import ChainError, IdentityError, PolicyError
 from okeios.protocol.anchors import AnchorEntry
 from okeios.protocol.bundle import Bundle
-from okeios.protocol.events import SignedEvent
+from okeios.protocol.events import SignedEvent, derive_log_id
 from okeios.protocol.signing import LocalSigner
 from okeios.publish.anchoring import anchor
 from okeios.publish.publisher import Publisher
@@ -468,3 +468,19 @@ def test_identity_rules_refuse_a_forged_key_history() -> None:
         TrustPolicy(organisations={org.address: []})
     with pytest.raises(PolicyError):
         TrustPolicy()
+
+
+def test_requiring_more_keeps_the_pinned_organisations() -> None:
+    """``TrustPolicy.requiring`` copies the whole policy: an organisation-only policy stays one
+    (no author or publisher list appears), with its roles and the added requirement."""
+    org = LocalSigner.generate().address
+    policy = TrustPolicy(organisations={org: ["physician"]}, chain_id=1, registry=org)
+    strict = policy.requiring("anchoring", "consistency")
+    assert strict.organisations == {org: frozenset({"physician"})}
+    assert strict.organisation_of(derive_log_id(org)) == org
+    assert strict.authors == frozenset()
+    assert strict.publishers == frozenset()
+    assert {"anchoring", "consistency"} <= {str(p) for p in strict.required}
+    both = TrustPolicy(authors=[org], publishers=[org], organisations=[org]).requiring("anchoring")
+    assert both.authors == frozenset({org})
+    assert both.organisations == {org: None}

@@ -262,7 +262,17 @@ def register(command: Command) -> None:
     ) -> argparse.ArgumentParser:
         from okeios.cli import options as o
 
-        return o.command(verbs, name, help_, func)
+        q: argparse.ArgumentParser = verbs.add_parser(
+            name, help=help_, description=help_, epilog=o.EXIT_CODES_HELP
+        )
+        # SUPPRESS: ``okeios authors --json list`` and ``okeios authors list --json`` both work
+        q.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object"
+        )
+        o.home_option(q)
+        o.verbosity_options(q)
+        q.set_defaults(func=func)
+        return q
 
     q = verb("add", "authorise an author key (logs an AUTHORISE)", _cmd_authors_add)
     q.add_argument("address", metavar="ADDRESS")

@@ -186,3 +186,19 @@ def test_cli_authorise_revoke_rotate_verify(tmp_path: Path, anvil: Node) -> None
     assert json.loads(missing.stdout)["verdicts"]["authenticity"]["reason"] == (
         "authorisations-missing"
     )
+
+
+def test_authors_options_go_before_or_after_the_verb(tmp_path: Path) -> None:
+    """``--json`` and ``--home`` of ``okeios authors VERB`` work on either side of VERB (the
+    sub-verb does not reset what the parent verb was given); a bad address exits 2."""
+    home = tmp_path / "home"
+    okeios(home, "init")
+    nurse = LocalSigner.generate().address
+    okeios(home, "authors", "add", nurse, "--role", "nurse", "--json")
+    for args in (("authors", "--json", "list"), ("authors", "list", "--json")):
+        listed = json.loads(okeios(tmp_path / "elsewhere", "--home", str(home), *args).stdout)
+        assert [(r["key"], r["role"], r["state"]) for r in listed["authors"]] == [
+            (nurse, "nurse", "authorised")
+        ]
+    assert "nurse" in okeios(home, "authors", "list").stdout
+    okeios(home, "authors", "add", "0x1234", "--role", "nurse", expect=2)

@@ -758,28 +758,5 @@ def iter_leaves(value: JSONValue, *, max_depth: int = MAX_DEPTH) -> Iterator[tup
     type outside :data:`JSONValue`, and :class:`~okeios.errors.NestingError` for more than
     ``max_depth`` nested arrays and objects.
     """
-    _check_max_depth(max_depth)
-    stack: list[tuple[str, JSONValue, int]] = [("", value, 0)]
-    pop = stack.pop
-    push = stack.append
-    while stack:
-        path, node, depth = pop()
-        if isinstance(node, dict | list):
-            if depth >= max_depth:
-                raise NestingError(
-                    f"value at {_where(path)} nests more than {max_depth} arrays and objects deep"
-                )
-            if not node:
-                yield path, node
-            elif isinstance(node, dict):
-                for key in reversed(_sorted_keys(node)):
-                    push((f"{path}/{_escape_token(key)}", node[key], depth + 1))
-            else:
-                for index in range(len(node) - 1, -1, -1):
-                    push((f"{path}/{index}", node[index], depth + 1))
-        elif node is None or isinstance(node, _SCALAR_TYPES):
-            yield path, node
-        else:
-            raise CanonicalizationError(
-                f"{type(node).__name__} at {_where(path)} is not a JSON value type"
-            )
+    for path, leaf in iter_typed_leaves(value, max_depth=max_depth):
+        yield format_pointer(path), leaf

@@ -432,6 +432,10 @@ class Publisher:
             subject=subject,
             purpose=purpose,
         )
+        return self._append(event, signer)
+
+    def _append(self, event: Event, signer: Signer) -> LoggedEvent:
+        """Sign ``event``, append it to the log and keep it: the one way an event is written."""
         signed = event.sign(signer)
         logged = LoggedEvent(signed, self.event_log.tree.append(signed.leaf_data()))
         self.event_log.save(logged)
@@ -470,10 +474,7 @@ class Publisher:
             not_before=not_before,
             not_after=not_after,
         )
-        signed = event.sign(signer)
-        logged = LoggedEvent(signed, self.event_log.tree.append(signed.leaf_data()))
-        self.event_log.save(logged)
-        return logged
+        return self._append(event, signer)
 
     def authorise(
         self,

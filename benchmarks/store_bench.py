@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -257,6 +258,11 @@ def main() -> None:
     parser.add_argument("--fhir", default=str(FHIR))
     parser.add_argument("--dir", help="where to build the stores (default: a temporary folder)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the stores already built in --dir (their add figures are not re-measured)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -272,20 +278,31 @@ def main() -> None:
     figures: dict[str, Any] = {"records": args.records, "small": args.small}
     print(f"okeios store benchmark: {args.records:,} records (and {args.small:,}), in {root}")
 
-    figures["build"] = build = _child("build", big, args.records, args.fhir)
-    figures["build_small"] = _child("build", small, args.small, args.fhir)
-    _child("build", empty, 0, args.fhir)
-    rate = args.records / build["seconds"]
-    print(f"\nadd (by identity, {CHUNK:,} per transaction): {rate:,.0f} records/s")
-    peaks = {int(k): v for k, v in build["peaks"].items()}
-    tenth = min(peaks, key=lambda k: abs(k - args.records // 10))
-    ratio = peaks[args.records] / peaks[tenth]
-    _line(
-        f"peak RSS at {args.records:,} / at {tenth:,}",
-        f"{peaks[args.records]:.0f} / {peaks[tenth]:.0f} MiB = {ratio:.2f}x",
-        "<= 1.2x",
-        ratio <= 1.2,
-    )
+    def build(name: str, home: Path, count: int) -> dict[str, Any] | None:
+        if args.reuse and (home / "store.sqlite").exists():
+            return None
+        if home.exists():
+            raise SystemExit(f"{home} exists: remove it, or pass --reuse to keep it")
+        figures[name] = built = _child("build", home, count, args.fhir)
+        return built
+
+    built = build("build", big, args.records)
+    build("build_small", small, args.small)
+    build("build_empty", empty, 0)
+    if built is None:
+        print("\nadd: stores reused (--reuse), not re-measured")
+    else:
+        rate = args.records / built["seconds"]
+        print(f"\nadd (by identity, {CHUNK:,} per transaction): {rate:,.0f} records/s")
+        peaks = {int(k): v for k, v in built["peaks"].items()}
+        tenth = min(peaks, key=lambda k: abs(k - args.records // 10))
+        ratio = peaks[args.records] / peaks[tenth]
+        _line(
+            f"peak RSS at {args.records:,} / at {tenth:,}",
+            f"{peaks[args.records]:.0f} / {peaks[tenth]:.0f} MiB = {ratio:.2f}x",
+            "<= 1.2x",
+            ratio <= 1.2,
+        )
 
     print("\nStore.open")
     opened = {n: _child("open", h) for n, h in (("empty", empty), ("small", small), ("big", big))}
@@ -325,6 +342,8 @@ def main() -> None:
         )
 
     print(f"\nexport per record after {args.anchors:,} anchors vs after one")
+    if args.reuse:
+        shutil.rmtree(anch, ignore_errors=True)  # rebuilt each run: it is small
     a = figures["anchors"] = _child("anchors", anch, args.anchors, 2, args.rounds)
     r = a["many_ms"] / a["one_ms"]
     _line(

@@ -15,6 +15,7 @@ for. See ``docs/bulk.md``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -37,9 +38,16 @@ from okeios.errors import (
 )
 from okeios.protocol.anchors import AnchorEntry, ChainView
 from okeios.protocol.bundle import MAGIC, MAJOR_VERSION, Bundle
-from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.signing import checksum_address
 from okeios.verify.bundle import Authorities, verify_bundle
+from okeios.verify.chainplan import (
+    AnchorKey,
+    ChainHeader,
+    LatestKey,
+    LookupPlan,
+    plan_lookups,
+    read_facts,
+)
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Property, Reason, Report, Status, Verdict
 
@@ -53,8 +61,6 @@ DEFAULT_CHUNK_SIZE = 256
 DEFAULT_MAX_IN_FLIGHT = 64
 _HEADER = MAGIC + bytes([MAJOR_VERSION])
 
-AnchorKey = tuple[str, str, bytes, int]  # registry, publisher, log id, tree size
-LatestKey = tuple[str, str, bytes]  # registry, publisher, log id
 _Fact = AnchorEntry | ChainError | None
 
 
@@ -178,18 +184,6 @@ class ChainSnapshot:
 # --- reading what each bundle will ask the chain ----------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Header:
-    """What the verifier's chain lookups depend on, read from an encoded bundle."""
-
-    publisher: str
-    log_id: bytes
-    tree_size: int
-    ref_chain_id: int | None  # None: the bundle carries no anchor reference
-    ref_registry: bytes
-    extension_size: int | None
-
-
 @functools.lru_cache(maxsize=4096)
 def _checksum(raw: bytes) -> str:
     return checksum_address(raw)
@@ -199,7 +193,7 @@ def _is_uint(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _quick_header(data: bytes) -> _Header | None:
+def _quick_header(data: bytes) -> ChainHeader | None:
     """The header from the binary form without building the bundle (a plain msgpack read,
     about 15 times cheaper than a full decode), or None if anything looks unusual."""
     if data[: len(_HEADER)] != _HEADER:
@@ -217,7 +211,7 @@ def _quick_header(data: bytes) -> _Header | None:
         return None
     anchor = raw["anchor"]
     if anchor is None:
-        return _Header(_checksum(publisher), log_id, size, None, b"", None)
+        return ChainHeader(_checksum(publisher), log_id, size, None, b"", None)
     chain_id, registry, ext = anchor["chainId"], anchor["registry"], anchor["extension"]
     if not (_is_uint(chain_id) and isinstance(registry, bytes)):
         return None
@@ -226,10 +220,10 @@ def _quick_header(data: bytes) -> _Header | None:
         ext_size = ext["treeSize"]
         if not _is_uint(ext_size):
             return None
-    return _Header(_checksum(publisher), log_id, size, chain_id, registry, ext_size)
+    return ChainHeader(_checksum(publisher), log_id, size, chain_id, registry, ext_size)
 
 
-def _header(data: bytes | Bundle) -> _Header | None:
+def _header(data: bytes | Bundle) -> ChainHeader | None:
     """The header of a bundle, or None if it does not decode (verifying it will raise)."""
     if not isinstance(data, Bundle):
         try:
@@ -242,98 +236,97 @@ def _header(data: bytes | Bundle) -> _Header | None:
             data = Bundle.load(bytes(data))
         except (BundleError, TypeError):
             return None
-    cp = data.checkpoint
-    ref = data.anchor
-    ext = ref.extension if ref is not None else None
-    return _Header(
-        cp.publisher,
-        cp.checkpoint.log_id,
-        cp.checkpoint.tree_size,
-        None if ref is None else ref.chain_id,
-        b"" if ref is None else ref.registry,
-        None if ext is None else ext.tree_size,
-    )
+    return ChainHeader.of(data)
 
 
 class _Prefetcher:
-    """Reads each chain fact once, in the order the verifier would ask for it."""
+    """A :class:`~okeios.protocol.anchors.ChainView` in front of the caller's: each fact is
+    read from it once for the whole call and kept (a failed lookup as its error), and every
+    fact asked for since :meth:`snapshot` last ran is noted, to ship as the next chunk's
+    :class:`ChainSnapshot`.
+
+    Which facts a bundle needs is not worked out here: :meth:`snapshot` runs the verifier's
+    own :func:`~okeios.verify.chainplan.read_facts` for each distinct header against this view.
+    """
 
     def __init__(self, chain: ChainView, policy: TrustPolicy) -> None:
         if policy.chain_id is None or policy.registry is None:
             raise PolicyError("checking against a chain needs the chain id and registry pinned")
         self.chain = chain
         self.policy = policy
-        self.registry: str = policy.registry
-        self.registry_lower = policy.registry.lower()
         self._chain_id: int | ChainError | None = None
         self._head: int | ChainError | None = None
         self._anchors: dict[AnchorKey, _Fact] = {}
         self._latest: dict[LatestKey, _Fact] = {}
+        self._plans: dict[ChainHeader, LookupPlan] = {}
+        self._asked_chain_id = self._asked_head = False
+        self._asked_anchors: dict[AnchorKey, _Fact] = {}
+        self._asked_latest: dict[LatestKey, _Fact] = {}
 
-    def _fetch(self, read: Callable[[], Any]) -> Any:
+    @staticmethod
+    def _fetch(read: Callable[[], Any]) -> Any:
         try:
             return read()
         except ChainError as exc:
             return _frozen_error(exc)
 
-    def chain_id(self) -> int | ChainError:
+    # -- the ChainView protocol, remembering -----------------------------------------------
+
+    def chain_id(self) -> int:
         if self._chain_id is None:
             self._chain_id = self._fetch(self.chain.chain_id)
-        return self._chain_id
+        self._asked_chain_id = True
+        value: int = _give(self._chain_id)
+        return value
 
-    def head(self) -> int | ChainError:
+    def head(self) -> int:
         if self._head is None:
             self._head = self._fetch(self.chain.head)
-        return self._head
+        self._asked_head = True
+        value: int = _give(self._head)
+        return value
 
-    def anchor(self, key: AnchorKey) -> _Fact:
+    def anchor_at(
+        self, registry: str, publisher: str, log_id: bytes, tree_size: int
+    ) -> AnchorEntry | None:
+        key = (registry, publisher, log_id, tree_size)
         if key not in self._anchors:
             self._anchors[key] = self._fetch(lambda: self.chain.anchor_at(*key))
-        return self._anchors[key]
+        fact = self._asked_anchors[key] = self._anchors[key]
+        entry: AnchorEntry | None = _give(fact)
+        return entry
 
-    def latest(self, key: LatestKey) -> _Fact:
+    def latest(self, registry: str, publisher: str, log_id: bytes) -> AnchorEntry | None:
+        key = (registry, publisher, log_id)
         if key not in self._latest:
             self._latest[key] = self._fetch(lambda: self.chain.latest(*key))
-        return self._latest[key]
+        fact = self._asked_latest[key] = self._latest[key]
+        entry: AnchorEntry | None = _give(fact)
+        return entry
 
-    def snapshot(self, headers: Iterable[_Header | None]) -> ChainSnapshot:
-        """The facts the bundles with these headers need (and only those), fetched if new.
+    # -- snapshots -------------------------------------------------------------------------
 
-        Mirrors :func:`okeios.verify.bundle._check_chain`: the chain id; nothing more if it differs
-        from the policy's or the bundle points at another registry; then the anchor of the
-        checkpoint's size, the latest anchor, the extension's anchor and the head, stopping
-        at the first lookup that fails.
-        """
-        anchors: dict[AnchorKey, _Fact] = {}
-        latest: dict[LatestKey, _Fact] = {}
-        chain_id: int | ChainError | None = None
-        head: int | ChainError | None = None
-        policy_chain = self.policy.chain_id
-        for h in headers:
+    def snapshot(self, headers: Iterable[ChainHeader | None]) -> ChainSnapshot:
+        """The facts the bundles with these headers need (and only those), fetched if new:
+        the lookups :func:`~okeios.verify.chainplan.read_facts` makes for each header's plan,
+        in the verifier's order, stopping where the verifier stops."""
+        for h in dict.fromkeys(headers):  # bundles of one checkpoint share one header
             if h is None:
-                continue
-            chain_id = self.chain_id()
-            if isinstance(chain_id, ChainError) or chain_id != policy_chain:
-                continue
-            if h.ref_chain_id is not None and (
-                h.ref_chain_id != policy_chain or to_hex(h.ref_registry) != self.registry_lower
-            ):
-                continue
-            key = (self.registry, h.publisher, h.log_id, h.tree_size)
-            fact = anchors[key] = self.anchor(key)
-            if isinstance(fact, ChainError):
-                continue
-            lkey = (self.registry, h.publisher, h.log_id)
-            fact = latest[lkey] = self.latest(lkey)
-            if isinstance(fact, ChainError):
-                continue
-            if h.extension_size is not None:
-                ekey = (self.registry, h.publisher, h.log_id, h.extension_size)
-                fact = anchors[ekey] = self.anchor(ekey)
-                if isinstance(fact, ChainError):
-                    continue
-            head = self.head()
-        return ChainSnapshot(chain_id, head, anchors, latest)
+                continue  # it does not decode: verifying it raises before any lookup
+            plan = self._plans.get(h)
+            if plan is None:
+                plan = self._plans[h] = plan_lookups(h, self.policy)
+            with contextlib.suppress(ChainError):  # kept as the fact; the worker raises it
+                read_facts(plan, self)
+        snapshot = ChainSnapshot(
+            self._chain_id if self._asked_chain_id else None,
+            self._head if self._asked_head else None,
+            self._asked_anchors,
+            self._asked_latest,
+        )
+        self._asked_chain_id = self._asked_head = False
+        self._asked_anchors, self._asked_latest = {}, {}
+        return snapshot
 
 
 # --- the work ---------------------------------------------------------------------------------

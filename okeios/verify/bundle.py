@@ -39,7 +39,6 @@ from okeios.protocol.canonical import (
 )
 from okeios.protocol.commitment import commitment_from_digests, path_conflict
 from okeios.protocol.events import KEY_KINDS, ZERO_HASH, EventKind, derive_log_id
-from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.merkle import (
     ProofMismatchError,
     leaf_hash,
@@ -47,6 +46,7 @@ from okeios.protocol.merkle import (
     verify_inclusion,
 )
 from okeios.protocol.signing import recover_address
+from okeios.verify.chainplan import ChainHeader, plan_lookups, read_facts
 from okeios.verify.identity import Authority
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import (
@@ -303,39 +303,11 @@ def _check_chain(
             _skip(c, "not checked against a chain"),
             None,
         )
-    if policy.chain_id is None or policy.registry is None:
-        raise PolicyError("checking against a chain needs the chain id and registry pinned")
-    registry = policy.registry
+    plan = plan_lookups(ChainHeader.of(bundle), policy)
+    registry = plan.registry
     publisher = bundle.checkpoint.publisher
     try:
-        actual = chain.chain_id()
-        if actual != policy.chain_id:
-            detail = f"the chain answering is {actual}, the policy pins {policy.chain_id}"
-            return (
-                _fail(a, Reason.CHAIN_MISMATCH, detail),
-                _fail(c, Reason.CHAIN_MISMATCH, detail),
-                None,
-            )
-        if ref is not None and (
-            ref.chain_id != policy.chain_id or to_hex(ref.registry) != registry.lower()
-        ):
-            detail = (
-                f"the bundle points at registry 0x{ref.registry.hex()} on chain {ref.chain_id}; "
-                f"the policy trusts {registry} on chain {policy.chain_id}"
-            )
-            return (
-                _fail(a, Reason.REGISTRY_NOT_TRUSTED, detail),
-                _fail(c, Reason.REGISTRY_NOT_TRUSTED, detail),
-                None,
-            )
-        entry = chain.anchor_at(registry, publisher, cp.log_id, cp.tree_size)
-        latest = chain.latest(registry, publisher, cp.log_id)
-        later = (
-            chain.anchor_at(registry, publisher, cp.log_id, ext.tree_size)
-            if ext is not None
-            else None
-        )
-        head = chain.head()
+        facts = read_facts(plan, chain)
     except RegistryMissingError as exc:
         detail = f"{exc}: the pinned registry does not exist on this chain"
         return (
@@ -351,6 +323,30 @@ def _check_chain(
             consistency_failure or _undecided(c, Reason.CHAIN_UNAVAILABLE, detail),
             None,
         )
+    if facts.chain_id != plan.chain_id:
+        detail = f"the chain answering is {facts.chain_id}, the policy pins {plan.chain_id}"
+        return (
+            _fail(a, Reason.CHAIN_MISMATCH, detail),
+            _fail(c, Reason.CHAIN_MISMATCH, detail),
+            None,
+        )
+    if facts.anchors is None:
+        assert ref is not None  # only a bundle's own reference can point elsewhere
+        detail = (
+            f"the bundle points at registry 0x{ref.registry.hex()} on chain {ref.chain_id}; "
+            f"the policy trusts {registry} on chain {plan.chain_id}"
+        )
+        return (
+            _fail(a, Reason.REGISTRY_NOT_TRUSTED, detail),
+            _fail(c, Reason.REGISTRY_NOT_TRUSTED, detail),
+            None,
+        )
+    entry, latest, later, head = (
+        facts.anchors.entry,
+        facts.anchors.latest,
+        facts.anchors.later,
+        facts.anchors.head,
+    )
 
     # anchoring
     proven: AnchorEntry | None = None

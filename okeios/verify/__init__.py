@@ -1,8 +1,9 @@
 """The read side: what an auditor, a recipient or any third party runs.
 
 :mod:`.report` (verdicts and the one :class:`~okeios.verify.report.Reason` vocabulary),
-:mod:`.policy` (whom to trust), :mod:`.bundle` (one bundle), :mod:`.lineage` (one record's
-history), :mod:`.audit` (a whole published log), :mod:`.bulk` (many bundles on an executor),
+:mod:`.policy` (whom to trust), :mod:`.bundle` (one bundle), :mod:`.chainplan` (the chain
+lookups of a bundle's check, shared with bulk), :mod:`.lineage` (one record's history),
+:mod:`.audit` (a whole published log), :mod:`.bulk` (many bundles on an executor),
 :mod:`.share` (opening a share as its recipient).
 
 Depends on :mod:`okeios.protocol` and :mod:`okeios.crypto` only; chain facts arrive through a

@@ -40,7 +40,7 @@ from okeios.protocol.events import (
     derive_log_id,
 )
 from okeios.protocol.hexcodec import to_hex
-from okeios.protocol.logfile import read_log
+from okeios.protocol.logfile import LogFile, read_log
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import checksum_address
 from okeios.verify.identity import Authority
@@ -183,7 +183,16 @@ def audit_log(
     require_anchoring: bool | None = None,
 ) -> AuditReport:
     """Audit a published log file against the publisher's anchors (``chain``, which must be
-    the chain ``chain_id`` pins; None: skip the chain checks and say so)."""
+    the chain ``chain_id`` pins; None: skip the chain checks and say so).
+
+    The checks run in this order, each adding its defects to the report: whose log it is
+    (:func:`_check_owner`), its entries (:func:`_check_entries`), the records' lineage
+    (:func:`_check_lineage`), who held the log (:func:`_key_history`), the signed checkpoints
+    (:func:`_check_checkpoints`); then against the chain: the pinned chain
+    (:func:`_read_anchors`), one history per key (:func:`_check_one_history`), the handovers
+    (:func:`_check_handovers`), the anchored tree heads (:func:`_check_anchored_history`) and
+    the claimed times (:func:`_check_times`).
+    """
     if chain is not None and chain_id is None:
         raise PolicyError("an audit against a chain needs the chain id pinned (chain_id)")
     parsed = read_log(lines)
@@ -192,6 +201,57 @@ def audit_log(
     report.anchoring_required = (
         chain is not None if require_anchoring is None else require_anchoring
     )
+    _check_owner(report, parsed)
+    allowed = {checksum_address(a) for a in authors} if authors else None
+    state = _check_entries(report, parsed, allowed, progress)
+    _check_lineage(report, state, order_tolerance)
+    authority = _key_history(report, state, len(parsed.entries))
+    _check_checkpoints(report, parsed, authority, state)
+    if chain is None:
+        report.defects.append(
+            Defect(Reason.CHAIN_UNAVAILABLE, None, "no chain given: anchors not checked")
+        )
+        return report
+    assert chain_id is not None  # checked above
+    read = _read_anchors(report, chain, chain_id, authority)
+    if read is None:
+        return report
+    by_key, others = read
+    anchors = _merge_anchors(by_key.values())
+    _check_one_history(report, others)
+    _check_handovers(report, authority, by_key)
+    report.anchors = anchors
+    _check_anchored_history(report, anchors, state)
+    _check_times(report, state.entries, anchors, tolerance)
+    report.defects.sort(key=lambda d: (d.index is None, d.index or 0))
+    return report
+
+
+@dataclass
+class _LogState:
+    """What the checks after the entries need of the log file: its decoded entries (position
+    and event), the Merkle tree of its leaves (an empty leaf for an entry that did not decode,
+    so positions and roots stay those of the file), and, once the lineage is checked, where
+    entry-level defects disturb the log."""
+
+    entries: list[tuple[int, SignedEvent]] = field(default_factory=list)
+    log: MerkleLog = field(default_factory=MerkleLog)
+    #: The first disturbed index of each structural defect (missing, duplicate, reordered).
+    structural: list[int] = field(default_factory=list)
+    #: Whether entries are missing (anchors beyond the file are then explained).
+    entries_missing: bool = False
+
+    def disturbed_before(self, size: int) -> bool:
+        """Whether a structural defect disturbs the first ``size`` entries (so a root of that
+        size cannot match, and that is explained, not a separate finding)."""
+        return any(i < size for i in self.structural)
+
+
+def _check_owner(report: AuditReport, parsed: LogFile) -> None:
+    """The log file is the audited publisher's (``foreign-log`` otherwise) and its one log, the
+    one its key is bound to (``log-not-bound``: a second history, or another publisher's log
+    replayed); lines that do not decode are ``malformed-entry``."""
+    expected = report.publisher
     if parsed.publisher != expected:
         report.defects.append(
             Defect(
@@ -213,51 +273,30 @@ def audit_log(
     report.defects.extend(
         Defect(Reason.MALFORMED_ENTRY, position, message) for position, message in parsed.malformed
     )
-    allowed = {checksum_address(a) for a in authors} if authors else None
 
-    entries: list[tuple[int, SignedEvent]] = []
-    log = MerkleLog()
+
+def _check_entries(
+    report: AuditReport,
+    parsed: LogFile,
+    allowed: set[str] | None,
+    progress: Callable[[int], None] | None,
+) -> _LogState:
+    """Each entry's signature recovers to its author (``signature-malformed``,
+    ``signature-mismatch``), an allowed one if ``allowed`` is given (``author-not-trusted``),
+    and the entry names this log (``log-mismatch``). Counts entries, records and kinds, and
+    returns the log's entries and tree."""
+    state = _LogState()
     kinds: Counter[str] = Counter()
     records: set[bytes] = set()
     for index, (_, signed, leaf) in enumerate(parsed.entries):
         if signed is None or leaf is None:
-            log.append(b"")  # keep positions; the root will not match, as it should not
+            state.log.append(b"")  # keep positions; the root will not match, as it should not
             continue
-        log.append(leaf)
-        entries.append((index, signed))
+        state.log.append(leaf)
+        state.entries.append((index, signed))
         kinds[str(signed.event.kind)] += 1
         records.add(signed.event.record_id)
-        try:
-            signer = signed.recover()
-        except OkeiosError as exc:
-            report.defects.append(
-                Defect(Reason.SIGNATURE_MALFORMED, index, str(exc), signed.event.record_id)
-            )
-        else:
-            if signer != signed.event.author:
-                report.defects.append(
-                    Defect(
-                        Reason.SIGNATURE_MISMATCH,
-                        index,
-                        f"signed by {signer}, claims {signed.event.author}",
-                        signed.event.record_id,
-                    )
-                )
-            elif allowed is not None and signer not in allowed:
-                report.defects.append(
-                    Defect(
-                        Reason.AUTHOR_NOT_TRUSTED, index, f"author {signer}", signed.event.record_id
-                    )
-                )
-        if signed.event.log_id != parsed.log_id:
-            report.defects.append(
-                Defect(
-                    Reason.LOG_MISMATCH,
-                    index,
-                    "the event names another log",
-                    signed.event.record_id,
-                )
-            )
+        report.defects.extend(_entry_defects(index, signed, parsed.log_id, allowed))
         if progress is not None and index % 1000 == 999:
             progress(1000)
     if progress is not None:
@@ -265,25 +304,66 @@ def audit_log(
     report.entries = len(parsed.entries)
     report.records = len(records)
     report.kinds = dict(kinds)
+    return state
 
-    lineage = check_lineage(entries, order_tolerance=order_tolerance)
+
+def _entry_defects(
+    index: int, signed: SignedEvent, log_id: bytes, allowed: set[str] | None
+) -> list[Defect]:
+    """The defects of one decoded entry: its signature, its author, its log."""
+    found: list[Defect] = []
+    record = signed.event.record_id
+    try:
+        signer = signed.recover()
+    except OkeiosError as exc:
+        found.append(Defect(Reason.SIGNATURE_MALFORMED, index, str(exc), record))
+    else:
+        if signer != signed.event.author:
+            found.append(
+                Defect(
+                    Reason.SIGNATURE_MISMATCH,
+                    index,
+                    f"signed by {signer}, claims {signed.event.author}",
+                    record,
+                )
+            )
+        elif allowed is not None and signer not in allowed:
+            found.append(Defect(Reason.AUTHOR_NOT_TRUSTED, index, f"author {signer}", record))
+    if signed.event.log_id != log_id:
+        found.append(Defect(Reason.LOG_MISMATCH, index, "the event names another log", record))
+    return found
+
+
+def _check_lineage(report: AuditReport, state: _LogState, order_tolerance: int) -> None:
+    """Every record's history is unbroken (:func:`~okeios.verify.lineage.check_lineage`); notes
+    where structural defects (missing, duplicate, reordered entries) disturb the log, since
+    anchors and checkpoints beyond that point cannot match, and that is explained, not a
+    separate finding."""
+    lineage = check_lineage(state.entries, order_tolerance=order_tolerance)
     report.defects.extend(Defect(d.kind, d.index, d.detail, d.record_id) for d in lineage)
-    # Entry-level defects disturb the log from some index on; anchors and checkpoints beyond
-    # that point cannot match, and that is explained, not a separate finding.
-    structural = sorted(
+    state.structural = sorted(
         d.since if d.since is not None else d.index for d in lineage if d.kind in STRUCTURAL
     )
-    entries_missing = any(d.kind is Reason.MISSING_ENTRY for d in lineage)
+    state.entries_missing = any(d.kind is Reason.MISSING_ENTRY for d in lineage)
 
-    # Who held the log when: its own identity events (docs/identity.md).
+
+def _key_history(report: AuditReport, state: _LogState, size: int) -> Authority | None:
+    """Who held the log when, from its own identity events (docs/identity.md); None, and an
+    ``identity-invalid`` defect, if they do not make a valid key history."""
     try:
-        authority: Authority | None = Authority.from_events(
-            expected, entries, size=len(parsed.entries)
-        )
+        return Authority.from_events(report.publisher, state.entries, size=size)
     except OkeiosError as exc:
-        authority = None
         report.defects.append(Defect(Reason.IDENTITY_INVALID, None, str(exc)))
+        return None
 
+
+def _check_checkpoints(
+    report: AuditReport, parsed: LogFile, authority: Authority | None, state: _LogState
+) -> None:
+    """Every signed checkpoint in the file decodes (``checkpoint-signature-malformed``), is
+    signed by the key that held the log at its size (``checkpoint-signature-mismatch``), and
+    is this log's tree head (``checkpoint-mismatch``, unless a structural defect explains)."""
+    log = state.log
     for position, cp in parsed.checkpoints:
         report.checkpoints += 1
         assert cp is not None
@@ -298,39 +378,39 @@ def audit_log(
                 )
             )
             continue
+        size = cp.checkpoint.tree_size
         holds = (
-            signer == expected
+            signer == report.publisher
             if authority is None
-            else authority.check_checkpoint(signer, cp.checkpoint.tree_size) is None
+            else authority.check_checkpoint(signer, size) is None
         )
         if not holds or cp.publisher != signer:
             report.defects.append(
                 Defect(
                     Reason.CHECKPOINT_SIGNATURE_MISMATCH,
                     None,
-                    f"the checkpoint of size {cp.checkpoint.tree_size} is signed by {signer}",
+                    f"the checkpoint of size {size} is signed by {signer}",
                 )
             )
         elif (
-            (cp.checkpoint.tree_size > log.size and not entries_missing)
-            or (
-                cp.checkpoint.tree_size <= log.size
-                and log.root(cp.checkpoint.tree_size) != cp.checkpoint.root
-            )
-        ) and not any(i < cp.checkpoint.tree_size for i in structural):
+            (size > log.size and not state.entries_missing)
+            or (size <= log.size and log.root(size) != cp.checkpoint.root)
+        ) and not state.disturbed_before(size):
             report.defects.append(
                 Defect(
                     Reason.CHECKPOINT_MISMATCH,
                     None,
-                    f"the signed checkpoint of size {cp.checkpoint.tree_size} is not this log",
+                    f"the signed checkpoint of size {size} is not this log",
                 )
             )
 
-    if chain is None:
-        report.defects.append(
-            Defect(Reason.CHAIN_UNAVAILABLE, None, "no chain given: anchors not checked")
-        )
-        return report
+
+def _read_anchors(
+    report: AuditReport, chain: AnchorSource, chain_id: int, authority: Authority | None
+) -> tuple[dict[str, list[AnchorEntry]], list[bytes]] | None:
+    """The anchors of the log by each key that held it, and the other logs those keys
+    anchored; None, with ``chain-mismatch`` when the chain answering is not the pinned one
+    (its anchors say nothing about this log) or ``chain-unavailable`` when it cannot be read."""
     try:
         actual = chain.chain_id
         if actual != chain_id:
@@ -342,26 +422,38 @@ def audit_log(
                     "say nothing about this log",
                 )
             )
-            return report
+            return None
         # Every key that held the log (docs/identity.md): its anchors are one history.
-        keys = authority.publishers() if authority is not None else [expected]
-        by_key = {k: chain.anchors(k, parsed.log_id) for k in keys}
-        anchors = _merge_anchors(by_key.values())
-        others = [i for k in keys for i in chain.log_ids(k) if i != parsed.log_id]
+        keys = authority.publishers() if authority is not None else [report.publisher]
+        by_key = {k: chain.anchors(k, report.log_id) for k in keys}
+        others = [i for k in keys for i in chain.log_ids(k) if i != report.log_id]
     except ChainError as exc:
         report.defects.append(
             Defect(Reason.CHAIN_UNAVAILABLE, None, f"the chain could not be read: {exc}")
         )
-        return report
+        return None
+    return by_key, others
+
+
+def _check_one_history(report: AuditReport, others: list[bytes]) -> None:
+    """The publisher anchored no other log in the registry (``second-log``: a second history,
+    which this audit does not cover)."""
     for other in others:
         report.defects.append(
             Defect(
                 Reason.SECOND_LOG,
                 None,
-                f"{expected} also anchored log 0x{other.hex()} in this registry: a second "
-                "history, which this audit does not cover",
+                f"{report.publisher} also anchored log 0x{other.hex()} in this registry: a "
+                "second history, which this audit does not cover",
             )
         )
+
+
+def _check_handovers(
+    report: AuditReport, authority: Authority | None, by_key: dict[str, list[AnchorEntry]]
+) -> None:
+    """A key that handed the log over anchored nothing beyond the handover
+    (``publisher-retired``)."""
     for handover in authority.handovers if authority is not None else ():
         for a in by_key.get(handover.old, []):
             if a.tree_size > handover.index + 1:
@@ -373,12 +465,21 @@ def audit_log(
                         f"anchored {a.tree_size} entries in block {a.block_number}",
                     )
                 )
-    report.anchors = anchors
+
+
+def _check_anchored_history(
+    report: AuditReport, anchors: list[AnchorEntry], state: _LogState
+) -> None:
+    """The log was anchored (``not-anchored``), and every anchored tree head is the root of
+    the file's first ``size`` entries: ``truncated-log`` when the file is shorter (unless
+    entries were found missing), ``history-mismatch`` when the root differs and no structural
+    defect explains it (entries were rewritten)."""
+    log = state.log
     if not anchors:
         report.defects.append(Defect(Reason.NOT_ANCHORED, None, "the log was never anchored"))
     for a in anchors:
         if a.tree_size > log.size:
-            if entries_missing:
+            if state.entries_missing:
                 continue  # explained by the missing entries found above
             report.defects.append(
                 Defect(
@@ -387,7 +488,7 @@ def audit_log(
                     f"anchor of size {a.tree_size}, but the log file has {log.size} entries",
                 )
             )
-        elif log.root(a.tree_size) != a.root and not any(i < a.tree_size for i in structural):
+        elif log.root(a.tree_size) != a.root and not state.disturbed_before(a.tree_size):
             report.defects.append(
                 Defect(
                     Reason.HISTORY_MISMATCH,
@@ -396,9 +497,6 @@ def audit_log(
                     f"{a.block_number}: entries were rewritten",
                 )
             )
-    _check_times(report, entries, anchors, tolerance)
-    report.defects.sort(key=lambda d: (d.index is None, d.index or 0))
-    return report
 
 
 def _check_times(
@@ -407,6 +505,9 @@ def _check_times(
     anchors: list[AnchorEntry],
     tolerance: int,
 ) -> None:
+    """Every anchored event's claimed time is at most ``tolerance`` seconds before the block
+    time of the first anchor that holds it (``backdated``) and not more than a small skew after
+    it (``future-dated``)."""
     sizes = [a.tree_size for a in anchors]
     for index, signed in entries:
         k = bisect.bisect_right(sizes, index)

@@ -19,8 +19,8 @@ from web3.providers.eth_tester import EthereumTesterProvider
 from okeios.chain.registry import Registry, RegistryView
 from okeios.cli.demo import synthetic_records
 from okeios.errors import BundleError, ChainError, InputError, PolicyError, RegistryMissingError
-from okeios.protocol.anchors import AnchorEntry, ChainView
 from okeios.protocol.bundle import Bundle
+from okeios.protocol.events import derive_log_id
 from okeios.protocol.signing import LocalSigner
 from okeios.publish.anchoring import anchor
 from okeios.publish.store import Store
@@ -29,6 +29,7 @@ from okeios.verify.bulk import ChainSnapshot, SnapshotMissError, verify_many
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.policy import ANYONE, TrustPolicy
 from okeios.verify.report import Property, Reason, Report, Status
+from tests.fakechain import FakeChain
 from tests.helpers import CountingRng
 
 COUNT = 200
@@ -52,6 +53,10 @@ class Corpus:
     registry: Registry
     publisher: str
     anchored_sizes: tuple[int, ...]
+
+    def fake(self) -> FakeChain:
+        """A fake chain holding what the registry holds (it counts the lookups it answers)."""
+        return FakeChain.copy_of(self.registry, [(self.publisher, derive_log_id(self.publisher))])
 
 
 def _flip_bit_in(data: bytes, part: bytes, offset: int = 10) -> bytes:
@@ -120,51 +125,6 @@ def baseline_reports(corpus: Corpus) -> list[Report]:
 @pytest.fixture(scope="module")
 def baseline(baseline_reports: list[Report]) -> list[dict[str, Any]]:
     return [r.to_dict() for r in baseline_reports]
-
-
-class CountingView:
-    """A ChainView that counts the lookups reaching the view it wraps, by key."""
-
-    def __init__(self, inner: ChainView) -> None:
-        self.inner = inner
-        self.calls: Counter[str] = Counter()
-        self.keys: Counter[tuple[Any, ...]] = Counter()
-
-    def chain_id(self) -> int:
-        self.calls["chain_id"] += 1
-        return self.inner.chain_id()
-
-    def head(self) -> int:
-        self.calls["head"] += 1
-        return self.inner.head()
-
-    def anchor_at(
-        self, registry: str, publisher: str, log_id: bytes, tree_size: int
-    ) -> AnchorEntry | None:
-        self.calls["anchor_at"] += 1
-        self.keys[("anchor_at", registry, publisher, log_id, tree_size)] += 1
-        return self.inner.anchor_at(registry, publisher, log_id, tree_size)
-
-    def latest(self, registry: str, publisher: str, log_id: bytes) -> AnchorEntry | None:
-        self.calls["latest"] += 1
-        self.keys[("latest", registry, publisher, log_id)] += 1
-        return self.inner.latest(registry, publisher, log_id)
-
-
-class FlakyView(CountingView):
-    """A view whose node fails for some anchor sizes (the same way every time)."""
-
-    def __init__(self, inner: ChainView, failing: dict[int, ChainError]) -> None:
-        super().__init__(inner)
-        self.failing = failing
-
-    def anchor_at(
-        self, registry: str, publisher: str, log_id: bytes, tree_size: int
-    ) -> AnchorEntry | None:
-        entry = super().anchor_at(registry, publisher, log_id, tree_size)
-        if tree_size in self.failing:
-            raise self.failing[tree_size]
-        return entry
 
 
 # --- executors ------------------------------------------------------------------------------
@@ -252,7 +212,7 @@ def test_identical_to_a_serial_loop_and_one_lookup_per_fact(
     baseline_reports: list[Report],
     executor: Executor | None,
 ) -> None:
-    view = CountingView(RegistryView(corpus.w3))
+    view = corpus.fake()
     done: list[int] = []
     reports = verify_many(
         corpus.bundles,
@@ -298,14 +258,14 @@ def test_offline_without_a_chain(corpus: Corpus, process_pool: Executor) -> None
 
 
 def test_chain_errors_become_the_same_verdicts(corpus: Corpus, process_pool: Executor) -> None:
-    def flaky() -> FlakyView:
-        return FlakyView(
-            RegistryView(corpus.w3),
-            {
-                150: ChainError("the node timed out"),
-                200: RegistryMissingError("no contract at the registry"),
-            },
-        )
+    def flaky() -> FakeChain:
+        """A node that fails for some anchor sizes (the same way every time)."""
+        view = corpus.fake()
+        timeout = ChainError("the node timed out")
+        missing = RegistryMissingError("no contract at the registry")
+        view.fail("anchor_at", timeout, lambda args: args[3] == 150)
+        view.fail("anchor_at", missing, lambda args: args[3] == 200)
+        return view
 
     expected = [verify_bundle(b, corpus.policy, chain=flaky()).to_dict() for b in corpus.bundles]
     view = flaky()
@@ -335,7 +295,7 @@ def test_a_chain_that_is_not_the_pinned_one(corpus: Corpus, process_pool: Execut
         chain_id=1,
         registry=corpus.registry.address,
     )
-    view = CountingView(RegistryView(corpus.w3))
+    view = corpus.fake()
     reports = verify_many(corpus.bundles, policy, executor=process_pool, chain=view)
     assert {r.verdict(Property.ANCHORING).reason for r in reports} == {Reason.CHAIN_MISMATCH}
     assert view.calls == Counter(chain_id=1)  # nothing else is asked of the wrong chain
@@ -364,7 +324,7 @@ def test_an_undecodable_bundle_raises_as_verify_bundle_does(
 
 
 def test_snapshot_capture_pickles_and_refuses_what_it_lacks(corpus: Corpus) -> None:
-    view = CountingView(RegistryView(corpus.w3))
+    view = corpus.fake()
     snapshot = ChainSnapshot.capture(view, corpus.policy, corpus.bundles)
     assert len(snapshot) == 5  # four anchors and the latest one
     copied = pickle.loads(pickle.dumps(snapshot))

@@ -8,14 +8,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from okeios.chain.registry import Registry, RegistryView
 from okeios.cli.demo import synthetic_records
 from okeios.errors import ChainError, IdentityError, PolicyError
-from okeios.protocol.anchors import AnchorEntry
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.events import SignedEvent, derive_log_id
 from okeios.protocol.signing import LocalSigner
@@ -30,6 +28,7 @@ from okeios.verify.keyhistory import dump_key_history, load_authority
 from okeios.verify.lineage import verify_lineage
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Report
+from tests.fakechain import FakeChain
 from tests.helpers import CountingRng
 from tests.nodes import Node
 
@@ -362,41 +361,18 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
         )
     # A registry that did not enforce it (or a forged chain view) is caught by the verifier
     # and the auditor all the same.
-    late = AnchorEntry(None, size_now, reopened.publisher.log.root(size_now), 10**6, t0 + 9 * HOUR)
-    lax_view = LaxChain(world.view(), world.registry, old_key, late)
+    lax_view = FakeChain.copy_of(
+        world.registry, [(old_key, reopened.log_id), (reopened.address, reopened.log_id)]
+    )
+    lax = lax_view.registry(world.registry.address)
+    lax.anchor(old_key, reopened.log_id, size_now, reopened.publisher.log.root(size_now))
     with pytest.raises(IdentityError, match="retired key kept anchoring"):
         load_authority(reopened.key_history(), policy, chain=lax_view)
     lines: list[str] = []
     reopened.write_log(lines.append)
-    audit = audit_identity(lines, organisation=world.org, chain=lax_view)
+    audit = audit_identity(lines, organisation=world.org, chain=lax)
     assert [(f["kind"], f["publisher"]) for f in audit.findings] == [("publisher-retired", old_key)]
     reopened.close()
-
-
-class LaxChain:
-    """A chain view and anchor source where ``key`` anchored ``extra`` after retiring, as a
-    registry without handovers would allow."""
-
-    def __init__(self, view: RegistryView, registry: Registry, key: str, extra: AnchorEntry):
-        self.view, self.registry, self.key, self.extra = view, registry, key, extra
-
-    def chain_id(self) -> int:
-        return self.view.chain_id()
-
-    def head(self) -> int:
-        return self.view.head()
-
-    def anchor_at(self, registry: str, publisher: str, log_id: bytes, size: int) -> Any:
-        return self.view.anchor_at(registry, publisher, log_id, size)
-
-    def latest(self, registry: str, publisher: str, log_id: bytes) -> Any:
-        if publisher == self.key:
-            return self.extra
-        return self.view.latest(registry, publisher, log_id)
-
-    def anchors(self, publisher: str, log_id: bytes, start: int = 0) -> list[AnchorEntry]:
-        found = self.registry.anchors(publisher, log_id, start)
-        return [*found, self.extra] if publisher == self.key else found
 
 
 def test_identity_rules_refuse_a_forged_key_history() -> None:

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from okeios.config import TrustConfig
 from okeios.errors import CommitmentError, EncodingError, InputError, NonCanonicalEncodingError
-from okeios.protocol.anchors import AnchorEntry
 from okeios.protocol.bundle import Bundle, InclusionProof
 from okeios.protocol.canonical import canonicalize, parse_json
 from okeios.protocol.commitment import (
@@ -47,6 +46,7 @@ from okeios.verify.bundle import verify_bundle
 from okeios.verify.lineage import verify_lineage
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Property, Reason
+from tests.fakechain import FakeChain, FakeRegistry
 from tests.helpers import CountingRng, make_publisher, policy_for
 
 RECIPIENT = LocalSigner.from_key(hashlib.sha256(b"recipient").digest()).address
@@ -144,18 +144,13 @@ def test_finding_1_variant_a_replay_by_another_trusted_publisher_is_log_not_boun
         assert _reason(forged, policy) is Reason.LOG_NOT_BOUND
 
 
-class _Registry:
-    """An anchor source that answers like a registry which did not enforce binding (a
-    version-1 registry): the publisher's main log and a second one."""
-
-    def __init__(self, anchors: list[AnchorEntry], log_ids: list[bytes], chain_id: int) -> None:
-        self._anchors, self._log_ids, self.chain_id = anchors, log_ids, chain_id
-
-    def anchors(self, publisher: str, log_id: bytes, start: int = 0) -> list[AnchorEntry]:
-        return self._anchors[start:]
-
-    def log_ids(self, publisher: str) -> list[bytes]:
-        return self._log_ids
+def _anchored(chain_id: int, publisher: Publisher, *, bind_logs: bool = True) -> FakeRegistry:
+    """A registry on a fake chain ``chain_id`` holding one anchor of the publisher's whole log
+    (``bind_logs=False``: a registry that did not enforce binding, a version-1 registry)."""
+    registry = FakeChain(chain_id, genesis_time=T0).deploy(bind_logs=bind_logs)
+    log = publisher.log
+    registry.anchor(publisher.address, publisher.log_id, log.size, log.root(), timestamp=T0 + 60)
+    return registry
 
 
 def _log_lines(publisher: Publisher) -> list[str]:
@@ -174,12 +169,13 @@ def test_finding_1_the_audit_reports_every_other_log_of_the_publisher() -> None:
     main = make_publisher()
     _history(main, revoke=True)
     shadow_id = hashlib.sha256(b"shadow").digest()
-    anchors = [AnchorEntry(0, main.log.size, main.log.root(), 5, T0 + 60)]
-    source = _Registry(anchors, [main.log_id, shadow_id], chain_id=7)
+    # A registry that did not enforce binding: the publisher's main log and a second one.
+    source = _anchored(7, main, bind_logs=False)
+    source.anchor(main.address, shadow_id, 1, hashlib.sha256(b"shadow root").digest())
     report = audit_log(_log_lines(main), publisher=main.address, chain=source, chain_id=7)
     assert report.defect_kinds() == {"second-log"}
     assert shadow_id.hex() in report.defects[0].detail
-    clean = _Registry(anchors, [main.log_id], chain_id=7)
+    clean = _anchored(7, main)
     assert audit_log(_log_lines(main), publisher=main.address, chain=clean, chain_id=7).passed
     # The shadow log's own file is refused outright.
     shadow = make_publisher()
@@ -298,8 +294,7 @@ def test_finding_4_an_access_dated_before_the_revoke_it_follows_is_time_reversed
 def test_finding_5_an_audit_against_another_chain_is_chain_mismatch() -> None:
     publisher = make_publisher()
     _history(publisher, revoke=True)
-    anchors = [AnchorEntry(0, publisher.log.size, publisher.log.root(), 5, T0 + 60)]
-    elsewhere = _Registry(anchors, [publisher.log_id], chain_id=31337)
+    elsewhere = _anchored(31337, publisher)
     report = audit_log(_log_lines(publisher), publisher=publisher.address, chain=elsewhere,
                        chain_id=1)  # fmt: skip
     assert report.defect_kinds() == {"chain-mismatch"}

@@ -17,14 +17,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from okeios.errors import TileError
-from okeios.protocol.anchors import AnchorEntry
-from okeios.protocol.events import derive_log_id
 from okeios.protocol.note import parse_vkey
 from okeios.protocol.tiles import TileRef, parse_tile_path, tiles_for_size
 from okeios.publish.publisher import Publisher
 from okeios.publish.tiles import note_signer, publish_tiles
 from okeios.verify.tiles import TileFetcher, audit_tiles
 from okeios.verify.witness import Witness, WitnessPolicy, add_checkpoint_request
+from tests.fakechain import FakeChain, FakeRegistry
 from tests.helpers import make_publisher
 
 TIME = 1_750_000_000
@@ -137,24 +136,10 @@ def spec_verify_checkpoint(text: str, vkey: str) -> tuple[str, int, bytes]:
 CHAIN_ID = 31337
 
 
-class Anchors:
-    """The chain as the audit reads it: one anchor per published checkpoint."""
-
-    def __init__(self) -> None:
-        self.entries: list[AnchorEntry] = []
-
-    def anchor(self, publisher: Publisher) -> None:
-        size = publisher.log.size
-        entry = AnchorEntry(len(self.entries), size, publisher.log.root(), size, TIME + 60)
-        self.entries.append(entry)
-
-    chain_id = CHAIN_ID
-
-    def anchors(self, publisher: str, log_id: bytes, start: int = 0) -> list[AnchorEntry]:
-        return self.entries[start:]
-
-    def log_ids(self, publisher: str) -> list[bytes]:
-        return [derive_log_id(publisher)] if self.entries else []
+def anchor(registry: FakeRegistry, publisher: Publisher) -> None:
+    """Anchor the publisher's log as it stands: one anchor per published checkpoint."""
+    log = publisher.log
+    registry.anchor(publisher.address, publisher.log_id, log.size, log.root(), timestamp=TIME + 60)
 
 
 def grow(publisher: Publisher, count: int) -> None:
@@ -253,9 +238,9 @@ def test_published_tiles_read_by_an_independent_reader(tmp_path: Path) -> None:
 def test_audit_over_http_then_incrementally(tmp_path: Path, served: tuple[Path, str]) -> None:
     www, url = served
     publisher = make_publisher()
-    chain = Anchors()
+    chain = FakeChain(CHAIN_ID, genesis_time=TIME).deploy()
     grow(publisher, 300)
-    chain.anchor(publisher)
+    anchor(chain, publisher)
     publish(publisher, www / "log")
     cache = tmp_path / "cache"
 
@@ -269,7 +254,7 @@ def test_audit_over_http_then_incrementally(tmp_path: Path, served: tuple[Path, 
     assert len(first.fetched) == len(set(first.fetched)) == 10  # nothing fetched twice
 
     grow(publisher, 500)  # 800 entries: tiles 0/001 completes, 0/002, 0/003.p/32, 1/000.p/3
-    chain.anchor(publisher)
+    anchor(chain, publisher)
     publish(publisher, www / "log")
     served_before = len(QuietHandler.requests)
     second = TileFetcher(url, cache)

@@ -46,7 +46,7 @@ from okeios.protocol.merkle import (
     verify_inclusion,
 )
 from okeios.protocol.signing import recover_address
-from okeios.verify.chainplan import ChainHeader, plan_lookups, read_facts
+from okeios.verify.chainplan import ChainHeader, LogAnchors, plan_lookups, read_facts
 from okeios.verify.identity import Authority
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import (
@@ -305,7 +305,6 @@ def _check_chain(
         )
     plan = plan_lookups(ChainHeader.of(bundle), policy)
     registry = plan.registry
-    publisher = bundle.checkpoint.publisher
     try:
         facts = read_facts(plan, chain)
     except RegistryMissingError as exc:
@@ -341,72 +340,79 @@ def _check_chain(
             _fail(c, Reason.REGISTRY_NOT_TRUSTED, detail),
             None,
         )
-    entry, latest, later, head = (
-        facts.anchors.entry,
-        facts.anchors.latest,
-        facts.anchors.later,
-        facts.anchors.head,
-    )
+    anchoring, proven = _judge_anchoring(bundle, policy, registry, facts.anchors)
+    consistency = consistency_failure or _judge_consistency(bundle, facts.anchors)
+    return anchoring, consistency, proven
 
-    # anchoring
-    proven: AnchorEntry | None = None
+
+def _judge_anchoring(
+    bundle: Bundle, policy: TrustPolicy, registry: str, found: LogAnchors
+) -> tuple[Verdict, AnchorEntry | None]:
+    """The anchoring verdict from the chain's answers, and the anchor that proves the time
+    (None unless it passes): the checkpoint's size was anchored (``not-anchored``), with the
+    checkpoint's root (``anchor-root-mismatch``: two histories), at least
+    ``policy.confirmations`` blocks deep (``not-final``)."""
+    a = Property.ANCHORING
+    cp = bundle.checkpoint.checkpoint
+    entry, head = found.entry, found.head
     if entry is None:
-        anchoring = _fail(
-            a,
-            Reason.NOT_ANCHORED,
-            f"publisher {publisher} never anchored a tree of {cp.tree_size} in registry {registry}",
-        )
-    elif entry.root != cp.root:
-        anchoring = _fail(
+        publisher = bundle.checkpoint.publisher
+        detail = f"publisher {publisher} never anchored a tree of {cp.tree_size} in registry"
+        return _fail(a, Reason.NOT_ANCHORED, f"{detail} {registry}"), None
+    if entry.root != cp.root:
+        return _fail(
             a,
             Reason.ANCHOR_ROOT_MISMATCH,
             f"the registry holds root {entry.root.hex()} for size {cp.tree_size}, the checkpoint "
             f"{cp.root.hex()}: the publisher signed two histories",
-        )
-    elif head - entry.block_number + 1 < policy.confirmations:
-        anchoring = _fail(
+        ), None
+    if head - entry.block_number + 1 < policy.confirmations:
+        return _fail(
             a,
             Reason.NOT_FINAL,
             f"anchored in block {entry.block_number}: {head - entry.block_number + 1} of "
             f"{policy.confirmations} confirmations",
-        )
-    else:
-        proven = entry
-        when = _dt.datetime.fromtimestamp(entry.timestamp, _dt.UTC).isoformat()
-        anchoring = _pass(a, f"anchored in block {entry.block_number} at {when}")
+        ), None
+    when = _dt.datetime.fromtimestamp(entry.timestamp, _dt.UTC).isoformat()
+    return _pass(a, f"anchored in block {entry.block_number} at {when}"), entry
 
-    # consistency
-    if consistency_failure is not None:
-        consistency = consistency_failure
-    elif latest is None:
-        consistency = _fail(c, Reason.CONSISTENCY_UNPROVEN, "the log was never anchored")
-    elif ext is not None and (later is None or later.root != ext.root):
-        consistency = _fail(
+
+def _judge_consistency(bundle: Bundle, found: LogAnchors) -> Verdict:
+    """The consistency verdict from the chain's answers (a carried proof already checked
+    offline): the log was anchored at all (``consistency-unproven``), a carried later tree head
+    is the one anchored at its size (``extension-not-anchored``), or else the checkpoint
+    itself is anchored (the registry enforced consistency of every later anchor)."""
+    c = Property.CONSISTENCY
+    cp = bundle.checkpoint.checkpoint
+    ext = bundle.anchor.extension if bundle.anchor is not None else None
+    entry, latest, later = found.entry, found.latest, found.later
+    if latest is None:
+        return _fail(c, Reason.CONSISTENCY_UNPROVEN, "the log was never anchored")
+    if ext is not None and (later is None or later.root != ext.root):
+        return _fail(
             c,
             Reason.EXTENSION_NOT_ANCHORED,
             f"the bundle's later tree head ({ext.tree_size}) is not what the registry anchored",
         )
-    elif ext is not None:
-        consistency = _pass(
+    if ext is not None:
+        return _pass(
             c,
             f"the checkpoint ({cp.tree_size}) is consistent with anchor {ext.tree_size} (proof "
             f"checked here); the registry enforced consistency up to its latest anchor "
             f"{latest.tree_size}",
         )
-    elif proven is not None or (entry is not None and entry.root == cp.root):
-        consistency = _pass(
+    if entry is not None and entry.root == cp.root:
+        return _pass(
             c,
             f"the checkpoint is anchored; the registry enforced consistency of every later "
             f"anchor up to {latest.tree_size}",
         )
-    else:
-        consistency = _fail(
-            c,
-            Reason.CONSISTENCY_UNPROVEN,
-            f"nothing links the checkpoint ({cp.tree_size}) to the anchored history "
-            f"(latest anchor {latest.tree_size})",
-        )
-    return anchoring, consistency, proven
+    return _fail(
+        c,
+        Reason.CONSISTENCY_UNPROVEN,
+        f"nothing links the checkpoint ({cp.tree_size}) to the anchored history "
+        f"(latest anchor {latest.tree_size})",
+    )
 
 
 def _check_confidentiality(bundle: Bundle, ciphertext: bytes | None) -> Verdict:

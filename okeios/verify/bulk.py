@@ -10,7 +10,8 @@ chain facts the bundles need (the chain id, the head block, and per checkpoint t
 size, the log's latest anchor and the anchor of a carried extension), each fact once, and ships
 each chunk with a :class:`ChainSnapshot`: a small, picklable
 :class:`~okeios.protocol.anchors.ChainView` holding just the facts that chunk's bundles ask
-for. See ``docs/bulk.md``.
+for. Which facts those are is the verifier's own lookup plan (:mod:`okeios.verify.chainplan`),
+run here against a remembering view. See ``docs/bulk.md``.
 """
 
 from __future__ import annotations

@@ -56,8 +56,8 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
                 problems.append(f"tree node ({level + 1}, {idx}) does not match its children")
                 break
         level += 1
-    keys = set(store.publisher_keys())  # every key that held the log (docs/identity.md)
-    for cp in store.checkpoints():
+    keys = set(store.keys.publishers())  # every key that held the log (docs/identity.md)
+    for cp in store.checkpoints.all():
         size_ = cp.checkpoint.tree_size
         if size_ > size:
             problems.append(f"checkpoint of size {size_} is beyond the log ({size})")

@@ -346,7 +346,7 @@ def pipeline(
     phases.append(anc)
     before = rpc_snapshot()
     with timed(anc, "checkpoint"):
-        checkpoint = store.checkpoint()
+        checkpoint = store.checkpoints.current()
     with timed(anc, "anchor"):
         result = anchor(store, registry, confirmations=1, timeout=ANCHOR_TIMEOUT_S)
     with timed(anc, "chain save"):

@@ -152,9 +152,9 @@ def child_anchors(home: str, anchors: int, per: int, rounds: int) -> dict[str, A
         def anchor_at(n: int) -> None:
             cp = store.publisher.checkpoint(n)
             with store.transaction():
-                store.checkpoint_rows.add(n, cp.checkpoint.root, cp.signature, time.time())
-                entry = store.journal_rows.add(31337, "0x" + "22" * 20, n, cp.checkpoint.root, 0)
-                store.journal_rows.update(
+                store.checkpoints.rows.add(n, cp.checkpoint.root, cp.signature, time.time())
+                entry = store.journal.rows.add(31337, "0x" + "22" * 20, n, cp.checkpoint.root, 0)
+                store.journal.rows.update(
                     entry,
                     0,
                     state="final",

@@ -76,16 +76,16 @@ def main() -> None:
             first = store.add(records[:20])
             featured = "0x" + first[1].record_id.hex()  # an HbA1c observation
             quiet = "0x" + first[2].record_id.hex()  # a record read once, then left alone
-            store.access(featured, nurse, purpose="treatment")
-            store.access(quiet, nurse, purpose="care")
-            store.access("0x" + first[3].record_id.hex(), doctor, purpose="care")
+            store.access.receipt(featured, nurse, purpose="treatment")
+            store.access.receipt(quiet, nurse, purpose="care")
+            store.access.receipt("0x" + first[3].record_id.hex(), doctor, purpose="care")
             rounds = [anchor(store, registry)]
 
             # Round 2: 15 more records, two amendments, a receipt.
             second = store.add(records[20:35])
             store.amend(featured, records[1].replace(b'"status": "final"', b'"status": "amended"'))
             store.amend("0x" + second[0].record_id.hex(), records[20].replace(b"final", b"amended"))
-            store.access(featured, doctor, purpose="follow-up")
+            store.access.receipt(featured, doctor, purpose="follow-up")
             rounds.append(anchor(store, registry))
 
             # Round 3: 15 more records, a correction, a grant to a research team.
@@ -95,13 +95,15 @@ def main() -> None:
             )
             team = LocalSigner.generate()
             team_key = RecipientPrivateKey.generate(Suite.HYBRID)
-            store.grant(featured, bind_recipient_key(team_key.public_key(), team), purpose="study")
+            store.access.grant(
+                featured, bind_recipient_key(team_key.public_key(), team), purpose="study"
+            )
             rounds.append(anchor(store, registry))
 
             # Round 4: the grant is revoked, one record is erased at the patient's request.
-            store.revoke(featured, team.address, purpose="study closed")
-            store.erase("0x" + first[5].record_id.hex(), purpose="patient request")
-            store.access(featured, doctor, purpose="review")
+            store.access.revoke(featured, team.address, purpose="study closed")
+            store.access.erase("0x" + first[5].record_id.hex(), purpose="patient request")
+            store.access.receipt(featured, doctor, purpose="review")
             rounds.append(anchor(store, registry))
             assert all(r.final for r in rounds)
             print(f"hospital {store.address}: {store.size} log entries, {len(records)} records")

@@ -126,7 +126,7 @@ def main() -> None:
             researcher = LocalSigner.generate()
             key = RecipientPrivateKey.generate(Suite.HYBRID)
             binding = bind_recipient_key(key.public_key(), researcher)
-            share_text = store.grant(hba1c, binding, purpose="HbA1c study").to_json()
+            share_text = store.access.grant(hba1c, binding, purpose="HbA1c study").to_json()
             full, share_report = open_share(
                 Share.from_json(share_text), key, policy, chain=RegistryView(chain.w3)
             )
@@ -145,9 +145,9 @@ def main() -> None:
                 print(f"a stranger's key: {type(exc).__name__}")
 
             # --- The patient revokes ---------------------------------------------------------
-            revoked = store.revoke(hba1c, researcher.address, purpose="study closed")
+            revoked = store.access.revoke(hba1c, researcher.address, purpose="study closed")
             try:
-                store.share(hba1c, researcher.address)
+                store.access.share(hba1c, researcher.address)
                 raise AssertionError("a revoked grant still gave a share")
             except AccessError as exc:
                 print(f"after revoking: {exc}")

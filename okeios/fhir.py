@@ -480,7 +480,7 @@ def history_bundle(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 def _reference_from_content(store: Store, record_id: bytes, version: int) -> str | None:
     """``ResourceType/id`` of the record's stored version, when it is still readable."""
     try:
-        payload, _ = store.get_version(record_id, version)
+        payload, _ = store.versions.get_version(record_id, version)
     except AccessError:
         return None  # erased: the content, and so its type and id, are gone
     value = parse_json(payload)
@@ -511,7 +511,7 @@ def record_history_fhir(
     logged = [store.publisher.event(eid) for eid in store.event_ids_of(record_id)]
     anchors: dict[bytes, AnchorInfo] = {}
     for item in logged:
-        entry = store.anchored_for(item.index)
+        entry = store.journal.anchored_for(item.index)
         if entry is not None and entry.tx_hash is not None and entry.block_number is not None:
             anchors[item.id] = AnchorInfo(
                 chain_id=entry.chain_id,

@@ -145,12 +145,12 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
 
     recipient = RecipientPrivateKey.generate()
     binding = bind_recipient_key(recipient.public_key(), LocalSigner.generate())
-    reader = store.grant(obs_id, binding, purpose="second opinion").recipient
-    store.access(obs_id, reader, purpose="treatment")
-    store.access(obs_id, reader, purpose="quality review")
-    store.access(obs_id, reader)
-    store.revoke(obs_id, reader, purpose="consultation over")
-    store.erase("0x" + erased.record_id.hex(), purpose="patient request")
+    reader = store.access.grant(obs_id, binding, purpose="second opinion").recipient
+    store.access.receipt(obs_id, reader, purpose="treatment")
+    store.access.receipt(obs_id, reader, purpose="quality review")
+    store.access.receipt(obs_id, reader)
+    store.access.revoke(obs_id, reader, purpose="consultation over")
+    store.access.erase("0x" + erased.record_id.hex(), purpose="patient request")
 
     derived_record: JSONValue = {
         "resourceType": "Observation",
@@ -161,14 +161,14 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     }
     derived = store.derive(derived_record, ["0x" + observation.id.hex(), "0x" + patient.id.hex()])
 
-    checkpoint = store.checkpoint()
-    entry = store.journal_add(
+    checkpoint = store.checkpoints.current()
+    entry = store.journal.add(
         CHAIN_ID, REGISTRY, checkpoint.checkpoint.tree_size, checkpoint.checkpoint.root
     )
-    store.journal_update(
+    store.journal.update(
         entry.id, state="final", tx_hash=TX_HASH, block_number=BLOCK, timestamp=1_750_100_000
     )
-    late = store.access(obs_id, reader, purpose="follow-up")
+    late = store.access.receipt(obs_id, reader, purpose="follow-up")
     yield History(store, patient, observation, erased, derived, reader, late)
     store.close()
 

@@ -72,8 +72,8 @@ def _store_seeds(binding: RecipientBinding) -> tuple[bytes, bytes]:
 
     with tempfile.TemporaryDirectory() as home, Store.init(home, passphrase="") as store:
         (logged,) = store.add([SMALL_RECORD])
-        share = store.grant("0x" + logged.record_id.hex(), binding)
-        store.checkpoint()
+        share = store.access.grant("0x" + logged.record_id.hex(), binding)
+        store.checkpoints.current()
         lines: list[str] = []
         store.write_log(lines.append)
     return share.to_json().encode(), "".join(lines).encode()

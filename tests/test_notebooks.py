@@ -154,7 +154,7 @@ def test_the_auditor_notebook_on_a_published_log(tmp_path: Path) -> None:
             anchor(store, registry)
             rid = "0x" + logged[3].record_id.hex()
             store.amend(rid, records[3].replace(b"final", b"amended"))
-            store.access(rid, LocalSigner.generate().address, purpose="care")
+            store.access.receipt(rid, LocalSigner.generate().address, purpose="care")
             store.amend(rid, records[3].replace(b"final", b"corrected"))
             anchor(store, registry)
             chain_id, address = registry.chain_id, registry.address

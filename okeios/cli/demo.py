@@ -155,7 +155,7 @@ def run_demo(
         researcher = LocalSigner.generate()
         research_key = RecipientPrivateKey.generate(Suite.HYBRID)
         binding = bind_recipient_key(research_key.public_key(), researcher)
-        share = store.grant(to_hex(lab.record_id), binding, purpose="HbA1c study")
+        share = store.access.grant(to_hex(lab.record_id), binding, purpose="HbA1c study")
         (out_dir / "share.json").write_text(share.to_json())
         opened, share_report = open_share(
             Share.from_json((out_dir / "share.json").read_text()), research_key, policy, chain=view
@@ -165,21 +165,21 @@ def run_demo(
             f"grant to {researcher.address} ({Suite.HYBRID}): share opened and verified -> "
             f"{'pass' if share_report.passed else 'FAIL'}"
         )
-        store.revoke(to_hex(lab.record_id), researcher.address, purpose="study closed")
+        store.access.revoke(to_hex(lab.record_id), researcher.address, purpose="study closed")
         try:
-            store.share(to_hex(lab.record_id), researcher.address)
+            store.access.share(to_hex(lab.record_id), researcher.address)
             checks.append(False)
         except AccessError as exc:
             echo(f"revoked: {exc}")
 
         # Erasure by crypto-shredding: the keys and salts go, the history keeps verifying.
         gone = logged[3]
-        erase_event = store.erase(to_hex(gone.record_id), purpose="patient request")
+        erase_event = store.access.erase(to_hex(gone.record_id), purpose="patient request")
         anchor(store, registry)
         chain.save()
         view = RegistryView(chain.w3, label=chain.label)
         try:
-            store.get_version(gone.record_id, 1)
+            store.versions.get_version(gone.record_id, 1)
             checks.append(False)
         except AccessError:
             pass
@@ -198,7 +198,7 @@ def run_demo(
         # Identity: a clinician joins, signs, and her key is stolen and revoked. The verifier
         # trusts the hospital (an organisation), not a list of its clinicians.
         joiner = LocalSigner.generate()
-        store.authorise(joiner.address, "physician", purpose="joined cardiology")
+        store.keys.authorise(joiner.address, "physician", purpose="joined cardiology")
         signed_before = store.add(synthetic_records(1, seed=31), author=joiner)[0]
         before = anchor(store, registry)
         assert before.entry is not None
@@ -206,16 +206,16 @@ def run_demo(
         theft = before.entry.timestamp + 1  # her laptop is stolen right after that anchor
         signed_by_thief = store.add(synthetic_records(1, seed=32), author=joiner)[0]
         anchor(store, registry)
-        store.deauthorise(joiner.address, effective=theft, purpose="key compromised")
+        store.keys.deauthorise(joiner.address, effective=theft, purpose="key compromised")
         anchor(store, registry)
         chain.save()
         view = RegistryView(chain.w3, label=chain.label)
         org_policy = TrustPolicy(
-            organisations=[store.organisation],
+            organisations=[store.keys.organisation],
             chain_id=registry.chain_id,
             registry=registry.address,
         )
-        keys = store.key_history()
+        keys = store.keys.key_history()
         (out_dir / "keys.json").write_text(keys + "\n")
         authority = load_authority(keys, org_policy, chain=view)
         echo(

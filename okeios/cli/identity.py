@@ -67,7 +67,7 @@ def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
 
 def _cmd_authors_add(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        logged = store.authorise(
+        logged = store.keys.authorise(
             args.address,
             args.role,
             not_before=None if args.not_before is None else parse_time(args.not_before),
@@ -85,7 +85,7 @@ def _cmd_authors_add(args: argparse.Namespace) -> int:
 
 def _cmd_authors_revoke(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        logged = store.deauthorise(
+        logged = store.keys.deauthorise(
             args.address,
             effective=None if args.effective is None else parse_time(args.effective),
             purpose=args.purpose,
@@ -102,8 +102,8 @@ def _cmd_authors_revoke(args: argparse.Namespace) -> int:
 
 def _authority(store: Any) -> Authority:
     return Authority.from_events(
-        store.organisation,
-        ((logged.index, logged.signed) for logged in store.identity_events()),
+        store.keys.organisation,
+        ((logged.index, logged.signed) for logged in store.keys.events()),
         size=store.size,
     )
 
@@ -123,7 +123,7 @@ def _cmd_authors_list(args: argparse.Namespace) -> int:
 
 def _cmd_authors_export(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        text = store.key_history()
+        text = store.keys.key_history()
     if args.output and args.output != "-":
         Path(args.output).write_text(text + "\n")
     else:
@@ -139,7 +139,7 @@ def _cmd_authors_affected(args: argparse.Namespace) -> int:
         events = []
         for signed in store.iter_events():
             index = store.publisher.event(signed.id).index
-            entry = store.anchored_for(index)
+            entry = store.journal.anchored_for(index)
             events.append((index, signed, None if entry is None else entry.timestamp))
     found = affected_events(authority, events, args.address)
     rows = [
@@ -224,15 +224,15 @@ def _cmd_authors_audit(args: argparse.Namespace) -> int:
 def _cmd_rotate_key(args: argparse.Namespace) -> int:
     key = bytes.fromhex(args.key.removeprefix("0x")) if args.key else None
     with _store(args) as store:
-        anchored = store.anchored_for(0) is not None
+        anchored = store.journal.anchored_for(0) is not None
         if anchored and not args.chain:
             raise InputError(
                 "the log is anchored: give --chain, so that the registry hands it over to the "
                 "new key too (else the new key could not anchor it)"
             )
         old = store.address
-        logged = store.rotate_key(key, purpose=args.purpose, before_swap=_anchor_old(args))
-        new, home, org = store.address, store.home, store.organisation
+        logged = store.keys.rotate(key, purpose=args.purpose, before_swap=_anchor_old(args))
+        new, home, org = store.address, store.home, store.keys.organisation
     trust = TrustConfig.load(home)
     trust.trust_publisher(new)
     trust.save(home)

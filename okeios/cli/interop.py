@@ -73,7 +73,7 @@ def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
         signer=store.signer,
         log_id=store.log_id,
         events=store.iter_events(),
-        checkpoint=store.checkpoint(),
+        checkpoint=store.checkpoints.current(),
         origin=args.origin,
     )
     summary: dict[str, Any] = {

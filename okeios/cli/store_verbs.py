@@ -195,7 +195,7 @@ def _cmd_grant(args: argparse.Namespace) -> int:
         o.read_input(args.recipient, limit=1 << 20, what="binding")
     )
     with o.open_store(args) as store:
-        share = store.grant(args.record_id, binding, purpose=args.purpose)
+        share = store.access.grant(args.record_id, binding, purpose=args.purpose)
         try:
             o.write_output(args.output, share.to_json().encode(), private=True)
         except OkeiosError as exc:
@@ -211,7 +211,7 @@ def _cmd_grant(args: argparse.Namespace) -> int:
 def _cmd_share(args: argparse.Namespace) -> int:
     o.check_writable(args.output)
     with o.open_store(args) as store:
-        share = store.share(args.record_id, args.recipient)
+        share = store.access.share(args.record_id, args.recipient)
     o.write_output(args.output, share.to_json().encode(), private=True)
     payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
     return o.done(args, payload, f"share for {share.recipient} written to {args.output}")
@@ -219,14 +219,14 @@ def _cmd_share(args: argparse.Namespace) -> int:
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
     with o.open_store(args) as store:
-        logged = store.revoke(args.record_id, args.recipient, purpose=args.purpose)
+        logged = store.access.revoke(args.record_id, args.recipient, purpose=args.purpose)
     payload = {"record": args.record_id, "revoked": args.recipient, "event": to_hex(logged.id)}
     return o.done(args, payload, f"revoked {args.recipient} (event {to_hex(logged.id)})")
 
 
 def _cmd_access(args: argparse.Namespace) -> int:
     with o.open_store(args) as store:
-        logged = store.access(args.record_id, args.reader, purpose=args.purpose)
+        logged = store.access.receipt(args.record_id, args.reader, purpose=args.purpose)
     payload = {"record": args.record_id, "reader": args.reader, "event": to_hex(logged.id)}
     return o.done(args, payload, f"access by {args.reader} logged (event {to_hex(logged.id)})")
 
@@ -237,7 +237,7 @@ def _cmd_erase(args: argparse.Namespace) -> int:
         f"erase record {args.record_id}? Its keys and salts are destroyed; this cannot be undone",
     )
     with o.open_store(args) as store:
-        logged = store.erase(args.record_id, purpose=args.purpose)
+        logged = store.access.erase(args.record_id, purpose=args.purpose)
     payload = {"record": args.record_id, "erased": True, "event": to_hex(logged.id)}
     return o.done(args, payload, f"erased: keys and salts destroyed (event {to_hex(logged.id)})")
 

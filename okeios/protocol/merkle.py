@@ -12,6 +12,11 @@ complete subtree hash, level by level, as lists of 32-byte strings, so an
 append costs one leaf hash plus, on average, one node hash, and a proof for any past tree size
 is read off the stored nodes with ``O(log n)`` extra hashes for the ragged right edge.
 
+The proof *walks* (RFC 9162 sections 2.1.3.1 and 2.1.4.1) are written once, as functions of how
+the hash of a complete subtree is obtained (:data:`SubtreeHash`): :class:`MerkleLog` reads its
+in-memory levels, :class:`~okeios.publish.tree.StoredTree` the nodes of a store. Both trees
+therefore give the same proofs by construction, and a tree keeps only its storage.
+
 Verification follows RFC 9162 sections 2.1.3.2 and 2.1.4.2; proof lengths and hash lengths are
 checked before any hashing. A proof that does not verify raises :class:`ProofMismatchError`; a
 request or proof that is malformed raises :class:`~okeios.errors.ProofError`.
@@ -19,7 +24,7 @@ request or proof that is malformed raises :class:`~okeios.errors.ProofError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from hashlib import sha256
 
 from okeios.errors import ProofError
@@ -29,10 +34,16 @@ __all__ = [
     "HASH_SIZE",
     "MerkleLog",
     "ProofMismatchError",
+    "SubtreeHash",
+    "check_leaf_index",
+    "consistency_path",
     "consistency_proof_length",
+    "inclusion_path",
     "inclusion_proof_length",
     "leaf_hash",
     "node_hash",
+    "range_root",
+    "resolve_tree_size",
     "root_from_inclusion_proof",
     "verify_consistency",
     "verify_inclusion",
@@ -64,6 +75,123 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 def _split(n: int) -> int:
     """The largest power of two strictly smaller than ``n`` (``n >= 2``)."""
     return 1 << ((n - 1).bit_length() - 1)
+
+
+# --- the proof walks, over any storage of complete subtrees -----------------------------------
+
+SubtreeHash = Callable[[int, int], bytes]
+"""How a tree gives the hash of its complete subtree ``(level, index)``: the subtree over leaves
+``[index * 2**level, (index + 1) * 2**level)``. The walks below ask only for subtrees that lie
+entirely inside the tree size they are walking."""
+
+
+def range_root(node: SubtreeHash, start: int, end: int) -> bytes:
+    """RFC 9162 ``MTH`` of leaves ``[start, end)``, where ``start`` is aligned as an RFC 9162
+    subtree is (a multiple of the largest power of two not above ``end - start``): the hashes
+    of the complete subtrees that tile the range, largest first, folded from the right."""
+    width = end - start
+    if width <= 0:
+        return EMPTY_ROOT
+    parts: list[bytes] = []
+    pos = start
+    while width:
+        k = width.bit_length() - 1
+        parts.append(node(k, pos >> k))
+        pos += 1 << k
+        width -= 1 << k
+    digest = parts[-1]
+    for left in reversed(parts[:-1]):
+        digest = sha256(NODE_PREFIX + left + digest).digest()
+    return digest
+
+
+def _audit_path(
+    node: SubtreeHash,
+    level: int,
+    index: int,
+    size: int,
+    ragged: Callable[[int, int], bytes] | None,
+) -> list[bytes]:
+    """Siblings of node ``(level, index)`` up to the root of the tree of ``size``, bottom-up.
+
+    A node with no sibling at some level (the last node, a left child) is carried up
+    unchanged, as RFC 9162's unbalanced trees require; a sibling that covers the ragged right
+    edge (leaves ``[start, size)``, not a complete subtree) is hashed by ``ragged``, default
+    :func:`range_root` over ``node``.
+    """
+    path: list[bytes] = []
+    last = (size - 1) >> level
+    while last:
+        sibling = index ^ 1
+        if sibling <= last:
+            start = sibling << level
+            if start + (1 << level) <= size:
+                path.append(node(level, sibling))
+            elif ragged is not None:
+                path.append(ragged(start, size))
+            else:
+                path.append(range_root(node, start, size))
+        index >>= 1
+        last >>= 1
+        level += 1
+    return path
+
+
+def inclusion_path(
+    node: SubtreeHash,
+    index: int,
+    size: int,
+    *,
+    ragged: Callable[[int, int], bytes] | None = None,
+) -> list[bytes]:
+    """RFC 9162 inclusion proof (``PATH``, section 2.1.3.1) of leaf ``index`` in the tree of
+    ``size``, read off the complete subtrees ``node`` gives (``ragged``: see
+    :func:`_audit_path`)."""
+    check_leaf_index(index, size)
+    return _audit_path(node, 0, index, size, ragged)
+
+
+def consistency_path(
+    node: SubtreeHash,
+    old_size: int,
+    new_size: int,
+    *,
+    ragged: Callable[[int, int], bytes] | None = None,
+) -> list[bytes]:
+    """RFC 9162 consistency proof (``PROOF``, section 2.1.4.1) from ``old_size`` to
+    ``new_size``.
+
+    Computed as the node of the largest complete subtree ending at ``old_size`` (left out
+    when ``old_size`` is a power of two: the verifier knows it as the old root), followed by
+    that node's audit path in the new tree; this equals RFC 9162's ``SUBPROOF``.
+    """
+    if not 0 < old_size <= new_size:
+        raise ProofError(
+            f"a consistency proof needs 0 < old size <= new size, got {old_size} and {new_size}"
+        )
+    if old_size == new_size:
+        return []
+    level = (old_size & -old_size).bit_length() - 1
+    index = (old_size - 1) >> level
+    path = _audit_path(node, level, index, new_size, ragged)
+    if index == 0:
+        return path
+    return [node(level, index), *path]
+
+
+def resolve_tree_size(size: int | None, current: int) -> int:
+    """``size`` (default: ``current``), refused unless an integer in ``0..current``."""
+    if size is None:
+        return current
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= current:
+        raise ProofError(f"tree size {size!r} is outside 0..{current}")
+    return size
+
+
+def check_leaf_index(index: int, size: int) -> None:
+    """Refuse a leaf index that is not an integer in ``0..size-1``."""
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
+        raise ProofError(f"leaf index {index!r} is outside 0..{size - 1}")
 
 
 class MerkleLog:
@@ -162,101 +290,36 @@ class MerkleLog:
 
     def leaf_hash_at(self, index: int) -> bytes:
         """The stored leaf hash of entry ``index``."""
-        self._check_index(index, self._size)
+        check_leaf_index(index, self._size)
         return self._levels[0][index]
 
     def _node(self, level: int, index: int) -> bytes:
         return self._levels[level][index]
 
-    def _range_hash(self, start: int, end: int) -> bytes:
-        """MTH of leaves ``[start, end)``; ``start`` is aligned as RFC 9162 subtrees are."""
-        width = end - start
-        if width == 0:
-            return EMPTY_ROOT
-        parts: list[bytes] = []
-        pos = start
-        while width:
-            k = width.bit_length() - 1
-            parts.append(self._node(k, pos >> k))
-            pos += 1 << k
-            width -= 1 << k
-        digest = parts[-1]
-        for left in reversed(parts[:-1]):
-            digest = sha256(NODE_PREFIX + left + digest).digest()
-        return digest
+    def _ragged_hash(self, start: int, end: int) -> bytes:
+        """The hash of a ragged right-edge subtree, computed once per ``(start, end)``."""
+        key = (start, end)
+        ragged = self._ragged.get(key)
+        if ragged is None:
+            if len(self._ragged) >= 4096:
+                self._ragged.clear()
+            ragged = self._ragged[key] = range_root(self._node, start, end)
+        return ragged
 
     def root(self, size: int | None = None) -> bytes:
         """The tree head (root hash) at ``size`` entries (default: the current size)."""
-        n = self._resolve_size(size)
-        return self._range_hash(0, n)
-
-    def _path_from(self, level: int, index: int, size: int) -> list[bytes]:
-        """Siblings of node ``(level, index)`` up to the root of the tree of ``size``, bottom-up.
-
-        A node with no sibling at some level (the last node, a left child) is carried up
-        unchanged, as RFC 9162's unbalanced trees require; a sibling that covers the ragged
-        right edge is hashed from the stored nodes beneath it.
-        """
-        path: list[bytes] = []
-        last = (size - 1) >> level
-        levels = self._levels
-        while last:
-            sibling = index ^ 1
-            if sibling <= last:
-                start = sibling << level
-                if start + (1 << level) <= size:
-                    path.append(levels[level][sibling])
-                else:
-                    key = (start, size)
-                    ragged = self._ragged.get(key)
-                    if ragged is None:
-                        if len(self._ragged) >= 4096:
-                            self._ragged.clear()
-                        ragged = self._ragged[key] = self._range_hash(start, size)
-                    path.append(ragged)
-            index >>= 1
-            last >>= 1
-            level += 1
-        return path
+        return range_root(self._node, 0, resolve_tree_size(size, self._size))
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """RFC 9162 inclusion proof (audit path) for entry ``index`` in the tree of ``size``."""
-        n = self._resolve_size(size)
-        self._check_index(index, n)
-        return self._path_from(0, index, n)
+        n = resolve_tree_size(size, self._size)
+        return inclusion_path(self._node, index, n, ragged=self._ragged_hash)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
-        """RFC 9162 consistency proof between the trees of ``old_size`` and ``new_size``.
-
-        Computed as the node of the largest perfect subtree ending at ``old_size`` (left out
-        when ``old_size`` is a power of two: the verifier knows it as the old root), followed by
-        that node's audit path in the new tree; this equals RFC 9162's ``SUBPROOF``.
-        """
-        n = self._resolve_size(new_size)
-        if not 0 < old_size <= n:
-            raise ProofError(
-                f"a consistency proof needs 0 < old size <= new size, got {old_size} and {n}"
-            )
-        if old_size == n:
-            return []
-        level = (old_size & -old_size).bit_length() - 1
-        index = (old_size - 1) >> level
-        path = self._path_from(level, index, n)
-        if index == 0:
-            return path
-        return [self._node(level, index), *path]
-
-    def _resolve_size(self, size: int | None) -> int:
-        if size is None:
-            return self._size
-        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= self._size:
-            raise ProofError(f"tree size {size!r} is outside 0..{self._size}")
-        return size
-
-    @staticmethod
-    def _check_index(index: int, size: int) -> None:
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
-            raise ProofError(f"leaf index {index!r} is outside 0..{size - 1}")
+        """RFC 9162 consistency proof between the trees of ``old_size`` and ``new_size``
+        (see :func:`consistency_path`)."""
+        n = resolve_tree_size(new_size, self._size)
+        return consistency_path(self._node, old_size, n, ragged=self._ragged_hash)
 
 
 # --- verification ---------------------------------------------------------------------------

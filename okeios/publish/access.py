@@ -1,6 +1,7 @@
 """Who may read a record: grants (HPKE-wrapped data keys and shares), revocations, access
 receipts and erasure, each one transaction that logs its signed event and updates the grants
-and versions it concerns (``docs/confidentiality.md``)."""
+and versions it concerns (``docs/confidentiality.md``). A store's :class:`Access` part, reached
+as ``store.access``."""
 
 from __future__ import annotations
 
@@ -17,99 +18,110 @@ from okeios.publish.tables import StoreError
 if TYPE_CHECKING:
     from okeios.publish.store import Store
 
-__all__ = ["access", "erase", "grant", "revoke", "share"]
+__all__ = ["Access"]
 
 
-def grant(store: Store, ident: str, binding: RecipientBinding, *, purpose: str = "") -> Share:
-    """Give a recipient access to a record's current version; log a signed GRANT event.
+class Access:
+    """Grants, shares, revocations, access receipts and erasure of one store's records.
 
-    The binding (the recipient's public key, signed by its address) is checked first; the
-    version's data key is HPKE-wrapped to it.
+    Each write is one transaction of the store that logs its signed event (through the
+    store's publisher) and updates the grants and versions it concerns.
     """
-    owner = binding.verify()
-    with store.transaction():
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def grant(self, ident: str, binding: RecipientBinding, *, purpose: str = "") -> Share:
+        """Give a recipient access to a record's current version; log a signed GRANT event.
+
+        The binding (the recipient's public key, signed by its address) is checked first; the
+        version's data key is HPKE-wrapped to it.
+        """
+        store = self._store
+        owner = binding.verify()
+        with store.transaction():
+            record_id = store.record_id_of(ident)
+            version = store.latest_version(record_id)
+            _, data_key, _ = store.versions.secrets(record_id, version)  # AccessError if erased
+            wrapped = wrap_data_key(data_key, binding, info=grant_info(record_id, version))
+            store.grants.add_recipient(owner, binding.to_json())
+            logged = store.publisher.record_event(
+                EventKind.GRANT, record_id, subject=owner, purpose=purpose
+            )
+            store.grants.add(record_id, version, owner, wrapped, logged.id)
+        return self.share("0x" + record_id.hex(), owner)
+
+    def share(self, ident: str, recipient: str) -> Share:
+        """The share of a record's current version for a recipient with an active grant."""
+        store = self._store
         record_id = store.record_id_of(ident)
+        address = checksum_address(recipient)
         version = store.latest_version(record_id)
-        _, data_key, _ = store.versions.secrets(record_id, version)  # AccessError once erased
-        wrapped = wrap_data_key(data_key, binding, info=grant_info(record_id, version))
-        store.grants.add_recipient(owner, binding.to_json())
-        logged = store.publisher.record_event(
-            EventKind.GRANT, record_id, subject=owner, purpose=purpose
-        )
-        store.grants.add(record_id, version, owner, wrapped, logged.id)
-    return share(store, "0x" + record_id.hex(), owner)
-
-
-def share(store: Store, ident: str, recipient: str) -> Share:
-    """The share of a record's current version for a recipient with an active grant."""
-    record_id = store.record_id_of(ident)
-    address = checksum_address(recipient)
-    version = store.latest_version(record_id)
-    if store.is_erased(record_id):
-        raise AccessError(f"record {record_id.hex()} was erased")
-    grant = store.grants.latest(record_id, version, address)
-    if grant is None:
-        raise AccessError(f"{address} was never granted version {version} of this record")
-    wrapped, revoked = grant
-    if revoked or wrapped is None:
-        raise AccessError(f"{address}'s access to this record was revoked")
-    stored = store.grants.binding(address)
-    if stored is None:  # pragma: no cover - a grant always stores its binding
-        raise StoreError(f"no binding stored for {address}")
-    binding = RecipientBinding.from_json(stored)
-    sealed, data_key, seed = store.versions.secrets(record_id, version)
-    content = store.events.content_event(record_id, version)
-    if content is None:  # pragma: no cover - every version has its content event
-        raise StoreError(f"no content event for version {version}")
-    return Share(
-        recipient=address,
-        suite=str(binding.suite),
-        wrapped_key=wrapped,
-        payload=sealed,
-        seed=seal_seed(data_key, seed, record_id, version, store.rng),
-        bundle=store.export("0x" + content.hex(), fields=[]),
-    )
-
-
-def revoke(store: Store, ident: str, recipient: str, *, purpose: str = "") -> LoggedEvent:
-    """Stop a recipient's access to a record; log a signed REVOKE event.
-
-    Their wrapped keys are deleted; the next version of the record gets a new data key
-    anyway, so nothing they kept opens it.
-    """
-    address = checksum_address(recipient)
-    with store.transaction():
-        record_id = store.record_id_of(ident)
-        if not store.grants.active(record_id, address):
-            raise AccessError(f"{address} has no access to revoke on this record")
-        logged = store.publisher.record_event(
-            EventKind.REVOKE, record_id, subject=address, purpose=purpose
-        )
-        store.grants.revoke(record_id, address, logged.id)
-    return logged
-
-
-def erase(store: Store, ident: str, *, purpose: str = "") -> LoggedEvent:
-    """Crypto-shred a record: destroy every version's data key and seed, every wrapped
-    key and its private resource identity, then log a signed ERASE event. The ciphertext
-    and the salted digests stay: they reveal nothing, and every event still verifies."""
-    with store.transaction():
-        record_id = store.record_id_of(ident)
         if store.is_erased(record_id):
-            raise AccessError(f"record {record_id.hex()} was erased already")
-        logged = store.publisher.record_event(EventKind.ERASE, record_id, purpose=purpose)
-        store.versions.rows.erase(record_id)
-        store.grants.erase(record_id)
-        store.identities.forget(record_id)
-    # Push the change out of the write-ahead log so no copy of the keys stays on disk.
-    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return logged
-
-
-def access(store: Store, ident: str, reader: str, *, purpose: str = "") -> LoggedEvent:
-    """Log a signed ACCESS receipt: ``reader`` read the record, for ``purpose``."""
-    with store.transaction():
-        record_id = store.record_id_of(ident)
-        return store.publisher.record_event(
-            EventKind.ACCESS, record_id, subject=checksum_address(reader), purpose=purpose
+            raise AccessError(f"record {record_id.hex()} was erased")
+        grant = store.grants.latest(record_id, version, address)
+        if grant is None:
+            raise AccessError(f"{address} was never granted version {version} of this record")
+        wrapped, revoked = grant
+        if revoked or wrapped is None:
+            raise AccessError(f"{address}'s access to this record was revoked")
+        stored = store.grants.binding(address)
+        if stored is None:  # pragma: no cover - a grant always stores its binding
+            raise StoreError(f"no binding stored for {address}")
+        binding = RecipientBinding.from_json(stored)
+        sealed, data_key, seed = store.versions.secrets(record_id, version)
+        content = store.events.content_event(record_id, version)
+        if content is None:  # pragma: no cover - every version has its content event
+            raise StoreError(f"no content event for version {version}")
+        return Share(
+            recipient=address,
+            suite=str(binding.suite),
+            wrapped_key=wrapped,
+            payload=sealed,
+            seed=seal_seed(data_key, seed, record_id, version, store.rng),
+            bundle=store.export("0x" + content.hex(), fields=[]),
         )
+
+    def revoke(self, ident: str, recipient: str, *, purpose: str = "") -> LoggedEvent:
+        """Stop a recipient's access to a record; log a signed REVOKE event.
+
+        Their wrapped keys are deleted; the next version of the record gets a new data key
+        anyway, so nothing they kept opens it.
+        """
+        store = self._store
+        address = checksum_address(recipient)
+        with store.transaction():
+            record_id = store.record_id_of(ident)
+            if not store.grants.active(record_id, address):
+                raise AccessError(f"{address} has no access to revoke on this record")
+            logged = store.publisher.record_event(
+                EventKind.REVOKE, record_id, subject=address, purpose=purpose
+            )
+            store.grants.revoke(record_id, address, logged.id)
+        return logged
+
+    def erase(self, ident: str, *, purpose: str = "") -> LoggedEvent:
+        """Crypto-shred a record: destroy every version's data key and seed, every wrapped
+        key and its private resource identity, then log a signed ERASE event. The ciphertext
+        and the salted digests stay: they reveal nothing, and every event still verifies."""
+        store = self._store
+        with store.transaction():
+            record_id = store.record_id_of(ident)
+            if store.is_erased(record_id):
+                raise AccessError(f"record {record_id.hex()} was erased already")
+            logged = store.publisher.record_event(EventKind.ERASE, record_id, purpose=purpose)
+            store.versions.rows.erase(record_id)
+            store.grants.erase(record_id)
+            store.identities.forget(record_id)
+        # Push the change out of the write-ahead log so no copy of the keys stays on disk.
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return logged
+
+    def receipt(self, ident: str, reader: str, *, purpose: str = "") -> LoggedEvent:
+        """Log a signed ACCESS receipt: ``reader`` read the record, for ``purpose``."""
+        store = self._store
+        with store.transaction():
+            record_id = store.record_id_of(ident)
+            return store.publisher.record_event(
+                EventKind.ACCESS, record_id, subject=checksum_address(reader), purpose=purpose
+            )

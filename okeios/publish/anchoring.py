@@ -65,7 +65,7 @@ def _anchored_elsewhere(
     if anchored is None or anchored.root != entry.root:
         return None
     echo(f"size {entry.tree_size}: already anchored (block {anchored.block_number})")
-    return store.journal_update(
+    return store.journal.update(
         entry.id,
         state="final",
         block_number=anchored.block_number,
@@ -89,7 +89,7 @@ def _check_entry(
     if entry.raw_tx is None or entry.tx_hash is None or entry.nonce is None:
         # Killed before the transaction was signed: nothing can have been sent.
         found = _anchored_elsewhere(store, registry, entry, echo)
-        return found or store.journal_update(entry.id, state="dropped", error="never signed")
+        return found or store.journal.update(entry.id, state="dropped", error="never signed")
     receipt = _canonical_receipt(registry, entry.tx_hash)
     if receipt is None:
         found = _anchored_elsewhere(store, registry, entry, echo)
@@ -98,7 +98,7 @@ def _check_entry(
         if registry.mined_nonce(store.address) <= entry.nonce:
             echo(f"size {entry.tree_size}: (re)sending transaction 0x{entry.tx_hash.hex()}")
             registry.broadcast(entry.raw_tx)
-            return store.journal_update(
+            return store.journal.update(
                 entry.id, state="sent", block_number=None, block_hash=None, error=None
             )
         # The nonce is used. The receipt read above may simply have come before the node had
@@ -116,11 +116,11 @@ def _check_entry(
             if found is not None:
                 return found
             echo(f"size {entry.tree_size}: transaction 0x{entry.tx_hash.hex()} was dropped")
-            return store.journal_update(
+            return store.journal.update(
                 entry.id, state="dropped", error="not in the chain and its nonce was used"
             )
     if not receipt.success:
-        return store.journal_update(
+        return store.journal.update(
             entry.id,
             state="failed",
             block_number=receipt.block_number,
@@ -130,7 +130,7 @@ def _check_entry(
     depth = registry.block_number() - receipt.block_number + 1
     state = "final" if depth >= confirmations else "mined"
     if state != entry.state or entry.block_hash != receipt.block_hash:
-        entry = store.journal_update(
+        entry = store.journal.update(
             entry.id,
             state=state,
             block_number=receipt.block_number,
@@ -146,8 +146,8 @@ def reconcile(
 ) -> list[JournalEntry]:
     """Bring every unfinished journal entry (and the latest final ones) up to date."""
     chain_id, address = registry.chain_id, registry.address
-    open_ = store.journal(chain_id, address, states=("prepared", "sent", "mined"))
-    finals = store.journal_rows.latest(chain_id, address, ("final",), RECHECK_FINAL)
+    open_ = store.journal.entries(chain_id, address, states=("prepared", "sent", "mined"))
+    finals = store.journal.rows.latest(chain_id, address, ("final",), RECHECK_FINAL)
     out = []
     for entry in finals:
         if entry.tx_hash is None:
@@ -205,18 +205,18 @@ def _anchor(
                     f"transaction 0x{(older.tx_hash or b'').hex()} for size {older.tree_size} "
                     f"is still not mined on chain {chain_id}; run anchor again later"
                 )
-    checkpoint = store.checkpoint()
+    checkpoint = store.checkpoints.current()
     size, root = checkpoint.checkpoint.tree_size, checkpoint.checkpoint.root
 
-    entry = store.journal_rows.at_size(
+    entry = store.journal.rows.at_size(
         chain_id, address, size, ("prepared", "sent", "mined", "final")
     )
     if entry is None:
         on_chain = registry.root_at(store.address, store.log_id, size)
         if on_chain is not None and on_chain.root == root:
             say(f"size {size}: already anchored in block {on_chain.block_number}")
-            entry = store.journal_add(chain_id, address, size, root)
-            entry = store.journal_update(
+            entry = store.journal.add(chain_id, address, size, root)
+            entry = store.journal.update(
                 entry.id,
                 state="final",
                 block_number=on_chain.block_number,
@@ -276,15 +276,15 @@ def _send_new(store: Store, registry: Registry, size: int, root: bytes, say: Ech
                 "the local history does not extend what was anchored"
             )
     # Journal first: from here on a crash leaves a trace the next run resolves.
-    entry = store.journal_add(registry.chain_id, registry.address, size, root)
+    entry = store.journal.add(registry.chain_id, registry.address, size, root)
     prev = latest.tree_size if latest is not None else None
     proof = store.tree.consistency_proof(prev, size) if prev else []
     raw, tx_hash, nonce = registry.prepare_anchor(store.signer, log_id, size, root, proof)
-    entry = store.journal_update(entry.id, prev_size=prev, raw_tx=raw, tx_hash=tx_hash, nonce=nonce)
+    entry = store.journal.update(entry.id, prev_size=prev, raw_tx=raw, tx_hash=tx_hash, nonce=nonce)
     say(f"size {size}: sending transaction 0x{tx_hash.hex()} (proof of {len(proof)} hashes)")
     try:
         registry.broadcast(raw)
     except ChainError as exc:
-        store.journal_update(entry.id, error=str(exc))
+        store.journal.update(entry.id, error=str(exc))
         raise
-    return store.journal_update(entry.id, state="sent")
+    return store.journal.update(entry.id, state="sent")

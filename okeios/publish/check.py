@@ -30,20 +30,40 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
             problems.append(f"sqlite: {line}")
     store.tree.refresh()
     size = store.tree.size
-    count = 0
+    problems += _check_leaves(store, size, problems, progress)
+    if not problems:
+        problems += _check_nodes(store, size)
+    problems += _check_checkpoints(store, size, tree_ok=not problems)
+    problems += _check_chains(store)
+    for (tree_size,) in store.db.execute(
+        "SELECT tree_size FROM journal WHERE state = 'final' AND tree_size > ?", (size,)
+    ):
+        problems.append(f"a final anchor of size {tree_size} is beyond the log ({size})")
+    return problems
+
+
+def _check_leaves(
+    store: Store, size: int, earlier: list[str], progress: Callable[[int], None] | None
+) -> list[str]:
+    """Every event's leaf against the stored tree's leaves, and their count against its size."""
     leaves = store.nodes.level(0)
+    count = 0
     for index, data in store.events.leaves():
         stored = next(leaves, None)
         if stored is None or stored[0] != index or stored[1] != leaf_hash(data):
-            problems.append(f"entry {index}: its leaf in the tree does not match the event")
-            break
+            return [f"entry {index}: its leaf in the tree does not match the event"]
         count += 1
         if progress is not None:
             progress(1)
-    if count != size and not problems:
-        problems.append(f"the tree holds {size} leaves but the log {count} events")
+    if count != size and not earlier:
+        return [f"the tree holds {size} leaves but the log {count} events"]
+    return []
+
+
+def _check_nodes(store: Store, size: int) -> list[str]:
+    """Every stored node against its two children, level by level (the first mismatch)."""
     level = 0
-    while (size >> level) > 1 and not problems:
+    while (size >> level) > 1:
         children = store.nodes.level(level)
         for idx, digest in store.nodes.level(level + 1):
             left, right = next(children, None), next(children, None)
@@ -53,19 +73,32 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
                 or left[0] != 2 * idx
                 or node_hash(left[1], right[1]) != digest
             ):
-                problems.append(f"tree node ({level + 1}, {idx}) does not match its children")
-                break
+                return [f"tree node ({level + 1}, {idx}) does not match its children"]
         level += 1
-    keys = set(store.publisher_keys())  # every key that held the log (docs/identity.md)
-    for cp in store.checkpoints():
+    return []
+
+
+def _check_checkpoints(store: Store, size: int, *, tree_ok: bool) -> list[str]:
+    """Every checkpoint within the log, signed by a key that held the log (docs/identity.md),
+    and of the tree's root (compared until the first problem: a damaged tree or checkpoint
+    table would repeat it for every size)."""
+    problems: list[str] = []
+    keys = set(store.keys.publishers())
+    for cp in store.checkpoints.all():
         size_ = cp.checkpoint.tree_size
         if size_ > size:
             problems.append(f"checkpoint of size {size_} is beyond the log ({size})")
-        elif not problems and store.tree.root(size_) != cp.checkpoint.root:
+        elif tree_ok and not problems and store.tree.root(size_) != cp.checkpoint.root:
             problems.append(f"checkpoint of size {size_}: root differs from the log's")
         if cp.recover() not in keys:
             problems.append(f"checkpoint of size {size_}: not signed by this publisher")
-    # Each event links to its record's previous event (a window over the record index).
+    return problems
+
+
+def _check_chains(store: Store) -> list[str]:
+    """Each event readable, its stored id its own, linked to its record's previous event (a
+    window over the record index)."""
+    problems: list[str] = []
     for idx, event_id, message, expected in store.db.execute(
         "SELECT idx, event_id, message,"
         " LAG(event_id) OVER (PARTITION BY record_id ORDER BY idx) FROM events"
@@ -79,8 +112,4 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
             problems.append(f"entry {idx}: does not link to its record's previous event")
         if event.id != bytes(event_id):
             problems.append(f"entry {idx}: its stored id is not the event's id")
-    for (tree_size,) in store.db.execute(
-        "SELECT tree_size FROM journal WHERE state = 'final' AND tree_size > ?", (size,)
-    ):
-        problems.append(f"a final anchor of size {tree_size} is beyond the log ({size})")
     return problems

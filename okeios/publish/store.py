@@ -11,13 +11,28 @@ Layout of a home folder (``--home``, else ``$OKEIOS_HOME``, else ``~/.okeios``):
     trust.json        what this home's verifier trusts (the store's own publisher, from init)
     chains/           state of the embedded chain, and registry addresses per chain
 
-The store is storage. :class:`Store` opens the home and its keys and runs each operation as one
-``BEGIN IMMEDIATE`` transaction; inside it the :class:`~okeios.publish.publisher.Publisher`
-decides what is written and hands it down, once, to the parts of :mod:`okeios.publish.tables`
-(data goes one way on ``add``: record -> commitment -> sealed payload -> signed event -> log ->
-store). Nothing is cached across transactions but the Merkle frontier, re-read at the start of
-each, so any number of processes (CLI runs, services) can share one home. Opening reads
-``O(log n)`` rows; ``okeios check`` (:meth:`Store.check`) reads everything.
+The store is storage. :class:`Store` opens the home and its keys (:mod:`okeios.publish.home`)
+and runs each operation as one ``BEGIN IMMEDIATE`` transaction; inside it the
+:class:`~okeios.publish.publisher.Publisher` decides what is written and hands it down, once, to
+the parts of :mod:`okeios.publish.tables` (data goes one way on ``add``: record -> commitment ->
+sealed payload -> signed event -> log -> store). Nothing is cached across transactions but the
+Merkle frontier, re-read at the start of each, so any number of processes (CLI runs, services)
+can share one home. Opening reads ``O(log n)`` rows; ``okeios check`` (:meth:`Store.check`)
+reads everything.
+
+:class:`Store` itself holds the lifecycle (create, open, close, transactions, locks) and the
+records: adding, amending, deriving, listing, reading and exporting them. Every other concern
+is a part of its own, reached as an attribute and sharing the store's transactions:
+
+``store.access``       grants, shares, revocations, access receipts, erasure
+                       (:class:`~okeios.publish.access.Access`)
+``store.keys``         the organisation, author authorisations, publisher key handover
+                       and the key-history file (:class:`~okeios.publish.keys.PublisherKeys`)
+``store.checkpoints``  signed checkpoints by size
+                       (:class:`~okeios.publish.checkpoints.SignedCheckpoints`)
+``store.journal``      the anchoring journal and the anchor a bundle cites
+                       (:class:`~okeios.publish.journal.AnchorJournal`)
+``store.versions``     sealed record versions (:class:`~okeios.publish.versions.SealedVersions`)
 """
 
 from __future__ import annotations
@@ -33,34 +48,39 @@ from pathlib import Path
 from typing import Any
 
 from okeios.config import resolve_home
-from okeios.crypto.keyfile import (
-    protect_secret,
-    protect_secret_with_key,
-    unprotect_secret,
-    unprotect_secret_with_key,
-)
-from okeios.crypto.recipients import RecipientBinding
-from okeios.crypto.share import Share
 from okeios.errors import AccessError, InputError
 from okeios.fhir import fhir_resources, resource_identity
 from okeios.files import private_dir, write_atomic
-from okeios.protocol.bundle import AnchorRef, Bundle, Extension
+from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import JSONValue, parse_json
-from okeios.protocol.events import (
-    Checkpoint,
-    EventKind,
-    SignedCheckpoint,
-    SignedEvent,
-)
+from okeios.protocol.events import SignedEvent
 from okeios.protocol.logfile import write_log
 from okeios.protocol.merkle import leaf_hash
-from okeios.protocol.signing import LocalSigner, Signer, checksum_address, recover_address
-from okeios.publish import access as _access
+from okeios.protocol.signing import LocalSigner, Signer
 from okeios.publish import ingest
+from okeios.publish.access import Access
+from okeios.publish.checkpoints import SignedCheckpoints
+from okeios.publish.home import (
+    DATABASE_ENV,
+    DB_NAME,
+    KEY_NAME,
+    KEYFILE_NAME,
+    MASTER_NAME,
+    PASSPHRASE_ENV,
+    URL_NAME,
+    home_lock,
+    open_database,
+    read_keys,
+    staged_key,
+    swap_staged_key,
+    write_keys,
+)
 from okeios.publish.identity import Identities, Judgement, PutResult, RecordInfo
 from okeios.publish.ingest import DEFAULT_CHUNK_SIZE
+from okeios.publish.journal import AnchorJournal
+from okeios.publish.keys import PublisherKeys
 from okeios.publish.postgres import PgDatabase, is_database_url, redact_url
-from okeios.publish.publisher import MAX_TIME, LoggedEvent, Publisher
+from okeios.publish.publisher import LoggedEvent, Publisher
 from okeios.publish.tables import (
     MIGRATE_1_TO_2,
     SCHEMA,
@@ -69,7 +89,6 @@ from okeios.publish.tables import (
     Database,
     Events,
     Grants,
-    IdentityEvents,
     Journal,
     JournalEntry,
     Meta,
@@ -83,6 +102,13 @@ from okeios.publish.tree import StoredTree
 from okeios.publish.versions import SealedVersions
 
 __all__ = [
+    "DATABASE_ENV",
+    "DB_NAME",
+    "KEYFILE_NAME",
+    "KEY_NAME",
+    "MASTER_NAME",
+    "PASSPHRASE_ENV",
+    "URL_NAME",
     "JournalEntry",
     "PutResult",
     "RecordInfo",
@@ -92,28 +118,7 @@ __all__ = [
     "resolve_home",
 ]
 
-DB_NAME = "store.sqlite"
-KEY_NAME = "publisher.key"
-MASTER_NAME = "master.key"
-KEYFILE_NAME = "store.keyfile"
-PASSPHRASE_ENV = "OKEIOS_PASSPHRASE"
-URL_NAME = "database.url"  # the store's PostgreSQL URL, when it lives on a server
-DATABASE_ENV = "OKEIOS_DATABASE"
-
 _INGEST_WINDOW = 8  # chunks drawn and submitted ahead of the append (bounds memory)
-
-
-@contextmanager
-def _home_lock(home: Path, name: str) -> Iterator[None]:
-    """An exclusive ``flock`` on ``home/NAME.lock``, shared by every process."""
-    import fcntl
-
-    fd = os.open(home / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 class Store:
@@ -137,19 +142,18 @@ class Store:
         self.signer = signer
         self.clock = clock
         self.log_name = log_name
-        self._master = master
         self.rng = rng
         self._held: set[str] = set()
+        # the storage: tables, sealed versions, the resource map, the Merkle tree
         self.nodes = Nodes(db)
         self.events = Events(db)
         self.versions = SealedVersions(Versions(db), master, rng)
         self.grants = Grants(db)
-        self.checkpoint_rows = Checkpoints(db)
-        self.journal_rows = Journal(db)
         self.identities = Identities(Resources(db), master, rng)
         self.meta = Meta(db)
         self.tree = StoredTree(self.nodes)
         db.on_begin.append(self.tree.refresh)
+        # the publisher decides what is written, into the parts above
         self.publisher = Publisher(
             signer,
             log_name=log_name,
@@ -159,7 +163,11 @@ class Store:
             events=StoredEvents(self.tree, self.events),
             organisation=self.meta.get("organisation"),
         )
-        self._checkpoint_signers: dict[bytes, str] = {}
+        # the concerns beside the records, each a part of its own (see the module docstring)
+        self.access = Access(self)
+        self.keys = PublisherKeys(self, master)
+        self.checkpoints = SignedCheckpoints(self, Checkpoints(db))
+        self.journal = AnchorJournal(self, Journal(db))
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -193,7 +201,7 @@ class Store:
         if url is not None and not is_database_url(url):
             raise StoreError(f"a store's database is a postgresql:// URL, got {url[:20]!r}")
         private_dir(path)  # 0700: the home holds keys and the database
-        with _home_lock(path, "init"):  # two processes creating one home: one wins
+        with home_lock(path, "init"):  # two processes creating one home: one wins
             if (path / DB_NAME).exists() or (path / URL_NAME).exists():
                 raise StoreError(f"a store exists already in {path}")
             pg = None
@@ -218,19 +226,7 @@ class Store:
     ) -> Store:
         signer = LocalSigner.from_key(key) if key is not None else LocalSigner.generate(rng)
         master = rng(32)
-        passphrase = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV)
-        if passphrase:
-            protected = protect_secret(master, passphrase, rng=rng)
-        else:
-            keyfile = rng(32)
-            write_atomic(path / KEYFILE_NAME, keyfile, private=True)
-            protected = protect_secret_with_key(master, keyfile, rng=rng)
-        write_atomic(path / MASTER_NAME, protected, private=True)
-        write_atomic(
-            path / KEY_NAME,
-            protect_secret_with_key(signer.private_key, master, rng=rng),
-            private=True,
-        )
+        write_keys(path, signer, master, passphrase, rng)
         db: Database = pg if pg is not None else Database(path / DB_NAME)
         with db.transaction() as conn:
             if pg is not None and pg.has_store():  # another machine won the race
@@ -269,36 +265,10 @@ class Store:
         """Open an existing store (the passphrase, if it has one, from the argument or
         ``$OKEIOS_PASSPHRASE``). Reads ``O(log n)`` rows; :meth:`check` reads them all."""
         path = resolve_home(home)
-        url_file = path / URL_NAME
-        if not (path / DB_NAME).exists() and not url_file.exists():
+        if not (path / DB_NAME).exists() and not (path / URL_NAME).exists():
             raise StoreError(f"no okeios store in {path} (run `okeios init` first)")
-        try:
-            protected = (path / MASTER_NAME).read_bytes()
-            keyfile = (path / KEYFILE_NAME).read_bytes() if (path / KEYFILE_NAME).exists() else None
-            sealed_key = (path / KEY_NAME).read_bytes()
-        except OSError as exc:
-            raise StoreError(f"cannot read the keys of the store in {path}: {exc}") from exc
-        if keyfile is not None:
-            master = unprotect_secret_with_key(protected, keyfile)
-        else:
-            passphrase = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV)
-            if not passphrase:
-                raise StoreError(
-                    f"the store in {path} is protected by a passphrase: set {PASSPHRASE_ENV}"
-                )
-            master = unprotect_secret(protected, passphrase)
-        signer = LocalSigner.from_key(unprotect_secret_with_key(sealed_key, master))
-        db: Database
-        if url_file.exists():
-            try:
-                url = url_file.read_text("utf-8").strip()
-            except OSError as exc:
-                raise StoreError(f"cannot read {url_file}: {exc}") from exc
-            if not is_database_url(url):
-                raise StoreError(f"{url_file} does not hold a postgresql:// URL")
-            db = PgDatabase(url, url_file)
-        else:
-            db = Database(path / DB_NAME)
+        master, signer = read_keys(path, passphrase)
+        db = open_database(path)
         try:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("schema") == "1":
@@ -310,12 +280,11 @@ class Store:
         if meta.get("schema") != str(SCHEMA_VERSION):
             db.close()
             raise StoreError(f"store schema {meta.get('schema')!r} is not supported")
-        staged = path / (KEY_NAME + ".next")
-        if meta.get("publisher") != signer.address and staged.exists():
-            # a key rotation was committed but the new key not yet moved in place
-            nxt = LocalSigner.from_key(unprotect_secret_with_key(staged.read_bytes(), master))
-            if meta.get("publisher") == nxt.address:
-                os.replace(staged, path / KEY_NAME)
+        if meta.get("publisher") != signer.address:
+            # a key rotation was committed but the new key not yet moved in place?
+            nxt = staged_key(path, master)
+            if nxt is not None and meta.get("publisher") == nxt.address:
+                swap_staged_key(path)
                 signer = nxt
         if meta.get("publisher") != signer.address:
             db.close()
@@ -380,7 +349,7 @@ class Store:
         lock = (
             self.db.session_lock(name)
             if isinstance(self.db, PgDatabase)
-            else _home_lock(self.home, name)
+            else home_lock(self.home, name)
         )
         with lock:
             self._held.add(name)
@@ -393,10 +362,6 @@ class Store:
         """See what other processes committed (outside a write transaction)."""
         if not self.db.in_transaction:
             self.tree.refresh()
-
-    @property
-    def publisher_log_name(self) -> str:
-        return self.log_name
 
     @property
     def address(self) -> str:
@@ -453,19 +418,6 @@ class Store:
         if version is None:
             raise InputError(f"no record {record_id.hex()} in this store")
         return version
-
-    # the VersionStore view some callers read through the store
-    def get_version(self, record_id: bytes, version: int) -> tuple[bytes, bytes]:
-        return self.versions.get_version(record_id, version)
-
-    def version_secrets(self, record_id: bytes, version: int) -> tuple[bytes, bytes, bytes]:
-        return self.versions.secrets(record_id, version)
-
-    def version_digests(self, record_id: bytes, version: int) -> tuple[bytes, ...]:
-        return self.versions.version_digests(record_id, version)
-
-    def sealed_payload(self, record_id: bytes, version: int) -> bytes:
-        return self.versions.sealed_payload(record_id, version)
 
     # -- adding and amending ----------------------------------------------------------------
 
@@ -695,226 +647,12 @@ class Store:
         """Every logged event, in log order."""
         return self.events.all()
 
-    def checkpoints(self) -> list[SignedCheckpoint]:
-        return [cp for size in self.checkpoint_rows.sizes() if (cp := self.checkpoint_at(size))]
-
     def write_log(self, out: Callable[[str], object]) -> int:
         """Publish the log (every entry, then the signed checkpoints) as an audit file."""
         # the log's bound key: the organisation's first key, also after a rotation
         return write_log(
-            out, self.organisation, self.log_id, self.iter_events(), self.checkpoints()
+            out, self.keys.organisation, self.log_id, self.iter_events(), self.checkpoints.all()
         )
-
-    # -- identity (docs/identity.md) --------------------------------------------------------
-
-    @property
-    def organisation(self) -> str:
-        """The organisation this log belongs to: its first publisher key."""
-        return self.publisher.organisation
-
-    def authorise(
-        self,
-        key: str,
-        role: str,
-        *,
-        not_before: int | None = None,
-        not_after: int | None = None,
-        purpose: str = "",
-    ) -> LoggedEvent:
-        """Log an AUTHORISE of the author key ``key`` as ``role`` (see
-        :meth:`Publisher.authorise`)."""
-        with self.transaction():
-            logged = self.publisher.authorise(
-                key,
-                role,
-                not_before=not_before,
-                not_after=MAX_TIME if not_after is None else not_after,
-                purpose=purpose,
-            )
-        return logged
-
-    def deauthorise(
-        self, key: str, *, effective: int | None = None, purpose: str = ""
-    ) -> LoggedEvent:
-        """Log a DEAUTHORISE of ``key`` from ``effective`` (default: now; earlier for a
-        compromised key)."""
-        with self.transaction():
-            logged = self.publisher.deauthorise(key, effective=effective, purpose=purpose)
-        return logged
-
-    def identity_events(self) -> list[LoggedEvent]:
-        """Every identity event of the log, in log order."""
-        self._fresh()
-        return IdentityEvents(self.db).all()
-
-    def publisher_keys(self) -> list[str]:
-        """Every key that has held this log: the organisation's first key, then each key it
-        was handed over to, in order."""
-        keys = [self.organisation]
-        for logged in self.identity_events():
-            e = logged.signed.event
-            if e.kind is EventKind.HANDOVER:
-                keys.append(checksum_address(e.subject))
-        return keys
-
-    def key_history(self) -> str:
-        """The key-history file of this log (``okeios.protocol.keyhistory``): every identity
-        event, proven against the latest anchored checkpoint (else the latest checkpoint)."""
-        from okeios.protocol.keyhistory import dump_key_history
-
-        final_sizes = self.journal_rows.final_sizes()
-        size = final_sizes[-1] if final_sizes else self.size
-        checkpoint = self.checkpoint_at(size) or self.checkpoint()
-        size = checkpoint.checkpoint.tree_size
-        entry = self.anchored_for(size - 1)
-        ref = None
-        if entry is not None and entry.tree_size == size and entry.tx_hash is not None:
-            ref = AnchorRef(
-                chain_id=entry.chain_id,
-                registry=bytes.fromhex(entry.registry[2:]),
-                transaction=entry.tx_hash,
-                block=entry.block_number or 0,
-                extension=None,
-            )
-        events = [logged for logged in self.identity_events() if logged.index < size]
-        bundles = [
-            self.publisher.bundle(logged.id, checkpoint=checkpoint, anchor=ref) for logged in events
-        ]
-        # For each handover: the old key's last anchored tree and a consistency proof from it
-        # to this tree, which links the keys' anchored histories into one.
-        continuity = []
-        for logged in events:
-            if logged.signed.event.kind is not EventKind.HANDOVER:
-                continue
-            old = logged.signed.event.author
-            sizes = [n for n in final_sizes if n <= size]
-            mine = [n for n in sizes if (cp := self.checkpoint_at(n)) and cp.publisher == old]
-            if mine:
-                last = mine[-1]
-                proof = self.tree.consistency_proof(last, size) if last < size else []
-                continuity.append((old, last, self.tree.root(last), proof))
-        return dump_key_history(self.organisation, size, bundles, continuity)
-
-    def rotate_key(
-        self,
-        key: bytes | None = None,
-        *,
-        purpose: str = "",
-        before_swap: Callable[[Store, str], object] | None = None,
-    ) -> LoggedEvent:
-        """Hand the log over to a new publisher key (``key``, else a fresh one).
-
-        Logs a HANDOVER signed by the current key and, still with that key, signs the
-        checkpoint of the tree that ends with it; ``before_swap(store, new_address)`` then runs
-        while the store still signs with the old key: the CLI anchors that tree there (so the old
-        key's last anchor holds the handover) and sends the registry's ``handover``, which closes
-        the log for the old key and opens it for the new one. Finally the new key is sealed in
-        place of the old one. The log id stays the organisation's; later checkpoints and anchors
-        are the new key's. The new key is written (staged) before anything is logged, so a crash
-        leaves a store that reopens with it.
-        """
-        old = self.signer
-        new = LocalSigner.from_key(key) if key is not None else LocalSigner.generate(self.rng)
-        if new.address == old.address:
-            raise InputError("the new publisher key is the current one")
-        sealed = protect_secret_with_key(new.private_key, self._master, rng=self.rng)
-        staged = self.home / (KEY_NAME + ".next")
-        write_atomic(staged, sealed, private=True)
-        organisation = self.organisation
-        with self.transaction():
-            logged = self.publisher.handover(new, purpose=purpose)
-            self.publisher.signer = old  # the old key signs the tree ending with the handover
-            self.meta.set("organisation", organisation)
-            self.meta.set("publisher", new.address)
-        try:
-            self.checkpoint()
-            if before_swap is not None:
-                before_swap(self, new.address)
-        finally:
-            os.replace(staged, self.home / KEY_NAME)
-            self.signer = new
-            self.publisher.signer = new
-        return logged
-
-    # -- confidentiality: grants, revocations, erasure (okeios.publish.access) --------------
-
-    def grant(self, ident: str, binding: RecipientBinding, *, purpose: str = "") -> Share:
-        """Give a recipient access to a record's current version; log a signed GRANT event."""
-        return _access.grant(self, ident, binding, purpose=purpose)
-
-    def share(self, ident: str, recipient: str) -> Share:
-        """The share of a record's current version for a recipient with an active grant."""
-        return _access.share(self, ident, recipient)
-
-    def revoke(self, ident: str, recipient: str, *, purpose: str = "") -> LoggedEvent:
-        """Stop a recipient's access to a record; log a signed REVOKE event."""
-        return _access.revoke(self, ident, recipient, purpose=purpose)
-
-    def erase(self, ident: str, *, purpose: str = "") -> LoggedEvent:
-        """Crypto-shred a record (its keys, grants and identity); log a signed ERASE event."""
-        return _access.erase(self, ident, purpose=purpose)
-
-    def access(self, ident: str, reader: str, *, purpose: str = "") -> LoggedEvent:
-        """Log a signed ACCESS receipt: ``reader`` read the record, for ``purpose``."""
-        return _access.access(self, ident, reader, purpose=purpose)
-
-    # -- checkpoints ------------------------------------------------------------------------
-
-    def checkpoint(self) -> SignedCheckpoint:
-        """A signed checkpoint of the log as it is now (stored; reused if already there)."""
-        size = self.size
-        if size == 0:
-            raise InputError("the log is empty: add records first")
-        existing = self.checkpoint_at(size)
-        if existing is not None:
-            return existing
-        signed = self.publisher.checkpoint(size)
-        with self.transaction():
-            self.checkpoint_rows.add(size, signed.checkpoint.root, signed.signature, self.clock())
-        return self.checkpoint_at(size) or signed  # another process's, if it stored one first
-
-    def checkpoint_at(self, size: int) -> SignedCheckpoint | None:
-        row = self.checkpoint_rows.at(size)
-        if row is None:
-            return None
-        checkpoint = Checkpoint(self.log_id, size, row[0])
-        return SignedCheckpoint(checkpoint, self._checkpoint_signer(checkpoint, row[1]), row[1])
-
-    def _checkpoint_signer(self, checkpoint: Checkpoint, signature: bytes) -> str:
-        """The key that signed a stored checkpoint: this store's key unless the log was handed
-        over (docs/identity.md), then the key that held the log at its size (recovered once)."""
-        if self.publisher.organisation == self.address:
-            return self.address
-        found = self._checkpoint_signers.get(signature)
-        if found is None:
-            found = recover_address(checkpoint.id, signature)
-            self._checkpoint_signers[signature] = found
-        return found
-
-    # -- the anchoring journal --------------------------------------------------------------
-
-    def journal(
-        self, chain_id: int, registry: str, states: Iterable[str] | None = None
-    ) -> list[JournalEntry]:
-        return self.journal_rows.entries(chain_id, registry, states)
-
-    def journal_add(
-        self, chain_id: int, registry: str, tree_size: int, root: bytes
-    ) -> JournalEntry:
-        with self.transaction():
-            entry_id = self.journal_rows.add(chain_id, registry, tree_size, root, self.clock())
-        return self.journal_rows.get(entry_id)
-
-    def journal_update(self, entry_id: int, **fields: object) -> JournalEntry:
-        with self.transaction():
-            self.journal_rows.update(entry_id, self.clock(), **fields)
-        return self.journal_rows.get(entry_id)
-
-    def anchored_for(
-        self, index: int, chain_id: int | None = None, registry: str | None = None
-    ) -> JournalEntry | None:
-        """The smallest final anchor whose tree holds entry ``index`` (on that chain, if given)."""
-        return self.journal_rows.anchored_for(index, chain_id, registry)
 
     # -- export -----------------------------------------------------------------------------
 
@@ -926,39 +664,12 @@ class Store:
         checkpoint is the smallest *anchored* checkpoint that holds the event, with the anchor
         reference filled in and, when the log was anchored again later, the latest anchored
         tree head with a consistency proof to it. If no anchor holds the event yet, the bundle
-        carries the latest checkpoint and no anchor reference. Each journal question is one
-        indexed query: the cost does not grow with the number of anchors.
+        carries the latest checkpoint and no anchor reference
+        (:meth:`~okeios.publish.journal.AnchorJournal.proof_point`).
         """
         self._fresh()
         logged = self.find_event(ident)
-        anchor = self.anchored_for(logged.index)
-        ref = None
-        if anchor is None:
-            checkpoint = self.checkpoint()
-        else:
-            stored = self.checkpoint_at(anchor.tree_size)
-            if stored is None or anchor.tx_hash is None or anchor.block_number is None:
-                raise StoreError(f"the journal's anchor of size {anchor.tree_size} is incomplete")
-            checkpoint = stored
-            latest = self.journal_rows.latest_final(anchor.chain_id, anchor.registry)
-            extension = None
-            later = None if latest is None else self.checkpoint_at(latest.tree_size)
-            if (
-                latest is not None
-                and latest.tree_size > anchor.tree_size
-                # the registry keeps each key's anchors apart: extend only to the same key's
-                and later is not None
-                and later.publisher == checkpoint.publisher
-            ):
-                proof = self.tree.consistency_proof(anchor.tree_size, latest.tree_size)
-                extension = Extension(latest.tree_size, latest.root, tuple(proof))
-            ref = AnchorRef(
-                chain_id=anchor.chain_id,
-                registry=bytes.fromhex(anchor.registry[2:]),
-                transaction=anchor.tx_hash,
-                block=anchor.block_number,
-                extension=extension,
-            )
+        checkpoint, ref = self.journal.proof_point(logged.index)
         return self.publisher.bundle(logged.id, fields=fields, checkpoint=checkpoint, anchor=ref)
 
     # -- integrity --------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,7 @@ from okeios.protocol.tiles import (
     SIGNED_CHECKPOINT_PATH,
     TILE_WIDTH,
     TILES_FORMAT,
+    TileRef,
     encode_entry_bundle,
     events_path,
     subtree_root,
@@ -105,58 +106,15 @@ def publish_tiles(
     origin = origin or default_origin(log_id)
     note_key = note_signer(signer, log_id, origin)
     signed_events = list(events)
-    entries = [signed.leaf_data() for signed in signed_events]
-
-    def lines(lo: int, hi: int) -> Iterator[bytes]:
-        for i in range(lo, hi):
-            yield entry_line(i, signed_events[i]).encode() + b"\n"
-
-    size = len(entries)
-    levels = [[leaf_hash(e) for e in entries]]
-    while len(levels[-1]) >= TILE_WIDTH:
-        below = levels[-1]
-        levels.append(
-            [
-                subtree_root(below[k : k + TILE_WIDTH])
-                for k in range(0, len(below) - TILE_WIDTH + 1, TILE_WIDTH)
-            ]
-        )
+    levels = _tile_levels([signed.leaf_data() for signed in signed_events])
+    size = len(signed_events)
     cp = checkpoint.checkpoint
     if cp.log_id != log_id or cp.tree_size != size:
         raise TileError(f"the checkpoint is of size {cp.tree_size}, the log has {size} entries")
     if MerkleLog.from_leaf_hashes(levels[0]).root() != cp.root:
         raise TileError("the checkpoint's root is not the root of these entries")
-    existing = root_dir / HEADER_PATH
-    if existing.exists():
-        try:
-            other = json.loads(existing.read_bytes()).get("logId")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise TileError(f"{existing} is not an okeios tiled log header") from exc
-        if other != "0x" + log_id.hex():
-            raise TileError(f"{root_dir} holds another log's tiles ({other})")
-    written = kept = 0
-
-    def missing(rel: str) -> bool:
-        nonlocal kept
-        if (root_dir / rel).exists():
-            kept += 1
-            return False
-        return True
-
-    def put(rel: str, data: bytes) -> None:
-        nonlocal written
-        _write(root_dir / rel, data)
-        written += 1
-
-    for ref in tiles_for_size(size, entries=True):
-        lo, hi = ref.start(), ref.start() + ref.width
-        if ref.level is None:
-            if missing(ref.path()):
-                put(ref.path(), encode_entry_bundle(entries[lo:hi]))
-            if missing(events_path(ref)):
-                put(events_path(ref), b"".join(lines(lo, hi)))
-        elif missing(ref.path()):
-            put(ref.path(), b"".join(levels[ref.level][lo:hi]))
+    _check_folder(root_dir, log_id)
+    written, kept = _write_tiles(root_dir, signed_events, levels)
     binding = NoteKeyBinding.sign(signer, log_id, note_key.vkey())
     header = {
         "format": TILES_FORMAT,
@@ -177,3 +135,59 @@ def publish_tiles(
     note = note_key.sign_note(NoteCheckpoint(origin, size, cp.root).text())
     _write(root_dir / CHECKPOINT_PATH, note.to_bytes())
     return PublishedTiles(size, written, kept, note.to_text(), note_key.vkey())
+
+
+def _tile_levels(entries: Sequence[bytes]) -> list[list[bytes]]:
+    """The tile levels of a log: its leaf hashes, then each level's complete tiles' roots."""
+    levels = [[leaf_hash(e) for e in entries]]
+    while len(levels[-1]) >= TILE_WIDTH:
+        below = levels[-1]
+        levels.append(
+            [
+                subtree_root(below[k : k + TILE_WIDTH])
+                for k in range(0, len(below) - TILE_WIDTH + 1, TILE_WIDTH)
+            ]
+        )
+    return levels
+
+
+def _check_folder(root_dir: Path, log_id: bytes) -> None:
+    """Refuse a folder that holds another log's tiles (one log per folder)."""
+    existing = root_dir / HEADER_PATH
+    if not existing.exists():
+        return
+    try:
+        other = json.loads(existing.read_bytes()).get("logId")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise TileError(f"{existing} is not an okeios tiled log header") from exc
+    if other != "0x" + log_id.hex():
+        raise TileError(f"{root_dir} holds another log's tiles ({other})")
+
+
+def _write_tiles(
+    root_dir: Path, signed_events: Sequence[SignedEvent], levels: list[list[bytes]]
+) -> tuple[int, int]:
+    """Write every tile, entry bundle and event bundle the folder lacks; tiles are immutable,
+    so those present are kept. Returns how many were written and kept."""
+    written = kept = 0
+    for ref in tiles_for_size(len(signed_events), entries=True):
+        paths = [ref.path()] if ref.level is not None else [ref.path(), events_path(ref)]
+        for rel in paths:
+            if (root_dir / rel).exists():
+                kept += 1
+            else:
+                _write(root_dir / rel, _tile_bytes(ref, rel, signed_events, levels))
+                written += 1
+    return written, kept
+
+
+def _tile_bytes(
+    ref: TileRef, rel: str, signed_events: Sequence[SignedEvent], levels: list[list[bytes]]
+) -> bytes:
+    """The content of one file of a tile: a hash tile, an entry bundle or an event bundle."""
+    lo, hi = ref.start(), ref.start() + ref.width
+    if ref.level is not None:
+        return b"".join(levels[ref.level][lo:hi])
+    if rel == ref.path():
+        return encode_entry_bundle([signed.leaf_data() for signed in signed_events[lo:hi]])
+    return b"".join(entry_line(i, signed_events[i]).encode() + b"\n" for i in range(lo, hi))

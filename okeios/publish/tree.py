@@ -10,8 +10,11 @@ edge, ``O(log n)`` more per ragged subtree.
 
 Node ``(level, index)`` is the root of the complete subtree over leaves
 ``[index * 2**level, (index + 1) * 2**level)``. The hashes are the RFC 9162 ones of
-:mod:`okeios.protocol.merkle` (``leaf_hash``, ``node_hash``), defined there and only there; the
-proofs are the RFC 9162 ``PATH`` and ``PROOF``, checked against :class:`MerkleLog` in the tests.
+:mod:`okeios.protocol.merkle` (``leaf_hash``, ``node_hash``), defined there and only there, and
+so are the proof walks (RFC 9162 ``PATH`` and ``PROOF``:
+:func:`~okeios.protocol.merkle.inclusion_path`, :func:`~okeios.protocol.merkle.consistency_path`),
+which this tree runs over its stored nodes exactly as :class:`MerkleLog` runs them over its
+lists; the tests check that both give the same proofs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from okeios.errors import ProofError
-from okeios.protocol.merkle import EMPTY_ROOT, leaf_hash, node_hash
+from okeios.protocol.merkle import (
+    check_leaf_index,
+    consistency_path,
+    inclusion_path,
+    leaf_hash,
+    node_hash,
+    range_root,
+    resolve_tree_size,
+)
 
 __all__ = ["MemoryNodes", "NodeStore", "StoredTree", "frontier_positions"]
 
@@ -112,86 +123,25 @@ class StoredTree:
     # -- reading ---------------------------------------------------------------------------
 
     def leaf_hash_at(self, index: int) -> bytes:
-        self._check_index(index, self._size)
+        check_leaf_index(index, self._size)
         return self._nodes.get_node(0, index)
 
-    def _range_hash(self, start: int, end: int) -> bytes:
-        """MTH of leaves ``[start, end)`` (``start`` aligned as RFC 9162 subtrees are)."""
-        width = end - start
-        if width == 0:
-            return EMPTY_ROOT
-        parts: list[bytes] = []
-        pos = start
-        while width:
-            k = width.bit_length() - 1
-            parts.append(self._nodes.get_node(k, pos >> k))
-            pos += 1 << k
-            width -= 1 << k
-        digest = parts[-1]
-        for left in reversed(parts[:-1]):
-            digest = node_hash(left, digest)
-        return digest
+    def _frontier_node(self, level: int, index: int) -> bytes:
+        return self._frontier[level]  # the current size's tiling has one subtree per level
 
     def root(self, size: int | None = None) -> bytes:
-        n = self._resolve_size(size)
-        if n == self._size:
-            parts = [self._frontier[level] for level, _ in frontier_positions(n)]
-            if not parts:
-                return EMPTY_ROOT
-            digest = parts[-1]
-            for left in reversed(parts[:-1]):
-                digest = node_hash(left, digest)
-            return digest
-        return self._range_hash(0, n)
-
-    def _path_from(self, level: int, index: int, size: int) -> list[bytes]:
-        """Siblings of node ``(level, index)`` up to the root of the tree of ``size``."""
-        path: list[bytes] = []
-        last = (size - 1) >> level
-        while last:
-            sibling = index ^ 1
-            if sibling <= last:
-                start = sibling << level
-                if start + (1 << level) <= size:
-                    path.append(self._nodes.get_node(level, sibling))
-                else:
-                    path.append(self._range_hash(start, size))
-            index >>= 1
-            last >>= 1
-            level += 1
-        return path
+        n = resolve_tree_size(size, self._size)
+        if n == self._size:  # from the frontier in memory: no read
+            return range_root(self._frontier_node, 0, n)
+        return range_root(self._nodes.get_node, 0, n)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        n = self._resolve_size(size)
-        self._check_index(index, n)
-        return self._path_from(0, index, n)
+        n = resolve_tree_size(size, self._size)
+        return inclusion_path(self._nodes.get_node, index, n)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
-        n = self._resolve_size(new_size)
-        if not 0 < old_size <= n:
-            raise ProofError(
-                f"a consistency proof needs 0 < old size <= new size, got {old_size} and {n}"
-            )
-        if old_size == n:
-            return []
-        level = (old_size & -old_size).bit_length() - 1
-        index = (old_size - 1) >> level
-        path = self._path_from(level, index, n)
-        if index == 0:
-            return path
-        return [self._nodes.get_node(level, index), *path]
-
-    def _resolve_size(self, size: int | None) -> int:
-        if size is None:
-            return self._size
-        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= self._size:
-            raise ProofError(f"tree size {size!r} is outside 0..{self._size}")
-        return size
-
-    @staticmethod
-    def _check_index(index: int, size: int) -> None:
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
-            raise ProofError(f"leaf index {index!r} is outside 0..{size - 1}")
+        n = resolve_tree_size(new_size, self._size)
+        return consistency_path(self._nodes.get_node, old_size, n)
 
 
 class MemoryNodes:

@@ -71,7 +71,7 @@ def auditor(home: Path, seconds: float, url: str, registry: str) -> dict[str, ob
         give_up = deadline + 300
         # Until every writer stopped and at least one audit ran after an anchor.
         while time.monotonic() < deadline or (audits == 0 and time.monotonic() < give_up):
-            if store.anchored_for(0) is None:
+            if store.journal.anchored_for(0) is None:
                 time.sleep(0.2)  # not anchored yet: an audit would rightly say so
                 continue
             lines: list[str] = []

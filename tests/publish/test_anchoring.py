@@ -267,7 +267,7 @@ def test_killed_between_journal_and_transaction(tmp_path: Path, node: Node) -> N
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
     assert done.returncode == 9, done.stderr.decode()
     with Store.open(tmp_path / "home") as store:
-        (entry,) = store.journal(registry.chain_id, registry.address)
+        (entry,) = store.journal.entries(registry.chain_id, registry.address)
         assert entry.state == "prepared"
         assert entry.raw_tx is not None
         assert registry.anchor_count(store.address, store.log_id) == 0
@@ -290,12 +290,12 @@ def test_killed_before_the_transaction_was_signed(
     with pytest.raises(KeyboardInterrupt):
         anchor(store, registry)
     monkeypatch.undo()
-    (entry,) = store.journal(registry.chain_id, registry.address)
+    (entry,) = store.journal.entries(registry.chain_id, registry.address)
     assert entry.state == "prepared"
     assert entry.raw_tx is None
     result = anchor(store, registry)
     assert result.final
-    states = [e.state for e in store.journal(registry.chain_id, registry.address)]
+    states = [e.state for e in store.journal.entries(registry.chain_id, registry.address)]
     assert states == ["dropped", "final"]
     assert registry.anchor_count(store.address, store.log_id) == 1
     store.close()
@@ -385,7 +385,7 @@ def test_an_empty_receipt_read_of_a_mined_anchor_is_not_a_drop(
     assert misses == {"receipt": 0, "root_at": 0}  # the empty read did happen
     assert result.final
     assert not any("dropped" in a for a in result.actions)
-    (entry,) = store.journal(registry.chain_id, registry.address)
+    (entry,) = store.journal.entries(registry.chain_id, registry.address)
     assert entry.state == "final"
     assert entry.error is None
     assert registry.anchor_count(store.address, store.log_id) == 1
@@ -412,5 +412,5 @@ def test_a_transaction_really_gone_is_still_dropped(
     with pytest.raises(ChainError, match="nonce was used"):
         anchor(store, registry)
     assert len(reads) >= 4  # read, then re-read after the nonce, before giving up
-    states = [e.state for e in store.journal(registry.chain_id, registry.address)]
+    states = [e.state for e in store.journal.entries(registry.chain_id, registry.address)]
     assert states == ["dropped"]

@@ -69,7 +69,7 @@ def _home_bytes(home: Path) -> bytes:
 def test_the_store_holds_no_plaintext(store: Store) -> None:
     store.add(RECORDS)
     store.amend("0x" + store.record_ids()[3].hex(), RECORDS[3].replace(b"final", b"amended"))
-    store.checkpoint()
+    store.checkpoints.current()
     home = store.home
     store.close()
     secrets = _secret_values(RECORDS)
@@ -80,7 +80,7 @@ def test_the_store_holds_no_plaintext(store: Store) -> None:
     # ...and yet everything is there for the owner.
     with Store.open(home) as again:
         rid = again.record_ids()[0]
-        payload, _ = again.get_version(rid, 1)
+        payload, _ = again.versions.get_version(rid, 1)
         assert payload == canonicalize(parse_json(RECORDS[0]))
 
 
@@ -89,7 +89,7 @@ def test_grant_share_decrypt_verify(store: Store) -> None:
     ident = "0x" + logged[1].record_id.hex()
     for suite in Suite:
         who, key, binding = _recipient(suite)
-        share = store.grant(ident, binding, purpose="second opinion")
+        share = store.access.grant(ident, binding, purpose="second opinion")
         again = Share.from_json(share.to_json())
         record, report = open_share(again, key, _policy(store))
         assert record == canonicalize(parse_json(RECORDS[1]))
@@ -109,7 +109,7 @@ def test_wrong_keys_tampering_and_revocation(store: Store) -> None:
     logged = store.add(RECORDS[:2])
     ident = "0x" + logged[0].record_id.hex()
     who, key, binding = _recipient()
-    share = store.grant(ident, binding)
+    share = store.access.grant(ident, binding)
     _, other_key, _ = _recipient()
     with pytest.raises(DecryptionError):
         open_share(share, other_key, _policy(store))
@@ -126,16 +126,16 @@ def test_wrong_keys_tampering_and_revocation(store: Store) -> None:
     forged = dataclasses.replace(binding, public_key=stranger_key.public_key().raw)
     size = store.size
     with pytest.raises(RecipientError):
-        store.grant(ident, forged)
+        store.access.grant(ident, forged)
     assert store.size == size  # nothing logged, nothing lost
     # Revocation: no share any more; the next version has a new key the old share cannot open.
-    store.revoke(ident, who.address, purpose="treatment ended")
+    store.access.revoke(ident, who.address, purpose="treatment ended")
     with pytest.raises(AccessError, match="revoked"):
-        store.share(ident, who.address)
+        store.access.share(ident, who.address)
     store.amend(ident, RECORDS[0].replace(b"final", b"corrected"))
     with pytest.raises(AccessError, match="never granted"):
-        store.share(ident, who.address)
-    sealed_v2, _, _ = store.version_secrets(logged[0].record_id, 2)
+        store.access.share(ident, who.address)
+    sealed_v2, _, _ = store.versions.secrets(logged[0].record_id, 2)
     with pytest.raises(DecryptionError):
         open_share(dataclasses.replace(share, payload=sealed_v2), key, _policy(store))
     kinds = [e["kind"] for e in store.history(ident)]
@@ -149,15 +149,15 @@ def test_erasure_keeps_history_verifiable(store: Store, tmp_path: Path) -> None:
     logged = store.add(RECORDS[:4])
     ident = "0x" + logged[2].record_id.hex()
     who, _, binding = _recipient()
-    store.grant(ident, binding)
+    store.access.grant(ident, binding)
     anchor(store, registry)
     before = store.export(ident)
-    erased = store.erase(ident, purpose="patient request")
+    erased = store.access.erase(ident, purpose="patient request")
     anchor(store, registry)
     with pytest.raises(AccessError, match="erased"):
-        store.get_version(logged[2].record_id, 1)
+        store.versions.get_version(logged[2].record_id, 1)
     with pytest.raises(AccessError):
-        store.share(ident, who.address)
+        store.access.share(ident, who.address)
     with pytest.raises(AccessError):
         store.export(ident, fields=["/status"])
     policy = TrustPolicy(authors=[store.address], publishers=[store.address],

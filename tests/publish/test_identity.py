@@ -127,7 +127,7 @@ def test_records_lists_and_filters(store: Store) -> None:
     assert one.events == 1
     assert store.records(resource_type="Patient", resource_id="nobody") == []
     assert [r.resource_id for r in store.records(kind="amend")] == ["hba1c-77"]
-    store.erase("Patient/p-123")
+    store.access.erase("Patient/p-123")
     assert [r.erased for r in store.records()] == [False, True, False]
     assert len(store.records(erased=False, limit=1)) == 1
     with pytest.raises(AccessError):

@@ -169,7 +169,7 @@ def _machine(home: str, who: int, rounds: int) -> None:
             # every machine amends the same resource: one record, its versions from all of them
             store.put([{"resourceType": "Patient", "id": "shared", "note": f"m{who}-r{r}"}])
             if r % 3 == 2:
-                store.checkpoint()
+                store.checkpoints.current()
 
 
 def test_writers_on_several_machines_share_one_log_and_the_audit_passes(tmp_path: Path) -> None:

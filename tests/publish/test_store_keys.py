@@ -17,8 +17,8 @@ from okeios.verify.identity import Authority
 
 def _authority(store: Store) -> Authority:
     return Authority.from_events(
-        store.organisation,
-        ((logged.index, logged.signed) for logged in store.identity_events()),
+        store.keys.organisation,
+        ((logged.index, logged.signed) for logged in store.keys.events()),
         size=store.size,
     )
 
@@ -30,32 +30,32 @@ def test_a_rotated_store_reopens_with_its_organisation_and_history(tmp_path: Pat
         first = store.address
         log_id = store.log_id
         store.add(synthetic_records(2, seed=11))
-        store.authorise(clinician.address, "physician")
+        store.keys.authorise(clinician.address, "physician")
         store.add(synthetic_records(1, seed=12), author=clinician)
-        old_checkpoint = store.checkpoint()
-        handover = store.rotate_key(purpose="yearly rotation")
+        old_checkpoint = store.checkpoints.current()
+        handover = store.keys.rotate(purpose="yearly rotation")
         assert handover.signed.event.kind is EventKind.HANDOVER
         assert handover.signed.event.author == first
         second = store.address
         assert second != first
         store.add(synthetic_records(1, seed=13))
-        new_checkpoint = store.checkpoint()
+        new_checkpoint = store.checkpoints.current()
     assert not (home / (KEY_NAME + ".next")).exists()
 
     with Store.open(home) as store:
         # the log keeps the organisation's id; the current key is the new one
         assert store.address == second
-        assert store.organisation == first
+        assert store.keys.organisation == first
         assert store.log_id == log_id == derive_log_id(first)
-        assert store.publisher_keys() == [first, second]
+        assert store.keys.publishers() == [first, second]
         # each stored checkpoint names the key that signed it
-        before = store.checkpoint_at(old_checkpoint.checkpoint.tree_size)
-        after = store.checkpoint_at(new_checkpoint.checkpoint.tree_size)
+        before = store.checkpoints.at(old_checkpoint.checkpoint.tree_size)
+        after = store.checkpoints.at(new_checkpoint.checkpoint.tree_size)
         assert before is not None
         assert before.publisher == first
         assert after is not None
         assert after.publisher == second
-        kinds = [logged.signed.event.kind for logged in store.identity_events()]
+        kinds = [logged.signed.event.kind for logged in store.keys.events()]
         assert kinds == [EventKind.AUTHORISE, EventKind.HANDOVER]
         authority = _authority(store)
         assert authority.publishers() == [first, second]
@@ -67,8 +67,8 @@ def test_a_store_without_rotation_has_no_organisation_row(tmp_path: Path) -> Non
     with Store.init(tmp_path / "home", trust=False) as store:
         store.add(synthetic_records(1, seed=14))
         assert store.meta.get("organisation") is None
-        assert store.organisation == store.address
-        assert store.publisher_keys() == [store.address]
+        assert store.keys.organisation == store.address
+        assert store.keys.publishers() == [store.address]
 
 
 def test_rotating_to_the_current_key_is_refused(tmp_path: Path) -> None:
@@ -76,5 +76,5 @@ def test_rotating_to_the_current_key_is_refused(tmp_path: Path) -> None:
     with Store.init(tmp_path / "home", key=key.private_key, trust=False) as store:
         store.add(synthetic_records(1, seed=15))
         with pytest.raises(InputError, match="current one"):
-            store.rotate_key(key.private_key)
-        assert store.identity_events() == []
+            store.keys.rotate(key.private_key)
+        assert store.keys.events() == []

@@ -38,7 +38,9 @@ def _build(
     anchor(store, registry)
     store.add(RECORDS[4:6])
     store.amend("0x" + created.record_id.hex(), RECORDS[3].replace(b"final", b"corrected"))
-    store.access("0x" + first[0].record_id.hex(), LocalSigner.generate().address, purpose="care")
+    store.access.receipt(
+        "0x" + first[0].record_id.hex(), LocalSigner.generate().address, purpose="care"
+    )
     if fork:  # a second version claiming the same predecessor as an existing one
         head = store.publisher.event(store.event_ids_of(first[1].record_id)[-1]).signed.event
         with store.transaction():

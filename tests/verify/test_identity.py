@@ -114,9 +114,9 @@ def test_clinician_joins_signs_leaves_and_a_stolen_key_is_revoked(world: World) 
     # Before any authorisation: a key the organisation never authorised.
     world.at(t0 + 1)
     early = store.add(RECORDS[:1], author=doctor)[0]
-    store.authorise(doctor.address, "physician")
-    store.authorise(nurse.address, "nurse")
-    store.authorise(locum.address, "physician", not_after=t0 + 2 * HOUR)
+    store.keys.authorise(doctor.address, "physician")
+    store.keys.authorise(nurse.address, "nurse")
+    store.keys.authorise(locum.address, "physician", not_after=t0 + 2 * HOUR)
     by_doctor = store.add(RECORDS[1:2], author=doctor)[0]
     by_nurse = store.add(RECORDS[2:3], author=nurse)[0]
     by_locum = store.add(RECORDS[3:4], author=locum)[0]
@@ -131,7 +131,7 @@ def test_clinician_joins_signs_leaves_and_a_stolen_key_is_revoked(world: World) 
     before_theft = store.add(RECORDS[6:7], author=doctor)[0]
     world.anchor(t0 + HOUR + 60)
     world.at(t0 + 2 * HOUR)
-    store.deauthorise(nurse.address, purpose="left the hospital")
+    store.keys.deauthorise(nurse.address, purpose="left the hospital")
     world.at(t0 + 4 * HOUR)
     after_leaving = store.add(RECORDS[7:8], author=nurse)[0]
     locum_late = store.add(RECORDS[8:9], author=locum)[0]
@@ -140,13 +140,13 @@ def test_clinician_joins_signs_leaves_and_a_stolen_key_is_revoked(world: World) 
     world.anchor(t0 + 4 * HOUR)
     world.at(t0 + 5 * HOUR)
     theft = t0 + 3 * HOUR
-    store.deauthorise(doctor.address, effective=theft, purpose="key compromised")
+    store.keys.deauthorise(doctor.address, effective=theft, purpose="key compromised")
     world.at(t0 + 5 * HOUR + 10)
     after_revocation = store.add(RECORDS[10:11], author=doctor)[0]
     world.anchor(t0 + 5 * HOUR + 60)
 
     policy = world.policy()
-    authority = load_authority(store.key_history(), policy, chain=world.view())
+    authority = load_authority(store.keys.key_history(), policy, chain=world.view())
     assert authority.size == store.size
 
     expected = {
@@ -181,7 +181,7 @@ def test_clinician_joins_signs_leaves_and_a_stolen_key_is_revoked(world: World) 
     # A record's lineage verifies under the organisation's policy too.
     amended = store.amend("0x" + by_nurse.record_id.hex(), RECORDS[11])
     world.anchor(t0 + 5 * HOUR + 120)
-    authority = load_authority(store.key_history(), policy, chain=world.view())
+    authority = load_authority(store.keys.key_history(), policy, chain=world.view())
     lineage = verify_lineage(
         [_export(store, by_nurse.id), _export(store, amended.id)],
         policy,
@@ -212,7 +212,7 @@ def test_clinician_joins_signs_leaves_and_a_stolen_key_is_revoked(world: World) 
 
     # Roles pinned: only physicians (and the publisher itself) are accepted.
     physicians = world.policy(organisations={world.org: ["physician", "publisher"]})
-    auth = load_authority(store.key_history(), physicians, chain=world.view())
+    auth = load_authority(store.keys.key_history(), physicians, chain=world.view())
     nurse_report = verify_bundle(
         _export(store, by_nurse.id), physicians, chain=world.view(), authorities=auth
     )
@@ -226,7 +226,7 @@ def test_clinician_joins_signs_leaves_and_a_stolen_key_is_revoked(world: World) 
     assert _auth(report) == ("fail", "authorisations-missing")
     # Offline (no chain), a revoked key's events cannot be proven to predate the revocation.
     offline = TrustPolicy(organisations=[world.org])
-    offline_auth = load_authority(store.key_history(), offline)
+    offline_auth = load_authority(store.keys.key_history(), offline)
     report = verify_bundle(_export(store, before_theft.id), offline, authorities=offline_auth)
     assert _auth(report) == ("fail", "author-revoked")
     # The explicit author list stays an option.
@@ -244,7 +244,7 @@ def _index(store: Store, event_id: bytes) -> int:
 
 
 def _proven_time(store: Store, world: World, index: int) -> int | None:
-    entry = store.anchored_for(index)
+    entry = store.journal.anchored_for(index)
     return None if entry is None else entry.timestamp
 
 
@@ -261,7 +261,7 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     old_key = store.address
     doctor = LocalSigner.generate(CountingRng(b"doctor"))
     world.at(t0 + 1)
-    store.authorise(doctor.address, "physician")
+    store.keys.authorise(doctor.address, "physician")
     old_records = store.add(RECORDS[:5])
     old_by_doctor = store.add(RECORDS[5:6], author=doctor)[0]
     world.anchor(t0 + 60)
@@ -276,9 +276,9 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
         world.at(t0 + HOUR + 40)
         world.registry.handover(s.signer, s.log_id, new)
 
-    handover = store.rotate_key(purpose="yearly rotation", before_swap=anchor_old)
+    handover = store.keys.rotate(purpose="yearly rotation", before_swap=anchor_old)
     assert store.address != old_key
-    assert store.organisation == old_key
+    assert store.keys.organisation == old_key
     assert handover.signed.event.author == old_key
     size_old = handover.index + 1
     assert anchored == [size_old]
@@ -297,11 +297,11 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     reopened = Store.open(home, clock=world.clock)
     world.store = reopened
     assert reopened.address != old_key
-    assert reopened.organisation == old_key
+    assert reopened.keys.organisation == old_key
     assert reopened.log_id == handover.signed.event.log_id
 
     policy = world.policy()
-    authority = load_authority(reopened.key_history(), policy, chain=world.view())
+    authority = load_authority(reopened.keys.key_history(), policy, chain=world.view())
     assert authority.publishers() == [old_key, reopened.address]
     for logged in [*old_records, old_by_doctor, *new_records, new_by_doctor]:
         bundle = _export(reopened, logged.id)
@@ -341,7 +341,7 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     assert {a.tree_size for a in full.anchors} >= {size_old, reopened.size}
 
     # A key history whose continuity link is forged or dropped is refused.
-    history = json.loads(reopened.key_history())
+    history = json.loads(reopened.keys.key_history())
     assert [c["publisher"] for c in history["continuity"]] == [old_key]
     assert history["continuity"][0]["treeSize"] == size_old
     forged_link = json.loads(json.dumps(history))
@@ -367,7 +367,7 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     lax = lax_view.registry(world.registry.address)
     lax.anchor(old_key, reopened.log_id, size_now, reopened.publisher.log.root(size_now))
     with pytest.raises(IdentityError, match="retired key kept anchoring"):
-        load_authority(reopened.key_history(), policy, chain=lax_view)
+        load_authority(reopened.keys.key_history(), policy, chain=lax_view)
     lines: list[str] = []
     reopened.write_log(lines.append)
     audit = audit_identity(lines, organisation=world.org, chain=lax)

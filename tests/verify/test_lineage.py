@@ -36,7 +36,7 @@ def test_a_whole_history_verifies_and_gaps_are_named(tmp_path: Path) -> None:
     rid = store.add(RECORDS[:1])[0].record_id
     ident = "0x" + rid.hex()
     store.amend(ident, RECORDS[0].replace(b"final", b"amended"))
-    store.access(ident, LocalSigner.generate().address, purpose="review")
+    store.access.receipt(ident, LocalSigner.generate().address, purpose="review")
     store.amend(ident, RECORDS[0].replace(b"final", b"corrected"))
     anchor(store, registry)
     bundles = [store.export("0x" + e.hex()) for e in store.event_ids_of(rid)]

@@ -377,7 +377,7 @@ def pipeline(
         ids = store.record_ids()
         bundles = []
         for rid in ids:
-            bundles.append(store.export("0x" + rid.hex()).to_bytes())
+            bundles.append(store.export("0x" + rid.hex(), reveal_all=True).to_bytes())
             progress()
     if ids != [item.record_id for item in logged]:
         raise SystemExit("Store.record_ids() is not in the order the records were added")

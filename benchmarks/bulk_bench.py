@@ -144,7 +144,9 @@ def build(count: int, seed: int, home: Path) -> Corpus:
                 if not anchor(store, registry).final:
                     raise SystemExit("the anchor did not become final")
         log(f"  {count:,} records added and anchored; exporting")
-        bundles = [store.export("0x" + rid.hex()).to_bytes() for rid in store.record_ids()]
+        bundles = [
+            store.export("0x" + rid.hex(), reveal_all=True).to_bytes() for rid in store.record_ids()
+        ]
         policy = TrustPolicy(
             authors=[store.address],
             publishers=[store.address],

@@ -653,7 +653,9 @@ def run_corpus(
         print("  ingest, one core (PostgreSQL): skipped (no --postgres URL)")
 
     # 4. verify with record, one core
-    bundles = [keep.export("0x" + rid.hex()).to_bytes() for rid in keep.record_ids()]
+    bundles = [
+        keep.export("0x" + rid.hex(), reveal_all=True).to_bytes() for rid in keep.record_ids()
+    ]
     policy = TrustPolicy(authors=[keep.address], publishers=[keep.address])
     decoded = [Bundle.load(b) for b in bundles]
     path_len = sum(len(b.inclusion.path) for b in decoded) / n

@@ -312,7 +312,7 @@ def main() -> None:
         extra = o["mib"] - opened["empty"]["mib"]
         _line(
             f"open at {o['size']:,} entries",
-            f"{o['ms']:.1f} ms, +{extra:.1f} MiB",
+            f"{o['ms']:.1f} ms, {extra:+.1f} MiB",
             "<= 50 ms, <= 100 MiB above empty",
             o["ms"] <= 50 and extra <= 100,
         )

@@ -200,7 +200,7 @@ def main() -> None:
 
             # --- One record's lineage, from the bundles of its events -----------------------
             ids = store.event_ids_of(bytes.fromhex(featured[2:]))
-            bundles = [store.export("0x" + eid.hex()) for eid in ids]
+            bundles = [store.export("0x" + eid.hex(), reveal_all=True) for eid in ids]
             policy = TrustPolicy(
                 authors=[hospital],
                 publishers=[hospital],

@@ -153,7 +153,9 @@ def main() -> None:
                 print(f"after revoking: {exc}")
             anchor(store, registry)  # the grant and the revocation are anchored too
             revoke_report = verify_bundle(
-                store.export("0x" + revoked.id.hex()), policy, chain=RegistryView(chain.w3)
+                store.export("0x" + revoked.id.hex(), reveal_all=True),
+                policy,
+                chain=RegistryView(chain.w3),
             )
             assert revoke_report.passed
             assert "revoke" in revoke_report.verdict("confidentiality").detail
@@ -171,7 +173,8 @@ def main() -> None:
             )
             assert [h["kind"] for h in history] == ["create", "grant", "revoke"]
             bundles = [
-                store.export("0x" + e.hex()) for e in store.event_ids_of(logged[i].record_id)
+                store.export("0x" + e.hex(), reveal_all=True)
+                for e in store.event_ids_of(logged[i].record_id)
             ]
             lineage = verify_lineage(bundles, policy, chain=RegistryView(chain.w3))
             print("lineage:", lineage.to_dict()["result"], "-", lineage.verdict.detail)

@@ -128,7 +128,7 @@ def run_demo(
         for i, (raw, item) in enumerate(zip(records, logged, strict=True)):
             (out_dir / f"record-{i}.json").write_bytes(raw)
             path = out_dir / f"record-{i}.okb"
-            path.write_bytes(store.export(to_hex(item.record_id)).to_bytes())
+            path.write_bytes(store.export(to_hex(item.record_id), reveal_all=True).to_bytes())
             report = verify_bundle(path.read_bytes(), policy, record=raw, chain=view)
             checks.append(report.passed and all(v.status == "pass" for v in report.verdicts))
             results["records"].append({"bundle": path.name, "result": report.to_dict()["result"]})
@@ -239,7 +239,7 @@ def run_demo(
             echo(f"  {label} -> authenticity {auth.status}{why}")
 
         # Tampering 1: someone edits the lab value in the record file.
-        bundle = store.export(to_hex(lab.record_id))
+        bundle = store.export(to_hex(lab.record_id), reveal_all=True)
         edited = records[1].replace(b'"value": ', b'"value": 1', 1)
         caught = verify_bundle(bundle, policy, record=edited, chain=view).verdict(
             Property.INTEGRITY

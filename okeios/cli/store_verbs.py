@@ -124,7 +124,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
             rows = store.record_ids()
             with o.Progress("exporting", len(rows), force=args.progress) as progress:
                 for rid in rows:
-                    bundle = store.export(to_hex(rid), fields=fields)
+                    bundle = store.export(
+                        to_hex(rid), fields=fields or (), reveal_all=fields is None
+                    )
                     o.write_output(
                         str(out / f"{to_hex(rid)}{suffix}"), _bundle_bytes(bundle, args.format)
                     )
@@ -141,7 +143,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             "refusing to write a binary bundle to a terminal: use -o FILE or --format json"
         )
     with o.open_store(args) as store:
-        bundle = store.export(args.record_id, fields=fields)
+        bundle = store.export(args.record_id, fields=fields or (), reveal_all=fields is None)
     data = _bundle_bytes(bundle, args.format)
     if args.output and args.output != "-":
         o.write_output(args.output, data)

@@ -656,21 +656,30 @@ class Store:
 
     # -- export -----------------------------------------------------------------------------
 
-    def export(self, ident: str, *, fields: Iterable[str] | None = None) -> Bundle:
+    def export(self, ident: str, *, fields: Iterable[str] = (), reveal_all: bool = False) -> Bundle:
         """The proof bundle of a record's latest event (or of an event, by id).
 
-        ``fields`` are the JSON Pointers to disclose (default: all; ``[]``: none, and then
-        nothing is decrypted: the bundle carries the stored salted digests). The bundle's
+        Private by default: ``fields`` are the JSON Pointers to disclose (default: none, and
+        then nothing is decrypted: the bundle carries the stored salted digests);
+        ``reveal_all=True`` discloses every field, as ``okeios export --reveal-all`` does.
+        Both at once is an :class:`~okeios.errors.InputError`. The bundle's
         checkpoint is the smallest *anchored* checkpoint that holds the event, with the anchor
         reference filled in and, when the log was anchored again later, the latest anchored
         tree head with a consistency proof to it. If no anchor holds the event yet, the bundle
         carries the latest checkpoint and no anchor reference
         (:meth:`~okeios.publish.journal.AnchorJournal.proof_point`).
         """
+        if isinstance(fields, str):
+            raise InputError("fields is a list of JSON Pointers, not one string")
+        chosen = list(fields)
+        if reveal_all and chosen:
+            raise InputError("reveal_all discloses every field: give it or fields, not both")
         self._fresh()
         logged = self.find_event(ident)
         checkpoint, ref = self.journal.proof_point(logged.index)
-        return self.publisher.bundle(logged.id, fields=fields, checkpoint=checkpoint, anchor=ref)
+        return self.publisher.bundle(
+            logged.id, fields=None if reveal_all else chosen, checkpoint=checkpoint, anchor=ref
+        )
 
     # -- integrity --------------------------------------------------------------------------
 

@@ -69,7 +69,7 @@ def test_anchor_export_verify_against_the_chain(store: Store, embedded_w3: Web3)
     assert result.tree_size == 10
     unanchored_bundle = None
     later = store.add(RECORDS[10:25])
-    unanchored_bundle = store.export("0x" + later[0].record_id.hex())
+    unanchored_bundle = store.export("0x" + later[0].record_id.hex(), reveal_all=True)
     assert unanchored_bundle.anchor is None
     second = anchor(store, registry)
     assert second.final
@@ -83,7 +83,7 @@ def test_anchor_export_verify_against_the_chain(store: Store, embedded_w3: Web3)
 
     view = RegistryView(embedded_w3)
     policy = _policy(store, registry)
-    bundle = store.export("0x" + first[3].record_id.hex())
+    bundle = store.export("0x" + first[3].record_id.hex(), reveal_all=True)
     assert bundle.anchor is not None
     assert bundle.checkpoint.checkpoint.tree_size == 10
     assert bundle.anchor.extension is not None
@@ -98,7 +98,7 @@ def test_anchor_export_verify_against_the_chain(store: Store, embedded_w3: Web3)
     # anchored later, so it is anchored now; one from size 26 would not be.
     assert verify_bundle(unanchored_bundle, policy, chain=view).passed
     store.add(RECORDS[25:26])
-    fresh = store.export("0x" + store.record_ids()[-1].hex())
+    fresh = store.export("0x" + store.record_ids()[-1].hex(), reveal_all=True)
     report = verify_bundle(fresh, policy, chain=RegistryView(embedded_w3))
     assert _verdicts(report)["anchoring"] == ("fail", "not-anchored")
     assert _verdicts(report)["consistency"] == ("fail", "consistency-unproven")
@@ -110,7 +110,7 @@ def test_pinned_chain_registry_and_confirmations(store: Store, embedded_w3: Web3
     registry = Registry.deploy(embedded_w3, store.signer)
     logged = store.add(RECORDS[:5])
     anchor(store, registry)
-    bundle = store.export("0x" + logged[0].record_id.hex())
+    bundle = store.export("0x" + logged[0].record_id.hex(), reveal_all=True)
     view = RegistryView(embedded_w3)
 
     wrong_chain = TrustPolicy(
@@ -156,7 +156,7 @@ def test_forked_checkpoint_and_bad_extension_are_named(store: Store, embedded_w3
     anchor(store, registry)
     store.add(RECORDS[8:12])
     anchor(store, registry)
-    bundle = store.export("0x" + logged[0].record_id.hex())
+    bundle = store.export("0x" + logged[0].record_id.hex(), reveal_all=True)
     policy, view = _policy(store, registry), RegistryView(embedded_w3)
     assert verify_bundle(bundle, policy, chain=view).passed
     # The publisher signs a second, different history of the same size (a fork).
@@ -199,7 +199,7 @@ def test_forked_checkpoint_and_bad_extension_are_named(store: Store, embedded_w3
 
 def test_an_unreachable_chain_is_reported_as_such(store: Store) -> None:
     logged = store.add(RECORDS[:2])
-    bundle = store.export("0x" + logged[0].record_id.hex())
+    bundle = store.export("0x" + logged[0].record_id.hex(), reveal_all=True)
     bundle = dataclasses.replace(bundle, anchor=AnchorRef(1, b"\x01" * 20, b"\x02" * 32, 5))
     dead = Web3(Web3.HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 2}))
     policy = TrustPolicy(
@@ -315,7 +315,7 @@ def test_dead_rpc_and_restarted_node_lose_nothing(tmp_path: Path, node: Node) ->
     assert result.final
     assert result.tree_size == 9
     assert registry.anchor_count(store.address, store.log_id) == 2
-    bundle = store.export("0x" + store.record_ids()[6].hex())
+    bundle = store.export("0x" + store.record_ids()[6].hex(), reveal_all=True)
     report = verify_bundle(bundle, _policy(store, registry), chain=RegistryView(node.web3()))
     assert report.passed, report.failures
     store.close()
@@ -331,7 +331,7 @@ def test_a_reorg_that_drops_the_anchor_is_detected_and_reanchored(
     anvil.rpc("anvil_reorg", 1, [])  # replace the anchoring block with an empty one
     assert registry.root_at(store.address, store.log_id, 5) is None
     policy = _policy(store, registry)
-    bundle = store.export("0x" + store.record_ids()[0].hex())
+    bundle = store.export("0x" + store.record_ids()[0].hex(), reveal_all=True)
     report = verify_bundle(bundle, policy, chain=RegistryView(anvil.web3()))
     assert _verdicts(report)["anchoring"] == ("fail", "not-anchored")
     again = anchor(store, registry)
@@ -350,7 +350,7 @@ def test_bundle_json_round_trip_keeps_the_anchor(store: Store, embedded_w3: Web3
     anchor(store, registry)
     store.add(RECORDS[3:6])
     anchor(store, registry)
-    bundle = store.export("0x" + store.record_ids()[0].hex())
+    bundle = store.export("0x" + store.record_ids()[0].hex(), reveal_all=True)
     assert Bundle.from_json(bundle.to_json()) == bundle
     assert Bundle.from_bytes(bundle.to_bytes()) == bundle
 

@@ -18,7 +18,7 @@ from okeios.chain.registry import Registry, RegistryView
 from okeios.cli.demo import synthetic_records
 from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
 from okeios.crypto.share import Share
-from okeios.errors import AccessError, DecryptionError, OkeiosError, RecipientError
+from okeios.errors import AccessError, DecryptionError, InputError, OkeiosError, RecipientError
 from okeios.protocol.canonical import canonicalize, iter_leaves, parse_json
 from okeios.protocol.commitment import field_digest
 from okeios.protocol.events import EventKind
@@ -151,7 +151,7 @@ def test_erasure_keeps_history_verifiable(store: Store, tmp_path: Path) -> None:
     who, _, binding = _recipient()
     store.access.grant(ident, binding)
     anchor(store, registry)
-    before = store.export(ident)
+    before = store.export(ident, reveal_all=True)
     erased = store.access.erase(ident, purpose="patient request")
     anchor(store, registry)
     with pytest.raises(AccessError, match="erased"):
@@ -165,9 +165,13 @@ def test_erasure_keeps_history_verifiable(store: Store, tmp_path: Path) -> None:
     view = RegistryView(w3)
     # Every event of the erased record still verifies, against the chain too.
     for event_id in store.event_ids_of(logged[2].record_id):
-        report = verify_bundle(store.export("0x" + event_id.hex()), policy, chain=view)
+        report = verify_bundle(
+            store.export("0x" + event_id.hex(), reveal_all=True), policy, chain=view
+        )
         assert report.passed, report.failures
-    erase_report = verify_bundle(store.export("0x" + erased.id.hex()), policy, chain=view)
+    erase_report = verify_bundle(
+        store.export("0x" + erased.id.hex(), reveal_all=True), policy, chain=view
+    )
     assert "erasure" in erase_report.verdict(Property.CONFIDENTIALITY).detail
     assert erase_report.kind == str(EventKind.ERASE)
     # A bundle exported before erasure keeps verifying (it carries its own disclosure).
@@ -257,3 +261,28 @@ def test_a_dictionary_attack_confirms_no_hidden_field(store: Store) -> None:
     assert field_digest(salt, ("valueQuantity", "value"), b"7.3") in hashes
     birth_salt = store.publisher.commitment(logged[0].id).fields[("birthDate",)].salt
     assert field_digest(birth_salt, ("birthDate",), b'"1961-07-14"') in hashes
+
+
+def test_export_discloses_nothing_unless_asked(store: Store) -> None:
+    """The Python export is private by default, as ``okeios export`` is: a caller who forgets
+    to choose fields hands out digests only, never the record."""
+    logged = store.add(RECORDS[:1])[0]
+    ident = "0x" + logged.record_id.hex()
+    secrets = _secret_values(RECORDS[:1])
+
+    quiet = store.export(ident)
+    assert quiet.disclosure.fields == ()
+    assert len(quiet.disclosure.digests) == len(list(iter_leaves(parse_json(RECORDS[0]))))
+    assert not any(value in quiet.to_bytes() for value in secrets)
+
+    everything = store.export(ident, reveal_all=True)
+    assert len(everything.disclosure.fields) == len(everything.disclosure.digests) > 0
+    assert any(value in everything.to_bytes() for value in secrets)
+
+    one = store.export(ident, fields=[everything.disclosure.fields[0].path])
+    assert [f.path for f in one.disclosure.fields] == [everything.disclosure.fields[0].path]
+
+    with pytest.raises(InputError, match="not both"):
+        store.export(ident, fields=[everything.disclosure.fields[0].path], reveal_all=True)
+    with pytest.raises(InputError, match="not one string"):
+        store.export(ident, fields="/status")

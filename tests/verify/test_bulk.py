@@ -79,7 +79,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
             store.add(RECORDS[start:end])
             if anchored:
                 assert anchor(store, registry).final
-        exported = [store.export("0x" + rid.hex()) for rid in store.record_ids()]
+        exported = [store.export("0x" + rid.hex(), reveal_all=True) for rid in store.record_ids()]
         policy = TrustPolicy(
             authors=[store.address],
             publishers=[store.address],

@@ -101,7 +101,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 def _export(store: Store, logged_id: bytes) -> Bundle:
-    return store.export("0x" + logged_id.hex())
+    return store.export("0x" + logged_id.hex(), reveal_all=True)
 
 
 def test_clinician_joins_signs_leaves_and_a_stolen_key_is_revoked(world: World) -> None:

@@ -39,7 +39,7 @@ def test_a_whole_history_verifies_and_gaps_are_named(tmp_path: Path) -> None:
     store.access.receipt(ident, LocalSigner.generate().address, purpose="review")
     store.amend(ident, RECORDS[0].replace(b"final", b"corrected"))
     anchor(store, registry)
-    bundles = [store.export("0x" + e.hex()) for e in store.event_ids_of(rid)]
+    bundles = [store.export("0x" + e.hex(), reveal_all=True) for e in store.event_ids_of(rid)]
     policy = TrustPolicy(
         authors=[store.address],
         publishers=[store.address],
@@ -56,7 +56,7 @@ def test_a_whole_history_verifies_and_gaps_are_named(tmp_path: Path) -> None:
     assert gap.verdict.reason is Reason.MISSING_ENTRY
     twice = verify_lineage([*bundles, bundles[1]], policy)
     assert twice.verdict.reason is Reason.DUPLICATE_ENTRY
-    other = store.export("0x" + store.add(RECORDS[1:2])[0].record_id.hex())
+    other = store.export("0x" + store.add(RECORDS[1:2])[0].record_id.hex(), reveal_all=True)
     assert verify_lineage([*bundles, other], policy).verdict.reason is Reason.MIXED_RECORDS
     strict = TrustPolicy(authors=["0x" + "11" * 20], publishers=[store.address])
     assert verify_lineage(bundles, strict).verdict.reason is Reason.EVENT_UNVERIFIED
@@ -106,7 +106,7 @@ def test_a_backdated_event_is_named(tmp_path: Path) -> None:
         chain_id=registry.chain_id,
         registry=registry.address,
     )
-    bundle = store.export("0x" + logged.record_id.hex())
+    bundle = store.export("0x" + logged.record_id.hex(), reveal_all=True)
     report = verify_lineage([bundle], policy, chain=RegistryView(w3))
     assert report.verdict.reason is Reason.BACKDATED
     assert verify_lineage([bundle], policy, chain=RegistryView(w3), tolerance=4 * 24 * 3600).passed

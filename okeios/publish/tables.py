@@ -31,6 +31,7 @@ from okeios.publish.publisher import Head, LoggedEvent
 from okeios.publish.tree import StoredTree
 
 __all__ = [
+    "EVENTS_FIRST_INDEX",
     "JOURNAL_STATES",
     "SCHEMA",
     "SCHEMA_VERSION",
@@ -73,6 +74,7 @@ CREATE TABLE events (
     kind TEXT NOT NULL, message TEXT NOT NULL, signature BLOB NOT NULL,
     version INTEGER NOT NULL, time INTEGER NOT NULL);
 CREATE INDEX events_record ON events (record_id, idx);
+CREATE INDEX events_first ON events (idx) WHERE kind IN ('create', 'derive');
 CREATE TABLE nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY (level, idx)) WITHOUT ROWID;
@@ -98,6 +100,12 @@ CREATE TABLE resources (
     content BLOB NOT NULL);         -- HMAC of the latest version's canonical bytes
 CREATE INDEX resources_type ON resources (type);
 """
+
+# Each record's first event (CREATE or DERIVE), in log order: what `okeios records` pages
+# through. Stores made before it get it on their first listing (Identities.ensure_index).
+EVENTS_FIRST_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_first ON events (idx) WHERE kind IN ('create', 'derive')"
+)
 
 # Upgrading a schema 1 store: the tables it lacks, filled from what it has.
 MIGRATE_1_TO_2 = """

@@ -290,12 +290,12 @@ class Identities:
     def _filters(
         self,
         *,
-        resource_type: str | None,
-        resource_id: str | None,
-        kind: str | None,
-        since: int | None,
-        until: int | None,
-        erased: bool | None,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        kind: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        erased: bool | None = None,
     ) -> tuple[str, list[object]] | None:
         """The WHERE clause over a record's first event ``f`` and its last event ``h``, and
         its arguments; ``None`` when nothing can match."""
@@ -310,7 +310,11 @@ class Identities:
             where.append("f.record_id = ?")
             args.append(row.record_id)
         elif resource_type is not None:
-            where.append("f.record_id IN (SELECT record_id FROM resources WHERE type = ?)")
+            # EXISTS, not IN: the page walks the index of first events and checks each record
+            # (an IN list would read every record of the type and sort them, for each page)
+            where.append(
+                "EXISTS (SELECT 1 FROM resources t WHERE t.record_id = f.record_id AND t.type = ?)"
+            )
             args.append(self.type_mac(resource_type))
         if kind is not None:
             where.append("h.kind = ?")
@@ -423,7 +427,9 @@ class Identities:
         if after is not None:
             where += " AND f.idx > ?"
             args.append(after)
-        inner = "SELECT 1" + _FROM + " WHERE " + where  # constant clauses; values bound
+        # the last event only when a filter is about it: a plain count reads the index alone
+        source = _FROM if "h." in where else " FROM events f"
+        inner = "SELECT 1" + source + " WHERE " + where  # constant clauses; values bound
         if at_most is not None:
             inner += " LIMIT ?"
             args.append(at_most)

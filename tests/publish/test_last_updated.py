@@ -25,7 +25,7 @@ BASE: dict[str, Any] = {
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+def store(tmp_path: Path, store_backend: str) -> Iterator[Store]:  # the backend first
     with Store.init(tmp_path / "home", key=CountingRng(b"publisher")(32)) as s:
         yield s
 

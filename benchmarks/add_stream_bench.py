@@ -9,7 +9,9 @@ that child's own peak RSS (``wait4``). Then it runs the same add again (every re
     lines  file MiB  add s  resources/s  peak RSS MiB  re-add s  re-add peak RSS MiB
 
 and the ratio of the peak RSS at the large size to the small one (goal: about 1, memory does
-not grow with the file). Run: ``python benchmarks/add_stream_bench.py`` (20k and 200k lines:
+not grow with the file). Then the time of ``okeios records`` pages in each store (the first
+page, the last page by its cursor, a page of one type, and ``--count``): a page should cost
+the same at both sizes. Run: ``python benchmarks/add_stream_bench.py`` (20k and 200k lines:
 about 10 minutes on a loaded 2-core machine); ``--sizes 2000 20000`` for a quick look.
 """
 
@@ -69,6 +71,19 @@ def run_add(home: Path, *args: str) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, tail[-1] if tail else ""
 
 
+def cli_seconds(home: Path, *args: str, rounds: int = 3) -> float:
+    """The median wall time of an ``okeios`` command (process start included)."""
+    env = {**os.environ, "OKEIOS_HOME": str(home)}
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "okeios", *args], check=True, capture_output=True, env=env
+        )
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
@@ -83,6 +98,7 @@ def main() -> None:
         f" {'re-add s':>9} {'peak MiB':>9}"
     )
     peaks: list[float] = []
+    listing: list[tuple[int, float, float, float, float]] = []
     for lines in args.sizes:
         data = work / f"{lines}.ndjson"
         write_ndjson(data, lines, base)
@@ -107,12 +123,25 @@ def main() -> None:
             flush=True,
         )
         data.unlink()
+        listing.append(
+            (
+                lines,
+                cli_seconds(home, "records", "--limit", "100"),
+                cli_seconds(home, "records", "--limit", "100", "--after", str(lines - 101)),
+                cli_seconds(home, "records", "--limit", "100", "--type", "Patient"),
+                cli_seconds(home, "records", "--count"),
+            )
+        )
     if len(peaks) > 1:
         ratio = peaks[-1] / peaks[0]
         print(
             f"peak RSS at {args.sizes[-1]} lines / at {args.sizes[0]}: {ratio:.2f}x"
             " (goal: about 1, memory does not grow with the file)"
         )
+    print("okeios records (seconds, process start included): first page of 100, last page")
+    print("(--after a cursor near the end), first page of --type Patient, --count")
+    for lines, first, last, typed, count in listing:
+        print(f"{lines:>8} {first:>8.2f} {last:>8.2f} {typed:>8.2f} {count:>8.2f}")
     print(f"stores kept in {work}" if args.dir else f"work folder {work} (delete it when done)")
 
 

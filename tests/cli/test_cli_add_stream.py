@@ -16,6 +16,7 @@ import pytest
 
 from okeios.cli import options
 from okeios.cli.main import main
+from okeios.cli.records import _AddReport
 from okeios.errors import InputError
 from okeios.fhir import stream_resources
 from okeios.publish.store import Store
@@ -120,13 +121,17 @@ def test_the_file_is_read_as_it_is_added_in_chunks(
 
     monkeypatch.setattr("okeios.fhir.stream_resources", spy_stream)
     monkeypatch.setattr(Store, "put", spy_put)
-    assert main(["add", str(bulk), "--chunk", "100"]) == 0
+    monkeypatch.setattr(_AddReport, "PROGRESS_EVERY", 0.0)  # a progress line per resource
+    assert main(["add", str(bulk), "--chunk", "100", "--progress"]) == 0
     assert [n for n, _ in calls] == [100] * 10
     # When the first chunk is put, little more than that chunk has been read of the file.
     assert calls[0][1] < size / 5
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 1000
-    assert "1000 resource(s): 1000 created, 0 amended, 0 unchanged, 0 stale" in err
+    assert err.splitlines()[-1] == (
+        "okeios add: 1000 resource(s): 1000 created, 0 amended, 0 unchanged, 0 stale"
+    )
+    assert "okeios add: adding: 500 resource(s): 500 created" in err
 
 
 def test_a_bundle_too_large_to_parse_whole_is_refused_clearly(

@@ -156,7 +156,8 @@ class _AddReport:
         self.counts = dict.fromkeys(STATUSES, 0)
         self.total = 0
         self._clock = time.monotonic
-        self._start = self._last = time.monotonic()
+        self._start = time.monotonic()
+        self._last = float("-inf")  # the first resource gets a progress line, then every 2 s
         self._progress = progress or sys.stderr.isatty()
         self._ids: Any = None
         self._rows: Any = None
@@ -177,7 +178,8 @@ class _AddReport:
         now = self._clock()
         if self._progress and now - self._last >= self.PROGRESS_EVERY:
             self._last = now
-            self._note(f"adding: {self.summary()} ({self.total / (now - self._start):.0f}/s)")
+            rate = self.total / max(now - self._start, 1e-6)
+            self._note(f"adding: {self.summary()} ({rate:.0f}/s)")
 
     def summary(self) -> str:
         counts = ", ".join(f"{n} {status}" for status, n in self.counts.items())

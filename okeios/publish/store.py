@@ -693,7 +693,6 @@ class Store:
         cursor: the ``index`` of the last record of the previous page), each page read in
         ``O(limit)`` rows whatever the size of the store. ``self.identities.count(self.db,
         **filters)`` counts them."""
-        self._fresh()
         return self.identities.records(self.db, **filters)
 
     def show(self, ident: str, version: int | None = None) -> tuple[JSONValue, dict[str, Any]]:

@@ -53,6 +53,12 @@ __all__ = [
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 60.0  # seconds a writer waits for another writer before giving up
 
+# Each record's first event (CREATE or DERIVE), in log order: what `okeios records` pages
+# through. Stores made before it get it on their first listing (Identities.ensure_index).
+EVENTS_FIRST_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_first ON events (idx) WHERE kind IN ('create', 'derive')"
+)
+
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE versions (
@@ -74,7 +80,6 @@ CREATE TABLE events (
     kind TEXT NOT NULL, message TEXT NOT NULL, signature BLOB NOT NULL,
     version INTEGER NOT NULL, time INTEGER NOT NULL);
 CREATE INDEX events_record ON events (record_id, idx);
-CREATE INDEX events_first ON events (idx) WHERE kind IN ('create', 'derive');
 CREATE TABLE nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY (level, idx)) WITHOUT ROWID;
@@ -100,12 +105,7 @@ CREATE TABLE resources (
     content BLOB NOT NULL);         -- HMAC of the latest version's canonical bytes
 CREATE INDEX resources_type ON resources (type);
 """
-
-# Each record's first event (CREATE or DERIVE), in log order: what `okeios records` pages
-# through. Stores made before it get it on their first listing (Identities.ensure_index).
-EVENTS_FIRST_INDEX = (
-    "CREATE INDEX IF NOT EXISTS events_first ON events (idx) WHERE kind IN ('create', 'derive')"
-)
+SCHEMA += EVENTS_FIRST_INDEX + ";\n"
 
 # Upgrading a schema 1 store: the tables it lacks, filled from what it has.
 MIGRATE_1_TO_2 = """

@@ -296,9 +296,11 @@ class Identities:
         since: int | None = None,
         until: int | None = None,
         erased: bool | None = None,
+        ordered: bool = True,
     ) -> tuple[str, list[object]] | None:
         """The WHERE clause over a record's first event ``f`` and its last event ``h``, and
-        its arguments; ``None`` when nothing can match."""
+        its arguments; ``None`` when nothing can match. ``ordered``: for a page in log order
+        (else for a count, which may start from the records of a type)."""
         where = ["f.kind IN ('create', 'derive')"]  # literal: it selects the partial index
         args: list[object] = []
         if resource_id is not None:
@@ -310,10 +312,13 @@ class Identities:
             where.append("f.record_id = ?")
             args.append(row.record_id)
         elif resource_type is not None:
-            # EXISTS, not IN: the page walks the index of first events and checks each record
-            # (an IN list would read every record of the type and sort them, for each page)
+            # A page: EXISTS, so that it walks the index of first events and checks each record
+            # (an IN list would read every record of the type and sort them, for each page).
+            # A count: IN, so that it reads the records of that type only.
             where.append(
                 "EXISTS (SELECT 1 FROM resources t WHERE t.record_id = f.record_id AND t.type = ?)"
+                if ordered
+                else "f.record_id IN (SELECT record_id FROM resources WHERE type = ?)"
             )
             args.append(self.type_mac(resource_type))
         if kind is not None:
@@ -419,7 +424,7 @@ class Identities:
         """How many records :meth:`records` would list with these filters (after the cursor
         ``after``), counting at most ``at_most`` of them when given. Reads the index of first
         events (and each counted record's last event when a filter is about it)."""
-        found = self._filters(**filters)
+        found = self._filters(**filters, ordered=False)
         if found is None:
             return 0
         self.ensure_index(db)

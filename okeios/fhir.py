@@ -18,10 +18,10 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from okeios.errors import AccessError, InputError, SignatureError
 from okeios.protocol.canonical import JSONValue, parse_json
@@ -50,6 +50,7 @@ __all__ = [
     "provenance_resources",
     "record_history_fhir",
     "resource_identity",
+    "stream_resources",
 ]
 
 FHIR_VERSION = "4.0.1"
@@ -158,6 +159,97 @@ def _ndjson(data: bytes) -> list[bytes | JSONValue]:
             raise InputError(f"NDJSON line {n} is not a JSON object")
         out.append(item)
     return out
+
+
+def stream_resources(
+    stream: BinaryIO, *, limit: int, name: str = "input"
+) -> Iterator[tuple[str, bytes | JSONValue]]:
+    """The resources of a FHIR JSON file read from ``stream``, each with where it is.
+
+    Reads as :func:`fhir_resources` decides (the same files give the same resources) but keeps
+    FHIR NDJSON streamed: when the first non-blank line is a complete JSON value and another
+    non-blank line follows, the file is NDJSON and its lines are parsed one at a time, each at
+    most ``limit`` bytes (memory stays bounded whatever the file's length), and each yielded as
+    ``("NAME line N", resource)``. Anything else (a resource, a Bundle) is read whole, at most
+    ``limit`` bytes, and yielded as ``("NAME", resource)`` or ``("NAME entry I", resource)``.
+    Errors are :class:`~okeios.errors.InputError` naming the file and the line or entry.
+    """
+    head: list[bytes] = []
+    size = 0
+    first: tuple[int, bytes] | None = None
+    n = 0
+    while True:  # the first non-blank line, then the next one: which kind of file is this?
+        line = stream.readline(limit + 1)
+        if not line:
+            break
+        n += 1
+        size += len(line)
+        if first is not None and len(line) > limit:  # NDJSON with a line too long
+            raise InputError(f"{name} line {n} is longer than the {limit}-byte limit")
+        if first is None and size > limit:
+            raise InputError(_too_large(name, limit))
+        head.append(line)
+        if not line.strip():
+            continue
+        if first is not None:
+            yield from _stream_ndjson(stream, first, (n, line), limit=limit, name=name)
+            return
+        try:
+            parse_json(line)
+        except InputError:
+            break  # not one JSON value per line: a whole document
+        first = (n, line)
+    data = b"".join(head)
+    rest = stream.read(limit + 1 - len(data))
+    if len(data) + len(rest) > limit:
+        raise InputError(_too_large(name, limit))
+    data += rest
+    try:
+        resources = fhir_resources(data)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from exc
+    for i, resource in enumerate(resources):
+        yield (name if len(resources) == 1 else f"{name} entry {i}"), resource
+
+
+def _too_large(name: str, limit: int) -> str:
+    return (
+        f"{name} is larger than the {limit}-byte limit for a whole JSON file (a resource or a "
+        "Bundle is parsed whole); export large data as FHIR NDJSON (one resource per line), "
+        "which is read line by line, or split the Bundle"
+    )
+
+
+def _stream_ndjson(
+    stream: BinaryIO,
+    first: tuple[int, bytes],
+    second: tuple[int, bytes],
+    *,
+    limit: int,
+    name: str,
+) -> Iterator[tuple[str, bytes | JSONValue]]:
+    def lines() -> Iterator[tuple[int, bytes]]:
+        yield first
+        yield second
+        n = second[0]
+        while True:
+            line = stream.readline(limit + 1)
+            if not line:
+                return
+            n += 1
+            if len(line) > limit:
+                raise InputError(f"{name} line {n} is longer than the {limit}-byte limit")
+            if line.strip():
+                yield n, line
+
+    for n, line in lines():
+        try:
+            item = parse_json(line)
+        except InputError as exc:
+            raise InputError(f"{name} line {n}: {exc}") from exc
+        if not isinstance(item, dict):
+            raise InputError(f"{name} line {n} is not a JSON object")
+        yield f"{name} line {n}", item
 
 
 def resource_identity(value: JSONValue) -> tuple[str, str, str | None] | None:

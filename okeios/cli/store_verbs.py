@@ -57,43 +57,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return o.done(args, info, text)
 
 
-def _resources(name: str, data: bytes, *, keyed: bool = False) -> list[Any]:
-    """The FHIR resources of one input file (a resource, a Bundle or NDJSON); refuses what is
-    not FHIR (unless ``keyed``: one non-FHIR JSON record named by ``--key``), warns on a
-    missing id."""
-    from okeios.errors import InputError
-    from okeios.fhir import fhir_resources
-
-    try:
-        records = fhir_resources(data)
-    except InputError as exc:
-        raise InputError(f"{name}: {exc}") from exc
-    if keyed:
-        return records
-    for i, r in enumerate(records):
-        where = name if len(records) == 1 else f"{name} entry {i}"
-        if not isinstance(r, dict) or not isinstance(r.get("resourceType"), str):
-            raise InputError(
-                f"{where}: not a FHIR resource (okeios accepts FHIR R4 JSON resources and "
-                "Bundles: objects with a resourceType)"
-            )
-        if not isinstance(r.get("id"), str):
-            o.log.warning("%s: the %s has no id", o.safe(where), o.safe(r["resourceType"]))
-    return records
-
-
 def _cmd_add(args: argparse.Namespace) -> int:
-    from okeios.cli.records import add_and_report
+    from okeios.cli.records import add_files
 
-    records: list[Any] = []
-    for name in args.files:
-        data = o.read_input(name, what="FHIR file")
-        records.extend(_resources(name, data, keyed=bool(args.key)))
-    with (
-        o.open_store(args) as store,
-        o.Progress("adding", len(records), force=args.progress) as progress,
-    ):
-        return add_and_report(args, store, records, progress)
+    return add_files(args)
 
 
 def _bundle_bytes(bundle: Any, fmt: str) -> bytes:
@@ -341,7 +308,10 @@ def register(sub: Any) -> None:
         sub,
         "add",
         "log FHIR resources, Bundles or NDJSON by identity: a resource seen before is amended "
-        "(or left alone when unchanged); prints each record id and what was done",
+        "(or left alone when unchanged or older); prints each record id and what was done, "
+        "then the counts. NDJSON is streamed and added in chunks (--chunk), one "
+        "transaction each: a failure keeps the chunks before it, and adding the same file "
+        "again is safe",
         _cmd_add,
     )
     p.add_argument(
@@ -350,13 +320,25 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="FHIR R4 JSON or NDJSON files, - for stdin: a resource (an object with a "
         "resourceType; one without an id is accepted with a warning), a Bundle (each entry's "
-        "resource) or NDJSON (one resource per line); anything else is refused",
+        "resource) or NDJSON (one resource per line, read line by line, any length); a "
+        "resource or a Bundle is read whole, up to 64 MiB; anything else is refused",
     )
     p.add_argument("--key", metavar="KEY", help="the identity of one non-FHIR JSON record")
     p.add_argument(
         "--new", action="store_true", help="log every resource as a new record, identity ignored"
     )
-    o.progress_option(p)
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=500,
+        metavar="N",
+        help="resources per transaction (default 500): memory and what a crash loses",
+    )
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="print progress lines on stderr every 2 s even when not on a terminal",
+    )
 
     p = o.command(
         sub,

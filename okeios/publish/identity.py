@@ -13,13 +13,32 @@ version of the record that holds it, or nothing (the same content again, or an o
   ``"okeios/store/resource-label/v1" 0x00 || record id``).
 
 Record ids are random: nothing public is derived from a patient's or a resource's id.
+
+Ordering versions (:meth:`Identities.judge`, for a resource whose content changed):
+
+1. when both the stored and the incoming version carry ``meta.lastUpdated`` (a FHIR
+   ``instant``, parsed strictly: :func:`fhir_instant`), an older incoming one is ``stale``,
+   whatever its ``versionId``; a newer one is a new version;
+2. else, or when the two instants are equal, numeric versionIds order them (an older one
+   is ``stale``);
+3. the same ``versionId`` with different content is refused, and so is a tie nothing orders
+   (equal ``lastUpdated``, versionIds missing or not numeric): two different versions
+   claiming the same instant are a conflict to resolve by hand (``okeios amend``), not something
+   to decide silently in favour of whichever copy was read last.
+
+The stored version's ``lastUpdated`` is read from the stored (sealed) version itself, only when
+the content differs and the incoming version carries one: nothing more is kept in the map.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from hashlib import sha256
 from typing import Any
 
@@ -28,12 +47,69 @@ from okeios.errors import InputError
 from okeios.fhir import resource_identity
 from okeios.protocol.canonical import JSONValue, canonicalize
 from okeios.publish.publisher import LoggedEvent
-from okeios.publish.tables import Database, ResourceRow, Resources
+from okeios.publish.tables import EVENTS_FIRST_INDEX, Database, ResourceRow, Resources
 
-__all__ = ["Identities", "Judgement", "PutResult", "RecordInfo"]
+__all__ = ["Identities", "Judgement", "PutResult", "RecordInfo", "fhir_instant", "last_updated"]
 
 _LABEL_LABEL = b"okeios/store/resource-label/v1\x00"
 _IDENTITY_INFO = b"okeios/store/identity-key/v1\x00"
+
+# The FHIR R4 ``instant`` grammar (a year 0001-9999, a timezone always given).
+_INSTANT = re.compile(
+    r"(?P<y>[0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(?P<mo>0[1-9]|1[0-2])"
+    r"-(?P<d>0[1-9]|[1-2][0-9]|3[0-1])T(?P<h>[01][0-9]|2[0-3]):(?P<mi>[0-5][0-9])"
+    r":(?P<s>[0-5][0-9]|60)(\.(?P<f>[0-9]+))?"
+    r"(?P<z>Z|(?P<sign>[+-])(?P<oh>0[0-9]|1[0-3]|14):(?P<om>[0-5][0-9]))",
+    re.ASCII,
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def fhir_instant(text: str) -> Decimal:
+    """A FHIR ``instant`` as exact seconds since 1970-01-01T00:00:00Z (any number of fraction
+    digits kept, so ``...:00Z`` and ``...:00.000Z`` are equal and ``.1`` is before ``.10001``).
+
+    Strict: the R4 grammar (``YYYY-MM-DDThh:mm:ss[.f+](Z|+hh:mm|-hh:mm)``, offsets up to
+    14:00, a timezone required), and a real calendar date. A leap second (``:60``) counts as
+    the first instant of the next minute. Raises :class:`~okeios.errors.InputError`.
+    """
+    m = _INSTANT.fullmatch(text)
+    if m is None or (m["oh"] == "14" and m["om"] != "00"):
+        raise InputError(f"{text!r} is not a FHIR instant (YYYY-MM-DDThh:mm:ss[.fff]+zone)")
+    offset = timedelta(0)
+    if m["z"] != "Z":
+        offset = timedelta(hours=int(m["oh"]), minutes=int(m["om"]))
+        offset = -offset if m["sign"] == "-" else offset
+    second = int(m["s"])
+    try:
+        when = datetime(
+            int(m["y"]),
+            int(m["mo"]),
+            int(m["d"]),
+            int(m["h"]),
+            int(m["mi"]),
+            min(second, 59),
+            tzinfo=timezone(offset),
+        )
+    except ValueError as exc:
+        raise InputError(f"{text!r} is not a FHIR instant: {exc}") from None
+    seconds = (when - _EPOCH) // timedelta(seconds=1) + (second == 60)
+    return Decimal(seconds) + (Decimal("0." + m["f"]) if m["f"] else Decimal(0))
+
+
+def last_updated(value: JSONValue, name: str) -> Decimal | None:
+    """A resource's ``meta.lastUpdated`` (see :func:`fhir_instant`), ``None`` when it has none.
+    An invalid one is an :class:`~okeios.errors.InputError` naming the resource (``name``)."""
+    meta = value.get("meta") if isinstance(value, dict) else None
+    if not isinstance(meta, dict) or "lastUpdated" not in meta:
+        return None
+    text = meta["lastUpdated"]
+    if not isinstance(text, str):
+        raise InputError(f"{name}: meta.lastUpdated must be a FHIR instant string")
+    try:
+        return fhir_instant(text)
+    except InputError as exc:
+        raise InputError(f"{name}: meta.lastUpdated {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +147,7 @@ class RecordInfo:
     last_kind: str
     last_time: int
     erased: bool
+    index: int  # the log index of its first event: the cursor of :meth:`Store.records`
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +159,7 @@ class RecordInfo:
             "lastEvent": self.last_kind,
             "time": self.last_time,
             "erased": self.erased,
+            "index": self.index,
         }
 
 
@@ -104,6 +182,7 @@ class Identities:
         self._master = master
         self._rng = rng
         self._key = hmac.new(master, _IDENTITY_INFO, sha256).digest()
+        self._indexed = False
 
     def _mac(self, domain: bytes, data: bytes) -> bytes:
         return hmac.new(self._key, domain + b"\x00" + data, sha256).digest()
@@ -147,11 +226,20 @@ class Identities:
     def forget(self, record_id: bytes) -> None:
         self.rows.forget(record_id)
 
-    def judge(self, value: JSONValue, key: str | None = None) -> Judgement:
+    def judge(
+        self,
+        value: JSONValue,
+        key: str | None = None,
+        *,
+        stored: Callable[[bytes], JSONValue] | None = None,
+    ) -> Judgement:
         """What adding ``value`` (under the caller's ``key``, for non-FHIR JSON) means.
 
-        Raises :class:`~okeios.errors.InputError` for a key that contradicts the resource's own
-        identity, and for a changed resource that claims the stored ``meta.versionId``.
+        ``stored(record_id)`` gives the record's latest stored content; it is asked only for a
+        changed resource that carries ``meta.lastUpdated`` (see the module docstring for the
+        order of versions). Raises :class:`~okeios.errors.InputError` for a key that
+        contradicts the resource's own identity, an invalid ``meta.lastUpdated``, a changed
+        resource that claims the stored ``meta.versionId``, and a tie nothing orders.
         """
         identity = resource_identity(value)
         kind, version_id = "", None
@@ -163,22 +251,89 @@ class Identities:
         elif key is not None:
             label = key
         else:
+            last_updated(value, "the resource")  # checked even when it orders nothing
             return Judgement("new", None, "", None, None)
+        updated = last_updated(value, label)
         row = self.find(label)
         if row is None:
             return Judgement("new", label, kind, version_id, None)
         if hmac.compare_digest(row.content, self.content_mac(value)):
             return Judgement("unchanged", label, kind, version_id, row)
+        order = None  # the incoming version's lastUpdated against the stored one's: -1, 0, 1
+        if updated is not None and stored is not None:
+            try:
+                held = last_updated(stored(row.record_id), label)
+            except InputError:
+                held = None  # a version stored before instants were checked: not comparable
+            if held is not None:
+                order = (updated > held) - (updated < held)
+        if order == -1:
+            return Judgement("stale", label, kind, version_id, row)
+        tie = order == 0
         if version_id is not None and row.version_id is not None:
             if version_id == row.version_id:
                 raise InputError(
                     f"{label} version {version_id} differs from the stored version {version_id}"
                     " with the same versionId: refusing to overwrite it"
                 )
-            numeric = version_id.isdigit() and row.version_id.isdigit()
-            if numeric and int(version_id) < int(row.version_id):
-                return Judgement("stale", label, kind, version_id, row)
+            if version_id.isdigit() and row.version_id.isdigit() and order != 1:
+                older = int(version_id) < int(row.version_id)
+                return Judgement("stale" if older else "changed", label, kind, version_id, row)
+        if tie:
+            raise InputError(
+                f"{label}: a different version with the same meta.lastUpdated as the stored one"
+                " and no numeric versionIds to order them: refusing to choose (use"
+                " `okeios amend` to log it as the newer version)"
+            )
         return Judgement("changed", label, kind, version_id, row)
+
+    def _filters(
+        self,
+        *,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        kind: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        erased: bool | None = None,
+        ordered: bool = True,
+    ) -> tuple[str, list[object]] | None:
+        """The WHERE clause over a record's first event ``f`` and its last event ``h``, and
+        its arguments; ``None`` when nothing can match. ``ordered``: for a page in log order
+        (else for a count, which may start from the records of a type)."""
+        where = ["f.kind IN ('create', 'derive')"]  # literal: it selects the partial index
+        args: list[object] = []
+        if resource_id is not None:
+            if resource_type is None:
+                raise InputError("an id filter needs a resource type")
+            row = self.rows.get(self.key(f"{resource_type}/{resource_id}"))
+            if row is None:
+                return None
+            where.append("f.record_id = ?")
+            args.append(row.record_id)
+        elif resource_type is not None:
+            # A page: EXISTS, so that it walks the index of first events and checks each record
+            # (an IN list would read every record of the type and sort them, for each page).
+            # A count: IN, so that it reads the records of that type only.
+            where.append(
+                "EXISTS (SELECT 1 FROM resources t WHERE t.record_id = f.record_id AND t.type = ?)"
+                if ordered
+                else "f.record_id IN (SELECT record_id FROM resources WHERE type = ?)"
+            )
+            args.append(self.type_mac(resource_type))
+        if kind is not None:
+            where.append("h.kind = ?")
+            args.append(kind)
+        if since is not None:
+            where.append("h.time >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("h.time <= ?")
+            args.append(until)
+        if erased is not None:
+            where.append(f"{_ERASED} = ?")
+            args.append(int(erased))
+        return " AND ".join(where), args
 
     def records(
         self,
@@ -191,52 +346,50 @@ class Identities:
         until: int | None = None,
         erased: bool | None = None,
         limit: int | None = None,
+        after: int | None = None,
     ) -> list[RecordInfo]:
         """What the store holds, one line per record in the order records were first logged,
-        filtered by resource type, id, last event kind, last event time or erasure."""
-        where: list[str] = []
-        args: list[object] = []
-        # Narrow the per-record grouping itself (an index lookup) when a type or id is given.
-        inner, inner_args = "", []
-        if resource_id is not None:
-            if resource_type is None:
-                raise InputError("an id filter needs a resource type")
-            row = self.rows.get(self.key(f"{resource_type}/{resource_id}"))
-            if row is None:
-                return []
-            inner, inner_args = " WHERE record_id = ?", [row.record_id]
-        elif resource_type is not None:
-            inner = " WHERE record_id IN (SELECT record_id FROM resources WHERE type = ?)"
-            inner_args = [self.type_mac(resource_type)]
-        if kind is not None:
-            where.append("h.kind = ?")
-            args.append(kind)
-        if since is not None:
-            where.append("h.time >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("h.time <= ?")
-            args.append(until)
-        if erased is not None:
-            where.append("(SELECT MAX(erased) FROM versions v WHERE v.record_id = h.record_id) = ?")
-            args.append(int(erased))
-        sql = (
-            "SELECT h.record_id, r.type, r.label, h.version, m.n, h.kind, h.time,"  # noqa: S608
-            " (SELECT MAX(erased) FROM versions v WHERE v.record_id = h.record_id)"
-            " FROM (SELECT record_id, MAX(idx) AS last, MIN(idx) AS first, COUNT(*) AS n"
-            " FROM events" + inner + " GROUP BY record_id) m"  # constant clauses; values bound
-            " JOIN events h ON h.idx = m.last"
-            " LEFT JOIN resources r ON r.record_id = h.record_id"
+        filtered by resource type, id, last event kind, last event time or erasure.
+
+        Keyset paging: at most ``limit`` records whose first event's log index (their
+        ``index``, the cursor) is greater than ``after``. A page walks the index of first
+        events from the cursor, so its cost is the page (divided by the share of records the
+        filters keep), never the size of the store.
+        """
+        if limit is not None and limit < 0:
+            raise InputError("the limit must not be negative")
+        found = self._filters(
+            resource_type=resource_type,
+            resource_id=resource_id,
+            kind=kind,
+            since=since,
+            until=until,
+            erased=erased,
         )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY m.first"
+        if found is None or limit == 0:
+            return []
+        self.ensure_index(db)
+        where, args = found
+        if after is not None:
+            where += " AND f.idx > ?"
+            args.append(after)
+        sql = (
+            "SELECT f.idx, f.record_id, r.type, r.label, h.version, h.kind, h.time,"  # noqa: S608
+            " (SELECT COUNT(*) FROM events e WHERE e.record_id = f.record_id), "
+            + _ERASED
+            + _FROM
+            # constant clauses; values bound
+            + " WHERE "
+            + where
+            + " ORDER BY f.idx"
+        )
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        args = [*inner_args, *args]
         out: list[RecordInfo] = []
-        for rid, rtype, label, version, n, last_kind, last_time, gone in db.execute(sql, args):
+        for first, rid, rtype, label, version, last_kind, last_time, n, gone in db.execute(
+            sql, args
+        ):
             record_id = bytes(rid)
             name = rtype_ = rid_ = None
             if label is not None:
@@ -255,6 +408,67 @@ class Identities:
                     str(last_kind),
                     int(last_time),
                     bool(gone),
+                    int(first),
                 )
             )
         return out
+
+    def count(
+        self,
+        db: Database,
+        *,
+        after: int | None = None,
+        at_most: int | None = None,
+        **filters: Any,
+    ) -> int:
+        """How many records :meth:`records` would list with these filters (after the cursor
+        ``after``), counting at most ``at_most`` of them when given. Reads the index of first
+        events (and each counted record's last event when a filter is about it)."""
+        found = self._filters(**filters, ordered=False)
+        if found is None:
+            return 0
+        self.ensure_index(db)
+        where, args = found
+        if after is not None:
+            where += " AND f.idx > ?"
+            args.append(after)
+        # the last event only when a filter is about it: a plain count reads the index alone
+        source = _FROM if "h." in where else " FROM events f"
+        inner = "SELECT 1" + source + " WHERE " + where  # constant clauses; values bound
+        if at_most is not None:
+            inner += " LIMIT ?"
+            args.append(at_most)
+        row = db.one("SELECT COUNT(*) FROM (" + inner + ") c", args)  # noqa: S608
+        return int(row[0])
+
+    def ensure_index(self, db: Database) -> None:
+        """Give a store made before the index of first events (schema 2 without it) that
+        index, once. Listing is correct without it, only slower; a store that cannot take the
+        write lock now lists without it and tries again next time."""
+        if self._indexed:
+            return
+        from okeios.publish.postgres import PgDatabase
+
+        probe = (
+            "SELECT to_regclass('events_first') IS NOT NULL"
+            if isinstance(db, PgDatabase)
+            else "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_first'"
+        )
+        row = db.one(probe)
+        if not (row and row[0]):
+            try:
+                with db.transaction() as conn:
+                    conn.execute(EVENTS_FIRST_INDEX)
+            except (sqlite3.DatabaseError, InputError):
+                return
+        self._indexed = True
+
+
+# A record's last event ``h`` (by the index of its events) and its resource row ``r``, beside
+# its first event ``f``.
+_FROM = (
+    " FROM events f"
+    " JOIN events h ON h.idx = (SELECT MAX(idx) FROM events m WHERE m.record_id = f.record_id)"
+    " LEFT JOIN resources r ON r.record_id = f.record_id"
+)
+_ERASED = "(SELECT MAX(erased) FROM versions v WHERE v.record_id = f.record_id)"

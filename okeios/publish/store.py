@@ -504,26 +504,47 @@ class Store:
         keys: Sequence[str | None] | None = None,
         author: Signer | None = None,
         progress: Callable[[int], None] | None = None,
+        names: Sequence[str] | None = None,
     ) -> list[PutResult]:
-        """Log resources by identity, all in one transaction.
+        """Log resources by identity, all in one transaction (all or nothing).
 
         A FHIR resource is identified by ``resourceType/id``; other JSON by the caller's key
         (``keys[i]``), else not at all (always a new record). A resource seen before becomes a
         new version (AMEND) of its record when its content changed, and logs nothing when it
-        did not (``unchanged``). When both the stored and the new version carry a numeric
-        ``meta.versionId``, an older one is not applied (``stale``); the same ``versionId``
-        with different content is refused (:class:`~okeios.errors.InputError`).
+        did not (``unchanged``). An older version is not applied (``stale``): older by
+        ``meta.lastUpdated`` when both versions carry one, else by numeric ``meta.versionId``;
+        the same ``versionId`` with different content, and a tie nothing orders, are refused
+        (:class:`~okeios.errors.InputError`; :mod:`okeios.publish.identity` has the rules).
+
+        One call is one transaction and returns one result per resource: to add a long stream
+        (an NDJSON export), call it once per chunk, as ``okeios add`` does, so that memory stays
+        bounded and a crash loses at most the chunk in progress (running the same input again
+        is safe: what was kept is ``unchanged``). ``names[i]`` (``"file line 12"``) prefixes
+        the error about ``records[i]``.
 
         The map from identity to record is kept private in the store: its key is an HMAC of
         the identity under a key derived from the master key, its label sealed; record ids are
         random and reveal nothing of the resource.
         """
+
+        def stored(record_id: bytes) -> JSONValue:  # the latest version, for lastUpdated
+            latest = self.versions.rows.latest(record_id)
+            if latest is None:  # pragma: no cover - an identity always has a version
+                raise InputError(f"no record {record_id.hex()} in this store")
+            return parse_json(self.versions.get_version(record_id, latest)[0])
+
         out: list[PutResult] = []
         with self.transaction():
             for i, record in enumerate(records):
                 key = keys[i] if keys is not None else None
-                value = parse_json(record) if isinstance(record, bytes) else record
-                out.append(self._put_one(value, self.identities.judge(value, key), author))
+                try:
+                    value = parse_json(record) if isinstance(record, bytes) else record
+                    judgement = self.identities.judge(value, key, stored=stored)
+                    out.append(self._put_one(value, judgement, author))
+                except InputError as exc:
+                    if names is None:
+                        raise
+                    raise type(exc)(f"{names[i]}: {exc}") from exc
                 if progress is not None:
                     progress(1)
         return out
@@ -620,7 +641,10 @@ class Store:
     def records(self, **filters: Any) -> list[RecordInfo]:
         """What the store holds, one line per record in the order records were first logged,
         filtered by ``resource_type``, ``resource_id``, ``kind`` (of the last event),
-        ``since``/``until`` (its time), ``erased``, ``limit``."""
+        ``since``/``until`` (its time), ``erased``; paged by ``limit`` and ``after`` (a keyset
+        cursor: the ``index`` of the last record of the previous page), each page read in
+        ``O(limit)`` rows whatever the size of the store. ``self.identities.count(self.db,
+        **filters)`` counts them."""
         return self.identities.records(self.db, **filters)
 
     def show(self, ident: str, version: int | None = None) -> tuple[JSONValue, dict[str, Any]]:

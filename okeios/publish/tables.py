@@ -31,6 +31,7 @@ from okeios.publish.publisher import Head, LoggedEvent
 from okeios.publish.tree import StoredTree
 
 __all__ = [
+    "EVENTS_FIRST_INDEX",
     "JOURNAL_STATES",
     "SCHEMA",
     "SCHEMA_VERSION",
@@ -51,6 +52,12 @@ __all__ = [
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 60.0  # seconds a writer waits for another writer before giving up
+
+# Each record's first event (CREATE or DERIVE), in log order: what `okeios records` pages
+# through. Stores made before it get it on their first listing (Identities.ensure_index).
+EVENTS_FIRST_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_first ON events (idx) WHERE kind IN ('create', 'derive')"
+)
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -98,6 +105,7 @@ CREATE TABLE resources (
     content BLOB NOT NULL);         -- HMAC of the latest version's canonical bytes
 CREATE INDEX resources_type ON resources (type);
 """
+SCHEMA += EVENTS_FIRST_INDEX + ";\n"
 
 # Upgrading a schema 1 store: the tables it lacks, filled from what it has.
 MIGRATE_1_TO_2 = """

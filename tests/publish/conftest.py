@@ -19,7 +19,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "Store" in vars(metafunc.module) and "store_backend" not in metafunc.fixturenames:
         metafunc.fixturenames.append("store_backend")
     if "store_backend" in metafunc.fixturenames:
-        metafunc.parametrize("store_backend", BACKENDS, indirect=True)
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize(
+            "store_backend", BACKENDS[:1] if only_sqlite else BACKENDS, indirect=True
+        )
+
+
+@pytest.fixture(autouse=True)
+def _store_backend_set_up(request: pytest.FixtureRequest) -> None:
+    """Set up the backend of a test that was parametrised with it without asking for it by
+    name (a fixture name added in ``pytest_generate_tests`` gets its parameter, not its set-up:
+    without this, every ``[postgresql]`` variant would quietly run on SQLite)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and "store_backend" in callspec.params:
+        request.getfixturevalue("store_backend")
 
 
 @pytest.fixture

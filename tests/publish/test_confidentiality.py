@@ -142,6 +142,7 @@ def test_wrong_keys_tampering_and_revocation(store: Store) -> None:
     assert kinds == ["create", "grant", "revoke", "amend"]
 
 
+@pytest.mark.sqlite_only(reason="reads the SQLite file to show the keys are gone from it")
 def test_erasure_keeps_history_verifiable(store: Store, tmp_path: Path) -> None:
     w3 = Web3(EthereumTesterProvider())
     w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": store.address, "value": 10**21})
@@ -187,6 +188,7 @@ def test_erasure_keeps_history_verifiable(store: Store, tmp_path: Path) -> None:
     db.close()
 
 
+@pytest.mark.sqlite_only(reason="damages the SQLite file")
 def test_a_failed_open_or_a_damaged_store_is_a_typed_error(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with Store.init(home, passphrase="correct horse battery staple") as s:

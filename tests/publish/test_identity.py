@@ -200,6 +200,7 @@ def test_export_without_disclosure_decrypts_nothing(
         store.export("Observation/hba1c-77", fields=["/status"])  # disclosing needs plaintext
 
 
+@pytest.mark.sqlite_only(reason="traces the statements of SQLite connections")
 def test_opening_reads_a_logarithmic_number_of_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -234,6 +235,7 @@ def test_opening_reads_a_logarithmic_number_of_rows(
     assert len(counts[255]) - len(counts[3]) == bin(255).count("1") - bin(3).count("1")
 
 
+@pytest.mark.sqlite_only(reason="writes a schema-1 SQLite file by hand")
 def test_a_schema_1_store_is_upgraded_on_open(tmp_path: Path) -> None:
     """A store written before the tree was stored opens, gets its tree built once, and then
     gives the same roots and proofs."""

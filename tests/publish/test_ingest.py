@@ -67,6 +67,9 @@ class WalletSigner:
         raise TypeError("a wallet does not travel")
 
 
+@pytest.mark.sqlite_only(
+    reason="compares the rows of several stores, which would share one PostgreSQL schema"
+)
 def test_a_process_pool_writes_the_bytes_of_a_serial_run(tmp_path: Path) -> None:
     reference = _store(tmp_path / "by-hand")
     _serial_by_hand(reference)
@@ -91,6 +94,9 @@ def test_a_process_pool_writes_the_bytes_of_a_serial_run(tmp_path: Path) -> None
         s.close()
 
 
+@pytest.mark.sqlite_only(
+    reason="compares the rows of several stores, which would share one PostgreSQL schema"
+)
 def test_a_dask_cluster_writes_the_bytes_of_a_serial_run(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     reference = _store(tmp_path / "serial")
@@ -108,6 +114,9 @@ def test_a_dask_cluster_writes_the_bytes_of_a_serial_run(tmp_path: Path) -> None
     store.close()
 
 
+@pytest.mark.sqlite_only(
+    reason="compares the rows of several stores, which would share one PostgreSQL schema"
+)
 def test_an_author_that_cannot_travel_signs_in_the_caller(tmp_path: Path) -> None:
     reference = _store(tmp_path / "by-hand")
     _serial_by_hand(reference)

@@ -43,7 +43,7 @@ def _fill(store: Store) -> list[str]:
     for i in range(5):
         store.put([{"note": i}], keys=[f"key-{i}"])
         names.append(f"key-{i}")
-    store.erase("Patient/p4")
+    store.access.erase("Patient/p4")
     return names
 
 

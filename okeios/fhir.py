@@ -38,6 +38,7 @@ __all__ = [
     "EVENT_SYSTEM",
     "FHIR_VERSION",
     "LOG_SYSTEM",
+    "MAX_FILE_BYTES",
     "RECORD_SYSTEM",
     "SIGNATURE_FORMAT",
     "AnchorInfo",
@@ -54,6 +55,9 @@ __all__ = [
 ]
 
 FHIR_VERSION = "4.0.1"
+
+#: The largest input read whole: a resource, a Bundle, or one line of NDJSON (64 MiB).
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 # okeios names (URNs: okeios publishes no web pages that define them).
 EVENT_KIND_SYSTEM = "urn:okeios:event-kind"

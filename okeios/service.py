@@ -19,12 +19,14 @@ the shell anchor the same way, and any number of both may share one home at once
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from okeios.config import EMBEDDED, TrustConfig
 from okeios.errors import ChainError, ChainMismatchError, InputError
+from okeios.fhir import MAX_FILE_BYTES, stream_resources
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import JSONValue
 from okeios.publish.anchoring import AnchorResult, anchor
@@ -34,7 +36,6 @@ from okeios.publish.store import (
     RecordInfo,
     Store,
     StoreError,
-    fhir_resources,
     resolve_home,
 )
 from okeios.verify.policy import TrustPolicy
@@ -171,13 +172,32 @@ class Okeios:
         """Add resources by identity, in one transaction (see :meth:`Store.put`)."""
         return self.store.put(resources, keys=keys)
 
-    def add_file(self, path: str | Path) -> list[PutResult]:
-        """Add the resources of a FHIR JSON file, Bundle or NDJSON file."""
+    def add_file(self, path: str | Path, *, chunk: int = 500) -> list[PutResult]:
+        """Add the resources of a FHIR JSON file, Bundle or NDJSON file (see
+        :meth:`iter_add_file`; this collects its results)."""
+        return list(self.iter_add_file(path, chunk=chunk))
+
+    def iter_add_file(self, path: str | Path, *, chunk: int = 500) -> Iterator[PutResult]:
+        """Add a file's resources by identity as ``okeios add`` does, yielding each result once
+        its chunk is committed.
+
+        NDJSON is read a line at a time and put ``chunk`` resources per transaction, so memory
+        stays bounded whatever the file's length (a resource or a Bundle is read whole, within
+        :data:`okeios.fhir.MAX_FILE_BYTES`). A bad line raises
+        :class:`~okeios.errors.InputError` naming it; the chunks before it stay logged, and
+        adding the same file again is safe (what is stored already is ``unchanged``).
+        """
+        if chunk < 1:
+            raise InputError("chunk must be a positive number of resources")
         try:
-            data = Path(path).read_bytes()
+            fh = open(path, "rb")  # noqa: SIM115 - the with below closes it, also on an early stop
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-        return self.add(fhir_resources(data))
+        with fh:
+            items = stream_resources(fh, limit=MAX_FILE_BYTES, name=str(path))
+            while batch := list(itertools.islice(items, chunk)):
+                names = [where for where, _ in batch]
+                yield from self.store.put([value for _, value in batch], names=names)
 
     def amend(self, record: str, resource: bytes | JSONValue) -> LoggedEvent:
         """A new version of a record (by record id or ``Type/id``)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from okeios.config import TrustConfig
-from okeios.errors import ChainError
+from okeios.errors import ChainError, InputError
 from okeios.publish.store import Store
 from okeios.service import Okeios
 from tests.nodes import Node
@@ -105,3 +105,31 @@ def test_processes_creating_one_home_at_once_share_one_store(tmp_path: Path) -> 
     assert {status for _, status in outs} == {"created"}
     with Okeios.open(home) as ok:
         assert sorted(r.resource_id or "" for r in ok.records()) == ["p0", "p1", "p2", "p3"]
+
+
+def _ndjson(path: Path, values: list[object]) -> Path:
+    path.write_text("".join(json.dumps(v) + "\n" for v in values))
+    return path
+
+
+def test_add_file_streams_in_committed_chunks(tmp_path: Path) -> None:
+    """A service adding an NDJSON file gets each result once its chunk is committed; a bad line
+    is named, the chunks before it stay, and the same file again logs nothing twice."""
+    good = [{"resourceType": "Observation", "id": f"o{i}", "status": "final"} for i in range(7)]
+    broken = _ndjson(tmp_path / "broken.ndjson", [*good[:5], "not a resource", *good[5:]])
+    with Okeios.open(tmp_path / "home", create=True) as ok:
+        results = ok.iter_add_file(broken, chunk=2)
+        first = next(results)
+        assert first.status == "created"
+        assert len(ok.records()) == 2  # the first chunk is committed before it is yielded
+        with pytest.raises(InputError, match=r"broken\.ndjson line 6"):
+            list(results)
+        assert len(ok.records()) == 4  # the chunks before the bad line's
+        fixed = _ndjson(tmp_path / "fixed.ndjson", good)
+        again = ok.add_file(fixed, chunk=3)
+        assert [r.status for r in again] == ["unchanged"] * 4 + ["created"] * 3
+        assert len(ok.records()) == 7
+        with pytest.raises(InputError, match="positive"):
+            ok.add_file(fixed, chunk=0)
+        with pytest.raises(InputError, match="cannot read"):
+            ok.add_file(tmp_path / "missing.ndjson")

@@ -1,11 +1,15 @@
-"""Shared test fixtures: the shared test data folder beside the checkout."""
+"""Shared test fixtures: the shared test data folder beside the checkout, and a real Anvil
+node for a test (a module that needs another scope or Ganache too defines its own)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.nodes import Node
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -22,3 +26,13 @@ def shared_dir(*parts: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+def anvil() -> Iterator[Node]:
+    """A fresh Anvil node for one test, stopped after it."""
+    node = Node("anvil").start()
+    try:
+        yield node
+    finally:
+        node.stop()

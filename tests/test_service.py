@@ -4,7 +4,6 @@ the registry, a pin on another chain id is refused, bundles verify against the c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,6 @@ from okeios.errors import ChainError, InputError
 from okeios.publish.store import Store
 from okeios.service import Okeios
 from tests.nodes import Node
-
-
-@pytest.fixture
-def anvil() -> Iterator[Node]:
-    node = Node("anvil").start()
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def test_store_init_from_python_trusts_itself(tmp_path: Path) -> None:

@@ -6,10 +6,7 @@ the organisation (trust.json pins it)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from okeios.cli.demo import synthetic_records
 from okeios.protocol.signing import LocalSigner
@@ -18,15 +15,6 @@ from tests.helpers import CountingRng, run_cli
 from tests.nodes import Node
 
 okeios = run_cli
-
-
-@pytest.fixture
-def anvil() -> Iterator[Node]:
-    node = Node("anvil").start()
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def _add_as(home: Path, author: LocalSigner, record: bytes) -> str:

@@ -8,10 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from okeios.chain.registry import Registry
 from okeios.publish.anchoring import anchor
@@ -23,15 +20,6 @@ WRITERS = 3
 BATCHES, BATCH = 3, 8
 CLI_FILES = 2
 CLI_LINES = 10
-
-
-@pytest.fixture
-def anvil() -> Iterator[Node]:
-    node = Node("anvil").start()
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def _spawn(home: Path, *args: str) -> subprocess.Popen[str]:

@@ -27,27 +27,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-FHIR = REPO.parent / "shared" / "fhir" / "r4-examples"
-
-
-def _resources(folder: Path) -> list[dict[str, Any]]:
-    out = []
-    for path in sorted(folder.glob("*.json")):
-        value = json.loads(path.read_bytes())
-        if isinstance(value, dict) and value.get("resourceType") not in (None, "Bundle"):
-            out.append(value)
-    if not out:
-        raise SystemExit(f"no FHIR resources in {folder}")
-    return out
+from _common import FHIR, example_resources, replica
 
 
 def write_ndjson(path: Path, lines: int, base: list[dict[str, Any]]) -> None:
     with path.open("w") as fh:
         for n in range(lines):
-            value = dict(base[n % len(base)])
-            value["id"] = f"{str(value.get('id', 'r'))[:40]}-{n // len(base)}"
-            fh.write(json.dumps(value, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(replica(base, n), ensure_ascii=False) + "\n")
 
 
 def run_add(home: Path, *args: str) -> tuple[float, float, str]:
@@ -90,7 +76,7 @@ def main() -> None:
     parser.add_argument("--fhir", type=Path, default=FHIR)
     parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
     args = parser.parse_args()
-    base = _resources(args.fhir)
+    base = example_resources(args.fhir)
     work = Path(tempfile.mkdtemp(prefix="okeios-add-", dir=args.dir))
     print(f"okeios add of one NDJSON file ({len(base)} distinct example resources, replicated)")
     print(

@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-FHIR = REPO.parent / "shared" / "fhir" / "r4-examples"
+from _common import FHIR, REPO, example_resources, replica
+
 CHUNK = 5000
 
 
@@ -47,24 +47,8 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _resources(folder: Path) -> list[dict[str, Any]]:
-    out = []
-    for path in sorted(folder.glob("*.json")):
-        value = json.loads(path.read_bytes())
-        if isinstance(value, dict) and value.get("resourceType") not in (None, "Bundle"):
-            out.append(value)
-    if not out:
-        raise SystemExit(f"no FHIR resources in {folder}")
-    return out
-
-
 def _replicas(base: list[dict[str, Any]], start: int, count: int) -> list[dict[str, Any]]:
-    out = []
-    for n in range(start, start + count):
-        value = dict(base[n % len(base)])
-        value["id"] = f"{str(value.get('id', 'r'))[:40]}-{n // len(base)}"
-        out.append(value)
-    return out
+    return [replica(base, n) for n in range(start, start + count)]
 
 
 # --- child processes ------------------------------------------------------------------------
@@ -74,7 +58,7 @@ def child_build(home: str, count: int, fhir: str) -> dict[str, Any]:
     """Add ``count`` resources in chunks; peak RSS after each tenth."""
     from okeios.publish.store import Store
 
-    base = _resources(Path(fhir))
+    base = example_resources(Path(fhir))
     peaks: dict[int, float] = {}
     start = time.perf_counter()
     with Store.init(home) as store:
@@ -143,7 +127,7 @@ def child_anchors(home: str, anchors: int, per: int, rounds: int) -> dict[str, A
     leaves them: a checkpoint and a final entry per anchored size)."""
     from okeios.publish.store import Store
 
-    base = _resources(FHIR)
+    base = example_resources(FHIR)
     fake_tx = b"\x11" * 32
     with Store.init(home) as store:
         store.put(_replicas(base, 0, anchors * per))

@@ -33,6 +33,7 @@ from okeios.publish.anchoring import AnchorResult, anchor
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.store import (
     PutResult,
+    RecordFilter,
     RecordInfo,
     Store,
     StoreError,
@@ -209,9 +210,9 @@ class Okeios:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def records(self, **filters: Any) -> list[RecordInfo]:
-        """What the store holds (filters as :meth:`Store.records`)."""
-        return self.store.records(**filters)
+    def records(self, match: RecordFilter | None = None, **filters: Any) -> list[RecordInfo]:
+        """What the store holds (filters and paging as :meth:`Store.records`)."""
+        return self.store.records(match, **filters)
 
     def history(self, record: str) -> list[dict[str, object]]:
         return self.store.history(record)

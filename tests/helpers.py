@@ -6,9 +6,11 @@ import os
 import subprocess
 import sys
 from hashlib import sha256
+from typing import Any
 
 from okeios.protocol.signing import LocalSigner
 from okeios.publish.publisher import Publisher
+from okeios.verify.audit import AnchorSource, AuditReport, audit_log
 from okeios.verify.policy import TrustPolicy
 
 PUBLISHER_KEY = sha256(b"okeios test publisher").digest()
@@ -21,6 +23,18 @@ SMALL_RECORD = (
     b'"subject":{"reference":"Patient/example"},'
     b'"valueQuantity":{"value":6.10,"unit":"%"},"note":[],"extension":{}}'
 )
+
+
+def audit_own_log(store: Any, lines: list[str], registry: AnchorSource | None) -> AuditReport:
+    """The audit of ``store``'s published log ``lines`` against ``registry`` (None: no chain;
+    else its own chain id pinned), with the store's own key the only trusted author."""
+    return audit_log(
+        lines,
+        publisher=store.address,
+        chain=registry,
+        chain_id=None if registry is None else registry.chain_id,
+        authors=[store.address],
+    )
 
 
 class CountingRng:

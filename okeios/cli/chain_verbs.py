@@ -99,9 +99,16 @@ def register(sub: Any) -> None:
     p = o.command(
         sub, "trust", "pin trusted authors, publishers and chains in trust.json", _cmd_trust
     )
-    p.add_argument("--author", action="append", default=[], metavar="ADDRESS")
-    p.add_argument("--publisher", action="append", default=[], metavar="ADDRESS")
+    o.authors_option(p, "pin this author key as trusted (repeatable)")
+    o.publishers_option(p, "pin this publisher key as trusted (repeatable)")
     identity.add_trust_options(p)
-    p.add_argument("--chain", metavar="URL|embedded")
-    p.add_argument("--chain-id", type=int, metavar="N")
-    p.add_argument("--registry", metavar="ADDRESS")
+    p.add_argument(
+        "--chain",
+        metavar="URL|embedded",
+        help="pin this chain (an http(s) JSON-RPC URL or 'embedded'), with --chain-id and "
+        "--registry",
+    )
+    p.add_argument("--chain-id", type=int, metavar="N", help="with --chain: its chain id")
+    p.add_argument(
+        "--registry", metavar="ADDRESS", help="with --chain: its AnchorRegistry contract"
+    )

@@ -254,14 +254,14 @@ def _cmd_rotate_key(args: argparse.Namespace) -> int:
 
 def register(command: Command) -> None:
     """Add the identity verbs to the parser (``command`` is main's sub-command factory)."""
+    from okeios.cli import options as o
+
     p = command("authors", "authorise, revoke and list the log's author keys", _no_verb)
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(
         name: str, help_: str, func: Callable[[argparse.Namespace], int]
     ) -> argparse.ArgumentParser:
-        from okeios.cli import options as o
-
         q: argparse.ArgumentParser = verbs.add_parser(
             name, help=help_, description=help_, epilog=o.EXIT_CODES_HELP
         )
@@ -279,7 +279,7 @@ def register(command: Command) -> None:
     q.add_argument("--role", required=True, help="for example physician, nurse, device")
     q.add_argument("--from", dest="not_before", metavar="TIME", help="default: now")
     q.add_argument("--until", dest="not_after", metavar="TIME", help="default: no end")
-    q.add_argument("--purpose", default="")
+    o.purpose_option(q)
     q = verb("revoke", "deauthorise an author key (logs a DEAUTHORISE)", _cmd_authors_revoke)
     q.add_argument("address", metavar="ADDRESS")
     q.add_argument(
@@ -288,11 +288,11 @@ def register(command: Command) -> None:
         metavar="TIME",
         help="when the key stops being valid (default now; earlier for a compromised key)",
     )
-    q.add_argument("--purpose", default="", help="for example 'left' or 'key compromised'")
+    o.purpose_option(q, "for example 'left' or 'key compromised'")
     q = verb("list", "the log's author keys and their state", _cmd_authors_list)
     q.add_argument("--at", metavar="TIME", help="state at this time (default now)")
     q = verb("export", "write the key history verifiers need", _cmd_authors_export)
-    q.add_argument("-o", "--output", metavar="FILE", help="default: stdout")
+    o.output_option(q)
     q = verb("affected", "the events of a key that no longer verify (audit)", _cmd_authors_affected)
     q.add_argument("address", metavar="ADDRESS")
     q = verb(
@@ -308,7 +308,7 @@ def register(command: Command) -> None:
 
     p = command("rotate-key", "hand the log over to a new publisher key", _cmd_rotate_key)
     p.add_argument("--key", metavar="HEX", help="the new key (default: a fresh one)")
-    p.add_argument("--purpose", default="")
+    o.purpose_option(p)
     p.add_argument(
         "--chain",
         metavar="URL|embedded",
@@ -348,8 +348,20 @@ def add_verify_options(p: argparse.ArgumentParser) -> None:
 
 def add_trust_options(p: argparse.ArgumentParser) -> None:
     """``--org`` and ``--role`` for ``okeios trust``."""
-    p.add_argument("--org", action="append", default=[], metavar="ADDRESS")
-    p.add_argument("--role", action="append", default=[], metavar="ROLE")
+    p.add_argument(
+        "--org",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="pin this organisation (its first publisher key) as trusted (repeatable)",
+    )
+    p.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="with --org: a role its authors may hold (repeatable; default: any role)",
+    )
 
 
 def apply_trust_options(args: argparse.Namespace, trust: TrustConfig) -> None:

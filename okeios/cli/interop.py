@@ -214,12 +214,14 @@ def register(
     command: Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser],
 ) -> None:
     """Add the ``sd-jwt`` verb through the main parser's ``command`` helper."""
+    from okeios.cli import options as o
+
     p = command("sd-jwt", "export or verify a selective disclosure as an SD-JWT", _cmd_sd_jwt)
     sub = p.add_subparsers(dest="sd_jwt_command", required=True, metavar="ACTION")
     a = sub.add_parser("export", help="an SD-JWT of a record disclosing the named fields")
     a.add_argument("record_id", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
     a.add_argument("--field", action="append", metavar="PATH", help="JSON Pointer (repeatable)")
-    a.add_argument("-o", "--output", metavar="FILE", help="default: stdout")
+    o.output_option(a)
     v = sub.add_parser("verify", help="verify an okeios SD-JWT against its commitment")
     v.add_argument("file", metavar="FILE", help="the SD-JWT, - for stdin")
     v.add_argument(
@@ -230,6 +232,6 @@ def register(
         metavar="BUNDLE",
         help="the record's proof bundle: verify it offline and check the SD-JWT is about its event",
     )
-    v.add_argument("--author", action="append", default=[], metavar="ADDRESS")
-    v.add_argument("--any-author", action="store_true")
+    o.authors_option(v, "with --bundle: a trusted author of its event (repeatable)")
+    v.add_argument("--any-author", action="store_true", help="with --bundle: trust any author")
     v.add_argument("--json", action="store_true", help="print one JSON object")

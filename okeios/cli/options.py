@@ -112,22 +112,50 @@ def progress_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def purpose_option(
+    p: argparse.ArgumentParser, help_: str = "why, recorded in the signed event (default: none)"
+) -> None:
+    """``--purpose``: the free-text purpose of the event a verb logs."""
+    p.add_argument("--purpose", default="", help=help_)
+
+
+def output_option(
+    p: argparse.ArgumentParser, help_: str = "default: stdout", *, required: bool = False
+) -> None:
+    """``-o``/``--output FILE``: where a verb writes what it makes."""
+    p.add_argument("-o", "--output", required=required, metavar="FILE", help=help_)
+
+
+def share_output_option(p: argparse.ArgumentParser) -> None:
+    """``-o``/``--output`` of the verbs that write a recipient's share."""
+    output_option(p, "where to write the share (0600)", required=True)
+
+
+def tolerance_option(p: argparse.ArgumentParser, when: str = "") -> None:
+    """``--tolerance S``: how far before its anchor an event's claimed time may lie."""
+    p.add_argument(
+        "--tolerance",
+        type=int,
+        default=24 * 3600,
+        metavar="S",
+        help=when + "how long before its anchor an event may claim to be (default 1 day)",
+    )
+
+
+def authors_option(p: argparse.ArgumentParser, help_: str) -> None:
+    """``--author ADDRESS`` (repeatable)."""
+    p.add_argument("--author", action="append", default=[], metavar="ADDRESS", help=help_)
+
+
+def publishers_option(p: argparse.ArgumentParser, help_: str) -> None:
+    """``--publisher ADDRESS`` (repeatable)."""
+    p.add_argument("--publisher", action="append", default=[], metavar="ADDRESS", help=help_)
+
+
 def trust_options(p: argparse.ArgumentParser) -> None:
     """``--author``/``--publisher`` (default: trust.json) and their explicit "anyone" forms."""
-    p.add_argument(
-        "--author",
-        action="append",
-        default=[],
-        metavar="ADDRESS",
-        help="a trusted author (repeatable; default: trust.json)",
-    )
-    p.add_argument(
-        "--publisher",
-        action="append",
-        default=[],
-        metavar="ADDRESS",
-        help="a trusted publisher (repeatable; default: trust.json)",
-    )
+    authors_option(p, "a trusted author (repeatable; default: trust.json)")
+    publishers_option(p, "a trusted publisher (repeatable; default: trust.json)")
     p.add_argument("--any-author", action="store_true", help="trust any author")
     p.add_argument("--any-publisher", action="store_true", help="trust any publisher")
 

@@ -14,9 +14,12 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from okeios.errors import InputError, OkeiosError
+
+if TYPE_CHECKING:
+    from okeios.publish.identity import RecordFilter
 
 __all__ = ["register"]
 
@@ -234,34 +237,34 @@ MORE_COUNTED = 10_000  # "N more" counts at most this many records past the page
 
 
 def _cmd_records(args: argparse.Namespace) -> int:
-    filters: dict[str, Any] = {
-        "resource_type": args.type,
-        "resource_id": args.id,
-        "kind": args.last,
-        "since": _time(args.since),
-        "until": _time(args.until),
-        "erased": True if args.erased else (False if args.live else None),
-    }
+    from okeios.publish.identity import RecordFilter
+
+    match = RecordFilter(
+        resource_type=args.type,
+        resource_id=args.id,
+        kind=args.last,
+        since=_time(args.since),
+        until=_time(args.until),
+        erased=True if args.erased else (False if args.live else None),
+    )
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1")
     if args.after is not None and args.after < 0:
         raise InputError("--after is a cursor printed by an earlier listing (0 or more)")
     with _open(args) as store:
         if args.count:
-            n = store.identities.count(store.db, after=args.after, **filters)
+            n = store.identities.count(store.db, match, after=args.after)
             print(json.dumps({"count": n}) if args.json else n)
             return EXIT_OK
         if args.all:
-            return _records_all(args, store, filters)
+            return _records_all(args, store, match)
         limit = args.limit if args.limit is not None else DEFAULT_LIMIT
-        rows = store.records(limit=limit + 1, after=args.after, **filters)
+        rows = store.records(match, limit=limit + 1, after=args.after)
         more, rows = rows[limit:], rows[:limit]
         cursor = rows[-1].index if more else None
         left = 0
         if more and not args.json:
-            left = store.identities.count(
-                store.db, after=cursor, at_most=MORE_COUNTED + 1, **filters
-            )
+            left = store.identities.count(store.db, match, after=cursor, at_most=MORE_COUNTED + 1)
     if args.json:
         print(
             json.dumps({"count": len(rows), "records": [r.to_dict() for r in rows], "next": cursor})
@@ -281,13 +284,13 @@ def _cmd_records(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _records_all(args: argparse.Namespace, store: Any, filters: dict[str, Any]) -> int:
+def _records_all(args: argparse.Namespace, store: Any, match: RecordFilter) -> int:
     """Every matching record, a page at a time (memory stays that of one page)."""
     after, total = args.after, 0
     if args.json:
         sys.stdout.write('{"records": [')
     while True:
-        rows = store.records(limit=PAGE, after=after, **filters)
+        rows = store.records(match, limit=PAGE, after=after)
         for r in rows:
             if args.json:
                 sys.stdout.write(("," if total else "") + json.dumps(r.to_dict()))

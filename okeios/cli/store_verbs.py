@@ -347,7 +347,7 @@ def register(sub: Any) -> None:
         _cmd_export,
     )
     p.add_argument("record_id", nargs="?", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
-    p.add_argument("-o", "--output", metavar="FILE", help="output file (a folder with --all)")
+    o.output_option(p, "output file (a folder with --all)")
     p.add_argument(
         "--field",
         action="append",
@@ -368,15 +368,13 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--field", action="append", metavar="PATH", help="a JSON Pointer to disclose (repeatable)"
     )
-    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    o.output_option(p, "the bundle file", required=True)
     p.add_argument("--format", choices=("binary", "json"), default="binary")
 
     p = o.command(
         sub, "recipient", "create a recipient key and its signed public binding", _cmd_recipient
     )
-    p.add_argument(
-        "-o", "--output", required=True, metavar="FILE", help="the private key file (mode 0600)"
-    )
+    o.output_option(p, "the private key file (mode 0600)", required=True)
     p.add_argument(
         "--binding", metavar="FILE", help="the public binding (default FILE.binding.json)"
     )
@@ -392,10 +390,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--recipient", required=True, metavar="BINDING", help="the recipient's binding file"
     )
-    p.add_argument("--purpose", default="", help="why access is granted")
-    p.add_argument(
-        "-o", "--output", required=True, metavar="FILE", help="where to write the share (0600)"
-    )
+    o.purpose_option(p, "why access is granted")
+    o.share_output_option(p)
 
     p = o.command(
         sub,
@@ -405,19 +401,17 @@ def register(sub: Any) -> None:
     )
     p.add_argument("record_id", metavar="RECORD_ID")
     p.add_argument("--recipient", required=True, metavar="ADDRESS")
-    p.add_argument(
-        "-o", "--output", required=True, metavar="FILE", help="where to write the share (0600)"
-    )
+    o.share_output_option(p)
 
     p = o.command(sub, "revoke", "stop a recipient's access (logs a REVOKE)", _cmd_revoke)
     p.add_argument("record_id", metavar="RECORD_ID")
     p.add_argument("--recipient", required=True, metavar="ADDRESS")
-    p.add_argument("--purpose", default="")
+    o.purpose_option(p, "why access is revoked")
 
     p = o.command(sub, "access", "log an access receipt: who read a record, and why", _cmd_access)
     p.add_argument("record_id", metavar="RECORD_ID")
     p.add_argument("--reader", required=True, metavar="ADDRESS")
-    p.add_argument("--purpose", default="")
+    o.purpose_option(p, "why the record was read")
 
     p = o.command(
         sub,
@@ -426,7 +420,7 @@ def register(sub: Any) -> None:
         _cmd_erase,
     )
     p.add_argument("record_id", metavar="RECORD_ID")
-    p.add_argument("--purpose", default="")
+    o.purpose_option(p, "why the record is erased")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (for scripts)")
 
     p = o.command(
@@ -441,7 +435,7 @@ def register(sub: Any) -> None:
         sub, "fhir", "a record's history as FHIR R4 Provenance and AuditEvent resources", _cmd_fhir
     )
     p.add_argument("record_id", metavar="RECORD_ID")
-    p.add_argument("-o", "--output", metavar="FILE", help="default: stdout")
+    o.output_option(p)
 
     from okeios.cli import interop
 
@@ -451,5 +445,5 @@ def register(sub: Any) -> None:
         "publish the log as an audit file (-o) or as C2SP tlog-tiles (--tiles)",
         _cmd_log,
     )
-    p.add_argument("-o", "--output", metavar="FILE")
+    o.output_option(p, "write the log as an audit file here")
     interop.add_log_options(p)

@@ -291,24 +291,13 @@ def register(sub: Any) -> None:
         action="store_true",
         help="the bundles are one record's events: check its whole history",
     )
-    p.add_argument(
-        "--tolerance",
-        type=int,
-        default=24 * 3600,
-        metavar="S",
-        help="with --lineage: how long before its anchor an event may claim to be",
-    )
+    o.tolerance_option(p, "with --lineage: ")
     o.progress_option(p)
 
     p = o.command(sub, "decrypt", "open a share with a recipient key and verify it", _cmd_decrypt)
     p.add_argument("share", metavar="SHARE")
     p.add_argument("--key", required=True, metavar="FILE", help="the recipient's private key file")
-    p.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        help="write the record here, mode 0600, only if it verified (default stdout)",
-    )
+    o.output_option(p, "write the record here, mode 0600, only if it verified (default stdout)")
     o.chain_options(p)
     o.trust_options(p)
     o.require_option(p)
@@ -319,20 +308,8 @@ def register(sub: Any) -> None:
     p.add_argument("--publisher", required=True, metavar="ADDRESS")
     o.chain_options(p)
     o.require_option(p)
-    p.add_argument(
-        "--author",
-        action="append",
-        default=[],
-        metavar="ADDRESS",
-        help="allowed authors (default: any)",
-    )
-    p.add_argument(
-        "--tolerance",
-        type=int,
-        default=24 * 3600,
-        metavar="S",
-        help="how long before its anchor an event may claim to be (default 1 day)",
-    )
+    o.authors_option(p, "allowed authors (default: any)")
+    o.tolerance_option(p)
     p.add_argument("--html", metavar="FILE", help="also write the report as an HTML page")
     p.add_argument("--pdf", metavar="FILE", help="also write the report as PDF (needs Chromium)")
     o.progress_option(p)

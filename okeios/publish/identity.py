@@ -49,7 +49,15 @@ from okeios.protocol.canonical import JSONValue, canonicalize
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.tables import EVENTS_FIRST_INDEX, Database, ResourceRow, Resources
 
-__all__ = ["Identities", "Judgement", "PutResult", "RecordInfo", "fhir_instant", "last_updated"]
+__all__ = [
+    "Identities",
+    "Judgement",
+    "PutResult",
+    "RecordFilter",
+    "RecordInfo",
+    "fhir_instant",
+    "last_updated",
+]
 
 _LABEL_LABEL = b"okeios/store/resource-label/v1\x00"
 _IDENTITY_INFO = b"okeios/store/identity-key/v1\x00"
@@ -133,6 +141,32 @@ class PutResult:
             "event": None if self.event is None else "0x" + self.event.id.hex(),
             "resource": self.resource,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    """Which records a listing (:meth:`Store.records`) or a count keeps; ``None`` keeps all.
+
+    ``resource_type``/``resource_id`` name the record (an id needs its type), ``kind`` and
+    ``since``/``until`` (Unix seconds, inclusive) are about its last event, ``erased`` keeps
+    only erased (``True``) or only live (``False``) records.
+    """
+
+    resource_type: str | None = None
+    resource_id: str | None = None
+    kind: str | None = None
+    since: int | None = None
+    until: int | None = None
+    erased: bool | None = None
+
+    @classmethod
+    def of(cls, match: RecordFilter | None, filters: dict[str, Any]) -> RecordFilter:
+        """``match``, or one made of the keyword ``filters`` (never both)."""
+        if match is None:
+            return cls(**filters)
+        if filters:
+            raise TypeError(f"a RecordFilter and keyword filters both given: {sorted(filters)}")
+        return match
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,30 +322,22 @@ class Identities:
         return Judgement("changed", label, kind, version_id, row)
 
     def _filters(
-        self,
-        *,
-        resource_type: str | None = None,
-        resource_id: str | None = None,
-        kind: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
-        erased: bool | None = None,
-        ordered: bool = True,
+        self, match: RecordFilter, ordered: bool = True
     ) -> tuple[str, list[object]] | None:
         """The WHERE clause over a record's first event ``f`` and its last event ``h``, and
         its arguments; ``None`` when nothing can match. ``ordered``: for a page in log order
         (else for a count, which may start from the records of a type)."""
         where = ["f.kind IN ('create', 'derive')"]  # literal: it selects the partial index
         args: list[object] = []
-        if resource_id is not None:
-            if resource_type is None:
+        if match.resource_id is not None:
+            if match.resource_type is None:
                 raise InputError("an id filter needs a resource type")
-            row = self.rows.get(self.key(f"{resource_type}/{resource_id}"))
+            row = self.rows.get(self.key(f"{match.resource_type}/{match.resource_id}"))
             if row is None:
                 return None
             where.append("f.record_id = ?")
             args.append(row.record_id)
-        elif resource_type is not None:
+        elif match.resource_type is not None:
             # A page: EXISTS, so that it walks the index of first events and checks each record
             # (an IN list would read every record of the type and sort them, for each page).
             # A count: IN, so that it reads the records of that type only.
@@ -320,36 +346,32 @@ class Identities:
                 if ordered
                 else "f.record_id IN (SELECT record_id FROM resources WHERE type = ?)"
             )
-            args.append(self.type_mac(resource_type))
-        if kind is not None:
+            args.append(self.type_mac(match.resource_type))
+        if match.kind is not None:
             where.append("h.kind = ?")
-            args.append(kind)
-        if since is not None:
+            args.append(match.kind)
+        if match.since is not None:
             where.append("h.time >= ?")
-            args.append(since)
-        if until is not None:
+            args.append(match.since)
+        if match.until is not None:
             where.append("h.time <= ?")
-            args.append(until)
-        if erased is not None:
+            args.append(match.until)
+        if match.erased is not None:
             where.append(f"{_ERASED} = ?")
-            args.append(int(erased))
+            args.append(int(match.erased))
         return " AND ".join(where), args
 
     def records(
         self,
         db: Database,
+        match: RecordFilter | None = None,
         *,
-        resource_type: str | None = None,
-        resource_id: str | None = None,
-        kind: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
-        erased: bool | None = None,
         limit: int | None = None,
         after: int | None = None,
+        **filters: Any,
     ) -> list[RecordInfo]:
         """What the store holds, one line per record in the order records were first logged,
-        filtered by resource type, id, last event kind, last event time or erasure.
+        filtered by ``match`` (a :class:`RecordFilter`, or its fields as keywords).
 
         Keyset paging: at most ``limit`` records whose first event's log index (their
         ``index``, the cursor) is greater than ``after``. A page walks the index of first
@@ -358,14 +380,7 @@ class Identities:
         """
         if limit is not None and limit < 0:
             raise InputError("the limit must not be negative")
-        found = self._filters(
-            resource_type=resource_type,
-            resource_id=resource_id,
-            kind=kind,
-            since=since,
-            until=until,
-            erased=erased,
-        )
+        found = self._filters(RecordFilter.of(match, filters))
         if found is None or limit == 0:
             return []
         self.ensure_index(db)
@@ -416,6 +431,7 @@ class Identities:
     def count(
         self,
         db: Database,
+        match: RecordFilter | None = None,
         *,
         after: int | None = None,
         at_most: int | None = None,
@@ -424,7 +440,7 @@ class Identities:
         """How many records :meth:`records` would list with these filters (after the cursor
         ``after``), counting at most ``at_most`` of them when given. Reads the index of first
         events (and each counted record's last event when a filter is about it)."""
-        found = self._filters(**filters, ordered=False)
+        found = self._filters(RecordFilter.of(match, filters), ordered=False)
         if found is None:
             return 0
         self.ensure_index(db)

@@ -75,7 +75,7 @@ from okeios.publish.home import (
     swap_staged_key,
     write_keys,
 )
-from okeios.publish.identity import Identities, Judgement, PutResult, RecordInfo
+from okeios.publish.identity import Identities, Judgement, PutResult, RecordFilter, RecordInfo
 from okeios.publish.ingest import DEFAULT_CHUNK_SIZE
 from okeios.publish.journal import AnchorJournal
 from okeios.publish.keys import PublisherKeys
@@ -111,6 +111,7 @@ __all__ = [
     "URL_NAME",
     "JournalEntry",
     "PutResult",
+    "RecordFilter",
     "RecordInfo",
     "Store",
     "StoreError",
@@ -638,14 +639,22 @@ class Store:
             )
         return out
 
-    def records(self, **filters: Any) -> list[RecordInfo]:
+    def records(
+        self,
+        match: RecordFilter | None = None,
+        *,
+        limit: int | None = None,
+        after: int | None = None,
+        **filters: Any,
+    ) -> list[RecordInfo]:
         """What the store holds, one line per record in the order records were first logged,
-        filtered by ``resource_type``, ``resource_id``, ``kind`` (of the last event),
-        ``since``/``until`` (its time), ``erased``; paged by ``limit`` and ``after`` (a keyset
-        cursor: the ``index`` of the last record of the previous page), each page read in
-        ``O(limit)`` rows whatever the size of the store. ``self.identities.count(self.db,
-        **filters)`` counts them."""
-        return self.identities.records(self.db, **filters)
+        filtered by ``match`` (a :class:`RecordFilter`) or its fields as keywords:
+        ``resource_type``, ``resource_id``, ``kind`` (of the last event), ``since``/``until``
+        (its time), ``erased``; paged by ``limit`` and ``after`` (a keyset cursor: the
+        ``index`` of the last record of the previous page), each page read in ``O(limit)``
+        rows whatever the size of the store. ``self.identities.count(self.db, match)`` counts
+        them."""
+        return self.identities.records(self.db, match, limit=limit, after=after, **filters)
 
     def show(self, ident: str, version: int | None = None) -> tuple[JSONValue, dict[str, Any]]:
         """The owner's view of a record: its content (decrypted) and what the store knows of

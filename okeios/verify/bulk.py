@@ -25,7 +25,7 @@ import pickle
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Executor, Future, wait
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 
@@ -63,6 +63,8 @@ DEFAULT_MAX_IN_FLIGHT = 64
 _HEADER = MAGIC + bytes([MAJOR_VERSION])
 
 _Fact = AnchorEntry | ChainError | None
+_T = TypeVar("_T")
+_K = TypeVar("_K", AnchorKey, LatestKey)
 
 
 class SnapshotMissError(OkeiosError, LookupError):
@@ -80,11 +82,25 @@ def _frozen_error(exc: ChainError) -> ChainError:
     return cls(str(exc))
 
 
-def _give(fact: Any) -> Any:
+def _give(fact: _T | ChainError) -> _T:
+    """The fact, or its chain error raised again."""
     if isinstance(fact, ChainError):
         # A copy, so that the stored instance does not collect a traceback per raise.
         raise copy.copy(fact)
     return fact
+
+
+def _held(facts: Mapping[_K, _Fact], key: _K, what: Callable[[], str]) -> AnchorEntry | None:
+    """A snapshot's anchor fact at ``key`` (``(registry, publisher, log_id, ...)``); a
+    :class:`SnapshotMissError` naming ``what()`` when it holds none."""
+    try:
+        fact = facts[key]
+    except KeyError:
+        registry, publisher = key[0], key[1]
+        raise SnapshotMissError(
+            f"the snapshot holds no {what()} by {publisher} in {registry}"
+        ) from None
+    return _give(fact)
 
 
 class ChainSnapshot:
@@ -124,40 +140,28 @@ class ChainSnapshot:
     def chain_id(self) -> int:
         if self._chain_id is None:
             raise SnapshotMissError("the snapshot holds no chain id")
-        value: int = _give(self._chain_id)
-        return value
+        return _give(self._chain_id)
 
     def head(self) -> int:
         if self._head is None:
             raise SnapshotMissError("the snapshot holds no head block")
-        value: int = _give(self._head)
-        return value
+        return _give(self._head)
 
     def anchor_at(
         self, registry: str, publisher: str, log_id: bytes, tree_size: int
     ) -> AnchorEntry | None:
-        key = (registry, publisher, log_id, tree_size)
-        try:
-            fact = self._anchors[key]
-        except KeyError:
-            raise SnapshotMissError(
-                f"the snapshot holds no anchor of size {tree_size} of log 0x{log_id.hex()} "
-                f"by {publisher} in {registry}"
-            ) from None
-        entry: AnchorEntry | None = _give(fact)
-        return entry
+        return _held(
+            self._anchors,
+            (registry, publisher, log_id, tree_size),
+            lambda: f"anchor of size {tree_size} of log 0x{log_id.hex()}",
+        )
 
     def latest(self, registry: str, publisher: str, log_id: bytes) -> AnchorEntry | None:
-        key = (registry, publisher, log_id)
-        try:
-            fact = self._latest[key]
-        except KeyError:
-            raise SnapshotMissError(
-                f"the snapshot holds no latest anchor of log 0x{log_id.hex()} by {publisher} "
-                f"in {registry}"
-            ) from None
-        entry: AnchorEntry | None = _give(fact)
-        return entry
+        return _held(
+            self._latest,
+            (registry, publisher, log_id),
+            lambda: f"latest anchor of log 0x{log_id.hex()}",
+        )
 
     # -- value semantics -------------------------------------------------------------------
 
@@ -265,7 +269,7 @@ class _Prefetcher:
         self._asked_latest: dict[LatestKey, _Fact] = {}
 
     @staticmethod
-    def _fetch(read: Callable[[], Any]) -> Any:
+    def _fetch(read: Callable[[], _T]) -> _T | ChainError:
         try:
             return read()
         except ChainError as exc:
@@ -277,33 +281,40 @@ class _Prefetcher:
         if self._chain_id is None:
             self._chain_id = self._fetch(self.chain.chain_id)
         self._asked_chain_id = True
-        value: int = _give(self._chain_id)
-        return value
+        return _give(self._chain_id)
 
     def head(self) -> int:
         if self._head is None:
             self._head = self._fetch(self.chain.head)
         self._asked_head = True
-        value: int = _give(self._head)
-        return value
+        return _give(self._head)
 
     def anchor_at(
         self, registry: str, publisher: str, log_id: bytes, tree_size: int
     ) -> AnchorEntry | None:
         key = (registry, publisher, log_id, tree_size)
-        if key not in self._anchors:
-            self._anchors[key] = self._fetch(lambda: self.chain.anchor_at(*key))
-        fact = self._asked_anchors[key] = self._anchors[key]
-        entry: AnchorEntry | None = _give(fact)
-        return entry
+        return self._remember(
+            self._anchors, self._asked_anchors, key, lambda: self.chain.anchor_at(*key)
+        )
 
     def latest(self, registry: str, publisher: str, log_id: bytes) -> AnchorEntry | None:
         key = (registry, publisher, log_id)
-        if key not in self._latest:
-            self._latest[key] = self._fetch(lambda: self.chain.latest(*key))
-        fact = self._asked_latest[key] = self._latest[key]
-        entry: AnchorEntry | None = _give(fact)
-        return entry
+        return self._remember(
+            self._latest, self._asked_latest, key, lambda: self.chain.latest(*key)
+        )
+
+    def _remember(
+        self,
+        facts: dict[_K, _Fact],
+        asked: dict[_K, _Fact],
+        key: _K,
+        read: Callable[[], AnchorEntry | None],
+    ) -> AnchorEntry | None:
+        """The anchor fact at ``key``, read from the chain the first time, noted as asked."""
+        if key not in facts:
+            facts[key] = self._fetch(read)
+        fact = asked[key] = facts[key]
+        return _give(fact)
 
     # -- snapshots -------------------------------------------------------------------------
 

@@ -131,37 +131,28 @@ def test_cli_end_to_end_on_a_node(tmp_path: Path, anvil: Node) -> None:
     assert _reason(done.stdout, "inclusion") == "root-mismatch"
 
     # The chain view: a different chain id pinned, a look-alike registry, a reorged anchor.
-    done = okeios(
-        home,
-        "verify",
-        str(target),
-        "--chain",
-        anvil.url,
-        "--chain-id",
-        "1",
-        "--registry",
-        registry,
-        "--json",
-        expect=1,
-    )
-    assert _reason(done.stdout, "anchoring") == "chain-mismatch"
+    def anchoring_pinned(pin_chain_id: str, pin_registry: str) -> Any:
+        """The anchoring reason of a failed verify with this chain id and registry pinned."""
+        done = okeios(
+            home,
+            "verify",
+            str(target),
+            "--chain",
+            anvil.url,
+            "--chain-id",
+            pin_chain_id,
+            "--registry",
+            pin_registry,
+            "--json",
+            expect=1,
+        )
+        return _reason(done.stdout, "anchoring")
+
+    assert anchoring_pinned("1", registry) == "chain-mismatch"
     attacker = LocalSigner.generate()
     anvil.fund(attacker.address)
     fake = Registry.deploy(anvil.web3(), attacker)
-    done = okeios(
-        home,
-        "verify",
-        str(target),
-        "--chain",
-        anvil.url,
-        "--chain-id",
-        chain_id,
-        "--registry",
-        fake.address,
-        "--json",
-        expect=1,
-    )
-    assert _reason(done.stdout, "anchoring") == "registry-not-trusted"
+    assert anchoring_pinned(chain_id, fake.address) == "registry-not-trusted"
     if anvil.name == "anvil":
         anvil.rpc("anvil_reorg", 2, [])  # drop the anchoring block and the attacker's deployment
     else:

@@ -313,27 +313,19 @@ def test_export_discloses_nothing_by_default(
 ) -> None:
     rid = _add(capsys, home, tmp_path / "lab.json")
     out = tmp_path / "x.okb"
-    ok(capsys, "export", rid, "--home", str(home), "-o", str(out))
-    bundle = Bundle.from_bytes(out.read_bytes())
+
+    def export(*args: str) -> bytes:
+        ok(capsys, "export", rid, "--home", str(home), "-o", str(out), *args)
+        return out.read_bytes()
+
+    data = export()
+    bundle = Bundle.from_bytes(data)
     assert bundle.disclosure.fields == ()
     assert len(bundle.disclosure.digests) > 3
-    assert b"123-45-6789" not in out.read_bytes()
-    ok(
-        capsys,
-        "export",
-        rid,
-        "--home",
-        str(home),
-        "-o",
-        str(out),
-        "--field",
-        "/valueQuantity/value",
-    )
-    assert [f.path for f in Bundle.from_bytes(out.read_bytes()).disclosure.fields] == [
-        "/valueQuantity/value"
-    ]
-    ok(capsys, "export", rid, "--home", str(home), "-o", str(out), "--reveal-all")
-    assert b"123-45-6789" in out.read_bytes()
+    assert b"123-45-6789" not in data
+    data = export("--field", "/valueQuantity/value")
+    assert [f.path for f in Bundle.from_bytes(data).disclosure.fields] == ["/valueQuantity/value"]
+    assert b"123-45-6789" in export("--reveal-all")
     folder = tmp_path / "all"
     ok(capsys, "export", "--all", "--home", str(home), "-o", str(folder))
     (only,) = folder.iterdir()

@@ -179,7 +179,7 @@ def test_writers_on_several_machines_share_one_log_and_the_audit_passes(tmp_path
     from okeios.chain.registry import Registry
     from okeios.publish.anchoring import anchor
     from okeios.publish.store import Store
-    from okeios.verify.audit import audit_log
+    from tests.helpers import audit_own_log
 
     machines, rounds = 4, 6
     with fresh_schema() as url:
@@ -214,13 +214,7 @@ def test_writers_on_several_machines_share_one_log_and_the_audit_passes(tmp_path
         assert indexes == sorted(indexes)
         lines: list[str] = []
         store.write_log(lines.append)
-        report = audit_log(
-            lines,
-            publisher=store.address,
-            chain=registry,
-            chain_id=registry.chain_id,
-            authors=[store.address],
-        )
+        report = audit_own_log(store, lines, registry)
         assert report.passed, report.defects
         assert report.entries == store.size
         assert report.records == 1 + machines * rounds * 3

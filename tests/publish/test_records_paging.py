@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from okeios.errors import InputError
-from okeios.publish.identity import RecordInfo
+from okeios.publish.identity import RecordFilter, RecordInfo
 from okeios.publish.store import Store
 from okeios.publish.tables import Database
 from tests.helpers import CountingRng, run_cli
@@ -97,6 +97,10 @@ def test_filters_page_and_count_alike(store: Store) -> None:
         paged = [r for page in _pages(store, 3, **filters) for r in page]
         assert [r.record_id for r in paged] == [r.record_id for r in whole], filters
         assert store.identities.count(store.db, **filters) == len(whole), filters
+        # a RecordFilter says the same as its fields given as keywords
+        match = RecordFilter(**filters)
+        assert [r.record_id for r in store.records(match)] == [r.record_id for r in whole]
+        assert store.identities.count(store.db, match) == len(whole), filters
     obs = store.records(resource_type="Observation")
     assert len(obs) == 13
     assert {r.resource_type for r in obs} == {"Observation"}
@@ -190,3 +194,11 @@ def test_the_cli_pages_with_a_cursor_and_says_how_many_more(
     assert last["next"] is None
     refused = run_cli(home, "records", "--limit", "0", expect=2)
     assert "--limit must be at least 1" in refused.stderr
+
+
+def test_a_record_filter_and_keyword_filters_are_not_mixed(store: Store) -> None:
+    _fill(store)
+    with pytest.raises(TypeError, match="both given"):
+        store.records(RecordFilter(kind="amend"), erased=True)
+    with pytest.raises(TypeError):
+        store.records(colour="red")  # an unknown filter is refused, not ignored

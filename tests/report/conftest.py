@@ -19,8 +19,8 @@ from okeios.protocol.events import event_from_message
 from okeios.protocol.signing import LocalSigner
 from okeios.publish.anchoring import anchor
 from okeios.publish.store import Store
-from okeios.verify.audit import AuditReport, audit_log
-from tests.helpers import CountingRng
+from okeios.verify.audit import AuditReport
+from tests.helpers import CountingRng, audit_own_log
 
 HOUR = 3600
 
@@ -48,13 +48,7 @@ class Published:
     recipient: str
 
     def audit(self, lines: list[str]) -> AuditReport:
-        return audit_log(
-            lines,
-            publisher=self.store.address,
-            chain=self.registry,
-            chain_id=self.registry.chain_id,
-            authors=[self.store.address],
-        )
+        return audit_own_log(self.store, lines, self.registry)
 
 
 def _positions(lines: list[str], record: str, kind: str) -> list[int]:

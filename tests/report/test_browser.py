@@ -177,17 +177,28 @@ def _self_contained(page: str) -> None:
     assert all(ref.startswith("#") for ref in re.findall(r"url\(([^)]*)\)", page))
 
 
+def _render_and_probe(
+    chromium: str, published: Published, lines: list[str], tmp_path: Path, width: int, name: str
+) -> tuple[dict[str, Any], Any]:
+    """The audit page of ``lines``: checked self-contained, shot (at 1200 px) as ``name``,
+    probed at ``width`` and checked for what every report shows; the probe and the report."""
+    page, report = _page(published, lines)
+    _self_contained(page)
+    if width == 1200:
+        _screenshot(chromium, page, tmp_path, name)
+    probe = _probe(chromium, page, tmp_path, width)
+    _check_page(probe, published, anchors=len(report.anchors))
+    return probe, report
+
+
 @pytest.mark.parametrize("width", [1200, 820])
 def test_the_clean_report_in_a_browser(
     chromium: str, published: Published, tmp_path: Path, width: int
 ) -> None:
-    page, report = _page(published, published.lines)
+    probe, report = _render_and_probe(
+        chromium, published, published.lines, tmp_path, width, "audit-clean"
+    )
     assert report.passed
-    _self_contained(page)
-    if width == 1200:
-        _screenshot(chromium, page, tmp_path, "audit-clean")
-    probe = _probe(chromium, page, tmp_path, width)
-    _check_page(probe, published, anchors=len(report.anchors))
     assert probe["verdict"] == "PASS"
     text = probe["text"]
     assert "No defect." in text
@@ -201,13 +212,10 @@ def test_the_clean_report_in_a_browser(
 def test_the_tampered_report_in_a_browser(
     chromium: str, published: Published, tmp_path: Path, width: int
 ) -> None:
-    page, report = _page(published, published.tampered)
+    probe, report = _render_and_probe(
+        chromium, published, published.tampered, tmp_path, width, "audit-tampered"
+    )
     assert not report.passed
-    _self_contained(page)
-    if width == 1200:
-        _screenshot(chromium, page, tmp_path, "audit-tampered")
-    probe = _probe(chromium, page, tmp_path, width)
-    _check_page(probe, published, anchors=len(report.anchors))
     assert probe["verdict"] == "FAIL"
     text = probe["text"]
     for kind in ("missing-entry", "history-mismatch", "checkpoint-mismatch"):

@@ -19,7 +19,7 @@ from okeios.publish.anchoring import anchor
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.store import Store
 from okeios.verify.audit import audit_log
-from tests.helpers import CountingRng, run_cli
+from tests.helpers import CountingRng, audit_own_log, run_cli
 
 RECORDS = synthetic_records(8, seed=3)
 
@@ -70,13 +70,7 @@ def _build(
 
 
 def _kinds(store: Store, registry: Registry | None, lines: list[str]) -> set[str]:
-    report = audit_log(
-        lines,
-        publisher=store.address,
-        chain=registry,
-        chain_id=None if registry is None else registry.chain_id,
-        authors=[store.address],
-    )
+    report = audit_own_log(store, lines, registry)
     json.dumps(report.to_dict())  # always serialisable
     return report.defect_kinds()
 
@@ -88,13 +82,7 @@ def _entry_index(lines: list[str], kind: str, nth: int = 0) -> int:
 
 def test_a_clean_log_passes(tmp_path: Path) -> None:
     store, registry, lines = _build(tmp_path)
-    report = audit_log(
-        lines,
-        publisher=store.address,
-        chain=registry,
-        chain_id=registry.chain_id,
-        authors=[store.address],
-    )
+    report = audit_own_log(store, lines, registry)
     assert report.passed, report.defects
     assert report.entries == store.size
     assert report.records == 6

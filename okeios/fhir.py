@@ -151,18 +151,19 @@ def fhir_resources(data: bytes) -> list[bytes | JSONValue]:
 
 
 def _ndjson(data: bytes) -> list[bytes | JSONValue]:
-    out: list[bytes | JSONValue] = []
-    for n, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = parse_json(line)
-        except InputError as exc:
-            raise InputError(f"NDJSON line {n}: {exc}") from exc
-        if not isinstance(item, dict):
-            raise InputError(f"NDJSON line {n} is not a JSON object")
-        out.append(item)
-    return out
+    lines = enumerate(data.splitlines(), 1)
+    return [_ndjson_object(line, f"NDJSON line {n}") for n, line in lines if line.strip()]
+
+
+def _ndjson_object(line: bytes, where: str) -> JSONValue:
+    """One NDJSON line's resource; errors name the line (``where``)."""
+    try:
+        item = parse_json(line)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from exc
+    if not isinstance(item, dict):
+        raise InputError(f"{where} is not a JSON object")
+    return item
 
 
 def stream_resources(
@@ -247,13 +248,8 @@ def _stream_ndjson(
                 yield n, line
 
     for n, line in lines():
-        try:
-            item = parse_json(line)
-        except InputError as exc:
-            raise InputError(f"{name} line {n}: {exc}") from exc
-        if not isinstance(item, dict):
-            raise InputError(f"{name} line {n} is not a JSON object")
-        yield f"{name} line {n}", item
+        where = f"{name} line {n}"
+        yield where, _ndjson_object(line, where)
 
 
 def resource_identity(value: JSONValue) -> tuple[str, str, str | None] | None:

@@ -430,29 +430,17 @@ def trust_policy(args: argparse.Namespace, where: Path, pin: ChainPin | None) ->
     authors: Any = ANYONE if args.any_author else (args.author or trust.authors)
     publishers: Any = ANYONE if args.any_publisher else (args.publisher or trust.publishers)
     orgs = organisations(args, trust)
-    if orgs:
-        try:
-            return TrustPolicy(
-                authors=authors or None,
-                publishers=publishers or None,
-                organisations=orgs,
-                chain_id=pin.chain_id if pin else None,
-                registry=pin.registry if pin else None,
-                confirmations=getattr(args, "confirmations", 1),
-                required=required_properties(args, pin),
-            )
-        except PolicyError as exc:
-            raise UsageError(str(exc)) from exc
     for who, value in (("author", authors), ("publisher", publishers)):
-        if not value:
+        if not value and not orgs:
             raise UsageError(
                 f"say whom to trust: --{who} ADDRESS (repeatable), --any-{who}, "
                 "or a trust.json in the okeios home"
             )
     try:
         return TrustPolicy(
-            authors=authors,
-            publishers=publishers,
+            authors=authors or None,
+            publishers=publishers or None,
+            organisations=orgs,
             chain_id=pin.chain_id if pin else None,
             registry=pin.registry if pin else None,
             confirmations=getattr(args, "confirmations", 1),

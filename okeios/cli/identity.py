@@ -8,7 +8,8 @@
 * ``okeios authors affected ADDRESS``: the events of a key that no longer verify;
 * ``okeios authors audit --log FILE --org ADDRESS --chain URL``: every author of a published
   log checked against the identity events of the whole log;
-* ``okeios rotate-key``: hand the log over to a new publisher key;
+* ``okeios rotate-key --chain URL [--abort]``: hand the log over to a new publisher key
+  (resumable: run it again after any failure);
 * ``okeios verify --org ADDRESS --keys keys.json`` and ``okeios trust --org ADDRESS``: trust an
   organisation instead of listing its authors.
 
@@ -155,31 +156,87 @@ def _cmd_authors_affected(args: argparse.Namespace) -> int:
     return 0
 
 
-def _anchor_old(args: argparse.Namespace) -> Callable[[Any, str], object] | None:
-    """With ``--chain``: anchor the tree ending with the handover with the old key, then hand
-    the log over to the new key in the registry pinned for that chain in trust.json (``okeios
-    anchor`` pinned it)."""
-    if not args.chain:
-        return None
+class _ChainStep:
+    """The chain step of ``rotate-key --chain URL`` (:class:`~okeios.publish.keys.HandoverChain`):
+    each method opens the chain for itself (the embedded chain admits one opener at a time, and
+    anchoring opens it too)."""
 
-    def run(store: Any, new: str) -> object:
-        from okeios.chain.connect import open_chain
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    def _registry(self, store: Any, chain: Any) -> Any:
         from okeios.chain.registry import Registry
-        from okeios.publish.anchoring import anchor
 
-        pinned = TrustConfig.load(store.home).chain(args.chain)
-        if pinned is None:
-            raise InputError(f"no registry pinned for {args.chain}: run okeios anchor first")
-        with open_chain(args.chain, store.home) as chain:
+        pinned = TrustConfig.load(store.home).chain(self.url)
+        return None if pinned is None else Registry(chain.w3, pinned[1], label=chain.label)
+
+    def check(self, store: Any, new: str) -> None:
+        from okeios.chain.connect import open_chain
+        from okeios.errors import ChainError, KeyRotationError
+        from okeios.publish.keys import RegistryHandover
+
+        trust = TrustConfig.load(store.home)
+        pinned = trust.chain(self.url)
+        anchored = {
+            (int(cid), str(reg).lower())
+            for cid, reg in store.db.execute(
+                "SELECT DISTINCT chain_id, registry FROM journal WHERE state = 'final'"
+            ).fetchall()
+        }
+        if anchored and (pinned is None or (pinned[0], pinned[1].lower()) not in anchored):
+            where = sorted(
+                url
+                for url, entry in trust.chains.items()
+                if (int(entry["chainId"]), str(entry["registry"]).lower()) in anchored
+            )
+            raise KeyRotationError(
+                f"the log is anchored on a registry that trust.json does not pin for {self.url}"
+                + (f" (it pins it for {', '.join(where)})" if where else "")
+                + ": give --chain with the URL the log was anchored with; nothing was logged"
+            )
+        with open_chain(self.url, store.home, timeout=self.timeout) as chain:
+            if chain.embedded is None and int(chain.w3.eth.get_balance(store.address)) == 0:
+                raise ChainError(
+                    f"the publisher {store.address} has no funds on {chain.label}: the old key "
+                    "pays for its last anchor and the handover; fund it, then run rotate-key "
+                    "again (nothing was logged)"
+                )
+            registry = self._registry(store, chain)
+            if registry is not None:
+                if not registry.has_code():
+                    raise ChainError(f"no contract at {registry.address} on {chain.label}")
+                RegistryHandover(registry).check(store, new)
+
+    def anchor_old(self, store: Any) -> None:
+        from okeios.chain.connect import open_chain
+        from okeios.errors import ChainError
+        from okeios.service import anchor_home
+
+        with open_chain(self.url, store.home, timeout=self.timeout) as chain:
+            registry = self._registry(store, chain)
+            if registry is not None and registry.successor_of(store.address, store.log_id):
+                return  # handed over already
+        # the log's first anchor deploys and pins a registry when none is pinned yet
+        result = anchor_home(store, self.url, rpc_timeout=self.timeout)
+        if not result.final:
+            raise ChainError(
+                f"the anchor of the tree ending with the handover ({result.tree_size} entries) "
+                "is not final yet: run rotate-key again to finish the rotation"
+            )
+
+    def hand_over(self, store: Any, new: str) -> None:
+        from okeios.chain.connect import open_chain
+        from okeios.publish.keys import RegistryHandover
+
+        with open_chain(self.url, store.home, timeout=self.timeout) as chain:
             try:
-                registry = Registry(chain.w3, pinned[1], label=chain.label)
-                result = anchor(store, registry)
-                registry.handover(store.signer, store.log_id, new)
+                registry = self._registry(store, chain)
+                if registry is None:
+                    raise InputError(f"no registry pinned for {self.url}: run okeios anchor first")
+                RegistryHandover(registry).hand_over(store, new)
             finally:
                 chain.save()
-        return result
-
-    return run
 
 
 def _cmd_authors_audit(args: argparse.Namespace) -> int:
@@ -224,14 +281,25 @@ def _cmd_authors_audit(args: argparse.Namespace) -> int:
 def _cmd_rotate_key(args: argparse.Namespace) -> int:
     key = bytes.fromhex(args.key.removeprefix("0x")) if args.key else None
     with _store(args) as store:
-        anchored = store.journal.anchored_for(0) is not None
-        if anchored and not args.chain:
+        if args.abort:
+            abandoned = store.keys.abort()
+            _print(
+                args,
+                {"aborted": abandoned, "publisher": store.address},
+                f"rolled back the rotation to {abandoned} (kept in retired-keys/ as abandoned); "
+                f"{store.address} stays the publisher key",
+            )
+            return 0
+        if not args.chain:
             raise InputError(
-                "the log is anchored: give --chain, so that the registry hands it over to the "
-                "new key too (else the new key could not anchor it)"
+                "rotate-key needs --chain URL|embedded: the old key anchors the tree ending with "
+                "the handover (the log's first anchor if it was never anchored) and hands the log "
+                "over in the registry; without that no key could anchor the log again"
             )
         old = store.address
-        logged = store.keys.rotate(key, purpose=args.purpose, before_swap=_anchor_old(args))
+        logged = store.keys.rotate(
+            key, purpose=args.purpose, chain=_ChainStep(args.chain, args.chain_timeout)
+        )
         new, home, org = store.address, store.home, store.keys.organisation
     trust = TrustConfig.load(home)
     trust.trust_publisher(new)
@@ -245,9 +313,9 @@ def _cmd_rotate_key(args: argparse.Namespace) -> int:
             "event": "0x" + logged.id.hex(),
             "index": logged.index,
         },
-        f"handed the log over from {old} to {new} (entry {logged.index})"
-        + ("; the old key anchored it and handed the log over on chain" if args.chain else "")
-        + "; fund the new key before its first anchor",
+        f"handed the log over from {old} to {new} (entry {logged.index}); the old key anchored "
+        "it and handed the log over on chain, and is kept in retired-keys/; fund the new key "
+        "before its first anchor",
     )
     return 0
 
@@ -312,8 +380,21 @@ def register(command: Command) -> None:
     p.add_argument(
         "--chain",
         metavar="URL|embedded",
-        help="anchor the handover with the old key on this chain's pinned registry, then hand "
-        "the log over there (required once the log is anchored)",
+        help="anchor the handover with the old key on this chain's pinned registry (the log's "
+        "first anchor if it was never anchored), then hand the log over there (required)",
+    )
+    p.add_argument(
+        "--chain-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="RPC timeout (default 10)",
+    )
+    p.add_argument(
+        "--abort",
+        action="store_true",
+        help="roll back a rotation whose handover is not logged yet (the staged key is kept, "
+        "marked abandoned); one whose handover is logged can only be finished: run again",
     )
 
 

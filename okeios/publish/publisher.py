@@ -240,6 +240,9 @@ class Publisher:
         self.event_log: EventLog = events if events is not None else MemoryEvents()
         self._clock = clock
         self._rng = rng
+        # called before each event is signed and appended: a store checks there that its key
+        # is still the log's current one (okeios.publish.store)
+        self.guard: Callable[[], None] | None = None
 
     @property
     def log(self) -> LogTree:
@@ -436,6 +439,8 @@ class Publisher:
 
     def _append(self, event: Event, signer: Signer) -> LoggedEvent:
         """Sign ``event``, append it to the log and keep it: the one way an event is written."""
+        if self.guard is not None:
+            self.guard()
         signed = event.sign(signer)
         logged = LoggedEvent(signed, self.event_log.tree.append(signed.leaf_data()))
         self.event_log.save(logged)

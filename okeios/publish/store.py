@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.config import resolve_home
-from okeios.errors import AccessError, InputError
+from okeios.errors import AccessError, InputError, KeyRotationError, PublisherKeyChangedError
 from okeios.fhir import fhir_resources, resource_identity
 from okeios.files import private_dir, write_atomic
 from okeios.protocol.bundle import Bundle
@@ -71,6 +71,7 @@ from okeios.publish.home import (
     home_lock,
     open_database,
     read_keys,
+    retire_key,
     staged_key,
     swap_staged_key,
     write_keys,
@@ -154,6 +155,8 @@ class Store:
         self.meta = Meta(db)
         self.tree = StoredTree(self.nodes)
         db.on_begin.append(self.tree.refresh)
+        self._writer_checked = False
+        db.on_begin.append(self._forget_writer_check)
         # the publisher decides what is written, into the parts above
         self.publisher = Publisher(
             signer,
@@ -165,6 +168,7 @@ class Store:
             organisation=self.meta.get("organisation"),
         )
         # the concerns beside the records, each a part of its own (see the module docstring)
+        self.publisher.guard = self._check_writer
         self.access = Access(self)
         self.keys = PublisherKeys(self, master)
         self.checkpoints = SignedCheckpoints(self, Checkpoints(db))
@@ -285,6 +289,7 @@ class Store:
             # a key rotation was committed but the new key not yet moved in place?
             nxt = staged_key(path, master)
             if nxt is not None and meta.get("publisher") == nxt.address:
+                retire_key(path, signer.address, (path / KEY_NAME).read_bytes())
                 swap_staged_key(path)
                 signer = nxt
         if meta.get("publisher") != signer.address:
@@ -358,6 +363,38 @@ class Store:
                 yield
             finally:
                 self._held.discard(name)
+
+    def _forget_writer_check(self) -> None:
+        self._writer_checked = False
+
+    def _check_writer(self) -> None:
+        """Before the first event of a write transaction: this process's publisher key must
+        still be the store's (another process or machine may have rotated it since this one
+        opened the store), and no rotation may be half done (its handover logged, not yet
+        final on chain). Raises before anything is written; the transaction then rolls back."""
+        if self._writer_checked:
+            return
+        rows = dict(
+            self.db.execute(
+                "SELECT key, value FROM meta WHERE key IN ('publisher', 'rotation')"
+            ).fetchall()
+        )
+        current = rows.get("publisher")
+        if current != self.signer.address:
+            raise PublisherKeyChangedError(
+                f"this process signs with {self.signer.address}, but the store's publisher key "
+                f"is now {current} (rotated since the store was opened): nothing was written; "
+                "reopen the store"
+            )
+        rotation = rows.get("rotation")
+        if rotation is not None and "@" in rotation:
+            new, _, index = rotation.partition("@")
+            raise KeyRotationError(
+                f"a key rotation to {new} is half done (its handover is entry {index}, not yet "
+                "final on chain): the log takes no new event until it is finished; run "
+                "`okeios rotate-key --chain URL` again"
+            )
+        self._writer_checked = True
 
     def _fresh(self) -> None:
         """See what other processes committed (outside a write transaction)."""
@@ -479,6 +516,7 @@ class Store:
         self, chunk: Sequence[ingest.Prepared], draws: Sequence[ingest.Draw]
     ) -> list[LoggedEvent]:
         """Append prepared records to the log (inside the write transaction)."""
+        self._check_writer()
         indexes = self.tree.append_leaf_hashes([p.leaf for p in chunk])
         self.versions.rows.insert_many(
             [

@@ -669,6 +669,9 @@ class Meta:
     def set(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def delete(self, key: str) -> None:
+        self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
 
 class IdentityEvents:
     """The identity events of the log (AUTHORISE, DEAUTHORISE, HANDOVER), in log order."""

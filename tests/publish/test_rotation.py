@@ -77,7 +77,8 @@ def test_a_failed_chain_step_leaves_the_old_key_in_charge_and_a_rerun_finishes(
     assert registry.log_of(old) == store.log_id
     assert registry.successor_of(old, store.log_id) is None
     pending = store.keys.pending()
-    assert pending is not None and pending[1] is not None
+    assert pending is not None
+    assert pending[1] is not None
     # the handover is logged: no new event until the rotation is finished, nothing written
     size = store.size
     with pytest.raises(KeyRotationError, match="half done"):
@@ -147,7 +148,8 @@ def test_a_staged_rotation_is_rolled_back_and_the_old_key_anchors(
     with pytest.raises(ChainError):
         store.keys.rotate(chain=Refusing(registry))
     pending = store.keys.pending()
-    assert pending is not None and pending[1] is None  # staged, nothing logged
+    assert pending is not None
+    assert pending[1] is None
     assert store.keys.events() == []
     abandoned = store.keys.abort()
     assert abandoned == pending[0]

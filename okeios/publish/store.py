@@ -37,6 +37,7 @@ is a part of its own, reached as an attribute and sharing the store's transactio
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import os
 import sqlite3
@@ -44,11 +45,18 @@ import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
 from okeios.config import resolve_home
-from okeios.errors import AccessError, InputError, KeyRotationError, PublisherKeyChangedError
+from okeios.errors import (
+    AccessError,
+    InputError,
+    KeyRotationError,
+    MasterKeyMismatchError,
+    PublisherKeyChangedError,
+)
 from okeios.fhir import fhir_resources, resource_identity
 from okeios.files import private_dir, write_atomic
 from okeios.protocol.bundle import Bundle
@@ -119,6 +127,52 @@ __all__ = [
     "fhir_resources",
     "resolve_home",
 ]
+
+MASTER_CHECK = "master_check"  # meta row: HMAC of a fixed label under the store's master key
+_MASTER_MISMATCH = (
+    "the rows of the store at {where} are sealed under another master key than this home's "
+    "(two homes, one database?): refused before anything was written"
+)
+
+
+def master_check(master: bytes) -> str:
+    """What the ``master_check`` meta row holds for ``master``: it names the master key
+    without revealing it (an HMAC of a fixed label)."""
+    return hmac.new(master, b"okeios/store/master-check/v1\x00", sha256).hexdigest()
+
+
+def _check_master(db: Database, master: bytes, stored: str | None) -> None:
+    """Refuse a master key the rows are not sealed under (:class:`MasterKeyMismatchError`).
+    A store made before the ``master_check`` row gets it here, once one of its sealed rows
+    (a resource label, else a version's data key) is shown to open under ``master``."""
+    if stored is not None:
+        if not hmac.compare_digest(stored, master_check(master)):
+            raise MasterKeyMismatchError(_MASTER_MISMATCH.format(where=db.path))
+        return
+    from okeios.crypto.payload import open_payload, payload_aad
+    from okeios.errors import CryptoError
+
+    try:
+        row = db.one("SELECT record_id, label FROM resources LIMIT 1")
+        if row is not None:
+            rid = bytes(row[0])
+            open_payload(master, bytes(row[1]), aad=b"okeios/store/resource-label/v1\x00" + rid)
+        else:
+            row = db.one(
+                "SELECT record_id, version, data_key FROM versions WHERE data_key IS NOT NULL"
+                " LIMIT 1"
+            )
+            if row is not None:
+                aad = b"okeios/store/data-key/v1\x00" + payload_aad(bytes(row[0]), int(row[1]))
+                open_payload(master, bytes(row[2]), aad=aad)
+    except CryptoError:
+        raise MasterKeyMismatchError(_MASTER_MISMATCH.format(where=db.path)) from None
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO meta SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = ?)",
+            (MASTER_CHECK, master_check(master), MASTER_CHECK),
+        )
+
 
 _INGEST_WINDOW = 8  # chunks drawn and submitted ahead of the append (bounds memory)
 
@@ -245,6 +299,7 @@ class Store:
                     ("schema", str(SCHEMA_VERSION)),
                     ("log_name", log_name),
                     ("publisher", signer.address),
+                    (MASTER_CHECK, master_check(master)),
                 ],
             )
         if pg is not None:  # the home points at the server once the store exists there
@@ -276,15 +331,27 @@ class Store:
         db = open_database(path)
         try:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get(MASTER_CHECK) is not None and not hmac.compare_digest(
+                meta[MASTER_CHECK], master_check(master)
+            ):
+                raise MasterKeyMismatchError(_MASTER_MISMATCH.format(where=db.path))
             if meta.get("schema") == "1":
                 cls._migrate(db)
                 meta["schema"] = str(SCHEMA_VERSION)
         except sqlite3.DatabaseError as exc:
             db.close()
             raise StoreError(f"{db.path} is not a readable okeios store: {exc}") from exc
+        except MasterKeyMismatchError:
+            db.close()
+            raise
         if meta.get("schema") != str(SCHEMA_VERSION):
             db.close()
             raise StoreError(f"store schema {meta.get('schema')!r} is not supported")
+        try:
+            _check_master(db, master, meta.get(MASTER_CHECK))
+        except BaseException:
+            db.close()
+            raise
         if meta.get("publisher") != signer.address:
             # a key rotation was committed but the new key not yet moved in place?
             nxt = staged_key(path, master)

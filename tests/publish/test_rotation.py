@@ -244,3 +244,61 @@ def test_check_reports_entries_a_retired_key_signed_after_its_handover(
         and f"handover at entry {handover.index}" in p
         for p in problems
     ), problems
+
+
+def _second_home_on_the_same_rows(first: Path, second: Path, key: bytes) -> None:
+    """A second home with the same publisher key but its own master key, pointed at the
+    first home's database (a copied ``database.url`` or ``store.sqlite``)."""
+    import os
+    import shutil
+
+    from okeios.publish.home import DB_NAME, URL_NAME
+    from okeios.publish.store import DATABASE_ENV
+
+    database = os.environ.pop(DATABASE_ENV, None)
+    try:
+        Store.init(second, key=key, trust=False).close()
+    finally:
+        if database is not None:
+            os.environ[DATABASE_ENV] = database
+    if (first / URL_NAME).exists():
+        (second / DB_NAME).unlink()
+        shutil.copy(first / URL_NAME, second / URL_NAME)
+    else:
+        shutil.copy(first / DB_NAME, second / DB_NAME)
+
+
+def test_a_store_refuses_a_master_key_its_rows_are_not_sealed_under(tmp_path: Path) -> None:
+    from okeios.errors import MasterKeyMismatchError
+
+    key = CountingRng(b"two masters")(32)
+    first, second = tmp_path / "first", tmp_path / "second"
+    with Store.init(first, key=key, trust=False) as store:
+        store.put([{"resourceType": "Patient", "id": "p1", "active": True}])
+        size = store.size
+    _second_home_on_the_same_rows(first, second, key)
+    with pytest.raises(MasterKeyMismatchError, match="another master key"):
+        Store.open(second)
+    with Store.open(first) as store:  # nothing was written: the first home lists its records
+        assert store.size == size
+        assert [r.resource_id for r in store.records()] == ["p1"]
+        assert store.check() == []
+
+
+def test_a_store_made_before_the_master_check_learns_it_from_its_sealed_rows(
+    tmp_path: Path,
+) -> None:
+    from okeios.errors import MasterKeyMismatchError
+    from okeios.publish.store import MASTER_CHECK
+
+    key = CountingRng(b"older store")(32)
+    first, second = tmp_path / "first", tmp_path / "second"
+    with Store.init(first, key=key, trust=False) as store:
+        store.put([{"resourceType": "Patient", "id": "p2"}])
+        with store.transaction():
+            store.meta.delete(MASTER_CHECK)  # as a store made before the row
+    _second_home_on_the_same_rows(first, second, key)
+    with pytest.raises(MasterKeyMismatchError):
+        Store.open(second)
+    with Store.open(first) as store:
+        assert store.meta.get(MASTER_CHECK) is not None  # learnt once its rows opened

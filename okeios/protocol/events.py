@@ -161,7 +161,8 @@ class Event:
     ``role`` from ``not_before`` to ``not_after`` (Unix seconds, inclusive), DEAUTHORISE removes
     it from ``not_before`` on (a compromise time may lie in the past), HANDOVER passes the log
     to the publisher key ``subject`` from ``not_before`` on. Their ``record_id`` is
-    :func:`key_record_id`, ``version`` 1, and they commit to no content. Every other kind has an
+    :func:`key_record_id`, ``version`` their number among the log's identity events (1 for the
+    first, docs/identity.md), and they commit to no content. Every other kind has an
     empty ``role`` and zero ``not_before``/``not_after``.
     """
 
@@ -223,8 +224,8 @@ class Event:
             raise EventError(f"a {kind} event names the key it is about as its subject")
         if self.record_id != key_record_id(self.log_id, self.subject):
             raise EventError(f"a {kind} event's record id is key_record_id(logId, subject)")
-        if self.version != 1 or self.sources:
-            raise EventError(f"a {kind} event has version 1 and no sources")
+        if self.sources:
+            raise EventError(f"a {kind} event has no sources")
         if self.commitment != ZERO_HASH or self.ciphertext_digest != ZERO_HASH:
             raise EventError(f"a {kind} event commits to no content")
         if kind is EventKind.AUTHORISE:

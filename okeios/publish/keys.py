@@ -140,7 +140,14 @@ class PublisherKeys:
                 last = mine[-1]
                 proof = store.tree.consistency_proof(last, size) if last < size else []
                 continuity.append((old, last, store.tree.root(last), proof))
-        return dump_key_history(self.organisation, size, bundles, continuity)
+        # The entries after the last identity event, each proven in the tree: with the
+        # numbering of identity events they show the history leaves none out (section 5).
+        start = events[-1].index + 1 if events else 0
+        tail = [
+            (logged.index, logged.signed, store.tree.inclusion_proof(logged.index, size))
+            for logged in store.events.between(start, size)
+        ]
+        return dump_key_history(self.organisation, size, bundles, continuity, tail)
 
     # -- rotation (docs/identity.md section 4) ----------------------------------------------
 

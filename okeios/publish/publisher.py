@@ -189,6 +189,10 @@ class EventLog(Protocol):
         """A record's latest event, if the record exists."""
         ...
 
+    def identity_count(self) -> int:
+        """How many identity events (authorise, deauthorise, handover) the log holds."""
+        ...
+
 
 class MemoryEvents:
     """An :class:`EventLog` in memory."""
@@ -210,6 +214,9 @@ class MemoryEvents:
 
     def head(self, record_id: bytes) -> Head | None:
         return self._heads.get(record_id)
+
+    def identity_count(self) -> int:
+        return sum(1 for e in self.events if e.signed.event.kind in KEY_KINDS)
 
 
 class Publisher:
@@ -467,7 +474,8 @@ class Publisher:
             kind=kind,
             log_id=self.log_id,
             record_id=record_id,
-            version=1,
+            # numbered 1, 2, ... across the log: a key history shows it holds them all
+            version=self.event_log.identity_count() + 1,
             previous=ZERO_HASH if head is None else head.event_id,
             commitment=ZERO_HASH,
             ciphertext_digest=ZERO_HASH,

@@ -135,6 +135,8 @@ class Reason(enum.StrEnum):
     AUTHORISATIONS_MISSING = "authorisations-missing"
     PUBLISHER_RETIRED = "publisher-retired"
     IDENTITY_INVALID = "identity-invalid"
+    # a key history that cannot be shown complete: a later revocation may be hidden
+    KEY_HISTORY_INCOMPLETE = "key-history-incomplete"
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,14 +242,17 @@ class Okeios:
         return self.store.export(record, fields=list(fields))
 
     def policy(self, chain: str | None = None) -> TrustPolicy:
-        """The home's trust.json as a policy (with the chain's pinned registry, if given)."""
+        """The home's trust.json as a policy (authors, publishers and organisations; with the
+        chain's pinned registry, if given), built as every verifying verb builds it
+        (:func:`okeios.verify.trust.build_policy`)."""
+        from okeios.verify.trust import build_policy
+
         trust = TrustConfig.load(self.store.home)
         pin = trust.chain(chain) if chain is not None else None
         if chain is not None and pin is None:
             raise InputError(f"no registry pinned for {chain}: anchor there first")
-        return TrustPolicy(
-            authors=trust.authors,
-            publishers=trust.publishers,
+        return build_policy(
+            trust,
             chain_id=pin[0] if pin else None,
             registry=pin[1] if pin else None,
         )
@@ -260,16 +263,22 @@ class Okeios:
         *,
         chain: str | None = None,
         record: bytes | JSONValue | None = None,
+        keys: Sequence[bytes | str] = (),
     ) -> Report:
-        """Verify a bundle with this home's trust (offline, or against ``chain``)."""
+        """Verify a bundle with this home's trust (offline, or against ``chain``). ``keys``
+        are key-history files (``okeios authors export``) of the organisations trust.json
+        pins, as ``okeios verify --keys`` takes them."""
         from okeios.verify.bundle import verify_bundle
+        from okeios.verify.trust import load_authorities
 
         policy = self.policy(chain)
         if chain is None:
-            return verify_bundle(bundle, policy, record=record)
+            authorities = load_authorities(keys, policy)
+            return verify_bundle(bundle, policy, record=record, authorities=authorities)
         from okeios.chain.connect import open_chain
         from okeios.chain.registry import RegistryView
 
         with open_chain(chain, self.store.home) as handle:
             view = RegistryView(handle.w3, label=handle.label)
-            return verify_bundle(bundle, policy, record=record, chain=view)
+            authorities = load_authorities(keys, policy, view)
+            return verify_bundle(bundle, policy, record=record, chain=view, authorities=authorities)

@@ -4,6 +4,8 @@
 * ``okeios authors revoke ADDRESS [--from T]``: deauthorise it (``--from`` in the past for a
   compromised key: its events not anchored before then stop verifying);
 * ``okeios authors list``: the log's author keys and their state;
+* ``okeios authors keygen -o FILE``: a clinician's own key file (passphrase-protected), used
+  with ``okeios add --author-key FILE`` to sign events as that author;
 * ``okeios authors export -o keys.json``: the key history a verifier needs;
 * ``okeios authors affected ADDRESS``: the events of a key that no longer verify;
 * ``okeios authors audit --log FILE --org ADDRESS --chain URL``: every author of a published
@@ -320,6 +322,75 @@ def _cmd_rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+AUTHOR_PASSPHRASE_ENV = "OKEIOS_AUTHOR_PASSPHRASE"
+
+
+def _author_passphrase(path: str, *, confirm: bool = False) -> str:
+    import os
+
+    from okeios.cli.options import ask_passphrase
+
+    passphrase = os.environ.get(AUTHOR_PASSPHRASE_ENV) or ask_passphrase(
+        f"passphrase of the author key {path}: ", confirm=confirm
+    )
+    if not passphrase:
+        raise InputError(
+            f"the author key {path} is protected by a passphrase: set {AUTHOR_PASSPHRASE_ENV} "
+            "or run on a terminal"
+        )
+    return passphrase
+
+
+def load_author_key(path: str) -> Any:
+    """The author key in ``path``, opened with its passphrase (``$OKEIOS_AUTHOR_PASSPHRASE``,
+    else asked on the terminal): an okeios key file (``okeios authors keygen``) or an Ethereum
+    keystore (Web3 Secret Storage, as wallets export it)."""
+    from okeios.crypto.keyfile import unprotect_secret
+    from okeios.errors import OkeiosError
+    from okeios.protocol.signing import LocalSigner
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    passphrase = _author_passphrase(path)
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and ("crypto" in doc or "Crypto" in doc):
+        from eth_account import Account
+
+        try:
+            key = bytes(Account.decrypt(doc, passphrase))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"cannot open the keystore {path}: {exc}") from exc
+        return LocalSigner.from_key(key)
+    try:
+        return LocalSigner.from_key(unprotect_secret(data, passphrase))
+    except OkeiosError as exc:
+        raise InputError(f"cannot open the author key {path}: {exc}") from exc
+
+
+def _cmd_authors_keygen(args: argparse.Namespace) -> int:
+    from okeios.crypto.keyfile import protect_secret
+    from okeios.files import write_atomic
+    from okeios.protocol.signing import LocalSigner
+
+    if Path(args.output).exists():
+        raise InputError(f"{args.output} exists: an author key is never overwritten")
+    signer = LocalSigner.generate()
+    passphrase = _author_passphrase(args.output, confirm=True)
+    write_atomic(args.output, protect_secret(signer.private_key, passphrase), private=True)
+    _print(
+        args,
+        {"address": signer.address, "file": args.output},
+        f"author key {signer.address} written to {args.output} (mode 0600); the organisation "
+        f"authorises it with: okeios authors add {signer.address} --role ROLE",
+    )
+    return 0
+
+
 def register(command: Command) -> None:
     """Add the identity verbs to the parser (``command`` is main's sub-command factory)."""
     from okeios.cli import options as o
@@ -357,6 +428,12 @@ def register(command: Command) -> None:
         help="when the key stops being valid (default now; earlier for a compromised key)",
     )
     o.purpose_option(q, "for example 'left' or 'key compromised'")
+    q = verb(
+        "keygen",
+        "make an author key file protected by a passphrase (a clinician's own key)",
+        _cmd_authors_keygen,
+    )
+    q.add_argument("-o", "--output", required=True, metavar="FILE", help="the key file to write")
     q = verb("list", "the log's author keys and their state", _cmd_authors_list)
     q.add_argument("--at", metavar="TIME", help="state at this time (default now)")
     q = verb("export", "write the key history verifiers need", _cmd_authors_export)
@@ -465,17 +542,16 @@ def organisations(
 def load_authorities(
     args: argparse.Namespace, policy: TrustPolicy, chain: ChainView | None
 ) -> dict[bytes, Authority] | None:
-    """The authorisation state of each ``--keys`` file, verified under ``policy``."""
-    from okeios.verify.keyhistory import load_authority
+    """The authorisation state of each ``--keys`` file, verified under ``policy``
+    (:func:`okeios.verify.trust.load_authorities`)."""
+    from okeios.verify.trust import load_authorities as load
 
     if not getattr(args, "keys", None):
         return None
-    out: dict[bytes, Authority] = {}
+    histories: list[bytes] = []
     for name in args.keys:
         try:
-            data = Path(name).read_bytes()
+            histories.append(Path(name).read_bytes())
         except OSError as exc:
             raise InputError(f"cannot read {name}: {exc.strerror}") from exc
-        authority = load_authority(data, policy, chain=chain)
-        out[authority.log_id] = authority
-    return out
+    return load(histories, policy, chain)

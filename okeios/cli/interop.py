@@ -189,17 +189,28 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
 def _tie_to_bundle(args: argparse.Namespace, verified: Any) -> str | None:
     """Verify the record's bundle offline and check the SD-JWT is about its event; return what
     failed, or None."""
+    from okeios.cli.identity import load_authorities, organisations
+    from okeios.config import TrustConfig
     from okeios.errors import SdJwtError
     from okeios.protocol.bundle import Bundle
     from okeios.protocol.sdjwt import check_tie
     from okeios.verify.bundle import verify_bundle
-    from okeios.verify.policy import ANYONE, TrustPolicy
+    from okeios.verify.policy import ANYONE
+    from okeios.verify.trust import build_policy
 
-    if not args.author and not args.any_author:
-        raise InputError("with --bundle, say whom to trust: --author ADDRESS or --any-author")
+    if not args.author and not args.any_author and not args.org:
+        raise InputError(
+            "with --bundle, say whom to trust: --author ADDRESS, --any-author or --org ADDRESS"
+        )
     bundle = Bundle.load(Path(args.bundle).read_bytes())
     authors: Any = ANYONE if args.any_author else args.author
-    report = verify_bundle(bundle, TrustPolicy(authors=authors, publishers=args.publisher))
+    policy = build_policy(
+        None,
+        authors=authors,
+        publishers=args.publisher,
+        organisations=organisations(args, TrustConfig([], [], {})),
+    )
+    report = verify_bundle(bundle, policy, authorities=load_authorities(args, policy, None))
     if not report.passed:
         failed = ", ".join(f"{v.property}: {v.reason}" for v in report.failures)
         return f"the bundle does not verify ({failed})"
@@ -234,4 +245,7 @@ def register(
     )
     o.authors_option(v, "with --bundle: a trusted author of its event (repeatable)")
     v.add_argument("--any-author", action="store_true", help="with --bundle: trust any author")
+    from okeios.cli.identity import add_verify_options
+
+    add_verify_options(v)  # with --bundle: --org, --role, --keys, as okeios verify
     v.add_argument("--json", action="store_true", help="print one JSON object")

@@ -274,7 +274,8 @@ class Authority:
         over: it signs checkpoints whose last entry it appended, its own handover, or the
         handover that gave it the log (that tree may be signed by both keys).
         """
-        publisher = checksum_address(publisher)
+        if publisher not in self._publisher_set:  # a recovered address is checksummed already
+            publisher = checksum_address(publisher)
         if publisher not in self._publisher_set:
             return f"{publisher} never held the log of {self.genesis}"
         holder = self.publisher_at(tree_size - 1) if tree_size else self.genesis
@@ -303,7 +304,8 @@ class Authority:
         anchored at ``proven_time`` (None when no anchor proves its time: then a revoked or
         expired key fails, since nothing shows the event predates the revocation or expiry).
         ``roles`` restricts the roles accepted (None: any role)."""
-        author = checksum_address(author)
+        if author not in self.keys and author not in self._publisher_set:
+            author = checksum_address(author)  # a recovered address is checksummed already
         holder = self.publisher_at(index)
         if author == holder:
             if roles is not None and PUBLISHER_ROLE not in roles:

@@ -27,6 +27,7 @@ from okeios.errors import AccessError, InputError, SignatureError
 from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import EventKind, SignedEvent
 from okeios.protocol.hexcodec import to_hex
+from okeios.protocol.kinds import spec
 from okeios.protocol.signing import checksum_address
 
 if TYPE_CHECKING:
@@ -100,21 +101,6 @@ _PURPOSE_OF_USE: Mapping[str, tuple[str, str]] = {
 # The signature is the raw 65 bytes r || s || v (secp256k1, EIP-712 digest = the event id).
 SIGNATURE_FORMAT = "application/octet-stream"
 
-_DATA_OPERATIONS: Mapping[EventKind, tuple[str, str]] = {
-    EventKind.CREATE: ("CREATE", "create"),
-    EventKind.DERIVE: ("CREATE", "create"),
-    EventKind.AMEND: ("UPDATE", "revise"),
-    EventKind.ERASE: ("DELETE", "delete"),
-}
-_KIND_DISPLAY: Mapping[EventKind, str] = {
-    EventKind.CREATE: "record created",
-    EventKind.AMEND: "record amended",
-    EventKind.DERIVE: "record derived from other records",
-    EventKind.GRANT: "access granted",
-    EventKind.REVOKE: "access revoked",
-    EventKind.ACCESS: "record read",
-    EventKind.ERASE: "record erased (keys destroyed)",
-}
 
 # A literal FHIR reference, relative ("Observation/obs-1") or absolute ("https://x/Observation/1").
 _LITERAL_REFERENCE = re.compile(r"(?:https?://\S+/)?[A-Z][A-Za-z]{1,63}/[A-Za-z0-9.\-]{1,64}")
@@ -351,10 +337,11 @@ def _record_ref(record_reference: str | None, record_id: bytes, version: int) ->
 
 def _activity(kind: EventKind) -> dict[str, Any]:
     codings = []
-    if kind in _DATA_OPERATIONS:
-        code, display = _DATA_OPERATIONS[kind]
+    row = spec(kind)
+    if row.data_operation is not None:
+        code, display = row.data_operation
         codings.append(_coding(_DATA_OPERATION, code, display))
-    codings.append(_coding(EVENT_KIND_SYSTEM, str(kind), _KIND_DISPLAY[kind]))
+    codings.append(_coding(EVENT_KIND_SYSTEM, str(kind), row.display))
     return _concept(*codings, text=str(kind))
 
 
@@ -460,7 +447,7 @@ def _audit_event(
         "type": _coding(_AUDIT_EVENT_TYPE, "rest", "Restful Operation"),
         "subtype": [
             _coding(_RESTFUL_INTERACTION, "read", "read"),
-            _coding(EVENT_KIND_SYSTEM, str(e.kind), _KIND_DISPLAY[e.kind]),
+            _coding(EVENT_KIND_SYSTEM, str(e.kind), spec(e.kind).display),
         ],
         "action": "R",
         "recorded": _instant(e.time),
@@ -611,8 +598,9 @@ def record_history_fhir(
                 transaction=bytes(entry.tx_hash),
                 block=entry.block_number,
             )
-    if record_reference is None:
-        latest = max(item.signed.event.version for item in logged)
+    content = [item for item in logged if spec(item.signed.event.kind).content]
+    if record_reference is None and content:  # a key's history has no content to name it by
+        latest = max(item.signed.event.version for item in content)
         record_reference = _reference_from_content(store, record_id, latest)
     resources = history_resources(
         [item.signed for item in logged], record_reference=record_reference, anchors=anchors

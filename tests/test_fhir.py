@@ -551,3 +551,34 @@ def test_anchor_info_is_checked() -> None:
     with pytest.raises(InputError):
         AnchorInfo(1, REGISTRY, TX_HASH, -1)
     assert AnchorInfo(1, REGISTRY, TX_HASH, 1).registry != REGISTRY  # checksummed
+
+
+def test_a_keys_identity_events_map_to_fhir() -> None:
+    """An AUTHORISE, DEAUTHORISE or HANDOVER has its words and FHIR coding like every kind (the
+    display table once lacked the identity kinds: a bare KeyError)."""
+    publisher = make_publisher()
+    clinician = LocalSigner.from_key(AUTHOR_KEY)
+    given = publisher.authorise(clinician.address, "clinician", purpose="ward 3")
+    taken = publisher.deauthorise(clinician.address)
+    resources = history_resources([given.signed, taken.signed], record_reference=None)
+    assert [kinds_of(r) for r in resources] == ["authorise", "deauthorise"]
+    for r in resources:
+        validate(r)
+    codes = [c for c in resources[0]["activity"]["coding"] if c["system"] == EVENT_KIND_SYSTEM]
+    assert codes == [
+        {"system": EVENT_KIND_SYSTEM, "code": "authorise", "display": "key authorised"}
+    ]
+
+
+def test_a_key_record_exports_its_history(tmp_path: Any) -> None:
+    """``record_history_fhir`` of a key's record (it has no stored content) names it by its
+    record id instead of failing to read a version 1."""
+    home = tmp_path / "home"
+    with Store.init(home) as store:
+        clinician = LocalSigner.from_key(AUTHOR_KEY)
+        given = store.keys.authorise(clinician.address, "clinician")
+        bundle = record_history_fhir(store, "0x" + given.id.hex())
+    (entry,) = bundle["entry"]
+    target = entry["resource"]["target"][0]
+    assert target["identifier"]["value"] == "0x" + given.signed.event.record_id.hex()
+    validate(bundle)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from okeios.errors import InputError, OkeiosError
+from okeios.protocol.kinds import KINDS, RECORD_KINDS
 
 if TYPE_CHECKING:
     from okeios.publish.identity import RecordFilter
@@ -392,7 +393,7 @@ def register(command: Command) -> None:
     p.add_argument(
         "--last",
         metavar="KIND",
-        choices=("create", "derive", "amend", "grant", "revoke", "access", "erase"),
+        choices=[str(k) for k in KINDS if k in RECORD_KINDS],
         help="only records whose last event is of this kind",
     )
     p.add_argument("--since", metavar="TIME", help="last event at or after (Unix or ISO 8601)")

@@ -123,7 +123,7 @@ _TABLE: dict[Reason, tuple[Property, str]] = {
     ),
     _R.MISSING_ENTRY: (
         _P.LINEAGE,
-        "An event's predecessor is absent: an entry was removed from the history.",
+        "An event's predecessor is absent: an entry was removed from the log.",
     ),
     _R.REORDERED: (_P.LINEAGE, "An event appears before the event it follows: entries moved."),
     _R.DUPLICATE_ENTRY: (_P.LINEAGE, "The same event appears twice."),

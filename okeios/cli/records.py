@@ -44,7 +44,7 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def _one_resource(path: str) -> Any:
-    from okeios.fhir import fhir_resources
+    from okeios.protocol.fhir import fhir_resources
 
     resources = fhir_resources(_read(path))
     if len(resources) != 1:
@@ -60,7 +60,7 @@ def add_files(args: argparse.Namespace) -> int:
     """``okeios add``: log the resources of ``args.files`` by identity (created, amended,
     unchanged, stale), or each as a new record with ``--new``.
 
-    Files are streamed (:func:`okeios.fhir.stream_resources`): FHIR NDJSON line by line, a
+    Files are streamed (:func:`okeios.protocol.fhir.stream_resources`): FHIR NDJSON line by line, a
     resource or a Bundle whole (within the input size limit), and put in chunks of
     :data:`CHUNK` resources, one transaction each, so memory stays flat whatever the file's
     length. A failure (a bad line, named by its number) stops the command; the chunks before
@@ -72,7 +72,7 @@ def add_files(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from okeios.cli import options as o
-    from okeios.fhir import stream_resources
+    from okeios.protocol.fhir import stream_resources
 
     keyed = bool(getattr(args, "key", None))
     with ExitStack() as stack:

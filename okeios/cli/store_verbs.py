@@ -250,7 +250,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_fhir(args: argparse.Namespace) -> int:
-    from okeios.fhir import record_history_fhir
+    from okeios.report.fhir import record_history_fhir
 
     if args.output:
         o.check_writable(args.output)

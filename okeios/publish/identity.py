@@ -44,8 +44,8 @@ from typing import Any
 
 from okeios.crypto.payload import open_payload, seal_payload
 from okeios.errors import InputError
-from okeios.fhir import resource_identity
 from okeios.protocol.canonical import JSONValue, canonicalize
+from okeios.protocol.fhir import resource_identity
 from okeios.protocol.kinds import START_KINDS, sql_list
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.tables import EVENTS_FIRST_INDEX, Database, ResourceRow, Resources

@@ -1,4 +1,5 @@
-"""A record's history as FHIR R4 resources (okeios.fhir), checked with the fhir.resources models.
+"""A record's history as FHIR R4 resources (okeios.report.fhir), checked with the
+fhir.resources models.
 
 fhir.resources 8 ships no R4 (4.0.1) models with pydantic 2; its ``R4B`` (4.3.0) package is the
 closest, and the elements used here are the same in R4 and R4B. The R4 examples of both
@@ -21,7 +22,12 @@ import pytest
 from okeios.cli.demo import synthetic_records
 from okeios.crypto.recipients import RecipientPrivateKey, bind_recipient_key
 from okeios.errors import InputError, SignatureError
-from okeios.fhir import (
+from okeios.protocol.canonical import JSONValue
+from okeios.protocol.events import EventKind, SignedEvent
+from okeios.protocol.signing import LocalSigner, recover_address
+from okeios.publish.publisher import LoggedEvent
+from okeios.publish.store import Store
+from okeios.report.fhir import (
     ADDRESS_SYSTEM,
     EVENT_KIND_SYSTEM,
     EVENT_SYSTEM,
@@ -36,11 +42,6 @@ from okeios.fhir import (
     provenance_resources,
     record_history_fhir,
 )
-from okeios.protocol.canonical import JSONValue
-from okeios.protocol.events import EventKind, SignedEvent
-from okeios.protocol.signing import LocalSigner, recover_address
-from okeios.publish.publisher import LoggedEvent
-from okeios.publish.store import Store
 from tests.conftest import shared_dir
 from tests.helpers import AUTHOR_KEY, SMALL_RECORD, make_publisher
 

@@ -230,6 +230,10 @@ _TABLE: dict[Reason, tuple[Property, str]] = {
         "The checkpoint is signed by a publisher key the organisation had already retired.",
     ),
     _R.IDENTITY_INVALID: (_P.AUTHENTICITY, "The organisation's key history is not valid."),
+    _R.KEY_HISTORY_INCOMPLETE: (
+        _P.AUTHENTICITY,
+        "The key history given cannot be shown complete: a later revocation may be missing.",
+    ),
 }
 del _P, _R
 

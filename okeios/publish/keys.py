@@ -210,8 +210,8 @@ class PublisherKeys:
                 with store.transaction():
                     logged = store.publisher.handover(new, purpose=purpose)
                     store.publisher.signer = old  # the old key signs the tree ending with it
-                    store.meta.set(ROTATION_META, f"{new.address}@{logged.index}")
                     store.checkpoints.current()
+                    store.meta.set(ROTATION_META, f"{new.address}@{logged.index}")
                 _fault_point("logged")
             else:
                 logged = next(e for e in self.events() if e.index == pending[1])

@@ -434,6 +434,18 @@ class Store:
     def _forget_writer_check(self) -> None:
         self._writer_checked = False
 
+    def check_key(self) -> None:
+        """Refuse (:class:`PublisherKeyChangedError`) when this process's publisher key is no
+        longer the store's: before it signs a checkpoint or an event."""
+        row = self.db.one("SELECT value FROM meta WHERE key = 'publisher'")
+        current = None if row is None else str(row[0])
+        if current != self.signer.address:
+            raise PublisherKeyChangedError(
+                f"this process signs with {self.signer.address}, but the store's publisher key "
+                f"is now {current} (rotated since the store was opened): nothing was written; "
+                "reopen the store"
+            )
+
     def _check_writer(self) -> None:
         """Before the first event of a write transaction: this process's publisher key must
         still be the store's (another process or machine may have rotated it since this one

@@ -210,6 +210,7 @@ def test_a_writer_that_kept_the_old_key_is_refused(tmp_path: Path) -> None:
         first.add(RECORDS[:2])
         with Store.open(home) as second:
             second.keys.rotate(offline=True)
+            second.add(RECORDS[4:5])  # the new key logs on
             size = second.size
         # ``first`` opened before the rotation and still holds the old key
         with pytest.raises(PublisherKeyChangedError, match="reopen the store"):
@@ -219,6 +220,9 @@ def test_a_writer_that_kept_the_old_key_is_refused(tmp_path: Path) -> None:
         with pytest.raises(PublisherKeyChangedError):
             first.keys.authorise(LocalSigner.generate().address, "nurse")
         assert first.size == size
+        with pytest.raises(PublisherKeyChangedError):
+            first.checkpoints.current()  # nor does it sign a checkpoint with the retired key
+        assert first.checkpoints.at(size) is None
     with Store.open(home) as reopened:
         reopened.add(RECORDS[2:3])
         assert reopened.size == size + 1

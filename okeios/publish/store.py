@@ -8,6 +8,8 @@ Layout of a home folder (``--home``, else ``$OKEIOS_HOME``, else ``~/.okeios``):
     master.key        the store's master key, protected by a passphrase (Argon2id) or by
     store.keyfile     this key file (mode 0600) when no passphrase is set
     publisher.key     the publisher's secp256k1 key, sealed under the master key, mode 0600
+    publisher.key.next  a new publisher key staged by a rotation under way (docs/identity.md)
+    retired-keys/     every publisher key retired by a rotation, still sealed (never deleted)
     trust.json        what this home's verifier trusts (the store's own publisher, from init)
     chains/           state of the embedded chain, and registry addresses per chain
 

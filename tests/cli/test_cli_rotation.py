@@ -116,3 +116,37 @@ def test_sigkill_at_every_step_of_rotate_key(tmp_path: Path, prepared: Path, ste
     okeios(home, "add", _record(tmp_path, 8))
     assert json.loads(okeios(home, "anchor", "--json").stdout)["final"] is True
     okeios(home, "check")
+
+
+def _killed_at(home: Path, step: str) -> None:
+    env = {**os.environ, "OKEIOS_HOME": str(home), FAULT_ENV: f"rotate:{step}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "okeios", "rotate-key", "--chain", "embedded"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == -9, (done.returncode, done.stderr[-800:])
+
+
+def test_rotate_key_abort_rolls_back_a_staged_rotation_only(tmp_path: Path, prepared: Path) -> None:
+    staged, logged = tmp_path / "staged", tmp_path / "logged"
+    shutil.copytree(prepared, staged, symlinks=True)
+    shutil.copytree(prepared, logged, symlinks=True)
+    before = json.loads(okeios(staged, "authors", "list", "--json").stdout)["publishers"]
+    _killed_at(staged, "named")
+    aborted = json.loads(okeios(staged, "rotate-key", "--abort", "--json").stdout)
+    assert aborted["publisher"] == before[0]
+    assert (staged / "retired-keys" / f"{aborted['aborted']}.abandoned.key").exists()
+    okeios(staged, "add", _record(tmp_path, 9))
+    assert json.loads(okeios(staged, "anchor", "--json").stdout)["final"] is True
+    # once the handover is logged, the rotation can only be finished
+    _killed_at(logged, "logged")
+    done = okeios(logged, "rotate-key", "--abort", expect=2)
+    assert "append-only" in done.stderr
+    done = okeios(logged, "add", _record(tmp_path, 10), expect=2)
+    assert "half done" in done.stderr
+    okeios(logged, "rotate-key", "--chain", "embedded")
+    okeios(logged, "add", _record(tmp_path, 10))

@@ -187,18 +187,25 @@ class _ChainStep:
             ).fetchall()
         }
         if anchored and (pinned is None or (pinned[0], pinned[1].lower()) not in anchored):
-            where = sorted(
-                url
-                for url, entry in trust.chains.items()
-                if (int(entry["chainId"]), str(entry["registry"]).lower()) in anchored
-            )
             raise KeyRotationError(
-                f"the log is anchored on a registry that trust.json does not pin for {self.url}"
-                + (f" (it pins it for {', '.join(where)})" if where else "")
-                + ": give --chain with the URL the log was anchored with; nothing was logged"
+                f"the log is anchored on a registry that trust.json does not pin for {self.url}: "
+                "give --chain with the chain the log was anchored on; nothing was logged"
             )
         with open_chain(self.url, store.home, timeout=self.timeout) as chain:
-            if chain.embedded is None and int(chain.w3.eth.get_balance(store.address)) == 0:
+            try:
+                actual = int(chain.w3.eth.chain_id)
+                balance = int(chain.w3.eth.get_balance(store.address))
+            except Exception as exc:  # any transport failure: nothing is logged
+                raise ChainError(
+                    f"{chain.label} does not answer ({type(exc).__name__}): nothing was logged; "
+                    "run rotate-key again when it does"
+                ) from exc
+            if pinned is not None and actual != pinned[0]:
+                raise KeyRotationError(
+                    f"{chain.label} answers chain id {actual}, but the log is pinned on chain "
+                    f"{pinned[0]}: nothing was logged"
+                )
+            if chain.embedded is None and balance == 0:
                 raise ChainError(
                     f"the publisher {store.address} has no funds on {chain.label}: the old key "
                     "pays for its last anchor and the handover; fund it, then run rotate-key "

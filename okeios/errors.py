@@ -24,6 +24,7 @@ __all__ = [
     "InputError",
     "KeyProtectionError",
     "MalformedJSONError",
+    "MalformedRPCError",
     "NestingError",
     "NonCanonicalEncodingError",
     "NoteError",
@@ -34,6 +35,7 @@ __all__ = [
     "ProofError",
     "RecipientError",
     "RegistryMissingError",
+    "RegistryVersionError",
     "ReportError",
     "SdJwtError",
     "SignatureError",
@@ -185,6 +187,16 @@ class ChainMismatchError(ChainError):
 
 class RegistryMissingError(ChainError):
     """The chain answered, but there is no contract at the registry address."""
+
+
+class RegistryVersionError(ChainError):
+    """The contract at the registry address is not an AnchorRegistry of the version okeios
+    reads (a version 2 registry, or another contract)."""
+
+
+class MalformedRPCError(ChainError):
+    """The node answered, but not with what the JSON-RPC method returns (``null`` or an
+    object where a value was due)."""
 
 
 # --- interoperable formats (C2SP notes and tiles, SD-JWT) -------------------------------------

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from okeios.config import EMBEDDED, TrustConfig
-from okeios.errors import ChainError, ChainMismatchError, InputError
+from okeios.errors import ChainError, ChainMismatchError, InputError, OkeiosError
 from okeios.fhir import MAX_FILE_BYTES, stream_resources
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import JSONValue
+from okeios.protocol.signing import checksum_address
 from okeios.publish.anchoring import AnchorResult, anchor
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.store import (
@@ -68,34 +69,79 @@ def anchor_home(
 ) -> AnchorResult:
     """Anchor a store's log on ``chain`` (``embedded`` or a JSON-RPC URL).
 
-    The registry is ``registry``, else the one trust.json pins for that chain, else a new one
-    deployed (and pinned). The chain id the node answers is checked against ``chain_id``, else
-    against trust.json's pin for that chain. On the embedded chain the publisher is funded; on
-    any other the balance is checked first (a ChainError saying the publisher has no funds, or
-    how much is missing, rather than a failed transaction). Runs under the home's anchoring
-    lock, so processes sharing the home anchor one at a time.
+    The registry is the chain's canonical one (``docs/anchoring.md``), deployed through the
+    CREATE2 deployment proxy if it is not there yet, so every home anchoring into one chain
+    uses one registry whatever URL reaches the node. A private registry is used only when
+    asked for: ``registry`` given, or trust.json pinning that chain id on a private registry
+    (said through ``echo``). A registry that is not an AnchorRegistry of the current version
+    is refused (:class:`~okeios.errors.RegistryVersionError`). The chain id the node answers
+    is checked against ``chain_id``, else against trust.json's pin for that chain. On the
+    embedded chain the publisher is funded; on any other the balance is checked first (a
+    ChainError saying the publisher has no funds, or how much is missing, rather than a
+    failed transaction). Every failure to reach or read the chain is a
+    :class:`~okeios.errors.ChainError`. Runs under the home's anchoring lock, so processes
+    sharing the home anchor one at a time.
     """
+    try:
+        return _anchor_home(
+            store, chain, registry, chain_id, confirmations, timeout, rpc_timeout, echo
+        )
+    except OkeiosError:
+        raise
+    except Exception as exc:  # a transport failure outside a wrapped read
+        raise ChainError(f"anchoring on {chain} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _anchor_home(
+    store: Store,
+    chain: str,
+    registry: str | None,
+    chain_id: int | None,
+    confirmations: int,
+    timeout: float,
+    rpc_timeout: float,
+    echo: Echo,
+) -> AnchorResult:
+    from okeios.chain.canonical import deploy_canonical
     from okeios.chain.connect import open_chain
     from okeios.chain.registry import Registry
+    from okeios.protocol.anchors import CANONICAL_REGISTRY
 
     home = store.home
     with store.exclusive("anchor"), open_chain(chain, home, timeout=rpc_timeout) as handle:
         trust = TrustConfig.load(home)
         pinned = trust.chain(chain)
-        address = registry or (pinned[1] if pinned else None)
         w3 = handle.w3
-        actual = int(w3.eth.chain_id)
+        probe = Registry(w3, CANONICAL_REGISTRY, label=handle.label)
+        actual = probe.chain_id
         expected = chain_id if chain_id is not None else (pinned[0] if pinned else None)
         if expected is not None and actual != expected:
             raise ChainMismatchError(
                 f"{handle.label} answers chain id {actual}, but {expected} is pinned for it"
             )
+        by_id = trust.chain_by_id(actual)
+        address = registry or (by_id[1] if by_id else CANONICAL_REGISTRY)
+        address = checksum_address(address)
+        if address != CANONICAL_REGISTRY:
+            echo(
+                f"warning: anchoring into the private registry {address} on chain {actual}, "
+                f"not the chain's canonical registry {CANONICAL_REGISTRY}: verifiers must opt "
+                "in to it with --registry"
+            )
+        canonical_missing = address == CANONICAL_REGISTRY and not probe.has_code()
+
+        def read(what: str, fn: Callable[[], int]) -> int:
+            return int(probe._call(what, fn))
+
         if handle.embedded is not None:
-            if w3.eth.get_balance(store.address) < FUND_EMBEDDED // 10:
+            if read("reading a balance", lambda: w3.eth.get_balance(store.address)) < (
+                FUND_EMBEDDED // 10
+            ):
                 handle.fund(store.address, FUND_EMBEDDED)
         else:
-            need = int(w3.eth.gas_price) * (ANCHOR_GAS + (DEPLOY_GAS if address is None else 0))
-            have = int(w3.eth.get_balance(store.address))
+            price = read("reading the gas price", lambda: w3.eth.gas_price)
+            need = price * (ANCHOR_GAS + (DEPLOY_GAS if canonical_missing else 0))
+            have = read("reading a balance", lambda: w3.eth.get_balance(store.address))
             if have == 0:
                 raise ChainError(
                     f"the publisher {store.address} has no funds on chain {actual} "
@@ -107,14 +153,15 @@ def anchor_home(
                     f"the publisher {store.address} has {have} wei on {handle.label}; anchoring "
                     f"needs about {need} wei at the current gas price: fund it first"
                 )
-        if address is None:
-            reg = Registry.deploy(w3, store.signer, label=handle.label)
-            echo(f"deployed AnchorRegistry at {reg.address} on {handle.label}")
+        if address == CANONICAL_REGISTRY:
+            fund = handle.fund if handle.embedded is not None else None
+            reg, deployed = deploy_canonical(w3, store.signer, label=handle.label, fund=fund)
+            if deployed:
+                echo(f"deployed the canonical AnchorRegistry at {reg.address} on {handle.label}")
         else:
             reg = Registry(w3, address, label=handle.label)
-            if not reg.has_code():
-                raise ChainError(f"no contract at {reg.address} on {handle.label}")
-        trust.pin_chain(chain, reg.chain_id, reg.address)
+        reg.require_version()
+        trust.pin_chain(chain, actual, reg.address)
         trust.save(home)
         handle.save()
         try:

@@ -98,11 +98,11 @@ class FakeRegistry:
         return self._entry(found[-1], len(found) - 1) if found else None
 
     def root_at(self, publisher: str, log_id: bytes, tree_size: int) -> AnchorEntry | None:
-        """The anchor of exactly ``tree_size`` entries (``index`` None, as the contract's
-        ``rootAt`` does not return it), or None."""
-        for a in self._of(publisher, log_id):
+        """The anchor of exactly ``tree_size`` entries, or None: the latest head from storage,
+        an older one from its ``Anchored`` event, which carries its index (registry version 3)."""
+        for i, a in enumerate(self._of(publisher, log_id)):
             if a.tree_size == tree_size:
-                return self._entry(a, None)
+                return self._entry(a, i)
         return None
 
     def log_ids(self, publisher: str) -> list[bytes]:

@@ -23,8 +23,8 @@ from eth_account import Account
 from eth_utils.abi import function_abi_to_4byte_selector
 
 from okeios.chain.artifacts import load_anchor_registry
-from okeios.errors import ChainError, RegistryMissingError
-from okeios.protocol.anchors import AnchorEntry
+from okeios.errors import ChainError, RegistryMissingError, RegistryVersionError
+from okeios.protocol.anchors import REGISTRY_VERSION, AnchorEntry, canonical_registry_address
 from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.keccak import keccak256
 from okeios.protocol.signing import LocalSigner, checksum_address
@@ -109,6 +109,14 @@ def _revert_data(exc: BaseException) -> bytes | str | None:
     return None
 
 
+def _bytes32(value: Any) -> bytes:
+    """A 32-byte value of an RPC answer; anything else is a malformed answer."""
+    raw = bytes(value)
+    if len(raw) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(raw)}")
+    return raw
+
+
 class Registry:
     """An AnchorRegistry deployed at ``address`` on the chain behind ``w3``."""
 
@@ -173,24 +181,110 @@ class Registry:
 
     # -- views ----------------------------------------------------------------------------------
 
-    def anchor_count(self, publisher: str, log_id: bytes) -> int:
-        fn = self._contract.functions.anchorCount(checksum_address(publisher), log_id)
-        return int(self._call("anchorCount", fn.call))
+    def version(self) -> int | None:
+        """The registry's interface version (its ``VERSION()``), or None when the contract has
+        no such function (a version 2 registry, or not a registry at all)."""
 
-    def anchor_at(self, publisher: str, log_id: bytes, index: int) -> AnchorEntry:
-        fn = self._contract.functions.anchorAt(checksum_address(publisher), log_id, index)
-        size, root, block, ts = self._call(f"anchorAt({index})", fn.call)
-        return AnchorEntry(index, int(size), bytes(root), int(block), int(ts))
+        def get() -> int | None:
+            try:
+                value = self._contract.functions.VERSION().call()
+            except Exception as exc:
+                if _revert_data(exc) is not None or "revert" in str(exc).lower():
+                    return None
+                if type(exc).__name__ in ("BadFunctionCallOutput", "InsufficientDataBytes"):
+                    return None
+                raise
+            return int(value)
+
+        result: int | None = self._call("reading the registry version", get)
+        return result
+
+    def require_version(self) -> None:
+        """Refuse (:class:`~okeios.errors.RegistryVersionError`) a contract at the registry
+        address that is not an AnchorRegistry of interface version :data:`REGISTRY_VERSION`
+        (a missing contract is :class:`~okeios.errors.RegistryMissingError`)."""
+        if not self.has_code():
+            raise RegistryMissingError(f"no contract at registry {self.address} on {self.label}")
+        found = self.version()
+        if found != REGISTRY_VERSION:
+            was = (
+                "no VERSION(): a version 2 registry or another contract"
+                if found is None
+                else (f"version {found}")
+            )
+            raise RegistryVersionError(
+                f"the contract at {self.address} on {self.label} is not an AnchorRegistry of "
+                f"version {REGISTRY_VERSION} ({was}); okeios reads and anchors only version "
+                f"{REGISTRY_VERSION} registries: re-anchor the log onto the canonical registry "
+                f"{canonical_registry_address()} with `okeios anchor` (docs/anchoring.md)"
+            )
+
+    def anchor_count(self, publisher: str, log_id: bytes) -> int:
+        """How many anchors the log has (from storage)."""
+        fn = self._contract.functions.anchorCount(checksum_address(publisher), log_id)
+        return int(self._call("anchorCount", lambda: int(fn.call())))
 
     def latest(self, publisher: str, log_id: bytes) -> AnchorEntry | None:
-        """The latest anchor of a log, or None if it was never anchored."""
-        count = self.anchor_count(publisher, log_id)
-        return None if count == 0 else self.anchor_at(publisher, log_id, count - 1)
+        """The latest anchor of a log (from storage), or None if it was never anchored."""
+        p = checksum_address(publisher)
+        count = self.anchor_count(p, log_id)
+        if count == 0:
+            return None
+        fn = self._contract.functions.latest(p, log_id)
+
+        def get() -> AnchorEntry:
+            size, root, block, ts = fn.call()
+            return AnchorEntry(count - 1, int(size), _bytes32(root), int(block), int(ts))
+
+        entry: AnchorEntry = self._call("latest", get)
+        return entry
+
+    def _anchored(
+        self, publisher: str, log_id: bytes, tree_size: int | None = None
+    ) -> list[AnchorEntry]:
+        """The log's ``Anchored`` events in the canonical chain (of one exact size, if given),
+        oldest first: the registry's history, read with ``eth_getLogs`` from block 0."""
+        filters: dict[str, Any] = {"publisher": checksum_address(publisher), "logId": log_id}
+        if tree_size is not None:
+            filters["treeSize"] = tree_size
+
+        def read() -> list[AnchorEntry]:
+            found = self._contract.events.Anchored().get_logs(
+                argument_filters=filters, from_block=0
+            )
+            out = []
+            for item in sorted(found, key=lambda e: (e["blockNumber"], e["logIndex"])):
+                if item.get("removed"):
+                    continue  # a log of a block that left the chain
+                args = item["args"]
+                out.append(
+                    AnchorEntry(
+                        int(args["index"]),
+                        int(args["treeSize"]),
+                        _bytes32(args["root"]),
+                        int(item["blockNumber"]),
+                        int(args["timestamp"]),
+                    )
+                )
+            return out
+
+        entries: list[AnchorEntry] = self._call("reading the registry's Anchored events", read)
+        return entries
+
+    def anchor_at(self, publisher: str, log_id: bytes, index: int) -> AnchorEntry:
+        """The anchor at position ``index`` (0 = first) of the log, from its events."""
+        for entry in self._anchored(publisher, log_id):
+            if entry.index == index:
+                return entry
+        raise ChainError(
+            f"anchor {index} of log 0x{log_id.hex()} of {checksum_address(publisher)} is not "
+            f"among the Anchored events of {self.address} on {self.label}"
+        )
 
     def anchors(self, publisher: str, log_id: bytes, start: int = 0) -> list[AnchorEntry]:
-        """Every anchor of a log from position ``start`` on, oldest first."""
-        count = self.anchor_count(publisher, log_id)
-        return [self.anchor_at(publisher, log_id, i) for i in range(start, count)]
+        """Every anchor of a log from position ``start`` on, oldest first (from its events)."""
+        found = self._anchored(publisher, log_id)
+        return [e for e in found if e.index is not None and e.index >= start]
 
     def log_ids(self, publisher: str) -> list[bytes]:
         """Every log id ``publisher`` ever anchored or received by handover in this registry,
@@ -232,18 +326,16 @@ class Registry:
     def root_at(self, publisher: str, log_id: bytes, tree_size: int) -> AnchorEntry | None:
         """The anchor of exactly ``tree_size`` entries, or None if that size was never anchored.
 
-        One contract call (the registry binary-searches its history); the entry's ``index``
-        is None since the view does not return it.
+        The latest head is read from storage; an older one is found by its ``Anchored`` event
+        (the tree size is an indexed topic, so the node filters it).
         """
-        fn = self._contract.functions.rootAt(checksum_address(publisher), log_id, tree_size)
-        try:
-            root, block, ts = fn.call()
-        except Exception as exc:
-            data = _revert_data(exc)
-            if data and decode_revert(data).startswith("AnchorRegistrySizeNotAnchored("):
-                return None
-            raise self._error(f"rootAt({tree_size})", exc) from exc
-        return AnchorEntry(None, tree_size, bytes(root), int(block), int(ts))
+        latest = self.latest(publisher, log_id)
+        if latest is None or tree_size > latest.tree_size:
+            return None
+        if latest.tree_size == tree_size:
+            return latest
+        found = self._anchored(publisher, log_id, tree_size)
+        return found[0] if found else None
 
     # -- transactions ---------------------------------------------------------------------------
 

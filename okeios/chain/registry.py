@@ -23,7 +23,12 @@ from eth_account import Account
 from eth_utils.abi import function_abi_to_4byte_selector
 
 from okeios.chain.artifacts import load_anchor_registry
-from okeios.errors import ChainError, RegistryMissingError, RegistryVersionError
+from okeios.errors import (
+    ChainError,
+    MalformedRPCError,
+    RegistryMissingError,
+    RegistryVersionError,
+)
 from okeios.protocol.anchors import REGISTRY_VERSION, AnchorEntry, canonical_registry_address
 from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.keccak import keccak256
@@ -109,6 +114,13 @@ def _revert_data(exc: BaseException) -> bytes | str | None:
     return None
 
 
+def _positive(value: Any, least: int = 1) -> int:
+    """An integer RPC answer of at least ``least``; anything else is a malformed answer."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise MalformedRPCError(f"the node answered {value!r} where a number was due")
+    return value
+
+
 def _bytes32(value: Any) -> bytes:
     """A 32-byte value of an RPC answer; anything else is a malformed answer."""
     raw = bytes(value)
@@ -150,11 +162,13 @@ class Registry:
     @property
     def chain_id(self) -> int:
         if self._chain_id is None:
-            self._chain_id = int(self._call("reading the chain id", lambda: self.w3.eth.chain_id))
+            self._chain_id = _positive(self._call("reading the chain id", lambda: int(self.w3.eth.chain_id)))
         return self._chain_id
 
     def block_number(self) -> int:
-        return int(self._call("reading the block number", lambda: self.w3.eth.block_number))
+        return _positive(
+            self._call("reading the block number", lambda: int(self.w3.eth.block_number)), 0
+        )
 
     def block_hash(self, number: int) -> bytes | None:
         """The hash of the canonical block at ``number``, or None if there is none (yet)."""
@@ -172,11 +186,16 @@ class Registry:
         return result
 
     def block_timestamp(self, number: int) -> int:
-        block = self._call(f"reading block {number}", lambda: self.w3.eth.get_block(number))
-        return int(block["timestamp"])
+        return int(
+            self._call(
+                f"reading block {number}", lambda: int(self.w3.eth.get_block(number)["timestamp"])
+            )
+        )
 
     def has_code(self) -> bool:
-        code = self._call("reading the registry code", lambda: self.w3.eth.get_code(self.address))
+        code = self._call(
+            "reading the registry code", lambda: bytes(self.w3.eth.get_code(self.address))
+        )
         return len(code) > 0
 
     # -- views ----------------------------------------------------------------------------------
@@ -340,8 +359,12 @@ class Registry:
     # -- transactions ---------------------------------------------------------------------------
 
     def _fees(self) -> dict[str, int]:
-        block = self._call("reading the latest block", lambda: self.w3.eth.get_block("latest"))
-        base = int(block.get("baseFeePerGas", 0) or 0)
+        base = int(
+            self._call(
+                "reading the latest block",
+                lambda: int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0),
+            )
+        )
         try:
             tip = int(self.w3.eth.max_priority_fee)
         except Exception:
@@ -352,7 +375,8 @@ class Registry:
         addr = checksum_address(address)
         return int(
             self._call(
-                "reading the nonce", lambda: self.w3.eth.get_transaction_count(addr, "pending")
+                "reading the nonce",
+                lambda: int(self.w3.eth.get_transaction_count(addr, "pending")),
             )
         )
 
@@ -361,7 +385,8 @@ class Registry:
         addr = checksum_address(address)
         return int(
             self._call(
-                "reading the nonce", lambda: self.w3.eth.get_transaction_count(addr, "latest")
+                "reading the nonce",
+                lambda: int(self.w3.eth.get_transaction_count(addr, "latest")),
             )
         )
 

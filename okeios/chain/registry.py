@@ -138,9 +138,18 @@ class Registry:
         self.address = checksum_address(address)
         self._contract = w3.eth.contract(address=self.address, abi=load_anchor_registry()["abi"])
         self._chain_id: int | None = None
+        self._verified = False
 
     def __repr__(self) -> str:
         return f"Registry({self.address} on {self.label})"
+
+    def _require(self) -> None:
+        """:meth:`require_version`, once per instance: every read of anchors starts by
+        checking that the registry exists and speaks version 3 (a chain that was reset has no
+        registry; a version 2 registry is refused, never misread)."""
+        if not self._verified:
+            self.require_version()
+            self._verified = True
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -162,7 +171,8 @@ class Registry:
     @property
     def chain_id(self) -> int:
         if self._chain_id is None:
-            self._chain_id = _positive(self._call("reading the chain id", lambda: int(self.w3.eth.chain_id)))
+            answer = self._call("reading the chain id", lambda: int(self.w3.eth.chain_id))
+            self._chain_id = _positive(answer)
         return self._chain_id
 
     def block_number(self) -> int:
@@ -240,6 +250,7 @@ class Registry:
 
     def anchor_count(self, publisher: str, log_id: bytes) -> int:
         """How many anchors the log has (from storage)."""
+        self._require()
         fn = self._contract.functions.anchorCount(checksum_address(publisher), log_id)
         return int(self._call("anchorCount", lambda: int(fn.call())))
 
@@ -263,6 +274,7 @@ class Registry:
     ) -> list[AnchorEntry]:
         """The log's ``Anchored`` events in the canonical chain (of one exact size, if given),
         oldest first: the registry's history, read with ``eth_getLogs`` from block 0."""
+        self._require()
         filters: dict[str, Any] = {"publisher": checksum_address(publisher), "logId": log_id}
         if tree_size is not None:
             filters["treeSize"] = tree_size
@@ -311,6 +323,7 @@ class Registry:
         first. A current registry lets a key open only its bound log, so anything else found
         here is a second history (or a registry that does not enforce binding)."""
         p = checksum_address(publisher)
+        self._require()
 
         def read() -> list[bytes]:
             found: dict[bytes, None] = {}
@@ -582,8 +595,7 @@ class RegistryView:
         key = (checksum_address(registry), checksum_address(publisher), log_id, tree_size)
         if key not in self._at:
             reg = self.registry(registry)
-            if not self._read(reg.has_code):
-                raise RegistryMissingError(f"no contract at registry {reg.address} on {self.label}")
+            self._read(reg._require)
             self._at[key] = self._read(lambda: reg.root_at(publisher, log_id, tree_size))
         return self._at[key]
 

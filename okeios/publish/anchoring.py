@@ -196,6 +196,7 @@ def _anchor(
 
     chain_id, address = registry.chain_id, registry.address
     deadline = time.monotonic() + timeout
+    _forget_reset(store, registry, say)
     # Older attempts still in flight go first: anchors must reach the chain in size order.
     for older in reconcile(store, registry, confirmations=confirmations, echo=say):
         if older.state in ("prepared", "sent"):
@@ -239,6 +240,37 @@ def _anchor(
     if entry.block_number is not None:
         depth = registry.block_number() - entry.block_number + 1
     return AnchorResult(chain_id, address, size, entry, depth, tuple(actions))
+
+
+def _forget_reset(store: Store, registry: Registry, say: Echo) -> None:
+    """Drop the journal entries a reset chain forgot.
+
+    A chain never lowers an account's nonce; a node that was reset (a test node restarted
+    without its state) does. A journaled transaction whose nonce is above the account's next
+    one can then never be mined (its predecessors are gone), and a final anchor the registry
+    no longer holds is gone with them: both are marked ``dropped``, so this run anchors the
+    log afresh instead of waiting forever. Recomputed from the chain on every run, so a kill
+    at any point is finished by the next run."""
+    chain_id, address = registry.chain_id, registry.address
+    live = store.journal.entries(chain_id, address, states=("prepared", "sent", "mined", "final"))
+    signed = [e for e in live if e.nonce is not None]
+    if not signed:
+        return
+    next_nonce = registry.next_nonce(store.address)
+    gone = [e for e in signed if e.nonce is not None and e.nonce > next_nonce]
+    if not gone:
+        return
+    say(
+        f"chain {chain_id} no longer holds {len(gone)} anchoring transaction(s) of "
+        f"{store.address} (its nonce went back to {next_nonce}: a reset chain); they are "
+        f"dropped and the log is anchored afresh in registry {address}"
+    )
+    for e in gone:
+        store.journal.update(
+            e.id,
+            state="dropped",
+            error="the chain was reset: the transaction's predecessors are gone",
+        )
 
 
 def _wait(

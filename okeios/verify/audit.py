@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from okeios.errors import ChainError, OkeiosError, PolicyError
+from okeios.errors import ChainError, OkeiosError, PolicyError, RegistryMissingError
 from okeios.protocol.anchors import AnchorEntry
 from okeios.protocol.events import (
     SignedEvent,
@@ -50,6 +50,9 @@ from okeios.verify.report import Reason
 __all__ = ["AnchorSource", "AuditReport", "Defect", "audit_log"]
 
 STRUCTURAL = (Reason.MISSING_ENTRY, Reason.DUPLICATE_ENTRY, Reason.REORDERED)
+#: Defects that leave the anchoring undecided rather than failed: the chain could not be read,
+#: or it holds no registry where the trust policy says one is (a reset or foreign node).
+_UNDECIDED = ("chain-unavailable", "registry-missing")
 DEFAULT_TOLERANCE = 24 * 3600
 FUTURE_SKEW = 300
 
@@ -101,14 +104,14 @@ class AuditReport:
     @property
     def not_checked(self) -> list[str]:
         """``["anchoring"]`` when the anchors were not checked (no chain, or it did not answer)."""
-        return ["anchoring"] if any(d.kind == "chain-unavailable" for d in self.defects) else []
+        return ["anchoring"] if any(d.kind in _UNDECIDED for d in self.defects) else []
 
     @property
     def outcome(self) -> str:
         """``fail`` for any defect found; else ``undecided`` when required anchors were not
         checked; else ``pass`` (never a bare pass when anchors were skipped: see
         :meth:`headline`)."""
-        if any(d.kind != "chain-unavailable" for d in self.defects):
+        if any(d.kind not in _UNDECIDED for d in self.defects):
             return "fail"
         if self.not_checked and self.anchoring_required:
             return "undecided"
@@ -427,6 +430,16 @@ def _read_anchors(
         keys = authority.publishers() if authority is not None else [report.publisher]
         by_key = {k: chain.anchors(k, report.log_id) for k in keys}
         others = [i for k in keys for i in chain.log_ids(k) if i != report.log_id]
+    except RegistryMissingError as exc:
+        report.defects.append(
+            Defect(
+                Reason.REGISTRY_MISSING,
+                None,
+                f"{exc}: the pinned registry does not exist on this chain (a reset or foreign "
+                "node?); point --chain at a node that holds the publisher's history",
+            )
+        )
+        return None
     except ChainError as exc:
         report.defects.append(
             Defect(Reason.CHAIN_UNAVAILABLE, None, f"the chain could not be read: {exc}")

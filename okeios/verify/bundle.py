@@ -308,10 +308,16 @@ def _check_chain(
     try:
         facts = read_facts(plan, chain)
     except RegistryMissingError as exc:
-        detail = f"{exc}: the pinned registry does not exist on this chain"
+        # The chain answering has no registry where the policy says one is: a node that was
+        # reset or is not the chain the history lives on. It says nothing either way about
+        # the bundle, so the verdict is undecided (as in the audit), never a failure.
+        detail = (
+            f"{exc}: the pinned registry does not exist on this chain (a reset or foreign "
+            "node?); point --chain at a node that holds the publisher's history"
+        )
         return (
-            _fail(a, Reason.REGISTRY_MISSING, detail),
-            _fail(c, Reason.REGISTRY_MISSING, detail),
+            _undecided(a, Reason.REGISTRY_MISSING, detail),
+            consistency_failure or _undecided(c, Reason.REGISTRY_MISSING, detail),
             None,
         )
     except ChainError as exc:

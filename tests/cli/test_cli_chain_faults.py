@@ -23,7 +23,7 @@ def _server(result: Any) -> tuple[ThreadingHTTPServer, str]:
     """A JSON-RPC server answering every call with ``result``."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             calls = body if isinstance(body, list) else [body]
             answers = [{"jsonrpc": "2.0", "id": c.get("id"), "result": result} for c in calls]

@@ -218,12 +218,16 @@ class Registry:
             try:
                 value = self._contract.functions.VERSION().call()
             except Exception as exc:
-                if _revert_data(exc) is not None or "revert" in str(exc).lower():
-                    return None
-                if type(exc).__name__ in ("BadFunctionCallOutput", "InsufficientDataBytes"):
-                    return None
-                raise
-            return int(value)
+                import requests
+
+                if isinstance(exc, requests.RequestException | OSError | TimeoutError):
+                    raise  # the node was not reached: an outage, not an answer
+                # The node answered: the call reverted, ran out of gas, hit an invalid opcode
+                # or returned nothing decodable. No version 3 registry answers that way.
+                return None
+            if isinstance(value, bool) or not isinstance(value, int):
+                return None
+            return value
 
         result: int | None = self._call("reading the registry version", get)
         return result

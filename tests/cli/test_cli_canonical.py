@@ -62,7 +62,8 @@ def test_two_app_servers_sharing_one_postgres_store_anchor_into_one_registry(
                 assert "registry" not in chains["31337"]
             bundles_a = _bundles(a, tmp_path / "out-a")
             bundles_b = _bundles(b, tmp_path / "out-b")
-            assert bundles_a and bundles_b
+            assert bundles_a
+            assert bundles_b
             for home, url, bundles in ((a, url_b, bundles_b), (b, url_a, bundles_a)):
                 done = run_cli(home, "verify", *map(str, bundles), "--chain", url, expect=None)
                 assert done.returncode == 0, (done.stdout[-1500:], done.stderr[-1500:])

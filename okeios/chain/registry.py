@@ -306,6 +306,22 @@ class Registry:
         entries: list[AnchorEntry] = self._call("reading the registry's Anchored events", read)
         return entries
 
+    def anchored_by(self, publisher: str, log_id: bytes, tree_size: int) -> bytes | None:
+        """The hash of the transaction whose ``Anchored`` event recorded exactly ``tree_size``
+        entries of the log (None if none did): whose anchor it is, from the registry's history."""
+        self._require()
+        filters = {"publisher": checksum_address(publisher), "logId": log_id, "treeSize": tree_size}
+
+        def read() -> bytes | None:
+            found = self._contract.events.Anchored().get_logs(
+                argument_filters=filters, from_block=0
+            )
+            live = [e for e in found if not e.get("removed")]
+            return _bytes32(live[-1]["transactionHash"]) if live else None
+
+        tx: bytes | None = self._call("reading the registry's Anchored events", read)
+        return tx
+
     def anchor_at(self, publisher: str, log_id: bytes, index: int) -> AnchorEntry:
         """The anchor at position ``index`` (0 = first) of the log, from its events."""
         for entry in self._anchored(publisher, log_id):
@@ -441,6 +457,13 @@ class Registry:
             text = str(exc).lower()
             if "already known" in text or "already imported" in text or "known transaction" in text:
                 return tx_hash
+            if "nonce too low" in text or "nonce is too low" in text:
+                # Re-sent while the block that holds it landed: the nonce is used by this very
+                # transaction, which is not an error. Another transaction with that nonce is.
+                for pause in (0.0, 0.1, 0.3, 0.6, 1.0):
+                    time.sleep(pause)
+                    if self.receipt(tx_hash) is not None:
+                        return tx_hash
             raise self._error("sending the anchor transaction", exc, tx_hash) from exc
         return tx_hash
 

@@ -64,6 +64,13 @@ def _anchored_elsewhere(
     anchored = registry.root_at(store.address, store.log_id, entry.tree_size)
     if anchored is None or anchored.root != entry.root:
         return None
+    if entry.tx_hash is not None:
+        by = registry.anchored_by(store.address, store.log_id, entry.tree_size)
+        if by == entry.tx_hash:
+            # Our own transaction, whose receipt the node has not indexed yet (Anvil answers
+            # an empty receipt in that window): not "another transaction". The receipt path
+            # takes it from here, with its block hash and confirmations.
+            return None
     echo(f"size {entry.tree_size}: already anchored (block {anchored.block_number})")
     return store.journal.update(
         entry.id,
@@ -115,6 +122,10 @@ def _check_entry(
             found = _anchored_elsewhere(store, registry, entry, echo)
             if found is not None:
                 return found
+            if registry.anchored_by(store.address, store.log_id, entry.tree_size) == (
+                entry.tx_hash
+            ):
+                return entry  # mined (its event is there), the receipt not indexed yet: poll on
             echo(f"size {entry.tree_size}: transaction 0x{entry.tx_hash.hex()} was dropped")
             return store.journal.update(
                 entry.id, state="dropped", error="not in the chain and its nonce was used"

@@ -138,15 +138,16 @@ class TrustConfig:
             entry.pop("registry", None)
             entry.pop("private", None)
 
-    def chain_entry(self, spec: str) -> dict[str, Any] | None:
+    def chain_entry(self, spec: str, *, fallback: bool = True) -> dict[str, Any] | None:
         """The pin that ``spec`` reaches: by a remembered URL, else (``embedded``) by the
-        embedded chain's id, else the only pinned chain; None if unknown."""
+        embedded chain's id, else (with ``fallback``: a verifier pinned to one chain) the only
+        pinned chain; None if unknown."""
         for entry in self.chains.values():
             if spec in entry.get("urls", []):
                 return entry
         if spec == EMBEDDED:
             return self.chains.get(str(EMBEDDED_CHAIN_ID))
-        if len(self.chains) == 1:
+        if fallback and len(self.chains) == 1:
             return next(iter(self.chains.values()))
         return None
 
@@ -156,9 +157,9 @@ class TrustConfig:
         entry = self.chains.get(str(chain_id))
         return None if entry is None else _pin(entry)
 
-    def chain(self, spec: str) -> tuple[int, str] | None:
+    def chain(self, spec: str, *, fallback: bool = True) -> tuple[int, str] | None:
         """The pin ``--chain spec`` reaches: its chain id and registry, or None."""
-        entry = self.chain_entry(spec)
+        entry = self.chain_entry(spec, fallback=fallback)
         return None if entry is None else _pin(entry)
 
     def is_private(self, chain_id: int) -> bool:

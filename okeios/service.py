@@ -110,7 +110,7 @@ def _anchor_home(
     home = store.home
     with store.exclusive("anchor"), open_chain(chain, home, timeout=rpc_timeout) as handle:
         trust = TrustConfig.load(home)
-        pinned = trust.chain(chain)
+        pinned = trust.chain(chain, fallback=False)  # the node tells which chain a new URL is
         w3 = handle.w3
         probe = Registry(w3, CANONICAL_REGISTRY, label=handle.label)
         actual = probe.chain_id

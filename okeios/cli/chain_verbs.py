@@ -16,7 +16,10 @@ __all__ = ["register"]
 def _cmd_anchor(args: argparse.Namespace) -> int:
     from okeios.service import anchor_home
 
-    chain_id, address = o.partial_pin(args, o.home(args))
+    # The chain id and registry come from the flags; else anchor_home finds the pin of the
+    # chain id the node answers (a private registry only if pinned as one), else the chain's
+    # canonical registry.
+    chain_id, address = args.chain_id, args.registry
     with o.open_store(args) as store:
         result = anchor_home(
             store,

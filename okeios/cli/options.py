@@ -390,6 +390,14 @@ def resolve_pin(args: argparse.Namespace, where: Path) -> ChainPin | None:
 
     if chain_id <= 0:
         raise UsageError(f"--chain-id must be positive, got {chain_id}")
+    from okeios.protocol.anchors import CANONICAL_REGISTRY
+
+    if checksum_address(registry) != CANONICAL_REGISTRY:
+        note(
+            f"warning: checking against the private registry {checksum_address(registry)} on "
+            f"chain {chain_id}, not the chain's canonical registry {CANONICAL_REGISTRY} "
+            "(an explicit opt-in: anchors elsewhere are not seen)"
+        )
     return ChainPin(spec, chain_id, checksum_address(registry))
 
 

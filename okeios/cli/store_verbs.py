@@ -79,8 +79,25 @@ def _fields(args: argparse.Namespace) -> list[str] | None:
     return list(args.field or [])
 
 
+def _export_chain(args: argparse.Namespace) -> int | None:
+    """The chain id ``export --chain`` asks for: a number, or a chain pinned in trust.json
+    (``embedded`` or a URL, resolved without asking any node)."""
+    spec = getattr(args, "chain", None)
+    if spec is None:
+        return None
+    if spec.isdigit() and int(spec) > 0:
+        return int(spec)
+    from okeios.config import TrustConfig
+
+    pin = TrustConfig.load(o.home(args)).chain(spec)
+    if pin is None:
+        raise o.UsageError(f"--chain {spec!r}: no such chain pinned in trust.json; give its id")
+    return pin[0]
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     fields = _fields(args)
+    chain_id = _export_chain(args)
     suffix = ".json" if args.format == "json" else ".okb"
     if args.all:
         if not args.output:
@@ -93,7 +110,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
             with o.Progress("exporting", len(rows), force=args.progress) as progress:
                 for rid in rows:
                     bundle = store.export(
-                        to_hex(rid), fields=fields or (), reveal_all=fields is None
+                        to_hex(rid),
+                        fields=fields or (),
+                        reveal_all=fields is None,
+                        chain_id=chain_id,
                     )
                     o.write_output(
                         str(out / f"{to_hex(rid)}{suffix}"), _bundle_bytes(bundle, args.format)
@@ -111,7 +131,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
             "refusing to write a binary bundle to a terminal: use -o FILE or --format json"
         )
     with o.open_store(args) as store:
-        bundle = store.export(args.record_id, fields=fields or (), reveal_all=fields is None)
+        bundle = store.export(
+            args.record_id, fields=fields or (), reveal_all=fields is None, chain_id=chain_id
+        )
     data = _bundle_bytes(bundle, args.format)
     if args.output and args.output != "-":
         o.write_output(args.output, data)
@@ -362,6 +384,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--format", choices=("binary", "json"), default="binary")
     p.add_argument("--all", action="store_true", help="export every record into the -o folder")
+    p.add_argument(
+        "--chain",
+        metavar="ID|URL|embedded",
+        help="cite an anchor on this chain only (a chain id, or a chain pinned in trust.json); "
+        "exit 2 if no anchor there holds the record yet. Default: the smallest anchor on any",
+    )
     o.progress_option(p)
 
     p = o.command(sub, "disclose", "write a bundle revealing only some fields", _cmd_disclose)

@@ -689,7 +689,14 @@ class Store:
 
     # -- export -----------------------------------------------------------------------------
 
-    def export(self, ident: str, *, fields: Iterable[str] = (), reveal_all: bool = False) -> Bundle:
+    def export(
+        self,
+        ident: str,
+        *,
+        fields: Iterable[str] = (),
+        reveal_all: bool = False,
+        chain_id: int | None = None,
+    ) -> Bundle:
         """The proof bundle of a record's latest event (or of an event, by id).
 
         Private by default: ``fields`` are the JSON Pointers to disclose (default: none, and
@@ -700,7 +707,8 @@ class Store:
         reference filled in and, when the log was anchored again later, the latest anchored
         tree head with a consistency proof to it. If no anchor holds the event yet, the bundle
         carries the latest checkpoint and no anchor reference
-        (:meth:`~okeios.publish.journal.AnchorJournal.proof_point`).
+        (:meth:`~okeios.publish.journal.AnchorJournal.proof_point`). With ``chain_id`` the
+        bundle cites an anchor on that chain only (a StoreError if none holds the event yet).
         """
         if isinstance(fields, str):
             raise InputError("fields is a list of JSON Pointers, not one string")
@@ -709,7 +717,7 @@ class Store:
             raise InputError("reveal_all discloses every field: give it or fields, not both")
         self._fresh()
         logged = self.find_event(ident)
-        checkpoint, ref = self.journal.proof_point(logged.index)
+        checkpoint, ref = self.journal.proof_point(logged.index, chain_id)
         return self.publisher.bundle(
             logged.id, fields=None if reveal_all else chosen, checkpoint=checkpoint, anchor=ref
         )

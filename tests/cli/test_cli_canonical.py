@@ -117,3 +117,33 @@ def test_issue_24_item_16_after_a_chain_reset(tmp_path: Path) -> None:
         run_cli(home, "audit", "--log", str(log), "--publisher", publisher, "--chain", node.url)
     finally:
         node.stop()
+
+
+def test_issue_19_item_6_export_cites_an_anchor_on_the_chain_asked_for(tmp_path: Path) -> None:
+    """A log anchored on two chains: ``export --chain`` cites an anchor on that chain only, and
+    each bundle verifies against its own chain; a chain with no anchor is exit 2."""
+    node = Node("anvil").start()
+    try:
+        home = tmp_path / "home"
+        run_cli(home, "init")
+        publisher = json.loads((home / "trust.json").read_text())["publishers"][0]
+        _fund(node, publisher)
+        path = tmp_path / "r.json"
+        path.write_bytes(synthetic_records(1, seed=4)[0])
+        run_cli(home, "add", str(path))
+        run_cli(home, "anchor")  # the embedded chain first: the smallest anchor is there
+        run_cli(home, "anchor", "--chain", node.url)
+        for spec, chain_id, url in (
+            ("31337", 31337, node.url),
+            (node.url, 31337, node.url),
+            ("embedded", 131277, "embedded"),
+        ):
+            out = tmp_path / f"out-{chain_id}-{len(spec)}"
+            run_cli(home, "export", "--all", "--chain", spec, "--format", "json", "-o", str(out))
+            (bundle,) = [p for p in out.iterdir() if p.suffix == ".json"]
+            cited = json.loads(bundle.read_text())["anchor"]
+            assert cited["chainId"] == chain_id, cited
+            run_cli(home, "verify", str(bundle), "--chain", url)
+        run_cli(home, "export", "--all", "--chain", "1", "-o", str(tmp_path / "none"), expect=2)
+    finally:
+        node.stop()

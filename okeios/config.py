@@ -64,6 +64,8 @@ class TrustConfig:
     chains: dict[str, dict[str, Any]]
     organisations: dict[str, list[str] | None] = field(default_factory=dict)
     """Pinned organisations (``docs/identity.md``): address to accepted roles (None: any)."""
+    logs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Imported trust descriptors (``docs/trust-descriptor.md``), by log id (0x lower hex)."""
 
     @classmethod
     def load(cls, home: Path) -> TrustConfig:
@@ -87,7 +89,10 @@ class TrustConfig:
             if not isinstance(chains, dict):
                 raise TypeError("chains is not an object")
             organisations = _organisations(raw.get("organisations", {}))
-            return cls(authors, publishers, _chains(chains), organisations)
+            logs = raw.get("logs", {})
+            if not isinstance(logs, dict) or not all(isinstance(v, dict) for v in logs.values()):
+                raise TypeError("logs must map log ids to trust descriptors")
+            return cls(authors, publishers, _chains(chains), organisations, logs)
         except (ValueError, TypeError, RecursionError, OkeiosError) as exc:
             raise InputError(f"{path} is not a valid trust file: {exc}") from exc
 
@@ -102,6 +107,8 @@ class TrustConfig:
         }
         if self.organisations:
             data["organisations"] = self.organisations
+        if self.logs:
+            data["logs"] = self.logs
         write_atomic(home / TRUST_FILE, (json.dumps(data, indent=2) + "\n").encode())
 
     def trust_author(self, address: str) -> None:

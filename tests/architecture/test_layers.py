@@ -21,6 +21,7 @@ RANK = {
     "protocol": 1,
     "crypto": 2,
     "config": 2,
+    "descriptor": 2,
     "chain": 3,
     "publish": 4,
     "verify": 4,

@@ -403,8 +403,8 @@ def resolve_pin(args: argparse.Namespace, where: Path) -> ChainPin | None:
 
 def partial_pin(args: argparse.Namespace, where: Path) -> tuple[int | None, str | None]:
     """The chain id and registry for ``--chain``, each from its flag first, then from
-    ``trust.json`` (whose pin names the chain's canonical registry unless a private one was
-pinned); either may be unknown."""
+        ``trust.json`` (whose pin names the chain's canonical registry unless a private one was
+    pinned); either may be unknown."""
     pinned = TrustConfig.load(where).chain(args.chain)
     flag_id = getattr(args, "chain_id", None)
     chain_id = flag_id if flag_id is not None else (pinned[0] if pinned else None)

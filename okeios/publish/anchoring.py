@@ -264,17 +264,25 @@ def _forget_reset(store: Store, registry: Registry, say: Echo) -> None:
     at any point is finished by the next run."""
     chain_id, address = registry.chain_id, registry.address
     live = store.journal.entries(chain_id, address, states=("prepared", "sent", "mined", "final"))
-    signed = [e for e in live if e.nonce is not None]
+    signed = [e for e in live if e.nonce is not None and e.raw_tx is not None]
     if not signed:
         return
-    next_nonce = registry.next_nonce(store.address)
-    gone = [e for e in signed if e.nonce is not None and e.nonce > next_nonce]
+    from eth_account import Account
+
+    nonces: dict[str, int] = {}  # by sender: a rotated log's entries were sent by older keys
+    gone = []
+    for e in signed:
+        sender = str(Account.recover_transaction(e.raw_tx))
+        if sender not in nonces:
+            nonces[sender] = registry.next_nonce(sender)
+        if e.nonce is not None and e.nonce > nonces[sender]:
+            gone.append(e)
     if not gone:
         return
     say(
-        f"chain {chain_id} no longer holds {len(gone)} anchoring transaction(s) of "
-        f"{store.address} (its nonce went back to {next_nonce}: a reset chain); they are "
-        f"dropped and the log is anchored afresh in registry {address}"
+        f"chain {chain_id} no longer holds {len(gone)} anchoring transaction(s) of this log "
+        "(their sender's nonce went back: a reset chain); they are dropped and the log is "
+        f"anchored afresh in registry {address}"
     )
     for e in gone:
         store.journal.update(

@@ -135,6 +135,11 @@ class Reason(enum.StrEnum):
     AUTHORISATIONS_MISSING = "authorisations-missing"
     PUBLISHER_RETIRED = "publisher-retired"
     IDENTITY_INVALID = "identity-invalid"
+    # one history (docs/threat-model.md): identifiers, origins, note keys, witness answers
+    NON_CANONICAL_ID = "non-canonical-id"
+    SECOND_ORIGIN = "second-origin"
+    SECOND_NOTE_KEY = "second-note-key"
+    UNKNOWN_COSIGNER = "unknown-cosigner"
 
 
 @dataclass(frozen=True, slots=True)

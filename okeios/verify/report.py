@@ -208,6 +208,9 @@ class Report:
     anchored_block: int | None = None
     anchored_time: int | None = None
     required: frozenset[Property] = OFFLINE_PROPERTIES
+    #: the typed paths of ``disclosed``, in the same order (an index and a member ``"0"`` are
+    #: one JSON Pointer but two paths): what batch verification compares across bundles
+    disclosed_paths: tuple[tuple[str | int, ...], ...] = ()
 
     @property
     def outcome(self) -> Status:

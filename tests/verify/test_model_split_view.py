@@ -1,0 +1,334 @@
+"""An adversarial model of the one-history promise (issue 19, ``docs/threat-model.md``).
+
+A hostile publisher (one key, hence one log id) takes any sequence of actions: it writes events
+of one record in several *homes* (forked copies of its log that share a prefix and then
+diverge), anchors any home into any registry on any chain (the registry it is trusted in, a
+second registry on the same chain, a registry on a second chain), gets any home's checkpoint
+cosigned by a witness under any origin (the log's own, a re-cased one, a foreign one) and with a
+second note key, and shows any verifier any subset of any home's bundles, or bundles mixed from
+two homes.
+
+Several verifiers with one trust policy consume what they are shown. Chain verifiers pin one
+chain and one registry and require anchoring; witness verifiers trust one honest witness
+(quorum 1) and the publisher's note key binding, with no chain. Whatever a verifier accepts
+(``verify_lineage`` passes) is the record's history it now believes.
+
+**Invariant**: within each group of verifiers, every two accepted histories of the record are
+prefixes of one another. A verifier that reports a defect accepts nothing, so "unless one of
+them reports the fork" is built in: reported is not accepted.
+
+The CI run has a bounded budget (``MODEL_EXAMPLES``, about 30 s); ``benchmarks/model_search.py
+--examples N`` runs the same machine longer. Every failure it finds becomes a named regression
+test below the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import os
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from okeios.errors import ChainError, NoteError, OkeiosError
+from okeios.protocol.bundle import AnchorRef, Bundle
+from okeios.protocol.events import EventKind
+from okeios.protocol.hexcodec import from_hex
+from okeios.protocol.note import (
+    CosignatureSigner,
+    Ed25519NoteSigner,
+    NoteCheckpoint,
+    NoteKeyBinding,
+    SignedNote,
+    add_checkpoint_request,
+    derive_note_seed,
+    log_origin,
+    parse_cosignatures,
+)
+from okeios.protocol.signing import LocalSigner, sign_typed
+from okeios.publish.publisher import Publisher
+from okeios.verify.lineage import verify_lineage
+from okeios.verify.policy import TrustPolicy
+from okeios.verify.report import Property
+from okeios.verify.witness import Witness, WitnessPolicy, witness_verdict
+from tests.fakechain import FakeChain, FakeRegistry
+from tests.helpers import PUBLISHER_KEY, CountingRng
+
+MODEL_EXAMPLES = int(os.environ.get("OKEIOS_MODEL_EXAMPLES", "25"))
+MODEL_STEPS = int(os.environ.get("OKEIOS_MODEL_STEPS", "25"))
+RECORD_ID = hashlib.sha256(b"the record").digest()
+RECIPIENTS = [LocalSigner.from_key(hashlib.sha256(b"r%d" % i).digest()).address for i in range(2)]
+T0 = 1_750_000_000
+NOW = T0 + 10_000
+# The operations a home can log about the record after its CREATE (AMEND carries a record).
+KINDS = ("grant", "revoke", "access", "amend", "filler")
+# Mostly the log's own origin and key, sometimes a re-cased or foreign origin, a second key.
+ORIGINS = st.sampled_from([0, 0, 0, 1, 2, 3])
+
+
+@dataclass
+class Home:
+    """A copy of the publisher's log: the operations it replays to rebuild its Publisher."""
+
+    ops: list[tuple[str, int]] = field(default_factory=list)
+    _built: Publisher | None = None
+
+    def publisher(self) -> Publisher:
+        if self._built is None:
+            p = Publisher(
+                LocalSigner.from_key(PUBLISHER_KEY), clock=lambda: float(T0), rng=CountingRng()
+            )
+            for op in self.ops:
+                _apply(p, op)
+            self._built = p
+        return self._built
+
+    def add(self, op: tuple[str, int]) -> None:
+        _apply(self.publisher(), op)
+        self.ops.append(op)
+
+    def fork(self) -> Home:
+        return Home(list(self.ops))
+
+
+def _apply(p: Publisher, op: tuple[str, int]) -> None:
+    kind, n = op
+    if kind == "create":
+        p.create({"resourceType": "Observation", "status": "final"}, record_id=RECORD_ID, time=T0)
+    elif kind == "amend":
+        p.amend(RECORD_ID, {"resourceType": "Observation", "status": f"amended {n}"}, time=T0)
+    elif kind == "filler":  # another record: moves the record's events around in the tree
+        p.create({"resourceType": "Observation", "n": n}, time=T0)
+    else:
+        p.record_event(EventKind(kind), RECORD_ID, subject=RECIPIENTS[n % 2], time=T0)
+
+
+def _record_events(p: Publisher, size: int) -> list[bytes]:
+    return [e.id for e in p.events if e.index < size and e.record_id == RECORD_ID]
+
+
+def _is_prefix(a: tuple[bytes, ...], b: tuple[bytes, ...]) -> bool:
+    return len(a) <= len(b) and b[: len(a)] == a
+
+
+class SplitView(RuleBasedStateMachine):
+    """The hostile publisher's moves and the verifiers' views; see the module docstring."""
+
+    @initialize()
+    def setup(self) -> None:
+        self.signer = LocalSigner.from_key(PUBLISHER_KEY)
+        self.address = self.signer.address
+        self.home = Home()
+        self.home.add(("create", 0))
+        # The publisher has forked its home right after the CREATE: two copies to play with.
+        self.homes: list[Home] = [self.home, self.home.fork()]
+        self.chain = FakeChain(31337)
+        self.other_chain = FakeChain(10)
+        self.trusted = self.chain.deploy()
+        self.registries: list[FakeRegistry] = [
+            self.trusted,
+            self.chain.deploy(),  # a second registry on the trusted chain
+            self.other_chain.deploy(),  # a registry on a second chain
+        ]
+        self.policy = TrustPolicy(
+            authors=[self.address],
+            publishers=[self.address],
+            chain_id=self.chain.id,
+            registry=self.trusted.address,
+        )
+        log_id = self.home.publisher().log_id
+        self.log_id = log_id
+        self.witness = Witness(CosignatureSigner("w.example", b"\x0c" * 32), clock=lambda: NOW)
+        self.seed = derive_note_seed(PUBLISHER_KEY, log_id)
+        self.witness.add_log(log_origin(log_id), self._note_key(log_origin(log_id)).vkey())
+        self.witness_policy = WitnessPolicy([self.witness.vkey()], 1)
+        self.offline_policy = TrustPolicy(authors=[self.address], publishers=[self.address])
+        # per home: the notes the witness cosigned for it, with their note key
+        self.cosigned: dict[int, list[tuple[SignedNote, Ed25519NoteSigner, int]]] = {}
+        self.accepted: dict[str, set[tuple[bytes, ...]]] = {"chain": set(), "witness": set()}
+
+    # -- the publisher's moves ---------------------------------------------------------------
+
+    def _note_key(self, origin: str, second: bool = False) -> Ed25519NoteSigner:
+        seed = hashlib.sha256(self.seed).digest() if second else self.seed
+        return Ed25519NoteSigner(origin, seed)
+
+    def _origins(self) -> list[str]:
+        own = log_origin(self.log_id)
+        return [own, "okeios/0x" + self.log_id.hex().upper(), "example.com/fork", own + "0"]
+
+    @rule(
+        home=st.integers(0, 7),
+        ops=st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 3)), min_size=1, max_size=3),
+    )
+    def write(self, home: int, ops: list[tuple[str, int]]) -> None:
+        h = self.homes[home % len(self.homes)]
+        for op in ops:
+            with contextlib.suppress(OkeiosError):  # a move the writer itself refuses
+                h.add(op)
+
+    @precondition(lambda self: len(self.homes) < 4)
+    @rule(home=st.integers(0, 7))
+    def fork(self, home: int) -> None:
+        self.homes.append(self.homes[home % len(self.homes)].fork())
+
+    @rule(home=st.integers(0, 7), registry=st.integers(0, 2), with_proof=st.booleans())
+    def anchor(self, home: int, registry: int, with_proof: bool) -> None:
+        p = self.homes[home % len(self.homes)].publisher()
+        reg = self.registries[registry]
+        last = reg.latest(self.address, self.log_id)
+        size = p.log.size
+        proof = None
+        if last is not None and with_proof and last.tree_size < size:
+            proof = p.log.consistency_proof(last.tree_size, size)
+        elif last is not None:
+            # The contract demands the consistency proof from the latest anchor; a publisher
+            # that offers none (or one its tree cannot give) is reverted, as the contract does.
+            if last.tree_size >= size or p.log.root(last.tree_size) != last.root:
+                return
+            proof = p.log.consistency_proof(last.tree_size, size)
+        try:
+            reg.anchor(self.address, self.log_id, size, p.log.root(), proof)
+        except ChainError:
+            return
+        # Whatever is anchored is shown at once, in full, to a chain verifier.
+        self.show_anchored(home, registry, which=-1, keep=255, mix=-1)
+
+    @rule(
+        home=st.integers(0, 7),
+        origin=ORIGINS,
+        second_key=st.sampled_from([False, False, True]),
+        operator=st.sampled_from([False, False, False, True]),
+    )
+    def ask_the_witness(self, home: int, origin: int, second_key: bool, operator: bool) -> None:
+        """The home's checkpoint, signed under ``origin`` with the log's note key (or a second
+        one), sent to the witness; with ``operator``, the witness's operator is first asked to
+        trust that origin and key (it refuses a second origin or key for the log)."""
+        if operator:
+            name = self._origins()[origin]
+            with contextlib.suppress(NoteError):
+                self.witness.add_log(name, self._note_key(name, second_key).vkey())
+        index = home % len(self.homes)
+        p = self.homes[index].publisher()
+        name = self._origins()[origin]
+        key = self._note_key(name, second_key)
+        size = p.log.size
+        note = key.sign_note(NoteCheckpoint(name, size, p.log.root()).text())
+        state = self.witness.logs.get(self.log_id)
+        old = state.size if state is not None else 0
+        proof = p.log.consistency_proof(old, size) if 0 < old < size else []
+        status, _, body = self.witness.add_checkpoint(add_checkpoint_request(old, proof, note))
+        if status == 200:
+            signed = note.with_signatures(parse_cosignatures(body))
+            self.cosigned.setdefault(index, []).append((signed, key, size))
+            # Whatever is cosigned is shown at once, in full, to a witness verifier.
+            self.show_witnessed(index, which=0, keep=255)
+
+    # -- what verifiers are shown --------------------------------------------------------------
+
+    def _bundles(self, p: Publisher, size: int, anchor: AnchorRef | None) -> list[Bundle]:
+        cp = p.checkpoint(size)
+        return [
+            p.bundle(e.id, checkpoint=cp, anchor=anchor)
+            for e in p.events
+            if e.index < size and e.record_id == RECORD_ID
+        ]
+
+    def _accept(self, group: str, bundles: list[Bundle], passed: bool) -> None:
+        if passed and bundles:
+            ordered = sorted(bundles, key=lambda b: b.inclusion.index)
+            self.accepted[group].add(tuple(b.event.id for b in ordered))
+
+    @rule(
+        home=st.integers(0, 7),
+        registry=st.integers(0, 2),
+        which=st.integers(0, 7),
+        keep=st.integers(0, 255),
+        mix=st.integers(-1, 7),
+    )
+    def show_anchored(self, home: int, registry: int, which: int, keep: int, mix: int) -> None:
+        """A chain verifier is shown a home's bundles at one anchored size of one registry,
+        possibly only some of them (``keep`` is a bit mask), possibly with the last one taken
+        from another home's tree at that registry's latest anchor."""
+        p = self.homes[home % len(self.homes)].publisher()
+        reg = self.registries[registry]
+        anchors = reg.anchors(self.address, self.log_id)
+        if not anchors:
+            return
+        entry = anchors[which % len(anchors)]
+        if entry.tree_size > p.log.size:
+            return
+        ref = AnchorRef(
+            reg.chain.id, from_hex(reg.address, any_case=True), b"\x01" * 32, entry.block_number
+        )
+        bundles = self._bundles(p, entry.tree_size, ref)
+        shown = [b for i, b in enumerate(bundles) if keep >> i & 1 or i == 0]
+        if mix >= 0 and len(self.homes) > 1:
+            q = self.homes[mix % len(self.homes)].publisher()
+            last = anchors[-1]
+            if last.tree_size <= q.log.size:
+                theirs = self._bundles(q, last.tree_size, ref)
+                if theirs:
+                    shown = [*shown[:-1], theirs[-1]]
+        report = verify_lineage(shown, self.policy, chain=self.chain)
+        passed = report.passed and all(r.verdict(Property.ANCHORING).passed for r in report.reports)
+        self._accept("chain", shown, passed)
+
+    @rule(home=st.integers(0, 7), which=st.integers(0, 7), keep=st.integers(0, 255))
+    def show_witnessed(self, home: int, which: int, keep: int) -> None:
+        """A witness verifier is shown a home's bundles at the size of a note the witness
+        cosigned for that home, with the publisher's binding of the note's key."""
+        index = home % len(self.homes)
+        notes = self.cosigned.get(index)
+        if not notes:
+            return
+        note, key, size = notes[-1 - which % len(notes)]
+        p = self.homes[index].publisher()
+        binding = _hand_made_binding(self.signer, self.log_id, key.vkey())
+        bundles = self._bundles(p, size, None)
+        shown = [b for i, b in enumerate(bundles) if keep >> i & 1 or i == 0]
+        report = verify_lineage(shown, self.offline_policy)
+        passed = report.passed and all(
+            witness_verdict(b.checkpoint, note, binding, self.witness_policy, now=NOW).passed
+            for b in shown
+        )
+        self._accept("witness", shown, passed)
+
+    # -- the promise -------------------------------------------------------------------------
+
+    @invariant()
+    def one_history(self) -> None:
+        for group, histories in self.accepted.items():
+            ordered = sorted(histories, key=len)
+            for a, b in itertools.pairwise(ordered):
+                assert _is_prefix(a, b), (
+                    f"two {group} verifiers accepted histories of one record that are not "
+                    f"prefixes of each other: {[h.hex()[:8] for h in a]} vs "
+                    f"{[h.hex()[:8] for h in b]}"
+                )
+
+
+def _hand_made_binding(signer: LocalSigner, log_id: bytes, vkey: str) -> NoteKeyBinding:
+    """The binding a hostile publisher signs for any key name (the library refuses to make one
+    for a name other than the log's origin; the publisher signs the typed data itself)."""
+    typed, digest = NoteKeyBinding._digest(log_id, vkey)
+    return NoteKeyBinding(log_id, vkey, signer.address, sign_typed(signer, typed, digest))
+
+
+SplitView.TestCase.settings = settings(
+    max_examples=MODEL_EXAMPLES,
+    stateful_step_count=MODEL_STEPS,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestSplitView = SplitView.TestCase

@@ -259,7 +259,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     else:
         print(
             f"audit of {o.safe(source)}: {headline}  ({d['counts']['entries']} entries, "
-            f"{d['counts']['records']} records, {d['counts']['anchors']} anchors)"
+            f"{d['counts']['records']} records, {d['counts']['anchors']} anchors vouching for "
+            f"the first {d['counts']['anchoredEntries']} entries)"
         )
         for kind, first in d["firstOfEachKind"].items():
             print(

@@ -156,3 +156,27 @@ def test_sd_jwt_from_the_command_line(tmp_path: Path) -> None:
     tied = ("sd-jwt", "verify", str(out), "--publisher", publisher, "--bundle", str(other))
     done = run_cli(home, *tied, "--any-author", "--json", expect=1)
     assert json.loads(done.stdout)["result"] == "fail"
+
+
+def test_a_second_origin_and_unchecked_witnesses_are_refused_on_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """Issue 19: ``okeios log --tiles --origin`` accepts only the log's one origin, and
+    ``--witness`` needs the witness keys every answer is checked against (exit 2, nothing
+    written)."""
+    home = tmp_path / "home"
+    tiles = tmp_path / "tiles"
+    run_cli(home, "init")
+    record = tmp_path / "r.json"
+    record.write_bytes(SMALL_RECORD)
+    run_cli(home, "add", str(record))
+    done = run_cli(home, "log", "--tiles", str(tiles), "--origin", "example.com/log", expect=2)
+    assert "one origin" in done.stdout + done.stderr
+    done = run_cli(home, "log", "--tiles", str(tiles), "--witness", "http://127.0.0.1:9/", expect=2)
+    assert "--witness-key" in done.stdout + done.stderr
+    assert not tiles.exists()
+    summary = json.loads(run_cli(home, "log", "--tiles", str(tiles), "--json").stdout)
+    origin = parse_note((tiles / "checkpoint").read_bytes()).text.splitlines()[0]
+    assert summary["vkey"].startswith(origin + "+")
+    # Repeating the one origin is allowed.
+    run_cli(home, "log", "--tiles", str(tiles), "--origin", origin)

@@ -30,6 +30,7 @@ import itertools
 import os
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -332,3 +333,56 @@ SplitView.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestSplitView = SplitView.TestCase
+
+
+# --- the invariant can fail: the model catches a broken witness and a broken registry ---------
+
+
+def test_the_model_catches_a_witness_that_cosigns_a_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the witness's consistency check switched off, two forks of the log each get
+    cosigned, two witness verifiers accept them, and the invariant fails: the model's promise is
+    a check that can fail, found by the search (``benchmarks/model_search.py``) in this form."""
+    import okeios.verify.witness as witness_module
+
+    monkeypatch.setattr(witness_module, "verify_consistency", lambda *a, **k: None)
+    machine = SplitView()
+    machine.setup()
+    machine.write(home=0, ops=[("grant", 0)])
+    machine.ask_the_witness(home=0, origin=0, second_key=False, operator=False)
+    machine.write(home=1, ops=[("access", 1), ("filler", 0)])
+    machine.ask_the_witness(home=1, origin=0, second_key=False, operator=False)
+    with pytest.raises(AssertionError, match="not prefixes"):
+        machine.one_history()
+
+
+def test_the_model_catches_a_registry_that_anchors_a_fork() -> None:
+    """A registry that took a forked tree without its consistency proof (the contract never
+    does: ``AnchorRegistryInconsistentHistory``) lets two chain verifiers accept two histories:
+    the invariant fails."""
+    machine = SplitView()
+    machine.setup()
+    machine.write(home=0, ops=[("grant", 0)])
+    machine.anchor(home=0, registry=0, with_proof=True)
+    machine.write(home=1, ops=[("revoke", 1), ("filler", 0)])
+    fork = machine.homes[1].publisher()
+    machine.trusted.anchor(machine.address, machine.log_id, fork.log.size, fork.log.root(), None)
+    machine.show_anchored(home=1, registry=0, which=-1, keep=255, mix=-1)
+    with pytest.raises(AssertionError, match="not prefixes"):
+        machine.one_history()
+
+
+def test_the_same_fork_through_the_contract_rules_is_refused() -> None:
+    """The regression the two tests above stand on: the same moves through the registry's real
+    rule (a consistency proof from the latest anchor) and the real witness leave one history."""
+    machine = SplitView()
+    machine.setup()
+    machine.write(home=0, ops=[("grant", 0)])
+    machine.anchor(home=0, registry=0, with_proof=True)
+    machine.ask_the_witness(home=0, origin=0, second_key=False, operator=False)
+    machine.write(home=1, ops=[("revoke", 1), ("filler", 0)])
+    machine.anchor(home=1, registry=0, with_proof=True)
+    machine.ask_the_witness(home=1, origin=0, second_key=False, operator=False)
+    machine.ask_the_witness(home=1, origin=1, second_key=True, operator=True)
+    machine.one_history()
+    assert len(machine.accepted["chain"]) == 1
+    assert len(machine.accepted["witness"]) == 1

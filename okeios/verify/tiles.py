@@ -156,12 +156,14 @@ class TileFetcher:
             data = json.loads((self.cache / _STATE).read_text(encoding="utf-8"))
             if not isinstance(data, dict):
                 raise TileError("not a JSON object")
-            if data.get("version") != _STATE_VERSION:  # version 1: one log, hex as text
-                data = {"logs": {data["logId"]: {"size": data["size"], "root": data["root"]}}}
+            if data.get("version") != _STATE_VERSION:  # version 1: one log, a bare hex root
+                data = {
+                    "logs": {data["logId"]: {"size": data["size"], "root": "0x" + data["root"]}}
+                }
             out: dict[bytes, dict[str, Any]] = {}
             for hex_id, s in data["logs"].items():
                 log_id = from_hex(hex_id, "a cached log id", size=32, error=TileError)
-                root_text = s["root"] if s["root"].startswith("0x") else "0x" + s["root"]
+                root_text = s["root"]
                 size = s["size"]
                 if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                     raise TileError("a cached size is a non-negative integer")

@@ -609,3 +609,26 @@ def test_a_second_note_key_for_one_log_is_reported(tmp_path: Path) -> None:
     assert "second-note-key" not in fresh.defect_kinds()
     # ...and the reported audit is not remembered.
     assert TileFetcher(folder, cache).load_state()[publisher.log_id]["size"] == 4
+
+
+def test_an_old_audit_state_is_read_strictly(tmp_path: Path) -> None:
+    """A version-1 cache (one log, compared as text) is carried over when its log id is
+    canonical, and refused, never silently forgotten, when it is not."""
+    import json
+
+    publisher = make_publisher()
+    grow(publisher, 3)
+    folder = tmp_path / "log"
+    publish(publisher, folder)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    root = publisher.log.root(2).hex()
+    state = {"logId": "0x" + publisher.log_id.hex(), "size": 2, "root": root}
+    (cache / "audit-state.json").write_text(json.dumps(state))
+    report = audit_tiles(TileFetcher(folder, cache), publisher=publisher.address, chain=None)
+    assert report.defect_kinds() == {"chain-unavailable"}
+    assert TileFetcher(folder, cache).load_state()[publisher.log_id]["size"] == 3
+    state["logId"] = state["logId"].upper().replace("0X", "0x")
+    (cache / "audit-state.json").write_text(json.dumps(state))
+    with pytest.raises(TileError, match="audit state"):
+        audit_tiles(TileFetcher(folder, cache), publisher=publisher.address, chain=None)

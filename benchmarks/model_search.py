@@ -2,9 +2,10 @@
 
 ``python benchmarks/model_search.py --examples 2000 [--steps 40] [--seed N]`` runs the
 hypothesis state machine of ``tests/verify/test_model_split_view.py`` (a hostile publisher with
-forked homes, several registries and chains, origins, note keys and a witness; verifiers with
-one trust policy) for ``--examples`` sequences of up to ``--steps`` actions, and prints what it
-explored: how many views each verifier group accepted and refused, by history length. A
+forked homes, several registries and chains, origins, note keys, a witness and mirrors of its
+tiles; chain verifiers, witness verifiers and tiles auditors with one trust policy) for
+``--examples`` sequences of up to ``--steps`` actions, and prints what it explored: how many
+views each verifier group accepted and refused, by the number of bundles or entries shown. A
 failure prints hypothesis's shortest reproduction and exits 1; turn it into a named regression
 test in that file.
 """
@@ -62,7 +63,7 @@ def main() -> int:
         f"{time.perf_counter() - start:.0f} s: no two verifiers of one group accepted "
         "histories of the record that are not prefixes of each other"
     )
-    for group in ("chain", "witness"):
+    for group in ("chain", "witness", "tiles"):
         for passed in (True, False):
             lengths = {n: c for (g, p, n), c in sorted(seen.items()) if g == group and p == passed}
             word = "accepted" if passed else "refused"

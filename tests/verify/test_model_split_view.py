@@ -6,12 +6,14 @@ diverge), anchors any home into any registry on any chain (the registry it is tr
 second registry on the same chain, a registry on a second chain), gets any home's checkpoint
 cosigned by a witness under any origin (the log's own, a re-cased one, a foreign one) and with a
 second note key, and shows any verifier any subset of any home's bundles, or bundles mixed from
-two homes.
+two homes; mirrors serve any home's tiles with an edited header (a re-cased log id, another
+origin, a binding naming another origin).
 
 Several verifiers with one trust policy consume what they are shown. Chain verifiers pin one
 chain and one registry and require anchoring; witness verifiers trust one honest witness
-(quorum 1) and the publisher's note key binding, with no chain. Whatever a verifier accepts
-(``verify_lineage`` passes) is the record's history it now believes.
+(quorum 1) and the publisher's note key binding, with no chain; tiles auditors, each with its
+own cache, audit a mirror under the same witness policy. Whatever a verifier accepts
+(``verify_lineage`` or ``audit_tiles`` passes) is the record's history it now believes.
 
 **Invariant**: within each group of verifiers, every two accepted histories of the record are
 prefixes of one another. A verifier that reports a defect accepts nothing, so "unless one of
@@ -27,8 +29,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -43,7 +49,7 @@ from hypothesis.stateful import (
 
 from okeios.errors import ChainError, NoteError, OkeiosError
 from okeios.protocol.bundle import AnchorRef, Bundle
-from okeios.protocol.events import EventKind
+from okeios.protocol.events import EventKind, SignedEvent
 from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.note import (
     CosignatureSigner,
@@ -58,9 +64,11 @@ from okeios.protocol.note import (
 )
 from okeios.protocol.signing import LocalSigner, sign_typed
 from okeios.publish.publisher import Publisher
+from okeios.publish.tiles import publish_tiles
 from okeios.verify.lineage import verify_lineage
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Property
+from okeios.verify.tiles import TileFetcher, audit_tiles
 from okeios.verify.witness import Witness, WitnessPolicy, witness_verdict
 from tests.fakechain import FakeChain, FakeRegistry
 from tests.helpers import PUBLISHER_KEY, CountingRng
@@ -156,7 +164,16 @@ class SplitView(RuleBasedStateMachine):
         self.offline_policy = TrustPolicy(authors=[self.address], publishers=[self.address])
         # per home: the notes the witness cosigned for it, with their note key
         self.cosigned: dict[int, list[tuple[SignedNote, Ed25519NoteSigner, int]]] = {}
-        self.accepted: dict[str, set[tuple[bytes, ...]]] = {"chain": set(), "witness": set()}
+        self.served: dict[int, tuple[int, int]] = {}  # mirror: (home, size) it serves
+        self.accepted: dict[str, set[tuple[bytes, ...]]] = {
+            "chain": set(),
+            "witness": set(),
+            "tiles": set(),
+        }
+        self.folder = Path(tempfile.mkdtemp(prefix="okeios-model-"))
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- the publisher's moves ---------------------------------------------------------------
 
@@ -245,10 +262,18 @@ class SplitView(RuleBasedStateMachine):
             if e.index < size and e.record_id == RECORD_ID
         ]
 
-    def _accept(self, group: str, bundles: list[Bundle], passed: bool) -> None:
-        if passed and bundles:
-            ordered = sorted(bundles, key=lambda b: b.inclusion.index)
-            self.accepted[group].add(tuple(b.event.id for b in ordered))
+    def _accept(self, group: str, shown: list[Bundle] | list[SignedEvent], passed: bool) -> None:
+        """Record what a verifier of ``group`` accepted: the record's event ids, in log order
+        (``shown`` are bundles, or a tiled log's events in log order)."""
+        if not passed:
+            return
+        if shown and isinstance(shown[0], Bundle):
+            ordered = sorted(shown, key=lambda b: b.inclusion.index)  # type: ignore[union-attr]
+            ids = [b.event.id for b in ordered]  # type: ignore[union-attr]
+        else:
+            ids = [e.id for e in shown if e.event.record_id == RECORD_ID]  # type: ignore[union-attr]
+        if ids:
+            self.accepted[group].add(tuple(ids))
 
     @rule(
         home=st.integers(0, 7),
@@ -304,6 +329,61 @@ class SplitView(RuleBasedStateMachine):
             for b in shown
         )
         self._accept("witness", shown, passed)
+
+    @rule(
+        home=st.integers(0, 7),
+        mirror=st.integers(0, 1),
+        edit=st.sampled_from(["none", "none", "recase", "origin", "unbound-origin"]),
+    )
+    def mirror_tiles(self, home: int, mirror: int, edit: str) -> None:
+        """A mirror serves a home's tiles at the size of its latest cosigned note, with that
+        note as the checkpoint and a binding of its key; ``edit`` alters the unsigned header
+        (a re-cased log id, another origin) or the binding's stated origin."""
+        index = home % len(self.homes)
+        notes = self.cosigned.get(index)
+        if not notes:
+            return
+        note, key, size = notes[-1]
+        p = self.homes[index].publisher()
+        folder = self.folder / f"mirror{mirror}"
+        shutil.rmtree(folder, ignore_errors=True)
+        publish_tiles(
+            folder,
+            signer=self.signer,
+            log_id=self.log_id,
+            events=[e.signed for e in p.events if e.index < size],
+            checkpoint=p.checkpoint(size),
+        )
+        (folder / "checkpoint").write_bytes(note.to_bytes())
+        header = json.loads((folder / "okeios/log.json").read_bytes())
+        header["noteKey"] = _hand_made_binding(self.signer, self.log_id, key.vkey()).to_dict()
+        if edit == "recase":
+            header["logId"] = "0x" + self.log_id.hex().upper()
+        elif edit == "origin":
+            header["origin"] = key.name
+        elif edit == "unbound-origin":
+            header["noteKey"]["origin"] = key.name
+        (folder / "okeios/log.json").write_text(json.dumps(header))
+        self.served[mirror] = (index, size)
+        # Whatever a mirror serves, one auditor audits at once.
+        self.audit_a_mirror(auditor=mirror, mirror=mirror)
+
+    @rule(auditor=st.integers(0, 2), mirror=st.integers(0, 1))
+    def audit_a_mirror(self, auditor: int, mirror: int) -> None:
+        """An auditor with its own cache and the one witness policy (no chain) audits a
+        mirror; a passing audit accepts the tree it read."""
+        if mirror not in self.served:
+            return
+        index, size = self.served[mirror]
+        fetcher = TileFetcher(self.folder / f"mirror{mirror}", self.folder / f"cache{auditor}")
+        try:
+            report = audit_tiles(
+                fetcher, publisher=self.address, chain=None, witnesses=self.witness_policy, now=NOW
+            )
+        except OkeiosError:
+            return
+        events = [e.signed for e in self.homes[index].publisher().events if e.index < size]
+        self._accept("tiles", events, report.passed)
 
     # -- the promise -------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Search the adversarial split-view model longer than CI does.
 
-``python benchmarks/model_search.py --examples 2000 [--steps 40] [--seed N]`` runs the
+``python benchmarks/model_search.py --examples 2000 [--steps 40]`` runs the
 hypothesis state machine of ``tests/verify/test_model_split_view.py`` (a hostile publisher with
 forked homes, several registries and chains, origins, note keys, a witness and mirrors of its
 tiles; chain verifiers, witness verifiers and tiles auditors with one trust policy) for
@@ -30,7 +30,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=500, help="action sequences to try")
     parser.add_argument("--steps", type=int, default=40, help="actions per sequence, at most")
-    parser.add_argument("--seed", type=int, help="a fixed random seed (default: random)")
     args = parser.parse_args()
     seen: collections.Counter[tuple[str, bool, int]] = collections.Counter()
     accept = model.SplitView._accept
@@ -45,13 +44,8 @@ def main() -> int:
         stateful_step_count=args.steps,
         deadline=None,
         database=None,
-        derandomize=args.seed is not None,
         suppress_health_check=list(HealthCheck),
     )
-    if args.seed is not None:
-        import random
-
-        random.seed(args.seed)
     start = time.perf_counter()
     try:
         run_state_machine_as_test(model.SplitView, settings=config)

@@ -77,7 +77,7 @@ def decode_revert(data: bytes | str | None) -> str:
 
     if data is None:
         return "reverted without data"
-    raw = from_hex(data) if isinstance(data, str) and data.startswith("0x") else data
+    raw = from_hex(data, any_case=True) if isinstance(data, str) and data.startswith("0x") else data
     if not isinstance(raw, bytes) or len(raw) < 4:
         return f"reverted ({data!r})"
     known = _ERRORS.get(raw[:4])

@@ -279,7 +279,9 @@ def run_demo(
         lookalike = Registry.deploy(chain.w3, impostor, label=chain.label)
         moved = dataclasses.replace(
             bundle,
-            anchor=dataclasses.replace(bundle.anchor, registry=from_hex(lookalike.address)),
+            anchor=dataclasses.replace(
+                bundle.anchor, registry=from_hex(lookalike.address, any_case=True)
+            ),
         )
         verdict = verify_bundle(moved, policy, chain=view).verdict(Property.ANCHORING)
         checks.append(not verdict.passed)

@@ -27,6 +27,7 @@ from typing import Any
 from okeios.config import TrustConfig
 from okeios.errors import InputError
 from okeios.protocol.anchors import ChainView
+from okeios.protocol.hexcodec import from_hex
 from okeios.verify.identity import Authority
 from okeios.verify.policy import TrustPolicy
 
@@ -222,7 +223,7 @@ def _cmd_authors_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_rotate_key(args: argparse.Namespace) -> int:
-    key = bytes.fromhex(args.key.removeprefix("0x")) if args.key else None
+    key = from_hex(args.key, "--key", size=32, prefix=False, any_case=True) if args.key else None
     with _store(args) as store:
         anchored = store.journal.anchored_for(0) is not None
         if anchored and not args.chain:

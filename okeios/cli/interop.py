@@ -1,7 +1,9 @@
 """Command-line glue for the standard formats (``docs/interop.md``):
 
-* ``okeios log --tiles DIR [--origin O] [--witness URL]...``: publish the log as C2SP tiles,
-  optionally gathering witness cosignatures on the checkpoint;
+* ``okeios log --tiles DIR [--witness URL... --witness-key VKEY...]``: publish the log as C2SP
+  tiles under its one origin, optionally gathering witness cosignatures on the checkpoint; every
+  line a witness answers is verified under the given witness keys before it is published, and
+  a dropped line makes the command exit 1;
 * ``okeios audit --tiles DIR|URL --cache DIR [--witness VKEY --quorum K]``: audit a tiled log,
   fetching only the tiles the cache lacks;
 * ``okeios sd-jwt export|verify``: a record's selective disclosure as an SD-JWT (RFC 9901).
@@ -32,13 +34,24 @@ WITNESS_SIZES = "witness-sizes.json"
 
 def add_log_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tiles", metavar="DIR", help="publish as C2SP tlog-tiles into this folder")
-    p.add_argument("--origin", help="the checkpoint origin (default okeios/0x<log id>)")
+    p.add_argument(
+        "--origin",
+        help="the checkpoint origin: only okeios/0x<log id>, a log's one origin, is accepted",
+    )
     p.add_argument(
         "--witness",
         action="append",
         default=[],
         metavar="URL",
         help="with --tiles: ask this witness to cosign the checkpoint (repeatable)",
+    )
+    p.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="with --witness: a witness's cosignature key; only lines verified under one of "
+        "these keys are published (repeatable)",
     )
 
 
@@ -63,11 +76,26 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
 
 def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
     """Publish the store's log as tiles (and gather cosignatures); returns a summary."""
-    from okeios.protocol.note import parse_note
+    from okeios.protocol.note import CosignatureVerifier, log_origin, parse_note, parse_vkey
     from okeios.protocol.tiles import CHECKPOINT_PATH
     from okeios.publish.tiles import publish_tiles
     from okeios.publish.witnessing import request_cosignatures
 
+    if args.origin is not None and args.origin != log_origin(store.log_id):
+        raise InputError(
+            f"--origin: a log has one origin, {log_origin(store.log_id)}; publishing it under "
+            "another would give witnesses and auditors a second history to keep"
+        )
+    keys: list[CosignatureVerifier] = []
+    for text in args.witness_key:
+        key = parse_vkey(text)
+        if not isinstance(key, CosignatureVerifier):
+            raise InputError(f"--witness-key {text[:40]!r} is not a cosignature/v1 key")
+        keys.append(key)
+    if args.witness and not keys:
+        raise InputError("--witness needs --witness-key VKEY: every cosignature is checked")
+    if keys and not args.witness:
+        raise InputError("--witness-key needs --witness URL")
     published = publish_tiles(
         args.tiles,
         signer=store.signer,
@@ -87,12 +115,18 @@ def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
         sizes_path = Path(store.home) / WITNESS_SIZES
         sizes = json.loads(sizes_path.read_text()) if sizes_path.exists() else {}
         note = parse_note(published.note)
-        outcome = request_cosignatures(note, store.publisher.log, args.witness, known_sizes=sizes)
+        outcome = request_cosignatures(
+            note, store.publisher.log, args.witness, witness_keys=keys, known_sizes=sizes
+        )
         note = note.with_signatures(outcome.cosignatures)
         (Path(args.tiles) / CHECKPOINT_PATH).write_bytes(note.to_bytes())
         sizes_path.write_text(json.dumps(sizes))
         summary["cosignatures"] = len(outcome.cosignatures)
         summary["refused"] = outcome.refusals
+        summary["dropped"] = {
+            url: [{"reason": reason, "detail": detail} for reason, detail in lines]
+            for url, lines in outcome.dropped.items()
+        }
     return summary
 
 
@@ -106,6 +140,11 @@ def tiles_text(summary: dict[str, Any]) -> str:
     if "cosignatures" in summary:
         lines.append(f"{summary['cosignatures']} witness cosignature(s)")
         lines.extend(f"witness {url} refused: {why}" for url, why in summary["refused"].items())
+        lines.extend(
+            f"witness {url}: line dropped, not published ({d['reason']}): {d['detail']}"
+            for url, dropped in summary["dropped"].items()
+            for d in dropped
+        )
     return "\n".join(lines)
 
 

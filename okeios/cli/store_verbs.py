@@ -37,7 +37,9 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     where = o.home(args)
     key = (
-        from_hex(args.key, "--key", size=32, error=o.UsageError, prefix=False) if args.key else None
+        from_hex(args.key, "--key", size=32, error=o.UsageError, prefix=False, any_case=True)
+        if args.key
+        else None
     )
     import os
 
@@ -292,7 +294,10 @@ def _cmd_log(args: argparse.Namespace) -> int:
 
         with o.open_store(args) as store:
             summary = interop.publish_tiles_cmd(args, store)
-        return o.done(args, summary, interop.tiles_text(summary))
+        o.done(args, summary, interop.tiles_text(summary))
+        # A witness that answered lines which do not verify was caught, and its lines kept out
+        # of the published note: the tiles are out, but the witnessing did not go as asked.
+        return o.EXIT_FAILED if summary.get("dropped") else o.EXIT_OK
     if not args.output:
         raise o.UsageError("give -o FILE (a JSON lines log) or --tiles DIR")
     o.check_writable(args.output)

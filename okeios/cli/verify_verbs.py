@@ -89,6 +89,13 @@ def _verify_all(args: argparse.Namespace, policy: Any, record: bytes | None, vie
             except OkeiosError as exc:  # this file could not be checked: say so, go on
                 results.append((name, None, f"{type(exc).__name__}: {exc}"))
             progress()
+    # Bundles of one event that disagree are the author's equivocation, whichever passed alone.
+    from okeios.verify.bulk import mark_equivocations
+
+    read = [i for i, (_, r, _) in enumerate(results) if r is not None]
+    marked = mark_equivocations([results[i][1] for i in read])
+    for i, report in zip(read, marked, strict=True):
+        results[i] = (results[i][0], report, None)
     outcomes = [str(r.outcome) if r is not None else "undecided" for _, r, _ in results]
     overall = combine(outcomes)
     if args.json:
@@ -252,7 +259,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     else:
         print(
             f"audit of {o.safe(source)}: {headline}  ({d['counts']['entries']} entries, "
-            f"{d['counts']['records']} records, {d['counts']['anchors']} anchors)"
+            f"{d['counts']['records']} records, {d['counts']['anchors']} anchors vouching for "
+            f"the first {d['counts']['anchoredEntries']} entries)"
         )
         for kind, first in d["firstOfEachKind"].items():
             print(

@@ -313,7 +313,7 @@ def _to_body(b: Bundle, *, hexify: bool = False) -> dict[str, Any]:
         return to_hex(value) if hexify else value
 
     def addr(value: str) -> Any:
-        return value if hexify else from_hex(value)
+        return value if hexify else from_hex(value, any_case=True)
 
     e = b.event.event
     c = b.checkpoint

@@ -55,6 +55,7 @@ __all__ = [
     "commit",
     "commitment_from_digests",
     "derive_salt",
+    "disclosures_conflict",
     "field_digest",
     "path_bytes",
     "path_conflict",
@@ -149,6 +150,21 @@ def path_conflict(paths: Iterable[FieldPath]) -> str | None:
             if seen is not kind:
                 return f"the node at {format_pointer(prefix)!r} is both an array and an object"
     return None
+
+
+def disclosures_conflict(
+    disclosures: Iterable[Iterable[tuple[FieldPath, object]]],
+) -> str | None:
+    """Why several disclosures of one commitment (each an iterable of ``(typed path, value)``)
+    cannot all open it to one document, or None if they can: a path disclosed with two values,
+    or paths that are no document together (:func:`path_conflict`). Two disclosures of one
+    signed commitment that conflict are the author's equivocation."""
+    values: dict[FieldPath, object] = {}
+    for fields in disclosures:
+        for path, value in fields:
+            if values.setdefault(path, value) != value:
+                return f"{format_pointer(path)!r} is disclosed with two values"
+    return path_conflict(values)
 
 
 def pointer_matches(pointer: str, path: FieldPath) -> bool:

@@ -99,14 +99,14 @@ def derive_log_id(publisher: str) -> bytes:
     """The one log id of a publisher: ``SHA-256("okeios/log/v2" 0x00 || address)`` over the
     20 address bytes. The registry refuses to open any other log for that key, and verifiers
     refuse a checkpoint whose log id is not its publisher's (``log-not-bound``)."""
-    address = from_hex(checksum_address(publisher))
+    address = from_hex(checksum_address(publisher), any_case=True)
     return sha256(b"okeios/log/v2\x00" + address).digest()
 
 
 def key_record_id(log_id: bytes, key: str) -> bytes:
     """The record id under which a log keeps the history of a key (identity events):
     ``SHA-256("okeios/key/v2" 0x00 || logId || address)``."""
-    address = from_hex(checksum_address(key))
+    address = from_hex(checksum_address(key), any_case=True)
     return sha256(b"okeios/key/v2\x00" + log_id + address).digest()
 
 

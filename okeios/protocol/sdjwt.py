@@ -55,6 +55,7 @@ from okeios.protocol.commitment import (
     field_digest,
 )
 from okeios.protocol.events import Event
+from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.keccak import keccak256
 from okeios.protocol.signing import checksum_address
 
@@ -153,12 +154,7 @@ class SdJwtTie:
     @classmethod
     def from_claim(cls, claim: Any) -> SdJwtTie:
         def h(value: Any, n: int | None = 32) -> bytes:
-            if not isinstance(value, str) or not value.startswith("0x"):
-                raise SdJwtError("okeios claim values are 0x-hex")
-            raw = bytes.fromhex(value[2:])
-            if n is not None and len(raw) != n:
-                raise SdJwtError(f"an okeios claim hash is {n} bytes")
-            return raw
+            return from_hex(value, "an okeios claim value", size=n, error=SdJwtError)
 
         try:
             version = claim["version"]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from okeios.protocol.bundle import AnchorRef, Extension
 from okeios.protocol.events import SignedCheckpoint
+from okeios.protocol.hexcodec import from_hex
 from okeios.publish.tables import Journal, JournalEntry, StoreError
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def anchor_ref(entry: JournalEntry, extension: Extension | None = None) -> Ancho
         raise StoreError(f"the journal's anchor of size {entry.tree_size} is incomplete")
     return AnchorRef(
         chain_id=entry.chain_id,
-        registry=bytes.fromhex(entry.registry[2:]),
+        registry=from_hex(entry.registry, "the journal's registry", size=20, any_case=True),
         transaction=entry.tx_hash,
         block=entry.block_number,
         extension=extension,

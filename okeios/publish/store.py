@@ -54,6 +54,7 @@ from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import SignedEvent
 from okeios.protocol.fhir import fhir_resources, resource_identity
+from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.logfile import write_log
 from okeios.protocol.merkle import leaf_hash
 from okeios.protocol.signing import LocalSigner, Signer
@@ -388,10 +389,7 @@ class Store:
                 raise InputError(f"no record of {ident} in this store")
             raw = row.record_id
         else:
-            try:
-                raw = bytes.fromhex(ident.removeprefix("0x"))
-            except ValueError:
-                raise InputError(f"{ident!r} is not a hex record or event id") from None
+            raw = from_hex(ident, "a record or event id", prefix=False, any_case=True)
             if len(raw) != 32:
                 raise InputError(f"{ident!r} is not a 32-byte record or event id")
         found = self.events.find(raw)

@@ -121,6 +121,13 @@ class AuditReport:
     def passed(self) -> bool:
         return self.outcome == "pass"
 
+    @property
+    def anchored_size(self) -> int:
+        """How many entries, from the first, the anchors vouch for: the latest anchor's tree
+        size (0 without anchors). Entries after it carry only the publisher's signature until
+        they are anchored: an audit that passes vouches for the log up to here."""
+        return max((a.tree_size for a in self.anchors), default=0)
+
     def headline(self) -> str:
         word = self.outcome.upper()
         if not self.not_checked:
@@ -148,6 +155,7 @@ class AuditReport:
                 "entries": self.entries,
                 "records": self.records,
                 "anchors": len(self.anchors),
+                "anchoredEntries": self.anchored_size,
                 "checkpoints": self.checkpoints,
                 "defects": len(self.defects),
                 "byKind": self.kinds,

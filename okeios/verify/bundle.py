@@ -497,6 +497,7 @@ def verify_bundle(
         anchored_block=None if proven is None else proven.block_number,
         anchored_time=None if proven is None else proven.timestamp,
         required=policy.required,
+        disclosed_paths=tuple(f.tokens for f in bundle.disclosure.fields),
     )
 
 

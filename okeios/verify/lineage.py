@@ -34,7 +34,7 @@ from okeios.errors import PolicyError
 from okeios.protocol.anchors import ChainView
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.chainrules import Break, advance, starts_chain
-from okeios.protocol.commitment import path_conflict
+from okeios.protocol.commitment import disclosures_conflict
 from okeios.protocol.events import EventKind, SignedEvent
 from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.kinds import ACCESS_KINDS
@@ -263,12 +263,9 @@ def verify_lineage(
     for same in by_event.values():
         if len(same) < 2:
             continue
-        conflict = path_conflict({f.tokens: f for b in same for f in b.disclosure.fields})
-        values: dict[tuple[str | int, ...], bytes] = {}
-        for b in same:
-            for f in b.disclosure.fields:
-                if values.setdefault(f.tokens, f.value) != f.value:
-                    conflict = f"{f.path!r} is disclosed with two values"
+        conflict = disclosures_conflict(
+            [(f.tokens, f.value) for f in b.disclosure.fields] for b in same
+        )
         if conflict is not None:
             return result(
                 _fail(

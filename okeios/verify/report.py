@@ -135,6 +135,11 @@ class Reason(enum.StrEnum):
     AUTHORISATIONS_MISSING = "authorisations-missing"
     PUBLISHER_RETIRED = "publisher-retired"
     IDENTITY_INVALID = "identity-invalid"
+    # one history (docs/threat-model.md): identifiers, origins, note keys, witness answers
+    NON_CANONICAL_ID = "non-canonical-id"
+    SECOND_ORIGIN = "second-origin"
+    SECOND_NOTE_KEY = "second-note-key"
+    UNKNOWN_COSIGNER = "unknown-cosigner"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +208,9 @@ class Report:
     anchored_block: int | None = None
     anchored_time: int | None = None
     required: frozenset[Property] = OFFLINE_PROPERTIES
+    #: the typed paths of ``disclosed``, in the same order (an index and a member ``"0"`` are
+    #: one JSON Pointer but two paths): what batch verification compares across bundles
+    disclosed_paths: tuple[tuple[str | int, ...], ...] = ()
 
     @property
     def outcome(self) -> Status:

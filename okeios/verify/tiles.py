@@ -7,8 +7,12 @@ the tiles it lacks (:attr:`TileFetcher.fetched` lists what was downloaded). The 
 
 :func:`audit_tiles`:
 
-1. reads ``okeios/log.json`` and checks that the note key binding is signed by the expected
-   publisher (``bad-note-key`` otherwise) and names this log;
+1. reads ``okeios/log.json`` strictly: every identifier in its one canonical form
+   (``non-canonical-id`` otherwise: an upper-case or short log id is not the log, it is an
+   attempt to be taken for another), the origin the log id derives
+   (``second-origin``), and a note key binding (version 2) signed by the expected publisher
+   for this log and origin (``bad-note-key``); a note key other than the one this auditor saw
+   for the same log and publisher is ``second-note-key``;
 2. verifies the ``checkpoint`` note with that key (``bad-checkpoint-note``), its origin
    (``foreign-log``), and, given a :class:`~okeios.verify.witness.WitnessPolicy`, its quorum of
    witness cosignatures (``witness-quorum``, ``bad-cosignature``, ``future-cosignature``);
@@ -16,9 +20,11 @@ the tiles it lacks (:attr:`TileFetcher.fetched` lists what was downloaded). The 
    and the tiles above: every entry must hash to its tile hash, every event must be the one the
    entry names, every higher tile hash must be the root of the full tile below
    (``tile-mismatch``), and the tree must have the checkpoint's root (``checkpoint-mismatch``);
-4. with a cache, checks that the previous audit's checkpoint is a prefix of this tree
-   (``inconsistent-checkpoint``: the publisher rewrote what it had shown before, a fork;
-   ``stale-checkpoint``: the log is smaller than before, a stale copy or a rollback);
+4. with a cache, checks that the previous audit's checkpoint of this log (the cache keeps its
+   state per log id *bytes*) is a prefix of this tree (``inconsistent-checkpoint``: the
+   publisher rewrote what it had shown before, a fork; ``stale-checkpoint``: the log is smaller
+   than before, a stale copy or a rollback). The cache's state only ever grows: a smaller or
+   inconsistent tree is reported and never stored;
 5. runs the whole-log audit (:func:`okeios.verify.audit.audit_log`: signatures, lineage,
    anchors, times) over the entries, and merges its defects.
 """
@@ -35,11 +41,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from okeios.errors import NoteError, OkeiosError, TileError, TileUnavailableError
+from okeios.errors import InputError, NoteError, OkeiosError, TileError, TileUnavailableError
 from okeios.protocol.events import event_from_message
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.logfile import LOG_FORMAT
 from okeios.protocol.merkle import MerkleLog, leaf_hash
-from okeios.protocol.note import NoteKeyBinding, parse_checkpoint, parse_note, verify_note
+from okeios.protocol.note import (
+    NoteKeyBinding,
+    log_origin,
+    parse_checkpoint,
+    parse_note,
+    verify_note,
+)
 from okeios.protocol.signing import checksum_address
 from okeios.protocol.tiles import (
     CHECKPOINT_PATH,
@@ -62,6 +75,17 @@ __all__ = ["TileFetcher", "audit_tiles"]
 
 MAX_FILE = 1 << 24
 _STATE = "audit-state.json"
+_STATE_VERSION = 2  # per log id bytes (version 1 kept one log, compared as a string)
+HEADER_VERSION = 2
+_FORK_KINDS = frozenset(
+    {
+        Reason.INCONSISTENT_CHECKPOINT,
+        Reason.STALE_CHECKPOINT,
+        Reason.CHECKPOINT_MISMATCH,
+        Reason.TILE_MISMATCH,
+        Reason.SECOND_NOTE_KEY,
+    }
+)
 
 
 class TileFetcher:
@@ -122,20 +146,54 @@ class TileFetcher:
         if self.cache is not None:
             (self.cache / "files" / rel).unlink(missing_ok=True)
 
-    def load_state(self) -> dict[str, Any] | None:
+    def load_state(self) -> dict[bytes, dict[str, Any]]:
+        """What this auditor saw of each log, keyed by log id bytes: ``size``, ``root``
+        (bytes), ``publisher`` and ``vkey``. A state file that cannot be read is an error (it
+        is the auditor's memory: losing it silently would forget a fork), never an empty one."""
         if self.cache is None or not (self.cache / _STATE).exists():
-            return None
+            return {}
         try:
             data = json.loads((self.cache / _STATE).read_text(encoding="utf-8"))
-            return data if isinstance(data, dict) else None
-        except (OSError, ValueError):
-            return None
+            if not isinstance(data, dict):
+                raise TileError("not a JSON object")
+            if data.get("version") != _STATE_VERSION:  # version 1: one log, a bare hex root
+                data = {
+                    "logs": {data["logId"]: {"size": data["size"], "root": "0x" + data["root"]}}
+                }
+            out: dict[bytes, dict[str, Any]] = {}
+            for hex_id, s in data["logs"].items():
+                log_id = from_hex(hex_id, "a cached log id", size=32, error=TileError)
+                root_text = s["root"]
+                size = s["size"]
+                if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                    raise TileError("a cached size is a non-negative integer")
+                out[log_id] = {
+                    "size": size,
+                    "root": from_hex(root_text, "a cached root", size=32, error=TileError),
+                    "publisher": s.get("publisher"),
+                    "vkey": s.get("vkey"),
+                }
+            return out
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise TileError(f"cannot read the audit state in {self.cache}: {exc}") from exc
 
-    def save_state(self, state: dict[str, Any]) -> None:
+    def save_state(self, state: dict[bytes, dict[str, Any]]) -> None:
         if self.cache is None:
             return
+        logs = {
+            to_hex(log_id): {
+                "size": s["size"],
+                "root": to_hex(s["root"]),
+                "publisher": s.get("publisher"),
+                "vkey": s.get("vkey"),
+            }
+            for log_id, s in state.items()
+        }
         self.cache.mkdir(parents=True, exist_ok=True)
-        (self.cache / _STATE).write_text(json.dumps(state), encoding="utf-8")
+        fd, tmp = tempfile.mkstemp(dir=self.cache, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"version": _STATE_VERSION, "logs": logs}, fh)
+        os.replace(tmp, self.cache / _STATE)
 
 
 def audit_tiles(
@@ -160,14 +218,20 @@ def audit_tiles(
         raise TileError(f"not a tiled okeios log: {exc}") from exc
     try:
         header = json.loads(raw_header)
-        if header.get("format") != TILES_FORMAT or header.get("version") != 1:
-            raise TileError("okeios/log.json is not an okeios tiled log header")
-        log_id = bytes.fromhex(str(header["logId"]).removeprefix("0x"))
-        origin = str(header["origin"])
-        binding = NoteKeyBinding.from_dict(header["noteKey"])
+        if header.get("format") != TILES_FORMAT or header.get("version") != HEADER_VERSION:
+            raise TileError(
+                f"okeios/log.json is not an okeios tiled log header version {HEADER_VERSION}"
+            )
+        log_text, origin = header["logId"], header["origin"]
         claimed = checksum_address(str(header["publisher"]))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TileError(f"bad okeios/log.json: {exc}") from exc
+    try:
+        log_id = from_hex(log_text, "okeios/log.json logId", size=32, error=InputError)
+    except InputError as exc:
+        report = AuditReport(expected, bytes(32))
+        report.defects.append(Defect(Reason.NON_CANONICAL_ID, None, str(exc)))
+        return report
     report = AuditReport(expected, log_id)
     defects: list[Defect] = []
 
@@ -177,12 +241,34 @@ def audit_tiles(
 
     if claimed != expected:
         return fail(Reason.FOREIGN_LOG, f"the tiled log is {claimed}'s, not {expected}'s")
+    if origin != log_origin(log_id):
+        return fail(
+            Reason.SECOND_ORIGIN,
+            f"the log is served under origin {str(origin)[:80]!r}; its one origin is "
+            f"{log_origin(log_id)}",
+        )
     try:
+        binding = NoteKeyBinding.from_dict(header["noteKey"])
         note_key = binding.verify(expected)
-    except NoteError as exc:
+    except (NoteError, KeyError) as exc:
         return fail(Reason.BAD_NOTE_KEY, str(exc))
-    if binding.log_id != log_id or note_key.name != origin:
-        return fail(Reason.BAD_NOTE_KEY, "the note key is bound to another log or origin")
+    if binding.log_id != log_id:
+        return fail(Reason.BAD_NOTE_KEY, "the note key is bound to another log")
+    states = fetcher.load_state()
+    seen = states.get(log_id)
+    if (
+        seen is not None
+        and seen.get("publisher") == expected
+        and seen.get("vkey") not in (None, binding.vkey)
+    ):
+        defects.append(
+            Defect(
+                Reason.SECOND_NOTE_KEY,
+                None,
+                f"{expected} bound note key {binding.vkey} to this log, after {seen['vkey']} "
+                "seen before: one log, two note keys",
+            )
+        )
     try:
         note = parse_note(fetcher.get(CHECKPOINT_PATH, immutable=False))
         verify_note(note, [note_key])
@@ -190,7 +276,7 @@ def audit_tiles(
     except NoteError as exc:
         return fail(Reason.BAD_CHECKPOINT_NOTE, str(exc))
     if checkpoint.origin != origin:
-        return fail(Reason.FOREIGN_LOG, f"the checkpoint is of {checkpoint.origin}, not {origin}")
+        return fail(Reason.SECOND_ORIGIN, f"the checkpoint is of {checkpoint.origin}, not {origin}")
     if witnesses is not None:
         witnessed = check_witnessed(note, note_key, witnesses, now=now)
         if witnessed.reason is not None:
@@ -201,7 +287,7 @@ def audit_tiles(
     leaves: list[bytes] = []
     lines: list[str] = [
         json.dumps(
-            {"format": LOG_FORMAT, "version": 1, "publisher": claimed, "logId": header["logId"]}
+            {"format": LOG_FORMAT, "version": 1, "publisher": claimed, "logId": to_hex(log_id)}
         )
     ]
     levels: dict[int, list[bytes]] = {}
@@ -252,9 +338,8 @@ def audit_tiles(
                 f"the entries' root at size {size} is not the signed checkpoint's",
             )
         )
-    state = fetcher.load_state()
-    if state is not None and state.get("logId") == header["logId"]:
-        old_size, old_root = int(state["size"]), bytes.fromhex(state["root"])
+    if seen is not None:
+        old_size, old_root = seen["size"], seen["root"]
         if old_size > size:
             defects.append(
                 Defect(
@@ -288,12 +373,17 @@ def audit_tiles(
     )
     inner.defects.extend(defects)
     inner.defects.sort(key=lambda d: (d.index is None, d.index or 0))
-    if not any(
-        d.kind
-        in ("inconsistent-checkpoint", "stale-checkpoint", "checkpoint-mismatch", "tile-mismatch")
-        for d in inner.defects
+    # The auditor's memory only grows: never a smaller tree, never one that failed to extend it.
+    if not any(d.kind in _FORK_KINDS for d in inner.defects) and (
+        seen is None or size >= seen["size"]
     ):
-        fetcher.save_state({"logId": header["logId"], "size": size, "root": checkpoint.root.hex()})
+        states[log_id] = {
+            "size": size,
+            "root": checkpoint.root,
+            "publisher": expected,
+            "vkey": binding.vkey,
+        }
+        fetcher.save_state(states)
     return inner
 
 
@@ -330,7 +420,7 @@ def _read_entries(
             try:
                 item = json.loads(line)
                 event = event_from_message(item["event"])
-                sig = bytes.fromhex(str(item["signature"]).removeprefix("0x"))
+                sig = from_hex(item["signature"], "the event's signature", size=65)
                 if event.id + sig != entry:
                     problem = "the okeios event is not the entry of the entry bundle"
             except (ValueError, KeyError, TypeError, AttributeError, OkeiosError) as exc:

@@ -1,10 +1,15 @@
 """Witness cosignatures (C2SP tlog-cosignature, tlog-witness): a k-of-n policy and a witness.
 
-A *witness* is a third party that keeps, per log origin, the latest checkpoint it cosigned. It
+A *witness* is a third party that keeps, per log, the latest checkpoint it cosigned. It
 cosigns a new checkpoint only when the log's signature verifies and a consistency proof shows
-the new tree extends the old one, so two witnesses that both cosigned have seen one history:
-a publisher cannot show one tree to some verifiers and a rewritten one to others (a split
-view) without convincing the witnesses, which it cannot do with a consistency proof.
+the new tree extends the old one, so everything one witness cosigned for one log is one
+history. That holds per *log* only because the witness keys its state by the log id bytes,
+which it reads from the checkpoint's origin (:func:`~okeios.protocol.note.log_id_from_origin`:
+one canonical spelling, everything else refused with 404), and trusts one note key per log: a
+publisher cannot open a second state at the same witness under a second origin or a second
+key. Two verifiers that both require a cosignature by one honest witness therefore never
+accept two trees of one log that are not prefixes of each other; with disjoint witness sets
+they can (see ``docs/threat-model.md``).
 
 :class:`WitnessPolicy` is what a verifier configures: the witnesses it trusts (cosignature/v1
 verifier keys) and how many of them must have cosigned (``quorum``). :func:`check_witnessed`
@@ -31,6 +36,7 @@ from typing import Any
 
 from okeios.errors import NoteError, NoteVerificationError, PolicyError, ProofError
 from okeios.protocol.events import SignedCheckpoint
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.merkle import EMPTY_ROOT, verify_consistency
 from okeios.protocol.note import (
     COSIGNATURE_V1,
@@ -44,6 +50,8 @@ from okeios.protocol.note import (
     add_checkpoint_request,
     b64decode,
     b64encode,
+    log_id_from_origin,
+    log_origin,
     parse_checkpoint,
     parse_cosignatures,
     parse_decimal,
@@ -70,6 +78,7 @@ __all__ = [
 MAX_PROOF_LINES = 63
 MAX_REQUEST = 1 << 16
 MAX_HISTORY = 1000  # checkpoints (cosigned or refused) remembered per log, for the operator
+_STATE_VERSION = 2  # per log id, one note key per log (version 1 was per origin string)
 FUTURE_SKEW = 300
 
 
@@ -266,14 +275,15 @@ def parse_witness_key(text: str) -> CosignatureSigner:
 
 @dataclass
 class _LogState:
-    keys: list[str]
+    key: str
     size: int = 0
     root: bytes = EMPTY_ROOT
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Witness:
-    """A witness: its cosignature key and, per origin, the log keys and latest cosigned size.
+    """A witness: its cosignature key and, per log id (bytes), the log's one note key and the
+    latest cosigned size.
 
     ``state_path`` (JSON) is rewritten atomically after every cosignature, before the answer is
     returned; checking the old size and storing the new checkpoint happen under one lock.
@@ -290,44 +300,73 @@ class Witness:
         self.state_path = Path(state_path) if state_path is not None else None
         self.clock = clock
         self._lock = threading.Lock()
-        self.logs: dict[str, _LogState] = {}
+        self.logs: dict[bytes, _LogState] = {}
         if self.state_path is not None and self.state_path.exists():
             self._load()
 
     def vkey(self) -> str:
         return self.signer.vkey()
 
-    def add_log(self, origin: str, vkeys: Sequence[str]) -> None:
-        """Trust ``vkeys`` (Ed25519 note keys) for checkpoints of ``origin``."""
-        for v in vkeys:
-            if not isinstance(parse_vkey(v), Ed25519Verifier):
-                # A cosignature key as a log key would let a cosignature pass for the log's own.
-                raise NoteError("a log's note key is an Ed25519 (0x01) key")
-        NoteCheckpoint(origin, 0, EMPTY_ROOT)  # validates the origin
+    def add_log(self, origin: str, vkey: str, *, replace: bool = False) -> None:
+        """Trust ``vkey`` (an Ed25519 note key named ``origin``) for the checkpoints of the log
+        whose one origin is ``origin``. A log has one note key: a different key for a log
+        already known is refused unless ``replace`` (the publisher rotated its key); the log's
+        cosigned size and root are kept either way, so a new key never starts a new history."""
+        log_id = log_id_from_origin(origin)
+        key = parse_vkey(vkey)
+        if not isinstance(key, Ed25519Verifier):
+            # A cosignature key as a log key would let a cosignature pass for the log's own.
+            raise NoteError("a log's note key is an Ed25519 (0x01) key")
+        if key.name != origin:
+            raise NoteError(f"the note key is named {key.name!r}, not the log's origin")
         with self._lock:
-            state = self.logs.setdefault(origin, _LogState([]))
-            state.keys = sorted(set(state.keys) | set(vkeys))
+            state = self.logs.get(log_id)
+            if state is None:
+                self.logs[log_id] = _LogState(key.vkey())
+            elif state.key != key.vkey():
+                if not replace:
+                    raise NoteError(
+                        f"{origin} already has a note key ({state.key}); a log has one "
+                        "(replace it explicitly after a key rotation)"
+                    )
+                state.key = key.vkey()
             self._save()
 
     def _load(self) -> None:
         assert self.state_path is not None
         try:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
-            for origin, s in data["logs"].items():
-                self.logs[origin] = _LogState(
-                    list(s["keys"]), int(s["size"]), bytes.fromhex(s["root"]), list(s["history"])
+            if data.get("version") != _STATE_VERSION:
+                raise NoteError(
+                    f"state version {data.get('version')!r}; this witness keeps version "
+                    f"{_STATE_VERSION} (state per log id, one note key per log)"
                 )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            for hex_id, s in data["logs"].items():
+                log_id = from_hex(hex_id, "a log id", size=32, error=NoteError)
+                self.logs[log_id] = _LogState(
+                    str(s["key"]),
+                    int(s["size"]),
+                    from_hex(s["root"], "a root", size=32, error=NoteError),
+                    list(s["history"]),
+                )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise NoteError(f"cannot read the witness state {self.state_path}: {exc}") from exc
 
     def _save(self) -> None:
         if self.state_path is None:
             return
         data = {
+            "version": _STATE_VERSION,
             "logs": {
-                o: {"keys": s.keys, "size": s.size, "root": s.root.hex(), "history": s.history}
-                for o, s in self.logs.items()
-            }
+                to_hex(log_id): {
+                    "origin": log_origin(log_id),
+                    "key": s.key,
+                    "size": s.size,
+                    "root": to_hex(s.root),
+                    "history": s.history,
+                }
+                for log_id, s in self.logs.items()
+            },
         }
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".tmp-")
@@ -343,12 +382,16 @@ class Witness:
             checkpoint = parse_checkpoint(note.text)
         except NoteError as exc:
             return 400, text_plain, f"bad request: {exc}\n".encode()
+        try:
+            log_id = log_id_from_origin(checkpoint.origin)
+        except NoteError:
+            return 404, text_plain, b"unknown log origin (not okeios/0x<log id>)\n"
         with self._lock:
-            state = self.logs.get(checkpoint.origin)
+            state = self.logs.get(log_id)
             if state is None:
                 return 404, text_plain, b"unknown log origin\n"
             try:
-                verify_note(note, [parse_vkey(k) for k in state.keys])
+                verify_note(note, [parse_vkey(state.key)])
             except NoteVerificationError as exc:
                 return 403, text_plain, f"{exc}\n".encode()
             if old_size > checkpoint.tree_size:

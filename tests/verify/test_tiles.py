@@ -199,8 +199,16 @@ def test_tile_paths_follow_the_spec() -> None:
     assert {t.path() for t in tiles_for_size(256)} == {"tile/0/000", "tile/1/000.p/1"}
     for size in (0, 1, 255, 256, 257, 65_536, 70_000, 16_777_217):
         assert {t.path() for t in tiles_for_size(size, entries=True)} == spec_tiles(size)
-    for bad in ("tile/0/1", "tile/0/x000/001", "tile/0/001.p/256", "tile/0/001.p/0",
-                "tile/64/000", "tile/01/000", "tile/0/000/", "tile/0/x1/000"):  # fmt: skip
+    for bad in (
+        "tile/0/1",
+        "tile/0/x000/001",
+        "tile/0/001.p/256",
+        "tile/0/001.p/0",
+        "tile/64/000",
+        "tile/01/000",
+        "tile/0/000/",
+        "tile/0/x1/000",
+    ):
         with pytest.raises(TileError):
             parse_tile_path(bad)
 
@@ -210,7 +218,7 @@ def test_published_tiles_read_by_an_independent_reader(tmp_path: Path) -> None:
     grow(publisher, 600)
     folder = tmp_path / "log"
     note = publish(publisher, folder)
-    vkey = note_signer(publisher.signer, publisher.log_id, f"okeios/0x{publisher.log_id.hex()}")  # type: ignore[arg-type]
+    vkey = note_signer(publisher.signer, publisher.log_id)  # type: ignore[arg-type]
     origin, size, root = spec_verify_checkpoint(note, vkey.vkey())
     assert (origin, size, root) == (f"okeios/0x{publisher.log_id.hex()}", 600, publisher.log.root())
     assert (folder / "checkpoint").read_text() == note
@@ -357,13 +365,13 @@ def test_witness_quorum_in_the_tile_audit(tmp_path: Path) -> None:
     folder = tmp_path / "log"
     note_text = publish(publisher, folder)
     origin = f"okeios/0x{publisher.log_id.hex()}"
-    log_vkey = note_signer(publisher.signer, publisher.log_id, origin).vkey()  # type: ignore[arg-type]
+    log_vkey = note_signer(publisher.signer, publisher.log_id).vkey()  # type: ignore[arg-type]
     witnesses = [
         Witness(CosignatureSigner(f"w{i}.example", bytes([i]) * 32), clock=lambda: TIME)
         for i in range(1, 4)
     ]
     for w in witnesses:
-        w.add_log(origin, [log_vkey])
+        w.add_log(origin, log_vkey)
     note = parse_note(note_text)
     for w in witnesses[:2]:
         status, _, body = w.add_checkpoint(add_checkpoint_request(0, [], note))
@@ -371,11 +379,21 @@ def test_witness_quorum_in_the_tile_audit(tmp_path: Path) -> None:
         note = note.with_signatures(parse_cosignatures(body))
     (folder / "checkpoint").write_bytes(note.to_bytes())
     keys = [w.vkey() for w in witnesses]
-    ok = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None,
-                     witnesses=WitnessPolicy(keys, 2), now=TIME)  # fmt: skip
+    ok = audit_tiles(
+        TileFetcher(folder),
+        publisher=publisher.address,
+        chain=None,
+        witnesses=WitnessPolicy(keys, 2),
+        now=TIME,
+    )
     assert "witness-quorum" not in ok.defect_kinds()
-    short = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None,
-                        witnesses=WitnessPolicy(keys, 3), now=TIME)  # fmt: skip
+    short = audit_tiles(
+        TileFetcher(folder),
+        publisher=publisher.address,
+        chain=None,
+        witnesses=WitnessPolicy(keys, 3),
+        now=TIME,
+    )
     assert "witness-quorum" in short.defect_kinds()
 
 
@@ -471,3 +489,146 @@ def test_a_rolled_back_log_is_named_and_not_remembered(tmp_path: Path) -> None:
     # ...and it does not become the auditor's new memory.
     again = audit_tiles(TileFetcher(new, cache), publisher=publisher.address, chain=None)
     assert again.defect_kinds() == {"chain-unavailable"}
+
+
+# --- issue 19: one log, one origin, one note key, one spelling; the auditor's memory only grows --
+
+
+def _rewrite_header(folder: Path, **changes: object) -> None:
+    import json
+
+    header = json.loads((folder / "okeios/log.json").read_bytes())
+    header.update(changes)
+    (folder / "okeios/log.json").write_text(json.dumps(header))
+
+
+def test_a_re_cased_log_id_is_refused_and_never_rolls_the_auditor_back(tmp_path: Path) -> None:
+    """Issue 19, item 3: a mirror upper-cases the log id in the unsigned okeios/log.json and
+    serves yesterday's checkpoint. The audit refuses the spelling (``non-canonical-id``), and
+    the auditor's memory keeps the larger tree: the plain rollback is still ``stale-checkpoint``."""
+    publisher = make_publisher()
+    grow(publisher, 10)
+    old = tmp_path / "old"
+    publish(publisher, old)
+    grow(publisher, 10)
+    new = tmp_path / "new"
+    publish(publisher, new)
+    cache = tmp_path / "cache"
+    assert audit_tiles(
+        TileFetcher(new, cache), publisher=publisher.address, chain=None
+    ).defect_kinds() == {"chain-unavailable"}
+    for spelling in (
+        "0x" + publisher.log_id.hex().upper(),
+        "0X" + publisher.log_id.hex(),
+        "0x" + publisher.log_id.hex()[:-2],
+        publisher.log_id.hex(),
+    ):
+        _rewrite_header(old, logId=spelling)
+        recased = audit_tiles(TileFetcher(old, cache), publisher=publisher.address, chain=None)
+        assert recased.defect_kinds() == {"non-canonical-id"}, spelling
+    _rewrite_header(old, logId="0x" + publisher.log_id.hex())
+    rolled = audit_tiles(TileFetcher(old, cache), publisher=publisher.address, chain=None)
+    assert "stale-checkpoint" in rolled.defect_kinds()
+    state = TileFetcher(new, cache).load_state()
+    assert state[publisher.log_id]["size"] == 20
+
+
+def test_the_auditor_keeps_its_state_per_log_id_bytes(tmp_path: Path) -> None:
+    """Two logs audited with one cache keep two states; neither overwrites the other."""
+    from okeios.protocol.signing import LocalSigner
+
+    first, second = make_publisher(), Publisher(LocalSigner.from_key(b"\x07" * 32))
+    grow(first, 5)
+    grow(second, 3)
+    publish(first, tmp_path / "a")
+    publish(second, tmp_path / "b")
+    cache = tmp_path / "cache"
+    audit_tiles(TileFetcher(tmp_path / "a", cache), publisher=first.address, chain=None)
+    audit_tiles(TileFetcher(tmp_path / "b", cache), publisher=second.address, chain=None)
+    state = TileFetcher(tmp_path / "a", cache).load_state()
+    assert {k: v["size"] for k, v in state.items()} == {first.log_id: 5, second.log_id: 3}
+
+
+def test_a_second_origin_is_refused_by_publisher_and_auditor(tmp_path: Path) -> None:
+    """Issue 19, item 2: the origin is derived from the log id; neither the publisher nor a
+    mirror can present the log under a second one."""
+    from okeios.protocol.note import Ed25519NoteSigner, NoteCheckpoint, derive_note_seed
+
+    publisher = make_publisher()
+    grow(publisher, 4)
+    folder = tmp_path / "log"
+    with pytest.raises(TileError, match="one origin"):
+        publish_tiles(
+            folder,
+            signer=publisher.signer,  # type: ignore[arg-type]
+            log_id=publisher.log_id,
+            events=[e.signed for e in publisher.events],
+            checkpoint=publisher.checkpoint(),
+            origin="example.com/fork",
+        )
+    publish(publisher, folder)
+    _rewrite_header(folder, origin="example.com/fork")
+    report = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None)
+    assert report.defect_kinds() == {"second-origin"}
+    # The publisher key signs a checkpoint under another origin with the log's own note seed.
+    publish(publisher, folder)
+    seed = derive_note_seed(publisher.signer.private_key, publisher.log_id)  # type: ignore[attr-defined]
+    rogue = Ed25519NoteSigner("example.com/fork", seed)
+    text = NoteCheckpoint("example.com/fork", 4, publisher.log.root()).text()
+    (folder / "checkpoint").write_bytes(rogue.sign_note(text).to_bytes())
+    report = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None)
+    assert report.defect_kinds() & {"second-origin", "bad-checkpoint-note"}
+    assert report.defect_kinds() <= {"second-origin", "bad-checkpoint-note"}
+
+
+def test_a_second_note_key_for_one_log_is_reported(tmp_path: Path) -> None:
+    """Issue 19, item 2: one publisher binding a second note key to its log (to keep a second
+    history at witnesses that knew only the first) is reported to an auditor who saw the first."""
+    from okeios.protocol.note import Ed25519NoteSigner, NoteCheckpoint, NoteKeyBinding, log_origin
+
+    publisher = make_publisher()
+    grow(publisher, 4)
+    folder = tmp_path / "log"
+    publish(publisher, folder)
+    cache = tmp_path / "cache"
+    assert audit_tiles(
+        TileFetcher(folder, cache), publisher=publisher.address, chain=None
+    ).defect_kinds() == {"chain-unavailable"}
+    grow(publisher, 2)
+    publish(publisher, folder)
+    second = Ed25519NoteSigner(log_origin(publisher.log_id), b"\x0b" * 32)
+    binding = NoteKeyBinding.sign(publisher.signer, publisher.log_id, second.vkey())
+    _rewrite_header(folder, noteKey=binding.to_dict())
+    text = NoteCheckpoint(log_origin(publisher.log_id), 6, publisher.log.root()).text()
+    (folder / "checkpoint").write_bytes(second.sign_note(text).to_bytes())
+    report = audit_tiles(TileFetcher(folder, cache), publisher=publisher.address, chain=None)
+    assert "second-note-key" in report.defect_kinds()
+    # A fresh auditor has nothing to compare with: the rest of the page (witnesses keyed by
+    # log id, the chain) is what binds it there.
+    fresh = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None)
+    assert "second-note-key" not in fresh.defect_kinds()
+    # ...and the reported audit is not remembered.
+    assert TileFetcher(folder, cache).load_state()[publisher.log_id]["size"] == 4
+
+
+def test_an_old_audit_state_is_read_strictly(tmp_path: Path) -> None:
+    """A version-1 cache (one log, compared as text) is carried over when its log id is
+    canonical, and refused, never silently forgotten, when it is not."""
+    import json
+
+    publisher = make_publisher()
+    grow(publisher, 3)
+    folder = tmp_path / "log"
+    publish(publisher, folder)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    root = publisher.log.root(2).hex()
+    state = {"logId": "0x" + publisher.log_id.hex(), "size": 2, "root": root}
+    (cache / "audit-state.json").write_text(json.dumps(state))
+    report = audit_tiles(TileFetcher(folder, cache), publisher=publisher.address, chain=None)
+    assert report.defect_kinds() == {"chain-unavailable"}
+    assert TileFetcher(folder, cache).load_state()[publisher.log_id]["size"] == 3
+    state["logId"] = state["logId"].upper().replace("0X", "0x")
+    (cache / "audit-state.json").write_text(json.dumps(state))
+    with pytest.raises(TileError, match="audit state"):
+        audit_tiles(TileFetcher(folder, cache), publisher=publisher.address, chain=None)

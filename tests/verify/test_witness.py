@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from okeios.errors import NoteVerificationError, PolicyError
+from okeios.errors import NoteError, NoteVerificationError, PolicyError
 from okeios.protocol.merkle import EMPTY_ROOT, MerkleLog
 from okeios.protocol.note import (
     CosignatureSigner,
@@ -32,7 +32,7 @@ from okeios.verify.witness import (
     witness_key_text,
 )
 
-ORIGIN = "example.com/okeios-log"
+ORIGIN = "okeios/0x" + "ab" * 32  # a log's one origin
 NOW = 1_760_000_000
 LOG = Ed25519NoteSigner(ORIGIN, b"\x01" * 32)
 
@@ -51,7 +51,7 @@ def note_of(log: MerkleLog, size: int | None = None, signer: Ed25519NoteSigner =
 
 def make_witness(i: int, state: Path | None = None) -> Witness:
     w = Witness(CosignatureSigner(f"witness{i}.example", bytes([i]) * 32), state, clock=lambda: NOW)
-    w.add_log(ORIGIN, [LOG.vkey()])
+    w.add_log(ORIGIN, LOG.vkey())
     return w
 
 
@@ -230,8 +230,8 @@ def test_a_bundle_checkpoint_witnessed_by_a_quorum() -> None:
     publisher = make_publisher()
     first = publisher.create({"resourceType": "Observation", "status": "final"})
     bundle = publisher.bundle(first.id)
-    origin = "okeios/test-log"
-    note_key = note_signer(publisher.signer, publisher.log_id, origin)  # type: ignore[arg-type]
+    origin = f"okeios/0x{publisher.log_id.hex()}"
+    note_key = note_signer(publisher.signer, publisher.log_id)  # type: ignore[arg-type]
     binding = NoteKeyBinding.sign(publisher.signer, publisher.log_id, note_key.vkey())
     witnesses = [CosignatureSigner(f"w{i}.example", bytes([i]) * 32) for i in (1, 2, 3)]
     policy = WitnessPolicy([w.vkey() for w in witnesses], 2)
@@ -269,7 +269,11 @@ def test_a_bundle_checkpoint_witnessed_by_a_quorum() -> None:
     assert witness_verdict(bundle.checkpoint, note, forged, policy, now=NOW).reason is (
         Reason.BAD_NOTE_KEY
     )
-    elsewhere = NoteKeyBinding.sign(publisher.signer, b"\x01" * 32, note_key.vkey())
+    from okeios.errors import NoteError
+
+    with pytest.raises(NoteError):  # the key is named after this log's origin, not another's
+        NoteKeyBinding.sign(publisher.signer, b"\x01" * 32, note_key.vkey())
+    elsewhere = NoteKeyBinding(b"\x01" * 32, binding.vkey, binding.publisher, binding.signature)
     assert witness_verdict(bundle.checkpoint, note, elsewhere, policy, now=NOW).reason is (
         Reason.BAD_NOTE_KEY
     )
@@ -280,7 +284,7 @@ def test_a_witness_never_takes_a_cosignature_key_for_a_log_key() -> None:
 
     w = make_witness(1)
     with pytest.raises(NoteError):
-        w.add_log("example.com/x", [CosignatureSigner("example.com/x", b"\x05" * 32).vkey()])
+        w.add_log(ORIGIN, CosignatureSigner(ORIGIN, b"\x05" * 32).vkey())
 
 
 def test_old_cosignatures_do_not_count_under_a_maximum_age() -> None:
@@ -300,3 +304,50 @@ def test_old_cosignatures_do_not_count_under_a_maximum_age() -> None:
     assert check_witnessed(recent, LOG.verifier, fresh_only, now=NOW).passed
     with pytest.raises(PolicyError):
         WitnessPolicy(keys, 1, max_age=0)
+
+
+# --- issue 19: a witness keeps one history per log id, under one origin and one note key ------
+
+
+def test_one_witness_cannot_be_made_to_cosign_two_forks_of_one_log() -> None:
+    """Issue 19, item 2: the publisher presents a fork of its log under a second origin (or a
+    second spelling of it) with a second note key. The witness reads the log id out of the
+    origin, keeps one state per log id, and trusts one note key per log."""
+    log_id = bytes.fromhex("ab" * 32)
+    w = make_witness(1)
+    # A second key for the same log is refused, and so is a second origin for it.
+    second = Ed25519NoteSigner(ORIGIN, b"\x02" * 32)
+    with pytest.raises(NoteError, match="has a note key"):
+        w.add_log(ORIGIN, second.vkey())
+    for other in ("example.com/fork", "okeios/0x" + log_id.hex().upper(), ORIGIN + "00"):
+        with pytest.raises(NoteError):
+            w.add_log(other, Ed25519NoteSigner(other, b"\x02" * 32).vkey())
+    # Fork A is cosigned; fork B, signed by the log's key under a second origin, finds no log.
+    a, b = tree(5), tree(5, b"fork ")
+    assert submit(w, 0, [], note_of(a))[0] == 200
+    recased = "okeios/0x" + log_id.hex().upper()
+    fork = LOG.sign_note(NoteCheckpoint(recased, 5, b.root()).text())
+    assert submit(w, 0, [], fork)[0] == 404
+    # After an explicit key replacement (a rotation), the log's history is kept: fork B under
+    # the new key is still refused.
+    w.add_log(ORIGIN, second.vkey(), replace=True)
+    status, _ = submit(w, 5, [], second.sign_note(NoteCheckpoint(ORIGIN, 5, b.root()).text()))
+    assert status == 422
+
+
+def test_the_witness_state_is_per_log_id_and_refuses_old_per_origin_state(tmp_path: Path) -> None:
+    import json
+
+    state = tmp_path / "state.json"
+    w = make_witness(1, state)
+    assert submit(w, 0, [], note_of(tree(3)))[0] == 200
+    data = json.loads(state.read_text())
+    assert data["version"] == 2
+    assert list(data["logs"]) == ["0x" + "ab" * 32]
+    again = Witness(w.signer, state)
+    assert again.logs[bytes.fromhex("ab" * 32)].size == 3
+    state.write_text(
+        json.dumps({"logs": {ORIGIN: {"keys": [], "size": 0, "root": "", "history": []}}})
+    )
+    with pytest.raises(NoteError, match="version"):
+        Witness(w.signer, state)

@@ -306,6 +306,12 @@ def write_fixtures(out: Path) -> None:
     small.create(SMALL_RECORD, author=AUTHOR)
     (out / "small.okb").write_bytes(small.bundle(seed.id).to_bytes())
     (out / "small.json").write_bytes(small.bundle(seed.id).to_json(indent=None).encode())
+    hostile = (
+        b'{"resourceType":"Observation","status":"final","note":[{"text":'
+        b'"<img src=x onerror=alert(1)><script>alert(2)</script>\\u001b[2J\\u202eevil"}]}'
+    )
+    shown = small.create(hostile, author=AUTHOR)
+    (out / "markup.okb").write_bytes(small.bundle(shown.id).to_bytes())
     ident = small.authorise(STRANGER.address, "physician", not_after=2**64 - 1)
     (out / "identity.okb").write_bytes(small.bundle(ident.id).to_bytes())
 

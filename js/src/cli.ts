@@ -196,7 +196,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
   } catch (e) {
     if (!(e instanceof OkeiosError)) throw e;
-    err(`okeios-verify: error: ${e.name}: ${safe(e.message)}`);
+    if (args.json) out(JSON.stringify({ result: "undecided", error: e.name, message: e.message }));
+    else err(`okeios-verify: error: ${e.name}: ${safe(e.message)}`);
     return EXIT_UNDECIDED;
   }
   const results: [string, Report | null, string | null][] = [];

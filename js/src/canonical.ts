@@ -19,8 +19,8 @@ const MAX_INT_DIGITS = 4300;
 const malformed = (m: string) => new OkeiosError("MalformedJSONError", m);
 
 /** Parse untrusted UTF-8 JSON bytes strictly (docs/canonicalization.md section 2). */
-/** `unsigned`: refuse a negative integer token, -0 included (the bundle's JSON form has
- * unsigned integers only). */
+/** `unsigned`: a negative integer token (-0 included) is read as a number token, not an
+ * integer (the bundle's JSON form has unsigned integers only). */
 export function parseJson(data: Bytes, maxDepth = MAX_DEPTH, unsigned = false): JSONValue {
   if (data.length >= 3 && data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf)
     throw malformed("JSON text starts with a byte order mark");
@@ -96,8 +96,9 @@ export function parseJsonText(text: string, maxDepth = MAX_DEPTH, unsigned = fal
       const digits = token.startsWith("-") ? token.length - 1 : token.length;
       if (digits > MAX_INT_DIGITS)
         throw new OkeiosError("NumberError", `an integer of more than ${MAX_INT_DIGITS} digits`);
-      if (unsigned && token.startsWith("-"))
-        throw new OkeiosError("EncodingError", `a negative number (${token}) where only unsigned integers are allowed`);
+      // A negative integer (-0 included) of the bundle's JSON form is no unsigned integer:
+      // kept as a number token, which every integer member refuses where it is read.
+      if (unsigned && token.startsWith("-")) return new JSONNumber(token);
       return BigInt(token);
     }
     return new JSONNumber(token);

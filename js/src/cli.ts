@@ -10,6 +10,7 @@ import { Authority } from "./identity.js";
 import { loadAuthority } from "./keyhistory.js";
 import { CHAIN, OFFLINE, PROPERTIES, Policy, Report, outcome, headline, reportToDict, verifyBundle } from "./verify.js";
 import { toHex } from "./bytes.js";
+import { LineageReport, lineageOutcome, verifyLineage } from "./lineage.js";
 
 const EXIT_OK = 0, EXIT_FAILED = 1, EXIT_UNDECIDED = 2;
 const MAX_INPUT = 64 * 1024 * 1024;
@@ -20,7 +21,7 @@ const HELP = `usage: okeios-verify BUNDLE... [--record FILE]
     [--author ADDR ... | --any-author] [--publisher ADDR ... | --any-publisher]
     [--org ADDR ... [--role ROLE ...] --keys FILE ...]
     [--chain URL --chain-id N --registry ADDR [--confirmations N] [--chain-timeout S]]
-    [--require PROPERTY ...] [--show-fields] [--json]
+    [--require PROPERTY ...] [--show-fields] [--lineage [--tolerance S]] [--json]
 
 Verify okeios proof bundles (binary or JSON), offline or against a chain's AnchorRegistry.
 Exit codes: 0 every required verdict passed; 1 a verdict failed; 2 could not decide: bad
@@ -44,20 +45,22 @@ interface Args {
   require: string[];
   showFields: boolean;
   json: boolean;
+  lineage: boolean;
+  tolerance: string;
 }
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     bundles: [], record: null, author: [], publisher: [], anyAuthor: false, anyPublisher: false,
     org: [], role: [], keys: [], chain: null, chainId: null, registry: null, confirmations: "1",
-    chainTimeout: "30", require: [], showFields: false, json: false,
+    chainTimeout: "30", require: [], showFields: false, json: false, lineage: false, tolerance: "86400",
   };
   const lists: Record<string, keyof Args> = {
     "--author": "author", "--publisher": "publisher", "--org": "org", "--role": "role", "--keys": "keys", "--require": "require",
   };
   const single: Record<string, keyof Args> = {
     "--record": "record", "--chain": "chain", "--chain-id": "chainId", "--registry": "registry",
-    "--confirmations": "confirmations", "--chain-timeout": "chainTimeout",
+    "--confirmations": "confirmations", "--chain-timeout": "chainTimeout", "--tolerance": "tolerance",
   };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
@@ -78,6 +81,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg === "--any-publisher") a.anyPublisher = true;
     else if (arg === "--show-fields") a.showFields = true;
     else if (arg === "--json") a.json = true;
+    else if (arg === "--lineage") a.lineage = true;
     else if (arg === "-h" || arg === "--help") throw new UsageError(HELP);
     else if (arg.startsWith("--")) throw new UsageError(`unknown option ${arg}`);
     else a.bundles.push(arg);
@@ -170,6 +174,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     args = parseArgs(argv);
     policy = policyOf(args);
     if (args.record !== null && args.bundles.length !== 1) throw new UsageError("--record goes with exactly one bundle");
+    if (args.lineage && args.record !== null) throw new UsageError("--record does not go with --lineage");
+    integer(args.tolerance, "--tolerance");
   } catch (e) {
     if (e instanceof UsageError) {
       if (e.message === HELP) {
@@ -199,6 +205,26 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     if (args.json) out(JSON.stringify({ result: "undecided", error: e.name, message: e.message }));
     else err(`okeios-verify: error: ${e.name}: ${safe(e.message)}`);
     return EXIT_UNDECIDED;
+  }
+  if (args.lineage) {
+    let l: LineageReport;
+    try {
+      l = await verifyLineage(args.bundles.map((n) => readInput(n, "bundle")), policy, { chain, tolerance: BigInt(args.tolerance), authorities });
+    } catch (e) {
+      if (!(e instanceof OkeiosError)) throw e;
+      if (args.json) out(JSON.stringify({ result: "undecided", error: e.name, message: e.message }));
+      else err(`okeios-verify: error: ${e.name}: ${safe(e.message)}`);
+      return EXIT_UNDECIDED;
+    }
+    const overall = lineageOutcome(l);
+    if (args.json) {
+      const v = l.verdict;
+      const verdict: Record<string, unknown> = { property: "lineage", result: v.status };
+      if (v.reason !== null) verdict.reason = v.reason;
+      if (v.detail) verdict.detail = v.detail;
+      out(JSON.stringify({ result: overall, record: toHex(l.recordId), lineage: verdict, events: l.reports.map((r) => reportToDict(r, "always")) }, null, 2));
+    } else out(`lineage ${overall.toUpperCase()}: ${l.verdict.status}${l.verdict.reason ? ` [${l.verdict.reason}]` : ""}: ${safe(l.verdict.detail)}`);
+    return exitCode(overall);
   }
   const results: [string, Report | null, string | null][] = [];
   for (const name of args.bundles) {

@@ -106,7 +106,10 @@ export const codePointOrder = (a: string, b: string): number => {
 const jsonInt = (n: bigint | null): number | string | null =>
   n === null ? null : n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
 
-export function reportToDict(r: Report, showFields = false): Record<string, unknown> {
+/** The JSON report. `showFields`: false lists only the disclosed paths; true gives their values
+ * when integrity passed (`okeios verify --show-fields`); "always" gives them in every case (a
+ * lineage's event reports). */
+export function reportToDict(r: Report, showFields: boolean | "always" = false): Record<string, unknown> {
   const verdicts: Record<string, unknown> = {};
   for (const v of r.verdicts) {
     const d: Record<string, unknown> = { property: v.property, result: v.status };
@@ -117,7 +120,7 @@ export function reportToDict(r: Report, showFields = false): Record<string, unkn
   const disclosedMap = new Map<string, string>();
   for (const [p, v] of r.disclosed) disclosedMap.set(p, v);
   const integrity = r.verdicts.find((v) => v.property === "integrity");
-  const disclosed = showFields && integrity?.status === "pass"
+  const disclosed = showFields === "always" || (showFields && integrity?.status === "pass")
     ? Object.fromEntries(disclosedMap)
     : [...disclosedMap.keys()].sort(codePointOrder);
   return {

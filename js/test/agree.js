@@ -14,22 +14,15 @@ export async function runCase(argv, cwd) {
   }
 }
 
-/** The verdict fields both verifiers must agree on exactly. `detail` sentences are free text
- * (compared only for presence), and a refused file's error message too (its class is compared). */
-export function normalise(output) {
-  if (output === null || typeof output !== "object") return output;
-  const one = (r) => {
-    if (r === null || typeof r !== "object") return r;
-    const out = { ...r };
-    if (typeof out.error === "string") out.error = out.error.split(":")[0];
-    delete out.message;
-    if (out.verdicts) {
-      out.verdicts = Object.fromEntries(
-        Object.entries(out.verdicts).map(([k, v]) => [k, { ...v, detail: v.detail ? "…" : undefined }]),
-      );
-    }
-    return out;
-  };
-  if (output.bundles) return { ...output, bundles: Object.fromEntries(Object.entries(output.bundles).map(([k, v]) => [k, one(v)])) };
-  return one(output);
+/** The verdict fields both verifiers must agree on exactly: everything but the free-text
+ * `detail` sentences (compared only for presence) and a refused file's error message (its
+ * class is compared). */
+export function normalise(value, key = "") {
+  if (key === "detail") return value ? "…" : value;
+  if (key === "error" && typeof value === "string") return value.split(":")[0];
+  if (key === "message") return undefined;
+  if (Array.isArray(value)) return value.map((x) => normalise(x));
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalise(v, k)]));
+  return value;
 }

@@ -107,3 +107,21 @@ if (existsSync(join(VECTORS, "log.json"))) {
     });
   }
 }
+
+if (existsSync(join(VECTORS, "lineage.json"))) {
+  const { verifyLineage, lineageOutcome } = await import("../dist/lineage.js");
+  for (const c of load("lineage.json").cases) {
+    test(`lineage vector ${c.name}`, async () => {
+      const policy = policyFrom(c.policy);
+      const chain = c.chain === undefined ? null : recordedChain(c.chain);
+      const l = await verifyLineage(c.bundles.map(bytesOf), policy, {
+        chain,
+        tolerance: c.tolerance === undefined ? undefined : BigInt(c.tolerance),
+      });
+      const got = l.verdict.reason === null ? { result: l.verdict.status } : { result: l.verdict.status, reason: l.verdict.reason };
+      assert.deepEqual(got, c.expect.lineage, l.verdict.detail);
+      assert.equal(lineageOutcome(l), c.expect.result);
+      if (c.expect.exit !== undefined) assert.equal(EXIT[lineageOutcome(l)], c.expect.exit);
+    });
+  }
+}

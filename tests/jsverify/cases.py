@@ -265,9 +265,25 @@ def build(out: Path, fhir: Path, *, count: int = 24, mutations: int = 2) -> int:
         w.case(f"{tag} anchoring required offline", [b], "--require", "anchoring")
         if k < 3:
             _tampered(w, tag, pub, full)
-    for ev in extra:
-        g = w.file("grant.okb", pub.bundle(ev.id).to_bytes())
-        w.case("grant", [g])
+    # A record's history: create, grant, amend, access; then the same bundles checked as a
+    # lineage (in another order, and with an event left out).
+    rid = first.record_id
+    amended = pub.amend(rid, logged[0][1].replace(b"{", b'{"okeiosNote": "v2", ', 1), author=AUTHOR)
+    extra.append(amended)
+    extra.append(pub.record_event(EventKind.ACCESS, rid, subject=STRANGER.address))
+    history = [first, *extra]
+    names = [w.file(f"h{k}.okb", pub.bundle(ev.id).to_bytes()) for k, ev in enumerate(history)]
+    w.case("lineage", list(reversed(names)), "--lineage")
+    w.case("lineage with a gap", [names[0], *names[2:]], "--lineage")
+    w.case(
+        "lineage of two records",
+        [names[0], w.file("other.okb", pub.bundle(logged[1][2].id).to_bytes())],
+        "--lineage",
+    )
+    for k, ev in enumerate(extra):
+        w.case(
+            f"{ev.signed.event.kind} {k}", [w.file(f"extra{k}.okb", pub.bundle(ev.id).to_bytes())]
+        )
     w.case("usage: nobody trusted", [w.file("u.okb", pub.bundle(first.id).to_bytes())], trust=[])
     w.case("not a bundle", [w.file("junk.bin", b"hello")])
     w.case("version 1", [w.file("v1.okb", b"\x89OKEIOS\x01\x80")])

@@ -3,7 +3,7 @@
 
 import { decodeMsgpack } from "./msgpack.js";
 import { Bytes, concat, equal, fromHex, toHex, utf8, decodeUtf8, compare } from "./bytes.js";
-import { JSONNumber, JSONValue, Token, parseJson } from "./canonical.js";
+import { JSONValue, Token, parseJson } from "./canonical.js";
 import { Event, checksumAddress, parseAddress, keyRecordId } from "./crypto.js";
 import { pathBytes, MAX_PATH_TOKENS } from "./commitment.js";
 import { OkeiosError } from "./errors.js";
@@ -439,8 +439,9 @@ export function decodeJson(data: Bytes): Bundle {
   if (raw.get("mediaType") !== JSON_MEDIA_TYPE)
     throw new OkeiosError("BadMagicError", "not an okeios JSON bundle (mediaType)");
   const version = raw.get("version");
-  const isTwo = version === 2n || (version instanceof JSONNumber && Number(version.token) === 2);
-  if (!isTwo) throw new OkeiosError("UnsupportedVersionError", versionMessage(typeof version === "bigint" ? version : "?"));
+  // `version` is the integer 2 (a `2.0` or `2e0` is another version, as the specification
+  // says; a reader whose JSON numbers are doubles must not let it pass as 2).
+  if (version !== 2n) throw new OkeiosError("UnsupportedVersionError", versionMessage(typeof version === "bigint" ? version : "?"));
   checkOrder([...raw.entries()], JSON_TOP_KEYS, "bundle");
   const body = new Map([...raw.entries()].filter(([k]) => k !== "mediaType" && k !== "version"));
   return decodeBody(body, readHex);

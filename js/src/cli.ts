@@ -187,8 +187,12 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
     throw e;
   }
-  const chain = args.chain === null ? null
-    : new RpcChain(httpTransport(args.chain, Math.max(1, Number(args.chainTimeout)) * 1000), Date.now() + Math.max(1, Number(args.chainTimeout)) * 1000);
+  const seconds = Number(args.chainTimeout);
+  if (!(seconds > 0)) {
+    err(`okeios-verify: error: --chain-timeout must be a positive number of seconds, got ${JSON.stringify(args.chainTimeout)}`);
+    return EXIT_UNDECIDED;
+  }
+  const chain = args.chain === null ? null : new RpcChain(httpTransport(args.chain, seconds * 1000), Date.now() + seconds * 1000);
   let record: Uint8Array | null = null;
   let authorities: Map<string, Authority> | null = null;
   try {

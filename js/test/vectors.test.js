@@ -125,3 +125,27 @@ if (existsSync(join(VECTORS, "lineage.json"))) {
     });
   }
 }
+
+if (existsSync(join(VECTORS, "shares.json"))) {
+  const { openShare } = await import("../dist/share.js");
+  const SHARE_ERRORS = { DecryptionError: "decryption-failed", WrongSuiteError: "wrong-suite" };
+  for (const c of load("shares.json").cases) {
+    test(`share vector ${c.name}`, async () => {
+      const policy = policyFrom(c.policy);
+      const chain = c.chain === undefined ? null : recordedChain(c.chain);
+      let opened;
+      try {
+        opened = await openShare(utf8(c.share), fromHex("0x" + c.recipientKey.replace(/^0x/, "")), policy, chain);
+      } catch (e) {
+        assert.ok(c.expect.error !== undefined, `refused unexpectedly: ${e.name}: ${e.message}`);
+        assert.equal(SHARE_ERRORS[e.name] ?? refusalClass(e.name), c.expect.error, `${e.name}: ${e.message}`);
+        return;
+      }
+      assert.equal(c.expect.error, undefined, "opened a share the vector refuses");
+      const got = Object.fromEntries(opened.report.verdicts.map((v) => [v.property, v.reason === null ? { result: v.status } : { result: v.status, reason: v.reason }]));
+      for (const [prop, want] of Object.entries(c.expect.verdicts)) assert.deepEqual(got[prop], want, prop);
+      assert.equal(outcome(opened.report), c.expect.result);
+      if (c.expect.record !== undefined) assert.equal(Buffer.from(opened.record).toString("utf8"), c.expect.record);
+    });
+  }
+}

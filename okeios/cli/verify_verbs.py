@@ -270,6 +270,29 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return exit_code(outcome)
 
 
+def verify_page() -> bytes:
+    """The verify page: one self-contained HTML file (the TypeScript verifier of ``js/``,
+    built by ``npm run build --prefix js`` and shipped as package data), which checks a bundle
+    in the reader's browser and makes no network request unless the reader enters a chain URL."""
+    from importlib.resources import files
+
+    return files("okeios").joinpath("assets", "verify-page.html").read_bytes()
+
+
+def _cmd_verify_page(args: argparse.Namespace) -> int:
+    page = verify_page()
+    if args.output:
+        o.check_writable(args.output)
+        o.write_output(args.output, page)
+        if args.json:
+            o.print_json({"output": args.output, "bytes": len(page)})
+        else:
+            o.note(f"wrote {args.output}: open it in a browser and drop a bundle on it")
+    else:
+        sys.stdout.buffer.write(page)
+    return o.EXIT_OK
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from okeios.cli.report import run_report
 
@@ -301,6 +324,14 @@ def register(sub: Any) -> None:
     )
     o.tolerance_option(p, "with --lineage: ")
     o.progress_option(p)
+
+    p = o.command(
+        sub,
+        "verify-page",
+        "write the verify page: one HTML file that checks a bundle in any browser, offline",
+        _cmd_verify_page,
+    )
+    o.output_option(p, "write the page here (default: stdout)")
 
     p = o.command(sub, "decrypt", "open a share with a recipient key and verify it", _cmd_decrypt)
     p.add_argument("share", metavar="SHARE")

@@ -34,8 +34,8 @@ from okeios.crypto.payload import (
     seal_payload,
 )
 from okeios.errors import InputError
-from okeios.protocol.canonical import JSONValue, canonicalize, parse_json
-from okeios.protocol.commitment import SEED_SIZE, commit
+from okeios.protocol.canonical import JSONValue, parse_json
+from okeios.protocol.commitment import SEED_SIZE, commit_canonical
 from okeios.protocol.events import (
     ZERO_ADDRESS,
     ZERO_HASH,
@@ -126,9 +126,9 @@ def prepare(
 ) -> Prepared:
     """Everything about one new record that needs no log: the worker's part."""
     value = parse_json(record) if isinstance(record, bytes | bytearray) else record
-    commitment, _ = commit(value, seed=d.seed)
+    commitment, _, canonical = commit_canonical(value, seed=d.seed)
     aad = payload_aad(d.record_id, 1)
-    sealed = seal_payload(d.data_key, canonicalize(value), aad=aad, rng=_fixed(d.nonce))
+    sealed = seal_payload(d.data_key, canonical, aad=aad, rng=_fixed(d.nonce))
     event = Event(
         kind=EventKind.CREATE,
         log_id=log_id,

@@ -47,8 +47,10 @@ def _digest(store: Store) -> str:
         ("nodes", "level, idx"),
         ("resources", "key"),
     ):
-        for row in store.db.execute(f"SELECT * FROM {table} ORDER BY {order}"):  # noqa: S608
-            h.update(repr(tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)).encode())
+        for row in store.db.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+            h.update(
+                repr(tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)).encode()
+            )
     return h.hexdigest()
 
 
@@ -77,7 +79,9 @@ def test_put_amend_and_export_write_the_pinned_bytes(tmp_path: Path) -> None:
     store.amend("Basic/odd-1", b'{"resourceType":"Basic","id":"odd-1","a":{"b":[]}}')
     ids = [r.record_id for r in results]
     assert _digest(store) == "57ca855d04b5709f38d4ca8624403b5979ac2042749455bb3771f4f07d8c5fc4"
-    assert _bundles(store, ids) == "ca276447c74a09674846e4336d1041ab840a875f5efa14de40610da2f255b736"
+    assert (
+        _bundles(store, ids) == "ca276447c74a09674846e4336d1041ab840a875f5efa14de40610da2f255b736"
+    )
     store.close()
 
 
@@ -86,5 +90,8 @@ def test_add_writes_the_pinned_bytes(tmp_path: Path) -> None:
     store = _store(tmp_path / "add", b"pinned-add")
     logged = store.add(synthetic_records(20, seed=3) + ODD, chunk_size=7)
     assert _digest(store) == "c6d0c09e094948bb665d5bd41e1d3b1024e36e65e78ea96b58c2b23f16f00293"
-    assert _bundles(store, [e.record_id for e in logged[:6]]) == "55cc0e3ad83d00bcafeff0b546c0528b44836b282eac92fe6a01ff8638466b4f"
+    assert (
+        _bundles(store, [e.record_id for e in logged[:6]])
+        == "55cc0e3ad83d00bcafeff0b546c0528b44836b282eac92fe6a01ff8638466b4f"
+    )
     store.close()

@@ -227,8 +227,40 @@ class Identities:
     def type_mac(self, resource_type: str) -> bytes:
         return self._mac(b"type", resource_type.encode())
 
-    def content_mac(self, value: JSONValue) -> bytes:
-        return self._mac(b"content", canonicalize(value))
+    def content_mac(self, value: JSONValue, canonical: bytes | None = None) -> bytes:
+        """The content check of ``value`` (``canonical``: its canonical bytes, when known)."""
+        return self._mac(b"content", canonicalize(value) if canonical is None else canonical)
+
+    def label_of(self, value: JSONValue, key: str | None) -> str | None:
+        """The identity :meth:`judge` would give ``value`` (no checks): ``Type/id``, else the
+        caller's ``key``, else None."""
+        identity = resource_identity(value)
+        return f"{identity[0]}/{identity[1]}" if identity is not None else key
+
+    def seal_label(self, record_id: bytes, label: str) -> bytes:
+        """``label`` sealed for the row of ``record_id`` (draws one nonce)."""
+        return seal_payload(
+            self._master, label.encode(), aad=_LABEL_LABEL + record_id, rng=self._rng
+        )
+
+    def new_row(
+        self,
+        record_id: bytes,
+        kind: str,
+        label: str,
+        version_id: str | None,
+        sealed_label: bytes,
+        canonical: bytes,
+    ) -> tuple[bytes, bytes, bytes, bytes, str | None, bytes]:
+        """The ``resources`` row :meth:`remember` writes, from a label sealed beforehand."""
+        return (
+            self.key(label),
+            record_id,
+            self.type_mac(kind),
+            sealed_label,
+            version_id,
+            self._mac(b"content", canonical),
+        )
 
     def find(self, label: str) -> ResourceRow | None:
         return self.rows.get(self.key(label))
@@ -245,9 +277,7 @@ class Identities:
         self, record_id: bytes, kind: str, label: str, version_id: str | None, value: JSONValue
     ) -> None:
         """Record that ``record_id`` holds ``label``, now at content ``value``."""
-        sealed = seal_payload(
-            self._master, label.encode(), aad=_LABEL_LABEL + record_id, rng=self._rng
-        )
+        sealed = self.seal_label(record_id, label)
         self.rows.put(
             self.key(label),
             record_id,

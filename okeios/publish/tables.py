@@ -741,5 +741,23 @@ class Resources:
             (key, record_id, kind, label, version_id, content),
         )
 
+    def put_many(
+        self, rows: Sequence[tuple[bytes, bytes, bytes, bytes, str | None, bytes]]
+    ) -> None:
+        """:meth:`put` of many rows ``(key, record_id, type, label, version_id, content)``."""
+        self._db.conn.executemany(
+            "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?)", rows
+        )
+
+    def present(self, keys: Sequence[bytes]) -> set[bytes]:
+        """Which of ``keys`` have a row (one query per 500 keys)."""
+        found: set[bytes] = set()
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            marks = ", ".join("?" * len(part))
+            sql = f"SELECT key FROM resources WHERE key IN ({marks})"  # noqa: S608 - marks only
+            found.update(bytes(r[0]) for r in self._db.execute(sql, part))
+        return found
+
     def forget(self, record_id: bytes) -> None:
         self._db.execute("DELETE FROM resources WHERE record_id = ?", (record_id,))

@@ -70,7 +70,7 @@ def test_put_amend_and_export_write_the_pinned_bytes(tmp_path: Path) -> None:
     store = _store(tmp_path / "put", b"pinned-put")
     records = synthetic_records(12, seed=11) + ODD
     results = store.put(records, keys=[None] * 13 + ["caller-key", None])
-    assert [r.status for r in results].count("created") == len(records)
+    assert [r.status for r in results] == ["created"] * len(records)
     changed = json.loads(ODD[2])
     changed["meta"]["versionId"] = "2"
     changed["valueQuantity"]["value"] = 6.2
@@ -94,4 +94,43 @@ def test_add_writes_the_pinned_bytes(tmp_path: Path) -> None:
         _bundles(store, [e.record_id for e in logged[:6]])
         == "55cc0e3ad83d00bcafeff0b546c0528b44836b282eac92fe6a01ff8638466b4f"
     )
+    store.close()
+
+
+def _obs(ident: str, value: str, version: str | None = None) -> bytes:
+    meta = f'"meta":{{"versionId":"{version}"}},' if version else ""
+    return (
+        f'{{"resourceType":"Observation","id":"{ident}",{meta}"status":"final",'
+        f'"valueQuantity":{{"value":{value},"unit":"%"}}}}'
+    ).encode()
+
+
+@pytest.mark.sqlite_only(reason="pins the rows of a SQLite store")
+def test_one_put_mixing_new_changed_and_repeated_resources_writes_the_pinned_bytes(
+    tmp_path: Path,
+) -> None:
+    """New resources, one changed twice within the call, one repeated, non-FHIR JSON under a
+    key and without one: the randomness is drawn in the order of a one-by-one run."""
+    store = _store(tmp_path / "mixed", b"pinned-mixed")
+    first = store.put([_obs("a", "1.0", "1"), _obs("b", "2.0")])
+    assert [r.status for r in first] == ["created", "created"]
+    batch = [
+        _obs("c", "3.0"),
+        _obs("d", "4.00"),
+        _obs("a", "1.5", "2"),  # changes a stored resource
+        _obs("c", "3.0"),  # repeats one created earlier in this call
+        _obs("e", "5.0"),
+        _obs("d", "4.5"),  # changes one created earlier in this call
+        b'{"free": "json"}',
+        b'{"keyed": true}',
+        _obs("b", "2.0"),  # the same as stored
+        _obs("f", "6.0"),
+    ]
+    keys = [None] * 7 + ["my-key", None, None]
+    got = store.put(batch, keys=keys)
+    assert [r.status for r in got] == [
+        "created", "created", "amended", "unchanged", "created", "amended", "created",
+        "created", "unchanged", "created",
+    ]  # fmt: skip
+    assert _digest(store) == "737ee63cacd642eb99b49f40065b646b650dd98b10da689f4f920910e8c2a5fd"
     store.close()

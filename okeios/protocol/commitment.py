@@ -65,6 +65,7 @@ __all__ = [
     "path_bytes",
     "path_conflict",
     "pointer_matches",
+    "record_leaves",
 ]
 
 FieldPath = tuple[str | int, ...]
@@ -99,8 +100,7 @@ def _check_path(path: object) -> FieldPath:
     return path
 
 
-def path_bytes(path: FieldPath) -> bytes:
-    """The hashed encoding of a typed path (see the module docstring)."""
+def _checked_path_bytes(path: FieldPath) -> bytes:
     out = [_u32(len(_check_path(path)))]
     for token in path:
         if isinstance(token, str):
@@ -111,6 +111,30 @@ def path_bytes(path: FieldPath) -> bytes:
             out += (_MEMBER, _u32(len(name)), name)
         else:
             out += (_INDEX, token.to_bytes(8, "big"))
+    return b"".join(out)
+
+
+def path_bytes(path: FieldPath) -> bytes:
+    """The hashed encoding of a typed path (see the module docstring)."""
+    if type(path) is not tuple or len(path) > MAX_PATH_TOKENS:
+        return _checked_path_bytes(path)
+    out = [len(path).to_bytes(4, "big")]
+    members = _MEMBERS
+    token: Any
+    for token in path:
+        kind = type(token)
+        if kind is str:
+            known = members.get(token)
+            if known is None:
+                try:
+                    known = _remember_member(token)
+                except UnicodeEncodeError:
+                    return _checked_path_bytes(path)  # raises, naming the member
+            out.append(known[0])
+        elif kind is int and 0 <= token < 1024:
+            out.append(_INDEXES[token])
+        else:
+            return _checked_path_bytes(path)
     return b"".join(out)
 
 
@@ -365,6 +389,15 @@ _MEMBERS: dict[str, tuple[bytes, str]] = {}  # member name -> (its path token, i
 _MEMBERS_MAX = 1 << 14
 
 
+def _remember_member(name: str) -> tuple[bytes, str]:
+    """A member name's path token and JSON text (``"name":``), kept for the next time."""
+    raw = name.encode("utf-8")
+    known = (_MEMBER + len(raw).to_bytes(4, "big") + raw, _quote(name) + ":")
+    if len(_MEMBERS) < _MEMBERS_MAX:
+        _MEMBERS[name] = known
+    return known
+
+
 class _NeedsCareError(Exception):
     """Internal: the fast walk met something it leaves to the careful one (which then gives
     the same result, or the error the record deserves)."""
@@ -397,10 +430,7 @@ def _fast_walk(record: JSONValue, encoded: list[bytes], values: list[bytes]) -> 
             for key in _sorted_keys(v):
                 known = members.get(key)
                 if known is None:
-                    name = key.encode("utf-8")  # a lone surrogate raises: careful walk
-                    known = (_MEMBER + len(name).to_bytes(4, "big") + name, quote(key) + ":")
-                    if len(members) < _MEMBERS_MAX:
-                        members[key] = known
+                    known = _remember_member(key)  # a lone surrogate raises: careful walk
                 parts.append(known[1] + enc(v[key], prefix + known[0], depth + 1))
             return "{" + ",".join(parts) + "}"
         elif kind is list:
@@ -468,6 +498,13 @@ def _walk(record: JSONValue) -> tuple[list[bytes], list[bytes], bytes | None]:
     if len(encoded) > MAX_FIELDS:
         raise CommitmentError(f"a record has at most {MAX_FIELDS} fields")
     return encoded, values, canonical
+
+
+def record_leaves(record: JSONValue) -> list[tuple[bytes, bytes]]:
+    """Every leaf of ``record`` as (:func:`path_bytes` of its path, its canonical bytes), in
+    canonical document order (errors as :func:`commit`'s)."""
+    encoded, values, _ = _walk(record)
+    return list(zip(encoded, values, strict=True))
 
 
 def _salt_states(seed: bytes) -> tuple[Any, Any]:

@@ -9,6 +9,7 @@ on real FHIR resources and on records made to reach every branch.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import json
@@ -27,6 +28,7 @@ from okeios.protocol.canonical import (
 )
 from okeios.protocol.commitment import (
     DisclosedField,
+    _checked_path_bytes,
     commit,
     commit_canonical,
     path_bytes,
@@ -199,3 +201,28 @@ ADDRESS = "0x" + "ab" * 20
 def test_an_event_id_is_the_generic_eip712_digest(event: Event) -> None:
     assert event.id == _ENCODER.digest(_DOMAIN_SEPARATOR, EVENT_TYPE, event.message())
     assert event.subject != ZERO_ADDRESS or event.kind is not EventKind.GRANT
+
+
+class _Kind(enum.IntEnum):
+    TWO = 2
+
+
+@pytest.mark.parametrize(
+    "path",
+    [(), ("a",), ("a", 0, "b"), ("\u00e9", 1023, 1024, 2**64 - 1), (_Kind.TWO, "x"), ("", "/~")],
+    ids=range(6),
+)
+def test_path_bytes_fast_path_gives_the_checked_encoding(path: tuple[Any, ...]) -> None:
+    assert path_bytes(path) == _checked_path_bytes(path)
+    assert path_bytes(path) == path_bytes(path)  # once more, from the remembered tokens
+
+
+@pytest.mark.parametrize(
+    "path", [["a"], ("\ud800",), (True,), (-1,), (2**64,), (1.0,), ("a",) * 4097], ids=range(7)
+)
+def test_path_bytes_refuses_what_the_checked_encoding_refuses(path: Any) -> None:
+    with pytest.raises(OkeiosError) as fast:
+        path_bytes(path)
+    with pytest.raises(OkeiosError) as checked:
+        _checked_path_bytes(path)
+    assert str(fast.value) == str(checked.value)

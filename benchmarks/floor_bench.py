@@ -48,14 +48,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import floor  # noqa: E402 - this folder, on the path above
-import scale_bench  # noqa: E402
+import floor
+import scale_bench
 
-from okeios.fhir import fhir_resources  # noqa: E402
-from okeios.protocol.canonical import canonicalize, parse_json  # noqa: E402
-from okeios.publish.store import Store  # noqa: E402
-from okeios.verify.bulk import verify_many  # noqa: E402
-from okeios.verify.policy import TrustPolicy  # noqa: E402
+from okeios.fhir import fhir_resources
+from okeios.protocol.canonical import canonicalize, parse_json
+from okeios.publish.store import Store
+from okeios.verify.bulk import verify_many
+from okeios.verify.policy import TrustPolicy
 
 SHARED = REPO.parent / "shared" / "fhir" / "r4-examples"
 KEY = hashlib.sha256(b"okeios floor benchmark publisher").digest()
@@ -71,7 +71,7 @@ def corpus(n: int) -> list[bytes]:
                 value = parse_json(r) if isinstance(r, bytes) else r
                 if isinstance(value, dict) and "resourceType" in value:
                     base.append(value)
-        except Exception:  # a few examples are not valid okeios input  # noqa: S112
+        except Exception:  # a few examples are not valid okeios input
             continue
     if not base:
         raise SystemExit(f"no FHIR examples at {SHARED}")
@@ -137,53 +137,18 @@ def main(argv: list[str] | None = None) -> int:
             f"  floor checked: the rows of {len(sample)} sampled records are okeios's", flush=True
         )
 
-        runs: dict[str, list[float]] = {k: [] for k in
-            ("add", "put", "cli", "floor_rows", "floor_put", "verify", "bulk", "floor_verify")}  # fmt: skip
+        names = ("add", "put", "cli", "floor_rows", "floor_put", "verify", "bulk", "floor_verify")
+        runs: dict[str, list[float]] = {k: [] for k in names}
         ndjson = tmp / "records.ndjson"
         ndjson.write_bytes(b"\n".join(records) + b"\n")
+        ingest_round(-1, records[:100], tmp, ndjson, {k: [] for k in names}).close()  # warm up
         keep: Store | None = None
         for r in range(args.repeat):
-            ticks = count(1_800_000_000)
-
-            def fresh(name: str) -> Store:
-                return Store.init(tmp / f"{name}-{r}", key=KEY, trust=False)
-
-            s = fresh("add")
-            runs["add"].append(cpu(lambda s=s: s.add(records)))
+            kept = ingest_round(r, records, tmp, ndjson, runs)
             if keep is None:
-                keep = s
+                keep = kept
             else:
-                s.close()
-            conn = floor.open_floor_db(tmp / f"floor-{r}.sqlite")
-            runs["floor_rows"].append(
-                cpu(lambda conn=conn: floor.ingest(
-                    records, conn, rng=os.urandom, clock=lambda: next(ticks), master=os.urandom(32),
-                    private_key=KEY, log=floor.FloorLog()))
-            )  # fmt: skip
-            conn.close()
-            s = fresh("put")
-            runs["put"].append(cpu(lambda s=s: s.put(records)))
-            s.close()
-            conn = floor.open_floor_db(tmp / f"floor-put-{r}.sqlite")
-            runs["floor_put"].append(
-                cpu(lambda conn=conn: floor.ingest(
-                    records, conn, rng=os.urandom, clock=lambda: next(ticks), master=os.urandom(32),
-                    private_key=KEY, log=floor.FloorLog(), identity=True))
-            )  # fmt: skip
-            conn.close()
-            from okeios.cli.main import main as cli
-
-            fresh("cli").close()
-            home = str(tmp / f"cli-{r}")
-            code = [0]
-
-            def run_cli(home: str = home) -> None:
-                with open(os.devnull, "w") as sink, _stdout(sink):
-                    code[0] = cli(["add", "--home", home, "-q", str(ndjson)])
-
-            runs["cli"].append(cpu(run_cli))
-            if code[0] != 0:
-                raise SystemExit(f"okeios add exited {code[0]}")
+                kept.close()
         assert keep is not None
         bundles = [
             keep.export("0x" + rid.hex(), reveal_all=True).to_bytes() for rid in keep.record_ids()
@@ -231,6 +196,50 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0
+
+
+def ingest_round(
+    r: int, records: list[bytes], tmp: Path, ndjson: Path, runs: dict[str, list[float]]
+) -> Store:
+    """One round of the ingest figures, okeios and floor interleaved; the ``add`` store."""
+    from okeios.cli.main import main as cli
+
+    ticks = count(1_800_000_000)
+
+    def clock() -> float:
+        return next(ticks)
+
+    def floor_run(name: str, identity: bool) -> float:
+        conn = floor.open_floor_db(tmp / f"{name}-{r}.sqlite")
+        try:
+            return cpu(
+                lambda: floor.ingest(
+                    records, conn, rng=os.urandom, clock=clock, master=os.urandom(32),
+                    private_key=KEY, log=floor.FloorLog(), identity=identity,
+                )
+            )  # fmt: skip
+        finally:
+            conn.close()
+
+    added = Store.init(tmp / f"add-{r}", key=KEY, trust=False)
+    runs["add"].append(cpu(lambda: added.add(records)))
+    runs["floor_rows"].append(floor_run("floor", False))
+    put = Store.init(tmp / f"put-{r}", key=KEY, trust=False)
+    runs["put"].append(cpu(lambda: put.put(records)))
+    put.close()
+    runs["floor_put"].append(floor_run("floor-put", True))
+    home = tmp / f"cli-{r}"
+    Store.init(home, key=KEY, trust=False).close()
+    code: list[int] = []
+
+    def run_cli() -> None:
+        with open(os.devnull, "w") as sink, _stdout(sink):
+            code.append(cli(["add", "--home", str(home), "-q", str(ndjson)]))
+
+    runs["cli"].append(cpu(run_cli))
+    if code != [0]:
+        raise SystemExit(f"okeios add exited {code}")
+    return added
 
 
 @contextmanager
@@ -326,9 +335,9 @@ def db_bytes(store: Store, n: int) -> dict[str, float]:
         "SELECT AVG(length(message)), AVG(length(signature) + 32 + 32) FROM events"
     ).fetchone()
     print(
-        f"    of which: sealed payload {cols[0]:,.0f} B, sealed keys {cols[1]:,.0f} B, field digests"
-        f" {cols[2]:,.0f} B; event message JSON {ev[0]:,.0f} B beside {ev[1]:,.0f} B of ids and"
-        " signature",
+        f"    of which: sealed payload {cols[0]:,.0f} B, sealed keys {cols[1]:,.0f} B, field"
+        f" digests {cols[2]:,.0f} B; event message JSON {ev[0]:,.0f} B beside {ev[1]:,.0f} B of"
+        " ids and signature",
         flush=True,
     )
     out["total"] = total / n

@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, list[float]] = {k: [] for k in names}
         ndjson = tmp / "records.ndjson"
         ndjson.write_bytes(b"\n".join(records) + b"\n")
-        ingest_round(-1, records[:100], tmp, ndjson, {k: [] for k in names}).close()  # warm up
+        warm = tmp / "warm.ndjson"
+        warm.write_bytes(b"\n".join(records[:100]) + b"\n")
+        ingest_round(-1, records[:100], tmp, warm, {k: [] for k in names}).close()  # warm up
         keep: Store | None = None
         for r in range(args.repeat):
             kept = ingest_round(r, records, tmp, ndjson, runs)

@@ -814,7 +814,11 @@ class Store:
         logged = self.find_event(ident)
         checkpoint, ref = self.journal.proof_point(logged.index)
         return self.publisher.bundle(
-            logged.id, fields=None if reveal_all else chosen, checkpoint=checkpoint, anchor=ref
+            logged.id,
+            fields=None if reveal_all else chosen,
+            checkpoint=checkpoint,
+            anchor=ref,
+            logged=logged,
         )
 
     # -- integrity --------------------------------------------------------------------------

@@ -247,6 +247,22 @@ class Nodes:
             raise StoreError(f"the store's Merkle tree lacks node ({level}, {index}): damaged")
         return bytes(row[0])
 
+    def get_nodes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The hashes of the nodes ``(level, index)`` (a proof's), one query per 200 nodes."""
+        found: dict[tuple[int, int], bytes] = {}
+        unique = sorted(set(wanted))
+        for i in range(0, len(unique), 200):
+            part = unique[i : i + 200]
+            where = " OR ".join(["(level = ? AND idx = ?)"] * len(part))
+            args = [v for pair in part for v in pair]
+            sql = "SELECT level, idx, hash FROM nodes WHERE " + where  # noqa: S608 - marks only
+            for level, idx, digest in self._db.execute(sql, args):
+                found[(int(level), int(idx))] = bytes(digest)
+        for level, index in unique:
+            if (level, index) not in found:
+                raise StoreError(f"the store's Merkle tree lacks node ({level}, {index}): damaged")
+        return found
+
     def put_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
         self._db.conn.executemany("INSERT INTO nodes VALUES (?, ?, ?)", nodes)
 

@@ -134,3 +134,27 @@ def test_one_put_mixing_new_changed_and_repeated_resources_writes_the_pinned_byt
     ]  # fmt: skip
     assert _digest(store) == "737ee63cacd642eb99b49f40065b646b650dd98b10da689f4f920910e8c2a5fd"
     store.close()
+
+
+class _CountingNodes:
+    """Counts the queries a store's tree makes."""
+
+    def __init__(self, store: Store) -> None:
+        self.statements: list[str] = []
+        store.db.conn.set_trace_callback(self.statements.append)
+
+
+@pytest.mark.sqlite_only(reason="counts SQLite statements")
+def test_an_export_reads_the_tree_in_one_query_and_the_event_once(tmp_path: Path) -> None:
+    store = _store(tmp_path / "few", b"few-reads")
+    logged = store.add(synthetic_records(300, seed=2))
+    store.checkpoints.current()
+    trace = _CountingNodes(store)
+    store.export("0x" + logged[123].id.hex(), reveal_all=True)
+    one_by_one = [s for s in trace.statements if "SELECT hash FROM nodes" in s]
+    together = [s for s in trace.statements if "SELECT level, idx, hash FROM nodes" in s]
+    event_reads = [s for s in trace.statements if "FROM events WHERE event_id" in s]
+    assert one_by_one == []
+    assert 1 <= len(together) <= 3  # the proof's nodes, and the frontier when refreshed
+    assert len(event_reads) == 1, event_reads
+    store.close()

@@ -94,6 +94,7 @@ from okeios.publish.tables import (
     JournalEntry,
     Meta,
     Nodes,
+    ResourceRow,
     Resources,
     StoredEvents,
     StoreError,
@@ -551,22 +552,43 @@ class Store:
         def named(i: int, exc: InputError) -> InputError:
             return exc if names is None else type(exc)(f"{names[i]}: {exc}")
 
-        def judged(i: int) -> tuple[JSONValue, Judgement]:
+        parsed: dict[int, JSONValue] = {}  # values parsed ahead, each taken once
+
+        def judged(
+            i: int, known: dict[bytes, ResourceRow] | None = None
+        ) -> tuple[JSONValue, Judgement]:
             record = items[i]
             try:
-                value = parse_json(record) if isinstance(record, bytes) else record
+                value = parsed.pop(i, None)
+                if value is None:
+                    value = parse_json(record) if isinstance(record, bytes) else record
                 key = keys[i] if keys is not None else None
-                return value, self.identities.judge(value, key, stored=stored)
+                return value, self.identities.judge(value, key, stored=stored, known=known)
             except InputError as exc:
                 raise named(i, exc) from exc
+
+        def rows_ahead() -> dict[bytes, ResourceRow] | None:
+            """The stored rows of the identities of the whole call, in one query."""
+            macs = []
+            for i, record in enumerate(items):
+                try:
+                    value = parse_json(record) if isinstance(record, bytes) else record
+                    label = self.identities.label_of(value, keys[i] if keys else None)
+                except InputError:
+                    return None  # judged one by one below, which names the error
+                parsed[i] = value
+                if label is not None:
+                    macs.append(self.identities.key(label))
+            return self.identities.rows.get_many(macs)
 
         # The leading run of resources new to the store is prepared (committed, sealed and
         # signed) before the write lock is taken, so that other writers wait only for the
         # append; its randomness is drawn in the order a one-by-one run draws it.
         ahead: list[_NewPut] = []
         seen: set[bytes] = set()
+        known = rows_ahead() if len(items) > 1 else None
         for i in range(len(items)):
-            value, j = judged(i)
+            value, j = judged(i, known)
             mac = self.identities.key(j.label) if j.label is not None else None
             if j.status != "new" or (mac is not None and mac in seen):
                 break

@@ -765,6 +765,21 @@ class Resources:
             "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?)", rows
         )
 
+    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, ResourceRow]:
+        """The rows of those of ``keys`` that have one (one query per 500 keys)."""
+        found: dict[bytes, ResourceRow] = {}
+        unique = sorted(set(keys))
+        for i in range(0, len(unique), 500):
+            part = unique[i : i + 500]
+            marks = ", ".join("?" * len(part))
+            sql = (
+                "SELECT key, record_id, type, label, version_id, content FROM resources"  # noqa: S608
+                f" WHERE key IN ({marks})"
+            )
+            for row in self._db.execute(sql, part):
+                found[bytes(row[0])] = self._row(row[1:])
+        return found
+
     def present(self, keys: Sequence[bytes]) -> set[bytes]:
         """Which of ``keys`` have a row (one query per 500 keys)."""
         found: set[bytes] = set()

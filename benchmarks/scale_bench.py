@@ -539,10 +539,19 @@ def dask_executor(workers: int) -> Iterator[Executor | None]:
     except ImportError:
         yield None
         return
-    # The workers' statistical profiler samples every 10 ms whatever the work: off, as a
-    # production cluster running okeios would set it.
+    # What a cluster does when idle, turned down as a production cluster running okeios would
+    # set it: the workers' statistical profiler (samples every 10 ms whatever the work), work
+    # stealing (every 100 ms; okeios's chunks are even), the system monitor and the event-loop
+    # tick (every 500 and 20 ms), the memory manager (okeios keeps no data on the workers).
+    quiet = {
+        "distributed.worker.profile.enabled": False,
+        "distributed.scheduler.work-stealing": False,
+        "distributed.admin.system-monitor.interval": "5s",
+        "distributed.admin.tick.interval": "1s",
+        "distributed.scheduler.active-memory-manager.start": False,
+    }
     with (
-        dask.config.set({"distributed.worker.profile.enabled": False}),
+        dask.config.set(quiet),
         LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,  # type: ignore[no-untyped-call]

@@ -552,13 +552,14 @@ def commit_canonical(
     sha256 = hashlib.sha256
     salts: list[bytes] = []
     digests: list[bytes] = []
+    inner_copy, outer_copy, add_salt = inner.copy, outer.copy, salts.append
     for p, v in zip(encoded, values, strict=True):
-        h = inner.copy()
+        h = inner_copy()
         h.update(p)
-        o = outer.copy()
+        o = outer_copy()
         o.update(h.digest())
         salt = o.digest()[:SALT_SIZE]
-        salts.append(salt)
+        add_salt(salt)
         digests.append(
             sha256(
                 b"".join((_FIELD_TAG, salt, len(p).to_bytes(4, "big"), p,

@@ -29,6 +29,7 @@ from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.keccak import keccak256
 from okeios.protocol.signing import (
     SIGNATURE_SIZE,
+    LocalSigner,
     Signer,
     checksum_address,
     recover_address,
@@ -306,6 +307,8 @@ class Event:
         """Sign with ``signer``, which must be the event's author."""
         if checksum_address(signer.address) != self.author:
             raise SignatureError(f"event author is {self.author}, signer is {signer.address}")
+        if type(signer) is LocalSigner:  # signs the digest: the document is not shown
+            return SignedEvent(self, signer.unsafe_sign_digest(self.id))
         return SignedEvent(self, sign_typed(signer, self.typed_data(), self.id))
 
 

@@ -51,8 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import floor
 import scale_bench
 
-from okeios.fhir import fhir_resources
 from okeios.protocol.canonical import canonicalize, parse_json
+from okeios.protocol.fhir import fhir_resources
 from okeios.publish.store import Store
 from okeios.verify.bulk import verify_many
 from okeios.verify.policy import TrustPolicy

@@ -60,9 +60,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import floor  # benchmarks/floor.py: the complete floor
 
-from okeios.fhir import fhir_resources
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import canonicalize, iter_leaves, parse_json
+from okeios.protocol.fhir import fhir_resources
 from okeios.protocol.merkle import leaf_hash, verify_inclusion
 from okeios.publish.store import Store
 from okeios.verify.bulk import verify_many

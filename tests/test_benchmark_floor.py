@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from okeios.fhir import fhir_resources
+from okeios.protocol.fhir import fhir_resources
 from okeios.publish.store import Store
 from okeios.verify.bulk import verify_many
 from okeios.verify.policy import TrustPolicy

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from okeios.errors import OkeiosError
-from okeios.fhir import fhir_resources
 from okeios.protocol.canonical import (
     JSONNumber,
     canonicalize,
@@ -43,6 +42,7 @@ from okeios.protocol.events import (
     EventKind,
     key_record_id,
 )
+from okeios.protocol.fhir import fhir_resources
 from tests.conftest import shared_dir
 
 SEED = bytes(range(32))

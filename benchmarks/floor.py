@@ -247,15 +247,20 @@ def ingest(
     id_key = hmac.digest(master, _IDENTITY_INFO, "sha256")
     versions, events, nodes, resources, ids = [], [], [], [], []
     frontier, size = log.frontier, log.size
+    values = [json.loads(raw, parse_float=_Num) for raw in records]
+    labels: list[str | None] = [None] * len(values)
+    rkeys: list[bytes] = []
+    if identity:  # the stored identities of the whole batch, read in one query per 500
+        labels = [f"{v['resourceType']}/{v['id']}" for v in values]
+        rkeys = [hmac.digest(id_key, b"resource\x00" + lb.encode(), "sha256") for lb in labels]  # type: ignore[union-attr]
+        for i in range(0, len(rkeys), 500):
+            part = rkeys[i : i + 500]
+            sql = f"SELECT key FROM resources WHERE key IN ({', '.join('?' * len(part))})"
+            if conn.execute(sql, part).fetchone():
+                raise ValueError("a resource is not new")
     conn.execute("BEGIN IMMEDIATE")
-    for raw in records:
-        value = json.loads(raw, parse_float=_Num)
-        label = None
-        if identity:
-            label = f"{value['resourceType']}/{value['id']}"
-            rkey = hmac.digest(id_key, b"resource\x00" + label.encode(), "sha256")
-            if conn.execute("SELECT 1 FROM resources WHERE key = ?", (rkey,)).fetchone():
-                raise ValueError(f"{label} is not new")
+    for n, value in enumerate(values):
+        label = labels[n]
         leaves: list[tuple[bytes, bytes]] = []
         canonical = walk(value, leaves)
         record_id = rng(32)
@@ -304,7 +309,7 @@ def ingest(
             version_id = meta.get("versionId") if isinstance(meta, dict) else None
             resources.append(
                 (
-                    rkey,
+                    rkeys[n],
                     record_id,
                     hmac.digest(id_key, b"type\x00" + value["resourceType"].encode(), "sha256"),
                     sealed_label,
@@ -323,27 +328,6 @@ def ingest(
     conn.execute("COMMIT")
     log.size = size
     return ids
-
-
-def prepare_only(
-    records: Sequence[bytes], *, rng: Callable[[int], bytes], master: bytes, private_key: bytes
-) -> None:
-    """The ingest floor without SQLite: the same per-record work, no rows kept."""
-    ingest(records, _NullConn(), rng=rng, clock=lambda: 1.8e9, master=master,  # type: ignore[arg-type]
-           private_key=private_key, log=FloorLog())  # fmt: skip
-
-
-class _NullConn:
-    """Takes the floor's statements and keeps nothing."""
-
-    def execute(self, *args: object) -> _NullConn:
-        return self
-
-    def executemany(self, *args: object) -> None:
-        return None
-
-    def fetchone(self) -> None:
-        return None
 
 
 # -- verify ---------------------------------------------------------------------------------------

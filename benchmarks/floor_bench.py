@@ -33,6 +33,7 @@ import argparse
 import gc
 import hashlib
 import json
+import logging
 import os
 import statistics
 import sys
@@ -239,6 +240,7 @@ def ingest_round(
             code.append(cli(["add", "--home", str(home), "-q", str(ndjson)]))
 
     runs["cli"].append(cpu(run_cli))
+    logging.getLogger().setLevel(logging.WARNING)  # the command set it up for itself
     if code != [0]:
         raise SystemExit(f"okeios add exited {code}")
     return added

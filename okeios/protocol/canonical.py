@@ -677,7 +677,9 @@ def format_pointer(tokens: Iterable[str | int]) -> str:
     """
     out: list[str] = []
     for token in tokens:
-        if isinstance(token, str):
+        if type(token) is str and "~" not in token and "/" not in token:
+            out.append("/" + token)  # nothing to escape
+        elif isinstance(token, str):
             out.append("/" + _escape_token(token))
         elif isinstance(token, int) and not isinstance(token, bool) and token >= 0:
             out.append("/" + int.__repr__(token))

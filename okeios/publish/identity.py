@@ -228,8 +228,40 @@ class Identities:
     def type_mac(self, resource_type: str) -> bytes:
         return self._mac(b"type", resource_type.encode())
 
-    def content_mac(self, value: JSONValue) -> bytes:
-        return self._mac(b"content", canonicalize(value))
+    def content_mac(self, value: JSONValue, canonical: bytes | None = None) -> bytes:
+        """The content check of ``value`` (``canonical``: its canonical bytes, when known)."""
+        return self._mac(b"content", canonicalize(value) if canonical is None else canonical)
+
+    def label_of(self, value: JSONValue, key: str | None) -> str | None:
+        """The identity :meth:`judge` would give ``value`` (no checks): ``Type/id``, else the
+        caller's ``key``, else None."""
+        identity = resource_identity(value)
+        return f"{identity[0]}/{identity[1]}" if identity is not None else key
+
+    def seal_label(self, record_id: bytes, label: str) -> bytes:
+        """``label`` sealed for the row of ``record_id`` (draws one nonce)."""
+        return seal_payload(
+            self._master, label.encode(), aad=_LABEL_LABEL + record_id, rng=self._rng
+        )
+
+    def new_row(
+        self,
+        record_id: bytes,
+        kind: str,
+        label: str,
+        version_id: str | None,
+        sealed_label: bytes,
+        canonical: bytes,
+    ) -> tuple[bytes, bytes, bytes, bytes, str | None, bytes]:
+        """The ``resources`` row :meth:`remember` writes, from a label sealed beforehand."""
+        return (
+            self.key(label),
+            record_id,
+            self.type_mac(kind),
+            sealed_label,
+            version_id,
+            self._mac(b"content", canonical),
+        )
 
     def find(self, label: str) -> ResourceRow | None:
         return self.rows.get(self.key(label))
@@ -246,9 +278,7 @@ class Identities:
         self, record_id: bytes, kind: str, label: str, version_id: str | None, value: JSONValue
     ) -> None:
         """Record that ``record_id`` holds ``label``, now at content ``value``."""
-        sealed = seal_payload(
-            self._master, label.encode(), aad=_LABEL_LABEL + record_id, rng=self._rng
-        )
+        sealed = self.seal_label(record_id, label)
         self.rows.put(
             self.key(label),
             record_id,
@@ -267,6 +297,7 @@ class Identities:
         key: str | None = None,
         *,
         stored: Callable[[bytes], JSONValue] | None = None,
+        known: dict[bytes, ResourceRow] | None = None,
     ) -> Judgement:
         """What adding ``value`` (under the caller's ``key``, for non-FHIR JSON) means.
 
@@ -275,6 +306,7 @@ class Identities:
         order of versions). Raises :class:`~okeios.errors.InputError` for a key that
         contradicts the resource's own identity, an invalid ``meta.lastUpdated``, a changed
         resource that claims the stored ``meta.versionId``, and a tie nothing orders.
+        ``known``, the rows of a batch's identities read beforehand, spares a query.
         """
         identity = resource_identity(value)
         kind, version_id = "", None
@@ -289,7 +321,8 @@ class Identities:
             last_updated(value, "the resource")  # checked even when it orders nothing
             return Judgement("new", None, "", None, None)
         updated = last_updated(value, label)
-        row = self.find(label)
+        # ``known``: the rows of a batch's identities, read in one query (absent: no row)
+        row = self.find(label) if known is None else known.get(self.key(label))
         if row is None:
             return Judgement("new", label, kind, version_id, None)
         if hmac.compare_digest(row.content, self.content_mac(value)):

@@ -64,7 +64,7 @@ def _cmd_anchor(args: argparse.Namespace) -> int:
 def _export_descriptor(args: argparse.Namespace, trust: TrustConfig) -> None:
     """``trust --export-descriptor FILE``: this store's descriptor, for its anchored chain."""
     from okeios.descriptor import TrustDescriptor, parse_descriptor
-    from okeios.publish.tiles import default_origin, note_signer
+    from okeios.publish.tiles import note_signer
 
     with o.open_store(args) as store:
         pins = [trust.chain_by_id(int(k)) for k in trust.chains]
@@ -78,7 +78,6 @@ def _export_descriptor(args: argparse.Namespace, trust: TrustConfig) -> None:
             raise o.UsageError("this home pins several chains (or none): name one with --chain")
         assert pin is not None
         chain_id, registry = pin
-        origin = args.origin or default_origin(store.log_id)
         descriptor = TrustDescriptor(
             organisation=store.keys.organisation,
             publisher=store.address,
@@ -86,7 +85,7 @@ def _export_descriptor(args: argparse.Namespace, trust: TrustConfig) -> None:
             registry=registry,
             private_registry=trust.is_private(chain_id),
             log_id=store.log_id,
-            note_key=note_signer(store.signer, store.log_id, origin).vkey(),
+            note_key=note_signer(store.signer, store.log_id).vkey(),
             witnesses=tuple(args.witness_key),
         )
         parse_descriptor(descriptor.to_bytes())  # what a verifier will read: checked here
@@ -194,9 +193,4 @@ def register(sub: Any) -> None:
         default=[],
         metavar="VKEY",
         help="with --export-descriptor: a witness the log asks to cosign (repeatable)",
-    )
-    p.add_argument(
-        "--origin",
-        metavar="ORIGIN",
-        help="with --export-descriptor: the tiles origin (default: derived from the log id)",
     )

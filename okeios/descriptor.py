@@ -22,6 +22,7 @@ from typing import Any
 from okeios.errors import InputError
 from okeios.protocol.anchors import CANONICAL_REGISTRY
 from okeios.protocol.canonical import load_json_strict
+from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.jsonlimits import nesting_exceeds
 from okeios.protocol.signing import checksum_address
 
@@ -160,7 +161,7 @@ def parse_descriptor(data: bytes) -> TrustDescriptor:
         chain_id=chain_id,
         registry=registry,
         private_registry=private,
-        log_id=bytes.fromhex(log_id[2:]),
+        log_id=from_hex(log_id, "trust descriptor: logId", size=32),
         note_key=None if note_key is None else _vkey(note_key, "noteKey"),
         witnesses=tuple(_vkey(w, "a witness key") for w in witnesses),
     )

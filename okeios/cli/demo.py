@@ -101,9 +101,15 @@ def run_demo(
             chain.fund(store.address, 10**20)
         elif fund is not None:
             fund(store.address)
-        registry = Registry.deploy(chain.w3, store.signer, label=chain.label)
+        from okeios.chain.canonical import deploy_canonical
+
+        embedded_fund = chain.fund if chain.embedded is not None else None
+        registry, _ = deploy_canonical(
+            chain.w3, store.signer, label=chain.label, fund=embedded_fund
+        )
         echo(
-            f"AnchorRegistry at {registry.address} on {chain.label} (chain id {registry.chain_id})"
+            f"the canonical AnchorRegistry at {registry.address} on {chain.label} "
+            f"(chain id {registry.chain_id})"
         )
         policy = TrustPolicy(
             authors=[store.address, clinician.address],

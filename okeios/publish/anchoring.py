@@ -263,20 +263,36 @@ def _forget_reset(store: Store, registry: Registry, say: Echo) -> None:
     log afresh instead of waiting forever. Recomputed from the chain on every run, so a kill
     at any point is finished by the next run."""
     chain_id, address = registry.chain_id, registry.address
-    live = store.journal.entries(chain_id, address, states=("prepared", "sent", "mined", "final"))
-    signed = [e for e in live if e.nonce is not None and e.raw_tx is not None]
-    if not signed:
-        return
     from eth_account import Account
 
     nonces: dict[str, int] = {}  # by sender: a rotated log's entries were sent by older keys
-    gone = []
-    for e in signed:
-        sender = str(Account.recover_transaction(e.raw_tx))
-        if sender not in nonces:
-            nonces[sender] = registry.next_nonce(sender)
-        if e.nonce is not None and e.nonce > nonces[sender]:
-            gone.append(e)
+
+    def forgotten(entries: list[JournalEntry]) -> list[JournalEntry]:
+        out = []
+        for e in entries:
+            if e.nonce is None or e.raw_tx is None:
+                continue
+            sender = str(Account.recover_transaction(e.raw_tx))
+            if sender not in nonces:
+                nonces[sender] = registry.next_nonce(sender)
+            if e.nonce > nonces[sender]:
+                out.append(e)
+        return out
+
+    # A reset shows on the newest entries; only then is the whole journal of this registry
+    # looked at, so a run costs the same after thousands of anchors.
+    recent = store.journal.entries(chain_id, address, states=("prepared", "sent", "mined"))
+    recent += store.journal.rows.latest(chain_id, address, ("final",), RECHECK_FINAL)
+    if not forgotten(recent):
+        return
+    live = store.journal.entries(chain_id, address, states=("prepared", "sent", "mined", "final"))
+    gone = forgotten(live)
+    for e in live:  # a final anchor the reset registry no longer holds is gone too
+        if e.state == "final" and e not in gone and e.raw_tx is not None:
+            sender = str(Account.recover_transaction(e.raw_tx))
+            held = registry.root_at(sender, store.log_id, e.tree_size)
+            if held is None or held.root != e.root:
+                gone.append(e)
     if not gone:
         return
     say(

@@ -676,7 +676,7 @@ def test_gas_per_anchor_stays_within_the_documented_figures(embedded: Chain) -> 
         (999_999_900, 1_000_000_000): 62_000,
     }
     for n, ((old, new), budget) in enumerate(budgets.items()):
-        alice = embedded.accounts[n]
+        alice = embedded.w3.eth.accounts[n]
         lid = log_id(alice)
         if old is not None:
             embedded.transact(registry.functions.anchor(lid, old, uniform_root(old), []), alice)

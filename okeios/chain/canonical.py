@@ -55,7 +55,12 @@ ZERO_SALT = bytes(32)
 
 def create2_address(deployer: str, salt: bytes, init_code: bytes) -> str:
     """``keccak256(0xff || deployer || salt || keccak256(init_code))[12:]`` (EIP-1014)."""
-    digest = keccak256(b"\xff" + from_hex(deployer) + salt + keccak256(init_code))
+    digest = keccak256(
+        b"\xff"
+        + from_hex(deployer, "an address", size=20, any_case=True)
+        + salt
+        + keccak256(init_code)
+    )
     return checksum_address(digest[12:])
 
 

@@ -217,9 +217,21 @@ class Okeios:
     def history(self, record: str) -> list[dict[str, object]]:
         return self.store.history(record)
 
-    def show(self, record: str) -> JSONValue:
-        """The record's latest content (the owner's view)."""
-        return self.store.show(record)[0]
+    def show(self, record: str, *, version: int | None = None) -> Any:
+        """The record's content (the owner's view), the latest version unless ``version``.
+
+        Plain Python values that :func:`json.dumps` serialises: a number with a fraction is a
+        ``float`` when one holds its value exactly, else a :class:`decimal.Decimal` (see
+        :func:`okeios.protocol.canonical.to_plain`); :meth:`show_json` gives the exact text."""
+        from okeios.protocol.canonical import to_plain
+
+        return to_plain(self.store.show(record, version)[0])
+
+    def show_json(self, record: str, *, version: int | None = None) -> str:
+        """The record's content as JSON text, every number written as it was stored."""
+        from okeios.protocol.canonical import dumps_exact
+
+        return dumps_exact(self.store.show(record, version)[0])
 
     # -- chains, bundles --------------------------------------------------------------------
 

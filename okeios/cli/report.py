@@ -32,7 +32,13 @@ def configure_report_parser(p: argparse.ArgumentParser) -> None:
         "--chain-id", type=int, metavar="N", help="the chain id to pin (with --registry)"
     )
     p.add_argument("--registry", metavar="ADDRESS", help="default: the one pinned for --chain")
-    p.add_argument("--confirmations", type=int, default=1, metavar="N")
+    p.add_argument(
+        "--confirmations",
+        type=int,
+        default=1,
+        metavar="N",
+        help="blocks that make an anchor final (default 1)",
+    )
 
 
 def chain_facts(registry: Any) -> tuple[int | None, str | None]:
@@ -148,7 +154,7 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
         print(json.dumps(summary, indent=2))
     else:
         sys.stdout.write(_text(summary))
-    return 0 if lineage.get("result") == "pass" else 1
+    return {"pass": 0, "fail": 1}.get(str(lineage.get("result")), 2)
 
 
 def _summary(context: dict[str, Any], lineage: dict[str, Any]) -> dict[str, Any]:

@@ -61,6 +61,11 @@ class UsageError(InputError):
     """A usage problem found after argument parsing (exit 2)."""
 
 
+#: The help of a verb's RECORD argument: every verb resolves it with ``Store.find_event``.
+RECORD_HELP = "the record: its id or one of its event ids (0x-hex), or its FHIR Type/id"
+
+FORMAT_HELP = "binary (compact, the default) or json (readable, the same bundle)"
+
 # --- option blocks ----------------------------------------------------------------------------
 
 
@@ -156,8 +161,49 @@ def trust_options(p: argparse.ArgumentParser) -> None:
     """``--author``/``--publisher`` (default: trust.json) and their explicit "anyone" forms."""
     authors_option(p, "a trusted author (repeatable; default: trust.json)")
     publishers_option(p, "a trusted publisher (repeatable; default: trust.json)")
-    p.add_argument("--any-author", action="store_true", help="trust any author")
-    p.add_argument("--any-publisher", action="store_true", help="trust any publisher")
+    any_options(p)
+
+
+def any_options(p: argparse.ArgumentParser, *, when: str = "", publisher: bool = True) -> None:
+    """``--any-author``/``--any-publisher`` (aliases ``--insecure-any-...``): trust anyone,
+    with a warning on stderr and an ``insecure`` member in the JSON, as the result then proves
+    only that *someone* signed."""
+    p.add_argument(
+        "--any-author",
+        "--insecure-any-author",
+        dest="any_author",
+        action="store_true",
+        help=when + "trust any author (INSECURE: proves only that someone signed; warns)",
+    )
+    if publisher:
+        p.add_argument(
+            "--any-publisher",
+            "--insecure-any-publisher",
+            dest="any_publisher",
+            action="store_true",
+            help=when + "trust any publisher (INSECURE: proves only that someone logged; warns)",
+        )
+
+
+_ANYONE: list[str] = []
+
+
+def warn_anyone(args: argparse.Namespace) -> None:
+    """Say loudly (stderr, even with ``-q``) that ``--any-author``/``--any-publisher`` trusted
+    nobody in particular; :func:`print_json` then adds an ``insecure`` member."""
+    who = [w for w in ("author", "publisher") if getattr(args, f"any_{w}", False)]
+    _ANYONE[:] = who
+    if who:
+        print(f"okeios: WARNING: {insecure_text(who)}", file=sys.stderr)
+
+
+def insecure_text(who: list[str]) -> str:
+    names = " and ".join(f"--any-{w}" for w in who)
+    roles = " or ".join(f"{w}s" for w in who)
+    return (
+        f"{names}: no {roles} were trusted; a pass proves only that some key signed, "
+        "not that anyone you trust did"
+    )
 
 
 def chain_options(p: argparse.ArgumentParser, *, default: str | None = None) -> None:
@@ -231,6 +277,11 @@ def read_input(path: str, *, limit: int = MAX_INPUT, what: str = "file") -> byte
 
 
 def print_json(payload: Any) -> None:
+    if _ANYONE and isinstance(payload, dict):
+        payload = {
+            **payload,
+            "insecure": {"anyone": list(_ANYONE), "warning": insecure_text(_ANYONE)},
+        }
     print(json.dumps(payload, indent=2))
 
 
@@ -427,6 +478,7 @@ def trust_policy(args: argparse.Namespace, where: Path, pin: ChainPin | None) ->
     from okeios.verify.policy import ANYONE, TrustPolicy
 
     trust = TrustConfig.load(where)
+    warn_anyone(args)
     authors: Any = ANYONE if args.any_author else (args.author or trust.authors)
     publishers: Any = ANYONE if args.any_publisher else (args.publisher or trust.publishers)
     orgs = organisations(args, trust)
@@ -502,5 +554,6 @@ def setup_logging(args: argparse.Namespace) -> None:
         logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     )
     _QUIET[0] = bool(quiet)
+    _ANYONE.clear()
     logging.basicConfig(level=level, format="okeios: %(levelname)s: %(message)s", force=True)
     log.setLevel(level)

@@ -24,7 +24,9 @@ __all__ = ["chain_facts", "configure_report_parser", "run_report", "write_audit_
 
 def configure_report_parser(p: argparse.ArgumentParser) -> None:
     """The ``report`` verb's arguments (``--json`` and ``--home`` are added by main)."""
-    p.add_argument("record_id", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
+    from okeios.cli.options import RECORD_HELP
+
+    p.add_argument("record_id", metavar="RECORD_ID", help=RECORD_HELP)
     p.add_argument("--html", metavar="FILE", help="write the history as an HTML page")
     p.add_argument("--pdf", metavar="FILE", help="write it as PDF (needs Chromium)")
     p.add_argument("--chain", metavar="URL|embedded", help="also check the anchors on this chain")

@@ -114,8 +114,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
     data = _bundle_bytes(bundle, args.format)
     if args.output and args.output != "-":
         o.write_output(args.output, data)
-    else:
-        sys.stdout.buffer.write(data)
+        e = bundle.event.event
+        count = len(bundle.disclosure.fields)
+        payload: dict[str, Any] = {
+            "bundle": args.output,
+            "record": "0x" + e.record_id.hex(),
+            "event": "0x" + bundle.event.id.hex(),
+            "kind": str(e.kind),
+            "disclosed": [f.path for f in bundle.disclosure.fields],
+        }
+        return o.done(
+            args,
+            payload,
+            f"{args.output}: bundle of the {e.kind} {payload['event']}, "
+            f"{count} field(s) disclosed, {len(bundle.disclosure.digests) - count} hidden",
+        )
+    sys.stdout.buffer.write(data)
     return o.EXIT_OK
 
 
@@ -346,7 +360,7 @@ def register(sub: Any) -> None:
         "write the proof bundle of a record; discloses no field unless asked",
         _cmd_export,
     )
-    p.add_argument("record_id", nargs="?", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
+    p.add_argument("record_id", nargs="?", metavar="RECORD_ID", help=o.RECORD_HELP)
     o.output_option(p, "output file (a folder with --all)")
     p.add_argument(
         "--field",
@@ -359,17 +373,17 @@ def register(sub: Any) -> None:
         action="store_true",
         help="disclose every field of the record (its full plaintext) in the bundle",
     )
-    p.add_argument("--format", choices=("binary", "json"), default="binary")
+    p.add_argument("--format", choices=("binary", "json"), default="binary", help=o.FORMAT_HELP)
     p.add_argument("--all", action="store_true", help="export every record into the -o folder")
     o.progress_option(p)
 
     p = o.command(sub, "disclose", "write a bundle revealing only some fields", _cmd_disclose)
-    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
     p.add_argument(
         "--field", action="append", metavar="PATH", help="a JSON Pointer to disclose (repeatable)"
     )
     o.output_option(p, "the bundle file", required=True)
-    p.add_argument("--format", choices=("binary", "json"), default="binary")
+    p.add_argument("--format", choices=("binary", "json"), default="binary", help=o.FORMAT_HELP)
 
     p = o.command(
         sub, "recipient", "create a recipient key and its signed public binding", _cmd_recipient
@@ -386,7 +400,7 @@ def register(sub: Any) -> None:
     )
 
     p = o.command(sub, "grant", "give a recipient access to a record (logs a GRANT)", _cmd_grant)
-    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
     p.add_argument(
         "--recipient", required=True, metavar="BINDING", help="the recipient's binding file"
     )
@@ -399,18 +413,18 @@ def register(sub: Any) -> None:
         "write again the share of a recipient granted access (logs nothing)",
         _cmd_share,
     )
-    p.add_argument("record_id", metavar="RECORD_ID")
-    p.add_argument("--recipient", required=True, metavar="ADDRESS")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
+    p.add_argument("--recipient", required=True, metavar="ADDRESS", help="the recipient's address")
     o.share_output_option(p)
 
     p = o.command(sub, "revoke", "stop a recipient's access (logs a REVOKE)", _cmd_revoke)
-    p.add_argument("record_id", metavar="RECORD_ID")
-    p.add_argument("--recipient", required=True, metavar="ADDRESS")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
+    p.add_argument("--recipient", required=True, metavar="ADDRESS", help="the recipient's address")
     o.purpose_option(p, "why access is revoked")
 
     p = o.command(sub, "access", "log an access receipt: who read a record, and why", _cmd_access)
-    p.add_argument("record_id", metavar="RECORD_ID")
-    p.add_argument("--reader", required=True, metavar="ADDRESS")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
+    p.add_argument("--reader", required=True, metavar="ADDRESS", help="who read the record")
     o.purpose_option(p, "why the record was read")
 
     p = o.command(
@@ -419,7 +433,7 @@ def register(sub: Any) -> None:
         "crypto-shred a record (logs an ERASE); irreversible, so it asks first",
         _cmd_erase,
     )
-    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
     o.purpose_option(p, "why the record is erased")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (for scripts)")
 
@@ -429,12 +443,12 @@ def register(sub: Any) -> None:
         "list a record's events: versions, grants, revocations, erasure",
         _cmd_history,
     )
-    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
 
     p = o.command(
         sub, "fhir", "a record's history as FHIR R4 Provenance and AuditEvent resources", _cmd_fhir
     )
-    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
     o.output_option(p)
 
     from okeios.cli import interop

@@ -295,7 +295,7 @@ def register(sub: Any) -> None:
     o.progress_option(p)
 
     p = o.command(sub, "decrypt", "open a share with a recipient key and verify it", _cmd_decrypt)
-    p.add_argument("share", metavar="SHARE")
+    p.add_argument("share", metavar="SHARE", help="the share file a grant wrote (okeios grant -o)")
     p.add_argument("--key", required=True, metavar="FILE", help="the recipient's private key file")
     o.output_option(p, "write the record here, mode 0600, only if it verified (default stdout)")
     o.chain_options(p)
@@ -305,7 +305,12 @@ def register(sub: Any) -> None:
     p = o.command(sub, "audit", "audit a published log against a publisher's anchors", _cmd_audit)
     p.add_argument("--log", metavar="FILE", help="the publisher's log file")
     interop.add_audit_options(p)
-    p.add_argument("--publisher", required=True, metavar="ADDRESS")
+    p.add_argument(
+        "--publisher",
+        required=True,
+        metavar="ADDRESS",
+        help="the publisher whose log is audited (its first key, as pinned)",
+    )
     o.chain_options(p)
     o.require_option(p)
     o.authors_option(p, "allowed authors (default: any)")

@@ -3,12 +3,15 @@ run in-process through :func:`okeios.cli.main.main` as a shell user would type i
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from okeios.cli.main import main
+from okeios.cli.main import _parser, main
 from tests.conftest import shared_dir
 
 BMI = "Observation-bmi.json"  # a real FHIR example whose value is a decimal (16.2)
@@ -91,3 +94,118 @@ def test_report_with_an_unreachable_chain_is_undecided(run: Run, bmi: Path) -> N
     assert summary["result"] == "undecided"
     assert summary["lineage"]["result"] == "undecided"
     assert summary["lineage"]["reason"] == "chain-unavailable"
+
+
+# -- 6. trusting anyone says so ----------------------------------------------------------------
+
+
+def test_any_author_and_publisher_warn_that_nobody_was_trusted(
+    run: Run, bmi: Path, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "b.json"
+    run("export", "Observation/bmi", "-o", str(bundle))
+    _, out, err = run("verify", str(bundle), "--any-author", "--any-publisher")
+    assert "PASS" in out
+    assert "WARNING" in err
+    assert "no authors or publishers were trusted" in err
+    _, out, err = run("verify", str(bundle), "--insecure-any-author", "--json", "-q")
+    assert "WARNING" in err  # -q silences notes, not this
+    insecure = json.loads(out)["insecure"]
+    assert insecure["anyone"] == ["author"]
+    assert "no authors were trusted" in insecure["warning"]
+    # Trusting the pinned keys says nothing of the kind.
+    _, out, err = run("verify", str(bundle), "--json")
+    assert "insecure" not in json.loads(out)
+    assert "WARNING" not in err
+
+
+# -- 10. the command-line rules, everywhere ----------------------------------------------------
+
+
+def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[Any]:
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for action in subs:
+        for name, sub in action.choices.items():
+            yield from _leaves(sub, (*path, name))
+
+
+def _all_actions(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[Any]:
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sub in a.choices.items():
+                yield from _all_actions(sub, (*path, name))
+        elif not isinstance(a, argparse._HelpAction | argparse._VersionAction):
+            yield path, a
+
+
+def test_every_verb_takes_the_global_options_after_it() -> None:
+    missing = {
+        " ".join(path): sorted(
+            {"--home", "--json", "-v", "-q"} - {s for a in p._actions for s in a.option_strings}
+        )
+        for path, p in _leaves(_parser())
+    }
+    assert {k: v for k, v in missing.items() if v} == {}
+    assert len(missing) > 30
+
+
+def test_every_option_and_argument_has_help() -> None:
+    bare = [(" ".join(path), a.option_strings or a.dest) for path, a in _all_actions(_parser())]
+    helpless = [
+        (verb, name)
+        for (verb, name), (_, a) in zip(bare, _all_actions(_parser()), strict=True)
+        if not a.help
+    ]
+    assert helpless == []
+
+
+def test_help_names_type_id_where_it_works() -> None:
+    records = [
+        (" ".join(path), a.help) for path, a in _all_actions(_parser()) if a.dest == "record_id"
+    ]
+    assert len(records) >= 12
+    assert [verb for verb, text in records if "Type/id" not in text] == []
+
+
+def test_sd_jwt_takes_home_and_json_after_the_verb_and_says_what_it_wrote(
+    run: Run, bmi: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OKEIOS_HOME")
+    home = str(run.home)
+    token = tmp_path / "sd.txt"
+    _, out, _ = run(
+        "sd-jwt",
+        "export",
+        "Observation/bmi",
+        "--field",
+        "/status",
+        "-o",
+        str(token),
+        "--home",
+        home,
+    )
+    assert out.startswith(f"{token}: SD-JWT of event 0x")
+    address = json.loads(run("--home", home, "show", "Observation/bmi", "--json")[1])
+    assert address["record"].startswith("0x")
+    publisher = json.loads((run.home / "trust.json").read_text())["publishers"][0]
+    _, out, _ = run(
+        "sd-jwt", "verify", str(token), "--publisher", publisher, "--json", "--home", home
+    )
+    assert json.loads(out)["result"] == "pass"
+    _, out, _ = run(
+        "sd-jwt", "export", "Observation/bmi", "--field", "/status", "--json", "--home", home
+    )
+    assert json.loads(out)["sdJwt"].count("~") >= 2
+
+
+def test_export_to_a_file_says_what_it_wrote(run: Run, bmi: Path, tmp_path: Path) -> None:
+    out_file = tmp_path / "b.okb"
+    _, out, _ = run("export", "Observation/bmi", "-o", str(out_file))
+    assert out.startswith(f"{out_file}: bundle of the create 0x")
+    assert "0 field(s) disclosed" in out
+    _, out, _ = run(
+        "export", "Observation/bmi", "-o", str(out_file), "--json", "--field", "/status"
+    )
+    assert json.loads(out)["disclosed"] == ["/status"]

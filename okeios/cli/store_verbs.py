@@ -78,6 +78,11 @@ def _fields(args: argparse.Namespace) -> list[str] | None:
     return list(args.field or [])
 
 
+#: The file ``export --all`` writes beside the bundles: file name to FHIR ``Type/id`` (null for
+#: a record logged without one).
+MANIFEST_NAME = "manifest.json"
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     fields = _fields(args)
     suffix = ".json" if args.format == "json" else ".okb"
@@ -87,6 +92,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         from okeios.files import private_dir
 
         out = private_dir(args.output) if not Path(args.output).is_dir() else Path(args.output)
+        manifest: dict[str, str | None] = {}
         with o.open_store(args) as store:
             rows = store.record_ids()
             with o.Progress("exporting", len(rows), force=args.progress) as progress:
@@ -94,12 +100,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
                     bundle = store.export(
                         to_hex(rid), fields=fields or (), reveal_all=fields is None
                     )
-                    o.write_output(
-                        str(out / f"{to_hex(rid)}{suffix}"), _bundle_bytes(bundle, args.format)
-                    )
+                    name = f"{to_hex(rid)}{suffix}"
+                    o.write_output(str(out / name), _bundle_bytes(bundle, args.format))
+                    manifest[name] = store.identities.label(rid)
                     progress()
+        # Written last, whole: a manifest names only bundles that are there.
+        o.write_output(
+            str(out / MANIFEST_NAME), (json.dumps(manifest, indent=2) + "\n").encode()
+        )
         shown = "every field" if fields is None else f"{len(fields)} named field(s)"
-        o.note(f"{len(rows)} bundles written to {out} (disclosing {shown})")
+        o.note(
+            f"{len(rows)} bundles written to {out} (disclosing {shown}); {MANIFEST_NAME} maps "
+            "each file to its FHIR Type/id"
+        )
         return o.EXIT_OK
     if not args.record_id:
         raise o.UsageError("give a RECORD_ID, or --all")
@@ -374,7 +387,12 @@ def register(sub: Any) -> None:
         help="disclose every field of the record (its full plaintext) in the bundle",
     )
     p.add_argument("--format", choices=("binary", "json"), default="binary", help=o.FORMAT_HELP)
-    p.add_argument("--all", action="store_true", help="export every record into the -o folder")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="export every record into the -o folder, with manifest.json mapping each file "
+        "to its FHIR Type/id",
+    )
     o.progress_option(p)
 
     p = o.command(sub, "disclose", "write a bundle revealing only some fields", _cmd_disclose)

@@ -209,3 +209,58 @@ def test_export_to_a_file_says_what_it_wrote(run: Run, bmi: Path, tmp_path: Path
         "export", "Observation/bmi", "-o", str(out_file), "--json", "--field", "/status"
     )
     assert json.loads(out)["disclosed"] == ["/status"]
+
+
+# -- 16. setup noise, and the export manifest --------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_licence_is_an_spdx_expression_that_setuptools_does_not_warn_about() -> None:
+    import tomllib
+
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert meta["project"]["license"] == "Apache-2.0"  # a table is deprecated (PEP 639)
+    # SPDX strings are understood from setuptools 77 on; older ones would refuse them.
+    assert "setuptools>=77" in meta["build-system"]["requires"]
+
+
+def test_setup_venv_does_not_reinstall_when_nothing_changed(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "setup-venv", repo / "scripts" / "setup-venv")
+    (repo / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
+    venv_bin = repo / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    # A stand-in interpreter that records each pip run (and answers -VV like Python).
+    log = tmp_path / "pip.log"
+    (venv_bin / "python").write_text(
+        f'#!/bin/sh\nif [ "$1" = -VV ]; then echo Python 3.11; exit 0; fi\necho "$@" >> {log}\n'
+    )
+    (venv_bin / "python").chmod(0o755)
+    (venv_bin / "okeios").write_text("#!/bin/sh\n")
+    (venv_bin / "okeios").chmod(0o755)
+
+    def setup(*args: str) -> int:
+        subprocess.run([str(repo / "scripts" / "setup-venv"), *args], check=True)
+        return len(log.read_text().splitlines()) if log.exists() else 0
+
+    first = setup("test")
+    assert first == 2  # pip upgrade, then the install
+    assert setup("test") == first  # nothing changed: no pip at all
+    assert setup() == first  # the test install holds the runtime one
+    with (repo / "pyproject.toml").open("a") as fh:
+        fh.write("\n# changed\n")
+    assert setup() == first + 2
+
+
+def test_export_all_writes_a_manifest_of_type_and_id(run: Run, bmi: Path, tmp_path: Path) -> None:
+    run("add", str(shared_dir("fhir", "r4-examples") / "Patient-example.json"))
+    folder = tmp_path / "bundles"
+    run("export", "--all", "-o", str(folder))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert sorted(manifest.values()) == ["Observation/bmi", "Patient/example"]
+    assert sorted(manifest) == sorted(p.name for p in folder.glob("0x*.okb"))

@@ -65,7 +65,7 @@ def main() -> int:
                     f"  {row.resource_type}/{row.resource_id}: version {row.version}, "
                     f"last event {row.last_kind}"
                 )
-            history = [e["kind"] for e in ok.history("Observation/lab-1")]
+            history = [e.kind for e in ok.history("Observation/lab-1")]
             print("history of Observation/lab-1:", history)
             assert history == ["create", "amend"]
 

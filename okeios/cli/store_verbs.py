@@ -105,9 +105,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
                     manifest[name] = store.identities.label(rid)
                     progress()
         # Written last, whole: a manifest names only bundles that are there.
-        o.write_output(
-            str(out / MANIFEST_NAME), (json.dumps(manifest, indent=2) + "\n").encode()
-        )
+        o.write_output(str(out / MANIFEST_NAME), (json.dumps(manifest, indent=2) + "\n").encode())
         shown = "every field" if fields is None else f"{len(fields)} named field(s)"
         o.note(
             f"{len(rows)} bundles written to {out} (disclosing {shown}); {MANIFEST_NAME} maps "

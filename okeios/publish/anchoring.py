@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from okeios.chain.registry import Receipt, Registry
 from okeios.errors import ChainError
+from okeios.protocol.hexcodec import hex_repr
 from okeios.publish.store import JournalEntry, Store
 
 __all__ = ["AnchorResult", "anchor", "reconcile"]
@@ -39,6 +40,9 @@ Echo = Callable[[str], None]
 @dataclass(frozen=True, slots=True)
 class AnchorResult:
     """What an anchoring run did."""
+
+    def __repr__(self) -> str:
+        return hex_repr(self)
 
     chain_id: int
     registry: str

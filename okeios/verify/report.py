@@ -15,7 +15,7 @@ from typing import Any
 from okeios.errors import (
     VerificationError,
 )
-from okeios.protocol.hexcodec import to_hex
+from okeios.protocol.hexcodec import hex_repr, to_hex
 
 
 class Property(enum.StrEnum):
@@ -191,6 +191,9 @@ def _fail(prop: Property, reason: Reason, detail: str) -> Verdict:
 @dataclass(frozen=True, slots=True)
 class Report:
     """The verification report of one bundle."""
+
+    def __repr__(self) -> str:
+        return hex_repr(self)
 
     event_id: bytes
     record_id: bytes

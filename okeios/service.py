@@ -362,10 +362,42 @@ class Okeios:
             self.store, chain, registry=registry, confirmations=confirmations, timeout=timeout
         )
 
-    def export(self, record: str, *, fields: Iterable[str] = ()) -> Bundle:
-        """The proof bundle of a record's latest event, disclosing ``fields`` (default: none;
-        nothing is then decrypted)."""
-        return self.store.export(record, fields=list(fields))
+    def export(
+        self, record: str, *, fields: Iterable[str] = (), reveal_all: bool = False
+    ) -> Bundle:
+        """The proof bundle of a record's latest event (or of an event, by its id),
+        disclosing ``fields`` (default: none; nothing is then decrypted), or every field with
+        ``reveal_all``."""
+        return self.store.export(record, fields=list(fields), reveal_all=reveal_all)
+
+    def bundles(self, record: str, *, reveal_all: bool = False) -> list[Bundle]:
+        """The bundle of every event of a record, in log order: what
+        :func:`okeios.verify_lineage` checks. No field is disclosed unless ``reveal_all`` (an
+        erased record's bundles carry its digests only, whatever is asked)."""
+        from okeios.errors import AccessError
+
+        out = []
+        for entry in self.history(record):
+            try:
+                out.append(self.store.export(entry.event, reveal_all=reveal_all))
+            except AccessError:  # erased: nothing left to disclose
+                out.append(self.store.export(entry.event))
+        return out
+
+    def write_log(self, path: str | Path) -> int:
+        """Publish the log as an audit file (what ``okeios log -o`` writes; its lines are what
+        :func:`okeios.audit_log` reads); returns the number of entries."""
+        from okeios.files import write_atomic
+
+        lines: list[str] = []
+        count = self.store.write_log(lines.append)
+        write_atomic(str(path), "".join(lines).encode())
+        return count
+
+    @property
+    def signer(self) -> Any:
+        """The publisher's signer: it signs this log's events and checkpoints."""
+        return self.store.signer
 
     def policy(self, chain: str | None = None) -> TrustPolicy:
         """The home's trust.json as a policy (with the chain's pinned registry, if given)."""

@@ -25,6 +25,7 @@ RANK = {
     "publish": 4,
     "verify": 4,
     "fhir": 2,
+    "samples": 1,
     "service": 6,
     "report": 6,
     "cli": 7,

@@ -24,9 +24,19 @@ from okeios.protocol.canonical import load_json_strict
 from okeios.protocol.jsonlimits import nesting_exceeds
 from okeios.protocol.signing import checksum_address
 
-__all__ = ["EMBEDDED", "TRUST_FILE", "TrustConfig", "resolve_home"]
+__all__ = [
+    "CHAIN_ENV",
+    "EMBEDDED",
+    "SETTINGS_FILE",
+    "TRUST_FILE",
+    "Settings",
+    "TrustConfig",
+    "resolve_home",
+]
 
 TRUST_FILE = "trust.json"
+SETTINGS_FILE = "okeios.toml"
+CHAIN_ENV = "OKEIOS_CHAIN"
 MAX_TRUST_FILE = 1024 * 1024
 EMBEDDED = "embedded"
 
@@ -136,3 +146,64 @@ def _organisations(raw: Any) -> dict[str, list[str] | None]:
             raise TypeError(f"the roles of organisation {address} must be a list of names or null")
         out[checksum_address(address)] = roles
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The defaults a service sets once, in ``okeios.toml`` in the home::
+
+        [chain]
+        url = "http://127.0.0.1:8545"   # or "embedded"; $OKEIOS_CHAIN overrides it
+        confirmations = 2               # blocks that make an anchor final
+        timeout = 30                    # seconds for a run's chain reads (--chain-timeout)
+        anchor-timeout = 120            # seconds to wait for an anchor to become final
+
+    Each is used where no flag or argument gives it; a missing file means no defaults (the
+    built-in ones apply). Anything else in the file, or of the wrong type, is an
+    :class:`~okeios.errors.InputError` naming the file.
+    """
+
+    chain: str | None = None
+    confirmations: int | None = None
+    timeout: float | None = None
+    anchor_timeout: float | None = None
+
+    @classmethod
+    def load(cls, home: Path) -> Settings:
+        import tomllib
+
+        path = home / SETTINGS_FILE
+        values: dict[str, Any] = {}
+        if path.exists():
+            from okeios.files import read_limited
+
+            try:
+                raw = tomllib.loads(read_limited(path, MAX_TRUST_FILE, "settings file").decode())
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise InputError(f"{path} is not valid TOML: {exc}") from None
+            unknown = set(raw) - {"chain"}
+            chain = raw.get("chain", {})
+            if not isinstance(chain, dict):
+                raise InputError(f"{path}: [chain] must be a table")
+            unknown |= {f"chain.{k}" for k in set(chain) - _SETTING_TYPES.keys()}
+            if unknown:
+                raise InputError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+            for key, value in chain.items():  # value: Any from TOML
+                kinds = _SETTING_TYPES[key]
+                if isinstance(value, bool) or not isinstance(value, kinds):
+                    raise InputError(f"{path}: chain.{key} has the wrong type ({value!r})")
+                if isinstance(value, int | float) and value <= 0:
+                    raise InputError(f"{path}: chain.{key} must be positive")
+                values[key.replace("-", "_").replace("url", "chain")] = value
+        env = os.environ.get(CHAIN_ENV)
+        if env:
+            values["chain"] = env
+        return cls(**values)
+
+
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "url": (str,),
+    "confirmations": (int,),
+    "timeout": (int, float),
+    "anchor-timeout": (int, float),
+}

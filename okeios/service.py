@@ -20,13 +20,14 @@ the shell anchor the same way, and any number of both may share one home at once
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from okeios.config import EMBEDDED, TrustConfig
+from okeios.config import EMBEDDED, Settings, TrustConfig
 from okeios.errors import ChainError, ChainMismatchError, InputError
 from okeios.fhir import MAX_FILE_BYTES, stream_resources
 from okeios.protocol.bundle import Bundle
@@ -48,7 +49,16 @@ if TYPE_CHECKING:
     from okeios.crypto.recipients import RecipientBinding
     from okeios.crypto.share import Share
 
-__all__ = ["CHAIN_REFRESH", "FUND_EMBEDDED", "HistoryEntry", "Okeios", "anchor_home"]
+__all__ = [
+    "CHAIN_REFRESH",
+    "FUND_EMBEDDED",
+    "HistoryEntry",
+    "Okeios",
+    "anchor_home",
+    "content_event",
+]
+
+_log = logging.getLogger("okeios.service")
 
 FUND_EMBEDDED = 10**20  # 100 ether for the publisher on the embedded chain
 ANCHOR_GAS = 250_000  # an upper bound of one anchor transaction's gas (see benchmarks/gas.py)
@@ -149,6 +159,33 @@ class HistoryEntry:
 #: How long a chain view's facts (head block, anchors read) are reused by :meth:`Okeios.verify`
 #: before they are read again, in seconds.
 CHAIN_REFRESH = 10.0
+
+
+def content_event(store: Store, record: str) -> tuple[str, str | None]:
+    """The event a disclosure of ``record`` cites, and why it is not anchored (None when it
+    is): the latest content event (CREATE, AMEND or DERIVE) of the record's latest version,
+    never a GRANT, REVOKE or ACCESS, which would tell every later reader who was given
+    access. An event named by its own id is cited as it is."""
+    from okeios.protocol.hexcodec import to_hex
+
+    logged = store.find_event(record)
+    if to_hex(logged.id) == record.lower():
+        cited = logged.id
+    else:
+        version = store.latest_version(logged.record_id)
+        found = store.events.content_event(logged.record_id, version)
+        if found is None:  # pragma: no cover - every version has its content event
+            raise InputError(f"{record} has no content event for version {version}")
+        cited = found
+    event = to_hex(cited)
+    if store.export(event).anchor is not None:
+        return event, None
+    kind = store.publisher.event(cited).signed.event.kind
+    return event, (
+        f"the {kind} {event} of the latest version is not anchored yet: the disclosure "
+        "verifies against a chain as anchor-pending until the log's next anchor (anchor, then "
+        "disclose again)"
+    )
 
 
 class Okeios:
@@ -319,11 +356,17 @@ class Okeios:
 
     def disclose(self, record: str, fields: Iterable[str]) -> Bundle:
         """A bundle of the record's latest content that reveals only ``fields`` (JSON
-        Pointers, at least one), as ``okeios disclose`` writes."""
+        Pointers, at least one), as ``okeios disclose`` writes. It cites the latest content
+        event (CREATE, AMEND or DERIVE; see :func:`content_event`), never a later GRANT or
+        ACCESS; when that event is not anchored yet, a warning on the ``okeios.service``
+        logger says so."""
         wanted = list(fields)
         if not wanted:
             raise InputError("name at least one field (a JSON Pointer) to disclose")
-        return self.store.export(record, fields=wanted)
+        event, unanchored = content_event(self.store, record)
+        if unanchored is not None:
+            _log.warning("%s", unanchored)
+        return self.store.export(event, fields=wanted)
 
     # -- the log's author keys ----------------------------------------------------------------
 
@@ -351,15 +394,27 @@ class Okeios:
 
     def anchor(
         self,
-        chain: str = EMBEDDED,
+        chain: str | None = None,
         *,
         registry: str | None = None,
-        confirmations: int = 1,
-        timeout: float = 60.0,
+        confirmations: int | None = None,
+        timeout: float | None = None,
     ) -> AnchorResult:
-        """Anchor the log's current checkpoint (see :func:`anchor_home`)."""
+        """Anchor the log's current checkpoint (see :func:`anchor_home`). What is not given
+        comes from the home's ``okeios.toml`` and ``$OKEIOS_CHAIN``
+        (:class:`okeios.config.Settings`), else: the embedded chain, 1 confirmation, 60 s."""
+        settings = Settings.load(self.store.home)
+        chain = chain or settings.chain or EMBEDDED
+        confirmations = confirmations or settings.confirmations or 1
+        timeout = timeout or settings.anchor_timeout or 60.0
+        self._release(chain)  # the embedded chain opens in one place at a time
         return anchor_home(
-            self.store, chain, registry=registry, confirmations=confirmations, timeout=timeout
+            self.store,
+            chain,
+            registry=registry,
+            confirmations=confirmations,
+            timeout=timeout,
+            rpc_timeout=min(settings.timeout or 10.0, 10.0),
         )
 
     def export(
@@ -424,7 +479,10 @@ class Okeios:
         The chain's connection is opened once and kept until :meth:`close`; what was read of
         it (its head, the anchors) is reused for :data:`CHAIN_REFRESH` seconds, so verifying
         bundle after bundle costs what the bulk path costs per bundle. For many bundles at
-        once, :meth:`verify_many` also spreads the work over an executor."""
+        once, :meth:`verify_many` also spreads the work over an executor. (The embedded chain
+        is one process's at a time: it stays open here until :meth:`close` or the next
+        :meth:`anchor`.) A bundle exported before the log's next anchor reads as undecided
+        with ``anchor-pending``, saying when it becomes decidable; never as a failure."""
         from okeios.verify.bundle import verify_bundle
 
         policy = self.policy(chain)
@@ -448,6 +506,12 @@ class Okeios:
         encoded = (b.to_bytes() if isinstance(b, Bundle) else bytes(b) for b in bundles)
         view = None if chain is None else self._view(chain, fresh=True)
         return verify_many(encoded, policy, executor=executor, chain=view)
+
+    def _release(self, chain: str) -> None:
+        """Close the kept connection to ``chain``, if any."""
+        known = self._chains.pop(chain, None)
+        if known is not None:
+            known[0].close()
 
     def _view(self, chain: str, *, fresh: bool = False) -> Any:
         """The chain view of ``chain``: its connection opened once, the view made again

@@ -112,3 +112,43 @@ def test_verify_against_a_chain_opens_it_once(ok: Okeios, monkeypatch: pytest.Mo
     assert [r.passed for r in reports] == [True] * 5
     assert opened == ["embedded"]
     assert [r.event_id for r in reports] == [b.event.id for b in bundles]
+
+
+def test_a_bundle_verified_right_after_adding_is_pending_not_failed(ok: Okeios) -> None:
+    from okeios import Reason, Status
+
+    ok.add([{"resourceType": "Patient", "id": "old"}])
+    ok.anchor()
+    (fresh,) = ok.add([{"resourceType": "Patient", "id": "new"}])  # after the anchor
+    bundle = ok.export("Patient/new")
+    assert bundle.anchor is None
+    for report in (
+        ok.verify(bundle, chain="embedded"),
+        *ok.verify_many([bundle], chain="embedded"),
+    ):
+        assert report.outcome is Status.UNDECIDED
+        assert report.failures == ()
+        anchoring = report.verdict("anchoring")
+        assert anchoring.reason is Reason.ANCHOR_PENDING
+        assert "decidable once the publisher anchors a tree of size 2" in anchoring.detail
+        assert report.verdict("consistency").reason is Reason.ANCHOR_PENDING
+    ok.anchor()
+    assert ok.verify(ok.export("Patient/new"), chain="embedded").passed
+    # A bundle that claims an anchor the chain does not hold still fails.
+    claimed = ok.export("Patient/old")
+    assert claimed.anchor is not None
+    assert fresh.record_id != claimed.event.event.record_id
+
+
+def test_a_log_never_anchored_is_pending_too(ok: Okeios, tmp_path: Path) -> None:
+    from okeios import Reason
+
+    ok.add([{"resourceType": "Patient", "id": "a"}])
+    ok.anchor()
+    with Okeios.open(tmp_path / "other", create=True) as other:
+        other.add([{"resourceType": "Patient", "id": "b"}])
+        stranger = other.export("Patient/b")
+    policy_home = ok  # trusts only itself: authenticity fails, anchoring is still pending
+    report = policy_home.verify(stranger, chain="embedded")
+    assert report.verdict("anchoring").reason is Reason.ANCHOR_PENDING
+    assert "never anchored yet" in report.verdict("anchoring").detail

@@ -90,10 +90,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--timeout",
         type=float,
-        default=60.0,
+        default=None,
         metavar="S",
-        help="seconds to wait for the anchor to become final (default 60); if it is not, "
-        "exit 2 and say how to finish",
+        help="seconds to wait for the anchor to become final (default: okeios.toml's "
+        "chain.anchor-timeout, else 60); if it is not, exit 2 and say how to finish",
     )
 
     p = o.command(

@@ -141,10 +141,19 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
 
         if not args.field:
             raise InputError("name at least one --field PATH to disclose")
+        from okeios.service import content_event
+
         with Store.open(resolve_home(args.home)) as store:
-            logged = store.find_event(args.record_id)
-            token = export_sd_jwt(store.publisher, logged.id, args.field)
-        made: dict[str, Any] = {"event": "0x" + logged.id.hex(), "fields": list(args.field)}
+            event, unanchored = content_event(store, args.record_id)
+            token = export_sd_jwt(store.publisher, bytes.fromhex(event[2:]), args.field)
+        made: dict[str, Any] = {
+            "event": event,
+            "fields": list(args.field),
+            "anchored": unanchored is None,
+        }
+        if unanchored is not None:
+            made["notAnchored"] = unanchored
+            o.note(f"okeios sd-jwt export: warning: {unanchored}")
         if args.output and args.output != "-":
             o.check_writable(args.output)
             o.write_output(args.output, (token + "\n").encode("ascii"))

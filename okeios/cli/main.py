@@ -143,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     o.setup_logging(args)
     try:
+        o.apply_settings(args)
         code: int = args.func(args)
         sys.stdout.flush()
         return code

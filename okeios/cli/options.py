@@ -11,7 +11,6 @@ answers (:func:`open_pinned`), so a verb never reads anchors from a chain it did
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -207,14 +206,22 @@ def insecure_text(who: list[str]) -> str:
 
 
 def chain_options(p: argparse.ArgumentParser, *, default: str | None = None) -> None:
-    """``--chain``, ``--chain-id``, ``--registry``, ``--confirmations``, ``--chain-timeout``."""
+    """``--chain``, ``--chain-id``, ``--registry``, ``--confirmations``, ``--chain-timeout``.
+    With a ``default`` chain (``anchor``), ``$OKEIOS_CHAIN`` and ``okeios.toml`` come first
+    (:func:`apply_settings`)."""
     p.add_argument(
         "--chain",
         metavar="URL|embedded",
-        default=default,
+        default=None,
         help="an http(s) JSON-RPC URL, or 'embedded' (the in-process chain of this home)"
-        + (f" (default: {default})" if default else ""),
+        + (
+            f" (default: $OKEIOS_CHAIN, else okeios.toml's chain.url, else {default})"
+            if default
+            else ""
+        ),
     )
+    if default:
+        p.set_defaults(chain_default=default)
     p.add_argument(
         "--chain-id",
         type=int,
@@ -229,16 +236,18 @@ def chain_options(p: argparse.ArgumentParser, *, default: str | None = None) -> 
     p.add_argument(
         "--confirmations",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="blocks that make an anchor final (default 1)",
+        help="blocks that make an anchor final (default: okeios.toml's chain.confirmations, "
+        "else 1)",
     )
     p.add_argument(
         "--chain-timeout",
         type=float,
-        default=DEFAULT_CHAIN_TIMEOUT,
+        default=None,
         metavar="S",
-        help="give up on the chain after S seconds for the whole run (default 30): exit 2",
+        help="give up on the chain after S seconds for the whole run (default: okeios.toml's "
+        "chain.timeout, else 30): exit 2",
     )
 
 
@@ -282,7 +291,9 @@ def print_json(payload: Any) -> None:
             **payload,
             "insecure": {"anyone": list(_ANYONE), "warning": insecure_text(_ANYONE)},
         }
-    print(json.dumps(payload, indent=2))
+    from okeios.protocol.canonical import dumps_exact
+
+    print(dumps_exact(payload, indent=2))
 
 
 def done(args: argparse.Namespace, payload: dict[str, Any], text: str) -> int:
@@ -542,6 +553,30 @@ def check_chain_id(view: Any, pin: ChainPin) -> None:
         raise ChainMismatchError(
             f"{pin.spec} answers chain id {actual}, but {pin.chain_id} is pinned for it"
         )
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def apply_settings(args: argparse.Namespace) -> None:
+    """Fill the chain options no flag gave from ``okeios.toml`` in the home and
+    ``$OKEIOS_CHAIN`` (:class:`okeios.config.Settings`), then from the built-in defaults."""
+    anchoring = hasattr(args, "chain_default")  # anchor: the chain and its wait too
+    unset = [n for n in ("confirmations", "chain_timeout") if getattr(args, n, 0) is None]
+    if not unset and not anchoring:
+        return
+    from okeios.config import Settings
+
+    settings = Settings.load(home(args))
+    if getattr(args, "confirmations", 0) is None:
+        args.confirmations = settings.confirmations or 1
+    if getattr(args, "chain_timeout", 0) is None:
+        args.chain_timeout = settings.timeout or DEFAULT_CHAIN_TIMEOUT
+    if anchoring:
+        if args.timeout is None:
+            args.timeout = settings.anchor_timeout or 60.0
+        if not args.chain:
+            args.chain = settings.chain or args.chain_default
 
 
 # --- logging ------------------------------------------------------------------------------------

@@ -37,9 +37,10 @@ def configure_report_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--confirmations",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="blocks that make an anchor final (default 1)",
+        help="blocks that make an anchor final (default: okeios.toml's chain.confirmations, "
+        "else 1)",
     )
 
 

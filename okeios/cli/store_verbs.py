@@ -148,13 +148,31 @@ def _cmd_disclose(args: argparse.Namespace) -> int:
     if not args.field:
         raise o.UsageError("name at least one --field PATH to disclose")
     o.check_writable(args.output)
+    from okeios.service import content_event
+
     with o.open_store(args) as store:
-        bundle = store.export(args.record_id, fields=args.field)
+        event, unanchored = content_event(store, args.record_id)
+        bundle = store.export(event, fields=args.field)
     o.write_output(args.output, _bundle_bytes(bundle, args.format))
     shown = [f.path for f in bundle.disclosure.fields]
     hidden = len(bundle.disclosure.digests) - len(shown)
-    payload = {"bundle": args.output, "disclosed": shown, "hidden": hidden}
-    return o.done(args, payload, f"{args.output}: {len(shown)} field(s) disclosed, {hidden} hidden")
+    kind = str(bundle.event.event.kind)
+    payload = {
+        "bundle": args.output,
+        "event": event,
+        "kind": kind,
+        "anchored": unanchored is None,
+        "disclosed": shown,
+        "hidden": hidden,
+    }
+    if unanchored is not None:
+        payload["notAnchored"] = unanchored
+        o.note(f"okeios disclose: warning: {unanchored}")
+    return o.done(
+        args,
+        payload,
+        f"{args.output}: {len(shown)} field(s) of the {kind} {event} disclosed, {hidden} hidden",
+    )
 
 
 def _cmd_recipient(args: argparse.Namespace) -> int:

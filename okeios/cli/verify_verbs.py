@@ -255,10 +255,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             f"{d['counts']['records']} records, {d['counts']['anchors']} anchors)"
         )
         for kind, first in d["firstOfEachKind"].items():
-            print(
-                f"  {kind} x{d['defectCounts'][kind]}: first at {first['index']}: "
-                f"{o.safe(first['detail'])}"
-            )
+            at = "" if first["index"] is None else f" at entry {first['index']}"
+            print(f"  {kind} x{d['defectCounts'][kind]}: first{at}: {o.safe(first['detail'])}")
     return exit_code(outcome)
 
 

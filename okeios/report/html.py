@@ -42,6 +42,8 @@ DEFECT_WORDS: Mapping[str, str] = {
     "not evidence of tampering).",
     "no-chain": "No chain was given, so the anchors were not checked.",
     "not-anchored": "The log was never anchored on the chain.",
+    "anchor-pending": "Not anchored yet: the event is newer than the publisher's latest anchor, "
+    "so its anchoring can be decided only after the next one (not evidence of tampering).",
     "truncated-log": "The chain holds an anchor of a longer log than this file: entries were cut "
     "off the end.",
     "history-mismatch": "The log's entries are not the history anchored on the chain: entries "

@@ -67,6 +67,11 @@ class AnchorSource(Protocol):
         ...
 
 
+#: The findings that say the anchors were not checked (no chain given, or it did not answer):
+#: never a failure, an undecided outcome when anchoring is required.
+_UNCHECKED = frozenset({Reason.NO_CHAIN, Reason.CHAIN_UNAVAILABLE})
+
+
 @dataclass(frozen=True, slots=True)
 class Defect:
     kind: Reason
@@ -101,14 +106,14 @@ class AuditReport:
     @property
     def not_checked(self) -> list[str]:
         """``["anchoring"]`` when the anchors were not checked (no chain, or it did not answer)."""
-        return ["anchoring"] if any(d.kind == "chain-unavailable" for d in self.defects) else []
+        return ["anchoring"] if any(d.kind in _UNCHECKED for d in self.defects) else []
 
     @property
     def outcome(self) -> str:
         """``fail`` for any defect found; else ``undecided`` when required anchors were not
         checked; else ``pass`` (never a bare pass when anchors were skipped: see
         :meth:`headline`)."""
-        if any(d.kind != "chain-unavailable" for d in self.defects):
+        if any(d.kind not in _UNCHECKED for d in self.defects):
             return "fail"
         if self.not_checked and self.anchoring_required:
             return "undecided"
@@ -208,9 +213,7 @@ def audit_log(
     authority = _key_history(report, state, len(parsed.entries))
     _check_checkpoints(report, parsed, authority, state)
     if chain is None:
-        report.defects.append(
-            Defect(Reason.CHAIN_UNAVAILABLE, None, "no chain given: anchors not checked")
-        )
+        report.defects.append(Defect(Reason.NO_CHAIN, None, "no chain given: anchors not checked"))
         return report
     assert chain_id is not None  # checked above
     read = _read_anchors(report, chain, chain_id, authority)

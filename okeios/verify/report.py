@@ -135,6 +135,8 @@ class Reason(enum.StrEnum):
     AUTHORISATIONS_MISSING = "authorisations-missing"
     PUBLISHER_RETIRED = "publisher-retired"
     IDENTITY_INVALID = "identity-invalid"
+    # anchoring not decidable yet: an honest bundle exported before the publisher's next anchor
+    ANCHOR_PENDING = "anchor-pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +270,7 @@ class Report:
             "publisher": self.publisher,
             "treeSize": self.tree_size,
             "verdicts": {str(v.property): v.to_dict() for v in self.verdicts},
-            "disclosed": dict(self.disclosed),
+            "disclosed": {path: _json_value(value) for path, value in self.disclosed},
             "anchoredBlock": self.anchored_block,
             "anchoredTime": self.anchored_time,
             "anchoredAt": None
@@ -288,3 +290,15 @@ def _skip(prop: Property, detail: str) -> Verdict:
 
 def _undecided(prop: Property, reason: Reason, detail: str) -> Verdict:
     return Verdict(prop, Status.UNDECIDED, reason, detail)
+
+
+def _json_value(text: str) -> Any:
+    """A disclosed value (canonical JSON text) as the JSON value it is; the text itself when
+    it does not parse (integrity then failed, and says why)."""
+    from okeios.errors import OkeiosError
+    from okeios.protocol.canonical import parse_json, to_plain
+
+    try:
+        return to_plain(parse_json(text))
+    except OkeiosError:
+        return text

@@ -264,3 +264,154 @@ def test_export_all_writes_a_manifest_of_type_and_id(run: Run, bmi: Path, tmp_pa
     manifest = json.loads((folder / "manifest.json").read_text())
     assert sorted(manifest.values()) == ["Observation/bmi", "Patient/example"]
     assert sorted(manifest) == sorted(p.name for p in folder.glob("0x*.okb"))
+
+
+# -- 8. disclosures cite the latest content event ----------------------------------------------
+
+
+def test_disclose_and_sd_jwt_cite_the_latest_content_event_not_a_grant(
+    run: Run, bmi: Path, tmp_path: Path
+) -> None:
+    run("anchor")
+    key = tmp_path / "researcher.json"
+    run("recipient", "-o", str(key))
+    binding = tmp_path / "researcher.binding.json"
+    run("grant", "Observation/bmi", "--recipient", str(binding), "-o", str(tmp_path / "s.json"))
+    history = json.loads(run("history", "Observation/bmi", "--json")[1])
+    kinds = [e["kind"] for e in (history["events"] if isinstance(history, dict) else history)]
+    assert kinds == ["create", "grant"]  # the latest event is the GRANT
+
+    out_file = tmp_path / "d.json"
+    _, out, err = run(
+        "disclose", "Observation/bmi", "--field", "/status", "-o", str(out_file), "--json"
+    )
+    made = json.loads(out)
+    assert made["kind"] == "create"
+    assert made["anchored"] is True
+    assert "warning" not in err
+    _, out, _ = run("sd-jwt", "export", "Observation/bmi", "--field", "/status", "--json")
+    assert json.loads(out)["event"] == made["event"]
+
+    # A new version not anchored yet: cited, and said to be pending.
+    amended = tmp_path / "amended.json"
+    amended.write_text(json.dumps({**json.loads(bmi.read_text()), "status": "amended"}))
+    run("amend", "Observation/bmi", str(amended))
+    _, out, err = run(
+        "disclose", "Observation/bmi", "--field", "/status", "-o", str(out_file), "--json"
+    )
+    made = json.loads(out)
+    assert made["kind"] == "amend"
+    assert made["anchored"] is False
+    assert "not anchored yet" in made["notAnchored"]
+    assert "warning" in err
+    _, out, err = run("sd-jwt", "export", "Observation/bmi", "--field", "/status", "--json")
+    assert json.loads(out)["event"] == made["event"]
+    assert "not anchored yet" in err
+
+
+# -- 9. texts that say what they mean ----------------------------------------------------------
+
+
+def test_texts_say_what_happened(run: Run, bmi: Path, tmp_path: Path) -> None:
+    # A value altered in a received bundle: said to be altered after signing.
+    bundle = tmp_path / "b.json"
+    run("disclose", "Observation/bmi", "--field", "/status", "-o", str(bundle), "--format", "json")
+    doc = json.loads(bundle.read_text())
+    fields = doc["disclosure"]["fields"]
+    assert len(fields) == 1
+    fields[0]["value"] = '"cancelled"'
+    altered = tmp_path / "altered.json"
+    altered.write_text(json.dumps(doc))
+    _, out, _ = run("verify", str(altered), expect=1)
+    assert "field-not-committed" in out
+    assert "'/status' was altered after signing" in out
+
+    # Disclosed values in verify --json are JSON values, decimals as numbers.
+    both = tmp_path / "both.json"
+    run(
+        "disclose",
+        "Observation/bmi",
+        "--field",
+        "/status",
+        "--field",
+        "/valueQuantity/value",
+        "-o",
+        str(both),
+        "--format",
+        "json",
+    )
+    _, out, _ = run("verify", str(both), "--json", "--show-fields")
+    assert json.loads(out)["disclosed"] == {"/status": "final", "/valueQuantity/value": 16.2}
+
+    # An audit without a chain: no-chain, as verify says; no "first at None".
+    log = tmp_path / "log.jsonl"
+    run("log", "-o", str(log))
+    publisher = json.loads((run.home / "trust.json").read_text())["publishers"][0]
+    _, out, _ = run("audit", "--log", str(log), "--publisher", publisher)
+    assert "no-chain" in out
+    assert "chain-unavailable" not in out
+    assert "None" not in out
+    _, out, _ = run("verify", str(both))
+    assert "[no-chain]" in out
+
+
+def test_addresses_in_messages_are_checksummed() -> None:
+    import re
+
+    from okeios.verify import bundle as verify_module
+
+    source = Path(verify_module.__file__).read_text()
+    # An address is never written as raw lowercase hex beside checksummed ones.
+    assert re.findall(r"0x\{[a-z_.]*(?:registry|publisher|author)\.hex\(\)\}", source) == []
+
+
+# -- a config file for what a service sets once ------------------------------------------------
+
+
+def test_okeios_toml_and_okeios_chain_set_the_chain_defaults(
+    run: Run, bmi: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from okeios.config import Settings
+    from okeios.errors import InputError
+
+    assert Settings.load(run.home) == Settings()
+    (run.home / "okeios.toml").write_text(
+        '[chain]\nurl = "ftp://chain.example"\nconfirmations = 3\ntimeout = 2\nanchor-timeout = 5\n'
+    )
+    settings = Settings.load(run.home)
+    assert settings == Settings("ftp://chain.example", 3, 2, 5)
+    # anchor without --chain goes where the file says (here a URL it refuses: exit 2)
+    _, out, _ = run("anchor", "--json", expect=2)
+    assert json.loads(out)["result"] == "undecided"
+    assert "ftp://chain.example" in json.loads(out)["message"]
+    # $OKEIOS_CHAIN wins over the file, a flag over both
+    monkeypatch.setenv("OKEIOS_CHAIN", "embedded")
+    _, out, _ = run("anchor", "--json", expect=None)
+    anchored = json.loads(out)
+    assert anchored["chain"] == "embedded"
+    assert anchored["confirmationsWanted"] == 3
+    _, out, _ = run("anchor", "--json", "--confirmations", "1")
+    assert json.loads(out)["confirmationsWanted"] == 1
+
+    (run.home / "okeios.toml").write_text("[chain]\nconfirmation = 3\n")
+    with pytest.raises(InputError, match="unknown setting"):
+        Settings.load(run.home)
+    _, _, err = run("anchor", expect=2)
+    assert "unknown setting(s) chain.confirmation" in err
+    (run.home / "okeios.toml").write_text('[chain]\nconfirmations = "3"\n')
+    with pytest.raises(InputError, match="wrong type"):
+        Settings.load(run.home)
+
+
+def test_the_service_anchors_where_okeios_toml_says(tmp_path: Path) -> None:
+    from okeios.service import Okeios
+
+    with Okeios.open(tmp_path / "home", create=True) as ok:
+        ok.add([{"resourceType": "Patient", "id": "p"}])
+        (tmp_path / "home" / "okeios.toml").write_text('[chain]\nurl = "embedded"\n')
+        assert ok.anchor().tree_size == 1
+        (tmp_path / "home" / "okeios.toml").write_text('[chain]\nurl = "ftp://chain.example"\n')
+        from okeios.errors import InputError
+
+        with pytest.raises(InputError, match=r"ftp://chain\.example"):
+            ok.anchor()

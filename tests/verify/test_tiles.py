@@ -285,7 +285,7 @@ def test_a_rewritten_history_is_caught_by_the_returning_auditor(tmp_path: Path) 
     publish(honest, folder)
     cache = tmp_path / "cache"
     first = audit_tiles(TileFetcher(folder, cache), publisher=honest.address, chain=None)
-    assert first.defect_kinds() == {"chain-unavailable"}
+    assert first.defect_kinds() == {"no-chain"}
 
     forked = make_publisher()
     grow(forked, 10)
@@ -463,11 +463,11 @@ def test_a_rolled_back_log_is_named_and_not_remembered(tmp_path: Path) -> None:
     publish(publisher, new)
     cache = tmp_path / "cache"
     first = audit_tiles(TileFetcher(new, cache), publisher=publisher.address, chain=None)
-    assert first.defect_kinds() == {"chain-unavailable"}
+    assert first.defect_kinds() == {"no-chain"}
     # A mirror (or the publisher) now serves the older, smaller log: signed, self-consistent,
     # and hiding the last ten entries from this auditor.
     rolled = audit_tiles(TileFetcher(old, cache), publisher=publisher.address, chain=None)
     assert "stale-checkpoint" in rolled.defect_kinds()
     # ...and it does not become the auditor's new memory.
     again = audit_tiles(TileFetcher(new, cache), publisher=publisher.address, chain=None)
-    assert again.defect_kinds() == {"chain-unavailable"}
+    assert again.defect_kinds() == {"no-chain"}

@@ -23,7 +23,7 @@ from eth_account import Account
 from eth_utils.abi import function_abi_to_4byte_selector
 
 from okeios.chain.artifacts import load_anchor_registry
-from okeios.errors import ChainError, RegistryMissingError
+from okeios.errors import ChainError, RegistryMissingError, short_cause
 from okeios.protocol.anchors import AnchorEntry
 from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.keccak import keccak256
@@ -134,10 +134,10 @@ class Registry:
 
     def _error(self, what: str, exc: BaseException, tx: bytes | None = None) -> ChainError:
         data = _revert_data(exc)
-        cause = decode_revert(data) if data else f"{exc}"
+        cause = decode_revert(data) if data else short_cause(exc)
         where = f"{self.label} (chain id {self._chain_id})" if self._chain_id else self.label
         tx_part = f", transaction 0x{tx.hex()}" if tx else ""
-        return ChainError(f"{what} failed on {where}{tx_part}: {type(exc).__name__}: {cause}")
+        return ChainError(f"{what} failed on {where}{tx_part}: {cause}")
 
     @property
     def chain_id(self) -> int:

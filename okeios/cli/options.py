@@ -99,7 +99,7 @@ def verbosity_options(p: argparse.ArgumentParser) -> None:
         "--verbose",
         action="count",
         default=argparse.SUPPRESS,
-        help="log more to stderr (-vv for debug)",
+        help="log more to stderr (-vv for debug; -vvv also the libraries' own debug lines)",
     )
     p.add_argument(
         "-q",
@@ -590,5 +590,8 @@ def setup_logging(args: argparse.Namespace) -> None:
     )
     _QUIET[0] = bool(quiet)
     _ANYONE.clear()
-    logging.basicConfig(level=level, format="okeios: %(levelname)s: %(message)s", force=True)
+    # Each line names its logger: okeios's own lines are "okeios...", a library's its own.
+    # Libraries (web3, urllib3) log below WARNING only from -vvv on.
+    library = logging.DEBUG if verbose >= 3 else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=library, format="%(name)s: %(levelname)s: %(message)s", force=True)
     log.setLevel(level)

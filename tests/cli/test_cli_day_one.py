@@ -415,3 +415,129 @@ def test_the_service_anchors_where_okeios_toml_says(tmp_path: Path) -> None:
 
         with pytest.raises(InputError, match=r"ftp://chain\.example"):
             ok.anchor()
+
+
+# -- 11. logging -------------------------------------------------------------------------------
+
+
+def test_verbose_logging_names_each_logger_and_keeps_libraries_quiet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    from okeios.cli.options import setup_logging
+
+    try:
+        setup_logging(argparse.Namespace(verbose=2, quiet=False))
+        logging.getLogger("web3.providers.HTTPProvider").debug("a 13 KB bytecode dump")
+        logging.getLogger("urllib3.connectionpool").debug("Starting new HTTP connection")
+        logging.getLogger("okeios.publish.anchoring").debug("size 3: final")
+        err = capsys.readouterr().err
+        assert "bytecode" not in err
+        assert "Starting new HTTP" not in err
+        assert "okeios.publish.anchoring: DEBUG: size 3: final" in err
+        setup_logging(argparse.Namespace(verbose=3, quiet=False))
+        logging.getLogger("web3.providers.HTTPProvider").debug("a 13 KB bytecode dump")
+        err = capsys.readouterr().err
+        assert "web3.providers.HTTPProvider: DEBUG: a 13 KB bytecode dump" in err
+        assert "okeios: DEBUG: a 13 KB" not in err
+    finally:
+        setup_logging(argparse.Namespace(verbose=0, quiet=False))
+
+
+def test_anchoring_logs_on_an_okeios_logger_a_service_can_route(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from okeios.service import Okeios
+
+    with (
+        caplog.at_level(logging.INFO, logger="okeios"),
+        Okeios.open(tmp_path / "home", create=True) as ok,
+    ):
+        ok.add([{"resourceType": "Patient", "id": "p"}])
+        ok.anchor()
+    names = {r.name for r in caplog.records if r.name.startswith("okeios.")}
+    assert "okeios.publish.anchoring" in names
+    assert any("final" in r.getMessage() for r in caplog.records)
+
+
+def test_chain_errors_are_short_and_say_their_kind_once(run: Run, bmi: Path) -> None:
+    _, out, _ = run(
+        "report",
+        "Observation/bmi",
+        "--chain",
+        DOWN,
+        "--chain-id",
+        "31337",
+        "--registry",
+        SOME_REGISTRY,
+        expect=2,
+    )
+    assert "connection refused" in out
+    assert "HTTPConnectionPool" not in out
+    assert "Max retries" not in out
+    from okeios.cli.main import _report_error
+    from okeios.errors import ChainError
+
+    run.capsys.readouterr()
+    _report_error(argparse.Namespace(json=False), ChainError("reading the chain id failed"))
+    assert run.capsys.readouterr().err == (
+        "okeios: chain error: reading the chain id failed\n"  # not "chain error: ChainError: "
+    )
+
+
+# -- okeios inspect ----------------------------------------------------------------------------
+
+
+def test_inspect_tells_what_each_kind_of_file_claims_marked_unverified(
+    run: Run, bmi: Path, tmp_path: Path
+) -> None:
+    run("anchor")
+    bundle = tmp_path / "b.okb"
+    run("disclose", "Observation/bmi", "--field", "/status", "-o", str(bundle))
+    _, out, _ = run("inspect", str(bundle))
+    assert out.startswith("UNVERIFIED: what this file claims; nothing here was checked")
+    assert "eventKind: create" in out
+    assert "disclosed: /status" in out
+    claims = json.loads(run("inspect", str(bundle), "--json")[1])
+    assert claims["verified"] is False
+    assert claims["kind"] == "bundle"
+    assert claims["anchor"]["chainId"] > 0
+    assert (
+        claims["anchor"]["registry"]
+        == json.loads((run.home / "trust.json").read_text())["chains"]["embedded"]["registry"]
+    )
+
+    token = tmp_path / "sd.txt"
+    run("sd-jwt", "export", "Observation/bmi", "--field", "/valueQuantity/value", "-o", str(token))
+    claims = json.loads(run("inspect", str(token), "--json")[1])
+    assert (claims["kind"], claims["disclosed"]) == ("sd-jwt", ["/valueQuantity/value"])
+    assert claims["event"] == json.loads(run("inspect", str(bundle), "--json")[1])["event"]
+
+    key = tmp_path / "r.json"
+    run("recipient", "-o", str(key))
+    share = tmp_path / "share.json"
+    run(
+        "grant",
+        "Observation/bmi",
+        "--recipient",
+        str(tmp_path / "r.binding.json"),
+        "-o",
+        str(share),
+    )
+    claims = json.loads(run("inspect", str(share), "--json")[1])
+    assert claims["kind"] == "share"
+    assert (
+        claims["bundle"]["record"] == json.loads(run("inspect", str(bundle), "--json")[1])["record"]
+    )
+
+    keys = tmp_path / "keys.json"
+    run("authors", "export", "-o", str(keys))
+    assert json.loads(run("inspect", str(keys), "--json")[1])["kind"] == "key history"
+
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x00\x01 not okeios")
+    _, _, err = run("inspect", str(junk), expect=2)
+    assert "not a bundle, share, key history or SD-JWT" in err

@@ -175,19 +175,83 @@ def _cmd_decrypt(args: argparse.Namespace) -> int:
         with o.open_pinned(pin, where, timeout=args.chain_timeout) as (_handle, view):
             record, report = open_share(share, key, policy, chain=view)
     outcome = str(report.outcome)
+    revocation = _revocation(args, share)
+    if revocation.get("revoked"):
+        outcome = "fail"  # the publisher withdrew this recipient's access: not to be used
     written = None
     if outcome == "pass" and args.output:  # only verified plaintext is ever written
         o.write_output(args.output, record + b"\n", private=True)
         written = args.output
     if args.json:
-        o.print_json({**report_dict(report, False), "output": written})
+        o.print_json(
+            {
+                **report_dict(report, False),
+                "result": outcome,
+                "output": written,
+                "revocation": revocation,
+            }
+        )
     else:
         print(report_text(args.share, report, False), file=sys.stderr if not args.output else None)
+        o.note(f"revocation: {revocation['detail']}")
         if outcome != "pass":
             o.note("the record is not shown or written: it did not verify")
         elif not args.output:
             sys.stdout.buffer.write(record + b"\n")
     return exit_code(outcome)
+
+
+def _revocation(args: argparse.Namespace, share: Any) -> dict[str, Any]:
+    """Whether the share's grant was revoked, as far as the publisher's published log
+    (``--log FILE``) tells: a REVOKE of this recipient for this record after the GRANT, signed
+    by the share's publisher. Without ``--log``, not checked, and said so."""
+    event = share.bundle.event.event
+    if not args.log:
+        return {
+            "checked": False,
+            "detail": "NOT CHECKED: a share opens after its grant was revoked too; pass --log "
+            "FILE (the publisher's published log, okeios log -o) to check it was not",
+        }
+    from okeios.protocol.events import EventKind
+    from okeios.protocol.logfile import read_log
+
+    with open(args.log, encoding="utf-8") as fh:
+        parsed = read_log(fh)
+    publisher = share.bundle.checkpoint.publisher
+    if parsed.publisher != publisher:
+        raise o.UsageError(
+            f"{args.log} is the log of {parsed.publisher}, the share's publisher is {publisher}"
+        )
+    last: tuple[int, Any] | None = None  # the latest GRANT or REVOKE of this recipient
+    for position, signed, _ in parsed.entries:
+        if signed is None:
+            continue
+        e = signed.event
+        if (
+            e.kind in (EventKind.GRANT, EventKind.REVOKE)
+            and e.record_id == event.record_id
+            and e.subject == share.recipient
+            and signed.recover() in (e.author, publisher)
+        ):
+            last = (position, signed)
+    if last is not None and last[1].event.kind is EventKind.REVOKE:
+        position, signed = last
+        return {
+            "checked": True,
+            "revoked": True,
+            "event": "0x" + signed.id.hex(),
+            "index": position,
+            "detail": f"REVOKED: the publisher revoked {share.recipient}'s access at entry "
+            f"{position} ({signed.event.purpose or 'no purpose given'}): do not use this "
+            "record",
+        }
+    return {
+        "checked": True,
+        "revoked": False,
+        "entries": len(parsed.entries),
+        "detail": f"not revoked in the {len(parsed.entries)} entries of {args.log} (a later "
+        "log may say otherwise)",
+    }
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -295,6 +359,12 @@ def register(sub: Any) -> None:
     p = o.command(sub, "decrypt", "open a share with a recipient key and verify it", _cmd_decrypt)
     p.add_argument("share", metavar="SHARE", help="the share file a grant wrote (okeios grant -o)")
     p.add_argument("--key", required=True, metavar="FILE", help="the recipient's private key file")
+    p.add_argument(
+        "--log",
+        metavar="FILE",
+        help="the publisher's published log (okeios log -o): check the grant was not revoked "
+        "(default: not checked, and said so)",
+    )
     o.output_option(p, "write the record here, mode 0600, only if it verified (default stdout)")
     o.chain_options(p)
     o.trust_options(p)

@@ -541,3 +541,41 @@ def test_inspect_tells_what_each_kind_of_file_claims_marked_unverified(
     junk.write_bytes(b"\x00\x01 not okeios")
     _, _, err = run("inspect", str(junk), expect=2)
     assert "not a bundle, share, key history or SD-JWT" in err
+
+
+# -- 14. a recipient after a revocation --------------------------------------------------------
+
+
+def test_decrypt_says_revocation_was_not_checked_and_checks_it_against_the_log(
+    run: Run, bmi: Path, tmp_path: Path
+) -> None:
+    key = tmp_path / "r.json"
+    run("recipient", "-o", str(key))
+    share = tmp_path / "share.json"
+    run(
+        "grant",
+        "Observation/bmi",
+        "--recipient",
+        str(tmp_path / "r.binding.json"),
+        "-o",
+        str(share),
+    )
+    address = json.loads(key.read_text())["address"]
+    _, out, err = run("decrypt", str(share), "--key", str(key))
+    assert "revocation: NOT CHECKED" in err
+    log = tmp_path / "log.jsonl"
+    run("log", "-o", str(log))
+    _, out, err = run("decrypt", str(share), "--key", str(key), "--log", str(log), "--json")
+    assert json.loads(out)["revocation"]["revoked"] is False
+    assert json.loads(out)["result"] == "pass"
+
+    run("revoke", "Observation/bmi", "--recipient", address, "--purpose", "study closed")
+    _, out, err = run("decrypt", str(share), "--key", str(key))
+    assert "NOT CHECKED" in err  # it still opens: only the log can tell
+    run("log", "-o", str(log))
+    _, out, err = run("decrypt", str(share), "--key", str(key), "--log", str(log), expect=1)
+    assert "REVOKED" in err
+    assert "study closed" in err
+    assert out == ""  # the record is not shown
+    _, out, _ = run("decrypt", str(share), "--key", str(key), "--log", str(log), "--json", expect=1)
+    assert json.loads(out)["revocation"]["revoked"] is True

@@ -72,11 +72,21 @@ def write_audit_report(
     chain_id: int | None,
     registry: str | None,
     source: str | None,
+    chain_url: str | None = None,
+    log_sha256: str | None = None,
 ) -> None:
     """Write the audit report's HTML page and/or PDF."""
     from okeios.report import audit_html, html_to_pdf
 
-    page = audit_html(report, lines, chain_id=chain_id, registry=registry, source=source)
+    page = audit_html(
+        report,
+        lines,
+        chain_id=chain_id,
+        registry=registry,
+        source=source,
+        chain_url=chain_url,
+        log_sha256=log_sha256,
+    )
     if html:
         Path(html).write_text(page, encoding="utf-8")
     if pdf:
@@ -112,6 +122,7 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
     trust = TrustConfig.load(home)
     with Store.open(home) as store:
         record_id = store.find_event(args.record_id).record_id
+        label = store.identities.label(record_id)
         logged = [store.publisher.event(eid) for eid in store.event_ids_of(record_id)]
         bundles = []
         for item in logged:
@@ -143,7 +154,12 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
     chain_id, registry = (pin[0], pin[1]) if pin else (None, None)
     if args.html or args.pdf:
         page = record_html(
-            events, lineage=lineage, publisher=publisher, chain_id=chain_id, registry=registry
+            events,
+            lineage=lineage,
+            publisher=publisher,
+            chain_id=chain_id,
+            registry=registry,
+            label=label,
         )
         if args.html:
             Path(args.html).write_text(page, encoding="utf-8")

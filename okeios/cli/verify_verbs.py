@@ -7,6 +7,7 @@ exit-code rule: 0 every required verdict passed, 1 a verdict failed, 2 could not
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -263,6 +264,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     where = o.home(args)
     pin = o.resolve_pin(args, where)
     lines: list[str] = []
+    data = b""
     if args.log:
         data = o.read_input(args.log, limit=1 << 32, what="log file")
         try:
@@ -307,6 +309,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             pdf=args.pdf,
             chain_id=pin.chain_id if pin is not None else None,
             registry=pin.registry if pin is not None else None,
+            chain_url=pin.spec if pin is not None else None,
+            log_sha256=hashlib.sha256(data).hexdigest() if args.log else None,
             source=Path(source).name,
         )
     d = report.to_dict()

@@ -42,8 +42,10 @@ def record_context(
     publisher: str | None = None,
     chain_id: int | None = None,
     registry: str | None = None,
+    label: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the record template shows, as plain data."""
+    """Everything the record template shows, as plain data. ``label`` names the record for
+    its patient (its FHIR ``Type/id`` from the owner's store); the page shows it first."""
     from okeios.report import plots
 
     if not events:
@@ -73,6 +75,9 @@ def record_context(
     verdict = (lineage or {}).get("lineage") or {}
     return {
         "record": record,
+        "label": label,
+        "resource_type": label.split("/", 1)[0] if label and "/" in label else None,
+        "resource_id": label.split("/", 1)[1] if label and "/" in label else None,
         "publisher": publisher,
         "chain_id": chain_id,
         "registry": registry,
@@ -103,9 +108,15 @@ def record_html(
     publisher: str | None = None,
     chain_id: int | None = None,
     registry: str | None = None,
+    label: str | None = None,
 ) -> str:
     """One record's history as a self-contained HTML page."""
     context = record_context(
-        events, lineage=lineage, publisher=publisher, chain_id=chain_id, registry=registry
+        events,
+        lineage=lineage,
+        publisher=publisher,
+        chain_id=chain_id,
+        registry=registry,
+        label=label,
     )
     return render("record.html.j2", context)

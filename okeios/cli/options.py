@@ -408,6 +408,22 @@ def store_passphrase(store_home: Path) -> str | None:
     return None
 
 
+RECIPIENT_PASSPHRASE_ENV = "OKEIOS_RECIPIENT_PASSPHRASE"
+
+
+def recipient_passphrase(path: str, *, confirm: bool = False) -> str:
+    """The passphrase of a recipient key file: ``$OKEIOS_RECIPIENT_PASSPHRASE``, else asked on
+    a terminal (no echo); without either, a usage error (exit 2)."""
+    if os.environ.get(RECIPIENT_PASSPHRASE_ENV):
+        return os.environ[RECIPIENT_PASSPHRASE_ENV]
+    asked = ask_passphrase(f"passphrase of the recipient key {path}: ", confirm=confirm)
+    if not asked:
+        raise UsageError(
+            f"{path} needs a passphrase: set ${RECIPIENT_PASSPHRASE_ENV}, or run on a terminal"
+        )
+    return asked
+
+
 def open_store(args: argparse.Namespace) -> Any:
     from okeios.publish.store import Store
 

@@ -187,9 +187,13 @@ def _cmd_recipient(args: argparse.Namespace) -> int:
     signer = LocalSigner.generate()
     key = RecipientPrivateKey.generate(Suite(args.suite))
     binding = bind_recipient_key(key.public_key(), signer)
-    o.write_output(
-        str(out), dump_recipient_key(signer.address, signer.private_key, key), private=True
-    )
+    document = dump_recipient_key(signer.address, signer.private_key, key)
+    if args.passphrase:
+        from okeios.crypto.keyfile import protect_secret
+
+        phrase = o.recipient_passphrase(str(out), confirm=True)
+        document = protect_secret(document, phrase)
+    o.write_output(str(out), document, private=True)
     o.write_output(str(binding_path), binding.to_json().encode())
     payload = {"address": signer.address, "key": str(out), "binding": str(binding_path)}
     text = (
@@ -423,6 +427,12 @@ def register(sub: Any) -> None:
         sub, "recipient", "create a recipient key and its signed public binding", _cmd_recipient
     )
     o.output_option(p, "the private key file (mode 0600)", required=True)
+    p.add_argument(
+        "--passphrase",
+        action="store_true",
+        help="seal the key file under a passphrase (Argon2id, as the store's key): from "
+        "$OKEIOS_RECIPIENT_PASSPHRASE, else asked on the terminal; decrypt then asks for it",
+    )
     p.add_argument(
         "--binding", metavar="FILE", help="the public binding (default FILE.binding.json)"
     )

@@ -154,9 +154,15 @@ def _lineage(args: argparse.Namespace, policy: Any, view: Any) -> int:
 
 
 def _load_recipient_key(path: str) -> Any:
+    """A recipient key file, opened with its passphrase first when it is sealed under one
+    (``okeios recipient --passphrase``)."""
+    from okeios.crypto.keyfile import PROTECTED_FORMAT, unprotect_secret
     from okeios.crypto.recipient_file import load_recipient_key
 
-    return load_recipient_key(o.read_input(path, limit=1 << 20, what="key file"), path)
+    data = o.read_input(path, limit=1 << 20, what="key file")
+    if f'"format": "{PROTECTED_FORMAT}"'.encode() in data:  # load_* then checks it whole
+        data = unprotect_secret(data, o.recipient_passphrase(path))
+    return load_recipient_key(data, path)
 
 
 def _cmd_decrypt(args: argparse.Namespace) -> int:

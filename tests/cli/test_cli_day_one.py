@@ -579,3 +579,31 @@ def test_decrypt_says_revocation_was_not_checked_and_checks_it_against_the_log(
     assert out == ""  # the record is not shown
     _, out, _ = run("decrypt", str(share), "--key", str(key), "--log", str(log), "--json", expect=1)
     assert json.loads(out)["revocation"]["revoked"] is True
+
+
+def test_a_recipient_key_file_can_be_sealed_under_a_passphrase(
+    run: Run, bmi: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "r.json"
+    monkeypatch.setenv("OKEIOS_RECIPIENT_PASSPHRASE", "correct horse battery staple")
+    run("recipient", "-o", str(key), "--passphrase")
+    sealed = key.read_text()
+    assert "okeios-protected-secret" in sealed
+    assert "hpkeKey" not in sealed  # no plaintext key in the file
+    share = tmp_path / "share.json"
+    run(
+        "grant",
+        "Observation/bmi",
+        "--recipient",
+        str(tmp_path / "r.binding.json"),
+        "-o",
+        str(share),
+    )
+    _, out, _ = run("decrypt", str(share), "--key", str(key), "--json")
+    assert json.loads(out)["result"] == "pass"
+    monkeypatch.setenv("OKEIOS_RECIPIENT_PASSPHRASE", "wrong")
+    _, _, err = run("decrypt", str(share), "--key", str(key), expect=2)
+    assert "KeyProtectionError" in err
+    monkeypatch.delenv("OKEIOS_RECIPIENT_PASSPHRASE")
+    _, _, err = run("decrypt", str(share), "--key", str(key), expect=2)
+    assert "needs a passphrase" in err

@@ -4,6 +4,7 @@
 
     {"authors": ["0x..."], "publishers": ["0x..."],
      "organisations": {"0x...": null, "0x...": ["physician", "nurse"]},
+     "labels": {"0x...": "St Mary's, ward 7"},
      "chains": {"embedded": {"chainId": 131277, "registry": "0x..."},
                 "http://127.0.0.1:8545": {"chainId": 31337, "registry": "0x..."}}}
 
@@ -64,6 +65,8 @@ class TrustConfig:
     chains: dict[str, dict[str, Any]]
     organisations: dict[str, list[str] | None] = field(default_factory=dict)
     """Pinned organisations (``docs/identity.md``): address to accepted roles (None: any)."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """An address book: address to a name people know it by (reports show it beside it)."""
 
     @classmethod
     def load(cls, home: Path) -> TrustConfig:
@@ -94,7 +97,7 @@ class TrustConfig:
                     raise TypeError(f"chain {spec!r} has no positive integer chainId")
                 entry["registry"] = checksum_address(entry.get("registry"))
             organisations = _organisations(raw.get("organisations", {}))
-            return cls(authors, publishers, chains, organisations)
+            return cls(authors, publishers, chains, organisations, _labels(raw.get("labels", {})))
         except (ValueError, TypeError, RecursionError, OkeiosError) as exc:
             raise InputError(f"{path} is not a valid trust file: {exc}") from exc
 
@@ -109,6 +112,8 @@ class TrustConfig:
         }
         if self.organisations:
             data["organisations"] = self.organisations
+        if self.labels:
+            data["labels"] = self.labels
         write_atomic(home / TRUST_FILE, (json.dumps(data, indent=2) + "\n").encode())
 
     def trust_author(self, address: str) -> None:
@@ -133,6 +138,12 @@ class TrustConfig:
         if entry is None:
             return None
         return int(entry["chainId"]), checksum_address(entry["registry"])
+
+
+def _labels(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v for v in raw.values()):
+        raise TypeError("labels must map addresses to non-empty names")
+    return {checksum_address(address): name for address, name in raw.items()}
 
 
 def _organisations(raw: Any) -> dict[str, list[str] | None]:

@@ -66,6 +66,13 @@ def _cmd_trust(args: argparse.Namespace) -> int:
     for p in args.publisher:
         trust.trust_publisher(p)
     identity.apply_trust_options(args, trust)
+    for item in args.label:
+        address, sep, name = item.partition("=")
+        if not sep or not name.strip():
+            raise o.UsageError(f"--label takes ADDRESS=NAME, got {item!r}")
+        from okeios.protocol.signing import checksum_address
+
+        trust.labels[checksum_address(address.strip())] = name.strip()
     if args.chain:
         if not (args.chain_id and args.registry):
             raise o.UsageError("--chain needs --chain-id and --registry")
@@ -79,6 +86,7 @@ def _cmd_trust(args: argparse.Namespace) -> int:
             "publishers": trust.publishers,
             "organisations": trust.organisations,
             "chains": trust.chains,
+            "labels": trust.labels,
         }
     )
     return o.EXIT_OK
@@ -111,4 +119,11 @@ def register(sub: Any) -> None:
     p.add_argument("--chain-id", type=int, metavar="N", help="with --chain: its chain id")
     p.add_argument(
         "--registry", metavar="ADDRESS", help="with --chain: its AnchorRegistry contract"
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="ADDRESS=NAME",
+        help="name an address in the address book reports show (repeatable)",
     )

@@ -74,6 +74,7 @@ def write_audit_report(
     source: str | None,
     chain_url: str | None = None,
     log_sha256: str | None = None,
+    labels: Any = None,
 ) -> None:
     """Write the audit report's HTML page and/or PDF."""
     from okeios.report import audit_html, html_to_pdf
@@ -86,6 +87,7 @@ def write_audit_report(
         source=source,
         chain_url=chain_url,
         log_sha256=log_sha256,
+        labels=labels,
     )
     if html:
         Path(html).write_text(page, encoding="utf-8")
@@ -160,6 +162,7 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
             chain_id=chain_id,
             registry=registry,
             label=label,
+            labels=trust.labels,
         )
         if args.html:
             Path(args.html).write_text(page, encoding="utf-8")

@@ -14,6 +14,7 @@ from typing import Any
 
 from okeios.cli import identity
 from okeios.cli import options as o
+from okeios.config import TrustConfig
 from okeios.errors import OkeiosError
 
 __all__ = ["register"]
@@ -317,6 +318,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             registry=pin.registry if pin is not None else None,
             chain_url=pin.spec if pin is not None else None,
             log_sha256=hashlib.sha256(data).hexdigest() if args.log else None,
+            labels=TrustConfig.load(where).labels,
             source=Path(source).name,
         )
     d = report.to_dict()

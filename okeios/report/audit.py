@@ -11,7 +11,7 @@ force per recipient) and erasures (one certificate per erased record).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from okeios.protocol.events import SignedEvent
@@ -49,6 +49,7 @@ def audit_context(
     row_limit: int = ROW_LIMIT,
     chain_url: str | None = None,
     log_sha256: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Everything the audit template shows, as plain data (also useful on its own).
 
@@ -110,6 +111,7 @@ def audit_context(
         "chain_url": chain_url,
         "log_sha256": log_sha256,
         "touched": touched,
+        "labels": dict(labels or {}),
     }
 
 
@@ -123,6 +125,7 @@ def audit_html(
     row_limit: int = ROW_LIMIT,
     chain_url: str | None = None,
     log_sha256: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     """The audit report as one self-contained HTML page (see :func:`audit_context`)."""
     context = audit_context(
@@ -134,5 +137,6 @@ def audit_html(
         row_limit=row_limit,
         chain_url=chain_url,
         log_sha256=log_sha256,
+        labels=labels,
     )
     return render("audit.html.j2", context)

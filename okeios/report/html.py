@@ -93,8 +93,11 @@ def _env() -> Any:
 
 
 def render(template: str, context: Mapping[str, Any]) -> str:
-    """Render one of the package's templates (``audit.html.j2``, ``record.html.j2``)."""
+    """Render one of the package's templates (``audit.html.j2``, ``record.html.j2``); an
+    address in ``context["labels"]`` (an address book) is shown with its name."""
     env = _env()
+    book = {str(k).lower(): v for k, v in (context.get("labels") or {}).items()}
+    env.filters["label"] = lambda value: book.get(str(value).lower(), "") if value else ""
     import markupsafe
 
     generated = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()

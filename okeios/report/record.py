@@ -43,6 +43,7 @@ def record_context(
     chain_id: int | None = None,
     registry: str | None = None,
     label: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Everything the record template shows, as plain data. ``label`` names the record for
     its patient (its FHIR ``Type/id`` from the owner's store); the page shows it first."""
@@ -76,6 +77,7 @@ def record_context(
     return {
         "record": record,
         "label": label,
+        "labels": dict(labels or {}),
         "resource_type": label.split("/", 1)[0] if label and "/" in label else None,
         "resource_id": label.split("/", 1)[1] if label and "/" in label else None,
         "publisher": publisher,
@@ -109,6 +111,7 @@ def record_html(
     chain_id: int | None = None,
     registry: str | None = None,
     label: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     """One record's history as a self-contained HTML page."""
     context = record_context(
@@ -118,5 +121,6 @@ def record_html(
         chain_id=chain_id,
         registry=registry,
         label=label,
+        labels=labels,
     )
     return render("record.html.j2", context)

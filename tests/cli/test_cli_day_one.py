@@ -607,3 +607,28 @@ def test_a_recipient_key_file_can_be_sealed_under_a_passphrase(
     monkeypatch.delenv("OKEIOS_RECIPIENT_PASSPHRASE")
     _, _, err = run("decrypt", str(share), "--key", str(key), expect=2)
     assert "needs a passphrase" in err
+
+
+def test_reports_name_addresses_from_the_address_book_in_trust_json(
+    run: Run, bmi: Path, tmp_path: Path
+) -> None:
+    publisher = json.loads((run.home / "trust.json").read_text())["publishers"][0]
+    _, out, _ = run("trust", "--label", f"{publisher.lower()}=St Mary's, ward 7")
+    assert json.loads(out)["labels"] == {publisher: "St Mary's, ward 7"}
+    run("access", "Observation/bmi", "--reader", publisher, "--purpose", "care")
+    page = tmp_path / "record.html"
+    run("report", "Observation/bmi", "--html", str(page))
+    html = page.read_text()
+    assert "St Mary&#39;s, ward 7" in html
+    assert "History of your Observation" in html
+    log = tmp_path / "log.jsonl"
+    run("log", "-o", str(log))
+    audit = tmp_path / "audit.html"
+    run("audit", "--log", str(log), "--publisher", publisher, "--html", str(audit))
+    text = audit.read_text()
+    assert "St Mary&#39;s, ward 7" in text
+    import hashlib
+
+    assert hashlib.sha256(log.read_bytes()).hexdigest() in text
+    _, _, err = run("trust", "--label", "no-equals-sign", expect=2)
+    assert "ADDRESS=NAME" in err

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from okeios.config import EMBEDDED, TrustConfig
-from okeios.errors import ChainError, ChainMismatchError, InputError
+from okeios.errors import ChainError, ChainMismatchError, InputError, UsageError
 
 if TYPE_CHECKING:
     from okeios.chain.connect import ChainHandle
@@ -54,10 +54,6 @@ MAX_INPUT = 64 * 1024 * 1024
 DEFAULT_CHAIN_TIMEOUT = 30.0
 
 log = logging.getLogger("okeios")
-
-
-class UsageError(InputError):
-    """A usage problem found after argument parsing (exit 2)."""
 
 
 #: The help of a verb's RECORD argument: every verb resolves it with ``Store.find_event``.

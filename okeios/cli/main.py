@@ -101,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=o.EXIT_CODES_HELP
         + " The okeios home is --home (before or after the verb), else $OKEIOS_HOME, else "
         "~/.okeios. A passphrase-protected store reads $OKEIOS_PASSPHRASE, or asks on a "
-        "terminal (no echo).",
+        "terminal (no echo). Chain defaults (URL for anchor, confirmations, timeouts) come from "
+        "okeios.toml in the home and $OKEIOS_CHAIN. `okeios inspect FILE` shows what a file "
+        "claims, unverified.",
     )
     parser.add_argument("--version", action="version", version=f"okeios {__version__}")
     parser.add_argument(

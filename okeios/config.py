@@ -4,6 +4,7 @@
 
     {"authors": ["0x..."], "publishers": ["0x..."],
      "organisations": {"0x...": null, "0x...": ["physician", "nurse"]},
+     "labels": {"0x...": "St Mary's, ward 7"},
      "chains": {"131277": {"chainId": 131277, "urls": ["embedded"]},
                 "31337": {"chainId": 31337, "urls": ["http://127.0.0.1:8545"],
                           "registry": "0x...", "private": true}}}
@@ -33,9 +34,20 @@ from okeios.protocol.canonical import load_json_strict
 from okeios.protocol.jsonlimits import nesting_exceeds
 from okeios.protocol.signing import checksum_address
 
-__all__ = ["EMBEDDED", "EMBEDDED_CHAIN_ID", "TRUST_FILE", "TrustConfig", "resolve_home"]
+__all__ = [
+    "CHAIN_ENV",
+    "EMBEDDED",
+    "EMBEDDED_CHAIN_ID",
+    "SETTINGS_FILE",
+    "TRUST_FILE",
+    "Settings",
+    "TrustConfig",
+    "resolve_home",
+]
 
 TRUST_FILE = "trust.json"
+SETTINGS_FILE = "okeios.toml"
+CHAIN_ENV = "OKEIOS_CHAIN"
 MAX_TRUST_FILE = 1024 * 1024
 EMBEDDED = "embedded"
 EMBEDDED_CHAIN_ID = 131277  # okeios.chain.embedded.CHAIN_ID, without importing the chain
@@ -66,6 +78,8 @@ class TrustConfig:
     """Pinned organisations (``docs/identity.md``): address to accepted roles (None: any)."""
     logs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Imported trust descriptors (``docs/trust-descriptor.md``), by log id (0x lower hex)."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """An address book: address to a name people know it by (reports show it beside it)."""
 
     @classmethod
     def load(cls, home: Path) -> TrustConfig:
@@ -92,7 +106,8 @@ class TrustConfig:
             logs = raw.get("logs", {})
             if not isinstance(logs, dict) or not all(isinstance(v, dict) for v in logs.values()):
                 raise TypeError("logs must map log ids to trust descriptors")
-            return cls(authors, publishers, _chains(chains), organisations, logs)
+            labels = _labels(raw.get("labels", {}))
+            return cls(authors, publishers, _chains(chains), organisations, logs, labels)
         except (ValueError, TypeError, RecursionError, OkeiosError) as exc:
             raise InputError(f"{path} is not a valid trust file: {exc}") from exc
 
@@ -109,6 +124,8 @@ class TrustConfig:
             data["organisations"] = self.organisations
         if self.logs:
             data["logs"] = self.logs
+        if self.labels:
+            data["labels"] = self.labels
         write_atomic(home / TRUST_FILE, (json.dumps(data, indent=2) + "\n").encode())
 
     def trust_author(self, address: str) -> None:
@@ -207,6 +224,12 @@ def _chains(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _labels(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v for v in raw.values()):
+        raise TypeError("labels must map addresses to non-empty names")
+    return {checksum_address(address): name for address, name in raw.items()}
+
+
 def _organisations(raw: Any) -> dict[str, list[str] | None]:
     if not isinstance(raw, dict):
         raise TypeError("organisations must map addresses to role lists or null")
@@ -218,3 +241,64 @@ def _organisations(raw: Any) -> dict[str, list[str] | None]:
             raise TypeError(f"the roles of organisation {address} must be a list of names or null")
         out[checksum_address(address)] = roles
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The defaults a service sets once, in ``okeios.toml`` in the home::
+
+        [chain]
+        url = "http://127.0.0.1:8545"   # or "embedded"; $OKEIOS_CHAIN overrides it
+        confirmations = 2               # blocks that make an anchor final
+        timeout = 30                    # seconds for a run's chain reads (--chain-timeout)
+        anchor-timeout = 120            # seconds to wait for an anchor to become final
+
+    Each is used where no flag or argument gives it; a missing file means no defaults (the
+    built-in ones apply). Anything else in the file, or of the wrong type, is an
+    :class:`~okeios.errors.InputError` naming the file.
+    """
+
+    chain: str | None = None
+    confirmations: int | None = None
+    timeout: float | None = None
+    anchor_timeout: float | None = None
+
+    @classmethod
+    def load(cls, home: Path) -> Settings:
+        import tomllib
+
+        path = home / SETTINGS_FILE
+        values: dict[str, Any] = {}
+        if path.exists():
+            from okeios.files import read_limited
+
+            try:
+                raw = tomllib.loads(read_limited(path, MAX_TRUST_FILE, "settings file").decode())
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise InputError(f"{path} is not valid TOML: {exc}") from None
+            unknown = set(raw) - {"chain"}
+            chain = raw.get("chain", {})
+            if not isinstance(chain, dict):
+                raise InputError(f"{path}: [chain] must be a table")
+            unknown |= {f"chain.{k}" for k in set(chain) - _SETTING_TYPES.keys()}
+            if unknown:
+                raise InputError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+            for key, value in chain.items():  # value: Any from TOML
+                kinds = _SETTING_TYPES[key]
+                if isinstance(value, bool) or not isinstance(value, kinds):
+                    raise InputError(f"{path}: chain.{key} has the wrong type ({value!r})")
+                if isinstance(value, int | float) and value <= 0:
+                    raise InputError(f"{path}: chain.{key} must be positive")
+                values[key.replace("-", "_").replace("url", "chain")] = value
+        env = os.environ.get(CHAIN_ENV)
+        if env:
+            values["chain"] = env
+        return cls(**values)
+
+
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "url": (str,),
+    "confirmations": (int,),
+    "timeout": (int, float),
+    "anchor-timeout": (int, float),
+}

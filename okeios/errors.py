@@ -262,3 +262,22 @@ class SdJwtError(InputError):
 class ReportError(OkeiosError):
     """A report could not be produced: an optional tool (jinja2, matplotlib, a Chromium for
     PDF) is missing or failed."""
+
+
+def short_cause(exc: BaseException) -> str:
+    """One short line for a transport failure (a node refusing connections, a timeout, a name
+    that does not resolve), instead of the whole text of the HTTP library's exception chain;
+    other errors as their first line, at most 200 characters."""
+    text = str(exc)
+    lowered = text.lower()
+    name = type(exc).__name__
+    if "connection refused" in lowered:
+        return "connection refused (is the node running, at this address?)"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return "the host name does not resolve"
+    if "timed out" in lowered or "timeout" in name.lower():
+        return "no answer in time (timed out)"
+    if name in {"ConnectionError", "NewConnectionError", "MaxRetryError"}:
+        return "cannot connect"
+    first = text.splitlines()[0] if text else name
+    return f"{name}: {first[:200]}"

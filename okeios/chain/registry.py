@@ -28,6 +28,7 @@ from okeios.errors import (
     MalformedRPCError,
     RegistryMissingError,
     RegistryVersionError,
+    short_cause,
 )
 from okeios.protocol.anchors import REGISTRY_VERSION, AnchorEntry, canonical_registry_address
 from okeios.protocol.hexcodec import from_hex, to_hex
@@ -163,10 +164,10 @@ class Registry:
 
     def _error(self, what: str, exc: BaseException, tx: bytes | None = None) -> ChainError:
         data = _revert_data(exc)
-        cause = decode_revert(data) if data else f"{exc}"
+        cause = decode_revert(data) if data else short_cause(exc)
         where = f"{self.label} (chain id {self._chain_id})" if self._chain_id else self.label
         tx_part = f", transaction 0x{tx.hex()}" if tx else ""
-        return ChainError(f"{what} failed on {where}{tx_part}: {type(exc).__name__}: {cause}")
+        return ChainError(f"{what} failed on {where}{tx_part}: {cause}")
 
     @property
     def chain_id(self) -> int:

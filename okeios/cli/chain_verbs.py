@@ -125,6 +125,13 @@ def _cmd_trust(args: argparse.Namespace) -> int:
     for p in args.publisher:
         trust.trust_publisher(p)
     identity.apply_trust_options(args, trust)
+    for item in args.label:
+        address, sep, name = item.partition("=")
+        if not sep or not name.strip():
+            raise o.UsageError(f"--label takes ADDRESS=NAME, got {item!r}")
+        from okeios.protocol.signing import checksum_address
+
+        trust.labels[checksum_address(address.strip())] = name.strip()
     if args.chain:
         if not args.chain_id:
             raise o.UsageError("--chain needs --chain-id (and --registry for a private registry)")
@@ -139,6 +146,7 @@ def _cmd_trust(args: argparse.Namespace) -> int:
             "organisations": trust.organisations,
             "chains": trust.chains,
             "logs": trust.logs,
+            "labels": trust.labels,
         }
     )
     return o.EXIT_OK
@@ -150,10 +158,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--timeout",
         type=float,
-        default=60.0,
+        default=None,
         metavar="S",
-        help="seconds to wait for the anchor to become final (default 60); if it is not, "
-        "exit 2 and say how to finish",
+        help="seconds to wait for the anchor to become final (default: okeios.toml's "
+        "chain.anchor-timeout, else 60); if it is not, exit 2 and say how to finish",
     )
 
     p = o.command(
@@ -193,4 +201,11 @@ def register(sub: Any) -> None:
         default=[],
         metavar="VKEY",
         help="with --export-descriptor: a witness the log asks to cosign (repeatable)",
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="ADDRESS=NAME",
+        help="name an address in the address book reports show (repeatable)",
     )

@@ -276,13 +276,13 @@ def register(command: Command) -> None:
         return q
 
     q = verb("add", "authorise an author key (logs an AUTHORISE)", _cmd_authors_add)
-    q.add_argument("address", metavar="ADDRESS")
+    q.add_argument("address", metavar="ADDRESS", help="the author key's address")
     q.add_argument("--role", required=True, help="for example physician, nurse, device")
     q.add_argument("--from", dest="not_before", metavar="TIME", help="default: now")
     q.add_argument("--until", dest="not_after", metavar="TIME", help="default: no end")
     o.purpose_option(q)
     q = verb("revoke", "deauthorise an author key (logs a DEAUTHORISE)", _cmd_authors_revoke)
-    q.add_argument("address", metavar="ADDRESS")
+    q.add_argument("address", metavar="ADDRESS", help="the author key's address")
     q.add_argument(
         "--from",
         dest="effective",
@@ -295,7 +295,7 @@ def register(command: Command) -> None:
     q = verb("export", "write the key history verifiers need", _cmd_authors_export)
     o.output_option(q)
     q = verb("affected", "the events of a key that no longer verify (audit)", _cmd_authors_affected)
-    q.add_argument("address", metavar="ADDRESS")
+    q.add_argument("address", metavar="ADDRESS", help="the author key's address")
     q = verb(
         "audit",
         "check every author of a published log (okeios log) against its identity events",

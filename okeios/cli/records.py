@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from okeios.errors import InputError, OkeiosError
+from okeios.protocol.canonical import dumps_exact
 from okeios.protocol.kinds import KINDS, RECORD_KINDS
 
 if TYPE_CHECKING:
@@ -322,14 +323,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
     with _open(args) as store:
         content, info = store.show(args.record_id, args.version)
     if args.json:
-        print(json.dumps({**info, "content": content}))
+        print(dumps_exact({**info, "content": content}))
     else:
         print(
             f"# {info['record']} {info['resource'] or ''} version {info['version']} of "
             f"{info['versions']}, last event {info['lastEvent']}",
             file=sys.stderr,
         )
-        print(json.dumps(content, indent=2, ensure_ascii=False))
+        print(dumps_exact(content, indent=2, ensure_ascii=False))
     return EXIT_OK
 
 

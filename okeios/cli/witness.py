@@ -114,7 +114,13 @@ def register(
     def action(name: str, help_: str) -> argparse.ArgumentParser:
         a = sub.add_parser(name, help=help_, description=help_)
         a.add_argument("--dir", required=True, metavar="DIR", help="the witness's folder")
-        a.add_argument("--json", action="store_true", help="print one JSON object")
+        a.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object"
+        )
+        from okeios.cli import options as o
+
+        o.home_option(a)
+        o.verbosity_options(a)
         return a
 
     a = action("init", "create the witness key; prints its verifier key")
@@ -129,5 +135,5 @@ def register(
     a = action("add-checkpoint", "answer one add-checkpoint request body (exit 1 if refused)")
     a.add_argument("request", metavar="REQUEST", help="the request body file, - for stdin")
     a = action("serve", "serve POST /add-checkpoint over HTTP")
-    a.add_argument("--host", default="127.0.0.1")
+    a.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     a.add_argument("--port", type=int, default=0, help="default: any free port")

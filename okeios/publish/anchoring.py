@@ -20,15 +20,19 @@ therefore loses nothing: the next run picks up where the journal says.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from okeios.chain.registry import Receipt, Registry
 from okeios.errors import ChainError
+from okeios.protocol.hexcodec import hex_repr
 from okeios.publish.store import JournalEntry, Store
 
 __all__ = ["AnchorResult", "anchor", "reconcile"]
+
+log = logging.getLogger(__name__)
 
 RECHECK_FINAL = 8  # how many of the latest final anchors are re-checked for reorgs on each run
 RECEIPT_RETRIES = (0.05, 0.2, 0.5)  # pauses between the re-reads of a missing receipt
@@ -39,6 +43,9 @@ Echo = Callable[[str], None]
 @dataclass(frozen=True, slots=True)
 class AnchorResult:
     """What an anchoring run did."""
+
+    def __repr__(self) -> str:
+        return hex_repr(self)
 
     chain_id: int
     registry: str
@@ -171,6 +178,16 @@ def reconcile(
     return out
 
 
+def _logged(echo: Echo) -> Echo:
+    """``echo``, each line also logged at INFO on ``okeios.publish.anchoring``."""
+
+    def both(text: str) -> None:
+        log.info("%s", text)
+        echo(text)
+
+    return both
+
+
 def anchor(
     store: Store,
     registry: Registry,
@@ -187,6 +204,7 @@ def anchor(
     """
     if confirmations < 1:
         raise ChainError("confirmations must be at least 1")
+    echo = _logged(echo)
     with store.exclusive("anchor"):  # one anchoring run at a time per home, across processes
         return _anchor(store, registry, confirmations, timeout, poll, echo)
 

@@ -46,6 +46,7 @@ from okeios.crypto.payload import open_payload, seal_payload
 from okeios.errors import InputError
 from okeios.protocol.canonical import JSONValue, canonicalize
 from okeios.protocol.fhir import resource_identity
+from okeios.protocol.hexcodec import hex_repr
 from okeios.protocol.kinds import START_KINDS, sql_list
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.tables import EVENTS_FIRST_INDEX, Database, ResourceRow, Resources
@@ -130,6 +131,9 @@ class PutResult:
     ``stale`` (an older ``meta.versionId`` than the stored one: nothing logged).
     """
 
+    def __repr__(self) -> str:
+        return hex_repr(self)
+
     status: str
     record_id: bytes
     event: LoggedEvent | None
@@ -173,6 +177,9 @@ class RecordFilter:
 @dataclass(frozen=True, slots=True)
 class RecordInfo:
     """One line of :meth:`Store.records`: what the owner sees of a record."""
+
+    def __repr__(self) -> str:
+        return hex_repr(self)
 
     record_id: bytes
     resource_type: str | None

@@ -45,6 +45,7 @@ from okeios.protocol.events import (
     derive_log_id,
     key_record_id,
 )
+from okeios.protocol.hexcodec import hex_repr
 from okeios.protocol.kinds import CONTENT_KINDS
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import Signer, checksum_address
@@ -130,6 +131,9 @@ class MemoryVersions:
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:
     """A signed event and where it sits in the log."""
+
+    def __repr__(self) -> str:
+        return hex_repr(self)
 
     signed: SignedEvent
     index: int

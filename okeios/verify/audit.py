@@ -50,9 +50,6 @@ from okeios.verify.report import Reason
 __all__ = ["AnchorSource", "AuditReport", "Defect", "audit_log"]
 
 STRUCTURAL = (Reason.MISSING_ENTRY, Reason.DUPLICATE_ENTRY, Reason.REORDERED)
-#: Defects that leave the anchoring undecided rather than failed: the chain could not be read,
-#: or it holds no registry where the trust policy says one is (a reset or foreign node).
-_UNDECIDED = ("chain-unavailable", "registry-missing")
 DEFAULT_TOLERANCE = 24 * 3600
 FUTURE_SKEW = 300
 
@@ -68,6 +65,12 @@ class AnchorSource(Protocol):
     def log_ids(self, publisher: str) -> list[bytes]:
         """Every log id the publisher anchored (or received by handover), from the chain."""
         ...
+
+
+#: The findings that say the anchors were not checked (no chain given, it did not answer, or it
+#: holds no registry where the trust policy says one is: a reset or foreign node): never a
+#: failure, an undecided outcome when anchoring is required.
+_UNCHECKED = frozenset({Reason.NO_CHAIN, Reason.CHAIN_UNAVAILABLE, Reason.REGISTRY_MISSING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +107,14 @@ class AuditReport:
     @property
     def not_checked(self) -> list[str]:
         """``["anchoring"]`` when the anchors were not checked (no chain, or it did not answer)."""
-        return ["anchoring"] if any(d.kind in _UNDECIDED for d in self.defects) else []
+        return ["anchoring"] if any(d.kind in _UNCHECKED for d in self.defects) else []
 
     @property
     def outcome(self) -> str:
         """``fail`` for any defect found; else ``undecided`` when required anchors were not
         checked; else ``pass`` (never a bare pass when anchors were skipped: see
         :meth:`headline`)."""
-        if any(d.kind not in _UNDECIDED for d in self.defects):
+        if any(d.kind not in _UNCHECKED for d in self.defects):
             return "fail"
         if self.not_checked and self.anchoring_required:
             return "undecided"
@@ -219,9 +222,7 @@ def audit_log(
     authority = _key_history(report, state, len(parsed.entries))
     _check_checkpoints(report, parsed, authority, state)
     if chain is None:
-        report.defects.append(
-            Defect(Reason.CHAIN_UNAVAILABLE, None, "no chain given: anchors not checked")
-        )
+        report.defects.append(Defect(Reason.NO_CHAIN, None, "no chain given: anchors not checked"))
         return report
     assert chain_id is not None  # checked above
     read = _read_anchors(report, chain, chain_id, authority)

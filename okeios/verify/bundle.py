@@ -51,7 +51,7 @@ from okeios.protocol.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from okeios.protocol.signing import recover_address
+from okeios.protocol.signing import checksum_address, recover_address
 from okeios.verify.chainplan import ChainHeader, LogAnchors, plan_lookups, read_facts
 from okeios.verify.identity import Authority
 from okeios.verify.policy import TrustPolicy
@@ -93,7 +93,10 @@ def _check_integrity(bundle: Bundle, record: bytes | JSONValue | None) -> Verdic
     for f in d.fields:
         if f.digest not in digests:
             return _fail(
-                p, Reason.FIELD_NOT_COMMITTED, f"field {f.path!r} is not in the commitment"
+                p,
+                Reason.FIELD_NOT_COMMITTED,
+                f"field {f.path!r} was altered after signing: its value, path and salt hash to "
+                "no field digest the author committed to",
             )
         try:
             parsed = parse_json(f.value)
@@ -370,7 +373,8 @@ def _check_chain(
     if facts.anchors is None:
         assert ref is not None  # only a bundle's own reference can point elsewhere
         detail = (
-            f"the bundle points at registry 0x{ref.registry.hex()} on chain {ref.chain_id}; "
+            f"the bundle points at registry {checksum_address(ref.registry)} on chain "
+            f"{ref.chain_id}; "
             f"the policy trusts {registry} on chain {plan.chain_id}"
         )
         return (
@@ -394,6 +398,9 @@ def _judge_anchoring(
     cp = bundle.checkpoint.checkpoint
     entry, head = found.entry, found.head
     if entry is None:
+        pending = _pending(bundle, found)
+        if pending is not None:
+            return _undecided(a, Reason.ANCHOR_PENDING, pending), None
         publisher = bundle.checkpoint.publisher
         detail = f"publisher {publisher} never anchored a tree of {cp.tree_size} in registry"
         return _fail(a, Reason.NOT_ANCHORED, f"{detail} {registry}"), None
@@ -415,6 +422,27 @@ def _judge_anchoring(
     return _pass(a, f"anchored in block {entry.block_number} at {when}"), entry
 
 
+def _pending(bundle: Bundle, found: LogAnchors) -> str | None:
+    """Why anchoring cannot be decided yet, or None: the bundle claims no anchor, and its
+    checkpoint is newer than every anchor of the log (an honest bundle exported before the
+    publisher's next anchor reads so). Undecided, never a pass: a publisher that never anchors
+    never gets one."""
+    cp = bundle.checkpoint.checkpoint
+    latest = found.latest
+    if bundle.anchor is not None or (latest is not None and latest.tree_size >= cp.tree_size):
+        return None
+    since = (
+        "the log was never anchored yet"
+        if latest is None
+        else f"its latest anchor is of size {latest.tree_size} (block {latest.block_number})"
+    )
+    return (
+        f"pending: the checkpoint of size {cp.tree_size} is newer than every anchor ({since}); "
+        f"decidable once the publisher anchors a tree of size {cp.tree_size} or more: export "
+        "the bundle again after its next anchor"
+    )
+
+
 def _judge_consistency(bundle: Bundle, found: LogAnchors) -> Verdict:
     """The consistency verdict from the chain's answers (a carried proof already checked
     offline): the log was anchored at all (``consistency-unproven``), a carried later tree head
@@ -424,6 +452,10 @@ def _judge_consistency(bundle: Bundle, found: LogAnchors) -> Verdict:
     cp = bundle.checkpoint.checkpoint
     ext = bundle.anchor.extension if bundle.anchor is not None else None
     entry, latest, later = found.entry, found.latest, found.later
+    if entry is None:
+        pending = _pending(bundle, found)
+        if pending is not None:
+            return _undecided(c, Reason.ANCHOR_PENDING, pending)
     if latest is None:
         return _fail(c, Reason.CONSISTENCY_UNPROVEN, "the log was never anchored")
     if ext is not None and (later is None or later.root != ext.root):

@@ -25,6 +25,7 @@ RANK = {
     "chain": 3,
     "publish": 4,
     "verify": 4,
+    "samples": 1,
     "service": 6,
     "report": 6,
     "cli": 7,

@@ -293,7 +293,7 @@ def test_a_rewritten_history_is_caught_by_the_returning_auditor(tmp_path: Path) 
     publish(honest, folder)
     cache = tmp_path / "cache"
     first = audit_tiles(TileFetcher(folder, cache), publisher=honest.address, chain=None)
-    assert first.defect_kinds() == {"chain-unavailable"}
+    assert first.defect_kinds() == {"no-chain"}
 
     forked = make_publisher()
     grow(forked, 10)
@@ -481,14 +481,14 @@ def test_a_rolled_back_log_is_named_and_not_remembered(tmp_path: Path) -> None:
     publish(publisher, new)
     cache = tmp_path / "cache"
     first = audit_tiles(TileFetcher(new, cache), publisher=publisher.address, chain=None)
-    assert first.defect_kinds() == {"chain-unavailable"}
+    assert first.defect_kinds() == {"no-chain"}
     # A mirror (or the publisher) now serves the older, smaller log: signed, self-consistent,
     # and hiding the last ten entries from this auditor.
     rolled = audit_tiles(TileFetcher(old, cache), publisher=publisher.address, chain=None)
     assert "stale-checkpoint" in rolled.defect_kinds()
     # ...and it does not become the auditor's new memory.
     again = audit_tiles(TileFetcher(new, cache), publisher=publisher.address, chain=None)
-    assert again.defect_kinds() == {"chain-unavailable"}
+    assert again.defect_kinds() == {"no-chain"}
 
 
 # --- issue 19: one log, one origin, one note key, one spelling; the auditor's memory only grows --
@@ -516,7 +516,7 @@ def test_a_re_cased_log_id_is_refused_and_never_rolls_the_auditor_back(tmp_path:
     cache = tmp_path / "cache"
     assert audit_tiles(
         TileFetcher(new, cache), publisher=publisher.address, chain=None
-    ).defect_kinds() == {"chain-unavailable"}
+    ).defect_kinds() == {"no-chain"}
     for spelling in (
         "0x" + publisher.log_id.hex().upper(),
         "0X" + publisher.log_id.hex(),
@@ -593,7 +593,7 @@ def test_a_second_note_key_for_one_log_is_reported(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert audit_tiles(
         TileFetcher(folder, cache), publisher=publisher.address, chain=None
-    ).defect_kinds() == {"chain-unavailable"}
+    ).defect_kinds() == {"no-chain"}
     grow(publisher, 2)
     publish(publisher, folder)
     second = Ed25519NoteSigner(log_origin(publisher.log_id), b"\x0b" * 32)
@@ -626,7 +626,7 @@ def test_an_old_audit_state_is_read_strictly(tmp_path: Path) -> None:
     state = {"logId": "0x" + publisher.log_id.hex(), "size": 2, "root": root}
     (cache / "audit-state.json").write_text(json.dumps(state))
     report = audit_tiles(TileFetcher(folder, cache), publisher=publisher.address, chain=None)
-    assert report.defect_kinds() == {"chain-unavailable"}
+    assert report.defect_kinds() == {"no-chain"}
     assert TileFetcher(folder, cache).load_state()[publisher.log_id]["size"] == 3
     state["logId"] = state["logId"].upper().replace("0X", "0x")
     (cache / "audit-state.json").write_text(json.dumps(state))

@@ -474,7 +474,9 @@ def test_a_rolled_back_log_is_named_and_not_remembered(tmp_path: Path) -> None:
     assert again.defect_kinds() == {"chain-unavailable"}
 
 
-def _dripping_server(root: Path, pause: float, stop_after: float) -> http.server.ThreadingHTTPServer:
+def _dripping_server(
+    root: Path, pause: float, stop_after: float
+) -> http.server.ThreadingHTTPServer:
     """Serves ``root``; every file but okeios/log.json arrives one byte every ``pause`` s
     (until ``stop_after`` s: a test must end even against a fetcher with no deadline)."""
 

@@ -228,8 +228,13 @@ class Database:
                 raise StoreError(f"the store in {self.path.parent} failed a commit: {exc}") from exc
 
     def _rollback(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        """Roll back an open transaction; a connection that is gone already rolled it back
+        (the error that brought us here is the one to report)."""
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except (sqlite3.Error, StoreError):
+            pass
 
     def close(self) -> None:
         self.conn.close()

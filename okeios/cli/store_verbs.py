@@ -206,9 +206,20 @@ def _cmd_erase(args: argparse.Namespace) -> int:
         f"erase record {args.record_id}? Its keys and salts are destroyed; this cannot be undone",
     )
     with o.open_store(args) as store:
-        logged = store.access.erase(args.record_id, purpose=args.purpose)
-    payload = {"record": args.record_id, "erased": True, "event": to_hex(logged.id)}
-    return o.done(args, payload, f"erased: keys and salts destroyed (event {to_hex(logged.id)})")
+        logged = store.access.erase(args.record_id, purpose=args.purpose, wait=args.wait)
+        purge = store.access.last_purge
+    verified = purge.describe() if purge is not None else "verified before"
+    payload = {
+        "record": args.record_id,
+        "erased": True,
+        "event": to_hex(logged.id),
+        "verified": verified,
+    }
+    return o.done(
+        args,
+        payload,
+        f"erased: keys and salts destroyed (event {to_hex(logged.id)}); {verified}",
+    )
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
@@ -422,6 +433,14 @@ def register(sub: Any) -> None:
     p.add_argument("record_id", metavar="RECORD_ID")
     o.purpose_option(p, "why the record is erased")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (for scripts)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for readers of the store before saying the erasure is pending "
+        "(exit 2; run erase again to finish); default 10",
+    )
 
     p = o.command(
         sub,

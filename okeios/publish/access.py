@@ -12,6 +12,8 @@ from okeios.crypto.share import Share, grant_info, seal_seed
 from okeios.errors import AccessError
 from okeios.protocol.events import EventKind
 from okeios.protocol.signing import checksum_address
+from okeios.publish import erasure
+from okeios.publish.erasure import ERASE_WAIT
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.tables import StoreError
 
@@ -30,6 +32,7 @@ class Access:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self.last_purge: erasure.PurgeResult | None = None
 
     def grant(self, ident: str, binding: RecipientBinding, *, purpose: str = "") -> Share:
         """Give a recipient access to a record's current version; log a signed GRANT event.
@@ -100,21 +103,36 @@ class Access:
             store.grants.revoke(record_id, address, logged.id)
         return logged
 
-    def erase(self, ident: str, *, purpose: str = "") -> LoggedEvent:
+    def erase(self, ident: str, *, purpose: str = "", wait: float = ERASE_WAIT) -> LoggedEvent:
         """Crypto-shred a record: destroy every version's data key and seed, every wrapped
         key and its private resource identity, then log a signed ERASE event. The ciphertext
-        and the salted digests stay: they reveal nothing, and every event still verifies."""
+        and the salted digests stay: they reveal nothing, and every event still verifies.
+
+        Then purge and verify (:mod:`okeios.publish.erasure`): the erased bytes must be gone
+        from the store's live files. When that cannot be done yet (readers hold old pages for
+        more than ``wait`` seconds, the disk is full, the server was lost) it raises
+        :class:`~okeios.publish.erasure.ErasurePendingError`; calling ``erase`` again for the
+        same record finishes the job (and returns the ERASE event logged the first time). A
+        record erased and verified already is an :class:`~okeios.errors.AccessError`.
+        ``self.last_purge`` says how the last purge was verified.
+        """
         store = self._store
+        erasure.pg_refuse_without_rights(store)  # before anything is logged
         with store.transaction():
             record_id = store.record_id_of(ident)
             if store.is_erased(record_id):
-                raise AccessError(f"record {record_id.hex()} was erased already")
-            logged = store.publisher.record_event(EventKind.ERASE, record_id, purpose=purpose)
-            store.versions.rows.erase(record_id)
-            store.grants.erase(record_id)
-            store.identities.forget(record_id)
-        # Push the change out of the write-ahead log so no copy of the keys stays on disk.
-        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                found = erasure.pending(store, record_id)
+                if found is None:
+                    raise AccessError(f"record {record_id.hex()} was erased already")
+                logged = store.publisher.event(found[0])
+            else:
+                secrets = erasure.secret_blobs(store, record_id)
+                logged = store.publisher.record_event(EventKind.ERASE, record_id, purpose=purpose)
+                store.versions.rows.erase(record_id)
+                store.grants.erase(record_id)
+                store.identities.forget(record_id)
+                erasure.mark_pending(store, record_id, logged.id, secrets)
+        self.last_purge = erasure.purge(store, record_id, wait=wait)
         return logged
 
     def receipt(self, ident: str, reader: str, *, purpose: str = "") -> LoggedEvent:

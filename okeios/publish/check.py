@@ -39,6 +39,13 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
         "SELECT tree_size FROM journal WHERE state = 'final' AND tree_size > ?", (size,)
     ):
         problems.append(f"a final anchor of size {tree_size} is beyond the log ({size})")
+    from okeios.publish.erasure import pending_erasures
+
+    problems += [
+        f"the erasure of record 0x{rid.hex()} is logged but not verified on disk yet: run "
+        f"`okeios erase 0x{rid.hex()}` again to finish it"
+        for rid in pending_erasures(store)
+    ]
     return problems
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from okeios.cli import options as o
 from okeios.config import TrustConfig
 from okeios.errors import InputError, OkeiosError
+from okeios.faults import fault_point
 from okeios.protocol.hexcodec import from_hex, to_hex
 
 __all__ = ["register"]
@@ -164,17 +165,31 @@ def _cmd_grant(args: argparse.Namespace) -> int:
         o.read_input(args.recipient, limit=1 << 20, what="binding")
     )
     with o.open_store(args) as store:
-        share = store.access.grant(args.record_id, binding, purpose=args.purpose)
+        share = store.access.grant(
+            args.record_id, binding, purpose=args.purpose, deliver=args.output
+        )
+        resumed = store.access.resumed
+        fault_point("grant-share")
         try:
             o.write_output(args.output, share.to_json().encode(), private=True)
         except OkeiosError as exc:
             raise InputError(
-                f"the GRANT is logged but its share could not be written ({exc}); write it "
-                f"again with `okeios share {args.record_id} --recipient {share.recipient} "
-                "-o FILE`"
+                f"the GRANT is logged but its share could not be written ({exc}); run the same "
+                "`okeios grant` again to write it"
             ) from exc
-    payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
-    return o.done(args, payload, f"granted {share.recipient}; share written to {args.output}")
+        store.access.delivered(args.record_id, share.recipient)
+    payload = {
+        "record": args.record_id,
+        "recipient": share.recipient,
+        "share": args.output,
+        "resumed": resumed,
+    }
+    text = f"granted {share.recipient}; share written to {args.output}"
+    if resumed:
+        text = f"{share.recipient} was granted before (its share was never written); " + (
+            f"share written to {args.output}"
+        )
+    return o.done(args, payload, text)
 
 
 def _cmd_share(args: argparse.Namespace) -> int:

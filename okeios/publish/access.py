@@ -5,6 +5,7 @@ as ``store.access``."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from okeios.crypto.recipients import RecipientBinding, wrap_data_key
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Access"]
 
+_UNDELIVERED = "undelivered/"  # meta keys of GRANTs whose share file was not written yet
+
 
 class Access:
     """Grants, shares, revocations, access receipts and erasure of one store's records.
@@ -32,13 +35,28 @@ class Access:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self.resumed = False  # the last grant() returned the share of an earlier GRANT
         self.last_purge: erasure.PurgeResult | None = None
 
-    def grant(self, ident: str, binding: RecipientBinding, *, purpose: str = "") -> Share:
+    def grant(
+        self,
+        ident: str,
+        binding: RecipientBinding,
+        *,
+        purpose: str = "",
+        deliver: str | None = None,
+    ) -> Share:
         """Give a recipient access to a record's current version; log a signed GRANT event.
 
         The binding (the recipient's public key, signed by its address) is checked first; the
         version's data key is HPKE-wrapped to it.
+
+        ``deliver`` names where the caller will write the share (``okeios grant -o FILE``):
+        the GRANT is then remembered as *undelivered*, in the same transaction, until the
+        caller calls :meth:`delivered`. A process killed in between leaves a grant that
+        :func:`~okeios.publish.check.check_store` reports, and calling ``grant`` again with
+        ``deliver`` for the same recipient and version logs nothing new: it returns the share
+        of the GRANT logged before, so the caller finishes the job.
         """
         store = self._store
         owner = binding.verify()
@@ -46,13 +64,48 @@ class Access:
             record_id = store.record_id_of(ident)
             version = store.latest_version(record_id)
             _, data_key, _ = store.versions.secrets(record_id, version)  # AccessError if erased
+            marker = _UNDELIVERED + f"{record_id.hex()}/{owner}"
+            earlier = store.meta.get(marker) if deliver is not None else None
+            if earlier is not None and json.loads(earlier).get("version") == version:
+                self.resumed = True
+                return self.share("0x" + record_id.hex(), owner)
+            self.resumed = False
             wrapped = wrap_data_key(data_key, binding, info=grant_info(record_id, version))
             store.grants.add_recipient(owner, binding.to_json())
             logged = store.publisher.record_event(
                 EventKind.GRANT, record_id, subject=owner, purpose=purpose
             )
             store.grants.add(record_id, version, owner, wrapped, logged.id)
+            if deliver is not None:
+                store.meta.set(
+                    marker,
+                    json.dumps({"event": logged.id.hex(), "version": version, "to": deliver}),
+                )
         return self.share("0x" + record_id.hex(), owner)
+
+    def delivered(self, ident: str, recipient: str) -> None:
+        """The share of a GRANT made with ``deliver`` was written: forget it as undelivered."""
+        store = self._store
+        record_id = store.record_id_of(ident)
+        with store.transaction():
+            store.db.execute(
+                "DELETE FROM meta WHERE key = ?",
+                (_UNDELIVERED + f"{record_id.hex()}/{checksum_address(recipient)}",),
+            )
+
+    def undelivered(self) -> list[tuple[bytes, str, bytes, str]]:
+        """GRANTs whose share was never written: (record id, recipient, event id, where)."""
+        out = []
+        for key, value in self._store.db.execute(
+            "SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key",
+            (_UNDELIVERED, _UNDELIVERED[:-1] + chr(ord(_UNDELIVERED[-1]) + 1)),
+        ):
+            record_hex, _, recipient = str(key)[len(_UNDELIVERED) :].partition("/")
+            info = json.loads(str(value))
+            out.append(
+                (bytes.fromhex(record_hex), recipient, bytes.fromhex(info["event"]), info["to"])
+            )
+        return out
 
     def share(self, ident: str, recipient: str) -> Share:
         """The share of a record's current version for a recipient with an active grant."""

@@ -39,6 +39,11 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
         "SELECT tree_size FROM journal WHERE state = 'final' AND tree_size > ?", (size,)
     ):
         problems.append(f"a final anchor of size {tree_size} is beyond the log ({size})")
+    problems += [
+        f"the GRANT 0x{event.hex()} of record 0x{rid.hex()} to {who} is logged but its share "
+        f"was never written (to {where}): run the same `okeios grant` again to write it"
+        for rid, who, event, where in store.access.undelivered()
+    ]
     from okeios.publish.erasure import pending_erasures
 
     problems += [

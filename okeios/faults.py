@@ -1,10 +1,17 @@
 """Fault injection for the crash tests: die, or fail as a full disk would, at a named step.
 
-``OKEIOS_FAULT=STEP[:ACTION][,STEP[:ACTION]...]`` makes :func:`fault_point` ``STEP`` act:
-``kill`` (the default) sends the process SIGKILL, as a power cut or ``kill -9`` would at that
-point; ``enospc`` raises the ``OSError`` a full disk raises. The steps are the points between
-the committed parts of the multi-step verbs (``add-chunk``, ``grant-share``, ``erase-purge``,
-``tiles-file``, ``witness-save``, ...), where timing alone cannot reliably kill a process.
+``OKEIOS_FAULT=STEP[@N][:ACTION][,...]`` makes :func:`fault_point` ``STEP`` act the ``N``-th
+time the process reaches it (the first by default): ``kill`` (the default) sends the process
+SIGKILL, as a power cut or ``kill -9`` would at that point; ``enospc`` raises the ``OSError``
+a full disk raises. The steps are the points between the committed parts of the multi-step
+verbs, where timing alone cannot reliably kill a process:
+
+* ``commit`` / ``committed``: just before and just after every store transaction's COMMIT;
+* ``grant-share``: a GRANT committed, its share file not written yet;
+* ``erase-purge``: an erasure committed, its purge not done yet;
+* ``tiles-file``: before each file ``okeios log --tiles`` writes;
+* ``witness-save``: a witness cosigned, its state not saved yet.
+
 Unset (always, outside the tests), a fault point costs one dictionary lookup.
 """
 
@@ -19,14 +26,19 @@ __all__ = ["FAULT_ENV", "fault_point"]
 FAULT_ENV = "OKEIOS_FAULT"
 
 
+_REACHED: dict[str, int] = {}
+
+
 def fault_point(step: str) -> None:
     """Act on ``$OKEIOS_FAULT`` if it names ``step`` (see the module docstring)."""
     spec = os.environ.get(FAULT_ENV)
     if not spec:
         return
+    _REACHED[step] = reached = _REACHED.get(step, 0) + 1
     for item in spec.split(","):
-        name, _, action = item.strip().partition(":")
-        if name != step:
+        where, _, action = item.strip().partition(":")
+        name, _, nth = where.partition("@")
+        if name != step or reached != (int(nth) if nth else 1):
             continue
         if action in ("", "kill"):
             os.kill(os.getpid(), signal.SIGKILL)

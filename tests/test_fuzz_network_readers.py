@@ -1,6 +1,7 @@
 """Fuzzing every reader of what comes over the network: witness requests, the tiled log's
 files (okeios/log.json, checkpoints, tiles, entry bundles, event files), SD-JWTs and key
-histories (trust.json is fuzzed with the other decoders in test_fuzz_decoders.py).
+histories (trust.json is fuzzed with the other decoders in test_fuzz_decoders.py). The suite
+runs 40 examples per property; ``OKEIOS_FUZZ_EXAMPLES=5000`` runs a long session.
 
 A reader may accept its input, refuse it with an :class:`~okeios.errors.OkeiosError` or (the
 witness, the tile audit) answer with its own verdict; anything else escaping is a bug. Each
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tempfile
 import time
 import tracemalloc
@@ -38,7 +40,7 @@ from tests.test_fuzz_decoders import EDITS, _mutate
 
 DEADLINE = 2.0  # seconds for one example of any reader
 FUZZ = settings(
-    max_examples=120,
+    max_examples=int(os.environ.get("OKEIOS_FUZZ_EXAMPLES", "40")),
     deadline=int(DEADLINE * 1000),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

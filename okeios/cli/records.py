@@ -339,14 +339,18 @@ def _cmd_amend(args: argparse.Namespace) -> int:
     resource = _one_resource(args.file)
     with _open(args) as store:
         logged = store.amend(args.record_id, resource)
+        unchanged = store.amend_unchanged
     e = logged.signed.event
     payload = {
         "record": "0x" + e.record_id.hex(),
         "version": e.version,
         "event": "0x" + logged.id.hex(),
+        "unchanged": unchanged,
     }
     if args.json:
         print(json.dumps(payload))
+    elif unchanged:
+        print(f"{payload['record']}  unchanged: version {e.version} holds this content already")
     else:
         print(f"{payload['record']}  amended to version {e.version} (event {payload['event']})")
     return EXIT_OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from okeios.errors import InputError
@@ -43,6 +44,8 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
         f"the GRANT 0x{event.hex()} of record 0x{rid.hex()} to {who} is logged but its share "
         f"was never written (to {where}): run the same `okeios grant` again to write it"
         for rid, who, event, where in store.access.undelivered()
+        # the share is written atomically: a file there means only forgetting it was cut short
+        if not Path(where).is_file()
     ]
     from okeios.publish.erasure import pending_erasures
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.errors import InputError
+from okeios.faults import fault_point
 from okeios.protocol.events import KEY_KINDS, SignedEvent, event_from_message
 from okeios.publish.publisher import Head, LoggedEvent
 from okeios.publish.tree import StoredTree
@@ -221,11 +222,13 @@ class Database:
             raise
         else:
             self._depth = 0
+            fault_point("commit")
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise StoreError(f"the store in {self.path.parent} failed a commit: {exc}") from exc
+            fault_point("committed")
 
     def _rollback(self) -> None:
         """Roll back an open transaction; a connection that is gone already rolled it back

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.errors import NoteError, NoteVerificationError, PolicyError, ProofError
+from okeios.faults import fault_point
 from okeios.protocol.events import SignedCheckpoint
 from okeios.protocol.merkle import EMPTY_ROOT, verify_consistency
 from okeios.protocol.note import (
@@ -421,6 +422,7 @@ class Witness:
             state.size, state.root = checkpoint.tree_size, checkpoint.root
             state.history.append({"size": state.size, "root": state.root.hex(), "time": timestamp})
             del state.history[:-MAX_HISTORY]
+            fault_point("witness-save")
             self._save()
         return 200, text_plain, cosig.line().encode()
 

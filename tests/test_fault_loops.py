@@ -148,7 +148,7 @@ def test_the_script_runs_the_loops(tmp_path: Path) -> None:
             "sqlite",
             "--rounds",
             "1",
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         check=False,

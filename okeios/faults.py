@@ -1,7 +1,7 @@
 """Fault injection for the crash tests: die, or fail as a full disk would, at a named step.
 
 ``OKEIOS_FAULT=STEP[@N][:ACTION][,...]`` makes :func:`fault_point` ``STEP`` act the ``N``-th
-time the process reaches it (the first by default): ``kill`` (the default) sends the process
+time the process reaches it (every time without ``@N``): ``kill`` (the default) sends the process
 SIGKILL, as a power cut or ``kill -9`` would at that point; ``enospc`` raises the ``OSError``
 a full disk raises. The steps are the points between the committed parts of the multi-step
 verbs, where timing alone cannot reliably kill a process:
@@ -38,7 +38,7 @@ def fault_point(step: str) -> None:
     for item in spec.split(","):
         where, _, action = item.strip().partition(":")
         name, _, nth = where.partition("@")
-        if name != step or reached != (int(nth) if nth else 1):
+        if name != step or (nth and reached != int(nth)):
             continue
         if action in ("", "kill"):
             os.kill(os.getpid(), signal.SIGKILL)

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from okeios.errors import ErasurePendingError, StoreError
 from okeios.faults import fault_point
-from okeios.publish.tables import StoreError
 
 if TYPE_CHECKING:
     from okeios.publish.store import Store
@@ -63,12 +63,6 @@ _PREFIX = 16
 _PENDING = "erasing/"
 _PG_TABLES = ("versions", "grants", "resources")
 _CHUNK = 1 << 23
-
-
-class ErasurePendingError(StoreError):
-    """The erasure is logged, but its secrets could not be verified gone from the store's
-    files yet (a reader holds old pages, the disk is full, the server was lost): run the
-    same ``erase`` again to finish."""
 
 
 @dataclass(frozen=True, slots=True)

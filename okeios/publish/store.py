@@ -49,11 +49,11 @@ from typing import Any
 
 from okeios.config import resolve_home
 from okeios.errors import AccessError, InputError
-from okeios.fhir import fhir_resources, resource_identity
 from okeios.files import private_dir, write_atomic
 from okeios.protocol.bundle import Bundle
-from okeios.protocol.canonical import JSONValue, canonicalize, parse_json
+from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import SignedEvent
+from okeios.protocol.fhir import fhir_resources, resource_identity
 from okeios.protocol.logfile import write_log
 from okeios.protocol.merkle import leaf_hash
 from okeios.protocol.signing import LocalSigner, Signer
@@ -145,7 +145,6 @@ class Store:
         self.log_name = log_name
         self.rng = rng
         self._held: set[str] = set()
-        self.amend_unchanged = False  # the last amend() found its content logged already
         # the storage: tables, sealed versions, the resource map, the Merkle tree
         self.nodes = Nodes(db)
         self.events = Events(db)
@@ -578,25 +577,10 @@ class Store:
         self, ident: str, record: bytes | JSONValue, *, author: Signer | None = None
     ) -> LoggedEvent:
         """Log a new version of a record (fresh data key and seed). ``ident`` is a record or
-        event id, or ``Type/id``. A FHIR resource must keep the record's identity.
-
-        The content the latest version holds already logs nothing: the latest version's event
-        is returned and ``self.amend_unchanged`` is set, so running an amendment again (after
-        a crash left it unknown whether it was logged) never logs it twice."""
+        event id, or ``Type/id``. A FHIR resource must keep the record's identity."""
         value = parse_json(record) if isinstance(record, bytes) else record
-        self.amend_unchanged = False
         with self.transaction():
             record_id = self.record_id_of(ident)
-            latest = self.latest_version(record_id)
-            try:
-                current, _ = self.versions.get_version(record_id, latest)
-            except AccessError:
-                current = None  # erased: refused below, as before
-            if current is not None and current == canonicalize(value):
-                event_id = self.events.content_event(record_id, latest)
-                if event_id is not None:
-                    self.amend_unchanged = True
-                    return self.publisher.event(event_id)
             identity = resource_identity(value)
             held = self.identities.label(record_id)
             if identity is not None:

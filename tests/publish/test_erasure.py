@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,3 +204,29 @@ def test_a_writer_role_without_vacuum_rights_is_refused_before_logging(
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f"DROP OWNED BY {role}")
             admin.execute(f"DROP ROLE {role}")
+
+
+def test_erase_while_a_postgresql_session_reads_the_key_tables(
+    store_backend: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL a session inside a transaction that read the key tables holds a lock
+    VACUUM FULL must wait for: the erasure is pending (said so, within the wait), and erase
+    again after that session ends finishes it."""
+    if store_backend == "sqlite":
+        pytest.skip("the SQLite reader is tested above")
+    import psycopg
+
+    with Store.init(tmp_path / "home") as store:
+        record_id = _record_with_grant(store)
+        blobs = _secrets(store, record_id)
+        with psycopg.connect(store.db.url) as reader:  # type: ignore[attr-defined]
+            reader.execute("SELECT COUNT(*) FROM versions").fetchone()  # a transaction is open
+            started = time.monotonic()
+            with pytest.raises(ErasurePendingError, match="other sessions hold the key tables"):
+                store.access.erase("0x" + record_id.hex(), wait=0.5)
+            assert time.monotonic() - started < 5
+            assert pending_erasures(store) == [record_id]
+        store.access.erase("0x" + record_id.hex())
+        store.db.execute("CHECKPOINT")
+        assert [b for b in blobs if b in _live_bytes(store)] == []
+        assert pending_erasures(store) == []

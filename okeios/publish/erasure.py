@@ -265,6 +265,23 @@ def _pg_purge(store: Store, prints: list[Fingerprint], wait: float) -> PurgeResu
 # --- SQLite ----------------------------------------------------------------------------------
 
 
+def _file_holds(path: Path, prints: list[Fingerprint]) -> bool:
+    """Whether any fingerprinted blob is in the file (read in overlapping chunks: memory stays
+    flat whatever the store's size)."""
+    overlap = max((p.length for p in prints), default=1)
+    try:
+        with open(path, "rb") as fh:
+            tail = b""
+            while chunk := fh.read(_CHUNK):
+                data = tail + chunk
+                if any(p.found_in(data) for p in prints):
+                    return True
+                tail = data[-overlap:]
+    except FileNotFoundError:
+        return False
+    return False
+
+
 def _sqlite_purge(store: Store, prints: list[Fingerprint], wait: float) -> PurgeResult:
     db = store.db
     fault_point("erase-purge")
@@ -277,14 +294,7 @@ def _sqlite_purge(store: Store, prints: list[Fingerprint], wait: float) -> Purge
         conn.execute(f"PRAGMA busy_timeout = {timeout}")
     path = Path(db.path)
     files = [path, path.with_name(path.name + "-wal")]
-    found = []
-    for f in files:
-        try:
-            data = f.read_bytes()
-        except FileNotFoundError:
-            continue
-        if any(p.found_in(data) for p in prints):
-            found.append(f.name)
+    found = [f.name for f in files if _file_holds(f, prints)]
     if found or busy:
         why = (
             "another connection holds a read transaction (a long export, a running service), "

@@ -230,3 +230,20 @@ def test_erase_while_a_postgresql_session_reads_the_key_tables(
         store.db.execute("CHECKPOINT")
         assert [b for b in blobs if b in _live_bytes(store)] == []
         assert pending_erasures(store) == []
+
+
+@pytest.mark.sqlite_only
+def test_the_file_scan_finds_a_blob_across_a_chunk_boundary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from okeios.publish import erasure
+
+    blob = bytes(range(60))
+    path = tmp_path / "f"
+    prints = [erasure.Fingerprint.of(blob)]
+    monkeypatch.setattr(erasure, "_CHUNK", 64)
+    for at in range(0, 200, 7):
+        path.write_bytes(b"\0" * at + blob + b"\0" * 50)
+        assert erasure._file_holds(path, prints), at
+    path.write_bytes(b"\0" * 100 + blob[:59] + b"\1" + b"\0" * 100)
+    assert not erasure._file_holds(path, prints)

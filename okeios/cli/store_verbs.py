@@ -350,7 +350,12 @@ def register(sub: Any) -> None:
         "resource) or NDJSON (one resource per line, read line by line, any length); a "
         "resource or a Bundle is read whole, up to 64 MiB; anything else is refused",
     )
-    p.add_argument("--key", metavar="KEY", help="the identity of one non-FHIR JSON record")
+    p.add_argument(
+        "--key",
+        metavar="KEY",
+        help="the identity of one non-FHIR JSON record (not of the Type/id shape of a FHIR "
+        "identity, unless the document is that resource)",
+    )
     p.add_argument(
         "--new", action="store_true", help="log every resource as a new record, identity ignored"
     )

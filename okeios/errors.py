@@ -19,6 +19,7 @@ __all__ = [
     "DecryptionError",
     "DuplicateKeyError",
     "EncodingError",
+    "ErasurePendingError",
     "EventError",
     "FileWriteError",
     "IdentityError",
@@ -262,6 +263,12 @@ class SdJwtError(InputError):
 class ReportError(OkeiosError):
     """A report could not be produced: an optional tool (jinja2, matplotlib, a Chromium for
     PDF) is missing or failed."""
+
+
+class ErasurePendingError(StoreError):
+    """An erasure is logged, but its secrets could not be verified gone from the store's files
+    yet (a reader holds old pages, the disk is full, the server was lost): run the same
+    ``erase`` again to finish (``okeios/publish/erasure.py``)."""
 
 
 def short_cause(exc: BaseException) -> str:

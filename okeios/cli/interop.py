@@ -207,6 +207,7 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
         else:
             print(token)
         return 0
+    from okeios.cli import options as o
     from okeios.errors import SdJwtError
     from okeios.protocol.sdjwt import verify_sd_jwt
 
@@ -217,7 +218,7 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"result": "fail", "reason": str(exc)}))
         else:
-            print(f"SD-JWT: FAIL {exc}")
+            print(f"SD-JWT: FAIL {o.safe(exc)}")
         return 1
     from okeios.protocol.canonical import canonicalize
 
@@ -234,15 +235,20 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
     if args.json:
         o.print_json(payload)
     elif problem is not None:
-        print(f"SD-JWT: FAIL {problem}")
+        print(f"SD-JWT: FAIL {o.safe(problem)}")
     else:
-        print(f"SD-JWT: PASS issued by {verified.issuer} for event 0x{verified.tie.event_id.hex()}")
+        print(
+            f"SD-JWT: PASS issued by {o.safe(verified.issuer)} for event "
+            f"0x{verified.tie.event_id.hex()}"
+        )
         if args.bundle:
             print(
                 "  the bundle verifies offline and is about this event (anchoring: okeios verify)"
             )
         for path, value in verified.fields.items():
-            print(f"  field {path} = {value}")
+            # A value as its JSON text (a decimal as written, a string quoted), escaped.
+            text = canonicalize(value).decode("utf-8")
+            print(f"  field {o.safe(path)} = {o.safe(text)}")
     return 0 if problem is None else 1
 
 

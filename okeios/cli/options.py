@@ -329,6 +329,13 @@ def safe(text: object) -> str:
     return "".join(out)
 
 
+def safe_lines(text: str) -> str:
+    """Multi-line text made by okeios (e.g. indented JSON, whose strings escape their own
+    newlines) with each line passed through :func:`safe`: its line breaks are kept, and
+    nothing else can act on the terminal."""
+    return "\n".join(safe(line) for line in text.split("\n"))
+
+
 def write_output(path: str, data: bytes, *, private: bool = False) -> None:
     """Write an output file atomically (mode 0600 with ``private``)."""
     from okeios.files import write_atomic

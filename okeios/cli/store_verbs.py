@@ -19,6 +19,7 @@ from typing import Any
 from okeios.cli import options as o
 from okeios.config import TrustConfig
 from okeios.errors import InputError, OkeiosError
+from okeios.faults import fault_point
 from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.kinds import ACCESS_KINDS
 
@@ -236,17 +237,31 @@ def _cmd_grant(args: argparse.Namespace) -> int:
         o.read_input(args.recipient, limit=1 << 20, what="binding")
     )
     with o.open_store(args) as store:
-        share = store.access.grant(args.record_id, binding, purpose=args.purpose)
+        share = store.access.grant(
+            args.record_id, binding, purpose=args.purpose, deliver=args.output
+        )
+        resumed = store.access.resumed
+        fault_point("grant-share")
         try:
             o.write_output(args.output, share.to_json().encode(), private=True)
         except OkeiosError as exc:
             raise InputError(
-                f"the GRANT is logged but its share could not be written ({exc}); write it "
-                f"again with `okeios share {args.record_id} --recipient {share.recipient} "
-                "-o FILE`"
+                f"the GRANT is logged but its share could not be written ({exc}); run the same "
+                "`okeios grant` again to write it"
             ) from exc
-    payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
-    return o.done(args, payload, f"granted {share.recipient}; share written to {args.output}")
+        store.access.delivered(args.record_id, share.recipient)
+    payload = {
+        "record": args.record_id,
+        "recipient": share.recipient,
+        "share": args.output,
+        "resumed": resumed,
+    }
+    text = f"granted {share.recipient}; share written to {args.output}"
+    if resumed:
+        text = f"{share.recipient} was granted before (its share was never written); " + (
+            f"share written to {args.output}"
+        )
+    return o.done(args, payload, text)
 
 
 def _cmd_share(args: argparse.Namespace) -> int:
@@ -278,9 +293,20 @@ def _cmd_erase(args: argparse.Namespace) -> int:
         f"erase record {args.record_id}? Its keys and salts are destroyed; this cannot be undone",
     )
     with o.open_store(args) as store:
-        logged = store.access.erase(args.record_id, purpose=args.purpose)
-    payload = {"record": args.record_id, "erased": True, "event": to_hex(logged.id)}
-    return o.done(args, payload, f"erased: keys and salts destroyed (event {to_hex(logged.id)})")
+        logged = store.access.erase(args.record_id, purpose=args.purpose, wait=args.wait)
+        purge = store.access.last_purge
+    verified = purge.describe() if purge is not None else "verified before"
+    payload = {
+        "record": args.record_id,
+        "erased": True,
+        "event": to_hex(logged.id),
+        "verified": verified,
+    }
+    return o.done(
+        args,
+        payload,
+        f"erased: keys and salts destroyed (event {to_hex(logged.id)}); {verified}",
+    )
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
@@ -398,7 +424,12 @@ def register(sub: Any) -> None:
         "resource) or NDJSON (one resource per line, read line by line, any length); a "
         "resource or a Bundle is read whole, up to 64 MiB; anything else is refused",
     )
-    p.add_argument("--key", metavar="KEY", help="the identity of one non-FHIR JSON record")
+    p.add_argument(
+        "--key",
+        metavar="KEY",
+        help="the identity of one non-FHIR JSON record (not of the Type/id shape of a FHIR "
+        "identity, unless the document is that resource)",
+    )
     p.add_argument(
         "--new", action="store_true", help="log every resource as a new record, identity ignored"
     )
@@ -514,6 +545,14 @@ def register(sub: Any) -> None:
     p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
     o.purpose_option(p, "why the record is erased")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (for scripts)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for readers of the store before saying the erasure is pending "
+        "(exit 2; run erase again to finish); default 10",
+    )
 
     p = o.command(
         sub,

@@ -90,7 +90,9 @@ def _cmd(args: argparse.Namespace) -> int:
         if status == 200:
             sys.stdout.write(text)
             return 0
-        print(f"okeios witness: {status}: {text.strip()}", file=sys.stderr)
+        from okeios.cli.options import safe
+
+        print(f"okeios witness: {status}: {safe(text.strip())}", file=sys.stderr)
         return 1
     server = serve_witness(w, args.host, args.port)
     host, port = server.server_address[:2]

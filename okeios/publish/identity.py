@@ -45,7 +45,7 @@ from typing import Any
 from okeios.crypto.payload import open_payload, seal_payload
 from okeios.errors import InputError
 from okeios.protocol.canonical import JSONValue, canonicalize
-from okeios.protocol.fhir import resource_identity
+from okeios.protocol.fhir import _RESOURCE_ID, _RESOURCE_TYPE, resource_identity
 from okeios.protocol.hexcodec import hex_repr
 from okeios.protocol.kinds import START_KINDS, sql_list
 from okeios.publish.publisher import LoggedEvent
@@ -120,6 +120,22 @@ def last_updated(value: JSONValue, name: str) -> Decimal | None:
         return fhir_instant(text)
     except InputError as exc:
         raise InputError(f"{name}: meta.lastUpdated {exc}") from None
+
+
+_ASCII_NUMBER = re.compile(r"[0-9]{1,64}")
+
+
+def _is_number(version_id: str) -> bool:
+    """Whether a versionId is a decimal number in ASCII digits (``str.isdigit`` also takes
+    superscripts and other scripts' digits, which ``int`` then refuses)."""
+    return _ASCII_NUMBER.fullmatch(version_id) is not None
+
+
+def is_fhir_label(key: str) -> bool:
+    """Whether ``key`` has the shape of a FHIR identity ``Type/id``: a caller's key for a
+    non-FHIR document may not (it would name, and amend, that FHIR record)."""
+    kind, sep, ident = key.partition("/")
+    return bool(sep) and bool(_RESOURCE_TYPE.fullmatch(kind) and _RESOURCE_ID.fullmatch(ident))
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +338,20 @@ class Identities:
             label = f"{kind}/{ident}"
             if key is not None and key != label:
                 raise InputError(f"the key {key!r} differs from the resource's identity {label}")
+            if version_id is not None and not _RESOURCE_ID.fullmatch(version_id):
+                raise InputError(
+                    f"{label}: meta.versionId {version_id!r} is not a FHIR id (1 to 64 of the"
+                    " ASCII characters A-Z a-z 0-9 - .)"
+                )
         elif key is not None:
+            if is_fhir_label(key):
+                # Caller keys and FHIR identities share the map: a key shaped like one would
+                # amend that FHIR record with a document that is not it.
+                raise InputError(
+                    f"the key {key!r} has the shape of a FHIR identity (Type/id) but the document"
+                    " is not that resource: choose a key without the Type/id shape (for example"
+                    f" {key.replace('/', '-')!r})"
+                )
             label = key
         else:
             last_updated(value, "the resource")  # checked even when it orders nothing
@@ -351,7 +380,7 @@ class Identities:
                     f"{label} version {version_id} differs from the stored version {version_id}"
                     " with the same versionId: refusing to overwrite it"
                 )
-            if version_id.isdigit() and row.version_id.isdigit() and order != 1:
+            if _is_number(version_id) and _is_number(row.version_id) and order != 1:
                 older = int(version_id) < int(row.version_id)
                 return Judgement("stale" if older else "changed", label, kind, version_id, row)
         if tie:

@@ -382,6 +382,11 @@ class Store:
         return self.signer.address
 
     @property
+    def is_postgres(self) -> bool:
+        """Whether the tables are on a PostgreSQL server (else in ``store.sqlite``)."""
+        return isinstance(self.db, PgDatabase)
+
+    @property
     def log_id(self) -> bytes:
         return self.publisher.log_id
 

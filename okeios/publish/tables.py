@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.errors import InputError, StoreError
+from okeios.faults import fault_point
 from okeios.protocol.events import SignedEvent, event_from_message
 from okeios.protocol.kinds import CONTENT_KINDS, KEY_KINDS, START_KINDS, sql_list
 from okeios.publish.publisher import Head, LoggedEvent
@@ -218,15 +219,22 @@ class Database:
             raise
         else:
             self._depth = 0
+            fault_point("commit")
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise StoreError(f"the store in {self.path.parent} failed a commit: {exc}") from exc
+            fault_point("committed")
 
     def _rollback(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        """Roll back an open transaction; a connection that is gone already rolled it back
+        (the error that brought us here is the one to report)."""
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except (sqlite3.Error, StoreError):
+            pass
 
     def close(self) -> None:
         self.conn.close()

@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "okeios"
 # its own part. publish and verify share a rank, so neither can import the other.
 RANK = {
     "errors": 0,
+    "faults": 0,
     "files": 1,
     "protocol": 1,
     "crypto": 2,

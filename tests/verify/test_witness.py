@@ -452,7 +452,7 @@ def test_serve_answers_a_well_formed_request(served: tuple[Witness, int]) -> Non
     head = b"POST /add-checkpoint HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body)
     answer = _raw_request(port, head, body)
     assert answer.split(b" ")[1:2] == [b"200"], answer
-    assert w.logs[ORIGIN].size == 3
+    assert w.logs[bytes.fromhex("ab" * 32)].size == 3
 
 
 def test_serve_sees_logs_added_by_another_process(served: tuple[Witness, int]) -> None:
@@ -461,16 +461,18 @@ def test_serve_sees_logs_added_by_another_process(served: tuple[Witness, int]) -
     writes keep the added log."""
     w, port = served
     assert w.state_path is not None
-    other_log = Ed25519NoteSigner("example.com/second", b"\x05" * 32)
+    second_id = bytes.fromhex("cd" * 32)
+    second_origin = "okeios/0x" + second_id.hex()
+    other_log = Ed25519NoteSigner(second_origin, b"\x05" * 32)
     other = Witness(w.signer, w.state_path, clock=lambda: NOW)
-    other.add_log("example.com/second", [other_log.vkey()])
+    other.add_log(second_origin, other_log.vkey())
     log = tree(2)
-    note = other_log.sign_note(NoteCheckpoint("example.com/second", 2, log.root()).text())
+    note = other_log.sign_note(NoteCheckpoint(second_origin, 2, log.root()).text())
     body = add_checkpoint_request(0, [], note)
     head = b"POST /add-checkpoint HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body)
     assert _raw_request(port, head, body).split(b" ")[1:2] == [b"200"]
     # The serving witness's own write kept the new log, and a third process sees both.
     assert submit(w, 0, [], note_of(tree(4)))[0] == 200
     again = Witness(w.signer, w.state_path, clock=lambda: NOW)
-    assert set(again.logs) == {ORIGIN, "example.com/second"}
-    assert again.logs["example.com/second"].size == 2
+    assert set(again.logs) == {bytes.fromhex("ab" * 32), second_id}
+    assert again.logs[second_id].size == 2

@@ -198,7 +198,7 @@ def _completeness(
             return False, f"tail[{offset}] is entry {item['index']}, not entry {index}"
         try:
             event = event_from_message(item["event"])
-            signature = bytes.fromhex(str(item["signature"]).removeprefix("0x"))
+            signature = from_hex(item["signature"], "a tail signature", size=65)
             proof = [_hex32(p) for p in item["proof"]]
         except (OkeiosError, TypeError, ValueError) as exc:
             raise IdentityError(f"tail[{offset}]: {exc}") from exc

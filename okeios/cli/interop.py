@@ -172,20 +172,42 @@ def tiles_audit(
 
 
 def _cmd_sd_jwt(args: argparse.Namespace) -> int:
+    from okeios.cli import options as o
+
     if args.sd_jwt_command == "export":
         from okeios.publish.sdjwt import export_sd_jwt
         from okeios.publish.store import Store, resolve_home
 
         if not args.field:
             raise InputError("name at least one --field PATH to disclose")
+        from okeios.service import content_event
+
         with Store.open(resolve_home(args.home)) as store:
-            logged = store.find_event(args.record_id)
-            token = export_sd_jwt(store.publisher, logged.id, args.field)
+            event, unanchored = content_event(store, args.record_id)
+            token = export_sd_jwt(store.publisher, bytes.fromhex(event[2:]), args.field)
+        made: dict[str, Any] = {
+            "event": event,
+            "fields": list(args.field),
+            "anchored": unanchored is None,
+        }
+        if unanchored is not None:
+            made["notAnchored"] = unanchored
+            o.note(f"okeios sd-jwt export: warning: {unanchored}")
         if args.output and args.output != "-":
-            Path(args.output).write_text(token + "\n", encoding="ascii")
+            o.check_writable(args.output)
+            o.write_output(args.output, (token + "\n").encode("ascii"))
+            return o.done(
+                args,
+                {**made, "output": args.output},
+                f"{args.output}: SD-JWT of event {made['event']} disclosing "
+                f"{len(args.field)} field(s)",
+            )
+        if args.json:
+            print(json.dumps({**made, "sdJwt": token}, indent=2))
         else:
             print(token)
         return 0
+    from okeios.cli import options as o
     from okeios.errors import SdJwtError
     from okeios.protocol.sdjwt import verify_sd_jwt
 
@@ -196,7 +218,7 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"result": "fail", "reason": str(exc)}))
         else:
-            print(f"SD-JWT: FAIL {exc}")
+            print(f"SD-JWT: FAIL {o.safe(exc)}")
         return 1
     from okeios.protocol.canonical import canonicalize
 
@@ -211,17 +233,22 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
     if problem is not None:
         payload["reason"] = problem
     if args.json:
-        print(json.dumps(payload, indent=2))
+        o.print_json(payload)
     elif problem is not None:
-        print(f"SD-JWT: FAIL {problem}")
+        print(f"SD-JWT: FAIL {o.safe(problem)}")
     else:
-        print(f"SD-JWT: PASS issued by {verified.issuer} for event 0x{verified.tie.event_id.hex()}")
+        print(
+            f"SD-JWT: PASS issued by {o.safe(verified.issuer)} for event "
+            f"0x{verified.tie.event_id.hex()}"
+        )
         if args.bundle:
             print(
                 "  the bundle verifies offline and is about this event (anchoring: okeios verify)"
             )
         for path, value in verified.fields.items():
-            print(f"  field {path} = {value}")
+            # A value as its JSON text (a decimal as written, a string quoted), escaped.
+            text = canonicalize(value).decode("utf-8")
+            print(f"  field {o.safe(path)} = {o.safe(text)}")
     return 0 if problem is None else 1
 
 
@@ -236,6 +263,9 @@ def _tie_to_bundle(args: argparse.Namespace, verified: Any) -> str | None:
 
     if not args.author and not args.any_author:
         raise InputError("with --bundle, say whom to trust: --author ADDRESS or --any-author")
+    from okeios.cli.options import warn_anyone
+
+    warn_anyone(args)
     bundle = Bundle.load(Path(args.bundle).read_bytes())
     authors: Any = ANYONE if args.any_author else args.author
     report = verify_bundle(bundle, TrustPolicy(authors=authors, publishers=args.publisher))
@@ -249,6 +279,15 @@ def _tie_to_bundle(args: argparse.Namespace, verified: Any) -> str | None:
     return None
 
 
+def _global_options(p: argparse.ArgumentParser, o: Any) -> None:
+    """``--json``, ``--home``, ``-v``, ``-q`` after ``sd-jwt export|verify`` too."""
+    p.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object"
+    )
+    o.home_option(p)
+    o.verbosity_options(p)
+
+
 def register(
     command: Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser],
 ) -> None:
@@ -258,9 +297,12 @@ def register(
     p = command("sd-jwt", "export or verify a selective disclosure as an SD-JWT", _cmd_sd_jwt)
     sub = p.add_subparsers(dest="sd_jwt_command", required=True, metavar="ACTION")
     a = sub.add_parser("export", help="an SD-JWT of a record disclosing the named fields")
-    a.add_argument("record_id", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
-    a.add_argument("--field", action="append", metavar="PATH", help="JSON Pointer (repeatable)")
+    a.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
+    a.add_argument(
+        "--field", action="append", metavar="PATH", help="a JSON Pointer to disclose (repeatable)"
+    )
     o.output_option(a)
+    _global_options(a, o)
     v = sub.add_parser("verify", help="verify an okeios SD-JWT against its commitment")
     v.add_argument("file", metavar="FILE", help="the SD-JWT, - for stdin")
     v.add_argument(
@@ -272,5 +314,5 @@ def register(
         help="the record's proof bundle: verify it offline and check the SD-JWT is about its event",
     )
     o.authors_option(v, "with --bundle: a trusted author of its event (repeatable)")
-    v.add_argument("--any-author", action="store_true", help="with --bundle: trust any author")
-    v.add_argument("--json", action="store_true", help="print one JSON object")
+    o.any_options(v, when="with --bundle: ", publisher=False)
+    _global_options(v, o)

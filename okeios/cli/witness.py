@@ -90,7 +90,9 @@ def _cmd(args: argparse.Namespace) -> int:
         if status == 200:
             sys.stdout.write(text)
             return 0
-        print(f"okeios witness: {status}: {text.strip()}", file=sys.stderr)
+        from okeios.cli.options import safe
+
+        print(f"okeios witness: {status}: {safe(text.strip())}", file=sys.stderr)
         return 1
     server = serve_witness(w, args.host, args.port)
     host, port = server.server_address[:2]
@@ -114,7 +116,13 @@ def register(
     def action(name: str, help_: str) -> argparse.ArgumentParser:
         a = sub.add_parser(name, help=help_, description=help_)
         a.add_argument("--dir", required=True, metavar="DIR", help="the witness's folder")
-        a.add_argument("--json", action="store_true", help="print one JSON object")
+        a.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object"
+        )
+        from okeios.cli import options as o
+
+        o.home_option(a)
+        o.verbosity_options(a)
         return a
 
     a = action("init", "create the witness key; prints its verifier key")
@@ -129,5 +137,5 @@ def register(
     a = action("add-checkpoint", "answer one add-checkpoint request body (exit 1 if refused)")
     a.add_argument("request", metavar="REQUEST", help="the request body file, - for stdin")
     a = action("serve", "serve POST /add-checkpoint over HTTP")
-    a.add_argument("--host", default="127.0.0.1")
+    a.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     a.add_argument("--port", type=int, default=0, help="default: any free port")

@@ -18,7 +18,7 @@ import re
 
 from okeios.errors import InputError, OkeiosError
 
-__all__ = ["from_hex", "is_canonical_hex", "to_hex"]
+__all__ = ["from_hex", "hex_repr", "is_canonical_hex", "to_hex"]
 
 _HEX = re.compile(r"0x(?:[0-9a-f]{2})*")
 _ANY_CASE = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
@@ -66,3 +66,37 @@ def from_hex(
     if size is not None and len(raw) != size:
         raise error(f"{what} must be {size} bytes, got {len(raw)}")
     return raw
+
+
+_SHOWN_BYTES = 40  # longer byte strings are shown by their start and length
+
+
+def _shown(value: object) -> str:
+    import dataclasses
+    import enum
+
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+        if len(raw) > _SHOWN_BYTES:
+            return f"{to_hex(raw[:8])}…({len(raw)} bytes)"
+        return to_hex(raw)
+    if isinstance(value, enum.Enum):
+        return repr(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return hex_repr(value)
+    if isinstance(value, tuple | list):
+        inner = ", ".join(_shown(v) for v in value)
+        if isinstance(value, list):
+            return f"[{inner}]"
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
+
+
+def hex_repr(obj: object) -> str:
+    """A dataclass's repr with bytes as ``0x`` hex (long ones cut to their start and length)
+    and enums as their values, at any depth: what a result prints as in a REPL or a log."""
+    import dataclasses
+
+    fields = dataclasses.fields(obj)  # type: ignore[arg-type]
+    inner = ", ".join(f"{f.name}={_shown(getattr(obj, f.name))}" for f in fields if f.repr)
+    return f"{type(obj).__name__}({inner})"

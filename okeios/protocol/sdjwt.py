@@ -156,6 +156,17 @@ class SdJwtTie:
         def h(value: Any, n: int | None = 32) -> bytes:
             return from_hex(value, "an okeios claim value", size=n, error=SdJwtError)
 
+        if claim is None:
+            raise SdJwtError(
+                "this SD-JWT has no okeios claim: it is a plain SD-JWT, not one made by"
+                " `okeios sd-jwt export`, so nothing ties it to a logged event"
+            )
+        if not isinstance(claim, dict):
+            raise SdJwtError("the okeios claim is a JSON object")
+        missing = [k for k in ("event", "logId", "recordId", "version", "commitment", "digests")
+                   if k not in claim]  # fmt: skip
+        if missing:
+            raise SdJwtError(f"the okeios claim lacks {', '.join(missing)}")
         try:
             version = claim["version"]
             if not isinstance(version, int) or isinstance(version, bool) or version < 1:

@@ -44,6 +44,7 @@ _HALF_N = _SECP256K1_N // 2
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
+@functools.lru_cache(maxsize=4096)
 def _eip55(raw: bytes) -> str:
     """The EIP-55 mixed-case form of a 20-byte address."""
     lower = raw.hex()

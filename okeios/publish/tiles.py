@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from okeios.errors import TileError
+from okeios.faults import fault_point
 from okeios.protocol.events import SignedCheckpoint, SignedEvent
 from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.logfile import entry_line
@@ -88,6 +89,7 @@ class PublishedTiles:
 
 
 def _write(path: Path, data: bytes) -> None:
+    fault_point("tiles-file")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:

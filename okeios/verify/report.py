@@ -15,7 +15,7 @@ from typing import Any
 from okeios.errors import (
     VerificationError,
 )
-from okeios.protocol.hexcodec import to_hex
+from okeios.protocol.hexcodec import hex_repr, to_hex
 
 
 class Property(enum.StrEnum):
@@ -140,6 +140,8 @@ class Reason(enum.StrEnum):
     SECOND_ORIGIN = "second-origin"
     SECOND_NOTE_KEY = "second-note-key"
     UNKNOWN_COSIGNER = "unknown-cosigner"
+    # anchoring not decidable yet: an honest bundle exported before the publisher's next anchor
+    ANCHOR_PENDING = "anchor-pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,9 @@ def _fail(prop: Property, reason: Reason, detail: str) -> Verdict:
 @dataclass(frozen=True, slots=True)
 class Report:
     """The verification report of one bundle."""
+
+    def __repr__(self) -> str:
+        return hex_repr(self)
 
     event_id: bytes
     record_id: bytes
@@ -273,7 +278,7 @@ class Report:
             "publisher": self.publisher,
             "treeSize": self.tree_size,
             "verdicts": {str(v.property): v.to_dict() for v in self.verdicts},
-            "disclosed": dict(self.disclosed),
+            "disclosed": {path: _json_value(value) for path, value in self.disclosed},
             "anchoredBlock": self.anchored_block,
             "anchoredTime": self.anchored_time,
             "anchoredAt": None
@@ -293,3 +298,15 @@ def _skip(prop: Property, detail: str) -> Verdict:
 
 def _undecided(prop: Property, reason: Reason, detail: str) -> Verdict:
     return Verdict(prop, Status.UNDECIDED, reason, detail)
+
+
+def _json_value(text: str) -> Any:
+    """A disclosed value (canonical JSON text) as the JSON value it is; the text itself when
+    it does not parse (integrity then failed, and says why)."""
+    from okeios.errors import OkeiosError
+    from okeios.protocol.canonical import parse_json, to_plain
+
+    try:
+        return to_plain(parse_json(text))
+    except OkeiosError:
+        return text

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -74,6 +75,9 @@ from okeios.verify.witness import WitnessPolicy, check_witnessed
 __all__ = ["TileFetcher", "audit_tiles"]
 
 MAX_FILE = 1 << 24
+DOWNLOAD_DEADLINE = 120.0  # seconds for one whole file, however slowly it arrives
+RUN_DEADLINE = 1800.0  # seconds for every download of one audit run
+_CHUNK = 1 << 16
 _STATE = "audit-state.json"
 _STATE_VERSION = 2  # per log id bytes (version 1 kept one log, compared as a string)
 HEADER_VERSION = 2
@@ -90,17 +94,74 @@ _FORK_KINDS = frozenset(
 
 class TileFetcher:
     """Reads a tiled log from ``base`` (a folder, or an http(s) URL), caching immutable files
-    under ``cache`` (optional)."""
+    under ``cache`` (optional).
+
+    Three bounds hold for a remote log: ``timeout`` for each socket operation,
+    ``download_deadline`` for each whole file, and ``run_deadline`` for every download of the
+    fetcher's life (one audit run), counted from its first download. A server that answers
+    and then drips a byte now and then meets the deadline: the file is unavailable
+    (:class:`~okeios.errors.TileUnavailableError`, which an audit reports as
+    ``log-unavailable``, undecided), never an audit that waits forever."""
 
     def __init__(
-        self, base: str | Path, cache: str | Path | None = None, *, timeout: float = 30.0
+        self,
+        base: str | Path,
+        cache: str | Path | None = None,
+        *,
+        timeout: float = 30.0,
+        download_deadline: float = DOWNLOAD_DEADLINE,
+        run_deadline: float = RUN_DEADLINE,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         text = str(base)
         self.remote = urllib.parse.urlsplit(text).scheme in ("http", "https")
         self.base = text.rstrip("/") + "/" if self.remote else Path(text)
         self.cache = Path(cache) if cache is not None else None
         self.timeout = timeout
+        self.download_deadline = download_deadline
+        self.run_deadline = run_deadline
+        self._clock = clock
+        self._run_ends: float | None = None
         self.fetched: list[str] = []
+
+    def _download(self, rel: str, url: str) -> bytes:
+        """The file at ``url``, within this download's and this run's deadlines."""
+        now = self._clock()
+        if self._run_ends is None:
+            self._run_ends = now + self.run_deadline
+        ends = min(now + self.download_deadline, self._run_ends)
+
+        def left(slack: float = 0.0) -> float:
+            remaining = ends - self._clock()
+            if remaining <= slack:
+                which = "run" if ends == self._run_ends else "download"
+                limit = self.run_deadline if which == "run" else self.download_deadline
+                raise TileUnavailableError(
+                    f"cannot fetch {rel}: the {which} deadline ({limit:g} s) passed"
+                )
+            return remaining
+
+        request = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})  # noqa: S310
+        timeout = min(self.timeout, left())
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+            sock = getattr(getattr(resp.fp, "raw", None), "_sock", None)
+            chunks: list[bytes] = []
+            total = 0
+            while total <= MAX_FILE:
+                remaining = left()
+                if sock is not None:
+                    sock.settimeout(min(self.timeout, remaining))
+                try:
+                    chunk = resp.read1(_CHUNK)
+                except TimeoutError:
+                    left(slack=0.05)  # the read was cut at the deadline: say so
+                    raise
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            left()
+            return b"".join(chunks)
 
     def _origin_read(self, rel: str) -> bytes:
         self.fetched.append(rel)
@@ -111,11 +172,10 @@ class TileFetcher:
             except OSError as exc:
                 raise TileError(f"cannot read {rel}: {exc.strerror}") from exc
         else:
-            url = self.base + rel
-            request = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})  # noqa: S310
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
-                    data = resp.read(MAX_FILE + 1)
+                data = self._download(rel, self.base + rel)
+            except TileUnavailableError:
+                raise
             except urllib.error.HTTPError as exc:
                 if exc.code in (404, 410):
                     raise TileError(f"{rel} is not served (HTTP {exc.code})") from exc
@@ -273,6 +333,8 @@ def audit_tiles(
         note = parse_note(fetcher.get(CHECKPOINT_PATH, immutable=False))
         verify_note(note, [note_key])
         checkpoint = parse_checkpoint(note.text)
+    except TileUnavailableError as exc:
+        return fail(Reason.LOG_UNAVAILABLE, str(exc))
     except NoteError as exc:
         return fail(Reason.BAD_CHECKPOINT_NOTE, str(exc))
     if checkpoint.origin != origin:
@@ -361,6 +423,8 @@ def audit_tiles(
     try:
         signed = json.loads(fetcher.get(SIGNED_CHECKPOINT_PATH, immutable=False))
         lines.append(json.dumps({"checkpoint": signed}))
+    except TileUnavailableError as exc:
+        return fail(Reason.LOG_UNAVAILABLE, str(exc))
     except (TileError, ValueError):
         defects.append(Defect(Reason.BAD_CHECKPOINT, None, "okeios/checkpoint.json is missing"))
     inner = audit_log(

@@ -23,18 +23,24 @@ events, nor anything about time beyond each witness's own timestamp.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import re
+import socket
 import tempfile
 import threading
 import time as _time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from okeios.errors import NoteError, NoteVerificationError, PolicyError, ProofError
+from okeios.faults import fault_point
 from okeios.protocol.events import SignedCheckpoint
 from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.merkle import EMPTY_ROOT, verify_consistency
@@ -77,9 +83,11 @@ __all__ = [
 
 MAX_PROOF_LINES = 63
 MAX_REQUEST = 1 << 16
+REQUEST_DEADLINE = 10.0  # seconds for one whole request (headers and body) on ``serve``
 MAX_HISTORY = 1000  # checkpoints (cosigned or refused) remembered per log, for the operator
 _STATE_VERSION = 2  # per log id, one note key per log (version 1 was per origin string)
 FUTURE_SKEW = 300
+_DECIMAL = re.compile(r"[0-9]{1,19}")
 
 
 # --- the verifier's policy -----------------------------------------------------------------
@@ -301,6 +309,7 @@ class Witness:
         self.clock = clock
         self._lock = threading.Lock()
         self.logs: dict[bytes, _LogState] = {}
+        self._seen: tuple[int, int, int] | None = None  # the state file's identity when read
         if self.state_path is not None and self.state_path.exists():
             self._load()
 
@@ -319,7 +328,7 @@ class Witness:
             raise NoteError("a log's note key is an Ed25519 (0x01) key")
         if key.name != origin:
             raise NoteError(f"the note key is named {key.name!r}, not the log's origin")
-        with self._lock:
+        with self._lock, self._shared_state():
             state = self.logs.get(log_id)
             if state is None:
                 self.logs[log_id] = _LogState(key.vkey())
@@ -332,8 +341,37 @@ class Witness:
                 state.key = key.vkey()
             self._save()
 
+    def _identity(self) -> tuple[int, int, int] | None:
+        assert self.state_path is not None
+        try:
+            st = self.state_path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    @contextmanager
+    def _shared_state(self) -> Iterator[None]:
+        """Hold the state file's lock (shared with other processes, e.g. ``witness add-log``
+        while ``witness serve`` runs) and read the file again if another process rewrote it,
+        so a running witness sees newly trusted logs and never writes over them."""
+        if self.state_path is None:
+            yield
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.state_path.with_name(self.state_path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if self._identity() != self._seen:
+                self._load()
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def _load(self) -> None:
         assert self.state_path is not None
+        seen = self._identity()
+        logs: dict[bytes, _LogState] = {}
         try:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
             if data.get("version") != _STATE_VERSION:
@@ -343,7 +381,7 @@ class Witness:
                 )
             for hex_id, s in data["logs"].items():
                 log_id = from_hex(hex_id, "a log id", size=32, error=NoteError)
-                self.logs[log_id] = _LogState(
+                logs[log_id] = _LogState(
                     str(s["key"]),
                     int(s["size"]),
                     from_hex(s["root"], "a root", size=32, error=NoteError),
@@ -351,6 +389,7 @@ class Witness:
                 )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise NoteError(f"cannot read the witness state {self.state_path}: {exc}") from exc
+        self.logs, self._seen = logs, seen
 
     def _save(self) -> None:
         if self.state_path is None:
@@ -372,7 +411,10 @@ class Witness:
         fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, self.state_path)
+        self._seen = self._identity()
 
     def add_checkpoint(self, body: bytes) -> tuple[int, str, bytes]:
         """Handle an ``add-checkpoint`` request body: (HTTP status, content type, body)."""
@@ -386,7 +428,7 @@ class Witness:
             log_id = log_id_from_origin(checkpoint.origin)
         except NoteError:
             return 404, text_plain, b"unknown log origin (not okeios/0x<log id>)\n"
-        with self._lock:
+        with self._lock, self._shared_state():
             state = self.logs.get(log_id)
             if state is None:
                 return 404, text_plain, b"unknown log origin\n"
@@ -423,6 +465,7 @@ class Witness:
             state.size, state.root = checkpoint.tree_size, checkpoint.root
             state.history.append({"size": state.size, "root": state.root.hex(), "time": timestamp})
             del state.history[:-MAX_HISTORY]
+            fault_point("witness-save")
             self._save()
         return 200, text_plain, cosig.line().encode()
 
@@ -449,22 +492,88 @@ def _parse_request(body: bytes) -> tuple[int, list[bytes], SignedNote]:
     return old_size, proof, parse_note(rest)
 
 
-def serve_witness(witness: Witness, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+def serve_witness(
+    witness: Witness,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    deadline: float = REQUEST_DEADLINE,
+) -> ThreadingHTTPServer:
     """An HTTP server for ``POST /add-checkpoint`` (call ``serve_forever`` or run it in a
-    thread; ``server_address`` has the bound port)."""
+    thread; ``server_address`` has the bound port).
+
+    A request must say its length (``Content-Length``, a decimal of at most
+    :data:`MAX_REQUEST`: else 411 or 413 or 400, before any of the body is read); the witness
+    reads exactly that many bytes and no more, and the whole request (headers and body) must
+    arrive within ``deadline`` seconds, else the connection is closed (408 when possible). A
+    client can therefore hold at most ``MAX_REQUEST`` bytes of the witness's memory, for at
+    most ``deadline`` seconds, per connection."""
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = deadline  # each socket read, including the request line and headers
+
+        def setup(self) -> None:
+            super().setup()
+            self._deadline = _time.monotonic() + deadline
+            # One deadline for the whole request, however slowly it drips in: when it passes,
+            # the socket is shut down and every pending read returns.
+            self._timer = threading.Timer(deadline, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+        def _expire(self) -> None:
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+        def finish(self) -> None:
+            self._timer.cancel()
+            with contextlib.suppress(OSError):
+                super().finish()
+
         def do_POST(self) -> None:
+            text_plain = "text/plain; charset=utf-8"
             if self.path.rstrip("/").rsplit("/", 1)[-1] != "add-checkpoint":
-                self._answer(404, "text/plain; charset=utf-8", b"not found\n")
+                self._answer(404, text_plain, b"not found\n")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            self.close_connection = True  # one request per connection: one deadline
+            raw = self.headers.get_all("Content-Length") or []
+            if not raw:
+                self._answer(411, text_plain, b"a Content-Length is required\n")
+                return
+            if len(raw) != 1 or not _DECIMAL.fullmatch(raw[0].strip()):
+                self._answer(400, text_plain, b"a Content-Length is one decimal number\n")
+                return
+            length = int(raw[0].strip())
             if length > MAX_REQUEST:
-                self._answer(400, "text/plain; charset=utf-8", b"too large\n")
+                self._answer(413, text_plain, b"too large\n")
                 return
-            self._answer(*witness.add_checkpoint(self.rfile.read(length)))
+            body = self._read(length)
+            if body is None:
+                self._answer(408, text_plain, b"the request did not arrive in time\n")
+                return
+            self._answer(*witness.add_checkpoint(body))
+
+        def _read(self, length: int) -> bytes | None:
+            """Exactly ``length`` bytes before the deadline, or ``None``."""
+            chunks: list[bytes] = []
+            left = length
+            while left:
+                remaining = self._deadline - _time.monotonic()
+                if remaining <= 0:
+                    return None
+                self.connection.settimeout(min(remaining, deadline))
+                try:
+                    chunk = self.rfile.read1(min(left, 1 << 14))
+                except OSError:  # a socket timeout, a reset
+                    return None
+                if not chunk:
+                    return None
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
 
         def _answer(self, status: int, ctype: str, body: bytes) -> None:
+            self.connection.settimeout(deadline)
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))

@@ -250,6 +250,11 @@ _TABLE: dict[Reason, tuple[Property, str]] = {
         _P.WITNESSING,
         "A witness answered with a signature by a key that is not one of the witnesses asked.",
     ),
+    _R.ANCHOR_PENDING: (
+        _P.ANCHORING,
+        "Not anchored yet: the event is newer than the publisher's latest anchor, so its "
+        "anchoring can be decided only after the next one (not evidence of tampering).",
+    ),
 }
 del _P, _R
 

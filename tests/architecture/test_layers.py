@@ -17,13 +17,16 @@ PACKAGE = Path(__file__).resolve().parents[2] / "okeios"
 # its own part. publish and verify share a rank, so neither can import the other.
 RANK = {
     "errors": 0,
+    "faults": 0,
     "files": 1,
     "protocol": 1,
     "crypto": 2,
     "config": 2,
+    "descriptor": 2,
     "chain": 3,
     "publish": 4,
     "verify": 4,
+    "samples": 1,
     "service": 6,
     "report": 6,
     "cli": 7,

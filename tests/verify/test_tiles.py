@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -293,7 +294,7 @@ def test_a_rewritten_history_is_caught_by_the_returning_auditor(tmp_path: Path) 
     publish(honest, folder)
     cache = tmp_path / "cache"
     first = audit_tiles(TileFetcher(folder, cache), publisher=honest.address, chain=None)
-    assert first.defect_kinds() == {"chain-unavailable"}
+    assert first.defect_kinds() == {"no-chain"}
 
     forked = make_publisher()
     grow(forked, 10)
@@ -481,14 +482,14 @@ def test_a_rolled_back_log_is_named_and_not_remembered(tmp_path: Path) -> None:
     publish(publisher, new)
     cache = tmp_path / "cache"
     first = audit_tiles(TileFetcher(new, cache), publisher=publisher.address, chain=None)
-    assert first.defect_kinds() == {"chain-unavailable"}
+    assert first.defect_kinds() == {"no-chain"}
     # A mirror (or the publisher) now serves the older, smaller log: signed, self-consistent,
     # and hiding the last ten entries from this auditor.
     rolled = audit_tiles(TileFetcher(old, cache), publisher=publisher.address, chain=None)
     assert "stale-checkpoint" in rolled.defect_kinds()
     # ...and it does not become the auditor's new memory.
     again = audit_tiles(TileFetcher(new, cache), publisher=publisher.address, chain=None)
-    assert again.defect_kinds() == {"chain-unavailable"}
+    assert again.defect_kinds() == {"no-chain"}
 
 
 # --- issue 19: one log, one origin, one note key, one spelling; the auditor's memory only grows --
@@ -516,7 +517,7 @@ def test_a_re_cased_log_id_is_refused_and_never_rolls_the_auditor_back(tmp_path:
     cache = tmp_path / "cache"
     assert audit_tiles(
         TileFetcher(new, cache), publisher=publisher.address, chain=None
-    ).defect_kinds() == {"chain-unavailable"}
+    ).defect_kinds() == {"no-chain"}
     for spelling in (
         "0x" + publisher.log_id.hex().upper(),
         "0X" + publisher.log_id.hex(),
@@ -593,7 +594,7 @@ def test_a_second_note_key_for_one_log_is_reported(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert audit_tiles(
         TileFetcher(folder, cache), publisher=publisher.address, chain=None
-    ).defect_kinds() == {"chain-unavailable"}
+    ).defect_kinds() == {"no-chain"}
     grow(publisher, 2)
     publish(publisher, folder)
     second = Ed25519NoteSigner(log_origin(publisher.log_id), b"\x0b" * 32)
@@ -626,9 +627,86 @@ def test_an_old_audit_state_is_read_strictly(tmp_path: Path) -> None:
     state = {"logId": "0x" + publisher.log_id.hex(), "size": 2, "root": root}
     (cache / "audit-state.json").write_text(json.dumps(state))
     report = audit_tiles(TileFetcher(folder, cache), publisher=publisher.address, chain=None)
-    assert report.defect_kinds() == {"chain-unavailable"}
+    assert report.defect_kinds() == {"no-chain"}
     assert TileFetcher(folder, cache).load_state()[publisher.log_id]["size"] == 3
     state["logId"] = state["logId"].upper().replace("0X", "0x")
     (cache / "audit-state.json").write_text(json.dumps(state))
     with pytest.raises(TileError, match="audit state"):
         audit_tiles(TileFetcher(folder, cache), publisher=publisher.address, chain=None)
+
+
+def _dripping_server(
+    root: Path, pause: float, stop_after: float
+) -> http.server.ThreadingHTTPServer:
+    """Serves ``root``; every file but okeios/log.json arrives one byte every ``pause`` s
+    (until ``stop_after`` s: a test must end even against a fetcher with no deadline)."""
+
+    class Drip(QuietHandler):
+        def do_GET(self) -> None:
+            if self.path.endswith("okeios/log.json"):
+                super().do_GET()
+                return
+            path = root / self.path.lstrip("/")
+            if not path.is_file():
+                self.send_error(404)
+                return
+            body = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            started = time.monotonic()
+            for i in range(len(body)):
+                if time.monotonic() - started > stop_after:
+                    return
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                time.sleep(pause)
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Drip, directory=str(root))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_dripping_server_meets_the_download_deadline(tmp_path: Path) -> None:
+    """A server answering okeios/log.json and then one byte every few seconds (each read well
+    within the socket timeout) kept the audit waiting indefinitely: now each download has one
+    deadline, and missing it is log-unavailable (undecided), not a verdict on the log."""
+    publisher = make_publisher()
+    grow(publisher, 3)
+    root = tmp_path / "www"
+    publish(publisher, root / "log")
+    server = _dripping_server(root, pause=0.05, stop_after=20)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/log/"
+        started = time.monotonic()
+        fetcher = TileFetcher(url, timeout=5, download_deadline=1.0)
+        report = audit_tiles(fetcher, publisher=publisher.address, chain=None)
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.defect_kinds() == {"log-unavailable"}
+    assert "download deadline" in report.defects[0].detail
+    assert elapsed < 4
+
+
+def test_an_audit_run_has_one_deadline_for_all_its_downloads(tmp_path: Path) -> None:
+    publisher = make_publisher()
+    grow(publisher, 300)  # two level-0 tiles, their entry bundles, a level-1 tile
+    root = tmp_path / "www"
+    publish(publisher, root / "log")
+    server = _dripping_server(root, pause=0.0005, stop_after=20)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/log/"
+        started = time.monotonic()
+        fetcher = TileFetcher(url, timeout=5, download_deadline=10, run_deadline=1.5)
+        report = audit_tiles(fetcher, publisher=publisher.address, chain=None)
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.defect_kinds() == {"log-unavailable"}
+    assert "run deadline" in report.defects[0].detail
+    assert elapsed < 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -351,3 +352,127 @@ def test_the_witness_state_is_per_log_id_and_refuses_old_per_origin_state(tmp_pa
     )
     with pytest.raises(NoteError, match="version"):
         Witness(w.signer, state)
+
+
+# --- hostile clients and a second process (issue: hardened edges, round 3) ------------------
+
+
+def _raw_request(port: int, head: bytes, body: bytes = b"", wait: float = 5.0) -> bytes:
+    """Send ``head`` and ``body`` on one connection, then read the answer (without closing
+    our side): the answer must come from the witness's own limits, not from our close."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(head + body)
+        chunks = []
+        try:
+            while chunk := sock.recv(4096):
+                chunks.append(chunk)
+        except OSError:
+            pass
+        return b"".join(chunks)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Witness, int]]:
+    w = make_witness(1, tmp_path / "state.json")
+    server = serve_witness(w, deadline=1.5)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield w, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_serve_refuses_a_bad_content_length_before_reading(served: tuple[Witness, int]) -> None:
+    """A negative length was read as "until the client closes": the witness's memory grew
+    with whatever the client pushed. Now a length that is absent, negative, not a decimal or
+    above the limit is refused before any of the body is read."""
+    _, port = served
+    post = b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\n"
+    cases = {
+        b"Content-Length: -1\r\n": b" 400 ",
+        b"Content-Length: 1e3\r\n": b" 400 ",
+        b"Content-Length: 5\r\nContent-Length: 6\r\n": b" 400 ",
+        b"": b" 411 ",
+        b"Content-Length: 99999999999\r\n": b" 413 ",
+    }
+    for header, status in cases.items():
+        started = time.monotonic()
+        answer = _raw_request(port, post + header + b"\r\n", b"x" * (1 << 20))
+        assert answer.split(b" ")[1:2] == [status.strip()], (header, answer[:80])
+        assert time.monotonic() - started < 1.4, header  # answered, not timed out
+
+
+def test_serve_has_one_deadline_per_request(served: tuple[Witness, int]) -> None:
+    """A client that announces a body and drips it (or never sends it) is cut off at the
+    deadline, whatever the per-read timeout."""
+    import socket
+
+    _, port = served
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /add-checkpoint HTTP/1.1\r\nContent-Length: 100\r\n\r\n")
+        closed = False
+        for _ in range(40):
+            try:
+                sock.sendall(b"o")
+                if sock.recv(4096, socket.MSG_DONTWAIT) == b"":
+                    closed = True
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.1)
+    assert closed
+    assert time.monotonic() - started < 3.5
+    # A client dripping its headers is cut off too.
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /add-checkpoint HTTP/1.1\r\n")
+        for _ in range(40):
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+                if sock.recv(4096, socket.MSG_DONTWAIT) == b"":
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
+            time.sleep(0.1)
+    assert time.monotonic() - started < 3.5
+
+
+def test_serve_answers_a_well_formed_request(served: tuple[Witness, int]) -> None:
+    w, port = served
+    body = add_checkpoint_request(0, [], note_of(tree(3)))
+    head = b"POST /add-checkpoint HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body)
+    answer = _raw_request(port, head, body)
+    assert answer.split(b" ")[1:2] == [b"200"], answer
+    assert w.logs[bytes.fromhex("ab" * 32)].size == 3
+
+
+def test_serve_sees_logs_added_by_another_process(served: tuple[Witness, int]) -> None:
+    """`witness add-log` (another process, another Witness object on the same folder) while
+    `witness serve` runs: the running witness now cosigns for the new log, and its own later
+    writes keep the added log."""
+    w, port = served
+    assert w.state_path is not None
+    second_id = bytes.fromhex("cd" * 32)
+    second_origin = "okeios/0x" + second_id.hex()
+    other_log = Ed25519NoteSigner(second_origin, b"\x05" * 32)
+    other = Witness(w.signer, w.state_path, clock=lambda: NOW)
+    other.add_log(second_origin, other_log.vkey())
+    log = tree(2)
+    note = other_log.sign_note(NoteCheckpoint(second_origin, 2, log.root()).text())
+    body = add_checkpoint_request(0, [], note)
+    head = b"POST /add-checkpoint HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body)
+    assert _raw_request(port, head, body).split(b" ")[1:2] == [b"200"]
+    # The serving witness's own write kept the new log, and a third process sees both.
+    assert submit(w, 0, [], note_of(tree(4)))[0] == 200
+    again = Witness(w.signer, w.state_path, clock=lambda: NOW)
+    assert set(again.logs) == {bytes.fromhex("ab" * 32), second_id}
+    assert again.logs[second_id].size == 2

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.errors import InputError
+from okeios.protocol.hexcodec import from_hex
 
 __all__ = [
     "add_audit_options",
@@ -184,7 +185,7 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
 
         with Store.open(resolve_home(args.home)) as store:
             event, unanchored = content_event(store, args.record_id)
-            token = export_sd_jwt(store.publisher, bytes.fromhex(event[2:]), args.field)
+            token = export_sd_jwt(store.publisher, from_hex(event, "the event id"), args.field)
         made: dict[str, Any] = {
             "event": event,
             "fields": list(args.field),

@@ -227,7 +227,7 @@ class Bundle:
         if nesting_exceeds(text, MAX_JSON_DEPTH):
             raise EncodingError(f"the bundle nests deeper than {MAX_JSON_DEPTH} levels")
         try:
-            raw = load_json_strict(text)
+            raw = load_json_strict(text, parse_int=_json_uint)
             # Lone surrogates (legal in JSON escapes, not in UTF-8) are refused here.
             json.dumps(raw, ensure_ascii=False).encode("utf-8")
         except DuplicateKeyError as exc:
@@ -255,6 +255,14 @@ class Bundle:
         if data.lstrip()[:1] == b"{":
             return Bundle.from_json(data)
         raise BadMagicError("not an okeios bundle (neither the binary magic nor a JSON object)")
+
+
+def _json_uint(text: str) -> int:
+    """An integer of the JSON form: decimal digits only (no sign, so no ``-0``); a fraction or
+    an exponent makes a float, which every integer member refuses."""
+    if text.startswith("-"):
+        raise EncodingError(f"a negative number ({text}) where only unsigned integers are allowed")
+    return int(text)
 
 
 def _version_message(major: object) -> str:
@@ -359,7 +367,7 @@ def _to_body(b: Bundle, *, hexify: bool = False) -> dict[str, Any]:
         if b.anchor is None
         else {
             "chainId": b.anchor.chain_id,
-            "registry": h(b.anchor.registry),
+            "registry": checksum_address(b.anchor.registry) if hexify else b.anchor.registry,
             "transaction": h(b.anchor.transaction),
             "block": b.anchor.block,
             "extension": None
@@ -386,9 +394,12 @@ def _unhex(value: Any, where: str) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise EncodingError(f"{where}: expected 0x-hex text")
     try:
-        return from_hex(value)
+        raw = from_hex(value)
     except ValueError as exc:
         raise EncodingError(f"{where}: bad hex") from exc
+    if value != to_hex(raw):  # one spelling per value: lower-case digits only
+        raise NonCanonicalEncodingError(f"{where}: hex digits must be lower case")
+    return raw
 
 
 def _fixed(read: Callable[[Any, str], bytes], value: Any, where: str, size: int) -> bytes:
@@ -443,7 +454,16 @@ def _list(value: Any, where: str) -> list[Any]:
 
 def _address(read: Callable[[Any, str], bytes], value: Any, where: str) -> str:
     if read is _unhex:
-        return checksum_address(_text(value, where))
+        text = _text(value, where)
+        if not text.startswith("0x") or len(text) != 42:
+            raise EncodingError(f"{where}: expected a 0x-prefixed 20-byte address")
+        try:
+            checksummed = checksum_address(text)
+        except OkeiosError as exc:
+            raise EncodingError(f"{where}: {exc}") from exc
+        if text != checksummed:  # one spelling per address: exactly its EIP-55 form
+            raise NonCanonicalEncodingError(f"{where}: an address is written in EIP-55 form")
+        return checksummed
     return checksum_address(_fixed(read, value, where, 20))
 
 
@@ -569,7 +589,7 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
             )
         anchor_ref = AnchorRef(
             _uint(chain_id, "anchor.chainId"),
-            _fixed(read, registry, "anchor.registry", 20),
+            from_hex(_address(read, registry, "anchor.registry")),
             h32(tx, "anchor.transaction"),
             _uint(block, "anchor.block"),
             extension,

@@ -14,10 +14,10 @@ The formats, fixed here and nowhere else (``docs/interop.md`` says how they map 
   timestamp || Ed25519(message)`` with ``message = "cosignature/v1\\ntime " timestamp "\\n" ||
   checkpoint note text``.
 * **note key binding** (okeios): the publisher's secp256k1 key signs, as EIP-712 data in the
-  okeios domain, ``NoteKey(bytes32 logId, string vkey)``. The Ed25519 note key that signs a
-  log's checkpoints is thereby the publisher's, for anyone who trusts the publisher's address.
-  :func:`derive_note_seed` derives the note key from the publisher's key, so there is no second
-  secret to keep.
+  okeios domain (version "2"), ``NoteKey(bytes32 logId,string vkey)``. The Ed25519 note key
+  that signs a log's checkpoints is thereby the publisher's, for anyone who trusts the
+  publisher's address. :func:`derive_note_seed` derives the note key from the publisher's key,
+  so there is no second secret to keep.
 
 Parsing never trusts its input: every rule above is checked and a breach raises
 :class:`~okeios.errors.NoteError`. Verification follows the spec: signatures by unknown keys are

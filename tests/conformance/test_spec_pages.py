@@ -1,0 +1,77 @@
+"""The normative spec (``docs/spec/``) stands apart from the code: no page names a code path
+(code cites the spec, never the reverse), and every page has the shape of a spec page: a
+versioned name, a worked example first, a conventions paragraph with the BCP 14 keywords, and
+numbered rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "docs" / "spec"
+PAGES = sorted(SPEC.glob("*.md"))
+#: The package's own modules and subpackages: ``okeios/<one of these>`` is a code path, while
+#: ``okeios/log/v2`` (a domain-separation tag) or ``okeios/log.json`` (a published file) is not.
+MODULES = sorted(
+    p.stem if p.suffix == ".py" else p.name
+    for p in (ROOT / "okeios").iterdir()
+    if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))
+    and p.name != "__init__.py"
+)
+
+
+def code_paths(text: str) -> list[str]:
+    """The code paths a page names: ``.py`` files, ``okeios/<module>`` and ``okeios.<module>``."""
+    modules = "|".join(re.escape(m) for m in MODULES)
+    found = re.findall(r"[\w/.-]*\.py\b", text)
+    found += re.findall(rf"\bokeios[/.](?:{modules})\b[\w/.]*", text)
+    return found
+
+
+def test_the_module_list_is_the_package() -> None:
+    assert {"protocol", "verify", "publish", "crypto", "chain", "cli", "fhir"} <= set(MODULES)
+
+
+def test_code_paths_are_found() -> None:
+    assert code_paths("see `okeios/protocol/bundle.py`") == ["okeios/protocol/bundle.py"] * 2
+    assert code_paths("okeios/verify and okeios.verify.report") == [
+        "okeios/verify",
+        "okeios.verify.report",
+    ]
+    assert code_paths("scripts/make.py") == ["scripts/make.py"]
+    assert code_paths('"okeios/log/v2" and okeios/log.json and okeios/checkpoint.json') == []
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_no_spec_page_names_a_code_path(page: Path) -> None:
+    assert code_paths(page.read_text(encoding="utf-8")) == []
+
+
+SPEC_PAGES = [p for p in PAGES if p.name != "README.md"]
+
+
+@pytest.mark.parametrize("page", SPEC_PAGES, ids=[p.name for p in SPEC_PAGES])
+def test_every_page_is_shaped_as_a_spec(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    title = text.splitlines()[0]
+    assert title.startswith("# okeios "), title
+    assert re.search(r"\bversion \d+\b", title), title
+    sections = re.findall(r"^## (.+)$", text, re.MULTILINE)
+    assert sections[:2] == ["Example", "Conventions"], sections
+    conventions = text.split("## Conventions", 1)[1].split("\n## ", 1)[0]
+    assert "BCP 14" in conventions
+    assert all(k in conventions for k in ('"MUST"', '"SHOULD"', '"MAY"'))
+    body = text.split("## Conventions", 1)[1]
+    rules = [int(n) for n in re.findall(r"^(\d+)\. ", body, re.MULTILINE)]
+    assert rules, "numbered rules"
+    assert rules == list(range(1, len(rules) + 1)), rules
+    assert "MUST" in text.split("## Conventions", 1)[1].split("\n## ", 1)[1]
+
+
+def test_the_index_lists_every_page() -> None:
+    index = (SPEC / "README.md").read_text(encoding="utf-8")
+    for page in SPEC_PAGES:
+        assert f"]({page.name})" in index, page.name

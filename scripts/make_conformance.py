@@ -45,7 +45,12 @@ from okeios.protocol.keyhistory import dump_key_history  # noqa: E402
 from okeios.protocol.merkle import MerkleLog  # noqa: E402
 from okeios.protocol.signing import LocalSigner, checksum_address  # noqa: E402
 from okeios.publish.publisher import Publisher  # noqa: E402
-from tests.conformance.runner import run_case  # noqa: E402
+from tests.conformance.runner import (  # noqa: E402
+    run_case,
+    run_key_history,
+    run_proof,
+    run_share,
+)
 
 OUT = ROOT / "vectors" / "v2"
 FORMAT = "okeios-conformance"
@@ -1374,6 +1379,449 @@ def lineage_cases() -> list[dict[str, Any]]:
     return out
 
 
+# --- shares ---------------------------------------------------------------------------------------
+
+
+def _hpke_x25519_seal(pk_r: bytes, sk_e: bytes, info: bytes, plaintext: bytes) -> bytes:
+    """RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM, with a fixed
+    ephemeral key, so a wrapped key is reproducible: ``enc || ct``."""
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives.asymmetric import x25519
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    def extract(suite: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:
+        return hmac.new(salt, b"HPKE-v1" + suite + label + ikm, hashlib.sha256).digest()
+
+    def expand(suite: bytes, prk: bytes, label: bytes, info: bytes, size: int) -> bytes:
+        labeled = size.to_bytes(2, "big") + b"HPKE-v1" + suite + label + info
+        out, block, n = b"", b"", 1
+        while len(out) < size:
+            block = hmac.new(prk, block + labeled + bytes([n]), hashlib.sha256).digest()
+            out, n = out + block, n + 1
+        return out[:size]
+
+    eph = x25519.X25519PrivateKey.from_private_bytes(sk_e)
+    enc = eph.public_key().public_bytes_raw()
+    dh = eph.exchange(x25519.X25519PublicKey.from_public_bytes(pk_r))
+    kem = b"KEM\x00\x20"
+    shared = expand(kem, extract(kem, b"", b"eae_prk", dh), b"shared_secret", enc + pk_r, 32)
+    suite = b"HPKE\x00\x20\x00\x01\x00\x02"
+    context = (
+        b"\x00" + extract(suite, b"", b"psk_id_hash", b"") + extract(suite, b"", b"info_hash", info)
+    )
+    secret = extract(suite, shared, b"secret", b"")
+    key = expand(suite, secret, b"key", context, 32)
+    nonce = expand(suite, secret, b"base_nonce", context, 12)
+    return enc + AESGCM(key).encrypt(nonce, plaintext, b"")
+
+
+def share_cases() -> list[dict[str, Any]]:
+    from okeios.crypto.payload import payload_aad
+    from okeios.crypto.recipients import RecipientPrivateKey
+    from okeios.crypto.share import Share, grant_info, seal_seed
+
+    s = _base()
+    pub: Publisher = s["pub"]
+    rid, version = _rid("main"), 1
+    sealed, data_key, seed, _ = pub.versions._get(rid, version)  # type: ignore[attr-defined]
+    content = pub.bundle(s["create"].signed.id, fields=[], checkpoint=s["cp"])
+    nurse = RecipientPrivateKey.from_bytes(
+        b"OKS1\x01" + sha256(b"okeios conformance nurse hpke").digest()
+    )
+    other = RecipientPrivateKey.from_bytes(
+        b"OKS1\x01" + sha256(b"okeios conformance other hpke").digest()
+    )
+    info = grant_info(rid, version)
+    eph = sha256(b"okeios conformance ephemeral").digest()
+    wrapped = b"OKW1\x01\x00\x20" + _hpke_x25519_seal(nurse.public_key().raw, eph, info, data_key)
+    seed_box = seal_seed(data_key, seed, rid, version, Rng(b"seed nonce"))
+
+    def share(**kw: Any) -> str:
+        fields = {
+            "recipient": NURSE.address,
+            "suite": "x25519",
+            "wrapped_key": wrapped,
+            "payload": sealed,
+            "seed": seed_box,
+            "bundle": content,
+        }
+        fields.update(kw)
+        return Share(**fields).to_json()
+
+    key = nurse.to_bytes().hex()
+    out: list[dict[str, Any]] = []
+
+    def case(name: str, desc: str, text: str, intent: dict[str, Any], **kw: Any) -> None:
+        out.append(
+            {
+                "name": name,
+                "description": desc,
+                "share": text,
+                "recipientKey": kw.pop("k", key),
+                "policy": kw.pop("policy", _policy()),
+            }
+            | kw
+            | {"intent": intent}
+        )
+
+    case(
+        "share-opens",
+        "The recipient opens the share: the record, every field checked, the "
+        "ciphertext the signed one.",
+        share(),
+        {"result": "pass"},
+    )
+    case(
+        "share-other-recipient",
+        "Another recipient's key cannot unwrap the data key.",
+        share(),
+        {"error": "decryption-failed"},
+        k=other.to_bytes().hex(),
+    )
+    flipped = sealed[:40] + bytes([sealed[40] ^ 1]) + sealed[41:]
+    case(
+        "share-payload-tampered",
+        "One bit of the sealed payload flipped.",
+        share(payload=flipped),
+        {"error": "decryption-failed"},
+    )
+    from okeios.crypto.payload import seal_payload
+
+    resealed = seal_payload(
+        data_key,
+        pub.versions.get_version(rid, version)[0],
+        aad=payload_aad(rid, version),
+        rng=Rng(b"another nonce"),
+    )
+    case(
+        "share-ciphertext-mismatch",
+        "The same record sealed again with another nonce: it "
+        "opens and matches the commitment, but it is not the ciphertext the event signed.",
+        share(payload=resealed),
+        {"confidentiality": "ciphertext-mismatch"},
+    )
+    other_seed = seal_seed(data_key, bytes(32), rid, version, Rng(b"seed nonce"))
+    case(
+        "share-wrong-seed",
+        "A seed that does not give the bundle's field digests.",
+        share(seed=other_seed),
+        {"error": "decryption-failed"},
+    )
+    doc = json.loads(share())
+    doc["payload"] = "0x" + doc["payload"][2:].upper()
+    case(
+        "share-upper-hex",
+        "The payload in upper-case hex: refused like a bundle's hex.",
+        json.dumps(doc, indent=2),
+        {"error": "non-canonical"},
+    )
+    text = share()
+    case(
+        "share-duplicate-member",
+        "The member payload twice.",
+        text.replace('"payload": ', '"payload": "0x00",\n  "payload": ', 1),
+        {"error": "malformed"},
+    )
+    case(
+        "share-unknown-member",
+        "A member the share format does not define.",
+        json.dumps(json.loads(text) | {"note": ""}, indent=2),
+        {"error": "unknown-field"},
+    )
+    case(
+        "share-author-not-trusted",
+        "The share opens, the event's author is not trusted.",
+        share(),
+        {"authenticity": "author-not-trusted"},
+        policy=_policy(authors=[STRANGER.address]),
+    )
+    return out
+
+
+# --- key histories -------------------------------------------------------------------------------
+
+
+def key_history_cases() -> list[dict[str, Any]]:
+    i = _identity()
+    org = {"organisations": {PUBLISHER.address: None}}
+    day = 86_400
+    checks = [
+        ({"author": AUTHOR.address, "index": 2, "time": T0 + 120}, "pass"),
+        (
+            {"author": AUTHOR.address, "index": 2, "time": T0 + 120, "roles": ["nurse"]},
+            "author-role-not-trusted",
+        ),
+        ({"author": AUTHOR.address, "index": 0, "time": T0}, "author-not-authorised"),
+        ({"author": AUTHOR.address, "index": 5, "time": T0 + 2 * day}, "author-expired"),
+        (
+            {"author": AUTHOR.address, "index": 5, "time": T0 + 100, "provenTime": T0 + 2 * day},
+            "author-expired",
+        ),
+        ({"author": NURSE.address, "index": 3, "time": T0 + 180}, "author-revoked"),
+        ({"author": NURSE.address, "index": 3, "time": T0 + 180, "provenTime": T0 + 3600}, "pass"),
+        (
+            {"author": NURSE.address, "index": 7, "time": T0 + 180, "provenTime": T0 + 3 * day},
+            "author-revoked",
+        ),
+        ({"author": STRANGER.address, "index": 4, "time": T0 + 240}, "author-not-authorised"),
+        ({"author": PUBLISHER.address, "index": 4, "time": T0 + 240}, "pass"),
+        (
+            {"author": PUBLISHER.address, "index": 4, "time": T0 + 240, "roles": ["nurse"]},
+            "author-role-not-trusted",
+        ),
+        ({"author": AUTHOR.address, "index": 11, "time": T0 + 120}, "author-not-authorised"),
+    ]
+    out: list[dict[str, Any]] = []
+
+    def case(name: str, desc: str, history: str, intent: Any, **kw: Any) -> None:
+        out.append(
+            {
+                "name": name,
+                "description": desc,
+                "keyHistory": history,
+                "policy": kw.pop("policy", org),
+            }
+            | kw
+            | {"intent": intent}
+        )
+
+    case(
+        "key-history-checks",
+        "An organisation's key history and author checks against it (identity.md rule 3).",
+        i["history"],
+        [want for _, want in checks],
+        checks=[c for c, _ in checks],
+    )
+    doc = json.loads(i["history"])
+    case(
+        "key-history-not-pinned",
+        "The organisation is not pinned by the policy.",
+        i["history"],
+        "refused",
+        policy={"organisations": {STRANGER.address: None}},
+    )
+    reordered = dict(doc, bundles=doc["bundles"][::-1])
+    case(
+        "key-history-out-of-order",
+        "The bundles not in log order.",
+        json.dumps(reordered, indent=1),
+        "refused",
+    )
+    case(
+        "key-history-wrong-size",
+        "treeSize other than the bundles' checkpoint size.",
+        json.dumps(dict(doc, treeSize=doc["treeSize"] + 1), indent=1),
+        "refused",
+    )
+    gap = dict(doc, bundles=[b for k, b in enumerate(doc["bundles"]) if k != 4])
+    case(
+        "key-history-gap",
+        "A DEAUTHORISE between two AUTHORISEs of one key left out.",
+        json.dumps(gap, indent=1),
+        "refused",
+    )
+    extra = dict(doc, note="")
+    case(
+        "key-history-unknown-member",
+        "A member the format does not define.",
+        json.dumps(extra, indent=1),
+        "refused",
+    )
+    # A forged authorisation: signed by a key that does not hold the log.
+    rogue = Publisher(STRANGER, clock=lambda: T0, rng=Rng(b"rogue"), organisation=PUBLISHER.address)
+    forged = rogue.authorise(STRANGER.address, "physician", time=T0)
+    fb = rogue.bundle(forged.signed.id)
+    case(
+        "key-history-forged",
+        "An AUTHORISE in the organisation's log signed by another key.",
+        dump_key_history(PUBLISHER.address, 1, [fb]),
+        "refused",
+    )
+    # A handover: the checkpoint rule (identity.md rule 5).
+    pub = _publisher()
+    pub.authorise(AUTHOR.address, "physician", time=T0)
+    h = pub.handover(SUCCESSOR, time=T0 + 60)
+    pub.create(
+        b'{"n":"after"}', author=AUTHOR, seed=_seed("h1"), record_id=_rid("h1"), time=T0 + 120
+    )
+    cp = pub.checkpoint()
+    size = cp.checkpoint.tree_size
+    history = dump_key_history(
+        PUBLISHER.address,
+        size,
+        [pub.bundle(e.signed.id, checkpoint=cp) for e in pub.events[: h.index + 1]],
+        [
+            (
+                PUBLISHER.address,
+                h.index + 1,
+                pub.log.root(h.index + 1),
+                pub.log.consistency_proof(h.index + 1, size),
+            )
+        ],
+    )
+    cps = [
+        ({"publisher": PUBLISHER.address, "treeSize": h.index + 1}, "pass"),
+        ({"publisher": SUCCESSOR.address, "treeSize": h.index + 1}, "pass"),
+        ({"publisher": SUCCESSOR.address, "treeSize": h.index + 2}, "pass"),
+        ({"publisher": PUBLISHER.address, "treeSize": h.index + 2}, "refused"),
+        ({"publisher": SUCCESSOR.address, "treeSize": h.index}, "refused"),
+    ]
+    case(
+        "key-history-handover",
+        "A handover: which key may sign which checkpoint "
+        "(identity.md rule 5); the old key authors nothing after it.",
+        history,
+        {
+            "checks": ["author-not-authorised", "pass"],
+            "checkpointChecks": [want for _, want in cps],
+        },
+        checks=[
+            {"author": PUBLISHER.address, "index": h.index + 1, "time": T0 + 120},
+            {"author": SUCCESSOR.address, "index": h.index + 1, "time": T0 + 120},
+        ],
+        checkpointChecks=[c for c, _ in cps],
+    )
+    broken = json.loads(history)
+    broken["continuity"][0]["root"] = "0x" + bytes(32).hex()
+    case(
+        "key-history-broken-continuity",
+        "The old key's last tree does not extend into the key history's tree.",
+        json.dumps(broken, indent=1),
+        "refused",
+    )
+    return out
+
+
+# --- the log ------------------------------------------------------------------------------------
+
+
+def log_cases() -> list[dict[str, Any]]:
+    log = MerkleLog()
+    entries = [sha256(b"entry %d" % k).digest() + bytes([27]) * 65 for k in range(13)]
+    for e in entries:
+        log.append(e)
+    h = lambda b: "0x" + b.hex()  # noqa: E731
+    out: list[dict[str, Any]] = []
+
+    def inc(name: str, desc: str, index: int, size: int, intent: str, **kw: Any) -> None:
+        proof = kw["proof"] if "proof" in kw else [h(p) for p in log.inclusion_proof(index, size)]
+        entry = kw["entry"] if "entry" in kw else entries[index]
+        out.append(
+            {
+                "name": name,
+                "description": desc,
+                "type": "inclusion",
+                "index": index,
+                "treeSize": size,
+                "entry": h(entry),
+                "root": h(kw.get("root", log.root(size))),
+                "proof": proof,
+                "intent": intent,
+            }
+        )
+
+    def con(name: str, desc: str, old: int, new: int, intent: str, **kw: Any) -> None:
+        if "proof" in kw:
+            proof = kw["proof"]
+        else:
+            proof = [h(p) for p in log.consistency_proof(old, new)] if 0 < old <= new else []
+        old_root = kw["oldRoot"] if "oldRoot" in kw else log.root(old)
+        out.append(
+            {
+                "name": name,
+                "description": desc,
+                "type": "consistency",
+                "oldSize": old,
+                "newSize": new,
+                "oldRoot": h(old_root),
+                "newRoot": h(log.root(new)),
+                "proof": proof,
+                "intent": intent,
+            }
+        )
+
+    for size in (1, 2, 3, 7, 8, 13):
+        for index in sorted({0, size // 2, size - 1}):
+            inc(f"inclusion-{index}-of-{size}", "A valid inclusion proof.", index, size, "pass")
+    good = [h(p) for p in log.inclusion_proof(5, 13)]
+    inc(
+        "inclusion-long",
+        "One hash too many.",
+        5,
+        13,
+        "proof-malformed",
+        proof=[*good, h(bytes(32))],
+    )
+    inc("inclusion-short", "One hash too few.", 5, 13, "proof-malformed", proof=good[:-1])
+    inc(
+        "inclusion-index-past-size",
+        "Index equal to the tree size.",
+        13,
+        13,
+        "proof-malformed",
+        proof=good,
+        entry=entries[5],
+    )
+    inc(
+        "inclusion-wrong-entry",
+        "Another entry at the index.",
+        5,
+        13,
+        "root-mismatch",
+        entry=entries[6],
+    )
+    inc("inclusion-wrong-root", "Another root.", 5, 13, "root-mismatch", root=log.root(12))
+    inc(
+        "inclusion-short-hash",
+        "A proof hash of 31 bytes.",
+        5,
+        13,
+        "proof-malformed",
+        proof=[good[0][:-2], *good[1:]],
+    )
+    for old, new in ((1, 1), (1, 13), (4, 8), (5, 13), (8, 13), (12, 13), (13, 13)):
+        con(f"consistency-{old}-{new}", "A valid consistency proof.", old, new, "pass")
+    con(
+        "consistency-from-empty",
+        "From the empty tree: proves nothing.",
+        0,
+        13,
+        "proof-malformed",
+        oldRoot=sha256(b"").digest(),
+    )
+    good = [h(p) for p in log.consistency_proof(5, 13)]
+    con(
+        "consistency-long",
+        "One hash too many.",
+        5,
+        13,
+        "proof-malformed",
+        proof=[*good, h(bytes(32))],
+    )
+    con(
+        "consistency-wrong-old-root",
+        "The old root is another tree's.",
+        5,
+        13,
+        "root-mismatch",
+        oldRoot=log.root(6),
+    )
+    con(
+        "consistency-equal-sizes-proof",
+        "Equal sizes with a non-empty proof.",
+        13,
+        13,
+        "proof-malformed",
+        proof=[good[0]],
+    )
+    con(
+        "consistency-shrinking", "A new size below the old one.", 13, 5, "proof-malformed", proof=[]
+    )
+    return out
+
+
 # --- running and writing -------------------------------------------------------------------------
 
 
@@ -1399,13 +1847,36 @@ def _check_intent(case: dict[str, Any], got: dict[str, Any]) -> None:
             raise SystemExit(f"case {case['name']}: a failing intent passed: {got}")
 
 
-def _finish(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _finish(cases: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     names = [c["name"] for c in cases]
     assert len(names) == len(set(names)), "case names are unique"
     out = []
     for c in cases:
-        got = run_case(c)
-        _check_intent(c, got)
+        if kind in ("bundle", "lineage"):
+            got = run_case(c)
+            _check_intent(c, got)
+        elif kind == "share":
+            got = run_share(c)
+            _check_intent(c, got)
+        elif kind == "keyHistory":
+            got = run_key_history(c)
+            want = c["intent"]
+            ok = (
+                got["refused"]
+                if want == "refused"
+                else not got["refused"]
+                and (
+                    got["checks"] == want
+                    if isinstance(want, list)
+                    else all(got[k] == v for k, v in want.items())
+                )
+            )
+            if not ok:
+                raise SystemExit(f"case {c['name']}: intent {want!r}, verifier gave {got}")
+        else:
+            got = run_proof(c)
+            if got != c["intent"]:
+                raise SystemExit(f"case {c['name']}: intent {c['intent']!r}, verifier gave {got}")
         out.append({k: v for k, v in c.items() if k != "intent"} | {"expect": got})
     return out
 
@@ -1415,6 +1886,9 @@ def build() -> dict[str, str]:
     files = {
         "bundles.json": ("bundle", bundle_cases()),
         "lineage.json": ("lineage", lineage_cases()),
+        "shares.json": ("share", share_cases()),
+        "keyhistories.json": ("keyHistory", key_history_cases()),
+        "log.json": ("log", log_cases()),
     }
     out = {}
     for name, (kind, cases) in files.items():
@@ -1424,7 +1898,7 @@ def build() -> dict[str, str]:
             "protocolVersion": 2,
             "kind": kind,
             "description": "okeios protocol version 2 conformance vectors (docs/spec/vectors.md)",
-            "cases": _finish(cases),
+            "cases": _finish(cases, kind),
         }
         out[name] = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
     return out

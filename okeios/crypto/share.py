@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from okeios.crypto.payload import payload_aad, seal_payload
-from okeios.errors import BadMagicError, EncodingError, UnsupportedVersionError
+from okeios.errors import (
+    BadMagicError,
+    EncodingError,
+    NonCanonicalEncodingError,
+    UnknownFieldError,
+    UnsupportedVersionError,
+)
 from okeios.protocol.bundle import MAX_BUNDLE_SIZE, MAX_ELEMENTS, MAX_JSON_DEPTH, Bundle
 from okeios.protocol.canonical import load_json_strict
 from okeios.protocol.hexcodec import from_hex, to_hex
@@ -37,6 +43,16 @@ SHARE_MEDIA_TYPE = "application/vnd.okeios.share+json"
 MAX_SHARE_SIZE = 2 * MAX_BUNDLE_SIZE + 1024 * 1024
 _SEED_LABEL = b"okeios/share/seed/v1\x00"
 _GRANT_LABEL = b"okeios/grant/v1\x00"
+_SHARE_MEMBERS = (
+    "mediaType",
+    "version",
+    "recipient",
+    "suite",
+    "wrappedKey",
+    "payload",
+    "seed",
+    "bundle",
+)
 
 
 def grant_info(record_id: bytes, version: int) -> bytes:
@@ -94,6 +110,14 @@ class Share:
             raise BadMagicError("not an okeios share file")
         if raw.get("version") != 1:
             raise UnsupportedVersionError(f"share version {raw.get('version')!r} is not supported")
+        unknown = sorted(set(raw) - set(_SHARE_MEMBERS))
+        if unknown:
+            raise UnknownFieldError(f"a share has no member {unknown[0]!r}")
+        for name in ("wrappedKey", "payload", "seed"):
+            value = raw.get(name)
+            # One spelling per value, as in a bundle: 0x and lower-case digits only.
+            if isinstance(value, str) and value != value.lower():
+                raise NonCanonicalEncodingError(f"{name}: hex digits must be lower case")
         try:
             return cls(
                 recipient=str(raw["recipient"]),

@@ -180,3 +180,97 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     )
     result = str(report.outcome)
     return {"result": result, "exit": _exit(result), "verdicts": _verdicts(report)}
+
+
+# --- shares, key histories, the log ---------------------------------------------------------------
+
+
+def run_share(case: dict[str, Any]) -> dict[str, Any]:
+    """A share case: open ``share`` (JSON text) with ``recipientKey`` (hex of the encoded
+    private key) under ``policy``; the record's canonical text and the report, or the error."""
+    from okeios.crypto.recipients import RecipientPrivateKey
+    from okeios.crypto.share import Share
+    from okeios.errors import DecryptionError, RecipientError
+    from okeios.verify.share import open_share
+
+    policy = make_policy(case["policy"])
+    chain = RecordedChain(case["chain"]) if "chain" in case else None
+    try:
+        share = Share.from_json(case["share"])
+    except BundleError as exc:
+        return {"error": error_name(exc), "result": "undecided", "exit": 2}
+    key = RecipientPrivateKey.from_bytes(bytes.fromhex(case["recipientKey"]))
+    try:
+        record, report = open_share(share, key, policy, chain=chain)
+    except RecipientError:
+        return {"error": "wrong-suite", "result": "undecided", "exit": 2}
+    except DecryptionError:
+        return {"error": "decryption-failed", "result": "undecided", "exit": 2}
+    result = str(report.outcome)
+    return {
+        "result": result,
+        "exit": _exit(result),
+        "record": record.decode("utf-8"),
+        "verdicts": _verdicts(report),
+    }
+
+
+def run_key_history(case: dict[str, Any]) -> dict[str, Any]:
+    """A key-history case: load it under ``policy``; refused, or the outcome of each author
+    check of ``checks`` (identity.md rule 3)."""
+    policy = make_policy(case["policy"])
+    try:
+        authority = load_authority(case["keyHistory"], policy)
+    except IdentityError:
+        return {"refused": True}
+    out = []
+    for check in case.get("checks", []):
+        roles = check.get("roles")
+        got = authority.check_author(
+            check["author"],
+            index=check["index"],
+            time=check["time"],
+            proven_time=check.get("provenTime"),
+            roles=None if roles is None else frozenset(roles),
+        )
+        out.append("pass" if got.reason is None else got.reason)
+    checkpoints = []
+    for check in case.get("checkpointChecks", []):
+        why = authority.check_checkpoint(check["publisher"], check["treeSize"])
+        checkpoints.append("pass" if why is None else "refused")
+    return {"refused": False, "checks": out, "checkpointChecks": checkpoints}
+
+
+def run_proof(case: dict[str, Any]) -> str:
+    """A log case: an inclusion or consistency proof, ``pass`` or the reason it fails."""
+    from okeios.errors import ProofError
+    from okeios.protocol.merkle import (
+        ProofMismatchError,
+        leaf_hash,
+        verify_consistency,
+        verify_inclusion,
+    )
+
+    path = [from_hex(p) for p in case["proof"]]
+    try:
+        if case["type"] == "inclusion":
+            verify_inclusion(
+                case["index"],
+                case["treeSize"],
+                leaf_hash(from_hex(case["entry"])),
+                path,
+                from_hex(case["root"]),
+            )
+        else:
+            verify_consistency(
+                case["oldSize"],
+                case["newSize"],
+                from_hex(case["oldRoot"]),
+                from_hex(case["newRoot"]),
+                path,
+            )
+    except ProofMismatchError:
+        return "root-mismatch"
+    except ProofError:
+        return "proof-malformed"
+    return "pass"

@@ -14,24 +14,31 @@ from typing import Any
 import pytest
 
 from okeios.verify.report import Reason
-from tests.conformance.runner import run_case
+from tests.conformance.runner import run_case, run_key_history, run_proof, run_share
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors" / "v2"
 SPEC = ROOT / "docs" / "spec"
-FILES = ("bundles.json", "lineage.json")
+FILES = ("bundles.json", "lineage.json", "shares.json", "keyhistories.json", "log.json")
+RUNNERS = {
+    "bundle": run_case,
+    "lineage": run_case,
+    "share": run_share,
+    "keyHistory": run_key_history,
+    "log": run_proof,
+}
 
 
 def _load(name: str) -> dict[str, Any]:
     return json.loads((VECTORS / name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
-CASES = [(name, c) for name in FILES for c in _load(name)["cases"]]
+CASES = [(_load(name)["kind"], c) for name in FILES for c in _load(name)["cases"]]
 
 
-@pytest.mark.parametrize(("name", "case"), CASES, ids=[f"{n}:{c['name']}" for n, c in CASES])
-def test_the_verifier_gives_the_expected_outcome(name: str, case: dict[str, Any]) -> None:
-    assert run_case(case) == case["expect"]
+@pytest.mark.parametrize(("kind", "case"), CASES, ids=[f"{k}:{c['name']}" for k, c in CASES])
+def test_the_verifier_gives_the_expected_outcome(kind: str, case: dict[str, Any]) -> None:
+    assert RUNNERS[kind](case) == case["expect"]
 
 
 def test_every_file_declares_its_format() -> None:
@@ -65,7 +72,9 @@ def test_the_vectors_cover_every_bundle_and_lineage_reason() -> None:
         r for r, where in reason_table().items() if {"bundle", "lineage"} & set(where.split(", "))
     }
     seen: set[str] = set()
-    for _, case in CASES:
+    for kind, case in CASES:
+        if kind not in ("bundle", "lineage", "share"):
+            continue
         expect = case["expect"]
         seen |= {v["reason"] for v in expect.get("verdicts", {}).values() if "reason" in v}
         if "reason" in expect.get("lineage", {}):

@@ -50,6 +50,7 @@ from tests.conformance.runner import (  # noqa: E402
     run_key_history,
     run_proof,
     run_share,
+    run_tiles,
 )
 
 OUT = ROOT / "vectors" / "v2"
@@ -1822,6 +1823,112 @@ def log_cases() -> list[dict[str, Any]]:
     return out
 
 
+# --- tiles --------------------------------------------------------------------------------------
+
+
+def _tiled(count: int, signer: LocalSigner = PUBLISHER) -> dict[str, dict[str, str]]:
+    """The files of the tiled form of a log of ``count`` entries."""
+    import base64
+    import tempfile
+
+    from okeios.publish.tiles import publish_tiles
+
+    pub = _publisher(signer)
+    for k in range(count):
+        pub.create(f'{{"n":{k}}}'.encode(), seed=_seed(f"t{k}"), record_id=_rid(f"t{k}"))
+    files: dict[str, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        publish_tiles(
+            tmp,
+            signer=signer,
+            log_id=pub.log_id,
+            events=[e.signed for e in pub.events],
+            checkpoint=pub.checkpoint(),
+        )
+        for path in sorted(Path(tmp).rglob("*")):
+            if not path.is_file():
+                continue
+            rel = path.relative_to(tmp).as_posix()
+            data = path.read_bytes()
+            text = rel.endswith((".json", "checkpoint")) or rel.startswith("okeios/events/")
+            files[rel] = (
+                {"text": data.decode("utf-8")}
+                if text
+                else {"base64": base64.b64encode(data).decode("ascii")}
+            )
+    return files
+
+
+def tile_cases() -> list[dict[str, Any]]:
+    import base64
+
+    out: list[dict[str, Any]] = []
+    now = T0 + 3600
+
+    def case(name: str, desc: str, files: dict[str, Any], intent: Any, **kw: Any) -> None:
+        out.append(
+            {
+                "name": name,
+                "description": desc,
+                "publisher": kw.pop("publisher", PUBLISHER.address),
+                "now": now,
+                "files": files,
+                "intent": intent,
+            }
+        )
+
+    no_chain = "chain-unavailable"  # the audit says the anchors were not checked
+    big = _tiled(260)
+    case(
+        "tiles-260",
+        "A log of 260 entries: a full level-0 tile, a partial one and a partial "
+        "level-1 tile; only the anchors are not checked (no chain).",
+        big,
+        [no_chain],
+    )
+    small = _tiled(20)
+    case("tiles-20", "A log of 20 entries: partial tiles only.", small, [no_chain])
+    tampered = dict(small)
+    path = "tile/0/000.p/20"
+    raw = bytearray(base64.b64decode(small[path]["base64"]))
+    raw[40] ^= 1
+    tampered[path] = {"base64": base64.b64encode(bytes(raw)).decode("ascii")}
+    case("tiles-tampered", "One bit of a level-0 tile flipped.", tampered, "tile-mismatch")
+    missing = {k: v for k, v in small.items() if k != "tile/entries/000.p/20"}
+    case(
+        "tiles-missing",
+        "An entry bundle the checkpoint needs is not there.",
+        missing,
+        "tile-missing",
+    )
+    case(
+        "tiles-foreign",
+        "The log of another publisher than the one expected.",
+        small,
+        "foreign-log",
+        publisher=STRANGER.address,
+    )
+    header = json.loads(small["okeios/log.json"]["text"])
+    forged = json.loads(_tiled(20, STRANGER)["okeios/log.json"]["text"])["noteKey"]
+    header["noteKey"] = forged
+    case(
+        "tiles-bad-note-key",
+        "A note-key binding signed by another key.",
+        dict(small, **{"okeios/log.json": {"text": json.dumps(header, indent=1) + "\n"}}),
+        "bad-note-key",
+    )
+    note = small["checkpoint"]["text"]
+    lines = note.split("\n")
+    lines[1] = "19"
+    case(
+        "tiles-bad-note",
+        "The checkpoint note altered after signing.",
+        dict(small, checkpoint={"text": "\n".join(lines)}),
+        "bad-checkpoint-note",
+    )
+    return out
+
+
 # --- running and writing -------------------------------------------------------------------------
 
 
@@ -1873,6 +1980,16 @@ def _finish(cases: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
             )
             if not ok:
                 raise SystemExit(f"case {c['name']}: intent {want!r}, verifier gave {got}")
+        elif kind == "tiles":
+            got = run_tiles(c)
+            want = c["intent"]
+            ok = (
+                got.get("defects") == want
+                if isinstance(want, list)
+                else want in got.get("defects", [])
+            )
+            if not ok:
+                raise SystemExit(f"case {c['name']}: intent {want!r}, verifier gave {got}")
         else:
             got = run_proof(c)
             if got != c["intent"]:
@@ -1889,6 +2006,7 @@ def build() -> dict[str, str]:
         "shares.json": ("share", share_cases()),
         "keyhistories.json": ("keyHistory", key_history_cases()),
         "log.json": ("log", log_cases()),
+        "tiles.json": ("tiles", tile_cases()),
     }
     out = {}
     for name, (kind, cases) in files.items():

@@ -274,3 +274,35 @@ def run_proof(case: dict[str, Any]) -> str:
     except ProofError:
         return "proof-malformed"
     return "pass"
+
+
+def run_tiles(case: dict[str, Any]) -> dict[str, Any]:
+    """A tiled-log case: the files of a tiled log (``{path: {"text"} | {"base64"}}``) audited
+    for ``publisher`` without a chain; the defect kinds found, in order of first occurrence,
+    or ``{"error": "not-a-tiled-log"}``."""
+    import base64
+    import tempfile
+    from pathlib import Path
+
+    from okeios.errors import TileError
+    from okeios.verify.tiles import TileFetcher, audit_tiles
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for rel, content in case["files"].items():
+            path = Path(tmp) / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if "text" in content:
+                path.write_bytes(content["text"].encode("utf-8"))
+            else:
+                path.write_bytes(base64.b64decode(content["base64"]))
+        try:
+            report = audit_tiles(
+                TileFetcher(tmp), publisher=case["publisher"], chain=None, now=case["now"]
+            )
+        except TileError:
+            return {"error": "not-a-tiled-log"}
+    kinds: list[str] = []
+    for d in report.defects:
+        if str(d.kind) not in kinds:
+            kinds.append(str(d.kind))
+    return {"entries": report.entries, "defects": kinds}

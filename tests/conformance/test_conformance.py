@@ -14,18 +14,26 @@ from typing import Any
 import pytest
 
 from okeios.verify.report import Reason
-from tests.conformance.runner import run_case, run_key_history, run_proof, run_share
+from tests.conformance.runner import run_case, run_key_history, run_proof, run_share, run_tiles
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors" / "v2"
 SPEC = ROOT / "docs" / "spec"
-FILES = ("bundles.json", "lineage.json", "shares.json", "keyhistories.json", "log.json")
+FILES = (
+    "bundles.json",
+    "lineage.json",
+    "shares.json",
+    "keyhistories.json",
+    "log.json",
+    "tiles.json",
+)
 RUNNERS = {
     "bundle": run_case,
     "lineage": run_case,
     "share": run_share,
     "keyHistory": run_key_history,
     "log": run_proof,
+    "tiles": run_tiles,
 }
 
 

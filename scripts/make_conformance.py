@@ -909,6 +909,21 @@ def bundle_cases() -> list[dict[str, Any]]:
         policy=_chain_policy(),
         chain=anchored,
     )
+    pointed = dataclasses.replace(b, anchor=_ref(100, ext=None))
+    case(
+        "anchored-json",
+        "The bundle with its anchor pointer in the JSON form (anchor.registry in EIP-55 form).",
+        _json(pointed),
+        both,
+        policy=_chain_policy(),
+        chain=anchored,
+    )
+    case(
+        "json-lower-registry",
+        "anchor.registry written in lower case: an address is written in EIP-55 form.",
+        _json_text(pointed, lambda t: t.replace(REGISTRY, REGISTRY.lower())),
+        {"error": "non-canonical"},
+    )
     case(
         "no-pointer-but-anchored",
         "No anchor pointer: the pinned registry is read anyway.",

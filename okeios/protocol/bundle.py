@@ -1,6 +1,7 @@
 """The proof bundle: one self-contained, self-describing file per event.
 
-Binary form (``application/vnd.okeios.bundle+msgpack``), see ``docs/bundle.md``::
+Binary form (``application/vnd.okeios.bundle+msgpack``), specified by ``docs/spec/bundle.md``
+(normative; ``docs/bundle.md`` explains it)::
 
     magic    7 bytes   0x89 "OKEIOS"
     major    1 byte    0x02

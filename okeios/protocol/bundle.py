@@ -258,12 +258,11 @@ class Bundle:
         raise BadMagicError("not an okeios bundle (neither the binary magic nor a JSON object)")
 
 
-def _json_uint(text: str) -> int:
-    """An integer of the JSON form: decimal digits only (no sign, so no ``-0``); a fraction or
-    an exponent makes a float, which every integer member refuses."""
-    if text.startswith("-"):
-        raise EncodingError(f"a negative number ({text}) where only unsigned integers are allowed")
-    return int(text)
+def _json_uint(text: str) -> int | float:
+    """An integer token of the JSON form. A negative one (``-0`` included) is read as a float,
+    which every integer member refuses; so is a fraction or an exponent. Only digits make an
+    integer, so each integer has one spelling."""
+    return float(text) if text.startswith("-") else int(text)
 
 
 def _version_message(major: object) -> str:

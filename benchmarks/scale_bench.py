@@ -57,9 +57,9 @@ sys.path.insert(0, str(REPO))
 import coincurve
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from okeios.fhir import fhir_resources
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import canonicalize, iter_leaves, parse_json
+from okeios.protocol.fhir import fhir_resources
 from okeios.protocol.merkle import leaf_hash, verify_inclusion
 from okeios.publish.store import Store
 from okeios.verify.bulk import verify_many

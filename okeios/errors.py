@@ -20,6 +20,7 @@ __all__ = [
     "DuplicateKeyError",
     "EncodingError",
     "EventError",
+    "FileWriteError",
     "IdentityError",
     "InputError",
     "KeyProtectionError",
@@ -32,17 +33,21 @@ __all__ = [
     "OkeiosError",
     "PolicyError",
     "ProofError",
+    "ProofMismatchError",
     "RecipientError",
     "RegistryMissingError",
     "ReportError",
     "SdJwtError",
     "SignatureError",
+    "SnapshotMissError",
+    "StoreError",
     "TileError",
     "TileUnavailableError",
     "TrailingGarbageError",
     "TruncationError",
     "UnknownFieldError",
     "UnsupportedVersionError",
+    "UsageError",
     "VerificationError",
 ]
 
@@ -95,6 +100,10 @@ class SignatureError(OkeiosError):
 
 class ProofError(InputError):
     """A Merkle proof request or proof is malformed (bad sizes, indices or lengths)."""
+
+
+class ProofMismatchError(ProofError):
+    """A well-formed proof that does not lead to the expected root (or roots)."""
 
 
 class PolicyError(InputError):
@@ -159,6 +168,21 @@ class AccessError(CryptoError):
     """Access to a record is refused: never granted, revoked, or the record was erased."""
 
 
+# --- stores, files and the command line ------------------------------------------------------
+
+
+class StoreError(InputError):
+    """The store is missing, locked, corrupt or of an unknown version."""
+
+
+class FileWriteError(InputError):
+    """A file could not be written (missing folder, no permission, full disk)."""
+
+
+class UsageError(InputError):
+    """A usage problem found after argument parsing (exit 2)."""
+
+
 # --- verification and chains -----------------------------------------------------------------
 
 
@@ -185,6 +209,14 @@ class ChainMismatchError(ChainError):
 
 class RegistryMissingError(ChainError):
     """The chain answered, but there is no contract at the registry address."""
+
+
+class SnapshotMissError(OkeiosError, LookupError):
+    """A chain snapshot (bulk verification) was asked for a fact it does not hold.
+
+    Deliberately not a :class:`ChainError`: the verifier would turn that into a "chain
+    unavailable" verdict, while a missing fact is a bug to surface, never a verdict.
+    """
 
 
 # --- interoperable formats (C2SP notes and tiles, SD-JWT) -------------------------------------

@@ -21,16 +21,12 @@ import secrets
 import stat
 from pathlib import Path
 
-from okeios.errors import InputError
+from okeios.errors import FileWriteError, InputError
 
 __all__ = ["FileWriteError", "private_dir", "read_limited", "write_atomic"]
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-
-
-class FileWriteError(InputError):
-    """A file could not be written (missing folder, no permission, full disk)."""
 
 
 def _fsync_dir(folder: Path) -> None:

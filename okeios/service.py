@@ -26,9 +26,9 @@ from typing import Any
 
 from okeios.config import EMBEDDED, TrustConfig
 from okeios.errors import ChainError, ChainMismatchError, InputError
-from okeios.fhir import MAX_FILE_BYTES, stream_resources
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import JSONValue
+from okeios.protocol.fhir import MAX_FILE_BYTES, stream_resources
 from okeios.publish.anchoring import AnchorResult, anchor
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.store import (
@@ -184,7 +184,7 @@ class Okeios:
 
         NDJSON is read a line at a time and put ``chunk`` resources per transaction, so memory
         stays bounded whatever the file's length (a resource or a Bundle is read whole, within
-        :data:`okeios.fhir.MAX_FILE_BYTES`). A bad line raises
+        :data:`okeios.protocol.fhir.MAX_FILE_BYTES`). A bad line raises
         :class:`~okeios.errors.InputError` naming it; the chunks before it stay logged, and
         adding the same file again is safe (what is stored already is ``unchanged``).
         """

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from okeios.config import EMBEDDED, TrustConfig
-from okeios.errors import ChainError, ChainMismatchError, InputError
+from okeios.errors import ChainError, ChainMismatchError, InputError, UsageError
 
 if TYPE_CHECKING:
     from okeios.chain.connect import ChainHandle
@@ -55,10 +55,6 @@ MAX_INPUT = 64 * 1024 * 1024
 DEFAULT_CHAIN_TIMEOUT = 30.0
 
 log = logging.getLogger("okeios")
-
-
-class UsageError(InputError):
-    """A usage problem found after argument parsing (exit 2)."""
 
 
 # --- option blocks ----------------------------------------------------------------------------

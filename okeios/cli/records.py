@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from okeios.errors import InputError, OkeiosError
+from okeios.protocol.kinds import KINDS, RECORD_KINDS
 
 if TYPE_CHECKING:
     from okeios.publish.identity import RecordFilter
@@ -43,7 +44,7 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def _one_resource(path: str) -> Any:
-    from okeios.fhir import fhir_resources
+    from okeios.protocol.fhir import fhir_resources
 
     resources = fhir_resources(_read(path))
     if len(resources) != 1:
@@ -59,7 +60,7 @@ def add_files(args: argparse.Namespace) -> int:
     """``okeios add``: log the resources of ``args.files`` by identity (created, amended,
     unchanged, stale), or each as a new record with ``--new``.
 
-    Files are streamed (:func:`okeios.fhir.stream_resources`): FHIR NDJSON line by line, a
+    Files are streamed (:func:`okeios.protocol.fhir.stream_resources`): FHIR NDJSON line by line, a
     resource or a Bundle whole (within the input size limit), and put in chunks of
     :data:`CHUNK` resources, one transaction each, so memory stays flat whatever the file's
     length. A failure (a bad line, named by its number) stops the command; the chunks before
@@ -71,7 +72,7 @@ def add_files(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from okeios.cli import options as o
-    from okeios.fhir import stream_resources
+    from okeios.protocol.fhir import stream_resources
 
     keyed = bool(getattr(args, "key", None))
     with ExitStack() as stack:
@@ -392,7 +393,7 @@ def register(command: Command) -> None:
     p.add_argument(
         "--last",
         metavar="KIND",
-        choices=("create", "derive", "amend", "grant", "revoke", "access", "erase"),
+        choices=[str(k) for k in KINDS if k in RECORD_KINDS],
         help="only records whose last event is of this kind",
     )
     p.add_argument("--since", metavar="TIME", help="last event at or after (Unix or ISO 8601)")

@@ -20,6 +20,7 @@ from okeios.cli import options as o
 from okeios.config import TrustConfig
 from okeios.errors import InputError, OkeiosError
 from okeios.protocol.hexcodec import from_hex, to_hex
+from okeios.protocol.kinds import ACCESS_KINDS
 
 __all__ = ["register"]
 
@@ -225,7 +226,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
             f"v{e['version']}",
             str(e["kind"]),
             str(e["timeIso"]),
-            str(e["subject"]) if e["kind"] in ("grant", "revoke", "access") else "",
+            str(e["subject"]) if e["kind"] in ACCESS_KINDS else "",
             o.safe(e["purpose"]),
         )
         for e in events
@@ -249,7 +250,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_fhir(args: argparse.Namespace) -> int:
-    from okeios.fhir import record_history_fhir
+    from okeios.report.fhir import record_history_fhir
 
     if args.output:
         o.check_writable(args.output)

@@ -17,7 +17,6 @@ An event's id is its EIP-712 digest. The Merkle log leaf of a signed event is
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -26,6 +25,7 @@ from typing import Any
 from okeios.errors import EventError, SignatureError
 from okeios.protocol.eip712 import TypedDataEncoder
 from okeios.protocol.hexcodec import from_hex, to_hex
+from okeios.protocol.kinds import KEY_KINDS, EventKind, spec
 from okeios.protocol.signing import (
     SIGNATURE_SIZE,
     Signer,
@@ -93,26 +93,6 @@ TYPES: Mapping[str, Sequence[Mapping[str, str]]] = {
 
 _ENCODER = TypedDataEncoder(TYPES)
 _DOMAIN_SEPARATOR = _ENCODER.domain_separator(DOMAIN)
-
-
-class EventKind(enum.StrEnum):
-    """What happened to a record."""
-
-    CREATE = "create"
-    AMEND = "amend"
-    DERIVE = "derive"
-    GRANT = "grant"
-    REVOKE = "revoke"
-    ACCESS = "access"
-    ERASE = "erase"
-    # identity (docs/events.md): about a key, not a record
-    AUTHORISE = "authorise"
-    DEAUTHORISE = "deauthorise"
-    HANDOVER = "handover"
-
-
-KEY_KINDS = frozenset({EventKind.AUTHORISE, EventKind.DEAUTHORISE, EventKind.HANDOVER})
-"""The kinds that speak about a key (an author key, or the log's next publisher key)."""
 
 
 def derive_log_id(publisher: str) -> bytes:
@@ -187,10 +167,7 @@ class Event:
     id: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        try:
-            kind = EventKind(self.kind)
-        except ValueError:
-            raise EventError(f"unknown event kind {self.kind!r}") from None
+        kind = spec(self.kind).kind
         object.__setattr__(self, "kind", kind)
         for name in ("log_id", "record_id", "previous", "commitment", "ciphertext_digest"):
             _hash32(name, getattr(self, name))
@@ -241,15 +218,15 @@ class Event:
     def _check_record_event(self, kind: EventKind) -> None:
         if self.role or self.not_before or self.not_after:
             raise EventError(f"a {kind} event has no role, notBefore or notAfter")
-        first = kind in (EventKind.CREATE, EventKind.DERIVE)
+        row = spec(kind)
+        first = row.starts
         if first and (self.version != 1 or self.previous != ZERO_HASH):
             raise EventError(f"a {kind} event starts a record: version 1, no previous event")
         if not first and self.previous == ZERO_HASH:
             raise EventError(f"a {kind} event must link to the record's previous event")
-        if (kind is EventKind.DERIVE) != bool(self.sources):
+        if row.sources != bool(self.sources):
             raise EventError("sources are required for derive and allowed only there")
-        needs_subject = kind in (EventKind.GRANT, EventKind.REVOKE, EventKind.ACCESS)
-        if needs_subject != (self.subject != ZERO_ADDRESS):
+        if row.subject != (self.subject != ZERO_ADDRESS):
             raise EventError(
                 "a subject is required for grant, revoke, access and allowed only there"
             )

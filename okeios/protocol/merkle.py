@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from hashlib import sha256
 
-from okeios.errors import ProofError
+from okeios.errors import ProofError, ProofMismatchError
 
 __all__ = [
     "EMPTY_ROOT",
@@ -53,10 +53,6 @@ HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 EMPTY_ROOT = sha256(b"").digest()
-
-
-class ProofMismatchError(ProofError):
-    """A well-formed proof that does not lead to the expected root (or roots)."""
 
 
 _U64 = 1 << 64

@@ -44,8 +44,9 @@ from typing import Any
 
 from okeios.crypto.payload import open_payload, seal_payload
 from okeios.errors import InputError
-from okeios.fhir import resource_identity
 from okeios.protocol.canonical import JSONValue, canonicalize
+from okeios.protocol.fhir import resource_identity
+from okeios.protocol.kinds import START_KINDS, sql_list
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.tables import EVENTS_FIRST_INDEX, Database, ResourceRow, Resources
 
@@ -327,7 +328,7 @@ class Identities:
         """The WHERE clause over a record's first event ``f`` and its last event ``h``, and
         its arguments; ``None`` when nothing can match. ``ordered``: for a page in log order
         (else for a count, which may start from the records of a type)."""
-        where = ["f.kind IN ('create', 'derive')"]  # literal: it selects the partial index
+        where = [f"f.kind IN {sql_list(START_KINDS)}"]  # a literal: it selects the partial index
         args: list[object] = []
         if match.resource_id is not None:
             if match.resource_type is None:

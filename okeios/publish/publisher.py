@@ -31,6 +31,7 @@ from okeios.crypto.payload import (
 from okeios.errors import AccessError, EventError, InputError
 from okeios.protocol.bundle import AnchorRef, Bundle, InclusionProof
 from okeios.protocol.canonical import JSONValue, canonicalize, parse_json
+from okeios.protocol.chainrules import advance
 from okeios.protocol.commitment import Commitment, Disclosure, commit
 from okeios.protocol.events import (
     KEY_KINDS,
@@ -44,6 +45,7 @@ from okeios.protocol.events import (
     derive_log_id,
     key_record_id,
 )
+from okeios.protocol.kinds import CONTENT_KINDS
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import Signer, checksum_address
 
@@ -372,7 +374,7 @@ class Publisher:
         time: int | None = None,
     ) -> LoggedEvent:
         """Log a GRANT, REVOKE, ACCESS or ERASE about a record's current version."""
-        if kind in (EventKind.CREATE, EventKind.DERIVE, EventKind.AMEND):
+        if kind in CONTENT_KINDS:
             raise EventError(f"use create/amend for {kind} events")
         head = self._head(record_id)
         return self._emit(
@@ -405,19 +407,11 @@ class Publisher:
     ) -> LoggedEvent:
         signer = author if author is not None else self.signer
         now = int(self._clock()) if time is None else time
+        prior = None
         if previous != ZERO_HASH:
-            # What a verifier refuses, an honest publisher never writes (docs/events.md):
-            # nothing follows an ERASE, and times never decrease along a record's chain.
             prior = self.event(previous).signed.event
-            if prior.kind is EventKind.ERASE:
-                raise InputError(f"record {record_id.hex()} was erased: ERASE is terminal")
             if time is None:
-                now = max(now, prior.time)
-            elif time < prior.time:
-                raise InputError(
-                    f"time {time} is before the record's previous event ({prior.time}): "
-                    "times never decrease along a record's chain"
-                )
+                now = max(now, prior.time)  # a clock behind the record's last event waits
         event = Event(
             kind=kind,
             log_id=self.log_id,
@@ -432,10 +426,17 @@ class Publisher:
             subject=subject,
             purpose=purpose,
         )
-        return self._append(event, signer)
+        return self._append(event, signer, prior)
 
-    def _append(self, event: Event, signer: Signer) -> LoggedEvent:
-        """Sign ``event``, append it to the log and keep it: the one way an event is written."""
+    def _append(self, event: Event, signer: Signer, head: Event | None) -> LoggedEvent:
+        """Check ``event`` may follow ``head`` on its record's chain (what a verifier refuses,
+        an honest publisher never writes), sign it, append it to the log and keep it: the one
+        way an event is written."""
+        broken = advance(head, event)
+        if broken:
+            raise InputError(
+                f"record {event.record_id.hex()}: " + "; ".join(step.detail for step in broken)
+            )
         signed = event.sign(signer)
         logged = LoggedEvent(signed, self.event_log.tree.append(signed.leaf_data()))
         self.event_log.save(logged)
@@ -474,7 +475,8 @@ class Publisher:
             not_before=not_before,
             not_after=not_after,
         )
-        return self._append(event, signer)
+        prior = None if head is None else self.event(head.event_id).signed.event
+        return self._append(event, signer, prior)
 
     def authorise(
         self,

@@ -49,11 +49,11 @@ from typing import Any
 
 from okeios.config import resolve_home
 from okeios.errors import AccessError, InputError
-from okeios.fhir import fhir_resources, resource_identity
 from okeios.files import private_dir, write_atomic
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import SignedEvent
+from okeios.protocol.fhir import fhir_resources, resource_identity
 from okeios.protocol.logfile import write_log
 from okeios.protocol.merkle import leaf_hash
 from okeios.protocol.signing import LocalSigner, Signer

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from okeios.errors import InputError
-from okeios.protocol.events import KEY_KINDS, SignedEvent, event_from_message
+from okeios.errors import InputError, StoreError
+from okeios.protocol.events import SignedEvent, event_from_message
+from okeios.protocol.kinds import CONTENT_KINDS, KEY_KINDS, START_KINDS, sql_list
 from okeios.publish.publisher import Head, LoggedEvent
 from okeios.publish.tree import StoredTree
 
@@ -56,7 +57,7 @@ BUSY_TIMEOUT = 60.0  # seconds a writer waits for another writer before giving u
 # Each record's first event (CREATE or DERIVE), in log order: what `okeios records` pages
 # through. Stores made before it get it on their first listing (Identities.ensure_index).
 EVENTS_FIRST_INDEX = (
-    "CREATE INDEX IF NOT EXISTS events_first ON events (idx) WHERE kind IN ('create', 'derive')"
+    "CREATE INDEX IF NOT EXISTS events_first ON events (idx) WHERE kind IN " + sql_list(START_KINDS)
 )
 
 SCHEMA = """
@@ -143,10 +144,6 @@ _JOURNAL_FIELDS = frozenset(
         "error",
     )
 )
-
-
-class StoreError(InputError):
-    """The store is missing, locked, corrupt or of an unknown version."""
 
 
 class Database:
@@ -349,8 +346,8 @@ class Events:
 
     def content_event(self, record_id: bytes, version: int) -> bytes | None:
         row = self._db.one(
-            "SELECT event_id FROM events WHERE record_id = ? AND version = ?"
-            " AND kind IN ('create', 'derive', 'amend') ORDER BY idx DESC LIMIT 1",
+            "SELECT event_id FROM events WHERE record_id = ? AND version = ?"  # noqa: S608 (kinds are fixed names)
+            f" AND kind IN {sql_list(CONTENT_KINDS)} ORDER BY idx DESC LIMIT 1",
             (record_id, version),
         )
         return None if row is None else bytes(row[0])
@@ -677,10 +674,9 @@ class IdentityEvents:
         self._db = db
 
     def all(self) -> list[LoggedEvent]:
-        kinds = sorted(str(k) for k in KEY_KINDS)
         rows = self._db.execute(
-            "SELECT idx, message, signature FROM events WHERE kind IN (?, ?, ?) ORDER BY idx",
-            kinds,
+            "SELECT idx, message, signature FROM events"  # noqa: S608 (kinds are fixed names)
+            f" WHERE kind IN {sql_list(KEY_KINDS)} ORDER BY idx"
         )
         return [_logged(*row) for row in rows]
 

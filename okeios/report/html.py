@@ -13,44 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from okeios.errors import ReportError
+from okeios.verify.words import REASON_WORDS, words
 
 __all__ = ["DEFECT_WORDS", "render"]
 
-# What each defect (or failure reason) means, for a reader who does not know the protocol.
-DEFECT_WORDS: Mapping[str, str] = {
-    "foreign-log": "The log file belongs to another publisher than the one audited.",
-    "malformed-entry": "A line of the log file cannot be read as a signed event.",
-    "bad-signature": "An entry's signature is not its claimed author's: it was altered or forged.",
-    "signature-malformed": "An entry's signature cannot be read.",
-    "signature-mismatch": "An entry's signature is not its claimed author's: it was altered or "
-    "forged.",
-    "untrusted-author": "An entry is signed by a key the auditor does not trust.",
-    "author-not-trusted": "An entry is signed by a key the auditor does not trust.",
-    "foreign-entry": "An entry names another log: it was copied in from elsewhere.",
-    "fork": "Two events claim the same predecessor: the record has two competing histories.",
-    "missing-entry": "An event's predecessor is absent: an entry was removed from the log.",
-    "reordered": "An event appears before the event it follows: entries were moved.",
-    "duplicate-entry": "The same event appears twice in the log.",
-    "bad-version": "A version number does not follow the record's previous version.",
-    "bad-start": "A record starts with something other than a creation, or starts twice.",
-    "missing-source": "A derived record names a source event that is not in the log.",
-    "checkpoint-by-another-publisher": "A signed checkpoint in the file is not the publisher's.",
-    "bad-checkpoint": "A signed checkpoint in the file cannot be read or verified.",
-    "checkpoint-mismatch": "The publisher's own signed checkpoint does not match this log: the "
-    "log was changed after the publisher signed it.",
-    "chain-unavailable": "The chain could not be read, so the anchors were not checked (this is "
-    "not evidence of tampering).",
-    "no-chain": "No chain was given, so the anchors were not checked.",
-    "not-anchored": "The log was never anchored on the chain.",
-    "truncated-log": "The chain holds an anchor of a longer log than this file: entries were cut "
-    "off the end.",
-    "history-mismatch": "The log's entries are not the history anchored on the chain: entries "
-    "were rewritten after they were anchored.",
-    "inconsistent-history": "The anchored histories are not consistent: the history was rewritten.",
-    "backdated": "An event claims a time well before the anchor that first proves it existed.",
-    "future-dated": "An event claims a time after the anchor that holds it.",
-    "erase-not-terminal": "Events of a record were logged after it was erased.",
-}
+# What each defect (or failure reason) means, for a reader who does not know the protocol: the
+# one table of reason words, by the reasons' JSON names.
+DEFECT_WORDS: Mapping[str, str] = {str(reason): text for reason, text in REASON_WORDS.items()}
 
 
 def _dash(value: object) -> object:
@@ -71,7 +40,7 @@ def _num(value: object) -> str:
 
 
 def _words(kind: str) -> str:
-    return DEFECT_WORDS.get(kind, f"Defect “{kind}”.")
+    return words(kind)
 
 
 def _env() -> Any:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from okeios.errors import ReportError
 from okeios.protocol.events import ZERO_HASH, Event, EventKind
+from okeios.protocol.kinds import CONTENT_KINDS, KINDS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -31,15 +32,7 @@ __all__ = [
 ]
 
 BLUE, GREEN, RED, GREY = "#2a5db0", "#3a8a3a", "#b00020", "#666666"
-KIND_COLOURS = {
-    "create": "#2a5db0",
-    "amend": "#6f9be0",
-    "derive": "#7b52ab",
-    "grant": "#3a8a3a",
-    "revoke": "#c47f00",
-    "access": "#8c8c8c",
-    "erase": "#b00020",
-}
+KIND_COLOURS = {str(kind): row.colour for kind, row in KINDS.items()}
 
 
 def _figure(size: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -185,7 +178,7 @@ def lineage_graph(events: Sequence[tuple[int, Event]], *, title: str = "") -> Fi
     place: dict[bytes, tuple[float, float]] = {}
     x = 0
     for position, e in events:
-        y = 1 if e.kind in (EventKind.CREATE, EventKind.DERIVE, EventKind.AMEND) else 0
+        y = 1 if e.kind in CONTENT_KINDS else 0
         if e.previous != ZERO_HASH and e.previous not in place:
             ax.plot(x, 0.5, "x", ms=14, mew=3, color=RED)
             ax.annotate(

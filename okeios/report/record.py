@@ -15,6 +15,7 @@ from typing import Any
 
 from okeios.errors import InputError
 from okeios.protocol.events import EventKind, SignedEvent
+from okeios.protocol.kinds import CONTENT_KINDS
 from okeios.report import model
 from okeios.report.html import render
 
@@ -83,7 +84,7 @@ def record_context(
         "version": max(s.event.version for _, s in events),
         "period": model.period_of(events),
         "events": rows,
-        "versions": [r for r in rows if r["kind"] in ("create", "derive", "amend")],
+        "versions": [r for r in rows if r["kind"] in CONTENT_KINDS],
         "lineage_svg": plots.svg(
             plots.lineage_graph(
                 [(i, s.event) for i, s in events], title="The record's events in log order"

@@ -33,9 +33,9 @@ from okeios.errors import (
     BundleError,
     ChainError,
     InputError,
-    OkeiosError,
     PolicyError,
     RegistryMissingError,
+    SnapshotMissError,
 )
 from okeios.protocol.anchors import AnchorEntry, ChainView
 from okeios.protocol.bundle import MAGIC, MAJOR_VERSION, Bundle
@@ -65,14 +65,6 @@ _HEADER = MAGIC + bytes([MAJOR_VERSION])
 _Fact = AnchorEntry | ChainError | None
 _T = TypeVar("_T")
 _K = TypeVar("_K", AnchorKey, LatestKey)
-
-
-class SnapshotMissError(OkeiosError, LookupError):
-    """A :class:`ChainSnapshot` was asked for a fact it does not hold.
-
-    Deliberately not a :class:`~okeios.errors.ChainError`: the verifier would turn that into a
-    "chain unavailable" verdict, while a missing fact is a bug to surface, never a verdict.
-    """
 
 
 def _frozen_error(exc: ChainError) -> ChainError:

@@ -42,6 +42,7 @@ from okeios.protocol.canonical import (
 )
 from okeios.protocol.commitment import commitment_from_digests, path_conflict
 from okeios.protocol.events import KEY_KINDS, ZERO_HASH, EventKind, derive_log_id
+from okeios.protocol.kinds import ACCESS_KINDS
 from okeios.protocol.merkle import (
     ProofMismatchError,
     leaf_hash,
@@ -440,7 +441,7 @@ def _check_confidentiality(bundle: Bundle, ciphertext: bytes | None) -> Verdict:
         f"{len(d.fields)} of {len(d.digests)} fields disclosed, {hidden} hidden behind salted "
         "digests; no plaintext beyond the disclosed fields is in the bundle"
     )
-    if event.kind in (EventKind.GRANT, EventKind.REVOKE, EventKind.ACCESS):
+    if event.kind in ACCESS_KINDS:
         when = _dt.datetime.fromtimestamp(event.time, _dt.UTC).isoformat()
         parts.append(f"this event records a {event.kind} for {event.subject} at {when}")
     if event.kind is EventKind.ERASE:

@@ -32,6 +32,7 @@ from okeios.protocol.events import (
     derive_log_id,
     key_record_id,
 )
+from okeios.protocol.kinds import KEY_KINDS
 from okeios.protocol.signing import checksum_address
 
 __all__ = [
@@ -47,8 +48,6 @@ __all__ = [
 
 PUBLISHER_ROLE = "publisher"
 """The role of the key holding the log: it may sign events as an author too."""
-
-IDENTITY_KINDS = (EventKind.AUTHORISE, EventKind.DEAUTHORISE, EventKind.HANDOVER)
 
 
 def _when(t: int) -> str:
@@ -162,7 +161,7 @@ class Authority:
             if index <= last:
                 raise IdentityError(f"log indices must increase ({index} after {last})")
             last = index
-            if signed.event.kind in IDENTITY_KINDS:
+            if signed.event.kind in KEY_KINDS:
                 authority._apply(index, signed)
         authority.size = last + 1 if size is None else size
         if authority.size <= last:
@@ -384,7 +383,7 @@ def affected_events(
     out: list[tuple[int, bytes, str, str]] = []
     for index, signed, proven in events:
         event = signed.event
-        if event.author != key or event.kind in IDENTITY_KINDS:
+        if event.author != key or event.kind in KEY_KINDS:
             continue
         check = authority.check_author(
             key, index=index, time=event.time, proven_time=proven, roles=roles

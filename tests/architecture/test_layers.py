@@ -24,7 +24,6 @@ RANK = {
     "chain": 3,
     "publish": 4,
     "verify": 4,
-    "fhir": 2,
     "service": 6,
     "report": 6,
     "cli": 7,

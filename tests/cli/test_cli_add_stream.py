@@ -18,7 +18,7 @@ from okeios.cli import options
 from okeios.cli.main import main
 from okeios.cli.records import _AddReport
 from okeios.errors import InputError
-from okeios.fhir import stream_resources
+from okeios.protocol.fhir import stream_resources
 from okeios.publish.store import Store
 from tests.helpers import run_cli
 
@@ -119,7 +119,7 @@ def test_the_file_is_read_as_it_is_added_in_chunks(
         calls.append((len(records), opened[0].tell()))
         return real_put(self, records, **kw)
 
-    monkeypatch.setattr("okeios.fhir.stream_resources", spy_stream)
+    monkeypatch.setattr("okeios.protocol.fhir.stream_resources", spy_stream)
     monkeypatch.setattr(Store, "put", spy_put)
     monkeypatch.setattr(_AddReport, "PROGRESS_EVERY", 0.0)  # a progress line per resource
     assert main(["add", str(bulk), "--chunk", "100", "--progress"]) == 0

@@ -1,6 +1,7 @@
 """A record's history as FHIR R4 resources: a ``Provenance`` per change, an ``AuditEvent`` per
 read receipt (after the IHE Basic Audit Log Patterns read pattern), gathered in a ``Bundle``.
 
+FHIR in (the resources of a file, a resource's identity) is :mod:`okeios.protocol.fhir`.
 The functions here are pure: they take signed events already loaded (and, optionally, where
 each one was anchored) and return plain JSON-ready dicts. :func:`record_history_fhir` is the one
 convenience that reads a :class:`~okeios.publish.store.Store`. The mapping is described in
@@ -18,15 +19,17 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from okeios.errors import AccessError, InputError, SignatureError
-from okeios.protocol.canonical import JSONValue, parse_json
+from okeios.protocol.canonical import parse_json
 from okeios.protocol.events import EventKind, SignedEvent
+from okeios.protocol.fhir import resource_identity
 from okeios.protocol.hexcodec import to_hex
+from okeios.protocol.kinds import spec
 from okeios.protocol.signing import checksum_address
 
 if TYPE_CHECKING:
@@ -38,26 +41,20 @@ __all__ = [
     "EVENT_SYSTEM",
     "FHIR_VERSION",
     "LOG_SYSTEM",
-    "MAX_FILE_BYTES",
     "RECORD_SYSTEM",
     "SIGNATURE_FORMAT",
     "AnchorInfo",
     "anchor_urn",
     "audit_event_resources",
     "event_urn",
-    "fhir_resources",
     "history_bundle",
     "history_resources",
     "provenance_resources",
     "record_history_fhir",
-    "resource_identity",
-    "stream_resources",
 ]
 
 FHIR_VERSION = "4.0.1"
 
-#: The largest input read whole: a resource, a Bundle, or one line of NDJSON (64 MiB).
-MAX_FILE_BYTES = 64 * 1024 * 1024
 
 # okeios names (URNs: okeios publishes no web pages that define them).
 EVENT_KIND_SYSTEM = "urn:okeios:event-kind"
@@ -100,174 +97,10 @@ _PURPOSE_OF_USE: Mapping[str, tuple[str, str]] = {
 # The signature is the raw 65 bytes r || s || v (secp256k1, EIP-712 digest = the event id).
 SIGNATURE_FORMAT = "application/octet-stream"
 
-_DATA_OPERATIONS: Mapping[EventKind, tuple[str, str]] = {
-    EventKind.CREATE: ("CREATE", "create"),
-    EventKind.DERIVE: ("CREATE", "create"),
-    EventKind.AMEND: ("UPDATE", "revise"),
-    EventKind.ERASE: ("DELETE", "delete"),
-}
-_KIND_DISPLAY: Mapping[EventKind, str] = {
-    EventKind.CREATE: "record created",
-    EventKind.AMEND: "record amended",
-    EventKind.DERIVE: "record derived from other records",
-    EventKind.GRANT: "access granted",
-    EventKind.REVOKE: "access revoked",
-    EventKind.ACCESS: "record read",
-    EventKind.ERASE: "record erased (keys destroyed)",
-}
 
 # A literal FHIR reference, relative ("Observation/obs-1") or absolute ("https://x/Observation/1").
 _LITERAL_REFERENCE = re.compile(r"(?:https?://\S+/)?[A-Z][A-Za-z]{1,63}/[A-Za-z0-9.\-]{1,64}")
-_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
-_RESOURCE_ID = re.compile(r"[A-Za-z0-9.\-]{1,64}")
 _MAX_YEAR_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the last FHIR instant
-
-
-# --- FHIR in: the resources of a file, and a resource's identity ------------------------------
-
-
-def fhir_resources(data: bytes) -> list[bytes | JSONValue]:
-    """The resources in a FHIR JSON file: each ``entry[].resource`` of a Bundle, the lines of
-    FHIR NDJSON (the Bulk Data export format: one resource per line), else the file itself."""
-    try:
-        value = parse_json(data)
-    except InputError:
-        if len([line for line in data.splitlines() if line.strip()]) < 2:
-            raise
-        return _ndjson(data)
-    if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-        entries = value.get("entry", [])
-        if not isinstance(entries, list):
-            raise InputError("a FHIR Bundle's entry must be an array")
-        resources: list[bytes | JSONValue] = []
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-                raise InputError(f"FHIR Bundle entry {i} has no resource object")
-            resources.append(entry["resource"])
-        return resources
-    if not isinstance(value, dict):
-        raise InputError("a FHIR resource is a JSON object")
-    return [value]
-
-
-def _ndjson(data: bytes) -> list[bytes | JSONValue]:
-    lines = enumerate(data.splitlines(), 1)
-    return [_ndjson_object(line, f"NDJSON line {n}") for n, line in lines if line.strip()]
-
-
-def _ndjson_object(line: bytes, where: str) -> JSONValue:
-    """One NDJSON line's resource; errors name the line (``where``)."""
-    try:
-        item = parse_json(line)
-    except InputError as exc:
-        raise InputError(f"{where}: {exc}") from exc
-    if not isinstance(item, dict):
-        raise InputError(f"{where} is not a JSON object")
-    return item
-
-
-def stream_resources(
-    stream: BinaryIO, *, limit: int, name: str = "input"
-) -> Iterator[tuple[str, bytes | JSONValue]]:
-    """The resources of a FHIR JSON file read from ``stream``, each with where it is.
-
-    Reads as :func:`fhir_resources` decides (the same files give the same resources) but keeps
-    FHIR NDJSON streamed: when the first non-blank line is a complete JSON value and another
-    non-blank line follows, the file is NDJSON and its lines are parsed one at a time, each at
-    most ``limit`` bytes (memory stays bounded whatever the file's length), and each yielded as
-    ``("NAME line N", resource)``. Anything else (a resource, a Bundle) is read whole, at most
-    ``limit`` bytes, and yielded as ``("NAME", resource)`` or ``("NAME entry I", resource)``.
-    Errors are :class:`~okeios.errors.InputError` naming the file and the line or entry.
-    """
-    head: list[bytes] = []
-    size = 0
-    first: tuple[int, bytes] | None = None
-    n = 0
-    while True:  # the first non-blank line, then the next one: which kind of file is this?
-        line = stream.readline(limit + 1)
-        if not line:
-            break
-        n += 1
-        size += len(line)
-        if first is not None and len(line) > limit:  # NDJSON with a line too long
-            raise InputError(f"{name} line {n} is longer than the {limit}-byte limit")
-        if first is None and size > limit:
-            raise InputError(_too_large(name, limit))
-        head.append(line)
-        if not line.strip():
-            continue
-        if first is not None:
-            yield from _stream_ndjson(stream, first, (n, line), limit=limit, name=name)
-            return
-        try:
-            parse_json(line)
-        except InputError:
-            break  # not one JSON value per line: a whole document
-        first = (n, line)
-    data = b"".join(head)
-    rest = stream.read(limit + 1 - len(data))
-    if len(data) + len(rest) > limit:
-        raise InputError(_too_large(name, limit))
-    data += rest
-    try:
-        resources = fhir_resources(data)
-    except InputError as exc:
-        raise InputError(f"{name}: {exc}") from exc
-    for i, resource in enumerate(resources):
-        yield (name if len(resources) == 1 else f"{name} entry {i}"), resource
-
-
-def _too_large(name: str, limit: int) -> str:
-    return (
-        f"{name} is larger than the {limit}-byte limit for a whole JSON file (a resource or a "
-        "Bundle is parsed whole); export large data as FHIR NDJSON (one resource per line), "
-        "which is read line by line, or split the Bundle"
-    )
-
-
-def _stream_ndjson(
-    stream: BinaryIO,
-    first: tuple[int, bytes],
-    second: tuple[int, bytes],
-    *,
-    limit: int,
-    name: str,
-) -> Iterator[tuple[str, bytes | JSONValue]]:
-    def lines() -> Iterator[tuple[int, bytes]]:
-        yield first
-        yield second
-        n = second[0]
-        while True:
-            line = stream.readline(limit + 1)
-            if not line:
-                return
-            n += 1
-            if len(line) > limit:
-                raise InputError(f"{name} line {n} is longer than the {limit}-byte limit")
-            if line.strip():
-                yield n, line
-
-    for n, line in lines():
-        where = f"{name} line {n}"
-        yield where, _ndjson_object(line, where)
-
-
-def resource_identity(value: JSONValue) -> tuple[str, str, str | None] | None:
-    """``(resourceType, id, meta.versionId)`` of a FHIR resource that has a valid type and id,
-    else ``None`` (not a FHIR resource, or one without an id)."""
-    if not isinstance(value, dict):
-        return None
-    kind, ident = value.get("resourceType"), value.get("id")
-    if not (
-        isinstance(kind, str)
-        and isinstance(ident, str)
-        and _RESOURCE_TYPE.fullmatch(kind)
-        and _RESOURCE_ID.fullmatch(ident)
-    ):
-        return None
-    meta = value.get("meta")
-    version_id = meta.get("versionId") if isinstance(meta, dict) else None
-    return kind, ident, version_id if isinstance(version_id, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,10 +184,11 @@ def _record_ref(record_reference: str | None, record_id: bytes, version: int) ->
 
 def _activity(kind: EventKind) -> dict[str, Any]:
     codings = []
-    if kind in _DATA_OPERATIONS:
-        code, display = _DATA_OPERATIONS[kind]
+    row = spec(kind)
+    if row.data_operation is not None:
+        code, display = row.data_operation
         codings.append(_coding(_DATA_OPERATION, code, display))
-    codings.append(_coding(EVENT_KIND_SYSTEM, str(kind), _KIND_DISPLAY[kind]))
+    codings.append(_coding(EVENT_KIND_SYSTEM, str(kind), row.display))
     return _concept(*codings, text=str(kind))
 
 
@@ -460,7 +294,7 @@ def _audit_event(
         "type": _coding(_AUDIT_EVENT_TYPE, "rest", "Restful Operation"),
         "subtype": [
             _coding(_RESTFUL_INTERACTION, "read", "read"),
-            _coding(EVENT_KIND_SYSTEM, str(e.kind), _KIND_DISPLAY[e.kind]),
+            _coding(EVENT_KIND_SYSTEM, str(e.kind), spec(e.kind).display),
         ],
         "action": "R",
         "recorded": _instant(e.time),
@@ -575,18 +409,8 @@ def _reference_from_content(store: Store, record_id: bytes, version: int) -> str
         payload, _ = store.versions.get_version(record_id, version)
     except AccessError:
         return None  # erased: the content, and so its type and id, are gone
-    value = parse_json(payload)
-    if not isinstance(value, dict):
-        return None
-    kind, ident = value.get("resourceType"), value.get("id")
-    if (
-        isinstance(kind, str)
-        and isinstance(ident, str)
-        and _RESOURCE_TYPE.fullmatch(kind)
-        and _RESOURCE_ID.fullmatch(ident)
-    ):
-        return f"{kind}/{ident}"
-    return None
+    identity = resource_identity(parse_json(payload))
+    return None if identity is None else f"{identity[0]}/{identity[1]}"
 
 
 def record_history_fhir(
@@ -611,8 +435,9 @@ def record_history_fhir(
                 transaction=bytes(entry.tx_hash),
                 block=entry.block_number,
             )
-    if record_reference is None:
-        latest = max(item.signed.event.version for item in logged)
+    content = [item for item in logged if spec(item.signed.event.kind).content]
+    if record_reference is None and content:  # a key's history has no content to name it by
+        latest = max(item.signed.event.version for item in content)
         record_reference = _reference_from_content(store, record_id, latest)
     resources = history_resources(
         [item.signed for item in logged], record_reference=record_reference, anchors=anchors

@@ -1,4 +1,5 @@
-"""A record's history as FHIR R4 resources (okeios.fhir), checked with the fhir.resources models.
+"""A record's history as FHIR R4 resources (okeios.report.fhir), checked with the
+fhir.resources models.
 
 fhir.resources 8 ships no R4 (4.0.1) models with pydantic 2; its ``R4B`` (4.3.0) package is the
 closest, and the elements used here are the same in R4 and R4B. The R4 examples of both
@@ -21,7 +22,12 @@ import pytest
 from okeios.cli.demo import synthetic_records
 from okeios.crypto.recipients import RecipientPrivateKey, bind_recipient_key
 from okeios.errors import InputError, SignatureError
-from okeios.fhir import (
+from okeios.protocol.canonical import JSONValue
+from okeios.protocol.events import EventKind, SignedEvent
+from okeios.protocol.signing import LocalSigner, recover_address
+from okeios.publish.publisher import LoggedEvent
+from okeios.publish.store import Store
+from okeios.report.fhir import (
     ADDRESS_SYSTEM,
     EVENT_KIND_SYSTEM,
     EVENT_SYSTEM,
@@ -36,11 +42,6 @@ from okeios.fhir import (
     provenance_resources,
     record_history_fhir,
 )
-from okeios.protocol.canonical import JSONValue
-from okeios.protocol.events import EventKind, SignedEvent
-from okeios.protocol.signing import LocalSigner, recover_address
-from okeios.publish.publisher import LoggedEvent
-from okeios.publish.store import Store
 from tests.conftest import shared_dir
 from tests.helpers import AUTHOR_KEY, SMALL_RECORD, make_publisher
 
@@ -551,3 +552,34 @@ def test_anchor_info_is_checked() -> None:
     with pytest.raises(InputError):
         AnchorInfo(1, REGISTRY, TX_HASH, -1)
     assert AnchorInfo(1, REGISTRY, TX_HASH, 1).registry != REGISTRY  # checksummed
+
+
+def test_a_keys_identity_events_map_to_fhir() -> None:
+    """An AUTHORISE, DEAUTHORISE or HANDOVER has its words and FHIR coding like every kind (the
+    display table once lacked the identity kinds: a bare KeyError)."""
+    publisher = make_publisher()
+    clinician = LocalSigner.from_key(AUTHOR_KEY)
+    given = publisher.authorise(clinician.address, "clinician", purpose="ward 3")
+    taken = publisher.deauthorise(clinician.address)
+    resources = history_resources([given.signed, taken.signed], record_reference=None)
+    assert [kinds_of(r) for r in resources] == ["authorise", "deauthorise"]
+    for r in resources:
+        validate(r)
+    codes = [c for c in resources[0]["activity"]["coding"] if c["system"] == EVENT_KIND_SYSTEM]
+    assert codes == [
+        {"system": EVENT_KIND_SYSTEM, "code": "authorise", "display": "key authorised"}
+    ]
+
+
+def test_a_key_record_exports_its_history(tmp_path: Any) -> None:
+    """``record_history_fhir`` of a key's record (it has no stored content) names it by its
+    record id instead of failing to read a version 1."""
+    home = tmp_path / "home"
+    with Store.init(home) as store:
+        clinician = LocalSigner.from_key(AUTHOR_KEY)
+        given = store.keys.authorise(clinician.address, "clinician")
+        bundle = record_history_fhir(store, "0x" + given.id.hex())
+    (entry,) = bundle["entry"]
+    target = entry["resource"]["target"][0]
+    assert target["identifier"]["value"] == "0x" + given.signed.event.record_id.hex()
+    validate(bundle)

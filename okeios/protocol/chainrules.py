@@ -1,0 +1,104 @@
+"""What may follow what on a record's chain: one pure state machine for writer and reader.
+
+A record's events form a chain: the first starts it (a CREATE or DERIVE with version 1 and no
+previous event, or a key's first identity event), and each later one names its predecessor as
+``previous``. :func:`advance` takes the event a new one follows (``None`` when the record has
+no chain yet) and the new event, and returns every rule the step breaks, as :class:`Break`
+values whose names are also the verifier's reasons. The publisher refuses to write a step that
+breaks a rule (``InputError``); lineage and audit report each break as a defect. Rules about the
+log rather than one step (a fork, a missing or reordered entry, a duplicate) need the whole log
+and stay with the lineage check.
+
+The rules, from the kinds table (:mod:`okeios.protocol.kinds`):
+
+1. a chain starts once: a starting event follows nothing, and a record with a chain cannot
+   start again (``bad-start``);
+2. an event follows an event of the same record (``bad-start``);
+3. nothing follows a terminal kind, ERASE (``after-erase``);
+4. the version is the predecessor's plus one for a kind that bumps it (AMEND), the same
+   otherwise (``bad-version``);
+5. times never decrease along a chain, beyond a tolerance the caller allows
+   (``time-reversed``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+from dataclasses import dataclass
+
+from okeios.protocol.events import ZERO_HASH, Event
+from okeios.protocol.kinds import spec
+
+__all__ = ["Break", "Step", "advance", "starts_chain"]
+
+
+class Break(enum.StrEnum):
+    """A broken chain rule; each value is also the name of a verification reason."""
+
+    BAD_START = "bad-start"
+    AFTER_ERASE = "after-erase"
+    BAD_VERSION = "bad-version"
+    TIME_REVERSED = "time-reversed"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One broken rule of one step, with words that say what is wrong."""
+
+    rule: Break
+    detail: str
+
+
+def starts_chain(event: Event) -> bool:
+    """Whether ``event`` begins its record's chain (it names no predecessor)."""
+    row = spec(event.kind)
+    return row.starts or (row.about == "key" and event.previous == ZERO_HASH)
+
+
+def _iso(t: int) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def advance(head: Event | None, event: Event, *, tolerance: int = 0) -> tuple[Step, ...]:
+    """The rules ``event`` breaks when it follows ``head`` (``None``: the record has no chain
+    yet). An empty tuple means the step is allowed. ``tolerance`` (seconds, >= 0) is how far a
+    time may run backwards before it counts (clocks of several writers drift)."""
+    if tolerance < 0:
+        raise ValueError("the time tolerance is a number of seconds, at least 0")
+    if starts_chain(event):
+        if head is not None:
+            return (
+                Step(Break.BAD_START, f"record 0x{event.record_id.hex()} starts a second time"),
+            )
+        return ()
+    if head is None:
+        return (Step(Break.BAD_START, f"this {event.kind} follows no event of its record"),)
+    if head.record_id != event.record_id:
+        return (Step(Break.BAD_START, "the predecessor belongs to another record"),)
+    broken: list[Step] = []
+    if spec(head.kind).terminal:
+        broken.append(
+            Step(
+                Break.AFTER_ERASE,
+                f"this {event.kind} follows the record's {head.kind}, which is terminal",
+            )
+        )
+    expected = head.version + (1 if spec(event.kind).bumps_version else 0)
+    if event.version != expected:
+        broken.append(
+            Step(
+                Break.BAD_VERSION,
+                f"version {event.version} after version {head.version} ({event.kind})",
+            )
+        )
+    if event.time + tolerance < head.time:
+        broken.append(
+            Step(
+                Break.TIME_REVERSED,
+                f"this {event.kind} claims {_iso(event.time)}, {head.time - event.time} s "
+                f"before the {head.kind} it follows ({_iso(head.time)}); times never decrease "
+                "along a record's chain",
+            )
+        )
+    return tuple(broken)

@@ -1,0 +1,55 @@
+"""One home per concept: every public exception is defined in ``okeios/errors.py``, and no
+module spells a list of event kinds by hand (they come from ``okeios/protocol/kinds.py``)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import okeios.errors
+
+PACKAGE = Path(__file__).resolve().parents[2] / "okeios"
+
+
+def _classes() -> list[tuple[Path, ast.ClassDef]]:
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        out.extend((path, node) for node in ast.walk(tree) if isinstance(node, ast.ClassDef))
+    return out
+
+
+def _is_exception(name: str) -> bool:
+    value = getattr(okeios.errors, name, None)
+    return isinstance(value, type) and issubclass(value, BaseException)
+
+
+def test_every_public_exception_lives_in_errors() -> None:
+    strays = []
+    for path, node in _classes():
+        if path.name == "errors.py" or node.name.startswith("_"):
+            continue
+        bases = [b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases]
+        if any(b.endswith(("Error", "Exception")) or _is_exception(b) for b in bases):
+            strays.append(f"{path.relative_to(PACKAGE.parent)}: {node.name}")
+    assert strays == [], f"public exceptions outside okeios/errors.py: {strays}"
+    for name in okeios.errors.__all__:
+        assert _is_exception(name), name
+
+
+# A literal tuple, set or SQL list of two or more kind names, e.g. ("create", "derive") or
+# kind IN ('create', 'derive'): such lists are derived from the kinds table instead.
+_KIND = r"create|amend|derive|grant|revoke|access|erase|authorise|deauthorise|handover"
+_LITERAL_LIST = re.compile(rf"""['"](?:{_KIND})['"]\s*,\s*['"](?:{_KIND})['"]""")
+
+
+def test_no_module_lists_kinds_by_hand() -> None:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "kinds.py":
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if _LITERAL_LIST.search(line):
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}")
+    assert found == [], "kind lists spelled by hand:\n" + "\n".join(found)

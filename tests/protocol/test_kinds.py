@@ -1,0 +1,106 @@
+"""The kinds table is the one home of per-kind facts: every kind has a row, every derived set
+and SQL list follows the table, and writer and reader apply the same chain rules."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from okeios.errors import EventError, InputError
+from okeios.protocol import kinds as k
+from okeios.protocol.chainrules import Break, advance
+from okeios.protocol.events import ZERO_HASH, EventKind
+from okeios.report.plots import KIND_COLOURS
+from okeios.verify.lineage import _BREAK_REASON, check_lineage
+from okeios.verify.report import Reason
+from tests.helpers import make_publisher
+
+
+def test_every_kind_has_one_complete_row() -> None:
+    assert set(k.KINDS) == set(EventKind)
+    for kind, row in k.KINDS.items():
+        assert row.kind is kind
+        assert row.display
+        assert row.colour.startswith("#")
+        for f in dataclasses.fields(row):
+            assert getattr(row, f.name) is not None or f.name == "data_operation"
+    assert set(KIND_COLOURS) == {str(kind) for kind in EventKind}
+
+
+def test_the_derived_sets_follow_the_table() -> None:
+    K = EventKind
+    assert {K.CREATE, K.DERIVE} == k.START_KINDS
+    assert {K.CREATE, K.AMEND, K.DERIVE} == k.CONTENT_KINDS
+    assert {K.AUTHORISE, K.DEAUTHORISE, K.HANDOVER} == k.KEY_KINDS
+    assert {K.GRANT, K.REVOKE, K.ACCESS} == k.ACCESS_KINDS
+    assert set(EventKind) == k.RECORD_KINDS | k.KEY_KINDS
+    assert not k.RECORD_KINDS & k.KEY_KINDS
+    assert [s.kind for s in k.KINDS.values() if s.terminal] == [K.ERASE]
+    assert [s.kind for s in k.KINDS.values() if s.bumps_version] == [K.AMEND]
+
+
+def test_sql_lists_are_the_sets_in_table_order() -> None:
+    assert k.sql_list(k.START_KINDS) == "('create', 'derive')"
+    assert k.sql_list(k.KEY_KINDS) == "('authorise', 'deauthorise', 'handover')"
+    with pytest.raises(ValueError, match="at least one"):
+        k.sql_list(())
+
+
+def test_an_unknown_kind_is_refused_by_name() -> None:
+    with pytest.raises(EventError, match="unknown event kind 'consent'"):
+        k.spec("consent")
+    assert k.spec("erase").terminal
+
+
+def test_every_broken_rule_is_a_reason() -> None:
+    assert set(_BREAK_REASON) == set(Break)
+    for rule, reason in _BREAK_REASON.items():
+        assert isinstance(reason, Reason)
+        assert str(reason) == str(rule)
+
+
+def test_writer_and_reader_refuse_the_same_steps() -> None:
+    """The publisher raises where lineage reports, because both ask ``advance``."""
+    publisher = make_publisher()
+    created = publisher.create(b'{"a": 1}')
+    erased = publisher.record_event(EventKind.ERASE, created.signed.event.record_id)
+    # the writer: nothing follows an ERASE
+    with pytest.raises(InputError, match="terminal"):
+        publisher.record_event(
+            EventKind.ACCESS, created.signed.event.record_id, subject=publisher.address
+        )
+    # the reader: the same step, signed by hand, is the same break
+    step = dataclasses.replace(
+        erased.signed.event,
+        kind=EventKind.ACCESS,
+        previous=erased.id,
+        subject=publisher.address,
+    )
+    (broken,) = advance(erased.signed.event, step)
+    assert broken.rule is Break.AFTER_ERASE
+    defects = check_lineage(
+        [(0, created.signed), (1, erased.signed), (2, step.sign(publisher.signer))]
+    )
+    assert [d.kind for d in defects] == [Reason.AFTER_ERASE]
+
+
+def test_advance_checks_each_rule() -> None:
+    publisher = make_publisher()
+    created = publisher.create(b'{"a": 1}').signed.event
+    assert advance(None, created) == ()
+    (again,) = advance(created, created)
+    assert again.rule is Break.BAD_START
+    amend = dataclasses.replace(created, kind=EventKind.AMEND, previous=created.id, version=3)
+    assert [s.rule for s in advance(created, amend)] == [Break.BAD_VERSION]
+    early = dataclasses.replace(amend, version=2, time=created.time - 1)
+    assert [s.rule for s in advance(created, early)] == [Break.TIME_REVERSED]
+    assert advance(created, early, tolerance=1) == ()
+    orphan = dataclasses.replace(amend, version=2)
+    assert [s.rule for s in advance(None, orphan)] == [Break.BAD_START]
+    other = dataclasses.replace(created, record_id=bytes(32), previous=ZERO_HASH)
+    stranger = dataclasses.replace(orphan, record_id=bytes(32))
+    assert other.record_id == stranger.record_id
+    assert [s.rule for s in advance(created, stranger)] == [Break.BAD_START]
+    with pytest.raises(ValueError, match="at least 0"):
+        advance(created, orphan, tolerance=-1)

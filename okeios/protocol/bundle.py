@@ -227,6 +227,12 @@ class Bundle:
             raise EncodingError(f"the bundle has more than {MAX_ELEMENTS} elements")
         if nesting_exceeds(text, MAX_JSON_DEPTH):
             raise EncodingError(f"the bundle nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(text, bytes | bytearray):
+            # UTF-8 only: Python's json would also guess UTF-16 and UTF-32 from the bytes.
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise EncodingError(f"a JSON bundle is UTF-8 text: {exc}") from exc
         try:
             raw = load_json_strict(text, parse_int=_json_uint)
             # Lone surrogates (legal in JSON escapes, not in UTF-8) are refused here.

@@ -102,6 +102,12 @@ class Share:
             raise EncodingError(f"a share has at most {MAX_ELEMENTS} elements")
         if nesting_exceeds(text, MAX_JSON_DEPTH):
             raise EncodingError(f"a share nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(text, bytes | bytearray):
+            # UTF-8 only: Python's json would also guess UTF-16 and UTF-32 from the bytes.
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise EncodingError(f"a share is UTF-8 text: {exc}") from exc
         try:
             raw = load_json_strict(text)
         except (ValueError, RecursionError) as exc:

@@ -102,3 +102,17 @@ def test_regenerating_gives_the_same_files() -> None:
     assert sorted(built) == sorted(FILES)
     for name, text in built.items():
         assert text == (VECTORS / name).read_text(encoding="utf-8"), name
+
+
+def test_a_share_is_utf8_only() -> None:
+    """docs/spec/encryption.md rule 7: a share is UTF-8 JSON text; the same share in UTF-16
+    (which Python's json would guess from the bytes) is refused."""
+    from okeios.crypto.share import Share
+    from okeios.errors import EncodingError
+
+    [case] = [c for c in _load("shares.json")["cases"] if c["name"] == "share-opens"]
+    text = case["share"]
+    assert Share.from_json(text.encode("utf-8")).to_json() == Share.from_json(text).to_json()
+    for encoding in ("utf-16-le", "utf-32"):
+        with pytest.raises(EncodingError):
+            Share.from_json(text.encode(encoding))

@@ -966,6 +966,15 @@ def bundle_cases() -> list[dict[str, Any]]:
         chain=_chain([], registries={OTHER_REGISTRY: [_anchor(cp, 100)]}),
     )
     case(
+        "second-registry-only",
+        "No pointer, the checkpoint anchored only in a second registry: the pinned one is read, "
+        "and it never saw the log.",
+        _hex(b),
+        {"anchoring": "not-anchored", "consistency": "consistency-unproven"},
+        policy=_chain_policy(),
+        chain=_chain([], registries={OTHER_REGISTRY: [_anchor(cp, 100)]}),
+    )
+    case(
         "registry-missing",
         "No contract at the pinned registry address.",
         _hex(b),

@@ -75,3 +75,43 @@ def test_the_index_lists_every_page() -> None:
     index = (SPEC / "README.md").read_text(encoding="utf-8")
     for page in SPEC_PAGES:
         assert f"]({page.name})" in index, page.name
+
+
+def test_the_fhir_example_holds() -> None:
+    """docs/spec/fhir.md's worked example: the full URL of a Bundle entry is the UUID v5 of
+    ``urn:okeios:event:<type>/<id>`` in the RFC 9562 URL namespace."""
+    from okeios.report.fhir import history_bundle
+
+    event = "beaa2d7db9408e86eb19968395b3969a79a7bfc4c99d588b1e1fa4938714f7d9"
+    bundle = history_bundle([{"resourceType": "Provenance", "id": event}])
+    url = "urn:uuid:e0d43948-a8c0-52b7-9b43-8811d5f8eb24"
+    assert bundle["entry"][0]["fullUrl"] == url
+    text = (SPEC / "fhir.md").read_text(encoding="utf-8")
+    assert url in text
+    assert "6ba7b811-9dad-11d1-80b4-00c04fd430c8" in text
+
+
+def test_the_log_example_holds() -> None:
+    """docs/spec/log.md's worked example: the bound log id, the note text, the vkey and the
+    note-key binding's digest, recomputed from the pinned vector keys."""
+    import hashlib
+    import json
+
+    from okeios.protocol.note import NoteCheckpoint, NoteKeyBinding
+    from okeios.protocol.signing import LocalSigner
+    from okeios.publish.tiles import note_signer
+
+    vectors = json.loads((ROOT / "tests" / "vectors" / "okeios-v2.json").read_text())
+    key = bytes.fromhex(vectors["publisherKey"])
+    signer = LocalSigner.from_key(key)
+    log_id = hashlib.sha256(b"okeios/log/v2\x00" + bytes.fromhex(signer.address[2:])).digest()
+    assert log_id.hex() == vectors["logId"]
+    origin = "okeios/0x" + log_id.hex()
+    note_key = note_signer(signer, log_id, origin)
+    text = (SPEC / "log.md").read_text(encoding="utf-8")
+    cp = vectors["checkpoint"]
+    note = NoteCheckpoint(origin, cp["treeSize"], bytes.fromhex(cp["root"][2:])).text()
+    assert note.splitlines()[2] in text
+    assert note_key.vkey().split("+", 1)[1] in text
+    binding = NoteKeyBinding.sign(signer, log_id, note_key.vkey())
+    assert binding.signature.hex()[:8] in text

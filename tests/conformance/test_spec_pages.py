@@ -115,3 +115,21 @@ def test_the_log_example_holds() -> None:
     assert note_key.vkey().split("+", 1)[1] in text
     binding = NoteKeyBinding.sign(signer, log_id, note_key.vkey())
     assert binding.signature.hex()[:8] in text
+
+
+def test_the_commitment_event_and_bundle_examples_are_the_pinned_vectors() -> None:
+    """The values the worked examples of commitments.md, events.md and bundle.md quote are the
+    pinned ones of ``tests/vectors/okeios-v2.json`` (which the library reproduces)."""
+    import json
+
+    vectors = json.loads((ROOT / "tests" / "vectors" / "okeios-v2.json").read_text())
+    [field] = [f for f in vectors["fields"] if f["pointer"] == "/code/coding/0/code"]
+    commitments = (SPEC / "commitments.md").read_text(encoding="utf-8")
+    for value in (vectors["seed"], field["salt"], field["digest"], vectors["commitment"]):
+        assert value in commitments
+    events = (SPEC / "events.md").read_text(encoding="utf-8")
+    for value in (vectors["eventId"], vectors["logId"], vectors["author"]):
+        assert value in events
+    bundle = (SPEC / "bundle.md").read_text(encoding="utf-8")
+    assert f"{len(vectors['bundle']) // 2:,} bytes" in bundle
+    assert vectors["bundle"][:16] == "894f4b45494f5302"

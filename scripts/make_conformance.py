@@ -12,6 +12,7 @@ Regenerating gives the same bytes (``tests/conformance/test_conformance.py`` che
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -133,6 +134,37 @@ class Forge:
         size = cp.checkpoint.tree_size
         proof = InclusionProof(index, size, tuple(self.log.inclusion_proof(index, size)))
         return Bundle(self.entries[index], disclosure, proof, cp, kw.get("anchor"))
+
+
+#: Whether key histories carry the entries after their last identity event (complete key
+#: histories, identity.md rule 12): the writer takes them as ``tail``.
+_TAILS = "tail" in inspect.signature(dump_key_history).parameters
+
+
+def _history(
+    pub: Publisher,
+    cp: SignedCheckpoint,
+    bundles: list[Bundle],
+    continuity: list[Any] | tuple[Any, ...] = (),
+    *,
+    tail: bool = True,
+) -> str:
+    """The key history of ``pub``'s organisation at ``cp``: ``bundles`` (its identity events),
+    ``continuity``, and (where the format has it) every entry after the last identity event
+    with its inclusion proof, so it can be shown complete; ``tail=False`` leaves them out."""
+    size = cp.checkpoint.tree_size
+    kwargs: dict[str, Any] = {}
+    if _TAILS:
+        last = max((b.inclusion.index for b in bundles), default=-1)
+        kwargs["tail"] = (
+            [
+                (k, pub.events[k].signed, pub.log.inclusion_proof(k, size))
+                for k in range(last + 1, size)
+            ]
+            if tail
+            else None
+        )
+    return dump_key_history(pub.organisation, size, bundles, list(continuity), **kwargs)
 
 
 def _event(**kw: Any) -> Event:
@@ -1094,7 +1126,7 @@ def _identity() -> dict[str, Any]:
     cp = pub.checkpoint()
     ids = [a1, a2, d, l1, l2, l3]
     bundles = [pub.bundle(e.signed.id, checkpoint=cp) for e in ids]
-    history = dump_key_history(PUBLISHER.address, cp.checkpoint.tree_size, bundles)
+    history = _history(pub, cp, bundles)
     return {
         "pub": pub,
         "cp": cp,
@@ -1190,6 +1222,43 @@ def _identity_cases() -> list[dict[str, Any]]:
         {"keyHistoryError": True},
         keyHistory=json.dumps(trimmed, indent=2),
     )
+    if _TAILS:
+        # The key's last DEAUTHORISE deleted from the file: the rest cannot be shown complete.
+        pub = _publisher()
+        first = pub.authorise(NURSE.address, "nurse", time=T0)
+        pub.create(b'{"n":"k1"}', author=NURSE, seed=_seed("k1"), record_id=_rid("k1"), time=T0)
+        gone = pub.deauthorise(NURSE.address, purpose="key compromised", time=T0 + 60)
+        late = pub.create(
+            b'{"n":"k2"}', author=NURSE, seed=_seed("k2"), record_id=_rid("k2"), time=T0 + 120
+        )
+        cp = pub.checkpoint()
+        late_bundle = pub.bundle(late.signed.id, checkpoint=cp)
+        shown = [pub.bundle(first.signed.id, checkpoint=cp)]
+        case(
+            "revoked-complete-history",
+            "A complete key history (the entries after its last identity event shown): the "
+            "event after the key's DEAUTHORISE is revoked.",
+            late_bundle,
+            {"authenticity": "author-revoked"},
+            keyHistory=_history(pub, cp, [*shown, pub.bundle(gone.signed.id, checkpoint=cp)]),
+        )
+        case(
+            "trimmed-key-history-end",
+            "The key's last event, its DEAUTHORISE, deleted from the key history, with no entries "
+            "after the last one shown: the history cannot be shown complete, so an event the "
+            "rest would accept is undecided, never a pass.",
+            late_bundle,
+            {"authenticity": "key-history-incomplete", "result": "undecided"},
+            keyHistory=_history(pub, cp, shown, tail=False),
+        )
+        case(
+            "trimmed-key-history-end-tail",
+            "The same deletion, the entries after the last shown event given: one of them is "
+            "the hidden DEAUTHORISE, so the history is not complete.",
+            late_bundle,
+            {"authenticity": "key-history-incomplete", "result": "undecided"},
+            keyHistory=_history(pub, cp, shown),
+        )
     # publisher-retired: a handover, then the old key signs a later checkpoint
     pub = _publisher()
     pub.authorise(AUTHOR.address, "physician", time=T0)
@@ -1198,9 +1267,9 @@ def _identity_cases() -> list[dict[str, Any]]:
         b'{"n":"after"}', author=AUTHOR, seed=_seed("h1"), record_id=_rid("h1"), time=T0 + 120
     )
     cp = pub.checkpoint()
-    history = dump_key_history(
-        PUBLISHER.address,
-        cp.checkpoint.tree_size,
+    history = _history(
+        pub,
+        cp,
         [pub.bundle(e.signed.id, checkpoint=cp) for e in pub.events[: h.index + 1]],
         [
             (
@@ -1673,9 +1742,9 @@ def key_history_cases() -> list[dict[str, Any]]:
     )
     cp = pub.checkpoint()
     size = cp.checkpoint.tree_size
-    history = dump_key_history(
-        PUBLISHER.address,
-        size,
+    history = _history(
+        pub,
+        cp,
         [pub.bundle(e.signed.id, checkpoint=cp) for e in pub.events[: h.index + 1]],
         [
             (

@@ -400,7 +400,7 @@ def _unhex(value: Any, where: str) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise EncodingError(f"{where}: expected 0x-hex text")
     try:
-        raw = from_hex(value)
+        raw = from_hex(value.lower())
     except ValueError as exc:
         raise EncodingError(f"{where}: bad hex") from exc
     if value != to_hex(raw):  # one spelling per value: lower-case digits only
@@ -595,7 +595,7 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
             )
         anchor_ref = AnchorRef(
             _uint(chain_id, "anchor.chainId"),
-            from_hex(_address(read, registry, "anchor.registry")),
+            from_hex(_address(read, registry, "anchor.registry").lower()),
             h32(tx, "anchor.transaction"),
             _uint(block, "anchor.block"),
             extension,

@@ -1000,9 +1000,9 @@ def bundle_cases() -> list[dict[str, Any]]:
     case(
         "second-registry-only",
         "No pointer, the checkpoint anchored only in a second registry: the pinned one is read, "
-        "and it never saw the log.",
+        "it never saw the log, and a bundle that claims no anchor is pending, never a pass.",
         _hex(b),
-        {"anchoring": "not-anchored", "consistency": "consistency-unproven"},
+        {"anchoring": "anchor-pending", "consistency": "anchor-pending", "result": "undecided"},
         policy=_chain_policy(),
         chain=_chain([], registries={OTHER_REGISTRY: [_anchor(cp, 100)]}),
     )
@@ -1017,16 +1017,25 @@ def bundle_cases() -> list[dict[str, Any]]:
     earlier = pub.checkpoint(size - 2)
     case(
         "not-anchored",
-        "The log is anchored, but not at the checkpoint's size.",
-        _hex(b),
+        "The bundle claims an anchor; the log is anchored, but not at the checkpoint's size.",
+        _hex(dataclasses.replace(b, anchor=_ref(100))),
         {"anchoring": "not-anchored", "consistency": "consistency-unproven"},
         policy=_chain_policy(),
         chain=_chain([_anchor(earlier, 90)]),
     )
     case(
-        "never-anchored",
-        "The log was never anchored.",
+        "anchor-pending",
+        "No pointer, and the checkpoint is newer than every anchor of the log: undecided until "
+        "the publisher anchors it (anchoring.md rule 4).",
         _hex(b),
+        {"anchoring": "anchor-pending", "consistency": "anchor-pending", "result": "undecided"},
+        policy=_chain_policy(),
+        chain=_chain([_anchor(earlier, 90)]),
+    )
+    case(
+        "never-anchored",
+        "The bundle claims an anchor; the log was never anchored.",
+        _hex(dataclasses.replace(b, anchor=_ref(100))),
         {"anchoring": "not-anchored", "consistency": "consistency-unproven"},
         policy=_chain_policy(),
         chain=_chain([]),
@@ -1970,7 +1979,7 @@ def tile_cases() -> list[dict[str, Any]]:
             }
         )
 
-    no_chain = "chain-unavailable"  # the audit says the anchors were not checked
+    no_chain = "no-chain"  # the audit says the anchors were not checked
     big = _tiled(260)
     case(
         "tiles-260",

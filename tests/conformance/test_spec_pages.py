@@ -107,7 +107,7 @@ def test_the_log_example_holds() -> None:
     log_id = hashlib.sha256(b"okeios/log/v2\x00" + bytes.fromhex(signer.address[2:])).digest()
     assert log_id.hex() == vectors["logId"]
     origin = "okeios/0x" + log_id.hex()
-    note_key = note_signer(signer, log_id, origin)
+    note_key = note_signer(signer, log_id)
     text = (SPEC / "log.md").read_text(encoding="utf-8")
     cp = vectors["checkpoint"]
     note = NoteCheckpoint(origin, cp["treeSize"], bytes.fromhex(cp["root"][2:])).text()

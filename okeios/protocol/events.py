@@ -155,6 +155,10 @@ def _u64(name: str, value: object) -> int:
     return value
 
 
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def _hx(value: bytes) -> str:
     return to_hex(value)
 
@@ -210,10 +214,11 @@ class Event:
             raise EventError(f"an event lists at most {MAX_SOURCES} sources")
         for i, s in enumerate(self.sources):
             _hash32(f"sources[{i}]", s)
-        if not isinstance(self.purpose, str) or len(self.purpose) > MAX_PURPOSE_LENGTH:
-            raise EventError(f"purpose must be a string of at most {MAX_PURPOSE_LENGTH} chars")
-        if not isinstance(self.role, str) or len(self.role) > MAX_ROLE_LENGTH:
-            raise EventError(f"role must be a string of at most {MAX_ROLE_LENGTH} chars")
+        # The limits count bytes of UTF-8, the one unit every implementation agrees on.
+        if not isinstance(self.purpose, str) or _utf8_size(self.purpose) > MAX_PURPOSE_LENGTH:
+            raise EventError(f"purpose must be at most {MAX_PURPOSE_LENGTH} bytes of UTF-8")
+        if not isinstance(self.role, str) or _utf8_size(self.role) > MAX_ROLE_LENGTH:
+            raise EventError(f"role must be at most {MAX_ROLE_LENGTH} bytes of UTF-8")
         _u64("not_before", self.not_before)
         _u64("not_after", self.not_after)
         if self.version < 1:

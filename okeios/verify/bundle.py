@@ -9,6 +9,9 @@ Whom to trust is the caller's policy, never the bundle's word.
 * **inclusion**: the event's log entry is in the tree of a checkpoint signed by an allowed
   publisher, for the same log.
 
+The order of the checks and every reason are specified by ``docs/spec/verification.md``; the
+conformance vectors of ``vectors/v2/`` pin the outcome of each.
+
 :func:`verify_bundle` returns a :class:`Report`; :func:`verify_bundle_or_raise` raises
 :class:`~okeios.errors.VerificationError` (carrying the report) unless every verdict passes.
 """

@@ -3,8 +3,8 @@
 A record's events form a chain: the first starts it (a CREATE or DERIVE with version 1 and no
 previous event, or a key's first identity event), and each later one names its predecessor as
 ``previous``. :func:`advance` takes the event a new one follows (``None`` when the record has
-no chain yet) and the new event, and returns every rule the step breaks, as :class:`Break`
-values whose names are also the verifier's reasons. The publisher refuses to write a step that
+no chain yet) and the new event, and returns every rule the step breaks, each named by its
+:class:`~okeios.protocol.reasons.Reason`. The publisher refuses to write a step that
 breaks a rule (``InputError``); lineage and audit report each break as a defect. Rules about the
 log rather than one step (a fork, a missing or reordered entry, a duplicate) need the whole log
 and stay with the lineage check.
@@ -25,29 +25,25 @@ The rules, from the kinds table (:mod:`okeios.protocol.kinds`):
 from __future__ import annotations
 
 import datetime as _dt
-import enum
 from dataclasses import dataclass
 
 from okeios.protocol.events import ZERO_HASH, Event
 from okeios.protocol.kinds import spec
+from okeios.protocol.reasons import Reason
 
-__all__ = ["Break", "Step", "advance", "starts_chain"]
+__all__ = ["CHAIN_RULES", "Step", "advance", "starts_chain"]
 
-
-class Break(enum.StrEnum):
-    """A broken chain rule; each value is also the name of a verification reason."""
-
-    BAD_START = "bad-start"
-    AFTER_ERASE = "after-erase"
-    BAD_VERSION = "bad-version"
-    TIME_REVERSED = "time-reversed"
+#: The reasons a broken chain rule is named by.
+CHAIN_RULES = frozenset(
+    {Reason.BAD_START, Reason.AFTER_ERASE, Reason.BAD_VERSION, Reason.TIME_REVERSED}
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
     """One broken rule of one step, with words that say what is wrong."""
 
-    rule: Break
+    rule: Reason
     detail: str
 
 
@@ -70,18 +66,18 @@ def advance(head: Event | None, event: Event, *, tolerance: int = 0) -> tuple[St
     if starts_chain(event):
         if head is not None:
             return (
-                Step(Break.BAD_START, f"record 0x{event.record_id.hex()} starts a second time"),
+                Step(Reason.BAD_START, f"record 0x{event.record_id.hex()} starts a second time"),
             )
         return ()
     if head is None:
-        return (Step(Break.BAD_START, f"this {event.kind} follows no event of its record"),)
+        return (Step(Reason.BAD_START, f"this {event.kind} follows no event of its record"),)
     if head.record_id != event.record_id:
-        return (Step(Break.BAD_START, "the predecessor belongs to another record"),)
+        return (Step(Reason.BAD_START, "the predecessor belongs to another record"),)
     broken: list[Step] = []
     if spec(head.kind).terminal:
         broken.append(
             Step(
-                Break.AFTER_ERASE,
+                Reason.AFTER_ERASE,
                 f"this {event.kind} follows the record's {head.kind}, which is terminal",
             )
         )
@@ -95,14 +91,14 @@ def advance(head: Event | None, event: Event, *, tolerance: int = 0) -> tuple[St
     if wrong:
         broken.append(
             Step(
-                Break.BAD_VERSION,
+                Reason.BAD_VERSION,
                 f"version {event.version} after version {head.version} ({event.kind})",
             )
         )
     if event.time + tolerance < head.time:
         broken.append(
             Step(
-                Break.TIME_REVERSED,
+                Reason.TIME_REVERSED,
                 f"this {event.kind} claims {_iso(event.time)}, {head.time - event.time} s "
                 f"before the {head.kind} it follows ({_iso(head.time)}); times never decrease "
                 "along a record's chain",

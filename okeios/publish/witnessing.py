@@ -38,6 +38,7 @@ from okeios.protocol.note import (
     parse_cosignatures,
     parse_decimal,
 )
+from okeios.protocol.reasons import Reason
 
 __all__ = [
     "DROP_REASONS",
@@ -48,11 +49,10 @@ __all__ = [
 ]
 
 FUTURE_SKEW = 300  # seconds; the same allowance verifiers give (okeios.verify.witness)
-UNKNOWN_COSIGNER = "unknown-cosigner"
-BAD_COSIGNATURE = "bad-cosignature"
-FUTURE_COSIGNATURE = "future-cosignature"
-#: The reasons a witness's line is dropped; each is a member of the one ``Reason`` vocabulary
-#: (tested: the publisher side cannot import the verifier's enum).
+UNKNOWN_COSIGNER = Reason.UNKNOWN_COSIGNER
+BAD_COSIGNATURE = Reason.BAD_COSIGNATURE
+FUTURE_COSIGNATURE = Reason.FUTURE_COSIGNATURE
+#: The reasons a witness's line is dropped: members of the one ``Reason`` vocabulary.
 DROP_REASONS = (UNKNOWN_COSIGNER, BAD_COSIGNATURE, FUTURE_COSIGNATURE)
 
 

@@ -226,7 +226,7 @@ def _check_authenticity(
     if check.reason is not None:
         if listed and not authority.overrides(signer, check):
             return _pass(p, f"signed by {signer} (listed in the trust policy)")
-        return _fail(p, Reason(check.reason), check.detail)
+        return _fail(p, check.reason, check.detail)
     if not authority.complete:
         return _undecided(
             p,

@@ -34,6 +34,7 @@ from okeios.protocol.events import (
 )
 from okeios.protocol.kinds import KEY_KINDS
 from okeios.protocol.signing import checksum_address
+from okeios.verify.report import Reason
 
 __all__ = [
     "PUBLISHER_ROLE",
@@ -117,7 +118,7 @@ class KeyRecord:
 class AuthorCheck:
     """The outcome of checking one event's author: ``reason`` is None when it may sign."""
 
-    reason: str | None
+    reason: Reason | None
     detail: str
     role: str | None = None
 
@@ -252,8 +253,8 @@ class Authority:
         """Whether the failed ``check`` of ``author`` outranks a policy's explicit list: the
         organisation revoked the key, its authorisation expired, or it is a publisher key used
         after its handover (docs/identity.md section 3)."""
-        return check.reason in ("author-revoked", "author-expired") or (
-            check.reason == "author-not-authorised" and author in self._publisher_set
+        return check.reason in (Reason.AUTHOR_REVOKED, Reason.AUTHOR_EXPIRED) or (
+            check.reason is Reason.AUTHOR_NOT_AUTHORISED and author in self._publisher_set
         )
 
     def held_the_log(self, key: str) -> bool:
@@ -309,24 +310,24 @@ class Authority:
         if author == holder:
             if roles is not None and PUBLISHER_ROLE not in roles:
                 return AuthorCheck(
-                    "author-role-not-trusted", "the publisher key is not a trusted role"
+                    Reason.AUTHOR_ROLE_NOT_TRUSTED, "the publisher key is not a trusted role"
                 )
             return AuthorCheck(None, f"{author} held the log (publisher)", PUBLISHER_ROLE)
         if author in self._publisher_set:
             return AuthorCheck(
-                "author-not-authorised",
+                Reason.AUTHOR_NOT_AUTHORISED,
                 f"{author} held the log before, not when entry {index} was appended",
             )
         if index >= self.size:
             return AuthorCheck(
-                "author-not-authorised",
+                Reason.AUTHOR_NOT_AUTHORISED,
                 f"entry {index} is past the {self.size} entries the authorisations were read from",
             )
         record = self.keys.get(author)
         grant = record.grant_at(index) if record is not None else None
         if record is None or grant is None:
             return AuthorCheck(
-                "author-not-authorised",
+                Reason.AUTHOR_NOT_AUTHORISED,
                 f"{author} was not authorised by {self.genesis} before entry {index}",
             )
         removal = record.removal_of(grant)
@@ -338,14 +339,14 @@ class Authority:
                 else "no anchor proves the event predates it"
             )
             return AuthorCheck(
-                "author-revoked",
+                Reason.AUTHOR_REVOKED,
                 f"{author} was deauthorised from {_when(removal.effective)} (entry "
                 f"{removal.index}{', ' + removal.purpose if removal.purpose else ''}); {why}",
                 grant.role,
             )
         if time < grant.not_before:
             return AuthorCheck(
-                "author-not-authorised",
+                Reason.AUTHOR_NOT_AUTHORISED,
                 f"{author} is authorised from {_when(grant.not_before)}; the event claims "
                 f"{_when(time)}",
                 grant.role,
@@ -353,21 +354,21 @@ class Authority:
         if proven_time is not None and proven_time < grant.not_before:
             # anchored before its authorisation began: it existed before then, whatever it claims
             return AuthorCheck(
-                "author-not-authorised",
+                Reason.AUTHOR_NOT_AUTHORISED,
                 f"{author} is authorised from {_when(grant.not_before)}; the event is anchored "
                 f"{_when(proven_time)}, before that (it claims {_when(time)})",
                 grant.role,
             )
         if latest > grant.not_after or (proven_time is None and time > grant.not_after):
             return AuthorCheck(
-                "author-expired",
+                Reason.AUTHOR_EXPIRED,
                 f"{author}'s authorisation as {grant.role} ended {_when(grant.not_after)}; the "
                 f"event is {'anchored' if proven_time is not None else 'dated'} {_when(latest)}",
                 grant.role,
             )
         if roles is not None and grant.role not in roles:
             return AuthorCheck(
-                "author-role-not-trusted",
+                Reason.AUTHOR_ROLE_NOT_TRUSTED,
                 f"{author} signs as {grant.role!r}, which the policy does not trust",
                 grant.role,
             )

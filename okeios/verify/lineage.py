@@ -33,7 +33,7 @@ from typing import Any
 from okeios.errors import PolicyError
 from okeios.protocol.anchors import ChainView
 from okeios.protocol.bundle import Bundle
-from okeios.protocol.chainrules import Break, advance, starts_chain
+from okeios.protocol.chainrules import advance, starts_chain
 from okeios.protocol.commitment import disclosures_conflict
 from okeios.protocol.events import EventKind, SignedEvent
 from okeios.protocol.hexcodec import to_hex
@@ -49,9 +49,6 @@ __all__ = [
     "check_lineage",
     "verify_lineage",
 ]
-
-#: Each broken chain rule is the reason of the same name (a test checks the map is total).
-_BREAK_REASON: dict[Break, Reason] = {rule: Reason(str(rule)) for rule in Break}
 
 ORDER_TOLERANCE = 0
 """How many seconds an event may claim to precede its predecessor: none. Every author signs
@@ -108,7 +105,7 @@ def check_lineage(
         if starts_chain(e):
             head = heads.get(rid)
             for step in advance(head.event if head is not None else None, e):
-                defects.append(LineageDefect(_BREAK_REASON[step.rule], index, rid, step.detail))
+                defects.append(LineageDefect(step.rule, index, rid, step.detail))
             for source in e.sources if sources else ():
                 if source not in by_id:
                     defects.append(
@@ -169,10 +166,10 @@ def check_lineage(
         steps = advance(prior.event, e, tolerance=order_tolerance)
         for step in steps:
             detail = step.detail
-            if step.rule is Break.AFTER_ERASE:
+            if step.rule is Reason.AFTER_ERASE:
                 detail += f" (index {position[previous]})"
-            defects.append(LineageDefect(_BREAK_REASON[step.rule], index, rid, detail))
-        if any(step.rule is Break.BAD_START for step in steps):
+            defects.append(LineageDefect(step.rule, index, rid, detail))
+        if any(step.rule is Reason.BAD_START for step in steps):
             continue
         heads[rid] = signed
     defects.sort(key=lambda d: d.index)

@@ -342,7 +342,7 @@ def audit_tiles(
     if witnesses is not None:
         witnessed = check_witnessed(note, note_key, witnesses, now=now)
         if witnessed.reason is not None:
-            defects.append(Defect(Reason(witnessed.reason), None, witnessed.detail))
+            defects.append(Defect(witnessed.reason, None, witnessed.detail))
     size = checkpoint.tree_size
 
     # The tree, tile by tile. Leaf hashes come from the entries themselves; the tiles must agree.

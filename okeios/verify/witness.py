@@ -138,7 +138,7 @@ class Witnessed:
     checkpoint: NoteCheckpoint
     cosigners: dict[str, int]
     quorum: int
-    reason: str | None = None
+    reason: Reason | None = None
     detail: str = ""
 
     @property
@@ -174,12 +174,12 @@ def check_witnessed(
         ts = w.timestamp(parsed.text, sig.signature)
         if ts is None:
             return Witnessed(
-                checkpoint, cosigners, policy.quorum, "bad-cosignature",
+                checkpoint, cosigners, policy.quorum, Reason.BAD_COSIGNATURE,
                 f"the cosignature of {w.name} does not verify",
             )  # fmt: skip
         if ts > clock + FUTURE_SKEW:
             return Witnessed(
-                checkpoint, cosigners, policy.quorum, "future-cosignature",
+                checkpoint, cosigners, policy.quorum, Reason.FUTURE_COSIGNATURE,
                 f"{w.name} cosigned at {ts}, in the future",
             )  # fmt: skip
         if policy.max_age is not None and ts < clock - policy.max_age:
@@ -189,7 +189,7 @@ def check_witnessed(
     if len(cosigners) < policy.quorum:
         old = len(stale - set(cosigners))
         return Witnessed(
-            checkpoint, cosigners, policy.quorum, "witness-quorum",
+            checkpoint, cosigners, policy.quorum, Reason.WITNESS_QUORUM,
             f"{len(cosigners)} of the required {policy.quorum} witnesses cosigned"
             + (f" recently enough ({old} only earlier)" if old else ""),
         )  # fmt: skip
@@ -246,7 +246,7 @@ def witness_verdict(
                 f"(size {cp.tree_size}): {exc}",
             )
     if result.reason is not None:
-        return fail(Reason(result.reason), result.detail)
+        return fail(result.reason, result.detail)
     return Verdict(
         Property.WITNESSING,
         Status.PASS,

@@ -1,26 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-/// @title AnchorRegistry
+/// @title AnchorRegistry (interface version 3)
 /// @notice Public, append-only anchors of RFC 9162 Merkle log roots.
 /// @dev A publisher (the transaction sender) anchors `(logId, treeSize, root)` tree heads of its
 /// own logs. Tree sizes strictly grow, and from the second anchor on every new tree head must
 /// come with an RFC 9162 consistency proof from the publisher's previous anchor of that log,
-/// which the contract checks before storing anything: a rewritten or forked history cannot be
+/// which the contract checks before changing anything: a rewritten or forked history cannot be
 /// anchored. Logs are keyed by `(publisher, logId)`, and nobody can append to someone else's log.
+///
+/// Storage keeps only the latest tree head of each log, the one the next consistency check
+/// needs; the whole history is the contract's `Anchored` events (the tree size is an indexed
+/// topic, so `eth_getLogs` finds the anchor of one exact size), which cost a fraction of a
+/// storage write per anchor and are as permanent as the chain itself.
 ///
 /// One history per publisher: a key holds at most one log in its lifetime, either the one whose
 /// id is bound to it, `logIdOf(key) = SHA-256("okeios/log/v2" || 0x00 || key)`, opened by its
-/// first anchor, or one handed over to it; the first anchor of any other log id is refused. So a publisher cannot keep a second, diverging history in the registry, and
-/// another key cannot replay a publisher's log under its own address. A log changes hands only
-/// through `handover`, sent by its current key: the log is closed for that key, its latest tree
-/// head becomes the first anchor of the successor's log under the same id, and both keys are
-/// recorded (`successorOf`, `predecessorOf`), so the chain of keys of a log is on chain.
+/// first anchor, or one handed over to it; the first anchor of any other log id is refused. So
+/// a publisher cannot keep a second, diverging history in the registry, and another key cannot
+/// replay a publisher's log under its own address. A log changes hands only through `handover`,
+/// sent by its current key: the log is closed for that key, its latest tree head becomes the
+/// first anchor of the successor's log under the same id, and both keys are recorded
+/// (`successorOf`, `predecessorOf`), so the chain of keys of a log is on chain.
 ///
 /// Hashing is RFC 9162 section 2.1.1 with SHA-256 (the 0x02 precompile): an interior node is
 /// `SHA-256(0x01 || left || right)`. Leaf hashes (`SHA-256(0x00 || data)`) are computed off-chain.
 ///
-/// The contract has no owner, no upgrade path and no funds; nothing can be deleted or edited.
+/// The contract has no owner, no constructor arguments, no upgrade path and no funds; nothing
+/// can be deleted or edited. It is meant to be deployed once per chain through the deterministic
+/// CREATE2 deployment proxy with a zero salt, which puts it at the same address on every chain.
 ///
 /// Conventions of the proof checkers: a `verify*` function reverts with a custom error when
 /// its inputs are malformed (impossible sizes or indices, a proof of the wrong length) and
@@ -32,29 +40,18 @@ contract AnchorRegistry {
     // Storage
     // ---------------------------------------------------------------------------------------
 
-    /// @dev One anchored tree head: two storage slots.
-    /// Slot 0: the root. Slot 1: `treeSize` (bits 0..63), `blockNumber` (bits 64..127) and
-    /// `timestamp` (bits 128..191), written with a single SSTORE.
-    struct Entry {
+    /// @dev The latest tree head of one `(publisher, logId)` log: two storage slots.
+    /// Slot 0: the root. Slot 1: `treeSize` (bits 0..63), `blockNumber` (bits 64..127),
+    /// `timestamp` (bits 128..191), `count` (bits 192..254: how many anchors the log has) and
+    /// `closed` (bit 255: the log was handed over), written with a single SSTORE.
+    struct Head {
         bytes32 root;
         uint256 packed;
     }
 
-    /// @dev The anchors of one `(publisher, logId)` pair.
-    /// Slot 0 (the header): `count` (bits 0..63), `latestSize` (bits 64..127) and `closed`
-    /// (bits 128..135, set once the log was handed over), rewritten by every anchor. Slot 1
-    /// seeds the `entries` mapping; entry `i` lives at `keccak256(i . (slot 1))` (root) and the
-    /// slot after it (packed sizes and times).
-    struct Log {
-        uint64 count;
-        uint64 latestSize;
-        bool closed;
-        mapping(uint256 index => Entry) entries;
-    }
-
-    /// @dev Every log, by publisher then log id (slot 0); `Log` for `(p, id)` starts at
-    /// `keccak256(id . keccak256(p . 0))`.
-    mapping(address publisher => mapping(bytes32 logId => Log)) private _logs;
+    /// @dev Every log's latest head, by publisher then log id (slot 0); the head of `(p, id)`
+    /// starts at `keccak256(id . keccak256(p . 0))`.
+    mapping(address publisher => mapping(bytes32 logId => Head)) private _heads;
 
     /// @dev The key a log was handed over to, by its previous key and log id (slot 1).
     mapping(address publisher => mapping(bytes32 logId => address)) private _successors;
@@ -65,28 +62,38 @@ contract AnchorRegistry {
     /// @dev The one log a key holds, set by its first anchor or a handover to it (slot 3).
     mapping(address publisher => bytes32 logId) private _holds;
 
+    /// @notice The version of the registry interface (storage, events, functions): 3.
+    /// Version 2 kept every tree head in storage and had no `VERSION` function.
+    uint256 public constant VERSION = 3;
+
     /// @dev The domain tag of `logIdOf`: "okeios/log/v2" and a zero byte.
     bytes14 private constant _LOG_TAG = "okeios/log/v2\x00";
 
-    /// @dev Selects the low 64 bits of a packed entry word: its tree size.
-    uint256 private constant _MASK64 = 0xffffffffffffffff;
+    /// @dev Selects the 63 bits of the `count` of a packed head, once shifted down by 192.
+    uint256 private constant _COUNT_MASK = 0x7fffffffffffffff;
+
+    /// @dev The `closed` bit of a packed head.
+    uint256 private constant _CLOSED = 1 << 255;
 
     // ---------------------------------------------------------------------------------------
     // Events
     // ---------------------------------------------------------------------------------------
 
-    /// @notice A tree head was anchored.
+    /// @notice A tree head was anchored (also emitted for the successor's first anchor by
+    /// `handover`). These events are the registry's history: storage keeps the latest head only.
     /// @param publisher The account that anchored it (the owner of the log).
     /// @param logId The publisher's identifier of the log.
     /// @param treeSize The number of entries the anchored tree has.
     /// @param root The RFC 9162 root hash of that tree.
     /// @param index The position of this anchor in the log's anchor history (0 for the first).
+    /// @param timestamp The timestamp of the block that anchored it.
     event Anchored(
         address indexed publisher,
         bytes32 indexed logId,
-        uint64 treeSize,
+        uint64 indexed treeSize,
         bytes32 root,
-        uint256 index
+        uint64 index,
+        uint64 timestamp
     );
 
     /// @notice A log was handed over to a new key.
@@ -167,21 +174,6 @@ contract AnchorRegistry {
     /// @param logId The log id that was asked about.
     error AnchorRegistryNoAnchor(address publisher, bytes32 logId);
 
-    /// @notice No anchor of the log has exactly this tree size.
-    /// @param publisher The publisher that was asked about.
-    /// @param logId The log id that was asked about.
-    /// @param treeSize The tree size that was asked about.
-    error AnchorRegistrySizeNotAnchored(address publisher, bytes32 logId, uint64 treeSize);
-
-    /// @notice An anchor index is past the end of the log's anchor history.
-    /// @param publisher The publisher that was asked about.
-    /// @param logId The log id that was asked about.
-    /// @param index The index that was asked about.
-    /// @param count The number of anchors the log has.
-    error AnchorRegistryAnchorIndexOutOfRange(
-        address publisher, bytes32 logId, uint256 index, uint256 count
-    );
-
     // ---------------------------------------------------------------------------------------
     // Anchoring
     // ---------------------------------------------------------------------------------------
@@ -205,11 +197,12 @@ contract AnchorRegistry {
         bytes32[] calldata consistencyProof
     ) external {
         if (treeSize == 0) revert AnchorRegistryEmptyTree();
-        Log storage log = _logs[msg.sender][logId];
-        uint64 count = log.count;
-        if (log.closed) {
+        Head storage head = _heads[msg.sender][logId];
+        uint256 packed = head.packed;
+        if (packed & _CLOSED != 0) {
             revert AnchorRegistryLogHandedOver(msg.sender, logId, _successors[msg.sender][logId]);
         }
+        uint256 count = (packed >> 192) & _COUNT_MASK;
         if (count == 0) {
             bytes32 held = _holds[msg.sender];
             bytes32 bound = held == bytes32(0) ? logIdOf(msg.sender) : held;
@@ -221,11 +214,11 @@ contract AnchorRegistry {
                 revert AnchorRegistryUnexpectedProof(consistencyProof.length);
             }
         } else {
-            uint64 previousSize = log.latestSize;
+            uint64 previousSize = uint64(packed);
             if (treeSize <= previousSize) {
                 revert AnchorRegistryTreeSizeNotIncreasing(previousSize, treeSize);
             }
-            bytes32 previousRoot = log.entries[count - 1].root;
+            bytes32 previousRoot = head.root;
             _requireProofLength(_consistencyProofLength(previousSize, treeSize), consistencyProof);
             if (!_consistent(previousSize, treeSize, previousRoot, root, consistencyProof)) {
                 revert AnchorRegistryInconsistentHistory(
@@ -233,46 +226,40 @@ contract AnchorRegistry {
                 );
             }
         }
-        Entry storage entry = log.entries[count];
-        entry.root = root;
-        entry.packed = uint256(treeSize) | (block.number << 64) | (block.timestamp << 128);
-        log.count = count + 1;
-        log.latestSize = treeSize;
-        emit Anchored(msg.sender, logId, treeSize, root, count);
+        head.root = root;
+        head.packed = _pack(treeSize, count + 1);
+        emit Anchored(msg.sender, logId, treeSize, root, uint64(count), uint64(block.timestamp));
     }
 
     /// @notice Hand the caller's log `logId` over to `successor` (a publisher key rotation).
     /// @dev The caller must hold the log (at least one anchor, not handed over). The log's
     /// latest tree head becomes anchor 0 of `successor`'s log under the same id (with this
-    /// block's number and time), from which `successor` anchors on with consistency proofs as
-    /// usual; the caller's log is closed. The successor must hold no log (a fresh key): a key
-    /// holds one log in its lifetime.
+    /// block's number and time, and an `Anchored` event for it), from which `successor`
+    /// anchors on with consistency proofs as usual; the caller's log is closed. The successor
+    /// must hold no log (a fresh key): a key holds one log in its lifetime.
     /// @param logId The log to hand over.
     /// @param successor The key that holds the log from now on.
     function handover(bytes32 logId, address successor) external {
-        Log storage log = _logs[msg.sender][logId];
-        uint64 count = log.count;
-        if (count == 0) revert AnchorRegistryNoAnchor(msg.sender, logId);
-        if (log.closed) {
+        Head storage head = _heads[msg.sender][logId];
+        uint256 packed = head.packed;
+        if ((packed >> 192) & _COUNT_MASK == 0) revert AnchorRegistryNoAnchor(msg.sender, logId);
+        if (packed & _CLOSED != 0) {
             revert AnchorRegistryLogHandedOver(msg.sender, logId, _successors[msg.sender][logId]);
         }
         if (successor == address(0) || successor == msg.sender || _holds[successor] != bytes32(0)) {
             revert AnchorRegistryBadSuccessor(successor);
         }
-        Log storage next = _logs[successor][logId];
-        Entry storage last = log.entries[count - 1];
-        bytes32 root = last.root;
-        uint64 size = log.latestSize;
-        Entry storage first = next.entries[0];
-        first.root = root;
-        first.packed = uint256(size) | (block.number << 64) | (block.timestamp << 128);
-        next.count = 1;
-        next.latestSize = size;
-        log.closed = true;
+        bytes32 root = head.root;
+        uint64 size = uint64(packed);
+        Head storage next = _heads[successor][logId];
+        next.root = root;
+        next.packed = _pack(size, 1);
+        head.packed = packed | _CLOSED;
         _successors[msg.sender][logId] = successor;
         _predecessors[successor][logId] = msg.sender;
         _holds[successor] = logId;
         emit HandedOver(msg.sender, logId, successor, size, root);
+        emit Anchored(successor, logId, size, root, 0, uint64(block.timestamp));
     }
 
     // ---------------------------------------------------------------------------------------
@@ -319,7 +306,8 @@ contract AnchorRegistry {
     }
 
     /// @notice The latest anchor of `publisher`'s log `logId`.
-    /// @dev Reverts with `AnchorRegistryNoAnchor` if the log has never been anchored.
+    /// @dev Reverts with `AnchorRegistryNoAnchor` if the log has never been anchored. Older
+    /// anchors are the log's `Anchored` events.
     /// @param publisher The owner of the log.
     /// @param logId The log id.
     /// @return treeSize The anchored tree size.
@@ -331,99 +319,19 @@ contract AnchorRegistry {
         view
         returns (uint64 treeSize, bytes32 root, uint64 blockNumber, uint64 timestamp)
     {
-        Log storage log = _logs[publisher][logId];
-        uint256 count = log.count;
-        if (count == 0) revert AnchorRegistryNoAnchor(publisher, logId);
-        return _read(log.entries[count - 1]);
+        Head storage head = _heads[publisher][logId];
+        uint256 packed = head.packed;
+        if ((packed >> 192) & _COUNT_MASK == 0) revert AnchorRegistryNoAnchor(publisher, logId);
+        return (uint64(packed), head.root, uint64(packed >> 64), uint64(packed >> 128));
     }
 
-    /// @notice How many anchors `publisher`'s log `logId` has.
+    /// @notice How many anchors `publisher`'s log `logId` has (the successor's copied first
+    /// anchor included); the `index` of the next `Anchored` event of the log.
     /// @param publisher The owner of the log.
     /// @param logId The log id.
     /// @return count The number of anchors (0 if the log was never anchored).
     function anchorCount(address publisher, bytes32 logId) external view returns (uint256 count) {
-        return _logs[publisher][logId].count;
-    }
-
-    /// @notice The anchor at position `index` (0 = first) of `publisher`'s log `logId`.
-    /// @dev Reverts with `AnchorRegistryAnchorIndexOutOfRange` if `index >= anchorCount`.
-    /// @param publisher The owner of the log.
-    /// @param logId The log id.
-    /// @param index The position in the anchor history.
-    /// @return treeSize The anchored tree size.
-    /// @return root The anchored root.
-    /// @return blockNumber The number of the block that anchored it.
-    /// @return timestamp The timestamp of that block.
-    function anchorAt(address publisher, bytes32 logId, uint256 index)
-        external
-        view
-        returns (uint64 treeSize, bytes32 root, uint64 blockNumber, uint64 timestamp)
-    {
-        Log storage log = _logs[publisher][logId];
-        uint256 count = log.count;
-        if (index >= count) {
-            revert AnchorRegistryAnchorIndexOutOfRange(publisher, logId, index, count);
-        }
-        return _read(log.entries[index]);
-    }
-
-    /// @notice The root anchored for exactly `treeSize` entries of `publisher`'s log `logId`.
-    /// @dev Binary search over the anchor history (sizes strictly increase), so it reads
-    /// O(log(anchorCount)) slots. Reverts with `AnchorRegistrySizeNotAnchored` if no anchor of
-    /// the log has that size.
-    /// @param publisher The owner of the log.
-    /// @param logId The log id.
-    /// @param treeSize The exact tree size.
-    /// @return root The anchored root.
-    /// @return blockNumber The number of the block that anchored it.
-    /// @return timestamp The timestamp of that block.
-    function rootAt(address publisher, bytes32 logId, uint64 treeSize)
-        public
-        view
-        returns (bytes32 root, uint64 blockNumber, uint64 timestamp)
-    {
-        Log storage log = _logs[publisher][logId];
-        uint256 low = 0;
-        uint256 high = log.count;
-        while (low < high) {
-            uint256 mid = (low + high) >> 1;
-            Entry storage entry = log.entries[mid];
-            uint256 packed = entry.packed;
-            uint256 size = packed & _MASK64;
-            if (size == treeSize) {
-                return (entry.root, uint64(packed >> 64), uint64(packed >> 128));
-            }
-            if (size < treeSize) {
-                low = mid + 1;
-            } else {
-                high = mid;
-            }
-        }
-        revert AnchorRegistrySizeNotAnchored(publisher, logId, treeSize);
-    }
-
-    /// @notice Check an RFC 9162 inclusion proof against the root `publisher` anchored for
-    /// exactly `treeSize` entries of log `logId`.
-    /// @dev Reverts with `AnchorRegistrySizeNotAnchored` if that size was never anchored, with
-    /// `AnchorRegistryLeafIndexOutOfRange` if `leafIndex >= treeSize` and with
-    /// `AnchorRegistryProofLength` if the proof has the wrong number of hashes.
-    /// @param publisher The owner of the log.
-    /// @param logId The log id.
-    /// @param treeSize The anchored tree size to check against.
-    /// @param leafIndex The index of the entry in the log.
-    /// @param leafHash The entry's RFC 9162 leaf hash, `SHA-256(0x00 || data)`.
-    /// @param proof The inclusion proof (audit path), from the leaf up.
-    /// @return ok True if the proof leads from `leafHash` to the anchored root.
-    function verifyInclusion(
-        address publisher,
-        bytes32 logId,
-        uint64 treeSize,
-        uint64 leafIndex,
-        bytes32 leafHash,
-        bytes32[] calldata proof
-    ) external view returns (bool ok) {
-        (bytes32 root,,) = rootAt(publisher, logId, treeSize);
-        return verifyInclusionProof(treeSize, leafIndex, leafHash, root, proof);
+        return (_heads[publisher][logId].packed >> 192) & _COUNT_MASK;
     }
 
     // ---------------------------------------------------------------------------------------
@@ -526,14 +434,9 @@ contract AnchorRegistry {
     // Internals
     // ---------------------------------------------------------------------------------------
 
-    /// @dev Unpack one stored entry.
-    function _read(Entry storage entry)
-        private
-        view
-        returns (uint64 treeSize, bytes32 root, uint64 blockNumber, uint64 timestamp)
-    {
-        uint256 packed = entry.packed;
-        return (uint64(packed), entry.root, uint64(packed >> 64), uint64(packed >> 128));
+    /// @dev A packed head word for `treeSize` anchored in this block, the log's `count`-th anchor.
+    function _pack(uint64 treeSize, uint256 count) private view returns (uint256) {
+        return uint256(treeSize) | (block.number << 64) | (block.timestamp << 128) | (count << 192);
     }
 
     /// @dev Revert with `AnchorRegistryProofLength` unless `proof` has `expected` hashes.

@@ -19,17 +19,19 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from okeios import TrustPolicy
-from okeios.chain.connect import open_chain
-from okeios.chain.registry import Registry, RegistryView
-from okeios.cli.demo import synthetic_records
-from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
-from okeios.protocol.events import event_from_message
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.anchoring import anchor
-from okeios.publish.store import Store
-from okeios.verify.audit import audit_log
-from okeios.verify.lineage import verify_lineage
+from okeios import (
+    LocalSigner,
+    RecipientPrivateKey,
+    Suite,
+    TrustPolicy,
+    audit_log,
+    bind_recipient_key,
+    chain_view,
+    event_from_message,
+    synthetic_records,
+    verify_lineage,
+)
+from okeios.service import Okeios
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -62,67 +64,62 @@ def entry_lines(lines: list[str], record: str, kind: str) -> list[int]:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="okeios-auditor-") as tmp:
         work = Path(tmp)
-        with (
-            Store.init(work / "hospital", log_name="ward-7") as store,
-            open_chain("embedded", work) as chain,
-        ):
+        home = work / "hospital"  # the hospital's store; its embedded chain lives here too
+        with Okeios.open(home, create=True, log_name="ward-7") as ok:
             # --- The hospital -------------------------------------------------------------
-            chain.fund(store.address, 10**20)
-            registry = Registry.deploy(chain.w3, store.signer, label=chain.label)
             records = synthetic_records(50, seed=11)
             nurse, doctor = LocalSigner.generate().address, LocalSigner.generate().address
 
             # Round 1: 20 records, three access receipts.
-            first = store.add(records[:20])
+            first = ok.add(records[:20])
             featured = "0x" + first[1].record_id.hex()  # an HbA1c observation
             quiet = "0x" + first[2].record_id.hex()  # a record read once, then left alone
-            store.access.receipt(featured, nurse, purpose="treatment")
-            store.access.receipt(quiet, nurse, purpose="care")
-            store.access.receipt("0x" + first[3].record_id.hex(), doctor, purpose="care")
-            rounds = [anchor(store, registry)]
+            ok.access(featured, nurse, purpose="treatment")
+            ok.access(quiet, nurse, purpose="care")
+            ok.access("0x" + first[3].record_id.hex(), doctor, purpose="care")
+            rounds = [ok.anchor()]  # the embedded chain: funded, registry deployed and pinned
 
             # Round 2: 15 more records, two amendments, a receipt.
-            second = store.add(records[20:35])
-            store.amend(featured, records[1].replace(b'"status": "final"', b'"status": "amended"'))
-            store.amend("0x" + second[0].record_id.hex(), records[20].replace(b"final", b"amended"))
-            store.access.receipt(featured, doctor, purpose="follow-up")
-            rounds.append(anchor(store, registry))
+            second = ok.add(records[20:35])
+            ok.amend(featured, records[1].replace(b'"status": "final"', b'"status": "amended"'))
+            ok.amend("0x" + second[0].record_id.hex(), records[20].replace(b"final", b"amended"))
+            ok.access(featured, doctor, purpose="follow-up")
+            rounds.append(ok.anchor())
 
             # Round 3: 15 more records, a correction, a grant to a research team.
-            store.add(records[35:])
-            store.amend(
-                featured, records[1].replace(b'"status": "final"', b'"status": "corrected"')
-            )
+            ok.add(records[35:])
+            ok.amend(featured, records[1].replace(b'"status": "final"', b'"status": "corrected"'))
             team = LocalSigner.generate()
             team_key = RecipientPrivateKey.generate(Suite.HYBRID)
-            store.access.grant(
-                featured, bind_recipient_key(team_key.public_key(), team), purpose="study"
-            )
-            rounds.append(anchor(store, registry))
+            ok.grant(featured, bind_recipient_key(team_key.public_key(), team), purpose="study")
+            rounds.append(ok.anchor())
 
             # Round 4: the grant is revoked, one record is erased at the patient's request.
-            store.access.revoke(featured, team.address, purpose="study closed")
-            store.access.erase("0x" + first[5].record_id.hex(), purpose="patient request")
-            store.access.receipt(featured, doctor, purpose="review")
-            rounds.append(anchor(store, registry))
+            ok.revoke(featured, team.address, purpose="study closed")
+            ok.erase("0x" + first[5].record_id.hex(), purpose="patient request")
+            ok.access(featured, doctor, purpose="review")
+            rounds.append(ok.anchor())
             assert all(r.final for r in rounds)
-            print(f"hospital {store.address}: {store.size} log entries, {len(records)} records")
+            print(f"hospital {ok.address}: {len(records)} records")
             print("anchored tree sizes:", [r.tree_size for r in rounds])
 
-            # The hospital publishes its log file.
+            # The hospital publishes its log file, and tells the auditor its chain pin.
             log_file = work / "ward-7.log.jsonl"
-            with log_file.open("w") as fh:
-                store.write_log(fh.write)
+            size = ok.write_log(log_file)
+            assert size == rounds[-1].tree_size
+            pin, hospital = ok.policy("embedded"), ok.address
+            hospital_key = ok.signer  # used below only to forge an edited copy
+            bundles = ok.bundles(featured, reveal_all=True)
+            history = ok.history(featured)
 
-            # --- The auditor ----------------------------------------------------------------
-            # What it trusts, and nothing else: an address, a chain id, a registry address.
-            hospital, chain_id, registry_address = (
-                store.address,
-                registry.chain_id,
-                registry.address,
-            )
-            pinned = Registry(chain.w3, registry_address, label=chain.label)
-            assert pinned.chain_id == chain_id, "connected to the wrong chain"
+        # --- The auditor --------------------------------------------------------------------
+        # What it trusts, and nothing else: an address, a chain id, a registry address.
+        chain_id, registry_address = pin.chain_id, pin.registry
+        assert chain_id is not None
+        assert registry_address is not None
+        with chain_view("embedded", home) as view:
+            assert view.chain_id() == chain_id, "connected to the wrong chain"
+            pinned = view.registry(registry_address)
 
             lines = log_file.read_text().splitlines()
             report = audit_log(
@@ -167,7 +164,7 @@ def main() -> None:
             event = event_from_message({**item["event"], "purpose": "marketing"})
             item["event"], item["signature"] = (
                 event.message(),
-                "0x" + event.sign(store.signer).signature.hex(),
+                "0x" + event.sign(hospital_key).signature.hex(),
             )
             edited[i] = json.dumps(item)
 
@@ -199,23 +196,18 @@ def main() -> None:
             }, caught.defect_kinds()
 
             # --- One record's lineage, from the bundles of its events -----------------------
-            ids = store.event_ids_of(bytes.fromhex(featured[2:]))
-            bundles = [store.export("0x" + eid.hex(), reveal_all=True) for eid in ids]
             policy = TrustPolicy(
                 authors=[hospital],
                 publishers=[hospital],
                 chain_id=chain_id,
                 registry=registry_address,
             )
-            lineage = verify_lineage(bundles, policy, chain=RegistryView(chain.w3))
+            lineage = verify_lineage(bundles, policy, chain=view)
             print(f"\nlineage of {featured[:18]}…: {lineage.to_dict()['result']}")
             print(
                 table(
                     ["index", "kind", "version", "purpose"],
-                    [
-                        [h["index"], h["kind"], h["version"], h["purpose"]]
-                        for h in store.history(featured)
-                    ],
+                    [[h.index, h.kind, h.version, h.purpose] for h in history],
                 )
             )
             print(lineage.verdict.detail)

@@ -20,20 +20,25 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from okeios import TrustPolicy, verify_bundle
-from okeios.chain.connect import open_chain
-from okeios.chain.registry import Registry, RegistryView
-from okeios.cli.demo import synthetic_records
-from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
-from okeios.crypto.share import Share
+from okeios import (
+    LocalSigner,
+    RecipientPrivateKey,
+    Report,
+    Share,
+    Suite,
+    TrustPolicy,
+    bind_recipient_key,
+    canonicalize,
+    chain_view,
+    iter_leaves,
+    open_share,
+    parse_json,
+    synthetic_records,
+    verify_bundle,
+    verify_lineage,
+)
 from okeios.errors import AccessError, DecryptionError
-from okeios.protocol.canonical import canonicalize, iter_leaves, parse_json
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.anchoring import anchor
-from okeios.publish.store import Store
-from okeios.verify.lineage import verify_lineage
-from okeios.verify.report import Report
-from okeios.verify.share import open_share
+from okeios.service import Okeios
 
 DISCLOSED = ["/valueQuantity/value", "/code/coding/0/code"]
 
@@ -60,44 +65,36 @@ def verdicts(report: Report) -> str:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="okeios-patient-") as tmp:
-        work = Path(tmp)
-        with (
-            Store.init(work / "patient", log_name="my-health-record") as store,
-            open_chain("embedded", work) as chain,
-        ):
+        home = Path(tmp) / "patient"  # the patient's store; its embedded chain lives here too
+        with Okeios.open(home, create=True, log_name="my-health-record") as ok:
             # --- The patient's store, anchored -------------------------------------------
-            chain.fund(store.address, 10**20)
-            registry = Registry.deploy(chain.w3, store.signer, label=chain.label)
             records = synthetic_records(5, seed=4)  # a Patient, then four lab results
-            logged = store.add(records)
-            anchor(store, registry)
+            logged = ok.add(records)
+            ok.anchor()  # the embedded chain: funded, registry deployed and pinned
             i = next(
                 n
                 for n, raw in enumerate(records)
                 if b'"code": "4548-4"' in raw  # LOINC 4548-4: Hemoglobin A1c
             )
             hba1c, hba1c_record = "0x" + logged[i].record_id.hex(), records[i]
-            print(f"patient {store.address}: {len(records)} records, HbA1c is {hba1c[:18]}…")
+            print(f"patient {ok.address}: {len(records)} records, HbA1c is {hba1c[:18]}…")
 
             # --- A bundle disclosing two fields ----------------------------------------------
-            bundle = store.export(hba1c, fields=DISCLOSED)
+            bundle = ok.disclose(hba1c, DISCLOSED)
             bundle_bytes, bundle_json = bundle.to_bytes(), bundle.to_json()
             print(f"disclosure bundle: {len(bundle_bytes)} bytes")
 
             # --- The researcher verifies it ---------------------------------------------------
             # Trusted: the patient's address, the chain id and the registry address; no more.
-            patient, chain_id, registry_address = (
-                store.address,
-                registry.chain_id,
-                registry.address,
-            )
+            pin = ok.policy("embedded")
             policy = TrustPolicy(
-                authors=[patient],
-                publishers=[patient],
-                chain_id=chain_id,
-                registry=registry_address,
+                authors=[ok.address],
+                publishers=[ok.address],
+                chain_id=pin.chain_id,
+                registry=pin.registry,
             )
-            report = verify_bundle(bundle_bytes, policy, chain=RegistryView(chain.w3))
+            with chain_view("embedded", home) as view:
+                report = verify_bundle(bundle_bytes, policy, chain=view)
             print(verdicts(report))
             assert report.passed
             assert all(v.status == "pass" for v in report.verdicts)  # none skipped
@@ -126,10 +123,11 @@ def main() -> None:
             researcher = LocalSigner.generate()
             key = RecipientPrivateKey.generate(Suite.HYBRID)
             binding = bind_recipient_key(key.public_key(), researcher)
-            share_text = store.access.grant(hba1c, binding, purpose="HbA1c study").to_json()
-            full, share_report = open_share(
-                Share.from_json(share_text), key, policy, chain=RegistryView(chain.w3)
-            )
+            share_text = ok.grant(hba1c, binding, purpose="HbA1c study").to_json()
+            with chain_view("embedded", home) as view:
+                full, share_report = open_share(
+                    Share.from_json(share_text), key, policy, chain=view
+                )
             print(f"\nshare for {researcher.address} ({Suite.HYBRID}), opened:")
             print(verdicts(share_report))
             print("share opened and verified:", share_report.to_dict()["result"])
@@ -145,38 +143,31 @@ def main() -> None:
                 print(f"a stranger's key: {type(exc).__name__}")
 
             # --- The patient revokes ---------------------------------------------------------
-            revoked = store.access.revoke(hba1c, researcher.address, purpose="study closed")
+            revoked = ok.revoke(hba1c, researcher.address, purpose="study closed")
             try:
-                store.access.share(hba1c, researcher.address)
+                ok.share(hba1c, researcher.address)
                 raise AssertionError("a revoked grant still gave a share")
             except AccessError as exc:
                 print(f"after revoking: {exc}")
-            anchor(store, registry)  # the grant and the revocation are anchored too
-            revoke_report = verify_bundle(
-                store.export("0x" + revoked.id.hex(), reveal_all=True),
-                policy,
-                chain=RegistryView(chain.w3),
-            )
+            ok.anchor()  # the grant and the revocation are anchored too
+            with chain_view("embedded", home) as view:
+                revoke_report = verify_bundle(
+                    ok.export("0x" + revoked.id.hex(), reveal_all=True), policy, chain=view
+                )
             assert revoke_report.passed
             assert "revoke" in revoke_report.verdict("confidentiality").detail
 
             # --- The history, and its lineage ------------------------------------------------
-            history = store.history(hba1c)
+            history = ok.history(hba1c)
             print(
                 table(
                     ["index", "kind", "version", "subject", "purpose"],
-                    [
-                        [h["index"], h["kind"], h["version"], h["subject"], h["purpose"]]
-                        for h in history
-                    ],
+                    [[h.index, h.kind, h.version, h.subject, h.purpose] for h in history],
                 )
             )
-            assert [h["kind"] for h in history] == ["create", "grant", "revoke"]
-            bundles = [
-                store.export("0x" + e.hex(), reveal_all=True)
-                for e in store.event_ids_of(logged[i].record_id)
-            ]
-            lineage = verify_lineage(bundles, policy, chain=RegistryView(chain.w3))
+            assert [h.kind for h in history] == ["create", "grant", "revoke"]
+            with chain_view("embedded", home) as view:
+                lineage = verify_lineage(ok.bundles(hba1c, reveal_all=True), policy, chain=view)
             print("lineage:", lineage.to_dict()["result"], "-", lineage.verdict.detail)
             assert lineage.passed
         print("\npatient disclosure example: one value shown, the rest hidden, all verified")

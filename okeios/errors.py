@@ -19,12 +19,14 @@ __all__ = [
     "DecryptionError",
     "DuplicateKeyError",
     "EncodingError",
+    "ErasurePendingError",
     "EventError",
     "FileWriteError",
     "IdentityError",
     "InputError",
     "KeyProtectionError",
     "MalformedJSONError",
+    "MalformedRPCError",
     "NestingError",
     "NonCanonicalEncodingError",
     "NoteError",
@@ -36,6 +38,7 @@ __all__ = [
     "ProofMismatchError",
     "RecipientError",
     "RegistryMissingError",
+    "RegistryVersionError",
     "ReportError",
     "SdJwtError",
     "SignatureError",
@@ -211,6 +214,16 @@ class RegistryMissingError(ChainError):
     """The chain answered, but there is no contract at the registry address."""
 
 
+class RegistryVersionError(ChainError):
+    """The contract at the registry address is not an AnchorRegistry of the version okeios
+    reads (a version 2 registry, or another contract)."""
+
+
+class MalformedRPCError(ChainError):
+    """The node answered, but not with what the JSON-RPC method returns (``null`` or an
+    object where a value was due)."""
+
+
 class SnapshotMissError(OkeiosError, LookupError):
     """A chain snapshot (bulk verification) was asked for a fact it does not hold.
 
@@ -250,3 +263,28 @@ class SdJwtError(InputError):
 class ReportError(OkeiosError):
     """A report could not be produced: an optional tool (jinja2, matplotlib, a Chromium for
     PDF) is missing or failed."""
+
+
+class ErasurePendingError(StoreError):
+    """An erasure is logged, but its secrets could not be verified gone from the store's files
+    yet (a reader holds old pages, the disk is full, the server was lost): run the same
+    ``erase`` again to finish (``okeios/publish/erasure.py``)."""
+
+
+def short_cause(exc: BaseException) -> str:
+    """One short line for a transport failure (a node refusing connections, a timeout, a name
+    that does not resolve), instead of the whole text of the HTTP library's exception chain;
+    other errors as their first line, at most 200 characters."""
+    text = str(exc)
+    lowered = text.lower()
+    name = type(exc).__name__
+    if "connection refused" in lowered:
+        return "connection refused (is the node running, at this address?)"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return "the host name does not resolve"
+    if "timed out" in lowered or "timeout" in name.lower():
+        return "no answer in time (timed out)"
+    if name in {"ConnectionError", "NewConnectionError", "MaxRetryError"}:
+        return "cannot connect"
+    first = text.splitlines()[0] if text else name
+    return f"{name}: {first[:200]}"

@@ -8,6 +8,11 @@ read by another local user.
   fsynced.
 * ``private=True`` creates it with mode 0600 (owner only); the mode is set at creation, so
   the secret is never readable by others, not even for a moment.
+* Only a regular file (or a missing one) is replaced. A target that is a character device or
+  a FIFO (``-o /dev/null``, ``-o /dev/stdout``, a named pipe) is written through, as a shell
+  redirection would: replacing it would turn the device into a regular file holding the data
+  (as root, ``/dev/null`` itself). Any other kind of file (a folder, a block device, a socket)
+  is refused.
 * :func:`private_dir` makes (or tightens) a folder to mode 0700.
 
 A missing parent folder is an :class:`~okeios.errors.InputError` naming it, never a traceback.
@@ -45,6 +50,8 @@ def write_atomic(path: str | Path, data: bytes, *, private: bool = False) -> Pat
     folder = path.parent
     if not folder.is_dir():
         raise FileWriteError(f"cannot write {path}: the folder {folder} does not exist")
+    if _write_through(path, data):
+        return path
     mode = 0o600 if private else 0o644
     for _ in range(16):
         tmp = folder / f".{path.name}.{secrets.token_hex(8)}.tmp"
@@ -76,6 +83,49 @@ def write_atomic(path: str | Path, data: bytes, *, private: bool = False) -> Pat
         raise
     _fsync_dir(folder)
     return path
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _write_through(path: Path, data: bytes) -> bool:
+    """Write ``data`` into an existing character device or FIFO at ``path`` (following a
+    link to one); ``False`` when ``path`` is a regular file or missing (the caller replaces
+    it). Refuses any other kind of file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise FileWriteError(f"cannot write {path}: {exc.strerror}") from exc
+    if stat.S_ISREG(st.st_mode):
+        return False
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+        raise FileWriteError(f"cannot write {path}: it is {_kind(st.st_mode)}")
+    try:
+        # No O_CREAT and no O_TRUNC: this opens what is there and never makes a file.
+        fd = os.open(path, os.O_WRONLY | _CLOEXEC | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise FileWriteError(f"cannot write {path}: {exc.strerror}") from exc
+    try:
+        now = os.fstat(fd)
+        if not (stat.S_ISCHR(now.st_mode) or stat.S_ISFIFO(now.st_mode)):
+            raise FileWriteError(f"cannot write {path}: it changed while being opened")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise FileWriteError(f"cannot write {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    return True
 
 
 def private_dir(path: str | Path) -> Path:

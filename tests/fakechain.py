@@ -98,11 +98,11 @@ class FakeRegistry:
         return self._entry(found[-1], len(found) - 1) if found else None
 
     def root_at(self, publisher: str, log_id: bytes, tree_size: int) -> AnchorEntry | None:
-        """The anchor of exactly ``tree_size`` entries (``index`` None, as the contract's
-        ``rootAt`` does not return it), or None."""
-        for a in self._of(publisher, log_id):
+        """The anchor of exactly ``tree_size`` entries, or None: the latest head from storage,
+        an older one from its ``Anchored`` event, which carries its index (registry version 3)."""
+        for i, a in enumerate(self._of(publisher, log_id)):
             if a.tree_size == tree_size:
-                return self._entry(a, None)
+                return self._entry(a, i)
         return None
 
     def log_ids(self, publisher: str) -> list[bytes]:
@@ -322,8 +322,5 @@ class FakeChain:
 
     def latest(self, registry: str, publisher: str, log_id: bytes) -> AnchorEntry | None:
         self._ask("latest", registry, publisher, log_id)
-        try:
-            reg = self.registry(registry)
-        except RegistryMissingError as exc:
-            raise ChainError(f"latest failed: {exc}") from None
-        return reg.latest(publisher, log_id)
+        # A version 3 registry view checks the registry exists before any read of anchors.
+        return self.registry(registry).latest(publisher, log_id)

@@ -216,3 +216,64 @@ def _execute(nb: Any, name: str, tmp_path: Path, expected: list[str]) -> None:
     assert list(workdir.iterdir()) == [], f"{name}: wrote files into its working folder"
     left = [p.name for p in tmp.iterdir() if p.name.startswith("okeios-")]
     assert not left, f"{name}: did not remove its temporary folder {left}"
+
+
+def test_the_auditor_notebook_with_papermill_on_a_log_of_the_fhir_examples(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As examples/README.md says to run it: ``papermill`` with the parameters of a real log.
+    The log holds the published FHIR R4 examples, and its one amendment is the last entry
+    (the record chosen for the edited copy has no entry after its amendment)."""
+    _require_tools()
+    pytest.importorskip("papermill", reason="the notebook extra installs papermill")
+    import papermill
+
+    from okeios.service import Okeios
+    from tests.conftest import shared_dir
+
+    examples = sorted(shared_dir("fhir", "r4-examples").glob("Observation-*.json"))[:15]
+    assert len(examples) == 15
+    published = tmp_path / "published"
+    with Okeios.open(published, create=True, log_name="clinic") as ok:
+        for path in examples:
+            ok.add_file(path)
+        ok.anchor()
+        first = ok.records()[0]
+        name = f"{first.resource_type}/{first.resource_id}"
+        resource = ok.show(name)
+        ok.amend(name, {**resource, "status": "amended"})  # the last entry of the log
+        ok.anchor()
+        log_file = tmp_path / "clinic.log.jsonl"
+        ok.write_log(log_file)
+        pin = ok.policy("embedded")
+        publisher = ok.address
+    tmp, cwd = tmp_path / "tmp", tmp_path / "cwd"
+    tmp.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    out = tmp_path / "audit.ipynb"
+    papermill.execute_notebook(
+        str(EXAMPLES / "auditor.ipynb"),
+        str(out),
+        parameters={
+            "LOG_FILE": str(log_file),
+            "PUBLISHER": publisher,
+            "CHAIN": "embedded",
+            "CHAIN_HOME": str(published),
+            "REGISTRY": pin.registry,
+            "CHAIN_ID": pin.chain_id,
+        },
+        kernel_name="python3",
+        cwd=str(cwd),
+        progress_bar=False,
+        execution_timeout=CELL_TIMEOUT,
+    )
+    import nbformat
+
+    text = _text(nbformat.read(out, as_version=4))
+    assert "audit of the published log: pass" in text
+    assert "audit of the edited copy: fail" in text
+    assert "history-mismatch" in text  # its one amendment was last: no gap in a record
+    assert list(cwd.iterdir()) == []

@@ -56,7 +56,8 @@ def test_anchor_on_a_node_checks_funding_and_pins_the_registry(tmp_path: Path, a
 
         # A pin naming another chain id for this node is refused before anything is sent.
         data = json.loads((home / "trust.json").read_text())
-        data["chains"][anvil.url]["chainId"] = first.chain_id + 1
+        # (pins are keyed by chain id; a pin keyed otherwise is read as the old shape, by URL)
+        data["chains"][str(first.chain_id)]["chainId"] = first.chain_id + 1
         (home / "trust.json").write_text(json.dumps(data))
         ok.add([{"resourceType": "Observation", "id": "o3"}])
         with pytest.raises(ChainError, match="is pinned for it"):

@@ -4,13 +4,18 @@ JSON-RPC URL.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from okeios.config import EMBEDDED
 from okeios.errors import ChainError, InputError
 
-__all__ = ["ChainHandle", "open_chain"]
+if TYPE_CHECKING:
+    from okeios.chain.registry import RegistryView
+
+__all__ = ["ChainHandle", "chain_view", "open_chain"]
 
 
 class ChainHandle:
@@ -71,3 +76,19 @@ def open_chain(spec: str, home: Path, *, timeout: float = 10.0) -> ChainHandle:
     else:
         raise InputError(f"--chain takes 'embedded' or an http(s) URL, got {spec!r}")
     return ChainHandle(spec, w3, spec)
+
+
+@contextmanager
+def chain_view(
+    spec: str, home: str | Path | None = None, *, timeout: float = 10.0
+) -> Iterator[RegistryView]:
+    """What a verifier reads anchors through: a cached view of the chain ``spec`` (a JSON-RPC
+    URL, or ``embedded``: the in-process chain kept in the okeios home ``home``, default
+    ``$OKEIOS_HOME`` or ``~/.okeios``), closed on leaving the block. Pass it as ``chain=`` to
+    :func:`~okeios.verify_bundle`, :func:`~okeios.verify_lineage`, :func:`~okeios.audit_log` or
+    :func:`~okeios.open_share`; the chain id and registry to trust come from the policy."""
+    from okeios.chain.registry import RegistryView
+    from okeios.config import resolve_home
+
+    with open_chain(spec, resolve_home(home), timeout=timeout) as handle:
+        yield RegistryView(handle.w3, label=handle.label)

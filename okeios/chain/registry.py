@@ -23,8 +23,14 @@ from eth_account import Account
 from eth_utils.abi import function_abi_to_4byte_selector
 
 from okeios.chain.artifacts import load_anchor_registry
-from okeios.errors import ChainError, RegistryMissingError
-from okeios.protocol.anchors import AnchorEntry
+from okeios.errors import (
+    ChainError,
+    MalformedRPCError,
+    RegistryMissingError,
+    RegistryVersionError,
+    short_cause,
+)
+from okeios.protocol.anchors import REGISTRY_VERSION, AnchorEntry, canonical_registry_address
 from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.keccak import keccak256
 from okeios.protocol.signing import LocalSigner, checksum_address
@@ -72,7 +78,7 @@ def decode_revert(data: bytes | str | None) -> str:
 
     if data is None:
         return "reverted without data"
-    raw = from_hex(data) if isinstance(data, str) and data.startswith("0x") else data
+    raw = from_hex(data, any_case=True) if isinstance(data, str) and data.startswith("0x") else data
     if not isinstance(raw, bytes) or len(raw) < 4:
         return f"reverted ({data!r})"
     known = _ERRORS.get(raw[:4])
@@ -109,6 +115,21 @@ def _revert_data(exc: BaseException) -> bytes | str | None:
     return None
 
 
+def _positive(value: Any, least: int = 1) -> int:
+    """An integer RPC answer of at least ``least``; anything else is a malformed answer."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise MalformedRPCError(f"the node answered {value!r} where a number was due")
+    return value
+
+
+def _bytes32(value: Any) -> bytes:
+    """A 32-byte value of an RPC answer; anything else is a malformed answer."""
+    raw = bytes(value)
+    if len(raw) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(raw)}")
+    return raw
+
+
 class Registry:
     """An AnchorRegistry deployed at ``address`` on the chain behind ``w3``."""
 
@@ -118,9 +139,18 @@ class Registry:
         self.address = checksum_address(address)
         self._contract = w3.eth.contract(address=self.address, abi=load_anchor_registry()["abi"])
         self._chain_id: int | None = None
+        self._verified = False
 
     def __repr__(self) -> str:
         return f"Registry({self.address} on {self.label})"
+
+    def _require(self) -> None:
+        """:meth:`require_version`, once per instance: every read of anchors starts by
+        checking that the registry exists and speaks version 3 (a chain that was reset has no
+        registry; a version 2 registry is refused, never misread)."""
+        if not self._verified:
+            self.require_version()
+            self._verified = True
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -134,19 +164,22 @@ class Registry:
 
     def _error(self, what: str, exc: BaseException, tx: bytes | None = None) -> ChainError:
         data = _revert_data(exc)
-        cause = decode_revert(data) if data else f"{exc}"
+        cause = decode_revert(data) if data else short_cause(exc)
         where = f"{self.label} (chain id {self._chain_id})" if self._chain_id else self.label
         tx_part = f", transaction 0x{tx.hex()}" if tx else ""
-        return ChainError(f"{what} failed on {where}{tx_part}: {type(exc).__name__}: {cause}")
+        return ChainError(f"{what} failed on {where}{tx_part}: {cause}")
 
     @property
     def chain_id(self) -> int:
         if self._chain_id is None:
-            self._chain_id = int(self._call("reading the chain id", lambda: self.w3.eth.chain_id))
+            answer = self._call("reading the chain id", lambda: int(self.w3.eth.chain_id))
+            self._chain_id = _positive(answer)
         return self._chain_id
 
     def block_number(self) -> int:
-        return int(self._call("reading the block number", lambda: self.w3.eth.block_number))
+        return _positive(
+            self._call("reading the block number", lambda: int(self.w3.eth.block_number)), 0
+        )
 
     def block_hash(self, number: int) -> bytes | None:
         """The hash of the canonical block at ``number``, or None if there is none (yet)."""
@@ -164,33 +197,146 @@ class Registry:
         return result
 
     def block_timestamp(self, number: int) -> int:
-        block = self._call(f"reading block {number}", lambda: self.w3.eth.get_block(number))
-        return int(block["timestamp"])
+        return int(
+            self._call(
+                f"reading block {number}", lambda: int(self.w3.eth.get_block(number)["timestamp"])
+            )
+        )
 
     def has_code(self) -> bool:
-        code = self._call("reading the registry code", lambda: self.w3.eth.get_code(self.address))
+        code = self._call(
+            "reading the registry code", lambda: bytes(self.w3.eth.get_code(self.address))
+        )
         return len(code) > 0
 
     # -- views ----------------------------------------------------------------------------------
 
-    def anchor_count(self, publisher: str, log_id: bytes) -> int:
-        fn = self._contract.functions.anchorCount(checksum_address(publisher), log_id)
-        return int(self._call("anchorCount", fn.call))
+    def version(self) -> int | None:
+        """The registry's interface version (its ``VERSION()``), or None when the contract has
+        no such function (a version 2 registry, or not a registry at all)."""
 
-    def anchor_at(self, publisher: str, log_id: bytes, index: int) -> AnchorEntry:
-        fn = self._contract.functions.anchorAt(checksum_address(publisher), log_id, index)
-        size, root, block, ts = self._call(f"anchorAt({index})", fn.call)
-        return AnchorEntry(index, int(size), bytes(root), int(block), int(ts))
+        def get() -> int | None:
+            try:
+                value = self._contract.functions.VERSION().call()
+            except Exception as exc:
+                import requests
+
+                if isinstance(exc, requests.RequestException | OSError | TimeoutError):
+                    raise  # the node was not reached: an outage, not an answer
+                # The node answered: the call reverted, ran out of gas, hit an invalid opcode
+                # or returned nothing decodable. No version 3 registry answers that way.
+                return None
+            if isinstance(value, bool) or not isinstance(value, int):
+                return None
+            return value
+
+        result: int | None = self._call("reading the registry version", get)
+        return result
+
+    def require_version(self) -> None:
+        """Refuse (:class:`~okeios.errors.RegistryVersionError`) a contract at the registry
+        address that is not an AnchorRegistry of interface version :data:`REGISTRY_VERSION`
+        (a missing contract is :class:`~okeios.errors.RegistryMissingError`)."""
+        if not self.has_code():
+            raise RegistryMissingError(f"no contract at registry {self.address} on {self.label}")
+        found = self.version()
+        if found != REGISTRY_VERSION:
+            was = (
+                "no VERSION(): a version 2 registry or another contract"
+                if found is None
+                else (f"version {found}")
+            )
+            raise RegistryVersionError(
+                f"the contract at {self.address} on {self.label} is not an AnchorRegistry of "
+                f"version {REGISTRY_VERSION} ({was}); okeios reads and anchors only version "
+                f"{REGISTRY_VERSION} registries: re-anchor the log onto the canonical registry "
+                f"{canonical_registry_address()} with `okeios anchor` (docs/anchoring.md)"
+            )
+
+    def anchor_count(self, publisher: str, log_id: bytes) -> int:
+        """How many anchors the log has (from storage)."""
+        self._require()
+        fn = self._contract.functions.anchorCount(checksum_address(publisher), log_id)
+        return int(self._call("anchorCount", lambda: int(fn.call())))
 
     def latest(self, publisher: str, log_id: bytes) -> AnchorEntry | None:
-        """The latest anchor of a log, or None if it was never anchored."""
-        count = self.anchor_count(publisher, log_id)
-        return None if count == 0 else self.anchor_at(publisher, log_id, count - 1)
+        """The latest anchor of a log (from storage), or None if it was never anchored."""
+        p = checksum_address(publisher)
+        count = self.anchor_count(p, log_id)
+        if count == 0:
+            return None
+        fn = self._contract.functions.latest(p, log_id)
+
+        def get() -> AnchorEntry:
+            size, root, block, ts = fn.call()
+            return AnchorEntry(count - 1, int(size), _bytes32(root), int(block), int(ts))
+
+        entry: AnchorEntry = self._call("latest", get)
+        return entry
+
+    def _anchored(
+        self, publisher: str, log_id: bytes, tree_size: int | None = None
+    ) -> list[AnchorEntry]:
+        """The log's ``Anchored`` events in the canonical chain (of one exact size, if given),
+        oldest first: the registry's history, read with ``eth_getLogs`` from block 0."""
+        self._require()
+        filters: dict[str, Any] = {"publisher": checksum_address(publisher), "logId": log_id}
+        if tree_size is not None:
+            filters["treeSize"] = tree_size
+
+        def read() -> list[AnchorEntry]:
+            found = self._contract.events.Anchored().get_logs(
+                argument_filters=filters, from_block=0
+            )
+            out = []
+            for item in sorted(found, key=lambda e: (e["blockNumber"], e["logIndex"])):
+                if item.get("removed"):
+                    continue  # a log of a block that left the chain
+                args = item["args"]
+                out.append(
+                    AnchorEntry(
+                        int(args["index"]),
+                        int(args["treeSize"]),
+                        _bytes32(args["root"]),
+                        int(item["blockNumber"]),
+                        int(args["timestamp"]),
+                    )
+                )
+            return out
+
+        entries: list[AnchorEntry] = self._call("reading the registry's Anchored events", read)
+        return entries
+
+    def anchored_by(self, publisher: str, log_id: bytes, tree_size: int) -> bytes | None:
+        """The hash of the transaction whose ``Anchored`` event recorded exactly ``tree_size``
+        entries of the log (None if none did): whose anchor it is, from the registry's history."""
+        self._require()
+        filters = {"publisher": checksum_address(publisher), "logId": log_id, "treeSize": tree_size}
+
+        def read() -> bytes | None:
+            found = self._contract.events.Anchored().get_logs(
+                argument_filters=filters, from_block=0
+            )
+            live = [e for e in found if not e.get("removed")]
+            return _bytes32(live[-1]["transactionHash"]) if live else None
+
+        tx: bytes | None = self._call("reading the registry's Anchored events", read)
+        return tx
+
+    def anchor_at(self, publisher: str, log_id: bytes, index: int) -> AnchorEntry:
+        """The anchor at position ``index`` (0 = first) of the log, from its events."""
+        for entry in self._anchored(publisher, log_id):
+            if entry.index == index:
+                return entry
+        raise ChainError(
+            f"anchor {index} of log 0x{log_id.hex()} of {checksum_address(publisher)} is not "
+            f"among the Anchored events of {self.address} on {self.label}"
+        )
 
     def anchors(self, publisher: str, log_id: bytes, start: int = 0) -> list[AnchorEntry]:
-        """Every anchor of a log from position ``start`` on, oldest first."""
-        count = self.anchor_count(publisher, log_id)
-        return [self.anchor_at(publisher, log_id, i) for i in range(start, count)]
+        """Every anchor of a log from position ``start`` on, oldest first (from its events)."""
+        found = self._anchored(publisher, log_id)
+        return [e for e in found if e.index is not None and e.index >= start]
 
     def log_ids(self, publisher: str) -> list[bytes]:
         """Every log id ``publisher`` ever anchored or received by handover in this registry,
@@ -198,6 +344,7 @@ class Registry:
         first. A current registry lets a key open only its bound log, so anything else found
         here is a second history (or a registry that does not enforce binding)."""
         p = checksum_address(publisher)
+        self._require()
 
         def read() -> list[bytes]:
             found: dict[bytes, None] = {}
@@ -232,24 +379,26 @@ class Registry:
     def root_at(self, publisher: str, log_id: bytes, tree_size: int) -> AnchorEntry | None:
         """The anchor of exactly ``tree_size`` entries, or None if that size was never anchored.
 
-        One contract call (the registry binary-searches its history); the entry's ``index``
-        is None since the view does not return it.
+        The latest head is read from storage; an older one is found by its ``Anchored`` event
+        (the tree size is an indexed topic, so the node filters it).
         """
-        fn = self._contract.functions.rootAt(checksum_address(publisher), log_id, tree_size)
-        try:
-            root, block, ts = fn.call()
-        except Exception as exc:
-            data = _revert_data(exc)
-            if data and decode_revert(data).startswith("AnchorRegistrySizeNotAnchored("):
-                return None
-            raise self._error(f"rootAt({tree_size})", exc) from exc
-        return AnchorEntry(None, tree_size, bytes(root), int(block), int(ts))
+        latest = self.latest(publisher, log_id)
+        if latest is None or tree_size > latest.tree_size:
+            return None
+        if latest.tree_size == tree_size:
+            return latest
+        found = self._anchored(publisher, log_id, tree_size)
+        return found[0] if found else None
 
     # -- transactions ---------------------------------------------------------------------------
 
     def _fees(self) -> dict[str, int]:
-        block = self._call("reading the latest block", lambda: self.w3.eth.get_block("latest"))
-        base = int(block.get("baseFeePerGas", 0) or 0)
+        base = int(
+            self._call(
+                "reading the latest block",
+                lambda: int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0),
+            )
+        )
         try:
             tip = int(self.w3.eth.max_priority_fee)
         except Exception:
@@ -260,7 +409,8 @@ class Registry:
         addr = checksum_address(address)
         return int(
             self._call(
-                "reading the nonce", lambda: self.w3.eth.get_transaction_count(addr, "pending")
+                "reading the nonce",
+                lambda: int(self.w3.eth.get_transaction_count(addr, "pending")),
             )
         )
 
@@ -269,7 +419,8 @@ class Registry:
         addr = checksum_address(address)
         return int(
             self._call(
-                "reading the nonce", lambda: self.w3.eth.get_transaction_count(addr, "latest")
+                "reading the nonce",
+                lambda: int(self.w3.eth.get_transaction_count(addr, "latest")),
             )
         )
 
@@ -307,6 +458,13 @@ class Registry:
             text = str(exc).lower()
             if "already known" in text or "already imported" in text or "known transaction" in text:
                 return tx_hash
+            if "nonce too low" in text or "nonce is too low" in text:
+                # Re-sent while the block that holds it landed: the nonce is used by this very
+                # transaction, which is not an error. Another transaction with that nonce is.
+                for pause in (0.0, 0.1, 0.3, 0.6, 1.0):
+                    time.sleep(pause)
+                    if self.receipt(tx_hash) is not None:
+                        return tx_hash
             raise self._error("sending the anchor transaction", exc, tx_hash) from exc
         return tx_hash
 
@@ -465,8 +623,7 @@ class RegistryView:
         key = (checksum_address(registry), checksum_address(publisher), log_id, tree_size)
         if key not in self._at:
             reg = self.registry(registry)
-            if not self._read(reg.has_code):
-                raise RegistryMissingError(f"no contract at registry {reg.address} on {self.label}")
+            self._read(reg._require)
             self._at[key] = self._read(lambda: reg.root_at(publisher, log_id, tree_size))
         return self._at[key]
 

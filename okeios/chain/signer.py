@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from okeios.errors import SignatureError
+from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.signing import checksum_address, signature_from_rs
 
 __all__ = ["JsonRpcSigner"]
@@ -58,10 +59,7 @@ class JsonRpcSigner:
         )
         if not isinstance(result, str) or not result.startswith("0x") or len(result) != 132:
             raise SignatureError(f"eth_signTypedData_v4 returned {result!r}, not 65 bytes")
-        try:
-            raw = bytes.fromhex(result[2:])
-        except ValueError as exc:
-            raise SignatureError(f"eth_signTypedData_v4 returned non-hex {result!r}") from exc
+        raw = from_hex(result, "eth_signTypedData_v4's answer", error=SignatureError, any_case=True)
         # Wallets return v as 27/28 or 0/1 and may return a high s: normalise both (the
         # signature is checked against the address either way).
         r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big")

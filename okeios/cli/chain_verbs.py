@@ -16,7 +16,10 @@ __all__ = ["register"]
 def _cmd_anchor(args: argparse.Namespace) -> int:
     from okeios.service import anchor_home
 
-    chain_id, address = o.partial_pin(args, o.home(args))
+    # The chain id and registry come from the flags; else anchor_home finds the pin of the
+    # chain id the node answers (a private registry only if pinned as one), else the chain's
+    # canonical registry.
+    chain_id, address = args.chain_id, args.registry
     with o.open_store(args) as store:
         result = anchor_home(
             store,
@@ -58,17 +61,80 @@ def _cmd_anchor(args: argparse.Namespace) -> int:
     return o.EXIT_UNDECIDED if pending else o.EXIT_OK
 
 
+def _export_descriptor(args: argparse.Namespace, trust: TrustConfig) -> None:
+    """``trust --export-descriptor FILE``: this store's descriptor, for its anchored chain."""
+    from okeios.descriptor import TrustDescriptor, parse_descriptor
+    from okeios.publish.tiles import note_signer
+
+    with o.open_store(args) as store:
+        pins = [trust.chain_by_id(int(k)) for k in trust.chains]
+        if args.chain:
+            pin = trust.chain(args.chain)
+            if pin is None:
+                raise o.UsageError(f"--chain {args.chain}: not pinned here; anchor there first")
+        elif len(pins) == 1:
+            pin = pins[0]
+        else:
+            raise o.UsageError("this home pins several chains (or none): name one with --chain")
+        assert pin is not None
+        chain_id, registry = pin
+        descriptor = TrustDescriptor(
+            organisation=store.keys.organisation,
+            publisher=store.address,
+            chain_id=chain_id,
+            registry=registry,
+            private_registry=trust.is_private(chain_id),
+            log_id=store.log_id,
+            note_key=note_signer(store.signer, store.log_id).vkey(),
+            witnesses=tuple(args.witness_key),
+        )
+        parse_descriptor(descriptor.to_bytes())  # what a verifier will read: checked here
+        o.write_output(args.export_descriptor, descriptor.to_bytes())
+
+
+def _import_descriptor(source: str, trust: TrustConfig) -> str:
+    """``trust --import FILE|URL``: pin what a publisher's descriptor names."""
+    from okeios.descriptor import MAX_DESCRIPTOR, fetch_descriptor, parse_descriptor
+
+    if source.startswith(("http://", "https://")):
+        data = fetch_descriptor(source)
+    else:
+        data = o.read_input(source, limit=MAX_DESCRIPTOR, what="trust descriptor")
+    d = parse_descriptor(data)
+    trust.trust_publisher(d.publisher)
+    if d.organisation is not None:
+        trust.trust_organisation(d.organisation, None)
+    entry = trust.chains.setdefault(str(d.chain_id), {"chainId": d.chain_id, "urls": []})
+    if d.private_registry:
+        entry["registry"], entry["private"] = d.registry, True
+    trust.logs["0x" + d.log_id.hex()] = d.to_json()
+    return f"pinned log 0x{d.log_id.hex()} of {d.publisher} on chain {d.chain_id}"
+
+
 def _cmd_trust(args: argparse.Namespace) -> int:
     where = o.home(args)
     trust = TrustConfig.load(where)
+    if args.export_descriptor:
+        _export_descriptor(args, trust)
+        o.note(f"trust descriptor written to {args.export_descriptor}")
+        return o.EXIT_OK
+    if args.import_descriptor:
+        o.note(_import_descriptor(args.import_descriptor, trust))
     for a in args.author:
         trust.trust_author(a)
     for p in args.publisher:
         trust.trust_publisher(p)
     identity.apply_trust_options(args, trust)
+    for item in args.label:
+        address, sep, name = item.partition("=")
+        if not sep or not name.strip():
+            raise o.UsageError(f"--label takes ADDRESS=NAME, got {item!r}")
+        from okeios.protocol.signing import checksum_address
+
+        trust.labels[checksum_address(address.strip())] = name.strip()
     if args.chain:
-        if not (args.chain_id and args.registry):
-            raise o.UsageError("--chain needs --chain-id and --registry")
+        if not args.chain_id:
+            raise o.UsageError("--chain needs --chain-id (and --registry for a private registry)")
         trust.pin_chain(args.chain, args.chain_id, args.registry)
     elif args.chain_id or args.registry:
         raise o.UsageError("--chain-id and --registry go with --chain")
@@ -79,6 +145,8 @@ def _cmd_trust(args: argparse.Namespace) -> int:
             "publishers": trust.publishers,
             "organisations": trust.organisations,
             "chains": trust.chains,
+            "logs": trust.logs,
+            "labels": trust.labels,
         }
     )
     return o.EXIT_OK
@@ -90,10 +158,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--timeout",
         type=float,
-        default=60.0,
+        default=None,
         metavar="S",
-        help="seconds to wait for the anchor to become final (default 60); if it is not, "
-        "exit 2 and say how to finish",
+        help="seconds to wait for the anchor to become final (default: okeios.toml's "
+        "chain.anchor-timeout, else 60); if it is not, exit 2 and say how to finish",
     )
 
     p = o.command(
@@ -110,5 +178,34 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--chain-id", type=int, metavar="N", help="with --chain: its chain id")
     p.add_argument(
-        "--registry", metavar="ADDRESS", help="with --chain: its AnchorRegistry contract"
+        "--registry",
+        metavar="ADDRESS",
+        help="with --chain: a private AnchorRegistry (an explicit opt-in; default: the chain's "
+        "canonical registry)",
+    )
+    p.add_argument(
+        "--import",
+        dest="import_descriptor",
+        metavar="FILE|URL",
+        help="pin what a publisher's trust descriptor names (docs/trust-descriptor.md); a URL "
+        "is fetched with a 10 s deadline and a 64 KiB cap",
+    )
+    p.add_argument(
+        "--export-descriptor",
+        metavar="FILE",
+        help="write this store's trust descriptor (its chain: --chain, or the one pinned)",
+    )
+    p.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="with --export-descriptor: a witness the log asks to cosign (repeatable)",
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="ADDRESS=NAME",
+        help="name an address in the address book reports show (repeatable)",
     )

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.signing import LocalSigner
 from okeios.publish.anchoring import anchor
 from okeios.publish.store import Store
+from okeios.samples import synthetic_records
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.keyhistory import load_authority
 from okeios.verify.policy import TrustPolicy
@@ -28,50 +27,6 @@ from okeios.verify.report import Property
 from okeios.verify.share import open_share
 
 __all__ = ["run_demo", "synthetic_records"]
-
-_LABS = [
-    ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", (4.0, 15.0), 1),
-    ("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", (60.0, 250.0), 0),
-    ("2093-3", "Cholesterol [Mass/volume] in Serum or Plasma", "mg/dL", (120.0, 300.0), 0),
-    ("718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", (9.0, 18.0), 1),
-]
-
-
-def synthetic_records(count: int, *, seed: int = 7) -> list[bytes]:
-    """``count`` synthetic FHIR R4 resources (a Patient, then lab Observations), as JSON bytes.
-
-    Decimal values are written with their clinical precision (``6.10``), which the okeios
-    canonical form keeps exactly.
-    """
-    rng = random.Random(seed)
-    patient = {
-        "resourceType": "Patient",
-        "id": f"pat-{rng.randrange(10**6):06d}",
-        "name": [
-            {
-                "family": rng.choice(["Okafor", "Lindqvist", "Moreau", "Tanaka"]),
-                "given": [rng.choice(["Ada", "Noor", "Ilse", "Kenji"])],
-            }
-        ],
-        "birthDate": f"{rng.randrange(1930, 2010)}-{rng.randrange(1, 13):02d}-"
-        f"{rng.randrange(1, 29):02d}",
-    }
-    out = [json.dumps(patient, indent=2).encode()]
-    for i in range(count - 1):
-        code, display, unit, (lo, hi), places = _LABS[i % len(_LABS)]
-        value = f"{rng.uniform(lo, hi):.{places + 1}f}"
-        text = (
-            '{\n  "resourceType": "Observation",\n'
-            f'  "id": "obs-{i:04d}",\n  "status": "final",\n'
-            '  "code": {"coding": [{"system": "http://loinc.org", '
-            f'"code": "{code}", "display": "{display}"}}]}},\n'
-            f'  "subject": {{"reference": "Patient/{patient["id"]}"}},\n'
-            f'  "effectiveDateTime": "2026-{1 + i % 12:02d}-{1 + i % 28:02d}T08:30:00Z",\n'
-            f'  "valueQuantity": {{"value": {value}, "unit": "{unit}", '
-            f'"system": "http://unitsofmeasure.org"}}\n}}\n'
-        )
-        out.append(text.encode())
-    return out
 
 
 def run_demo(
@@ -101,9 +56,15 @@ def run_demo(
             chain.fund(store.address, 10**20)
         elif fund is not None:
             fund(store.address)
-        registry = Registry.deploy(chain.w3, store.signer, label=chain.label)
+        from okeios.chain.canonical import deploy_canonical
+
+        embedded_fund = chain.fund if chain.embedded is not None else None
+        registry, _ = deploy_canonical(
+            chain.w3, store.signer, label=chain.label, fund=embedded_fund
+        )
         echo(
-            f"AnchorRegistry at {registry.address} on {chain.label} (chain id {registry.chain_id})"
+            f"the canonical AnchorRegistry at {registry.address} on {chain.label} "
+            f"(chain id {registry.chain_id})"
         )
         policy = TrustPolicy(
             authors=[store.address, clinician.address],
@@ -279,7 +240,9 @@ def run_demo(
         lookalike = Registry.deploy(chain.w3, impostor, label=chain.label)
         moved = dataclasses.replace(
             bundle,
-            anchor=dataclasses.replace(bundle.anchor, registry=from_hex(lookalike.address)),
+            anchor=dataclasses.replace(
+                bundle.anchor, registry=from_hex(lookalike.address, any_case=True)
+            ),
         )
         verdict = verify_bundle(moved, policy, chain=view).verdict(Property.ANCHORING)
         checks.append(not verdict.passed)

@@ -27,6 +27,7 @@ from typing import Any
 from okeios.config import TrustConfig
 from okeios.errors import InputError
 from okeios.protocol.anchors import ChainView
+from okeios.protocol.hexcodec import from_hex
 from okeios.verify.identity import Authority
 from okeios.verify.policy import TrustPolicy
 
@@ -183,6 +184,7 @@ def _anchor_old(args: argparse.Namespace) -> Callable[[Any, str], object] | None
 
 
 def _cmd_authors_audit(args: argparse.Namespace) -> int:
+    from okeios.cli import options as o
     from okeios.cli.options import home as resolve_home
     from okeios.verify.identity_audit import audit_identity
 
@@ -205,16 +207,21 @@ def _cmd_authors_audit(args: argparse.Namespace) -> int:
             report = audit_identity(lines, organisation=args.org, chain=registry, at=at)
     else:
         report = audit_identity(lines, organisation=args.org, chain=None, at=at)
+    safe = o.safe  # everything below came from the log file
     text = [
-        f"identity audit of {report.organisation}: {'PASS' if report.passed else 'FAIL'} "
-        f"({report.events} events, publisher keys {', '.join(report.publishers)}"
+        f"identity audit of {safe(report.organisation)}: {'PASS' if report.passed else 'FAIL'} "
+        f"({report.events} events, publisher keys {safe(', '.join(report.publishers))}"
         + ("" if report.chain_checked else "; no chain: times not proven")
         + ")"
     ]
     text += [
-        f"  [{f['kind']}] "
-        + (f"entry {f['index']} {f['event']} by {f['author']}: " if "index" in f else "")
-        + f["detail"]
+        f"  [{safe(f['kind'])}] "
+        + (
+            f"entry {safe(f['index'])} {safe(f['event'])} by {safe(f['author'])}: "
+            if "index" in f
+            else ""
+        )
+        + safe(f["detail"])
         for f in report.findings
     ]
     _print(args, report.to_dict(), "\n".join(text))
@@ -222,7 +229,7 @@ def _cmd_authors_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_rotate_key(args: argparse.Namespace) -> int:
-    key = bytes.fromhex(args.key.removeprefix("0x")) if args.key else None
+    key = from_hex(args.key, "--key", size=32, prefix=False, any_case=True) if args.key else None
     with _store(args) as store:
         anchored = store.journal.anchored_for(0) is not None
         if anchored and not args.chain:
@@ -275,13 +282,13 @@ def register(command: Command) -> None:
         return q
 
     q = verb("add", "authorise an author key (logs an AUTHORISE)", _cmd_authors_add)
-    q.add_argument("address", metavar="ADDRESS")
+    q.add_argument("address", metavar="ADDRESS", help="the author key's address")
     q.add_argument("--role", required=True, help="for example physician, nurse, device")
     q.add_argument("--from", dest="not_before", metavar="TIME", help="default: now")
     q.add_argument("--until", dest="not_after", metavar="TIME", help="default: no end")
     o.purpose_option(q)
     q = verb("revoke", "deauthorise an author key (logs a DEAUTHORISE)", _cmd_authors_revoke)
-    q.add_argument("address", metavar="ADDRESS")
+    q.add_argument("address", metavar="ADDRESS", help="the author key's address")
     q.add_argument(
         "--from",
         dest="effective",
@@ -294,7 +301,7 @@ def register(command: Command) -> None:
     q = verb("export", "write the key history verifiers need", _cmd_authors_export)
     o.output_option(q)
     q = verb("affected", "the events of a key that no longer verify (audit)", _cmd_authors_affected)
-    q.add_argument("address", metavar="ADDRESS")
+    q.add_argument("address", metavar="ADDRESS", help="the author key's address")
     q = verb(
         "audit",
         "check every author of a published log (okeios log) against its identity events",

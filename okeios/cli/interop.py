@@ -1,7 +1,9 @@
 """Command-line glue for the standard formats (``docs/interop.md``):
 
-* ``okeios log --tiles DIR [--origin O] [--witness URL]...``: publish the log as C2SP tiles,
-  optionally gathering witness cosignatures on the checkpoint;
+* ``okeios log --tiles DIR [--witness URL... --witness-key VKEY...]``: publish the log as C2SP
+  tiles under its one origin, optionally gathering witness cosignatures on the checkpoint; every
+  line a witness answers is verified under the given witness keys before it is published, and
+  a dropped line makes the command exit 1;
 * ``okeios audit --tiles DIR|URL --cache DIR [--witness VKEY --quorum K]``: audit a tiled log,
   fetching only the tiles the cache lacks;
 * ``okeios sd-jwt export|verify``: a record's selective disclosure as an SD-JWT (RFC 9901).
@@ -32,13 +34,24 @@ WITNESS_SIZES = "witness-sizes.json"
 
 def add_log_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tiles", metavar="DIR", help="publish as C2SP tlog-tiles into this folder")
-    p.add_argument("--origin", help="the checkpoint origin (default okeios/0x<log id>)")
+    p.add_argument(
+        "--origin",
+        help="the checkpoint origin: only okeios/0x<log id>, a log's one origin, is accepted",
+    )
     p.add_argument(
         "--witness",
         action="append",
         default=[],
         metavar="URL",
         help="with --tiles: ask this witness to cosign the checkpoint (repeatable)",
+    )
+    p.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="with --witness: a witness's cosignature key; only lines verified under one of "
+        "these keys are published (repeatable)",
     )
 
 
@@ -63,11 +76,26 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
 
 def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
     """Publish the store's log as tiles (and gather cosignatures); returns a summary."""
-    from okeios.protocol.note import parse_note
+    from okeios.protocol.note import CosignatureVerifier, log_origin, parse_note, parse_vkey
     from okeios.protocol.tiles import CHECKPOINT_PATH
     from okeios.publish.tiles import publish_tiles
     from okeios.publish.witnessing import request_cosignatures
 
+    if args.origin is not None and args.origin != log_origin(store.log_id):
+        raise InputError(
+            f"--origin: a log has one origin, {log_origin(store.log_id)}; publishing it under "
+            "another would give witnesses and auditors a second history to keep"
+        )
+    keys: list[CosignatureVerifier] = []
+    for text in args.witness_key:
+        key = parse_vkey(text)
+        if not isinstance(key, CosignatureVerifier):
+            raise InputError(f"--witness-key {text[:40]!r} is not a cosignature/v1 key")
+        keys.append(key)
+    if args.witness and not keys:
+        raise InputError("--witness needs --witness-key VKEY: every cosignature is checked")
+    if keys and not args.witness:
+        raise InputError("--witness-key needs --witness URL")
     published = publish_tiles(
         args.tiles,
         signer=store.signer,
@@ -87,12 +115,18 @@ def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
         sizes_path = Path(store.home) / WITNESS_SIZES
         sizes = json.loads(sizes_path.read_text()) if sizes_path.exists() else {}
         note = parse_note(published.note)
-        outcome = request_cosignatures(note, store.publisher.log, args.witness, known_sizes=sizes)
+        outcome = request_cosignatures(
+            note, store.publisher.log, args.witness, witness_keys=keys, known_sizes=sizes
+        )
         note = note.with_signatures(outcome.cosignatures)
         (Path(args.tiles) / CHECKPOINT_PATH).write_bytes(note.to_bytes())
         sizes_path.write_text(json.dumps(sizes))
         summary["cosignatures"] = len(outcome.cosignatures)
         summary["refused"] = outcome.refusals
+        summary["dropped"] = {
+            url: [{"reason": reason, "detail": detail} for reason, detail in lines]
+            for url, lines in outcome.dropped.items()
+        }
     return summary
 
 
@@ -106,6 +140,11 @@ def tiles_text(summary: dict[str, Any]) -> str:
     if "cosignatures" in summary:
         lines.append(f"{summary['cosignatures']} witness cosignature(s)")
         lines.extend(f"witness {url} refused: {why}" for url, why in summary["refused"].items())
+        lines.extend(
+            f"witness {url}: line dropped, not published ({d['reason']}): {d['detail']}"
+            for url, dropped in summary["dropped"].items()
+            for d in dropped
+        )
     return "\n".join(lines)
 
 
@@ -133,20 +172,42 @@ def tiles_audit(
 
 
 def _cmd_sd_jwt(args: argparse.Namespace) -> int:
+    from okeios.cli import options as o
+
     if args.sd_jwt_command == "export":
         from okeios.publish.sdjwt import export_sd_jwt
         from okeios.publish.store import Store, resolve_home
 
         if not args.field:
             raise InputError("name at least one --field PATH to disclose")
+        from okeios.service import content_event
+
         with Store.open(resolve_home(args.home)) as store:
-            logged = store.find_event(args.record_id)
-            token = export_sd_jwt(store.publisher, logged.id, args.field)
+            event, unanchored = content_event(store, args.record_id)
+            token = export_sd_jwt(store.publisher, bytes.fromhex(event[2:]), args.field)
+        made: dict[str, Any] = {
+            "event": event,
+            "fields": list(args.field),
+            "anchored": unanchored is None,
+        }
+        if unanchored is not None:
+            made["notAnchored"] = unanchored
+            o.note(f"okeios sd-jwt export: warning: {unanchored}")
         if args.output and args.output != "-":
-            Path(args.output).write_text(token + "\n", encoding="ascii")
+            o.check_writable(args.output)
+            o.write_output(args.output, (token + "\n").encode("ascii"))
+            return o.done(
+                args,
+                {**made, "output": args.output},
+                f"{args.output}: SD-JWT of event {made['event']} disclosing "
+                f"{len(args.field)} field(s)",
+            )
+        if args.json:
+            print(json.dumps({**made, "sdJwt": token}, indent=2))
         else:
             print(token)
         return 0
+    from okeios.cli import options as o
     from okeios.errors import SdJwtError
     from okeios.protocol.sdjwt import verify_sd_jwt
 
@@ -157,7 +218,7 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"result": "fail", "reason": str(exc)}))
         else:
-            print(f"SD-JWT: FAIL {exc}")
+            print(f"SD-JWT: FAIL {o.safe(exc)}")
         return 1
     from okeios.protocol.canonical import canonicalize
 
@@ -172,17 +233,22 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
     if problem is not None:
         payload["reason"] = problem
     if args.json:
-        print(json.dumps(payload, indent=2))
+        o.print_json(payload)
     elif problem is not None:
-        print(f"SD-JWT: FAIL {problem}")
+        print(f"SD-JWT: FAIL {o.safe(problem)}")
     else:
-        print(f"SD-JWT: PASS issued by {verified.issuer} for event 0x{verified.tie.event_id.hex()}")
+        print(
+            f"SD-JWT: PASS issued by {o.safe(verified.issuer)} for event "
+            f"0x{verified.tie.event_id.hex()}"
+        )
         if args.bundle:
             print(
                 "  the bundle verifies offline and is about this event (anchoring: okeios verify)"
             )
         for path, value in verified.fields.items():
-            print(f"  field {path} = {value}")
+            # A value as its JSON text (a decimal as written, a string quoted), escaped.
+            text = canonicalize(value).decode("utf-8")
+            print(f"  field {o.safe(path)} = {o.safe(text)}")
     return 0 if problem is None else 1
 
 
@@ -197,6 +263,9 @@ def _tie_to_bundle(args: argparse.Namespace, verified: Any) -> str | None:
 
     if not args.author and not args.any_author:
         raise InputError("with --bundle, say whom to trust: --author ADDRESS or --any-author")
+    from okeios.cli.options import warn_anyone
+
+    warn_anyone(args)
     bundle = Bundle.load(Path(args.bundle).read_bytes())
     authors: Any = ANYONE if args.any_author else args.author
     report = verify_bundle(bundle, TrustPolicy(authors=authors, publishers=args.publisher))
@@ -210,6 +279,15 @@ def _tie_to_bundle(args: argparse.Namespace, verified: Any) -> str | None:
     return None
 
 
+def _global_options(p: argparse.ArgumentParser, o: Any) -> None:
+    """``--json``, ``--home``, ``-v``, ``-q`` after ``sd-jwt export|verify`` too."""
+    p.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object"
+    )
+    o.home_option(p)
+    o.verbosity_options(p)
+
+
 def register(
     command: Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser],
 ) -> None:
@@ -219,9 +297,12 @@ def register(
     p = command("sd-jwt", "export or verify a selective disclosure as an SD-JWT", _cmd_sd_jwt)
     sub = p.add_subparsers(dest="sd_jwt_command", required=True, metavar="ACTION")
     a = sub.add_parser("export", help="an SD-JWT of a record disclosing the named fields")
-    a.add_argument("record_id", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
-    a.add_argument("--field", action="append", metavar="PATH", help="JSON Pointer (repeatable)")
+    a.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
+    a.add_argument(
+        "--field", action="append", metavar="PATH", help="a JSON Pointer to disclose (repeatable)"
+    )
     o.output_option(a)
+    _global_options(a, o)
     v = sub.add_parser("verify", help="verify an okeios SD-JWT against its commitment")
     v.add_argument("file", metavar="FILE", help="the SD-JWT, - for stdin")
     v.add_argument(
@@ -233,5 +314,5 @@ def register(
         help="the record's proof bundle: verify it offline and check the SD-JWT is about its event",
     )
     o.authors_option(v, "with --bundle: a trusted author of its event (repeatable)")
-    v.add_argument("--any-author", action="store_true", help="with --bundle: trust any author")
-    v.add_argument("--json", action="store_true", help="print one JSON object")
+    o.any_options(v, when="with --bundle: ", publisher=False)
+    _global_options(v, o)

@@ -41,6 +41,7 @@ COMMAND_MODULES = (
     "okeios.cli.interop",
     "okeios.cli.witness",
     "okeios.cli.identity",
+    "okeios.cli.inspect_verb",
 )
 
 
@@ -100,14 +101,20 @@ def _parser() -> argparse.ArgumentParser:
         epilog=o.EXIT_CODES_HELP
         + " The okeios home is --home (before or after the verb), else $OKEIOS_HOME, else "
         "~/.okeios. A passphrase-protected store reads $OKEIOS_PASSPHRASE, or asks on a "
-        "terminal (no echo).",
+        "terminal (no echo). Chain defaults (URL for anchor, confirmations, timeouts) come from "
+        "okeios.toml in the home and $OKEIOS_CHAIN. `okeios inspect FILE` shows what a file "
+        "claims, unverified.",
     )
     parser.add_argument("--version", action="version", version=f"okeios {__version__}")
     parser.add_argument(
         "--home", metavar="DIR", default=None, help="the okeios home (also after the verb)"
     )
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="log more to stderr (-vv for debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log more to stderr (-vv for debug; -vvv also the libraries' own debug lines)",
     )
     parser.add_argument(
         "-q",
@@ -131,11 +138,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _report_error(args: argparse.Namespace, exc: OkeiosError) -> None:
-    kind = "chain error" if isinstance(exc, ChainError) else "error"
     if getattr(args, "json", False):
         print(json.dumps({"result": "undecided", "error": type(exc).__name__, "message": str(exc)}))
+    elif isinstance(exc, ChainError):  # "chain error" says the kind: no class name again
+        print(f"okeios: chain error: {o.safe(exc)}", file=sys.stderr)
     else:
-        print(f"okeios: {kind}: {type(exc).__name__}: {o.safe(exc)}", file=sys.stderr)
+        print(f"okeios: error: {type(exc).__name__}: {o.safe(exc)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     o.setup_logging(args)
     try:
+        o.apply_settings(args)
         code: int = args.func(args)
         sys.stdout.flush()
         return code

@@ -11,7 +11,6 @@ answers (:func:`open_pinned`), so a verb never reads anchors from a chain it did
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -57,6 +56,11 @@ DEFAULT_CHAIN_TIMEOUT = 30.0
 log = logging.getLogger("okeios")
 
 
+#: The help of a verb's RECORD argument: every verb resolves it with ``Store.find_event``.
+RECORD_HELP = "the record: its id or one of its event ids (0x-hex), or its FHIR Type/id"
+
+FORMAT_HELP = "binary (compact, the default) or json (readable, the same bundle)"
+
 # --- option blocks ----------------------------------------------------------------------------
 
 
@@ -91,7 +95,7 @@ def verbosity_options(p: argparse.ArgumentParser) -> None:
         "--verbose",
         action="count",
         default=argparse.SUPPRESS,
-        help="log more to stderr (-vv for debug)",
+        help="log more to stderr (-vv for debug; -vvv also the libraries' own debug lines)",
     )
     p.add_argument(
         "-q",
@@ -152,19 +156,68 @@ def trust_options(p: argparse.ArgumentParser) -> None:
     """``--author``/``--publisher`` (default: trust.json) and their explicit "anyone" forms."""
     authors_option(p, "a trusted author (repeatable; default: trust.json)")
     publishers_option(p, "a trusted publisher (repeatable; default: trust.json)")
-    p.add_argument("--any-author", action="store_true", help="trust any author")
-    p.add_argument("--any-publisher", action="store_true", help="trust any publisher")
+    any_options(p)
+
+
+def any_options(p: argparse.ArgumentParser, *, when: str = "", publisher: bool = True) -> None:
+    """``--any-author``/``--any-publisher`` (aliases ``--insecure-any-...``): trust anyone,
+    with a warning on stderr and an ``insecure`` member in the JSON, as the result then proves
+    only that *someone* signed."""
+    p.add_argument(
+        "--any-author",
+        "--insecure-any-author",
+        dest="any_author",
+        action="store_true",
+        help=when + "trust any author (INSECURE: proves only that someone signed; warns)",
+    )
+    if publisher:
+        p.add_argument(
+            "--any-publisher",
+            "--insecure-any-publisher",
+            dest="any_publisher",
+            action="store_true",
+            help=when + "trust any publisher (INSECURE: proves only that someone logged; warns)",
+        )
+
+
+_ANYONE: list[str] = []
+
+
+def warn_anyone(args: argparse.Namespace) -> None:
+    """Say loudly (stderr, even with ``-q``) that ``--any-author``/``--any-publisher`` trusted
+    nobody in particular; :func:`print_json` then adds an ``insecure`` member."""
+    who = [w for w in ("author", "publisher") if getattr(args, f"any_{w}", False)]
+    _ANYONE[:] = who
+    if who:
+        print(f"okeios: WARNING: {insecure_text(who)}", file=sys.stderr)
+
+
+def insecure_text(who: list[str]) -> str:
+    names = " and ".join(f"--any-{w}" for w in who)
+    roles = " or ".join(f"{w}s" for w in who)
+    return (
+        f"{names}: no {roles} were trusted; a pass proves only that some key signed, "
+        "not that anyone you trust did"
+    )
 
 
 def chain_options(p: argparse.ArgumentParser, *, default: str | None = None) -> None:
-    """``--chain``, ``--chain-id``, ``--registry``, ``--confirmations``, ``--chain-timeout``."""
+    """``--chain``, ``--chain-id``, ``--registry``, ``--confirmations``, ``--chain-timeout``.
+    With a ``default`` chain (``anchor``), ``$OKEIOS_CHAIN`` and ``okeios.toml`` come first
+    (:func:`apply_settings`)."""
     p.add_argument(
         "--chain",
         metavar="URL|embedded",
-        default=default,
+        default=None,
         help="an http(s) JSON-RPC URL, or 'embedded' (the in-process chain of this home)"
-        + (f" (default: {default})" if default else ""),
+        + (
+            f" (default: $OKEIOS_CHAIN, else okeios.toml's chain.url, else {default})"
+            if default
+            else ""
+        ),
     )
+    if default:
+        p.set_defaults(chain_default=default)
     p.add_argument(
         "--chain-id",
         type=int,
@@ -179,16 +232,18 @@ def chain_options(p: argparse.ArgumentParser, *, default: str | None = None) -> 
     p.add_argument(
         "--confirmations",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="blocks that make an anchor final (default 1)",
+        help="blocks that make an anchor final (default: okeios.toml's chain.confirmations, "
+        "else 1)",
     )
     p.add_argument(
         "--chain-timeout",
         type=float,
-        default=DEFAULT_CHAIN_TIMEOUT,
+        default=None,
         metavar="S",
-        help="give up on the chain after S seconds for the whole run (default 30): exit 2",
+        help="give up on the chain after S seconds for the whole run (default: okeios.toml's "
+        "chain.timeout, else 30): exit 2",
     )
 
 
@@ -227,7 +282,14 @@ def read_input(path: str, *, limit: int = MAX_INPUT, what: str = "file") -> byte
 
 
 def print_json(payload: Any) -> None:
-    print(json.dumps(payload, indent=2))
+    if _ANYONE and isinstance(payload, dict):
+        payload = {
+            **payload,
+            "insecure": {"anyone": list(_ANYONE), "warning": insecure_text(_ANYONE)},
+        }
+    from okeios.protocol.canonical import dumps_exact
+
+    print(dumps_exact(payload, indent=2))
 
 
 def done(args: argparse.Namespace, payload: dict[str, Any], text: str) -> int:
@@ -265,6 +327,13 @@ def safe(text: object) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def safe_lines(text: str) -> str:
+    """Multi-line text made by okeios (e.g. indented JSON, whose strings escape their own
+    newlines) with each line passed through :func:`safe`: its line breaks are kept, and
+    nothing else can act on the terminal."""
+    return "\n".join(safe(line) for line in text.split("\n"))
 
 
 def write_output(path: str, data: bytes, *, private: bool = False) -> None:
@@ -342,6 +411,22 @@ def store_passphrase(store_home: Path) -> str | None:
     return None
 
 
+RECIPIENT_PASSPHRASE_ENV = "OKEIOS_RECIPIENT_PASSPHRASE"
+
+
+def recipient_passphrase(path: str, *, confirm: bool = False) -> str:
+    """The passphrase of a recipient key file: ``$OKEIOS_RECIPIENT_PASSPHRASE``, else asked on
+    a terminal (no echo); without either, a usage error (exit 2)."""
+    if os.environ.get(RECIPIENT_PASSPHRASE_ENV):
+        return os.environ[RECIPIENT_PASSPHRASE_ENV]
+    asked = ask_passphrase(f"passphrase of the recipient key {path}: ", confirm=confirm)
+    if not asked:
+        raise UsageError(
+            f"{path} needs a passphrase: set ${RECIPIENT_PASSPHRASE_ENV}, or run on a terminal"
+        )
+    return asked
+
+
 def open_store(args: argparse.Namespace) -> Any:
     from okeios.publish.store import Store
 
@@ -390,12 +475,21 @@ def resolve_pin(args: argparse.Namespace, where: Path) -> ChainPin | None:
 
     if chain_id <= 0:
         raise UsageError(f"--chain-id must be positive, got {chain_id}")
+    from okeios.protocol.anchors import CANONICAL_REGISTRY
+
+    if checksum_address(registry) != CANONICAL_REGISTRY:
+        note(
+            f"warning: checking against the private registry {checksum_address(registry)} on "
+            f"chain {chain_id}, not the chain's canonical registry {CANONICAL_REGISTRY} "
+            "(an explicit opt-in: anchors elsewhere are not seen)"
+        )
     return ChainPin(spec, chain_id, checksum_address(registry))
 
 
 def partial_pin(args: argparse.Namespace, where: Path) -> tuple[int | None, str | None]:
     """The chain id and registry for ``--chain``, each from its flag first, then from
-    ``trust.json``; either may be unknown (``anchor`` deploys a registry when none is)."""
+        ``trust.json`` (whose pin names the chain's canonical registry unless a private one was
+    pinned); either may be unknown."""
     pinned = TrustConfig.load(where).chain(args.chain)
     flag_id = getattr(args, "chain_id", None)
     chain_id = flag_id if flag_id is not None else (pinned[0] if pinned else None)
@@ -423,6 +517,7 @@ def trust_policy(args: argparse.Namespace, where: Path, pin: ChainPin | None) ->
     from okeios.verify.policy import ANYONE, TrustPolicy
 
     trust = TrustConfig.load(where)
+    warn_anyone(args)
     authors: Any = ANYONE if args.any_author else (args.author or trust.authors)
     publishers: Any = ANYONE if args.any_publisher else (args.publisher or trust.publishers)
     orgs = organisations(args, trust)
@@ -488,6 +583,30 @@ def check_chain_id(view: Any, pin: ChainPin) -> None:
         )
 
 
+# --- settings -----------------------------------------------------------------------------------
+
+
+def apply_settings(args: argparse.Namespace) -> None:
+    """Fill the chain options no flag gave from ``okeios.toml`` in the home and
+    ``$OKEIOS_CHAIN`` (:class:`okeios.config.Settings`), then from the built-in defaults."""
+    anchoring = hasattr(args, "chain_default")  # anchor: the chain and its wait too
+    unset = [n for n in ("confirmations", "chain_timeout") if getattr(args, n, 0) is None]
+    if not unset and not anchoring:
+        return
+    from okeios.config import Settings
+
+    settings = Settings.load(home(args))
+    if getattr(args, "confirmations", 0) is None:
+        args.confirmations = settings.confirmations or 1
+    if getattr(args, "chain_timeout", 0) is None:
+        args.chain_timeout = settings.timeout or DEFAULT_CHAIN_TIMEOUT
+    if anchoring:
+        if args.timeout is None:
+            args.timeout = settings.anchor_timeout or 60.0
+        if not args.chain:
+            args.chain = settings.chain or args.chain_default
+
+
 # --- logging ------------------------------------------------------------------------------------
 
 
@@ -498,5 +617,9 @@ def setup_logging(args: argparse.Namespace) -> None:
         logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     )
     _QUIET[0] = bool(quiet)
-    logging.basicConfig(level=level, format="okeios: %(levelname)s: %(message)s", force=True)
+    _ANYONE.clear()
+    # Each line names its logger: okeios's own lines are "okeios...", a library's its own.
+    # Libraries (web3, urllib3) log below WARNING only from -vvv on.
+    library = logging.DEBUG if verbose >= 3 else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=library, format="%(name)s: %(levelname)s: %(message)s", force=True)
     log.setLevel(level)

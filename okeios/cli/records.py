@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from okeios.cli import options as o
 from okeios.errors import InputError, OkeiosError
+from okeios.protocol.canonical import dumps_exact
 from okeios.protocol.kinds import KINDS, RECORD_KINDS
 
 if TYPE_CHECKING:
@@ -176,7 +178,7 @@ class _AddReport:
             self._ids.write(sep + json.dumps(row["record"]))
             self._rows.write(sep + json.dumps(row))
         else:
-            name = f"  {row['resource']}" if row.get("resource") else ""
+            name = f"  {o.safe(row['resource'])}" if row.get("resource") else ""
             print(f"{row['record']}  {row['status']}{name}")
         self.total += 1
         now = self._clock()
@@ -310,7 +312,9 @@ def _records_all(args: argparse.Namespace, store: Any, match: RecordFilter) -> i
 
 def _print_record(r: Any) -> None:
     when = datetime.fromtimestamp(r.last_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    name = f"{r.resource_type}/{r.resource_id}" if r.resource_type else (r.resource_id or "-")
+    name = o.safe(
+        f"{r.resource_type}/{r.resource_id}" if r.resource_type else (r.resource_id or "-")
+    )
     gone = "  erased" if r.erased else ""
     print(
         f"0x{r.record_id.hex()}  {name:<40} v{r.version:<3} {r.events:>4} events  "
@@ -322,14 +326,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
     with _open(args) as store:
         content, info = store.show(args.record_id, args.version)
     if args.json:
-        print(json.dumps({**info, "content": content}))
+        print(dumps_exact({**info, "content": content}))
     else:
         print(
-            f"# {info['record']} {info['resource'] or ''} version {info['version']} of "
+            f"# {info['record']} {o.safe(info['resource'] or '')} version {info['version']} of "
             f"{info['versions']}, last event {info['lastEvent']}",
             file=sys.stderr,
         )
-        print(json.dumps(content, indent=2, ensure_ascii=False))
+        print(o.safe_lines(dumps_exact(content, indent=2, ensure_ascii=False)))
     return EXIT_OK
 
 
@@ -375,7 +379,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(json.dumps({"result": result, "size": size, "problems": problems}))
     else:
         for p in problems:
-            print(f"  {p}")
+            print(f"  {o.safe(p)}")
         print(f"store check: {'FAIL' if problems else 'PASS'} ({size} entries)")
     return EXIT_FAILED if problems else EXIT_OK
 

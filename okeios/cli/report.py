@@ -24,7 +24,9 @@ __all__ = ["chain_facts", "configure_report_parser", "run_report", "write_audit_
 
 def configure_report_parser(p: argparse.ArgumentParser) -> None:
     """The ``report`` verb's arguments (``--json`` and ``--home`` are added by main)."""
-    p.add_argument("record_id", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
+    from okeios.cli.options import RECORD_HELP
+
+    p.add_argument("record_id", metavar="RECORD_ID", help=RECORD_HELP)
     p.add_argument("--html", metavar="FILE", help="write the history as an HTML page")
     p.add_argument("--pdf", metavar="FILE", help="write it as PDF (needs Chromium)")
     p.add_argument("--chain", metavar="URL|embedded", help="also check the anchors on this chain")
@@ -32,7 +34,14 @@ def configure_report_parser(p: argparse.ArgumentParser) -> None:
         "--chain-id", type=int, metavar="N", help="the chain id to pin (with --registry)"
     )
     p.add_argument("--registry", metavar="ADDRESS", help="default: the one pinned for --chain")
-    p.add_argument("--confirmations", type=int, default=1, metavar="N")
+    p.add_argument(
+        "--confirmations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="blocks that make an anchor final (default: okeios.toml's chain.confirmations, "
+        "else 1)",
+    )
 
 
 def chain_facts(registry: Any) -> tuple[int | None, str | None]:
@@ -63,11 +72,23 @@ def write_audit_report(
     chain_id: int | None,
     registry: str | None,
     source: str | None,
+    chain_url: str | None = None,
+    log_sha256: str | None = None,
+    labels: Any = None,
 ) -> None:
     """Write the audit report's HTML page and/or PDF."""
     from okeios.report import audit_html, html_to_pdf
 
-    page = audit_html(report, lines, chain_id=chain_id, registry=registry, source=source)
+    page = audit_html(
+        report,
+        lines,
+        chain_id=chain_id,
+        registry=registry,
+        source=source,
+        chain_url=chain_url,
+        log_sha256=log_sha256,
+        labels=labels,
+    )
     if html:
         Path(html).write_text(page, encoding="utf-8")
     if pdf:
@@ -103,6 +124,7 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
     trust = TrustConfig.load(home)
     with Store.open(home) as store:
         record_id = store.find_event(args.record_id).record_id
+        label = store.identities.label(record_id)
         logged = [store.publisher.event(eid) for eid in store.event_ids_of(record_id)]
         bundles = []
         for item in logged:
@@ -134,7 +156,13 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
     chain_id, registry = (pin[0], pin[1]) if pin else (None, None)
     if args.html or args.pdf:
         page = record_html(
-            events, lineage=lineage, publisher=publisher, chain_id=chain_id, registry=registry
+            events,
+            lineage=lineage,
+            publisher=publisher,
+            chain_id=chain_id,
+            registry=registry,
+            label=label,
+            labels=trust.labels,
         )
         if args.html:
             Path(args.html).write_text(page, encoding="utf-8")
@@ -148,7 +176,7 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
         print(json.dumps(summary, indent=2))
     else:
         sys.stdout.write(_text(summary))
-    return 0 if lineage.get("result") == "pass" else 1
+    return {"pass": 0, "fail": 1}.get(str(lineage.get("result")), 2)
 
 
 def _summary(context: dict[str, Any], lineage: dict[str, Any]) -> dict[str, Any]:

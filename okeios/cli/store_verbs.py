@@ -19,6 +19,7 @@ from typing import Any
 from okeios.cli import options as o
 from okeios.config import TrustConfig
 from okeios.errors import InputError, OkeiosError
+from okeios.faults import fault_point
 from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.kinds import ACCESS_KINDS
 
@@ -37,7 +38,9 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     where = o.home(args)
     key = (
-        from_hex(args.key, "--key", size=32, error=o.UsageError, prefix=False) if args.key else None
+        from_hex(args.key, "--key", size=32, error=o.UsageError, prefix=False, any_case=True)
+        if args.key
+        else None
     )
     import os
 
@@ -79,8 +82,30 @@ def _fields(args: argparse.Namespace) -> list[str] | None:
     return list(args.field or [])
 
 
+#: The file ``export --all`` writes beside the bundles: file name to FHIR ``Type/id`` (null for
+#: a record logged without one).
+MANIFEST_NAME = "manifest.json"
+
+
+def _export_chain(args: argparse.Namespace) -> int | None:
+    """The chain id ``export --chain`` asks for: a number, or a chain pinned in trust.json
+    (``embedded`` or a URL, resolved without asking any node)."""
+    spec = getattr(args, "chain", None)
+    if spec is None:
+        return None
+    if spec.isdigit() and int(spec) > 0:
+        return int(spec)
+    from okeios.config import TrustConfig
+
+    pin = TrustConfig.load(o.home(args)).chain(spec)
+    if pin is None:
+        raise o.UsageError(f"--chain {spec!r}: no such chain pinned in trust.json; give its id")
+    return pin[0]
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     fields = _fields(args)
+    chain_id = _export_chain(args)
     suffix = ".json" if args.format == "json" else ".okb"
     if args.all:
         if not args.output:
@@ -88,19 +113,28 @@ def _cmd_export(args: argparse.Namespace) -> int:
         from okeios.files import private_dir
 
         out = private_dir(args.output) if not Path(args.output).is_dir() else Path(args.output)
+        manifest: dict[str, str | None] = {}
         with o.open_store(args) as store:
             rows = store.record_ids()
             with o.Progress("exporting", len(rows), force=args.progress) as progress:
                 for rid in rows:
                     bundle = store.export(
-                        to_hex(rid), fields=fields or (), reveal_all=fields is None
+                        to_hex(rid),
+                        fields=fields or (),
+                        reveal_all=fields is None,
+                        chain_id=chain_id,
                     )
-                    o.write_output(
-                        str(out / f"{to_hex(rid)}{suffix}"), _bundle_bytes(bundle, args.format)
-                    )
+                    name = f"{to_hex(rid)}{suffix}"
+                    o.write_output(str(out / name), _bundle_bytes(bundle, args.format))
+                    manifest[name] = store.identities.label(rid)
                     progress()
+        # Written last, whole: a manifest names only bundles that are there.
+        o.write_output(str(out / MANIFEST_NAME), (json.dumps(manifest, indent=2) + "\n").encode())
         shown = "every field" if fields is None else f"{len(fields)} named field(s)"
-        o.note(f"{len(rows)} bundles written to {out} (disclosing {shown})")
+        o.note(
+            f"{len(rows)} bundles written to {out} (disclosing {shown}); {MANIFEST_NAME} maps "
+            "each file to its FHIR Type/id"
+        )
         return o.EXIT_OK
     if not args.record_id:
         raise o.UsageError("give a RECORD_ID, or --all")
@@ -111,12 +145,28 @@ def _cmd_export(args: argparse.Namespace) -> int:
             "refusing to write a binary bundle to a terminal: use -o FILE or --format json"
         )
     with o.open_store(args) as store:
-        bundle = store.export(args.record_id, fields=fields or (), reveal_all=fields is None)
+        bundle = store.export(
+            args.record_id, fields=fields or (), reveal_all=fields is None, chain_id=chain_id
+        )
     data = _bundle_bytes(bundle, args.format)
     if args.output and args.output != "-":
         o.write_output(args.output, data)
-    else:
-        sys.stdout.buffer.write(data)
+        e = bundle.event.event
+        count = len(bundle.disclosure.fields)
+        payload: dict[str, Any] = {
+            "bundle": args.output,
+            "record": "0x" + e.record_id.hex(),
+            "event": "0x" + bundle.event.id.hex(),
+            "kind": str(e.kind),
+            "disclosed": [f.path for f in bundle.disclosure.fields],
+        }
+        return o.done(
+            args,
+            payload,
+            f"{args.output}: bundle of the {e.kind} {payload['event']}, "
+            f"{count} field(s) disclosed, {len(bundle.disclosure.digests) - count} hidden",
+        )
+    sys.stdout.buffer.write(data)
     return o.EXIT_OK
 
 
@@ -124,13 +174,31 @@ def _cmd_disclose(args: argparse.Namespace) -> int:
     if not args.field:
         raise o.UsageError("name at least one --field PATH to disclose")
     o.check_writable(args.output)
+    from okeios.service import content_event
+
     with o.open_store(args) as store:
-        bundle = store.export(args.record_id, fields=args.field)
+        event, unanchored = content_event(store, args.record_id)
+        bundle = store.export(event, fields=args.field)
     o.write_output(args.output, _bundle_bytes(bundle, args.format))
     shown = [f.path for f in bundle.disclosure.fields]
     hidden = len(bundle.disclosure.digests) - len(shown)
-    payload = {"bundle": args.output, "disclosed": shown, "hidden": hidden}
-    return o.done(args, payload, f"{args.output}: {len(shown)} field(s) disclosed, {hidden} hidden")
+    kind = str(bundle.event.event.kind)
+    payload = {
+        "bundle": args.output,
+        "event": event,
+        "kind": kind,
+        "anchored": unanchored is None,
+        "disclosed": shown,
+        "hidden": hidden,
+    }
+    if unanchored is not None:
+        payload["notAnchored"] = unanchored
+        o.note(f"okeios disclose: warning: {unanchored}")
+    return o.done(
+        args,
+        payload,
+        f"{args.output}: {len(shown)} field(s) of the {kind} {event} disclosed, {hidden} hidden",
+    )
 
 
 def _cmd_recipient(args: argparse.Namespace) -> int:
@@ -145,9 +213,13 @@ def _cmd_recipient(args: argparse.Namespace) -> int:
     signer = LocalSigner.generate()
     key = RecipientPrivateKey.generate(Suite(args.suite))
     binding = bind_recipient_key(key.public_key(), signer)
-    o.write_output(
-        str(out), dump_recipient_key(signer.address, signer.private_key, key), private=True
-    )
+    document = dump_recipient_key(signer.address, signer.private_key, key)
+    if args.passphrase:
+        from okeios.crypto.keyfile import protect_secret
+
+        phrase = o.recipient_passphrase(str(out), confirm=True)
+        document = protect_secret(document, phrase)
+    o.write_output(str(out), document, private=True)
     o.write_output(str(binding_path), binding.to_json().encode())
     payload = {"address": signer.address, "key": str(out), "binding": str(binding_path)}
     text = (
@@ -165,17 +237,31 @@ def _cmd_grant(args: argparse.Namespace) -> int:
         o.read_input(args.recipient, limit=1 << 20, what="binding")
     )
     with o.open_store(args) as store:
-        share = store.access.grant(args.record_id, binding, purpose=args.purpose)
+        share = store.access.grant(
+            args.record_id, binding, purpose=args.purpose, deliver=args.output
+        )
+        resumed = store.access.resumed
+        fault_point("grant-share")
         try:
             o.write_output(args.output, share.to_json().encode(), private=True)
         except OkeiosError as exc:
             raise InputError(
-                f"the GRANT is logged but its share could not be written ({exc}); write it "
-                f"again with `okeios share {args.record_id} --recipient {share.recipient} "
-                "-o FILE`"
+                f"the GRANT is logged but its share could not be written ({exc}); run the same "
+                "`okeios grant` again to write it"
             ) from exc
-    payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
-    return o.done(args, payload, f"granted {share.recipient}; share written to {args.output}")
+        store.access.delivered(args.record_id, share.recipient)
+    payload = {
+        "record": args.record_id,
+        "recipient": share.recipient,
+        "share": args.output,
+        "resumed": resumed,
+    }
+    text = f"granted {share.recipient}; share written to {args.output}"
+    if resumed:
+        text = f"{share.recipient} was granted before (its share was never written); " + (
+            f"share written to {args.output}"
+        )
+    return o.done(args, payload, text)
 
 
 def _cmd_share(args: argparse.Namespace) -> int:
@@ -207,9 +293,20 @@ def _cmd_erase(args: argparse.Namespace) -> int:
         f"erase record {args.record_id}? Its keys and salts are destroyed; this cannot be undone",
     )
     with o.open_store(args) as store:
-        logged = store.access.erase(args.record_id, purpose=args.purpose)
-    payload = {"record": args.record_id, "erased": True, "event": to_hex(logged.id)}
-    return o.done(args, payload, f"erased: keys and salts destroyed (event {to_hex(logged.id)})")
+        logged = store.access.erase(args.record_id, purpose=args.purpose, wait=args.wait)
+        purge = store.access.last_purge
+    verified = purge.describe() if purge is not None else "verified before"
+    payload = {
+        "record": args.record_id,
+        "erased": True,
+        "event": to_hex(logged.id),
+        "verified": verified,
+    }
+    return o.done(
+        args,
+        payload,
+        f"erased: keys and salts destroyed (event {to_hex(logged.id)}); {verified}",
+    )
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
@@ -270,7 +367,10 @@ def _cmd_log(args: argparse.Namespace) -> int:
 
         with o.open_store(args) as store:
             summary = interop.publish_tiles_cmd(args, store)
-        return o.done(args, summary, interop.tiles_text(summary))
+        o.done(args, summary, interop.tiles_text(summary))
+        # A witness that answered lines which do not verify was caught, and its lines kept out
+        # of the published note: the tiles are out, but the witnessing did not go as asked.
+        return o.EXIT_FAILED if summary.get("dropped") else o.EXIT_OK
     if not args.output:
         raise o.UsageError("give -o FILE (a JSON lines log) or --tiles DIR")
     o.check_writable(args.output)
@@ -324,7 +424,12 @@ def register(sub: Any) -> None:
         "resource) or NDJSON (one resource per line, read line by line, any length); a "
         "resource or a Bundle is read whole, up to 64 MiB; anything else is refused",
     )
-    p.add_argument("--key", metavar="KEY", help="the identity of one non-FHIR JSON record")
+    p.add_argument(
+        "--key",
+        metavar="KEY",
+        help="the identity of one non-FHIR JSON record (not of the Type/id shape of a FHIR "
+        "identity, unless the document is that resource)",
+    )
     p.add_argument(
         "--new", action="store_true", help="log every resource as a new record, identity ignored"
     )
@@ -347,7 +452,7 @@ def register(sub: Any) -> None:
         "write the proof bundle of a record; discloses no field unless asked",
         _cmd_export,
     )
-    p.add_argument("record_id", nargs="?", metavar="RECORD_ID", help="record (or event) id, 0x-hex")
+    p.add_argument("record_id", nargs="?", metavar="RECORD_ID", help=o.RECORD_HELP)
     o.output_option(p, "output file (a folder with --all)")
     p.add_argument(
         "--field",
@@ -360,22 +465,39 @@ def register(sub: Any) -> None:
         action="store_true",
         help="disclose every field of the record (its full plaintext) in the bundle",
     )
-    p.add_argument("--format", choices=("binary", "json"), default="binary")
-    p.add_argument("--all", action="store_true", help="export every record into the -o folder")
+    p.add_argument("--format", choices=("binary", "json"), default="binary", help=o.FORMAT_HELP)
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="export every record into the -o folder, with manifest.json mapping each file "
+        "to its FHIR Type/id",
+    )
+    p.add_argument(
+        "--chain",
+        metavar="ID|URL|embedded",
+        help="cite an anchor on this chain only (a chain id, or a chain pinned in trust.json); "
+        "exit 2 if no anchor there holds the record yet. Default: the smallest anchor on any",
+    )
     o.progress_option(p)
 
     p = o.command(sub, "disclose", "write a bundle revealing only some fields", _cmd_disclose)
-    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
     p.add_argument(
         "--field", action="append", metavar="PATH", help="a JSON Pointer to disclose (repeatable)"
     )
     o.output_option(p, "the bundle file", required=True)
-    p.add_argument("--format", choices=("binary", "json"), default="binary")
+    p.add_argument("--format", choices=("binary", "json"), default="binary", help=o.FORMAT_HELP)
 
     p = o.command(
         sub, "recipient", "create a recipient key and its signed public binding", _cmd_recipient
     )
     o.output_option(p, "the private key file (mode 0600)", required=True)
+    p.add_argument(
+        "--passphrase",
+        action="store_true",
+        help="seal the key file under a passphrase (Argon2id, as the store's key): from "
+        "$OKEIOS_RECIPIENT_PASSPHRASE, else asked on the terminal; decrypt then asks for it",
+    )
     p.add_argument(
         "--binding", metavar="FILE", help="the public binding (default FILE.binding.json)"
     )
@@ -387,7 +509,7 @@ def register(sub: Any) -> None:
     )
 
     p = o.command(sub, "grant", "give a recipient access to a record (logs a GRANT)", _cmd_grant)
-    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
     p.add_argument(
         "--recipient", required=True, metavar="BINDING", help="the recipient's binding file"
     )
@@ -400,18 +522,18 @@ def register(sub: Any) -> None:
         "write again the share of a recipient granted access (logs nothing)",
         _cmd_share,
     )
-    p.add_argument("record_id", metavar="RECORD_ID")
-    p.add_argument("--recipient", required=True, metavar="ADDRESS")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
+    p.add_argument("--recipient", required=True, metavar="ADDRESS", help="the recipient's address")
     o.share_output_option(p)
 
     p = o.command(sub, "revoke", "stop a recipient's access (logs a REVOKE)", _cmd_revoke)
-    p.add_argument("record_id", metavar="RECORD_ID")
-    p.add_argument("--recipient", required=True, metavar="ADDRESS")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
+    p.add_argument("--recipient", required=True, metavar="ADDRESS", help="the recipient's address")
     o.purpose_option(p, "why access is revoked")
 
     p = o.command(sub, "access", "log an access receipt: who read a record, and why", _cmd_access)
-    p.add_argument("record_id", metavar="RECORD_ID")
-    p.add_argument("--reader", required=True, metavar="ADDRESS")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
+    p.add_argument("--reader", required=True, metavar="ADDRESS", help="who read the record")
     o.purpose_option(p, "why the record was read")
 
     p = o.command(
@@ -420,9 +542,17 @@ def register(sub: Any) -> None:
         "crypto-shred a record (logs an ERASE); irreversible, so it asks first",
         _cmd_erase,
     )
-    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
     o.purpose_option(p, "why the record is erased")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (for scripts)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for readers of the store before saying the erasure is pending "
+        "(exit 2; run erase again to finish); default 10",
+    )
 
     p = o.command(
         sub,
@@ -430,12 +560,12 @@ def register(sub: Any) -> None:
         "list a record's events: versions, grants, revocations, erasure",
         _cmd_history,
     )
-    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
 
     p = o.command(
         sub, "fhir", "a record's history as FHIR R4 Provenance and AuditEvent resources", _cmd_fhir
     )
-    p.add_argument("record_id", metavar="RECORD_ID")
+    p.add_argument("record_id", metavar="RECORD_ID", help=o.RECORD_HELP)
     o.output_option(p)
 
     from okeios.cli import interop

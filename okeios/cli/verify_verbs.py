@@ -7,12 +7,14 @@ exit-code rule: 0 every required verdict passed, 1 a verdict failed, 2 could not
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from okeios.cli import identity
 from okeios.cli import options as o
+from okeios.config import TrustConfig
 from okeios.errors import OkeiosError
 
 __all__ = ["register"]
@@ -89,6 +91,13 @@ def _verify_all(args: argparse.Namespace, policy: Any, record: bytes | None, vie
             except OkeiosError as exc:  # this file could not be checked: say so, go on
                 results.append((name, None, f"{type(exc).__name__}: {exc}"))
             progress()
+    # Bundles of one event that disagree are the author's equivocation, whichever passed alone.
+    from okeios.verify.bulk import mark_equivocations
+
+    read = [i for i, (_, r, _) in enumerate(results) if r is not None]
+    marked = mark_equivocations([results[i][1] for i in read])
+    for i, report in zip(read, marked, strict=True):
+        results[i] = (results[i][0], report, None)
     outcomes = [str(r.outcome) if r is not None else "undecided" for _, r, _ in results]
     overall = combine(outcomes)
     if args.json:
@@ -153,9 +162,15 @@ def _lineage(args: argparse.Namespace, policy: Any, view: Any) -> int:
 
 
 def _load_recipient_key(path: str) -> Any:
+    """A recipient key file, opened with its passphrase first when it is sealed under one
+    (``okeios recipient --passphrase``)."""
+    from okeios.crypto.keyfile import PROTECTED_FORMAT, unprotect_secret
     from okeios.crypto.recipient_file import load_recipient_key
 
-    return load_recipient_key(o.read_input(path, limit=1 << 20, what="key file"), path)
+    data = o.read_input(path, limit=1 << 20, what="key file")
+    if f'"format": "{PROTECTED_FORMAT}"'.encode() in data:  # load_* then checks it whole
+        data = unprotect_secret(data, o.recipient_passphrase(path))
+    return load_recipient_key(data, path)
 
 
 def _cmd_decrypt(args: argparse.Namespace) -> int:
@@ -175,19 +190,83 @@ def _cmd_decrypt(args: argparse.Namespace) -> int:
         with o.open_pinned(pin, where, timeout=args.chain_timeout) as (_handle, view):
             record, report = open_share(share, key, policy, chain=view)
     outcome = str(report.outcome)
+    revocation = _revocation(args, share)
+    if revocation.get("revoked"):
+        outcome = "fail"  # the publisher withdrew this recipient's access: not to be used
     written = None
     if outcome == "pass" and args.output:  # only verified plaintext is ever written
         o.write_output(args.output, record + b"\n", private=True)
         written = args.output
     if args.json:
-        o.print_json({**report_dict(report, False), "output": written})
+        o.print_json(
+            {
+                **report_dict(report, False),
+                "result": outcome,
+                "output": written,
+                "revocation": revocation,
+            }
+        )
     else:
         print(report_text(args.share, report, False), file=sys.stderr if not args.output else None)
+        o.note(f"revocation: {revocation['detail']}")
         if outcome != "pass":
             o.note("the record is not shown or written: it did not verify")
         elif not args.output:
             sys.stdout.buffer.write(record + b"\n")
     return exit_code(outcome)
+
+
+def _revocation(args: argparse.Namespace, share: Any) -> dict[str, Any]:
+    """Whether the share's grant was revoked, as far as the publisher's published log
+    (``--log FILE``) tells: a REVOKE of this recipient for this record after the GRANT, signed
+    by the share's publisher. Without ``--log``, not checked, and said so."""
+    event = share.bundle.event.event
+    if not args.log:
+        return {
+            "checked": False,
+            "detail": "NOT CHECKED: a share opens after its grant was revoked too; pass --log "
+            "FILE (the publisher's published log, okeios log -o) to check it was not",
+        }
+    from okeios.protocol.events import EventKind
+    from okeios.protocol.logfile import read_log
+
+    with open(args.log, encoding="utf-8") as fh:
+        parsed = read_log(fh)
+    publisher = share.bundle.checkpoint.publisher
+    if parsed.publisher != publisher:
+        raise o.UsageError(
+            f"{args.log} is the log of {parsed.publisher}, the share's publisher is {publisher}"
+        )
+    last: tuple[int, Any] | None = None  # the latest GRANT or REVOKE of this recipient
+    for position, signed, _ in parsed.entries:
+        if signed is None:
+            continue
+        e = signed.event
+        if (
+            e.kind in (EventKind.GRANT, EventKind.REVOKE)
+            and e.record_id == event.record_id
+            and e.subject == share.recipient
+            and signed.recover() in (e.author, publisher)
+        ):
+            last = (position, signed)
+    if last is not None and last[1].event.kind is EventKind.REVOKE:
+        position, signed = last
+        return {
+            "checked": True,
+            "revoked": True,
+            "event": "0x" + signed.id.hex(),
+            "index": position,
+            "detail": f"REVOKED: the publisher revoked {share.recipient}'s access at entry "
+            f"{position} ({signed.event.purpose or 'no purpose given'}): do not use this "
+            "record",
+        }
+    return {
+        "checked": True,
+        "revoked": False,
+        "entries": len(parsed.entries),
+        "detail": f"not revoked in the {len(parsed.entries)} entries of {args.log} (a later "
+        "log may say otherwise)",
+    }
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -199,6 +278,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     where = o.home(args)
     pin = o.resolve_pin(args, where)
     lines: list[str] = []
+    data = b""
     if args.log:
         data = o.read_input(args.log, limit=1 << 32, what="log file")
         try:
@@ -243,6 +323,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             pdf=args.pdf,
             chain_id=pin.chain_id if pin is not None else None,
             registry=pin.registry if pin is not None else None,
+            chain_url=pin.spec if pin is not None else None,
+            log_sha256=hashlib.sha256(data).hexdigest() if args.log else None,
+            labels=TrustConfig.load(where).labels,
             source=Path(source).name,
         )
     d = report.to_dict()
@@ -252,13 +335,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     else:
         print(
             f"audit of {o.safe(source)}: {headline}  ({d['counts']['entries']} entries, "
-            f"{d['counts']['records']} records, {d['counts']['anchors']} anchors)"
+            f"{d['counts']['records']} records, {d['counts']['anchors']} anchors vouching for "
+            f"the first {d['counts']['anchoredEntries']} entries)"
         )
         for kind, first in d["firstOfEachKind"].items():
-            print(
-                f"  {kind} x{d['defectCounts'][kind]}: first at {first['index']}: "
-                f"{o.safe(first['detail'])}"
-            )
+            at = "" if first["index"] is None else f" at entry {first['index']}"
+            print(f"  {kind} x{d['defectCounts'][kind]}: first{at}: {o.safe(first['detail'])}")
     return exit_code(outcome)
 
 
@@ -326,8 +408,14 @@ def register(sub: Any) -> None:
     o.output_option(p, "write the page here (default: stdout)")
 
     p = o.command(sub, "decrypt", "open a share with a recipient key and verify it", _cmd_decrypt)
-    p.add_argument("share", metavar="SHARE")
+    p.add_argument("share", metavar="SHARE", help="the share file a grant wrote (okeios grant -o)")
     p.add_argument("--key", required=True, metavar="FILE", help="the recipient's private key file")
+    p.add_argument(
+        "--log",
+        metavar="FILE",
+        help="the publisher's published log (okeios log -o): check the grant was not revoked "
+        "(default: not checked, and said so)",
+    )
     o.output_option(p, "write the record here, mode 0600, only if it verified (default stdout)")
     o.chain_options(p)
     o.trust_options(p)
@@ -336,7 +424,12 @@ def register(sub: Any) -> None:
     p = o.command(sub, "audit", "audit a published log against a publisher's anchors", _cmd_audit)
     p.add_argument("--log", metavar="FILE", help="the publisher's log file")
     interop.add_audit_options(p)
-    p.add_argument("--publisher", required=True, metavar="ADDRESS")
+    p.add_argument(
+        "--publisher",
+        required=True,
+        metavar="ADDRESS",
+        help="the publisher whose log is audited (its first key, as pinned)",
+    )
     o.chain_options(p)
     o.require_option(p)
     o.authors_option(p, "allowed authors (default: any)")

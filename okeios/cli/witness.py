@@ -1,13 +1,14 @@
 """``okeios witness``: a minimal C2SP tlog-witness.
 
 Its folder (``--dir``) holds ``witness.key`` (the Ed25519 cosignature key, private, in the
-``PRIVATE+KEY+name+id+key`` text form) and ``state.json`` (per log origin: the trusted log keys
+``PRIVATE+KEY+name+id+key`` text form) and ``state.json`` (per log id: the log's one note key
 and the latest cosigned checkpoint).
 
 * ``okeios witness init --dir D --name NAME``: create the key; prints the verifier key (vkey)
   that verifiers put in their policy (``okeios audit --witness VKEY``);
-* ``okeios witness add-log --dir D --origin ORIGIN --vkey VKEY``: trust a log's note key (the
-  vkey ``okeios log --tiles`` prints);
+* ``okeios witness add-log --dir D --origin ORIGIN --vkey VKEY [--replace]``: trust a log's
+  note key (the vkey ``okeios log --tiles`` prints); ``ORIGIN`` must be the log's one origin
+  ``okeios/0x<log id>``, and a second key for a known log is refused unless ``--replace``;
 * ``okeios witness add-checkpoint --dir D REQUEST``: answer one ``add-checkpoint`` request body
   from a file (``-`` for stdin): prints the cosignature line and exits 0, or prints the HTTP
   status and reason and exits 1;
@@ -78,8 +79,8 @@ def _cmd(args: argparse.Namespace) -> int:
         _print(args, {"vkey": w.vkey()}, w.vkey())
         return 0
     if action == "add-log":
-        w.add_log(args.origin, args.vkey)
-        _print(args, {"origin": args.origin, "keys": args.vkey}, f"trusting {args.origin}")
+        w.add_log(args.origin, args.vkey, replace=args.replace)
+        _print(args, {"origin": args.origin, "key": args.vkey}, f"trusting {args.origin}")
         return 0
     if action == "add-checkpoint":
         path = args.request
@@ -89,7 +90,9 @@ def _cmd(args: argparse.Namespace) -> int:
         if status == 200:
             sys.stdout.write(text)
             return 0
-        print(f"okeios witness: {status}: {text.strip()}", file=sys.stderr)
+        from okeios.cli.options import safe
+
+        print(f"okeios witness: {status}: {safe(text.strip())}", file=sys.stderr)
         return 1
     server = serve_witness(w, args.host, args.port)
     host, port = server.server_address[:2]
@@ -113,17 +116,26 @@ def register(
     def action(name: str, help_: str) -> argparse.ArgumentParser:
         a = sub.add_parser(name, help=help_, description=help_)
         a.add_argument("--dir", required=True, metavar="DIR", help="the witness's folder")
-        a.add_argument("--json", action="store_true", help="print one JSON object")
+        a.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object"
+        )
+        from okeios.cli import options as o
+
+        o.home_option(a)
+        o.verbosity_options(a)
         return a
 
     a = action("init", "create the witness key; prints its verifier key")
     a.add_argument("--name", required=True, help="the witness name, e.g. witness.example.org/w1")
     action("vkey", "print the witness's verifier key")
     a = action("add-log", "trust a log's note key for its origin")
-    a.add_argument("--origin", required=True, help="the log's checkpoint origin line")
-    a.add_argument("--vkey", required=True, action="append", help="the log's note vkey")
+    a.add_argument("--origin", required=True, help="the log's one origin, okeios/0x<log id>")
+    a.add_argument("--vkey", required=True, help="the log's note vkey")
+    a.add_argument(
+        "--replace", action="store_true", help="replace the log's note key (after a rotation)"
+    )
     a = action("add-checkpoint", "answer one add-checkpoint request body (exit 1 if refused)")
     a.add_argument("request", metavar="REQUEST", help="the request body file, - for stdin")
     a = action("serve", "serve POST /add-checkpoint over HTTP")
-    a.add_argument("--host", default="127.0.0.1")
+    a.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     a.add_argument("--port", type=int, default=0, help="default: any free port")

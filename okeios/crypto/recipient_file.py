@@ -4,7 +4,9 @@ signs its key binding) and its HPKE private key, as strict JSON::
     {"format": "okeios-recipient-key", "version": 1, "address": "0x...",
      "ethereumKey": "0x...", "suite": "x25519", "hpkeKey": "0x..."}
 
-It is a secret: the command line writes it with mode 0600, atomically. Reading it is strict (no
+It is a secret: the command line writes it with mode 0600, atomically, and with
+``okeios recipient --passphrase`` sealed whole under a passphrase
+(:func:`okeios.crypto.keyfile.protect_secret`). Reading it is strict (no
 unknown or missing members, no duplicate keys, hex byte strings, at most 64 KiB) and every
 failure is a :class:`~okeios.errors.RecipientError` naming the file.
 """

@@ -169,7 +169,12 @@ class Bundle:
         if major != MAJOR_VERSION:
             raise UnsupportedVersionError(_version_message(major))
         body = data[len(_HEADER) :]
-        budget = _ElementBudget()
+        # Every element takes at least one byte: a body no longer than the budget cannot
+        # exceed it, and is decoded without counting.
+        hooks: dict[str, Any] = {}
+        if len(body) > MAX_ELEMENTS:
+            budget = _ElementBudget()
+            hooks = {"list_hook": budget.list, "object_hook": budget.map}
         try:
             raw = msgpack.unpackb(
                 body,
@@ -178,8 +183,7 @@ class Bundle:
                 strict_map_key=True,
                 max_array_len=MAX_ELEMENTS,
                 max_map_len=MAX_ELEMENTS,
-                list_hook=budget.list,
-                object_hook=budget.map,
+                **hooks,
             )
         except _TooLargeError as exc:
             raise EncodingError(str(exc)) from exc
@@ -313,7 +317,7 @@ def _to_body(b: Bundle, *, hexify: bool = False) -> dict[str, Any]:
         return to_hex(value) if hexify else value
 
     def addr(value: str) -> Any:
-        return value if hexify else from_hex(value)
+        return value if hexify else from_hex(value, any_case=True)
 
     e = b.event.event
     c = b.checkpoint
@@ -414,6 +418,8 @@ def _map(value: Any, keys: Sequence[str], where: str) -> list[Any]:
 def _path(value: Any, where: str) -> tuple[str | int, ...]:
     """A typed path: an array of member names (text) and array indices (unsigned integers)."""
     tokens = _list(value, where)
+    if all(type(t) is str or (type(t) is int and 0 <= t < _U64) for t in tokens):
+        return tuple(tokens)  # what the loop below gives, without a call per token
     out: list[str | int] = []
     for i, t in enumerate(tokens):
         if isinstance(t, str):
@@ -503,12 +509,31 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
     signed = SignedEvent(event, _fixed(read, sig, "signature", 65))
 
     digests_raw, fields_raw = _map(disc, _DISCLOSURE_KEYS, "disclosure")
-    digests = tuple(
-        h32(d, f"disclosure.digests[{i}]")
-        for i, d in enumerate(_list(digests_raw, "disclosure.digests"))
-    )
+    listed = _list(digests_raw, "disclosure.digests")
+    if read is _bin and all(type(d) is bytes and len(d) == 32 for d in listed):
+        digests = tuple(listed)  # what h32 gives each of them, without a call per digest
+    else:
+        digests = tuple(h32(d, f"disclosure.digests[{i}]") for i, d in enumerate(listed))
     fields: list[DisclosedField] = []
     for i, f in enumerate(_list(fields_raw, "disclosure.fields")):
+        if read is _bin and type(f) is list and len(f) == 3:
+            # the common case checked in one go: what the general code below accepts
+            path, salt, value = f
+            if (
+                type(path) is list
+                and type(salt) is bytes
+                and len(salt) == 16
+                and type(value) is bytes
+                and all(type(t) is str or (type(t) is int and 0 <= t < _U64) for t in path)
+            ):
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass  # the general code names the error
+                else:
+                    tokens = tuple(path)
+                    fields.append(DisclosedField._known(tokens, salt, value, path_bytes(tokens)))
+                    continue
         where = f"disclosure.fields[{i}]"
         if read is _unhex:
             path, salt, value = _map(f, _FIELD_KEYS, where)
@@ -523,12 +548,10 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
                 value_bytes.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise EncodingError(f"{where}.value: not UTF-8") from exc
-        fields.append(
-            DisclosedField(
-                _path(path, f"{where}.path"), _fixed(read, salt, f"{where}.salt", 16), value_bytes
-            )
-        )
-    order = [path_bytes(f.tokens) for f in fields]
+        tokens = _path(path, f"{where}.path")
+        salt_bytes = _fixed(read, salt, f"{where}.salt", 16)
+        fields.append(DisclosedField._known(tokens, salt_bytes, value_bytes, path_bytes(tokens)))
+    order = [f.encoded_path for f in fields]
     if any(a >= b for a, b in itertools.pairwise(order)):
         raise NonCanonicalEncodingError(
             "disclosure.fields: fields must be in strictly ascending order of their hashed path"

@@ -50,12 +50,14 @@ __all__ = [
     "Profile",
     "canonical_bytes",
     "canonicalize",
+    "dumps_exact",
     "format_pointer",
     "iter_leaves",
     "iter_typed_leaves",
     "load_json_strict",
     "parse_json",
     "parse_pointer",
+    "to_plain",
 ]
 
 MAX_DEPTH = 100
@@ -677,7 +679,9 @@ def format_pointer(tokens: Iterable[str | int]) -> str:
     """
     out: list[str] = []
     for token in tokens:
-        if isinstance(token, str):
+        if type(token) is str and "~" not in token and "/" not in token:
+            out.append("/" + token)  # nothing to escape
+        elif isinstance(token, str):
             out.append("/" + _escape_token(token))
         elif isinstance(token, int) and not isinstance(token, bool) and token >= 0:
             out.append("/" + int.__repr__(token))
@@ -760,3 +764,50 @@ def iter_leaves(value: JSONValue, *, max_depth: int = MAX_DEPTH) -> Iterator[tup
     """
     for path, leaf in iter_typed_leaves(value, max_depth=max_depth):
         yield format_pointer(path), leaf
+
+
+def _plain_number(token: str) -> float | decimal.Decimal:
+    value = float(token)
+    if math.isfinite(value) and decimal.Decimal(repr(value)) == decimal.Decimal(token):
+        return value
+    return decimal.Decimal(token)
+
+
+def to_plain(value: JSONValue) -> Any:
+    """``value`` with every :class:`JSONNumber` replaced by a plain Python number of the same
+    value: a ``float`` when one holds it exactly (``6.3``, ``1.00`` as ``1.0``), else a
+    :class:`decimal.Decimal` (a token of more than 17 significant digits, or out of the
+    double's range). What :func:`json.dumps` serialises, except for such rare tokens; use
+    :func:`dumps_exact` for the exact text."""
+    if isinstance(value, JSONNumber):
+        return _plain_number(value.token)
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def dumps_exact(value: Any, *, indent: int | None = None, ensure_ascii: bool = True) -> str:
+    """:func:`json.dumps` of ``value`` that also writes :class:`JSONNumber` (its token, as
+    written) and :class:`decimal.Decimal` (all its digits) exactly, anywhere in ``value``."""
+    import json
+    import secrets
+
+    tag = "okeios-number-" + secrets.token_hex(8) + ":"
+    tokens: list[str] = []
+
+    def mark(node: Any) -> Any:
+        if isinstance(node, JSONNumber | decimal.Decimal):
+            tokens.append(node.token if isinstance(node, JSONNumber) else _decimal_text(node))
+            return tag + str(len(tokens) - 1)
+        if isinstance(node, dict):
+            return {k: mark(v) for k, v in node.items()}
+        if isinstance(node, list | tuple):
+            return [mark(v) for v in node]
+        return node
+
+    text = json.dumps(mark(value), indent=indent, ensure_ascii=ensure_ascii)
+    if not tokens:
+        return text
+    return re.sub('"' + re.escape(tag) + r'([0-9]+)"', lambda m: tokens[int(m.group(1))], text)

@@ -32,12 +32,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from okeios.errors import CommitmentError, OkeiosError
 from okeios.protocol.canonical import (
+    MAX_DEPTH,
+    JSONNumber,
     JSONValue,
+    _quote,
+    _sorted_keys,
     canonicalize,
     format_pointer,
     iter_typed_leaves,
@@ -53,12 +58,15 @@ __all__ = [
     "Disclosure",
     "FieldPath",
     "commit",
+    "commit_canonical",
     "commitment_from_digests",
     "derive_salt",
+    "disclosures_conflict",
     "field_digest",
     "path_bytes",
     "path_conflict",
     "pointer_matches",
+    "record_leaves",
 ]
 
 FieldPath = tuple[str | int, ...]
@@ -93,8 +101,7 @@ def _check_path(path: object) -> FieldPath:
     return path
 
 
-def path_bytes(path: FieldPath) -> bytes:
-    """The hashed encoding of a typed path (see the module docstring)."""
+def _checked_path_bytes(path: FieldPath) -> bytes:
     out = [_u32(len(_check_path(path)))]
     for token in path:
         if isinstance(token, str):
@@ -105,6 +112,30 @@ def path_bytes(path: FieldPath) -> bytes:
             out += (_MEMBER, _u32(len(name)), name)
         else:
             out += (_INDEX, token.to_bytes(8, "big"))
+    return b"".join(out)
+
+
+def path_bytes(path: FieldPath) -> bytes:
+    """The hashed encoding of a typed path (see the module docstring)."""
+    if type(path) is not tuple or len(path) > MAX_PATH_TOKENS:
+        return _checked_path_bytes(path)
+    out = [len(path).to_bytes(4, "big")]
+    members = _MEMBERS
+    token: Any
+    for token in path:
+        kind = type(token)
+        if kind is str:
+            known = members.get(token)
+            if known is None:
+                try:
+                    known = _remember_member(token)
+                except UnicodeEncodeError:
+                    return _checked_path_bytes(path)  # raises, naming the member
+            out.append(known[0])
+        elif kind is int and 0 <= token < 1024:
+            out.append(_INDEXES[token])
+        else:
+            return _checked_path_bytes(path)
     return b"".join(out)
 
 
@@ -151,6 +182,21 @@ def path_conflict(paths: Iterable[FieldPath]) -> str | None:
     return None
 
 
+def disclosures_conflict(
+    disclosures: Iterable[Iterable[tuple[FieldPath, object]]],
+) -> str | None:
+    """Why several disclosures of one commitment (each an iterable of ``(typed path, value)``)
+    cannot all open it to one document, or None if they can: a path disclosed with two values,
+    or paths that are no document together (:func:`path_conflict`). Two disclosures of one
+    signed commitment that conflict are the author's equivocation."""
+    values: dict[FieldPath, object] = {}
+    for fields in disclosures:
+        for path, value in fields:
+            if values.setdefault(path, value) != value:
+                return f"{format_pointer(path)!r} is disclosed with two values"
+    return path_conflict(values)
+
+
 def pointer_matches(pointer: str, path: FieldPath) -> bool:
     """Whether the RFC 6901 ``pointer`` names the node at ``path`` or one of its ancestors.
 
@@ -191,15 +237,28 @@ class DisclosedField:
     tokens: FieldPath
     salt: bytes
     value: bytes
+    encoded_path: bytes = field(init=False, repr=False, compare=False)
+    """:func:`path_bytes` of :attr:`tokens`, computed (and the path checked) once."""
 
     def __post_init__(self) -> None:
         if isinstance(self.tokens, list):
             object.__setattr__(self, "tokens", tuple(self.tokens))
-        _check_path(self.tokens)
+        object.__setattr__(self, "encoded_path", path_bytes(self.tokens))
         if not isinstance(self.salt, bytes) or len(self.salt) != SALT_SIZE:
             raise CommitmentError(f"a field salt is {SALT_SIZE} bytes")
         if not isinstance(self.value, bytes):
             raise CommitmentError("a field value is canonical JSON bytes")
+
+    @classmethod
+    def _known(cls, tokens: FieldPath, salt: bytes, value: bytes, encoded: bytes) -> DisclosedField:
+        """A field whose parts were just computed from a record by :func:`commit` (valid by
+        construction: not checked again)."""
+        self = object.__new__(cls)
+        object.__setattr__(self, "tokens", tokens)
+        object.__setattr__(self, "salt", salt)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "encoded_path", encoded)
+        return self
 
     @property
     def path(self) -> str:
@@ -209,7 +268,10 @@ class DisclosedField:
 
     @property
     def digest(self) -> bytes:
-        return field_digest(self.salt, self.tokens, self.value)
+        p, v = self.encoded_path, self.value
+        return hashlib.sha256(
+            b"".join((_FIELD_TAG, self.salt, _u32(len(p)), p, _u32(len(v)), v))
+        ).digest()
 
     def json_value(self) -> JSONValue:
         """The disclosed value, parsed."""
@@ -252,7 +314,7 @@ class Commitment:
                 for f in hits:
                     picked[f.tokens] = f
             chosen = list(picked.values())
-        chosen.sort(key=lambda f: path_bytes(f.tokens))
+        chosen.sort(key=lambda f: f.encoded_path)
         return Disclosure(self.digests, tuple(chosen))
 
 
@@ -276,6 +338,204 @@ class Disclosure:
         return len(self.digests) - len(self.fields)
 
 
+def _decode_path(encoded: bytes) -> FieldPath:
+    """The typed path whose :func:`path_bytes` are ``encoded`` (bytes this module made)."""
+    out: list[str | int] = []
+    at = 4
+    for _ in range(int.from_bytes(encoded[:4], "big")):
+        if encoded[at] == 1:
+            size = int.from_bytes(encoded[at + 1 : at + 5], "big")
+            out.append(encoded[at + 5 : at + 5 + size].decode("utf-8"))
+            at += 5 + size
+        else:
+            out.append(int.from_bytes(encoded[at + 1 : at + 9], "big"))
+            at += 9
+    return tuple(out)
+
+
+class _Fields(Mapping[FieldPath, DisclosedField]):
+    """The fields of a fresh commitment, in canonical document order, made into
+    :class:`DisclosedField` objects (and their typed paths decoded from their path bytes) only
+    when asked for: adding a record never asks."""
+
+    __slots__ = ("_encoded", "_index", "_paths", "_salts", "_values")
+
+    def __init__(self, encoded: list[bytes], salts: list[bytes], values: list[bytes]) -> None:
+        self._encoded, self._salts, self._values = encoded, salts, values
+        self._paths: list[FieldPath] | None = None
+        self._index: dict[FieldPath, int] | None = None
+
+    def _all_paths(self) -> list[FieldPath]:
+        if self._paths is None:
+            self._paths = [_decode_path(p) for p in self._encoded]
+        return self._paths
+
+    def __len__(self) -> int:
+        return len(self._encoded)
+
+    def __iter__(self) -> Iterator[FieldPath]:
+        return iter(self._all_paths())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._lookup()
+
+    def _lookup(self) -> dict[FieldPath, int]:
+        if self._index is None:
+            self._index = {p: i for i, p in enumerate(self._all_paths())}
+        return self._index
+
+    def _field(self, i: int) -> DisclosedField:
+        paths = self._all_paths()
+        return DisclosedField._known(paths[i], self._salts[i], self._values[i], self._encoded[i])
+
+    def __getitem__(self, key: FieldPath) -> DisclosedField:
+        return self._field(self._lookup()[key])
+
+    def values(self) -> Iterator[DisclosedField]:  # type: ignore[override]
+        return (self._field(i) for i in range(len(self._encoded)))
+
+    def items(self) -> Iterator[tuple[FieldPath, DisclosedField]]:  # type: ignore[override]
+        return ((p, self._field(i)) for i, p in enumerate(self._all_paths()))
+
+
+_U32 = [n.to_bytes(4, "big") for n in range(MAX_DEPTH + 1)]
+_INDEXES = [_INDEX + n.to_bytes(8, "big") for n in range(1024)]
+_SMALL_INT = 10**15
+_MEMBERS: dict[str, tuple[bytes, str]] = {}  # member name -> (its path token, its JSON text)
+_MEMBERS_MAX = 1 << 14
+
+
+def _remember_member(name: str) -> tuple[bytes, str]:
+    """A member name's path token and JSON text (``"name":``), kept for the next time."""
+    raw = name.encode("utf-8")
+    known = (_MEMBER + len(raw).to_bytes(4, "big") + raw, _quote(name) + ":")
+    if len(_MEMBERS) < _MEMBERS_MAX:
+        _MEMBERS[name] = known
+    return known
+
+
+class _NeedsCareError(Exception):
+    """Internal: the fast walk met something it leaves to the careful one (which then gives
+    the same result, or the error the record deserves)."""
+
+
+def _fast_walk(record: JSONValue, encoded: list[bytes], values: list[bytes]) -> str:
+    """The canonical text of ``record``; appends each leaf's path bytes and value bytes, in
+    canonical document order. Handles what :func:`~okeios.protocol.canonical.parse_json`
+    returns (str member names, str, int, :class:`~okeios.protocol.canonical.JSONNumber`,
+    bool, None, dict, list); raises :class:`_NeedsCareError` for anything else or anything wrong."""
+    quote = _quote
+    add_path = encoded.append
+    add_value = values.append
+    members = _MEMBERS
+    u32 = _U32
+    indexes = _INDEXES
+
+    def enc(v: Any, prefix: bytes, depth: int) -> str:
+        kind = type(v)
+        if kind is str:
+            text = quote(v)
+        elif kind is dict:
+            if depth >= MAX_DEPTH:
+                raise _NeedsCareError
+            if not v:
+                add_path(u32[depth] + prefix)
+                add_value(b"{}")
+                return "{}"
+            parts = []
+            for key in _sorted_keys(v):
+                known = members.get(key)
+                if known is None:
+                    known = _remember_member(key)  # a lone surrogate raises: careful walk
+                parts.append(known[1] + enc(v[key], prefix + known[0], depth + 1))
+            return "{" + ",".join(parts) + "}"
+        elif kind is list:
+            if depth >= MAX_DEPTH:
+                raise _NeedsCareError
+            if not v:
+                add_path(u32[depth] + prefix)
+                add_value(b"[]")
+                return "[]"
+            return (
+                "["
+                + ",".join(
+                    [
+                        enc(
+                            item,
+                            prefix + (indexes[i] if i < 1024 else _INDEX + i.to_bytes(8, "big")),
+                            depth + 1,
+                        )
+                        for i, item in enumerate(v)
+                    ]
+                )
+                + "]"
+            )
+        elif kind is JSONNumber:
+            text = v.token
+        elif v is None:
+            text = "null"
+        elif v is True:
+            text = "true"
+        elif v is False:
+            text = "false"
+        elif kind is int and -_SMALL_INT < v < _SMALL_INT:
+            text = int.__repr__(v)
+        else:
+            raise _NeedsCareError
+        add_path(u32[depth] + prefix)
+        add_value(text.encode("utf-8"))  # a lone surrogate raises: careful walk
+        return text
+
+    return enc(record, b"", 0)
+
+
+def _careful_walk(record: JSONValue, encoded: list[bytes], values: list[bytes]) -> None:
+    """The leaves by the general functions, with their checks and errors."""
+    for path, value in iter_typed_leaves(record):
+        encoded.append(path_bytes(path))
+        values.append(canonicalize(value))
+        if len(encoded) > MAX_FIELDS:
+            raise CommitmentError(f"a record has at most {MAX_FIELDS} fields")
+
+
+def _walk(record: JSONValue) -> tuple[list[bytes], list[bytes], bytes | None]:
+    """Every leaf's path bytes and canonical value bytes in canonical document order, and
+    the record's canonical bytes when the fast walk made them (else None)."""
+    encoded: list[bytes] = []
+    values: list[bytes] = []
+    try:
+        text = _fast_walk(record, encoded, values)
+        canonical: bytes | None = text.encode("utf-8")
+    except (_NeedsCareError, OkeiosError, UnicodeEncodeError, RecursionError):
+        encoded.clear()
+        values.clear()
+        _careful_walk(record, encoded, values)
+        canonical = None
+    if len(encoded) > MAX_FIELDS:
+        raise CommitmentError(f"a record has at most {MAX_FIELDS} fields")
+    return encoded, values, canonical
+
+
+def record_leaves(record: JSONValue) -> list[tuple[bytes, bytes]]:
+    """Every leaf of ``record`` as (:func:`path_bytes` of its path, its canonical bytes), in
+    canonical document order (errors as :func:`commit`'s)."""
+    encoded, values, _ = _walk(record)
+    return list(zip(encoded, values, strict=True))
+
+
+def _salt_states(seed: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256 keyed by ``seed`` (RFC 2104), as its inner state after ``_SALT_TAG`` and its
+    outer state: each salt is then two SHA-256 copies, not a fresh HMAC."""
+    key = int.from_bytes(seed.ljust(64, b"\x00"), "big")
+    inner = hashlib.sha256((key ^ _IPAD).to_bytes(64, "big"))
+    inner.update(_SALT_TAG)
+    return inner, hashlib.sha256((key ^ _OPAD).to_bytes(64, "big"))
+
+
+_IPAD = int.from_bytes(b"\x36" * 64, "big")
+_OPAD = int.from_bytes(b"\x5c" * 64, "big")
+
+
 def commit(
     record: JSONValue,
     *,
@@ -287,16 +547,45 @@ def commit(
     ``seed`` (32 bytes) or ``rng`` make the result reproducible in tests; by default the seed
     comes from the operating system's CSPRNG.
     """
+    commitment, seed, _ = commit_canonical(record, seed=seed, rng=rng)
+    return commitment, seed
+
+
+def commit_canonical(
+    record: JSONValue,
+    *,
+    seed: bytes | None = None,
+    rng: Callable[[int], bytes] = os.urandom,
+) -> tuple[Commitment, bytes, bytes]:
+    """:func:`commit`, and the record's canonical bytes (``canonicalize(record)``), made in
+    the same walk over the record: what adding a record needs."""
     if seed is None:
         seed = rng(SEED_SIZE)
     if len(seed) != SEED_SIZE:
         raise CommitmentError(f"a commitment seed is {SEED_SIZE} bytes, got {len(seed)}")
-    fields: dict[FieldPath, DisclosedField] = {}
-    for path, value in iter_typed_leaves(record):
-        fields[path] = DisclosedField(path, derive_salt(seed, path), canonicalize(value))
-        if len(fields) > MAX_FIELDS:
-            raise CommitmentError(f"a record has at most {MAX_FIELDS} fields")
-    digests = tuple(sorted(f.digest for f in fields.values()))
+    encoded, values, canonical = _walk(record)
+    inner, outer = _salt_states(bytes(seed))
+    sha256 = hashlib.sha256
+    salts: list[bytes] = []
+    digests: list[bytes] = []
+    inner_copy, outer_copy, add_salt = inner.copy, outer.copy, salts.append
+    for p, v in zip(encoded, values, strict=True):
+        h = inner_copy()
+        h.update(p)
+        o = outer_copy()
+        o.update(h.digest())
+        salt = o.digest()[:SALT_SIZE]
+        add_salt(salt)
+        digests.append(
+            sha256(
+                b"".join((_FIELD_TAG, salt, len(p).to_bytes(4, "big"), p,
+                          len(v).to_bytes(4, "big"), v))
+            ).digest()
+        )  # fmt: skip
+    digests.sort()
     if len(set(digests)) != len(digests):  # pragma: no cover - needs a SHA-256 collision
         raise CommitmentError("two fields have the same digest")
-    return Commitment(commitment_from_digests(digests), digests, fields), seed
+    root = sha256(_COMMITMENT_TAG + _u32(len(digests)) + b"".join(digests)).digest()
+    if canonical is None:
+        canonical = canonicalize(record)
+    return Commitment(root, tuple(digests), _Fields(encoded, salts, values)), seed, canonical

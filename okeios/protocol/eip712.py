@@ -41,9 +41,9 @@ _HEX40 = re.compile(r"^0x[0-9a-fA-F]{40}$")
 def _as_bytes(value: Any, what: str) -> bytes:
     if isinstance(value, bytes | bytearray):
         return bytes(value)
-    if isinstance(value, str) and value.startswith(("0x", "0X")):
+    if isinstance(value, str) and value.startswith("0x"):
         try:
-            return from_hex(value[2:], what, prefix=False)
+            return from_hex(value, what, error=EventError)
         except ValueError as exc:
             raise EventError(f"{what}: {value!r} is not hex") from exc
     raise EventError(f"{what}: expected bytes or 0x-hex, got {type(value).__name__}")
@@ -161,7 +161,7 @@ class TypedDataEncoder:
                 if isinstance(value, str):
                     if not _HEX40.match(value):
                         raise EventError(f"{what}: {value!r} is not a 20-byte hex address")
-                    raw = from_hex(value)
+                    raw = from_hex(value, what, error=EventError, any_case=True)
                 else:
                     raw = _as_bytes(value, what)
                     if len(raw) != 20:

@@ -13,11 +13,21 @@ The formats, fixed here and nowhere else (``docs/interop.md`` says how they map 
 * **cosignature/v1** (c2sp.org/tlog-cosignature): type ``0x04``; the signature is ``u64be
   timestamp || Ed25519(message)`` with ``message = "cosignature/v1\\ntime " timestamp "\\n" ||
   checkpoint note text``.
-* **note key binding** (okeios): the publisher's secp256k1 key signs, as EIP-712 data in the
-  okeios domain, ``NoteKey(bytes32 logId, string vkey)``. The Ed25519 note key that signs a
-  log's checkpoints is thereby the publisher's, for anyone who trusts the publisher's address.
-  :func:`derive_note_seed` derives the note key from the publisher's key, so there is no second
-  secret to keep.
+* **origin** (okeios): a log has exactly one checkpoint origin, derived from its log id:
+  :func:`log_origin` gives ``"okeios/0x" || 64 lower-case hex digits``, and
+  :func:`log_id_from_origin` reads it back, refusing every other spelling. So the origin is a
+  function of the log, and anyone keeping state per log (a witness, an auditor) keys it by the
+  log id bytes, never by a string a publisher chose.
+* **note key binding** (okeios, version 2): the publisher's secp256k1 key signs, as EIP-712
+  data in the okeios domain (``{name: "okeios", version: "2"}``),
+  ``NoteKey(bytes32 logId,string origin,string vkey)`` with ``origin = log_origin(logId)`` and
+  a ``vkey`` whose key name is that origin. The Ed25519 note key that signs a log's
+  checkpoints is thereby the publisher's, for anyone who trusts the publisher's address, and
+  for that one origin only. :func:`derive_note_seed` derives the note key from the publisher's
+  key, so there is no second secret to keep and an honest publisher has one note key per log
+  and key: two different bindings for one log and one publisher are evidence of equivocation.
+  (Version 1 signed ``NoteKey(bytes32 logId,string vkey)`` and left the origin free; its
+  bindings are refused.)
 
 Parsing never trusts its input: every rule above is checked and a breach raises
 :class:`~okeios.errors.NoteError`. Verification follows the spec: signatures by unknown keys are
@@ -43,6 +53,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from okeios.errors import NoteError, NoteVerificationError, SignatureError
 from okeios.protocol.eip712 import TypedDataEncoder
 from okeios.protocol.events import DOMAIN
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.signing import Signer, checksum_address, recover_address, sign_typed
 
 __all__ = [
@@ -62,6 +73,8 @@ __all__ = [
     "add_checkpoint_request",
     "derive_note_seed",
     "key_id",
+    "log_id_from_origin",
+    "log_origin",
     "parse_checkpoint",
     "parse_cosignatures",
     "parse_note",
@@ -81,6 +94,9 @@ _U63 = (1 << 63) - 1
 _U64 = (1 << 64) - 1
 _NOTE_SEED_TAG = b"okeios/note-key/v1\x00"
 _BINDING_TYPE = "NoteKey"
+BINDING_VERSION = 2
+ORIGIN_PREFIX = "okeios/"
+_ORIGIN = re.compile(r"\Aokeios/0x[0-9a-f]{64}\Z")
 _BINDING_TYPES = {
     "EIP712Domain": [
         {"name": "name", "type": "string"},
@@ -88,6 +104,7 @@ _BINDING_TYPES = {
     ],
     _BINDING_TYPE: [
         {"name": "logId", "type": "bytes32"},
+        {"name": "origin", "type": "string"},
         {"name": "vkey", "type": "string"},
     ],
 }
@@ -516,6 +533,24 @@ def parse_cosignatures(body: bytes) -> list[NoteSignature]:
 # --- the publisher's note key --------------------------------------------------------------
 
 
+def log_origin(log_id: bytes) -> str:
+    """The one checkpoint origin of log ``log_id``: ``okeios/0x`` and its lower-case hex."""
+    if not isinstance(log_id, bytes) or len(log_id) != 32:
+        raise NoteError("a log id is 32 bytes")
+    return ORIGIN_PREFIX + to_hex(log_id)
+
+
+def log_id_from_origin(origin: str) -> bytes:
+    """The log id an okeios origin names; anything but the one canonical spelling (upper-case
+    digits, another length, another prefix, a trailing space) raises :class:`NoteError`."""
+    if not isinstance(origin, str) or _ORIGIN.match(origin) is None:
+        shown = origin[:80] if isinstance(origin, str) else type(origin).__name__
+        raise NoteError(
+            f"{shown!r} is not an okeios log origin (okeios/0x and 64 lower-case hex digits)"
+        )
+    return from_hex(origin[len(ORIGIN_PREFIX) :], "the origin's log id", size=32, error=NoteError)
+
+
 def derive_note_seed(publisher_key: bytes, log_id: bytes) -> bytes:
     """The Ed25519 seed of a log's note key, derived from the publisher's secp256k1 key:
     ``HMAC-SHA256(publisher key, "okeios/note-key/v1" 0x00 || logId)``."""
@@ -526,16 +561,21 @@ def derive_note_seed(publisher_key: bytes, log_id: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class NoteKeyBinding:
-    """The publisher's EIP-712 statement that ``vkey`` signs the checkpoints of ``log_id``."""
+    """The publisher's EIP-712 statement that ``vkey`` signs the checkpoints of ``log_id``
+    under its one origin (:func:`log_origin`); version :data:`BINDING_VERSION`."""
 
     log_id: bytes
     vkey: str
     publisher: str
     signature: bytes
 
+    @property
+    def origin(self) -> str:
+        return log_origin(self.log_id)
+
     @staticmethod
     def _digest(log_id: bytes, vkey: str) -> tuple[dict[str, Any], bytes]:
-        message = {"logId": "0x" + log_id.hex(), "vkey": vkey}
+        message = {"logId": to_hex(log_id), "origin": log_origin(log_id), "vkey": vkey}
         typed = {
             "types": _BINDING_TYPES,
             "primaryType": _BINDING_TYPE,
@@ -548,7 +588,8 @@ class NoteKeyBinding:
     def sign(cls, signer: Signer, log_id: bytes, vkey: str) -> NoteKeyBinding:
         if len(log_id) != 32:
             raise NoteError("a log id is 32 bytes")
-        parse_vkey(vkey)
+        if parse_vkey(vkey).name != log_origin(log_id):
+            raise NoteError(f"a log's note key is named after its one origin {log_origin(log_id)}")
         typed, digest = cls._digest(log_id, vkey)
         return cls(
             log_id, vkey, checksum_address(signer.address), sign_typed(signer, typed, digest)
@@ -559,6 +600,11 @@ class NoteKeyBinding:
         verifier = parse_vkey(self.vkey)
         if not isinstance(verifier, Ed25519Verifier):
             raise NoteVerificationError("a log's note key is an Ed25519 (0x01) key")
+        if verifier.name != log_origin(self.log_id):
+            raise NoteVerificationError(
+                f"the note key is named {verifier.name!r}, not the log's one origin "
+                f"{log_origin(self.log_id)}"
+            )
         _, digest = self._digest(self.log_id, self.vkey)
         try:
             signer = recover_address(digest, self.signature)
@@ -572,23 +618,38 @@ class NoteKeyBinding:
             )
         return verifier
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         return {
-            "logId": "0x" + self.log_id.hex(),
+            "version": BINDING_VERSION,
+            "logId": to_hex(self.log_id),
+            "origin": self.origin,
             "vkey": self.vkey,
             "publisher": self.publisher,
-            "signature": "0x" + self.signature.hex(),
+            "signature": to_hex(self.signature),
         }
 
     @classmethod
     def from_dict(cls, data: Any) -> NoteKeyBinding:
+        """A binding read strictly: version 2, canonical hex, the derived origin."""
+        if not isinstance(data, dict):
+            raise NoteError("a note key binding is a JSON object")
+        if data.get("version") != BINDING_VERSION:
+            raise NoteError(
+                f"note key binding version {data.get('version')!r}: okeios reads version "
+                f"{BINDING_VERSION} (version 1 left the origin unbound)"
+            )
         try:
-            log_id = bytes.fromhex(str(data["logId"]).removeprefix("0x"))
-            sig = bytes.fromhex(str(data["signature"]).removeprefix("0x"))
+            log_id = from_hex(data["logId"], "the binding's logId", size=32, error=NoteError)
+            sig = from_hex(data["signature"], "the binding's signature", error=NoteError)
             publisher = checksum_address(str(data["publisher"]))
-            vkey = str(data["vkey"])
+            vkey = data["vkey"]
+            origin = data["origin"]
         except (KeyError, TypeError, ValueError) as exc:
             raise NoteError(f"malformed note key binding: {exc}") from exc
-        if len(log_id) != 32:
-            raise NoteError("a log id is 32 bytes")
+        if not isinstance(vkey, str):
+            raise NoteError("a note key binding's vkey is text")
+        if origin != log_origin(log_id):
+            raise NoteError(
+                f"the binding names origin {str(origin)[:80]!r}, not {log_origin(log_id)}"
+            )
         return cls(log_id, vkey, publisher, sig)

@@ -55,6 +55,7 @@ from okeios.protocol.commitment import (
     field_digest,
 )
 from okeios.protocol.events import Event
+from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.keccak import keccak256
 from okeios.protocol.signing import checksum_address
 
@@ -153,13 +154,19 @@ class SdJwtTie:
     @classmethod
     def from_claim(cls, claim: Any) -> SdJwtTie:
         def h(value: Any, n: int | None = 32) -> bytes:
-            if not isinstance(value, str) or not value.startswith("0x"):
-                raise SdJwtError("okeios claim values are 0x-hex")
-            raw = bytes.fromhex(value[2:])
-            if n is not None and len(raw) != n:
-                raise SdJwtError(f"an okeios claim hash is {n} bytes")
-            return raw
+            return from_hex(value, "an okeios claim value", size=n, error=SdJwtError)
 
+        if claim is None:
+            raise SdJwtError(
+                "this SD-JWT has no okeios claim: it is a plain SD-JWT, not one made by"
+                " `okeios sd-jwt export`, so nothing ties it to a logged event"
+            )
+        if not isinstance(claim, dict):
+            raise SdJwtError("the okeios claim is a JSON object")
+        missing = [k for k in ("event", "logId", "recordId", "version", "commitment", "digests")
+                   if k not in claim]  # fmt: skip
+        if missing:
+            raise SdJwtError(f"the okeios claim lacks {', '.join(missing)}")
         try:
             version = claim["version"]
             if not isinstance(version, int) or isinstance(version, bool) or version < 1:

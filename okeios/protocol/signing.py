@@ -44,6 +44,7 @@ _HALF_N = _SECP256K1_N // 2
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
+@functools.lru_cache(maxsize=4096)
 def _eip55(raw: bytes) -> str:
     """The EIP-55 mixed-case form of a 20-byte address."""
     lower = raw.hex()
@@ -62,7 +63,7 @@ def checksum_address(value: str | bytes) -> str:
         return _eip55(bytes(value))
     if not isinstance(value, str) or not _ADDRESS.match(value):
         raise EventError(f"{value!r} is not a 0x-prefixed 20-byte hex address")
-    checksummed = _eip55(from_hex(value))
+    checksummed = _eip55(from_hex(value, any_case=True))
     if value != value.lower() and value[2:] != value[2:].upper() and value != checksummed:
         raise EventError(f"{value!r} has a wrong EIP-55 checksum (expected {checksummed})")
     return checksummed
@@ -129,7 +130,9 @@ class LocalSigner:
     def from_key(cls, private_key: bytes | str) -> LocalSigner:
         """A signer from a 32-byte key (bytes or 0x-hex)."""
         raw = (
-            from_hex(private_key, "a private key", error=SignatureError, prefix=False)
+            from_hex(
+                private_key, "a private key", error=SignatureError, prefix=False, any_case=True
+            )
             if isinstance(private_key, str)
             else private_key
         )

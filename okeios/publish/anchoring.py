@@ -20,15 +20,19 @@ therefore loses nothing: the next run picks up where the journal says.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from okeios.chain.registry import Receipt, Registry
 from okeios.errors import ChainError
+from okeios.protocol.hexcodec import hex_repr
 from okeios.publish.store import JournalEntry, Store
 
 __all__ = ["AnchorResult", "anchor", "reconcile"]
+
+log = logging.getLogger(__name__)
 
 RECHECK_FINAL = 8  # how many of the latest final anchors are re-checked for reorgs on each run
 RECEIPT_RETRIES = (0.05, 0.2, 0.5)  # pauses between the re-reads of a missing receipt
@@ -39,6 +43,9 @@ Echo = Callable[[str], None]
 @dataclass(frozen=True, slots=True)
 class AnchorResult:
     """What an anchoring run did."""
+
+    def __repr__(self) -> str:
+        return hex_repr(self)
 
     chain_id: int
     registry: str
@@ -64,6 +71,13 @@ def _anchored_elsewhere(
     anchored = registry.root_at(store.address, store.log_id, entry.tree_size)
     if anchored is None or anchored.root != entry.root:
         return None
+    if entry.tx_hash is not None:
+        by = registry.anchored_by(store.address, store.log_id, entry.tree_size)
+        if by == entry.tx_hash:
+            # Our own transaction, whose receipt the node has not indexed yet (Anvil answers
+            # an empty receipt in that window): not "another transaction". The receipt path
+            # takes it from here, with its block hash and confirmations.
+            return None
     echo(f"size {entry.tree_size}: already anchored (block {anchored.block_number})")
     return store.journal.update(
         entry.id,
@@ -115,6 +129,10 @@ def _check_entry(
             found = _anchored_elsewhere(store, registry, entry, echo)
             if found is not None:
                 return found
+            if registry.anchored_by(store.address, store.log_id, entry.tree_size) == (
+                entry.tx_hash
+            ):
+                return entry  # mined (its event is there), the receipt not indexed yet: poll on
             echo(f"size {entry.tree_size}: transaction 0x{entry.tx_hash.hex()} was dropped")
             return store.journal.update(
                 entry.id, state="dropped", error="not in the chain and its nonce was used"
@@ -160,6 +178,16 @@ def reconcile(
     return out
 
 
+def _logged(echo: Echo) -> Echo:
+    """``echo``, each line also logged at INFO on ``okeios.publish.anchoring``."""
+
+    def both(text: str) -> None:
+        log.info("%s", text)
+        echo(text)
+
+    return both
+
+
 def anchor(
     store: Store,
     registry: Registry,
@@ -176,6 +204,7 @@ def anchor(
     """
     if confirmations < 1:
         raise ChainError("confirmations must be at least 1")
+    echo = _logged(echo)
     with store.exclusive("anchor"):  # one anchoring run at a time per home, across processes
         return _anchor(store, registry, confirmations, timeout, poll, echo)
 
@@ -196,6 +225,7 @@ def _anchor(
 
     chain_id, address = registry.chain_id, registry.address
     deadline = time.monotonic() + timeout
+    _forget_reset(store, registry, say)
     # Older attempts still in flight go first: anchors must reach the chain in size order.
     for older in reconcile(store, registry, confirmations=confirmations, echo=say):
         if older.state in ("prepared", "sent"):
@@ -239,6 +269,61 @@ def _anchor(
     if entry.block_number is not None:
         depth = registry.block_number() - entry.block_number + 1
     return AnchorResult(chain_id, address, size, entry, depth, tuple(actions))
+
+
+def _forget_reset(store: Store, registry: Registry, say: Echo) -> None:
+    """Drop the journal entries a reset chain forgot.
+
+    A chain never lowers an account's nonce; a node that was reset (a test node restarted
+    without its state) does. A journaled transaction whose nonce is above the account's next
+    one can then never be mined (its predecessors are gone), and a final anchor the registry
+    no longer holds is gone with them: both are marked ``dropped``, so this run anchors the
+    log afresh instead of waiting forever. Recomputed from the chain on every run, so a kill
+    at any point is finished by the next run."""
+    chain_id, address = registry.chain_id, registry.address
+    from eth_account import Account
+
+    nonces: dict[str, int] = {}  # by sender: a rotated log's entries were sent by older keys
+
+    def forgotten(entries: list[JournalEntry]) -> list[JournalEntry]:
+        out = []
+        for e in entries:
+            if e.nonce is None or e.raw_tx is None:
+                continue
+            sender = str(Account.recover_transaction(e.raw_tx))
+            if sender not in nonces:
+                nonces[sender] = registry.next_nonce(sender)
+            if e.nonce > nonces[sender]:
+                out.append(e)
+        return out
+
+    # A reset shows on the newest entries; only then is the whole journal of this registry
+    # looked at, so a run costs the same after thousands of anchors.
+    recent = store.journal.entries(chain_id, address, states=("prepared", "sent", "mined"))
+    recent += store.journal.rows.latest(chain_id, address, ("final",), RECHECK_FINAL)
+    if not forgotten(recent):
+        return
+    live = store.journal.entries(chain_id, address, states=("prepared", "sent", "mined", "final"))
+    gone = forgotten(live)
+    for e in live:  # a final anchor the reset registry no longer holds is gone too
+        if e.state == "final" and e not in gone and e.raw_tx is not None:
+            sender = str(Account.recover_transaction(e.raw_tx))
+            held = registry.root_at(sender, store.log_id, e.tree_size)
+            if held is None or held.root != e.root:
+                gone.append(e)
+    if not gone:
+        return
+    say(
+        f"chain {chain_id} no longer holds {len(gone)} anchoring transaction(s) of this log "
+        "(their sender's nonce went back: a reset chain); they are dropped and the log is "
+        f"anchored afresh in registry {address}"
+    )
+    for e in gone:
+        store.journal.update(
+            e.id,
+            state="dropped",
+            error="the chain was reset: the transaction's predecessors are gone",
+        )
 
 
 def _wait(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from okeios.errors import InputError
@@ -39,6 +40,20 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
         "SELECT tree_size FROM journal WHERE state = 'final' AND tree_size > ?", (size,)
     ):
         problems.append(f"a final anchor of size {tree_size} is beyond the log ({size})")
+    problems += [
+        f"the GRANT 0x{event.hex()} of record 0x{rid.hex()} to {who} is logged but its share "
+        f"was never written (to {where}): run the same `okeios grant` again to write it"
+        for rid, who, event, where in store.access.undelivered()
+        # the share is written atomically: a file there means only forgetting it was cut short
+        if not Path(where).is_file()
+    ]
+    from okeios.publish.erasure import pending_erasures
+
+    problems += [
+        f"the erasure of record 0x{rid.hex()} is logged but not verified on disk yet: run "
+        f"`okeios erase 0x{rid.hex()}` again to finish it"
+        for rid in pending_erasures(store)
+    ]
     return problems
 
 

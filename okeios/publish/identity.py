@@ -45,7 +45,8 @@ from typing import Any
 from okeios.crypto.payload import open_payload, seal_payload
 from okeios.errors import InputError
 from okeios.protocol.canonical import JSONValue, canonicalize
-from okeios.protocol.fhir import resource_identity
+from okeios.protocol.fhir import _RESOURCE_ID, _RESOURCE_TYPE, resource_identity
+from okeios.protocol.hexcodec import hex_repr
 from okeios.protocol.kinds import START_KINDS, sql_list
 from okeios.publish.publisher import LoggedEvent
 from okeios.publish.tables import EVENTS_FIRST_INDEX, Database, ResourceRow, Resources
@@ -121,6 +122,22 @@ def last_updated(value: JSONValue, name: str) -> Decimal | None:
         raise InputError(f"{name}: meta.lastUpdated {exc}") from None
 
 
+_ASCII_NUMBER = re.compile(r"[0-9]{1,64}")
+
+
+def _is_number(version_id: str) -> bool:
+    """Whether a versionId is a decimal number in ASCII digits (``str.isdigit`` also takes
+    superscripts and other scripts' digits, which ``int`` then refuses)."""
+    return _ASCII_NUMBER.fullmatch(version_id) is not None
+
+
+def is_fhir_label(key: str) -> bool:
+    """Whether ``key`` has the shape of a FHIR identity ``Type/id``: a caller's key for a
+    non-FHIR document may not (it would name, and amend, that FHIR record)."""
+    kind, sep, ident = key.partition("/")
+    return bool(sep) and bool(_RESOURCE_TYPE.fullmatch(kind) and _RESOURCE_ID.fullmatch(ident))
+
+
 @dataclass(frozen=True, slots=True)
 class PutResult:
     """What :meth:`Store.put` did with one resource.
@@ -129,6 +146,9 @@ class PutResult:
     holds the same resource), ``unchanged`` (the same content again: nothing logged) or
     ``stale`` (an older ``meta.versionId`` than the stored one: nothing logged).
     """
+
+    def __repr__(self) -> str:
+        return hex_repr(self)
 
     status: str
     record_id: bytes
@@ -173,6 +193,9 @@ class RecordFilter:
 @dataclass(frozen=True, slots=True)
 class RecordInfo:
     """One line of :meth:`Store.records`: what the owner sees of a record."""
+
+    def __repr__(self) -> str:
+        return hex_repr(self)
 
     record_id: bytes
     resource_type: str | None
@@ -228,8 +251,40 @@ class Identities:
     def type_mac(self, resource_type: str) -> bytes:
         return self._mac(b"type", resource_type.encode())
 
-    def content_mac(self, value: JSONValue) -> bytes:
-        return self._mac(b"content", canonicalize(value))
+    def content_mac(self, value: JSONValue, canonical: bytes | None = None) -> bytes:
+        """The content check of ``value`` (``canonical``: its canonical bytes, when known)."""
+        return self._mac(b"content", canonicalize(value) if canonical is None else canonical)
+
+    def label_of(self, value: JSONValue, key: str | None) -> str | None:
+        """The identity :meth:`judge` would give ``value`` (no checks): ``Type/id``, else the
+        caller's ``key``, else None."""
+        identity = resource_identity(value)
+        return f"{identity[0]}/{identity[1]}" if identity is not None else key
+
+    def seal_label(self, record_id: bytes, label: str) -> bytes:
+        """``label`` sealed for the row of ``record_id`` (draws one nonce)."""
+        return seal_payload(
+            self._master, label.encode(), aad=_LABEL_LABEL + record_id, rng=self._rng
+        )
+
+    def new_row(
+        self,
+        record_id: bytes,
+        kind: str,
+        label: str,
+        version_id: str | None,
+        sealed_label: bytes,
+        canonical: bytes,
+    ) -> tuple[bytes, bytes, bytes, bytes, str | None, bytes]:
+        """The ``resources`` row :meth:`remember` writes, from a label sealed beforehand."""
+        return (
+            self.key(label),
+            record_id,
+            self.type_mac(kind),
+            sealed_label,
+            version_id,
+            self._mac(b"content", canonical),
+        )
 
     def find(self, label: str) -> ResourceRow | None:
         return self.rows.get(self.key(label))
@@ -246,9 +301,7 @@ class Identities:
         self, record_id: bytes, kind: str, label: str, version_id: str | None, value: JSONValue
     ) -> None:
         """Record that ``record_id`` holds ``label``, now at content ``value``."""
-        sealed = seal_payload(
-            self._master, label.encode(), aad=_LABEL_LABEL + record_id, rng=self._rng
-        )
+        sealed = self.seal_label(record_id, label)
         self.rows.put(
             self.key(label),
             record_id,
@@ -267,6 +320,7 @@ class Identities:
         key: str | None = None,
         *,
         stored: Callable[[bytes], JSONValue] | None = None,
+        known: dict[bytes, ResourceRow] | None = None,
     ) -> Judgement:
         """What adding ``value`` (under the caller's ``key``, for non-FHIR JSON) means.
 
@@ -275,6 +329,7 @@ class Identities:
         order of versions). Raises :class:`~okeios.errors.InputError` for a key that
         contradicts the resource's own identity, an invalid ``meta.lastUpdated``, a changed
         resource that claims the stored ``meta.versionId``, and a tie nothing orders.
+        ``known``, the rows of a batch's identities read beforehand, spares a query.
         """
         identity = resource_identity(value)
         kind, version_id = "", None
@@ -283,13 +338,27 @@ class Identities:
             label = f"{kind}/{ident}"
             if key is not None and key != label:
                 raise InputError(f"the key {key!r} differs from the resource's identity {label}")
+            if version_id is not None and not _RESOURCE_ID.fullmatch(version_id):
+                raise InputError(
+                    f"{label}: meta.versionId {version_id!r} is not a FHIR id (1 to 64 of the"
+                    " ASCII characters A-Z a-z 0-9 - .)"
+                )
         elif key is not None:
+            if is_fhir_label(key):
+                # Caller keys and FHIR identities share the map: a key shaped like one would
+                # amend that FHIR record with a document that is not it.
+                raise InputError(
+                    f"the key {key!r} has the shape of a FHIR identity (Type/id) but the document"
+                    " is not that resource: choose a key without the Type/id shape (for example"
+                    f" {key.replace('/', '-')!r})"
+                )
             label = key
         else:
             last_updated(value, "the resource")  # checked even when it orders nothing
             return Judgement("new", None, "", None, None)
         updated = last_updated(value, label)
-        row = self.find(label)
+        # ``known``: the rows of a batch's identities, read in one query (absent: no row)
+        row = self.find(label) if known is None else known.get(self.key(label))
         if row is None:
             return Judgement("new", label, kind, version_id, None)
         if hmac.compare_digest(row.content, self.content_mac(value)):
@@ -311,7 +380,7 @@ class Identities:
                     f"{label} version {version_id} differs from the stored version {version_id}"
                     " with the same versionId: refusing to overwrite it"
                 )
-            if version_id.isdigit() and row.version_id.isdigit() and order != 1:
+            if _is_number(version_id) and _is_number(row.version_id) and order != 1:
                 older = int(version_id) < int(row.version_id)
                 return Judgement("stale" if older else "changed", label, kind, version_id, row)
         if tie:

@@ -34,8 +34,8 @@ from okeios.crypto.payload import (
     seal_payload,
 )
 from okeios.errors import InputError
-from okeios.protocol.canonical import JSONValue, canonicalize, parse_json
-from okeios.protocol.commitment import SEED_SIZE, commit
+from okeios.protocol.canonical import JSONValue, parse_json
+from okeios.protocol.commitment import SEED_SIZE, commit_canonical
 from okeios.protocol.events import (
     ZERO_ADDRESS,
     ZERO_HASH,
@@ -52,6 +52,7 @@ __all__ = [
     "Prepared",
     "draw",
     "prepare",
+    "prepare_canonical",
     "prepare_chunk",
     "run_chunks",
 ]
@@ -125,10 +126,21 @@ def prepare(
     signer: Signer | None,
 ) -> Prepared:
     """Everything about one new record that needs no log: the worker's part."""
+    return prepare_canonical(record, d, log_id, author, signer)[0]
+
+
+def prepare_canonical(
+    record: bytes | JSONValue,
+    d: Draw,
+    log_id: bytes,
+    author: str,
+    signer: Signer | None,
+) -> tuple[Prepared, bytes]:
+    """:func:`prepare`, and the record's canonical bytes (which it computes on the way)."""
     value = parse_json(record) if isinstance(record, bytes | bytearray) else record
-    commitment, _ = commit(value, seed=d.seed)
+    commitment, _, canonical = commit_canonical(value, seed=d.seed)
     aad = payload_aad(d.record_id, 1)
-    sealed = seal_payload(d.data_key, canonicalize(value), aad=aad, rng=_fixed(d.nonce))
+    sealed = seal_payload(d.data_key, canonical, aad=aad, rng=_fixed(d.nonce))
     event = Event(
         kind=EventKind.CREATE,
         log_id=log_id,
@@ -146,10 +158,10 @@ def prepare(
     message = json.dumps(event.message())
     digests = b"".join(commitment.digests)
     if signer is None:
-        return Prepared(d.record_id, sealed, digests, None, event, message, b"")
+        return Prepared(d.record_id, sealed, digests, None, event, message, b""), canonical
     signed = event.sign(signer)
     leaf = leaf_hash(signed.leaf_data())
-    return Prepared(d.record_id, sealed, digests, signed, None, message, leaf)
+    return Prepared(d.record_id, sealed, digests, signed, None, message, leaf), canonical
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from okeios.protocol.bundle import AnchorRef, Extension
 from okeios.protocol.events import SignedCheckpoint
+from okeios.protocol.hexcodec import from_hex
 from okeios.publish.tables import Journal, JournalEntry, StoreError
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def anchor_ref(entry: JournalEntry, extension: Extension | None = None) -> Ancho
         raise StoreError(f"the journal's anchor of size {entry.tree_size} is incomplete")
     return AnchorRef(
         chain_id=entry.chain_id,
-        registry=bytes.fromhex(entry.registry[2:]),
+        registry=from_hex(entry.registry, "the journal's registry", size=20, any_case=True),
         transaction=entry.tx_hash,
         block=entry.block_number,
         extension=extension,
@@ -68,17 +69,26 @@ class AnchorJournal:
         """The smallest final anchor whose tree holds entry ``index`` (on that chain, if given)."""
         return self.rows.anchored_for(index, chain_id, registry)
 
-    def proof_point(self, index: int) -> tuple[SignedCheckpoint, AnchorRef | None]:
+    def proof_point(
+        self, index: int, chain_id: int | None = None
+    ) -> tuple[SignedCheckpoint, AnchorRef | None]:
         """The checkpoint and anchor a bundle of entry ``index`` cites.
 
         The smallest *anchored* checkpoint that holds the entry, with its anchor reference
         and, when the log was anchored again later by the same key, the latest anchored tree
         head with a consistency proof to it. If no anchor holds the entry yet: the latest
         checkpoint and no anchor. Each question is one indexed query: the cost does not grow
-        with the number of anchors.
+        with the number of anchors. With ``chain_id``, only an anchor on that chain is cited
+        (a :class:`~okeios.errors.StoreError` if none holds the entry yet), never one on
+        another chain.
         """
         store = self._store
-        anchor = self.rows.anchored_for(index)
+        anchor = self.rows.anchored_for(index, chain_id)
+        if anchor is None and chain_id is not None:
+            raise StoreError(
+                f"no final anchor on chain {chain_id} holds entry {index} yet: run "
+                "`okeios anchor --chain ...` for that chain first"
+            )
         if anchor is None:
             return store.checkpoints.current(), None
         checkpoint = store.checkpoints.at(anchor.tree_size)

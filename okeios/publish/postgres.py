@@ -31,7 +31,11 @@ queries to review. It translates, once per distinct statement (:func:`translate`
   SQLite tuning and do nothing.
 
 Errors from psycopg are re-raised as the matching :mod:`sqlite3` exception (integrity,
-operational, other database error), the DB-API vocabulary the store already handles.
+operational, other database error), the DB-API vocabulary the store already handles, except
+a lost connection (the server died or restarted, the network dropped it): that is a
+:class:`~okeios.publish.tables.StoreError` saying so, whatever statement met it. A
+transaction the server did not acknowledge was not committed (the server rolls it back), so
+running the command again once the server is back finishes the job.
 
 The anchoring journal is crash-safe as on SQLite: every journal step is its own committed
 transaction before the step it records is taken, and the server's default
@@ -281,7 +285,7 @@ class PgConnection:
             rows = cur.fetchall() if cur.description is not None else []
         except Exception as exc:
             if _is_psycopg_error(exc):
-                raise _reraise(exc) from exc
+                raise self._reraise(exc) from exc
             raise
         lastrowid = int(rows[0][0]) if returning and rows else None
         return PgCursor(rows, lastrowid, cur.rowcount)
@@ -291,7 +295,8 @@ class PgConnection:
         """Whether a transaction is open (or failed and not yet rolled back)."""
         from psycopg import pq
 
-        return self._conn.info.transaction_status != pq.TransactionStatus.IDLE
+        status = self._conn.info.transaction_status
+        return status not in (pq.TransactionStatus.IDLE, pq.TransactionStatus.UNKNOWN)
 
     def executemany(self, sql: str, seq: Iterable[Sequence[object]]) -> PgCursor:
         target, _ = self._translated(sql)
@@ -307,9 +312,19 @@ class PgConnection:
                 count = cur.rowcount
         except Exception as exc:
             if _is_psycopg_error(exc):
-                raise _reraise(exc) from exc
+                raise self._reraise(exc) from exc
             raise
         return PgCursor([], None, count)
+
+    def _reraise(self, exc: Exception) -> Exception:
+        if self._conn.closed or self._conn.broken:
+            return StoreError(
+                f"lost the connection to the PostgreSQL server {redact_url(self.url)}"
+                f" ({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})"
+                ": a write it had not acknowledged may not have been kept; run the command"
+                " again once the server is back (a re-run finishes the job)"
+            )
+        return _reraise(exc)
 
     def close(self) -> None:
         self._conn.close()

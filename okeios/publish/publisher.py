@@ -45,6 +45,7 @@ from okeios.protocol.events import (
     derive_log_id,
     key_record_id,
 )
+from okeios.protocol.hexcodec import hex_repr
 from okeios.protocol.kinds import CONTENT_KINDS
 from okeios.protocol.merkle import MerkleLog
 from okeios.protocol.signing import Signer, checksum_address
@@ -130,6 +131,9 @@ class MemoryVersions:
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:
     """A signed event and where it sits in the log."""
+
+    def __repr__(self) -> str:
+        return hex_repr(self)
 
     signed: SignedEvent
     index: int
@@ -278,7 +282,9 @@ class Publisher:
 
     def commitment(self, event_id: bytes) -> Commitment:
         """The commitment (with salts and values) of the record version an event is about."""
-        e = self.event(event_id).signed.event
+        return self._commitment(self.event(event_id).signed.event, event_id)
+
+    def _commitment(self, e: Event, event_id: bytes) -> Commitment:
         payload, seed = self.versions.get_version(e.record_id, e.version)
         commitment, _ = commit(parse_json(payload), seed=seed)
         if commitment.root != e.commitment:
@@ -291,7 +297,10 @@ class Publisher:
         Once the record was erased only its field digests remain: the disclosure then holds
         no field, and asking for fields raises :class:`~okeios.errors.AccessError`.
         """
-        e = self.event(event_id).signed.event
+        return self._disclosure(self.event(event_id), fields)
+
+    def _disclosure(self, logged: LoggedEvent, fields: Iterable[str] | None) -> Disclosure:
+        e, event_id = logged.signed.event, logged.id
         if e.kind in KEY_KINDS:  # an identity event commits to no content
             if fields:
                 raise InputError(f"a {e.kind} event has no fields to disclose")
@@ -300,7 +309,7 @@ class Publisher:
         if wanted is not None and not wanted:  # nothing disclosed: the stored digests only
             return Disclosure(self.versions.version_digests(e.record_id, e.version), ())
         try:
-            return self.commitment(event_id).disclose(wanted)
+            return self._commitment(e, event_id).disclose(wanted)
         except AccessError:
             if wanted:  # disclosing no field needs only the digests, erased or not
                 raise
@@ -549,9 +558,12 @@ class Publisher:
         fields: Iterable[str] | None = None,
         checkpoint: SignedCheckpoint | None = None,
         anchor: AnchorRef | None = None,
+        logged: LoggedEvent | None = None,
     ) -> Bundle:
-        """The proof bundle of one event, disclosing ``fields`` (default: all of them)."""
-        logged = self.event(event_id)
+        """The proof bundle of one event, disclosing ``fields`` (default: all of them).
+        ``logged``: the event, when the caller has just read it (it is then not read again)."""
+        if logged is None or logged.id != event_id:
+            logged = self.event(event_id)
         cp = checkpoint if checkpoint is not None else self.checkpoint()
         size = cp.checkpoint.tree_size
         if logged.index >= size:
@@ -559,4 +571,4 @@ class Publisher:
         proof = InclusionProof(
             logged.index, size, tuple(self.log.inclusion_proof(logged.index, size))
         )
-        return Bundle(logged.signed, self.disclosure(event_id, fields), proof, cp, anchor)
+        return Bundle(logged.signed, self._disclosure(logged, fields), proof, cp, anchor)

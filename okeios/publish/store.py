@@ -44,6 +44,7 @@ import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import JSONValue, parse_json
 from okeios.protocol.events import SignedEvent
 from okeios.protocol.fhir import fhir_resources, resource_identity
+from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.logfile import write_log
 from okeios.protocol.merkle import leaf_hash
 from okeios.protocol.signing import LocalSigner, Signer
@@ -93,6 +95,7 @@ from okeios.publish.tables import (
     JournalEntry,
     Meta,
     Nodes,
+    ResourceRow,
     Resources,
     StoredEvents,
     StoreError,
@@ -120,6 +123,16 @@ __all__ = [
 ]
 
 _INGEST_WINDOW = 8  # chunks drawn and submitted ahead of the append (bounds memory)
+
+
+@dataclass(frozen=True, slots=True)
+class _NewPut:
+    """A resource new to the store, prepared by :meth:`Store.put` and waiting to be appended."""
+
+    draw: ingest.Draw
+    prepared: ingest.Prepared
+    row: tuple[bytes, bytes, bytes, bytes, str | None, bytes] | None  # its resources row
+    label: str | None
 
 
 class Store:
@@ -369,6 +382,11 @@ class Store:
         return self.signer.address
 
     @property
+    def is_postgres(self) -> bool:
+        """Whether the tables are on a PostgreSQL server (else in ``store.sqlite``)."""
+        return isinstance(self.db, PgDatabase)
+
+    @property
     def log_id(self) -> bytes:
         return self.publisher.log_id
 
@@ -388,10 +406,7 @@ class Store:
                 raise InputError(f"no record of {ident} in this store")
             raw = row.record_id
         else:
-            try:
-                raw = bytes.fromhex(ident.removeprefix("0x"))
-            except ValueError:
-                raise InputError(f"{ident!r} is not a hex record or event id") from None
+            raw = from_hex(ident, "a record or event id", prefix=False, any_case=True)
             if len(raw) != 32:
                 raise InputError(f"{ident!r} is not a 32-byte record or event id")
         found = self.events.find(raw)
@@ -534,21 +549,134 @@ class Store:
                 raise InputError(f"no record {record_id.hex()} in this store")
             return parse_json(self.versions.get_version(record_id, latest)[0])
 
-        out: list[PutResult] = []
-        with self.transaction():
-            for i, record in enumerate(records):
+        items = list(records)
+        signer = author if author is not None else self.signer
+
+        def named(i: int, exc: InputError) -> InputError:
+            return exc if names is None else type(exc)(f"{names[i]}: {exc}")
+
+        parsed: dict[int, JSONValue] = {}  # values parsed ahead, each taken once
+
+        def judged(
+            i: int, known: dict[bytes, ResourceRow] | None = None
+        ) -> tuple[JSONValue, Judgement]:
+            record = items[i]
+            try:
+                value = parsed.pop(i, None)
+                if value is None:
+                    value = parse_json(record) if isinstance(record, bytes) else record
                 key = keys[i] if keys is not None else None
+                return value, self.identities.judge(value, key, stored=stored, known=known)
+            except InputError as exc:
+                raise named(i, exc) from exc
+
+        def rows_ahead() -> dict[bytes, ResourceRow] | None:
+            """The stored rows of the identities of the whole call, in one query."""
+            macs = []
+            for i, record in enumerate(items):
                 try:
                     value = parse_json(record) if isinstance(record, bytes) else record
-                    judgement = self.identities.judge(value, key, stored=stored)
-                    out.append(self._put_one(value, judgement, author))
+                    label = self.identities.label_of(value, keys[i] if keys else None)
+                except InputError:
+                    return None  # judged one by one below, which names the error
+                parsed[i] = value
+                if label is not None:
+                    macs.append(self.identities.key(label))
+            return self.identities.rows.get_many(macs)
+
+        # The leading run of resources new to the store is prepared (committed, sealed and
+        # signed) before the write lock is taken, so that other writers wait only for the
+        # append; its randomness is drawn in the order a one-by-one run draws it.
+        ahead: list[_NewPut] = []
+        seen: set[bytes] = set()
+        known = rows_ahead() if len(items) > 1 else None
+        for i in range(len(items)):
+            value, j = judged(i, known)
+            mac = self.identities.key(j.label) if j.label is not None else None
+            if j.status != "new" or (mac is not None and mac in seen):
+                break
+            ahead.append(self._new_put(i, value, j, signer, named))
+            if mac is not None:
+                seen.add(mac)
+        out: list[PutResult] = []
+        with self.transaction():
+            start = 0
+            if ahead and not self.identities.rows.present(sorted(seen)):
+                start = len(ahead)
+                self._put_flush(ahead, out, progress)
+            queue: list[_NewPut] = []
+            queued: set[bytes] = set()
+            for i in range(start, len(items)):
+                record = items[i]
+                if queue:  # a resource already waiting in the queue is judged once written
+                    try:
+                        value = parse_json(record) if isinstance(record, bytes) else record
+                        label = self.identities.label_of(value, keys[i] if keys else None)
+                    except InputError as exc:
+                        raise named(i, exc) from exc
+                    if label is not None and self.identities.key(label) in queued:
+                        self._put_flush(queue, out, progress)
+                        queued.clear()
+                value, j = judged(i)
+                if j.status == "new":
+                    queue.append(self._new_put(i, value, j, signer, named))
+                    if j.label is not None:
+                        queued.add(self.identities.key(j.label))
+                    continue
+                self._put_flush(queue, out, progress)  # what a one-by-one run logged before
+                queued.clear()
+                try:
+                    out.append(self._put_one(value, j, author))
                 except InputError as exc:
-                    if names is None:
-                        raise
-                    raise type(exc)(f"{names[i]}: {exc}") from exc
+                    raise named(i, exc) from exc
                 if progress is not None:
                     progress(1)
+            self._put_flush(queue, out, progress)
         return out
+
+    def _new_put(
+        self,
+        i: int,
+        value: JSONValue,
+        j: Judgement,
+        signer: Signer,
+        named: Callable[[int, InputError], InputError],
+    ) -> _NewPut:
+        """A new resource prepared for :meth:`put`: its randomness drawn (record id, seed, data
+        key, nonces, time, then the label's nonce: the order of a one-by-one create), its
+        record committed, sealed and its event signed."""
+        try:
+            d = ingest.draw(1, self.rng, self.clock, self._seal_secrets)[0]
+            p, canonical = ingest.prepare_canonical(value, d, self.log_id, signer.address, signer)
+        except InputError as exc:
+            raise named(i, exc) from exc
+        sealed = self.identities.seal_label(d.record_id, j.label) if j.label is not None else None
+        row = None
+        if j.label is not None and sealed is not None:
+            row = self.identities.new_row(
+                d.record_id, j.kind, j.label, j.version_id, sealed, canonical
+            )
+        return _NewPut(d, p, row, j.label)
+
+    def _put_flush(
+        self,
+        queue: list[_NewPut],
+        out: list[PutResult],
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """Append the queued new resources: one statement per table for all of them."""
+        if not queue:
+            return
+        logged = self._append_prepared([n.prepared for n in queue], [n.draw for n in queue])
+        rows = [n.row for n in queue if n.row is not None]
+        if rows:
+            self.identities.rows.put_many(rows)
+        for n, e in zip(queue, logged, strict=True):
+            out.append(PutResult("created", e.record_id, e, n.label))
+        if progress is not None:
+            for _ in queue:
+                progress(1)
+        queue.clear()
 
     def _put_one(self, value: JSONValue, j: Judgement, author: Signer | None) -> PutResult:
         if j.row is not None and j.status in ("unchanged", "stale"):
@@ -689,7 +817,14 @@ class Store:
 
     # -- export -----------------------------------------------------------------------------
 
-    def export(self, ident: str, *, fields: Iterable[str] = (), reveal_all: bool = False) -> Bundle:
+    def export(
+        self,
+        ident: str,
+        *,
+        fields: Iterable[str] = (),
+        reveal_all: bool = False,
+        chain_id: int | None = None,
+    ) -> Bundle:
         """The proof bundle of a record's latest event (or of an event, by id).
 
         Private by default: ``fields`` are the JSON Pointers to disclose (default: none, and
@@ -700,7 +835,8 @@ class Store:
         reference filled in and, when the log was anchored again later, the latest anchored
         tree head with a consistency proof to it. If no anchor holds the event yet, the bundle
         carries the latest checkpoint and no anchor reference
-        (:meth:`~okeios.publish.journal.AnchorJournal.proof_point`).
+        (:meth:`~okeios.publish.journal.AnchorJournal.proof_point`). With ``chain_id`` the
+        bundle cites an anchor on that chain only (a StoreError if none holds the event yet).
         """
         if isinstance(fields, str):
             raise InputError("fields is a list of JSON Pointers, not one string")
@@ -709,9 +845,13 @@ class Store:
             raise InputError("reveal_all discloses every field: give it or fields, not both")
         self._fresh()
         logged = self.find_event(ident)
-        checkpoint, ref = self.journal.proof_point(logged.index)
+        checkpoint, ref = self.journal.proof_point(logged.index, chain_id)
         return self.publisher.bundle(
-            logged.id, fields=None if reveal_all else chosen, checkpoint=checkpoint, anchor=ref
+            logged.id,
+            fields=None if reveal_all else chosen,
+            checkpoint=checkpoint,
+            anchor=ref,
+            logged=logged,
         )
 
     # -- integrity --------------------------------------------------------------------------

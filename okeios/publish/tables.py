@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.errors import InputError, StoreError
+from okeios.faults import fault_point
 from okeios.protocol.events import SignedEvent, event_from_message
 from okeios.protocol.kinds import CONTENT_KINDS, KEY_KINDS, START_KINDS, sql_list
 from okeios.publish.publisher import Head, LoggedEvent
@@ -218,15 +219,22 @@ class Database:
             raise
         else:
             self._depth = 0
+            fault_point("commit")
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise StoreError(f"the store in {self.path.parent} failed a commit: {exc}") from exc
+            fault_point("committed")
 
     def _rollback(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        """Roll back an open transaction; a connection that is gone already rolled it back
+        (the error that brought us here is the one to report)."""
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except (sqlite3.Error, StoreError):
+            pass
 
     def close(self) -> None:
         self.conn.close()
@@ -243,6 +251,22 @@ class Nodes:
         if row is None:
             raise StoreError(f"the store's Merkle tree lacks node ({level}, {index}): damaged")
         return bytes(row[0])
+
+    def get_nodes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The hashes of the nodes ``(level, index)`` (a proof's), one query per 200 nodes."""
+        found: dict[tuple[int, int], bytes] = {}
+        unique = sorted(set(wanted))
+        for i in range(0, len(unique), 200):
+            part = unique[i : i + 200]
+            where = " OR ".join(["(level = ? AND idx = ?)"] * len(part))
+            args = [v for pair in part for v in pair]
+            sql = "SELECT level, idx, hash FROM nodes WHERE " + where  # noqa: S608 - marks only
+            for level, idx, digest in self._db.execute(sql, args):
+                found[(int(level), int(idx))] = bytes(digest)
+        for level, index in unique:
+            if (level, index) not in found:
+                raise StoreError(f"the store's Merkle tree lacks node ({level}, {index}): damaged")
+        return found
 
     def put_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
         self._db.conn.executemany("INSERT INTO nodes VALUES (?, ?, ?)", nodes)
@@ -736,6 +760,39 @@ class Resources:
             "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?)",
             (key, record_id, kind, label, version_id, content),
         )
+
+    def put_many(
+        self, rows: Sequence[tuple[bytes, bytes, bytes, bytes, str | None, bytes]]
+    ) -> None:
+        """:meth:`put` of many rows ``(key, record_id, type, label, version_id, content)``."""
+        self._db.conn.executemany(
+            "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?)", rows
+        )
+
+    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, ResourceRow]:
+        """The rows of those of ``keys`` that have one (one query per 500 keys)."""
+        found: dict[bytes, ResourceRow] = {}
+        unique = sorted(set(keys))
+        for i in range(0, len(unique), 500):
+            part = unique[i : i + 500]
+            marks = ", ".join("?" * len(part))
+            sql = (
+                "SELECT key, record_id, type, label, version_id, content FROM resources"  # noqa: S608
+                f" WHERE key IN ({marks})"
+            )
+            for row in self._db.execute(sql, part):
+                found[bytes(row[0])] = self._row(row[1:])
+        return found
+
+    def present(self, keys: Sequence[bytes]) -> set[bytes]:
+        """Which of ``keys`` have a row (one query per 500 keys)."""
+        found: set[bytes] = set()
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            marks = ", ".join("?" * len(part))
+            sql = f"SELECT key FROM resources WHERE key IN ({marks})"  # noqa: S608 - marks only
+            found.update(bytes(r[0]) for r in self._db.execute(sql, part))
+        return found
 
     def forget(self, record_id: bytes) -> None:
         self._db.execute("DELETE FROM resources WHERE record_id = ?", (record_id,))

@@ -9,8 +9,10 @@
   (:func:`okeios.protocol.logfile.entry_line`: the EIP-712 event message and its signature),
   which an auditor needs to check lineage and times;
   a separate URL, as the spec asks of a log that serves another entry format;
-* ``okeios/log.json``: the publisher, the log id, the origin and the note key binding (the
-  publisher's EIP-712 signature over the Ed25519 verifier key, :class:`NoteKeyBinding`);
+* ``okeios/log.json`` (version 2): the publisher, the log id, the origin and the note key
+  binding (the publisher's EIP-712 signature over the log id, its origin and the Ed25519
+  verifier key, :class:`NoteKeyBinding`). The origin is not a choice: a log has one,
+  :func:`~okeios.protocol.note.log_origin` of its id, and one note key per publisher key;
 * ``okeios/checkpoint.json``: the publisher's EIP-712 signed checkpoint of the same tree;
 * ``checkpoint``: the C2SP checkpoint, a signed note by the log's Ed25519 note key, written last
   so that a reader never sees a checkpoint whose tiles are missing.
@@ -29,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from okeios.errors import TileError
+from okeios.faults import fault_point
 from okeios.protocol.events import SignedCheckpoint, SignedEvent
+from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.logfile import entry_line
 from okeios.protocol.merkle import MerkleLog, leaf_hash
 from okeios.protocol.note import (
@@ -37,6 +41,7 @@ from okeios.protocol.note import (
     NoteCheckpoint,
     NoteKeyBinding,
     derive_note_seed,
+    log_origin,
 )
 from okeios.protocol.signing import LocalSigner
 from okeios.protocol.tiles import (
@@ -60,14 +65,18 @@ __all__ = [
 ]
 
 
+HEADER_VERSION = 2  # version 1 carried a free origin and a version-1 note key binding
+
+
 def default_origin(log_id: bytes) -> str:
-    """The checkpoint origin of a log when none is given: ``okeios/0x<log id>``."""
-    return f"okeios/0x{log_id.hex()}"
+    """The one checkpoint origin of a log: ``okeios/0x<log id>`` (there is no other)."""
+    return log_origin(log_id)
 
 
-def note_signer(signer: LocalSigner, log_id: bytes, origin: str) -> Ed25519NoteSigner:
-    """The log's Ed25519 note key, derived from the publisher key; its key name is the origin."""
-    return Ed25519NoteSigner(origin, derive_note_seed(signer.private_key, log_id))
+def note_signer(signer: LocalSigner, log_id: bytes) -> Ed25519NoteSigner:
+    """The log's Ed25519 note key, derived from the publisher key; its key name is the log's
+    one origin."""
+    return Ed25519NoteSigner(log_origin(log_id), derive_note_seed(signer.private_key, log_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,7 @@ class PublishedTiles:
 
 
 def _write(path: Path, data: bytes) -> None:
+    fault_point("tiles-file")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
@@ -101,10 +111,16 @@ def publish_tiles(
     origin: str | None = None,
 ) -> PublishedTiles:
     """Write (or bring up to date) the tiled form of a log whose entries are ``events``;
-    ``checkpoint`` must be the publisher's signed checkpoint of exactly these entries."""
+    ``checkpoint`` must be the publisher's signed checkpoint of exactly these entries.
+    ``origin`` may only repeat the log's one origin (anything else raises :class:`TileError`)."""
     root_dir = Path(folder)
-    origin = origin or default_origin(log_id)
-    note_key = note_signer(signer, log_id, origin)
+    if origin is not None and origin != log_origin(log_id):
+        raise TileError(
+            f"a log has one origin, {log_origin(log_id)}; {origin[:80]!r} would publish it "
+            "under a second one"
+        )
+    origin = log_origin(log_id)
+    note_key = note_signer(signer, log_id)
     signed_events = list(events)
     levels = _tile_levels([signed.leaf_data() for signed in signed_events])
     size = len(signed_events)
@@ -118,7 +134,7 @@ def publish_tiles(
     binding = NoteKeyBinding.sign(signer, log_id, note_key.vkey())
     header = {
         "format": TILES_FORMAT,
-        "version": 1,
+        "version": HEADER_VERSION,
         "publisher": signer.address,
         "logId": "0x" + log_id.hex(),
         "origin": origin,
@@ -160,7 +176,7 @@ def _check_folder(root_dir: Path, log_id: bytes) -> None:
         other = json.loads(existing.read_bytes()).get("logId")
     except (OSError, ValueError, AttributeError) as exc:
         raise TileError(f"{existing} is not an okeios tiled log header") from exc
-    if other != "0x" + log_id.hex():
+    if other != to_hex(log_id):
         raise TileError(f"{root_dir} holds another log's tiles ({other})")
 
 

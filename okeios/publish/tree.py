@@ -19,11 +19,12 @@ lists; the tests check that both give the same proofs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from okeios.errors import ProofError
 from okeios.protocol.merkle import (
+    SubtreeHash,
     check_leaf_index,
     consistency_path,
     inclusion_path,
@@ -34,6 +35,8 @@ from okeios.protocol.merkle import (
 )
 
 __all__ = ["MemoryNodes", "NodeStore", "StoredTree", "frontier_positions"]
+
+_STAND_IN = bytes(32)
 
 
 class NodeStore(Protocol):
@@ -78,9 +81,15 @@ class StoredTree:
 
     def refresh(self) -> None:
         size = self._nodes.stored_size()
-        self._frontier = {
-            level: self._nodes.get_node(level, index) for level, index in frontier_positions(size)
-        }
+        positions = frontier_positions(size)
+        get_many = getattr(self._nodes, "get_nodes", None)
+        if get_many is not None and positions:  # one request for the whole frontier
+            found = get_many(positions)
+            self._frontier = {level: found[(level, index)] for level, index in positions}
+        else:
+            self._frontier = {
+                level: self._nodes.get_node(level, index) for level, index in positions
+            }
         self._size = size
 
     @property
@@ -137,11 +146,27 @@ class StoredTree:
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         n = resolve_tree_size(size, self._size)
-        return inclusion_path(self._nodes.get_node, index, n)
+        return self._read_once(lambda node: inclusion_path(node, index, n))
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         n = resolve_tree_size(new_size, self._size)
-        return consistency_path(self._nodes.get_node, old_size, n)
+        return self._read_once(lambda node: consistency_path(node, old_size, n))
+
+    def _read_once(self, walk: Callable[[SubtreeHash], list[bytes]]) -> list[bytes]:
+        """``walk`` over the stored nodes, read in one request when the store can (a proof
+        asks for nodes by position only: a first walk with stand-in hashes lists them)."""
+        get_many = getattr(self._nodes, "get_nodes", None)
+        if get_many is None:
+            return walk(self._nodes.get_node)
+        wanted: list[tuple[int, int]] = []
+
+        def note(level: int, index: int) -> bytes:
+            wanted.append((level, index))
+            return _STAND_IN
+
+        walk(note)
+        found: dict[tuple[int, int], bytes] = get_many(wanted)
+        return walk(lambda level, index: found[(level, index)])
 
 
 class MemoryNodes:

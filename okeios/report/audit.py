@@ -11,7 +11,7 @@ force per recipient) and erasures (one certificate per erased record).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from okeios.protocol.events import SignedEvent
@@ -47,8 +47,17 @@ def audit_context(
     registry: str | None = None,
     source: str | None = None,
     row_limit: int = ROW_LIMIT,
+    chain_url: str | None = None,
+    log_sha256: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Everything the audit template shows, as plain data (also useful on its own)."""
+    """Everything the audit template shows, as plain data (also useful on its own).
+
+    Evidence of what was audited: ``log_sha256`` (the SHA-256 of the log file's bytes; by
+    default of ``lines`` joined as ``okeios log`` writes them), ``chain_url`` (the chain the
+    anchors were read from), and the okeios version (in every page's footer)."""
+    import hashlib
+
     from okeios.report import plots
 
     d = report.to_dict()
@@ -68,6 +77,9 @@ def audit_context(
     ]
     access = model.access_rows(entries)
     kinds = {str(k) for k in (d.get("defectCounts") or {})}
+    if log_sha256 is None:
+        log_sha256 = hashlib.sha256("".join(f"{line}\n" for line in lines).encode()).hexdigest()
+    touched = {int(x["index"]) for x in d.get("defects") or [] if x.get("index") is not None}
     return {
         "result": d.get("result", "fail"),
         "publisher": d.get("publisher"),
@@ -96,6 +108,10 @@ def audit_context(
         "consent": model.consent_view(entries),
         "erasures": model.erasure_certificates(entries, timeline),
         "row_limit": row_limit,
+        "chain_url": chain_url,
+        "log_sha256": log_sha256,
+        "touched": touched,
+        "labels": dict(labels or {}),
     }
 
 
@@ -107,9 +123,20 @@ def audit_html(
     registry: str | None = None,
     source: str | None = None,
     row_limit: int = ROW_LIMIT,
+    chain_url: str | None = None,
+    log_sha256: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
-    """The audit report as one self-contained HTML page."""
+    """The audit report as one self-contained HTML page (see :func:`audit_context`)."""
     context = audit_context(
-        report, lines, chain_id=chain_id, registry=registry, source=source, row_limit=row_limit
+        report,
+        lines,
+        chain_id=chain_id,
+        registry=registry,
+        source=source,
+        row_limit=row_limit,
+        chain_url=chain_url,
+        log_sha256=log_sha256,
+        labels=labels,
     )
     return render("audit.html.j2", context)

@@ -60,12 +60,15 @@ def _env() -> Any:
 
 
 def render(template: str, context: Mapping[str, Any]) -> str:
-    """Render one of the package's templates (``audit.html.j2``, ``record.html.j2``)."""
+    """Render one of the package's templates (``audit.html.j2``, ``record.html.j2``); an
+    address in ``context["labels"]`` (an address book) is shown with its name."""
     env = _env()
+    book = {str(k).lower(): v for k, v in (context.get("labels") or {}).items()}
+    env.filters["label"] = lambda value: book.get(str(value).lower(), "") if value else ""
     import markupsafe
 
     generated = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
-    values = {"generated": generated, **context}
+    values = {"generated": generated, "version": okeios_version(), **context}
     for key, value in list(values.items()):
         if key.endswith("_svg") and isinstance(value, str):
             values[key] = markupsafe.Markup(value)  # noqa: S704 - SVG drawn by okeios.report.plots
@@ -83,3 +86,13 @@ def defect_rows(defects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         }
         for d in defects
     ]
+
+
+def okeios_version() -> str:
+    """The version of okeios that wrote a report (evidence: which verifier said so)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("okeios")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree not installed
+        return "unknown"

@@ -43,8 +43,11 @@ def record_context(
     publisher: str | None = None,
     chain_id: int | None = None,
     registry: str | None = None,
+    label: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Everything the record template shows, as plain data."""
+    """Everything the record template shows, as plain data. ``label`` names the record for
+    its patient (its FHIR ``Type/id`` from the owner's store); the page shows it first."""
     from okeios.report import plots
 
     if not events:
@@ -74,6 +77,10 @@ def record_context(
     verdict = (lineage or {}).get("lineage") or {}
     return {
         "record": record,
+        "label": label,
+        "labels": dict(labels or {}),
+        "resource_type": label.split("/", 1)[0] if label and "/" in label else None,
+        "resource_id": label.split("/", 1)[1] if label and "/" in label else None,
         "publisher": publisher,
         "chain_id": chain_id,
         "registry": registry,
@@ -104,9 +111,17 @@ def record_html(
     publisher: str | None = None,
     chain_id: int | None = None,
     registry: str | None = None,
+    label: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     """One record's history as a self-contained HTML page."""
     context = record_context(
-        events, lineage=lineage, publisher=publisher, chain_id=chain_id, registry=registry
+        events,
+        lineage=lineage,
+        publisher=publisher,
+        chain_id=chain_id,
+        registry=registry,
+        label=label,
+        labels=labels,
     )
     return render("record.html.j2", context)

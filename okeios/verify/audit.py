@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from okeios.errors import ChainError, OkeiosError, PolicyError
+from okeios.errors import ChainError, OkeiosError, PolicyError, RegistryMissingError
 from okeios.protocol.anchors import AnchorEntry
 from okeios.protocol.events import (
     SignedEvent,
@@ -65,6 +65,12 @@ class AnchorSource(Protocol):
     def log_ids(self, publisher: str) -> list[bytes]:
         """Every log id the publisher anchored (or received by handover), from the chain."""
         ...
+
+
+#: The findings that say the anchors were not checked (no chain given, it did not answer, or it
+#: holds no registry where the trust policy says one is: a reset or foreign node): never a
+#: failure, an undecided outcome when anchoring is required.
+_UNCHECKED = frozenset({Reason.NO_CHAIN, Reason.CHAIN_UNAVAILABLE, Reason.REGISTRY_MISSING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +107,14 @@ class AuditReport:
     @property
     def not_checked(self) -> list[str]:
         """``["anchoring"]`` when the anchors were not checked (no chain, or it did not answer)."""
-        return ["anchoring"] if any(d.kind == "chain-unavailable" for d in self.defects) else []
+        return ["anchoring"] if any(d.kind in _UNCHECKED for d in self.defects) else []
 
     @property
     def outcome(self) -> str:
         """``fail`` for any defect found; else ``undecided`` when required anchors were not
         checked; else ``pass`` (never a bare pass when anchors were skipped: see
         :meth:`headline`)."""
-        if any(d.kind != "chain-unavailable" for d in self.defects):
+        if any(d.kind not in _UNCHECKED for d in self.defects):
             return "fail"
         if self.not_checked and self.anchoring_required:
             return "undecided"
@@ -117,6 +123,13 @@ class AuditReport:
     @property
     def passed(self) -> bool:
         return self.outcome == "pass"
+
+    @property
+    def anchored_size(self) -> int:
+        """How many entries, from the first, the anchors vouch for: the latest anchor's tree
+        size (0 without anchors). Entries after it carry only the publisher's signature until
+        they are anchored: an audit that passes vouches for the log up to here."""
+        return max((a.tree_size for a in self.anchors), default=0)
 
     def headline(self) -> str:
         word = self.outcome.upper()
@@ -145,6 +158,7 @@ class AuditReport:
                 "entries": self.entries,
                 "records": self.records,
                 "anchors": len(self.anchors),
+                "anchoredEntries": self.anchored_size,
                 "checkpoints": self.checkpoints,
                 "defects": len(self.defects),
                 "byKind": self.kinds,
@@ -208,9 +222,7 @@ def audit_log(
     authority = _key_history(report, state, len(parsed.entries))
     _check_checkpoints(report, parsed, authority, state)
     if chain is None:
-        report.defects.append(
-            Defect(Reason.CHAIN_UNAVAILABLE, None, "no chain given: anchors not checked")
-        )
+        report.defects.append(Defect(Reason.NO_CHAIN, None, "no chain given: anchors not checked"))
         return report
     assert chain_id is not None  # checked above
     read = _read_anchors(report, chain, chain_id, authority)
@@ -427,6 +439,16 @@ def _read_anchors(
         keys = authority.publishers() if authority is not None else [report.publisher]
         by_key = {k: chain.anchors(k, report.log_id) for k in keys}
         others = [i for k in keys for i in chain.log_ids(k) if i != report.log_id]
+    except RegistryMissingError as exc:
+        report.defects.append(
+            Defect(
+                Reason.REGISTRY_MISSING,
+                None,
+                f"{exc}: the pinned registry does not exist on this chain (a reset or foreign "
+                "node?); point --chain at a node that holds the publisher's history",
+            )
+        )
+        return None
     except ChainError as exc:
         report.defects.append(
             Defect(Reason.CHAIN_UNAVAILABLE, None, f"the chain could not be read: {exc}")

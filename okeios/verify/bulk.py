@@ -2,7 +2,9 @@
 
 :func:`verify_many` verifies bundles in chunks, one task per chunk, on a process pool, a Dask
 cluster (``distributed.Client.get_executor()``) or, without an executor, in this process. The
-reports come back in input order and are the ones a serial run gives.
+reports come back in input order and are the ones a serial run gives, with one addition only a
+batch can make: bundles of one event that disclose conflicting fields all fail
+``integrity: equivocation`` (:func:`mark_equivocations`).
 
 Workers never touch a chain. A chain view holds a live connection (a web3 object, or the
 embedded chain's file lock) that cannot be pickled or opened twice, so this process reads the
@@ -23,7 +25,7 @@ import functools
 import itertools
 import pickle
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Executor, Future, wait
 from typing import Any, TypeVar
 
@@ -39,6 +41,8 @@ from okeios.errors import (
 )
 from okeios.protocol.anchors import AnchorEntry, ChainView
 from okeios.protocol.bundle import MAGIC, MAJOR_VERSION, Bundle
+from okeios.protocol.commitment import disclosures_conflict
+from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.signing import checksum_address
 from okeios.verify.bundle import Authorities, verify_bundle
 from okeios.verify.chainplan import (
@@ -55,6 +59,7 @@ from okeios.verify.report import Property, Reason, Report, Status, Verdict
 __all__ = [
     "ChainSnapshot",
     "SnapshotMissError",
+    "mark_equivocations",
     "verify_many",
 ]
 
@@ -373,6 +378,7 @@ _REPORT_FIELDS = (
     "anchored_block",
     "anchored_time",
     "required",
+    "disclosed_paths",
 )
 _VERDICT_FIELDS = ("property", "status", "reason", "detail")
 # If verify.py changes either dataclass, reports travel as themselves (slower, still right).
@@ -409,6 +415,7 @@ def _pack(r: Report) -> _Packed:
         r.anchored_block,
         r.anchored_time,
         r.required,
+        r.disclosed_paths,
     )
 
 
@@ -427,6 +434,7 @@ def _unpack(p: _Packed | Report) -> Report:
         block,
         when,
         required,
+        paths,
     ) = p
     return Report(
         event_id,
@@ -443,6 +451,7 @@ def _unpack(p: _Packed | Report) -> Report:
         block,
         when,
         required,
+        paths,
     )
 
 
@@ -582,8 +591,51 @@ def verify_many(
             out.extend(reports)
             if progress is not None:
                 progress(len(reports))
-        return out
-    return _run(executor, tasks, progress, max_in_flight)
+        return mark_equivocations(out)
+    return mark_equivocations(_run(executor, tasks, progress, max_in_flight))
+
+
+def mark_equivocations(reports: Sequence[Report]) -> list[Report]:
+    """``reports`` with every bundle that meets a conflicting bundle of the same event failed
+    ``integrity: equivocation``.
+
+    One signed commitment can hide two digests for one path (``docs/commitments.md``): each
+    partial disclosure passes alone. Wherever two disclosures of one event meet, they must open
+    it to one document (:func:`~okeios.protocol.commitment.disclosures_conflict`): the same
+    value at each path, and paths that fit in one document. Only bundles whose integrity and
+    authenticity passed are compared (the others are failed already, and their fields are not
+    the author's). Reports are otherwise returned unchanged, in order."""
+    out = list(reports)
+    by_event: dict[bytes, list[int]] = {}
+    for i, r in enumerate(out):
+        if all(
+            v.passed
+            for v in r.verdicts
+            if v.property in (Property.INTEGRITY, Property.AUTHENTICITY)
+        ):
+            by_event.setdefault(r.event_id, []).append(i)
+    for event_id, indices in by_event.items():
+        if len(indices) < 2:
+            continue
+        conflict = disclosures_conflict(
+            zip(out[i].disclosed_paths, (value for _, value in out[i].disclosed), strict=True)
+            for i in indices
+        )
+        if conflict is None:
+            continue
+        detail = (
+            f"{len(indices)} bundles of the event {to_hex(event_id)} in this batch disagree: "
+            f"{conflict}; its author committed to two documents"
+        )
+        for i in indices:
+            verdicts = tuple(
+                Verdict(Property.INTEGRITY, Status.FAIL, Reason.EQUIVOCATION, detail)
+                if v.property is Property.INTEGRITY
+                else v
+                for v in out[i].verdicts
+            )
+            out[i] = dataclasses.replace(out[i], verdicts=verdicts)
+    return out
 
 
 def _run(

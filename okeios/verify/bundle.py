@@ -37,7 +37,12 @@ from okeios.protocol.canonical import (
     iter_typed_leaves,
     parse_json,
 )
-from okeios.protocol.commitment import commitment_from_digests, path_conflict
+from okeios.protocol.commitment import (
+    Disclosure,
+    commitment_from_digests,
+    path_conflict,
+    record_leaves,
+)
 from okeios.protocol.events import KEY_KINDS, ZERO_HASH, EventKind, derive_log_id
 from okeios.protocol.kinds import ACCESS_KINDS
 from okeios.protocol.merkle import (
@@ -46,7 +51,7 @@ from okeios.protocol.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from okeios.protocol.signing import recover_address
+from okeios.protocol.signing import checksum_address, recover_address
 from okeios.verify.chainplan import ChainHeader, LogAnchors, plan_lookups, read_facts
 from okeios.verify.identity import Authority
 from okeios.verify.policy import TrustPolicy
@@ -78,13 +83,20 @@ def _check_integrity(bundle: Bundle, record: bytes | JSONValue | None) -> Verdic
             p, Reason.COMMITMENT_MISMATCH, "the field digests do not give the signed commitment"
         )
     digests = set(d.digests)
+    if record is not None and _record_is_disclosed(d, record, digests):
+        # the record's own leaves are the disclosed fields, all committed: they are canonical
+        # leaves of one document, and every check below passes (this only saves the work)
+        return _pass(p, f"the record matches the commitment ({len(d.digests)} fields)")
     conflict = path_conflict(f.tokens for f in d.fields)
     if conflict is not None:
         return _fail(p, Reason.FIELD_CONFLICT, f"the disclosed fields are no document: {conflict}")
     for f in d.fields:
         if f.digest not in digests:
             return _fail(
-                p, Reason.FIELD_NOT_COMMITTED, f"field {f.path!r} is not in the commitment"
+                p,
+                Reason.FIELD_NOT_COMMITTED,
+                f"field {f.path!r} was altered after signing: its value, path and salt hash to "
+                "no field digest the author committed to",
             )
         try:
             parsed = parse_json(f.value)
@@ -130,6 +142,28 @@ def _check_integrity(bundle: Bundle, record: bytes | JSONValue | None) -> Verdic
             f"the record has {len(leaves)} fields, the commitment {len(d.digests)}{where}",
         )
     return _pass(p, f"the record matches the commitment ({len(leaves)} fields)")
+
+
+def _record_is_disclosed(d: Disclosure, record: bytes | JSONValue, committed: set[bytes]) -> bool:
+    """Whether every field of ``record`` is disclosed with exactly its bytes, nothing else is,
+    and every disclosed field is committed: then the integrity verdict passes, and the
+    disclosed values need no parsing (they are the record's canonical leaves). False when
+    anything differs or the record does not parse: the full check then says what."""
+    fields = d.fields
+    if len(fields) != len(d.digests):
+        return False
+    try:
+        value = parse_json(record) if isinstance(record, bytes) else record
+        leaves = record_leaves(value)
+    except OkeiosError:
+        return False
+    if len(leaves) != len(fields):
+        return False
+    leaves.sort()
+    for (path, value_bytes), f in zip(leaves, fields, strict=True):
+        if path != f.encoded_path or value_bytes != f.value:
+            return False
+    return all(f.digest in committed for f in fields)
 
 
 Authorities = Authority | Mapping[bytes, Authority] | None
@@ -309,10 +343,16 @@ def _check_chain(
     try:
         facts = read_facts(plan, chain)
     except RegistryMissingError as exc:
-        detail = f"{exc}: the pinned registry does not exist on this chain"
+        # The chain answering has no registry where the policy says one is: a node that was
+        # reset or is not the chain the history lives on. It says nothing either way about
+        # the bundle, so the verdict is undecided (as in the audit), never a failure.
+        detail = (
+            f"{exc}: the pinned registry does not exist on this chain (a reset or foreign "
+            "node?); point --chain at a node that holds the publisher's history"
+        )
         return (
-            _fail(a, Reason.REGISTRY_MISSING, detail),
-            _fail(c, Reason.REGISTRY_MISSING, detail),
+            _undecided(a, Reason.REGISTRY_MISSING, detail),
+            consistency_failure or _undecided(c, Reason.REGISTRY_MISSING, detail),
             None,
         )
     except ChainError as exc:
@@ -333,7 +373,8 @@ def _check_chain(
     if facts.anchors is None:
         assert ref is not None  # only a bundle's own reference can point elsewhere
         detail = (
-            f"the bundle points at registry 0x{ref.registry.hex()} on chain {ref.chain_id}; "
+            f"the bundle points at registry {checksum_address(ref.registry)} on chain "
+            f"{ref.chain_id}; "
             f"the policy trusts {registry} on chain {plan.chain_id}"
         )
         return (
@@ -357,6 +398,9 @@ def _judge_anchoring(
     cp = bundle.checkpoint.checkpoint
     entry, head = found.entry, found.head
     if entry is None:
+        pending = _pending(bundle, found)
+        if pending is not None:
+            return _undecided(a, Reason.ANCHOR_PENDING, pending), None
         publisher = bundle.checkpoint.publisher
         detail = f"publisher {publisher} never anchored a tree of {cp.tree_size} in registry"
         return _fail(a, Reason.NOT_ANCHORED, f"{detail} {registry}"), None
@@ -378,6 +422,27 @@ def _judge_anchoring(
     return _pass(a, f"anchored in block {entry.block_number} at {when}"), entry
 
 
+def _pending(bundle: Bundle, found: LogAnchors) -> str | None:
+    """Why anchoring cannot be decided yet, or None: the bundle claims no anchor, and its
+    checkpoint is newer than every anchor of the log (an honest bundle exported before the
+    publisher's next anchor reads so). Undecided, never a pass: a publisher that never anchors
+    never gets one."""
+    cp = bundle.checkpoint.checkpoint
+    latest = found.latest
+    if bundle.anchor is not None or (latest is not None and latest.tree_size >= cp.tree_size):
+        return None
+    since = (
+        "the log was never anchored yet"
+        if latest is None
+        else f"its latest anchor is of size {latest.tree_size} (block {latest.block_number})"
+    )
+    return (
+        f"pending: the checkpoint of size {cp.tree_size} is newer than every anchor ({since}); "
+        f"decidable once the publisher anchors a tree of size {cp.tree_size} or more: export "
+        "the bundle again after its next anchor"
+    )
+
+
 def _judge_consistency(bundle: Bundle, found: LogAnchors) -> Verdict:
     """The consistency verdict from the chain's answers (a carried proof already checked
     offline): the log was anchored at all (``consistency-unproven``), a carried later tree head
@@ -387,6 +452,10 @@ def _judge_consistency(bundle: Bundle, found: LogAnchors) -> Verdict:
     cp = bundle.checkpoint.checkpoint
     ext = bundle.anchor.extension if bundle.anchor is not None else None
     entry, latest, later = found.entry, found.latest, found.later
+    if entry is None:
+        pending = _pending(bundle, found)
+        if pending is not None:
+            return _undecided(c, Reason.ANCHOR_PENDING, pending)
     if latest is None:
         return _fail(c, Reason.CONSISTENCY_UNPROVEN, "the log was never anchored")
     if ext is not None and (later is None or later.root != ext.root):
@@ -491,6 +560,7 @@ def verify_bundle(
         anchored_block=None if proven is None else proven.block_number,
         anchored_time=None if proven is None else proven.timestamp,
         required=policy.required,
+        disclosed_paths=tuple(f.tokens for f in bundle.disclosure.fields),
     )
 
 

@@ -23,6 +23,7 @@ from okeios.protocol.anchors import ChainView
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import parse_json
 from okeios.protocol.events import KEY_KINDS, derive_log_id
+from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.keyhistory import (
     KEYS_MEDIA_TYPE,
     KEYS_VERSION,
@@ -61,9 +62,7 @@ def _continuity(raw: Any) -> dict[str, tuple[int, bytes, list[bytes]]]:
 
 
 def _hex32(value: Any) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
-        raise ValueError(f"expected 32 bytes of 0x-hex, got {value!r}")
-    return bytes.fromhex(value[2:])
+    return from_hex(value, "a 32-byte hash", size=32, error=IdentityError)
 
 
 def _parse(data: bytes | str) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from okeios.errors import PolicyError
 from okeios.protocol.anchors import ChainView
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.chainrules import Break, advance, starts_chain
-from okeios.protocol.commitment import path_conflict
+from okeios.protocol.commitment import disclosures_conflict
 from okeios.protocol.events import EventKind, SignedEvent
 from okeios.protocol.hexcodec import to_hex
 from okeios.protocol.kinds import ACCESS_KINDS
@@ -207,12 +207,24 @@ class LineageReport:
     reports: tuple[Report, ...]
 
     @property
+    def outcome(self) -> Status:
+        """``FAIL`` if the lineage or an event's bundle failed; else ``UNDECIDED`` if the
+        lineage or a bundle could not be decided (a chain that cannot be read, a required
+        property not checked); else ``PASS``."""
+        statuses = [self.verdict.status, *(r.outcome for r in self.reports)]
+        if Status.FAIL in statuses:
+            return Status.FAIL
+        if self.verdict.status is Status.UNDECIDED or Status.UNDECIDED in statuses[1:]:
+            return Status.UNDECIDED
+        return Status.PASS
+
+    @property
     def passed(self) -> bool:
-        return self.verdict.status is not Status.FAIL and all(r.passed for r in self.reports)
+        return self.outcome is Status.PASS
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "result": "pass" if self.passed else "fail",
+            "result": str(self.outcome),
             "record": to_hex(self.record_id),
             "lineage": self.verdict.to_dict(),
             "events": [r.to_dict() for r in self.reports],
@@ -263,12 +275,9 @@ def verify_lineage(
     for same in by_event.values():
         if len(same) < 2:
             continue
-        conflict = path_conflict({f.tokens: f for b in same for f in b.disclosure.fields})
-        values: dict[tuple[str | int, ...], bytes] = {}
-        for b in same:
-            for f in b.disclosure.fields:
-                if values.setdefault(f.tokens, f.value) != f.value:
-                    conflict = f"{f.path!r} is disclosed with two values"
+        conflict = disclosures_conflict(
+            [(f.tokens, f.value) for f in b.disclosure.fields] for b in same
+        )
         if conflict is not None:
             return result(
                 _fail(
@@ -320,4 +329,21 @@ def verify_lineage(
         detail += "; " + access
     if chain is None:
         return result(Verdict(p, Status.PASS, None, detail + "; anchors not checked (no chain)"))
+    unread = [
+        (b, v)
+        for b, r in zip(decoded, reports, strict=True)
+        for v in r.verdicts
+        if v.property is Property.ANCHORING and v.status is Status.UNDECIDED
+    ]
+    if unread:
+        b, v = unread[0]
+        return result(
+            Verdict(
+                p,
+                Status.UNDECIDED,
+                v.reason,
+                f"{detail}; the anchor of the {b.event.event.kind} at index {b.inclusion.index} "
+                f"could not be checked: {v.detail}",
+            )
+        )
     return result(_pass(p, detail + ", anchored in time"))

@@ -15,7 +15,7 @@ from typing import Any
 from okeios.errors import (
     VerificationError,
 )
-from okeios.protocol.hexcodec import to_hex
+from okeios.protocol.hexcodec import hex_repr, to_hex
 
 
 class Property(enum.StrEnum):
@@ -135,6 +135,13 @@ class Reason(enum.StrEnum):
     AUTHORISATIONS_MISSING = "authorisations-missing"
     PUBLISHER_RETIRED = "publisher-retired"
     IDENTITY_INVALID = "identity-invalid"
+    # one history (docs/threat-model.md): identifiers, origins, note keys, witness answers
+    NON_CANONICAL_ID = "non-canonical-id"
+    SECOND_ORIGIN = "second-origin"
+    SECOND_NOTE_KEY = "second-note-key"
+    UNKNOWN_COSIGNER = "unknown-cosigner"
+    # anchoring not decidable yet: an honest bundle exported before the publisher's next anchor
+    ANCHOR_PENDING = "anchor-pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +199,9 @@ def _fail(prop: Property, reason: Reason, detail: str) -> Verdict:
 class Report:
     """The verification report of one bundle."""
 
+    def __repr__(self) -> str:
+        return hex_repr(self)
+
     event_id: bytes
     record_id: bytes
     kind: str
@@ -203,6 +213,9 @@ class Report:
     anchored_block: int | None = None
     anchored_time: int | None = None
     required: frozenset[Property] = OFFLINE_PROPERTIES
+    #: the typed paths of ``disclosed``, in the same order (an index and a member ``"0"`` are
+    #: one JSON Pointer but two paths): what batch verification compares across bundles
+    disclosed_paths: tuple[tuple[str | int, ...], ...] = ()
 
     @property
     def outcome(self) -> Status:
@@ -265,7 +278,7 @@ class Report:
             "publisher": self.publisher,
             "treeSize": self.tree_size,
             "verdicts": {str(v.property): v.to_dict() for v in self.verdicts},
-            "disclosed": dict(self.disclosed),
+            "disclosed": {path: _json_value(value) for path, value in self.disclosed},
             "anchoredBlock": self.anchored_block,
             "anchoredTime": self.anchored_time,
             "anchoredAt": None
@@ -285,3 +298,15 @@ def _skip(prop: Property, detail: str) -> Verdict:
 
 def _undecided(prop: Property, reason: Reason, detail: str) -> Verdict:
     return Verdict(prop, Status.UNDECIDED, reason, detail)
+
+
+def _json_value(text: str) -> Any:
+    """A disclosed value (canonical JSON text) as the JSON value it is; the text itself when
+    it does not parse (integrity then failed, and says why)."""
+    from okeios.errors import OkeiosError
+    from okeios.protocol.canonical import parse_json, to_plain
+
+    try:
+        return to_plain(parse_json(text))
+    except OkeiosError:
+        return text

@@ -7,8 +7,12 @@ the tiles it lacks (:attr:`TileFetcher.fetched` lists what was downloaded). The 
 
 :func:`audit_tiles`:
 
-1. reads ``okeios/log.json`` and checks that the note key binding is signed by the expected
-   publisher (``bad-note-key`` otherwise) and names this log;
+1. reads ``okeios/log.json`` strictly: every identifier in its one canonical form
+   (``non-canonical-id`` otherwise: an upper-case or short log id is not the log, it is an
+   attempt to be taken for another), the origin the log id derives
+   (``second-origin``), and a note key binding (version 2) signed by the expected publisher
+   for this log and origin (``bad-note-key``); a note key other than the one this auditor saw
+   for the same log and publisher is ``second-note-key``;
 2. verifies the ``checkpoint`` note with that key (``bad-checkpoint-note``), its origin
    (``foreign-log``), and, given a :class:`~okeios.verify.witness.WitnessPolicy`, its quorum of
    witness cosignatures (``witness-quorum``, ``bad-cosignature``, ``future-cosignature``);
@@ -16,9 +20,11 @@ the tiles it lacks (:attr:`TileFetcher.fetched` lists what was downloaded). The 
    and the tiles above: every entry must hash to its tile hash, every event must be the one the
    entry names, every higher tile hash must be the root of the full tile below
    (``tile-mismatch``), and the tree must have the checkpoint's root (``checkpoint-mismatch``);
-4. with a cache, checks that the previous audit's checkpoint is a prefix of this tree
-   (``inconsistent-checkpoint``: the publisher rewrote what it had shown before, a fork;
-   ``stale-checkpoint``: the log is smaller than before, a stale copy or a rollback);
+4. with a cache, checks that the previous audit's checkpoint of this log (the cache keeps its
+   state per log id *bytes*) is a prefix of this tree (``inconsistent-checkpoint``: the
+   publisher rewrote what it had shown before, a fork; ``stale-checkpoint``: the log is smaller
+   than before, a stale copy or a rollback). The cache's state only ever grows: a smaller or
+   inconsistent tree is reported and never stored;
 5. runs the whole-log audit (:func:`okeios.verify.audit.audit_log`: signatures, lineage,
    anchors, times) over the entries, and merges its defects.
 """
@@ -28,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -35,11 +42,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from okeios.errors import NoteError, OkeiosError, TileError, TileUnavailableError
+from okeios.errors import InputError, NoteError, OkeiosError, TileError, TileUnavailableError
 from okeios.protocol.events import event_from_message
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.logfile import LOG_FORMAT
 from okeios.protocol.merkle import MerkleLog, leaf_hash
-from okeios.protocol.note import NoteKeyBinding, parse_checkpoint, parse_note, verify_note
+from okeios.protocol.note import (
+    NoteKeyBinding,
+    log_origin,
+    parse_checkpoint,
+    parse_note,
+    verify_note,
+)
 from okeios.protocol.signing import checksum_address
 from okeios.protocol.tiles import (
     CHECKPOINT_PATH,
@@ -61,22 +75,93 @@ from okeios.verify.witness import WitnessPolicy, check_witnessed
 __all__ = ["TileFetcher", "audit_tiles"]
 
 MAX_FILE = 1 << 24
+DOWNLOAD_DEADLINE = 120.0  # seconds for one whole file, however slowly it arrives
+RUN_DEADLINE = 1800.0  # seconds for every download of one audit run
+_CHUNK = 1 << 16
 _STATE = "audit-state.json"
+_STATE_VERSION = 2  # per log id bytes (version 1 kept one log, compared as a string)
+HEADER_VERSION = 2
+_FORK_KINDS = frozenset(
+    {
+        Reason.INCONSISTENT_CHECKPOINT,
+        Reason.STALE_CHECKPOINT,
+        Reason.CHECKPOINT_MISMATCH,
+        Reason.TILE_MISMATCH,
+        Reason.SECOND_NOTE_KEY,
+    }
+)
 
 
 class TileFetcher:
     """Reads a tiled log from ``base`` (a folder, or an http(s) URL), caching immutable files
-    under ``cache`` (optional)."""
+    under ``cache`` (optional).
+
+    Three bounds hold for a remote log: ``timeout`` for each socket operation,
+    ``download_deadline`` for each whole file, and ``run_deadline`` for every download of the
+    fetcher's life (one audit run), counted from its first download. A server that answers
+    and then drips a byte now and then meets the deadline: the file is unavailable
+    (:class:`~okeios.errors.TileUnavailableError`, which an audit reports as
+    ``log-unavailable``, undecided), never an audit that waits forever."""
 
     def __init__(
-        self, base: str | Path, cache: str | Path | None = None, *, timeout: float = 30.0
+        self,
+        base: str | Path,
+        cache: str | Path | None = None,
+        *,
+        timeout: float = 30.0,
+        download_deadline: float = DOWNLOAD_DEADLINE,
+        run_deadline: float = RUN_DEADLINE,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         text = str(base)
         self.remote = urllib.parse.urlsplit(text).scheme in ("http", "https")
         self.base = text.rstrip("/") + "/" if self.remote else Path(text)
         self.cache = Path(cache) if cache is not None else None
         self.timeout = timeout
+        self.download_deadline = download_deadline
+        self.run_deadline = run_deadline
+        self._clock = clock
+        self._run_ends: float | None = None
         self.fetched: list[str] = []
+
+    def _download(self, rel: str, url: str) -> bytes:
+        """The file at ``url``, within this download's and this run's deadlines."""
+        now = self._clock()
+        if self._run_ends is None:
+            self._run_ends = now + self.run_deadline
+        ends = min(now + self.download_deadline, self._run_ends)
+
+        def left(slack: float = 0.0) -> float:
+            remaining = ends - self._clock()
+            if remaining <= slack:
+                which = "run" if ends == self._run_ends else "download"
+                limit = self.run_deadline if which == "run" else self.download_deadline
+                raise TileUnavailableError(
+                    f"cannot fetch {rel}: the {which} deadline ({limit:g} s) passed"
+                )
+            return remaining
+
+        request = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})  # noqa: S310
+        timeout = min(self.timeout, left())
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+            sock = getattr(getattr(resp.fp, "raw", None), "_sock", None)
+            chunks: list[bytes] = []
+            total = 0
+            while total <= MAX_FILE:
+                remaining = left()
+                if sock is not None:
+                    sock.settimeout(min(self.timeout, remaining))
+                try:
+                    chunk = resp.read1(_CHUNK)
+                except TimeoutError:
+                    left(slack=0.05)  # the read was cut at the deadline: say so
+                    raise
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            left()
+            return b"".join(chunks)
 
     def _origin_read(self, rel: str) -> bytes:
         self.fetched.append(rel)
@@ -87,11 +172,10 @@ class TileFetcher:
             except OSError as exc:
                 raise TileError(f"cannot read {rel}: {exc.strerror}") from exc
         else:
-            url = self.base + rel
-            request = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})  # noqa: S310
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
-                    data = resp.read(MAX_FILE + 1)
+                data = self._download(rel, self.base + rel)
+            except TileUnavailableError:
+                raise
             except urllib.error.HTTPError as exc:
                 if exc.code in (404, 410):
                     raise TileError(f"{rel} is not served (HTTP {exc.code})") from exc
@@ -122,20 +206,54 @@ class TileFetcher:
         if self.cache is not None:
             (self.cache / "files" / rel).unlink(missing_ok=True)
 
-    def load_state(self) -> dict[str, Any] | None:
+    def load_state(self) -> dict[bytes, dict[str, Any]]:
+        """What this auditor saw of each log, keyed by log id bytes: ``size``, ``root``
+        (bytes), ``publisher`` and ``vkey``. A state file that cannot be read is an error (it
+        is the auditor's memory: losing it silently would forget a fork), never an empty one."""
         if self.cache is None or not (self.cache / _STATE).exists():
-            return None
+            return {}
         try:
             data = json.loads((self.cache / _STATE).read_text(encoding="utf-8"))
-            return data if isinstance(data, dict) else None
-        except (OSError, ValueError):
-            return None
+            if not isinstance(data, dict):
+                raise TileError("not a JSON object")
+            if data.get("version") != _STATE_VERSION:  # version 1: one log, a bare hex root
+                data = {
+                    "logs": {data["logId"]: {"size": data["size"], "root": "0x" + data["root"]}}
+                }
+            out: dict[bytes, dict[str, Any]] = {}
+            for hex_id, s in data["logs"].items():
+                log_id = from_hex(hex_id, "a cached log id", size=32, error=TileError)
+                root_text = s["root"]
+                size = s["size"]
+                if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                    raise TileError("a cached size is a non-negative integer")
+                out[log_id] = {
+                    "size": size,
+                    "root": from_hex(root_text, "a cached root", size=32, error=TileError),
+                    "publisher": s.get("publisher"),
+                    "vkey": s.get("vkey"),
+                }
+            return out
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise TileError(f"cannot read the audit state in {self.cache}: {exc}") from exc
 
-    def save_state(self, state: dict[str, Any]) -> None:
+    def save_state(self, state: dict[bytes, dict[str, Any]]) -> None:
         if self.cache is None:
             return
+        logs = {
+            to_hex(log_id): {
+                "size": s["size"],
+                "root": to_hex(s["root"]),
+                "publisher": s.get("publisher"),
+                "vkey": s.get("vkey"),
+            }
+            for log_id, s in state.items()
+        }
         self.cache.mkdir(parents=True, exist_ok=True)
-        (self.cache / _STATE).write_text(json.dumps(state), encoding="utf-8")
+        fd, tmp = tempfile.mkstemp(dir=self.cache, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"version": _STATE_VERSION, "logs": logs}, fh)
+        os.replace(tmp, self.cache / _STATE)
 
 
 def audit_tiles(
@@ -160,14 +278,20 @@ def audit_tiles(
         raise TileError(f"not a tiled okeios log: {exc}") from exc
     try:
         header = json.loads(raw_header)
-        if header.get("format") != TILES_FORMAT or header.get("version") != 1:
-            raise TileError("okeios/log.json is not an okeios tiled log header")
-        log_id = bytes.fromhex(str(header["logId"]).removeprefix("0x"))
-        origin = str(header["origin"])
-        binding = NoteKeyBinding.from_dict(header["noteKey"])
+        if header.get("format") != TILES_FORMAT or header.get("version") != HEADER_VERSION:
+            raise TileError(
+                f"okeios/log.json is not an okeios tiled log header version {HEADER_VERSION}"
+            )
+        log_text, origin = header["logId"], header["origin"]
         claimed = checksum_address(str(header["publisher"]))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TileError(f"bad okeios/log.json: {exc}") from exc
+    try:
+        log_id = from_hex(log_text, "okeios/log.json logId", size=32, error=InputError)
+    except InputError as exc:
+        report = AuditReport(expected, bytes(32))
+        report.defects.append(Defect(Reason.NON_CANONICAL_ID, None, str(exc)))
+        return report
     report = AuditReport(expected, log_id)
     defects: list[Defect] = []
 
@@ -177,20 +301,44 @@ def audit_tiles(
 
     if claimed != expected:
         return fail(Reason.FOREIGN_LOG, f"the tiled log is {claimed}'s, not {expected}'s")
+    if origin != log_origin(log_id):
+        return fail(
+            Reason.SECOND_ORIGIN,
+            f"the log is served under origin {str(origin)[:80]!r}; its one origin is "
+            f"{log_origin(log_id)}",
+        )
     try:
+        binding = NoteKeyBinding.from_dict(header["noteKey"])
         note_key = binding.verify(expected)
-    except NoteError as exc:
+    except (NoteError, KeyError) as exc:
         return fail(Reason.BAD_NOTE_KEY, str(exc))
-    if binding.log_id != log_id or note_key.name != origin:
-        return fail(Reason.BAD_NOTE_KEY, "the note key is bound to another log or origin")
+    if binding.log_id != log_id:
+        return fail(Reason.BAD_NOTE_KEY, "the note key is bound to another log")
+    states = fetcher.load_state()
+    seen = states.get(log_id)
+    if (
+        seen is not None
+        and seen.get("publisher") == expected
+        and seen.get("vkey") not in (None, binding.vkey)
+    ):
+        defects.append(
+            Defect(
+                Reason.SECOND_NOTE_KEY,
+                None,
+                f"{expected} bound note key {binding.vkey} to this log, after {seen['vkey']} "
+                "seen before: one log, two note keys",
+            )
+        )
     try:
         note = parse_note(fetcher.get(CHECKPOINT_PATH, immutable=False))
         verify_note(note, [note_key])
         checkpoint = parse_checkpoint(note.text)
+    except TileUnavailableError as exc:
+        return fail(Reason.LOG_UNAVAILABLE, str(exc))
     except NoteError as exc:
         return fail(Reason.BAD_CHECKPOINT_NOTE, str(exc))
     if checkpoint.origin != origin:
-        return fail(Reason.FOREIGN_LOG, f"the checkpoint is of {checkpoint.origin}, not {origin}")
+        return fail(Reason.SECOND_ORIGIN, f"the checkpoint is of {checkpoint.origin}, not {origin}")
     if witnesses is not None:
         witnessed = check_witnessed(note, note_key, witnesses, now=now)
         if witnessed.reason is not None:
@@ -201,7 +349,7 @@ def audit_tiles(
     leaves: list[bytes] = []
     lines: list[str] = [
         json.dumps(
-            {"format": LOG_FORMAT, "version": 1, "publisher": claimed, "logId": header["logId"]}
+            {"format": LOG_FORMAT, "version": 1, "publisher": claimed, "logId": to_hex(log_id)}
         )
     ]
     levels: dict[int, list[bytes]] = {}
@@ -252,9 +400,8 @@ def audit_tiles(
                 f"the entries' root at size {size} is not the signed checkpoint's",
             )
         )
-    state = fetcher.load_state()
-    if state is not None and state.get("logId") == header["logId"]:
-        old_size, old_root = int(state["size"]), bytes.fromhex(state["root"])
+    if seen is not None:
+        old_size, old_root = seen["size"], seen["root"]
         if old_size > size:
             defects.append(
                 Defect(
@@ -276,6 +423,8 @@ def audit_tiles(
     try:
         signed = json.loads(fetcher.get(SIGNED_CHECKPOINT_PATH, immutable=False))
         lines.append(json.dumps({"checkpoint": signed}))
+    except TileUnavailableError as exc:
+        return fail(Reason.LOG_UNAVAILABLE, str(exc))
     except (TileError, ValueError):
         defects.append(Defect(Reason.BAD_CHECKPOINT, None, "okeios/checkpoint.json is missing"))
     inner = audit_log(
@@ -288,12 +437,17 @@ def audit_tiles(
     )
     inner.defects.extend(defects)
     inner.defects.sort(key=lambda d: (d.index is None, d.index or 0))
-    if not any(
-        d.kind
-        in ("inconsistent-checkpoint", "stale-checkpoint", "checkpoint-mismatch", "tile-mismatch")
-        for d in inner.defects
+    # The auditor's memory only grows: never a smaller tree, never one that failed to extend it.
+    if not any(d.kind in _FORK_KINDS for d in inner.defects) and (
+        seen is None or size >= seen["size"]
     ):
-        fetcher.save_state({"logId": header["logId"], "size": size, "root": checkpoint.root.hex()})
+        states[log_id] = {
+            "size": size,
+            "root": checkpoint.root,
+            "publisher": expected,
+            "vkey": binding.vkey,
+        }
+        fetcher.save_state(states)
     return inner
 
 
@@ -330,7 +484,7 @@ def _read_entries(
             try:
                 item = json.loads(line)
                 event = event_from_message(item["event"])
-                sig = bytes.fromhex(str(item["signature"]).removeprefix("0x"))
+                sig = from_hex(item["signature"], "the event's signature", size=65)
                 if event.id + sig != entry:
                     problem = "the okeios event is not the entry of the entry bundle"
             except (ValueError, KeyError, TypeError, AttributeError, OkeiosError) as exc:

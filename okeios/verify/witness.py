@@ -1,10 +1,15 @@
 """Witness cosignatures (C2SP tlog-cosignature, tlog-witness): a k-of-n policy and a witness.
 
-A *witness* is a third party that keeps, per log origin, the latest checkpoint it cosigned. It
+A *witness* is a third party that keeps, per log, the latest checkpoint it cosigned. It
 cosigns a new checkpoint only when the log's signature verifies and a consistency proof shows
-the new tree extends the old one, so two witnesses that both cosigned have seen one history:
-a publisher cannot show one tree to some verifiers and a rewritten one to others (a split
-view) without convincing the witnesses, which it cannot do with a consistency proof.
+the new tree extends the old one, so everything one witness cosigned for one log is one
+history. That holds per *log* only because the witness keys its state by the log id bytes,
+which it reads from the checkpoint's origin (:func:`~okeios.protocol.note.log_id_from_origin`:
+one canonical spelling, everything else refused with 404), and trusts one note key per log: a
+publisher cannot open a second state at the same witness under a second origin or a second
+key. Two verifiers that both require a cosignature by one honest witness therefore never
+accept two trees of one log that are not prefixes of each other; with disjoint witness sets
+they can (see ``docs/threat-model.md``).
 
 :class:`WitnessPolicy` is what a verifier configures: the witnesses it trusts (cosignature/v1
 verifier keys) and how many of them must have cosigned (``quorum``). :func:`check_witnessed`
@@ -18,19 +23,26 @@ events, nor anything about time beyond each witness's own timestamp.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import re
+import socket
 import tempfile
 import threading
 import time as _time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from okeios.errors import NoteError, NoteVerificationError, PolicyError, ProofError
+from okeios.faults import fault_point
 from okeios.protocol.events import SignedCheckpoint
+from okeios.protocol.hexcodec import from_hex, to_hex
 from okeios.protocol.merkle import EMPTY_ROOT, verify_consistency
 from okeios.protocol.note import (
     COSIGNATURE_V1,
@@ -44,6 +56,8 @@ from okeios.protocol.note import (
     add_checkpoint_request,
     b64decode,
     b64encode,
+    log_id_from_origin,
+    log_origin,
     parse_checkpoint,
     parse_cosignatures,
     parse_decimal,
@@ -69,8 +83,11 @@ __all__ = [
 
 MAX_PROOF_LINES = 63
 MAX_REQUEST = 1 << 16
+REQUEST_DEADLINE = 10.0  # seconds for one whole request (headers and body) on ``serve``
 MAX_HISTORY = 1000  # checkpoints (cosigned or refused) remembered per log, for the operator
+_STATE_VERSION = 2  # per log id, one note key per log (version 1 was per origin string)
 FUTURE_SKEW = 300
+_DECIMAL = re.compile(r"[0-9]{1,19}")
 
 
 # --- the verifier's policy -----------------------------------------------------------------
@@ -266,14 +283,15 @@ def parse_witness_key(text: str) -> CosignatureSigner:
 
 @dataclass
 class _LogState:
-    keys: list[str]
+    key: str
     size: int = 0
     root: bytes = EMPTY_ROOT
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Witness:
-    """A witness: its cosignature key and, per origin, the log keys and latest cosigned size.
+    """A witness: its cosignature key and, per log id (bytes), the log's one note key and the
+    latest cosigned size.
 
     ``state_path`` (JSON) is rewritten atomically after every cosignature, before the answer is
     returned; checking the old size and storing the new checkpoint happen under one lock.
@@ -290,50 +308,113 @@ class Witness:
         self.state_path = Path(state_path) if state_path is not None else None
         self.clock = clock
         self._lock = threading.Lock()
-        self.logs: dict[str, _LogState] = {}
+        self.logs: dict[bytes, _LogState] = {}
+        self._seen: tuple[int, int, int] | None = None  # the state file's identity when read
         if self.state_path is not None and self.state_path.exists():
             self._load()
 
     def vkey(self) -> str:
         return self.signer.vkey()
 
-    def add_log(self, origin: str, vkeys: Sequence[str]) -> None:
-        """Trust ``vkeys`` (Ed25519 note keys) for checkpoints of ``origin``."""
-        for v in vkeys:
-            if not isinstance(parse_vkey(v), Ed25519Verifier):
-                # A cosignature key as a log key would let a cosignature pass for the log's own.
-                raise NoteError("a log's note key is an Ed25519 (0x01) key")
-        NoteCheckpoint(origin, 0, EMPTY_ROOT)  # validates the origin
-        with self._lock:
-            state = self.logs.setdefault(origin, _LogState([]))
-            state.keys = sorted(set(state.keys) | set(vkeys))
+    def add_log(self, origin: str, vkey: str, *, replace: bool = False) -> None:
+        """Trust ``vkey`` (an Ed25519 note key named ``origin``) for the checkpoints of the log
+        whose one origin is ``origin``. A log has one note key: a different key for a log
+        already known is refused unless ``replace`` (the publisher rotated its key); the log's
+        cosigned size and root are kept either way, so a new key never starts a new history."""
+        log_id = log_id_from_origin(origin)
+        key = parse_vkey(vkey)
+        if not isinstance(key, Ed25519Verifier):
+            # A cosignature key as a log key would let a cosignature pass for the log's own.
+            raise NoteError("a log's note key is an Ed25519 (0x01) key")
+        if key.name != origin:
+            raise NoteError(f"the note key is named {key.name!r}, not the log's origin")
+        with self._lock, self._shared_state():
+            state = self.logs.get(log_id)
+            if state is None:
+                self.logs[log_id] = _LogState(key.vkey())
+            elif state.key != key.vkey():
+                if not replace:
+                    raise NoteError(
+                        f"{origin} already has a note key ({state.key}); a log has one "
+                        "(replace it explicitly after a key rotation)"
+                    )
+                state.key = key.vkey()
             self._save()
+
+    def _identity(self) -> tuple[int, int, int] | None:
+        assert self.state_path is not None
+        try:
+            st = self.state_path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    @contextmanager
+    def _shared_state(self) -> Iterator[None]:
+        """Hold the state file's lock (shared with other processes, e.g. ``witness add-log``
+        while ``witness serve`` runs) and read the file again if another process rewrote it,
+        so a running witness sees newly trusted logs and never writes over them."""
+        if self.state_path is None:
+            yield
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.state_path.with_name(self.state_path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if self._identity() != self._seen:
+                self._load()
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _load(self) -> None:
         assert self.state_path is not None
+        seen = self._identity()
+        logs: dict[bytes, _LogState] = {}
         try:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
-            for origin, s in data["logs"].items():
-                self.logs[origin] = _LogState(
-                    list(s["keys"]), int(s["size"]), bytes.fromhex(s["root"]), list(s["history"])
+            if data.get("version") != _STATE_VERSION:
+                raise NoteError(
+                    f"state version {data.get('version')!r}; this witness keeps version "
+                    f"{_STATE_VERSION} (state per log id, one note key per log)"
                 )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            for hex_id, s in data["logs"].items():
+                log_id = from_hex(hex_id, "a log id", size=32, error=NoteError)
+                logs[log_id] = _LogState(
+                    str(s["key"]),
+                    int(s["size"]),
+                    from_hex(s["root"], "a root", size=32, error=NoteError),
+                    list(s["history"]),
+                )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise NoteError(f"cannot read the witness state {self.state_path}: {exc}") from exc
+        self.logs, self._seen = logs, seen
 
     def _save(self) -> None:
         if self.state_path is None:
             return
         data = {
+            "version": _STATE_VERSION,
             "logs": {
-                o: {"keys": s.keys, "size": s.size, "root": s.root.hex(), "history": s.history}
-                for o, s in self.logs.items()
-            }
+                to_hex(log_id): {
+                    "origin": log_origin(log_id),
+                    "key": s.key,
+                    "size": s.size,
+                    "root": to_hex(s.root),
+                    "history": s.history,
+                }
+                for log_id, s in self.logs.items()
+            },
         }
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, self.state_path)
+        self._seen = self._identity()
 
     def add_checkpoint(self, body: bytes) -> tuple[int, str, bytes]:
         """Handle an ``add-checkpoint`` request body: (HTTP status, content type, body)."""
@@ -343,12 +424,16 @@ class Witness:
             checkpoint = parse_checkpoint(note.text)
         except NoteError as exc:
             return 400, text_plain, f"bad request: {exc}\n".encode()
-        with self._lock:
-            state = self.logs.get(checkpoint.origin)
+        try:
+            log_id = log_id_from_origin(checkpoint.origin)
+        except NoteError:
+            return 404, text_plain, b"unknown log origin (not okeios/0x<log id>)\n"
+        with self._lock, self._shared_state():
+            state = self.logs.get(log_id)
             if state is None:
                 return 404, text_plain, b"unknown log origin\n"
             try:
-                verify_note(note, [parse_vkey(k) for k in state.keys])
+                verify_note(note, [parse_vkey(state.key)])
             except NoteVerificationError as exc:
                 return 403, text_plain, f"{exc}\n".encode()
             if old_size > checkpoint.tree_size:
@@ -380,6 +465,7 @@ class Witness:
             state.size, state.root = checkpoint.tree_size, checkpoint.root
             state.history.append({"size": state.size, "root": state.root.hex(), "time": timestamp})
             del state.history[:-MAX_HISTORY]
+            fault_point("witness-save")
             self._save()
         return 200, text_plain, cosig.line().encode()
 
@@ -406,22 +492,88 @@ def _parse_request(body: bytes) -> tuple[int, list[bytes], SignedNote]:
     return old_size, proof, parse_note(rest)
 
 
-def serve_witness(witness: Witness, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+def serve_witness(
+    witness: Witness,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    deadline: float = REQUEST_DEADLINE,
+) -> ThreadingHTTPServer:
     """An HTTP server for ``POST /add-checkpoint`` (call ``serve_forever`` or run it in a
-    thread; ``server_address`` has the bound port)."""
+    thread; ``server_address`` has the bound port).
+
+    A request must say its length (``Content-Length``, a decimal of at most
+    :data:`MAX_REQUEST`: else 411 or 413 or 400, before any of the body is read); the witness
+    reads exactly that many bytes and no more, and the whole request (headers and body) must
+    arrive within ``deadline`` seconds, else the connection is closed (408 when possible). A
+    client can therefore hold at most ``MAX_REQUEST`` bytes of the witness's memory, for at
+    most ``deadline`` seconds, per connection."""
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = deadline  # each socket read, including the request line and headers
+
+        def setup(self) -> None:
+            super().setup()
+            self._deadline = _time.monotonic() + deadline
+            # One deadline for the whole request, however slowly it drips in: when it passes,
+            # the socket is shut down and every pending read returns.
+            self._timer = threading.Timer(deadline, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+        def _expire(self) -> None:
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+        def finish(self) -> None:
+            self._timer.cancel()
+            with contextlib.suppress(OSError):
+                super().finish()
+
         def do_POST(self) -> None:
+            text_plain = "text/plain; charset=utf-8"
             if self.path.rstrip("/").rsplit("/", 1)[-1] != "add-checkpoint":
-                self._answer(404, "text/plain; charset=utf-8", b"not found\n")
+                self._answer(404, text_plain, b"not found\n")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            self.close_connection = True  # one request per connection: one deadline
+            raw = self.headers.get_all("Content-Length") or []
+            if not raw:
+                self._answer(411, text_plain, b"a Content-Length is required\n")
+                return
+            if len(raw) != 1 or not _DECIMAL.fullmatch(raw[0].strip()):
+                self._answer(400, text_plain, b"a Content-Length is one decimal number\n")
+                return
+            length = int(raw[0].strip())
             if length > MAX_REQUEST:
-                self._answer(400, "text/plain; charset=utf-8", b"too large\n")
+                self._answer(413, text_plain, b"too large\n")
                 return
-            self._answer(*witness.add_checkpoint(self.rfile.read(length)))
+            body = self._read(length)
+            if body is None:
+                self._answer(408, text_plain, b"the request did not arrive in time\n")
+                return
+            self._answer(*witness.add_checkpoint(body))
+
+        def _read(self, length: int) -> bytes | None:
+            """Exactly ``length`` bytes before the deadline, or ``None``."""
+            chunks: list[bytes] = []
+            left = length
+            while left:
+                remaining = self._deadline - _time.monotonic()
+                if remaining <= 0:
+                    return None
+                self.connection.settimeout(min(remaining, deadline))
+                try:
+                    chunk = self.rfile.read1(min(left, 1 << 14))
+                except OSError:  # a socket timeout, a reset
+                    return None
+                if not chunk:
+                    return None
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
 
         def _answer(self, status: int, ctype: str, body: bytes) -> None:
+            self.connection.settimeout(deadline)
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))

@@ -230,6 +230,31 @@ _TABLE: dict[Reason, tuple[Property, str]] = {
         "The checkpoint is signed by a publisher key the organisation had already retired.",
     ),
     _R.IDENTITY_INVALID: (_P.AUTHENTICITY, "The organisation's key history is not valid."),
+    # one history (docs/threat-model.md)
+    _R.NON_CANONICAL_ID: (
+        _P.INTEGRITY,
+        "An identifier is not written in its one canonical form (lower-case hex of the exact "
+        "length): it could pass for another log or record.",
+    ),
+    _R.SECOND_ORIGIN: (
+        _P.CONSISTENCY,
+        "The log is published under a name other than the one its log id gives: a second "
+        "history could be kept under it.",
+    ),
+    _R.SECOND_NOTE_KEY: (
+        _P.CONSISTENCY,
+        "The publisher bound a second key to sign this log's checkpoints: a second history "
+        "could be kept under it.",
+    ),
+    _R.UNKNOWN_COSIGNER: (
+        _P.WITNESSING,
+        "A witness answered with a signature by a key that is not one of the witnesses asked.",
+    ),
+    _R.ANCHOR_PENDING: (
+        _P.ANCHORING,
+        "Not anchored yet: the event is newer than the publisher's latest anchor, so its "
+        "anchoring can be decided only after the next one (not evidence of tampering).",
+    ),
 }
 del _P, _R
 

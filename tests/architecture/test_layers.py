@@ -17,13 +17,16 @@ PACKAGE = Path(__file__).resolve().parents[2] / "okeios"
 # its own part. publish and verify share a rank, so neither can import the other.
 RANK = {
     "errors": 0,
+    "faults": 0,
     "files": 1,
     "protocol": 1,
     "crypto": 2,
     "config": 2,
+    "descriptor": 2,
     "chain": 3,
     "publish": 4,
     "verify": 4,
+    "samples": 1,
     "service": 6,
     "report": 6,
     "cli": 7,
@@ -130,3 +133,54 @@ def test_the_read_side_loads_no_chain_library(module: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "", f"importing {module} loads {out}"
+
+
+# --- one hex codec (okeios/protocol/hexcodec.py) -------------------------------------------------
+
+
+def _fromhex_calls(tree: ast.AST) -> list[int]:
+    """Line numbers of every ``<anything>.fromhex(...)`` call."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "fromhex"
+    ]
+
+
+def test_hex_text_becomes_bytes_only_in_the_one_hex_codec() -> None:
+    """Issue 19, item 3: every identifier is parsed in one canonical form. ``bytes.fromhex``
+    accepts upper case, spaces and any length, so outside ``hexcodec`` it is banned: a second,
+    lenient parser is how a re-cased log id became a second log."""
+    root = PACKAGE
+    found = {
+        str(path.relative_to(root)): lines
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "hexcodec.py"
+        and (lines := _fromhex_calls(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert found == {}
+
+
+def test_the_hex_rule_catches_a_lenient_parser() -> None:
+    assert _fromhex_calls(ast.parse("x = bytes.fromhex(s.removeprefix('0x'))")) == [1]
+
+
+def test_the_one_hex_codec_reads_only_the_canonical_form() -> None:
+    from okeios.errors import InputError
+    from okeios.protocol.hexcodec import from_hex
+
+    assert from_hex("0x" + "ab" * 32, size=32) == b"\xab" * 32
+    for bad in (
+        "0x" + "AB" * 32,
+        "0X" + "ab" * 32,
+        "0x" + "ab" * 31,
+        "0x" + "ab" * 33,
+        "ab" * 32,
+        " 0xab",
+        "0xa",
+    ):
+        with pytest.raises(InputError):
+            from_hex(bad, size=32 if len(bad) > 10 else None)
+    assert from_hex("0x" + "AB" * 20, any_case=True) == b"\xab" * 20  # addresses (EIP-55) only

@@ -367,7 +367,7 @@ def test_the_anchor_registry_artifact_runs_and_persists(chain_dir: Path) -> None
     with EmbeddedChain.open(chain_dir) as chain:
         contract = chain.web3.eth.contract(address=registry, abi=artifact["abi"])
         assert contract.functions.anchorCount(USER, log_id).call() == 1
-        size, stored_root, *_ = contract.functions.anchorAt(USER, log_id, 0).call()
+        size, stored_root, *_ = contract.functions.latest(USER, log_id).call()
         assert (size, bytes(stored_root)) == (1, root)
 
 

@@ -60,7 +60,10 @@ def test_tiles_witness_and_audit_from_the_command_line(tmp_path: Path) -> None:
         assert server.stdout is not None
         url = server.stdout.readline().split()[-1]
         assert url.startswith("http://127.0.0.1:")
-        done = run_cli(home, "log", "--tiles", str(tiles), "--witness", url, "--json")
+        done = run_cli(
+            home, "log", "--tiles", str(tiles), "--witness", url,
+            "--witness-key", wkey.strip(), "--json",
+        )  # fmt: skip
         assert json.loads(done.stdout)["cosignatures"] == 1
         audit = (
             "audit",
@@ -83,14 +86,18 @@ def test_tiles_witness_and_audit_from_the_command_line(tmp_path: Path) -> None:
         # The log grows; the publisher asks again (with a consistency proof from size 2).
         run_cli(home, "add", records[2])
         run_cli(home, "anchor")
-        done = run_cli(home, "log", "--tiles", str(tiles), "--witness", url, "--json")
+        done = run_cli(
+            home, "log", "--tiles", str(tiles), "--witness", url,
+            "--witness-key", wkey.strip(), "--json",
+        )  # fmt: skip
         assert json.loads(done.stdout)["cosignatures"] == 1
         assert json.loads(run_cli(home, *audit).stdout)["counts"]["entries"] == 3
     finally:
         server.terminate()
         server.wait(timeout=10)
     state = json.loads((wdir / "state.json").read_text())
-    assert state["logs"][origin]["size"] == 3
+    # The witness keeps its state per log id, not per origin string.
+    assert state["logs"]["0x" + origin.removeprefix("okeios/0x")]["size"] == 3
     # Two witnesses required, one cosigned: the audit fails with the reason named.
     other = run_cli(home, "witness", "init", "--dir", str(tmp_path / "w2"), "--name", "w2.x").stdout
     done = run_cli(
@@ -149,3 +156,27 @@ def test_sd_jwt_from_the_command_line(tmp_path: Path) -> None:
     tied = ("sd-jwt", "verify", str(out), "--publisher", publisher, "--bundle", str(other))
     done = run_cli(home, *tied, "--any-author", "--json", expect=1)
     assert json.loads(done.stdout)["result"] == "fail"
+
+
+def test_a_second_origin_and_unchecked_witnesses_are_refused_on_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """Issue 19: ``okeios log --tiles --origin`` accepts only the log's one origin, and
+    ``--witness`` needs the witness keys every answer is checked against (exit 2, nothing
+    written)."""
+    home = tmp_path / "home"
+    tiles = tmp_path / "tiles"
+    run_cli(home, "init")
+    record = tmp_path / "r.json"
+    record.write_bytes(SMALL_RECORD)
+    run_cli(home, "add", str(record))
+    done = run_cli(home, "log", "--tiles", str(tiles), "--origin", "example.com/log", expect=2)
+    assert "one origin" in done.stdout + done.stderr
+    done = run_cli(home, "log", "--tiles", str(tiles), "--witness", "http://127.0.0.1:9/", expect=2)
+    assert "--witness-key" in done.stdout + done.stderr
+    assert not tiles.exists()
+    summary = json.loads(run_cli(home, "log", "--tiles", str(tiles), "--json").stdout)
+    origin = parse_note((tiles / "checkpoint").read_bytes()).text.splitlines()[0]
+    assert summary["vkey"].startswith(origin + "+")
+    # Repeating the one origin is allowed.
+    run_cli(home, "log", "--tiles", str(tiles), "--origin", origin)

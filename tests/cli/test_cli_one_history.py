@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from okeios.cli.demo import synthetic_records
+from okeios.protocol.anchors import CANONICAL_REGISTRY
 from tests.helpers import run_cli
 
 
@@ -47,12 +48,12 @@ def test_finding_5_the_audit_command_pins_the_chain_id(tmp_path: Path) -> None:
     assert run(*base).returncode == 0
     # The same registry address, pinned for another chain id: the chain answering is not it.
     other = str(pin["chainId"] + 1)
-    done = run(*base, "--registry", pin["registry"], "--chain-id", other)
+    done = run(*base, "--registry", pin.get("registry", CANONICAL_REGISTRY), "--chain-id", other)
     assert done.returncode == 2, done.stderr  # not decidable here: another chain answers
     refused = json.loads(done.stdout)
     assert refused["error"] == "ChainMismatchError"
     assert f"but {other} is pinned" in refused["message"]
     # --registry alone: the chain id comes from trust.json (flags first, then trust.json),
     # and it is checked against the node like any other pin.
-    done = run(*base, "--registry", pin["registry"])
+    done = run(*base, "--registry", pin.get("registry", CANONICAL_REGISTRY))
     assert done.returncode == 0, done.stdout

@@ -18,6 +18,8 @@ from okeios.protocol.note import (
     SignedNote,
     derive_note_seed,
     key_id,
+    log_id_from_origin,
+    log_origin,
     parse_checkpoint,
     parse_note,
     parse_vkey,
@@ -160,7 +162,8 @@ def test_the_note_key_is_bound_to_the_publisher_address() -> None:
     log_id = b"\x42" * 32
     seed = derive_note_seed(PUBLISHER_KEY, log_id)
     assert seed != derive_note_seed(PUBLISHER_KEY, b"\x43" * 32)  # one key per log
-    signer = Ed25519NoteSigner("okeios/log", seed)
+    origin = log_origin(log_id)
+    signer = Ed25519NoteSigner(origin, seed)
     binding = NoteKeyBinding.sign(publisher, log_id, signer.vkey())
     assert binding.verify(publisher.address).vkey() == signer.vkey()
     assert NoteKeyBinding.from_dict(binding.to_dict()) == binding
@@ -170,7 +173,7 @@ def test_the_note_key_is_bound_to_the_publisher_address() -> None:
     with pytest.raises(NoteVerificationError):
         fake.verify(publisher.address)
     # ...and so is a binding whose key or log was swapped after signing.
-    other = Ed25519NoteSigner("okeios/log", b"\x09" * 32).vkey()
+    other = Ed25519NoteSigner(origin, b"\x09" * 32).vkey()
     for tampered in (
         NoteKeyBinding(log_id, other, binding.publisher, binding.signature),
         NoteKeyBinding(b"\x43" * 32, binding.vkey, binding.publisher, binding.signature),
@@ -178,9 +181,74 @@ def test_the_note_key_is_bound_to_the_publisher_address() -> None:
         with pytest.raises(NoteVerificationError):
             tampered.verify(publisher.address)
     # Cosignature keys cannot be bound as a log's note key.
-    cosigner = CosignatureSigner("okeios/log", seed).vkey()
+    cosigner = CosignatureSigner(origin, seed).vkey()
     with pytest.raises(NoteVerificationError):
         NoteKeyBinding.sign(publisher, log_id, cosigner).verify(publisher.address)
+
+
+def test_a_log_has_one_origin_bound_with_its_note_key() -> None:
+    """Issue 19, a second origin: the origin is derived from the log id, spelled one way, and
+    signed into the note key binding (version 2), so a second origin for one log is refused."""
+    publisher = LocalSigner.from_key(PUBLISHER_KEY)
+    log_id = bytes(range(32))
+    origin = log_origin(log_id)
+    assert origin == "okeios/0x" + log_id.hex()
+    assert log_id_from_origin(origin) == log_id
+    for other in (
+        origin.upper().replace("OKEIOS/0X", "okeios/0x"),  # re-cased digits
+        origin[:-2],  # short
+        origin + "00",  # long
+        origin + " ",
+        "example.com/log",
+        "okeios/" + log_id.hex(),  # no 0x
+    ):
+        with pytest.raises(NoteError):
+            log_id_from_origin(other)
+    seed = derive_note_seed(PUBLISHER_KEY, log_id)
+    # A note key named after a second origin cannot be bound at all...
+    with pytest.raises(NoteError, match="one origin"):
+        NoteKeyBinding.sign(publisher, log_id, Ed25519NoteSigner("example.com/log", seed).vkey())
+    # ...and a binding hand-made for one fails verification.
+    good = NoteKeyBinding.sign(publisher, log_id, Ed25519NoteSigner(origin, seed).vkey())
+    renamed = NoteKeyBinding(
+        log_id, Ed25519NoteSigner("okeios/other", seed).vkey(), good.publisher, good.signature
+    )
+    with pytest.raises(NoteVerificationError):
+        renamed.verify(publisher.address)
+    # The JSON form names its version and origin; version 1 and a re-cased log id are refused.
+    data = good.to_dict()
+    assert data["version"] == 2
+    assert data["origin"] == origin
+    assert NoteKeyBinding.from_dict(data) == good
+    for bad in (
+        {**data, "version": 1},
+        {k: v for k, v in data.items() if k != "version"},
+        {**data, "logId": data["logId"].upper().replace("0X", "0x")},
+        {**data, "origin": "example.com/log"},
+    ):
+        with pytest.raises(NoteError):
+            NoteKeyBinding.from_dict(bad)
+
+
+def test_the_note_key_binding_digest_is_eip712_of_the_documented_type() -> None:
+    """The binding's digest, recomputed here from docs/interop.md with keccak only: domain
+    {name: "okeios", version: "2"}, type ``NoteKey(bytes32 logId,string origin,string vkey)``."""
+    from okeios.protocol.keccak import keccak256
+
+    publisher = LocalSigner.from_key(PUBLISHER_KEY)
+    log_id = b"\x42" * 32
+    vkey = Ed25519NoteSigner(log_origin(log_id), b"\x01" * 32).vkey()
+    binding = NoteKeyBinding.sign(publisher, log_id, vkey)
+    domain_type = keccak256(b"EIP712Domain(string name,string version)")
+    domain = keccak256(domain_type + keccak256(b"okeios") + keccak256(b"2"))
+    type_hash = keccak256(b"NoteKey(bytes32 logId,string origin,string vkey)")
+    struct = keccak256(
+        type_hash + log_id + keccak256(log_origin(log_id).encode()) + keccak256(vkey.encode())
+    )
+    digest = keccak256(b"\x19\x01" + domain + struct)
+    from okeios.protocol.signing import recover_address
+
+    assert recover_address(digest, binding.signature) == publisher.address
 
 
 def test_signed_checkpoint_round_trip() -> None:

@@ -212,3 +212,22 @@ def test_the_token_is_tied_to_exactly_one_event() -> None:
     amended = publisher.amend(publisher.event(event_id).record_id, RECORD | {"status": "x"})
     with pytest.raises(SdJwtError, match="not 0x"):
         check_tie(verified, amended.signed.event)
+
+
+def test_a_plain_sd_jwt_without_the_okeios_claim_is_refused_plainly() -> None:
+    """A plain SD-JWT (a valid issuer signature, no okeios claim) was refused with
+    "malformed okeios claim: 'NoneType' object is not subscriptable"."""
+    publisher, _, token = _issue(["/status"])
+    disclosures = token.split("~")[1:-1]
+    plain = _resign(token, publisher.signer.private_key, lambda p: p.pop("okeios"), disclosures)
+    with pytest.raises(SdJwtError, match="no okeios claim: it is a plain SD-JWT") as info:
+        verify_sd_jwt(plain, [publisher.address])
+    assert "NoneType" not in str(info.value)
+    wrong = _resign(token, publisher.signer.private_key, lambda p: p.update(okeios=[1]), [])
+    with pytest.raises(SdJwtError, match="the okeios claim is a JSON object"):
+        verify_sd_jwt(wrong, [publisher.address])
+    partial = _resign(
+        token, publisher.signer.private_key, lambda p: p["okeios"].pop("event"), disclosures
+    )
+    with pytest.raises(SdJwtError, match="the okeios claim lacks event"):
+        verify_sd_jwt(partial, [publisher.address])

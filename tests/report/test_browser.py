@@ -288,3 +288,70 @@ def test_the_record_history_in_a_browser(
     assert "block " in text  # anchors confirmed on the chain are shown
     assert "No record was erased." in text
     assert not NOT_SHOWN.search(text)
+
+
+def test_reports_filed_as_evidence(chromium: str, published: Published, tmp_path: Path) -> None:
+    """What an auditor files (issue 25, item 13): the audited log's SHA-256, the okeios version
+    and the chain read; the kinds as a table; rows a defect names marked; page numbers and no
+    heading left alone at a page's foot in the PDF; the patient's page names the record by its
+    FHIR type and id. Screenshots: build/report-screenshots/evidence-*.png (look at them)."""
+    import hashlib
+
+    from pypdf import PdfReader
+
+    from okeios.report import log_entries
+    from okeios.report.html import okeios_version
+    from okeios.report.model import access_rows, consent_view
+
+    lines = published.tampered
+    report = published.audit(lines)
+    page = audit_html(
+        report,
+        lines,
+        chain_id=published.registry.chain_id,
+        registry=published.registry.address,
+        source="ward-7.log",
+        chain_url="https://rpc.example:8545",
+    )
+    _self_contained(page)
+    _screenshot(chromium, page, tmp_path, "evidence-audit")
+    probe = _probe(chromium, page, tmp_path, 1200)
+    text = probe["text"]
+    sha = hashlib.sha256("".join(f"{line}\n" for line in lines).encode()).hexdigest()
+    assert sha in text
+    assert "https://rpc.example:8545" in text
+    assert f"okeios {okeios_version()}" in text
+    assert probe["scrollWidth"] <= probe["viewport"], probe["overflow"][:10]
+    kinds = {str(s.event.kind) for _, s in log_entries(lines)}
+    assert all(re.search(rf"^{k}\t\d+$", text, re.M) for k in kinds), text[:2000]  # a table row
+    touched = {d.index for d in report.defects if d.index is not None}
+    entries = log_entries(lines)
+    shown = {r.index for r in access_rows(entries)} | {
+        c.index for c in consent_view(entries).changes
+    }
+    assert touched & shown  # the entry after the dropped correction is named by a defect
+    assert page.count('<tr class="defect"') == len(touched & shown)
+
+    out = html_to_pdf(page, SHOTS / "evidence-audit.pdf", chromium=chromium)
+    pages = [p.extract_text() or "" for p in PdfReader(str(out)).pages]
+    assert len(pages) >= 2
+    for n, body in enumerate(pages, 1):
+        assert f"page {n} of {len(pages)}" in body, body[-200:]
+        last = [line for line in body.splitlines() if line.strip()][-2:]
+        assert not any(line.strip() in SECTIONS for line in last), last  # no orphaned heading
+
+    store = published.store
+    rid = bytes.fromhex(published.featured[2:])
+    logged = [store.publisher.event(eid) for eid in store.event_ids_of(rid)]
+    label = "Observation/obs-0000"
+    record_page = record_html(
+        [(item.index, item.signed) for item in logged],
+        lineage=None,
+        publisher=store.address,
+        label=label,
+    )
+    _screenshot(chromium, record_page, tmp_path, "evidence-record")
+    probe = _probe(chromium, record_page, tmp_path, 820)
+    assert "History of your Observation obs-0000" in probe["text"]
+    assert label in probe["text"]
+    assert "logged read" in probe["text"]

@@ -147,6 +147,10 @@ def test_defects_are_explained_and_unknown_kinds_still_shown() -> None:
         "consent": model.ConsentView(),
         "erasures": [],
         "row_limit": 10,
+        "chain_url": None,
+        "log_sha256": "00" * 32,
+        "touched": {4},
+        "labels": {},
     }
     page = render("audit.html.j2", context)
     assert "Defect “a-kind-renamed-later”." in page

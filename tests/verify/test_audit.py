@@ -219,3 +219,19 @@ def test_bad_log_files_are_input_errors(bad: str) -> None:
 
     with pytest.raises(InputError):
         audit_log(bad.splitlines(), publisher="0x" + "11" * 20, chain=None)
+
+
+def test_an_audit_vouches_for_the_anchored_entries_only(tmp_path: Path) -> None:
+    """Entries after the latest anchor carry only the publisher's signature: two forks of that
+    tail would both pass an audit, so the report says how far the anchors vouch
+    (docs/threat-model.md, row P16)."""
+    store, registry, _ = _build(tmp_path)
+    anchored = store.size
+    store.add(RECORDS[6:8])  # logged, not anchored
+    lines: list[str] = []
+    store.write_log(lines.append)
+    report = audit_own_log(store, lines, registry)
+    assert report.passed, report.defects
+    assert report.entries == anchored + 2
+    assert report.anchored_size == anchored
+    assert report.to_dict()["counts"]["anchoredEntries"] == anchored

@@ -331,7 +331,7 @@ def test_finding_6_a_derived_record_lineage_verifies() -> None:
     # The audit, which has the whole log, still checks that the sources exist.
     assert audit_log(
         _log_lines(publisher), publisher=publisher.address, chain=None
-    ).defect_kinds() == {"chain-unavailable"}
+    ).defect_kinds() == {"no-chain"}
 
 
 def _json_bundle() -> tuple[Publisher, str]:

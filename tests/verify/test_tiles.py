@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -199,8 +200,16 @@ def test_tile_paths_follow_the_spec() -> None:
     assert {t.path() for t in tiles_for_size(256)} == {"tile/0/000", "tile/1/000.p/1"}
     for size in (0, 1, 255, 256, 257, 65_536, 70_000, 16_777_217):
         assert {t.path() for t in tiles_for_size(size, entries=True)} == spec_tiles(size)
-    for bad in ("tile/0/1", "tile/0/x000/001", "tile/0/001.p/256", "tile/0/001.p/0",
-                "tile/64/000", "tile/01/000", "tile/0/000/", "tile/0/x1/000"):  # fmt: skip
+    for bad in (
+        "tile/0/1",
+        "tile/0/x000/001",
+        "tile/0/001.p/256",
+        "tile/0/001.p/0",
+        "tile/64/000",
+        "tile/01/000",
+        "tile/0/000/",
+        "tile/0/x1/000",
+    ):
         with pytest.raises(TileError):
             parse_tile_path(bad)
 
@@ -210,7 +219,7 @@ def test_published_tiles_read_by_an_independent_reader(tmp_path: Path) -> None:
     grow(publisher, 600)
     folder = tmp_path / "log"
     note = publish(publisher, folder)
-    vkey = note_signer(publisher.signer, publisher.log_id, f"okeios/0x{publisher.log_id.hex()}")  # type: ignore[arg-type]
+    vkey = note_signer(publisher.signer, publisher.log_id)  # type: ignore[arg-type]
     origin, size, root = spec_verify_checkpoint(note, vkey.vkey())
     assert (origin, size, root) == (f"okeios/0x{publisher.log_id.hex()}", 600, publisher.log.root())
     assert (folder / "checkpoint").read_text() == note
@@ -285,7 +294,7 @@ def test_a_rewritten_history_is_caught_by_the_returning_auditor(tmp_path: Path) 
     publish(honest, folder)
     cache = tmp_path / "cache"
     first = audit_tiles(TileFetcher(folder, cache), publisher=honest.address, chain=None)
-    assert first.defect_kinds() == {"chain-unavailable"}
+    assert first.defect_kinds() == {"no-chain"}
 
     forked = make_publisher()
     grow(forked, 10)
@@ -357,13 +366,13 @@ def test_witness_quorum_in_the_tile_audit(tmp_path: Path) -> None:
     folder = tmp_path / "log"
     note_text = publish(publisher, folder)
     origin = f"okeios/0x{publisher.log_id.hex()}"
-    log_vkey = note_signer(publisher.signer, publisher.log_id, origin).vkey()  # type: ignore[arg-type]
+    log_vkey = note_signer(publisher.signer, publisher.log_id).vkey()  # type: ignore[arg-type]
     witnesses = [
         Witness(CosignatureSigner(f"w{i}.example", bytes([i]) * 32), clock=lambda: TIME)
         for i in range(1, 4)
     ]
     for w in witnesses:
-        w.add_log(origin, [log_vkey])
+        w.add_log(origin, log_vkey)
     note = parse_note(note_text)
     for w in witnesses[:2]:
         status, _, body = w.add_checkpoint(add_checkpoint_request(0, [], note))
@@ -371,11 +380,21 @@ def test_witness_quorum_in_the_tile_audit(tmp_path: Path) -> None:
         note = note.with_signatures(parse_cosignatures(body))
     (folder / "checkpoint").write_bytes(note.to_bytes())
     keys = [w.vkey() for w in witnesses]
-    ok = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None,
-                     witnesses=WitnessPolicy(keys, 2), now=TIME)  # fmt: skip
+    ok = audit_tiles(
+        TileFetcher(folder),
+        publisher=publisher.address,
+        chain=None,
+        witnesses=WitnessPolicy(keys, 2),
+        now=TIME,
+    )
     assert "witness-quorum" not in ok.defect_kinds()
-    short = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None,
-                        witnesses=WitnessPolicy(keys, 3), now=TIME)  # fmt: skip
+    short = audit_tiles(
+        TileFetcher(folder),
+        publisher=publisher.address,
+        chain=None,
+        witnesses=WitnessPolicy(keys, 3),
+        now=TIME,
+    )
     assert "witness-quorum" in short.defect_kinds()
 
 
@@ -463,11 +482,231 @@ def test_a_rolled_back_log_is_named_and_not_remembered(tmp_path: Path) -> None:
     publish(publisher, new)
     cache = tmp_path / "cache"
     first = audit_tiles(TileFetcher(new, cache), publisher=publisher.address, chain=None)
-    assert first.defect_kinds() == {"chain-unavailable"}
+    assert first.defect_kinds() == {"no-chain"}
     # A mirror (or the publisher) now serves the older, smaller log: signed, self-consistent,
     # and hiding the last ten entries from this auditor.
     rolled = audit_tiles(TileFetcher(old, cache), publisher=publisher.address, chain=None)
     assert "stale-checkpoint" in rolled.defect_kinds()
     # ...and it does not become the auditor's new memory.
     again = audit_tiles(TileFetcher(new, cache), publisher=publisher.address, chain=None)
-    assert again.defect_kinds() == {"chain-unavailable"}
+    assert again.defect_kinds() == {"no-chain"}
+
+
+# --- issue 19: one log, one origin, one note key, one spelling; the auditor's memory only grows --
+
+
+def _rewrite_header(folder: Path, **changes: object) -> None:
+    import json
+
+    header = json.loads((folder / "okeios/log.json").read_bytes())
+    header.update(changes)
+    (folder / "okeios/log.json").write_text(json.dumps(header))
+
+
+def test_a_re_cased_log_id_is_refused_and_never_rolls_the_auditor_back(tmp_path: Path) -> None:
+    """Issue 19, item 3: a mirror upper-cases the log id in the unsigned okeios/log.json and
+    serves yesterday's checkpoint. The audit refuses the spelling (``non-canonical-id``), and
+    the auditor's memory keeps the larger tree: the plain rollback is still ``stale-checkpoint``."""
+    publisher = make_publisher()
+    grow(publisher, 10)
+    old = tmp_path / "old"
+    publish(publisher, old)
+    grow(publisher, 10)
+    new = tmp_path / "new"
+    publish(publisher, new)
+    cache = tmp_path / "cache"
+    assert audit_tiles(
+        TileFetcher(new, cache), publisher=publisher.address, chain=None
+    ).defect_kinds() == {"no-chain"}
+    for spelling in (
+        "0x" + publisher.log_id.hex().upper(),
+        "0X" + publisher.log_id.hex(),
+        "0x" + publisher.log_id.hex()[:-2],
+        publisher.log_id.hex(),
+    ):
+        _rewrite_header(old, logId=spelling)
+        recased = audit_tiles(TileFetcher(old, cache), publisher=publisher.address, chain=None)
+        assert recased.defect_kinds() == {"non-canonical-id"}, spelling
+    _rewrite_header(old, logId="0x" + publisher.log_id.hex())
+    rolled = audit_tiles(TileFetcher(old, cache), publisher=publisher.address, chain=None)
+    assert "stale-checkpoint" in rolled.defect_kinds()
+    state = TileFetcher(new, cache).load_state()
+    assert state[publisher.log_id]["size"] == 20
+
+
+def test_the_auditor_keeps_its_state_per_log_id_bytes(tmp_path: Path) -> None:
+    """Two logs audited with one cache keep two states; neither overwrites the other."""
+    from okeios.protocol.signing import LocalSigner
+
+    first, second = make_publisher(), Publisher(LocalSigner.from_key(b"\x07" * 32))
+    grow(first, 5)
+    grow(second, 3)
+    publish(first, tmp_path / "a")
+    publish(second, tmp_path / "b")
+    cache = tmp_path / "cache"
+    audit_tiles(TileFetcher(tmp_path / "a", cache), publisher=first.address, chain=None)
+    audit_tiles(TileFetcher(tmp_path / "b", cache), publisher=second.address, chain=None)
+    state = TileFetcher(tmp_path / "a", cache).load_state()
+    assert {k: v["size"] for k, v in state.items()} == {first.log_id: 5, second.log_id: 3}
+
+
+def test_a_second_origin_is_refused_by_publisher_and_auditor(tmp_path: Path) -> None:
+    """Issue 19, item 2: the origin is derived from the log id; neither the publisher nor a
+    mirror can present the log under a second one."""
+    from okeios.protocol.note import Ed25519NoteSigner, NoteCheckpoint, derive_note_seed
+
+    publisher = make_publisher()
+    grow(publisher, 4)
+    folder = tmp_path / "log"
+    with pytest.raises(TileError, match="one origin"):
+        publish_tiles(
+            folder,
+            signer=publisher.signer,  # type: ignore[arg-type]
+            log_id=publisher.log_id,
+            events=[e.signed for e in publisher.events],
+            checkpoint=publisher.checkpoint(),
+            origin="example.com/fork",
+        )
+    publish(publisher, folder)
+    _rewrite_header(folder, origin="example.com/fork")
+    report = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None)
+    assert report.defect_kinds() == {"second-origin"}
+    # The publisher key signs a checkpoint under another origin with the log's own note seed.
+    publish(publisher, folder)
+    seed = derive_note_seed(publisher.signer.private_key, publisher.log_id)  # type: ignore[attr-defined]
+    rogue = Ed25519NoteSigner("example.com/fork", seed)
+    text = NoteCheckpoint("example.com/fork", 4, publisher.log.root()).text()
+    (folder / "checkpoint").write_bytes(rogue.sign_note(text).to_bytes())
+    report = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None)
+    assert report.defect_kinds() & {"second-origin", "bad-checkpoint-note"}
+    assert report.defect_kinds() <= {"second-origin", "bad-checkpoint-note"}
+
+
+def test_a_second_note_key_for_one_log_is_reported(tmp_path: Path) -> None:
+    """Issue 19, item 2: one publisher binding a second note key to its log (to keep a second
+    history at witnesses that knew only the first) is reported to an auditor who saw the first."""
+    from okeios.protocol.note import Ed25519NoteSigner, NoteCheckpoint, NoteKeyBinding, log_origin
+
+    publisher = make_publisher()
+    grow(publisher, 4)
+    folder = tmp_path / "log"
+    publish(publisher, folder)
+    cache = tmp_path / "cache"
+    assert audit_tiles(
+        TileFetcher(folder, cache), publisher=publisher.address, chain=None
+    ).defect_kinds() == {"no-chain"}
+    grow(publisher, 2)
+    publish(publisher, folder)
+    second = Ed25519NoteSigner(log_origin(publisher.log_id), b"\x0b" * 32)
+    binding = NoteKeyBinding.sign(publisher.signer, publisher.log_id, second.vkey())
+    _rewrite_header(folder, noteKey=binding.to_dict())
+    text = NoteCheckpoint(log_origin(publisher.log_id), 6, publisher.log.root()).text()
+    (folder / "checkpoint").write_bytes(second.sign_note(text).to_bytes())
+    report = audit_tiles(TileFetcher(folder, cache), publisher=publisher.address, chain=None)
+    assert "second-note-key" in report.defect_kinds()
+    # A fresh auditor has nothing to compare with: the rest of the page (witnesses keyed by
+    # log id, the chain) is what binds it there.
+    fresh = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None)
+    assert "second-note-key" not in fresh.defect_kinds()
+    # ...and the reported audit is not remembered.
+    assert TileFetcher(folder, cache).load_state()[publisher.log_id]["size"] == 4
+
+
+def test_an_old_audit_state_is_read_strictly(tmp_path: Path) -> None:
+    """A version-1 cache (one log, compared as text) is carried over when its log id is
+    canonical, and refused, never silently forgotten, when it is not."""
+    import json
+
+    publisher = make_publisher()
+    grow(publisher, 3)
+    folder = tmp_path / "log"
+    publish(publisher, folder)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    root = publisher.log.root(2).hex()
+    state = {"logId": "0x" + publisher.log_id.hex(), "size": 2, "root": root}
+    (cache / "audit-state.json").write_text(json.dumps(state))
+    report = audit_tiles(TileFetcher(folder, cache), publisher=publisher.address, chain=None)
+    assert report.defect_kinds() == {"no-chain"}
+    assert TileFetcher(folder, cache).load_state()[publisher.log_id]["size"] == 3
+    state["logId"] = state["logId"].upper().replace("0X", "0x")
+    (cache / "audit-state.json").write_text(json.dumps(state))
+    with pytest.raises(TileError, match="audit state"):
+        audit_tiles(TileFetcher(folder, cache), publisher=publisher.address, chain=None)
+
+
+def _dripping_server(
+    root: Path, pause: float, stop_after: float
+) -> http.server.ThreadingHTTPServer:
+    """Serves ``root``; every file but okeios/log.json arrives one byte every ``pause`` s
+    (until ``stop_after`` s: a test must end even against a fetcher with no deadline)."""
+
+    class Drip(QuietHandler):
+        def do_GET(self) -> None:
+            if self.path.endswith("okeios/log.json"):
+                super().do_GET()
+                return
+            path = root / self.path.lstrip("/")
+            if not path.is_file():
+                self.send_error(404)
+                return
+            body = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            started = time.monotonic()
+            for i in range(len(body)):
+                if time.monotonic() - started > stop_after:
+                    return
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                time.sleep(pause)
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Drip, directory=str(root))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_dripping_server_meets_the_download_deadline(tmp_path: Path) -> None:
+    """A server answering okeios/log.json and then one byte every few seconds (each read well
+    within the socket timeout) kept the audit waiting indefinitely: now each download has one
+    deadline, and missing it is log-unavailable (undecided), not a verdict on the log."""
+    publisher = make_publisher()
+    grow(publisher, 3)
+    root = tmp_path / "www"
+    publish(publisher, root / "log")
+    server = _dripping_server(root, pause=0.05, stop_after=20)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/log/"
+        started = time.monotonic()
+        fetcher = TileFetcher(url, timeout=5, download_deadline=1.0)
+        report = audit_tiles(fetcher, publisher=publisher.address, chain=None)
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.defect_kinds() == {"log-unavailable"}
+    assert "download deadline" in report.defects[0].detail
+    assert elapsed < 4
+
+
+def test_an_audit_run_has_one_deadline_for_all_its_downloads(tmp_path: Path) -> None:
+    publisher = make_publisher()
+    grow(publisher, 300)  # two level-0 tiles, their entry bundles, a level-1 tile
+    root = tmp_path / "www"
+    publish(publisher, root / "log")
+    server = _dripping_server(root, pause=0.0005, stop_after=20)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/log/"
+        started = time.monotonic()
+        fetcher = TileFetcher(url, timeout=5, download_deadline=10, run_deadline=1.5)
+        report = audit_tiles(fetcher, publisher=publisher.address, chain=None)
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.defect_kinds() == {"log-unavailable"}
+    assert "run deadline" in report.defects[0].detail
+    assert elapsed < 5

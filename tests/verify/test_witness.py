@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from okeios.errors import NoteVerificationError, PolicyError
+from okeios.errors import NoteError, NoteVerificationError, PolicyError
 from okeios.protocol.merkle import EMPTY_ROOT, MerkleLog
 from okeios.protocol.note import (
     CosignatureSigner,
@@ -32,7 +33,7 @@ from okeios.verify.witness import (
     witness_key_text,
 )
 
-ORIGIN = "example.com/okeios-log"
+ORIGIN = "okeios/0x" + "ab" * 32  # a log's one origin
 NOW = 1_760_000_000
 LOG = Ed25519NoteSigner(ORIGIN, b"\x01" * 32)
 
@@ -51,7 +52,7 @@ def note_of(log: MerkleLog, size: int | None = None, signer: Ed25519NoteSigner =
 
 def make_witness(i: int, state: Path | None = None) -> Witness:
     w = Witness(CosignatureSigner(f"witness{i}.example", bytes([i]) * 32), state, clock=lambda: NOW)
-    w.add_log(ORIGIN, [LOG.vkey()])
+    w.add_log(ORIGIN, LOG.vkey())
     return w
 
 
@@ -230,8 +231,8 @@ def test_a_bundle_checkpoint_witnessed_by_a_quorum() -> None:
     publisher = make_publisher()
     first = publisher.create({"resourceType": "Observation", "status": "final"})
     bundle = publisher.bundle(first.id)
-    origin = "okeios/test-log"
-    note_key = note_signer(publisher.signer, publisher.log_id, origin)  # type: ignore[arg-type]
+    origin = f"okeios/0x{publisher.log_id.hex()}"
+    note_key = note_signer(publisher.signer, publisher.log_id)  # type: ignore[arg-type]
     binding = NoteKeyBinding.sign(publisher.signer, publisher.log_id, note_key.vkey())
     witnesses = [CosignatureSigner(f"w{i}.example", bytes([i]) * 32) for i in (1, 2, 3)]
     policy = WitnessPolicy([w.vkey() for w in witnesses], 2)
@@ -269,7 +270,11 @@ def test_a_bundle_checkpoint_witnessed_by_a_quorum() -> None:
     assert witness_verdict(bundle.checkpoint, note, forged, policy, now=NOW).reason is (
         Reason.BAD_NOTE_KEY
     )
-    elsewhere = NoteKeyBinding.sign(publisher.signer, b"\x01" * 32, note_key.vkey())
+    from okeios.errors import NoteError
+
+    with pytest.raises(NoteError):  # the key is named after this log's origin, not another's
+        NoteKeyBinding.sign(publisher.signer, b"\x01" * 32, note_key.vkey())
+    elsewhere = NoteKeyBinding(b"\x01" * 32, binding.vkey, binding.publisher, binding.signature)
     assert witness_verdict(bundle.checkpoint, note, elsewhere, policy, now=NOW).reason is (
         Reason.BAD_NOTE_KEY
     )
@@ -280,7 +285,7 @@ def test_a_witness_never_takes_a_cosignature_key_for_a_log_key() -> None:
 
     w = make_witness(1)
     with pytest.raises(NoteError):
-        w.add_log("example.com/x", [CosignatureSigner("example.com/x", b"\x05" * 32).vkey()])
+        w.add_log(ORIGIN, CosignatureSigner(ORIGIN, b"\x05" * 32).vkey())
 
 
 def test_old_cosignatures_do_not_count_under_a_maximum_age() -> None:
@@ -300,3 +305,174 @@ def test_old_cosignatures_do_not_count_under_a_maximum_age() -> None:
     assert check_witnessed(recent, LOG.verifier, fresh_only, now=NOW).passed
     with pytest.raises(PolicyError):
         WitnessPolicy(keys, 1, max_age=0)
+
+
+# --- issue 19: a witness keeps one history per log id, under one origin and one note key ------
+
+
+def test_one_witness_cannot_be_made_to_cosign_two_forks_of_one_log() -> None:
+    """Issue 19, item 2: the publisher presents a fork of its log under a second origin (or a
+    second spelling of it) with a second note key. The witness reads the log id out of the
+    origin, keeps one state per log id, and trusts one note key per log."""
+    log_id = bytes.fromhex("ab" * 32)
+    w = make_witness(1)
+    # A second key for the same log is refused, and so is a second origin for it.
+    second = Ed25519NoteSigner(ORIGIN, b"\x02" * 32)
+    with pytest.raises(NoteError, match="has a note key"):
+        w.add_log(ORIGIN, second.vkey())
+    for other in ("example.com/fork", "okeios/0x" + log_id.hex().upper(), ORIGIN + "00"):
+        with pytest.raises(NoteError):
+            w.add_log(other, Ed25519NoteSigner(other, b"\x02" * 32).vkey())
+    # Fork A is cosigned; fork B, signed by the log's key under a second origin, finds no log.
+    a, b = tree(5), tree(5, b"fork ")
+    assert submit(w, 0, [], note_of(a))[0] == 200
+    recased = "okeios/0x" + log_id.hex().upper()
+    fork = LOG.sign_note(NoteCheckpoint(recased, 5, b.root()).text())
+    assert submit(w, 0, [], fork)[0] == 404
+    # After an explicit key replacement (a rotation), the log's history is kept: fork B under
+    # the new key is still refused.
+    w.add_log(ORIGIN, second.vkey(), replace=True)
+    status, _ = submit(w, 5, [], second.sign_note(NoteCheckpoint(ORIGIN, 5, b.root()).text()))
+    assert status == 422
+
+
+def test_the_witness_state_is_per_log_id_and_refuses_old_per_origin_state(tmp_path: Path) -> None:
+    import json
+
+    state = tmp_path / "state.json"
+    w = make_witness(1, state)
+    assert submit(w, 0, [], note_of(tree(3)))[0] == 200
+    data = json.loads(state.read_text())
+    assert data["version"] == 2
+    assert list(data["logs"]) == ["0x" + "ab" * 32]
+    again = Witness(w.signer, state)
+    assert again.logs[bytes.fromhex("ab" * 32)].size == 3
+    state.write_text(
+        json.dumps({"logs": {ORIGIN: {"keys": [], "size": 0, "root": "", "history": []}}})
+    )
+    with pytest.raises(NoteError, match="version"):
+        Witness(w.signer, state)
+
+
+# --- hostile clients and a second process (issue: hardened edges, round 3) ------------------
+
+
+def _raw_request(port: int, head: bytes, body: bytes = b"", wait: float = 5.0) -> bytes:
+    """Send ``head`` and ``body`` on one connection, then read the answer (without closing
+    our side): the answer must come from the witness's own limits, not from our close."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(head + body)
+        chunks = []
+        try:
+            while chunk := sock.recv(4096):
+                chunks.append(chunk)
+        except OSError:
+            pass
+        return b"".join(chunks)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Witness, int]]:
+    w = make_witness(1, tmp_path / "state.json")
+    server = serve_witness(w, deadline=1.5)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield w, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_serve_refuses_a_bad_content_length_before_reading(served: tuple[Witness, int]) -> None:
+    """A negative length was read as "until the client closes": the witness's memory grew
+    with whatever the client pushed. Now a length that is absent, negative, not a decimal or
+    above the limit is refused before any of the body is read."""
+    _, port = served
+    post = b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\n"
+    cases = {
+        b"Content-Length: -1\r\n": b" 400 ",
+        b"Content-Length: 1e3\r\n": b" 400 ",
+        b"Content-Length: 5\r\nContent-Length: 6\r\n": b" 400 ",
+        b"": b" 411 ",
+        b"Content-Length: 99999999999\r\n": b" 413 ",
+    }
+    for header, status in cases.items():
+        started = time.monotonic()
+        answer = _raw_request(port, post + header + b"\r\n", b"x" * (1 << 20))
+        assert answer.split(b" ")[1:2] == [status.strip()], (header, answer[:80])
+        assert time.monotonic() - started < 1.4, header  # answered, not timed out
+
+
+def test_serve_has_one_deadline_per_request(served: tuple[Witness, int]) -> None:
+    """A client that announces a body and drips it (or never sends it) is cut off at the
+    deadline, whatever the per-read timeout."""
+    import socket
+
+    _, port = served
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /add-checkpoint HTTP/1.1\r\nContent-Length: 100\r\n\r\n")
+        closed = False
+        for _ in range(40):
+            try:
+                sock.sendall(b"o")
+                if sock.recv(4096, socket.MSG_DONTWAIT) == b"":
+                    closed = True
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.1)
+    assert closed
+    assert time.monotonic() - started < 3.5
+    # A client dripping its headers is cut off too.
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /add-checkpoint HTTP/1.1\r\n")
+        for _ in range(40):
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+                if sock.recv(4096, socket.MSG_DONTWAIT) == b"":
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
+            time.sleep(0.1)
+    assert time.monotonic() - started < 3.5
+
+
+def test_serve_answers_a_well_formed_request(served: tuple[Witness, int]) -> None:
+    w, port = served
+    body = add_checkpoint_request(0, [], note_of(tree(3)))
+    head = b"POST /add-checkpoint HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body)
+    answer = _raw_request(port, head, body)
+    assert answer.split(b" ")[1:2] == [b"200"], answer
+    assert w.logs[bytes.fromhex("ab" * 32)].size == 3
+
+
+def test_serve_sees_logs_added_by_another_process(served: tuple[Witness, int]) -> None:
+    """`witness add-log` (another process, another Witness object on the same folder) while
+    `witness serve` runs: the running witness now cosigns for the new log, and its own later
+    writes keep the added log."""
+    w, port = served
+    assert w.state_path is not None
+    second_id = bytes.fromhex("cd" * 32)
+    second_origin = "okeios/0x" + second_id.hex()
+    other_log = Ed25519NoteSigner(second_origin, b"\x05" * 32)
+    other = Witness(w.signer, w.state_path, clock=lambda: NOW)
+    other.add_log(second_origin, other_log.vkey())
+    log = tree(2)
+    note = other_log.sign_note(NoteCheckpoint(second_origin, 2, log.root()).text())
+    body = add_checkpoint_request(0, [], note)
+    head = b"POST /add-checkpoint HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body)
+    assert _raw_request(port, head, body).split(b" ")[1:2] == [b"200"]
+    # The serving witness's own write kept the new log, and a third process sees both.
+    assert submit(w, 0, [], note_of(tree(4)))[0] == 200
+    again = Witness(w.signer, w.state_path, clock=lambda: NOW)
+    assert set(again.logs) == {bytes.fromhex("ab" * 32), second_id}
+    assert again.logs[second_id].size == 2

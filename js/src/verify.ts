@@ -120,8 +120,17 @@ export function reportToDict(r: Report, showFields: boolean | "always" = false):
   const disclosedMap = new Map<string, string>();
   for (const [p, v] of r.disclosed) disclosedMap.set(p, v);
   const integrity = r.verdicts.find((v) => v.property === "integrity");
+  // Values are given as the JSON values they are (numbers as doubles, as the reference's JSON
+  // output gives them); a text that does not parse (integrity then failed) as itself.
+  const asValue = (text: string): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  };
   const disclosed = showFields === "always" || (showFields && integrity?.status === "pass")
-    ? Object.fromEntries(disclosedMap)
+    ? Object.fromEntries([...disclosedMap].map(([k, v]) => [k, asValue(v)]))
     : [...disclosedMap.keys()].sort(codePointOrder);
   return {
     result: outcome(r),

@@ -25,8 +25,10 @@ __all__ = [
     "IdentityError",
     "InputError",
     "KeyProtectionError",
+    "KeyRotationError",
     "MalformedJSONError",
     "MalformedRPCError",
+    "MasterKeyMismatchError",
     "NestingError",
     "NonCanonicalEncodingError",
     "NoteError",
@@ -36,6 +38,7 @@ __all__ = [
     "PolicyError",
     "ProofError",
     "ProofMismatchError",
+    "PublisherKeyChangedError",
     "RecipientError",
     "RegistryMissingError",
     "RegistryVersionError",
@@ -200,6 +203,23 @@ class VerificationError(OkeiosError):
 class IdentityError(InputError):
     """A log's identity events break the rules (an authorisation, deauthorisation or handover
     not signed by the key holding the log, about the wrong key, or out of order)."""
+
+
+class KeyRotationError(InputError):
+    """A publisher key rotation cannot go on or be undone in the state the store is in (a
+    handover logged but not yet final on chain refuses new events until it is finished; a
+    logged handover cannot be rolled back)."""
+
+
+class PublisherKeyChangedError(KeyRotationError):
+    """A writer signs with a publisher key that is no longer the store's current one (the store
+    was rotated by another process or machine since this one opened it): nothing was written;
+    reopen the store."""
+
+
+class MasterKeyMismatchError(InputError):
+    """The store's rows are sealed under another master key than the one this home holds (two
+    homes, one database): refused before anything is written."""
 
 
 class ChainError(OkeiosError):

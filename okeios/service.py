@@ -502,14 +502,17 @@ class Okeios:
         return self.store.signer
 
     def policy(self, chain: str | None = None) -> TrustPolicy:
-        """The home's trust.json as a policy (with the chain's pinned registry, if given)."""
+        """The home's trust.json as a policy (authors, publishers and organisations; with the
+        chain's pinned registry, if given), built as every verifying verb builds it
+        (:func:`okeios.verify.trust.build_policy`)."""
+        from okeios.verify.trust import build_policy
+
         trust = TrustConfig.load(self.store.home)
         pin = trust.chain(chain) if chain is not None else None
         if chain is not None and pin is None:
             raise InputError(f"no registry pinned for {chain}: anchor there first")
-        return TrustPolicy(
-            authors=trust.authors,
-            publishers=trust.publishers,
+        return build_policy(
+            trust,
             chain_id=pin[0] if pin else None,
             registry=pin[1] if pin else None,
         )
@@ -520,6 +523,7 @@ class Okeios:
         *,
         chain: str | None = None,
         record: bytes | JSONValue | None = None,
+        keys: Sequence[bytes | str] = (),
     ) -> Report:
         """Verify a bundle with this home's trust (offline, or against ``chain``).
 
@@ -529,13 +533,19 @@ class Okeios:
         once, :meth:`verify_many` also spreads the work over an executor. (The embedded chain
         is one process's at a time: it stays open here until :meth:`close` or the next
         :meth:`anchor`.) A bundle exported before the log's next anchor reads as undecided
-        with ``anchor-pending``, saying when it becomes decidable; never as a failure."""
+        with ``anchor-pending``, saying when it becomes decidable; never as a failure. ``keys``
+        are key-history files (``okeios authors export``) of the organisations trust.json
+        pins, as ``okeios verify --keys`` takes them."""
         from okeios.verify.bundle import verify_bundle
+        from okeios.verify.trust import load_authorities
 
         policy = self.policy(chain)
         if chain is None:
-            return verify_bundle(bundle, policy, record=record)
-        return verify_bundle(bundle, policy, record=record, chain=self._view(chain))
+            authorities = load_authorities(keys, policy)
+            return verify_bundle(bundle, policy, record=record, authorities=authorities)
+        view = self._view(chain)
+        authorities = load_authorities(keys, policy, view)
+        return verify_bundle(bundle, policy, record=record, chain=view, authorities=authorities)
 
     def verify_many(
         self,

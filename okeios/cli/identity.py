@@ -4,11 +4,14 @@
 * ``okeios authors revoke ADDRESS [--from T]``: deauthorise it (``--from`` in the past for a
   compromised key: its events not anchored before then stop verifying);
 * ``okeios authors list``: the log's author keys and their state;
+* ``okeios authors keygen -o FILE``: a clinician's own key file (passphrase-protected), used
+  with ``okeios add --author-key FILE`` to sign events as that author;
 * ``okeios authors export -o keys.json``: the key history a verifier needs;
 * ``okeios authors affected ADDRESS``: the events of a key that no longer verify;
 * ``okeios authors audit --log FILE --org ADDRESS --chain URL``: every author of a published
   log checked against the identity events of the whole log;
-* ``okeios rotate-key``: hand the log over to a new publisher key;
+* ``okeios rotate-key --chain URL [--abort]``: hand the log over to a new publisher key
+  (resumable: run it again after any failure);
 * ``okeios verify --org ADDRESS --keys keys.json`` and ``okeios trust --org ADDRESS``: trust an
   organisation instead of listing its authors.
 
@@ -156,31 +159,94 @@ def _cmd_authors_affected(args: argparse.Namespace) -> int:
     return 0
 
 
-def _anchor_old(args: argparse.Namespace) -> Callable[[Any, str], object] | None:
-    """With ``--chain``: anchor the tree ending with the handover with the old key, then hand
-    the log over to the new key in the registry pinned for that chain in trust.json (``okeios
-    anchor`` pinned it)."""
-    if not args.chain:
-        return None
+class _ChainStep:
+    """The chain step of ``rotate-key --chain URL`` (:class:`~okeios.publish.keys.HandoverChain`):
+    each method opens the chain for itself (the embedded chain admits one opener at a time, and
+    anchoring opens it too)."""
 
-    def run(store: Any, new: str) -> object:
-        from okeios.chain.connect import open_chain
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    def _registry(self, store: Any, chain: Any) -> Any:
         from okeios.chain.registry import Registry
-        from okeios.publish.anchoring import anchor
 
-        pinned = TrustConfig.load(store.home).chain(args.chain)
-        if pinned is None:
-            raise InputError(f"no registry pinned for {args.chain}: run okeios anchor first")
-        with open_chain(args.chain, store.home) as chain:
+        pinned = TrustConfig.load(store.home).chain(self.url)
+        return None if pinned is None else Registry(chain.w3, pinned[1], label=chain.label)
+
+    def check(self, store: Any, new: str) -> None:
+        from okeios.chain.connect import open_chain
+        from okeios.errors import ChainError, KeyRotationError
+        from okeios.publish.keys import RegistryHandover
+
+        trust = TrustConfig.load(store.home)
+        pinned = trust.chain(self.url)
+        anchored = {
+            (int(cid), str(reg).lower())
+            for cid, reg in store.db.execute(
+                "SELECT DISTINCT chain_id, registry FROM journal WHERE state = 'final'"
+            ).fetchall()
+        }
+        if anchored and (pinned is None or (pinned[0], pinned[1].lower()) not in anchored):
+            raise KeyRotationError(
+                f"the log is anchored on a registry that trust.json does not pin for {self.url}: "
+                "give --chain with the chain the log was anchored on; nothing was logged"
+            )
+        with open_chain(self.url, store.home, timeout=self.timeout) as chain:
             try:
-                registry = Registry(chain.w3, pinned[1], label=chain.label)
-                result = anchor(store, registry)
-                registry.handover(store.signer, store.log_id, new)
+                actual = int(chain.w3.eth.chain_id)
+                balance = int(chain.w3.eth.get_balance(store.address))
+            except Exception as exc:  # any transport failure: nothing is logged
+                raise ChainError(
+                    f"{chain.label} does not answer ({type(exc).__name__}): nothing was logged; "
+                    "run rotate-key again when it does"
+                ) from exc
+            if pinned is not None and actual != pinned[0]:
+                raise KeyRotationError(
+                    f"{chain.label} answers chain id {actual}, but the log is pinned on chain "
+                    f"{pinned[0]}: nothing was logged"
+                )
+            if chain.embedded is None and balance == 0:
+                raise ChainError(
+                    f"the publisher {store.address} has no funds on {chain.label}: the old key "
+                    "pays for its last anchor and the handover; fund it, then run rotate-key "
+                    "again (nothing was logged)"
+                )
+            registry = self._registry(store, chain)
+            if registry is not None:
+                if not registry.has_code():
+                    raise ChainError(f"no contract at {registry.address} on {chain.label}")
+                RegistryHandover(registry).check(store, new)
+
+    def anchor_old(self, store: Any) -> None:
+        from okeios.chain.connect import open_chain
+        from okeios.errors import ChainError
+        from okeios.service import anchor_home
+
+        with open_chain(self.url, store.home, timeout=self.timeout) as chain:
+            registry = self._registry(store, chain)
+            if registry is not None and registry.successor_of(store.address, store.log_id):
+                return  # handed over already
+        # the log's first anchor deploys and pins a registry when none is pinned yet
+        result = anchor_home(store, self.url, rpc_timeout=self.timeout)
+        if not result.final:
+            raise ChainError(
+                f"the anchor of the tree ending with the handover ({result.tree_size} entries) "
+                "is not final yet: run rotate-key again to finish the rotation"
+            )
+
+    def hand_over(self, store: Any, new: str) -> None:
+        from okeios.chain.connect import open_chain
+        from okeios.publish.keys import RegistryHandover
+
+        with open_chain(self.url, store.home, timeout=self.timeout) as chain:
+            try:
+                registry = self._registry(store, chain)
+                if registry is None:
+                    raise InputError(f"no registry pinned for {self.url}: run okeios anchor first")
+                RegistryHandover(registry).hand_over(store, new)
             finally:
                 chain.save()
-        return result
-
-    return run
 
 
 def _cmd_authors_audit(args: argparse.Namespace) -> int:
@@ -231,14 +297,25 @@ def _cmd_authors_audit(args: argparse.Namespace) -> int:
 def _cmd_rotate_key(args: argparse.Namespace) -> int:
     key = from_hex(args.key, "--key", size=32, prefix=False, any_case=True) if args.key else None
     with _store(args) as store:
-        anchored = store.journal.anchored_for(0) is not None
-        if anchored and not args.chain:
+        if args.abort:
+            abandoned = store.keys.abort()
+            _print(
+                args,
+                {"aborted": abandoned, "publisher": store.address},
+                f"rolled back the rotation to {abandoned} (kept in retired-keys/ as abandoned); "
+                f"{store.address} stays the publisher key",
+            )
+            return 0
+        if not args.chain:
             raise InputError(
-                "the log is anchored: give --chain, so that the registry hands it over to the "
-                "new key too (else the new key could not anchor it)"
+                "rotate-key needs --chain URL|embedded: the old key anchors the tree ending with "
+                "the handover (the log's first anchor if it was never anchored) and hands the log "
+                "over in the registry; without that no key could anchor the log again"
             )
         old = store.address
-        logged = store.keys.rotate(key, purpose=args.purpose, before_swap=_anchor_old(args))
+        logged = store.keys.rotate(
+            key, purpose=args.purpose, chain=_ChainStep(args.chain, args.chain_timeout)
+        )
         new, home, org = store.address, store.home, store.keys.organisation
     trust = TrustConfig.load(home)
     trust.trust_publisher(new)
@@ -252,9 +329,78 @@ def _cmd_rotate_key(args: argparse.Namespace) -> int:
             "event": "0x" + logged.id.hex(),
             "index": logged.index,
         },
-        f"handed the log over from {old} to {new} (entry {logged.index})"
-        + ("; the old key anchored it and handed the log over on chain" if args.chain else "")
-        + "; fund the new key before its first anchor",
+        f"handed the log over from {old} to {new} (entry {logged.index}); the old key anchored "
+        "it and handed the log over on chain, and is kept in retired-keys/; fund the new key "
+        "before its first anchor",
+    )
+    return 0
+
+
+AUTHOR_PASSPHRASE_ENV = "OKEIOS_AUTHOR_PASSPHRASE"
+
+
+def _author_passphrase(path: str, *, confirm: bool = False) -> str:
+    import os
+
+    from okeios.cli.options import ask_passphrase
+
+    passphrase = os.environ.get(AUTHOR_PASSPHRASE_ENV) or ask_passphrase(
+        f"passphrase of the author key {path}: ", confirm=confirm
+    )
+    if not passphrase:
+        raise InputError(
+            f"the author key {path} is protected by a passphrase: set {AUTHOR_PASSPHRASE_ENV} "
+            "or run on a terminal"
+        )
+    return passphrase
+
+
+def load_author_key(path: str) -> Any:
+    """The author key in ``path``, opened with its passphrase (``$OKEIOS_AUTHOR_PASSPHRASE``,
+    else asked on the terminal): an okeios key file (``okeios authors keygen``) or an Ethereum
+    keystore (Web3 Secret Storage, as wallets export it)."""
+    from okeios.crypto.keyfile import unprotect_secret
+    from okeios.errors import OkeiosError
+    from okeios.protocol.signing import LocalSigner
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    passphrase = _author_passphrase(path)
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and ("crypto" in doc or "Crypto" in doc):
+        from eth_account import Account
+
+        try:
+            key = bytes(Account.decrypt(doc, passphrase))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"cannot open the keystore {path}: {exc}") from exc
+        return LocalSigner.from_key(key)
+    try:
+        return LocalSigner.from_key(unprotect_secret(data, passphrase))
+    except OkeiosError as exc:
+        raise InputError(f"cannot open the author key {path}: {exc}") from exc
+
+
+def _cmd_authors_keygen(args: argparse.Namespace) -> int:
+    from okeios.crypto.keyfile import protect_secret
+    from okeios.files import write_atomic
+    from okeios.protocol.signing import LocalSigner
+
+    if Path(args.output).exists():
+        raise InputError(f"{args.output} exists: an author key is never overwritten")
+    signer = LocalSigner.generate()
+    passphrase = _author_passphrase(args.output, confirm=True)
+    write_atomic(args.output, protect_secret(signer.private_key, passphrase), private=True)
+    _print(
+        args,
+        {"address": signer.address, "file": args.output},
+        f"author key {signer.address} written to {args.output} (mode 0600); the organisation "
+        f"authorises it with: okeios authors add {signer.address} --role ROLE",
     )
     return 0
 
@@ -296,6 +442,12 @@ def register(command: Command) -> None:
         help="when the key stops being valid (default now; earlier for a compromised key)",
     )
     o.purpose_option(q, "for example 'left' or 'key compromised'")
+    q = verb(
+        "keygen",
+        "make an author key file protected by a passphrase (a clinician's own key)",
+        _cmd_authors_keygen,
+    )
+    q.add_argument("-o", "--output", required=True, metavar="FILE", help="the key file to write")
     q = verb("list", "the log's author keys and their state", _cmd_authors_list)
     q.add_argument("--at", metavar="TIME", help="state at this time (default now)")
     q = verb("export", "write the key history verifiers need", _cmd_authors_export)
@@ -319,8 +471,21 @@ def register(command: Command) -> None:
     p.add_argument(
         "--chain",
         metavar="URL|embedded",
-        help="anchor the handover with the old key on this chain's pinned registry, then hand "
-        "the log over there (required once the log is anchored)",
+        help="anchor the handover with the old key on this chain's pinned registry (the log's "
+        "first anchor if it was never anchored), then hand the log over there (required)",
+    )
+    p.add_argument(
+        "--chain-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="RPC timeout (default 10)",
+    )
+    p.add_argument(
+        "--abort",
+        action="store_true",
+        help="roll back a rotation whose handover is not logged yet (the staged key is kept, "
+        "marked abandoned); one whose handover is logged can only be finished: run again",
     )
 
 
@@ -391,17 +556,16 @@ def organisations(
 def load_authorities(
     args: argparse.Namespace, policy: TrustPolicy, chain: ChainView | None
 ) -> dict[bytes, Authority] | None:
-    """The authorisation state of each ``--keys`` file, verified under ``policy``."""
-    from okeios.verify.keyhistory import load_authority
+    """The authorisation state of each ``--keys`` file, verified under ``policy``
+    (:func:`okeios.verify.trust.load_authorities`)."""
+    from okeios.verify.trust import load_authorities as load
 
     if not getattr(args, "keys", None):
         return None
-    out: dict[bytes, Authority] = {}
+    histories: list[bytes] = []
     for name in args.keys:
         try:
-            data = Path(name).read_bytes()
+            histories.append(Path(name).read_bytes())
         except OSError as exc:
             raise InputError(f"cannot read {name}: {exc.strerror}") from exc
-        authority = load_authority(data, policy, chain=chain)
-        out[authority.log_id] = authority
-    return out
+    return load(histories, policy, chain)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios.errors import InputError
+from okeios.protocol.hexcodec import from_hex
 
 __all__ = [
     "add_audit_options",
@@ -184,7 +185,7 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
 
         with Store.open(resolve_home(args.home)) as store:
             event, unanchored = content_event(store, args.record_id)
-            token = export_sd_jwt(store.publisher, bytes.fromhex(event[2:]), args.field)
+            token = export_sd_jwt(store.publisher, from_hex(event, "the event id"), args.field)
         made: dict[str, Any] = {
             "event": event,
             "fields": list(args.field),
@@ -255,20 +256,31 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
 def _tie_to_bundle(args: argparse.Namespace, verified: Any) -> str | None:
     """Verify the record's bundle offline and check the SD-JWT is about its event; return what
     failed, or None."""
+    from okeios.cli.identity import load_authorities, organisations
+    from okeios.config import TrustConfig
     from okeios.errors import SdJwtError
     from okeios.protocol.bundle import Bundle
     from okeios.protocol.sdjwt import check_tie
     from okeios.verify.bundle import verify_bundle
-    from okeios.verify.policy import ANYONE, TrustPolicy
+    from okeios.verify.policy import ANYONE
+    from okeios.verify.trust import build_policy
 
-    if not args.author and not args.any_author:
-        raise InputError("with --bundle, say whom to trust: --author ADDRESS or --any-author")
+    if not args.author and not args.any_author and not args.org:
+        raise InputError(
+            "with --bundle, say whom to trust: --author ADDRESS, --any-author or --org ADDRESS"
+        )
     from okeios.cli.options import warn_anyone
 
     warn_anyone(args)
     bundle = Bundle.load(Path(args.bundle).read_bytes())
     authors: Any = ANYONE if args.any_author else args.author
-    report = verify_bundle(bundle, TrustPolicy(authors=authors, publishers=args.publisher))
+    policy = build_policy(
+        None,
+        authors=authors,
+        publishers=args.publisher,
+        organisations=organisations(args, TrustConfig([], [], {})),
+    )
+    report = verify_bundle(bundle, policy, authorities=load_authorities(args, policy, None))
     if not report.passed:
         failed = ", ".join(f"{v.property}: {v.reason}" for v in report.failures)
         return f"the bundle does not verify ({failed})"
@@ -315,4 +327,7 @@ def register(
     )
     o.authors_option(v, "with --bundle: a trusted author of its event (repeatable)")
     o.any_options(v, when="with --bundle: ", publisher=False)
+    from okeios.cli.identity import add_verify_options
+
+    add_verify_options(v)  # with --bundle: --org, --role, --keys, as okeios verify
     _global_options(v, o)

@@ -514,7 +514,8 @@ def trust_policy(args: argparse.Namespace, where: Path, pin: ChainPin | None) ->
     optional extras."""
     from okeios.cli.identity import organisations
     from okeios.errors import PolicyError
-    from okeios.verify.policy import ANYONE, TrustPolicy
+    from okeios.verify.policy import ANYONE
+    from okeios.verify.trust import build_policy
 
     trust = TrustConfig.load(where)
     warn_anyone(args)
@@ -528,9 +529,10 @@ def trust_policy(args: argparse.Namespace, where: Path, pin: ChainPin | None) ->
                 "or a trust.json in the okeios home"
             )
     try:
-        return TrustPolicy(
-            authors=authors or None,
-            publishers=publishers or None,
+        return build_policy(
+            trust,
+            authors=authors,
+            publishers=publishers,
             organisations=orgs,
             chain_id=pin.chain_id if pin else None,
             registry=pin.registry if pin else None,

@@ -95,6 +95,11 @@ def add_files(args: argparse.Namespace) -> int:
             if len(found) != 1:
                 raise InputError("--key names one resource: give one file with one resource")
             items = iter(found)
+        author = None
+        if getattr(args, "author_key", None):
+            from okeios.cli.identity import load_author_key
+
+            author = load_author_key(args.author_key)  # opened before anything is logged
         report = _AddReport(args.json, progress=getattr(args, "progress", False))
         with o.open_store(args) as store:
             try:
@@ -102,7 +107,7 @@ def add_files(args: argparse.Namespace) -> int:
                 if not isinstance(size, int) or size < 1:
                     raise InputError("--chunk must be a positive number of resources")
                 for chunk in iter(lambda: list(itertools.islice(items, size)), []):
-                    for row in _add_chunk(args, store, chunk):
+                    for row in _add_chunk(args, store, chunk, author):
                         report.row(row)
             except OkeiosError:
                 report.interrupted()
@@ -129,14 +134,14 @@ def _checked(where: str, resource: Any, *, keyed: bool) -> Any:
 
 
 def _add_chunk(
-    args: argparse.Namespace, store: Any, chunk: list[tuple[str, Any]]
+    args: argparse.Namespace, store: Any, chunk: list[tuple[str, Any]], author: Any = None
 ) -> list[dict[str, Any]]:
     """Add one chunk in one transaction; the rows to report."""
     names = [where for where, _ in chunk]
     values = [value for _, value in chunk]
     if getattr(args, "new", False):
         try:
-            logged = store.add(values)
+            logged = store.add(values, author=author)
         except InputError as exc:
             span = names[0] if len(names) == 1 else f"{names[0]} to {names[-1]}"
             raise type(exc)(f"{span}: {exc}") from exc
@@ -145,7 +150,7 @@ def _add_chunk(
             for r in logged
         ]
     keys = [args.key] if getattr(args, "key", None) else None
-    return [r.to_dict() for r in store.put(values, keys=keys, names=names)]
+    return [r.to_dict() for r in store.put(values, keys=keys, names=names, author=author)]
 
 
 class _AddReport:

@@ -42,6 +42,9 @@ def configure_report_parser(p: argparse.ArgumentParser) -> None:
         help="blocks that make an anchor final (default: okeios.toml's chain.confirmations, "
         "else 1)",
     )
+    from okeios.cli.identity import add_verify_options
+
+    add_verify_options(p)  # --org, --role, --keys: organisation trust, as okeios verify
 
 
 def chain_facts(registry: Any) -> tuple[int | None, str | None]:
@@ -114,11 +117,13 @@ def _pin(args: argparse.Namespace, home: Path) -> tuple[int, str] | None:
 
 def run_report(args: argparse.Namespace, home: Path) -> int:
     from okeios.chain.connect import open_chain
+    from okeios.cli.identity import load_authorities, organisations
     from okeios.config import TrustConfig
     from okeios.publish.store import Store
     from okeios.report import html_to_pdf, record_context, record_html
+    from okeios.verify.identity import Authority
     from okeios.verify.lineage import verify_lineage
-    from okeios.verify.policy import TrustPolicy
+    from okeios.verify.trust import build_policy
 
     pin = _pin(args, home)
     trust = TrustConfig.load(home)
@@ -135,9 +140,17 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
                 bundles.append(store.export(ident, reveal_all=True))
         publisher = store.address
         events = [(item.index, item.signed) for item in logged]
-    policy = TrustPolicy(
+        organisation = store.keys.organisation
+        own = Authority.from_events(
+            organisation,
+            ((item.index, item.signed) for item in store.keys.events()),
+            size=store.size,
+        )
+    policy = build_policy(
+        trust,
         authors=trust.authors or [publisher],
         publishers=trust.publishers or [publisher],
+        organisations=organisations(args, trust),
         chain_id=pin[0] if pin else None,
         registry=pin[1] if pin else None,
         confirmations=args.confirmations,
@@ -149,7 +162,10 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
             from okeios.chain.registry import RegistryView
 
             view = RegistryView(handle.w3, label=handle.label)
-        lineage = verify_lineage(bundles, policy, chain=view).to_dict()
+        authorities = load_authorities(args, policy, view)
+        if authorities is None and organisation in policy.organisations:
+            authorities = {own.log_id: own}  # the store's own log: complete by construction
+        lineage = verify_lineage(bundles, policy, chain=view, authorities=authorities).to_dict()
     finally:
         if handle is not None:
             handle.close()

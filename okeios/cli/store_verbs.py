@@ -434,6 +434,13 @@ def register(sub: Any) -> None:
         "--new", action="store_true", help="log every resource as a new record, identity ignored"
     )
     p.add_argument(
+        "--author-key",
+        metavar="FILE",
+        help="sign the events as this author (a clinician's key file from okeios authors "
+        "keygen, or an Ethereum keystore; passphrase from $OKEIOS_AUTHOR_PASSPHRASE or asked); "
+        "default: the publisher key",
+    )
+    p.add_argument(
         "--chunk",
         type=int,
         default=500,

@@ -185,10 +185,12 @@ def _cmd_decrypt(args: argparse.Namespace) -> int:
     key = _load_recipient_key(args.key)
     share = Share.from_json(o.read_input(args.share, what="share"))
     if pin is None:
-        record, report = open_share(share, key, policy)
+        authorities = identity.load_authorities(args, policy, None)
+        record, report = open_share(share, key, policy, authorities=authorities)
     else:
         with o.open_pinned(pin, where, timeout=args.chain_timeout) as (_handle, view):
-            record, report = open_share(share, key, policy, chain=view)
+            authorities = identity.load_authorities(args, policy, view)
+            record, report = open_share(share, key, policy, chain=view, authorities=authorities)
     outcome = str(report.outcome)
     revocation = _revocation(args, share)
     if revocation.get("revoked"):
@@ -419,6 +421,7 @@ def register(sub: Any) -> None:
     o.output_option(p, "write the record here, mode 0600, only if it verified (default stdout)")
     o.chain_options(p)
     o.trust_options(p)
+    identity.add_verify_options(p)
     o.require_option(p)
 
     p = o.command(sub, "audit", "audit a published log against a publisher's anchors", _cmd_audit)

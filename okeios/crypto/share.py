@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from okeios.crypto.payload import payload_aad, seal_payload
-from okeios.errors import BadMagicError, EncodingError, UnsupportedVersionError
+from okeios.errors import (
+    BadMagicError,
+    EncodingError,
+    NonCanonicalEncodingError,
+    UnknownFieldError,
+    UnsupportedVersionError,
+)
 from okeios.protocol.bundle import MAX_BUNDLE_SIZE, MAX_ELEMENTS, MAX_JSON_DEPTH, Bundle
 from okeios.protocol.canonical import load_json_strict
 from okeios.protocol.hexcodec import from_hex, to_hex
@@ -37,6 +43,16 @@ SHARE_MEDIA_TYPE = "application/vnd.okeios.share+json"
 MAX_SHARE_SIZE = 2 * MAX_BUNDLE_SIZE + 1024 * 1024
 _SEED_LABEL = b"okeios/share/seed/v1\x00"
 _GRANT_LABEL = b"okeios/grant/v1\x00"
+_SHARE_MEMBERS = (
+    "mediaType",
+    "version",
+    "recipient",
+    "suite",
+    "wrappedKey",
+    "payload",
+    "seed",
+    "bundle",
+)
 
 
 def grant_info(record_id: bytes, version: int) -> bytes:
@@ -86,6 +102,12 @@ class Share:
             raise EncodingError(f"a share has at most {MAX_ELEMENTS} elements")
         if nesting_exceeds(text, MAX_JSON_DEPTH):
             raise EncodingError(f"a share nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(text, bytes | bytearray):
+            # UTF-8 only: Python's json would also guess UTF-16 and UTF-32 from the bytes.
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise EncodingError(f"a share is UTF-8 text: {exc}") from exc
         try:
             raw = load_json_strict(text)
         except (ValueError, RecursionError) as exc:
@@ -94,6 +116,14 @@ class Share:
             raise BadMagicError("not an okeios share file")
         if raw.get("version") != 1:
             raise UnsupportedVersionError(f"share version {raw.get('version')!r} is not supported")
+        unknown = sorted(set(raw) - set(_SHARE_MEMBERS))
+        if unknown:
+            raise UnknownFieldError(f"a share has no member {unknown[0]!r}")
+        for name in ("wrappedKey", "payload", "seed"):
+            value = raw.get(name)
+            # One spelling per value, as in a bundle: 0x and lower-case digits only.
+            if isinstance(value, str) and value != value.lower():
+                raise NonCanonicalEncodingError(f"{name}: hex digits must be lower case")
         try:
             return cls(
                 recipient=str(raw["recipient"]),

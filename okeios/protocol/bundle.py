@@ -1,6 +1,7 @@
 """The proof bundle: one self-contained, self-describing file per event.
 
-Binary form (``application/vnd.okeios.bundle+msgpack``), see ``docs/bundle.md``::
+Binary form (``application/vnd.okeios.bundle+msgpack``), specified by ``docs/spec/bundle.md``
+(normative; ``docs/bundle.md`` explains it)::
 
     magic    7 bytes   0x89 "OKEIOS"
     major    1 byte    0x02
@@ -230,8 +231,14 @@ class Bundle:
             raise EncodingError(f"the bundle has more than {MAX_ELEMENTS} elements")
         if nesting_exceeds(text, MAX_JSON_DEPTH):
             raise EncodingError(f"the bundle nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(text, bytes | bytearray):
+            # UTF-8 only: Python's json would also guess UTF-16 and UTF-32 from the bytes.
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise EncodingError(f"a JSON bundle is UTF-8 text: {exc}") from exc
         try:
-            raw = load_json_strict(text)
+            raw = load_json_strict(text, parse_int=_json_uint)
             # Lone surrogates (legal in JSON escapes, not in UTF-8) are refused here.
             json.dumps(raw, ensure_ascii=False).encode("utf-8")
         except DuplicateKeyError as exc:
@@ -259,6 +266,13 @@ class Bundle:
         if data.lstrip()[:1] == b"{":
             return Bundle.from_json(data)
         raise BadMagicError("not an okeios bundle (neither the binary magic nor a JSON object)")
+
+
+def _json_uint(text: str) -> int | float:
+    """An integer token of the JSON form. A negative one (``-0`` included) is read as a float,
+    which every integer member refuses; so is a fraction or an exponent. Only digits make an
+    integer, so each integer has one spelling."""
+    return float(text) if text.startswith("-") else int(text)
 
 
 def _version_message(major: object) -> str:
@@ -363,7 +377,7 @@ def _to_body(b: Bundle, *, hexify: bool = False) -> dict[str, Any]:
         if b.anchor is None
         else {
             "chainId": b.anchor.chain_id,
-            "registry": h(b.anchor.registry),
+            "registry": checksum_address(b.anchor.registry) if hexify else b.anchor.registry,
             "transaction": h(b.anchor.transaction),
             "block": b.anchor.block,
             "extension": None
@@ -390,9 +404,12 @@ def _unhex(value: Any, where: str) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise EncodingError(f"{where}: expected 0x-hex text")
     try:
-        return from_hex(value)
+        raw = from_hex(value.lower())
     except ValueError as exc:
         raise EncodingError(f"{where}: bad hex") from exc
+    if value != to_hex(raw):  # one spelling per value: lower-case digits only
+        raise NonCanonicalEncodingError(f"{where}: hex digits must be lower case")
+    return raw
 
 
 def _fixed(read: Callable[[Any, str], bytes], value: Any, where: str, size: int) -> bytes:
@@ -449,7 +466,16 @@ def _list(value: Any, where: str) -> list[Any]:
 
 def _address(read: Callable[[Any, str], bytes], value: Any, where: str) -> str:
     if read is _unhex:
-        return checksum_address(_text(value, where))
+        text = _text(value, where)
+        if not text.startswith("0x") or len(text) != 42:
+            raise EncodingError(f"{where}: expected a 0x-prefixed 20-byte address")
+        try:
+            checksummed = checksum_address(text)
+        except OkeiosError as exc:
+            raise EncodingError(f"{where}: {exc}") from exc
+        if text != checksummed:  # one spelling per address: exactly its EIP-55 form
+            raise NonCanonicalEncodingError(f"{where}: an address is written in EIP-55 form")
+        return checksummed
     return checksum_address(_fixed(read, value, where, 20))
 
 
@@ -592,7 +618,7 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
             )
         anchor_ref = AnchorRef(
             _uint(chain_id, "anchor.chainId"),
-            _fixed(read, registry, "anchor.registry", 20),
+            from_hex(_address(read, registry, "anchor.registry").lower()),
             h32(tx, "anchor.transaction"),
             _uint(block, "anchor.block"),
             extension,

@@ -175,12 +175,12 @@ def _strict_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def load_json_strict(text: str | bytes) -> Any:
+def load_json_strict(text: str | bytes, *, parse_int: Callable[[str], Any] | None = None) -> Any:
     """Parse a JSON document okeios reads (a share, a log file line, trust.json, a key file)
     with Python's usual types, but refuse an object with a repeated member name
     (:class:`~okeios.errors.DuplicateKeyError`, a ``ValueError``): a reader must never see
     other data than what was checked, and ``json.loads`` silently keeps the last one."""
-    return json.loads(text, object_pairs_hook=_strict_pairs)
+    return json.loads(text, object_pairs_hook=_strict_pairs, parse_int=parse_int)
 
 
 def _parse_constant(name: str) -> NoReturn:

@@ -16,7 +16,8 @@ The rules, from the kinds table (:mod:`okeios.protocol.kinds`):
 2. an event follows an event of the same record (``bad-start``);
 3. nothing follows a terminal kind, ERASE (``after-erase``);
 4. the version is the predecessor's plus one for a kind that bumps it (AMEND), the same
-   otherwise (``bad-version``);
+   otherwise; an identity event's version numbers the log's identity events, so it only
+   grows along a key's chain (``bad-version``);
 5. times never decrease along a chain, beyond a tolerance the caller allows
    (``time-reversed``).
 """
@@ -85,7 +86,13 @@ def advance(head: Event | None, event: Event, *, tolerance: int = 0) -> tuple[St
             )
         )
     expected = head.version + (1 if spec(event.kind).bumps_version else 0)
-    if event.version != expected:
+    if spec(event.kind).about == "key":
+        # an identity event's version is its number among the log's identity events: it grows
+        # along a key's chain (a log made before numbering repeats 1)
+        wrong = event.version <= head.version and not event.version == head.version == 1
+    else:
+        wrong = event.version != expected
+    if wrong:
         broken.append(
             Step(
                 Break.BAD_VERSION,

@@ -155,6 +155,10 @@ def _u64(name: str, value: object) -> int:
     return value
 
 
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def _hx(value: bytes) -> str:
     return to_hex(value)
 
@@ -173,7 +177,8 @@ class Event:
     ``role`` from ``not_before`` to ``not_after`` (Unix seconds, inclusive), DEAUTHORISE removes
     it from ``not_before`` on (a compromise time may lie in the past), HANDOVER passes the log
     to the publisher key ``subject`` from ``not_before`` on. Their ``record_id`` is
-    :func:`key_record_id`, ``version`` 1, and they commit to no content. Every other kind has an
+    :func:`key_record_id`, ``version`` their number among the log's identity events (1 for the
+    first, docs/identity.md), and they commit to no content. Every other kind has an
     empty ``role`` and zero ``not_before``/``not_after``.
     """
 
@@ -209,10 +214,11 @@ class Event:
             raise EventError(f"an event lists at most {MAX_SOURCES} sources")
         for i, s in enumerate(self.sources):
             _hash32(f"sources[{i}]", s)
-        if not isinstance(self.purpose, str) or len(self.purpose) > MAX_PURPOSE_LENGTH:
-            raise EventError(f"purpose must be a string of at most {MAX_PURPOSE_LENGTH} chars")
-        if not isinstance(self.role, str) or len(self.role) > MAX_ROLE_LENGTH:
-            raise EventError(f"role must be a string of at most {MAX_ROLE_LENGTH} chars")
+        # The limits count bytes of UTF-8, the one unit every implementation agrees on.
+        if not isinstance(self.purpose, str) or _utf8_size(self.purpose) > MAX_PURPOSE_LENGTH:
+            raise EventError(f"purpose must be at most {MAX_PURPOSE_LENGTH} bytes of UTF-8")
+        if not isinstance(self.role, str) or _utf8_size(self.role) > MAX_ROLE_LENGTH:
+            raise EventError(f"role must be at most {MAX_ROLE_LENGTH} bytes of UTF-8")
         _u64("not_before", self.not_before)
         _u64("not_after", self.not_after)
         if self.version < 1:
@@ -230,8 +236,8 @@ class Event:
             raise EventError(f"a {kind} event names the key it is about as its subject")
         if self.record_id != key_record_id(self.log_id, self.subject):
             raise EventError(f"a {kind} event's record id is key_record_id(logId, subject)")
-        if self.version != 1 or self.sources:
-            raise EventError(f"a {kind} event has version 1 and no sources")
+        if self.sources:
+            raise EventError(f"a {kind} event has no sources")
         if self.commitment != ZERO_HASH or self.ciphertext_digest != ZERO_HASH:
             raise EventError(f"a {kind} event commits to no content")
         if kind is EventKind.AUTHORISE:

@@ -70,6 +70,7 @@ __all__ = [
 
 SD_JWT_TYPE = "okeios+sd-jwt"
 ALG = "ES256K"
+_HALF_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
 MAX_SD_JWT = 1 << 22
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -316,6 +317,8 @@ def verify_sd_jwt(token: str, publishers: Iterable[str]) -> VerifiedSdJwt:
     if len(sig) != 64:
         raise SdJwtError("an ES256K signature is 64 bytes")
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+    if not 0 < s <= _HALF_N:  # one encoding per signature, as for every okeios signature
+        raise SdJwtError("the issuer signature has a high s (only low-s signatures are accepted)")
     try:
         public.verify(
             encode_dss_signature(r, s),

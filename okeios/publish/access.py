@@ -12,6 +12,7 @@ from okeios.crypto.recipients import RecipientBinding, wrap_data_key
 from okeios.crypto.share import Share, grant_info, seal_seed
 from okeios.errors import AccessError
 from okeios.protocol.events import EventKind
+from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.signing import checksum_address
 from okeios.publish import erasure
 from okeios.publish.erasure import ERASE_WAIT
@@ -103,7 +104,12 @@ class Access:
             record_hex, _, recipient = str(key)[len(_UNDELIVERED) :].partition("/")
             info = json.loads(str(value))
             out.append(
-                (bytes.fromhex(record_hex), recipient, bytes.fromhex(info["event"]), info["to"])
+                (
+                    from_hex(record_hex, "a record id", prefix=False, error=StoreError),
+                    recipient,
+                    from_hex(info["event"], "an event id", prefix=False, error=StoreError),
+                    info["to"],
+                )
             )
         return out
 

@@ -22,8 +22,9 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
 
     SQLite's own integrity check; every event's leaf against the stored tree; every stored
     node against its children; every checkpoint's root against the tree and its signature;
-    every record's chain of events (each links to the previous one); every final anchor
-    within the log. Memory stays flat: each level is streamed.
+    every record's chain of events (each links to the previous one); no event signed by a
+    retired publisher key after its handover; every final anchor within the log. Memory stays
+    flat: each level is streamed.
     """
     problems: list[str] = []
     for (line,) in store.db.execute("PRAGMA integrity_check"):
@@ -114,6 +115,13 @@ def _check_chains(store: Store) -> list[str]:
     """Each event readable, its stored id its own, linked to its record's previous event (a
     window over the record index)."""
     problems: list[str] = []
+    # The publisher keys retired by a handover, and the entry of each handover: an event a
+    # retired key signed after it (a writer that kept the old key) never verifies.
+    retired: dict[str, int] = {}
+    for logged in store.keys.events():
+        e = logged.signed.event
+        if str(e.kind) == "handover":
+            retired[e.author] = logged.index
     for idx, event_id, message, expected in store.db.execute(
         "SELECT idx, event_id, message,"
         " LAG(event_id) OVER (PARTITION BY record_id ORDER BY idx) FROM events"
@@ -127,4 +135,10 @@ def _check_chains(store: Store) -> list[str]:
             problems.append(f"entry {idx}: does not link to its record's previous event")
         if event.id != bytes(event_id):
             problems.append(f"entry {idx}: its stored id is not the event's id")
+        handed = retired.get(event.author)
+        if handed is not None and idx > handed:
+            problems.append(
+                f"entry {idx}: signed by the retired publisher key {event.author} after its "
+                f"handover at entry {handed} (a writer that kept the old key; it never verifies)"
+            )
     return problems

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 
 from okeios.errors import ErasurePendingError, StoreError
 from okeios.faults import fault_point
+from okeios.protocol.hexcodec import from_hex
 
 if TYPE_CHECKING:
     from okeios.publish.store import Store
@@ -85,7 +86,11 @@ class Fingerprint:
         if not (isinstance(item, list) and len(item) == 3):
             raise StoreError("a pending erasure's fingerprint is malformed")
         length, prefix, digest = item
-        return cls(int(length), bytes.fromhex(str(prefix)), bytes.fromhex(str(digest)))
+        return cls(
+            int(length),
+            from_hex(str(prefix), "a fingerprint prefix", prefix=False, error=StoreError),
+            from_hex(str(digest), "a fingerprint digest", prefix=False, error=StoreError),
+        )
 
     def found_in(self, data: bytes) -> bool:
         start = 0
@@ -137,7 +142,8 @@ def pending(store: Store, record_id: bytes) -> tuple[bytes, list[Fingerprint]] |
         return None
     try:
         value = json.loads(raw)
-        return bytes.fromhex(value["event"]), [Fingerprint.from_json(p) for p in value["prints"]]
+        event = from_hex(value["event"], "an event id", prefix=False, error=StoreError)
+        return event, [Fingerprint.from_json(p) for p in value["prints"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"the pending erasure of {record_id.hex()} is malformed") from exc
 
@@ -147,7 +153,10 @@ def pending_erasures(store: Store) -> list[bytes]:
     rows = store.db.execute(
         "SELECT key FROM meta WHERE key >= ? AND key < ? ORDER BY key", (_PENDING, "erasing0")
     )
-    return [bytes.fromhex(str(key)[len(_PENDING) :]) for (key,) in rows]
+    return [
+        from_hex(str(key)[len(_PENDING) :], "a record id", prefix=False, error=StoreError)
+        for (key,) in rows
+    ]
 
 
 def _clear(store: Store, record_id: bytes) -> None:

@@ -36,6 +36,8 @@ __all__ = [
     "home_lock",
     "open_database",
     "read_keys",
+    "retire_key",
+    "retired_keys",
     "stage_publisher_key",
     "staged_key",
     "swap_staged_key",
@@ -45,6 +47,7 @@ __all__ = [
 DB_NAME = "store.sqlite"
 KEY_NAME = "publisher.key"
 STAGED_KEY_NAME = KEY_NAME + ".next"  # a rotated key, written before the handover is logged
+RETIRED_DIR = "retired-keys"  # every key that held the log (or was staged and abandoned), sealed
 MASTER_NAME = "master.key"
 KEYFILE_NAME = "store.keyfile"
 PASSPHRASE_ENV = "OKEIOS_PASSPHRASE"
@@ -135,8 +138,48 @@ def stage_publisher_key(
 
 
 def swap_staged_key(home: Path) -> None:
-    """Move the staged publisher key in place of the current one."""
-    os.replace(home / STAGED_KEY_NAME, home / KEY_NAME)
+    """Move the staged publisher key in place of the current one. The current one must have
+    been kept in ``retired-keys/`` first (:func:`retire_key`): a key is never lost."""
+    current = home / KEY_NAME
+    if current.exists():
+        sealed = current.read_bytes()
+        # read the address back without the master key: the retired copy is named by the
+        # caller (retire_key) before the swap; refuse to drop a key that has no copy there
+        if not any(p.read_bytes() == sealed for p in _retired_files(home)):
+            raise StoreError(
+                f"refusing to replace {current}: it is not kept in {home / RETIRED_DIR} yet"
+            )
+    os.replace(home / STAGED_KEY_NAME, current)
+
+
+def _retired_files(home: Path) -> list[Path]:
+    folder = home / RETIRED_DIR
+    return sorted(folder.glob("*.key")) if folder.is_dir() else []
+
+
+def retire_key(home: Path, address: str, sealed: bytes, *, state: str = "retired") -> Path:
+    """Keep a sealed key in ``retired-keys/ADDRESS.STATE.key`` (``retired``: it held the log;
+    ``abandoned``: staged for a rotation that was rolled back). Written once; never replaced."""
+    from okeios.files import private_dir
+
+    folder = home / RETIRED_DIR
+    private_dir(folder)
+    path = folder / f"{address}.{state}.key"
+    if not path.exists():
+        write_atomic(path, sealed, private=True)
+    return path
+
+
+def retired_keys(home: Path, master: bytes) -> dict[str, tuple[str, LocalSigner]]:
+    """Every key kept in ``retired-keys/``: address -> (state, key)."""
+    out: dict[str, tuple[str, LocalSigner]] = {}
+    for path in _retired_files(home):
+        address, state, _ = path.name.split(".", 2)
+        out[address] = (
+            state,
+            LocalSigner.from_key(unprotect_secret_with_key(path.read_bytes(), master)),
+        )
+    return out
 
 
 def staged_key(home: Path, master: bytes) -> LocalSigner | None:

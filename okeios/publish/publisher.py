@@ -195,6 +195,10 @@ class EventLog(Protocol):
         """A record's latest event, if the record exists."""
         ...
 
+    def identity_count(self) -> int:
+        """How many identity events (authorise, deauthorise, handover) the log holds."""
+        ...
+
 
 class MemoryEvents:
     """An :class:`EventLog` in memory."""
@@ -216,6 +220,9 @@ class MemoryEvents:
 
     def head(self, record_id: bytes) -> Head | None:
         return self._heads.get(record_id)
+
+    def identity_count(self) -> int:
+        return sum(1 for e in self.events if e.signed.event.kind in KEY_KINDS)
 
 
 class Publisher:
@@ -246,6 +253,9 @@ class Publisher:
         self.event_log: EventLog = events if events is not None else MemoryEvents()
         self._clock = clock
         self._rng = rng
+        # called before each event is signed and appended: a store checks there that its key
+        # is still the log's current one (okeios.publish.store)
+        self.guard: Callable[[], None] | None = None
 
     @property
     def log(self) -> LogTree:
@@ -446,6 +456,8 @@ class Publisher:
             raise InputError(
                 f"record {event.record_id.hex()}: " + "; ".join(step.detail for step in broken)
             )
+        if self.guard is not None:
+            self.guard()
         signed = event.sign(signer)
         logged = LoggedEvent(signed, self.event_log.tree.append(signed.leaf_data()))
         self.event_log.save(logged)
@@ -472,7 +484,8 @@ class Publisher:
             kind=kind,
             log_id=self.log_id,
             record_id=record_id,
-            version=1,
+            # numbered 1, 2, ... across the log: a key history shows it holds them all
+            version=self.event_log.identity_count() + 1,
             previous=ZERO_HASH if head is None else head.event_id,
             commitment=ZERO_HASH,
             ciphertext_digest=ZERO_HASH,

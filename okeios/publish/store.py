@@ -8,6 +8,8 @@ Layout of a home folder (``--home``, else ``$OKEIOS_HOME``, else ``~/.okeios``):
     master.key        the store's master key, protected by a passphrase (Argon2id) or by
     store.keyfile     this key file (mode 0600) when no passphrase is set
     publisher.key     the publisher's secp256k1 key, sealed under the master key, mode 0600
+    publisher.key.next  a new publisher key staged by a rotation under way (docs/identity.md)
+    retired-keys/     every publisher key retired by a rotation, still sealed (never deleted)
     trust.json        what this home's verifier trusts (the store's own publisher, from init)
     chains/           state of the embedded chain, and registry addresses per chain
 
@@ -37,6 +39,7 @@ is a part of its own, reached as an attribute and sharing the store's transactio
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import os
 import sqlite3
@@ -45,11 +48,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
 from okeios.config import resolve_home
-from okeios.errors import AccessError, InputError
+from okeios.errors import (
+    AccessError,
+    InputError,
+    KeyRotationError,
+    MasterKeyMismatchError,
+    PublisherKeyChangedError,
+)
 from okeios.files import private_dir, write_atomic
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import JSONValue, parse_json
@@ -73,6 +83,7 @@ from okeios.publish.home import (
     home_lock,
     open_database,
     read_keys,
+    retire_key,
     staged_key,
     swap_staged_key,
     write_keys,
@@ -122,6 +133,52 @@ __all__ = [
     "resolve_home",
 ]
 
+MASTER_CHECK = "master_check"  # meta row: HMAC of a fixed label under the store's master key
+_MASTER_MISMATCH = (
+    "the rows of the store at {where} are sealed under another master key than this home's "
+    "(two homes, one database?): refused before anything was written"
+)
+
+
+def master_check(master: bytes) -> str:
+    """What the ``master_check`` meta row holds for ``master``: it names the master key
+    without revealing it (an HMAC of a fixed label)."""
+    return hmac.new(master, b"okeios/store/master-check/v1\x00", sha256).hexdigest()
+
+
+def _check_master(db: Database, master: bytes, stored: str | None) -> None:
+    """Refuse a master key the rows are not sealed under (:class:`MasterKeyMismatchError`).
+    A store made before the ``master_check`` row gets it here, once one of its sealed rows
+    (a resource label, else a version's data key) is shown to open under ``master``."""
+    if stored is not None:
+        if not hmac.compare_digest(stored, master_check(master)):
+            raise MasterKeyMismatchError(_MASTER_MISMATCH.format(where=db.path))
+        return
+    from okeios.crypto.payload import open_payload, payload_aad
+    from okeios.errors import CryptoError
+
+    try:
+        row = db.one("SELECT record_id, label FROM resources LIMIT 1")
+        if row is not None:
+            rid = bytes(row[0])
+            open_payload(master, bytes(row[1]), aad=b"okeios/store/resource-label/v1\x00" + rid)
+        else:
+            row = db.one(
+                "SELECT record_id, version, data_key FROM versions WHERE data_key IS NOT NULL"
+                " LIMIT 1"
+            )
+            if row is not None:
+                aad = b"okeios/store/data-key/v1\x00" + payload_aad(bytes(row[0]), int(row[1]))
+                open_payload(master, bytes(row[2]), aad=aad)
+    except CryptoError:
+        raise MasterKeyMismatchError(_MASTER_MISMATCH.format(where=db.path)) from None
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO meta SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = ?)",
+            (MASTER_CHECK, master_check(master), MASTER_CHECK),
+        )
+
+
 _INGEST_WINDOW = 8  # chunks drawn and submitted ahead of the append (bounds memory)
 
 
@@ -167,6 +224,8 @@ class Store:
         self.meta = Meta(db)
         self.tree = StoredTree(self.nodes)
         db.on_begin.append(self.tree.refresh)
+        self._writer_checked = False
+        db.on_begin.append(self._forget_writer_check)
         # the publisher decides what is written, into the parts above
         self.publisher = Publisher(
             signer,
@@ -178,6 +237,7 @@ class Store:
             organisation=self.meta.get("organisation"),
         )
         # the concerns beside the records, each a part of its own (see the module docstring)
+        self.publisher.guard = self._check_writer
         self.access = Access(self)
         self.keys = PublisherKeys(self, master)
         self.checkpoints = SignedCheckpoints(self, Checkpoints(db))
@@ -254,6 +314,7 @@ class Store:
                     ("schema", str(SCHEMA_VERSION)),
                     ("log_name", log_name),
                     ("publisher", signer.address),
+                    (MASTER_CHECK, master_check(master)),
                 ],
             )
         if pg is not None:  # the home points at the server once the store exists there
@@ -285,19 +346,32 @@ class Store:
         db = open_database(path)
         try:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get(MASTER_CHECK) is not None and not hmac.compare_digest(
+                meta[MASTER_CHECK], master_check(master)
+            ):
+                raise MasterKeyMismatchError(_MASTER_MISMATCH.format(where=db.path))
             if meta.get("schema") == "1":
                 cls._migrate(db)
                 meta["schema"] = str(SCHEMA_VERSION)
         except sqlite3.DatabaseError as exc:
             db.close()
             raise StoreError(f"{db.path} is not a readable okeios store: {exc}") from exc
+        except MasterKeyMismatchError:
+            db.close()
+            raise
         if meta.get("schema") != str(SCHEMA_VERSION):
             db.close()
             raise StoreError(f"store schema {meta.get('schema')!r} is not supported")
+        try:
+            _check_master(db, master, meta.get(MASTER_CHECK))
+        except BaseException:
+            db.close()
+            raise
         if meta.get("publisher") != signer.address:
             # a key rotation was committed but the new key not yet moved in place?
             nxt = staged_key(path, master)
             if nxt is not None and meta.get("publisher") == nxt.address:
+                retire_key(path, signer.address, (path / KEY_NAME).read_bytes())
                 swap_staged_key(path)
                 signer = nxt
         if meta.get("publisher") != signer.address:
@@ -371,6 +445,50 @@ class Store:
                 yield
             finally:
                 self._held.discard(name)
+
+    def _forget_writer_check(self) -> None:
+        self._writer_checked = False
+
+    def check_key(self) -> None:
+        """Refuse (:class:`PublisherKeyChangedError`) when this process's publisher key is no
+        longer the store's: before it signs a checkpoint or an event."""
+        row = self.db.one("SELECT value FROM meta WHERE key = 'publisher'")
+        current = None if row is None else str(row[0])
+        if current != self.signer.address:
+            raise PublisherKeyChangedError(
+                f"this process signs with {self.signer.address}, but the store's publisher key "
+                f"is now {current} (rotated since the store was opened): nothing was written; "
+                "reopen the store"
+            )
+
+    def _check_writer(self) -> None:
+        """Before the first event of a write transaction: this process's publisher key must
+        still be the store's (another process or machine may have rotated it since this one
+        opened the store), and no rotation may be half done (its handover logged, not yet
+        final on chain). Raises before anything is written; the transaction then rolls back."""
+        if self._writer_checked:
+            return
+        rows = dict(
+            self.db.execute(
+                "SELECT key, value FROM meta WHERE key IN ('publisher', 'rotation')"
+            ).fetchall()
+        )
+        current = rows.get("publisher")
+        if current != self.signer.address:
+            raise PublisherKeyChangedError(
+                f"this process signs with {self.signer.address}, but the store's publisher key "
+                f"is now {current} (rotated since the store was opened): nothing was written; "
+                "reopen the store"
+            )
+        rotation = rows.get("rotation")
+        if rotation is not None and "@" in rotation:
+            new, _, index = rotation.partition("@")
+            raise KeyRotationError(
+                f"a key rotation to {new} is half done (its handover is entry {index}, not yet "
+                "final on chain): the log takes no new event until it is finished; run "
+                "`okeios rotate-key --chain URL` again"
+            )
+        self._writer_checked = True
 
     def _fresh(self) -> None:
         """See what other processes committed (outside a write transaction)."""
@@ -494,6 +612,7 @@ class Store:
         self, chunk: Sequence[ingest.Prepared], draws: Sequence[ingest.Draw]
     ) -> list[LoggedEvent]:
         """Append prepared records to the log (inside the write transaction)."""
+        self._check_writer()
         indexes = self.tree.append_leaf_hashes([p.leaf for p in chunk])
         self.versions.rows.insert_many(
             [

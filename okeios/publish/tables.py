@@ -304,6 +304,20 @@ class Events:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    def between(self, start: int, stop: int) -> Iterator[LoggedEvent]:
+        """The events at log indices ``start`` (inclusive) to ``stop`` (exclusive), in order."""
+        for row in self._db.execute(
+            "SELECT idx, message, signature FROM events WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (start, stop),
+        ):
+            yield _logged(*row)
+
+    def identity_count(self) -> int:
+        """How many identity events the log holds (a scan: identity events are rare writes)."""
+        kinds = sorted(str(k) for k in KEY_KINDS)
+        row = self._db.one("SELECT COUNT(*) FROM events WHERE kind IN (?, ?, ?)", kinds)
+        return int(row[0])
+
     def save_many(self, rows: Sequence[tuple[object, ...]]) -> None:
         """Insert events as rows ``(idx, event_id, record_id, kind, message, signature,
         version, time)``, the message being the event's EIP-712 message as JSON (batch ingest
@@ -410,6 +424,9 @@ class StoredEvents:
 
     def head(self, record_id: bytes) -> Head | None:
         return self.rows.head(record_id)
+
+    def identity_count(self) -> int:
+        return self.rows.identity_count()
 
 
 class Versions:
@@ -689,6 +706,9 @@ class Meta:
 
     def set(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def delete(self, key: str) -> None:
+        self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
 
 
 class IdentityEvents:

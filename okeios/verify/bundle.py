@@ -9,6 +9,9 @@ Whom to trust is the caller's policy, never the bundle's word.
 * **inclusion**: the event's log entry is in the tree of a checkpoint signed by an allowed
   publisher, for the same log.
 
+The order of the checks and every reason are specified by ``docs/spec/verification.md``; the
+conformance vectors of ``vectors/v2/`` pin the outcome of each.
+
 :func:`verify_bundle` returns a :class:`Report`; :func:`verify_bundle_or_raise` raises
 :class:`~okeios.errors.VerificationError` (carrying the report) unless every verdict passes.
 """
@@ -198,9 +201,12 @@ def _check_authenticity(
             Reason.SIGNATURE_MISMATCH,
             f"the signature recovers to {signer}, the event names {event.author} as its author",
         )
-    if policy.allows_author(signer):
-        return _pass(p, f"signed by {signer}")
     org, authority = _authority_for(bundle, policy, authorities)
+    listed = policy.allows_author(signer)
+    # An organisation's revocation and expiry outrank the policy's explicit lists for every
+    # key of its key history (docs/identity.md section 3).
+    if listed and (authority is None or not authority.knows(signer)):
+        return _pass(p, f"signed by {signer}")
     if org is None:
         return _fail(p, Reason.AUTHOR_NOT_TRUSTED, f"author {signer} is not in the trust policy")
     if authority is None:
@@ -218,7 +224,18 @@ def _check_authenticity(
         roles=policy.organisations[org],
     )
     if check.reason is not None:
+        if listed and not authority.overrides(signer, check):
+            return _pass(p, f"signed by {signer} (listed in the trust policy)")
         return _fail(p, Reason(check.reason), check.detail)
+    if not authority.complete:
+        return _undecided(
+            p,
+            Reason.KEY_HISTORY_INCOMPLETE,
+            f"{signer} passes the key history of {org}, but the key history cannot be shown "
+            f"complete ({authority.completeness}): a later revocation may have been left out",
+        )
+    if listed:
+        return _pass(p, f"signed by {signer}")
     return _pass(p, f"signed by {signer}: {check.detail}")
 
 
@@ -261,8 +278,13 @@ def _check_inclusion(
             Reason.CHECKPOINT_SIGNATURE_MISMATCH,
             f"the checkpoint signature recovers to {publisher}, not {signed.publisher}",
         )
-    if not policy.allows_publisher(publisher):
-        org, authority = _authority_for(bundle, policy, authorities)
+    org, authority = _authority_for(bundle, policy, authorities)
+    if authority is not None and authority.held_the_log(publisher):
+        # a key of the organisation's key history: its handovers outrank the explicit lists
+        why = authority.check_checkpoint(publisher, cp.tree_size)
+        if why is not None:
+            return _fail(p, Reason.PUBLISHER_RETIRED, why)
+    elif not policy.allows_publisher(publisher):
         if org is None:
             return _fail(p, Reason.PUBLISHER_NOT_TRUSTED, f"publisher {publisher} is not trusted")
         if authority is None:

@@ -145,6 +145,14 @@ class Authority:
         self._publishers: list[str] = [self.genesis]
         self._publisher_set: frozenset[str] = frozenset(self._publishers)
         self.size = 0  # log entries seen (identity events beyond it are unknown)
+        self._count = 0  # identity events applied
+        # Whether every identity event carries its number (1, 2, ...) among the log's identity
+        # events; a log made before numbering repeats 1.
+        self.numbered = True
+        # Whether these identity events are all those of the first ``size`` entries: true for
+        # a state built from the whole log; a key history says (okeios.verify.keyhistory).
+        self.complete = True
+        self.completeness = "built from every entry of the log"
 
     # -- building ---------------------------------------------------------------------------
 
@@ -196,6 +204,14 @@ class Authority:
                 "identity event of this key is missing"
             )
         self._chain_heads[key] = event.id
+        self._count += 1
+        if event.version != self._count:
+            if event.version != 1:
+                raise IdentityError(
+                    f"{where} is numbered {event.version}, but it is identity event "
+                    f"{self._count} of those shown: an identity event is missing"
+                )
+            self.numbered = False  # a log made before numbering: every one is 1
         if event.kind is EventKind.HANDOVER:
             if key in self._publisher_set:
                 raise IdentityError(f"{where} hands the log to a key that held it already")
@@ -227,6 +243,19 @@ class Authority:
         """Every key that held the log, in order (the genesis key first)."""
         return list(self._publishers)
 
+    def knows(self, key: str) -> bool:
+        """Whether ``key`` (checksummed) is in this log's key history: it held the log, or an
+        identity event is about it."""
+        return key in self._publisher_set or key in self.keys
+
+    def overrides(self, author: str, check: AuthorCheck) -> bool:
+        """Whether the failed ``check`` of ``author`` outranks a policy's explicit list: the
+        organisation revoked the key, its authorisation expired, or it is a publisher key used
+        after its handover (docs/identity.md section 3)."""
+        return check.reason in ("author-revoked", "author-expired") or (
+            check.reason == "author-not-authorised" and author in self._publisher_set
+        )
+
     def held_the_log(self, key: str) -> bool:
         """Whether ``key`` (checksummed) ever held the log."""
         return key in self._publisher_set
@@ -244,7 +273,8 @@ class Authority:
         over: it signs checkpoints whose last entry it appended, its own handover, or the
         handover that gave it the log (that tree may be signed by both keys).
         """
-        publisher = checksum_address(publisher)
+        if publisher not in self._publisher_set:  # a recovered address is checksummed already
+            publisher = checksum_address(publisher)
         if publisher not in self._publisher_set:
             return f"{publisher} never held the log of {self.genesis}"
         holder = self.publisher_at(tree_size - 1) if tree_size else self.genesis
@@ -273,7 +303,8 @@ class Authority:
         anchored at ``proven_time`` (None when no anchor proves its time: then a revoked or
         expired key fails, since nothing shows the event predates the revocation or expiry).
         ``roles`` restricts the roles accepted (None: any role)."""
-        author = checksum_address(author)
+        if author not in self.keys and author not in self._publisher_set:
+            author = checksum_address(author)  # a recovered address is checksummed already
         holder = self.publisher_at(index)
         if author == holder:
             if roles is not None and PUBLISHER_ROLE not in roles:
@@ -317,6 +348,14 @@ class Authority:
                 "author-not-authorised",
                 f"{author} is authorised from {_when(grant.not_before)}; the event claims "
                 f"{_when(time)}",
+                grant.role,
+            )
+        if proven_time is not None and proven_time < grant.not_before:
+            # anchored before its authorisation began: it existed before then, whatever it claims
+            return AuthorCheck(
+                "author-not-authorised",
+                f"{author} is authorised from {_when(grant.not_before)}; the event is anchored "
+                f"{_when(proven_time)}, before that (it claims {_when(time)})",
                 grant.role,
             )
         if latest > grant.not_after or (proven_time is None and time > grant.not_after):

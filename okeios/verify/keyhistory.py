@@ -22,14 +22,14 @@ from okeios.errors import ChainError, IdentityError, OkeiosError, ProofError
 from okeios.protocol.anchors import ChainView
 from okeios.protocol.bundle import Bundle
 from okeios.protocol.canonical import parse_json
-from okeios.protocol.events import KEY_KINDS, derive_log_id
+from okeios.protocol.events import KEY_KINDS, derive_log_id, event_from_message
 from okeios.protocol.hexcodec import from_hex
 from okeios.protocol.keyhistory import (
     KEYS_MEDIA_TYPE,
     KEYS_VERSION,
     dump_key_history,
 )
-from okeios.protocol.merkle import verify_consistency
+from okeios.protocol.merkle import leaf_hash, verify_consistency, verify_inclusion
 from okeios.protocol.signing import checksum_address
 from okeios.verify.bundle import verify_bundle
 from okeios.verify.identity import Authority
@@ -73,8 +73,8 @@ def _parse(data: bytes | str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise IdentityError("a key history is a JSON object")
     keys = {"mediaType", "version", "organisation", "treeSize", "bundles", "continuity"}
-    if set(raw) != keys:
-        raise IdentityError(f"a key history has exactly the members {sorted(keys)}")
+    if set(raw) not in (keys, keys | {"tail"}):
+        raise IdentityError(f"a key history has exactly the members {sorted(keys)} (and tail)")
     if raw["mediaType"] != KEYS_MEDIA_TYPE or raw["version"] != KEYS_VERSION:
         raise IdentityError(
             f"not a version {KEYS_VERSION} key history ({raw['mediaType']!r}, {raw['version']!r})"
@@ -133,9 +133,11 @@ def load_authority(
     roots = {b.checkpoint.checkpoint.root for b in bundles}
     if len(roots) > 1:
         raise IdentityError("the bundles of a key history are proven against different roots")
+    root = next(iter(roots)) if roots else None
     links = _continuity(raw["continuity"])
     if authority.handovers:
-        _check_continuity(authority, links, size, roots.pop(), policy, chain)
+        assert root is not None
+        _check_continuity(authority, links, size, root, policy, chain)
     # Identity events are the publisher's: role pins do not apply to them.
     own = TrustPolicy(
         organisations=[org],
@@ -155,7 +157,64 @@ def load_authority(
                     f"bundle {i} ({bundle.event.event.kind} of {bundle.event.event.subject}): "
                     f"{verdict.property} {verdict.reason}: {verdict.detail}"
                 )
+    authority.complete, authority.completeness = _completeness(
+        authority, raw.get("tail"), [b.inclusion.index for b in bundles], size, root, log_id
+    )
     return authority
+
+
+def _completeness(
+    authority: Authority,
+    raw: Any,
+    indices: list[int],
+    size: int,
+    root: bytes | None,
+    log_id: bytes,
+) -> tuple[bool, str]:
+    """Whether the key history shows every identity event of the log's first ``size`` entries
+    (docs/identity.md section 5): the identity events it holds are numbered 1..k with no gap,
+    and the entries after the last of them up to ``size`` are shown (each proven in the same
+    tree) and none is an identity event. Returns (complete, why)."""
+    if not authority.numbered:
+        return False, (
+            "its identity events are not numbered (a log made before numbering): an identity "
+            "event left out could not be seen"
+        )
+    if raw is None:
+        return False, "it does not show the entries after its last identity event (no tail)"
+    if not isinstance(raw, list):
+        raise IdentityError("tail must be a list")
+    start = indices[-1] + 1 if indices else 0
+    if len(raw) != size - start:
+        return False, (
+            f"it shows {len(raw)} of the {size - start} entries after its last identity event "
+            f"(entries {start}..{size - 1})"
+        )
+    for offset, item in enumerate(raw):
+        index = start + offset
+        if not isinstance(item, dict) or set(item) != {"index", "event", "signature", "proof"}:
+            raise IdentityError(f"tail[{offset}] has exactly index, event, signature, proof")
+        if item["index"] != index:
+            return False, f"tail[{offset}] is entry {item['index']}, not entry {index}"
+        try:
+            event = event_from_message(item["event"])
+            signature = from_hex(item["signature"], "a tail signature", size=65)
+            proof = [_hex32(p) for p in item["proof"]]
+        except (OkeiosError, TypeError, ValueError) as exc:
+            raise IdentityError(f"tail[{offset}]: {exc}") from exc
+        if root is None or not _included(event.id + signature, index, size, root, proof):
+            return False, f"entry {index} of its tail is not proven in its tree"
+        if event.kind in KEY_KINDS and event.log_id == log_id:
+            return False, f"entry {index} is an identity event the key history leaves out"
+    return True, f"it shows every identity event of the log's first {size} entries"
+
+
+def _included(data: bytes, index: int, size: int, root: bytes, proof: list[bytes]) -> bool:
+    try:
+        verify_inclusion(index, size, leaf_hash(data), proof, root)
+    except ProofError:
+        return False
+    return True
 
 
 def _check_continuity(

@@ -142,6 +142,8 @@ class Reason(enum.StrEnum):
     UNKNOWN_COSIGNER = "unknown-cosigner"
     # anchoring not decidable yet: an honest bundle exported before the publisher's next anchor
     ANCHOR_PENDING = "anchor-pending"
+    # a key history that cannot be shown complete: a later revocation may be hidden
+    KEY_HISTORY_INCOMPLETE = "key-history-incomplete"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from okeios.errors import DecryptionError
 from okeios.protocol.anchors import ChainView
 from okeios.protocol.canonical import canonicalize, parse_json
 from okeios.protocol.commitment import commit
-from okeios.verify.bundle import verify_bundle
+from okeios.verify.bundle import Authorities, verify_bundle
 from okeios.verify.policy import TrustPolicy
 from okeios.verify.report import Report
 
@@ -24,13 +24,16 @@ def open_share(
     policy: TrustPolicy,
     *,
     chain: ChainView | None = None,
+    authorities: Authorities = None,
 ) -> tuple[bytes, Report]:
     """Decrypt a share with the recipient's key and verify what it holds.
 
     Returns the record's canonical bytes and the verification report of the full record
     against the signed event (integrity with every field, authenticity, inclusion, anchoring
     and consistency when a chain is given, and confidentiality: the ciphertext is the one the
-    event signed). Raises :class:`~okeios.errors.DecryptionError` when this key cannot open the
+    event signed). ``authorities`` are the organisation states of the key histories the
+    verifier was given (as for :func:`~okeios.verify.bundle.verify_bundle`). Raises
+    :class:`~okeios.errors.DecryptionError` when this key cannot open the
     share or the ciphertext was tampered with.
     """
     event = share.bundle.event.event
@@ -46,5 +49,12 @@ def open_share(
     if commitment.digests != share.bundle.disclosure.digests:
         raise DecryptionError("the decrypted record does not match the bundle's field digests")
     full = dataclasses.replace(share.bundle, disclosure=commitment.disclose())
-    report = verify_bundle(full, policy, record=value, chain=chain, ciphertext=share.payload)
+    report = verify_bundle(
+        full,
+        policy,
+        record=value,
+        chain=chain,
+        ciphertext=share.payload,
+        authorities=authorities,
+    )
     return canonicalize(value), report

@@ -255,6 +255,10 @@ _TABLE: dict[Reason, tuple[Property, str]] = {
         "Not anchored yet: the event is newer than the publisher's latest anchor, so its "
         "anchoring can be decided only after the next one (not evidence of tampering).",
     ),
+    _R.KEY_HISTORY_INCOMPLETE: (
+        _P.AUTHENTICITY,
+        "The key history given cannot be shown complete: a later revocation may be missing.",
+    ),
 }
 del _P, _R
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -198,3 +199,17 @@ def test_every_single_bit_flip_is_detected() -> None:
 @given(position=st.integers(0, len(DATA) - 1), mask=st.integers(1, 255))
 def test_any_flipped_byte_is_detected_with_the_right_reason(position: int, mask: int) -> None:
     _check_flip(position, mask)
+
+
+def test_a_json_bundle_is_utf8_only() -> None:
+    """docs/spec/bundle.md rule 4: the JSON form is UTF-8. Python's json guesses UTF-16 and
+    UTF-32 from bytes, so the same bundle in UTF-16 used to be accepted."""
+    from okeios.errors import EncodingError
+
+    text = json.loads((Path(__file__).resolve().parents[2] / "vectors/v2/bundles.json").read_text())
+    [case] = [c for c in text["cases"] if c["name"] == "pass-json"]
+    good = case["bundle"]["json"]
+    assert Bundle.from_json(good.encode("utf-8")) == Bundle.from_json(good)
+    for encoding in ("utf-16-le", "utf-16", "utf-32"):
+        with pytest.raises(EncodingError):
+            Bundle.from_json(good.encode(encoding))

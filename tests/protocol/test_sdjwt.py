@@ -143,6 +143,8 @@ def _resign(token: str, key: bytes, change: Any, disclosures: list[str]) -> str:
     signing_input = head + "." + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     private = ec.derive_private_key(int.from_bytes(key, "big"), ec.SECP256K1())
     r, s = decode_dss_signature(private.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    s = min(s, n - s)  # a lying issuer still signs with a low s, as okeios requires
     sig = base64.urlsafe_b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
     return signing_input + "." + sig.rstrip(b"=").decode() + "~" + "~".join(disclosures) + "~"
 
@@ -212,6 +214,21 @@ def test_the_token_is_tied_to_exactly_one_event() -> None:
     amended = publisher.amend(publisher.event(event_id).record_id, RECORD | {"status": "x"})
     with pytest.raises(SdJwtError, match="not 0x"):
         check_tie(verified, amended.signed.event)
+
+
+def test_a_high_s_issuer_signature_is_refused() -> None:
+    """docs/spec/fhir.md: the issuer signature has a low s, as every okeios signature; its
+    high-s twin (n - s, valid ECDSA) is refused, so a token has one signature encoding."""
+    publisher, _, token = _issue(["/status"])
+    jws, *rest = token.split("~")
+    head, body, sig = jws.split(".")
+    raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    high = raw[:32] + (n - int.from_bytes(raw[32:], "big")).to_bytes(32, "big")
+    twin = base64.urlsafe_b64encode(high).rstrip(b"=").decode()
+    verify_sd_jwt(token, [publisher.address])
+    with pytest.raises(SdJwtError, match="high s"):
+        verify_sd_jwt("~".join([f"{head}.{body}.{twin}", *rest]), [publisher.address])
 
 
 def test_a_plain_sd_jwt_without_the_okeios_claim_is_refused_plainly() -> None:

@@ -33,7 +33,7 @@ def test_a_rotated_store_reopens_with_its_organisation_and_history(tmp_path: Pat
         store.keys.authorise(clinician.address, "physician")
         store.add(synthetic_records(1, seed=12), author=clinician)
         old_checkpoint = store.checkpoints.current()
-        handover = store.keys.rotate(purpose="yearly rotation")
+        handover = store.keys.rotate(purpose="yearly rotation", offline=True)
         assert handover.signed.event.kind is EventKind.HANDOVER
         assert handover.signed.event.author == first
         second = store.address
@@ -76,5 +76,5 @@ def test_rotating_to_the_current_key_is_refused(tmp_path: Path) -> None:
     with Store.init(tmp_path / "home", key=key.private_key, trust=False) as store:
         store.add(synthetic_records(1, seed=15))
         with pytest.raises(InputError, match="current one"):
-            store.keys.rotate(key.private_key)
+            store.keys.rotate(key.private_key, offline=True)
         assert store.keys.events() == []

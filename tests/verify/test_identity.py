@@ -18,6 +18,7 @@ from okeios.protocol.bundle import Bundle
 from okeios.protocol.events import SignedEvent, derive_log_id
 from okeios.protocol.signing import LocalSigner
 from okeios.publish.anchoring import anchor
+from okeios.publish.keys import RegistryHandover
 from okeios.publish.publisher import Publisher
 from okeios.publish.store import Store
 from okeios.verify.audit import audit_log
@@ -269,14 +270,17 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     world.at(t0 + HOUR)
     anchored: list[int] = []
 
-    def anchor_old(s: Store, new: str) -> None:  # the old key's last anchor holds the handover
-        assert s.address == old_key
-        world.at(t0 + HOUR + 30)
-        anchored.append(anchor(s, world.registry).tree_size)
-        world.at(t0 + HOUR + 40)
-        world.registry.handover(s.signer, s.log_id, new)
+    class Step(RegistryHandover):
+        def anchor_old(self, s: Store) -> None:  # the old key's last anchor holds the handover
+            assert s.address == old_key
+            world.at(t0 + HOUR + 30)
+            anchored.append(anchor(s, world.registry).tree_size)
 
-    handover = store.keys.rotate(purpose="yearly rotation", before_swap=anchor_old)
+        def hand_over(self, s: Store, new: str) -> None:
+            world.at(t0 + HOUR + 40)
+            super().hand_over(s, new)
+
+    handover = store.keys.rotate(purpose="yearly rotation", chain=Step(world.registry))
     assert store.address != old_key
     assert store.keys.organisation == old_key
     assert handover.signed.event.author == old_key

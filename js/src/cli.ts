@@ -187,6 +187,14 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
     throw e;
   }
+  // --any-author/--any-publisher trust nobody in particular: said loudly, and in the JSON.
+  const anyone = [...(args.anyAuthor ? ["author"] : []), ...(args.anyPublisher ? ["publisher"] : [])];
+  const insecure = anyone.length
+    ? `${anyone.map((w) => `--any-${w}`).join(" and ")}: no ${anyone.map((w) => `${w}s`).join(" or ")} were trusted; a pass proves only that some key signed, not that anyone you trust did`
+    : null;
+  if (insecure !== null) err(`okeios-verify: WARNING: ${insecure}`);
+  const printJson = (payload: Record<string, unknown>) =>
+    out(JSON.stringify(insecure === null ? payload : { ...payload, insecure: { anyone, warning: insecure } }, null, 2));
   const seconds = Number(args.chainTimeout);
   if (!(seconds > 0)) {
     err(`okeios-verify: error: --chain-timeout must be a positive number of seconds, got ${JSON.stringify(args.chainTimeout)}`);
@@ -226,7 +234,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       const verdict: Record<string, unknown> = { property: "lineage", result: v.status };
       if (v.reason !== null) verdict.reason = v.reason;
       if (v.detail) verdict.detail = v.detail;
-      out(JSON.stringify({ result: overall, record: toHex(l.recordId), lineage: verdict, events: l.reports.map((r) => reportToDict(r, "always")) }, null, 2));
+      printJson({ result: overall, record: toHex(l.recordId), lineage: verdict, events: l.reports.map((r) => reportToDict(r, "always")) });
     } else out(`lineage ${overall.toUpperCase()}: ${l.verdict.status}${l.verdict.reason ? ` [${l.verdict.reason}]` : ""}: ${safe(l.verdict.detail)}`);
     return exitCode(overall);
   }
@@ -244,16 +252,16 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   const overall = combine(outcomes);
   if (args.json) {
     const entries = results.map(([, r, e]) => (r !== null ? reportToDict(r, args.showFields) : { result: "undecided", error: e }));
-    if (results.length === 1) out(JSON.stringify({ file: results[0][0], ...entries[0] }, null, 2));
+    if (results.length === 1) printJson({ file: results[0][0], ...entries[0] });
     else
-      out(JSON.stringify({
+      printJson({
         result: overall,
         count: results.length,
         passed: outcomes.filter((x) => x === "pass").length,
         failed: outcomes.filter((x) => x === "fail").length,
         undecided: outcomes.filter((x) => x === "undecided").length,
         bundles: Object.fromEntries(results.map(([n], i) => [n, entries[i]])),
-      }, null, 2));
+      });
   } else {
     results.forEach(([name, r, e]) => out(r === null ? `${safe(name)}: UNDECIDED (could not be read: ${safe(e ?? "")})` : reportText(name, r, args.showFields)));
     if (results.length > 1)

@@ -172,7 +172,7 @@ function render(r: Report, ms: number, trustNote: string): void {
     out.append(table);
   }
   const details = el("details", null);
-  details.append(el("summary", null, "Technical report (JSON)"), el("pre", null, JSON.stringify(reportToDict(r, true), null, 2)));
+  details.append(el("summary", null, "Technical report (JSON)"), el("pre", null, visible(JSON.stringify(reportToDict(r, true), null, 2))));
   out.append(details);
   $("timing").textContent = `Checked in ${ms.toFixed(1)} ms, on this device.`;
   document.body.dataset.ms = String(ms);

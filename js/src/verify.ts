@@ -5,7 +5,7 @@ import { Bytes, equal, toHex, decodeUtf8 } from "./bytes.js";
 import { Bundle, KEY_KINDS, ZERO_HASH, loadBundle } from "./bundle.js";
 import { JSONValue, Token, canonicalBytes, formatPointer, parseJson, typedLeaves } from "./canonical.js";
 import { commitmentFromDigests, fieldDigest, pathConflict, pathKey } from "./commitment.js";
-import { checkpointId, deriveLogId, eventId, recoverAddress, sha256 } from "./crypto.js";
+import { checkpointId, checksumAddress, deriveLogId, eventId, recoverAddress, sha256 } from "./crypto.js";
 import { OkeiosError } from "./errors.js";
 import { leafHash, verifyConsistency, verifyInclusion } from "./merkle.js";
 import { Authority, when } from "./identity.js";
@@ -120,8 +120,17 @@ export function reportToDict(r: Report, showFields: boolean | "always" = false):
   const disclosedMap = new Map<string, string>();
   for (const [p, v] of r.disclosed) disclosedMap.set(p, v);
   const integrity = r.verdicts.find((v) => v.property === "integrity");
+  // Values are given as the JSON values they are (numbers as doubles, as the reference's JSON
+  // output gives them); a text that does not parse (integrity then failed) as itself.
+  const asValue = (text: string): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  };
   const disclosed = showFields === "always" || (showFields && integrity?.status === "pass")
-    ? Object.fromEntries(disclosedMap)
+    ? Object.fromEntries([...disclosedMap].map(([k, v]) => [k, asValue(v)]))
     : [...disclosedMap.keys()].sort(codePointOrder);
   return {
     result: outcome(r),
@@ -312,8 +321,10 @@ async function checkChain(b: Bundle, policy: Policy, chain: ChainView | null): P
   } catch (e) {
     const err = e as OkeiosError;
     if (err.name === "RegistryMissingError") {
-      const detail = `${err.message}: the pinned registry does not exist on this chain`;
-      return [failed(a, "registry-missing", detail), failed(c, "registry-missing", detail), null];
+      // No registry where the policy says one is (a reset or foreign node): nothing is said
+      // about the bundle, so the verdict is undecided, never a failure.
+      const detail = `${err.message}: the pinned registry does not exist on this chain (a reset or foreign node?); point --chain at a node that holds the publisher's history`;
+      return [undecided(a, "registry-missing", detail), consistencyFailure ?? undecided(c, "registry-missing", detail), null];
     }
     const detail = `the chain could not be read: ${err.message}`;
     return [undecided(a, "chain-unavailable", detail), consistencyFailure ?? undecided(c, "chain-unavailable", detail), null];
@@ -323,13 +334,20 @@ async function checkChain(b: Bundle, policy: Policy, chain: ChainView | null): P
     return [failed(a, "chain-mismatch", detail), failed(c, "chain-mismatch", detail), null];
   }
   if (!refTrusted) {
-    const detail = `the bundle points at registry ${toHex(ref!.registry)} on chain ${ref!.chainId}; the policy trusts ${registry} on chain ${policy.chainId}`;
+    const detail = `the bundle points at registry ${checksumAddress(ref!.registry)} on chain ${ref!.chainId}; the policy trusts ${registry} on chain ${policy.chainId}`;
     return [failed(a, "registry-not-trusted", detail), failed(c, "registry-not-trusted", detail), null];
   }
   // anchoring
   let anchoring: Verdict;
   let proven: AnchorEntry | null = null;
-  if (entry === null) {
+  // A bundle that claims no anchor, whose checkpoint is newer than every anchor of the log,
+  // is pending: undecided until the publisher anchors that size, never a pass.
+  const pending = entry === null && ref === null && (latest === null || latest.treeSize < cp.treeSize)
+    ? `pending: the checkpoint of size ${cp.treeSize} is newer than every anchor (${latest === null ? "the log was never anchored yet" : `its latest anchor is of size ${latest.treeSize} (block ${latest.blockNumber})`}); decidable once the publisher anchors a tree of size ${cp.treeSize} or more: export the bundle again after its next anchor`
+    : null;
+  if (pending !== null) {
+    anchoring = undecided(a, "anchor-pending", pending);
+  } else if (entry === null) {
     anchoring = failed(a, "not-anchored", `publisher ${cp.publisher} never anchored a tree of ${cp.treeSize} in registry ${registry}`);
   } else if (!equal(entry.root, cp.root)) {
     anchoring = failed(a, "anchor-root-mismatch",
@@ -343,6 +361,7 @@ async function checkChain(b: Bundle, policy: Policy, chain: ChainView | null): P
   // consistency
   let consistency: Verdict;
   if (consistencyFailure !== null) consistency = consistencyFailure;
+  else if (pending !== null) consistency = undecided(c, "anchor-pending", pending);
   else if (latest === null) consistency = failed(c, "consistency-unproven", "the log was never anchored");
   else if (ext !== null && (later === null || !equal(later.root, ext.root)))
     consistency = failed(c, "extension-not-anchored", `the bundle's later tree head (${ext.treeSize}) is not what the registry anchored`);

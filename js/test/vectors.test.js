@@ -10,14 +10,17 @@ import { parseAddress } from "../dist/crypto.js";
 import { loadAuthority } from "../dist/keyhistory.js";
 import { verifyInclusion, verifyConsistency, leafHash } from "../dist/merkle.js";
 import { outcome, verifyBundle } from "../dist/verify.js";
-import { VECTORS, policyFrom, recordedChain } from "./common.js";
+import { CI, VECTORS, policyFrom, recordedChain } from "./common.js";
 
 const load = (name) => JSON.parse(readFileSync(join(VECTORS, name), "utf8"));
 const bytesOf = (input) => (input.binary !== undefined ? fromHex("0x" + input.binary) : utf8(input.json));
 const EXIT = { pass: 0, fail: 1, undecided: 2 };
 
-test("the conformance vectors are present", () => {
-  assert.ok(existsSync(join(VECTORS, "bundles.json")), `no vectors at ${VECTORS}`);
+// Under CI a missing vector folder fails; elsewhere (a checkout without them) it is skipped
+// with a message, never passed.
+const present = existsSync(join(VECTORS, "bundles.json"));
+test("the conformance vectors are present", { skip: !present && !CI ? `no vectors at ${VECTORS}` : false }, () => {
+  assert.ok(present, `no vectors at ${VECTORS}`);
 });
 
 async function authoritiesFor(c, policy, chain) {

@@ -171,6 +171,38 @@ def _tampered(w: Writer, tag: str, pub: Publisher, b: Bundle) -> None:
         w.case(f"{tag} {name} (json)", [jname])
 
 
+def _organisation(w: Writer) -> None:
+    """An organisation's log: an author authorised, one event of it before and one after its
+    revocation, a stranger's event; verified with ``--org`` and the key history, by role."""
+    from okeios.protocol.keyhistory import dump_key_history
+
+    clock = [1_750_000_000.0]
+    org = Publisher(PUBLISHER, clock=lambda: clock[0], rng=CountingRng(b"org"))
+    grant = org.authorise(AUTHOR.address, "physician")
+    clock[0] += 100
+    ok = org.create(SMALL_RECORD, author=AUTHOR)
+    clock[0] += 100
+    revoke = org.deauthorise(AUTHOR.address, purpose="left")
+    clock[0] += 100
+    late = org.create(SMALL_RECORD.replace(b"hba1c", b"hba1c-late"), author=AUTHOR)
+    rogue = org.create(SMALL_RECORD.replace(b"hba1c", b"hba1c-rogue"), author=STRANGER)
+    size = org.log.size
+    checkpoint = org.checkpoint(size)
+    history = [org.bundle(e.id, checkpoint=checkpoint) for e in (grant, revoke)]
+    keys = w.file("keys.json", dump_key_history(PUBLISHER.address, size, history).encode())
+    trust = ["--org", PUBLISHER.address, "--keys", keys]
+    for name, ev in (("authorised", ok), ("revoked", late), ("never authorised", rogue)):
+        b = w.file(f"org-{name.replace(' ', '-')}.okb", org.bundle(ev.id).to_bytes())
+        w.case(f"organisation: {name}", [b], trust=trust)
+    early = org.checkpoint(2)  # the authorisation and the first event only
+    keys2 = dump_key_history(PUBLISHER.address, 2, [org.bundle(grant.id, checkpoint=early)])
+    trust2 = ["--org", PUBLISHER.address, "--keys", w.file("keys-early.json", keys2.encode())]
+    b = w.file("org-early.okb", org.bundle(ok.id, checkpoint=early).to_bytes())
+    w.case("organisation: authorised, history before the revocation", [b], trust=trust2)
+    w.case("organisation: role not trusted", [b], trust=[*trust2, "--role", "nurse"])
+    w.case("organisation: no key history", [b], trust=["--org", PUBLISHER.address])
+
+
 def mutations_of(data: bytes) -> list[bytes]:
     """Every single-byte mutation the agreement and fuzz tests use, in a fixed order: each
     byte set to itself XOR 0x01, XOR 0x80, 0x00 and 0xFF (skipping no-ops), then every
@@ -284,6 +316,7 @@ def build(out: Path, fhir: Path, *, count: int = 24, mutations: int = 2) -> int:
         w.case(
             f"{ev.signed.event.kind} {k}", [w.file(f"extra{k}.okb", pub.bundle(ev.id).to_bytes())]
         )
+    _organisation(w)
     w.case("usage: nobody trusted", [w.file("u.okb", pub.bundle(first.id).to_bytes())], trust=[])
     w.case("not a bundle", [w.file("junk.bin", b"hello")])
     w.case("version 1", [w.file("v1.okb", b"\x89OKEIOS\x01\x80")])

@@ -1,6 +1,6 @@
 """The TypeScript verifier reads the chain through JSON-RPC as the Python one does: bundles of a
-store anchored on a real Anvil node, verified by both command lines against it (anchored, not
-yet anchored, another chain id pinned, an unreachable node), with the same verdicts."""
+store anchored on a real Anvil node, verified by both command lines against it (anchored, pending
+(not yet anchored), another chain id pinned, an unreachable node), with the same verdicts."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_both_verifiers_read_the_chain_alike(tmp_path: Path, anvil: Node) -> Non
         results[name] = expected[1]
     pinned = results["pinned"]["bundles"]
     reasons = sorted(str(b["verdicts"]["anchoring"].get("reason", "pass")) for b in pinned.values())
-    assert reasons == ["not-anchored", "pass", "pass"]
+    assert reasons == ["anchor-pending", "pass", "pass"]
     assert {
         b["verdicts"]["anchoring"]["reason"] for b in results["unreachable"]["bundles"].values()
     } == {"chain-unavailable"}

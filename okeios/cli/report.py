@@ -29,19 +29,9 @@ def configure_report_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("record_id", metavar="RECORD_ID", help=RECORD_HELP)
     p.add_argument("--html", metavar="FILE", help="write the history as an HTML page")
     p.add_argument("--pdf", metavar="FILE", help="write it as PDF (needs Chromium)")
-    p.add_argument("--chain", metavar="URL|embedded", help="also check the anchors on this chain")
-    p.add_argument(
-        "--chain-id", type=int, metavar="N", help="the chain id to pin (with --registry)"
-    )
-    p.add_argument("--registry", metavar="ADDRESS", help="default: the one pinned for --chain")
-    p.add_argument(
-        "--confirmations",
-        type=int,
-        default=None,
-        metavar="N",
-        help="blocks that make an anchor final (default: okeios.toml's chain.confirmations, "
-        "else 1)",
-    )
+    from okeios.cli.options import chain_options
+
+    chain_options(p)  # the chain flags and their help, as every verb that reads a chain
     from okeios.cli.identity import add_verify_options
 
     add_verify_options(p)  # --org, --role, --keys: organisation trust, as okeios verify
@@ -58,12 +48,6 @@ def chain_facts(registry: Any) -> tuple[int | None, str | None]:
         return int(registry.chain_id), str(registry.address)
     except ChainError:
         return None, str(registry.address)
-
-
-def _usage(message: str) -> Exception:
-    from okeios.cli.options import UsageError
-
-    return UsageError(message)
 
 
 def write_audit_report(
@@ -98,26 +82,10 @@ def write_audit_report(
         html_to_pdf(page, pdf)
 
 
-def _pin(args: argparse.Namespace, home: Path) -> tuple[int, str] | None:
-    from okeios.config import TrustConfig
-
-    if not args.chain:
-        if args.registry or args.chain_id:
-            raise _usage("--registry and --chain-id go with --chain")
-        return None
-    if args.registry or args.chain_id:
-        if not (args.registry and args.chain_id):
-            raise _usage("pin both --chain-id and --registry (or neither, to use trust.json)")
-        return int(args.chain_id), str(args.registry)
-    pinned = TrustConfig.load(home).chain(args.chain)
-    if pinned is None:
-        raise _usage(f"no registry pinned for {args.chain}: pass --chain-id and --registry")
-    return pinned
-
-
 def run_report(args: argparse.Namespace, home: Path) -> int:
     from okeios.chain.connect import open_chain
     from okeios.cli.identity import load_authorities, organisations
+    from okeios.cli.options import resolve_pin
     from okeios.config import TrustConfig
     from okeios.publish.store import Store
     from okeios.report import html_to_pdf, record_context, record_html
@@ -125,7 +93,7 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
     from okeios.verify.lineage import verify_lineage
     from okeios.verify.trust import build_policy
 
-    pin = _pin(args, home)
+    pin = resolve_pin(args, home)
     trust = TrustConfig.load(home)
     with Store.open(home) as store:
         record_id = store.find_event(args.record_id).record_id
@@ -151,8 +119,8 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
         authors=trust.authors or [publisher],
         publishers=trust.publishers or [publisher],
         organisations=organisations(args, trust),
-        chain_id=pin[0] if pin else None,
-        registry=pin[1] if pin else None,
+        chain_id=pin.chain_id if pin else None,
+        registry=pin.registry if pin else None,
         confirmations=args.confirmations,
     )
     handle = open_chain(args.chain, home) if args.chain else None
@@ -169,7 +137,7 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
     finally:
         if handle is not None:
             handle.close()
-    chain_id, registry = (pin[0], pin[1]) if pin else (None, None)
+    chain_id, registry = (pin.chain_id, pin.registry) if pin else (None, None)
     if args.html or args.pdf:
         page = record_html(
             events,

@@ -46,6 +46,9 @@ def hospital(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     record = tmp / "r.json"
     record.write_bytes(synthetic_records(1, seed=21)[0])
     run_cli(home, "init")
+    # One identity event: a key history with none holds no signed root to prove its tail
+    # against, so it can never be shown complete (docs/identity.md, section 5, limits).
+    run_cli(home, "authors", "add", "0x" + "12" * 20, "--role", "physician")
     run_cli(home, "add", str(record))
     run_cli(home, "anchor")
     descriptor = tmp / "okeios-trust.json"

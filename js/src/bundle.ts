@@ -161,7 +161,8 @@ export function checkEvent(e: Event): void {
   if (KEY_KINDS.includes(e.kind)) {
     if (e.subject === ZERO_ADDRESS) bad(`a ${e.kind} event names the key it is about as its subject`);
     if (!equal(e.recordId, keyRecordId(e.logId, e.subject))) bad(`a ${e.kind} event's record id is key_record_id(logId, subject)`);
-    if (e.version !== 1n || e.sources.length) bad(`a ${e.kind} event has version 1 and no sources`);
+    // its version is its number among the log's identity events (identity rule 1.2)
+    if (e.sources.length) bad(`a ${e.kind} event has no sources`);
     if (!zero(e.commitment) || !zero(e.ciphertextDigest)) bad(`a ${e.kind} event commits to no content`);
     if (e.kind === "authorise") {
       if (!e.role || e.notAfter < e.notBefore) bad("an authorise event has a role and notBefore <= notAfter");
@@ -175,6 +176,47 @@ export function checkEvent(e: Event): void {
   if ((e.kind === "derive") !== e.sources.length > 0) bad("sources are required for derive and allowed only there");
   const needsSubject = ["grant", "revoke", "access"].includes(e.kind);
   if (needsSubject !== (e.subject !== ZERO_ADDRESS)) bad("a subject is required for grant, revoke, access and allowed only there");
+}
+
+/** An event from its EIP-712 message in JSON (the `event` of a key history's tail entry):
+ * exactly the fields of the type, in any order, hashes as lower-case 0x-hex, addresses in any
+ * valid form; the event rules apply. */
+export function eventFromMessage(v: Raw): Event {
+  const items = entries(v);
+  if (items === null) throw encodingError("an event message is an object");
+  const names = items.map(([k]) => k);
+  const extra = names.filter((k) => !EVENT_KEYS.includes(k));
+  const missing = EVENT_KEYS.filter((k) => !names.includes(k));
+  if (extra.length || missing.length)
+    throw encodingError(`malformed event message: unknown ${JSON.stringify(extra)}, missing ${JSON.stringify(missing)}`);
+  const m = new Map(items);
+  const h32 = (k: string) => fixed(readHex, m.get(k), k, 32);
+  const addr = (k: string) => {
+    const a = typeof m.get(k) === "string" ? parseAddress(m.get(k) as string) : null;
+    if (a === null) throw encodingError(`${k}: not a valid address`);
+    return a;
+  };
+  const kind = text(m.get("kind"), "kind");
+  if (!RECORD_KINDS.includes(kind) && !KEY_KINDS.includes(kind)) throw encodingError(`kind: unknown kind ${JSON.stringify(kind)}`);
+  const event: Event = {
+    kind,
+    logId: h32("logId"),
+    recordId: h32("recordId"),
+    version: uint(m.get("version"), "version"),
+    previous: h32("previous"),
+    commitment: h32("commitment"),
+    ciphertextDigest: h32("ciphertextDigest"),
+    author: addr("author"),
+    time: uint(m.get("time"), "time"),
+    sources: list(m.get("sources"), "sources").map((s, i) => fixed(readHex, s, `sources[${i}]`, 32)),
+    subject: addr("subject"),
+    purpose: text(m.get("purpose"), "purpose"),
+    role: text(m.get("role"), "role"),
+    notBefore: uint(m.get("notBefore"), "notBefore"),
+    notAfter: uint(m.get("notAfter"), "notAfter"),
+  };
+  checkEvent(event);
+  return event;
 }
 
 function decodeBody(raw: Raw, read: Reader): Bundle {

@@ -30,6 +30,14 @@ export class Authority {
   publishers: string[];
   size = 0n;
   private heads = new Map<string, Bytes>();
+  private count = 0n; // identity events applied
+  /** Whether every identity event carries its number (1, 2, ...) among the log's identity
+   * events; a log made before numbering repeats 1. */
+  numbered = true;
+  /** Whether these identity events are all those of the first `size` entries: true for a
+   * state built from the whole log; a key history says (keyhistory.ts). */
+  complete = true;
+  completeness = "built from every entry of the log";
 
   constructor(readonly genesis: string) {
     this.logId = deriveLogId(genesis);
@@ -68,6 +76,12 @@ export class Authority {
     if (!equal(event.previous, expected))
       throw identityError(`${where} links to ${toHex(event.previous)}: an identity event of this key is missing`);
     this.heads.set(key, id);
+    this.count++;
+    if (event.version !== this.count) {
+      if (event.version !== 1n)
+        throw identityError(`${where} is numbered ${event.version}, but it is identity event ${this.count} of those shown: an identity event is missing`);
+      this.numbered = false; // a log made before numbering: every one is 1
+    }
     if (event.kind === "handover") {
       if (this.publishers.includes(key)) throw identityError(`${where} hands the log to a key that held it already`);
       this.handovers.push({ old: holder, new: key, index });
@@ -87,6 +101,19 @@ export class Authority {
       if (!record.grants.length) throw identityError(`${where} removes a key that was never authorised`);
       record.removals.push({ effective: event.notBefore, index, purpose: event.purpose });
     }
+  }
+
+  /** Whether `key` is in this log's key history: it held the log, or an identity event is about it. */
+  knows(key: string): boolean {
+    return this.publishers.includes(key) || this.keys.has(key);
+  }
+
+  /** Whether the failed `check` of `author` outranks a policy's explicit list: the organisation
+   * revoked the key, its authorisation expired, or it is a publisher key used after its
+   * handover (identity rule 4). */
+  overrides(author: string, check: AuthorCheck): boolean {
+    return check.reason === "author-revoked" || check.reason === "author-expired" ||
+      (check.reason === "author-not-authorised" && this.publishers.includes(author));
   }
 
   heldTheLog(key: string): boolean {
@@ -140,6 +167,12 @@ export class Authority {
     }
     if (time < grant.notBefore)
       return { reason: "author-not-authorised", detail: `${author} is authorised from ${when(grant.notBefore)}; the event claims ${when(time)}` };
+    if (proven !== null && proven < grant.notBefore)
+      // anchored before its authorisation began: it existed before then, whatever it claims
+      return {
+        reason: "author-not-authorised",
+        detail: `${author} is authorised from ${when(grant.notBefore)}; the event is anchored ${when(proven)}, before that (it claims ${when(time)})`,
+      };
     if (latest > grant.notAfter || (proven === null && time > grant.notAfter))
       return {
         reason: "author-expired",

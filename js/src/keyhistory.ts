@@ -1,21 +1,27 @@
-// Reading a key-history file (docs/identity.md section 5): every bundle verified, the state
-// built, continuity across handovers checked.
+// Reading a key-history file (identity rules 10-12): every bundle verified, the state built,
+// continuity across handovers checked, and whether the file shows every identity event up to
+// its tree size (its tail).
 
-import { Bytes, fromHex, toHex, utf8, equal } from "./bytes.js";
+import { Bytes, concat, fromHex, toHex, utf8, equal } from "./bytes.js";
 import { JSONValue, canonicalText, parseJson } from "./canonical.js";
-import { decodeJson, KEY_KINDS } from "./bundle.js";
-import { deriveLogId, parseAddress } from "./crypto.js";
+import { decodeJson, eventFromMessage, KEY_KINDS } from "./bundle.js";
+import { deriveLogId, eventId, parseAddress } from "./crypto.js";
 import { OkeiosError } from "./errors.js";
 import { Authority } from "./identity.js";
-import { verifyConsistency } from "./merkle.js";
+import { leafHash, verifyConsistency, verifyInclusion } from "./merkle.js";
 import { ChainView, Policy, verifyBundle } from "./verify.js";
 
 const KEYS_MEDIA_TYPE = "application/vnd.okeios.keys+json";
 const err = (m: string) => new OkeiosError("IdentityError", m);
 
 function hex32(v: JSONValue | undefined): Bytes {
-  const b = typeof v === "string" && v.length === 66 ? fromHex(v) : null;
-  if (b === null) throw new Error("expected 32 bytes of 0x-hex");
+  return hexBytes(v, 32);
+}
+
+function hexBytes(v: JSONValue | undefined, size: number): Bytes {
+  // lower-case 0x-hex of exactly `size` bytes
+  const b = typeof v === "string" && v.length === 2 + 2 * size && v === v.toLowerCase() ? fromHex(v) : null;
+  if (b === null) throw new Error(`expected ${size} bytes of lower-case 0x-hex`);
   return b;
 }
 
@@ -35,7 +41,8 @@ export async function loadAuthority(data: Bytes, policy: Policy, chain: ChainVie
   }
   if (!(raw instanceof Map)) throw err("a key history is a JSON object");
   const keys = ["bundles", "continuity", "mediaType", "organisation", "treeSize", "version"];
-  if (raw.size !== keys.length || !keys.every((k) => raw.has(k))) throw err(`a key history has exactly the members ${keys.join(", ")}`);
+  const n = raw.has("tail") ? keys.length + 1 : keys.length;
+  if (raw.size !== n || !keys.every((k) => raw.has(k))) throw err(`a key history has exactly the members ${keys.join(", ")} (and tail)`);
   if (raw.get("mediaType") !== KEYS_MEDIA_TYPE || raw.get("version") !== 2n) throw err("not a version 2 key history");
   const orgText = raw.get("organisation");
   const org = typeof orgText === "string" ? parseAddress(orgText) : null;
@@ -130,5 +137,54 @@ export async function loadAuthority(data: Bytes, policy: Policy, chain: ChainVie
         throw err(`bundle ${i} (${bundles[i].event.kind} of ${bundles[i].event.subject}): ${v.property} ${v.reason}: ${v.detail}`);
     }
   }
+  const [complete, why] = completeness(authority, raw.get("tail") ?? null, bundles.map((b) => b.inclusion.index), size, roots.size ? fromHex([...roots][0])! : null, logId);
+  authority.complete = complete;
+  authority.completeness = why;
   return authority;
+}
+
+const TAIL_KEYS = ["index", "event", "signature", "proof"];
+
+/** Whether the key history shows every identity event of the log's first `size` entries
+ * (identity rule 12): its identity events are numbered 1..k with no gap, and the entries after
+ * the last of them up to `size` are shown, each proven in the same tree, none an identity event
+ * of the log. A malformed tail entry refuses the file. */
+function completeness(authority: Authority, raw: JSONValue, indices: bigint[], size: bigint, root: Bytes | null, logId: Bytes): [boolean, string] {
+  if (!authority.numbered)
+    return [false, "its identity events are not numbered (a log made before numbering): an identity event left out could not be seen"];
+  if (raw === null) return [false, "it does not show the entries after its last identity event (no tail)"];
+  if (!Array.isArray(raw)) throw err("tail must be a list");
+  const start = indices.length ? indices[indices.length - 1] + 1n : 0n;
+  if (BigInt(raw.length) !== size - start)
+    return [false, `it shows ${raw.length} of the ${size - start} entries after its last identity event (entries ${start}..${size - 1n})`];
+  for (let offset = 0; offset < raw.length; offset++) {
+    const item = raw[offset];
+    const index = start + BigInt(offset);
+    if (!(item instanceof Map) || item.size !== TAIL_KEYS.length || !TAIL_KEYS.every((k) => item.has(k)))
+      throw err(`tail[${offset}] has exactly index, event, signature, proof`);
+    const at = item.get("index");
+    if (at !== index) return [false, `tail[${offset}] is entry ${typeof at === "bigint" ? at : jsonText(at!)}, not entry ${index}`];
+    let event, signature: Bytes, proof: Bytes[];
+    try {
+      event = eventFromMessage(item.get("event"));
+      signature = hexBytes(item.get("signature"), 65);
+      const p = item.get("proof");
+      if (!Array.isArray(p)) throw new Error("proof must be a list");
+      proof = p.map(hex32);
+    } catch (e) {
+      throw err(`tail[${offset}]: ${(e as Error).message}`);
+    }
+    let proven = root !== null;
+    if (root !== null) {
+      try {
+        verifyInclusion(index, size, leafHash(concat(eventId(event), signature)), proof, root);
+      } catch {
+        proven = false;
+      }
+    }
+    if (!proven) return [false, `entry ${index} of its tail is not proven in its tree`];
+    if (KEY_KINDS.includes(event.kind) && equal(event.logId, logId))
+      return [false, `entry ${index} is an identity event the key history leaves out`];
+  }
+  return [true, `it shows every identity event of the log's first ${size} entries`];
 }

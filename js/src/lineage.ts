@@ -27,7 +27,12 @@ function advance(head: Event | null, e: Event, tolerance: bigint): [string, stri
   const broken: [string, string][] = [];
   if (head.kind === "erase") broken.push(["after-erase", `this ${e.kind} follows the record's ${head.kind}, which is terminal`]);
   const expected = head.version + (e.kind === "amend" ? 1n : 0n);
-  if (e.version !== expected) broken.push(["bad-version", `version ${e.version} after version ${head.version} (${e.kind})`]);
+  // an identity event's version is its number among the log's identity events: it grows along
+  // a key's chain (a log made before numbering repeats 1)
+  const wrong = KEY_KINDS.includes(e.kind)
+    ? e.version <= head.version && !(e.version === 1n && head.version === 1n)
+    : e.version !== expected;
+  if (wrong) broken.push(["bad-version", `version ${e.version} after version ${head.version} (${e.kind})`]);
   if (e.time + tolerance < head.time)
     broken.push(["time-reversed", `this ${e.kind} claims ${when(e.time)}, ${head.time - e.time} s before the ${head.kind} it follows; times never decrease along a record's chain`]);
   return broken;

@@ -70,6 +70,7 @@ const REASON_WORDS: Record<string, string> = {
   "author-role-not-trusted": "The author signed in a role you do not accept.",
   "authorisations-missing": "The organisation's key history is needed to check this author: add it.",
   "publisher-retired": "The publisher key had handed the log over before this summary.",
+  "key-history-incomplete": "The key history given cannot be shown complete: a later revocation may be missing. Ask the organisation for its full key history.",
 };
 
 const STATUS_WORDS: Record<string, string> = { pass: "Verified", fail: "Failed", skipped: "Not checked", undecided: "Could not decide" };

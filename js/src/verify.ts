@@ -234,14 +234,24 @@ function checkAuthenticity(b: Bundle, id: Bytes, policy: Policy, authorities: Au
   }
   if (signer !== b.event.author)
     return failed(p, "signature-mismatch", `the signature recovers to ${signer}, the event names ${b.event.author} as its author`);
-  if (allows(policy.authors, signer)) return pass(p, `signed by ${signer}`);
   const [org, authority] = authorityFor(b, policy, authorities);
+  const listed = allows(policy.authors, signer);
+  // An organisation's revocation and expiry outrank the policy's explicit lists for every key
+  // of its key history (identity rule 4).
+  if (listed && (authority === null || !authority.knows(signer))) return pass(p, `signed by ${signer}`);
   if (org === null) return failed(p, "author-not-trusted", `author ${signer} is not in the trust policy`);
   if (authority === null)
     return failed(p, "authorisations-missing",
       `the event is in the log of ${org}, but no authorisation state of that log was given (okeios authors export)`);
   const check = authority.checkAuthor(signer, b.inclusion.index, b.event.time, proven === null ? null : proven.timestamp, policy.organisations.get(org) ?? null);
-  if (check.reason !== null) return failed(p, check.reason, check.detail);
+  if (check.reason !== null) {
+    if (listed && !authority.overrides(signer, check)) return pass(p, `signed by ${signer} (listed in the trust policy)`);
+    return failed(p, check.reason, check.detail);
+  }
+  if (!authority.complete)
+    return undecided(p, "key-history-incomplete",
+      `${signer} passes the key history of ${org}, but the key history cannot be shown complete (${authority.completeness}): a later revocation may have been left out`);
+  if (listed) return pass(p, `signed by ${signer}`);
   return pass(p, `signed by ${signer}: ${check.detail}`);
 }
 
@@ -257,7 +267,11 @@ function checkInclusion(b: Bundle, id: Bytes, policy: Policy, authorities: Autho
   if (publisher !== cp.publisher)
     return failed(p, "checkpoint-signature-mismatch", `the checkpoint signature recovers to ${publisher}, not ${cp.publisher}`);
   const [org, authority] = authorityFor(b, policy, authorities);
-  if (!allows(policy.publishers, publisher)) {
+  if (authority !== null && authority.heldTheLog(publisher)) {
+    // a key of the organisation's key history: its handovers outrank the explicit lists
+    const why = authority.checkCheckpoint(publisher, cp.treeSize);
+    if (why !== null) return failed(p, "publisher-retired", why);
+  } else if (!allows(policy.publishers, publisher)) {
     if (org === null) return failed(p, "publisher-not-trusted", `publisher ${publisher} is not trusted`);
     if (authority === null) {
       if (publisher !== org)

@@ -258,7 +258,8 @@ def setup_witness(ctx: Ctx) -> None:
 
 def finished_witness(ctx: Ctx) -> str | None:
     state = json.loads((ctx.facts["wdir"] / "state.json").read_text())
-    size = state["logs"][ctx.facts["origin"]]["size"]
+    # the state is kept per log id (the origin is okeios/0x<log id>)
+    size = state["logs"][ctx.facts["origin"].removeprefix("okeios/")]["size"]
     return None if size == 3 else f"the witness holds size {size} (want 3)"
 
 

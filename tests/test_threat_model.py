@@ -7,7 +7,6 @@ least one test, so the argument cannot cite a check that is not there.
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
@@ -17,23 +16,29 @@ _NODE = re.compile(r"`(tests/[\w/]+\.py)::([\w:]+)`")
 _ROW = re.compile(r"^\| ([A-Z]\d+) \|")
 
 
+_TOP_DEF = re.compile(r"^(?:async\s+)?def\s+(\w+)|^class\s+(\w+)|^(\w+)\s*(?::[^=]*)?=")
+_METHOD = re.compile(r"^    (?:async\s+)?def\s+(\w+)")
+
+
 def _defined(path: Path) -> set[str]:
     """Names a node id can use in ``path``: top-level functions and classes, ``Class::method``,
-    and module-level assignments (``TestX = Machine.TestCase``)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    and module-level assignments (``TestX = Machine.TestCase``). Read line by line (black-style
+    source: top level at column 0, methods at 4), not with ``ast``: CPython 3.11's AST validator
+    can raise a spurious recursion-depth SystemError deep inside a long test session."""
     names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            names.add(node.name)
-        elif isinstance(node, ast.ClassDef):
-            names.add(node.name)
-            names.update(
-                f"{node.name}::{item.name}"
-                for item in node.body
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
-            )
-        elif isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    current: str | None = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        top = _TOP_DEF.match(line)
+        if top:
+            function, cls, assigned = top.groups()
+            current = cls
+            names.add(function or cls or assigned)
+            continue
+        method = _METHOD.match(line)
+        if method and current is not None:
+            names.add(f"{current}::{method.group(1)}")
+        elif line and not line[0].isspace() and not line.startswith(("#", "@", ")")):
+            current = None
     return names
 
 

@@ -45,6 +45,7 @@ transaction before the step it records is taken, and the server's default
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -54,6 +55,18 @@ from typing import Any
 
 from okeios.errors import InputError
 from okeios.publish.tables import BUSY_TIMEOUT, Database, StoreError
+
+
+class _LostPipelineNoise(logging.Filter):
+    """Drop psycopg's "error ignored terminating <Pipeline [BAD]>" warning: it comes when the
+    server is lost during a batched write, which okeios already reports, once, as a
+    :class:`StoreError` (a second, foreign line would only say the same thing)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "error ignored terminating" not in record.getMessage()
+
+
+logging.getLogger("psycopg").addFilter(_LostPipelineNoise())
 
 __all__ = [
     "UPSERT_KEYS",

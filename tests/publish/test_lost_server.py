@@ -28,16 +28,24 @@ def _terminate(pid: int, url: str) -> None:
 def _die_at(monkeypatch: pytest.MonkeyPatch, url: str, when: Callable[[str], bool]) -> list[str]:
     """Terminate the store's server connection just before the first statement ``when``
     selects (as if the server died there)."""
-    original = PgConnection.execute
+    original, original_many = PgConnection.execute, PgConnection.executemany
     hit: list[str] = []
 
-    def execute(self: PgConnection, sql: str, args: Any = ()) -> Any:
+    def _maybe_die(self: PgConnection, sql: str) -> None:
         if not hit and when(sql):
             hit.append(sql)
             _terminate(self._conn.info.backend_pid, url)
+
+    def execute(self: PgConnection, sql: str, args: Any = ()) -> Any:
+        _maybe_die(self, sql)
         return original(self, sql, args)
 
+    def executemany(self: PgConnection, sql: str, seq: Any) -> Any:
+        _maybe_die(self, sql)  # rows written in one batch die the same way
+        return original_many(self, sql, seq)
+
     monkeypatch.setattr(PgConnection, "execute", execute)
+    monkeypatch.setattr(PgConnection, "executemany", executemany)
     return hit
 
 

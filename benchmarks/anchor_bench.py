@@ -5,11 +5,12 @@ Each phase runs once (at 100,000 records a phase is long enough that repeating i
 multiply the run time) and is timed with ``time.perf_counter``, the garbage collector being run
 before it and left on during it, as in real use:
 
-1. generate N synthetic FHIR R4 records (``okeios.cli.demo.synthetic_records``; not in the total)
+1. generate N synthetic FHIR R4 records (``okeios._internal.cli.demo.synthetic_records``; not in
+the total)
 2. ``Store.add`` of all N records in one call (one SQLite transaction)
 3. anchoring: the signed checkpoint of the whole log, then one anchor transaction
-   (``okeios.publish.anchoring.anchor``) and, on the embedded chain, saving the chain to disk; the
-   registry is deployed (and the publisher funded) beforehand, untimed
+   (``okeios._internal.publish.anchoring.anchor``) and, on the embedded chain, saving the chain to
+   disk; the registry is deployed (and the publisher funded) beforehand, untimed
 4. ``Store.export`` of every record's bundle, encoded to bytes in memory
 5. ``verify_bundle`` of every bundle with the original record bytes, against the chain through
    one ``RegistryView``; every report must pass
@@ -59,18 +60,18 @@ from web3.middleware.base import Web3Middleware
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from okeios.chain.connect import ChainHandle
-from okeios.chain.registry import (
+from okeios._internal.chain.connect import ChainHandle
+from okeios._internal.chain.registry import (
     Registry,
     RegistryView,
 )
-from okeios.cli.demo import synthetic_records
-from okeios.config import open_chain
-from okeios.publish.anchoring import anchor
-from okeios.publish.store import Store
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Property, Report, Status
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.config import open_chain
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Property, Report, Status
 
 DEFAULT_RECORDS = 100_000
 QUICK_RECORDS = 2_000

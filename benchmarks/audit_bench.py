@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from okeios.chain.connect import open_chain
-from okeios.chain.registry import Registry
-from okeios.cli.demo import synthetic_records
-from okeios.publish.anchoring import anchor
-from okeios.publish.store import Store
-from okeios.verify.audit import audit_log
+from okeios._internal.chain.connect import open_chain
+from okeios._internal.chain.registry import Registry
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.audit import audit_log
 
 
 def main() -> int:

@@ -214,7 +214,7 @@ def bench_append(report: Report, data: list[bytes]) -> tuple[Any, Any, int]:
     size (smaller when pymerkle is measured on a smaller log)."""
     from pymerkle import InmemoryTree
 
-    from okeios.protocol.merkle import MerkleLog
+    from okeios._internal.protocol.merkle import MerkleLog
 
     n = len(data)
     sec = "1_append"
@@ -330,7 +330,7 @@ def bench_proofs(
     from pymerkle import verify_consistency as pm_verify_consistency
     from pymerkle import verify_inclusion as pm_verify_inclusion
 
-    from okeios.protocol.merkle import verify_consistency, verify_inclusion
+    from okeios._internal.protocol.merkle import verify_consistency, verify_inclusion
 
     n = log.size
     sec = "2_proofs"
@@ -434,8 +434,8 @@ def bench_signing(report: Report, ops: int, eth_ops: int, rng: random.Random) ->
     import coincurve
     from eth_account import Account
 
-    from okeios.protocol.events import Event, EventKind, derive_log_id
-    from okeios.protocol.signing import LocalSigner
+    from okeios._internal.protocol.events import Event, EventKind, derive_log_id
+    from okeios._internal.protocol.signing import LocalSigner
 
     sec = "3_signing"
     heading(f"3. Signing (secp256k1, EIP-712): {ops:,} signatures a run, best of {REPEAT}")
@@ -516,11 +516,11 @@ def bench_signing(report: Report, ops: int, eth_ops: int, rng: random.Random) ->
 
 
 def bench_end_to_end(report: Report, fhir_dir: Path, quick: bool, rng: random.Random) -> None:
+    from okeios._internal.protocol.signing import LocalSigner
+    from okeios._internal.publish.publisher import Publisher
+    from okeios._internal.verify.bundle import verify_bundle
+    from okeios._internal.verify.policy import TrustPolicy
     from okeios.errors import OkeiosError
-    from okeios.protocol.signing import LocalSigner
-    from okeios.publish.publisher import Publisher
-    from okeios.verify.bundle import verify_bundle
-    from okeios.verify.policy import TrustPolicy
 
     sec = "4_end_to_end"
     files = sorted(fhir_dir.glob("*.json")) if fhir_dir.is_dir() else []

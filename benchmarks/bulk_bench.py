@@ -3,7 +3,7 @@
 A script, not a test. It builds N bundles once (``Store.add`` of N synthetic FHIR R4 records in
 four batches, each batch anchored on an in-process eth-tester chain, then ``Store.export`` of
 every record), and verifies all of them with their record bytes against the chain through
-``okeios.verify.bulk.verify_many``:
+``okeios._internal.verify.bulk.verify_many``:
 
 1. serially (no executor), in this process;
 2. on a ``concurrent.futures.ProcessPoolExecutor`` of ``--workers`` processes (spawned);
@@ -59,17 +59,17 @@ from web3.providers.eth_tester import EthereumTesterProvider
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from okeios.chain.registry import (
+from okeios._internal.chain.registry import (
     Registry,
     RegistryView,
 )
-from okeios.cli.demo import synthetic_records
-from okeios.protocol.anchors import AnchorEntry
-from okeios.publish.anchoring import anchor
-from okeios.publish.store import Store
-from okeios.verify.bulk import DEFAULT_CHUNK_SIZE, verify_many
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Report
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.anchors import AnchorEntry
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.bulk import DEFAULT_CHUNK_SIZE, verify_many
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Report
 
 DEFAULT_COUNT = 20_000
 QUICK_COUNT = 2_000

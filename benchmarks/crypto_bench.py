@@ -30,9 +30,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from okeios.crypto.keyfile import ARGON2_DEFAULT, protect_secret, unprotect_secret
-from okeios.crypto.payload import new_data_key, open_payload, payload_aad, seal_payload
-from okeios.crypto.recipients import (
+from okeios._internal.crypto.keyfile import ARGON2_DEFAULT, protect_secret, unprotect_secret
+from okeios._internal.crypto.payload import new_data_key, open_payload, payload_aad, seal_payload
+from okeios._internal.crypto.recipients import (
     RecipientBinding,
     RecipientPrivateKey,
     Suite,
@@ -40,7 +40,7 @@ from okeios.crypto.recipients import (
     unwrap_data_key,
     wrap_data_key,
 )
-from okeios.protocol.signing import LocalSigner
+from okeios._internal.protocol.signing import LocalSigner
 
 REPEAT = 3
 INFO = b"okeios/grant/v1\x00" + payload_aad(bytes(range(32)), 1)

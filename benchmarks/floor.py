@@ -205,7 +205,7 @@ def commit(seed: bytes, leaves: list[tuple[bytes, bytes]]) -> tuple[bytes, list[
 
 def open_floor_db(path: Path) -> sqlite3.Connection:
     """A database with okeios's tables and settings (WAL, synchronous FULL)."""
-    from okeios.publish.tables import SCHEMA
+    from okeios._internal.publish.tables import SCHEMA
 
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -471,7 +471,7 @@ def check_ingest(records: Sequence[bytes], tmp: Path, *, identity: bool) -> int:
     the number of records compared."""
     from itertools import count
 
-    from okeios.publish.store import Store
+    from okeios._internal.publish.store import Store
 
     key = sha256(b"okeios floor check").digest()
     rng = _CountingRng(b"floor")

@@ -52,11 +52,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import floor
 import scale_bench
 
-from okeios.protocol.canonical import canonicalize, parse_json
-from okeios.protocol.fhir import fhir_resources
-from okeios.publish.store import Store
-from okeios.verify.bulk import verify_many
-from okeios.verify.policy import TrustPolicy
+from okeios._internal.protocol.canonical import canonicalize, parse_json
+from okeios._internal.protocol.fhir import fhir_resources
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.bulk import verify_many
+from okeios._internal.verify.policy import TrustPolicy
 
 SHARED = REPO.parent / "shared" / "fhir" / "r4-examples"
 KEY = hashlib.sha256(b"okeios floor benchmark publisher").digest()
@@ -205,7 +205,7 @@ def ingest_round(
     r: int, records: list[bytes], tmp: Path, ndjson: Path, runs: dict[str, list[float]]
 ) -> Store:
     """One round of the ingest figures, okeios and floor interleaved; the ``add`` store."""
-    from okeios.cli.main import main as cli
+    from okeios._internal.cli.main import main as cli
 
     ticks = count(1_800_000_000)
 

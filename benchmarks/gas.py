@@ -1,8 +1,8 @@
 """Gas per anchor of the AnchorRegistry contract, printed as a Markdown table.
 
-Deploys the shipped artifact (``okeios/chain/artifacts/AnchorRegistry.json``) on the embedded
-eth-tester chain (py-evm) and, when ``scripts/install-tools`` has installed it, on a real Anvil
-node started on a free loopback port, then measures the ``gasUsed`` of:
+Deploys the shipped artifact (``okeios/_internal/chain/artifacts/AnchorRegistry.json``) on the
+embedded eth-tester chain (py-evm) and, when ``scripts/install-tools`` has installed it, on a real
+Anvil node started on a free loopback port, then measures the ``gasUsed`` of:
 
 * a first anchor (no proof), and
 * anchors with a consistency proof for logs of about a thousand, a million and a billion
@@ -44,7 +44,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from okeios.chain.artifacts import load_anchor_registry
+from okeios._internal.chain.artifacts import load_anchor_registry
 
 TOOLS = REPO / ".tools" / "node_modules"
 

@@ -14,8 +14,8 @@ read once per checkpoint):
 1. **pinned list**: ``TrustPolicy(authors=[every clinician and the organisation], publishers=
    [the organisation])``;
 2. **delegation**: ``TrustPolicy(organisations=[the organisation])`` and the organisation's
-   :class:`~okeios.verify.identity.Authority`, computed once from its key history (included in
-   the timing: ``load_authority`` verifies every identity bundle against the chain).
+   :class:`~okeios._internal.verify.identity.Authority`, computed once from its key history
+   (included in the timing: ``load_authority`` verifies every identity bundle against the chain).
 
 Each mode runs ``--repeat`` times; the best run is the headline and the median is printed next
 to it. The two modes alternate run after run. Wall time and the CPU time of this process are
@@ -44,12 +44,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from okeios.protocol.anchors import AnchorEntry
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.publisher import Publisher
-from okeios.verify.bulk import verify_many
-from okeios.verify.keyhistory import dump_key_history, load_authority
-from okeios.verify.policy import TrustPolicy
+from okeios._internal.protocol.anchors import AnchorEntry
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.publisher import Publisher
+from okeios._internal.verify.bulk import verify_many
+from okeios._internal.verify.keyhistory import dump_key_history, load_authority
+from okeios._internal.verify.policy import TrustPolicy
 
 CHAIN_ID = 31337
 REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"

@@ -73,8 +73,16 @@ def main() -> None:
         rows = [
             ("floor: python -c pass", [PY, "-c", "pass"], None),
             ("import okeios", [PY, "-c", "import okeios"], "okeios"),
-            ("import okeios.verify", [PY, "-c", "import okeios.verify"], "okeios.verify"),
-            ("import okeios.cli.main", [PY, "-c", "import okeios.cli.main"], "okeios.cli.main"),
+            (
+                "import okeios._internal.verify",
+                [PY, "-c", "import okeios._internal.verify"],
+                "okeios._internal.verify",
+            ),
+            (
+                "import okeios._internal.cli.main",
+                [PY, "-c", "import okeios._internal.cli.main"],
+                "okeios._internal.cli.main",
+            ),
             ("okeios --help", [*OKEIOS, "--help"], None),
             (
                 "okeios verify one bundle, offline",

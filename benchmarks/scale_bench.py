@@ -60,13 +60,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import floor  # benchmarks/floor.py: the complete floor
 
-from okeios.protocol.bundle import Bundle
-from okeios.protocol.canonical import canonicalize, iter_leaves, parse_json
-from okeios.protocol.fhir import fhir_resources
-from okeios.protocol.merkle import leaf_hash, verify_inclusion
-from okeios.publish.store import Store
-from okeios.verify.bulk import verify_many
-from okeios.verify.policy import TrustPolicy
+from okeios._internal.protocol.bundle import Bundle
+from okeios._internal.protocol.canonical import canonicalize, iter_leaves, parse_json
+from okeios._internal.protocol.fhir import fhir_resources
+from okeios._internal.protocol.merkle import leaf_hash, verify_inclusion
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.bulk import verify_many
+from okeios._internal.verify.policy import TrustPolicy
 
 SHARED = REPO.parent / "shared" / "fhir" / "r4-examples"
 KEY = hashlib.sha256(b"okeios scale benchmark publisher").digest()
@@ -527,8 +527,8 @@ def process_pool(workers: int) -> Iterator[Executor]:
 
 
 def _warm() -> None:
-    import okeios.publish.ingest
-    import okeios.verify.bulk  # noqa: F401
+    import okeios._internal.publish.ingest
+    import okeios._internal.verify.bulk  # noqa: F401
 
 
 @contextmanager

@@ -56,7 +56,7 @@ def _replicas(base: list[dict[str, Any]], start: int, count: int) -> list[dict[s
 
 def child_build(home: str, count: int, fhir: str) -> dict[str, Any]:
     """Add ``count`` resources in chunks; peak RSS after each tenth."""
-    from okeios.publish.store import Store
+    from okeios._internal.publish.store import Store
 
     base = example_resources(Path(fhir))
     peaks: dict[int, float] = {}
@@ -74,8 +74,8 @@ def child_build(home: str, count: int, fhir: str) -> dict[str, Any]:
 
 def child_open(home: str) -> dict[str, Any]:
     """Time and memory of Store.open (everything imported beforehand)."""
-    import okeios.publish.store as store_module
-    from okeios.publish.store import Store
+    import okeios._internal.publish.store as store_module
+    from okeios._internal.publish.store import Store
 
     assert store_module  # imported: its import time is not the open's
     before = _rss_mib()
@@ -99,7 +99,7 @@ def child_open(home: str) -> dict[str, Any]:
 
 def child_ops(home: str, rounds: int) -> dict[str, Any]:
     """In-process history and export (no disclosure) of records spread over the log."""
-    from okeios.publish.store import Store
+    from okeios._internal.publish.store import Store
 
     with Store.open(home) as store:
         ids = [r.record_id for r in store.records(limit=None)]
@@ -125,7 +125,7 @@ def child_ops(home: str, rounds: int) -> dict[str, Any]:
 def child_anchors(home: str, anchors: int, per: int, rounds: int) -> dict[str, Any]:
     """Export per record with one anchor, then with ``anchors`` (journal entries as anchoring
     leaves them: a checkpoint and a final entry per anchored size)."""
-    from okeios.publish.store import Store
+    from okeios._internal.publish.store import Store
 
     base = example_resources(FHIR)
     fake_tx = b"\x11" * 32

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from okeios.publish.store import Store
+from okeios._internal.publish.store import Store
 
 
 def _resource(writer: int, i: int) -> dict[str, Any]:
@@ -60,8 +60,8 @@ def writer(home: str, n: int, batch: int, seconds: float, out: Any) -> None:
 
 
 def reader(home: str, seconds: float, out: Any) -> None:
-    from okeios.verify.bundle import verify_bundle
-    from okeios.verify.policy import TrustPolicy
+    from okeios._internal.verify.bundle import verify_bundle
+    from okeios._internal.verify.policy import TrustPolicy
 
     exported = 0
     with Store.open(home) as store:

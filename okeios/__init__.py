@@ -14,25 +14,24 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from okeios.chain.connect import chain_view
-    from okeios.crypto.recipients import (
+    from okeios._internal.chain.connect import chain_view
+    from okeios._internal.crypto.recipients import (
         RecipientBinding,
         RecipientPrivateKey,
         Suite,
         bind_recipient_key,
     )
-    from okeios.crypto.share import Share
-    from okeios.errors import OkeiosError, VerificationError
-    from okeios.protocol.bundle import AnchorRef, Bundle, InclusionProof
-    from okeios.protocol.canonical import (
+    from okeios._internal.crypto.share import Share
+    from okeios._internal.protocol.bundle import AnchorRef, Bundle, InclusionProof
+    from okeios._internal.protocol.canonical import (
         Profile,
         canonical_bytes,
         canonicalize,
         iter_leaves,
         parse_json,
     )
-    from okeios.protocol.commitment import Commitment, Disclosure, commit
-    from okeios.protocol.events import (
+    from okeios._internal.protocol.commitment import Commitment, Disclosure, commit
+    from okeios._internal.protocol.events import (
         Checkpoint,
         Event,
         EventKind,
@@ -40,77 +39,78 @@ if TYPE_CHECKING:
         SignedEvent,
         event_from_message,
     )
-    from okeios.protocol.merkle import MerkleLog
-    from okeios.protocol.signing import EthAccountSigner, LocalSigner, Signer
-    from okeios.publish.publisher import LoggedEvent, Publisher
-    from okeios.report import audit_html, log_entries, plots, record_html
-    from okeios.samples import synthetic_records
-    from okeios.verify.audit import audit_log
-    from okeios.verify.bulk import verify_many
-    from okeios.verify.bundle import verify_bundle, verify_bundle_or_raise
-    from okeios.verify.keyhistory import load_authority
-    from okeios.verify.lineage import LineageReport, verify_lineage
-    from okeios.verify.policy import ANYONE, TrustPolicy
-    from okeios.verify.report import Property, Reason, Report, Status, Verdict
-    from okeios.verify.share import open_share
+    from okeios._internal.protocol.merkle import MerkleLog
+    from okeios._internal.protocol.signing import EthAccountSigner, LocalSigner, Signer
+    from okeios._internal.publish.publisher import LoggedEvent, Publisher
+    from okeios._internal.report import audit_html, log_entries, plots, record_html
+    from okeios._internal.samples import synthetic_records
+    from okeios._internal.verify.audit import audit_log
+    from okeios._internal.verify.bulk import verify_many
+    from okeios._internal.verify.bundle import verify_bundle, verify_bundle_or_raise
+    from okeios._internal.verify.keyhistory import load_authority
+    from okeios._internal.verify.lineage import LineageReport, verify_lineage
+    from okeios._internal.verify.policy import ANYONE, TrustPolicy
+    from okeios._internal.verify.report import Property, Reason, Report, Status, Verdict
+    from okeios._internal.verify.share import open_share
+    from okeios.errors import OkeiosError, VerificationError
 
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
-    "ANYONE": "okeios.verify.policy",
-    "AnchorRef": "okeios.protocol.bundle",
-    "Bundle": "okeios.protocol.bundle",
-    "Checkpoint": "okeios.protocol.events",
-    "Commitment": "okeios.protocol.commitment",
-    "Disclosure": "okeios.protocol.commitment",
-    "EthAccountSigner": "okeios.protocol.signing",
-    "Event": "okeios.protocol.events",
-    "EventKind": "okeios.protocol.events",
-    "InclusionProof": "okeios.protocol.bundle",
-    "LocalSigner": "okeios.protocol.signing",
-    "LoggedEvent": "okeios.publish.publisher",
-    "MerkleLog": "okeios.protocol.merkle",
+    "ANYONE": "okeios._internal.verify.policy",
+    "AnchorRef": "okeios._internal.protocol.bundle",
+    "Bundle": "okeios._internal.protocol.bundle",
+    "Checkpoint": "okeios._internal.protocol.events",
+    "Commitment": "okeios._internal.protocol.commitment",
+    "Disclosure": "okeios._internal.protocol.commitment",
+    "EthAccountSigner": "okeios._internal.protocol.signing",
+    "Event": "okeios._internal.protocol.events",
+    "EventKind": "okeios._internal.protocol.events",
+    "InclusionProof": "okeios._internal.protocol.bundle",
+    "LocalSigner": "okeios._internal.protocol.signing",
+    "LoggedEvent": "okeios._internal.publish.publisher",
+    "MerkleLog": "okeios._internal.protocol.merkle",
     "OkeiosError": "okeios.errors",
-    "Profile": "okeios.protocol.canonical",
-    "Property": "okeios.verify.report",
-    "Publisher": "okeios.publish.publisher",
-    "Reason": "okeios.verify.report",
-    "Report": "okeios.verify.report",
-    "SignedCheckpoint": "okeios.protocol.events",
-    "SignedEvent": "okeios.protocol.events",
-    "Signer": "okeios.protocol.signing",
-    "Status": "okeios.verify.report",
-    "TrustPolicy": "okeios.verify.policy",
-    "Verdict": "okeios.verify.report",
+    "Profile": "okeios._internal.protocol.canonical",
+    "Property": "okeios._internal.verify.report",
+    "Publisher": "okeios._internal.publish.publisher",
+    "Reason": "okeios._internal.verify.report",
+    "Report": "okeios._internal.verify.report",
+    "SignedCheckpoint": "okeios._internal.protocol.events",
+    "SignedEvent": "okeios._internal.protocol.events",
+    "Signer": "okeios._internal.protocol.signing",
+    "Status": "okeios._internal.verify.report",
+    "TrustPolicy": "okeios._internal.verify.policy",
+    "Verdict": "okeios._internal.verify.report",
     "VerificationError": "okeios.errors",
-    "canonical_bytes": "okeios.protocol.canonical",
-    "canonicalize": "okeios.protocol.canonical",
-    "commit": "okeios.protocol.commitment",
-    "parse_json": "okeios.protocol.canonical",
-    "verify_bundle": "okeios.verify.bundle",
-    "verify_bundle_or_raise": "okeios.verify.bundle",
+    "canonical_bytes": "okeios._internal.protocol.canonical",
+    "canonicalize": "okeios._internal.protocol.canonical",
+    "commit": "okeios._internal.protocol.commitment",
+    "parse_json": "okeios._internal.protocol.canonical",
+    "verify_bundle": "okeios._internal.verify.bundle",
+    "verify_bundle_or_raise": "okeios._internal.verify.bundle",
     # the rest of the verify side, recipients, and what examples and notebooks use
-    "audit_log": "okeios.verify.audit",
-    "verify_lineage": "okeios.verify.lineage",
-    "LineageReport": "okeios.verify.lineage",
-    "open_share": "okeios.verify.share",
-    "Share": "okeios.crypto.share",
-    "RecipientPrivateKey": "okeios.crypto.recipients",
-    "RecipientBinding": "okeios.crypto.recipients",
-    "Suite": "okeios.crypto.recipients",
-    "bind_recipient_key": "okeios.crypto.recipients",
-    "event_from_message": "okeios.protocol.events",
-    "iter_leaves": "okeios.protocol.canonical",
-    "chain_view": "okeios.chain.connect",
-    "synthetic_records": "okeios.samples",
-    "audit_html": "okeios.report",
-    "record_html": "okeios.report",
-    "log_entries": "okeios.report",
-    "load_authority": "okeios.verify.keyhistory",
-    "verify_many": "okeios.verify.bulk",
+    "audit_log": "okeios._internal.verify.audit",
+    "verify_lineage": "okeios._internal.verify.lineage",
+    "LineageReport": "okeios._internal.verify.lineage",
+    "open_share": "okeios._internal.verify.share",
+    "Share": "okeios._internal.crypto.share",
+    "RecipientPrivateKey": "okeios._internal.crypto.recipients",
+    "RecipientBinding": "okeios._internal.crypto.recipients",
+    "Suite": "okeios._internal.crypto.recipients",
+    "bind_recipient_key": "okeios._internal.crypto.recipients",
+    "event_from_message": "okeios._internal.protocol.events",
+    "iter_leaves": "okeios._internal.protocol.canonical",
+    "chain_view": "okeios._internal.chain.connect",
+    "synthetic_records": "okeios._internal.samples",
+    "audit_html": "okeios._internal.report",
+    "record_html": "okeios._internal.report",
+    "log_entries": "okeios._internal.report",
+    "load_authority": "okeios._internal.verify.keyhistory",
+    "verify_many": "okeios._internal.verify.bulk",
 }
 #: Modules reached as attributes: ``okeios.plots`` (the figures of the reports and notebooks).
-_LAZY_MODULES: dict[str, str] = {"plots": "okeios.report.plots"}
+_LAZY_MODULES: dict[str, str] = {"plots": "okeios._internal.report.plots"}
 
 
 def __getattr__(name: str) -> Any:

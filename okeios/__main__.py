@@ -1,3 +1,3 @@
-from okeios.cli.main import main
+from okeios._internal.cli.main import main
 
 raise SystemExit(main())

@@ -288,7 +288,7 @@ class ReportError(OkeiosError):
 class ErasurePendingError(StoreError):
     """An erasure is logged, but its secrets could not be verified gone from the store's files
     yet (a reader holds old pages, the disk is full, the server was lost): run the same
-    ``erase`` again to finish (``okeios/publish/erasure.py``)."""
+    ``erase`` again to finish (``okeios/_internal/publish/erasure.py``)."""
 
 
 def short_cause(exc: BaseException) -> str:

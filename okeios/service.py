@@ -12,8 +12,8 @@ time), adds FHIR resources by identity, anchors on a chain and exports bundles::
         bundle = ok.export("Observation/hba1c-77")       # no field disclosed
         assert ok.verify(bundle, chain="http://127.0.0.1:8545").passed
 
-This module sits at the top with :mod:`okeios.cli` (it joins the write side, the chains and
-the read side); the ``okeios`` commands use the same :func:`anchor_home` glue, so a service and
+This module sits at the top with :mod:`okeios._internal.cli` (it joins the write side, the chains
+and the read side); the ``okeios`` commands use the same :func:`anchor_home` glue, so a service and
 the shell anchor the same way, and any number of both may share one home at once.
 """
 
@@ -27,15 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from okeios.config import EMBEDDED, Settings, TrustConfig
-from okeios.errors import ChainError, ChainMismatchError, InputError, OkeiosError
-from okeios.protocol.bundle import Bundle
-from okeios.protocol.canonical import JSONValue
-from okeios.protocol.fhir import MAX_FILE_BYTES, stream_resources
-from okeios.protocol.signing import checksum_address
-from okeios.publish.anchoring import AnchorResult, anchor
-from okeios.publish.publisher import LoggedEvent
-from okeios.publish.store import (
+from okeios._internal.config import EMBEDDED, Settings, TrustConfig
+from okeios._internal.protocol.bundle import Bundle
+from okeios._internal.protocol.canonical import JSONValue
+from okeios._internal.protocol.fhir import MAX_FILE_BYTES, stream_resources
+from okeios._internal.protocol.signing import checksum_address
+from okeios._internal.publish.anchoring import AnchorResult, anchor
+from okeios._internal.publish.publisher import LoggedEvent
+from okeios._internal.publish.store import (
     PutResult,
     RecordFilter,
     RecordInfo,
@@ -43,12 +42,13 @@ from okeios.publish.store import (
     StoreError,
     resolve_home,
 )
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Report
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Report
+from okeios.errors import ChainError, ChainMismatchError, InputError, OkeiosError
 
 if TYPE_CHECKING:
-    from okeios.crypto.recipients import RecipientBinding
-    from okeios.crypto.share import Share
+    from okeios._internal.crypto.recipients import RecipientBinding
+    from okeios._internal.crypto.share import Share
 
 __all__ = [
     "CHAIN_REFRESH",
@@ -118,10 +118,10 @@ def _anchor_home(
     rpc_timeout: float,
     echo: Echo,
 ) -> AnchorResult:
-    from okeios.chain.canonical import deploy_canonical
-    from okeios.chain.connect import open_chain
-    from okeios.chain.registry import Registry
-    from okeios.protocol.anchors import CANONICAL_REGISTRY
+    from okeios._internal.chain.canonical import deploy_canonical
+    from okeios._internal.chain.connect import open_chain
+    from okeios._internal.chain.registry import Registry
+    from okeios._internal.protocol.anchors import CANONICAL_REGISTRY
 
     home = store.home
     with store.exclusive("anchor"), open_chain(chain, home, timeout=rpc_timeout) as handle:
@@ -213,7 +213,7 @@ def content_event(store: Store, record: str) -> tuple[str, str | None]:
     is): the latest content event (CREATE, AMEND or DERIVE) of the record's latest version,
     never a GRANT, REVOKE or ACCESS, which would tell every later reader who was given
     access. An event named by its own id is cited as it is."""
-    from okeios.protocol.hexcodec import to_hex
+    from okeios._internal.protocol.hexcodec import to_hex
 
     logged = store.find_event(record)
     if to_hex(logged.id) == record.lower():
@@ -304,7 +304,7 @@ class Okeios:
 
         NDJSON is read a line at a time and put ``chunk`` resources per transaction, so memory
         stays bounded whatever the file's length (a resource or a Bundle is read whole, within
-        :data:`okeios.protocol.fhir.MAX_FILE_BYTES`). A bad line raises
+        :data:`okeios._internal.protocol.fhir.MAX_FILE_BYTES`). A bad line raises
         :class:`~okeios.errors.InputError` naming it; the chunks before it stay logged, and
         adding the same file again is safe (what is stored already is ``unchanged``).
         """
@@ -355,14 +355,15 @@ class Okeios:
 
         Plain Python values that :func:`json.dumps` serialises: a number with a fraction is a
         ``float`` when one holds its value exactly, else a :class:`decimal.Decimal` (see
-        :func:`okeios.protocol.canonical.to_plain`); :meth:`show_json` gives the exact text."""
-        from okeios.protocol.canonical import to_plain
+        :func:`okeios._internal.protocol.canonical.to_plain`); :meth:`show_json` gives the exact
+        text."""
+        from okeios._internal.protocol.canonical import to_plain
 
         return to_plain(self.store.show(record, version)[0])
 
     def show_json(self, record: str, *, version: int | None = None) -> str:
         """The record's content as JSON text, every number written as it was stored."""
-        from okeios.protocol.canonical import dumps_exact
+        from okeios._internal.protocol.canonical import dumps_exact
 
         return dumps_exact(self.store.show(record, version)[0])
 
@@ -374,7 +375,7 @@ class Okeios:
         """Give a recipient access to a record's current version (logs a GRANT) and return the
         share to send them. ``recipient`` is their signed binding (``okeios recipient`` writes
         it), as an object or its JSON."""
-        from okeios.crypto.recipients import RecipientBinding
+        from okeios._internal.crypto.recipients import RecipientBinding
 
         binding = (
             recipient
@@ -449,7 +450,8 @@ class Okeios:
     ) -> AnchorResult:
         """Anchor the log's current checkpoint (see :func:`anchor_home`). What is not given
         comes from the home's ``okeios.toml`` and ``$OKEIOS_CHAIN``
-        (:class:`okeios.config.Settings`), else: the embedded chain, 1 confirmation, 60 s."""
+        (:class:`okeios._internal.config.Settings`), else: the embedded chain, 1 confirmation, 60
+        s."""
         settings = Settings.load(self.store.home)
         chain = chain or settings.chain or EMBEDDED
         confirmations = confirmations or settings.confirmations or 1
@@ -489,7 +491,7 @@ class Okeios:
     def write_log(self, path: str | Path) -> int:
         """Publish the log as an audit file (what ``okeios log -o`` writes; its lines are what
         :func:`okeios.audit_log` reads); returns the number of entries."""
-        from okeios.files import write_atomic
+        from okeios._internal.files import write_atomic
 
         lines: list[str] = []
         count = self.store.write_log(lines.append)
@@ -504,8 +506,8 @@ class Okeios:
     def policy(self, chain: str | None = None) -> TrustPolicy:
         """The home's trust.json as a policy (authors, publishers and organisations; with the
         chain's pinned registry, if given), built as every verifying verb builds it
-        (:func:`okeios.verify.trust.build_policy`)."""
-        from okeios.verify.trust import build_policy
+        (:func:`okeios._internal.verify.trust.build_policy`)."""
+        from okeios._internal.verify.trust import build_policy
 
         trust = TrustConfig.load(self.store.home)
         pin = trust.chain(chain) if chain is not None else None
@@ -536,8 +538,8 @@ class Okeios:
         with ``anchor-pending``, saying when it becomes decidable; never as a failure. ``keys``
         are key-history files (``okeios authors export``) of the organisations trust.json
         pins, as ``okeios verify --keys`` takes them."""
-        from okeios.verify.bundle import verify_bundle
-        from okeios.verify.trust import load_authorities
+        from okeios._internal.verify.bundle import verify_bundle
+        from okeios._internal.verify.trust import load_authorities
 
         policy = self.policy(chain)
         if chain is None:
@@ -555,9 +557,9 @@ class Okeios:
         executor: Executor | None = None,
     ) -> list[Report]:
         """Verify many bundles with this home's trust (see
-        :func:`okeios.verify.bulk.verify_many`): the chain is read once per fact for the
+        :func:`okeios._internal.verify.bulk.verify_many`): the chain is read once per fact for the
         whole call, the work spread over ``executor`` if given. Reports in input order."""
-        from okeios.verify.bulk import verify_many
+        from okeios._internal.verify.bulk import verify_many
 
         policy = self.policy(chain)
         encoded = (b.to_bytes() if isinstance(b, Bundle) else bytes(b) for b in bundles)
@@ -575,8 +577,8 @@ class Okeios:
         after :data:`CHAIN_REFRESH` seconds, after a failed read, or when ``fresh``."""
         import time
 
-        from okeios.chain.connect import open_chain
-        from okeios.chain.registry import RegistryView
+        from okeios._internal.chain.connect import open_chain
+        from okeios._internal.chain.registry import RegistryView
 
         now = time.monotonic()
         known = self._chains.get(chain)

@@ -3,9 +3,9 @@
 
 Compiles ``contracts/AnchorRegistry.sol`` with py-solc-x, using ``scripts/solc`` (a shim around
 the pinned solc-js that ``scripts/install-tools`` installs) as the compiler binary, and writes
-``okeios/chain/artifacts/AnchorRegistry.json``: the ABI, creation and runtime bytecode, the compiler
-version, the exact compiler settings and the SHA-256 of the source. Every input is pinned, so
-the artifact is byte-for-byte reproducible.
+``okeios/_internal/chain/artifacts/AnchorRegistry.json``: the ABI, creation and runtime bytecode,
+the compiler version, the exact compiler settings and the SHA-256 of the source. Every input is
+pinned, so the artifact is byte-for-byte reproducible.
 
 Usage::
 

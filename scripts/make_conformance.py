@@ -25,15 +25,15 @@ import msgpack
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from okeios.protocol.bundle import AnchorRef, Bundle, Extension, InclusionProof  # noqa: E402
-from okeios.protocol.commitment import (  # noqa: E402
+from okeios._internal.protocol.bundle import AnchorRef, Bundle, Extension, InclusionProof  # noqa: E402
+from okeios._internal.protocol.commitment import (  # noqa: E402
     DisclosedField,
     Disclosure,
     commitment_from_digests,
     derive_salt,
     path_bytes,
 )
-from okeios.protocol.events import (  # noqa: E402
+from okeios._internal.protocol.events import (  # noqa: E402
     ZERO_HASH,
     Checkpoint,
     Event,
@@ -42,10 +42,10 @@ from okeios.protocol.events import (  # noqa: E402
     SignedEvent,
     derive_log_id,
 )
-from okeios.protocol.keyhistory import dump_key_history  # noqa: E402
-from okeios.protocol.merkle import MerkleLog  # noqa: E402
-from okeios.protocol.signing import LocalSigner, checksum_address  # noqa: E402
-from okeios.publish.publisher import Publisher  # noqa: E402
+from okeios._internal.protocol.keyhistory import dump_key_history  # noqa: E402
+from okeios._internal.protocol.merkle import MerkleLog  # noqa: E402
+from okeios._internal.protocol.signing import LocalSigner, checksum_address  # noqa: E402
+from okeios._internal.publish.publisher import Publisher  # noqa: E402
 from tests.conformance.runner import (  # noqa: E402
     run_case,
     run_key_history,
@@ -1521,9 +1521,9 @@ def _hpke_x25519_seal(pk_r: bytes, sk_e: bytes, info: bytes, plaintext: bytes) -
 
 
 def share_cases() -> list[dict[str, Any]]:
-    from okeios.crypto.payload import payload_aad
-    from okeios.crypto.recipients import RecipientPrivateKey
-    from okeios.crypto.share import Share, grant_info, seal_seed
+    from okeios._internal.crypto.payload import payload_aad
+    from okeios._internal.crypto.recipients import RecipientPrivateKey
+    from okeios._internal.crypto.share import Share, grant_info, seal_seed
 
     s = _base()
     pub: Publisher = s["pub"]
@@ -1590,7 +1590,7 @@ def share_cases() -> list[dict[str, Any]]:
         share(payload=flipped),
         {"error": "decryption-failed"},
     )
-    from okeios.crypto.payload import seal_payload
+    from okeios._internal.crypto.payload import seal_payload
 
     resealed = seal_payload(
         data_key,
@@ -1933,7 +1933,7 @@ def _tiled(count: int, signer: LocalSigner = PUBLISHER) -> dict[str, dict[str, s
     import base64
     import tempfile
 
-    from okeios.publish.tiles import publish_tiles
+    from okeios._internal.publish.tiles import publish_tiles
 
     pub = _publisher(signer)
     for k in range(count):

@@ -17,11 +17,11 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
-from okeios.protocol.canonical import canonicalize, parse_json
-from okeios.protocol.commitment import commit
-from okeios.protocol.events import derive_log_id
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.publisher import Publisher
+from okeios._internal.protocol.canonical import canonicalize, parse_json
+from okeios._internal.protocol.commitment import commit
+from okeios._internal.protocol.events import derive_log_id
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.publisher import Publisher
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "vectors" / "okeios-v2.json"
 

@@ -1,11 +1,12 @@
 """One in-memory chain for the tests that need no node.
 
-:class:`FakeChain` answers as :class:`~okeios.chain.registry.RegistryView` does (the
-:class:`~okeios.protocol.anchors.ChainView` port the verifier reads through), and
+:class:`FakeChain` answers as :class:`~okeios._internal.chain.registry.RegistryView` does (the
+:class:`~okeios._internal.protocol.anchors.ChainView` port the verifier reads through), and
 :meth:`FakeChain.registry` gives a :class:`FakeRegistry` that answers as
-:class:`~okeios.chain.registry.Registry` does where the audit reads it (the
-:class:`~okeios.verify.audit.AnchorSource` port). ``tests/chain/test_fakechain.py`` checks it
-against the AnchorRegistry contract on the embedded chain, for the same anchoring sequence.
+:class:`~okeios._internal.chain.registry.Registry` does where the audit reads it (the
+:class:`~okeios._internal.verify.audit.AnchorSource` port). ``tests/chain/test_fakechain.py``
+checks it against the AnchorRegistry contract on the embedded chain, for the same anchoring
+sequence.
 
 What it keeps: blocks (number, hash, timestamp; one block per anchor, as an automining node
 mines one per transaction), registries by address, and per registry the anchors of each
@@ -26,11 +27,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from okeios._internal.protocol.anchors import AnchorEntry
+from okeios._internal.protocol.events import derive_log_id
+from okeios._internal.protocol.merkle import verify_consistency
+from okeios._internal.protocol.signing import checksum_address
 from okeios.errors import ChainError, ProofError, RegistryMissingError
-from okeios.protocol.anchors import AnchorEntry
-from okeios.protocol.events import derive_log_id
-from okeios.protocol.merkle import verify_consistency
-from okeios.protocol.signing import checksum_address
 
 DEFAULT_CHAIN_ID = 31337
 GENESIS_TIME = 1_750_000_000
@@ -61,7 +62,7 @@ def _registry_address(n: int) -> str:
 
 class FakeRegistry:
     """One registry of a :class:`FakeChain`: the reads of
-    :class:`~okeios.chain.registry.Registry` the audit uses, and ``anchor`` to write."""
+    :class:`~okeios._internal.chain.registry.Registry` the audit uses, and ``anchor`` to write."""
 
     def __init__(self, chain: FakeChain, address: str, *, bind_logs: bool = True) -> None:
         self.chain = chain
@@ -74,7 +75,7 @@ class FakeRegistry:
 
     @property
     def chain_id(self) -> int:
-        """The chain id (a property, as on :class:`~okeios.chain.registry.Registry`)."""
+        """The chain id (a property, as on :class:`~okeios._internal.chain.registry.Registry`)."""
         self.chain._ask("registry.chain_id")
         return self.chain.id
 
@@ -152,12 +153,13 @@ class FakeRegistry:
 
 
 class FakeChain:
-    """An in-memory chain of registries, read as a :class:`~okeios.protocol.anchors.ChainView`.
+    """An in-memory chain of registries, read as a
+    :class:`~okeios._internal.protocol.anchors.ChainView`.
 
     ``chain_id()``, ``head()``, ``anchor_at(registry, publisher, log_id, size)`` and
     ``latest(registry, publisher, log_id)`` answer as a fresh
-    :class:`~okeios.chain.registry.RegistryView` would: ``anchor_at`` on an address with no
-    registry raises :class:`RegistryMissingError`, ``latest`` there a plain
+    :class:`~okeios._internal.chain.registry.RegistryView` would: ``anchor_at`` on an address with
+    no registry raises :class:`RegistryMissingError`, ``latest`` there a plain
     :class:`ChainError` (the contract call fails). The head is live: :meth:`mine` and every
     anchor advance it.
     """
@@ -250,8 +252,8 @@ class FakeChain:
         registries: Sequence[str] = (),
     ) -> FakeChain:
         """A fake holding what a real registry (``source``, a
-        :class:`~okeios.chain.registry.Registry`) holds for ``logs`` (publisher, log id): its
-        chain id, head, and every anchor with its block number and time; ``registries`` names
+        :class:`~okeios._internal.chain.registry.Registry`) holds for ``logs`` (publisher, log id):
+        its chain id, head, and every anchor with its block number and time; ``registries`` names
         other addresses that hold a (here empty) registry."""
         fake = cls(int(source.chain_id))
         head = int(source.block_number())

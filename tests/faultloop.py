@@ -1,6 +1,6 @@
 """Kill -9 at every step of the multi-step verbs, on SQLite and PostgreSQL.
 
-For each scenario (a verb on a prepared home) and each fault step (``okeios.faults``:
+For each scenario (a verb on a prepared home) and each fault step (``okeios._internal.faults``:
 ``commit@N``, ``committed@N``, and the verbs' own steps), a fresh home is prepared, the verb
 runs in a child process with ``OKEIOS_FAULT=STEP@N:kill``, and then:
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from okeios.cli.main import main
+from okeios._internal.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -96,7 +96,7 @@ class Ctx:
         return str(json.loads((self.home / "trust.json").read_text())["publishers"][0])
 
     def store(self) -> Any:
-        from okeios.publish.store import Store
+        from okeios._internal.publish.store import Store
 
         return Store.open(self.home)
 
@@ -200,7 +200,7 @@ def setup_revoke(ctx: Ctx) -> None:
 
 def finished_revoke(ctx: Ctx) -> str | None:
     with ctx.store() as store:
-        from okeios.protocol.signing import checksum_address
+        from okeios._internal.protocol.signing import checksum_address
 
         record_id = store.record_id_of(ctx.facts["rid"])
         active = store.grants.active(record_id, checksum_address(ctx.facts["address"]))
@@ -215,7 +215,7 @@ def setup_erase(ctx: Ctx) -> None:
 
 
 def finished_erase(ctx: Ctx) -> str | None:
-    from okeios.publish.erasure import pending_erasures
+    from okeios._internal.publish.erasure import pending_erasures
 
     with ctx.store() as store:
         record_id = store.record_id_of(ctx.facts["rid"])
@@ -244,7 +244,7 @@ def setup_witness(ctx: Ctx) -> None:
     setup_tiles(ctx)
     _, out = ctx.cli("log", "--tiles", str(ctx.facts["tiles"]), "--json")
     vkey = json.loads(out[out.index("{") :])["vkey"]
-    from okeios.protocol.note import parse_note
+    from okeios._internal.protocol.note import parse_note
 
     note = (ctx.facts["tiles"] / "checkpoint").read_bytes()
     origin = parse_note(note).text.splitlines()[0]

@@ -8,10 +8,10 @@ import sys
 from hashlib import sha256
 from typing import Any
 
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.publisher import Publisher
-from okeios.verify.audit import AnchorSource, AuditReport, audit_log
-from okeios.verify.policy import TrustPolicy
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.publisher import Publisher
+from okeios._internal.verify.audit import AnchorSource, AuditReport, audit_log
+from okeios._internal.verify.policy import TrustPolicy
 
 PUBLISHER_KEY = sha256(b"okeios test publisher").digest()
 AUTHOR_KEY = sha256(b"okeios test author").digest()

@@ -13,10 +13,10 @@ from types import ModuleType
 
 import pytest
 
-from okeios.protocol.fhir import fhir_resources
-from okeios.publish.store import Store
-from okeios.verify.bulk import verify_many
-from okeios.verify.policy import TrustPolicy
+from okeios._internal.protocol.fhir import fhir_resources
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.bulk import verify_many
+from okeios._internal.verify.policy import TrustPolicy
 from tests.conftest import shared_dir
 
 ROOT = Path(__file__).resolve().parents[1]

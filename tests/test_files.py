@@ -1,4 +1,4 @@
-"""The one writer of output and secret files (okeios.files.write_atomic): a device or FIFO
+"""The one writer of output and secret files (okeios._internal.files.write_atomic): a device or FIFO
 named as the output is written through, never replaced by a regular file."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.main import main
-from okeios.files import FileWriteError, write_atomic
+from okeios._internal.cli.main import main
+from okeios._internal.files import FileWriteError, write_atomic
 
 
 def _fifo_reader(path: Path) -> tuple[threading.Thread, list[bytes]]:

@@ -22,15 +22,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from okeios.config import TrustConfig
-from okeios.crypto.keyfile import protect_secret_with_key, unprotect_secret_with_key
-from okeios.crypto.recipient_file import dump_recipient_key, load_recipient_key
-from okeios.crypto.recipients import RecipientBinding, RecipientPrivateKey, bind_recipient_key
-from okeios.crypto.share import Share
+from okeios._internal.config import TrustConfig
+from okeios._internal.crypto.keyfile import protect_secret_with_key, unprotect_secret_with_key
+from okeios._internal.crypto.recipient_file import dump_recipient_key, load_recipient_key
+from okeios._internal.crypto.recipients import (
+    RecipientBinding,
+    RecipientPrivateKey,
+    bind_recipient_key,
+)
+from okeios._internal.crypto.share import Share
+from okeios._internal.protocol.bundle import MAGIC, MAX_ELEMENTS, Bundle
+from okeios._internal.protocol.logfile import read_log
+from okeios._internal.protocol.signing import LocalSigner
 from okeios.errors import OkeiosError
-from okeios.protocol.bundle import MAGIC, MAX_ELEMENTS, Bundle
-from okeios.protocol.logfile import read_log
-from okeios.protocol.signing import LocalSigner
 from tests.helpers import SMALL_RECORD, make_publisher
 
 FUZZ = settings(
@@ -68,7 +72,7 @@ def _seeds() -> dict[str, bytes]:
 
 def _store_seeds(binding: RecipientBinding) -> tuple[bytes, bytes]:
     """A share and a published log file, from a real store."""
-    from okeios.publish.store import Store
+    from okeios._internal.publish.store import Store
 
     with tempfile.TemporaryDirectory() as home, Store.init(home, passphrase="") as store:
         (logged,) = store.add([SMALL_RECORD])
@@ -322,8 +326,8 @@ def test_deep_nesting_is_refused_before_parsing_even_with_web3_loaded() -> None:
     overflow the C stack on a few hundred thousand brackets instead of raising."""
     import web3  # noqa: F401  (its import raises the recursion limit)
 
-    from okeios.protocol.canonical import parse_json
-    from okeios.protocol.jsonlimits import nesting_exceeds
+    from okeios._internal.protocol.canonical import parse_json
+    from okeios._internal.protocol.jsonlimits import nesting_exceeds
 
     bomb = b'{"mediaType": "application/vnd.okeios.bundle+json", "x": ' + b"[" * 500_000
     for decode in (

@@ -25,16 +25,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from okeios._internal.protocol.merkle import MerkleLog
+from okeios._internal.protocol.note import CosignatureSigner, Ed25519NoteSigner, NoteCheckpoint
+from okeios._internal.protocol.sdjwt import verify_sd_jwt
+from okeios._internal.publish.sdjwt import export_sd_jwt
+from okeios._internal.publish.tiles import publish_tiles
+from okeios._internal.verify.keyhistory import load_authority
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.tiles import TileFetcher, audit_tiles
+from okeios._internal.verify.witness import MAX_REQUEST, Witness, add_checkpoint_request
 from okeios.errors import OkeiosError
-from okeios.protocol.merkle import MerkleLog
-from okeios.protocol.note import CosignatureSigner, Ed25519NoteSigner, NoteCheckpoint
-from okeios.protocol.sdjwt import verify_sd_jwt
-from okeios.publish.sdjwt import export_sd_jwt
-from okeios.publish.tiles import publish_tiles
-from okeios.verify.keyhistory import load_authority
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.tiles import TileFetcher, audit_tiles
-from okeios.verify.witness import MAX_REQUEST, Witness, add_checkpoint_request
 from tests.helpers import SMALL_RECORD, make_publisher
 from tests.test_fuzz_decoders import EDITS, _mutate
 
@@ -109,8 +109,8 @@ def _sd_jwt(data: bytes) -> Any:
 
 
 def _key_history_seed() -> tuple[bytes, str]:
-    from okeios.protocol.signing import LocalSigner
-    from okeios.publish.store import Store
+    from okeios._internal.protocol.signing import LocalSigner
+    from okeios._internal.publish.store import Store
 
     with tempfile.TemporaryDirectory() as home, Store.init(home, passphrase="") as store:
         store.keys.authorise(LocalSigner.generate().address, "physician")

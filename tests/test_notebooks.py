@@ -137,12 +137,12 @@ def test_the_auditor_notebook_on_a_published_log(tmp_path: Path) -> None:
     _require_tools()
     import nbformat
 
-    from okeios.chain.connect import open_chain
-    from okeios.chain.registry import Registry
-    from okeios.cli.demo import synthetic_records
-    from okeios.protocol.signing import LocalSigner
-    from okeios.publish.anchoring import anchor
-    from okeios.publish.store import Store
+    from okeios._internal.chain.connect import open_chain
+    from okeios._internal.chain.registry import Registry
+    from okeios._internal.cli.demo import synthetic_records
+    from okeios._internal.protocol.signing import LocalSigner
+    from okeios._internal.publish.anchoring import anchor
+    from okeios._internal.publish.store import Store
 
     published = tmp_path / "published"
     with Store.init(published / "clinic", log_name="clinic") as store:

@@ -55,7 +55,7 @@ def test_examples_notebooks_and_readme_import_only_the_public_api() -> None:
 
 @pytest.mark.parametrize(
     "source",
-    ["from okeios.publish.store import Store", "import okeios.chain.connect"],
+    ["from okeios._internal.publish.store import Store", "import okeios._internal.chain.connect"],
 )
 def test_the_check_sees_a_private_import(source: str) -> None:
     assert set(_okeios_imports(source)) - PUBLIC
@@ -68,3 +68,26 @@ def test_every_public_name_resolves() -> None:
     missing = [n for n in okeios.__all__ if getattr(okeios, n, None) is None]
     missing += [n for n in okeios.service.__all__ if getattr(okeios.service, n, None) is None]
     assert missing == []
+
+
+def test_the_package_top_level_is_the_public_api_and_one_fence() -> None:
+    """Beside the three public modules there is only ``okeios/_internal/`` (and data): a new
+    module at the top would be public by accident."""
+    top = REPO / "okeios"
+    modules = {
+        p.stem if p.suffix == ".py" else p.name
+        for p in top.iterdir()
+        if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
+    assert modules == {"__init__", "__main__", "errors", "service", "_internal"}
+
+
+def test_the_api_page_names_every_public_name() -> None:
+    """``docs/api.md`` lists every name ``okeios`` exports and every public verb of ``Okeios``."""
+    import okeios
+    from okeios.service import Okeios
+
+    page = (REPO / "docs" / "api.md").read_text()
+    names = [n for n in okeios.__all__ if n != "__version__"]
+    names += [n for n in vars(Okeios) if not n.startswith("_")]
+    assert [n for n in names if f"`{n}`" not in page] == []

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from okeios.config import TrustConfig
+from okeios._internal.config import TrustConfig
+from okeios._internal.publish.store import Store
 from okeios.errors import ChainError, InputError
-from okeios.publish.store import Store
 from okeios.service import Okeios
 from tests.nodes import Node
 

@@ -59,8 +59,8 @@ def test_results_print_hex_not_raw_bytes(ok: Okeios) -> None:
 
 
 def test_every_store_verb_is_on_the_service(ok: Okeios, tmp_path: Path) -> None:
-    from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
-    from okeios.protocol.signing import LocalSigner
+    from okeios._internal.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
+    from okeios._internal.protocol.signing import LocalSigner
 
     (put,) = ok.add(
         [{"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "x"}}]
@@ -93,7 +93,7 @@ def test_every_store_verb_is_on_the_service(ok: Okeios, tmp_path: Path) -> None:
 
 
 def test_verify_against_a_chain_opens_it_once(ok: Okeios, monkeypatch: pytest.MonkeyPatch) -> None:
-    import okeios.chain.connect as connect
+    import okeios._internal.chain.connect as connect
 
     ok.add([{"resourceType": "Patient", "id": f"p{i}"} for i in range(5)])
     ok.anchor()

@@ -1,5 +1,6 @@
 """One home per concept: every public exception is defined in ``okeios/errors.py``, and no
-module spells a list of event kinds by hand (they come from ``okeios/protocol/kinds.py``)."""
+module spells a list of event kinds by hand (they come from
+``okeios/_internal/protocol/kinds.py``)."""
 
 from __future__ import annotations
 

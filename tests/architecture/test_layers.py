@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "okeios"
 # rank of each top-level part; a module may import only parts of a strictly lower rank, or
 # its own part. publish and verify share a rank, so neither can import the other.
 RANK = {
+    "_internal": 0,
     "errors": 0,
     "faults": 0,
     "files": 1,
@@ -43,8 +44,14 @@ FORBIDDEN = {
 
 
 def _part(module: str) -> str:
+    """The layer of a module: ``okeios.X`` for the public modules, ``okeios._internal.X``
+    for the private ones (the package ``okeios._internal`` itself is empty, rank 0)."""
     parts = module.split(".")
     assert parts[0] == "okeios"
+    if len(parts) > 1 and parts[1] == "_internal":
+        parts = parts[1:]
+    if parts[0] == "_internal":
+        return parts[1] if len(parts) > 1 else "_internal"
     return parts[1] if len(parts) > 1 else "__init__"
 
 
@@ -79,7 +86,7 @@ def _imports(name: str, path: Path) -> list[str]:
             else:
                 mod = node.module or ""
             found.append(mod)
-            for alias in node.names:  # from okeios.verify import bulk
+            for alias in node.names:  # from okeios._internal.verify import bulk
                 found.append(f"{mod}.{alias.name}")
         for child in ast.iter_child_nodes(node):
             visit(child)
@@ -112,15 +119,21 @@ def test_no_import_runs_up_a_layer(name: str, path: Path) -> None:
 
 def test_the_rules_catch_an_upward_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("from okeios.publish.store import Store\nimport web3\n")
-    found = _imports("okeios.verify.bad", bad)
-    assert "okeios.publish.store" in found
+    bad.write_text("from okeios._internal.publish.store import Store\nimport web3\n")
+    found = _imports("okeios._internal.verify.bad", bad)
+    assert "okeios._internal.publish.store" in found
     assert "web3" in found
-    assert RANK[_part("okeios.publish.store")] >= RANK["verify"]
+    assert RANK[_part("okeios._internal.publish.store")] >= RANK["verify"]
 
 
 @pytest.mark.parametrize(
-    "module", ["okeios", "okeios.protocol.bundle", "okeios.verify", "okeios.verify.lineage"]
+    "module",
+    [
+        "okeios",
+        "okeios._internal.protocol.bundle",
+        "okeios._internal.verify",
+        "okeios._internal.verify.lineage",
+    ],
 )
 def test_the_read_side_loads_no_chain_library(module: str) -> None:
     code = (
@@ -135,7 +148,8 @@ def test_the_read_side_loads_no_chain_library(module: str) -> None:
     assert out == "", f"importing {module} loads {out}"
 
 
-# --- one hex codec (okeios/protocol/hexcodec.py) -------------------------------------------------
+# --- one hex codec (okeios/_internal/protocol/hexcodec.py)
+# -------------------------------------------------
 
 
 def _fromhex_calls(tree: ast.AST) -> list[int]:
@@ -168,8 +182,8 @@ def test_the_hex_rule_catches_a_lenient_parser() -> None:
 
 
 def test_the_one_hex_codec_reads_only_the_canonical_form() -> None:
+    from okeios._internal.protocol.hexcodec import from_hex
     from okeios.errors import InputError
-    from okeios.protocol.hexcodec import from_hex
 
     assert from_hex("0x" + "ab" * 32, size=32) == b"\xab" * 32
     for bad in (

@@ -11,18 +11,18 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from okeios.chain.canonical import (
+from okeios._internal.chain.canonical import (
     PROXY_DEPLOYMENT_TX,
     PROXY_SIGNER,
     create2_address,
     deploy_canonical,
     registry_init_code,
 )
-from okeios.chain.embedded import EmbeddedChain
+from okeios._internal.chain.embedded import EmbeddedChain
+from okeios._internal.protocol.anchors import CANONICAL_REGISTRY, DEPLOYMENT_PROXY, REGISTRY_VERSION
+from okeios._internal.protocol.keccak import keccak256
+from okeios._internal.protocol.signing import LocalSigner
 from okeios.errors import RegistryMissingError, RegistryVersionError
-from okeios.protocol.anchors import CANONICAL_REGISTRY, DEPLOYMENT_PROXY, REGISTRY_VERSION
-from okeios.protocol.keccak import keccak256
-from okeios.protocol.signing import LocalSigner
 from tests.nodes import Node
 
 
@@ -63,7 +63,7 @@ def test_the_registry_lands_at_the_canonical_address_on_every_chain(chain: Any) 
     assert (again.address, deployed) == (CANONICAL_REGISTRY, False)
     # A version 2 registry (no VERSION()) or another contract is refused, never misread; no
     # contract at all is a missing registry.
-    from okeios.chain.registry import Registry
+    from okeios._internal.chain.registry import Registry
 
     with pytest.raises(RegistryVersionError, match="version 2"):
         Registry(w3, DEPLOYMENT_PROXY).require_version()

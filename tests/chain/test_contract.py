@@ -5,8 +5,8 @@ Anvil and a real Ganache node, each started on a free loopback port for this mod
 afterwards, when ``scripts/install-tools`` has installed them; without them those runs are
 skipped, and under ``CI=true`` they fail instead.
 
-Proofs come from :mod:`okeios.protocol.merkle`; proofs for logs far too large to build (up to
-``2**64 - 1`` entries) come from a log whose leaves all have the same hash, where every
+Proofs come from :mod:`okeios._internal.protocol.merkle`; proofs for logs far too large to build
+(up to ``2**64 - 1`` entries) come from a log whose leaves all have the same hash, where every
 subtree's hash depends only on its width.
 """
 
@@ -31,8 +31,8 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.chain.artifacts import load_anchor_registry
-from okeios.protocol.merkle import (
+from okeios._internal.chain.artifacts import load_anchor_registry
+from okeios._internal.protocol.merkle import (
     MerkleLog,
     consistency_proof_length,
     inclusion_proof_length,

@@ -21,7 +21,7 @@ from eth_utils import keccak
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.chain.artifacts import load_anchor_registry
+from okeios._internal.chain.artifacts import load_anchor_registry
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "contracts" / "AnchorRegistry.sol"

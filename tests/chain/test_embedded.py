@@ -25,10 +25,10 @@ from eth_account import Account
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from okeios.chain import embedded
-from okeios.chain.embedded import CHAIN_ID, JOURNAL_FILE, STATE_FILE, EmbeddedChain
+from okeios._internal.chain import embedded
+from okeios._internal.chain.embedded import CHAIN_ID, JOURNAL_FILE, STATE_FILE, EmbeddedChain
+from okeios._internal.protocol.events import derive_log_id
 from okeios.errors import ChainError, InputError
-from okeios.protocol.events import derive_log_id
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ PRELUDE = textwrap.dedent(
     import json, os, sys
     from pathlib import Path
     from eth_account import Account
-    from okeios.chain.embedded import EmbeddedChain
+    from okeios._internal.chain.embedded import EmbeddedChain
 
     STORE_INIT = %r
     USER_KEY = %r
@@ -350,7 +350,7 @@ def test_one_block_per_transaction_with_wall_clock_timestamps(chain_dir: Path) -
 
 
 def test_the_anchor_registry_artifact_runs_and_persists(chain_dir: Path) -> None:
-    artifacts = pytest.importorskip("okeios.chain.artifacts")
+    artifacts = pytest.importorskip("okeios._internal.chain.artifacts")
     artifact = artifacts.load_anchor_registry()
     log_id = derive_log_id(USER)
     root = b"\x02" * 32
@@ -520,7 +520,7 @@ def test_a_save_cut_short_by_a_crash_is_dropped(
     # What an interrupted append leaves: a record header promising more than was written.
     with path.open("ab") as f:
         f.write((5000).to_bytes(4, "big") + b"\x00" * 16 + b"partial")
-    with caplog.at_level(logging.WARNING, logger="okeios.chain.embedded"):
+    with caplog.at_level(logging.WARNING, logger="okeios._internal.chain.embedded"):
         chain = EmbeddedChain.open(saved_chain)
     assert "incomplete last record" in caplog.text
     assert path.stat().st_size == complete  # cut back to the last whole record

@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from okeios.chain.embedded import CHAIN_ID, EmbeddedChain
-from okeios.chain.registry import Registry, RegistryView
+from okeios._internal.chain.embedded import CHAIN_ID, EmbeddedChain
+from okeios._internal.chain.registry import Registry, RegistryView
+from okeios._internal.protocol.anchors import AnchorEntry
+from okeios._internal.protocol.bundle import AnchorRef, Extension
+from okeios._internal.protocol.events import derive_log_id
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.publisher import Publisher
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.policy import TrustPolicy
 from okeios.errors import ChainError, RegistryMissingError
-from okeios.protocol.anchors import AnchorEntry
-from okeios.protocol.bundle import AnchorRef, Extension
-from okeios.protocol.events import derive_log_id
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.publisher import Publisher
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.policy import TrustPolicy
 from tests.fakechain import FakeChain, FakeRegistry
 from tests.helpers import CountingRng
 

@@ -9,14 +9,14 @@ from typing import Any
 import coincurve
 import pytest
 
-from okeios.chain.signer import JsonRpcSigner
+from okeios._internal.chain.signer import JsonRpcSigner
+from okeios._internal.protocol.events import Checkpoint
+from okeios._internal.protocol.signing import DigestSigner, LocalSigner, recover_address
+from okeios._internal.publish.publisher import Publisher
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.identity import Authority
+from okeios._internal.verify.policy import TrustPolicy
 from okeios.errors import SignatureError
-from okeios.protocol.events import Checkpoint
-from okeios.protocol.signing import DigestSigner, LocalSigner, recover_address
-from okeios.publish.publisher import Publisher
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.identity import Authority
-from okeios.verify.policy import TrustPolicy
 from tests.helpers import CountingRng
 from tests.nodes import Node
 

@@ -9,8 +9,8 @@ import time
 import pytest
 from web3 import Web3
 
-from okeios.chain.connect import open_chain
-from okeios.chain.registry import RegistryView
+from okeios._internal.chain.connect import open_chain
+from okeios._internal.chain.registry import RegistryView
 from okeios.errors import ChainError
 
 

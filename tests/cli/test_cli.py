@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.main import main
+from okeios._internal.cli.main import main
 from tests.helpers import SMALL_RECORD, make_publisher
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from okeios.cli import options
-from okeios.cli.main import main
-from okeios.cli.records import _AddReport
+from okeios._internal.cli import options
+from okeios._internal.cli.main import main
+from okeios._internal.cli.records import _AddReport
+from okeios._internal.protocol.fhir import stream_resources
+from okeios._internal.publish.store import Store
 from okeios.errors import InputError
-from okeios.protocol.fhir import stream_resources
-from okeios.publish.store import Store
 from tests.helpers import run_cli
 
 okeios = run_cli
@@ -119,7 +119,7 @@ def test_the_file_is_read_as_it_is_added_in_chunks(
         calls.append((len(records), opened[0].tell()))
         return real_put(self, records, **kw)
 
-    monkeypatch.setattr("okeios.protocol.fhir.stream_resources", spy_stream)
+    monkeypatch.setattr("okeios._internal.protocol.fhir.stream_resources", spy_stream)
     monkeypatch.setattr(Store, "put", spy_put)
     monkeypatch.setattr(_AddReport, "PROGRESS_EVERY", 0.0)  # a progress line per resource
     assert main(["add", str(bulk), "--chunk", "100", "--progress"]) == 0

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from okeios.chain.registry import Registry
-from okeios.cli.demo import synthetic_records
-from okeios.protocol.signing import LocalSigner
+from okeios._internal.chain.registry import Registry
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.signing import LocalSigner
 from tests.conftest import shared_dir
 from tests.helpers import CountingRng, run_cli
 from tests.nodes import Node

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from okeios.cli.demo import synthetic_records
+from okeios._internal.cli.demo import synthetic_records
 from okeios.errors import ChainError
 from okeios.service import Okeios
 from tests.helpers import run_cli

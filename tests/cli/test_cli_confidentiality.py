@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from okeios.cli.demo import synthetic_records
+from okeios._internal.cli.demo import synthetic_records
 from tests.helpers import run_cli
 
 okeios = run_cli

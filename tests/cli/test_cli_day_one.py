@@ -1,5 +1,5 @@
 """What a first day with the ``okeios`` command line hit (issue 25): each test is one finding,
-run in-process through :func:`okeios.cli.main.main` as a shell user would type it."""
+run in-process through :func:`okeios._internal.cli.main.main` as a shell user would type it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from okeios.cli.main import _parser, main
-from okeios.protocol.anchors import CANONICAL_REGISTRY
+from okeios._internal.cli.main import _parser, main
+from okeios._internal.protocol.anchors import CANONICAL_REGISTRY
 from tests.conftest import shared_dir
 
 BMI = "Observation-bmi.json"  # a real FHIR example whose value is a decimal (16.2)
@@ -359,7 +359,7 @@ def test_texts_say_what_happened(run: Run, bmi: Path, tmp_path: Path) -> None:
 def test_addresses_in_messages_are_checksummed() -> None:
     import re
 
-    from okeios.verify import bundle as verify_module
+    from okeios._internal.verify import bundle as verify_module
 
     source = Path(verify_module.__file__).read_text()
     # An address is never written as raw lowercase hex beside checksummed ones.
@@ -372,7 +372,7 @@ def test_addresses_in_messages_are_checksummed() -> None:
 def test_okeios_toml_and_okeios_chain_set_the_chain_defaults(
     run: Run, bmi: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from okeios.config import Settings
+    from okeios._internal.config import Settings
     from okeios.errors import InputError
 
     assert Settings.load(run.home) == Settings()
@@ -426,17 +426,17 @@ def test_verbose_logging_names_each_logger_and_keeps_libraries_quiet(
 ) -> None:
     import logging
 
-    from okeios.cli.options import setup_logging
+    from okeios._internal.cli.options import setup_logging
 
     try:
         setup_logging(argparse.Namespace(verbose=2, quiet=False))
         logging.getLogger("web3.providers.HTTPProvider").debug("a 13 KB bytecode dump")
         logging.getLogger("urllib3.connectionpool").debug("Starting new HTTP connection")
-        logging.getLogger("okeios.publish.anchoring").debug("size 3: final")
+        logging.getLogger("okeios._internal.publish.anchoring").debug("size 3: final")
         err = capsys.readouterr().err
         assert "bytecode" not in err
         assert "Starting new HTTP" not in err
-        assert "okeios.publish.anchoring: DEBUG: size 3: final" in err
+        assert "okeios._internal.publish.anchoring: DEBUG: size 3: final" in err
         setup_logging(argparse.Namespace(verbose=3, quiet=False))
         logging.getLogger("web3.providers.HTTPProvider").debug("a 13 KB bytecode dump")
         err = capsys.readouterr().err
@@ -460,7 +460,7 @@ def test_anchoring_logs_on_an_okeios_logger_a_service_can_route(
         ok.add([{"resourceType": "Patient", "id": "p"}])
         ok.anchor()
     names = {r.name for r in caplog.records if r.name.startswith("okeios.")}
-    assert "okeios.publish.anchoring" in names
+    assert "okeios._internal.publish.anchoring" in names
     assert any("final" in r.getMessage() for r in caplog.records)
 
 
@@ -479,7 +479,7 @@ def test_chain_errors_are_short_and_say_their_kind_once(run: Run, bmi: Path) -> 
     assert "connection refused" in out
     assert "HTTPConnectionPool" not in out
     assert "Max retries" not in out
-    from okeios.cli.main import _report_error
+    from okeios._internal.cli.main import _report_error
     from okeios.errors import ChainError
 
     run.capsys.readouterr()

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.demo import synthetic_records
-from okeios.descriptor import MAX_DESCRIPTOR, parse_descriptor
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.descriptor import MAX_DESCRIPTOR, parse_descriptor
+from okeios._internal.protocol.anchors import CANONICAL_REGISTRY
 from okeios.errors import InputError
-from okeios.protocol.anchors import CANONICAL_REGISTRY
 from tests.helpers import run_cli
 
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.main import main
-from okeios.config import TrustConfig
+from okeios._internal.cli.main import main
+from okeios._internal.config import TrustConfig
+from okeios._internal.files import private_dir, write_atomic
+from okeios._internal.protocol.bundle import Bundle
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Status
 from okeios.errors import PolicyError
-from okeios.files import private_dir, write_atomic
-from okeios.protocol.bundle import Bundle
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Status
 from tests.helpers import SMALL_RECORD, make_publisher
 
 LAB = json.dumps(
@@ -259,7 +259,7 @@ def test_audit_follows_the_same_rule(
     )
     assert "UNDECIDED (required but not checked: anchoring)" in out
     # the library says the same
-    from okeios.verify.audit import audit_log
+    from okeios._internal.verify.audit import audit_log
 
     lines = log.read_text().splitlines()
     report = audit_log(lines, publisher=publisher, chain=None)
@@ -667,7 +667,7 @@ def test_progress_on_request(
 
 
 def test_safe_escapes_every_control_and_direction_character() -> None:
-    from okeios.cli.options import safe
+    from okeios._internal.cli.options import safe
 
     assert safe("ok é ✓") == "ok é ✓"
     assert safe("\x1b[31m\r\n\t\x7f\x9b") == "\\x1b[31m\\x0d\\x0a\\x09\\x7f\\x9b"
@@ -679,7 +679,7 @@ def test_offline_verify_stays_light(tmp_path: Path) -> None:
     b = _bundle_file(tmp_path)
     code = (
         "import sys\n"
-        "from okeios.cli.main import main\n"
+        "from okeios._internal.cli.main import main\n"
         f"assert main(['verify', {str(b)!r}, '--any-author', '--any-publisher']) == 0\n"
         "heavy = sorted(m for m in ('web3', 'eth_tester', 'rich', 'shtab') if m in sys.modules)\n"
         "assert not heavy, heavy\n"

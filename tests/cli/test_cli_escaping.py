@@ -1,6 +1,6 @@
 """One escaping rule for everything printed that came from outside: every verb that prints a
 value, a purpose, a name or a reason it did not make itself passes it through
-``okeios.cli.options.safe``. Each verb here is fed control characters, escape sequences,
+``okeios._internal.cli.options.safe``. Each verb here is fed control characters, escape sequences,
 bidirectional overrides and a newline that would forge a line of its own."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.main import main
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.store import Store
+from okeios._internal.cli.main import main
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.store import Store
 from tests.helpers import CountingRng
 
 FORGED = "  field /valueQuantity/value = 4.9"

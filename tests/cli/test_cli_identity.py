@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from okeios.cli.demo import synthetic_records
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.store import Store
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.store import Store
 from tests.helpers import CountingRng, run_cli
 from tests.nodes import Node
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from okeios.protocol.note import parse_note
+from okeios._internal.protocol.note import parse_note
 from tests.helpers import SMALL_RECORD, run_cli
 
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from okeios.cli.demo import synthetic_records
+from okeios._internal.cli.demo import synthetic_records
 from tests.helpers import run_cli
 
 

@@ -6,8 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from okeios.cli.demo import synthetic_records
-from okeios.protocol.anchors import CANONICAL_REGISTRY
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.anchors import CANONICAL_REGISTRY
 from tests.helpers import run_cli
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.demo import synthetic_records
-from okeios.cli.identity import AUTHOR_PASSPHRASE_ENV
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.cli.identity import AUTHOR_PASSPHRASE_ENV
 from tests.helpers import run_cli
 
 okeios = run_cli

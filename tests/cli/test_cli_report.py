@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.demo import synthetic_records
-from okeios.report import find_chromium
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.report import find_chromium
 from tests.helpers import run_cli as okeios
 
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="needs Chromium for PDF")

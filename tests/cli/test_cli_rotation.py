@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.demo import synthetic_records
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.keys import FAULT_ENV, ROTATION_STEPS
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.keys import FAULT_ENV, ROTATION_STEPS
 from tests.helpers import CountingRng, run_cli
 from tests.nodes import Node
 

@@ -7,6 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from okeios._internal.protocol.anchors import AnchorEntry
+from okeios._internal.protocol.bundle import Bundle
+from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.signing import checksum_address
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.identity import Authority
+from okeios._internal.verify.keyhistory import load_authority
+from okeios._internal.verify.lineage import verify_lineage
+from okeios._internal.verify.policy import ANYONE, TrustPolicy
+from okeios._internal.verify.report import Report, Status
 from okeios.errors import (
     BadMagicError,
     BundleError,
@@ -20,16 +30,6 @@ from okeios.errors import (
     UnknownFieldError,
     UnsupportedVersionError,
 )
-from okeios.protocol.anchors import AnchorEntry
-from okeios.protocol.bundle import Bundle
-from okeios.protocol.hexcodec import from_hex
-from okeios.protocol.signing import checksum_address
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.identity import Authority
-from okeios.verify.keyhistory import load_authority
-from okeios.verify.lineage import verify_lineage
-from okeios.verify.policy import ANYONE, TrustPolicy
-from okeios.verify.report import Report, Status
 
 #: The decoding error classes of docs/spec/bundle.md, most specific first.
 ERROR_NAMES: tuple[tuple[type[BundleError], str], ...] = (
@@ -51,7 +51,8 @@ def error_name(exc: BundleError) -> str:
 
 
 class RecordedChain:
-    """A :class:`~okeios.protocol.anchors.ChainView` answering from a vector's recorded chain
+    """A :class:`~okeios._internal.protocol.anchors.ChainView` answering from a vector's recorded
+    chain
     facts: ``{"chainId", "head", "registries": {address: [anchor, ...]}}`` or
     ``{"unavailable": "why"}``."""
 
@@ -188,10 +189,10 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
 def run_share(case: dict[str, Any]) -> dict[str, Any]:
     """A share case: open ``share`` (JSON text) with ``recipientKey`` (hex of the encoded
     private key) under ``policy``; the record's canonical text and the report, or the error."""
-    from okeios.crypto.recipients import RecipientPrivateKey
-    from okeios.crypto.share import Share
+    from okeios._internal.crypto.recipients import RecipientPrivateKey
+    from okeios._internal.crypto.share import Share
+    from okeios._internal.verify.share import open_share
     from okeios.errors import DecryptionError, RecipientError
-    from okeios.verify.share import open_share
 
     policy = make_policy(case["policy"])
     chain = RecordedChain(case["chain"]) if "chain" in case else None
@@ -243,13 +244,13 @@ def run_key_history(case: dict[str, Any]) -> dict[str, Any]:
 
 def run_proof(case: dict[str, Any]) -> str:
     """A log case: an inclusion or consistency proof, ``pass`` or the reason it fails."""
-    from okeios.errors import ProofError
-    from okeios.protocol.merkle import (
+    from okeios._internal.protocol.merkle import (
         ProofMismatchError,
         leaf_hash,
         verify_consistency,
         verify_inclusion,
     )
+    from okeios.errors import ProofError
 
     path = [from_hex(p) for p in case["proof"]]
     try:
@@ -284,8 +285,8 @@ def run_tiles(case: dict[str, Any]) -> dict[str, Any]:
     import tempfile
     from pathlib import Path
 
+    from okeios._internal.verify.tiles import TileFetcher, audit_tiles
     from okeios.errors import TileError
-    from okeios.verify.tiles import TileFetcher, audit_tiles
 
     with tempfile.TemporaryDirectory() as tmp:
         for rel, content in case["files"].items():

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from okeios.verify.report import Reason
+from okeios._internal.verify.report import Reason
 from tests.conformance.runner import run_case, run_key_history, run_proof, run_share, run_tiles
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def test_regenerating_gives_the_same_files() -> None:
 def test_a_share_is_utf8_only() -> None:
     """docs/spec/encryption.md rule 7: a share is UTF-8 JSON text; the same share in UTF-16
     (which Python's json would guess from the bytes) is refused."""
-    from okeios.crypto.share import Share
+    from okeios._internal.crypto.share import Share
     from okeios.errors import EncodingError
 
     [case] = [c for c in _load("shares.json")["cases"] if c["name"] == "share-opens"]

@@ -15,9 +15,11 @@ SPEC = ROOT / "docs" / "spec"
 PAGES = sorted(SPEC.glob("*.md"))
 #: The package's own modules and subpackages: ``okeios/<one of these>`` is a code path, while
 #: ``okeios/log/v2`` (a domain-separation tag) or ``okeios/log.json`` (a published file) is not.
+#: The private layers under ``okeios/_internal/`` count too, by their own names.
 MODULES = sorted(
     p.stem if p.suffix == ".py" else p.name
-    for p in (ROOT / "okeios").iterdir()
+    for folder in (ROOT / "okeios", ROOT / "okeios" / "_internal")
+    for p in folder.iterdir()
     if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))
     and p.name != "__init__.py"
 )
@@ -32,14 +34,26 @@ def code_paths(text: str) -> list[str]:
 
 
 def test_the_module_list_is_the_package() -> None:
-    assert {"protocol", "verify", "publish", "crypto", "chain", "cli", "errors"} <= set(MODULES)
+    assert {
+        "_internal",
+        "protocol",
+        "verify",
+        "publish",
+        "crypto",
+        "chain",
+        "cli",
+        "errors",
+    } <= set(MODULES)
 
 
 def test_code_paths_are_found() -> None:
-    assert code_paths("see `okeios/protocol/bundle.py`") == ["okeios/protocol/bundle.py"] * 2
-    assert code_paths("okeios/verify and okeios.verify.report") == [
-        "okeios/verify",
-        "okeios.verify.report",
+    assert (
+        code_paths("see `okeios/_internal/protocol/bundle.py`")
+        == ["okeios/_internal/protocol/bundle.py"] * 2
+    )
+    assert code_paths("okeios/_internal/verify and okeios._internal.verify.report") == [
+        "okeios/_internal/verify",
+        "okeios._internal.verify.report",
     ]
     assert code_paths("scripts/make.py") == ["scripts/make.py"]
     assert code_paths('"okeios/log/v2" and okeios/log.json and okeios/checkpoint.json') == []
@@ -80,7 +94,7 @@ def test_the_index_lists_every_page() -> None:
 def test_the_fhir_example_holds() -> None:
     """docs/spec/fhir.md's worked example: the full URL of a Bundle entry is the UUID v5 of
     ``urn:okeios:event:<type>/<id>`` in the RFC 9562 URL namespace."""
-    from okeios.report.fhir import history_bundle
+    from okeios._internal.report.fhir import history_bundle
 
     event = "beaa2d7db9408e86eb19968395b3969a79a7bfc4c99d588b1e1fa4938714f7d9"
     bundle = history_bundle([{"resourceType": "Provenance", "id": event}])
@@ -97,9 +111,9 @@ def test_the_log_example_holds() -> None:
     import hashlib
     import json
 
-    from okeios.protocol.note import NoteCheckpoint, NoteKeyBinding
-    from okeios.protocol.signing import LocalSigner
-    from okeios.publish.tiles import note_signer
+    from okeios._internal.protocol.note import NoteCheckpoint, NoteKeyBinding
+    from okeios._internal.protocol.signing import LocalSigner
+    from okeios._internal.publish.tiles import note_signer
 
     vectors = json.loads((ROOT / "tests" / "vectors" / "okeios-v2.json").read_text())
     key = bytes.fromhex(vectors["publisherKey"])

@@ -25,7 +25,7 @@ from eth_account.messages import encode_typed_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from okeios.crypto.keyfile import (
+from okeios._internal.crypto.keyfile import (
     ARGON2_DEFAULT,
     Argon2Params,
     protect_secret,
@@ -33,7 +33,7 @@ from okeios.crypto.keyfile import (
     unprotect_secret,
     unprotect_secret_with_key,
 )
-from okeios.crypto.payload import (
+from okeios._internal.crypto.payload import (
     PAYLOAD_MAGIC,
     new_data_key,
     open_payload,
@@ -41,7 +41,7 @@ from okeios.crypto.payload import (
     payload_digest,
     seal_payload,
 )
-from okeios.crypto.recipients import (
+from okeios._internal.crypto.recipients import (
     WRAP_MAGIC,
     RecipientBinding,
     RecipientPrivateKey,
@@ -51,8 +51,8 @@ from okeios.crypto.recipients import (
     unwrap_data_key,
     wrap_data_key,
 )
+from okeios._internal.protocol.signing import EthAccountSigner, LocalSigner
 from okeios.errors import CryptoError, DecryptionError, KeyProtectionError, RecipientError
-from okeios.protocol.signing import EthAccountSigner, LocalSigner
 
 KEY_A = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 KEY_B = bytes.fromhex("01" * 32)
@@ -62,7 +62,8 @@ SIGNER_B = LocalSigner.from_key(KEY_B)
 RECORD_ID = bytes(range(0x40, 0x60))
 VERSION = 3
 AAD = payload_aad(RECORD_ID, VERSION)
-INFO = b"okeios/grant/v1\x00" + AAD  # what okeios.crypto.share.grant_info(RECORD_ID, VERSION) gives
+# what okeios._internal.crypto.share.grant_info(RECORD_ID, VERSION) gives
+INFO = b"okeios/grant/v1\x00" + AAD
 DATA_KEY = bytes(range(0x80, 0xA0))
 FAST = Argon2Params(iterations=1, lanes=1, memory_kib=8)  # for speed only, never for real keys
 

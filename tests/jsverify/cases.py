@@ -23,12 +23,12 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
-from okeios.protocol.bundle import Bundle, InclusionProof
-from okeios.protocol.canonical import parse_json
-from okeios.protocol.commitment import DisclosedField, Disclosure, field_digest
-from okeios.protocol.events import Checkpoint, EventKind, SignedCheckpoint, SignedEvent
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.publisher import Publisher
+from okeios._internal.protocol.bundle import Bundle, InclusionProof
+from okeios._internal.protocol.canonical import parse_json
+from okeios._internal.protocol.commitment import DisclosedField, Disclosure, field_digest
+from okeios._internal.protocol.events import Checkpoint, EventKind, SignedCheckpoint, SignedEvent
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.publisher import Publisher
 from tests.helpers import SMALL_RECORD, CountingRng
 
 AUTHOR = LocalSigner.from_key(sha256(b"okeios js agreement author").digest())
@@ -49,7 +49,7 @@ PREFERRED = (
 def run_python_cli(argv: list[str], cwd: Path) -> tuple[int, Any]:
     """``okeios ARGV`` in this process (the same code path as the shell), its exit code and
     parsed JSON output."""
-    from okeios.cli.main import main
+    from okeios._internal.cli.main import main
 
     out = io.StringIO()
     here = Path.cwd()
@@ -174,7 +174,7 @@ def _tampered(w: Writer, tag: str, pub: Publisher, b: Bundle) -> None:
 def _organisation(w: Writer) -> None:
     """An organisation's log: an author authorised, one event of it before and one after its
     revocation, a stranger's event; verified with ``--org`` and the key history, by role."""
-    from okeios.protocol.keyhistory import dump_key_history
+    from okeios._internal.protocol.keyhistory import dump_key_history
 
     clock = [1_750_000_000.0]
     org = Publisher(PUBLISHER, clock=lambda: clock[0], rng=CountingRng(b"org"))
@@ -228,10 +228,10 @@ def summary(entry: dict[str, Any]) -> str:
 
 
 def _mutation_summaries(data: bytes) -> list[str]:
-    from okeios.cli.verify_verbs import report_dict
+    from okeios._internal.cli.verify_verbs import report_dict
+    from okeios._internal.verify.bundle import verify_bundle
+    from okeios._internal.verify.policy import TrustPolicy
     from okeios.errors import OkeiosError
-    from okeios.verify.bundle import verify_bundle
-    from okeios.verify.policy import TrustPolicy
 
     policy = TrustPolicy(
         authors=[AUTHOR.address, PUBLISHER.address], publishers=[PUBLISHER.address]
@@ -334,7 +334,7 @@ def build(out: Path, fhir: Path, *, count: int = 24, mutations: int = 2) -> int:
 
 def _plain(value: Any) -> Any:
     """A parsed document as plain Python values for json.dumps (decimal tokens kept)."""
-    from okeios.protocol.canonical import JSONNumber
+    from okeios._internal.protocol.canonical import JSONNumber
 
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from okeios.protocol.signing import LocalSigner
+from okeios._internal.protocol.signing import LocalSigner
 from tests.helpers import SMALL_RECORD, CountingRng, run_cli
 from tests.nodes import Node
 

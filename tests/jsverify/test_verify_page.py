@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.verify_verbs import verify_page
+from okeios._internal.cli.verify_verbs import verify_page
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]

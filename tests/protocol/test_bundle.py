@@ -10,6 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from okeios._internal.protocol.bundle import MAGIC, Bundle
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.report import Property, Reason
 from okeios.errors import (
     BadMagicError,
     BundleError,
@@ -20,9 +23,6 @@ from okeios.errors import (
     UnknownFieldError,
     UnsupportedVersionError,
 )
-from okeios.protocol.bundle import MAGIC, Bundle
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.report import Property, Reason
 from tests.conftest import shared_dir
 from tests.helpers import SMALL_RECORD, make_publisher, policy_for
 

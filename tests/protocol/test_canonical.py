@@ -1,5 +1,5 @@
-"""Tests of okeios.protocol.canonical: RFC 8785 vectors, the FHIR R4 examples, the independent
-``rfc8785`` package, ECMAScript number forms, hostile input and properties checked with
+"""Tests of okeios._internal.protocol.canonical: RFC 8785 vectors, the FHIR R4 examples, the
+independent ``rfc8785`` package, ECMAScript number forms, hostile input and properties checked with
 hypothesis."""
 
 from __future__ import annotations
@@ -22,16 +22,7 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from okeios.errors import (
-    CanonicalizationError,
-    DuplicateKeyError,
-    InputError,
-    MalformedJSONError,
-    NestingError,
-    NumberError,
-    OkeiosError,
-)
-from okeios.protocol.canonical import (
+from okeios._internal.protocol.canonical import (
     MAX_DEPTH,
     JSONNumber,
     JSONValue,
@@ -42,6 +33,15 @@ from okeios.protocol.canonical import (
     iter_leaves,
     parse_json,
     parse_pointer,
+)
+from okeios.errors import (
+    CanonicalizationError,
+    DuplicateKeyError,
+    InputError,
+    MalformedJSONError,
+    NestingError,
+    NumberError,
+    OkeiosError,
 )
 
 JCS = Profile.JCS

@@ -1,6 +1,6 @@
 """The fast paths of commitments and event ids give the bytes of the plain definitions.
 
-:func:`okeios.protocol.commitment.commit` walks a record once (path bytes built from their
+:func:`okeios._internal.protocol.commitment.commit` walks a record once (path bytes built from their
 parent's, HMAC from its keyed inner and outer states, the record's canonical bytes from the
 same walk); an event's id is hashed from its own bytes. Each is checked here against the
 definition written out plainly (the module docstrings' formulas, the generic EIP-712 encoder),
@@ -18,21 +18,20 @@ from typing import Any
 
 import pytest
 
-from okeios.errors import OkeiosError
-from okeios.protocol.canonical import (
+from okeios._internal.protocol.canonical import (
     JSONNumber,
     canonicalize,
     iter_typed_leaves,
     parse_json,
 )
-from okeios.protocol.commitment import (
+from okeios._internal.protocol.commitment import (
     DisclosedField,
     _checked_path_bytes,
     commit,
     commit_canonical,
     path_bytes,
 )
-from okeios.protocol.events import (
+from okeios._internal.protocol.events import (
     _DOMAIN_SEPARATOR,
     _ENCODER,
     EVENT_TYPE,
@@ -42,7 +41,8 @@ from okeios.protocol.events import (
     EventKind,
     key_record_id,
 )
-from okeios.protocol.fhir import fhir_resources
+from okeios._internal.protocol.fhir import fhir_resources
+from okeios.errors import OkeiosError
 from tests.conftest import shared_dir
 
 SEED = bytes(range(32))

@@ -7,13 +7,13 @@ import dataclasses
 
 import pytest
 
+from okeios._internal.protocol import kinds as k
+from okeios._internal.protocol.chainrules import CHAIN_RULES, advance
+from okeios._internal.protocol.events import ZERO_HASH, EventKind
+from okeios._internal.report.plots import KIND_COLOURS
+from okeios._internal.verify.lineage import check_lineage
+from okeios._internal.verify.report import Reason
 from okeios.errors import EventError, InputError
-from okeios.protocol import kinds as k
-from okeios.protocol.chainrules import CHAIN_RULES, advance
-from okeios.protocol.events import ZERO_HASH, EventKind
-from okeios.report.plots import KIND_COLOURS
-from okeios.verify.lineage import check_lineage
-from okeios.verify.report import Reason
 from tests.helpers import make_publisher
 
 

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from okeios.errors import ProofError
-from okeios.protocol.merkle import (
+from okeios._internal.protocol.merkle import (
     EMPTY_ROOT,
     MerkleLog,
     ProofMismatchError,
@@ -23,6 +22,7 @@ from okeios.protocol.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from okeios.errors import ProofError
 from tests.conftest import shared_dir
 
 README_LEAVES = [

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from okeios._internal.protocol.merkle import MerkleLog, _root_checked, root_from_inclusion_proof
 from okeios.errors import ProofError
-from okeios.protocol.merkle import MerkleLog, _root_checked, root_from_inclusion_proof
 
 LOG = MerkleLog()
 for _ in range(70):

@@ -9,8 +9,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from okeios.errors import NoteError, NoteVerificationError
-from okeios.protocol.note import (
+from okeios._internal.protocol.note import (
     CosignatureSigner,
     Ed25519NoteSigner,
     NoteCheckpoint,
@@ -25,7 +24,8 @@ from okeios.protocol.note import (
     parse_vkey,
     verify_note,
 )
-from okeios.protocol.signing import LocalSigner
+from okeios._internal.protocol.signing import LocalSigner
+from okeios.errors import NoteError, NoteVerificationError
 from tests.helpers import PUBLISHER_KEY, STRANGER_KEY
 
 # c2sp.org/signed-note, "Verifier keys / Example".
@@ -233,7 +233,7 @@ def test_a_log_has_one_origin_bound_with_its_note_key() -> None:
 def test_the_note_key_binding_digest_is_eip712_of_the_documented_type() -> None:
     """The binding's digest, recomputed here from docs/interop.md with keccak only: domain
     {name: "okeios", version: "2"}, type ``NoteKey(bytes32 logId,string origin,string vkey)``."""
-    from okeios.protocol.keccak import keccak256
+    from okeios._internal.protocol.keccak import keccak256
 
     publisher = LocalSigner.from_key(PUBLISHER_KEY)
     log_id = b"\x42" * 32
@@ -246,7 +246,7 @@ def test_the_note_key_binding_digest_is_eip712_of_the_documented_type() -> None:
         type_hash + log_id + keccak256(log_origin(log_id).encode()) + keccak256(vkey.encode())
     )
     digest = keccak256(b"\x19\x01" + domain + struct)
-    from okeios.protocol.signing import recover_address
+    from okeios._internal.protocol.signing import recover_address
 
     assert recover_address(digest, binding.signature) == publisher.address
 

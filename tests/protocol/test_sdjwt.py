@@ -11,12 +11,12 @@ import pytest
 from jwcrypto.jwk import JWK
 from sd_jwt.verifier import SDJWTVerifier
 
+from okeios._internal.protocol.canonical import parse_json
+from okeios._internal.protocol.commitment import field_digest
+from okeios._internal.protocol.sdjwt import verify_sd_jwt
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.sdjwt import export_sd_jwt
 from okeios.errors import CommitmentError, SdJwtError
-from okeios.protocol.canonical import parse_json
-from okeios.protocol.commitment import field_digest
-from okeios.protocol.sdjwt import verify_sd_jwt
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.sdjwt import export_sd_jwt
 from tests.helpers import STRANGER_KEY, make_publisher
 
 RECORD = {
@@ -205,7 +205,7 @@ def test_key_substitution_and_algorithm_confusion_are_refused() -> None:
 
 
 def test_the_token_is_tied_to_exactly_one_event() -> None:
-    from okeios.protocol.sdjwt import check_tie
+    from okeios._internal.protocol.sdjwt import check_tie
 
     publisher, event_id, token = _issue(["/status"])
     verified = verify_sd_jwt(token, [publisher.address])

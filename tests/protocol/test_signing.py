@@ -13,9 +13,8 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from okeios.errors import EventError, SignatureError
-from okeios.protocol.eip712 import TypedDataEncoder, typed_data_digest
-from okeios.protocol.events import (
+from okeios._internal.protocol.eip712 import TypedDataEncoder, typed_data_digest
+from okeios._internal.protocol.events import (
     ZERO_HASH,
     Checkpoint,
     Event,
@@ -24,7 +23,13 @@ from okeios.protocol.events import (
     derive_log_id,
     event_from_message,
 )
-from okeios.protocol.signing import EthAccountSigner, LocalSigner, recover_address, sign_typed
+from okeios._internal.protocol.signing import (
+    EthAccountSigner,
+    LocalSigner,
+    recover_address,
+    sign_typed,
+)
+from okeios.errors import EventError, SignatureError
 from tests.conftest import shared_dir
 
 KEY_A = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
@@ -212,7 +217,7 @@ def test_checkpoint_signature() -> None:
 def test_eip55_checksums_match_eth_utils(raw: bytes) -> None:
     from eth_utils import to_checksum_address
 
-    from okeios.protocol.signing import checksum_address
+    from okeios._internal.protocol.signing import checksum_address
 
     expected = to_checksum_address(raw)
     assert checksum_address(raw) == expected
@@ -223,7 +228,7 @@ def test_eip55_checksums_match_eth_utils(raw: bytes) -> None:
 def test_fast_keccak_matches_eth_hash() -> None:
     from eth_hash.auto import keccak as eth_keccak
 
-    from okeios.protocol.keccak import keccak256
+    from okeios._internal.protocol.keccak import keccak256
 
     for data in (b"", b"abc", bytes(range(256)) * 3):
         assert keccak256(data) == bytes(eth_keccak(data))

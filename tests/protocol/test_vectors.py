@@ -14,10 +14,10 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from okeios._internal.protocol.bundle import Bundle
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.policy import TrustPolicy
 from okeios.errors import UnsupportedVersionError
-from okeios.protocol.bundle import Bundle
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.policy import TrustPolicy
 
 EVENT_FIELDS = [
     ("kind", "string"),

@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from okeios.publish.store import Store
-from okeios.verify.audit import audit_log
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.policy import TrustPolicy
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.audit import audit_log
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.policy import TrustPolicy
 
 
 def resource(writer: str, i: int, status: str = "preliminary") -> dict[str, object]:
@@ -62,7 +62,7 @@ def auditor(home: Path, seconds: float, url: str, registry: str) -> dict[str, ob
     and anchor."""
     from web3 import Web3
 
-    from okeios.chain.registry import Registry
+    from okeios._internal.chain.registry import Registry
 
     chain = Registry(Web3(Web3.HTTPProvider(url)), registry)
     audits = 0

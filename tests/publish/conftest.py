@@ -1,6 +1,6 @@
 """The store suite runs on both backends: every test of this folder that uses a
-:class:`~okeios.publish.store.Store` runs once on SQLite and once on PostgreSQL (a schema of
-its own on ``$OKEIOS_TEST_POSTGRES_URL``, handed to ``Store.init`` through
+:class:`~okeios._internal.publish.store.Store` runs once on SQLite and once on PostgreSQL (a schema
+of its own on ``$OKEIOS_TEST_POSTGRES_URL``, handed to ``Store.init`` through
 ``$OKEIOS_DATABASE``; processes the test starts inherit it)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from okeios.publish.store import DATABASE_ENV
+from okeios._internal.publish.store import DATABASE_ENV
 from tests.pg import fresh_schema
 
 BACKENDS = ("sqlite", "postgresql")

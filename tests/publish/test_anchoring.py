@@ -15,16 +15,16 @@ import pytest
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.chain.registry import Registry, RegistryView
-from okeios.cli.demo import synthetic_records
+from okeios._internal.chain.registry import Registry, RegistryView
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.bundle import AnchorRef, Bundle
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Property, Status
 from okeios.errors import ChainError, PolicyError
-from okeios.protocol.bundle import AnchorRef, Bundle
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.anchoring import anchor
-from okeios.publish.store import Store
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Property, Status
 from tests.helpers import CountingRng
 from tests.nodes import Node
 
@@ -162,7 +162,7 @@ def test_forked_checkpoint_and_bad_extension_are_named(store: Store, embedded_w3
     policy, view = _policy(store, registry), RegistryView(embedded_w3)
     assert verify_bundle(bundle, policy, chain=view).passed
     # The publisher signs a second, different history of the same size (a fork).
-    from okeios.protocol.events import Checkpoint
+    from okeios._internal.protocol.events import Checkpoint
 
     forked = Checkpoint(store.log_id, 8, b"\x42" * 32).sign(store.signer)
     report = verify_bundle(dataclasses.replace(bundle, checkpoint=forked), policy, chain=view)
@@ -256,9 +256,9 @@ def test_killed_between_journal_and_transaction(tmp_path: Path, node: Node) -> N
     # A separate process journals the signed transaction, then dies before sending it.
     script = textwrap.dedent(f"""
         import os
-        from okeios.publish.anchoring import anchor
-        from okeios.chain.registry import Registry
-        from okeios.publish.store import Store
+        from okeios._internal.publish.anchoring import anchor
+        from okeios._internal.chain.registry import Registry
+        from okeios._internal.publish.store import Store
         from web3 import Web3
         store = Store.open({str(tmp_path / "home")!r})
         w3 = Web3(Web3.HTTPProvider({node.url!r}))
@@ -398,7 +398,7 @@ def test_a_transaction_really_gone_is_still_dropped(
 ) -> None:
     """The re-read does not hide a real drop: no receipt however often it is read, the nonce
     used, and the checkpoint not on chain."""
-    import okeios.publish.anchoring as anchoring
+    import okeios._internal.publish.anchoring as anchoring
 
     monkeypatch.setattr(anchoring, "RECEIPT_RETRIES", (0.0, 0.0))
     _fund_embedded(embedded_w3, store.address)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from okeios.publish.postgres import PgDatabase
-from okeios.publish.store import DATABASE_ENV, Store
+from okeios._internal.publish.postgres import PgDatabase
+from okeios._internal.publish.store import DATABASE_ENV, Store
 
 
 def test_each_variant_opens_its_own_backend(request: pytest.FixtureRequest, tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.demo import synthetic_records
-from okeios.protocol.events import Checkpoint
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.store import Store
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.events import Checkpoint
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.store import Store
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from okeios.chain.registry import Registry
-from okeios.publish.anchoring import anchor
-from okeios.publish.store import Store
-from okeios.verify.audit import audit_log
+from okeios._internal.chain.registry import Registry
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.audit import audit_log
 from tests.nodes import REPO, Node
 
 WRITERS = 3

@@ -14,21 +14,21 @@ import pytest
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.chain.registry import Registry, RegistryView
-from okeios.cli.demo import synthetic_records
-from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
-from okeios.crypto.share import Share
+from okeios._internal.chain.registry import Registry, RegistryView
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
+from okeios._internal.crypto.share import Share
+from okeios._internal.protocol.canonical import canonicalize, iter_leaves, parse_json
+from okeios._internal.protocol.commitment import field_digest
+from okeios._internal.protocol.events import EventKind
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Property
+from okeios._internal.verify.share import open_share
 from okeios.errors import AccessError, DecryptionError, InputError, OkeiosError, RecipientError
-from okeios.protocol.canonical import canonicalize, iter_leaves, parse_json
-from okeios.protocol.commitment import field_digest
-from okeios.protocol.events import EventKind
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.anchoring import anchor
-from okeios.publish.store import Store
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Property
-from okeios.verify.share import open_share
 from tests.helpers import CountingRng
 
 RECORDS = synthetic_records(12, seed=5)

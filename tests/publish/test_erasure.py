@@ -1,5 +1,5 @@
-"""Erasure is verified, not assumed (okeios.publish.erasure): the erased record's sealed keys,
-seeds, wrapped keys and sealed Type/id label must be gone from the store's live files before
+"""Erasure is verified, not assumed (okeios._internal.publish.erasure): the erased record's sealed
+keys, seeds, wrapped keys and sealed Type/id label must be gone from the store's live files before
 `erase` says so; otherwise it says what is true and a re-run finishes the job."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.main import main
-from okeios.crypto.recipients import RecipientPrivateKey, bind_recipient_key
+from okeios._internal.cli.main import main
+from okeios._internal.crypto.recipients import RecipientPrivateKey, bind_recipient_key
+from okeios._internal.faults import FAULT_ENV
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.erasure import ErasurePendingError, pending_erasures
+from okeios._internal.publish.store import Store
+from okeios._internal.publish.tables import StoreError
 from okeios.errors import AccessError
-from okeios.faults import FAULT_ENV
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.erasure import ErasurePendingError, pending_erasures
-from okeios.publish.store import Store
-from okeios.publish.tables import StoreError
 from tests.helpers import CountingRng
 
 PATIENT = {"resourceType": "Patient", "id": "p-erase", "name": [{"family": "Doe"}]}
@@ -236,7 +236,7 @@ def test_erase_while_a_postgresql_session_reads_the_key_tables(
 def test_the_file_scan_finds_a_blob_across_a_chunk_boundary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from okeios.publish import erasure
+    from okeios._internal.publish import erasure
 
     blob = bytes(range(60))
     path = tmp_path / "f"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from okeios._internal.protocol.events import EventKind
+from okeios._internal.publish.store import Store
 from okeios.errors import AccessError, InputError
-from okeios.protocol.events import EventKind
-from okeios.publish.store import Store
 from tests.helpers import CountingRng
 
 OBS: dict[str, Any] = {
@@ -181,8 +181,8 @@ def test_no_identifying_digest_leaves_or_rests_in_the_store(store: Store, tmp_pa
 def test_export_without_disclosure_decrypts_nothing(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from okeios.verify.bundle import verify_bundle
-    from okeios.verify.policy import TrustPolicy
+    from okeios._internal.verify.bundle import verify_bundle
+    from okeios._internal.verify.policy import TrustPolicy
 
     store.put([OBS])
 
@@ -208,7 +208,7 @@ def test_opening_reads_a_logarithmic_number_of_rows(
     one row per set bit of the size), and no whole-database check."""
     import sqlite3
 
-    import okeios.publish.tables as tables
+    import okeios._internal.publish.tables as tables
 
     def statements_to_open(home: Path) -> list[str]:
         seen: list[str] = []

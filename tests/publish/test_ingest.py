@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from okeios.cli.demo import synthetic_records
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.policy import TrustPolicy
 from okeios.errors import OkeiosError
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.store import Store
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.policy import TrustPolicy
 from tests.helpers import CountingRng
 
 KEY = bytes(range(1, 33))

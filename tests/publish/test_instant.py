@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from okeios.publish.identity import fhir_instant
+from okeios._internal.publish.identity import fhir_instant
 
 
 @pytest.mark.parametrize(

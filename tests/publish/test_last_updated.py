@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from okeios._internal.publish.store import Store
 from okeios.errors import InputError
-from okeios.publish.store import Store
 from tests.helpers import CountingRng
 
 BASE: dict[str, Any] = {

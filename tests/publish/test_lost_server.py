@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from okeios.cli.main import main
-from okeios.publish.postgres import PgConnection
+from okeios._internal.cli.main import main
+from okeios._internal.publish.postgres import PgConnection
 from tests.pg import fresh_schema
 
 OBS = {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"}}
@@ -80,7 +80,7 @@ def test_a_lost_postgresql_server_is_one_line_and_exit_2(
         # Running it again finishes the job: one record, whatever the commit's fate.
         assert main(["add", "--home", str(home), str(record)]) == 0
         assert main(["check", "--home", str(home)]) == 0
-        from okeios.publish.store import Store
+        from okeios._internal.publish.store import Store
 
         with Store.open(home) as store:
             assert len(store.record_ids()) == 1

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from okeios._internal.publish.postgres import PgConnection, lock_key, redact_url, translate
 from okeios.errors import InputError
-from okeios.publish.postgres import PgConnection, lock_key, redact_url, translate
 from tests.pg import fresh_schema
 
 SCHEMA = """
@@ -159,8 +159,8 @@ def test_writers_in_several_processes_keep_one_sequence() -> None:
 
 def _machine(home: str, who: int, rounds: int) -> None:
     """One writer: its own copy of the home (keys and URL), nothing else shared."""
-    from okeios.cli.demo import synthetic_records
-    from okeios.publish.store import Store
+    from okeios._internal.cli.demo import synthetic_records
+    from okeios._internal.publish.store import Store
 
     records = synthetic_records(3 * rounds + 1, seed=100 + who)[1:]
     with Store.open(home) as store:
@@ -176,9 +176,9 @@ def test_writers_on_several_machines_share_one_log_and_the_audit_passes(tmp_path
     from web3 import Web3
     from web3.providers.eth_tester import EthereumTesterProvider
 
-    from okeios.chain.registry import Registry
-    from okeios.publish.anchoring import anchor
-    from okeios.publish.store import Store
+    from okeios._internal.chain.registry import Registry
+    from okeios._internal.publish.anchoring import anchor
+    from okeios._internal.publish.store import Store
     from tests.helpers import audit_own_log
 
     machines, rounds = 4, 6
@@ -227,7 +227,7 @@ def test_writers_on_several_machines_share_one_log_and_the_audit_passes(tmp_path
 def test_anchoring_is_exclusive_across_machines(tmp_path: Path) -> None:
     """Two machines (two homes, one server) must not anchor at once: each would sign a
     transaction with the same nonce. A file lock in a home cannot see the other machine."""
-    from okeios.publish.store import Store
+    from okeios._internal.publish.store import Store
 
     with fresh_schema() as url:
         first = Store.init(tmp_path / "a", database=url)
@@ -295,8 +295,8 @@ def test_a_writer_waits_for_the_lock_only_so_long() -> None:
 def test_a_failed_write_rolls_back_and_the_store_goes_on(tmp_path: Path) -> None:
     """A statement the server refuses mid-transaction: a typed error, nothing kept, and the
     connection usable for the next write (not left in an aborted transaction)."""
-    from okeios.publish.store import Store
-    from okeios.publish.tables import StoreError
+    from okeios._internal.publish.store import Store
+    from okeios._internal.publish.tables import StoreError
 
     with fresh_schema() as url:
         store = Store.init(tmp_path / "h", database=url)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from okeios._internal.publish.identity import RecordFilter, RecordInfo
+from okeios._internal.publish.store import Store
+from okeios._internal.publish.tables import Database
 from okeios.errors import InputError
-from okeios.publish.identity import RecordFilter, RecordInfo
-from okeios.publish.store import Store
-from okeios.publish.tables import Database
 from tests.helpers import CountingRng, run_cli
 
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from okeios.chain.registry import Registry
-from okeios.cli.demo import synthetic_records
+from okeios._internal.chain.registry import Registry
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish import keys as keys_module
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.home import KEY_NAME, STAGED_KEY_NAME, read_keys, retired_keys
+from okeios._internal.publish.keys import ROTATION_STEPS, RegistryHandover
+from okeios._internal.publish.store import Store
 from okeios.errors import ChainError, KeyRotationError, PublisherKeyChangedError
-from okeios.protocol.signing import LocalSigner
-from okeios.publish import keys as keys_module
-from okeios.publish.anchoring import anchor
-from okeios.publish.home import KEY_NAME, STAGED_KEY_NAME, read_keys, retired_keys
-from okeios.publish.keys import ROTATION_STEPS, RegistryHandover
-from okeios.publish.store import Store
 from tests.helpers import CountingRng
 from tests.nodes import Node
 
@@ -256,8 +256,8 @@ def _second_home_on_the_same_rows(first: Path, second: Path, key: bytes) -> None
     import os
     import shutil
 
-    from okeios.publish.home import DB_NAME, URL_NAME
-    from okeios.publish.store import DATABASE_ENV
+    from okeios._internal.publish.home import DB_NAME, URL_NAME
+    from okeios._internal.publish.store import DATABASE_ENV
 
     database = os.environ.pop(DATABASE_ENV, None)
     try:
@@ -292,8 +292,8 @@ def test_a_store_refuses_a_master_key_its_rows_are_not_sealed_under(tmp_path: Pa
 def test_a_store_made_before_the_master_check_learns_it_from_its_sealed_rows(
     tmp_path: Path,
 ) -> None:
+    from okeios._internal.publish.store import MASTER_CHECK
     from okeios.errors import MasterKeyMismatchError
-    from okeios.publish.store import MASTER_CHECK
 
     key = CountingRng(b"older store")(32)
     first, second = tmp_path / "first", tmp_path / "second"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.demo import synthetic_records
-from okeios.publish.store import Store
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.publish.store import Store
 from tests.helpers import CountingRng
 
 KEY = bytes(range(7, 39))

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.demo import synthetic_records
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.events import EventKind, derive_log_id
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.store import KEY_NAME, Store
+from okeios._internal.verify.identity import Authority
 from okeios.errors import InputError
-from okeios.protocol.events import EventKind, derive_log_id
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.store import KEY_NAME, Store
-from okeios.verify.identity import Authority
 
 
 def _authority(store: Store) -> Authority:

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from okeios.errors import ProofError
-from okeios.protocol.merkle import (
+from okeios._internal.protocol.merkle import (
     MerkleLog,
     consistency_path,
     inclusion_path,
@@ -16,7 +15,8 @@ from okeios.protocol.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from okeios.publish.tree import MemoryNodes, StoredTree, frontier_positions
+from okeios._internal.publish.tree import MemoryNodes, StoredTree, frontier_positions
+from okeios.errors import ProofError
 
 
 def _pair(n: int) -> tuple[MerkleLog, StoredTree, MemoryNodes]:

@@ -9,8 +9,8 @@ from typing import ClassVar
 
 import pytest
 
-from okeios.protocol.merkle import MerkleLog
-from okeios.protocol.note import (
+from okeios._internal.protocol.merkle import MerkleLog
+from okeios._internal.protocol.note import (
     CosignatureSigner,
     Ed25519NoteSigner,
     NoteCheckpoint,
@@ -19,8 +19,8 @@ from okeios.protocol.note import (
     parse_note,
     verify_note,
 )
-from okeios.publish.witnessing import request_cosignatures
-from okeios.verify.witness import Witness, WitnessPolicy, check_witnessed, serve_witness
+from okeios._internal.publish.witnessing import request_cosignatures
+from okeios._internal.verify.witness import Witness, WitnessPolicy, check_witnessed, serve_witness
 
 ORIGIN = "okeios/0x" + "cd" * 32  # a log's one origin
 LOG_KEY = Ed25519NoteSigner(ORIGIN, b"\x01" * 32)
@@ -171,8 +171,8 @@ def test_a_hostile_witness_answer_is_dropped_and_reported_never_published(hostil
 
 
 def test_the_drop_reasons_are_named_reasons() -> None:
-    from okeios.publish.witnessing import DROP_REASONS
-    from okeios.verify.report import Reason
+    from okeios._internal.publish.witnessing import DROP_REASONS
+    from okeios._internal.verify.report import Reason
 
     assert {Reason(r) for r in DROP_REASONS} == {
         Reason.UNKNOWN_COSIGNER,

@@ -12,14 +12,14 @@ import pytest
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.chain.registry import Registry
-from okeios.cli.demo import synthetic_records
-from okeios.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
-from okeios.protocol.events import event_from_message
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.anchoring import anchor
-from okeios.publish.store import Store
-from okeios.verify.audit import AuditReport
+from okeios._internal.chain.registry import Registry
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.crypto.recipients import RecipientPrivateKey, Suite, bind_recipient_key
+from okeios._internal.protocol.events import event_from_message
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.audit import AuditReport
 from tests.helpers import CountingRng, audit_own_log
 
 HOUR = 3600

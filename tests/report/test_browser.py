@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from okeios.chain.registry import RegistryView
-from okeios.report import audit_html, find_chromium, html_to_pdf, record_html
-from okeios.report.pdf import chromium_command
-from okeios.verify.lineage import verify_lineage
-from okeios.verify.policy import TrustPolicy
+from okeios._internal.chain.registry import RegistryView
+from okeios._internal.report import audit_html, find_chromium, html_to_pdf, record_html
+from okeios._internal.report.pdf import chromium_command
+from okeios._internal.verify.lineage import verify_lineage
+from okeios._internal.verify.policy import TrustPolicy
 from tests.report.conftest import Published
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "report-screenshots"
@@ -299,9 +299,9 @@ def test_reports_filed_as_evidence(chromium: str, published: Published, tmp_path
 
     from pypdf import PdfReader
 
-    from okeios.report import log_entries
-    from okeios.report.html import okeios_version
-    from okeios.report.model import access_rows, consent_view
+    from okeios._internal.report import log_entries
+    from okeios._internal.report.html import okeios_version
+    from okeios._internal.report.model import access_rows, consent_view
 
     lines = published.tampered
     report = published.audit(lines)

@@ -1,4 +1,4 @@
-"""A record's history as FHIR R4 resources (okeios.report.fhir), checked with the
+"""A record's history as FHIR R4 resources (okeios._internal.report.fhir), checked with the
 fhir.resources models.
 
 fhir.resources 8 ships no R4 (4.0.1) models with pydantic 2; its ``R4B`` (4.3.0) package is the
@@ -19,15 +19,14 @@ from typing import Any
 
 import pytest
 
-from okeios.cli.demo import synthetic_records
-from okeios.crypto.recipients import RecipientPrivateKey, bind_recipient_key
-from okeios.errors import InputError, SignatureError
-from okeios.protocol.canonical import JSONValue
-from okeios.protocol.events import EventKind, SignedEvent
-from okeios.protocol.signing import LocalSigner, recover_address
-from okeios.publish.publisher import LoggedEvent
-from okeios.publish.store import Store
-from okeios.report.fhir import (
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.crypto.recipients import RecipientPrivateKey, bind_recipient_key
+from okeios._internal.protocol.canonical import JSONValue
+from okeios._internal.protocol.events import EventKind, SignedEvent
+from okeios._internal.protocol.signing import LocalSigner, recover_address
+from okeios._internal.publish.publisher import LoggedEvent
+from okeios._internal.publish.store import Store
+from okeios._internal.report.fhir import (
     ADDRESS_SYSTEM,
     EVENT_KIND_SYSTEM,
     EVENT_SYSTEM,
@@ -42,6 +41,7 @@ from okeios.report.fhir import (
     provenance_resources,
     record_history_fhir,
 )
+from okeios.errors import InputError, SignatureError
 from tests.conftest import shared_dir
 from tests.helpers import AUTHOR_KEY, SMALL_RECORD, make_publisher
 

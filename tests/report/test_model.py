@@ -7,11 +7,11 @@ import re
 
 import pytest
 
+from okeios._internal.protocol.events import ZERO_HASH, Event, EventKind, SignedEvent
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.report import model, record_html
+from okeios._internal.report.html import DEFECT_WORDS, defect_rows, render
 from okeios.errors import InputError
-from okeios.protocol.events import ZERO_HASH, Event, EventKind, SignedEvent
-from okeios.protocol.signing import LocalSigner
-from okeios.report import model, record_html
-from okeios.report.html import DEFECT_WORDS, defect_rows, render
 from tests.helpers import CountingRng
 
 AUTHOR = LocalSigner.from_key(CountingRng(b"report-model-author")(32))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from okeios._internal.report import find_chromium, html_to_pdf
+from okeios._internal.report.pdf import CHROMIUM_FLAGS, chromium_command
 from okeios.errors import ReportError
-from okeios.report import find_chromium, html_to_pdf
-from okeios.report.pdf import CHROMIUM_FLAGS, chromium_command
 
 
 def test_no_chromium_is_a_report_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -11,14 +11,14 @@ import pytest
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.chain.registry import Registry
-from okeios.cli.demo import synthetic_records
-from okeios.protocol.events import Checkpoint, Event, EventKind
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.anchoring import anchor
-from okeios.publish.publisher import LoggedEvent
-from okeios.publish.store import Store
-from okeios.verify.audit import audit_log
+from okeios._internal.chain.registry import Registry
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.events import Checkpoint, Event, EventKind
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.publisher import LoggedEvent
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.audit import audit_log
 from tests.helpers import CountingRng, audit_own_log, run_cli
 
 RECORDS = synthetic_records(8, seed=3)
@@ -155,7 +155,7 @@ def test_a_rewritten_entry_and_an_unreachable_chain(tmp_path: Path) -> None:
     # Someone re-signs the last entry with a different purpose: lineage intact, history not.
     i = _entry_index(lines, "access")
     item = json.loads(lines[i])
-    from okeios.protocol.events import event_from_message
+    from okeios._internal.protocol.events import event_from_message
 
     event = event_from_message({**item["event"], "purpose": "marketing"})
     item["event"] = event.message()

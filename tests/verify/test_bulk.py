@@ -16,19 +16,19 @@ import pytest
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.chain.registry import Registry, RegistryView
-from okeios.cli.demo import synthetic_records
+from okeios._internal.chain.registry import Registry, RegistryView
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.bundle import Bundle
+from okeios._internal.protocol.events import derive_log_id
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.store import Store
+from okeios._internal.verify import bulk
+from okeios._internal.verify.bulk import ChainSnapshot, SnapshotMissError, verify_many
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.policy import ANYONE, TrustPolicy
+from okeios._internal.verify.report import Property, Reason, Report, Status
 from okeios.errors import BundleError, ChainError, InputError, PolicyError, RegistryMissingError
-from okeios.protocol.bundle import Bundle
-from okeios.protocol.events import derive_log_id
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.anchoring import anchor
-from okeios.publish.store import Store
-from okeios.verify import bulk
-from okeios.verify.bulk import ChainSnapshot, SnapshotMissError, verify_many
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.policy import ANYONE, TrustPolicy
-from okeios.verify.report import Property, Reason, Report, Status
 from tests.fakechain import FakeChain
 from tests.helpers import CountingRng
 

@@ -18,16 +18,16 @@ from typing import Any
 
 import pytest
 
+from okeios._internal.protocol.bundle import AnchorRef, Bundle, Extension
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.publisher import Publisher
+from okeios._internal.verify import bulk, chainplan
+from okeios._internal.verify.bulk import SnapshotMissError, verify_many
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.chainplan import ChainHeader, plan_lookups
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Reason, Report
 from okeios.errors import ChainError, PolicyError, RegistryMissingError
-from okeios.protocol.bundle import AnchorRef, Bundle, Extension
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.publisher import Publisher
-from okeios.verify import bulk, chainplan
-from okeios.verify.bulk import SnapshotMissError, verify_many
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.chainplan import ChainHeader, plan_lookups
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Reason, Report
 from tests.fakechain import FakeChain, FakeRegistry
 from tests.helpers import CountingRng, make_publisher
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from okeios.cli.main import main
+from okeios._internal.cli.main import main
+from okeios._internal.protocol.bundle import Bundle
+from okeios._internal.verify.bulk import verify_many
+from okeios._internal.verify.report import Property, Reason, Status
 from okeios.errors import NonCanonicalEncodingError
-from okeios.protocol.bundle import Bundle
-from okeios.verify.bulk import verify_many
-from okeios.verify.report import Property, Reason, Status
 from tests.helpers import make_publisher, policy_for
 from tests.verify.test_one_history import _field, _signed_commitment_bundles
 

@@ -11,24 +11,24 @@ from pathlib import Path
 
 import pytest
 
-from okeios.chain.registry import Registry, RegistryView
-from okeios.cli.demo import synthetic_records
+from okeios._internal.chain.registry import Registry, RegistryView
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.bundle import Bundle
+from okeios._internal.protocol.events import SignedEvent, derive_log_id
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.keys import RegistryHandover
+from okeios._internal.publish.publisher import Publisher
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.audit import audit_log
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.identity import Authority, affected_events
+from okeios._internal.verify.identity_audit import audit_identity
+from okeios._internal.verify.keyhistory import dump_key_history, load_authority
+from okeios._internal.verify.lineage import verify_lineage
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Report
 from okeios.errors import ChainError, IdentityError, PolicyError
-from okeios.protocol.bundle import Bundle
-from okeios.protocol.events import SignedEvent, derive_log_id
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.anchoring import anchor
-from okeios.publish.keys import RegistryHandover
-from okeios.publish.publisher import Publisher
-from okeios.publish.store import Store
-from okeios.verify.audit import audit_log
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.identity import Authority, affected_events
-from okeios.verify.identity_audit import audit_identity
-from okeios.verify.keyhistory import dump_key_history, load_authority
-from okeios.verify.lineage import verify_lineage
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Report
 from tests.fakechain import FakeChain
 from tests.helpers import CountingRng
 from tests.nodes import Node

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 
-from okeios.protocol.signing import LocalSigner
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.identity import Authority
-from okeios.verify.keyhistory import load_authority
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Report
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.identity import Authority
+from okeios._internal.verify.keyhistory import load_authority
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Report
 from tests.helpers import CountingRng
 from tests.verify.test_identity import HOUR, RECORDS, World, _export, world
 
@@ -98,7 +98,7 @@ def test_revocation_outranks_an_explicit_author_list(world: World) -> None:
 def test_a_retired_publisher_key_listed_explicitly_is_not_trusted_after_its_handover(
     world: World,
 ) -> None:
-    from okeios.publish.keys import RegistryHandover
+    from okeios._internal.publish.keys import RegistryHandover
 
     store, t0 = world.store, world.clock.now
     old = store.signer

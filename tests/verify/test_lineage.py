@@ -9,16 +9,16 @@ from pathlib import Path
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from okeios.chain.registry import Registry, RegistryView
-from okeios.cli.demo import synthetic_records
-from okeios.protocol.bundle import Bundle, InclusionProof
-from okeios.protocol.events import Event
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.anchoring import anchor
-from okeios.publish.store import Store
-from okeios.verify.lineage import verify_lineage
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Reason, Status
+from okeios._internal.chain.registry import Registry, RegistryView
+from okeios._internal.cli.demo import synthetic_records
+from okeios._internal.protocol.bundle import Bundle, InclusionProof
+from okeios._internal.protocol.events import Event
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.anchoring import anchor
+from okeios._internal.publish.store import Store
+from okeios._internal.verify.lineage import verify_lineage
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Reason, Status
 from tests.helpers import SMALL_RECORD, CountingRng, make_publisher, policy_for
 
 RECORDS = synthetic_records(4, seed=21)

@@ -47,11 +47,10 @@ from hypothesis.stateful import (
     rule,
 )
 
-from okeios.errors import ChainError, NoteError, OkeiosError
-from okeios.protocol.bundle import AnchorRef, Bundle
-from okeios.protocol.events import EventKind, SignedEvent
-from okeios.protocol.hexcodec import from_hex
-from okeios.protocol.note import (
+from okeios._internal.protocol.bundle import AnchorRef, Bundle
+from okeios._internal.protocol.events import EventKind, SignedEvent
+from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.note import (
     CosignatureSigner,
     Ed25519NoteSigner,
     NoteCheckpoint,
@@ -62,14 +61,15 @@ from okeios.protocol.note import (
     log_origin,
     parse_cosignatures,
 )
-from okeios.protocol.signing import LocalSigner, sign_typed
-from okeios.publish.publisher import Publisher
-from okeios.publish.tiles import publish_tiles
-from okeios.verify.lineage import verify_lineage
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Property
-from okeios.verify.tiles import TileFetcher, audit_tiles
-from okeios.verify.witness import Witness, WitnessPolicy, witness_verdict
+from okeios._internal.protocol.signing import LocalSigner, sign_typed
+from okeios._internal.publish.publisher import Publisher
+from okeios._internal.publish.tiles import publish_tiles
+from okeios._internal.verify.lineage import verify_lineage
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Property
+from okeios._internal.verify.tiles import TileFetcher, audit_tiles
+from okeios._internal.verify.witness import Witness, WitnessPolicy, witness_verdict
+from okeios.errors import ChainError, NoteError, OkeiosError
 from tests.fakechain import FakeChain, FakeRegistry
 from tests.helpers import PUBLISHER_KEY, CountingRng
 
@@ -422,7 +422,7 @@ def test_the_model_catches_a_witness_that_cosigns_a_fork(monkeypatch: pytest.Mon
     """With the witness's consistency check switched off, two forks of the log each get
     cosigned, two witness verifiers accept them, and the invariant fails: the model's promise is
     a check that can fail, found by the search (``benchmarks/model_search.py``) in this form."""
-    import okeios.verify.witness as witness_module
+    import okeios._internal.verify.witness as witness_module
 
     monkeypatch.setattr(witness_module, "verify_consistency", lambda *a, **k: None)
     machine = SplitView()

@@ -17,18 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from okeios.config import TrustConfig
-from okeios.errors import CommitmentError, EncodingError, InputError, NonCanonicalEncodingError
-from okeios.protocol.bundle import Bundle, InclusionProof
-from okeios.protocol.canonical import canonicalize, parse_json
-from okeios.protocol.commitment import (
+from okeios._internal.config import TrustConfig
+from okeios._internal.protocol.bundle import Bundle, InclusionProof
+from okeios._internal.protocol.canonical import canonicalize, parse_json
+from okeios._internal.protocol.commitment import (
     DisclosedField,
     Disclosure,
     commit,
     commitment_from_digests,
     derive_salt,
 )
-from okeios.protocol.events import (
+from okeios._internal.protocol.events import (
     ZERO_ADDRESS,
     ZERO_HASH,
     Checkpoint,
@@ -37,15 +36,16 @@ from okeios.protocol.events import (
     SignedEvent,
     derive_log_id,
 )
-from okeios.protocol.logfile import write_log
-from okeios.protocol.merkle import MerkleLog
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.publisher import LoggedEvent, Publisher
-from okeios.verify.audit import audit_log
-from okeios.verify.bundle import verify_bundle
-from okeios.verify.lineage import verify_lineage
-from okeios.verify.policy import TrustPolicy
-from okeios.verify.report import Property, Reason
+from okeios._internal.protocol.logfile import write_log
+from okeios._internal.protocol.merkle import MerkleLog
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.publisher import LoggedEvent, Publisher
+from okeios._internal.verify.audit import audit_log
+from okeios._internal.verify.bundle import verify_bundle
+from okeios._internal.verify.lineage import verify_lineage
+from okeios._internal.verify.policy import TrustPolicy
+from okeios._internal.verify.report import Property, Reason
+from okeios.errors import CommitmentError, EncodingError, InputError, NonCanonicalEncodingError
 from tests.fakechain import FakeChain, FakeRegistry
 from tests.helpers import CountingRng, make_publisher, policy_for
 
@@ -414,7 +414,7 @@ def test_finding_6_every_json_okeios_reads_refuses_repeated_members(tmp_path: Pa
     header = lines[0][:-2] + ', "logId": "0x00"}\n'
     with pytest.raises(InputError):
         audit_log([header, *lines[1:]], publisher=publisher.address, chain=None)
-    from okeios.crypto.share import Share
+    from okeios._internal.crypto.share import Share
 
     with pytest.raises(EncodingError):
         Share.from_json('{"mediaType": "x", "mediaType": "y"}')
@@ -506,10 +506,10 @@ def test_finding_1_a_real_registry_holds_one_log_per_publisher(tmp_path: Path) -
     from web3 import Web3
     from web3.providers.eth_tester import EthereumTesterProvider
 
-    from okeios.chain.registry import Registry
+    from okeios._internal.chain.registry import Registry
+    from okeios._internal.publish.anchoring import anchor
+    from okeios._internal.publish.store import Store
     from okeios.errors import ChainError
-    from okeios.publish.anchoring import anchor
-    from okeios.publish.store import Store
 
     store = Store.init(tmp_path / "home", key=CountingRng(b"registry")(32))
     w3 = Web3(EthereumTesterProvider())

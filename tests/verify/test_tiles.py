@@ -17,13 +17,13 @@ from typing import ClassVar
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from okeios._internal.protocol.note import parse_vkey
+from okeios._internal.protocol.tiles import TileRef, parse_tile_path, tiles_for_size
+from okeios._internal.publish.publisher import Publisher
+from okeios._internal.publish.tiles import note_signer, publish_tiles
+from okeios._internal.verify.tiles import TileFetcher, audit_tiles
+from okeios._internal.verify.witness import Witness, WitnessPolicy, add_checkpoint_request
 from okeios.errors import TileError
-from okeios.protocol.note import parse_vkey
-from okeios.protocol.tiles import TileRef, parse_tile_path, tiles_for_size
-from okeios.publish.publisher import Publisher
-from okeios.publish.tiles import note_signer, publish_tiles
-from okeios.verify.tiles import TileFetcher, audit_tiles
-from okeios.verify.witness import Witness, WitnessPolicy, add_checkpoint_request
 from tests.fakechain import FakeChain, FakeRegistry
 from tests.helpers import make_publisher
 
@@ -348,7 +348,7 @@ def test_tampered_tiles_and_foreign_keys_are_named(tmp_path: Path) -> None:
     report = audit_tiles(TileFetcher(folder), publisher="0x" + "11" * 20, chain=None)
     assert report.defect_kinds() == {"foreign-log"}
     # A checkpoint re-signed by a key the publisher never bound.
-    from okeios.protocol.note import Ed25519NoteSigner, NoteCheckpoint
+    from okeios._internal.protocol.note import Ed25519NoteSigner, NoteCheckpoint
 
     fake = Ed25519NoteSigner(f"okeios/0x{publisher.log_id.hex()}", b"\x07" * 32)
     text = NoteCheckpoint(f"okeios/0x{publisher.log_id.hex()}", 300, b"\x00" * 32).text()
@@ -358,8 +358,8 @@ def test_tampered_tiles_and_foreign_keys_are_named(tmp_path: Path) -> None:
 
 
 def test_witness_quorum_in_the_tile_audit(tmp_path: Path) -> None:
-    from okeios.protocol.note import CosignatureSigner, parse_note
-    from okeios.verify.witness import parse_cosignatures
+    from okeios._internal.protocol.note import CosignatureSigner, parse_note
+    from okeios._internal.verify.witness import parse_cosignatures
 
     publisher = make_publisher()
     grow(publisher, 5)
@@ -423,7 +423,7 @@ def test_a_missing_tile_and_an_unreachable_server_are_told_apart(
 def test_a_folder_holds_one_log(tmp_path: Path) -> None:
     """Tiles are never rewritten, so publishing another log into a folder would mix two trees:
     refused."""
-    from okeios.protocol.signing import LocalSigner
+    from okeios._internal.protocol.signing import LocalSigner
 
     first = make_publisher()
     grow(first, 3)
@@ -536,7 +536,7 @@ def test_a_re_cased_log_id_is_refused_and_never_rolls_the_auditor_back(tmp_path:
 
 def test_the_auditor_keeps_its_state_per_log_id_bytes(tmp_path: Path) -> None:
     """Two logs audited with one cache keep two states; neither overwrites the other."""
-    from okeios.protocol.signing import LocalSigner
+    from okeios._internal.protocol.signing import LocalSigner
 
     first, second = make_publisher(), Publisher(LocalSigner.from_key(b"\x07" * 32))
     grow(first, 5)
@@ -553,7 +553,7 @@ def test_the_auditor_keeps_its_state_per_log_id_bytes(tmp_path: Path) -> None:
 def test_a_second_origin_is_refused_by_publisher_and_auditor(tmp_path: Path) -> None:
     """Issue 19, item 2: the origin is derived from the log id; neither the publisher nor a
     mirror can present the log under a second one."""
-    from okeios.protocol.note import Ed25519NoteSigner, NoteCheckpoint, derive_note_seed
+    from okeios._internal.protocol.note import Ed25519NoteSigner, NoteCheckpoint, derive_note_seed
 
     publisher = make_publisher()
     grow(publisher, 4)
@@ -585,7 +585,12 @@ def test_a_second_origin_is_refused_by_publisher_and_auditor(tmp_path: Path) -> 
 def test_a_second_note_key_for_one_log_is_reported(tmp_path: Path) -> None:
     """Issue 19, item 2: one publisher binding a second note key to its log (to keep a second
     history at witnesses that knew only the first) is reported to an auditor who saw the first."""
-    from okeios.protocol.note import Ed25519NoteSigner, NoteCheckpoint, NoteKeyBinding, log_origin
+    from okeios._internal.protocol.note import (
+        Ed25519NoteSigner,
+        NoteCheckpoint,
+        NoteKeyBinding,
+        log_origin,
+    )
 
     publisher = make_publisher()
     grow(publisher, 4)

@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from okeios._internal.protocol.bundle import Bundle
+from okeios._internal.protocol.canonical import iter_leaves, parse_json
+from okeios._internal.protocol.commitment import DisclosedField, Disclosure
+from okeios._internal.protocol.events import EventKind, SignedEvent
+from okeios._internal.protocol.signing import LocalSigner
+from okeios._internal.publish.publisher import Publisher
+from okeios._internal.verify.bundle import verify_bundle, verify_bundle_or_raise
+from okeios._internal.verify.policy import ANYONE, TrustPolicy
+from okeios._internal.verify.report import Property, Reason, Status
 from okeios.errors import CommitmentError, PolicyError, VerificationError
-from okeios.protocol.bundle import Bundle
-from okeios.protocol.canonical import iter_leaves, parse_json
-from okeios.protocol.commitment import DisclosedField, Disclosure
-from okeios.protocol.events import EventKind, SignedEvent
-from okeios.protocol.signing import LocalSigner
-from okeios.publish.publisher import Publisher
-from okeios.verify.bundle import verify_bundle, verify_bundle_or_raise
-from okeios.verify.policy import ANYONE, TrustPolicy
-from okeios.verify.report import Property, Reason, Status
 from tests.helpers import (
     AUTHOR_KEY,
     SMALL_RECORD,

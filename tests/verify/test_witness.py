@@ -13,16 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from okeios.errors import NoteError, NoteVerificationError, PolicyError
-from okeios.protocol.merkle import EMPTY_ROOT, MerkleLog
-from okeios.protocol.note import (
+from okeios._internal.protocol.merkle import EMPTY_ROOT, MerkleLog
+from okeios._internal.protocol.note import (
     CosignatureSigner,
     Ed25519NoteSigner,
     NoteCheckpoint,
     SignedNote,
     parse_note,
 )
-from okeios.verify.witness import (
+from okeios._internal.verify.witness import (
     Witness,
     WitnessPolicy,
     add_checkpoint_request,
@@ -32,6 +31,7 @@ from okeios.verify.witness import (
     serve_witness,
     witness_key_text,
 )
+from okeios.errors import NoteError, NoteVerificationError, PolicyError
 
 ORIGIN = "okeios/0x" + "ab" * 32  # a log's one origin
 NOW = 1_760_000_000
@@ -220,12 +220,12 @@ def test_witness_keys_at_rest_round_trip() -> None:
 
 
 def test_a_bundle_checkpoint_witnessed_by_a_quorum() -> None:
-    from okeios.protocol.note import NoteKeyBinding
-    from okeios.protocol.signing import LocalSigner
-    from okeios.publish.tiles import note_signer
-    from okeios.verify.bundle import verify_bundle
-    from okeios.verify.report import Property, Reason, Status
-    from okeios.verify.witness import witness_verdict
+    from okeios._internal.protocol.note import NoteKeyBinding
+    from okeios._internal.protocol.signing import LocalSigner
+    from okeios._internal.publish.tiles import note_signer
+    from okeios._internal.verify.bundle import verify_bundle
+    from okeios._internal.verify.report import Property, Reason, Status
+    from okeios._internal.verify.witness import witness_verdict
     from tests.helpers import STRANGER_KEY, make_publisher, policy_for
 
     publisher = make_publisher()

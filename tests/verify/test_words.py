@@ -3,9 +3,9 @@ names a reason that does not exist."""
 
 from __future__ import annotations
 
-from okeios.report.html import DEFECT_WORDS
-from okeios.verify.report import Property, Reason
-from okeios.verify.words import REASON_PROPERTY, REASON_WORDS, words
+from okeios._internal.report.html import DEFECT_WORDS
+from okeios._internal.verify.report import Property, Reason
+from okeios._internal.verify.words import REASON_PROPERTY, REASON_WORDS, words
 
 
 def test_every_reason_has_words_and_a_property() -> None:

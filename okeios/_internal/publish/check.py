@@ -1,0 +1,144 @@
+"""``okeios check``: read a whole store and say what is wrong, which opening no longer does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from okeios._internal.protocol.events import event_from_message
+from okeios._internal.protocol.merkle import leaf_hash, node_hash
+from okeios.errors import InputError
+
+if TYPE_CHECKING:
+    from okeios._internal.publish.store import Store
+
+__all__ = ["check_store"]
+
+
+def check_store(store: Store, *, progress: Callable[[int], None] | None = None) -> list[str]:
+    """Read the whole database and say what is wrong (an empty list: nothing).
+
+    SQLite's own integrity check; every event's leaf against the stored tree; every stored
+    node against its children; every checkpoint's root against the tree and its signature;
+    every record's chain of events (each links to the previous one); no event signed by a
+    retired publisher key after its handover; every final anchor within the log. Memory stays
+    flat: each level is streamed.
+    """
+    problems: list[str] = []
+    for (line,) in store.db.execute("PRAGMA integrity_check"):
+        if line != "ok":
+            problems.append(f"sqlite: {line}")
+    store.tree.refresh()
+    size = store.tree.size
+    problems += _check_leaves(store, size, problems, progress)
+    if not problems:
+        problems += _check_nodes(store, size)
+    problems += _check_checkpoints(store, size, tree_ok=not problems)
+    problems += _check_chains(store)
+    for (tree_size,) in store.db.execute(
+        "SELECT tree_size FROM journal WHERE state = 'final' AND tree_size > ?", (size,)
+    ):
+        problems.append(f"a final anchor of size {tree_size} is beyond the log ({size})")
+    problems += [
+        f"the GRANT 0x{event.hex()} of record 0x{rid.hex()} to {who} is logged but its share "
+        f"was never written (to {where}): run the same `okeios grant` again to write it"
+        for rid, who, event, where in store.access.undelivered()
+        # the share is written atomically: a file there means only forgetting it was cut short
+        if not Path(where).is_file()
+    ]
+    from okeios._internal.publish.erasure import pending_erasures
+
+    problems += [
+        f"the erasure of record 0x{rid.hex()} is logged but not verified on disk yet: run "
+        f"`okeios erase 0x{rid.hex()}` again to finish it"
+        for rid in pending_erasures(store)
+    ]
+    return problems
+
+
+def _check_leaves(
+    store: Store, size: int, earlier: list[str], progress: Callable[[int], None] | None
+) -> list[str]:
+    """Every event's leaf against the stored tree's leaves, and their count against its size."""
+    leaves = store.nodes.level(0)
+    count = 0
+    for index, data in store.events.leaves():
+        stored = next(leaves, None)
+        if stored is None or stored[0] != index or stored[1] != leaf_hash(data):
+            return [f"entry {index}: its leaf in the tree does not match the event"]
+        count += 1
+        if progress is not None:
+            progress(1)
+    if count != size and not earlier:
+        return [f"the tree holds {size} leaves but the log {count} events"]
+    return []
+
+
+def _check_nodes(store: Store, size: int) -> list[str]:
+    """Every stored node against its two children, level by level (the first mismatch)."""
+    level = 0
+    while (size >> level) > 1:
+        children = store.nodes.level(level)
+        for idx, digest in store.nodes.level(level + 1):
+            left, right = next(children, None), next(children, None)
+            if (
+                left is None
+                or right is None
+                or left[0] != 2 * idx
+                or node_hash(left[1], right[1]) != digest
+            ):
+                return [f"tree node ({level + 1}, {idx}) does not match its children"]
+        level += 1
+    return []
+
+
+def _check_checkpoints(store: Store, size: int, *, tree_ok: bool) -> list[str]:
+    """Every checkpoint within the log, signed by a key that held the log (docs/identity.md),
+    and of the tree's root (compared until the first problem: a damaged tree or checkpoint
+    table would repeat it for every size)."""
+    problems: list[str] = []
+    keys = set(store.keys.publishers())
+    for cp in store.checkpoints.all():
+        size_ = cp.checkpoint.tree_size
+        if size_ > size:
+            problems.append(f"checkpoint of size {size_} is beyond the log ({size})")
+        elif tree_ok and not problems and store.tree.root(size_) != cp.checkpoint.root:
+            problems.append(f"checkpoint of size {size_}: root differs from the log's")
+        if cp.recover() not in keys:
+            problems.append(f"checkpoint of size {size_}: not signed by this publisher")
+    return problems
+
+
+def _check_chains(store: Store) -> list[str]:
+    """Each event readable, its stored id its own, linked to its record's previous event (a
+    window over the record index)."""
+    problems: list[str] = []
+    # The publisher keys retired by a handover, and the entry of each handover: an event a
+    # retired key signed after it (a writer that kept the old key) never verifies.
+    retired: dict[str, int] = {}
+    for logged in store.keys.events():
+        e = logged.signed.event
+        if str(e.kind) == "handover":
+            retired[e.author] = logged.index
+    for idx, event_id, message, expected in store.db.execute(
+        "SELECT idx, event_id, message,"
+        " LAG(event_id) OVER (PARTITION BY record_id ORDER BY idx) FROM events"
+    ):
+        try:
+            event = event_from_message(json.loads(message))
+        except (InputError, ValueError, KeyError) as exc:
+            problems.append(f"entry {idx}: unreadable event: {exc}")
+            continue
+        if expected is not None and event.previous != bytes(expected):
+            problems.append(f"entry {idx}: does not link to its record's previous event")
+        if event.id != bytes(event_id):
+            problems.append(f"entry {idx}: its stored id is not the event's id")
+        handed = retired.get(event.author)
+        if handed is not None and idx > handed:
+            problems.append(
+                f"entry {idx}: signed by the retired publisher key {event.author} after its "
+                f"handover at entry {handed} (a writer that kept the old key; it never verifies)"
+            )
+    return problems

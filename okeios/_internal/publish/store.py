@@ -43,13 +43,12 @@ is a part of its own, reached as an attribute and sharing the store's transactio
 from __future__ import annotations
 
 import hmac
-import itertools
 import os
 import sqlite3
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
@@ -186,9 +185,6 @@ def _check_master(db: Database, master: bytes, stored: str | None) -> None:
             "INSERT INTO meta SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = ?)",
             (MASTER_CHECK, master_check(master), MASTER_CHECK),
         )
-
-
-_INGEST_WINDOW = 8  # chunks drawn and submitted ahead of the append (bounds memory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,32 +581,21 @@ class Store:
         :mod:`okeios._internal.publish.ingest`, which also says what the workers are trusted with).
         ``progress`` is called with the number of records of each chunk appended.
         """
-        if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise InputError("chunk_size must be a positive integer")
         signer = author if author is not None else self.signer
         out: list[LoggedEvent] = []
-        with self.transaction():
-            source = iter(records)
-            while True:
-                # Draw and submit up to ``window`` chunks ahead, in order; append as they come.
-                batch = list(itertools.islice(source, _INGEST_WINDOW * chunk_size))
-                if not batch:
-                    break
-                draws = ingest.draw(len(batch), self.rng, self.clock, self._seal_secrets)
-                chunks = ingest.run_chunks(
-                    batch,
-                    draws,
-                    log_id=self.log_id,
-                    author=signer,
-                    executor=executor,
-                    chunk_size=chunk_size,
-                )
-                offset = 0
-                for chunk in chunks:
-                    out.extend(self._append_prepared(chunk, draws[offset : offset + len(chunk)]))
-                    offset += len(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
+        chunks = ingest.pipeline(
+            records,
+            lambda n: ingest.draw(n, self.rng, self.clock, self._seal_secrets),
+            log_id=self.log_id,
+            author=signer,
+            executor=executor,
+            chunk_size=chunk_size,
+        )
+        with self.transaction(), closing(chunks):  # closing: a failure cancels the chunks ahead
+            for prepared, draws in chunks:
+                out.extend(self._append_prepared(prepared, draws))
+                if progress is not None:
+                    progress(len(prepared))
         return out
 
     def _seal_secrets(self, record_id: bytes, data_key: bytes, seed: bytes) -> tuple[bytes, bytes]:

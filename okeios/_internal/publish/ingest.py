@@ -38,6 +38,7 @@ from okeios._internal.crypto.payload import (
     payload_digest,
     seal_payload,
 )
+from okeios._internal.gcpause import gc_paused
 from okeios._internal.protocol.canonical import JSONValue, parse_json
 from okeios._internal.protocol.commitment import SEED_SIZE, commit_canonical
 from okeios._internal.protocol.events import (
@@ -220,15 +221,15 @@ def _prepare_all(task: _Task) -> list[Prepared]:
     in the input."""
     signer = LocalSigner.from_key(task.key) if task.key is not None else None
     out: list[Prepared] = []
-    for i, (record, (record_id, seed, data_key, nonce, time)) in enumerate(
-        zip(task.records, task.items, strict=True)
-    ):
-        try:
-            d = Draw(record_id, seed, data_key, nonce, b"", b"", time)
-            out.append(prepare(record, d, task.log_id, task.author, signer))
-        except Exception as exc:
-            exc.add_note(f"while preparing record #{task.start + i} of the input")
-            raise
+    items = enumerate(zip(task.records, task.items, strict=True))
+    with gc_paused():  # the work makes no cycles: see okeios/_internal/gcpause.py
+        for i, (record, (record_id, seed, data_key, nonce, time)) in items:
+            try:
+                d = Draw(record_id, seed, data_key, nonce, b"", b"", time)
+                out.append(prepare(record, d, task.log_id, task.author, signer))
+            except Exception as exc:
+                exc.add_note(f"while preparing record #{task.start + i} of the input")
+                raise
     return out
 
 

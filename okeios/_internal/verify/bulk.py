@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import msgpack
 
+from okeios._internal.gcpause import gc_paused
 from okeios._internal.protocol.anchors import AnchorEntry, ChainView
 from okeios._internal.protocol.bundle import MAGIC, MAJOR_VERSION, Bundle
 from okeios._internal.protocol.commitment import disclosures_conflict
@@ -489,21 +490,22 @@ def _unpack(p: _Packed | Report, seen: dict[_PackedVerdict, Verdict] | None = No
 
 def _verify(task: _Task) -> list[Report]:
     out: list[Report] = []
-    for i, data in enumerate(task.bundles):
-        try:
-            out.append(
-                verify_bundle(
-                    data,
-                    task.policy,
-                    record=None if task.records is None else task.records[i],
-                    chain=task.chain,
-                    ciphertext=None if task.ciphertexts is None else task.ciphertexts[i],
-                    authorities=task.authorities,
+    with gc_paused():  # the work makes no cycles: see okeios/_internal/gcpause.py
+        for i, data in enumerate(task.bundles):
+            try:
+                out.append(
+                    verify_bundle(
+                        data,
+                        task.policy,
+                        record=None if task.records is None else task.records[i],
+                        chain=task.chain,
+                        ciphertext=None if task.ciphertexts is None else task.ciphertexts[i],
+                        authorities=task.authorities,
+                    )
                 )
-            )
-        except Exception as exc:
-            exc.add_note(f"while verifying bundle #{task.start + i} of the input")
-            raise
+            except Exception as exc:
+                exc.add_note(f"while verifying bundle #{task.start + i} of the input")
+                raise
     return out
 
 

@@ -393,38 +393,41 @@ class Identities:
         """Where the records ``match`` keeps are read from: ``None`` when nothing can match.
 
         Without a type, the index of first events (``events_first``) is walked in log order;
-        with one, the records of that type in the order of their first events (the index
-        ``resources_type_first``). Either way a page is an index range from the cursor: its cost
-        is the page (divided by the share of records the other filters keep), never the size
-        of the store or of the type."""
-        where = [f"f.kind IN {sql_list(START_KINDS)}"]  # a literal: it selects the partial index
-        args: list[object] = []
-        source, cursor = " FROM events f", "f.idx"
+        with one, the resource rows of that type in the order of their records' first events
+        (the index ``resources_type_first``). Either way a page is an index range from the
+        cursor: its cost is the page (divided by the share of records the other filters keep),
+        never the size of the store or of the type."""
+        if match.resource_type is not None and match.resource_id is None:
+            # r.first_idx is the log index of the record's first event (its CREATE or DERIVE:
+            # every record starts with one), written with the row
+            q = _Query(" FROM resources r", "r.record_id", "r.first_idx", ["r.type = ?"], [])
+            q.args.append(self.type_mac(match.resource_type))
+        else:
+            # f.kind: a literal, so that it selects the partial index
+            q = _Query(
+                " FROM events f", "f.record_id", "f.idx", [f"f.kind IN {sql_list(START_KINDS)}"], []
+            )
         if match.resource_id is not None:
             if match.resource_type is None:
                 raise InputError("an id filter needs a resource type")
             row = self.rows.get(self.key(f"{match.resource_type}/{match.resource_id}"))
             if row is None:
                 return None
-            where.append("f.record_id = ?")
-            args.append(row.record_id)
-        elif match.resource_type is not None:
-            source, cursor = " FROM resources t JOIN events f ON f.idx = t.first_idx", "t.first_idx"
-            where.insert(0, "t.type = ?")
-            args.append(self.type_mac(match.resource_type))
+            q.where.append("f.record_id = ?")
+            q.args.append(row.record_id)
         if match.kind is not None:
-            where.append("h.kind = ?")
-            args.append(match.kind)
+            q.where.append("h.kind = ?")
+            q.args.append(match.kind)
         if match.since is not None:
-            where.append("h.time >= ?")
-            args.append(match.since)
+            q.where.append("h.time >= ?")
+            q.args.append(match.since)
         if match.until is not None:
-            where.append("h.time <= ?")
-            args.append(match.until)
+            q.where.append("h.time <= ?")
+            q.args.append(match.until)
         if match.erased is not None:
-            where.append(f"{_ERASED} = ?")
-            args.append(int(match.erased))
-        return _Query(source, where, args, cursor)
+            q.where.append(q.erased + " = ?")
+            q.args.append(int(match.erased))
+        return q
 
     def records(
         self,
@@ -450,16 +453,16 @@ class Identities:
             return []
         where, args = q.after(after)
         sql = (
-            "SELECT f.idx, f.record_id, r.type, r.label, h.version, h.kind, h.time,"  # noqa: S608
-            " (SELECT COUNT(*) FROM events e WHERE e.record_id = f.record_id), "
-            + _ERASED
+            f"SELECT {q.first}, {q.rid}, r.type, r.label, h.version, h.kind, h.time,"  # noqa: S608
+            f" (SELECT COUNT(*) FROM events e WHERE e.record_id = {q.rid}), {q.erased}"
             + q.source
-            + _LAST
+            + q.last
+            + q.resource
             # constant clauses; values bound
             + " WHERE "
             + where
             + " ORDER BY "
-            + q.cursor
+            + q.first
         )
         if limit is not None:
             sql += " LIMIT ?"
@@ -509,7 +512,7 @@ class Identities:
             return 0
         where, args = q.after(after)
         # the last event only when a filter is about it: a plain count reads the index alone
-        source = q.source + (_LAST if "h." in where else "")
+        source = q.source + (q.last if "h." in where else "")
         inner = "SELECT 1" + source + " WHERE " + where  # constant clauses; values bound
         if at_most is not None:
             inner += " LIMIT ?"
@@ -520,28 +523,44 @@ class Identities:
 
 @dataclass(frozen=True, slots=True)
 class _Query:
-    """A listing's rows: the first events ``f`` in ``source`` (with ``t``, the records of a
-    type, when filtered by type) that the ``where`` clauses keep, in the order of ``cursor``
-    (the first event's log index, read from the index the page walks)."""
+    """A listing's rows: the records read from ``source`` (the first events ``f``, or the
+    resource rows ``r`` of a type), by their id ``rid``, that the ``where`` clauses keep, in
+    the order of ``first``, their first event's log index (read from the index the page walks:
+    the cursor)."""
 
     source: str
+    rid: str
+    first: str
     where: list[str]
     args: list[object]
-    cursor: str
+
+    @property
+    def last(self) -> str:
+        """The join of each record's last event ``h`` (by the index of its events)."""
+        return (
+            " JOIN events h ON h.idx ="  # noqa: S608 - rid is a column name
+            f" (SELECT MAX(idx) FROM events m WHERE m.record_id = {self.rid})"
+        )
+
+    @property
+    def resource(self) -> str:
+        """The join of each record's resource row ``r`` (none for a type: ``r`` is the
+        source)."""
+        return (
+            ""
+            if self.rid == "r.record_id"
+            else " LEFT JOIN resources r ON r.record_id = f.record_id"
+        )
+
+    @property
+    def erased(self) -> str:
+        """Whether the record was erased (1) or not (0)."""
+        return f"(SELECT MAX(erased) FROM versions v WHERE v.record_id = {self.rid})"  # noqa: S608
 
     def after(self, after: int | None) -> tuple[str, list[object]]:
         """The WHERE clause and its arguments, from the cursor ``after`` when given."""
         where, args = list(self.where), list(self.args)
         if after is not None:
-            where.append(self.cursor + " > ?")
+            where.append(self.first + " > ?")
             args.append(after)
         return " AND ".join(where), args
-
-
-# A record's last event ``h`` (by the index of its events) and its resource row ``r``, beside
-# its first event ``f``.
-_LAST = (
-    " JOIN events h ON h.idx = (SELECT MAX(idx) FROM events m WHERE m.record_id = f.record_id)"
-    " LEFT JOIN resources r ON r.record_id = f.record_id"
-)
-_ERASED = "(SELECT MAX(erased) FROM versions v WHERE v.record_id = f.record_id)"

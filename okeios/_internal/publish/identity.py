@@ -400,8 +400,8 @@ class Identities:
         if match.resource_type is not None and match.resource_id is None:
             # r.first_idx is the log index of the record's first event (its CREATE or DERIVE:
             # every record starts with one), written with the row
-            q = _Query(" FROM resources r", "r.record_id", "r.first_idx", ["r.type = ?"], [])
-            q.args.append(self.type_mac(match.resource_type))
+            mac = self.type_mac(match.resource_type)
+            q = _Query(" FROM resources r", "r.record_id", "r.first_idx", ["r.type = ?"], [mac])
         else:
             # f.kind: a literal, so that it selects the partial index
             q = _Query(

@@ -177,9 +177,7 @@ def _run_pipeline(
     return [c[0] for c in chunks], [c[1] for c in chunks], asked
 
 
-@pytest.mark.sqlite_only(
-    reason="makes two stores, which would share one PostgreSQL schema"
-)
+@pytest.mark.sqlite_only(reason="makes two stores, which would share one PostgreSQL schema")
 @pytest.mark.parametrize(("chunk_size", "sizes"), [(1, [1] * 41), (10, [10, 10, 10, 10, 1]),
                                                     (41, [41]), (50, [41])])  # fmt: skip
 def test_chunks_keep_their_boundaries_and_order_and_travel_intact(

@@ -22,8 +22,11 @@ so the script prints the load average before and after (``/proc/loadavg``) and, 
 CPU split: the calling process's CPU per item (it draws the randomness, appends to the log and
 database, reads bundle headers, sends chunks and rebuilds results: ingest's serial part) and
 the CPU of every process of the run per item (needs psutil, which comes with distributed).
-The pool and the cluster are started and warmed up before timing (one small run each), and the
-garbage collector runs before every timed run and stays on. The script checks what it times:
+The pool and the cluster are started and warmed up before timing (one small run each); the
+runs go round after round, serial, pool, cluster in turn, so that a neighbour's load falls on
+every mode alike; the garbage collector runs before every timed run. From the CPU split the
+script also prints the speed-up it allows on idle cores (CPU bound), the figure to read when
+the machine was not idle. The script checks what it times:
 every parallel ingest must write a store byte-identical to the serial one's (same randomness
 and clock), and every parallel verify must give reports identical (``to_dict()``) to the
 serial run's, every one passing.
@@ -38,6 +41,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import hashlib
 import importlib
@@ -51,7 +55,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from contextlib import AbstractContextManager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -107,7 +111,7 @@ class Mode:
     def best(self) -> float:
         return min(self.seconds)
 
-    def to_dict(self, count: int, serial: Mode | None) -> dict[str, Any]:
+    def to_dict(self, count: int, serial: Mode | None, workers: int) -> dict[str, Any]:
         if self.skipped:
             return {"job": self.job, "name": self.name, "skipped": self.skipped}
         best = self.best()
@@ -121,7 +125,19 @@ class Mode:
             "speedup": None if serial is None else serial.best() / best,
             "caller_cpu_us": min(self.caller_cpu) / count * 1e6,
             "total_cpu_us": min(self.total_cpu) / count * 1e6 if self.total_cpu else None,
+            "cpu_bound": self.cpu_bound(serial, workers),
         }
+
+    def cpu_bound(self, serial: Mode | None, workers: int) -> float | None:
+        """The speed-up the CPU split of the best run allows on ``workers`` idle cores that the
+        caller shares with the workers: serial CPU over the larger of the caller's CPU and
+        all the CPU of the run per core."""
+        if serial is None or not self.total_cpu or not serial.total_cpu:
+            return None
+        best = self.seconds.index(self.best())
+        caller, total = self.caller_cpu[best], self.total_cpu[best]
+        serial_cpu = serial.total_cpu[serial.seconds.index(serial.best())]
+        return serial_cpu / max(caller, total / workers)
 
 
 def log(message: str) -> None:
@@ -250,55 +266,57 @@ def _dump(store: Store) -> str:
     return h.hexdigest()
 
 
-def time_ingest(
+def ingest_once(
     mode: Mode, records: list[bytes], tmp: Path, executor: Executor | None, chunk: int,
-    repeat: int, expected: str | None,
+    expected: str | None,
 ) -> str:  # fmt: skip
-    if executor is not None:  # warm up: the workers have run ingest once before the clock starts
-        with _store(tmp / f"warm-{time.perf_counter_ns()}") as warm:
-            warm.add(records[: 4 * chunk], executor=executor, chunk_size=chunk)
-    digest = ""
-    for i in range(repeat):
-        store = _store(tmp / f"ingest-{time.perf_counter_ns()}")
-        timed(mode, lambda s=store: s.add(records, executor=executor, chunk_size=chunk))
-        if i == 0:
-            digest = _dump(store)
-            if expected is not None and digest != expected:
-                raise SystemExit(f"{mode.name}: the store differs from the serial run's")
-        store.close()
+    """One timed ``Store.add`` of every record into a fresh store; the digest of its rows,
+    checked against ``expected`` (the serial run's) if given."""
+    store = _store(tmp / f"ingest-{time.perf_counter_ns()}")
+    timed(mode, lambda: store.add(records, executor=executor, chunk_size=chunk))
+    digest = _dump(store)
+    store.close()
+    if expected is not None and digest != expected:
+        raise SystemExit(f"{mode.name}: the store differs from the serial run's")
     return digest
+
+
+def warm_up(corpus: Corpus, tmp: Path, executor: Executor, chunk: int) -> None:
+    """The workers run ingest and verify once before the clock starts."""
+    with _store(tmp / f"warm-{time.perf_counter_ns()}") as warm:
+        warm.add(corpus.records[: 4 * chunk], executor=executor, chunk_size=chunk)
+    verify(corpus, executor, chunk, 4 * chunk)
 
 
 # -- verify ------------------------------------------------------------------------------------
 
 
-def time_verify(
-    mode: Mode, corpus: Corpus, executor: Executor | None, chunk: int, repeat: int,
+def verify(
+    corpus: Corpus, executor: Executor | None, chunk: int, count: int | None = None
+) -> list[Report]:
+    return verify_many(
+        corpus.bundles[:count],
+        corpus.policy,
+        executor=executor,
+        chain=CountedView(corpus.w3),
+        records=corpus.records[:count],
+        chunk_size=chunk,
+    )
+
+
+def verify_once(
+    mode: Mode, corpus: Corpus, executor: Executor | None, chunk: int,
     expected: list[dict[str, Any]] | None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    def run(count: int | None = None) -> list[Report]:
-        return verify_many(
-            corpus.bundles[:count],
-            corpus.policy,
-            executor=executor,
-            chain=CountedView(corpus.w3),
-            records=corpus.records[:count],
-            chunk_size=chunk,
-        )
-
-    if executor is not None:  # warm up
-        run(4 * chunk)
-    result: list[dict[str, Any]] = []
-    for i in range(repeat):
-        reports = timed(mode, run)
-        if i == 0:
-            result = [r.to_dict() for r in reports]
-            failed = sum(1 for r in reports if not r.passed)
-            if failed:
-                raise SystemExit(f"{mode.name}: {failed} reports failed")
-            if expected is not None and result != expected:
-                raise SystemExit(f"{mode.name}: the reports differ from the serial run's")
-        del reports
+    """One timed ``verify_many`` of every bundle; the reports as dicts, checked to pass and to
+    equal ``expected`` (the serial run's) if given."""
+    reports = timed(mode, lambda: verify(corpus, executor, chunk))
+    result = [r.to_dict() for r in reports]
+    failed = sum(1 for r in reports if not r.passed)
+    if failed:
+        raise SystemExit(f"{mode.name}: {failed} reports failed")
+    if expected is not None and result != expected:
+        raise SystemExit(f"{mode.name}: the reports differ from the serial run's")
     return result
 
 
@@ -371,39 +389,55 @@ def main(argv: list[str] | None = None) -> int:
         corpus = build(args.count, args.seed, tmp / "home")
         print(f"built {args.count:,} anchored bundles in {time.perf_counter() - start:.1f} s")
 
-        serial_ingest, serial_verify = Mode("ingest", "serial"), Mode("verify", "serial")
-        stored = time_ingest(serial_ingest, corpus.records, tmp, None, chunk, repeat, None)
-        reports = time_verify(serial_verify, corpus, None, chunk, repeat, None)
-        modes = [serial_ingest, serial_verify]
-        executors: list[tuple[str, Callable[[int], AbstractContextManager[Executor | None]]]] = [
-            (f"process pool ({args.workers})", process_pool),
-            (f"Dask LocalCluster ({args.workers})", dask_executor),
-        ]
-        for label, make in executors:
-            ingest, verify = Mode("ingest", label), Mode("verify", label)
-            modes += [ingest, verify]
-            if make is dask_executor and args.no_dask:
-                ingest.skipped = verify.skipped = "--no-dask"
-                continue
-            with make(args.workers) as executor:
-                if executor is None:
-                    ingest.skipped = verify.skipped = "distributed is not installed"
-                    continue
-                time_ingest(ingest, corpus.records, tmp, executor, chunk, repeat, stored)
-                time_verify(verify, corpus, executor, chunk, repeat, reports)
-                if make is dask_executor:
-                    log(f"  [Dask] measuring the idle cluster for {IDLE_SECONDS} s")
-                    idle = idle_cpu(IDLE_SECONDS)
+        pool_name = f"process pool ({args.workers})"
+        dask_name = f"Dask LocalCluster ({args.workers})"
+        modes = [Mode(job, name) for job in ("ingest", "verify")
+                 for name in ("serial", pool_name, dask_name)]  # fmt: skip
+        by = {(m.job, m.name): m for m in modes}
+        serial_ingest, serial_verify = by["ingest", "serial"], by["verify", "serial"]
+        with contextlib.ExitStack() as cluster_stack:
+            dask: Executor | None = None
+            if args.no_dask:
+                reason = "--no-dask"
+            else:
+                dask = cluster_stack.enter_context(dask_executor(args.workers))
+                reason = "distributed is not installed"
+            if dask is None:
+                by["ingest", dask_name].skipped = by["verify", dask_name].skipped = reason
+            with process_pool(args.workers) as pool:
+                executors: dict[str, Executor | None] = {"serial": None, pool_name: pool}
+                if dask is not None:
+                    executors[dask_name] = dask
+                for executor in (pool, dask):
+                    if executor is not None:
+                        warm_up(corpus, tmp, executor, chunk)
+                # Round after round, each mode in turn: the neighbours' load falls on all alike.
+                stored: str | None = None
+                for _ in range(repeat):
+                    for name, executor in executors.items():
+                        digest = ingest_once(
+                            by["ingest", name], corpus.records, tmp, executor, chunk, stored
+                        )
+                        stored = stored or digest
+                reports: list[dict[str, Any]] | None = None
+                for _ in range(repeat):
+                    for name, executor in executors.items():
+                        got = verify_once(by["verify", name], corpus, executor, chunk, reports)
+                        reports = reports or got
+            if dask is not None:  # the pool is gone: only the cluster is left, idle
+                log(f"  [Dask] measuring the idle cluster for {IDLE_SECONDS} s")
+                idle = idle_cpu(IDLE_SECONDS)
 
     load_after = loadavg()
     rows = {
-        job: [m.to_dict(args.count, serial) for m in modes if m.job == job]
+        job: [m.to_dict(args.count, serial, args.workers) for m in modes if m.job == job]
         for job, serial in (("ingest", serial_ingest), ("verify", serial_verify))
     }
     print()
     print(
         f"{'':<28} {'best s':>7} {'median':>7} {'per s':>8} {'speed-up':>9}  "
-        f"{'goal ' + format(GOAL, '.1f') + 'x':>10} {'ideal':>6}  {'caller CPU':>11} {'all CPU':>9}"
+        f"{'goal ' + format(GOAL, '.1f') + 'x':>10} {'ideal':>6}  {'caller CPU':>11} "
+        f"{'all CPU':>9} {'CPU bound':>10}"
     )
     for job, job_rows in rows.items():
         what = "Store.add" if job == "ingest" else "verify_many with records, against the chain"
@@ -415,12 +449,13 @@ def main(argv: list[str] | None = None) -> int:
             serial = row["name"] == "serial"
             verdict = "" if serial else ("met" if row["speedup"] >= GOAL else "NOT met")
             ideal = "" if serial else f"{args.workers:.1f}x"
-            all_cpu = row["total_cpu_us"]
+            all_cpu, bound = row["total_cpu_us"], row["cpu_bound"]
             print(
                 f"  {row['name']:<26} {row['best_s']:>7.2f} {row['median_s']:>7.2f} "
                 f"{row['per_s']:>8,.0f} {row['speedup']:>8.2f}x  {verdict:>10} {ideal:>6}  "
                 f"{row['caller_cpu_us']:>8.0f} us "
                 + (f"{all_cpu:>6.0f} us" if all_cpu is not None else "      n/a")
+                + (f" {bound:>9.2f}x" if bound is not None and not serial else "")
             )
     if idle is not None:
         print(
@@ -428,6 +463,12 @@ def main(argv: list[str] | None = None) -> int:
             f"second over {IDLE_SECONDS} s (caller and workers, with benchmarks/_common.py's "
             "DASK_CONFIG)"
         )
+    print(
+        "speed-up: wall time, serial over parallel (best runs); caller CPU: the calling "
+        "process; all CPU: every process of the run; CPU bound: the speed-up that CPU split "
+        f"allows on {args.workers} otherwise idle cores, serial CPU over the larger of the "
+        "caller's CPU and all CPU per core (what to read when the load average is above 0.5)"
+    )
     print(f"load average before {load_before}, after {load_after} (1, 5, 15 minutes)")
     print(
         "every parallel ingest wrote the serial store's bytes; every parallel verify gave the "

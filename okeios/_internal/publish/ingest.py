@@ -222,7 +222,7 @@ def _prepare_all(task: _Task) -> list[Prepared]:
     signer = LocalSigner.from_key(task.key) if task.key is not None else None
     out: list[Prepared] = []
     items = enumerate(zip(task.records, task.items, strict=True))
-    with gc_paused():  # the work makes no cycles: see okeios/_internal/gcpause.py
+    with gc_paused():  # few cycles, collected after: see okeios/_internal/gcpause.py
         for i, (record, (record_id, seed, data_key, nonce, time)) in items:
             try:
                 d = Draw(record_id, seed, data_key, nonce, b"", b"", time)

@@ -490,7 +490,7 @@ def _unpack(p: _Packed | Report, seen: dict[_PackedVerdict, Verdict] | None = No
 
 def _verify(task: _Task) -> list[Report]:
     out: list[Report] = []
-    with gc_paused():  # the work makes no cycles: see okeios/_internal/gcpause.py
+    with gc_paused():  # few cycles, collected after: see okeios/_internal/gcpause.py
         for i, data in enumerate(task.bundles):
             try:
                 out.append(

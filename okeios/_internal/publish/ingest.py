@@ -34,7 +34,7 @@ from okeios._internal.crypto.payload import (
     seal_payload,
 )
 from okeios._internal.protocol.canonical import JSONValue, parse_json
-from okeios._internal.protocol.commitment import SEED_SIZE, commit_canonical
+from okeios._internal.protocol.commitment import SEED_SIZE, Canonical, commit_canonical
 from okeios._internal.protocol.events import (
     ZERO_ADDRESS,
     ZERO_HASH,
@@ -52,7 +52,6 @@ __all__ = [
     "Prepared",
     "draw",
     "prepare",
-    "prepare_canonical",
     "prepare_chunk",
     "run_chunks",
 ]
@@ -119,26 +118,21 @@ def _fixed(value: bytes) -> Callable[[int], bytes]:
 
 
 def prepare(
-    record: bytes | JSONValue,
+    record: bytes | JSONValue | Canonical,
     d: Draw,
     log_id: bytes,
     author: str,
     signer: Signer | None,
 ) -> Prepared:
-    """Everything about one new record that needs no log: the worker's part."""
-    return prepare_canonical(record, d, log_id, author, signer)[0]
-
-
-def prepare_canonical(
-    record: bytes | JSONValue,
-    d: Draw,
-    log_id: bytes,
-    author: str,
-    signer: Signer | None,
-) -> tuple[Prepared, bytes]:
-    """:func:`prepare`, and the record's canonical bytes (which it computes on the way)."""
-    value = parse_json(record) if isinstance(record, bytes | bytearray) else record
-    commitment, _, canonical = commit_canonical(value, seed=d.seed)
+    """Everything about one new record that needs no log: the worker's part. A
+    :class:`~okeios._internal.protocol.commitment.Canonical` record keeps its canonical bytes
+    for the caller (:meth:`Records.put <okeios._internal.publish.records.Records.put>` writes
+    its content check from them)."""
+    if isinstance(record, Canonical):
+        form = record
+    else:
+        form = Canonical(parse_json(record) if isinstance(record, bytes | bytearray) else record)
+    commitment, _, canonical = commit_canonical(form, seed=d.seed)
     aad = payload_aad(d.record_id, 1)
     sealed = seal_payload(d.data_key, canonical, aad=aad, rng=_fixed(d.nonce))
     event = Event(
@@ -158,10 +152,10 @@ def prepare_canonical(
     message = json.dumps(event.message())
     digests = b"".join(commitment.digests)
     if signer is None:
-        return Prepared(d.record_id, sealed, digests, None, event, message, b""), canonical
+        return Prepared(d.record_id, sealed, digests, None, event, message, b"")
     signed = event.sign(signer)
     leaf = leaf_hash(signed.leaf_data())
-    return Prepared(d.record_id, sealed, digests, signed, None, message, leaf), canonical
+    return Prepared(d.record_id, sealed, digests, signed, None, message, leaf)
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,35 +175,38 @@ class Records:
         def named(i: int, exc: InputError) -> InputError:
             return exc if names is None else type(exc)(f"{names[i]}: {exc}")
 
-        parsed: dict[int, JSONValue] = {}  # values parsed ahead, each taken once
+        forms: dict[int, Canonical] = {}  # each resource parsed and canonicalised once
+
+        def form_of(i: int) -> Canonical:
+            form = forms.get(i)
+            if form is None:
+                record = items[i]
+                value = parse_json(record) if isinstance(record, bytes) else record
+                form = forms[i] = Canonical(value)
+            return form
 
         def judged(
             i: int, known: dict[bytes, ResourceRow] | None = None
         ) -> tuple[Canonical, Judgement]:
             """The resource (its canonical bytes made once, when first needed) and what adding
             it means."""
-            record = items[i]
             try:
-                value = parsed.pop(i, None)
-                if value is None:
-                    value = parse_json(record) if isinstance(record, bytes) else record
+                form = form_of(i)
                 key = keys[i] if keys is not None else None
-                form = Canonical(value)
                 ids = self._unit.identities
-                return form, ids.judge(value, key, stored=stored, known=known, form=form)
+                return form, ids.judge(form.value, key, stored=stored, known=known, form=form)
             except InputError as exc:
                 raise named(i, exc) from exc
 
         def rows_ahead() -> dict[bytes, ResourceRow] | None:
             """The stored rows of the identities of the whole call, in one query."""
             macs = []
-            for i, record in enumerate(items):
+            for i in range(len(items)):
                 try:
-                    value = parse_json(record) if isinstance(record, bytes) else record
+                    value = form_of(i).value
                     label = self._unit.identities.label_of(value, keys[i] if keys else None)
                 except InputError:
                     return None  # judged one by one below, which names the error
-                parsed[i] = value
                 if label is not None:
                     macs.append(self._unit.identities.key(label))
             return self._unit.identities.rows.get_many(macs)
@@ -230,11 +233,12 @@ class Records:
                 self._put_flush(ahead, out, progress)
             queue: list[_NewPut] = []
             queued: set[bytes] = set()
+            for i in range(start):
+                forms.pop(i, None)  # appended ahead: nothing more to judge
             for i in range(start, len(items)):
-                record = items[i]
                 if queue:  # a resource already waiting in the queue is judged once written
                     try:
-                        value = parse_json(record) if isinstance(record, bytes) else record
+                        value = form_of(i).value
                         label = self._unit.identities.label_of(value, keys[i] if keys else None)
                     except InputError as exc:
                         raise named(i, exc) from exc
@@ -242,6 +246,7 @@ class Records:
                         self._put_flush(queue, out, progress)
                         queued.clear()
                 form, j = judged(i)
+                del forms[i]  # judged for the last time: its bytes go down from here
                 if j.status == "new":
                     queue.append(self._new_put(i, form, j, signer, named))
                     if j.label is not None:

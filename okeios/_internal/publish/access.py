@@ -2,17 +2,15 @@
 receipts and erasure, each one transaction that logs its signed event and updates the grants
 and versions it concerns (``docs/confidentiality.md``). A store's :class:`Access` part, reached
 as ``store.access``, handed the store's
-:class:`~okeios._internal.publish.unit.Unit` and its export."""
+:class:`~okeios._internal.publish.unit.Unit` and its records (a share carries a bundle)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from okeios._internal.crypto.recipients import RecipientBinding, wrap_data_key
 from okeios._internal.crypto.share import Share, grant_info, seal_seed
-from okeios._internal.protocol.bundle import Bundle
 from okeios._internal.protocol.events import EventKind
 from okeios._internal.protocol.hexcodec import from_hex
 from okeios._internal.protocol.signing import checksum_address
@@ -23,6 +21,7 @@ from okeios._internal.publish.tables import StoreError
 from okeios.errors import AccessError
 
 if TYPE_CHECKING:
+    from okeios._internal.publish.records import Records
     from okeios._internal.publish.unit import Unit
 
 __all__ = ["Access"]
@@ -37,9 +36,9 @@ class Access:
     store's publisher) and updates the grants and versions it concerns.
     """
 
-    def __init__(self, unit: Unit, export: Callable[..., Bundle]) -> None:
+    def __init__(self, unit: Unit, records: Records) -> None:
         self._unit = unit
-        self._export = export  # a record's bundle (Records.export): a share carries one
+        self._records = records  # a share carries the bundle of the version's content event
         self.resumed = False  # the last grant() returned the share of an earlier GRANT
         self.last_purge: erasure.PurgeResult | None = None
 
@@ -145,7 +144,7 @@ class Access:
             wrapped_key=wrapped,
             payload=sealed,
             seed=seal_seed(data_key, seed, record_id, version, unit.rng),
-            bundle=self._export("0x" + content.hex(), fields=[]),
+            bundle=self._records.export("0x" + content.hex(), fields=[]),
         )
 
     def revoke(self, ident: str, recipient: str, *, purpose: str = "") -> LoggedEvent:

@@ -1,16 +1,20 @@
 """The publishing pipeline, in memory: records in, signed and logged events, bundles out.
 
-A :class:`Publisher` decides what is written: for each record version the salted commitment,
-the sealed payload (handed to a :class:`VersionStore`) and the signed event, whose leaf it
-appends to the log and which it hands to an :class:`EventLog`. Authors (the publisher itself by
-default, or any :class:`~okeios._internal.protocol.signing.Signer`) sign each event; the publisher
-signs checkpoints and assembles proof bundles (the one bundle assembler) that disclose all of a
+A :class:`Publisher` decides what is written: for each record version the salted commitment
+(over the record's canonical bytes, made once), the sealed payload (handed to a
+:class:`VersionStore`) and the signed event. :meth:`Publisher.append` is the one way an event of
+any kind is written, alone or in a batch prepared ahead (:mod:`okeios._internal.publish.ingest`):
+it checks the chain rules (:func:`~okeios._internal.protocol.chainrules.advance`) and the
+store's guard, then its :class:`EventLog` gives each event its log index and keeps it.
+Authors (the publisher itself by default, or any
+:class:`~okeios._internal.protocol.signing.Signer`) sign each event; the publisher signs
+checkpoints and assembles proof bundles (the one bundle assembler) that disclose all of a
 record's fields, some, or none (then from the stored digests, nothing decrypted).
 
 By default everything stays in memory (:class:`MemoryVersions`, :class:`MemoryEvents`); a
-:class:`~okeios._internal.publish.store.Store` passes its own parts, so data goes down one way and
-the publisher keeps no state of its own beyond its key. Time and randomness are injectable so runs
-are reproducible. It does no I/O itself.
+store's :class:`~okeios._internal.publish.unit.Unit` passes the store's tables, so data goes
+down one way and the publisher keeps no state of its own beyond its key. Time and randomness
+are injectable so runs are reproducible. It does no I/O itself.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ class Store:
         self.journal = AnchorJournal(u, Journal(db), self.checkpoints)
         self.keys = PublisherKeys(u, master, self.journal, owner=self)
         book = Records(u, self.journal)
-        self.access = Access(u, book.export)
+        self.access = Access(u, book)
         # the verbs: the records' and the unit's
         self.add, self.put, self.amend, self.derive = book.add, book.put, book.amend, book.derive
         self.history, self.records, self.show = book.history, book.records, book.show

@@ -247,7 +247,7 @@ class Store:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             if meta.get(MASTER_CHECK) is not None:
                 check_master(db, master, meta[MASTER_CHECK])
-            if meta.get("schema") == "1":
+            if meta.get("schema") in ("1", "2"):
                 migrate(db)
                 meta["schema"] = str(SCHEMA_VERSION)
         except sqlite3.DatabaseError as exc:

@@ -7,9 +7,11 @@ key, sign the CREATE event, and append its leaf to the log. Only the append need
 :func:`draw` (in the caller, serial) takes every random value and time the serial path would
 take, in the same order; :func:`prepare_chunk` (in a worker) computes everything that depends
 only on them and the record; the store then appends the prepared events in order, inside one
-write transaction. Because the randomness is drawn where and as the serial path draws it and
-the rest is deterministic (RFC 6979 signatures), a store filled through a process pool or a
-Dask cluster holds exactly the bytes a serial ``add`` would have written.
+write transaction, through the one write path of every event
+(:meth:`~okeios._internal.publish.publisher.Publisher.append`, which checks them first).
+Because the randomness is drawn where and as the serial path draws it and the rest is
+deterministic (RFC 6979 signatures), a store filled through a process pool or a Dask cluster
+holds exactly the bytes a serial ``add`` would have written.
 
 What crosses to the workers: the records, their per-record randomness (record id, seed, data
 key, nonce) and, when the author is a :class:`~okeios._internal.protocol.signing.LocalSigner`, its

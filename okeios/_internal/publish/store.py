@@ -110,25 +110,19 @@ class Store:
     Safe to hold open in a long-running service while other processes write to the same home.
     """
 
-    def __init__(
-        self,
-        home: Path,
-        db: Database,
-        signer: LocalSigner,
-        log_name: str,
-        clock: Callable[[], float],
-        master: bytes,
-        rng: Callable[[int], bytes] = os.urandom,
-    ) -> None:
-        self.unit = u = Unit(home, db, signer, log_name, clock, master, rng)
+    def __init__(self, unit: Unit, master: bytes) -> None:
+        """Wire the parts of an open store (:meth:`init` and :meth:`open` make the ``unit``)."""
+        self.unit = u = unit
         # the storage the parts share (the unit's)
-        self.home, self.db, self.clock, self.rng, self.log_name = home, db, clock, rng, log_name
+        self.home, self.db, self.clock, self.rng, self.log_name = (
+            u.home, u.db, u.clock, u.rng, u.log_name
+        )  # fmt: skip
         self.nodes, self.events, self.tree, self.meta = u.nodes, u.events, u.tree, u.meta
         self.versions, self.grants, self.identities = u.versions, u.grants, u.identities
         self.publisher = u.publisher
         # the parts, each handed the unit and the parts it needs
-        self.checkpoints = SignedCheckpoints(u, Checkpoints(db))
-        self.journal = AnchorJournal(u, Journal(db), self.checkpoints)
+        self.checkpoints = SignedCheckpoints(u, Checkpoints(u.db))
+        self.journal = AnchorJournal(u, Journal(u.db), self.checkpoints)
         self.keys = PublisherKeys(u, master, self.journal, owner=self)
         book = Records(u, self.journal)
         self.access = Access(u, book)
@@ -225,7 +219,7 @@ class Store:
             config.trust_author(signer.address)
             config.trust_publisher(signer.address)
             config.save(path)
-        return cls(path, db, signer, log_name, clock, master, rng)
+        return cls(Unit(path, db, signer, log_name, clock, master, rng), master)
 
     @classmethod
     def open(
@@ -275,7 +269,7 @@ class Store:
             db.close()
             raise StoreError("the publisher key does not belong to this store")
         try:
-            return cls(path, db, signer, meta["log_name"], clock, master, rng)
+            return cls(Unit(path, db, signer, meta["log_name"], clock, master, rng), master)
         except sqlite3.DatabaseError as exc:
             db.close()
             raise StoreError(f"{db.path} is damaged: {exc}") from exc

@@ -154,6 +154,11 @@ def test_chunk_size_must_be_positive(tmp_path: Path) -> None:
 # --- the chunk pipeline -------------------------------------------------------------------------
 
 
+def _sealer(store: Store) -> Any:
+    """What a store seals a new record's data key and seed with (as ``Store.add`` does)."""
+    return lambda record_id, key, seed: store.versions.seal_keys(record_id, 1, key, seed)
+
+
 def _run_pipeline(
     store: Store, records: list[bytes], executor: Any, chunk_size: int, window: int = 3
 ) -> tuple[list[list[ingest.Prepared]], list[list[ingest.Draw]], list[int]]:
@@ -161,7 +166,7 @@ def _run_pipeline(
 
     def draw(n: int) -> list[ingest.Draw]:
         asked.append(n)
-        return ingest.draw(n, store.rng, store.clock, store._seal_secrets)
+        return ingest.draw(n, store.rng, store.clock, _sealer(store))
 
     chunks = list(
         ingest.pipeline(
@@ -222,7 +227,7 @@ def test_a_failing_record_is_named_by_its_position(tmp_path: Path, executor: str
     try:
         chunks = ingest.pipeline(
             bad,
-            lambda n: ingest.draw(n, store.rng, store.clock, store._seal_secrets),
+            lambda n: ingest.draw(n, store.rng, store.clock, _sealer(store)),
             log_id=store.log_id,
             author=store.signer,
             executor=pool,

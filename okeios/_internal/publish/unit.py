@@ -5,8 +5,10 @@ operation one atomic step.
 
 A :class:`~okeios._internal.publish.store.Store` makes one :class:`Unit` when it opens and
 hands it to each of its parts (records, access, keys, checkpoints, journal), with the other
-parts a part needs by name; no part holds the store. The unit holds no part: what a part adds
-(a grant, a checkpoint, an anchor) stays in that part.
+parts a part needs by name; no part holds the store. Each part is typed with the slice of the
+unit it uses, a ``typing.Protocol`` declared beside it (``KeysUnit``, ``RecordsUnit``, ...)
+that this class satisfies. The unit holds no part: what a part adds (a grant, a checkpoint, an
+anchor) stays in that part.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from hashlib import sha256
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +131,18 @@ def with_floats(value: Any) -> Any:
     if isinstance(value, JSONNumber):
         return float(value)
     return value
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing to stderr."""
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def serve_local(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    """``handler`` served on a loopback port from a daemon thread: the server (shut it down
+    when done) and its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"

@@ -97,18 +97,8 @@ def test_issue_24_item_16_after_a_chain_reset(tmp_path: Path) -> None:
         node.start()  # the same port, a fresh chain
         _fund(node, publisher)
         verify = run_cli(home, "verify", str(bundles[0]), "--chain", node.url, "--json", expect=2)
-        audit = run_cli(
-            home,
-            "audit",
-            "--log",
-            str(log),
-            "--publisher",
-            publisher,
-            "--chain",
-            node.url,
-            "--json",
-            expect=2,
-        )
+        audit_args = ("audit", "--log", str(log), "--publisher", publisher, "--chain", node.url)
+        audit = run_cli(home, *audit_args, "--json", expect=2)
         assert "registry-missing" in verify.stdout
         assert "registry-missing" in audit.stdout
         for done in (verify, audit):
@@ -118,7 +108,7 @@ def test_issue_24_item_16_after_a_chain_reset(tmp_path: Path) -> None:
         assert json.loads(again.stdout)["final"] is True
         fresh = _bundles(home, tmp_path / "after")
         run_cli(home, "verify", *map(str, fresh), "--chain", node.url)
-        run_cli(home, "audit", "--log", str(log), "--publisher", publisher, "--chain", node.url)
+        run_cli(home, *audit_args)
     finally:
         node.stop()
 

@@ -193,6 +193,11 @@ _DECODER = json.JSONDecoder(
     object_pairs_hook=_object_hook, parse_float=JSONNumber, parse_constant=_parse_constant
 )
 
+# The same decoder without the hook that looks for a repeated member name: for text that is
+# shown canonical afterwards (canonical text names each member once), as
+# okeios._internal.protocol.commitment.canonical_leaves does.
+_PLAIN_DECODER = json.JSONDecoder(parse_float=JSONNumber, parse_constant=_parse_constant)
+
 # An escape that may encode half of a surrogate pair: only then can a parsed string hold one.
 _SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 

@@ -31,12 +31,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
+import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from okeios._internal.protocol.canonical import (
+    _PLAIN_DECODER,
     MAX_DEPTH,
     JSONNumber,
     JSONValue,
@@ -48,6 +51,7 @@ from okeios._internal.protocol.canonical import (
     parse_json,
     parse_pointer,
 )
+from okeios._internal.protocol.jsonlimits import nesting_exceeds
 from okeios.errors import CommitmentError, OkeiosError
 
 __all__ = [
@@ -64,9 +68,11 @@ __all__ = [
     "disclosures_conflict",
     "field_digest",
     "path_bytes",
+    "canonical_leaves",
     "path_conflict",
     "pointer_matches",
     "record_leaves",
+    "record_leaves_of",
 ]
 
 FieldPath = tuple[str | int, ...]
@@ -82,6 +88,14 @@ _COMMITMENT_TAG = b"okeios/commitment/v2\x00"
 _MEMBER = b"\x01"
 _INDEX = b"\x02"
 _U64 = 1 << 64
+_sha256 = hashlib.sha256
+_LEN32 = frozenset((32,))
+#: The pointers of field paths met so far (a report names every disclosed field, and the
+#: paths recur from record to record). Bounded: past the bound, pointers are formatted each
+#: time. A field's tokens are checked when it is made, so only text and integer tokens are
+#: keys here.
+_POINTERS: dict[tuple[str | int, ...], str] = {}
+_POINTERS_MAX = 1 << 14
 
 
 def _u32(n: int) -> bytes:
@@ -220,6 +234,10 @@ def commitment_from_digests(digests: Sequence[bytes]) -> bytes:
     """The record commitment over field digests, which must be sorted and distinct."""
     if len(digests) > MAX_FIELDS:
         raise CommitmentError(f"a record has at most {MAX_FIELDS} fields")
+    if _LEN32.issuperset(map(len, digests)) and all(
+        map(operator.lt, digests, itertools.islice(digests, 1, None))
+    ):  # what the loop below accepts, in one go
+        return _sha256(_COMMITMENT_TAG + _u32(len(digests)) + b"".join(digests)).digest()
     previous = b""
     for i, d in enumerate(digests):
         if len(d) != 32:
@@ -254,28 +272,41 @@ class DisclosedField:
         """A field whose parts were just computed from a record by :func:`commit` (valid by
         construction: not checked again)."""
         self = object.__new__(cls)
-        object.__setattr__(self, "tokens", tokens)
-        object.__setattr__(self, "salt", salt)
-        object.__setattr__(self, "value", value)
-        object.__setattr__(self, "encoded_path", encoded)
+        _SET_TOKENS(self, tokens)  # the slots' own setters: a frozen dataclass's fields
+        _SET_SALT(self, salt)
+        _SET_VALUE(self, value)
+        _SET_ENCODED(self, encoded)
         return self
 
     @property
     def path(self) -> str:
         """The field's RFC 6901 JSON Pointer (a display form: it does not say which tokens
         are array indices; :attr:`tokens` does)."""
-        return format_pointer(self.tokens)
+        tokens = self.tokens
+        pointer = _POINTERS.get(tokens)
+        if pointer is None:
+            pointer = format_pointer(tokens)
+            if len(_POINTERS) < _POINTERS_MAX:
+                _POINTERS[tokens] = pointer
+        return pointer
 
     @property
     def digest(self) -> bytes:
         p, v = self.encoded_path, self.value
-        return hashlib.sha256(
-            b"".join((_FIELD_TAG, self.salt, _u32(len(p)), p, _u32(len(v)), v))
-        ).digest()
+        return _sha256(
+            b"".join((_FIELD_TAG, self.salt, len(p).to_bytes(4, "big"), p,
+                      len(v).to_bytes(4, "big"), v))
+        ).digest()  # fmt: skip
 
     def json_value(self) -> JSONValue:
         """The disclosed value, parsed."""
         return parse_json(self.value)
+
+
+_SET_TOKENS = DisclosedField.tokens.__set__  # type: ignore[attr-defined]
+_SET_SALT = DisclosedField.salt.__set__  # type: ignore[attr-defined]
+_SET_VALUE = DisclosedField.value.__set__  # type: ignore[attr-defined]
+_SET_ENCODED = DisclosedField.encoded_path.__set__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,6 +552,45 @@ def record_leaves(record: JSONValue) -> list[tuple[bytes, bytes]]:
     canonical document order (errors as :func:`commit`'s)."""
     encoded, values, _ = _walk(record)
     return list(zip(encoded, values, strict=True))
+
+
+def canonical_leaves(data: bytes) -> list[tuple[bytes, bytes]] | None:
+    """:func:`record_leaves` of ``parse_json(data)`` when ``data`` is exactly the canonical
+    bytes of the record it holds (what okeios stores and exports), else None.
+
+    The fast way: the plain JSON decoder (no hook per object) and the canonical walk, whose
+    text must give ``data`` back. Canonical text has no repeated member name, byte order mark,
+    lone surrogate or number the strict parser refuses, so on such input
+    :func:`~okeios._internal.protocol.canonical.parse_json` returns the same value; the nesting
+    limit is checked first, as the strict parser does, before the decoder can recurse. None
+    says only "not shown canonical": the caller then parses strictly."""
+    if b"\n" in data:  # canonical text escapes every control character: pretty-printed
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if nesting_exceeds(data, MAX_DEPTH):
+        return None
+    encoded: list[bytes] = []
+    values: list[bytes] = []
+    try:
+        if _fast_walk(_PLAIN_DECODER.decode(text), encoded, values) != text:
+            return None
+    except (ValueError, _NeedsCareError, OkeiosError, UnicodeEncodeError, RecursionError):
+        return None  # json.JSONDecodeError and an over-long integer are ValueErrors
+    if len(encoded) > MAX_FIELDS:
+        return None
+    return list(zip(encoded, values, strict=True))
+
+
+def record_leaves_of(data: bytes) -> list[tuple[bytes, bytes]]:
+    """:func:`record_leaves` of ``parse_json(data)``: the same leaves, or the same error,
+    taking the fast way (:func:`canonical_leaves`) when ``data`` is canonical."""
+    leaves = canonical_leaves(data)
+    if leaves is None:
+        leaves = record_leaves(parse_json(data))
+    return leaves
 
 
 def _salt_states(seed: bytes) -> tuple[Any, Any]:

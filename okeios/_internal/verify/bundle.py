@@ -38,6 +38,7 @@ from okeios._internal.protocol.commitment import (
     commitment_from_digests,
     path_conflict,
     record_leaves,
+    record_leaves_of,
 )
 from okeios._internal.protocol.events import KEY_KINDS, ZERO_HASH, EventKind, derive_log_id
 from okeios._internal.protocol.kinds import ACCESS_KINDS
@@ -157,17 +158,15 @@ def _record_is_disclosed(d: Disclosure, record: bytes | JSONValue, committed: se
     if len(fields) != len(d.digests):
         return False
     try:
-        value = parse_json(record) if isinstance(record, bytes) else record
-        leaves = record_leaves(value)
+        leaves = record_leaves_of(record) if isinstance(record, bytes) else record_leaves(record)
     except OkeiosError:
         return False
     if len(leaves) != len(fields):
         return False
     leaves.sort()
-    for (path, value_bytes), f in zip(leaves, fields, strict=True):
-        if path != f.encoded_path or value_bytes != f.value:
-            return False
-    return all(f.digest in committed for f in fields)
+    if leaves != [(f.encoded_path, f.value) for f in fields]:
+        return False
+    return committed.issuperset([f.digest for f in fields])
 
 
 Authorities = Authority | Mapping[bytes, Authority] | None

@@ -282,14 +282,10 @@ def _read_binary(data: Any, *, fast: bool) -> Bundle:
     # way re-encodes the decoded body itself; a body that decodes to a bundle holds only the
     # values the bundle's own encoding writes back (bytes, text, integers, nil, arrays and maps
     # in the documented order), so this is the same test as encoding the bundle again.
-    if fast:
-        canonical = msgpack.packb(raw, use_bin_type=True) == body
-    else:
-        canonical = bundle.to_bytes() == data
-    if not canonical:
+    again = msgpack.packb(raw, use_bin_type=True) if fast else bundle.to_bytes()[len(_HEADER) :]
+    if again != body:
         raise NonCanonicalEncodingError("the bundle is not in its canonical encoding")
     return bundle
-
 
 
 def _json_uint(text: str) -> int | float:
@@ -491,7 +487,11 @@ def _list(value: Any, where: str) -> list[Any]:
 def _hashes(read: Callable[[Any, str], bytes], value: Any, where: str) -> tuple[bytes, ...]:
     """An array of 32-byte hashes (binary form: checked in one go when all are 32 bytes)."""
     listed = _list(value, where)
-    if read is _bin and _BYTES.issuperset(map(type, listed)) and _LEN32.issuperset(map(len, listed)):
+    if (
+        read is _bin
+        and _BYTES.issuperset(map(type, listed))
+        and _LEN32.issuperset(map(len, listed))
+    ):
         return tuple(listed)  # what _fixed gives each of them, without a call per hash
     return tuple(_fixed(read, h, f"{where}[{i}]", 32) for i, h in enumerate(listed))
 

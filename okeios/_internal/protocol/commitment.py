@@ -61,6 +61,7 @@ __all__ = [
     "DisclosedField",
     "Disclosure",
     "FieldPath",
+    "canonical_leaves",
     "commit",
     "commit_canonical",
     "commitment_from_digests",
@@ -68,7 +69,6 @@ __all__ = [
     "disclosures_conflict",
     "field_digest",
     "path_bytes",
-    "canonical_leaves",
     "path_conflict",
     "pointer_matches",
     "record_leaves",
@@ -303,10 +303,9 @@ class DisclosedField:
         return parse_json(self.value)
 
 
-_SET_TOKENS = DisclosedField.tokens.__set__  # type: ignore[attr-defined]
-_SET_SALT = DisclosedField.salt.__set__  # type: ignore[attr-defined]
-_SET_VALUE = DisclosedField.value.__set__  # type: ignore[attr-defined]
-_SET_ENCODED = DisclosedField.encoded_path.__set__  # type: ignore[attr-defined]
+_SET_TOKENS, _SET_SALT, _SET_VALUE, _SET_ENCODED = (
+    vars(DisclosedField)[name].__set__ for name in ("tokens", "salt", "value", "encoded_path")
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,7 @@ __all__ = [
     "commit_canonical",
     "commitment_from_digests",
     "derive_salt",
+    "disclose_stored",
     "disclosures_conflict",
     "field_digest",
     "path_bytes",
@@ -383,6 +384,22 @@ def _decode_path(encoded: bytes) -> FieldPath:
     return tuple(out)
 
 
+#: Typed paths decoded from their path bytes so far (the paths recur from record to record).
+#: Bounded: past the bound, paths are decoded each time.
+_DECODED: dict[bytes, FieldPath] = {}
+_DECODED_MAX = 1 << 14
+
+
+def _tokens_of(encoded: bytes) -> FieldPath:
+    """:func:`_decode_path`, remembered."""
+    tokens = _DECODED.get(encoded)
+    if tokens is None:
+        tokens = _decode_path(encoded)
+        if len(_DECODED) < _DECODED_MAX:
+            _DECODED[encoded] = tokens
+    return tokens
+
+
 class _Fields(Mapping[FieldPath, DisclosedField]):
     """The fields of a fresh commitment, in canonical document order, made into
     :class:`DisclosedField` objects (and their typed paths decoded from their path bytes) only
@@ -397,7 +414,7 @@ class _Fields(Mapping[FieldPath, DisclosedField]):
 
     def _all_paths(self) -> list[FieldPath]:
         if self._paths is None:
-            self._paths = [_decode_path(p) for p in self._encoded]
+            self._paths = [_tokens_of(p) for p in self._encoded]
         return self._paths
 
     def __len__(self) -> int:
@@ -590,6 +607,53 @@ def record_leaves_of(data: bytes) -> list[tuple[bytes, bytes]]:
     if leaves is None:
         leaves = record_leaves(parse_json(data))
     return leaves
+
+
+def disclose_stored(
+    canonical: bytes,
+    seed: bytes,
+    digests: Sequence[bytes],
+    paths: Iterable[str] | None = None,
+) -> Disclosure:
+    """What ``commit(parse_json(canonical), seed=seed)[0].disclose(paths)`` gives, from what a
+    store keeps of a record version (its canonical bytes, its seed and its sorted field
+    digests), without deriving the commitment again: the record is walked once for its leaves,
+    and only the chosen fields get a salt (HMAC keyed once, copied per field). The digests are
+    the stored ones; the caller checks that they give the event's commitment. Pointers are
+    resolved as :meth:`Commitment.disclose` resolves them, with its errors."""
+    if len(seed) != SEED_SIZE:
+        raise CommitmentError(f"a commitment seed is {SEED_SIZE} bytes, got {len(seed)}")
+    leaves = record_leaves_of(canonical)
+    if len(leaves) != len(digests):
+        raise CommitmentError(
+            f"the record has {len(leaves)} fields, its stored digests {len(digests)}"
+        )
+    if paths is None:
+        chosen = leaves
+    else:
+        tokens = [_tokens_of(p) for p, _ in leaves]
+        picked: dict[FieldPath, int] = {}
+        for wanted in paths:
+            try:
+                hits = [i for i, t in enumerate(tokens) if pointer_matches(wanted, t)]
+            except OkeiosError as exc:
+                raise CommitmentError(f"{wanted!r} is not an RFC 6901 pointer: {exc}") from exc
+            if not hits:
+                raise CommitmentError(f"the record has no field at {wanted!r}")
+            for i in hits:
+                picked[tokens[i]] = i
+        chosen = [leaves[i] for i in picked.values()]
+    chosen.sort()  # by path bytes: no two leaves share them
+    inner, outer = _salt_states(bytes(seed))
+    inner_copy, outer_copy, known = inner.copy, outer.copy, DisclosedField._known
+    fields = []
+    for p, v in chosen:
+        h = inner_copy()
+        h.update(p)
+        o = outer_copy()
+        o.update(h.digest())
+        fields.append(known(_tokens_of(p), o.digest()[:SALT_SIZE], v, p))
+    return Disclosure(tuple(digests), tuple(fields))
 
 
 def _salt_states(seed: bytes) -> tuple[Any, Any]:

@@ -310,9 +310,9 @@ def _check_order(value: Any, keys: Sequence[str], where: str) -> None:
     and missing members), so one content has one JSON text up to whitespace."""
     if (
         isinstance(value, dict)
+        and tuple(value) != tuple(keys)  # the common case ends here
         and len(value) == len(keys)
         and all(k in keys for k in value)
-        and tuple(value) != tuple(keys)
     ):
         raise NonCanonicalEncodingError(
             f"{where}: members must come in the order {', '.join(keys)}"
@@ -513,6 +513,9 @@ def _address(read: Callable[[Any, str], bytes], value: Any, where: str) -> str:
 
 _TOKEN_TYPES = frozenset((str, int))
 _BYTES = frozenset((bytes,))
+_LISTS = frozenset((list,))
+_LEN3 = frozenset((3,))
+_LEN16 = frozenset((16,))
 _LEN32 = frozenset((32,))
 #: The typed paths of disclosed fields met so far, each with its path bytes: a field path
 #: recurs from bundle to bundle, so its tokens are checked and encoded once. Bounded: past
@@ -527,6 +530,89 @@ def _remember_path(tokens: tuple[str | int, ...]) -> tuple[tuple[str | int, ...]
     if len(_PATHS) < _PATHS_MAX:
         _PATHS[tokens] = known
     return known
+
+
+def _fields_one_by_one(
+    listed: list[Any], read: Callable[[Any, str], bytes], *, fast: bool
+) -> list[DisclosedField]:
+    """The disclosed fields, each checked by itself (naming the first bad one)."""
+    fields: list[DisclosedField] = []
+    known_paths = _PATHS if fast and read is _bin else None
+    for i, f in enumerate(listed):
+        if known_paths is not None and type(f) is list and len(f) == 3:
+            # The common case checked in one go: what the general code below accepts, with
+            # the path's tokens and bytes looked up (a field path recurs in bundle after
+            # bundle). Only text and integer tokens reach the lookup (a bool or a float is
+            # equal to an integer, so the types are checked first); an integer equal to one
+            # already checked is in range.
+            path, salt, value = f
+            if (
+                type(path) is list
+                and type(salt) is bytes
+                and len(salt) == 16
+                and type(value) is bytes
+                and _TOKEN_TYPES.issuperset(map(type, path))
+            ):
+                key = tuple(path)
+                known = known_paths.get(key)
+                if known is None and all(0 <= t < _U64 for t in key if type(t) is int):
+                    known = _remember_path(key)
+                if known is not None:
+                    try:
+                        value.decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass  # the general code names the error
+                    else:
+                        fields.append(DisclosedField._known(known[0], salt, value, known[1]))
+                        continue
+        where = f"disclosure.fields[{i}]"
+        if read is _unhex:
+            path, salt, value = _map(f, _FIELD_KEYS, where)
+            value_bytes = _text(value, f"{where}.value").encode("utf-8")
+        else:
+            items = _list(f, where)
+            if len(items) != 3:
+                raise EncodingError(f"{where}: expected [path, salt, value]")
+            path, salt, value = items
+            value_bytes = read(value, f"{where}.value")
+            try:
+                value_bytes.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise EncodingError(f"{where}.value: not UTF-8") from exc
+        tokens = _path(path, f"{where}.path")
+        salt_bytes = _fixed(read, salt, f"{where}.salt", 16)
+        fields.append(DisclosedField._known(tokens, salt_bytes, value_bytes, path_bytes(tokens)))
+    return fields
+
+
+def _all_known_fields(listed: list[Any]) -> list[DisclosedField] | None:
+    """The disclosed fields of a binary bundle checked all at once, when every one is a
+    ``[path, salt, value]`` the one-by-one reading accepts and every path was met before;
+    else None (the one-by-one reading then decides, and names what is wrong). Each check is
+    the one-by-one reading's, over every field at once: the path an array of text and
+    integer tokens equal to a remembered path (types first: ``True == 1.0 == 1``), the salt
+    16 bytes, the value UTF-8 bytes (joined with NUL bytes, which are whole characters of
+    any UTF-8 text, the values decode exactly when each does)."""
+    if not (_LISTS.issuperset(map(type, listed)) and _LEN3.issuperset(map(len, listed)) and listed):
+        return None
+    paths, salts, values = zip(*listed, strict=True)
+    if not (
+        _LISTS.issuperset(map(type, paths))
+        and _TOKEN_TYPES.issuperset(map(type, itertools.chain.from_iterable(paths)))
+        and _BYTES.issuperset(map(type, salts))
+        and _LEN16.issuperset(map(len, salts))
+        and _BYTES.issuperset(map(type, values))
+    ):
+        return None
+    known = list(map(_PATHS.get, map(tuple, paths)))
+    if None in known:
+        return None
+    try:
+        b"\x00".join(values).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    tokens, encoded = zip(*known, strict=True)
+    return list(map(DisclosedField._known, tokens, salts, values, encoded))
 
 
 def _from_body(raw: Any, read: Callable[[Any, str], bytes], *, fast: bool = False) -> Bundle:
@@ -584,52 +670,10 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes], *, fast: bool = False) 
 
     digests_raw, fields_raw = _map(disc, _DISCLOSURE_KEYS, "disclosure")
     digests = _hashes(read, digests_raw, "disclosure.digests")
-    fields: list[DisclosedField] = []
-    known_paths = _PATHS if fast and read is _bin else None
-    for i, f in enumerate(_list(fields_raw, "disclosure.fields")):
-        if known_paths is not None and type(f) is list and len(f) == 3:
-            # The common case checked in one go: what the general code below accepts, with
-            # the path's tokens and bytes looked up (a field path recurs in bundle after
-            # bundle). Only text and integer tokens reach the lookup (a bool or a float is
-            # equal to an integer, so the types are checked first); an integer equal to one
-            # already checked is in range.
-            path, salt, value = f
-            if (
-                type(path) is list
-                and type(salt) is bytes
-                and len(salt) == 16
-                and type(value) is bytes
-                and _TOKEN_TYPES.issuperset(map(type, path))
-            ):
-                key = tuple(path)
-                known = known_paths.get(key)
-                if known is None and all(0 <= t < _U64 for t in key if type(t) is int):
-                    known = _remember_path(key)
-                if known is not None:
-                    try:
-                        value.decode("utf-8")
-                    except UnicodeDecodeError:
-                        pass  # the general code names the error
-                    else:
-                        fields.append(DisclosedField._known(known[0], salt, value, known[1]))
-                        continue
-        where = f"disclosure.fields[{i}]"
-        if read is _unhex:
-            path, salt, value = _map(f, _FIELD_KEYS, where)
-            value_bytes = _text(value, f"{where}.value").encode("utf-8")
-        else:
-            items = _list(f, where)
-            if len(items) != 3:
-                raise EncodingError(f"{where}: expected [path, salt, value]")
-            path, salt, value = items
-            value_bytes = read(value, f"{where}.value")
-            try:
-                value_bytes.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise EncodingError(f"{where}.value: not UTF-8") from exc
-        tokens = _path(path, f"{where}.path")
-        salt_bytes = _fixed(read, salt, f"{where}.salt", 16)
-        fields.append(DisclosedField._known(tokens, salt_bytes, value_bytes, path_bytes(tokens)))
+    listed_fields = _list(fields_raw, "disclosure.fields")
+    fields = _all_known_fields(listed_fields) if fast and read is _bin else None
+    if fields is None:
+        fields = _fields_one_by_one(listed_fields, read, fast=fast)
     order = [f.encoded_path for f in fields]
     if any(map(operator.ge, order, itertools.islice(order, 1, None))):
         raise NonCanonicalEncodingError(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
+import operator
 from collections.abc import Mapping
 
 from okeios._internal.protocol.anchors import AnchorEntry, ChainView
@@ -164,10 +165,16 @@ def _record_is_disclosed(d: Disclosure, record: bytes | JSONValue, committed: se
     if len(leaves) != len(fields):
         return False
     leaves.sort()
-    if leaves != [(f.encoded_path, f.value) for f in fields]:
+    if leaves != list(zip(map(_ENCODED, fields), map(_VALUE, fields), strict=True)):
         return False
-    return committed.issuperset([f.digest for f in fields])
+    return committed.issuperset(map(_DIGEST, fields))
 
+
+_POINTER = operator.attrgetter("path")
+_VALUE = operator.attrgetter("value")
+_TOKENS = operator.attrgetter("tokens")
+_ENCODED = operator.attrgetter("encoded_path")
+_DIGEST = operator.attrgetter("digest")
 
 Authorities = Authority | Mapping[bytes, Authority] | None
 
@@ -570,7 +577,10 @@ def verify_bundle(
         consistency,
         _check_confidentiality(bundle, ciphertext),
     )
-    disclosed = tuple((f.path, f.value.decode("utf-8")) for f in bundle.disclosure.fields)
+    fields = bundle.disclosure.fields
+    disclosed = tuple(
+        zip(map(_POINTER, fields), map(bytes.decode, map(_VALUE, fields)), strict=True)
+    )
     return Report(
         event_id=event.id,
         record_id=event.record_id,
@@ -583,7 +593,7 @@ def verify_bundle(
         anchored_block=None if proven is None else proven.block_number,
         anchored_time=None if proven is None else proven.timestamp,
         required=policy.required,
-        disclosed_paths=tuple(f.tokens for f in bundle.disclosure.fields),
+        disclosed_paths=tuple(map(_TOKENS, fields)),
     )
 
 

@@ -8,6 +8,8 @@ code gives: the same values, and on bad input the same error with the same messa
 * a record's leaves from its canonical bytes (:func:`canonical_leaves`, no hook per object)
   against :func:`parse_json` and :func:`record_leaves`, on canonical, re-spaced and mutated
   texts; and the integrity verdict with the fast path against the verdict without it;
+* a disclosed value shown a canonical leaf without parsing (:func:`is_plain_canonical_leaf`)
+  against the strict parser, and the integrity verdict without the record with and without it;
 * the nesting check's string expression against the one it replaced;
 * :func:`commitment_from_digests` against its plain loop;
 * a disclosure from the stored version (:func:`disclose_stored`, as export makes it) against
@@ -16,6 +18,7 @@ code gives: the same values, and on bad input the same error with the same messa
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable
@@ -33,9 +36,12 @@ from okeios._internal.protocol.canonical import (
     JSONNumber,
     canonicalize,
     format_pointer,
+    is_plain_canonical_leaf,
     parse_json,
 )
 from okeios._internal.protocol.commitment import (
+    DisclosedField,
+    Disclosure,
     canonical_leaves,
     commit,
     commitment_from_digests,
@@ -432,3 +438,90 @@ def test_a_disclosure_from_a_version_whose_digests_are_not_its_own_is_refused() 
         disclose_stored(canonicalize(record), seed, commitment.digests[1:])
     with pytest.raises(CommitmentError, match="seed"):
         disclose_stored(canonicalize(record), seed[1:], commitment.digests)
+
+
+# --- disclosed values without the record ----------------------------------------------------
+
+LEAF_BYTES = st.sampled_from(list(b'"\\ -+.0123456789eEtrufalsn{}[]x') + [0x01, 0x1F, 0xC3, 0xA9])
+
+
+def _is_canonical_leaf_strictly(value: bytes) -> bool:
+    try:
+        parsed = parse_json(value)
+        return canonicalize(parsed) == value and not (isinstance(parsed, dict | list) and parsed)
+    except Exception:
+        return False
+
+
+@PROPERTY
+@given(
+    value=st.lists(LEAF_BYTES, max_size=20).map(bytes)
+    | SCALARS.map(canonicalize)
+    | st.sampled_from([b"{}", b"[]", b"-0", b"-0.0", b"1" * 15, b"1" * 16, b"1" * 5000])
+)
+def test_a_value_shown_a_canonical_leaf_without_parsing_is_one(value: bytes) -> None:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        assume(False)
+    if is_plain_canonical_leaf(value):
+        assert _is_canonical_leaf_strictly(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'"final"',
+        b'"caf\xc3\xa9 \xe2\x80\xa8"',
+        b"0",
+        b"-12",
+        b"123456789012345",
+        b"6.10",
+        b"-0.5E+3",
+        b"1e400",
+        b"true",
+        b"false",
+        b"null",
+        b"{}",
+        b"[]",
+    ],
+)
+def test_the_common_leaves_need_no_parsing(value: bytes) -> None:
+    assert is_plain_canonical_leaf(value)
+    assert _is_canonical_leaf_strictly(value)
+
+
+def _committed_to(values: list[bytes]) -> Bundle:
+    """A bundle whose author committed to these values (whatever they are) at /v/0, /v/1..."""
+    fields = tuple(
+        DisclosedField(("v", i), bytes([i]) * 16, value) for i, value in enumerate(values)
+    )
+    fields = tuple(sorted(fields, key=lambda f: f.encoded_path))
+    digests = tuple(sorted(f.digest for f in fields))
+    seed = Bundle.from_bytes(SEEDS[0])
+    event = dataclasses.replace(seed.event.event, commitment=commitment_from_digests(digests))
+    return dataclasses.replace(
+        seed,
+        event=dataclasses.replace(seed.event, event=event),
+        disclosure=Disclosure(digests, fields),
+    )
+
+
+@PROPERTY
+@given(values=st.lists(st.lists(LEAF_BYTES, max_size=12).map(bytes), min_size=1, max_size=3))
+def test_the_integrity_verdict_without_the_record_is_the_one_without_the_fast_path(
+    values: list[bytes],
+) -> None:
+    try:
+        [v.decode("utf-8") for v in values]
+    except UnicodeDecodeError:
+        assume(False)
+    bundle = _committed_to(values)
+    fast = verify_module._check_integrity(bundle, None)
+    verify_module.is_plain_canonical_leaf = lambda value: False  # type: ignore[assignment]
+    try:
+        plain = verify_module._check_integrity(bundle, None)
+    finally:
+        verify_module.is_plain_canonical_leaf = is_plain_canonical_leaf
+    assert fast == plain
+    assert fast.passed == all(_is_canonical_leaf_strictly(v) for v in values)

@@ -46,6 +46,7 @@ from okeios._internal.protocol.commitment import (
     commit,
     commitment_from_digests,
     disclose_stored,
+    field_digests,
     record_leaves,
     record_leaves_of,
 )
@@ -429,6 +430,7 @@ def test_a_disclosure_from_the_stored_version_is_the_commitments(
         assert [f.path for f in fields] == [format_pointer(f.tokens) for f in fields]
         assert [f.path for f in fields] == [f.path for f in fields]  # from the remembered ones
         assert all(f.digest in commitment.digests for f in fields)
+        assert field_digests(fields) == [f.digest for f in fields]
 
 
 def test_a_disclosure_from_a_version_whose_digests_are_not_its_own_is_refused() -> None:

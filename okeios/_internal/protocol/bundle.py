@@ -442,6 +442,8 @@ def _fixed(read: Callable[[Any, str], bytes], value: Any, where: str, size: int)
 def _map(value: Any, keys: Sequence[str], where: str) -> list[Any]:
     if not isinstance(value, dict):
         raise EncodingError(f"{where}: expected a map, got {type(value).__name__}")
+    if tuple(value) == tuple(keys):  # exactly the keys, in order: what the checks below pass
+        return list(value.values())
     unknown = [k for k in value if k not in keys]
     if unknown:
         raise UnknownFieldError(f"{where}: unknown field(s) {unknown!r}")

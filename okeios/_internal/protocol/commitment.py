@@ -69,6 +69,7 @@ __all__ = [
     "disclose_stored",
     "disclosures_conflict",
     "field_digest",
+    "field_digests",
     "path_bytes",
     "path_conflict",
     "pointer_matches",
@@ -303,6 +304,37 @@ class DisclosedField:
         """The disclosed value, parsed."""
         return parse_json(self.value)
 
+
+def field_digests(fields: Sequence[DisclosedField]) -> list[bytes]:
+    """``[f.digest for f in fields]``, hashed without a Python call per field."""
+    encoded = list(map(_ENCODED_OF, fields))
+    values = list(map(_VALUE_OF, fields))
+    return list(
+        map(
+            _DIGEST_OF,
+            map(
+                _sha256,
+                map(
+                    b"".join,
+                    zip(
+                        itertools.repeat(_FIELD_TAG),
+                        map(_SALT_OF, fields),
+                        map(_U32_OF, map(len, encoded)),
+                        encoded,
+                        map(_U32_OF, map(len, values)),
+                        values,
+                    ),
+                ),
+            ),
+        )
+    )
+
+
+_ENCODED_OF = operator.attrgetter("encoded_path")
+_VALUE_OF = operator.attrgetter("value")
+_SALT_OF = operator.attrgetter("salt")
+_DIGEST_OF = operator.methodcaller("digest")
+_U32_OF = operator.methodcaller("to_bytes", 4, "big")
 
 _SET_TOKENS, _SET_SALT, _SET_VALUE, _SET_ENCODED = (
     vars(DisclosedField)[name].__set__ for name in ("tokens", "salt", "value", "encoded_path")

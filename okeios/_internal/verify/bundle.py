@@ -38,6 +38,7 @@ from okeios._internal.protocol.canonical import (
 from okeios._internal.protocol.commitment import (
     Disclosure,
     commitment_from_digests,
+    field_digests,
     path_conflict,
     record_leaves,
     record_leaves_of,
@@ -97,8 +98,8 @@ def _check_integrity(bundle: Bundle, record: bytes | JSONValue | None) -> Verdic
     conflict = path_conflict(f.tokens for f in d.fields)
     if conflict is not None:
         return _fail(p, Reason.FIELD_CONFLICT, f"the disclosed fields are no document: {conflict}")
-    for f in d.fields:
-        if f.digest not in digests:
+    for f, digest in zip(d.fields, field_digests(d.fields), strict=True):
+        if digest not in digests:
             return _fail(
                 p,
                 Reason.FIELD_NOT_COMMITTED,
@@ -170,14 +171,13 @@ def _record_is_disclosed(d: Disclosure, record: bytes | JSONValue, committed: se
     leaves.sort()
     if leaves != list(zip(map(_ENCODED, fields), map(_VALUE, fields), strict=True)):
         return False
-    return committed.issuperset(map(_DIGEST, fields))
+    return committed.issuperset(field_digests(fields))
 
 
 _POINTER = operator.attrgetter("path")
 _VALUE = operator.attrgetter("value")
 _TOKENS = operator.attrgetter("tokens")
 _ENCODED = operator.attrgetter("encoded_path")
-_DIGEST = operator.attrgetter("digest")
 
 Authorities = Authority | Mapping[bytes, Authority] | None
 

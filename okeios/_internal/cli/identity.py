@@ -126,10 +126,14 @@ def _cmd_authors_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_authors_export(args: argparse.Namespace) -> int:
+    from okeios._internal.cli.options import check_writable, write_output
+
+    if args.output and args.output != "-":
+        check_writable(args.output)
     with _store(args) as store:
         text = store.keys.key_history()
     if args.output and args.output != "-":
-        Path(args.output).write_text(text + "\n")
+        write_output(args.output, (text + "\n").encode("utf-8"))
     else:
         print(text)
     return 0

@@ -11,7 +11,8 @@ code gives: the same values, and on bad input the same error with the same messa
 * a disclosed value shown a canonical leaf without parsing (:func:`is_plain_canonical_leaf`)
   against the strict parser, and the integrity verdict without the record with and without it;
 * the nesting check's string expression against the one it replaced;
-* :func:`commitment_from_digests` against its plain loop;
+* :func:`commitment_from_digests` against its plain loop, and the map and hash-array checks
+  both readings of a bundle share against their plain forms;
 * a disclosure from the stored version (:func:`disclose_stored`, as export makes it) against
   ``commit(...).disclose(...)``, and the remembered pointers against :func:`format_pointer`.
 """
@@ -55,7 +56,12 @@ from okeios._internal.verify import bundle as verify_module
 from okeios._internal.verify.bundle import verify_bundle
 from okeios._internal.verify.policy import TrustPolicy
 from okeios._internal.verify.report import Reason
-from okeios.errors import CommitmentError
+from okeios.errors import (
+    CommitmentError,
+    EncodingError,
+    NonCanonicalEncodingError,
+    UnknownFieldError,
+)
 from tests.helpers import SMALL_RECORD, make_publisher
 
 PROPERTY = settings(
@@ -527,3 +533,65 @@ def test_the_integrity_verdict_without_the_record_is_the_one_without_the_fast_pa
         verify_module.is_plain_canonical_leaf = is_plain_canonical_leaf
     assert fast == plain
     assert fast.passed == all(_is_canonical_leaf_strictly(v) for v in values)
+
+
+# --- the shape checks both readings share -----------------------------------------------------
+
+_KEYS = ("logId", "treeSize", "root")
+
+
+def _map_plainly(value: Any, keys: tuple[str, ...], where: str) -> list[Any]:
+    """The map check as written before its one-go case: unknown, missing, order, values."""
+    if not isinstance(value, dict):
+        raise EncodingError(f"{where}: expected a map, got {type(value).__name__}")
+    unknown = [k for k in value if k not in keys]
+    if unknown:
+        raise UnknownFieldError(f"{where}: unknown field(s) {unknown!r}")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise EncodingError(f"{where}: missing field(s) {missing!r}")
+    if len(value) == len(keys) and all(k in keys for k in value) and tuple(value) != tuple(keys):
+        raise NonCanonicalEncodingError(
+            f"{where}: members must come in the order {', '.join(keys)}"
+        )
+    return [value[k] for k in keys]
+
+
+@PROPERTY
+@given(
+    pairs=st.lists(
+        st.tuples(st.sampled_from([*_KEYS, "extra", b"root"]), st.integers(0, 3)), max_size=5
+    )
+    | st.just([(k, 1) for k in _KEYS]),
+    other=st.sampled_from([None, [], "x", 1]),
+    as_map=st.booleans(),
+)
+def test_a_map_is_read_as_the_plain_check_reads_it(
+    pairs: list[tuple[Any, int]], other: Any, as_map: bool
+) -> None:
+    value = dict(pairs) if as_map else other
+    assert _outcome(lambda v: bundle_module._map(v, _KEYS, "checkpoint"), value) == _outcome(
+        lambda v: _map_plainly(v, _KEYS, "checkpoint"), value
+    )
+
+
+def _hashes_plainly(value: Any, where: str) -> tuple[bytes, ...]:
+    listed = bundle_module._list(value, where)
+    return tuple(
+        bundle_module._fixed(bundle_module._bin, h, f"{where}[{i}]", 32)
+        for i, h in enumerate(listed)
+    )
+
+
+@PROPERTY
+@given(
+    value=st.lists(
+        st.sampled_from([b"\x00" * 32, b"\x01" * 32, b"\x01" * 31, b"", "0x00", 32, None, [b"a"]]),
+        max_size=4,
+    )
+    | st.sampled_from([None, b"\x00" * 32, {}, "x"])
+)
+def test_an_array_of_hashes_is_read_as_the_plain_check_reads_it(value: Any) -> None:
+    assert _outcome(
+        lambda v: bundle_module._hashes(bundle_module._bin, v, "inclusion.path"), value
+    ) == _outcome(lambda v: _hashes_plainly(v, "inclusion.path"), value)

@@ -595,3 +595,20 @@ def test_an_array_of_hashes_is_read_as_the_plain_check_reads_it(value: Any) -> N
     assert _outcome(
         lambda v: bundle_module._hashes(bundle_module._bin, v, "inclusion.path"), value
     ) == _outcome(lambda v: _hashes_plainly(v, "inclusion.path"), value)
+
+
+def test_the_caches_keep_no_long_path_or_name() -> None:
+    """What a module-level cache keeps stays for the process's life: a long path, pointer or
+    member name from crafted input is used, not kept."""
+    long_name = "n" * (commitment_module.REMEMBERED_SIZE + 1)
+    _, encoded = bundle_module._remember_path((long_name, 1))
+    assert encoded == commitment_module.path_bytes((long_name, 1))
+    assert (long_name, 1) not in bundle_module._PATHS
+    field = DisclosedField((long_name,), bytes(16), b"1")
+    assert field.path == "/" + long_name
+    assert (long_name,) not in commitment_module._POINTERS
+    assert canonical_leaves(b'{"' + long_name.encode() + b'":1}') is not None
+    assert long_name not in commitment_module._MEMBERS
+    short = DisclosedField(("short",), bytes(16), b"1")
+    assert short.path == "/short"
+    assert ("short",) in commitment_module._POINTERS

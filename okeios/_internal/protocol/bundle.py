@@ -32,7 +32,12 @@ from typing import Any
 import msgpack
 
 from okeios._internal.protocol.canonical import load_json_strict
-from okeios._internal.protocol.commitment import DisclosedField, Disclosure, path_bytes
+from okeios._internal.protocol.commitment import (
+    REMEMBERED_SIZE,
+    DisclosedField,
+    Disclosure,
+    path_bytes,
+)
 from okeios._internal.protocol.events import (
     Checkpoint,
     Event,
@@ -520,8 +525,9 @@ _LEN3 = frozenset((3,))
 _LEN16 = frozenset((16,))
 _LEN32 = frozenset((32,))
 #: The typed paths of disclosed fields met so far, each with its path bytes: a field path
-#: recurs from bundle to bundle, so its tokens are checked and encoded once. Bounded: past
-#: the bound, new paths are encoded each time.
+#: recurs from bundle to bundle, so its tokens are checked and encoded once. Bounded in
+#: number and in size (a long path from a crafted bundle is not kept): other paths are
+#: encoded each time.
 _PATHS: dict[tuple[Any, ...], tuple[tuple[str | int, ...], bytes]] = {}
 _PATHS_MAX = 1 << 14
 
@@ -529,7 +535,7 @@ _PATHS_MAX = 1 << 14
 def _remember_path(tokens: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], bytes]:
     """A checked path's tokens and path bytes, kept for the next bundle."""
     known = (tokens, path_bytes(tokens))
-    if len(_PATHS) < _PATHS_MAX:
+    if len(_PATHS) < _PATHS_MAX and len(known[1]) <= REMEMBERED_SIZE:
         _PATHS[tokens] = known
     return known
 

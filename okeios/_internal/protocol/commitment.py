@@ -55,6 +55,7 @@ from okeios._internal.protocol.jsonlimits import nesting_exceeds
 from okeios.errors import CommitmentError, OkeiosError
 
 __all__ = [
+    "REMEMBERED_SIZE",
     "SALT_SIZE",
     "SEED_SIZE",
     "Commitment",
@@ -98,6 +99,9 @@ _LEN32 = frozenset((32,))
 #: keys here.
 _POINTERS: dict[tuple[str | int, ...], str] = {}
 _POINTERS_MAX = 1 << 14
+#: The largest path, pointer or member name (in bytes or characters) the module-level
+#: caches keep: input may be crafted, and what a cache keeps stays for the process's life.
+REMEMBERED_SIZE = 256
 
 
 def _u32(n: int) -> bytes:
@@ -288,7 +292,7 @@ class DisclosedField:
         pointer = _POINTERS.get(tokens)
         if pointer is None:
             pointer = format_pointer(tokens)
-            if len(_POINTERS) < _POINTERS_MAX:
+            if len(_POINTERS) < _POINTERS_MAX and len(pointer) <= REMEMBERED_SIZE:
                 _POINTERS[tokens] = pointer
         return pointer
 
@@ -427,7 +431,7 @@ def _tokens_of(encoded: bytes) -> FieldPath:
     tokens = _DECODED.get(encoded)
     if tokens is None:
         tokens = _decode_path(encoded)
-        if len(_DECODED) < _DECODED_MAX:
+        if len(_DECODED) < _DECODED_MAX and len(encoded) <= REMEMBERED_SIZE:
             _DECODED[encoded] = tokens
     return tokens
 
@@ -488,7 +492,7 @@ def _remember_member(name: str) -> tuple[bytes, str]:
     """A member name's path token and JSON text (``"name":``), kept for the next time."""
     raw = name.encode("utf-8")
     known = (_MEMBER + len(raw).to_bytes(4, "big") + raw, _quote(name) + ":")
-    if len(_MEMBERS) < _MEMBERS_MAX:
+    if len(_MEMBERS) < _MEMBERS_MAX and len(raw) <= REMEMBERED_SIZE:
         _MEMBERS[name] = known
     return known
 

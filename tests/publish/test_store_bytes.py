@@ -184,6 +184,7 @@ def test_an_export_derives_no_commitment_and_gives_the_pinned_bundles(
         raise AssertionError("export derived a commitment")
 
     monkeypatch.setattr(publisher_module, "commit", refused)
+    monkeypatch.setattr(publisher_module, "commit_canonical", refused)
     monkeypatch.setattr(commitment_module, "commit_canonical", refused)
     assert (
         _bundles(store, [e.record_id for e in logged[:6]])

@@ -180,7 +180,7 @@ class _ChainStep:
 
     def check(self, store: Any, new: str) -> None:
         from okeios._internal.chain.connect import open_chain
-        from okeios._internal.publish.keys import RegistryHandover
+        from okeios._internal.publish.anchoring import RegistryHandover
         from okeios.errors import ChainError, KeyRotationError
 
         trust = TrustConfig.load(store.home)
@@ -241,7 +241,7 @@ class _ChainStep:
 
     def hand_over(self, store: Any, new: str) -> None:
         from okeios._internal.chain.connect import open_chain
-        from okeios._internal.publish.keys import RegistryHandover
+        from okeios._internal.publish.anchoring import RegistryHandover
 
         with open_chain(self.url, store.home, timeout=self.timeout) as chain:
             try:

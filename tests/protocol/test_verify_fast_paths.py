@@ -597,9 +597,15 @@ def test_an_array_of_hashes_is_read_as_the_plain_check_reads_it(value: Any) -> N
     ) == _outcome(lambda v: _hashes_plainly(v, "inclusion.path"), value)
 
 
-def test_the_caches_keep_no_long_path_or_name() -> None:
+def test_the_caches_keep_no_long_path_or_name(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a module-level cache keeps stays for the process's life: a long path, pointer or
     member name from crafted input is used, not kept."""
+    for module, name in (
+        (bundle_module, "_PATHS"),
+        (commitment_module, "_POINTERS"),
+        (commitment_module, "_MEMBERS"),
+    ):
+        monkeypatch.setattr(module, name, {})  # empty (other tests may have filled them)
     long_name = "n" * (commitment_module.REMEMBERED_SIZE + 1)
     _, encoded = bundle_module._remember_path((long_name, 1))
     assert encoded == commitment_module.path_bytes((long_name, 1))

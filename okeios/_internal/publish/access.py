@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from okeios._internal.crypto.recipients import RecipientBinding, wrap_data_key
 from okeios._internal.crypto.share import Share, grant_info, seal_seed
 from okeios._internal.protocol.events import EventKind
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.hexcodec import from_hex, to_hex
+from okeios._internal.protocol.ids import EventId, RecordId, RecordRef
 from okeios._internal.protocol.signing import checksum_address
 from okeios._internal.publish import erasure
 from okeios._internal.publish.erasure import ERASE_WAIT
@@ -41,7 +42,7 @@ class Access:
 
     def grant(
         self,
-        ident: str,
+        ident: RecordRef | str,
         binding: RecipientBinding,
         *,
         purpose: str = "",
@@ -69,7 +70,7 @@ class Access:
             earlier = store.meta.get(marker) if deliver is not None else None
             if earlier is not None and json.loads(earlier).get("version") == version:
                 self.resumed = True
-                return self.share("0x" + record_id.hex(), owner)
+                return self.share(RecordId(record_id), owner)
             self.resumed = False
             wrapped = wrap_data_key(data_key, binding, info=grant_info(record_id, version))
             store.grants.add_recipient(owner, binding.to_json())
@@ -82,9 +83,9 @@ class Access:
                     marker,
                     json.dumps({"event": logged.id.hex(), "version": version, "to": deliver}),
                 )
-        return self.share("0x" + record_id.hex(), owner)
+        return self.share(RecordId(record_id), owner)
 
-    def delivered(self, ident: str, recipient: str) -> None:
+    def delivered(self, ident: RecordRef | str, recipient: str) -> None:
         """The share of a GRANT made with ``deliver`` was written: forget it as undelivered."""
         store = self._store
         record_id = store.record_id_of(ident)
@@ -113,14 +114,14 @@ class Access:
             )
         return out
 
-    def share(self, ident: str, recipient: str) -> Share:
+    def share(self, ident: RecordRef | str, recipient: str) -> Share:
         """The share of a record's current version for a recipient with an active grant."""
         store = self._store
         record_id = store.record_id_of(ident)
         address = checksum_address(recipient)
         version = store.latest_version(record_id)
         if store.is_erased(record_id):
-            raise AccessError(f"record {record_id.hex()} was erased")
+            raise AccessError(f"record {to_hex(record_id)} was erased")
         grant = store.grants.latest(record_id, version, address)
         if grant is None:
             raise AccessError(f"{address} was never granted version {version} of this record")
@@ -141,10 +142,10 @@ class Access:
             wrapped_key=wrapped,
             payload=sealed,
             seed=seal_seed(data_key, seed, record_id, version, store.rng),
-            bundle=store.export("0x" + content.hex(), fields=[]),
+            bundle=store.export(EventId(content), fields=[]),
         )
 
-    def revoke(self, ident: str, recipient: str, *, purpose: str = "") -> LoggedEvent:
+    def revoke(self, ident: RecordRef | str, recipient: str, *, purpose: str = "") -> LoggedEvent:
         """Stop a recipient's access to a record; log a signed REVOKE event.
 
         Their wrapped keys are deleted; the next version of the record gets a new data key
@@ -162,7 +163,9 @@ class Access:
             store.grants.revoke(record_id, address, logged.id)
         return logged
 
-    def erase(self, ident: str, *, purpose: str = "", wait: float = ERASE_WAIT) -> LoggedEvent:
+    def erase(
+        self, ident: RecordRef | str, *, purpose: str = "", wait: float = ERASE_WAIT
+    ) -> LoggedEvent:
         """Crypto-shred a record: destroy every version's data key and seed, every wrapped
         key and its private resource identity, then log a signed ERASE event. The ciphertext
         and the salted digests stay: they reveal nothing, and every event still verifies.
@@ -182,7 +185,7 @@ class Access:
             if store.is_erased(record_id):
                 found = erasure.pending(store, record_id)
                 if found is None:
-                    raise AccessError(f"record {record_id.hex()} was erased already")
+                    raise AccessError(f"record {to_hex(record_id)} was erased already")
                 logged = store.publisher.event(found[0])
             else:
                 secrets = erasure.secret_blobs(store, record_id)
@@ -194,7 +197,7 @@ class Access:
         self.last_purge = erasure.purge(store, record_id, wait=wait)
         return logged
 
-    def receipt(self, ident: str, reader: str, *, purpose: str = "") -> LoggedEvent:
+    def receipt(self, ident: RecordRef | str, reader: str, *, purpose: str = "") -> LoggedEvent:
         """Log a signed ACCESS receipt: ``reader`` read the record, for ``purpose``."""
         store = self._store
         with store.transaction():

@@ -61,7 +61,14 @@ from okeios._internal.protocol.bundle import Bundle
 from okeios._internal.protocol.canonical import JSONValue, parse_json
 from okeios._internal.protocol.events import SignedEvent
 from okeios._internal.protocol.fhir import fhir_resources, resource_identity
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.ids import (
+    EventId,
+    EventOrRecordId,
+    RecordId,
+    RecordRef,
+    ResourceKey,
+    as_ref,
+)
 from okeios._internal.protocol.logfile import write_log
 from okeios._internal.protocol.merkle import leaf_hash
 from okeios._internal.protocol.signing import LocalSigner, Signer
@@ -187,6 +194,14 @@ def _check_master(db: Database, master: bytes, stored: str | None) -> None:
             (MASTER_CHECK, master_check(master), MASTER_CHECK),
         )
 
+
+#: What a lookup says it did not find, by the type of the name it was given.
+_NAMED: dict[type[RecordRef], str] = {
+    EventId: "event",
+    RecordId: "record",
+    EventOrRecordId: "record or event",
+    ResourceKey: "record of",
+}
 
 _INGEST_WINDOW = 8  # chunks drawn and submitted ahead of the append (bounds memory)
 
@@ -524,24 +539,29 @@ class Store:
 
     # -- finding records --------------------------------------------------------------------
 
-    def find_event(self, ident: str) -> LoggedEvent:
-        """An event by its id, a record's latest event by the record id (0x-hex either way),
-        or the latest event of the record holding FHIR resource ``Type/id``."""
-        if "/" in ident and not ident.startswith("0x"):
-            row = self.identities.find(ident)
+    def find_event(self, ident: RecordRef | str) -> LoggedEvent:
+        """The event ``ident`` names: an event by its :class:`EventId`, a record's latest event
+        by its :class:`RecordId`, an :class:`EventOrRecordId` as either (the event first), or
+        the latest event of the record holding a :class:`ResourceKey` (``Type/id``). Text is
+        read by :func:`~okeios._internal.protocol.ids.parse_ref` (the typed error says what
+        was expected)."""
+        ref = as_ref(ident)
+        if isinstance(ref, ResourceKey):
+            row = self.identities.find(ref.text)
             if row is None:
-                raise InputError(f"no record of {ident} in this store")
-            raw = row.record_id
+                raise InputError(f"no record of {ref} in this store")
+            found = self.events.head_event(row.record_id)
+        elif isinstance(ref, EventId):
+            found = self.events.get(ref.raw)
+        elif isinstance(ref, RecordId):
+            found = self.events.head_event(ref.raw)
         else:
-            raw = from_hex(ident, "a record or event id", prefix=False, any_case=True)
-            if len(raw) != 32:
-                raise InputError(f"{ident!r} is not a 32-byte record or event id")
-        found = self.events.find(raw)
+            found = self.events.find(ref.raw)
         if found is None:
-            raise InputError(f"no record or event {ident} in this store")
+            raise InputError(f"no {_NAMED[type(ref)]} {ref} in this store")
         return found
 
-    def record_id_of(self, ident: str) -> bytes:
+    def record_id_of(self, ident: RecordRef | str) -> bytes:
         """The record an identifier names (see :meth:`find_event`)."""
         return self.find_event(ident).record_id
 
@@ -826,7 +846,7 @@ class Store:
         return self.publisher.amend(record_id, value, author=author)
 
     def amend(
-        self, ident: str, record: bytes | JSONValue, *, author: Signer | None = None
+        self, ident: RecordRef | str, record: bytes | JSONValue, *, author: Signer | None = None
     ) -> LoggedEvent:
         """Log a new version of a record (fresh data key and seed). ``ident`` is a record or
         event id, or ``Type/id``. A FHIR resource must keep the record's identity."""
@@ -855,7 +875,7 @@ class Store:
     def derive(
         self,
         record: bytes | JSONValue,
-        sources: Sequence[str],
+        sources: Sequence[RecordRef | str],
         *,
         author: Signer | None = None,
     ) -> LoggedEvent:
@@ -876,7 +896,7 @@ class Store:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def history(self, ident: str) -> list[dict[str, object]]:
+    def history(self, ident: RecordRef | str) -> list[dict[str, object]]:
         """A record's events in log order: kind, version, time, author, subject, purpose."""
         record_id = self.record_id_of(ident)
         out: list[dict[str, object]] = []
@@ -913,7 +933,9 @@ class Store:
         them."""
         return self.identities.records(self.db, match, limit=limit, after=after, **filters)
 
-    def show(self, ident: str, version: int | None = None) -> tuple[JSONValue, dict[str, Any]]:
+    def show(
+        self, ident: RecordRef | str, version: int | None = None
+    ) -> tuple[JSONValue, dict[str, Any]]:
         """The owner's view of a record: its content (decrypted) and what the store knows of
         it. :class:`~okeios.errors.AccessError` once erased."""
         record_id = self.record_id_of(ident)
@@ -948,7 +970,7 @@ class Store:
 
     def export(
         self,
-        ident: str,
+        ident: RecordRef | str,
         *,
         fields: Iterable[str] = (),
         reveal_all: bool = False,

@@ -21,7 +21,7 @@ from typing import Any
 
 from okeios._internal.protocol.anchors import CANONICAL_REGISTRY
 from okeios._internal.protocol.canonical import load_json_strict
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.hexcodec import from_hex, to_hex
 from okeios._internal.protocol.jsonlimits import nesting_exceeds
 from okeios._internal.protocol.signing import checksum_address
 from okeios.errors import InputError
@@ -83,7 +83,7 @@ class TrustDescriptor:
             "chainId": self.chain_id,
             "registry": self.registry,
             "privateRegistry": self.private_registry,
-            "logId": "0x" + self.log_id.hex(),
+            "logId": to_hex(self.log_id),
             "noteKey": self.note_key,
             "witnesses": list(self.witnesses),
         }

@@ -49,10 +49,10 @@ class _Id:
     what: ClassVar[str] = "an id"
 
     def __post_init__(self) -> None:
-        if type(self.raw) is not bytes or len(self.raw) != ID_SIZE:
-            size = len(self.raw) if isinstance(self.raw, bytes | bytearray) else None
-            got = type(self.raw).__name__ if size is None else f"{size} bytes"
-            raise InputError(f"{self.what} is {ID_SIZE} bytes, got {got}")
+        if type(self.raw) is not bytes:
+            raise InputError(f"{self.what} is {ID_SIZE} bytes, got {type(self.raw).__name__}")
+        if len(self.raw) != ID_SIZE:
+            raise InputError(f"{self.what} is {ID_SIZE} bytes, got {len(self.raw)}")
 
     @classmethod
     def parse(

@@ -16,6 +16,7 @@ from typing import Any
 
 from okeios._internal.protocol.anchors import AnchorEntry
 from okeios._internal.protocol.events import KEY_KINDS, derive_log_id
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.logfile import read_log
 from okeios._internal.protocol.merkle import MerkleLog
 from okeios._internal.protocol.signing import checksum_address
@@ -124,7 +125,7 @@ def audit_identity(
                 {
                     "kind": check.reason,
                     "index": index,
-                    "event": "0x" + event.id.hex(),
+                    "event": to_hex(event.id),
                     "author": event.author,
                     "detail": check.detail,
                 }

@@ -61,6 +61,7 @@ from okeios._internal.protocol.bundle import Bundle
 from okeios._internal.protocol.canonical import JSONValue, parse_json
 from okeios._internal.protocol.events import SignedEvent
 from okeios._internal.protocol.fhir import fhir_resources, resource_identity
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.ids import (
     EventId,
     EventOrRecordId,
@@ -579,7 +580,7 @@ class Store:
         """The record's latest version number."""
         version = self.versions.rows.latest(record_id)
         if version is None:
-            raise InputError(f"no record {record_id.hex()} in this store")
+            raise InputError(f"no record {to_hex(record_id)} in this store")
         return version
 
     # -- adding and amending ----------------------------------------------------------------
@@ -695,7 +696,7 @@ class Store:
         def stored(record_id: bytes) -> JSONValue:  # the latest version, for lastUpdated
             latest = self.versions.rows.latest(record_id)
             if latest is None:  # pragma: no cover - an identity always has a version
-                raise InputError(f"no record {record_id.hex()} in this store")
+                raise InputError(f"no record {to_hex(record_id)} in this store")
             return parse_json(self.versions.get_version(record_id, latest)[0])
 
         items = list(records)
@@ -842,7 +843,7 @@ class Store:
 
     def _amend(self, record_id: bytes, value: JSONValue, author: Signer | None) -> LoggedEvent:
         if self.is_erased(record_id):
-            raise AccessError(f"record {record_id.hex()} was erased")
+            raise AccessError(f"record {to_hex(record_id)} was erased")
         return self.publisher.amend(record_id, value, author=author)
 
     def amend(
@@ -905,7 +906,7 @@ class Store:
             out.append(
                 {
                     "index": logged.index,
-                    "event": "0x" + logged.id.hex(),
+                    "event": to_hex(logged.id),
                     "kind": str(e.kind),
                     "version": e.version,
                     "time": e.time,
@@ -945,12 +946,12 @@ class Store:
         head = self.events.head_event(record_id)
         assert head is not None
         info = {
-            "record": "0x" + record_id.hex(),
+            "record": to_hex(record_id),
             "resource": self.identities.label(record_id),
             "version": wanted,
             "versions": latest,
             "lastEvent": str(head.signed.event.kind),
-            "event": "0x" + head.id.hex(),
+            "event": to_hex(head.id),
             "time": head.signed.event.time,
         }
         return parse_json(payload), info

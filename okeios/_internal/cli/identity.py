@@ -281,13 +281,13 @@ def _cmd_authors_audit(args: argparse.Namespace) -> int:
         + ")"
     ]
     text += [
-        f"  [{safe(f['kind'])}] "
+        f"  [{f.kind}] "
         + (
-            f"entry {safe(f['index'])} {safe(f['event'])} by {safe(f['author'])}: "
-            if "index" in f
+            f"entry {f.index} {to_hex(f.event_id)} by {safe(f.author)}: "
+            if f.index is not None and f.event_id is not None and f.author is not None
             else ""
         )
-        + safe(f["detail"])
+        + safe(f.detail)
         for f in report.findings
     ]
     _print(args, report.to_dict(), "\n".join(text))

@@ -106,6 +106,7 @@ from okeios._internal.publish.postgres import PgDatabase, is_database_url, redac
 from okeios._internal.publish.publisher import LoggedEvent, Publisher
 from okeios._internal.publish.tables import (
     MIGRATE_1_TO_2,
+    MIGRATE_2_TO_3,
     SCHEMA,
     SCHEMA_VERSION,
     Checkpoints,
@@ -375,7 +376,7 @@ class Store:
                 meta[MASTER_CHECK], master_check(master)
             ):
                 raise MasterKeyMismatchError(_MASTER_MISMATCH.format(where=db.path))
-            if meta.get("schema") == "1":
+            if meta.get("schema") in ("1", "2"):
                 cls._migrate(db)
                 meta["schema"] = str(SCHEMA_VERSION)
         except sqlite3.DatabaseError as exc:
@@ -410,22 +411,28 @@ class Store:
 
     @staticmethod
     def _migrate(db: Database) -> None:
-        """Upgrade a schema 1 store in place (once, in one transaction): build the stored
-        Merkle tree from the events, add the new columns, indexes and tables."""
+        """Upgrade a schema 1 or 2 store in place (once, in one transaction: a store killed
+        half way is left as it was and upgrades on its next open). From 1: build the stored
+        Merkle tree from the events, add the new columns, indexes and tables; from 2: give
+        each resource row its record's first log index (:data:`MIGRATE_2_TO_3`)."""
         with db.transaction() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row[0] != "1":
+            if row[0] not in ("1", "2"):
                 return  # another process upgraded it first
-            for statement in MIGRATE_1_TO_2.split(";"):
+            if row[0] == "1":
+                for statement in MIGRATE_1_TO_2.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                tree = StoredTree(Nodes(db))
+                batch: list[bytes] = []
+                for event_id, signature in conn.execute(
+                    "SELECT event_id, signature FROM events ORDER BY idx"
+                ).fetchall():
+                    batch.append(leaf_hash(bytes(event_id) + bytes(signature)))
+                tree.append_leaf_hashes(batch)
+            for statement in MIGRATE_2_TO_3.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            tree = StoredTree(Nodes(db))
-            batch: list[bytes] = []
-            for event_id, signature in conn.execute(
-                "SELECT event_id, signature FROM events ORDER BY idx"
-            ).fetchall():
-                batch.append(leaf_hash(bytes(event_id) + bytes(signature)))
-            tree.append_leaf_hashes(batch)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:

@@ -571,7 +571,8 @@ def ingest_once(
     home = tmp / f"home-{time.perf_counter_ns()}"
     store = Store.init(home, key=KEY, database=database, trust=False)
     appending = [0.0]
-    inner = store._append_prepared
+    book = store.put.__self__  # the store's records part, which appends a batch
+    inner = book._append_prepared
 
     def timed(chunk: Any, draws: Any) -> Any:
         start = time.process_time()
@@ -580,7 +581,7 @@ def ingest_once(
         finally:
             appending[0] += time.process_time() - start
 
-    store._append_prepared = timed  # type: ignore[method-assign]
+    book._append_prepared = timed  # type: ignore[method-assign]
     server = _backend(store) if database else None
     server_cpu = _cpu_of(server) if server is not None else 0.0
     gc.collect()
@@ -589,7 +590,7 @@ def ingest_once(
     total = time.process_time() - start
     if server is not None:
         server_cpu = _cpu_of(server) - server_cpu
-    store._append_prepared = inner  # type: ignore[method-assign]
+    book._append_prepared = inner  # type: ignore[method-assign]
     return total, appending[0], store, server_cpu
 
 

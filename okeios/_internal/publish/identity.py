@@ -43,6 +43,7 @@ from typing import Any
 
 from okeios._internal.crypto.payload import open_payload, seal_payload
 from okeios._internal.protocol.canonical import JSONValue, canonicalize
+from okeios._internal.protocol.commitment import Canonical
 from okeios._internal.protocol.fhir import _RESOURCE_ID, _RESOURCE_TYPE, resource_identity
 from okeios._internal.protocol.hexcodec import hex_repr, to_hex
 from okeios._internal.protocol.kinds import START_KINDS, sql_list
@@ -296,9 +297,17 @@ class Identities:
         return None if row is None else self._open_label(record_id, row.label)
 
     def remember(
-        self, record_id: bytes, kind: str, label: str, version_id: str | None, value: JSONValue
+        self,
+        record_id: bytes,
+        kind: str,
+        label: str,
+        version_id: str | None,
+        value: JSONValue,
+        *,
+        canonical: bytes | None = None,
     ) -> None:
-        """Record that ``record_id`` holds ``label``, now at content ``value``."""
+        """Record that ``record_id`` holds ``label``, now at content ``value`` (whose
+        canonical bytes are ``canonical``, when known)."""
         sealed = self.seal_label(record_id, label)
         self.rows.put(
             self.key(label),
@@ -306,7 +315,7 @@ class Identities:
             self.type_mac(kind),
             sealed,
             version_id,
-            self.content_mac(value),
+            self.content_mac(value, canonical),
         )
 
     def forget(self, record_id: bytes) -> None:
@@ -319,6 +328,7 @@ class Identities:
         *,
         stored: Callable[[bytes], JSONValue] | None = None,
         known: dict[bytes, ResourceRow] | None = None,
+        form: Canonical | None = None,
     ) -> Judgement:
         """What adding ``value`` (under the caller's ``key``, for non-FHIR JSON) means.
 
@@ -327,7 +337,9 @@ class Identities:
         order of versions). Raises :class:`~okeios.errors.InputError` for a key that
         contradicts the resource's own identity, an invalid ``meta.lastUpdated``, a changed
         resource that claims the stored ``meta.versionId``, and a tie nothing orders.
-        ``known``, the rows of a batch's identities read beforehand, spares a query.
+        ``known``, the rows of a batch's identities read beforehand, spares a query; ``form``,
+        the resource's :class:`~okeios._internal.protocol.commitment.Canonical`, keeps its
+        canonical bytes for the commitment when the content check makes them.
         """
         identity = resource_identity(value)
         kind, version_id = "", None
@@ -359,7 +371,8 @@ class Identities:
         row = self.find(label) if known is None else known.get(self.key(label))
         if row is None:
             return Judgement("new", label, kind, version_id, None)
-        if hmac.compare_digest(row.content, self.content_mac(value)):
+        content = self.content_mac(value, None if form is None else form.bytes)
+        if hmac.compare_digest(row.content, content):
             return Judgement("unchanged", label, kind, version_id, row)
         order = None  # the incoming version's lastUpdated against the stored one's: -1, 0, 1
         if updated is not None and stored is not None:

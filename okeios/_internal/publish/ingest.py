@@ -7,9 +7,11 @@ key, sign the CREATE event, and append its leaf to the log. Only the append need
 :func:`draw` (in the caller, serial) takes every random value and time the serial path would
 take, in the same order; :func:`prepare_chunk` (in a worker) computes everything that depends
 only on them and the record; the store then appends the prepared events in order, inside one
-write transaction. Because the randomness is drawn where and as the serial path draws it and
-the rest is deterministic (RFC 6979 signatures), a store filled through a process pool or a
-Dask cluster holds exactly the bytes a serial ``add`` would have written.
+write transaction, through the one write path of every event
+(:meth:`~okeios._internal.publish.publisher.Publisher.append`, which checks them first).
+Because the randomness is drawn where and as the serial path draws it and the rest is
+deterministic (RFC 6979 signatures), a store filled through a process pool or a Dask cluster
+holds exactly the bytes a serial ``add`` would have written.
 
 What crosses to the workers: the records, their per-record randomness (record id, seed, data
 key, nonce) and, when the author is a :class:`~okeios._internal.protocol.signing.LocalSigner`, its
@@ -34,7 +36,7 @@ from okeios._internal.crypto.payload import (
     seal_payload,
 )
 from okeios._internal.protocol.canonical import JSONValue, parse_json
-from okeios._internal.protocol.commitment import SEED_SIZE, commit_canonical
+from okeios._internal.protocol.commitment import SEED_SIZE, Canonical, commit_canonical
 from okeios._internal.protocol.events import (
     ZERO_ADDRESS,
     ZERO_HASH,
@@ -52,7 +54,6 @@ __all__ = [
     "Prepared",
     "draw",
     "prepare",
-    "prepare_canonical",
     "prepare_chunk",
     "run_chunks",
 ]
@@ -119,26 +120,21 @@ def _fixed(value: bytes) -> Callable[[int], bytes]:
 
 
 def prepare(
-    record: bytes | JSONValue,
+    record: bytes | JSONValue | Canonical,
     d: Draw,
     log_id: bytes,
     author: str,
     signer: Signer | None,
 ) -> Prepared:
-    """Everything about one new record that needs no log: the worker's part."""
-    return prepare_canonical(record, d, log_id, author, signer)[0]
-
-
-def prepare_canonical(
-    record: bytes | JSONValue,
-    d: Draw,
-    log_id: bytes,
-    author: str,
-    signer: Signer | None,
-) -> tuple[Prepared, bytes]:
-    """:func:`prepare`, and the record's canonical bytes (which it computes on the way)."""
-    value = parse_json(record) if isinstance(record, bytes | bytearray) else record
-    commitment, _, canonical = commit_canonical(value, seed=d.seed)
+    """Everything about one new record that needs no log: the worker's part. A
+    :class:`~okeios._internal.protocol.commitment.Canonical` record keeps its canonical bytes
+    for the caller (:meth:`Records.put <okeios._internal.publish.records.Records.put>` writes
+    its content check from them)."""
+    if isinstance(record, Canonical):
+        form = record
+    else:
+        form = Canonical(parse_json(record) if isinstance(record, bytes | bytearray) else record)
+    commitment, _, canonical = commit_canonical(form, seed=d.seed)
     aad = payload_aad(d.record_id, 1)
     sealed = seal_payload(d.data_key, canonical, aad=aad, rng=_fixed(d.nonce))
     event = Event(
@@ -158,10 +154,10 @@ def prepare_canonical(
     message = json.dumps(event.message())
     digests = b"".join(commitment.digests)
     if signer is None:
-        return Prepared(d.record_id, sealed, digests, None, event, message, b""), canonical
+        return Prepared(d.record_id, sealed, digests, None, event, message, b"")
     signed = event.sign(signer)
     leaf = leaf_hash(signed.leaf_data())
-    return Prepared(d.record_id, sealed, digests, signed, None, message, leaf), canonical
+    return Prepared(d.record_id, sealed, digests, signed, None, message, leaf)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from typing import Any
 from okeios._internal.faults import fault_point
 from okeios._internal.protocol.events import SignedEvent, event_from_message
 from okeios._internal.protocol.kinds import CONTENT_KINDS, KEY_KINDS, START_KINDS, sql_list
-from okeios._internal.publish.publisher import Head, LoggedEvent
+from okeios._internal.publish.publisher import Entry, Head, LoggedEvent
 from okeios._internal.publish.tree import StoredTree
 from okeios.errors import InputError, StoreError
 
@@ -349,22 +349,6 @@ class Events:
         prepares them in its workers)."""
         self._db.conn.executemany(_INSERT_EVENT, rows)
 
-    def save(self, logged: LoggedEvent) -> None:
-        e = logged.signed.event
-        self._db.execute(
-            _INSERT_EVENT,
-            (
-                logged.index,
-                logged.id,
-                e.record_id,
-                str(e.kind),
-                json.dumps(e.message()),
-                logged.signed.signature,
-                e.version,
-                e.time,
-            ),
-        )
-
     def get(self, event_id: bytes) -> LoggedEvent | None:
         row = self._db.one(
             "SELECT idx, message, signature FROM events WHERE event_id = ?", (event_id,)
@@ -441,8 +425,20 @@ class StoredEvents:
         self.tree = tree
         self.rows = events
 
-    def save(self, logged: LoggedEvent) -> None:
-        self.rows.save(logged)
+    def append(self, entries: Sequence[Entry]) -> list[LoggedEvent]:
+        """Append the entries' leaves to the stored tree and their rows to the events table,
+        one statement for all."""
+        indexes = self.tree.append_leaf_hashes([entry.leaf for entry in entries])
+        out: list[LoggedEvent] = []
+        rows: list[tuple[object, ...]] = []
+        for entry, index in zip(entries, indexes, strict=True):
+            s = entry.signed
+            e = s.event
+            rows.append((index, e.id, e.record_id, str(e.kind), entry.message, s.signature,
+                         e.version, e.time))  # fmt: skip
+            out.append(LoggedEvent(s, index))
+        self.rows.save_many(rows)
+        return out
 
     def get(self, event_id: bytes) -> LoggedEvent | None:
         return self.rows.get(event_id)

@@ -10,7 +10,7 @@ neighbours), and prints medians:
 1. ingest: ``Store.add``, ``Store.put`` and ``okeios add`` of an NDJSON file (in process), each
    beside the floor with its SQLite rows (``put``'s floor also writes the identity rows);
 2. verification: ``verify_many`` with each bundle's record beside the verify floor, and bulk
-   verification without the records (beside the same floor, for scale);
+   verification without the records beside the floor's verification without them;
 3. parallel ingest and verification through a process pool and a Dask ``LocalCluster`` of
    ``--workers`` workers: wall time, the CPU split, and the speed-up over serial it gives;
 4. what a record costs on disk: bytes per record by table and index (SQLite's ``dbstat``);
@@ -60,7 +60,9 @@ from okeios._internal.verify.policy import TrustPolicy
 
 SHARED = REPO.parent / "shared" / "fhir" / "r4-examples"
 KEY = hashlib.sha256(b"okeios floor benchmark publisher").digest()
-GOALS = {"add": 1.3, "put": 1.5, "cli": 1.5, "verify": 1.5}
+# The issue's goals; "bulk" (verification without the records, beside its own floor) has
+# none of its own there, and is held to the bound of verification with the records.
+GOALS = {"add": 1.3, "put": 1.5, "cli": 1.5, "verify": 1.5, "bulk": 1.5}
 
 
 def corpus(n: int) -> list[bytes]:
@@ -138,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  floor checked: the rows of {len(sample)} sampled records are okeios's", flush=True
         )
 
-        names = ("add", "put", "cli", "floor_rows", "floor_put", "verify", "bulk", "floor_verify")
+        names = (
+            "add", "put", "cli", "floor_rows", "floor_put", "verify", "bulk", "floor_verify",
+            "floor_bulk",
+        )  # fmt: skip
         runs: dict[str, list[float]] = {k: [] for k in names}
         ndjson = tmp / "records.ndjson"
         ndjson.write_bytes(b"\n".join(records) + b"\n")
@@ -170,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             runs["verify"].append(cpu(lambda: verify_many(bundles, policy, records=records)))
             runs["floor_verify"].append(cpu(lambda: floor.verify(bundles, records, keep.address)))
             runs["bulk"].append(cpu(lambda: verify_many(bundles, policy)))
+            runs["floor_bulk"].append(cpu(lambda: floor.verify(bundles, None, keep.address)))
         med = {k: statistics.median(v) for k, v in runs.items()}
         out["cpu_seconds_median"] = med
         print("\n1. ingest (one core, SQLite)", flush=True)
@@ -178,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         line("okeios add FILE.ndjson (in process)", n, med["cli"], med["floor_put"], GOALS["cli"])
         print("\n2. verification (one core)", flush=True)
         line("verify with the record", n, med["verify"], med["floor_verify"], GOALS["verify"])
-        line("bulk verify, no record (same floor)", n, med["bulk"], med["floor_verify"], None)
+        line("bulk verify, no record", n, med["bulk"], med["floor_bulk"], GOALS["bulk"])
 
         if not args.no_parallel:
             print(

@@ -307,15 +307,21 @@ def _listing(store: Store) -> dict[str, Any]:
     }
 
 
-def test_a_schema_2_store_is_upgraded_on_open_and_lists_alike(
-    tmp_path: Path, store_backend: str
-) -> None:
-    home = tmp_path / "home"
+def _schema_2_store(home: Path) -> dict[str, Any]:
+    """A filled store at ``home`` taken back to schema 2: its listing before the downgrade."""
     with Store.init(home) as store:
         _fill(store)
         _fill_late(store)
         before = _listing(store)
         _as_schema_2(store)
+    return before
+
+
+def test_a_schema_2_store_is_upgraded_on_open_and_lists_alike(
+    tmp_path: Path, store_backend: str
+) -> None:
+    home = tmp_path / "home"
+    before = _schema_2_store(home)
     assert (_schema_of(home), _has_first_idx(home)) == ("2", False)
     with Store.open(home) as store:
         assert _listing(store) == before
@@ -337,11 +343,7 @@ def test_a_store_killed_while_it_upgrades_reopens_and_finishes(
     """The upgrade is one transaction: killed just before its commit, the store is left at
     schema 2, whole; the next open upgrades it."""
     home = tmp_path / "home"
-    with Store.init(home) as store:
-        _fill(store)
-        _fill_late(store)
-        before = _listing(store)
-        _as_schema_2(store)
+    before = _schema_2_store(home)
     monkeypatch.setenv(FAULT_ENV, "commit@1:kill")  # the first commit of the command: the upgrade
     killed = run_cli(home, "records", "--type", "Observation", "--json", expect=None)
     assert killed.returncode == -signal.SIGKILL, killed.stderr

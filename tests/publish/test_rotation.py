@@ -27,11 +27,8 @@ RECORDS = synthetic_records(12, seed=77)
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[Node]:
-    n = Node("anvil").start()
-    try:
+    with Node("anvil") as n:
         yield n
-    finally:
-        n.stop()
 
 
 def _anchored_store(home: Path, node: Node, seed: bytes) -> tuple[Store, Registry]:

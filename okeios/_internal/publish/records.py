@@ -14,9 +14,9 @@ process or in an executor's workers (``add``, the new resources of a ``put``; se
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +39,6 @@ from okeios._internal.publish.unit import Unit
 from okeios.errors import AccessError, InputError
 
 __all__ = ["Records"]
-
-_INGEST_WINDOW = 8  # chunks drawn and submitted ahead of the append (bounds memory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,34 +80,22 @@ class Records:
         :mod:`okeios._internal.publish.ingest`, which also says what the workers are trusted with).
         ``progress`` is called with the number of records of each chunk appended.
         """
-        if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise InputError("chunk_size must be a positive integer")
         signer = author if author is not None else self._unit.signer
         out: list[LoggedEvent] = []
-        with self._unit.transaction():
-            source = iter(records)
-            while True:
-                # Draw and submit up to ``window`` chunks ahead, in order; append as they come.
-                batch = list(itertools.islice(source, _INGEST_WINDOW * chunk_size))
-                if not batch:
-                    break
-                draws = ingest.draw(
-                    len(batch), self._unit.rng, self._unit.clock, self._seal_secrets
-                )
-                chunks = ingest.run_chunks(
-                    batch,
-                    draws,
-                    log_id=self._unit.log_id,
-                    author=signer,
-                    executor=executor,
-                    chunk_size=chunk_size,
-                )
-                offset = 0
-                for chunk in chunks:
-                    out.extend(self._append_prepared(chunk, draws[offset : offset + len(chunk)]))
-                    offset += len(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
+        chunks = ingest.pipeline(
+            records,
+            lambda n: ingest.draw(n, self._unit.rng, self._unit.clock, self._seal_secrets),
+            log_id=self._unit.log_id,
+            author=signer,
+            executor=executor,
+            chunk_size=chunk_size,
+        )
+        # closing: a failure cancels the chunks submitted ahead
+        with self._unit.transaction(), closing(chunks):
+            for prepared, draws in chunks:
+                out.extend(self._append_prepared(prepared, draws))
+                if progress is not None:
+                    progress(len(prepared))
         return out
 
     def _seal_secrets(self, record_id: bytes, data_key: bytes, seed: bytes) -> tuple[bytes, bytes]:

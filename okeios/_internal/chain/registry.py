@@ -87,7 +87,7 @@ def decode_revert(data: bytes | str | None) -> str:
         return f"reverted ({data!r})"
     known = _ERRORS.get(raw[:4])
     if known is None:
-        return f"reverted with unknown error 0x{raw[:4].hex()}"
+        return f"reverted with unknown error {to_hex(raw[:4])}"
     name, types = known
     try:
         values = decode(types, raw[4:])
@@ -170,7 +170,7 @@ class Registry:
         data = _revert_data(exc)
         cause = decode_revert(data) if data else short_cause(exc)
         where = f"{self.label} (chain id {self._chain_id})" if self._chain_id else self.label
-        tx_part = f", transaction 0x{tx.hex()}" if tx else ""
+        tx_part = f", transaction {to_hex(tx)}" if tx else ""
         return ChainError(f"{what} failed on {where}{tx_part}: {cause}")
 
     @property
@@ -333,7 +333,7 @@ class Registry:
             if entry.index == index:
                 return entry
         raise ChainError(
-            f"anchor {index} of log 0x{log_id.hex()} of {checksum_address(publisher)} is not "
+            f"anchor {index} of log {to_hex(log_id)} of {checksum_address(publisher)} is not "
             f"among the Anchored events of {self.address} on {self.label}"
         )
 
@@ -524,7 +524,7 @@ class Registry:
         tx_hash = self.broadcast(raw)
         receipt = self.wait_for_receipt(tx_hash, timeout=timeout)
         if receipt is None or not receipt.success:
-            raise ChainError(f"the handover transaction 0x{tx_hash.hex()} did not succeed")
+            raise ChainError(f"the handover transaction {to_hex(tx_hash)} did not succeed")
         return receipt
 
     # -- deployment -----------------------------------------------------------------------------
@@ -558,7 +558,7 @@ class Registry:
         )
         if int(receipt["status"]) != 1 or not receipt.get("contractAddress"):
             raise ChainError(
-                f"deploying the registry failed on {label}, transaction 0x{tx_hash.hex()}"
+                f"deploying the registry failed on {label}, transaction {to_hex(tx_hash)}"
             )
         registry = cls(w3, receipt["contractAddress"], label=label)
         registry._chain_id = chain_id

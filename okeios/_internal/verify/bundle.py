@@ -44,6 +44,7 @@ from okeios._internal.protocol.commitment import (
     record_leaves_of,
 )
 from okeios._internal.protocol.events import KEY_KINDS, ZERO_HASH, EventKind, derive_log_id
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.kinds import ACCESS_KINDS
 from okeios._internal.protocol.merkle import (
     ProofMismatchError,
@@ -319,7 +320,7 @@ def _check_inclusion(
         return _fail(
             p,
             Reason.LOG_NOT_BOUND,
-            f"log 0x{cp.log_id.hex()} is not publisher {publisher}'s log (0x{bound.hex()}): a "
+            f"log {to_hex(cp.log_id)} is not publisher {publisher}'s log ({to_hex(bound)}): a "
             "publisher has one log, so this is a second history or another publisher's replay",
         )
     inc = bundle.inclusion
@@ -525,7 +526,7 @@ def _check_confidentiality(bundle: Bundle, ciphertext: bytes | None) -> Verdict:
         return _pass(p, f"an identity event ({event.kind} of {event.subject}) holds no health data")
     if event.ciphertext_digest == ZERO_HASH:
         return _fail(p, Reason.NOT_ENCRYPTED, "the event commits to no encrypted payload")
-    parts = [f"the event commits to an encrypted payload (0x{event.ciphertext_digest.hex()[:16]}…)"]
+    parts = [f"the event commits to an encrypted payload ({to_hex(event.ciphertext_digest)[:18]}…)"]
     if ciphertext is not None:
         if hashlib.sha256(ciphertext).digest() != event.ciphertext_digest:
             return _fail(

@@ -35,6 +35,7 @@ import hmac
 import itertools
 import json
 import sqlite3
+import struct
 from collections.abc import Callable, Sequence
 from hashlib import sha256
 from json.encoder import encode_basestring as _quote  # type: ignore[attr-defined]
@@ -49,6 +50,7 @@ from sha3 import keccak_256  # type: ignore[import-untyped]
 __all__ = ["check_ingest", "check_verify", "ingest", "open_floor_db", "verify"]
 
 _SALT_TAG = b"okeios/salt/v2\x00"
+_U32 = struct.Struct(">I").pack
 _FIELD_TAG = b"okeios/field/v2\x00"
 _COMMIT_TAG = b"okeios/commitment/v2\x00"
 _DATA_KEY_LABEL = b"okeios/store/data-key/v1\x00"
@@ -156,10 +158,8 @@ def walk(value: Any, leaves: list[tuple[bytes, bytes]]) -> bytes:
             text = _quote(v)
         elif t is _Num:
             text = str.__str__(v)
-        elif v is True:
-            text = "true"
-        elif v is False:
-            text = "false"
+        elif t is bool:
+            text = "true" if v else "false"
         elif v is None:
             text = "null"
         else:
@@ -168,6 +168,12 @@ def walk(value: Any, leaves: list[tuple[bytes, bytes]]) -> bytes:
         return text
 
     return enc(value, b"", 0).encode()
+
+
+def _field_digest(salt: bytes, path: bytes, value: bytes) -> bytes:
+    """A disclosed field's digest: SHA-256 over the tag, the salt and the length-prefixed
+    path and value."""
+    return sha256(_FIELD_TAG + salt + _U32(len(path)) + path + _U32(len(value)) + value).digest()
 
 
 def commit(seed: bytes, leaves: list[tuple[bytes, bytes]]) -> tuple[bytes, list[bytes]]:
@@ -187,16 +193,7 @@ def commit(seed: bytes, leaves: list[tuple[bytes, bytes]]) -> tuple[bytes, list[
         o = outer.copy()
         o.update(h.digest())
         salt = o.digest()[:16]
-        digests.append(
-            sha256(
-                _FIELD_TAG
-                + salt
-                + len(pb).to_bytes(4, "big")
-                + pb
-                + len(vb).to_bytes(4, "big")
-                + vb
-            ).digest()
-        )
+        digests.append(_field_digest(salt, pb, vb))
     digests.sort()
     root = sha256(_COMMIT_TAG + len(digests).to_bytes(4, "big") + b"".join(digests)).digest()
     return root, digests
@@ -380,15 +377,7 @@ def verify(bundles: Sequence[bytes], records: Sequence[bytes] | None, publisher:
                 else b"\x02" + t.to_bytes(8, "big")
                 for t in path
             )
-            d = sha256(
-                _FIELD_TAG
-                + salt
-                + len(pb).to_bytes(4, "big")
-                + pb
-                + len(vb).to_bytes(4, "big")
-                + vb
-            ).digest()
-            if d not in committed:
+            if _field_digest(salt, pb, vb) not in committed:
                 good = False
                 break
             disclosed.append((pb, vb))
@@ -492,11 +481,9 @@ class _CountingRng:
         self.label, self.counter = label, counter
 
     def __call__(self, n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            self.counter += 1
-            out += sha256(self.label + self.counter.to_bytes(8, "big")).digest()
-        return out[:n]
+        first, self.counter = self.counter + 1, self.counter + -(-n // 32)
+        blocks = range(first, self.counter + 1)
+        return b"".join(sha256(self.label + i.to_bytes(8, "big")).digest() for i in blocks)[:n]
 
 
 def check_ingest(records: Sequence[bytes], tmp: Path, *, identity: bool) -> int:

@@ -54,6 +54,7 @@ import scale_bench
 
 from okeios._internal.protocol.canonical import canonicalize, parse_json
 from okeios._internal.protocol.fhir import fhir_resources
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.publish.store import Store
 from okeios._internal.verify.bulk import verify_many
 from okeios._internal.verify.policy import TrustPolicy
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 kept.close()
         assert keep is not None
         bundles = [
-            keep.export("0x" + rid.hex(), reveal_all=True).to_bytes() for rid in keep.record_ids()
+            keep.export(to_hex(rid), reveal_all=True).to_bytes() for rid in keep.record_ids()
         ]
         policy = TrustPolicy(authors=[keep.address], publishers=[keep.address])
         floor.check_verify(
@@ -262,6 +263,13 @@ def _stdout(sink: Any) -> Iterator[None]:
         sys.stdout = old
 
 
+def _add_with(executor: Any, where: Path, records: list[bytes], workers: int) -> None:
+    """``Store.add`` of ``records`` into a new store beside ``where``, spread over ``executor``."""
+    s = Store.init(where.with_name(f"{where.name}-{time.perf_counter_ns()}"), key=KEY, trust=False)
+    s.add(records, executor=executor, chunk_size=max(16, len(records) // (8 * workers)))
+    s.close()
+
+
 def parallel(
     records: list[bytes], bundles: list[bytes], policy: TrustPolicy, tmp: Path,
     args: argparse.Namespace, med: dict[str, float],
@@ -269,13 +277,9 @@ def parallel(
     n = len(records)
     got: dict[str, float] = {}
     with scale_bench.process_pool(args.workers) as pool:
-
-        def pooled_add() -> None:
-            s = Store.init(tmp / f"pool-{time.perf_counter_ns()}", key=KEY, trust=False)
-            s.add(records, executor=pool, chunk_size=max(16, n // (8 * args.workers)))
-            s.close()
-
-        run = scale_bench.measure(pooled_add, args.repeat)
+        run = scale_bench.measure(
+            lambda: _add_with(pool, tmp / "pool", records, args.workers), args.repeat
+        )
         got["pool_add"] = report("Store.add, process pool", n, run, med["add"], args.workers)
         run = scale_bench.measure(
             lambda: verify_many(bundles, policy, records=records, executor=pool), args.repeat
@@ -295,12 +299,9 @@ def parallel(
             "verify, Dask LocalCluster", n, run, med["verify"], args.workers
         )
 
-        def dask_add() -> None:
-            s = Store.init(tmp / f"dask-{time.perf_counter_ns()}", key=KEY, trust=False)
-            s.add(records, executor=dask, chunk_size=max(16, n // (8 * args.workers)))
-            s.close()
-
-        run = scale_bench.measure(dask_add, args.repeat)
+        run = scale_bench.measure(
+            lambda: _add_with(dask, tmp / "dask", records, args.workers), args.repeat
+        )
         got["dask_add"] = report("Store.add, Dask LocalCluster", n, run, med["add"], args.workers)
         kids, mine = scale_bench._children_cpu(), time.process_time()
         time.sleep(3)

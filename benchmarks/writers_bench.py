@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.publish.store import Store
 
 
@@ -69,7 +70,7 @@ def reader(home: str, seconds: float, out: Any) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             for row in store.records(limit=5, after=max(0, store.size - 50)):
-                bundle = store.export("0x" + row.record_id.hex(), fields=[])
+                bundle = store.export(to_hex(row.record_id), fields=[])
                 if not verify_bundle(bundle, policy).passed:
                     raise SystemExit("a bundle failed")
                 exported += 1

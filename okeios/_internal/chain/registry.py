@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from eth_account import Account
 from eth_utils.abi import function_abi_to_4byte_selector
@@ -410,21 +410,18 @@ class Registry:
         return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
 
     def next_nonce(self, address: str) -> int:
-        addr = checksum_address(address)
-        return int(
-            self._call(
-                "reading the nonce",
-                lambda: int(self.w3.eth.get_transaction_count(addr, "pending")),
-            )
-        )
+        return self._nonce(address, "pending")
 
     def mined_nonce(self, address: str) -> int:
         """How many transactions of ``address`` are in the canonical chain."""
+        return self._nonce(address, "latest")
+
+    def _nonce(self, address: str, block: Literal["pending", "latest"]) -> int:
+        """The transaction count of ``address`` at ``block`` (``pending`` or ``latest``)."""
         addr = checksum_address(address)
         return int(
             self._call(
-                "reading the nonce",
-                lambda: int(self.w3.eth.get_transaction_count(addr, "latest")),
+                "reading the nonce", lambda: int(self.w3.eth.get_transaction_count(addr, block))
             )
         )
 

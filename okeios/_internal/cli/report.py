@@ -91,7 +91,7 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
     from okeios._internal.config import TrustConfig
     from okeios._internal.protocol.ids import EventId, parse_ref
     from okeios._internal.publish.store import Store
-    from okeios._internal.report import html_to_pdf, record_context, record_html
+    from okeios._internal.report import html_to_pdf, record_context, record_page
     from okeios._internal.verify.identity import Authority
     from okeios._internal.verify.lineage import verify_lineage
     from okeios._internal.verify.trust import build_policy
@@ -141,24 +141,21 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
     finally:
         if handle is not None:
             handle.close()
-    chain_id, registry = (pin.chain_id, pin.registry) if pin else (None, None)
+    context = record_context(
+        events,
+        lineage=lineage,
+        publisher=publisher,
+        chain_id=pin.chain_id if pin else None,
+        registry=pin.registry if pin else None,
+        label=label,
+        labels=trust.labels,
+    )
     if args.html or args.pdf:
-        page = record_html(
-            events,
-            lineage=lineage,
-            publisher=publisher,
-            chain_id=chain_id,
-            registry=registry,
-            label=label,
-            labels=trust.labels,
-        )
+        page = record_page(context)
         if args.html:
             write_atomic(args.html, page.encode("utf-8"))
         if args.pdf:
             html_to_pdf(page, args.pdf)
-    context = record_context(
-        events, lineage=lineage, publisher=publisher, chain_id=chain_id, registry=registry
-    )
     summary = _summary(context, lineage)
     if args.json:
         print(json.dumps(summary, indent=2))

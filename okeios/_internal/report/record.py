@@ -20,7 +20,7 @@ from okeios._internal.report import model
 from okeios._internal.report.html import render
 from okeios.errors import InputError
 
-__all__ = ["record_context", "record_html"]
+__all__ = ["record_context", "record_html", "record_page"]
 
 
 def _anchors(lineage: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -125,4 +125,9 @@ def record_html(
         label=label,
         labels=labels,
     )
+    return record_page(context)
+
+
+def record_page(context: Mapping[str, Any]) -> str:
+    """The HTML page of a :func:`record_context` (for a caller that also reads the context)."""
     return render("record.html.j2", context)

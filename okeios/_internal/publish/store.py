@@ -188,6 +188,8 @@ def _check_master(db: Database, master: bytes, stored: str | None) -> None:
         )
 
 
+# What a write transaction reads before its first event (Store._check_writer).
+_WRITER_CHECK = "SELECT key, value FROM meta WHERE key IN ('publisher', 'rotation')"
 _INGEST_WINDOW = 8  # chunks drawn and submitted ahead of the append (bounds memory)
 
 
@@ -232,6 +234,7 @@ class Store:
         self.identities = Identities(Resources(db), master, rng)
         self.meta = Meta(db)
         self.tree = StoredTree(self.nodes)
+        db.on_begin.append(self._ask_writer_check)  # asked with the lock: no round trip
         db.on_begin.append(self.tree.refresh)
         self._writer_checked = False
         db.on_begin.append(self._forget_writer_check)
@@ -422,11 +425,14 @@ class Store:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(
+        self, ahead: Sequence[tuple[str, Sequence[object]]] = ()
+    ) -> Iterator[sqlite3.Connection]:
         """One atomic step under the write lock; on any error nothing of it is kept (and the
-        tree in memory forgets what the step appended)."""
+        tree in memory forgets what the step appended). ``ahead``: reads it makes first, asked
+        with the lock (:meth:`Database.read_ahead`)."""
         try:
-            with self.db.transaction() as conn:
+            with self.db.transaction(ahead) as conn:
                 yield conn
         except BaseException:
             if not self.db.in_transaction:
@@ -458,6 +464,9 @@ class Store:
     def _forget_writer_check(self) -> None:
         self._writer_checked = False
 
+    def _ask_writer_check(self) -> None:
+        self.db.read_ahead(_WRITER_CHECK)
+
     def check_key(self) -> None:
         """Refuse (:class:`PublisherKeyChangedError`) when this process's publisher key is no
         longer the store's: before it signs a checkpoint or an event."""
@@ -477,11 +486,7 @@ class Store:
         final on chain). Raises before anything is written; the transaction then rolls back."""
         if self._writer_checked:
             return
-        rows = dict(
-            self.db.execute(
-                "SELECT key, value FROM meta WHERE key IN ('publisher', 'rotation')"
-            ).fetchall()
-        )
+        rows = dict(self.db.execute(_WRITER_CHECK).fetchall())
         current = rows.get("publisher")
         if current != self.signer.address:
             raise PublisherKeyChangedError(
@@ -728,7 +733,8 @@ class Store:
             if mac is not None:
                 seen.add(mac)
         out: list[PutResult] = []
-        with self.transaction():
+        present = self.identities.rows.present_queries(sorted(seen)) if ahead else []
+        with self.transaction(present):
             start = 0
             if ahead and not self.identities.rows.present(sorted(seen)):
                 start = len(ahead)

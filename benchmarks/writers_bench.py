@@ -124,7 +124,7 @@ def _instrument(store: Any) -> _Timed:
     return timed
 
 
-def _lock_figures(timed: _Timed) -> dict[str, Any]:
+def _lock_figures(timed: _Timed) -> dict[str, Any]:  # the lock as one service add saw it
     return {"held": timed.held, "trips": timed.trips}
 
 
@@ -137,8 +137,9 @@ def cli_writer(home: str, n: int, batch: int, seconds: float, folder: str, out: 
     acked: list[tuple[str, str]] = []
     errors: list[str] = []
     source = _resources(1000 + n)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OKEIOS_HOME": home}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OKEIOS_HOME": home, "PGAPPNAME": "writer"}
     path = Path(folder) / f"cli{n}.ndjson"
+    began = time.time()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         path.write_bytes(b"\n".join(itertools.islice(source, batch)) + b"\n")
@@ -158,7 +159,10 @@ def cli_writer(home: str, n: int, batch: int, seconds: float, folder: str, out: 
         for row in json.loads(done.stdout)["results"]:
             if row["status"] == "created":
                 acked.append((row["record"], row["event"]))
-    out.put({"kind": "cli", "latencies": latencies, "acked": acked, "errors": errors})
+    window = (began, time.time())
+    out.put(
+        {"kind": "cli", "latencies": latencies, "acked": acked, "errors": errors, "window": window}
+    )
 
 
 def service_writer(home: str, n: int, batch: int, seconds: float, out: Any) -> None:
@@ -169,8 +173,10 @@ def service_writer(home: str, n: int, batch: int, seconds: float, out: Any) -> N
     acked: list[tuple[str, str]] = []
     errors: list[str] = []
     source = _resources(n)
+    os.environ["PGAPPNAME"] = "writer"  # what the sampler counts (libpq reads it)
     with Okeios.open(home) as ok:
         timed = _instrument(ok.store)
+        began = time.time()
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             chunk = list(itertools.islice(source, batch))
@@ -185,6 +191,7 @@ def service_writer(home: str, n: int, batch: int, seconds: float, out: Any) -> N
                 if r.status == "created" and r.event is not None:
                     acked.append(("0x" + r.record_id.hex(), "0x" + r.event.id.hex()))
         lock = _lock_figures(timed)
+        lock["window"] = (began, time.time())
     out.put({"kind": "service", "latencies": latencies, "acked": acked, "errors": errors, **lock})
 
 
@@ -238,9 +245,10 @@ def reader(home: str, seconds: float, out: Any) -> None:
 
 
 class _Sampler:
-    """Samples ``pg_stat_activity`` every ``period`` seconds while the writers run."""
+    """Samples ``pg_stat_activity`` every ``period`` seconds while the writers run: the
+    backends of the writers (``okeios add`` and services), by what they do."""
 
-    def __init__(self, url: str, period: float = 0.02) -> None:
+    def __init__(self, url: str, period: float = 0.1) -> None:
         self.url, self.period = url, period
         self.counts: Counter[str] = Counter()
         self.samples = 0
@@ -263,8 +271,7 @@ class _Sampler:
             while not self._stop.wait(self.period):
                 rows = conn.execute(
                     "SELECT state, wait_event_type, wait_event FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    " AND backend_type = 'client backend'"
+                    " WHERE datname = current_database() AND application_name = 'writer'"
                 ).fetchall()
                 self.samples += 1
                 held = False
@@ -286,7 +293,33 @@ def _classify(state: str | None, wtype: str | None, wevent: str | None) -> str:
         return "holding the lock, flushing the WAL"
     if state == "active":
         return "holding the lock, working"
-    return "idle (outside a transaction)"
+    return "idle (the writer prepares, starts or waits for a CPU)"
+
+
+def _server_cpu(url: str) -> float:
+    """CPU seconds the PostgreSQL server used so far: its postmaster, the children it reaped
+    (the backends of connections closed) and the live ones (read from /proc, Linux only)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    status = Path(f"/proc/{row[0]}/status").read_text()
+    parent = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid"))
+
+    def fields(pid: int | str) -> list[str]:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    ticks = sum(int(x) for x in fields(parent)[11:15])  # utime, stime, cutime, cstime
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                f = fields(pid)
+            except OSError:
+                continue
+            if int(f[1]) == parent:
+                ticks += int(f[11]) + int(f[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # -- one engine ---------------------------------------------------------------------------------
@@ -355,8 +388,8 @@ def run(
         )
     procs.append(ctx.Process(target=reader, args=(str(home), s, out)))
     sampler = _Sampler(url) if url is not None else None
+    server0 = _server_cpu(url) if url is not None else 0.0
     cpu0 = os.times()
-    start = time.perf_counter()
     load0 = os.getloadavg()[0]
     for p in procs:
         p.start()
@@ -369,13 +402,15 @@ def run(
             sampler.__exit__()
     for p in procs:
         p.join()
-    wall = time.perf_counter() - start
     cpu1 = os.times()
+    server = _server_cpu(url) - server0 if url is not None else 0.0
     load1 = os.getloadavg()[0]
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         by_kind.setdefault(r["kind"], []).append(r)
     acked = [a for r in results for a in r.get("acked", [])]
+    windows = [r["window"] for r in results if "window" in r]
+    window = max(w[1] for w in windows) - min(w[0] for w in windows)
     errors = [e for r in results for e in r.get("errors", [])]
     check = _check(home, acked)
     cli_lat = [x for r in by_kind.get("cli", []) for x in r["latencies"]]
@@ -384,11 +419,12 @@ def run(
     trips = [x for r in by_kind.get("service", []) for x in r.get("trips", [])]
     anchors = sum(r["anchors"] for r in by_kind.get("anchor", []))
     figures: dict[str, Any] = {
-        "created_per_s": len(acked) / wall,
+        "created_per_s": len(acked) / window,
         "created": len(acked),
-        "wall_s": wall,
+        "wall_s": window,
         "cpu_s": (cpu1.children_user + cpu1.children_system)
         - (cpu0.children_user + cpu0.children_system),
+        "server_cpu_s": server,
         "load": [load0, load1],
         "cli_adds": len(cli_lat),
         "cli_p50_s": _percentile(cli_lat, 0.5),
@@ -414,11 +450,15 @@ def run(
 
 def _print_engine(engine: str, f: dict[str, Any], args: argparse.Namespace) -> None:
     ok = f["lost"] == 0 and f["extra"] == 0 and f["tree"]
+    cpu = f["cpu_s"] + f["server_cpu_s"]
     print(
-        f"  {engine}: {f['created_per_s']:,.0f} resources/s wall ({f['created']:,} in"
-        f" {f['wall_s']:.0f} s; client CPU {f['cpu_s']:.0f} s; load {f['load'][0]:.1f} ->"
-        f" {f['load'][1]:.1f})",
+        f"  {engine}: {f['created_per_s']:,.0f} resources/s ({f['created']:,} in"
+        f" {f['wall_s']:.0f} s of writing; load {f['load'][0]:.1f} -> {f['load'][1]:.1f})",
         flush=True,
+    )
+    print(
+        f"    CPU: {cpu:.0f} s ({f['cpu_s']:.0f} s the processes, {f['server_cpu_s']:.0f} s the"
+        f" server), {1000 * cpu / max(f['created'], 1):.2f} ms per resource created"
     )
     print(
         f"    okeios add of {args.batch}: p50 {f['cli_p50_s']:.2f} s, p95 {f['cli_p95_s']:.2f} s"

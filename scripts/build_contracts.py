@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRACTS_DIR = REPO / "contracts"
 SOLC_SHIM = REPO / "scripts" / "solc"
 SOLC_JS_PACKAGE = REPO / ".tools" / "node_modules" / "solc" / "package.json"
-ARTIFACT = REPO / "okeios" / "chain" / "artifacts" / "AnchorRegistry.json"
+ARTIFACT = REPO / "okeios" / "_internal" / "chain" / "artifacts" / "AnchorRegistry.json"
 
 CONTRACT = "AnchorRegistry"
 SOURCE_NAME = f"contracts/{CONTRACT}.sol"

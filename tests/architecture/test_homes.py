@@ -54,3 +54,24 @@ def test_no_module_lists_kinds_by_hand() -> None:
             if _LITERAL_LIST.search(line):
                 found.append(f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}")
     assert found == [], "kind lists spelled by hand:\n" + "\n".join(found)
+
+
+def test_every_whole_log_check_reports_one_finding_shape() -> None:
+    """The audit, lineage, tiles and identity audits all report :class:`Finding` values, and
+    no other finding or defect class is defined anywhere."""
+    import typing
+
+    from okeios._internal.verify.audit import AuditReport
+    from okeios._internal.verify.finding import Finding
+    from okeios._internal.verify.identity_audit import IdentityAudit
+    from okeios._internal.verify.lineage import check_lineage
+
+    assert typing.get_type_hints(AuditReport)["defects"] == list[Finding]
+    assert typing.get_type_hints(IdentityAudit)["findings"] == list[Finding]
+    assert typing.get_type_hints(check_lineage)["return"] == list[Finding]
+    others = [
+        f"{path.relative_to(PACKAGE.parent)}: {node.name}"
+        for path, node in _classes()
+        if node.name.endswith(("Finding", "Defect")) and path.name != "finding.py"
+    ]
+    assert others == []

@@ -25,7 +25,7 @@ from okeios._internal.chain.artifacts import load_anchor_registry
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "contracts" / "AnchorRegistry.sol"
-ARTIFACT_FILE = REPO / "okeios" / "chain" / "artifacts" / "AnchorRegistry.json"
+ARTIFACT_FILE = REPO / "okeios" / "_internal" / "chain" / "artifacts" / "AnchorRegistry.json"
 
 
 def _load_build_script() -> ModuleType:

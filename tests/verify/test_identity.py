@@ -27,7 +27,7 @@ from okeios._internal.verify.identity_audit import audit_identity
 from okeios._internal.verify.keyhistory import dump_key_history, load_authority
 from okeios._internal.verify.lineage import verify_lineage
 from okeios._internal.verify.policy import TrustPolicy
-from okeios._internal.verify.report import Report
+from okeios._internal.verify.report import Reason, Report
 from okeios.errors import ChainError, IdentityError, PolicyError
 from tests.fakechain import FakeChain
 from tests.helpers import CountingRng
@@ -198,18 +198,21 @@ def test_clinician_joins_signs_leaves_and_a_stolen_key_is_revoked(world: World) 
     store.write_log(lines.append)
     audit = audit_identity(lines, organisation=world.org, chain=world.registry)
     assert audit.chain_checked
-    found = {f["event"]: f["kind"] for f in audit.findings}
-    assert found == {
-        "0x" + eid.hex(): reason for eid, (status, reason) in expected.items() if status == "fail"
-    }
-    assert [f["event"] for f in audit.affected(doctor.address)] == [
-        "0x" + early.id.hex(),
-        "0x" + backdated.id.hex(),
-        "0x" + after_revocation.id.hex(),
+    found = {f.event_id: f.kind for f in audit.findings}
+    assert found == {eid: reason for eid, (status, reason) in expected.items() if status == "fail"}
+    assert [f.event_id for f in audit.affected(doctor.address)] == [
+        early.id,
+        backdated.id,
+        after_revocation.id,
     ]
+    # One finding shape: the JSON form names the event, its author and its record.
+    first = audit.to_dict()["findings"][0]
+    assert first["event"] == "0x" + early.id.hex()
+    assert first["author"] == doctor.address
+    assert first["record"].startswith("0x")
     # Without a chain nothing proves when events were made: every event of a revoked key fails.
     offline_audit = audit_identity(lines, organisation=world.org, chain=None)
-    assert "0x" + before_theft.id.hex() in {f["event"] for f in offline_audit.findings}
+    assert before_theft.id in {f.event_id for f in offline_audit.findings}
 
     # Roles pinned: only physicians (and the publisher itself) are accepted.
     physicians = world.policy(organisations={world.org: ["physician", "publisher"]})
@@ -375,7 +378,7 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     lines: list[str] = []
     reopened.write_log(lines.append)
     audit = audit_identity(lines, organisation=world.org, chain=lax)
-    assert [(f["kind"], f["publisher"]) for f in audit.findings] == [("publisher-retired", old_key)]
+    assert [(f.kind, f.publisher) for f in audit.findings] == [(Reason.PUBLISHER_RETIRED, old_key)]
     reopened.close()
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from okeios._internal.config import TrustConfig
 from okeios._internal.protocol.anchors import ChainView
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.hexcodec import from_hex, to_hex
 from okeios._internal.verify.identity import Authority
 from okeios._internal.verify.policy import TrustPolicy
 from okeios.errors import InputError
@@ -281,13 +281,13 @@ def _cmd_authors_audit(args: argparse.Namespace) -> int:
         + ")"
     ]
     text += [
-        f"  [{safe(f['kind'])}] "
+        f"  [{f.kind}] "
         + (
-            f"entry {safe(f['index'])} {safe(f['event'])} by {safe(f['author'])}: "
-            if "index" in f
+            f"entry {f.index} {to_hex(f.event_id)} by {safe(f.author)}: "
+            if f.index is not None and f.event_id is not None and f.author is not None
             else ""
         )
-        + safe(f["detail"])
+        + safe(f.detail)
         for f in report.findings
     ]
     _print(args, report.to_dict(), "\n".join(text))

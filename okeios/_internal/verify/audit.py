@@ -43,12 +43,13 @@ from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.logfile import LogFile, read_log
 from okeios._internal.protocol.merkle import MerkleLog
 from okeios._internal.protocol.signing import checksum_address
+from okeios._internal.verify.finding import Finding
 from okeios._internal.verify.identity import Authority
 from okeios._internal.verify.lineage import ORDER_TOLERANCE, check_lineage
 from okeios._internal.verify.report import Reason
 from okeios.errors import ChainError, OkeiosError, PolicyError, RegistryMissingError
 
-__all__ = ["AnchorSource", "AuditReport", "Defect", "audit_log"]
+__all__ = ["AnchorSource", "AuditReport", "Finding", "audit_log"]
 
 STRUCTURAL = (Reason.MISSING_ENTRY, Reason.DUPLICATE_ENTRY, Reason.REORDERED)
 DEFAULT_TOLERANCE = 24 * 3600
@@ -75,22 +76,6 @@ class AnchorSource(Protocol):
 _UNCHECKED = frozenset({Reason.NO_CHAIN, Reason.CHAIN_UNAVAILABLE, Reason.REGISTRY_MISSING})
 
 
-@dataclass(frozen=True, slots=True)
-class Defect:
-    kind: Reason
-    index: int | None
-    detail: str
-    record_id: bytes | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": str(self.kind),
-            "index": self.index,
-            "detail": self.detail,
-            "record": None if self.record_id is None else to_hex(self.record_id),
-        }
-
-
 @dataclass
 class AuditReport:
     publisher: str
@@ -100,7 +85,7 @@ class AuditReport:
     kinds: dict[str, int] = field(default_factory=dict)
     anchors: list[AnchorEntry] = field(default_factory=list)
     checkpoints: int = 0
-    defects: list[Defect] = field(default_factory=list)
+    defects: list[Finding] = field(default_factory=list)
 
     #: Whether anchoring must have been checked for the audit to pass (``audit_log`` sets it:
     #: by default, when a chain was given).
@@ -140,8 +125,8 @@ class AuditReport:
         what = "required but not checked" if self.anchoring_required else "not checked"
         return f"{word} ({what}: anchoring)"
 
-    def first_of_each_kind(self) -> dict[str, Defect]:
-        first: dict[str, Defect] = {}
+    def first_of_each_kind(self) -> dict[str, Finding]:
+        first: dict[str, Finding] = {}
         for d in self.defects:
             first.setdefault(str(d.kind), d)
         return first
@@ -224,7 +209,7 @@ def audit_log(
     authority = _key_history(report, state, len(parsed.entries))
     _check_checkpoints(report, parsed, authority, state)
     if chain is None:
-        report.defects.append(Defect(Reason.NO_CHAIN, None, "no chain given: anchors not checked"))
+        report.defects.append(Finding(Reason.NO_CHAIN, None, "no chain given: anchors not checked"))
         return report
     assert chain_id is not None  # checked above
     read = _read_anchors(report, chain, chain_id, authority)
@@ -268,7 +253,7 @@ def _check_owner(report: AuditReport, parsed: LogFile) -> None:
     expected = report.publisher
     if parsed.publisher != expected:
         report.defects.append(
-            Defect(
+            Finding(
                 Reason.FOREIGN_LOG,
                 None,
                 f"the log file is {parsed.publisher}'s, not {expected}'s",
@@ -277,7 +262,7 @@ def _check_owner(report: AuditReport, parsed: LogFile) -> None:
     bound = derive_log_id(expected)
     if parsed.log_id != bound:
         report.defects.append(
-            Defect(
+            Finding(
                 Reason.LOG_NOT_BOUND,
                 None,
                 f"log 0x{parsed.log_id.hex()} is not {expected}'s one log (0x{bound.hex()}): a "
@@ -285,7 +270,7 @@ def _check_owner(report: AuditReport, parsed: LogFile) -> None:
             )
         )
     report.defects.extend(
-        Defect(Reason.MALFORMED_ENTRY, position, message) for position, message in parsed.malformed
+        Finding(Reason.MALFORMED_ENTRY, position, message) for position, message in parsed.malformed
     )
 
 
@@ -323,18 +308,18 @@ def _check_entries(
 
 def _entry_defects(
     index: int, signed: SignedEvent, log_id: bytes, allowed: set[str] | None
-) -> list[Defect]:
+) -> list[Finding]:
     """The defects of one decoded entry: its signature, its author, its log."""
-    found: list[Defect] = []
+    found: list[Finding] = []
     record = signed.event.record_id
     try:
         signer = signed.recover()
     except OkeiosError as exc:
-        found.append(Defect(Reason.SIGNATURE_MALFORMED, index, str(exc), record))
+        found.append(Finding(Reason.SIGNATURE_MALFORMED, index, str(exc), record))
     else:
         if signer != signed.event.author:
             found.append(
-                Defect(
+                Finding(
                     Reason.SIGNATURE_MISMATCH,
                     index,
                     f"signed by {signer}, claims {signed.event.author}",
@@ -342,9 +327,9 @@ def _entry_defects(
                 )
             )
         elif allowed is not None and signer not in allowed:
-            found.append(Defect(Reason.AUTHOR_NOT_TRUSTED, index, f"author {signer}", record))
+            found.append(Finding(Reason.AUTHOR_NOT_TRUSTED, index, f"author {signer}", record))
     if signed.event.log_id != log_id:
-        found.append(Defect(Reason.LOG_MISMATCH, index, "the event names another log", record))
+        found.append(Finding(Reason.LOG_MISMATCH, index, "the event names another log", record))
     return found
 
 
@@ -354,9 +339,11 @@ def _check_lineage(report: AuditReport, state: _LogState, order_tolerance: int) 
     anchors and checkpoints beyond that point cannot match, and that is explained, not a
     separate finding."""
     lineage = check_lineage(state.entries, order_tolerance=order_tolerance)
-    report.defects.extend(Defect(d.kind, d.index, d.detail, d.record_id) for d in lineage)
+    report.defects.extend(lineage)
     state.structural = sorted(
-        d.since if d.since is not None else d.index for d in lineage if d.kind in STRUCTURAL
+        d.since if d.since is not None else d.index
+        for d in lineage
+        if d.kind in STRUCTURAL and d.index is not None
     )
     state.entries_missing = any(d.kind is Reason.MISSING_ENTRY for d in lineage)
 
@@ -367,7 +354,7 @@ def _key_history(report: AuditReport, state: _LogState, size: int) -> Authority 
     try:
         return Authority.from_events(report.publisher, state.entries, size=size)
     except OkeiosError as exc:
-        report.defects.append(Defect(Reason.IDENTITY_INVALID, None, str(exc)))
+        report.defects.append(Finding(Reason.IDENTITY_INVALID, None, str(exc)))
         return None
 
 
@@ -385,7 +372,7 @@ def _check_checkpoints(
             signer = cp.recover()
         except OkeiosError as exc:
             report.defects.append(
-                Defect(
+                Finding(
                     Reason.CHECKPOINT_SIGNATURE_MALFORMED,
                     None,
                     f"checkpoint line {position + 2}: {exc}",
@@ -400,7 +387,7 @@ def _check_checkpoints(
         )
         if not holds or cp.publisher != signer:
             report.defects.append(
-                Defect(
+                Finding(
                     Reason.CHECKPOINT_SIGNATURE_MISMATCH,
                     None,
                     f"the checkpoint of size {size} is signed by {signer}",
@@ -411,7 +398,7 @@ def _check_checkpoints(
             or (size <= log.size and log.root(size) != cp.checkpoint.root)
         ) and not state.disturbed_before(size):
             report.defects.append(
-                Defect(
+                Finding(
                     Reason.CHECKPOINT_MISMATCH,
                     None,
                     f"the signed checkpoint of size {size} is not this log",
@@ -429,7 +416,7 @@ def _read_anchors(
         actual = chain.chain_id
         if actual != chain_id:
             report.defects.append(
-                Defect(
+                Finding(
                     Reason.CHAIN_MISMATCH,
                     None,
                     f"the chain answering is {actual}, the audit pins {chain_id}: its anchors "
@@ -443,7 +430,7 @@ def _read_anchors(
         others = [i for k in keys for i in chain.log_ids(k) if i != report.log_id]
     except RegistryMissingError as exc:
         report.defects.append(
-            Defect(
+            Finding(
                 Reason.REGISTRY_MISSING,
                 None,
                 f"{exc}: the pinned registry does not exist on this chain (a reset or foreign "
@@ -453,7 +440,7 @@ def _read_anchors(
         return None
     except ChainError as exc:
         report.defects.append(
-            Defect(Reason.CHAIN_UNAVAILABLE, None, f"the chain could not be read: {exc}")
+            Finding(Reason.CHAIN_UNAVAILABLE, None, f"the chain could not be read: {exc}")
         )
         return None
     return by_key, others
@@ -464,7 +451,7 @@ def _check_one_history(report: AuditReport, others: list[bytes]) -> None:
     which this audit does not cover)."""
     for other in others:
         report.defects.append(
-            Defect(
+            Finding(
                 Reason.SECOND_LOG,
                 None,
                 f"{report.publisher} also anchored log 0x{other.hex()} in this registry: a "
@@ -482,7 +469,7 @@ def _check_handovers(
         for a in by_key.get(handover.old, []):
             if a.tree_size > handover.index + 1:
                 report.defects.append(
-                    Defect(
+                    Finding(
                         Reason.PUBLISHER_RETIRED,
                         None,
                         f"{handover.old} handed the log over at entry {handover.index} but "
@@ -500,13 +487,13 @@ def _check_anchored_history(
     defect explains it (entries were rewritten)."""
     log = state.log
     if not anchors:
-        report.defects.append(Defect(Reason.NOT_ANCHORED, None, "the log was never anchored"))
+        report.defects.append(Finding(Reason.NOT_ANCHORED, None, "the log was never anchored"))
     for a in anchors:
         if a.tree_size > log.size:
             if state.entries_missing:
                 continue  # explained by the missing entries found above
             report.defects.append(
-                Defect(
+                Finding(
                     Reason.TRUNCATED_LOG,
                     a.tree_size - 1,
                     f"anchor of size {a.tree_size}, but the log file has {log.size} entries",
@@ -514,7 +501,7 @@ def _check_anchored_history(
             )
         elif log.root(a.tree_size) != a.root and not state.disturbed_before(a.tree_size):
             report.defects.append(
-                Defect(
+                Finding(
                     Reason.HISTORY_MISMATCH,
                     None,
                     f"the log's first {a.tree_size} entries are not the history anchored in block "
@@ -542,7 +529,7 @@ def _check_times(
         when = _dt.datetime.fromtimestamp(proof.timestamp, _dt.UTC).isoformat()
         if proof.timestamp - claimed > tolerance:
             report.defects.append(
-                Defect(
+                Finding(
                     Reason.BACKDATED,
                     index,
                     f"claims {_dt.datetime.fromtimestamp(claimed, _dt.UTC).isoformat()}, "
@@ -552,7 +539,7 @@ def _check_times(
             )
         elif claimed - proof.timestamp > FUTURE_SKEW:
             report.defects.append(
-                Defect(
+                Finding(
                     Reason.FUTURE_DATED,
                     index,
                     f"claims a time {claimed - proof.timestamp} s after the anchor that holds it",

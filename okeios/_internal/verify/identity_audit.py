@@ -20,7 +20,9 @@ from okeios._internal.protocol.logfile import read_log
 from okeios._internal.protocol.merkle import MerkleLog
 from okeios._internal.protocol.signing import checksum_address
 from okeios._internal.verify.audit import AnchorSource
+from okeios._internal.verify.finding import Finding
 from okeios._internal.verify.identity import Authority
+from okeios._internal.verify.report import Reason
 from okeios.errors import ChainError, IdentityError
 
 __all__ = ["IdentityAudit", "audit_identity"]
@@ -28,23 +30,23 @@ __all__ = ["IdentityAudit", "audit_identity"]
 
 @dataclass
 class IdentityAudit:
-    """What the identity audit found: one finding per event that fails, per bad anchor."""
+    """What the identity audit found: one :class:`Finding` per event that fails, per bad anchor."""
 
     organisation: str
     publishers: list[str]
     authors: list[dict[str, object]]
     events: int = 0
-    findings: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     chain_checked: bool = False
 
     @property
     def passed(self) -> bool:
         return not self.findings
 
-    def affected(self, key: str) -> list[dict[str, Any]]:
+    def affected(self, key: str) -> list[Finding]:
         """The findings about events signed by ``key`` (what its revocation invalidates)."""
         key = checksum_address(key)
-        return [f for f in self.findings if f.get("author") == key]
+        return [f for f in self.findings if f.author == key]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,7 +56,7 @@ class IdentityAudit:
             "authors": self.authors,
             "events": self.events,
             "chainChecked": self.chain_checked,
-            "findings": self.findings,
+            "findings": [f.to_dict() for f in self.findings],
         }
 
 
@@ -90,21 +92,23 @@ def audit_identity(
             for a in mine:
                 if a.tree_size > log.size or log.root(a.tree_size) != a.root:
                     report.findings.append(
-                        {
-                            "kind": "history-mismatch",
-                            "publisher": key,
-                            "detail": f"{key}'s anchor of {a.tree_size} entries (block "
+                        Finding(
+                            Reason.HISTORY_MISMATCH,
+                            None,
+                            f"{key}'s anchor of {a.tree_size} entries (block "
                             f"{a.block_number}) is not this log's history",
-                        }
+                            publisher=key,
+                        )
                     )
                 if last is not None and a.tree_size > last + 1:
                     report.findings.append(
-                        {
-                            "kind": "publisher-retired",
-                            "publisher": key,
-                            "detail": f"{key} handed the log over at entry {last} but anchored "
+                        Finding(
+                            Reason.PUBLISHER_RETIRED,
+                            None,
+                            f"{key} handed the log over at entry {last} but anchored "
                             f"{a.tree_size} entries in block {a.block_number}",
-                        }
+                            publisher=key,
+                        )
                     )
             anchors.extend(mine)
     anchors.sort(key=lambda a: (a.tree_size, a.timestamp))
@@ -119,15 +123,16 @@ def audit_identity(
         check = authority.check_author(
             event.author, index=index, time=event.time, proven_time=proven
         )
-        if not check.ok:
+        if check.reason is not None:
             report.findings.append(
-                {
-                    "kind": check.reason,
-                    "index": index,
-                    "event": "0x" + event.id.hex(),
-                    "author": event.author,
-                    "detail": check.detail,
-                }
+                Finding(
+                    check.reason,
+                    index,
+                    check.detail,
+                    record_id=event.record_id,
+                    event_id=event.id,
+                    author=event.author,
+                )
             )
     return report
 

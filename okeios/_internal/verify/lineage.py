@@ -38,13 +38,13 @@ from okeios._internal.protocol.events import EventKind, SignedEvent
 from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.kinds import ACCESS_KINDS
 from okeios._internal.verify.bundle import Authorities, verify_bundle
+from okeios._internal.verify.finding import Finding
 from okeios._internal.verify.policy import TrustPolicy
 from okeios._internal.verify.report import Property, Reason, Report, Status, Verdict, _fail, _pass
 from okeios.errors import PolicyError
 
 __all__ = [
     "ORDER_TOLERANCE",
-    "LineageDefect",
     "LineageReport",
     "check_lineage",
     "verify_lineage",
@@ -56,15 +56,10 @@ its own clock reading, and an event dated before the one it follows (an ACCESS d
 the REVOKE it was logged after) is exactly what lineage must refuse."""
 
 
-@dataclass(frozen=True, slots=True)
-class LineageDefect:
-    """One break in a record's lineage, at a log index."""
-
-    kind: Reason
-    index: int
-    record_id: bytes
-    detail: str
-    since: int | None = None  # the earliest log index the defect can have disturbed
+def _finding(
+    kind: Reason, index: int, record_id: bytes, detail: str, since: int | None = None
+) -> Finding:
+    return Finding(kind, index, detail, record_id=record_id, since=since)
 
 
 def check_lineage(
@@ -72,18 +67,18 @@ def check_lineage(
     *,
     sources: bool = True,
     order_tolerance: int = ORDER_TOLERANCE,
-) -> list[LineageDefect]:
+) -> list[Finding]:
     """Check the lineage of every record among ``entries`` (``(log index, event)``, in log
     order); return the defects found, in log order. ``sources=False`` skips the check that a
     DERIVE's sources are among ``entries`` (they are other records' events)."""
     if order_tolerance < 0:
         raise PolicyError("the order tolerance is a number of seconds, at least 0")
-    defects: list[LineageDefect] = []
+    defects: list[Finding] = []
     position: dict[bytes, int] = {}
     for index, signed in entries:
         if signed.id in position:
             defects.append(
-                LineageDefect(
+                _finding(
                     Reason.DUPLICATE_ENTRY,
                     index,
                     signed.event.record_id,
@@ -105,11 +100,11 @@ def check_lineage(
         if starts_chain(e):
             head = heads.get(rid)
             for step in advance(head.event if head is not None else None, e):
-                defects.append(LineageDefect(step.rule, index, rid, step.detail))
+                defects.append(_finding(step.rule, index, rid, step.detail))
             for source in e.sources if sources else ():
                 if source not in by_id:
                     defects.append(
-                        LineageDefect(
+                        _finding(
                             Reason.MISSING_SOURCE,
                             index,
                             rid,
@@ -121,7 +116,7 @@ def check_lineage(
         previous = e.previous
         if previous in claimed:
             defects.append(
-                LineageDefect(
+                _finding(
                     Reason.FORK,
                     index,
                     rid,
@@ -135,7 +130,7 @@ def check_lineage(
         if prior is None:
             last = position.get(heads[rid].id, -1) if rid in heads else -1
             defects.append(
-                LineageDefect(
+                _finding(
                     Reason.MISSING_ENTRY,
                     index,
                     rid,
@@ -148,7 +143,7 @@ def check_lineage(
             continue
         if position[previous] > index:
             defects.append(
-                LineageDefect(
+                _finding(
                     Reason.REORDERED,
                     index,
                     rid,
@@ -158,9 +153,7 @@ def check_lineage(
             continue
         if rid not in heads:
             defects.append(
-                LineageDefect(
-                    Reason.BAD_START, index, rid, "the predecessor belongs to another record"
-                )
+                _finding(Reason.BAD_START, index, rid, "the predecessor belongs to another record")
             )
             continue
         steps = advance(prior.event, e, tolerance=order_tolerance)
@@ -168,11 +161,11 @@ def check_lineage(
             detail = step.detail
             if step.rule is Reason.AFTER_ERASE:
                 detail += f" (index {position[previous]})"
-            defects.append(LineageDefect(step.rule, index, rid, detail))
+            defects.append(_finding(step.rule, index, rid, detail))
         if any(step.rule is Reason.BAD_START for step in steps):
             continue
         heads[rid] = signed
-    defects.sort(key=lambda d: d.index)
+    defects.sort(key=lambda d: -1 if d.index is None else d.index)
     return defects
 
 

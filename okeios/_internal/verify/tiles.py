@@ -71,7 +71,7 @@ from okeios._internal.verify.audit import (
     DEFAULT_TOLERANCE,
     AnchorSource,
     AuditReport,
-    Defect,
+    Finding,
     audit_log,
 )
 from okeios._internal.verify.report import Reason
@@ -296,13 +296,13 @@ def audit_tiles(
         log_id = from_hex(log_text, "okeios/log.json logId", size=32, error=InputError)
     except InputError as exc:
         report = AuditReport(expected, bytes(32))
-        report.defects.append(Defect(Reason.NON_CANONICAL_ID, None, str(exc)))
+        report.defects.append(Finding(Reason.NON_CANONICAL_ID, None, str(exc)))
         return report
     report = AuditReport(expected, log_id)
-    defects: list[Defect] = []
+    defects: list[Finding] = []
 
     def fail(kind: Reason, detail: str, index: int | None = None) -> AuditReport:
-        report.defects.append(Defect(kind, index, detail))
+        report.defects.append(Finding(kind, index, detail))
         return report
 
     if claimed != expected:
@@ -328,7 +328,7 @@ def audit_tiles(
         and seen.get("vkey") not in (None, binding.vkey)
     ):
         defects.append(
-            Defect(
+            Finding(
                 Reason.SECOND_NOTE_KEY,
                 None,
                 f"{expected} bound note key {binding.vkey} to this log, after {seen['vkey']} "
@@ -348,7 +348,7 @@ def audit_tiles(
     if witnesses is not None:
         witnessed = check_witnessed(note, note_key, witnesses, now=now)
         if witnessed.reason is not None:
-            defects.append(Defect(witnessed.reason, None, witnessed.detail))
+            defects.append(Finding(witnessed.reason, None, witnessed.detail))
     size = checkpoint.tree_size
 
     # The tree, tile by tile. Leaf hashes come from the entries themselves; the tiles must agree.
@@ -375,7 +375,7 @@ def audit_tiles(
             hashes = split_hashes(data, ref.width)
         except TileError as exc:
             fetcher.forget(ref.path())
-            defects.append(Defect(Reason.TILE_MISMATCH, ref.start(), f"{ref.path()}: {exc}"))
+            defects.append(Finding(Reason.TILE_MISMATCH, ref.start(), f"{ref.path()}: {exc}"))
             hashes = [b""] * ref.width
         levels.setdefault(ref.level, []).extend(hashes)
         if ref.level == 0:
@@ -392,7 +392,7 @@ def audit_tiles(
             if len(chunk) == TILE_WIDTH and all(chunk) and h != subtree_root(chunk):
                 ref = TileRef(level, k // TILE_WIDTH)
                 defects.append(
-                    Defect(
+                    Finding(
                         Reason.TILE_MISMATCH, None, f"hash {k} of level {level} is not its subtree"
                     )
                 )
@@ -400,7 +400,7 @@ def audit_tiles(
     tree = MerkleLog.from_leaf_hashes(leaves)
     if tree.root() != checkpoint.root:
         defects.append(
-            Defect(
+            Finding(
                 Reason.CHECKPOINT_MISMATCH,
                 None,
                 f"the entries' root at size {size} is not the signed checkpoint's",
@@ -410,7 +410,7 @@ def audit_tiles(
         old_size, old_root = seen["size"], seen["root"]
         if old_size > size:
             defects.append(
-                Defect(
+                Finding(
                     Reason.STALE_CHECKPOINT,
                     None,
                     f"the log now shows size {size}, below the size {old_size} seen before: a "
@@ -419,7 +419,7 @@ def audit_tiles(
             )
         elif tree.root(old_size) != old_root:
             defects.append(
-                Defect(
+                Finding(
                     Reason.INCONSISTENT_CHECKPOINT,
                     None,
                     f"the checkpoint of size {old_size} seen before is not a prefix of this log "
@@ -432,7 +432,7 @@ def audit_tiles(
     except TileUnavailableError as exc:
         return fail(Reason.LOG_UNAVAILABLE, str(exc))
     except (TileError, ValueError):
-        defects.append(Defect(Reason.BAD_CHECKPOINT, None, "okeios/checkpoint.json is missing"))
+        defects.append(Finding(Reason.BAD_CHECKPOINT, None, "okeios/checkpoint.json is missing"))
     inner = audit_log(
         lines,
         publisher=expected,
@@ -464,7 +464,7 @@ def _read_entries(
     hashes: list[bytes],
     leaves: list[bytes],
     lines: list[str],
-    defects: list[Defect],
+    defects: list[Finding],
 ) -> None:
     bundle = ref.entries()
     start = ref.start()
@@ -476,7 +476,7 @@ def _read_entries(
     except (TileError, UnicodeDecodeError) as exc:
         fetcher.forget(bundle.path())
         fetcher.forget(events_path(bundle))
-        defects.append(Defect(Reason.TILE_MISMATCH, start, f"entries {start}+{ref.width}: {exc}"))
+        defects.append(Finding(Reason.TILE_MISMATCH, start, f"entries {start}+{ref.width}: {exc}"))
         leaves.extend(hashes)
         lines.extend(json.dumps({"index": start + i, "bad": True}) for i in range(ref.width))
         return
@@ -496,7 +496,7 @@ def _read_entries(
             except (ValueError, KeyError, TypeError, AttributeError, OkeiosError) as exc:
                 problem = f"malformed okeios event: {exc}"
         if problem is not None:
-            defects.append(Defect(Reason.TILE_MISMATCH, index, problem))
+            defects.append(Finding(Reason.TILE_MISMATCH, index, problem))
             fetcher.forget(bundle.path())
             fetcher.forget(events_path(bundle))
         lines.append(line)

@@ -403,3 +403,48 @@ def test_the_size_and_frontier_read_in_one_query_are_the_stored_ones(
     else:
         with fresh_schema() as url:
             check(url)
+
+
+def test_many_rows_are_written_in_order_inside_and_outside_a_transaction() -> None:
+    """A plain INSERT of many rows is sent as statements of up to 256 rows each: every row
+    arrives, in order, in a transaction (with its COMMIT) or on its own."""
+    with fresh_schema() as url:
+        conn = PgConnection(url)
+        conn.execute(SCHEMA)
+        conn.executemany("INSERT INTO seq VALUES (?, ?, ?)", [(i, "a", b"a") for i in range(300)])
+        conn.execute("BEGIN IMMEDIATE")
+        rows = [(i, "b", bytes([i % 256])) for i in range(300, 900)]
+        conn.executemany("INSERT INTO seq VALUES (?, ?, ?)", rows)
+        conn.executemany("INSERT INTO seq VALUES (?, ?, ?)", [(900, "c", b"")])
+        conn.execute("COMMIT")
+        got = conn.execute("SELECT idx, who, data FROM seq ORDER BY idx").fetchall()
+        assert [r[0] for r in got] == list(range(901))
+        assert got[300:900] == rows
+        # a refused row among many: none of them is kept
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO seq VALUES (?, ?, ?)", [(901, "d", b""), (5, "d", b"")])
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("COMMIT")
+        conn.execute("ROLLBACK")
+        assert conn.execute("SELECT COUNT(*) FROM seq").fetchone() == (901,)
+        conn.close()
+
+
+def test_a_read_asked_ahead_answers_once_and_never_across_a_write() -> None:
+    with fresh_schema() as url:
+        conn = PgConnection(url)
+        conn.execute(SCHEMA)
+        conn.execute("INSERT INTO seq VALUES (?, ?, ?)", (0, "a", b""))
+        read = "SELECT who FROM seq WHERE idx = ?"
+        conn.execute("BEGIN IMMEDIATE")
+        conn.read_ahead(read, (0,))
+        trips = conn.round_trips
+        assert conn.execute("SELECT COUNT(*) FROM seq").fetchone() == (1,)  # sends both
+        assert conn.execute(read, (0,)).fetchone() == ("a",)  # answered from it
+        assert conn.round_trips == trips + 1
+        conn.read_ahead(read, (0,))
+        conn.execute("SELECT 1")
+        conn.execute("UPDATE seq SET who = ? WHERE idx = ?", ("b", 0))
+        assert conn.execute(read, (0,)).fetchone() == ("b",)  # the write came between: asked
+        conn.execute("COMMIT")
+        conn.close()

@@ -507,6 +507,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-anchor", action="store_true", help="no anchoring loop")
     parser.add_argument("--postgres", metavar="URL")
     parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument(
+        "--first",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="the engine run first (the machine's load drifts: alternate to see how much)",
+    )
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args(argv)
     url = args.postgres or os.environ.get("OKEIOS_TEST_POSTGRES_URL")
@@ -522,15 +528,19 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="okeios-writers-") as tmp:
-            if args.only != "postgres":
-                out["sqlite"] = run("sqlite", None, args, Path(tmp), chain)
-            if url and args.only != "sqlite":
-                import scale_bench
+            engines = ["sqlite", "postgres"] if args.first == "sqlite" else ["postgres", "sqlite"]
+            for engine in engines:
+                if args.only not in (None, engine):
+                    continue
+                if engine == "sqlite":
+                    out["sqlite"] = run("sqlite", None, args, Path(tmp), chain)
+                elif url:
+                    import scale_bench
 
-                with scale_bench._schema(url) as schema_url:
-                    out["postgres"] = run("postgres", schema_url, args, Path(tmp), chain)
-            elif args.only != "sqlite":
-                print("  postgres: skipped (no --postgres URL)")
+                    with scale_bench._schema(url) as schema_url:
+                        out["postgres"] = run("postgres", schema_url, args, Path(tmp), chain)
+                else:
+                    print("  postgres: skipped (no --postgres URL)")
     finally:
         if chain is not None:
             chain.stop()

@@ -469,7 +469,7 @@ class PgConnection:
         server."""
         from psycopg import pq
 
-        if self._writing or self._queue:
+        if self._writing:
             return True
         status = self._conn.info.transaction_status
         return status not in (pq.TransactionStatus.IDLE, pq.TransactionStatus.UNKNOWN)

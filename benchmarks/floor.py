@@ -315,6 +315,7 @@ def ingest(
                     sealed_label,
                     version_id,
                     hmac.digest(id_key, b"content\x00" + canonical, "sha256"),
+                    size - 1,  # the log index of the record's first event
                 )
             )
         ids.append(eid)
@@ -324,7 +325,7 @@ def ingest(
                      " version, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", events)  # fmt: skip
     conn.executemany("INSERT INTO nodes VALUES (?, ?, ?)", nodes)
     if resources:
-        conn.executemany("INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?)", resources)
+        conn.executemany("INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?, ?)", resources)
     conn.execute("COMMIT")
     log.size = size
     return ids

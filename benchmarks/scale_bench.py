@@ -36,7 +36,6 @@ import argparse
 import gc
 import hashlib
 import json
-import multiprocessing
 import os
 import platform
 import random
@@ -44,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,6 +58,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import floor  # benchmarks/floor.py: the complete floor
+from _common import dask_executor, process_pool
 
 from okeios._internal.protocol.bundle import Bundle
 from okeios._internal.protocol.canonical import canonicalize, iter_leaves, parse_json
@@ -518,48 +518,6 @@ def line(label: str, count: int, seconds: float, floor_s: float | None, note: st
     print(text + (f"   {note}" if note else ""), flush=True)
 
 
-@contextmanager
-def process_pool(workers: int) -> Iterator[Executor]:
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(abs, range(workers * 4)))  # start every worker
-        pool.submit(_warm).result()
-        yield pool
-
-
-def _warm() -> None:
-    import okeios._internal.publish.ingest
-    import okeios._internal.verify.bulk  # noqa: F401
-
-
-@contextmanager
-def dask_executor(workers: int) -> Iterator[Executor | None]:
-    try:
-        import dask
-        from distributed import Client, LocalCluster
-    except ImportError:
-        yield None
-        return
-    # What a cluster does when idle, turned down as a production cluster running okeios would
-    # set it: the workers' statistical profiler (samples every 10 ms whatever the work), work
-    # stealing (every 100 ms; okeios's chunks are even), the system monitor and the event-loop
-    # tick (every 500 and 20 ms), the memory manager (okeios keeps no data on the workers).
-    quiet = {
-        "distributed.worker.profile.enabled": False,
-        "distributed.scheduler.work-stealing": False,
-        "distributed.admin.system-monitor.interval": "5s",
-        "distributed.admin.tick.interval": "1s",
-        "distributed.scheduler.active-memory-manager.start": False,
-    }
-    with (
-        dask.config.set(quiet),
-        LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,  # type: ignore[no-untyped-call]
-        Client(cluster) as client,  # type: ignore[no-untyped-call]
-    ):
-        yield client.get_executor()
-
-
 # -- the figures --------------------------------------------------------------------------------
 
 
@@ -571,7 +529,8 @@ def ingest_once(
     home = tmp / f"home-{time.perf_counter_ns()}"
     store = Store.init(home, key=KEY, database=database, trust=False)
     appending = [0.0]
-    inner = store._append_prepared
+    book = store.put.__self__  # the store's records part, which appends a batch
+    inner = book._append_prepared
 
     def timed(chunk: Any, draws: Any) -> Any:
         start = time.process_time()
@@ -580,7 +539,7 @@ def ingest_once(
         finally:
             appending[0] += time.process_time() - start
 
-    store._append_prepared = timed  # type: ignore[method-assign]
+    book._append_prepared = timed  # type: ignore[method-assign]
     server = _backend(store) if database else None
     server_cpu = _cpu_of(server) if server is not None else 0.0
     gc.collect()
@@ -589,7 +548,7 @@ def ingest_once(
     total = time.process_time() - start
     if server is not None:
         server_cpu = _cpu_of(server) - server_cpu
-    store._append_prepared = inner  # type: ignore[method-assign]
+    book._append_prepared = inner  # type: ignore[method-assign]
     return total, appending[0], store, server_cpu
 
 

@@ -45,7 +45,7 @@ from okeios._internal.protocol.events import (  # noqa: E402
 from okeios._internal.protocol.keyhistory import dump_key_history  # noqa: E402
 from okeios._internal.protocol.merkle import MerkleLog  # noqa: E402
 from okeios._internal.protocol.signing import LocalSigner, checksum_address  # noqa: E402
-from okeios._internal.publish.publisher import Publisher  # noqa: E402
+from okeios._internal.publish.publisher import LoggedEvent, Publisher  # noqa: E402
 from tests.conformance.runner import (  # noqa: E402
     run_case,
     run_key_history,
@@ -53,6 +53,7 @@ from tests.conformance.runner import (  # noqa: E402
     run_share,
     run_tiles,
 )
+from tests.helpers import CountingRng  # noqa: E402
 
 OUT = ROOT / "vectors" / "v2"
 FORMAT = "okeios-conformance"
@@ -83,20 +84,6 @@ RECORD = (
 )
 
 
-class Rng:
-    """Deterministic bytes: data keys, nonces and record ids of the vectors."""
-
-    def __init__(self, label: bytes) -> None:
-        self.label, self.n = label, 0
-
-    def __call__(self, size: int) -> bytes:
-        out = b""
-        while len(out) < size:
-            self.n += 1
-            out += sha256(self.label + self.n.to_bytes(8, "big")).digest()
-        return out[:size]
-
-
 def _seed(label: str) -> bytes:
     return sha256(b"okeios conformance seed " + label.encode()).digest()
 
@@ -106,7 +93,7 @@ def _rid(label: str) -> bytes:
 
 
 def _publisher(signer: LocalSigner = PUBLISHER, **kw: Any) -> Publisher:
-    return Publisher(signer, clock=lambda: T0, rng=Rng(b"rng " + signer.private_key), **kw)
+    return Publisher(signer, clock=lambda: T0, rng=CountingRng(b"rng " + signer.private_key), **kw)
 
 
 # --- raw building blocks -------------------------------------------------------------------------
@@ -165,6 +152,33 @@ def _history(
             else None
         )
     return dump_key_history(pub.organisation, size, bundles, list(continuity), **kwargs)
+
+
+def _handed_over() -> tuple[Publisher, LoggedEvent, LoggedEvent, SignedCheckpoint, str]:
+    """A log whose publisher authorised AUTHOR and handed over to SUCCESSOR, then a record
+    AUTHOR created: the publisher, the HANDOVER, the CREATE, the latest checkpoint and the
+    key history (the identity events and the old key's continuity)."""
+    pub = _publisher()
+    pub.authorise(AUTHOR.address, "physician", time=T0)
+    h = pub.handover(SUCCESSOR, time=T0 + 60)
+    after = pub.create(
+        b'{"n":"after"}', author=AUTHOR, seed=_seed("h1"), record_id=_rid("h1"), time=T0 + 120
+    )
+    cp = pub.checkpoint()
+    history = _history(
+        pub,
+        cp,
+        [pub.bundle(e.signed.id, checkpoint=cp) for e in pub.events[: h.index + 1]],
+        [
+            (
+                PUBLISHER.address,
+                h.index + 1,
+                pub.log.root(h.index + 1),
+                pub.log.consistency_proof(h.index + 1, cp.checkpoint.tree_size),
+            )
+        ],
+    )
+    return pub, h, after, cp, history
 
 
 def _event(**kw: Any) -> Event:
@@ -292,6 +306,92 @@ def _body(b: Bundle) -> dict[str, Any]:
 
 def _packed(body: Any) -> dict[str, str]:
     return {"binary": (b"\x89OKEIOS\x02" + msgpack.packb(body, use_bin_type=True)).hex()}
+
+
+def _edited(value: Any, path: tuple[str | int, ...], edit: Callable[[Any], Any]) -> Any:
+    """A copy of ``value`` with the part at ``path`` replaced by ``edit`` of it."""
+    if not path:
+        return edit(value)
+    head, *rest = path
+    copy = list(value) if isinstance(value, list) else dict(value)
+    copy[head] = _edited(value[head], tuple(rest), edit)  # type: ignore[index]
+    return copy
+
+
+# Binary bodies edited before they are packed: name, description, path, edit, decoding error.
+BODY_EDITS: tuple[tuple[str, str, tuple[str | int, ...], Callable[[Any], Any], str], ...] = (
+    (
+        "field-order-binary",
+        "The event's keys in another order.",
+        ("event",),
+        lambda event: dict(reversed(list(event.items()))),
+        "non-canonical",
+    ),
+    (
+        "unknown-field-binary",
+        "A key version 2 does not define.",
+        (),
+        lambda body: body | {"extra": 1},
+        "unknown-field",
+    ),
+    (
+        "missing-field-binary",
+        "No anchor key (it must be present, nil when empty).",
+        (),
+        lambda body: {k: v for k, v in body.items() if k != "anchor"},
+        "malformed",
+    ),
+    (
+        "unknown-kind",
+        "An event kind version 2 does not define.",
+        ("event", "kind"),
+        lambda _: "transfer",
+        "malformed",
+    ),
+    (
+        "text-for-bin",
+        "An address written as text instead of bin.",
+        ("event", "author"),
+        bytes.hex,
+        "malformed",
+    ),
+    (
+        "value-not-utf8",
+        "A disclosed value that is not UTF-8: refused when decoding.",
+        ("disclosure", "fields", 0, 2),
+        lambda _: b"\xff\xfe",
+        "malformed",
+    ),
+    (
+        "fields-out-of-order",
+        "Disclosed fields not in ascending path_bytes order.",
+        ("disclosure", "fields"),
+        lambda fields: fields[::-1],
+        "non-canonical",
+    ),
+    ("float-number", "A float where a u64 is due.", ("event", "time"), float, "malformed"),
+    (
+        "create-with-previous",
+        "A CREATE that names a previous event: an invalid event.",
+        ("event", "previous"),
+        lambda _: b"\x01" * 32,
+        "malformed",
+    ),
+    (
+        "purpose-too-long",
+        "purpose of 1025 bytes (the limit is 1024 bytes of UTF-8).",
+        ("event", "purpose"),
+        lambda _: "x" * 1025,
+        "malformed",
+    ),
+    (
+        "purpose-too-long-utf8",
+        "purpose of 513 characters, 1026 bytes of UTF-8: the limit counts bytes.",
+        ("event", "purpose"),
+        lambda _: "é" * 513,
+        "malformed",
+    ),
+)
 
 
 def _wide_int(b: Bundle) -> dict[str, str]:
@@ -440,89 +540,8 @@ def bundle_cases() -> list[dict[str, Any]]:
         _dup_key(b),
         {"error": "non-canonical"},
     )
-    body = _body(b)
-    body["event"] = dict(reversed(list(body["event"].items())))
-    case(
-        "field-order-binary",
-        "The event's keys in another order.",
-        _packed(body),
-        {"error": "non-canonical"},
-    )
-    body = _body(b)
-    body["extra"] = 1
-    case(
-        "unknown-field-binary",
-        "A key version 2 does not define.",
-        _packed(body),
-        {"error": "unknown-field"},
-    )
-    body = _body(b)
-    del body["anchor"]
-    case(
-        "missing-field-binary",
-        "No anchor key (it must be present, nil when empty).",
-        _packed(body),
-        {"error": "malformed"},
-    )
-    body = _body(b)
-    body["event"]["kind"] = "transfer"
-    case(
-        "unknown-kind",
-        "An event kind version 2 does not define.",
-        _packed(body),
-        {"error": "malformed"},
-    )
-    body = _body(b)
-    body["event"]["author"] = body["event"]["author"].hex()
-    case(
-        "text-for-bin",
-        "An address written as text instead of bin.",
-        _packed(body),
-        {"error": "malformed"},
-    )
-    body = _body(b)
-    body["disclosure"]["fields"][0][2] = b"\xff\xfe"
-    case(
-        "value-not-utf8",
-        "A disclosed value that is not UTF-8: refused when decoding.",
-        _packed(body),
-        {"error": "malformed"},
-    )
-    body = _body(b)
-    body["disclosure"]["fields"] = body["disclosure"]["fields"][::-1]
-    case(
-        "fields-out-of-order",
-        "Disclosed fields not in ascending path_bytes order.",
-        _packed(body),
-        {"error": "non-canonical"},
-    )
-    body = _body(b)
-    body["event"]["time"] = float(body["event"]["time"])
-    case("float-number", "A float where a u64 is due.", _packed(body), {"error": "malformed"})
-    body = _body(b)
-    body["event"]["previous"] = b"\x01" * 32
-    case(
-        "create-with-previous",
-        "A CREATE that names a previous event: an invalid event.",
-        _packed(body),
-        {"error": "malformed"},
-    )
-    body = _body(b)
-    body["event"]["purpose"] = "x" * 1025
-    case(
-        "purpose-too-long",
-        "purpose of 1025 bytes (the limit is 1024 bytes of UTF-8).",
-        _packed(body),
-        {"error": "malformed"},
-    )
-    body = _body(b)
-    body["event"]["purpose"] = "é" * 513
-    case(
-        "purpose-too-long-utf8",
-        "purpose of 513 characters, 1026 bytes of UTF-8: the limit counts bytes.",
-        _packed(body),
-        {"error": "malformed"},
-    )
+    for name, about, path, edit, error in BODY_EDITS:
+        case(name, about, _packed(_edited(_body(b), path, edit)), {"error": error})
 
     # -- decoding refusals: JSON
     doc = b.to_json_dict()
@@ -1269,26 +1288,7 @@ def _identity_cases() -> list[dict[str, Any]]:
             keyHistory=_history(pub, cp, shown),
         )
     # publisher-retired: a handover, then the old key signs a later checkpoint
-    pub = _publisher()
-    pub.authorise(AUTHOR.address, "physician", time=T0)
-    h = pub.handover(SUCCESSOR, time=T0 + 60)
-    after = pub.create(
-        b'{"n":"after"}', author=AUTHOR, seed=_seed("h1"), record_id=_rid("h1"), time=T0 + 120
-    )
-    cp = pub.checkpoint()
-    history = _history(
-        pub,
-        cp,
-        [pub.bundle(e.signed.id, checkpoint=cp) for e in pub.events[: h.index + 1]],
-        [
-            (
-                PUBLISHER.address,
-                h.index + 1,
-                pub.log.root(h.index + 1),
-                pub.log.consistency_proof(h.index + 1, cp.checkpoint.tree_size),
-            )
-        ],
-    )
+    pub, _, after, cp, history = _handed_over()
     case(
         "handed-over",
         "An event after a handover, its checkpoint signed by the new key.",
@@ -1488,35 +1488,18 @@ def lineage_cases() -> list[dict[str, Any]]:
 def _hpke_x25519_seal(pk_r: bytes, sk_e: bytes, info: bytes, plaintext: bytes) -> bytes:
     """RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM, with a fixed
     ephemeral key, so a wrapped key is reproducible: ``enc || ct``."""
-    import hashlib
-    import hmac
-
-    from cryptography.hazmat.primitives.asymmetric import x25519
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    def extract(suite: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:
-        return hmac.new(salt, b"HPKE-v1" + suite + label + ikm, hashlib.sha256).digest()
-
-    def expand(suite: bytes, prk: bytes, label: bytes, info: bytes, size: int) -> bytes:
-        labeled = size.to_bytes(2, "big") + b"HPKE-v1" + suite + label + info
-        out, block, n = b"", b"", 1
-        while len(out) < size:
-            block = hmac.new(prk, block + labeled + bytes([n]), hashlib.sha256).digest()
-            out, n = out + block, n + 1
-        return out[:size]
-
-    eph = x25519.X25519PrivateKey.from_private_bytes(sk_e)
-    enc = eph.public_key().public_bytes_raw()
-    dh = eph.exchange(x25519.X25519PublicKey.from_public_bytes(pk_r))
-    kem = b"KEM\x00\x20"
-    shared = expand(kem, extract(kem, b"", b"eae_prk", dh), b"shared_secret", enc + pk_r, 32)
-    suite = b"HPKE\x00\x20\x00\x01\x00\x02"
-    context = (
-        b"\x00" + extract(suite, b"", b"psk_id_hash", b"") + extract(suite, b"", b"info_hash", info)
+    from tests.crypto.hpke_reference import (
+        dhkem_x25519_shared_secret,
+        key_schedule,
+        x25519_exchange,
+        x25519_raw,
     )
-    secret = extract(suite, shared, b"secret", b"")
-    key = expand(suite, secret, b"key", context, 32)
-    nonce = expand(suite, secret, b"base_nonce", context, 12)
+
+    enc = x25519_raw(sk_e).public_key().public_bytes_raw()
+    shared = dhkem_x25519_shared_secret(x25519_exchange(sk_e, pk_r), enc, pk_r)
+    key, nonce = key_schedule(0x0020, 0x0002, 32, shared, info)  # AES-256-GCM
     return enc + AESGCM(key).encrypt(nonce, plaintext, b"")
 
 
@@ -1539,7 +1522,7 @@ def share_cases() -> list[dict[str, Any]]:
     info = grant_info(rid, version)
     eph = sha256(b"okeios conformance ephemeral").digest()
     wrapped = b"OKW1\x01\x00\x20" + _hpke_x25519_seal(nurse.public_key().raw, eph, info, data_key)
-    seed_box = seal_seed(data_key, seed, rid, version, Rng(b"seed nonce"))
+    seed_box = seal_seed(data_key, seed, rid, version, CountingRng(b"seed nonce"))
 
     def share(**kw: Any) -> str:
         fields = {
@@ -1596,7 +1579,7 @@ def share_cases() -> list[dict[str, Any]]:
         data_key,
         pub.versions.get_version(rid, version)[0],
         aad=payload_aad(rid, version),
-        rng=Rng(b"another nonce"),
+        rng=CountingRng(b"another nonce"),
     )
     case(
         "share-ciphertext-mismatch",
@@ -1605,7 +1588,7 @@ def share_cases() -> list[dict[str, Any]]:
         share(payload=resealed),
         {"confidentiality": "ciphertext-mismatch"},
     )
-    other_seed = seal_seed(data_key, bytes(32), rid, version, Rng(b"seed nonce"))
+    other_seed = seal_seed(data_key, bytes(32), rid, version, CountingRng(b"seed nonce"))
     case(
         "share-wrong-seed",
         "A seed that does not give the bundle's field digests.",
@@ -1733,7 +1716,9 @@ def key_history_cases() -> list[dict[str, Any]]:
         "refused",
     )
     # A forged authorisation: signed by a key that does not hold the log.
-    rogue = Publisher(STRANGER, clock=lambda: T0, rng=Rng(b"rogue"), organisation=PUBLISHER.address)
+    rogue = Publisher(
+        STRANGER, clock=lambda: T0, rng=CountingRng(b"rogue"), organisation=PUBLISHER.address
+    )
     forged = rogue.authorise(STRANGER.address, "physician", time=T0)
     fb = rogue.bundle(forged.signed.id)
     case(
@@ -1743,27 +1728,7 @@ def key_history_cases() -> list[dict[str, Any]]:
         "refused",
     )
     # A handover: the checkpoint rule (identity.md rule 5).
-    pub = _publisher()
-    pub.authorise(AUTHOR.address, "physician", time=T0)
-    h = pub.handover(SUCCESSOR, time=T0 + 60)
-    pub.create(
-        b'{"n":"after"}', author=AUTHOR, seed=_seed("h1"), record_id=_rid("h1"), time=T0 + 120
-    )
-    cp = pub.checkpoint()
-    size = cp.checkpoint.tree_size
-    history = _history(
-        pub,
-        cp,
-        [pub.bundle(e.signed.id, checkpoint=cp) for e in pub.events[: h.index + 1]],
-        [
-            (
-                PUBLISHER.address,
-                h.index + 1,
-                pub.log.root(h.index + 1),
-                pub.log.consistency_proof(h.index + 1, size),
-            )
-        ],
-    )
+    _, h, _, _, history = _handed_over()
     cps = [
         ({"publisher": PUBLISHER.address, "treeSize": h.index + 1}, "pass"),
         ({"publisher": SUCCESSOR.address, "treeSize": h.index + 1}, "pass"),

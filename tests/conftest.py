@@ -31,8 +31,5 @@ def shared_dir(*parts: str) -> Path:
 @pytest.fixture
 def anvil() -> Iterator[Node]:
     """A fresh Anvil node for one test, stopped after it."""
-    node = Node("anvil").start()
-    try:
+    with Node("anvil") as node:
         yield node
-    finally:
-        node.stop()

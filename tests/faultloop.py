@@ -22,7 +22,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios._internal.cli.main import main
+from tests.helpers import okeios_process
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,15 +82,7 @@ class Ctx:
         env = self.env()
         if fault:
             env["OKEIOS_FAULT"] = fault
-        return subprocess.run(
-            [sys.executable, "-m", "okeios", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-            cwd=REPO,
-        )
+        return okeios_process(env, *args, timeout=300, cwd=REPO)
 
     def publisher(self) -> str:
         return str(json.loads((self.home / "trust.json").read_text())["publishers"][0])

@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Mapping
 from hashlib import sha256
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+from okeios._internal.protocol.canonical import JSONNumber
+from okeios._internal.protocol.events import SignedCheckpoint
 from okeios._internal.protocol.signing import LocalSigner
 from okeios._internal.publish.publisher import Publisher
+from okeios._internal.publish.tiles import PublishedTiles, publish_tiles
 from okeios._internal.verify.audit import AnchorSource, AuditReport, audit_log
 from okeios._internal.verify.policy import TrustPolicy
 
@@ -65,18 +72,27 @@ def policy_for(publisher: Publisher, *extra_authors: str) -> TrustPolicy:
     return TrustPolicy(authors=[publisher.address, *extra_authors], publishers=[publisher.address])
 
 
-def run_cli(home: object, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
-    """Run `python -m okeios ARGS` with OKEIOS_HOME=home, as a shell user would; check the
-    exit code unless ``expect`` is None."""
-    env = {**os.environ, "OKEIOS_HOME": str(home)}
-    done = subprocess.run(
+def okeios_process(
+    env: Mapping[str, str], *args: str, timeout: float = 600, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m okeios ARGS` in a child process with exactly ``env``; its output as text."""
+    return subprocess.run(
         [sys.executable, "-m", "okeios", *args],
         capture_output=True,
         text=True,
-        env=env,
-        timeout=600,
+        env=dict(env),
+        timeout=timeout,
         check=False,
+        cwd=cwd,
     )
+
+
+def run_cli(
+    home: object, *args: str, expect: int | None = 0, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m okeios ARGS` with OKEIOS_HOME=home (and the variables ``env`` adds, a
+    fault to place, say), as a shell user would; check the exit code unless ``expect`` is None."""
+    done = okeios_process({**os.environ, "OKEIOS_HOME": str(home), **(env or {})}, *args)
     if expect is not None:
         assert done.returncode == expect, (
             args,
@@ -85,3 +101,48 @@ def run_cli(home: object, *args: str, expect: int | None = 0) -> subprocess.Comp
             done.stderr[-1500:],
         )
     return done
+
+
+def publish_log(
+    publisher: Publisher,
+    folder: Path,
+    *,
+    checkpoint: SignedCheckpoint | None = None,
+    origin: str | None = None,
+) -> PublishedTiles:
+    """``publisher``'s whole log written as tiles in ``folder``, with its latest checkpoint
+    unless another is given."""
+    return publish_tiles(
+        folder,
+        signer=publisher.signer,  # type: ignore[arg-type]
+        log_id=publisher.log_id,
+        events=[e.signed for e in publisher.events],
+        checkpoint=publisher.checkpoint() if checkpoint is None else checkpoint,
+        origin=origin,
+    )
+
+
+def with_floats(value: Any) -> Any:
+    """A parsed document as json.loads would give it: every JSONNumber becomes a float."""
+    if isinstance(value, dict):
+        return {k: with_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_floats(v) for v in value]
+    if isinstance(value, JSONNumber):
+        return float(value)
+    return value
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing to stderr."""
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def serve_local(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    """``handler`` served on a loopback port from a daemon thread: the server (shut it down
+    when done) and its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"

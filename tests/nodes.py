@@ -112,6 +112,12 @@ class Node:
             self.proc.wait()
         self.proc = None
 
+    def __enter__(self) -> Node:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def web3(self) -> Web3:
         return Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 60}))
 

@@ -10,6 +10,7 @@ input.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import struct
 import tempfile
@@ -153,28 +154,36 @@ def _only_typed(decode: Callable[[bytes], Any], data: bytes) -> None:
         decode(data)
 
 
-@pytest.mark.parametrize("name", sorted(DECODERS))
-def test_byte_mutations_raise_only_typed_errors(name: str) -> None:
-    decode = DECODERS[name]
+def fuzz_byte_mutations(fuzz: settings, seed: bytes, check: Callable[[bytes], None]) -> None:
+    """``check`` every input hypothesis makes by editing and cutting ``seed``."""
 
-    @FUZZ
+    @fuzz
     @given(edits=EDITS, cut=st.none() | st.integers(0, 1 << 20))
     def run(edits: list[tuple[int, int, bytes]], cut: int | None) -> None:
-        _only_typed(decode, _mutate(SEEDS[name], edits, cut))
+        check(_mutate(seed, edits, cut))
 
     run()
+
+
+def fuzz_arbitrary_bytes(fuzz: settings, check: Callable[[bytes], None]) -> None:
+    """``check`` every input of up to 512 arbitrary bytes hypothesis makes."""
+
+    @fuzz
+    @given(data=st.binary(max_size=512))
+    def run(data: bytes) -> None:
+        check(data)
+
+    run()
+
+
+@pytest.mark.parametrize("name", sorted(DECODERS))
+def test_byte_mutations_raise_only_typed_errors(name: str) -> None:
+    fuzz_byte_mutations(FUZZ, SEEDS[name], functools.partial(_only_typed, DECODERS[name]))
 
 
 @pytest.mark.parametrize("name", sorted(DECODERS))
 def test_arbitrary_bytes_raise_only_typed_errors(name: str) -> None:
-    decode = DECODERS[name]
-
-    @FUZZ
-    @given(data=st.binary(max_size=512))
-    def run(data: bytes) -> None:
-        _only_typed(decode, data)
-
-    run()
+    fuzz_arbitrary_bytes(FUZZ, functools.partial(_only_typed, DECODERS[name]))
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -12,6 +12,7 @@ memory bound.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -22,21 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, settings
 
 from okeios._internal.protocol.merkle import MerkleLog
 from okeios._internal.protocol.note import CosignatureSigner, Ed25519NoteSigner, NoteCheckpoint
 from okeios._internal.protocol.sdjwt import verify_sd_jwt
 from okeios._internal.publish.sdjwt import export_sd_jwt
-from okeios._internal.publish.tiles import publish_tiles
 from okeios._internal.verify.keyhistory import load_authority
 from okeios._internal.verify.policy import TrustPolicy
 from okeios._internal.verify.tiles import TileFetcher, audit_tiles
 from okeios._internal.verify.witness import MAX_REQUEST, Witness, add_checkpoint_request
 from okeios.errors import OkeiosError
-from tests.helpers import SMALL_RECORD, make_publisher
-from tests.test_fuzz_decoders import EDITS, _mutate
+from tests.helpers import SMALL_RECORD, make_publisher, publish_log
+from tests.test_fuzz_decoders import fuzz_arbitrary_bytes, fuzz_byte_mutations
 
 DEADLINE = 2.0  # seconds for one example of any reader
 FUZZ = settings(
@@ -68,13 +67,7 @@ _PUBLISHER = make_publisher()
 for _i in range(3):
     _PUBLISHER.create(SMALL_RECORD.replace(b'"hba1c"', b'"h%d"' % _i))
 _TILES = Path(tempfile.mkdtemp(prefix="okeios-fuzz-tiles-"))
-publish_tiles(
-    _TILES,
-    signer=_PUBLISHER.signer,  # type: ignore[arg-type]
-    log_id=_PUBLISHER.log_id,
-    events=[e.signed for e in _PUBLISHER.events],
-    checkpoint=_PUBLISHER.checkpoint(),
-)
+publish_log(_PUBLISHER, _TILES)
 TILE_FILES = sorted(str(p.relative_to(_TILES)) for p in _TILES.rglob("*") if p.is_file())
 
 
@@ -174,26 +167,12 @@ def test_the_seeds_are_read(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(READERS))
 def test_byte_mutations_give_only_typed_refusals(name: str) -> None:
-    read = READERS[name]
-
-    @FUZZ
-    @given(edits=EDITS, cut=st.none() | st.integers(0, 1 << 20))
-    def run(edits: list[tuple[int, int, bytes]], cut: int | None) -> None:
-        _only_typed(read, _mutate(SEEDS[name], edits, cut))
-
-    run()
+    fuzz_byte_mutations(FUZZ, SEEDS[name], functools.partial(_only_typed, READERS[name]))
 
 
 @pytest.mark.parametrize("name", sorted(READERS))
 def test_arbitrary_bytes_give_only_typed_refusals(name: str) -> None:
-    read = READERS[name]
-
-    @FUZZ
-    @given(data=st.binary(max_size=512))
-    def run(data: bytes) -> None:
-        _only_typed(read, data)
-
-    run()
+    fuzz_arbitrary_bytes(FUZZ, functools.partial(_only_typed, READERS[name]))
 
 
 MiB = 1 << 20

@@ -75,3 +75,21 @@ def test_every_whole_log_check_reports_one_finding_shape() -> None:
         if node.name.endswith(("Finding", "Defect")) and path.name != "finding.py"
     ]
     assert others == []
+
+
+#: Renames that move a file already written whole (not writes): the staged publisher key
+#: becoming the current one at the last step of a rotation.
+_RENAMES_ALLOWED = {"okeios/_internal/publish/home.py"}
+
+
+def test_one_atomic_file_writer() -> None:
+    """Files are written whole through ``okeios/_internal/files.py`` only: no module makes its
+    own temporary file and rename (four did, some without fsync or cleanup)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = str(path.relative_to(PACKAGE.parent))
+        if path.name == "files.py" or rel in _RENAMES_ALLOWED:
+            continue
+        text = path.read_text(encoding="utf-8")
+        found += [f"{rel}: {m}" for m in re.findall(r"mkstemp\(|os\.replace\(|os\.rename\(", text)]
+    assert found == []

@@ -19,6 +19,7 @@ RANK = {
     "_internal": 0,
     "errors": 0,
     "faults": 0,
+    "gcpause": 0,
     "files": 1,
     "protocol": 1,
     "crypto": 2,

@@ -26,11 +26,8 @@ RECORD = {"resourceType": "Observation", "status": "final", "valueQuantity": {"v
 
 @pytest.fixture(scope="module")
 def anvil() -> Iterator[Node]:
-    node = Node("anvil").start()
-    try:
+    with Node("anvil") as node:
         yield node
-    finally:
-        node.stop()
 
 
 def test_a_node_account_signs_events_and_checkpoints(anvil: Node) -> None:

@@ -18,6 +18,7 @@ from okeios._internal.cli import options
 from okeios._internal.cli.main import main
 from okeios._internal.cli.records import _AddReport
 from okeios._internal.protocol.fhir import stream_resources
+from okeios._internal.publish.records import Records
 from okeios._internal.publish.store import Store
 from okeios.errors import InputError
 from tests.helpers import run_cli
@@ -107,7 +108,7 @@ def test_the_file_is_read_as_it_is_added_in_chunks(
     bulk = _ndjson(tmp_path / "big.ndjson", 1000)
     size = bulk.stat().st_size
     calls: list[tuple[int, int]] = []
-    real_put = Store.put
+    real_put = Records.put
     opened: list[Any] = []
     real_stream = stream_resources
 
@@ -115,12 +116,12 @@ def test_the_file_is_read_as_it_is_added_in_chunks(
         opened.append(stream)
         return real_stream(stream, **kw)
 
-    def spy_put(self: Store, records: Any, **kw: Any) -> Any:
+    def spy_put(self: Records, records: Any, **kw: Any) -> Any:
         calls.append((len(records), opened[0].tell()))
         return real_put(self, records, **kw)
 
     monkeypatch.setattr("okeios._internal.protocol.fhir.stream_resources", spy_stream)
-    monkeypatch.setattr(Store, "put", spy_put)
+    monkeypatch.setattr(Records, "put", spy_put)
     monkeypatch.setattr(_AddReport, "PROGRESS_EVERY", 0.0)  # a progress line per resource
     assert main(["add", str(bulk), "--chunk", "100", "--progress"]) == 0
     assert [n for n, _ in calls] == [100] * 10

@@ -24,6 +24,14 @@ def _fund(node: Node, address: str) -> None:
     node.rpc("anvil_setBalance", address, hex(10**20))
 
 
+def _init_funded(node: Node, home: Path, *options: str) -> str:
+    """``okeios init`` a home and fund its publisher on ``node``: the publisher's address."""
+    run_cli(home, "init", *options)
+    publisher = str(json.loads((home / "trust.json").read_text())["publishers"][0])
+    _fund(node, publisher)
+    return publisher
+
+
 def test_two_app_servers_sharing_one_postgres_store_anchor_into_one_registry(
     tmp_path: Path,
 ) -> None:
@@ -35,10 +43,8 @@ def test_two_app_servers_sharing_one_postgres_store_anchor_into_one_registry(
     try:
         with fresh_schema() as database:
             a, b = tmp_path / "app1", tmp_path / "app2"
-            run_cli(a, "init", "--database", database)
+            _init_funded(node, a, "--database", database)
             shutil.copytree(a, b)  # docs/scale.md: every other server holds a copy of the home
-            publisher = json.loads((a / "trust.json").read_text())["publishers"][0]
-            _fund(node, publisher)
             url_a = node.url
             url_b = node.url.replace("127.0.0.1", "localhost")
             records = synthetic_records(4, seed=3)
@@ -78,9 +84,7 @@ def test_issue_24_item_16_after_a_chain_reset(tmp_path: Path) -> None:
     node = Node("anvil").start()
     try:
         home = tmp_path / "home"
-        run_cli(home, "init")
-        publisher = json.loads((home / "trust.json").read_text())["publishers"][0]
-        _fund(node, publisher)
+        publisher = _init_funded(node, home)
         for i, data in enumerate(synthetic_records(3, seed=9)):
             path = tmp_path / f"r{i}.json"
             path.write_bytes(data)
@@ -93,18 +97,8 @@ def test_issue_24_item_16_after_a_chain_reset(tmp_path: Path) -> None:
         node.start()  # the same port, a fresh chain
         _fund(node, publisher)
         verify = run_cli(home, "verify", str(bundles[0]), "--chain", node.url, "--json", expect=2)
-        audit = run_cli(
-            home,
-            "audit",
-            "--log",
-            str(log),
-            "--publisher",
-            publisher,
-            "--chain",
-            node.url,
-            "--json",
-            expect=2,
-        )
+        audit_args = ("audit", "--log", str(log), "--publisher", publisher, "--chain", node.url)
+        audit = run_cli(home, *audit_args, "--json", expect=2)
         assert "registry-missing" in verify.stdout
         assert "registry-missing" in audit.stdout
         for done in (verify, audit):
@@ -114,7 +108,7 @@ def test_issue_24_item_16_after_a_chain_reset(tmp_path: Path) -> None:
         assert json.loads(again.stdout)["final"] is True
         fresh = _bundles(home, tmp_path / "after")
         run_cli(home, "verify", *map(str, fresh), "--chain", node.url)
-        run_cli(home, "audit", "--log", str(log), "--publisher", publisher, "--chain", node.url)
+        run_cli(home, *audit_args)
     finally:
         node.stop()
 
@@ -125,9 +119,7 @@ def test_issue_19_item_6_export_cites_an_anchor_on_the_chain_asked_for(tmp_path:
     node = Node("anvil").start()
     try:
         home = tmp_path / "home"
-        run_cli(home, "init")
-        publisher = json.loads((home / "trust.json").read_text())["publishers"][0]
-        _fund(node, publisher)
+        _init_funded(node, home)
         path = tmp_path / "r.json"
         path.write_bytes(synthetic_records(1, seed=4)[0])
         run_cli(home, "add", str(path))

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,13 @@ import pytest
 from okeios._internal.cli.demo import synthetic_records
 from okeios.errors import ChainError
 from okeios.service import Okeios
-from tests.helpers import run_cli
+from tests.helpers import QuietHandler, run_cli, serve_local
 
 
 def _server(result: Any) -> tuple[ThreadingHTTPServer, str]:
     """A JSON-RPC server answering every call with ``result``."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             calls = body if isinstance(body, list) else [body]
@@ -34,12 +33,7 @@ def _server(result: Any) -> tuple[ThreadingHTTPServer, str]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    return serve_local(Handler)
 
 
 @pytest.fixture(scope="module")

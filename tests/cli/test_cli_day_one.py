@@ -514,17 +514,7 @@ def test_inspect_tells_what_each_kind_of_file_claims_marked_unverified(
     assert (claims["kind"], claims["disclosed"]) == ("sd-jwt", ["/valueQuantity/value"])
     assert claims["event"] == json.loads(run("inspect", str(bundle), "--json")[1])["event"]
 
-    key = tmp_path / "r.json"
-    run("recipient", "-o", str(key))
-    share = tmp_path / "share.json"
-    run(
-        "grant",
-        "Observation/bmi",
-        "--recipient",
-        str(tmp_path / "r.binding.json"),
-        "-o",
-        str(share),
-    )
+    _, share = _recipient_and_share(run, tmp_path)
     claims = json.loads(run("inspect", str(share), "--json")[1])
     assert claims["kind"] == "share"
     assert (
@@ -541,14 +531,11 @@ def test_inspect_tells_what_each_kind_of_file_claims_marked_unverified(
     assert "not a bundle, share, key history or SD-JWT" in err
 
 
-# -- 14. a recipient after a revocation --------------------------------------------------------
-
-
-def test_decrypt_says_revocation_was_not_checked_and_checks_it_against_the_log(
-    run: Run, bmi: Path, tmp_path: Path
-) -> None:
+def _recipient_and_share(run: Run, tmp_path: Path, *options: str) -> tuple[Path, Path]:
+    """A recipient key made with ``options`` (r.json) and a share of Observation/bmi granted
+    to it (share.json)."""
     key = tmp_path / "r.json"
-    run("recipient", "-o", str(key))
+    run("recipient", "-o", str(key), *options)
     share = tmp_path / "share.json"
     run(
         "grant",
@@ -558,6 +545,16 @@ def test_decrypt_says_revocation_was_not_checked_and_checks_it_against_the_log(
         "-o",
         str(share),
     )
+    return key, share
+
+
+# -- 14. a recipient after a revocation --------------------------------------------------------
+
+
+def test_decrypt_says_revocation_was_not_checked_and_checks_it_against_the_log(
+    run: Run, bmi: Path, tmp_path: Path
+) -> None:
+    key, share = _recipient_and_share(run, tmp_path)
     address = json.loads(key.read_text())["address"]
     _, out, err = run("decrypt", str(share), "--key", str(key))
     assert "revocation: NOT CHECKED" in err
@@ -582,21 +579,11 @@ def test_decrypt_says_revocation_was_not_checked_and_checks_it_against_the_log(
 def test_a_recipient_key_file_can_be_sealed_under_a_passphrase(
     run: Run, bmi: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key = tmp_path / "r.json"
     monkeypatch.setenv("OKEIOS_RECIPIENT_PASSPHRASE", "correct horse battery staple")
-    run("recipient", "-o", str(key), "--passphrase")
+    key, share = _recipient_and_share(run, tmp_path, "--passphrase")
     sealed = key.read_text()
     assert "okeios-protected-secret" in sealed
     assert "hpkeKey" not in sealed  # no plaintext key in the file
-    share = tmp_path / "share.json"
-    run(
-        "grant",
-        "Observation/bmi",
-        "--recipient",
-        str(tmp_path / "r.binding.json"),
-        "-o",
-        str(share),
-    )
     _, out, _ = run("decrypt", str(share), "--key", str(key), "--json")
     assert json.loads(out)["result"] == "pass"
     monkeypatch.setenv("OKEIOS_RECIPIENT_PASSPHRASE", "wrong")

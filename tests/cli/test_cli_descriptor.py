@@ -5,9 +5,8 @@ descriptors are refused with exit 2."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,11 +15,11 @@ from okeios._internal.cli.demo import synthetic_records
 from okeios._internal.descriptor import MAX_DESCRIPTOR, parse_descriptor
 from okeios._internal.protocol.anchors import CANONICAL_REGISTRY
 from okeios.errors import InputError
-from tests.helpers import run_cli
+from tests.helpers import QuietHandler, run_cli, serve_local
 
 
 def _serve(body: bytes, trickle: float = 0.0) -> tuple[ThreadingHTTPServer, str]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -31,12 +30,8 @@ def _serve(body: bytes, trickle: float = 0.0) -> tuple[ThreadingHTTPServer, str]
                 if trickle:
                     time.sleep(trickle)
 
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/okeios-trust.json"
+    server, url = serve_local(Handler)
+    return server, url + "/okeios-trust.json"
 
 
 @pytest.fixture(scope="module")

@@ -190,3 +190,27 @@ def test_authors_options_go_before_or_after_the_verb(tmp_path: Path) -> None:
         ]
     assert "nurse" in okeios(home, "authors", "list").stdout
     okeios(home, "authors", "add", "0x1234", "--role", "nurse", expect=2)
+
+
+def test_authors_export_writes_its_file_whole_or_refuses_first(tmp_path: Path) -> None:
+    """``authors export -o`` goes through the one atomic writer: a missing folder is refused
+    before the store is read, a folder as the output is refused in one line, and the file
+    written is the whole key history."""
+    home = tmp_path / "home"
+    run_cli(home, "init", "--no-passphrase")
+    record = tmp_path / "record.json"
+    record.write_bytes(synthetic_records(1)[0])
+    run_cli(home, "add", str(record))
+    missing = run_cli(home, "authors", "export", "-o", str(tmp_path / "no" / "k.json"), expect=2)
+    assert "does not exist" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    refused = run_cli(home, "authors", "export", "-o", str(folder), expect=2)
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in refused.stderr
+    out = tmp_path / "keys.json"
+    run_cli(home, "authors", "export", "-o", str(out))
+    printed = run_cli(home, "authors", "export").stdout
+    assert out.read_text() == printed
+    assert json.loads(out.read_text())

@@ -5,10 +5,8 @@ again finishes it."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from okeios._internal.cli.demo import synthetic_records
@@ -16,17 +14,8 @@ from tests.helpers import run_cli
 
 
 def run_killed(home: Path, step: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OKEIOS_HOME": str(home), "OKEIOS_FAULT": f"{step}:kill"}
-    done = subprocess.run(
-        [sys.executable, "-m", "okeios", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr[-800:])
-    return done
+    fault = {"OKEIOS_FAULT": f"{step}:kill"}
+    return run_cli(home, *args, expect=-signal.SIGKILL, env=fault)
 
 
 def test_a_grant_killed_before_its_share_is_written(tmp_path: Path) -> None:

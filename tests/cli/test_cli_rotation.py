@@ -6,10 +6,8 @@ and anchors again."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
+import signal
 from pathlib import Path
 
 import pytest
@@ -97,39 +95,22 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+def _killed_at(home: Path, step: str) -> None:
+    fault = {FAULT_ENV: f"rotate:{step}"}
+    okeios(home, "rotate-key", "--chain", "embedded", expect=-signal.SIGKILL, env=fault)
+
+
 @pytest.mark.parametrize("step", ROTATION_STEPS)
 def test_sigkill_at_every_step_of_rotate_key(tmp_path: Path, prepared: Path, step: str) -> None:
     home = tmp_path / "home"
     shutil.copytree(prepared, home, symlinks=True)
-    env = {**os.environ, "OKEIOS_HOME": str(home), FAULT_ENV: f"rotate:{step}"}
-    killed = subprocess.run(
-        [sys.executable, "-m", "okeios", "rotate-key", "--chain", "embedded"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert killed.returncode == -9, (killed.returncode, killed.stderr[-800:])
+    _killed_at(home, step)
     okeios(home, "check")
     rotated = json.loads(okeios(home, "rotate-key", "--chain", "embedded", "--json").stdout)
     assert rotated["new"] != rotated["old"]
     okeios(home, "add", _record(tmp_path, 8))
     assert json.loads(okeios(home, "anchor", "--json").stdout)["final"] is True
     okeios(home, "check")
-
-
-def _killed_at(home: Path, step: str) -> None:
-    env = {**os.environ, "OKEIOS_HOME": str(home), FAULT_ENV: f"rotate:{step}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "okeios", "rotate-key", "--chain", "embedded"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == -9, (done.returncode, done.stderr[-800:])
 
 
 def test_rotate_key_abort_rolls_back_a_staged_rotation_only(tmp_path: Path, prepared: Path) -> None:

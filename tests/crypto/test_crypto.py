@@ -1,10 +1,10 @@
 """Sealed payloads, recipient keys and bindings, wrapped data keys and protected secrets.
 
 Pinned vectors for every deterministic format, and independent checks: the X25519 suite is
-checked against RFC 9180 Appendix A.1.1 and against a small RFC 9180 implementation written
-here (labeled HKDF over ``hmac``); the hybrid suite is opened with the X-Wing combiner and the
-RFC 9180 key schedule written here; Argon2id against RFC 9106 section 5.3; bindings against
-eth-account's EIP-712 encoder.
+checked against RFC 9180 Appendix A.1.1 and against a small RFC 9180 implementation
+(``tests/crypto/hpke_reference.py``, labeled HKDF over ``hmac``); the hybrid suite is opened
+with the X-Wing combiner and that RFC 9180 key schedule; Argon2id against RFC 9106 section
+5.3; bindings against eth-account's EIP-712 encoder.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import hpke
-from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+from cryptography.hazmat.primitives.asymmetric import mlkem
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from eth_account import Account
@@ -53,6 +53,12 @@ from okeios._internal.crypto.recipients import (
 )
 from okeios._internal.protocol.signing import EthAccountSigner, LocalSigner
 from okeios.errors import CryptoError, DecryptionError, KeyProtectionError, RecipientError
+from tests.crypto.hpke_reference import (
+    dhkem_x25519_shared_secret,
+    key_schedule,
+    x25519_exchange,
+    x25519_raw,
+)
 
 KEY_A = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 KEY_B = bytes.fromhex("01" * 32)
@@ -82,53 +88,6 @@ def fixed_rng(*chunks: bytes) -> Callable[[int], bytes]:
 
 def flip(data: bytes, index: int, mask: int = 0x01) -> bytes:
     return data[:index] + bytes([data[index] ^ mask]) + data[index + 1 :]
-
-
-# --- an independent RFC 9180 (HPKE) base mode, for HKDF-SHA256 only ---------------------------
-
-
-def labeled_extract(suite_id: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:
-    return hmac.new(salt, b"HPKE-v1" + suite_id + label + ikm, hashlib.sha256).digest()
-
-
-def labeled_expand(suite_id: bytes, prk: bytes, label: bytes, info: bytes, length: int) -> bytes:
-    labeled = length.to_bytes(2, "big") + b"HPKE-v1" + suite_id + label + info
-    out, block, counter = b"", b"", 1
-    while len(out) < length:
-        block = hmac.new(prk, block + labeled + bytes([counter]), hashlib.sha256).digest()
-        out, counter = out + block, counter + 1
-    return out[:length]
-
-
-def dhkem_x25519_shared_secret(dh: bytes, enc: bytes, pk_r: bytes) -> bytes:
-    kem_suite_id = b"KEM" + (0x0020).to_bytes(2, "big")
-    prk = labeled_extract(kem_suite_id, b"", b"eae_prk", dh)
-    return labeled_expand(kem_suite_id, prk, b"shared_secret", enc + pk_r, 32)
-
-
-def key_schedule(
-    kem_id: int, aead_id: int, key_size: int, shared_secret: bytes, info: bytes
-) -> tuple[bytes, bytes]:
-    """(key, base_nonce) of RFC 9180 section 5.1, mode_base, KDF HKDF-SHA256 (0x0001)."""
-    suite_id = b"HPKE" + kem_id.to_bytes(2, "big") + b"\x00\x01" + aead_id.to_bytes(2, "big")
-    context = (
-        b"\x00"
-        + labeled_extract(suite_id, b"", b"psk_id_hash", b"")
-        + labeled_extract(suite_id, b"", b"info_hash", info)
-    )
-    secret = labeled_extract(suite_id, shared_secret, b"secret", b"")
-    return (
-        labeled_expand(suite_id, secret, b"key", context, key_size),
-        labeled_expand(suite_id, secret, b"base_nonce", context, 12),
-    )
-
-
-def x25519_raw(private: bytes) -> x25519.X25519PrivateKey:
-    return x25519.X25519PrivateKey.from_private_bytes(private)
-
-
-def x25519_exchange(private: bytes, public: bytes) -> bytes:
-    return x25519_raw(private).exchange(x25519.X25519PublicKey.from_public_bytes(public))
 
 
 # RFC 9180 Appendix A.1.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, base mode.

@@ -29,7 +29,7 @@ from okeios._internal.protocol.commitment import DisclosedField, Disclosure, fie
 from okeios._internal.protocol.events import Checkpoint, EventKind, SignedCheckpoint, SignedEvent
 from okeios._internal.protocol.signing import LocalSigner
 from okeios._internal.publish.publisher import Publisher
-from tests.helpers import SMALL_RECORD, CountingRng
+from tests.helpers import SMALL_RECORD, CountingRng, with_floats
 
 AUTHOR = LocalSigner.from_key(sha256(b"okeios js agreement author").digest())
 PUBLISHER = LocalSigner.from_key(sha256(b"okeios js agreement publisher").digest())
@@ -281,7 +281,7 @@ def build(out: Path, fhir: Path, *, count: int = 24, mutations: int = 2) -> int:
         value = parse_json(raw)
         if isinstance(value, dict):
             value["okeiosTamper"] = "x"
-            changed = json.dumps(_plain(value)).encode()
+            changed = json.dumps(with_floats(value)).encode()
             rec2 = w.file(f"{tag}-rec2.json", changed)
             w.case(f"{tag} record with an extra field", [b], "--record", rec2)
         w.case(
@@ -330,19 +330,6 @@ def build(out: Path, fhir: Path, *, count: int = 24, mutations: int = 2) -> int:
     (out / "mutations.json").write_text(json.dumps(expected))
     (out / "cases.json").write_text(json.dumps(w.cases, indent=1))
     return len(w.cases)
-
-
-def _plain(value: Any) -> Any:
-    """A parsed document as plain Python values for json.dumps (decimal tokens kept)."""
-    from okeios._internal.protocol.canonical import JSONNumber
-
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, JSONNumber):
-        return float(value)
-    return value
 
 
 def write_fixtures(out: Path) -> None:

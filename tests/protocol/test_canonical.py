@@ -43,6 +43,7 @@ from okeios.errors import (
     NumberError,
     OkeiosError,
 )
+from tests.helpers import with_floats
 
 JCS = Profile.JCS
 OKEIOS = Profile.OKEIOS
@@ -190,17 +191,6 @@ def _numbers(value: JSONValue) -> Iterator[JSONValue]:
             yield leaf
 
 
-def _to_float(value: JSONValue) -> JSONValue:
-    """The document as json.loads would give it: every JSONNumber becomes a float."""
-    if isinstance(value, dict):
-        return {k: _to_float(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_float(v) for v in value]
-    if isinstance(value, JSONNumber):
-        return float(value)
-    return value
-
-
 _STRING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
@@ -277,7 +267,7 @@ def test_fhir_example_jcs_matches_rfc8785_package(name: str) -> None:
     raw = _fhir(name)
     value = parse_json(raw)
     floats = json.loads(raw)  # what an RFC 8785 user gets: doubles for non-integers
-    assert _to_float(value) == floats
+    assert with_floats(value) == floats
     ints = [n for n in _numbers(value) if isinstance(n, int)]
     if all(abs(n) < 2**53 for n in ints):
         expected = rfc8785.dumps(floats)

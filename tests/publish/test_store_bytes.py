@@ -39,15 +39,22 @@ def _store(home: Path, label: bytes) -> Store:
 
 
 def _digest(store: Store) -> str:
-    """SHA-256 over every row of every table that holds records, events and the log."""
+    """SHA-256 over every row of every table that holds records, events and the log (of the
+    resource rows, the columns the digests were pinned with; the first log index that schema 3
+    added is checked against the events instead)."""
+    (wrong,) = store.db.one(
+        "SELECT COUNT(*) FROM resources r WHERE r.first_idx IS NOT"
+        " (SELECT MIN(idx) FROM events e WHERE e.record_id = r.record_id)"
+    )
+    assert wrong == 0
     h = sha256()
-    for table, order in (
-        ("events", "idx"),
-        ("versions", "record_id, version"),
-        ("nodes", "level, idx"),
-        ("resources", "key"),
+    for table, columns, order in (
+        ("events", "*", "idx"),
+        ("versions", "*", "record_id, version"),
+        ("nodes", "*", "level, idx"),
+        ("resources", "key, record_id, type, label, version_id, content", "key"),
     ):
-        for row in store.db.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+        for row in store.db.execute(f"SELECT {columns} FROM {table} ORDER BY {order}"):
             h.update(
                 repr(tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)).encode()
             )

@@ -183,6 +183,33 @@ def test_reports_travel_intact(baseline_reports: list[Report]) -> None:
     assert bulk._decode(bulk._encode(sample)) == sample
 
 
+class Label(str):
+    """A str subclass: marshal does not write it, pickle does."""
+
+    __slots__ = ()
+
+
+def test_reports_travel_marshalled_and_as_a_pickle_when_marshal_cannot(
+    baseline_reports: list[Report],
+) -> None:
+    """A chunk of reports goes as one marshal; one that marshal cannot write (a str subclass in
+    a field) goes as a pickle; both come back equal, and recurring verdicts come back shared."""
+    sample = baseline_reports[:30]
+    blob = bulk._encode(sample)
+    assert blob[:1] == b"m"
+    decoded = bulk._decode(blob)
+    assert decoded == sample
+    shared = {id(v) for r in decoded for v in r.verdicts}
+    assert len(shared) < sum(len(r.verdicts) for r in decoded)
+
+    odd = [dataclasses.replace(sample[0], kind=Label(sample[0].kind)), *sample[1:3]]
+    blob = bulk._encode(odd)
+    assert blob[:1] == b"p"
+    assert bulk._decode(blob) == odd
+    with pytest.raises(RuntimeError, match="unknown form"):
+        bulk._decode(b"x" + blob[1:])
+
+
 def test_baseline_has_the_expected_failures(corpus: Corpus, baseline: list[dict[str, Any]]) -> None:
     """The corpus is what the other tests claim it is: passes, and failures where planted."""
 

@@ -16,8 +16,7 @@ from okeios._internal.cli.demo import synthetic_records
 from okeios._internal.protocol.bundle import Bundle
 from okeios._internal.protocol.events import SignedEvent, derive_log_id
 from okeios._internal.protocol.signing import LocalSigner
-from okeios._internal.publish.anchoring import anchor
-from okeios._internal.publish.keys import RegistryHandover
+from okeios._internal.publish.anchoring import RegistryHandover, anchor
 from okeios._internal.publish.publisher import Publisher
 from okeios._internal.publish.store import Store
 from okeios._internal.verify.audit import audit_log

@@ -98,7 +98,7 @@ def test_revocation_outranks_an_explicit_author_list(world: World) -> None:
 def test_a_retired_publisher_key_listed_explicitly_is_not_trusted_after_its_handover(
     world: World,
 ) -> None:
-    from okeios._internal.publish.keys import RegistryHandover
+    from okeios._internal.publish.anchoring import RegistryHandover
 
     store, t0 = world.store, world.clock.now
     old = store.signer

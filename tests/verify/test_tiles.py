@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from okeios._internal.protocol.note import parse_vkey
 from okeios._internal.protocol.tiles import TileRef, parse_tile_path, tiles_for_size
 from okeios._internal.publish.publisher import Publisher
-from okeios._internal.publish.tiles import note_signer, publish_tiles
+from okeios._internal.publish.tiles import note_signer
 from okeios._internal.verify.tiles import TileFetcher, audit_tiles
 from okeios._internal.verify.witness import Witness, WitnessPolicy, add_checkpoint_request
 from okeios.errors import TileError
 from tests.fakechain import FakeChain, FakeRegistry
-from tests.helpers import make_publisher
+from tests.helpers import make_publisher, publish_log
 
 TIME = 1_750_000_000
 
@@ -151,14 +151,7 @@ def grow(publisher: Publisher, count: int) -> None:
 
 
 def publish(publisher: Publisher, folder: Path) -> str:
-    events = [e.signed for e in publisher.events]
-    return publish_tiles(
-        folder,
-        signer=publisher.signer,  # type: ignore[arg-type]
-        log_id=publisher.log_id,
-        events=events,
-        checkpoint=publisher.checkpoint(),
-    ).note
+    return publish_log(publisher, folder).note
 
 
 @pytest.fixture
@@ -436,13 +429,7 @@ def test_a_folder_holds_one_log(tmp_path: Path) -> None:
     grow(first, 1)
     stale = first.checkpoint(3)
     with pytest.raises(TileError):
-        publish_tiles(
-            tmp_path / "log2",
-            signer=first.signer,  # type: ignore[arg-type]
-            log_id=first.log_id,
-            events=[e.signed for e in first.events],
-            checkpoint=stale,
-        )
+        publish_log(first, tmp_path / "log2", checkpoint=stale)
     assert not (tmp_path / "log2").exists()
 
 
@@ -559,14 +546,7 @@ def test_a_second_origin_is_refused_by_publisher_and_auditor(tmp_path: Path) -> 
     grow(publisher, 4)
     folder = tmp_path / "log"
     with pytest.raises(TileError, match="one origin"):
-        publish_tiles(
-            folder,
-            signer=publisher.signer,  # type: ignore[arg-type]
-            log_id=publisher.log_id,
-            events=[e.signed for e in publisher.events],
-            checkpoint=publisher.checkpoint(),
-            origin="example.com/fork",
-        )
+        publish_log(publisher, folder, origin="example.com/fork")
     publish(publisher, folder)
     _rewrite_header(folder, origin="example.com/fork")
     report = audit_tiles(TileFetcher(folder), publisher=publisher.address, chain=None)

@@ -126,10 +126,14 @@ def _cmd_authors_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_authors_export(args: argparse.Namespace) -> int:
+    from okeios._internal.cli.options import check_writable, write_output
+
+    if args.output and args.output != "-":
+        check_writable(args.output)
     with _store(args) as store:
         text = store.keys.key_history()
     if args.output and args.output != "-":
-        Path(args.output).write_text(text + "\n")
+        write_output(args.output, (text + "\n").encode("utf-8"))
     else:
         print(text)
     return 0
@@ -176,7 +180,7 @@ class _ChainStep:
 
     def check(self, store: Any, new: str) -> None:
         from okeios._internal.chain.connect import open_chain
-        from okeios._internal.publish.keys import RegistryHandover
+        from okeios._internal.publish.anchoring import RegistryHandover
         from okeios.errors import ChainError, KeyRotationError
 
         trust = TrustConfig.load(store.home)
@@ -237,7 +241,7 @@ class _ChainStep:
 
     def hand_over(self, store: Any, new: str) -> None:
         from okeios._internal.chain.connect import open_chain
-        from okeios._internal.publish.keys import RegistryHandover
+        from okeios._internal.publish.anchoring import RegistryHandover
 
         with open_chain(self.url, store.home, timeout=self.timeout) as chain:
             try:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from okeios._internal.files import write_atomic
 from okeios._internal.protocol.hexcodec import from_hex
 from okeios.errors import InputError
 
@@ -125,8 +126,8 @@ def publish_tiles_cmd(args: argparse.Namespace, store: Any) -> dict[str, Any]:
             note, store.publisher.log, args.witness, witness_keys=keys, known_sizes=sizes
         )
         note = note.with_signatures(outcome.cosignatures)
-        (Path(args.tiles) / CHECKPOINT_PATH).write_bytes(note.to_bytes())
-        sizes_path.write_text(json.dumps(sizes))
+        write_atomic(Path(args.tiles) / CHECKPOINT_PATH, note.to_bytes())
+        write_atomic(sizes_path, json.dumps(sizes).encode("ascii"))
         summary["cosignatures"] = len(outcome.cosignatures)
         summary["refused"] = outcome.refusals
         summary["dropped"] = {

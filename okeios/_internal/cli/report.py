@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from okeios._internal.files import write_atomic
 from okeios.errors import AccessError
 
 __all__ = ["chain_facts", "configure_report_parser", "run_report", "write_audit_report"]
@@ -78,7 +79,7 @@ def write_audit_report(
         labels=labels,
     )
     if html:
-        Path(html).write_text(page, encoding="utf-8")
+        write_atomic(html, page.encode("utf-8"))
     if pdf:
         html_to_pdf(page, pdf)
 
@@ -150,7 +151,7 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
             labels=trust.labels,
         )
         if args.html:
-            Path(args.html).write_text(page, encoding="utf-8")
+            write_atomic(args.html, page.encode("utf-8"))
         if args.pdf:
             html_to_pdf(page, args.pdf)
     context = record_context(

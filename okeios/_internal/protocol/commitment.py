@@ -536,6 +536,34 @@ _IPAD = int.from_bytes(b"\x36" * 64, "big")
 _OPAD = int.from_bytes(b"\x5c" * 64, "big")
 
 
+class Canonical:
+    """A parsed record with its canonical bytes and its leaves, made by one walk over it on
+    first use and then kept: what the write path carries down, so that a record is
+    canonicalised once whether its identity check, its commitment, its sealed payload or its
+    content check needs the bytes first."""
+
+    __slots__ = ("_walked", "value")
+
+    def __init__(self, value: JSONValue) -> None:
+        self.value = value
+        self._walked: tuple[list[bytes], list[bytes], bytes] | None = None
+
+    def walked(self) -> tuple[list[bytes], list[bytes], bytes]:
+        """The leaves' path bytes, their canonical value bytes and the record's canonical
+        bytes (errors as :func:`commit`'s)."""
+        if self._walked is None:
+            encoded, values, canonical = _walk(self.value)
+            if canonical is None:
+                canonical = canonicalize(self.value)
+            self._walked = (encoded, values, canonical)
+        return self._walked
+
+    @property
+    def bytes(self) -> bytes:
+        """The record's canonical bytes."""
+        return self.walked()[2]
+
+
 def commit(
     record: JSONValue,
     *,
@@ -552,18 +580,20 @@ def commit(
 
 
 def commit_canonical(
-    record: JSONValue,
+    record: JSONValue | Canonical,
     *,
     seed: bytes | None = None,
     rng: Callable[[int], bytes] = os.urandom,
 ) -> tuple[Commitment, bytes, bytes]:
     """:func:`commit`, and the record's canonical bytes (``canonicalize(record)``), made in
-    the same walk over the record: what adding a record needs."""
+    the same walk over the record: what adding a record needs. A :class:`Canonical` record
+    is walked only if it was not walked before."""
     if seed is None:
         seed = rng(SEED_SIZE)
     if len(seed) != SEED_SIZE:
         raise CommitmentError(f"a commitment seed is {SEED_SIZE} bytes, got {len(seed)}")
-    encoded, values, canonical = _walk(record)
+    form = record if isinstance(record, Canonical) else Canonical(record)
+    encoded, values, canonical = form.walked()
     inner, outer = _salt_states(bytes(seed))
     sha256 = hashlib.sha256
     salts: list[bytes] = []
@@ -586,6 +616,4 @@ def commit_canonical(
     if len(set(digests)) != len(digests):  # pragma: no cover - needs a SHA-256 collision
         raise CommitmentError("two fields have the same digest")
     root = sha256(_COMMITMENT_TAG + _u32(len(digests)) + b"".join(digests)).digest()
-    if canonical is None:
-        canonical = canonicalize(record)
     return Commitment(root, tuple(digests), _Fields(encoded, salts, values)), seed, canonical

@@ -1,7 +1,8 @@
 """Who may read a record: grants (HPKE-wrapped data keys and shares), revocations, access
 receipts and erasure, each one transaction that logs its signed event and updates the grants
 and versions it concerns (``docs/confidentiality.md``). A store's :class:`Access` part, reached
-as ``store.access``."""
+as ``store.access``, handed the store's
+:class:`~okeios._internal.publish.unit.Unit` and its records (a share carries a bundle)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from okeios._internal.publish.tables import StoreError
 from okeios.errors import AccessError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.store import Store
+    from okeios._internal.publish.records import Records
+    from okeios._internal.publish.unit import Unit
 
 __all__ = ["Access"]
 
@@ -34,8 +36,9 @@ class Access:
     store's publisher) and updates the grants and versions it concerns.
     """
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, unit: Unit, records: Records) -> None:
+        self._unit = unit
+        self._records = records  # a share carries the bundle of the version's content event
         self.resumed = False  # the last grant() returned the share of an earlier GRANT
         self.last_purge: erasure.PurgeResult | None = None
 
@@ -59,26 +62,26 @@ class Access:
         with ``deliver`` for the same recipient and version logs nothing new: it returns the share
         of the GRANT logged before, so the caller finishes the job.
         """
-        store = self._store
+        unit = self._unit
         owner = binding.verify()
-        with store.transaction():
-            record_id = store.record_id_of(ident)
-            version = store.latest_version(record_id)
-            _, data_key, _ = store.versions.secrets(record_id, version)  # AccessError if erased
+        with unit.transaction():
+            record_id = unit.record_id_of(ident)
+            version = unit.latest_version(record_id)
+            _, data_key, _ = unit.versions.secrets(record_id, version)  # AccessError if erased
             marker = _UNDELIVERED + f"{record_id.hex()}/{owner}"
-            earlier = store.meta.get(marker) if deliver is not None else None
+            earlier = unit.meta.get(marker) if deliver is not None else None
             if earlier is not None and json.loads(earlier).get("version") == version:
                 self.resumed = True
                 return self.share("0x" + record_id.hex(), owner)
             self.resumed = False
             wrapped = wrap_data_key(data_key, binding, info=grant_info(record_id, version))
-            store.grants.add_recipient(owner, binding.to_json())
-            logged = store.publisher.record_event(
+            unit.grants.add_recipient(owner, binding.to_json())
+            logged = unit.publisher.record_event(
                 EventKind.GRANT, record_id, subject=owner, purpose=purpose
             )
-            store.grants.add(record_id, version, owner, wrapped, logged.id)
+            unit.grants.add(record_id, version, owner, wrapped, logged.id)
             if deliver is not None:
-                store.meta.set(
+                unit.meta.set(
                     marker,
                     json.dumps({"event": logged.id.hex(), "version": version, "to": deliver}),
                 )
@@ -86,10 +89,10 @@ class Access:
 
     def delivered(self, ident: str, recipient: str) -> None:
         """The share of a GRANT made with ``deliver`` was written: forget it as undelivered."""
-        store = self._store
-        record_id = store.record_id_of(ident)
-        with store.transaction():
-            store.db.execute(
+        unit = self._unit
+        record_id = unit.record_id_of(ident)
+        with unit.transaction():
+            unit.db.execute(
                 "DELETE FROM meta WHERE key = ?",
                 (_UNDELIVERED + f"{record_id.hex()}/{checksum_address(recipient)}",),
             )
@@ -97,7 +100,7 @@ class Access:
     def undelivered(self) -> list[tuple[bytes, str, bytes, str]]:
         """GRANTs whose share was never written: (record id, recipient, event id, where)."""
         out = []
-        for key, value in self._store.db.execute(
+        for key, value in self._unit.db.execute(
             "SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key",
             (_UNDELIVERED, _UNDELIVERED[:-1] + chr(ord(_UNDELIVERED[-1]) + 1)),
         ):
@@ -115,24 +118,24 @@ class Access:
 
     def share(self, ident: str, recipient: str) -> Share:
         """The share of a record's current version for a recipient with an active grant."""
-        store = self._store
-        record_id = store.record_id_of(ident)
+        unit = self._unit
+        record_id = unit.record_id_of(ident)
         address = checksum_address(recipient)
-        version = store.latest_version(record_id)
-        if store.is_erased(record_id):
+        version = unit.latest_version(record_id)
+        if unit.is_erased(record_id):
             raise AccessError(f"record {record_id.hex()} was erased")
-        grant = store.grants.latest(record_id, version, address)
+        grant = unit.grants.latest(record_id, version, address)
         if grant is None:
             raise AccessError(f"{address} was never granted version {version} of this record")
         wrapped, revoked = grant
         if revoked or wrapped is None:
             raise AccessError(f"{address}'s access to this record was revoked")
-        stored = store.grants.binding(address)
+        stored = unit.grants.binding(address)
         if stored is None:  # pragma: no cover - a grant always stores its binding
             raise StoreError(f"no binding stored for {address}")
         binding = RecipientBinding.from_json(stored)
-        sealed, data_key, seed = store.versions.secrets(record_id, version)
-        content = store.events.content_event(record_id, version)
+        sealed, data_key, seed = unit.versions.secrets(record_id, version)
+        content = unit.events.content_event(record_id, version)
         if content is None:  # pragma: no cover - every version has its content event
             raise StoreError(f"no content event for version {version}")
         return Share(
@@ -140,8 +143,8 @@ class Access:
             suite=str(binding.suite),
             wrapped_key=wrapped,
             payload=sealed,
-            seed=seal_seed(data_key, seed, record_id, version, store.rng),
-            bundle=store.export("0x" + content.hex(), fields=[]),
+            seed=seal_seed(data_key, seed, record_id, version, unit.rng),
+            bundle=self._records.export("0x" + content.hex(), fields=[]),
         )
 
     def revoke(self, ident: str, recipient: str, *, purpose: str = "") -> LoggedEvent:
@@ -150,16 +153,16 @@ class Access:
         Their wrapped keys are deleted; the next version of the record gets a new data key
         anyway, so nothing they kept opens it.
         """
-        store = self._store
+        unit = self._unit
         address = checksum_address(recipient)
-        with store.transaction():
-            record_id = store.record_id_of(ident)
-            if not store.grants.active(record_id, address):
+        with unit.transaction():
+            record_id = unit.record_id_of(ident)
+            if not unit.grants.active(record_id, address):
                 raise AccessError(f"{address} has no access to revoke on this record")
-            logged = store.publisher.record_event(
+            logged = unit.publisher.record_event(
                 EventKind.REVOKE, record_id, subject=address, purpose=purpose
             )
-            store.grants.revoke(record_id, address, logged.id)
+            unit.grants.revoke(record_id, address, logged.id)
         return logged
 
     def erase(self, ident: str, *, purpose: str = "", wait: float = ERASE_WAIT) -> LoggedEvent:
@@ -175,30 +178,30 @@ class Access:
         record erased and verified already is an :class:`~okeios.errors.AccessError`.
         ``self.last_purge`` says how the last purge was verified.
         """
-        store = self._store
-        erasure.pg_refuse_without_rights(store)  # before anything is logged
-        with store.transaction():
-            record_id = store.record_id_of(ident)
-            if store.is_erased(record_id):
-                found = erasure.pending(store, record_id)
+        unit = self._unit
+        erasure.pg_refuse_without_rights(unit)  # before anything is logged
+        with unit.transaction():
+            record_id = unit.record_id_of(ident)
+            if unit.is_erased(record_id):
+                found = erasure.pending(unit, record_id)
                 if found is None:
                     raise AccessError(f"record {record_id.hex()} was erased already")
-                logged = store.publisher.event(found[0])
+                logged = unit.publisher.event(found[0])
             else:
-                secrets = erasure.secret_blobs(store, record_id)
-                logged = store.publisher.record_event(EventKind.ERASE, record_id, purpose=purpose)
-                store.versions.rows.erase(record_id)
-                store.grants.erase(record_id)
-                store.identities.forget(record_id)
-                erasure.mark_pending(store, record_id, logged.id, secrets)
-        self.last_purge = erasure.purge(store, record_id, wait=wait)
+                secrets = erasure.secret_blobs(unit, record_id)
+                logged = unit.publisher.record_event(EventKind.ERASE, record_id, purpose=purpose)
+                unit.versions.rows.erase(record_id)
+                unit.grants.erase(record_id)
+                unit.identities.forget(record_id)
+                erasure.mark_pending(unit, record_id, logged.id, secrets)
+        self.last_purge = erasure.purge(unit, record_id, wait=wait)
         return logged
 
     def receipt(self, ident: str, reader: str, *, purpose: str = "") -> LoggedEvent:
         """Log a signed ACCESS receipt: ``reader`` read the record, for ``purpose``."""
-        store = self._store
-        with store.transaction():
-            record_id = store.record_id_of(ident)
-            return store.publisher.record_event(
+        unit = self._unit
+        with unit.transaction():
+            record_id = unit.record_id_of(ident)
+            return unit.publisher.record_event(
                 EventKind.ACCESS, record_id, subject=checksum_address(reader), purpose=purpose
             )

@@ -24,13 +24,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from okeios._internal.chain.registry import Receipt, Registry
 from okeios._internal.protocol.hexcodec import hex_repr
+from okeios._internal.protocol.signing import checksum_address
 from okeios._internal.publish.store import JournalEntry, Store
-from okeios.errors import ChainError
+from okeios.errors import ChainError, KeyRotationError
 
-__all__ = ["AnchorResult", "anchor", "reconcile"]
+__all__ = ["AnchorResult", "RegistryHandover", "anchor", "reconcile"]
 
 log = logging.getLogger(__name__)
 
@@ -373,3 +375,44 @@ def _send_new(store: Store, registry: Registry, size: int, root: bytes, say: Ech
         store.journal.update(entry.id, error=str(exc))
         raise
     return store.journal.update(entry.id, state="sent")
+
+
+class RegistryHandover:
+    """The chain step of a rotation on one :class:`~okeios._internal.chain.registry.Registry`."""
+
+    def __init__(
+        self, registry: Any, *, anchor_with: Callable[[Store], object] | None = None
+    ) -> None:
+        self.registry = registry
+        self._anchor_with = anchor_with
+
+    def check(self, store: Store, new: str) -> None:
+        registry, old = self.registry, store.address
+        held = registry.log_of(old)
+        if held is not None and held != store.log_id:
+            raise KeyRotationError(f"the registry binds {old} to another log than this store's")
+        if held is not None:
+            successor = registry.successor_of(old, store.log_id)
+            if successor is not None and successor != new:
+                raise KeyRotationError(
+                    f"the registry handed this log over to {successor} already, not to {new}"
+                )
+
+    def anchor_old(self, store: Store) -> None:
+        if self.registry.successor_of(store.address, store.log_id) is not None:
+            return  # handed over already: the old key's last anchor is on chain
+        if self._anchor_with is not None:
+            result: Any = self._anchor_with(store)
+        else:
+            result = anchor(store, self.registry)
+        if not result.final:
+            raise ChainError(
+                f"the anchor of the tree ending with the handover ({result.tree_size} entries) "
+                "is not final yet: run rotate-key again to finish the rotation"
+            )
+
+    def hand_over(self, store: Store, new: str) -> None:
+        registry = self.registry
+        if registry.successor_of(store.address, store.log_id) == checksum_address(new):
+            return
+        registry.handover(store.signer, store.log_id, new)

@@ -12,12 +12,22 @@ from okeios._internal.protocol.merkle import leaf_hash, node_hash
 from okeios.errors import InputError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.store import Store
+    from okeios._internal.publish.access import Access
+    from okeios._internal.publish.checkpoints import SignedCheckpoints
+    from okeios._internal.publish.keys import PublisherKeys
+    from okeios._internal.publish.unit import Unit
 
 __all__ = ["check_store"]
 
 
-def check_store(store: Store, *, progress: Callable[[int], None] | None = None) -> list[str]:
+def check_store(
+    unit: Unit,
+    keys: PublisherKeys,
+    checkpoints: SignedCheckpoints,
+    access: Access,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
     """Read the whole database and say what is wrong (an empty list: nothing).
 
     SQLite's own integrity check; every event's leaf against the stored tree; every stored
@@ -27,24 +37,24 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
     flat: each level is streamed.
     """
     problems: list[str] = []
-    for (line,) in store.db.execute("PRAGMA integrity_check"):
+    for (line,) in unit.db.execute("PRAGMA integrity_check"):
         if line != "ok":
             problems.append(f"sqlite: {line}")
-    store.tree.refresh()
-    size = store.tree.size
-    problems += _check_leaves(store, size, problems, progress)
+    unit.tree.refresh()
+    size = unit.tree.size
+    problems += _check_leaves(unit, size, problems, progress)
     if not problems:
-        problems += _check_nodes(store, size)
-    problems += _check_checkpoints(store, size, tree_ok=not problems)
-    problems += _check_chains(store)
-    for (tree_size,) in store.db.execute(
+        problems += _check_nodes(unit, size)
+    problems += _check_checkpoints(unit, checkpoints, keys, size, tree_ok=not problems)
+    problems += _check_chains(unit, keys)
+    for (tree_size,) in unit.db.execute(
         "SELECT tree_size FROM journal WHERE state = 'final' AND tree_size > ?", (size,)
     ):
         problems.append(f"a final anchor of size {tree_size} is beyond the log ({size})")
     problems += [
         f"the GRANT 0x{event.hex()} of record 0x{rid.hex()} to {who} is logged but its share "
         f"was never written (to {where}): run the same `okeios grant` again to write it"
-        for rid, who, event, where in store.access.undelivered()
+        for rid, who, event, where in access.undelivered()
         # the share is written atomically: a file there means only forgetting it was cut short
         if not Path(where).is_file()
     ]
@@ -53,18 +63,18 @@ def check_store(store: Store, *, progress: Callable[[int], None] | None = None) 
     problems += [
         f"the erasure of record 0x{rid.hex()} is logged but not verified on disk yet: run "
         f"`okeios erase 0x{rid.hex()}` again to finish it"
-        for rid in pending_erasures(store)
+        for rid in pending_erasures(unit)
     ]
     return problems
 
 
 def _check_leaves(
-    store: Store, size: int, earlier: list[str], progress: Callable[[int], None] | None
+    unit: Unit, size: int, earlier: list[str], progress: Callable[[int], None] | None
 ) -> list[str]:
     """Every event's leaf against the stored tree's leaves, and their count against its size."""
-    leaves = store.nodes.level(0)
+    leaves = unit.nodes.level(0)
     count = 0
-    for index, data in store.events.leaves():
+    for index, data in unit.events.leaves():
         stored = next(leaves, None)
         if stored is None or stored[0] != index or stored[1] != leaf_hash(data):
             return [f"entry {index}: its leaf in the tree does not match the event"]
@@ -76,12 +86,12 @@ def _check_leaves(
     return []
 
 
-def _check_nodes(store: Store, size: int) -> list[str]:
+def _check_nodes(unit: Unit, size: int) -> list[str]:
     """Every stored node against its two children, level by level (the first mismatch)."""
     level = 0
     while (size >> level) > 1:
-        children = store.nodes.level(level)
-        for idx, digest in store.nodes.level(level + 1):
+        children = unit.nodes.level(level)
+        for idx, digest in unit.nodes.level(level + 1):
             left, right = next(children, None), next(children, None)
             if (
                 left is None
@@ -94,35 +104,37 @@ def _check_nodes(store: Store, size: int) -> list[str]:
     return []
 
 
-def _check_checkpoints(store: Store, size: int, *, tree_ok: bool) -> list[str]:
+def _check_checkpoints(
+    unit: Unit, checkpoints: SignedCheckpoints, keys_: PublisherKeys, size: int, *, tree_ok: bool
+) -> list[str]:
     """Every checkpoint within the log, signed by a key that held the log (docs/identity.md),
     and of the tree's root (compared until the first problem: a damaged tree or checkpoint
     table would repeat it for every size)."""
     problems: list[str] = []
-    keys = set(store.keys.publishers())
-    for cp in store.checkpoints.all():
+    keys = set(keys_.publishers())
+    for cp in checkpoints.all():
         size_ = cp.checkpoint.tree_size
         if size_ > size:
             problems.append(f"checkpoint of size {size_} is beyond the log ({size})")
-        elif tree_ok and not problems and store.tree.root(size_) != cp.checkpoint.root:
+        elif tree_ok and not problems and unit.tree.root(size_) != cp.checkpoint.root:
             problems.append(f"checkpoint of size {size_}: root differs from the log's")
         if cp.recover() not in keys:
             problems.append(f"checkpoint of size {size_}: not signed by this publisher")
     return problems
 
 
-def _check_chains(store: Store) -> list[str]:
+def _check_chains(unit: Unit, keys: PublisherKeys) -> list[str]:
     """Each event readable, its stored id its own, linked to its record's previous event (a
     window over the record index)."""
     problems: list[str] = []
     # The publisher keys retired by a handover, and the entry of each handover: an event a
     # retired key signed after it (a writer that kept the old key) never verifies.
     retired: dict[str, int] = {}
-    for logged in store.keys.events():
+    for logged in keys.events():
         e = logged.signed.event
         if str(e.kind) == "handover":
             retired[e.author] = logged.index
-    for idx, event_id, message, expected in store.db.execute(
+    for idx, event_id, message, expected in unit.db.execute(
         "SELECT idx, event_id, message,"
         " LAG(event_id) OVER (PARTITION BY record_id ORDER BY idx) FROM events"
     ):

@@ -16,7 +16,7 @@ from okeios._internal.publish.tables import Checkpoints
 from okeios.errors import InputError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.store import Store
+    from okeios._internal.publish.unit import Unit
 
 __all__ = ["SignedCheckpoints"]
 
@@ -24,24 +24,24 @@ __all__ = ["SignedCheckpoints"]
 class SignedCheckpoints:
     """The signed checkpoints of one store's log."""
 
-    def __init__(self, store: Store, rows: Checkpoints) -> None:
-        self._store = store
+    def __init__(self, unit: Unit, rows: Checkpoints) -> None:
+        self._unit = unit
         self.rows = rows
         self._signers: dict[bytes, str] = {}  # signature -> recovered key, after a handover
 
     def current(self) -> SignedCheckpoint:
         """A signed checkpoint of the log as it is now (stored; reused if already there)."""
-        store = self._store
-        size = store.size
+        unit = self._unit
+        size = unit.size
         if size == 0:
             raise InputError("the log is empty: add records first")
         existing = self.at(size)
         if existing is not None:
             return existing
-        store.check_key()  # a process that kept a retired key signs no checkpoint
-        signed = store.publisher.checkpoint(size)
-        with store.transaction():
-            self.rows.add(size, signed.checkpoint.root, signed.signature, store.clock())
+        unit.check_key()  # a process that kept a retired key signs no checkpoint
+        signed = unit.publisher.checkpoint(size)
+        with unit.transaction():
+            self.rows.add(size, signed.checkpoint.root, signed.signature, unit.clock())
         return self.at(size) or signed  # another process's, if it stored one first
 
     def at(self, size: int) -> SignedCheckpoint | None:
@@ -49,7 +49,7 @@ class SignedCheckpoints:
         row = self.rows.at(size)
         if row is None:
             return None
-        checkpoint = Checkpoint(self._store.log_id, size, row[0])
+        checkpoint = Checkpoint(self._unit.log_id, size, row[0])
         return SignedCheckpoint(checkpoint, self._signer(checkpoint, row[1]), row[1])
 
     def all(self) -> list[SignedCheckpoint]:
@@ -59,9 +59,9 @@ class SignedCheckpoints:
     def _signer(self, checkpoint: Checkpoint, signature: bytes) -> str:
         """The key that signed a stored checkpoint: this store's key unless the log was handed
         over (docs/identity.md), then the key that held the log at its size (recovered once)."""
-        store = self._store
-        if store.publisher.organisation == store.address:
-            return store.address
+        unit = self._unit
+        if unit.publisher.organisation == unit.address:
+            return unit.address
         found = self._signers.get(signature)
         if found is None:
             found = recover_address(checkpoint.id, signature)

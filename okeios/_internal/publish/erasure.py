@@ -30,7 +30,7 @@ logged and the secrets are unusable through okeios, but their bytes may still be
 pending erasures.
 
 What no purge reaches (PostgreSQL's WAL and archives, backups, copies, the file system's free
-blocks) is described in docs/store.md.
+blocks) is described in docs/unit.md.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from okeios._internal.protocol.hexcodec import from_hex
 from okeios.errors import ErasurePendingError, StoreError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.store import Store
+    from okeios._internal.publish.unit import Unit
 
 __all__ = [
     "ERASE_WAIT",
@@ -112,9 +112,9 @@ class PurgeResult:
         return f"verified gone from {', '.join(self.checked)} ({self.how})"
 
 
-def secret_blobs(store: Store, record_id: bytes) -> list[bytes]:
+def secret_blobs(unit: Unit, record_id: bytes) -> list[bytes]:
     """Every secret blob an erasure of ``record_id`` removes (read before it does)."""
-    db = store.db
+    db = unit.db
     blobs: list[bytes] = []
     for data_key, seed in db.execute(
         "SELECT data_key, seed FROM versions WHERE record_id = ?", (record_id,)
@@ -129,15 +129,15 @@ def secret_blobs(store: Store, record_id: bytes) -> list[bytes]:
     return [b for b in blobs if len(b) >= _PREFIX]
 
 
-def mark_pending(store: Store, record_id: bytes, event_id: bytes, blobs: Iterable[bytes]) -> None:
+def mark_pending(unit: Unit, record_id: bytes, event_id: bytes, blobs: Iterable[bytes]) -> None:
     """Record a pending erasure (inside the erasure's transaction)."""
     value = {"event": event_id.hex(), "prints": [Fingerprint.of(b).to_json() for b in blobs]}
-    store.meta.set(_PENDING + record_id.hex(), json.dumps(value))
+    unit.meta.set(_PENDING + record_id.hex(), json.dumps(value))
 
 
-def pending(store: Store, record_id: bytes) -> tuple[bytes, list[Fingerprint]] | None:
+def pending(unit: Unit, record_id: bytes) -> tuple[bytes, list[Fingerprint]] | None:
     """The ERASE event and fingerprints of a pending erasure of ``record_id``, if one is."""
-    raw = store.meta.get(_PENDING + record_id.hex())
+    raw = unit.meta.get(_PENDING + record_id.hex())
     if raw is None:
         return None
     try:
@@ -148,9 +148,9 @@ def pending(store: Store, record_id: bytes) -> tuple[bytes, list[Fingerprint]] |
         raise StoreError(f"the pending erasure of {record_id.hex()} is malformed") from exc
 
 
-def pending_erasures(store: Store) -> list[bytes]:
+def pending_erasures(unit: Unit) -> list[bytes]:
     """The records whose erasure is logged but not verified on disk yet."""
-    rows = store.db.execute(
+    rows = unit.db.execute(
         "SELECT key FROM meta WHERE key >= ? AND key < ? ORDER BY key", (_PENDING, "erasing0")
     )
     return [
@@ -159,19 +159,19 @@ def pending_erasures(store: Store) -> list[bytes]:
     ]
 
 
-def _clear(store: Store, record_id: bytes) -> None:
-    with store.transaction():
-        store.db.execute("DELETE FROM meta WHERE key = ?", (_PENDING + record_id.hex(),))
+def _clear(unit: Unit, record_id: bytes) -> None:
+    with unit.transaction():
+        unit.db.execute("DELETE FROM meta WHERE key = ?", (_PENDING + record_id.hex(),))
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
 
 
-def pg_refuse_without_rights(store: Store) -> None:
+def pg_refuse_without_rights(unit: Unit) -> None:
     """Refuse (before anything is logged) an erasure the role could not purge."""
-    if not store.is_postgres:
+    if not unit.is_postgres:
         return
-    row = store.db.one(
+    row = unit.db.one(
         "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
     )
     user, superuser = str(row[0]), bool(row[1])
@@ -179,7 +179,7 @@ def pg_refuse_without_rights(store: Store) -> None:
         return
     missing = []
     for table in _PG_TABLES:
-        owner = store.db.one(
+        owner = unit.db.one(
             "SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c"
             " WHERE c.oid = to_regclass(?)",
             (table,),
@@ -187,7 +187,7 @@ def pg_refuse_without_rights(store: Store) -> None:
         if owner is not None and owner[0]:
             continue
         try:
-            maintain = store.db.one("SELECT has_table_privilege(?, 'MAINTAIN')", (table,))
+            maintain = unit.db.one("SELECT has_table_privilege(?, 'MAINTAIN')", (table,))
         except sqlite3.Error:  # before PostgreSQL 17 there is no MAINTAIN privilege
             maintain = None
         if not (maintain and maintain[0]):
@@ -201,24 +201,22 @@ def pg_refuse_without_rights(store: Store) -> None:
         )
 
 
-def _pg_files(store: Store) -> dict[str, tuple[str, int]]:
+def _pg_files(unit: Unit) -> dict[str, tuple[str, int]]:
     """Each key table's file path and file node."""
     out = {}
     for table in _PG_TABLES:
-        row = store.db.one(
-            "SELECT pg_relation_filepath(?), pg_relation_filenode(?)", (table, table)
-        )
+        row = unit.db.one("SELECT pg_relation_filepath(?), pg_relation_filenode(?)", (table, table))
         out[table] = (str(row[0]), int(row[1]))
     return out
 
 
-def _pg_read(store: Store, path: str) -> Iterator[bytes]:
+def _pg_read(unit: Unit, path: str) -> Iterator[bytes]:
     """The file's bytes in overlapping chunks (``pg_read_binary_file`` needs superuser or
     pg_read_server_files: a :class:`PermissionError` otherwise)."""
     offset = 0
     while True:
         try:
-            row = store.db.one(
+            row = unit.db.one(
                 "SELECT pg_read_binary_file(?, ?, ?, true)", (path, offset, _CHUNK + 4096)
             )
         except sqlite3.Error as exc:
@@ -233,10 +231,10 @@ def _pg_read(store: Store, path: str) -> Iterator[bytes]:
         offset += _CHUNK
 
 
-def _pg_purge(store: Store, prints: list[Fingerprint], wait: float) -> PurgeResult:
-    before = _pg_files(store)
+def _pg_purge(unit: Unit, prints: list[Fingerprint], wait: float) -> PurgeResult:
+    before = _pg_files(unit)
     fault_point("erase-purge")
-    conn = store.db.conn
+    conn = unit.db.conn
     conn.execute(f"SET lock_timeout = '{int(wait * 1000)}ms'")
     try:
         conn.execute("VACUUM (FULL) " + ", ".join(_PG_TABLES))
@@ -250,13 +248,13 @@ def _pg_purge(store: Store, prints: list[Fingerprint], wait: float) -> PurgeResu
     finally:
         with contextlib.suppress(sqlite3.Error, StoreError):
             conn.execute("RESET lock_timeout")
-    after = _pg_files(store)
+    after = _pg_files(unit)
     same = [t for t in _PG_TABLES if after[t][1] == before[t][1]]
     if same:
         raise _PendingError(f"VACUUM FULL did not rewrite {', '.join(same)}")
     try:
         for table, (path, _) in after.items():
-            for chunk in _pg_read(store, path):
+            for chunk in _pg_read(unit, path):
                 if any(p.found_in(chunk) for p in prints):
                     raise _PendingError(f"an erased secret is still in the file of {table}")
     except PermissionError:
@@ -291,8 +289,8 @@ def _file_holds(path: Path, prints: list[Fingerprint]) -> bool:
     return False
 
 
-def _sqlite_purge(store: Store, prints: list[Fingerprint], wait: float) -> PurgeResult:
-    db = store.db
+def _sqlite_purge(unit: Unit, prints: list[Fingerprint], wait: float) -> PurgeResult:
+    db = unit.db
     fault_point("erase-purge")
     conn = db.conn
     timeout = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
@@ -321,19 +319,19 @@ class _PendingError(Exception):
     """A purge that could not finish; its message says why."""
 
 
-def purge(store: Store, record_id: bytes, *, wait: float = ERASE_WAIT) -> PurgeResult | None:
+def purge(unit: Unit, record_id: bytes, *, wait: float = ERASE_WAIT) -> PurgeResult | None:
     """Finish the pending erasure of ``record_id`` (none: ``None``): purge, verify, clear.
 
     Raises :class:`ErasurePendingError` when the secrets could not be verified gone."""
-    found = pending(store, record_id)
+    found = pending(unit, record_id)
     if found is None:
         return None
     event_id, prints = found
     try:
-        if store.is_postgres:
-            result = _pg_purge(store, prints, wait)
+        if unit.is_postgres:
+            result = _pg_purge(unit, prints, wait)
         else:
-            result = _sqlite_purge(store, prints, wait)
+            result = _sqlite_purge(unit, prints, wait)
     except (_PendingError, sqlite3.Error, StoreError, OSError) as exc:
         why = str(exc) if isinstance(exc, _PendingError) else _why(exc)
         raise ErasurePendingError(
@@ -341,7 +339,7 @@ def purge(store: Store, record_id: bytes, *, wait: float = ERASE_WAIT) -> PurgeR
             f"its keys are unusable through okeios, but their bytes may still be on disk: "
             f"{why}. Run `okeios erase 0x{record_id.hex()}` again to finish"
         ) from exc
-    _clear(store, record_id)
+    _clear(unit, record_id)
     return result
 
 

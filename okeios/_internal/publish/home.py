@@ -4,14 +4,18 @@ URL, and the locks every process shares (the layout is in :mod:`okeios._internal
 Kept apart from :class:`~okeios._internal.publish.store.Store` so the store's class holds its
 lifecycle (which files are read when, and in which order a key rotation replaces them) and not the
 details of each file: how a key is protected, where a staged key waits, what a database URL
-file may hold.
+file may hold, how a new database gets its schema, how an old one is upgraded and how its rows
+name the master key they are sealed under (:func:`check_master`).
 """
 
 from __future__ import annotations
 
+import hmac
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from hashlib import sha256
 from pathlib import Path
 
 from okeios._internal.crypto.keyfile import (
@@ -21,19 +25,35 @@ from okeios._internal.crypto.keyfile import (
     unprotect_secret_with_key,
 )
 from okeios._internal.files import write_atomic
+from okeios._internal.protocol.merkle import leaf_hash
 from okeios._internal.protocol.signing import LocalSigner
 from okeios._internal.publish.postgres import PgDatabase, is_database_url
-from okeios._internal.publish.tables import Database, StoreError
+from okeios._internal.publish.tables import (
+    MIGRATE_1_TO_2,
+    MIGRATE_2_TO_3,
+    SCHEMA,
+    SCHEMA_VERSION,
+    Database,
+    Nodes,
+    StoreError,
+)
+from okeios._internal.publish.tree import StoredTree
+from okeios.errors import MasterKeyMismatchError
 
 __all__ = [
     "DATABASE_ENV",
     "DB_NAME",
     "KEYFILE_NAME",
     "KEY_NAME",
+    "MASTER_CHECK",
     "MASTER_NAME",
     "PASSPHRASE_ENV",
     "URL_NAME",
+    "check_master",
+    "create_schema",
     "home_lock",
+    "master_check",
+    "migrate",
     "open_database",
     "read_keys",
     "retire_key",
@@ -188,3 +208,93 @@ def staged_key(home: Path, master: bytes) -> LocalSigner | None:
     if not staged.exists():
         return None
     return LocalSigner.from_key(unprotect_secret_with_key(staged.read_bytes(), master))
+
+
+# -- the database: its schema and the master key its rows are sealed under -------------------
+
+MASTER_CHECK = "master_check"  # meta row: HMAC of a fixed label under the store's master key
+_MASTER_MISMATCH = (
+    "the rows of the store at {where} are sealed under another master key than this home's "
+    "(two homes, one database?): refused before anything was written"
+)
+
+
+def master_check(master: bytes) -> str:
+    """What the ``master_check`` meta row holds for ``master``: it names the master key
+    without revealing it (an HMAC of a fixed label)."""
+    return hmac.new(master, b"okeios/store/master-check/v1\x00", sha256).hexdigest()
+
+
+def create_schema(conn: sqlite3.Connection, log_name: str, publisher: str, master: bytes) -> None:
+    """Make the tables of a new store and its ``meta`` rows (in the transaction of ``conn``)."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.executemany(
+        "INSERT INTO meta VALUES (?, ?)",
+        [
+            ("schema", str(SCHEMA_VERSION)),
+            ("log_name", log_name),
+            ("publisher", publisher),
+            (MASTER_CHECK, master_check(master)),
+        ],
+    )
+
+
+def check_master(db: Database, master: bytes, stored: str | None) -> None:
+    """Refuse a master key the rows are not sealed under (:class:`MasterKeyMismatchError`).
+    A store made before the ``master_check`` row gets it here, once one of its sealed rows
+    (a resource label, else a version's data key) is shown to open under ``master``."""
+    if stored is not None:
+        if not hmac.compare_digest(stored, master_check(master)):
+            raise MasterKeyMismatchError(_MASTER_MISMATCH.format(where=db.path))
+        return
+    from okeios._internal.crypto.payload import open_payload, payload_aad
+    from okeios.errors import CryptoError
+
+    try:
+        row = db.one("SELECT record_id, label FROM resources LIMIT 1")
+        if row is not None:
+            rid = bytes(row[0])
+            open_payload(master, bytes(row[1]), aad=b"okeios/store/resource-label/v1\x00" + rid)
+        else:
+            row = db.one(
+                "SELECT record_id, version, data_key FROM versions WHERE data_key IS NOT NULL"
+                " LIMIT 1"
+            )
+            if row is not None:
+                aad = b"okeios/store/data-key/v1\x00" + payload_aad(bytes(row[0]), int(row[1]))
+                open_payload(master, bytes(row[2]), aad=aad)
+    except CryptoError:
+        raise MasterKeyMismatchError(_MASTER_MISMATCH.format(where=db.path)) from None
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO meta SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = ?)",
+            (MASTER_CHECK, master_check(master), MASTER_CHECK),
+        )
+
+
+def migrate(db: Database) -> None:
+    """Upgrade a schema 1 or 2 store in place (once, in one transaction: a store killed half
+    way is left as it was and upgrades on its next open). From 1: build the stored Merkle tree
+    from the events, add the new columns, indexes and tables; from 2: give each resource row
+    its record's first log index (:data:`~okeios._internal.publish.tables.MIGRATE_2_TO_3`)."""
+    with db.transaction() as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row[0] not in ("1", "2"):
+            return  # another process upgraded it first
+        if row[0] == "1":
+            for statement in MIGRATE_1_TO_2.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            tree = StoredTree(Nodes(db))
+            batch: list[bytes] = []
+            for event_id, signature in conn.execute(
+                "SELECT event_id, signature FROM events ORDER BY idx"
+            ).fetchall():
+                batch.append(leaf_hash(bytes(event_id) + bytes(signature)))
+            tree.append_leaf_hashes(batch)
+        for statement in MIGRATE_2_TO_3.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hmac
 import re
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -44,11 +43,12 @@ from typing import Any
 
 from okeios._internal.crypto.payload import open_payload, seal_payload
 from okeios._internal.protocol.canonical import JSONValue, canonicalize
+from okeios._internal.protocol.commitment import Canonical
 from okeios._internal.protocol.fhir import _RESOURCE_ID, _RESOURCE_TYPE, resource_identity
 from okeios._internal.protocol.hexcodec import hex_repr
 from okeios._internal.protocol.kinds import START_KINDS, sql_list
 from okeios._internal.publish.publisher import LoggedEvent
-from okeios._internal.publish.tables import EVENTS_FIRST_INDEX, Database, ResourceRow, Resources
+from okeios._internal.publish.tables import Database, ResourceRow, Resources
 from okeios.errors import InputError
 
 __all__ = [
@@ -240,7 +240,6 @@ class Identities:
         self._master = master
         self._rng = rng
         self._key = hmac.new(master, _IDENTITY_INFO, sha256).digest()
-        self._indexed = False
 
     def _mac(self, domain: bytes, data: bytes) -> bytes:
         return hmac.new(self._key, domain + b"\x00" + data, sha256).digest()
@@ -298,9 +297,17 @@ class Identities:
         return None if row is None else self._open_label(record_id, row.label)
 
     def remember(
-        self, record_id: bytes, kind: str, label: str, version_id: str | None, value: JSONValue
+        self,
+        record_id: bytes,
+        kind: str,
+        label: str,
+        version_id: str | None,
+        value: JSONValue,
+        *,
+        canonical: bytes | None = None,
     ) -> None:
-        """Record that ``record_id`` holds ``label``, now at content ``value``."""
+        """Record that ``record_id`` holds ``label``, now at content ``value`` (whose
+        canonical bytes are ``canonical``, when known)."""
         sealed = self.seal_label(record_id, label)
         self.rows.put(
             self.key(label),
@@ -308,7 +315,7 @@ class Identities:
             self.type_mac(kind),
             sealed,
             version_id,
-            self.content_mac(value),
+            self.content_mac(value, canonical),
         )
 
     def forget(self, record_id: bytes) -> None:
@@ -321,6 +328,7 @@ class Identities:
         *,
         stored: Callable[[bytes], JSONValue] | None = None,
         known: dict[bytes, ResourceRow] | None = None,
+        form: Canonical | None = None,
     ) -> Judgement:
         """What adding ``value`` (under the caller's ``key``, for non-FHIR JSON) means.
 
@@ -329,7 +337,9 @@ class Identities:
         order of versions). Raises :class:`~okeios.errors.InputError` for a key that
         contradicts the resource's own identity, an invalid ``meta.lastUpdated``, a changed
         resource that claims the stored ``meta.versionId``, and a tie nothing orders.
-        ``known``, the rows of a batch's identities read beforehand, spares a query.
+        ``known``, the rows of a batch's identities read beforehand, spares a query; ``form``,
+        the resource's :class:`~okeios._internal.protocol.commitment.Canonical`, keeps its
+        canonical bytes for the commitment when the content check makes them.
         """
         identity = resource_identity(value)
         kind, version_id = "", None
@@ -361,7 +371,8 @@ class Identities:
         row = self.find(label) if known is None else known.get(self.key(label))
         if row is None:
             return Judgement("new", label, kind, version_id, None)
-        if hmac.compare_digest(row.content, self.content_mac(value)):
+        content = self.content_mac(value, None if form is None else form.bytes)
+        if hmac.compare_digest(row.content, content):
             return Judgement("unchanged", label, kind, version_id, row)
         order = None  # the incoming version's lastUpdated against the stored one's: -1, 0, 1
         if updated is not None and stored is not None:
@@ -391,45 +402,45 @@ class Identities:
             )
         return Judgement("changed", label, kind, version_id, row)
 
-    def _filters(
-        self, match: RecordFilter, ordered: bool = True
-    ) -> tuple[str, list[object]] | None:
-        """The WHERE clause over a record's first event ``f`` and its last event ``h``, and
-        its arguments; ``None`` when nothing can match. ``ordered``: for a page in log order
-        (else for a count, which may start from the records of a type)."""
-        where = [f"f.kind IN {sql_list(START_KINDS)}"]  # a literal: it selects the partial index
-        args: list[object] = []
+    def _query(self, match: RecordFilter) -> _Query | None:
+        """Where the records ``match`` keeps are read from: ``None`` when nothing can match.
+
+        Without a type, the index of first events (``events_first``) is walked in log order;
+        with one, the resource rows of that type in the order of their records' first events
+        (the index ``resources_type_first``). Either way a page is an index range from the
+        cursor: its cost is the page (divided by the share of records the other filters keep),
+        never the size of the store or of the type."""
+        if match.resource_type is not None and match.resource_id is None:
+            # r.first_idx is the log index of the record's first event (its CREATE or DERIVE:
+            # every record starts with one), written with the row
+            mac = self.type_mac(match.resource_type)
+            q = _Query(" FROM resources r", "r.record_id", "r.first_idx", ["r.type = ?"], [mac])
+        else:
+            # f.kind: a literal, so that it selects the partial index
+            q = _Query(
+                " FROM events f", "f.record_id", "f.idx", [f"f.kind IN {sql_list(START_KINDS)}"], []
+            )
         if match.resource_id is not None:
             if match.resource_type is None:
                 raise InputError("an id filter needs a resource type")
             row = self.rows.get(self.key(f"{match.resource_type}/{match.resource_id}"))
             if row is None:
                 return None
-            where.append("f.record_id = ?")
-            args.append(row.record_id)
-        elif match.resource_type is not None:
-            # A page: EXISTS, so that it walks the index of first events and checks each record
-            # (an IN list would read every record of the type and sort them, for each page).
-            # A count: IN, so that it reads the records of that type only.
-            where.append(
-                "EXISTS (SELECT 1 FROM resources t WHERE t.record_id = f.record_id AND t.type = ?)"
-                if ordered
-                else "f.record_id IN (SELECT record_id FROM resources WHERE type = ?)"
-            )
-            args.append(self.type_mac(match.resource_type))
+            q.where.append("f.record_id = ?")
+            q.args.append(row.record_id)
         if match.kind is not None:
-            where.append("h.kind = ?")
-            args.append(match.kind)
+            q.where.append("h.kind = ?")
+            q.args.append(match.kind)
         if match.since is not None:
-            where.append("h.time >= ?")
-            args.append(match.since)
+            q.where.append("h.time >= ?")
+            q.args.append(match.since)
         if match.until is not None:
-            where.append("h.time <= ?")
-            args.append(match.until)
+            q.where.append("h.time <= ?")
+            q.args.append(match.until)
         if match.erased is not None:
-            where.append(f"{_ERASED} = ?")
-            args.append(int(match.erased))
-        return " AND ".join(where), args
+            q.where.append(q.erased + " = ?")
+            q.args.append(int(match.erased))
+        return q
 
     def records(
         self,
@@ -444,29 +455,27 @@ class Identities:
         filtered by ``match`` (a :class:`RecordFilter`, or its fields as keywords).
 
         Keyset paging: at most ``limit`` records whose first event's log index (their
-        ``index``, the cursor) is greater than ``after``. A page walks the index of first
-        events from the cursor, so its cost is the page (divided by the share of records the
-        filters keep), never the size of the store.
+        ``index``, the cursor) is greater than ``after``. A page walks an index from the cursor
+        (of first events, or of a type's records in that order), so its cost is the page
+        (divided by the share of records the other filters keep), never the size of the store.
         """
         if limit is not None and limit < 0:
             raise InputError("the limit must not be negative")
-        found = self._filters(RecordFilter.of(match, filters))
-        if found is None or limit == 0:
+        q = self._query(RecordFilter.of(match, filters))
+        if q is None or limit == 0:
             return []
-        self.ensure_index(db)
-        where, args = found
-        if after is not None:
-            where += " AND f.idx > ?"
-            args.append(after)
+        where, args = q.after(after)
         sql = (
-            "SELECT f.idx, f.record_id, r.type, r.label, h.version, h.kind, h.time,"  # noqa: S608
-            " (SELECT COUNT(*) FROM events e WHERE e.record_id = f.record_id), "
-            + _ERASED
-            + _FROM
+            f"SELECT {q.first}, {q.rid}, r.type, r.label, h.version, h.kind, h.time,"  # noqa: S608
+            f" (SELECT COUNT(*) FROM events e WHERE e.record_id = {q.rid}), {q.erased}"
+            + q.source
+            + q.last
+            + q.resource
             # constant clauses; values bound
             + " WHERE "
             + where
-            + " ORDER BY f.idx"
+            + " ORDER BY "
+            + q.first
         )
         if limit is not None:
             sql += " LIMIT ?"
@@ -508,18 +517,15 @@ class Identities:
         **filters: Any,
     ) -> int:
         """How many records :meth:`records` would list with these filters (after the cursor
-        ``after``), counting at most ``at_most`` of them when given. Reads the index of first
-        events (and each counted record's last event when a filter is about it)."""
-        found = self._filters(RecordFilter.of(match, filters), ordered=False)
-        if found is None:
+        ``after``), counting at most ``at_most`` of them when given. Reads the index
+        :meth:`records` walks (and each counted record's last event when a filter is about
+        it)."""
+        q = self._query(RecordFilter.of(match, filters))
+        if q is None:
             return 0
-        self.ensure_index(db)
-        where, args = found
-        if after is not None:
-            where += " AND f.idx > ?"
-            args.append(after)
+        where, args = q.after(after)
         # the last event only when a filter is about it: a plain count reads the index alone
-        source = _FROM if "h." in where else " FROM events f"
+        source = q.source + (q.last if "h." in where else "")
         inner = "SELECT 1" + source + " WHERE " + where  # constant clauses; values bound
         if at_most is not None:
             inner += " LIMIT ?"
@@ -527,34 +533,47 @@ class Identities:
         row = db.one("SELECT COUNT(*) FROM (" + inner + ") c", args)  # noqa: S608
         return int(row[0])
 
-    def ensure_index(self, db: Database) -> None:
-        """Give a store made before the index of first events (schema 2 without it) that
-        index, once. Listing is correct without it, only slower; a store that cannot take the
-        write lock now lists without it and tries again next time."""
-        if self._indexed:
-            return
-        from okeios._internal.publish.postgres import PgDatabase
 
-        probe = (
-            "SELECT to_regclass('events_first') IS NOT NULL"
-            if isinstance(db, PgDatabase)
-            else "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_first'"
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """A listing's rows: the records read from ``source`` (the first events ``f``, or the
+    resource rows ``r`` of a type), by their id ``rid``, that the ``where`` clauses keep, in
+    the order of ``first``, their first event's log index (read from the index the page walks:
+    the cursor)."""
+
+    source: str
+    rid: str
+    first: str
+    where: list[str]
+    args: list[object]
+
+    @property
+    def last(self) -> str:
+        """The join of each record's last event ``h`` (by the index of its events)."""
+        return (
+            " JOIN events h ON h.idx ="  # noqa: S608 - rid is a column name
+            f" (SELECT MAX(idx) FROM events m WHERE m.record_id = {self.rid})"
         )
-        row = db.one(probe)
-        if not (row and row[0]):
-            try:
-                with db.transaction() as conn:
-                    conn.execute(EVENTS_FIRST_INDEX)
-            except (sqlite3.DatabaseError, InputError):
-                return
-        self._indexed = True
 
+    @property
+    def resource(self) -> str:
+        """The join of each record's resource row ``r`` (none for a type: ``r`` is the
+        source)."""
+        return (
+            ""
+            if self.rid == "r.record_id"
+            else " LEFT JOIN resources r ON r.record_id = f.record_id"
+        )
 
-# A record's last event ``h`` (by the index of its events) and its resource row ``r``, beside
-# its first event ``f``.
-_FROM = (
-    " FROM events f"
-    " JOIN events h ON h.idx = (SELECT MAX(idx) FROM events m WHERE m.record_id = f.record_id)"
-    " LEFT JOIN resources r ON r.record_id = f.record_id"
-)
-_ERASED = "(SELECT MAX(erased) FROM versions v WHERE v.record_id = f.record_id)"
+    @property
+    def erased(self) -> str:
+        """Whether the record was erased (1) or not (0)."""
+        return f"(SELECT MAX(erased) FROM versions v WHERE v.record_id = {self.rid})"  # noqa: S608
+
+    def after(self, after: int | None) -> tuple[str, list[object]]:
+        """The WHERE clause and its arguments, from the cursor ``after`` when given."""
+        where, args = list(self.where), list(self.args)
+        if after is not None:
+            where.append(self.first + " > ?")
+            args.append(after)
+        return " AND ".join(where), args

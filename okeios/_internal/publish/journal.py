@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 from okeios._internal.protocol.bundle import AnchorRef, Extension
 from okeios._internal.protocol.events import SignedCheckpoint
 from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.publish.checkpoints import SignedCheckpoints
 from okeios._internal.publish.tables import Journal, JournalEntry, StoreError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.store import Store
+    from okeios._internal.publish.unit import Unit
 
 __all__ = ["AnchorJournal", "anchor_ref"]
 
@@ -37,11 +38,12 @@ def anchor_ref(entry: JournalEntry, extension: Extension | None = None) -> Ancho
 
 
 class AnchorJournal:
-    """The anchoring journal of one store."""
+    """The anchoring journal of one unit."""
 
-    def __init__(self, store: Store, rows: Journal) -> None:
-        self._store = store
+    def __init__(self, unit: Unit, rows: Journal, checkpoints: SignedCheckpoints) -> None:
+        self._unit = unit
         self.rows = rows
+        self.checkpoints = checkpoints  # the signed tree heads an anchor reference cites
 
     def entries(
         self, chain_id: int, registry: str, states: Iterable[str] | None = None
@@ -51,16 +53,16 @@ class AnchorJournal:
 
     def add(self, chain_id: int, registry: str, tree_size: int, root: bytes) -> JournalEntry:
         """Record a new attempt (``prepared``), in its own transaction."""
-        store = self._store
-        with store.transaction():
-            entry_id = self.rows.add(chain_id, registry, tree_size, root, store.clock())
+        unit = self._unit
+        with unit.transaction():
+            entry_id = self.rows.add(chain_id, registry, tree_size, root, unit.clock())
         return self.rows.get(entry_id)
 
     def update(self, entry_id: int, **fields: object) -> JournalEntry:
         """Move an attempt on (its state, transaction, block...), in its own transaction."""
-        store = self._store
-        with store.transaction():
-            self.rows.update(entry_id, store.clock(), **fields)
+        unit = self._unit
+        with unit.transaction():
+            self.rows.update(entry_id, unit.clock(), **fields)
         return self.rows.get(entry_id)
 
     def anchored_for(
@@ -82,7 +84,7 @@ class AnchorJournal:
         (a :class:`~okeios.errors.StoreError` if none holds the entry yet), never one on
         another chain.
         """
-        store = self._store
+        unit = self._unit
         anchor = self.rows.anchored_for(index, chain_id)
         if anchor is None and chain_id is not None:
             raise StoreError(
@@ -90,13 +92,13 @@ class AnchorJournal:
                 "`okeios anchor --chain ...` for that chain first"
             )
         if anchor is None:
-            return store.checkpoints.current(), None
-        checkpoint = store.checkpoints.at(anchor.tree_size)
+            return self.checkpoints.current(), None
+        checkpoint = self.checkpoints.at(anchor.tree_size)
         if checkpoint is None:
             raise StoreError(f"the journal's anchor of size {anchor.tree_size} is incomplete")
         latest = self.rows.latest_final(anchor.chain_id, anchor.registry)
         extension = None
-        later = None if latest is None else store.checkpoints.at(latest.tree_size)
+        later = None if latest is None else self.checkpoints.at(latest.tree_size)
         if (
             latest is not None
             and latest.tree_size > anchor.tree_size
@@ -104,6 +106,6 @@ class AnchorJournal:
             and later is not None
             and later.publisher == checkpoint.publisher
         ):
-            proof = store.tree.consistency_proof(anchor.tree_size, latest.tree_size)
+            proof = unit.tree.consistency_proof(anchor.tree_size, latest.tree_size)
             extension = Extension(latest.tree_size, latest.root, tuple(proof))
         return checkpoint, anchor_ref(anchor, extension)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from okeios._internal.protocol.events import EventKind
@@ -23,13 +22,13 @@ from okeios._internal.publish.home import (
     staged_key,
     swap_staged_key,
 )
-from okeios._internal.publish.journal import anchor_ref
+from okeios._internal.publish.journal import AnchorJournal, anchor_ref
 from okeios._internal.publish.publisher import MAX_TIME, LoggedEvent
 from okeios._internal.publish.tables import IdentityEvents
 from okeios.errors import InputError, KeyRotationError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.store import Store
+    from okeios._internal.publish.unit import Unit
 
 __all__ = [
     "FAULT_ENV",
@@ -37,7 +36,6 @@ __all__ = [
     "ROTATION_STEPS",
     "HandoverChain",
     "PublisherKeys",
-    "RegistryHandover",
 ]
 
 ROTATION_META = "rotation"  # the meta row of a rotation under way: "0xNEW" or "0xNEW@INDEX"
@@ -45,16 +43,18 @@ FAULT_ENV = "OKEIOS_FAULT_AT"
 
 
 class PublisherKeys:
-    """The organisation, author authorisations and publisher key handovers of one store."""
+    """The organisation, author authorisations and publisher key handovers of one unit."""
 
-    def __init__(self, store: Store, master: bytes) -> None:
-        self._store = store
+    def __init__(self, unit: Unit, master: bytes, journal: AnchorJournal, owner: object) -> None:
+        self._unit = unit
         self._master = master  # seals a new publisher key on rotation
+        self._journal = journal  # the anchors and checkpoints a key history cites
+        self._owner = owner  # what a rotation's chain step is handed (HandoverChain): the store
 
     @property
     def organisation(self) -> str:
         """The organisation this log belongs to: its first publisher key."""
-        return self._store.publisher.organisation
+        return self._unit.publisher.organisation
 
     def authorise(
         self,
@@ -67,9 +67,9 @@ class PublisherKeys:
     ) -> LoggedEvent:
         """Log an AUTHORISE of the author key ``key`` as ``role`` (see
         :meth:`Publisher.authorise`)."""
-        store = self._store
-        with store.transaction():
-            logged = store.publisher.authorise(
+        unit = self._unit
+        with unit.transaction():
+            logged = unit.publisher.authorise(
                 key,
                 role,
                 not_before=not_before,
@@ -83,15 +83,15 @@ class PublisherKeys:
     ) -> LoggedEvent:
         """Log a DEAUTHORISE of ``key`` from ``effective`` (default: now; earlier for a
         compromised key)."""
-        store = self._store
-        with store.transaction():
-            logged = store.publisher.deauthorise(key, effective=effective, purpose=purpose)
+        unit = self._unit
+        with unit.transaction():
+            logged = unit.publisher.deauthorise(key, effective=effective, purpose=purpose)
         return logged
 
     def events(self) -> list[LoggedEvent]:
         """Every identity event of the log, in log order (read from the table, committed by
         any process)."""
-        return IdentityEvents(self._store.db).all()
+        return IdentityEvents(self._unit.db).all()
 
     def publishers(self) -> list[str]:
         """Every key that has held this log: the organisation's first key, then each key it
@@ -109,12 +109,12 @@ class PublisherKeys:
         checkpoint)."""
         from okeios._internal.protocol.keyhistory import dump_key_history
 
-        store = self._store
-        final_sizes = store.journal.rows.final_sizes()
-        size = final_sizes[-1] if final_sizes else store.size
-        checkpoint = store.checkpoints.at(size) or store.checkpoints.current()
+        unit = self._unit
+        final_sizes = self._journal.rows.final_sizes()
+        size = final_sizes[-1] if final_sizes else unit.size
+        checkpoint = self._journal.checkpoints.at(size) or self._journal.checkpoints.current()
         size = checkpoint.checkpoint.tree_size
-        entry = store.journal.anchored_for(size - 1)
+        entry = self._journal.anchored_for(size - 1)
         ref = None
         if (
             entry is not None
@@ -125,8 +125,7 @@ class PublisherKeys:
             ref = anchor_ref(entry)
         events = [logged for logged in self.events() if logged.index < size]
         bundles = [
-            store.publisher.bundle(logged.id, checkpoint=checkpoint, anchor=ref)
-            for logged in events
+            unit.publisher.bundle(logged.id, checkpoint=checkpoint, anchor=ref) for logged in events
         ]
         # For each handover: the old key's last anchored tree and a consistency proof from it
         # to this tree, which links the keys' anchored histories into one.
@@ -136,17 +135,19 @@ class PublisherKeys:
                 continue
             old = logged.signed.event.author
             sizes = [n for n in final_sizes if n <= size]
-            mine = [n for n in sizes if (cp := store.checkpoints.at(n)) and cp.publisher == old]
+            mine = [
+                n for n in sizes if (cp := self._journal.checkpoints.at(n)) and cp.publisher == old
+            ]
             if mine:
                 last = mine[-1]
-                proof = store.tree.consistency_proof(last, size) if last < size else []
-                continuity.append((old, last, store.tree.root(last), proof))
+                proof = unit.tree.consistency_proof(last, size) if last < size else []
+                continuity.append((old, last, unit.tree.root(last), proof))
         # The entries after the last identity event, each proven in the tree: with the
         # numbering of identity events they show the history leaves none out (section 5).
         start = events[-1].index + 1 if events else 0
         tail = [
-            (logged.index, logged.signed, store.tree.inclusion_proof(logged.index, size))
-            for logged in store.events.between(start, size)
+            (logged.index, logged.signed, unit.tree.inclusion_proof(logged.index, size))
+            for logged in unit.events.between(start, size)
         ]
         return dump_key_history(self.organisation, size, bundles, continuity, tail)
 
@@ -155,7 +156,7 @@ class PublisherKeys:
     def pending(self) -> tuple[str, int | None] | None:
         """The rotation under way, if any: the new key and the index of its logged handover
         (None while it is only staged)."""
-        value = self._store.meta.get(ROTATION_META)
+        value = self._unit.meta.get(ROTATION_META)
         if value is None:
             return None
         address, _, index = value.partition("@")
@@ -192,58 +193,58 @@ class PublisherKeys:
         the old key and no key could anchor it again. ``offline=True`` rotates a log that was
         never anchored and never will be on this registry (a test or a log kept off chain).
         """
-        store = self._store
+        unit = self._unit
         if chain is None and not offline:
             raise KeyRotationError(
                 "a key rotation needs the chain: the old key anchors the tree ending with the "
                 "handover (the log's first anchor if it was never anchored) and hands the log "
                 "over in the registry; without it no key could anchor the log again"
             )
-        with store.exclusive("rotate"):
+        with unit.exclusive("rotate"):
             new = self._stage(key)
             organisation = self.organisation
-            old = store.signer
+            old = unit.signer
             pending = self.pending()
             assert pending is not None
             if pending[1] is None:
                 if chain is not None:
-                    chain.check(store, new.address)
-                with store.transaction():
-                    logged = store.publisher.handover(new, purpose=purpose)
-                    store.publisher.signer = old  # the old key signs the tree ending with it
-                    store.checkpoints.current()
-                    store.meta.set(ROTATION_META, f"{new.address}@{logged.index}")
+                    chain.check(self._owner, new.address)
+                with unit.transaction():
+                    logged = unit.publisher.handover(new, purpose=purpose)
+                    unit.publisher.signer = old  # the old key signs the tree ending with it
+                    self._journal.checkpoints.current()
+                    unit.meta.set(ROTATION_META, f"{new.address}@{logged.index}")
                 _fault_point("logged")
             else:
                 logged = next(e for e in self.events() if e.index == pending[1])
             if chain is not None:
-                chain.anchor_old(store)
+                chain.anchor_old(self._owner)
                 _fault_point("anchored")
-                chain.hand_over(store, new.address)
+                chain.hand_over(self._owner, new.address)
                 _fault_point("handed-over")
-            retire_key(store.home, old.address, (store.home / KEY_NAME).read_bytes())
+            retire_key(unit.home, old.address, (unit.home / KEY_NAME).read_bytes())
             _fault_point("retired")
-            with store.transaction():
-                store.meta.set("organisation", organisation)
-                store.meta.set("publisher", new.address)
-                store.meta.delete(ROTATION_META)
+            with unit.transaction():
+                unit.meta.set("organisation", organisation)
+                unit.meta.set("publisher", new.address)
+                unit.meta.delete(ROTATION_META)
             _fault_point("switched")
-            swap_staged_key(store.home)
-            store.signer = new
-            store.publisher.signer = new
+            swap_staged_key(unit.home)
+            unit.signer = new
+            unit.publisher.signer = new
         return logged
 
     def _stage(self, key: bytes | None) -> LocalSigner:
         """The staged key of the rotation under way, staging ``key`` (else a fresh one) when
         none is."""
-        store = self._store
+        unit = self._unit
         pending = self.pending()
-        staged = staged_key(store.home, self._master)
+        staged = staged_key(unit.home, self._master)
         if pending is not None:
             if staged is None or staged.address != pending[0]:
                 raise KeyRotationError(
                     f"a rotation to {pending[0]} is under way, but its staged key is not in "
-                    f"{store.home}: finish it from the home that started it"
+                    f"{unit.home}: finish it from the home that started it"
                 )
             if key is not None and LocalSigner.from_key(key).address != staged.address:
                 raise KeyRotationError(
@@ -256,23 +257,23 @@ class PublisherKeys:
         elif staged is not None:
             new = staged  # staged by a run that stopped before naming it: use it
         else:
-            new = LocalSigner.generate(store.rng)
-        if new.address == store.signer.address:
+            new = LocalSigner.generate(unit.rng)
+        if new.address == unit.signer.address:
             raise InputError("the new publisher key is the current one")
         if new.address in self.publishers():
             raise InputError(f"{new.address} held this log before: a retired key stays retired")
         if staged is not None and staged.address != new.address:
             retire_key(
-                store.home,
+                unit.home,
                 staged.address,
-                (store.home / STAGED_KEY_NAME).read_bytes(),
+                (unit.home / STAGED_KEY_NAME).read_bytes(),
                 state="abandoned",
             )
         if staged is None or staged.address != new.address:
-            stage_publisher_key(store.home, new, self._master, store.rng)
+            stage_publisher_key(unit.home, new, self._master, unit.rng)
         _fault_point("staged")
-        with store.transaction():
-            store.meta.set(ROTATION_META, new.address)
+        with unit.transaction():
+            unit.meta.set(ROTATION_META, new.address)
         _fault_point("named")
         return new
 
@@ -281,10 +282,10 @@ class PublisherKeys:
         ``retired-keys/`` as abandoned and the ``rotation`` row removed; the old key stays.
         Returns the abandoned key's address. A rotation whose handover is logged cannot be
         rolled back (:class:`~okeios.errors.KeyRotationError`): run it again to finish it."""
-        store = self._store
-        with store.exclusive("rotate"):
+        unit = self._unit
+        with unit.exclusive("rotate"):
             pending = self.pending()
-            staged = staged_key(store.home, self._master)
+            staged = staged_key(unit.home, self._master)
             if pending is not None and pending[1] is not None:
                 raise KeyRotationError(
                     f"the handover to {pending[0]} is logged (entry {pending[1]}); a log is "
@@ -296,73 +297,31 @@ class PublisherKeys:
             abandoned = pending[0] if pending is not None else staged.address  # type: ignore[union-attr]
             if staged is not None:
                 retire_key(
-                    store.home,
+                    unit.home,
                     staged.address,
-                    (store.home / STAGED_KEY_NAME).read_bytes(),
+                    (unit.home / STAGED_KEY_NAME).read_bytes(),
                     state="abandoned",
                 )
-                (store.home / STAGED_KEY_NAME).unlink()
-            with store.transaction():
-                store.meta.delete(ROTATION_META)
+                (unit.home / STAGED_KEY_NAME).unlink()
+            with unit.transaction():
+                unit.meta.delete(ROTATION_META)
         return abandoned
 
 
 class HandoverChain(Protocol):
     """The chain step of a rotation (:meth:`PublisherKeys.rotate`); every method may be called
-    again after a crash and must then finish or skip what was done."""
+    again after a crash and must then finish or skip what was done. Each is handed the store
+    the rotation runs in (:class:`~okeios._internal.publish.anchoring.RegistryHandover`
+    anchors it); the keys part holds it only to hand it on."""
 
-    def check(self, store: Store, new: str) -> object:
+    def check(self, store: Any, new: str) -> object:
         """Refuse (raise) before anything is logged if the chain step could not succeed."""
 
-    def anchor_old(self, store: Store) -> object:
+    def anchor_old(self, store: Any) -> object:
         """Anchor, with the old key, the tree that ends with the handover (final)."""
 
-    def hand_over(self, store: Store, new: str) -> object:
+    def hand_over(self, store: Any, new: str) -> object:
         """Send the registry's ``handover`` to ``new`` unless it was sent already."""
-
-
-class RegistryHandover:
-    """The chain step of a rotation on one :class:`~okeios._internal.chain.registry.Registry`."""
-
-    def __init__(
-        self, registry: Any, *, anchor_with: Callable[[Store], object] | None = None
-    ) -> None:
-        self.registry = registry
-        self._anchor_with = anchor_with
-
-    def check(self, store: Store, new: str) -> None:
-        registry, old = self.registry, store.address
-        held = registry.log_of(old)
-        if held is not None and held != store.log_id:
-            raise KeyRotationError(f"the registry binds {old} to another log than this store's")
-        if held is not None:
-            successor = registry.successor_of(old, store.log_id)
-            if successor is not None and successor != new:
-                raise KeyRotationError(
-                    f"the registry handed this log over to {successor} already, not to {new}"
-                )
-
-    def anchor_old(self, store: Store) -> None:
-        from okeios._internal.publish.anchoring import anchor
-        from okeios.errors import ChainError
-
-        if self.registry.successor_of(store.address, store.log_id) is not None:
-            return  # handed over already: the old key's last anchor is on chain
-        if self._anchor_with is not None:
-            result: Any = self._anchor_with(store)
-        else:
-            result = anchor(store, self.registry)
-        if not result.final:
-            raise ChainError(
-                f"the anchor of the tree ending with the handover ({result.tree_size} entries) "
-                "is not final yet: run rotate-key again to finish the rotation"
-            )
-
-    def hand_over(self, store: Store, new: str) -> None:
-        registry = self.registry
-        if registry.successor_of(store.address, store.log_id) == checksum_address(new):
-            return
-        registry.handover(store.signer, store.log_id, new)
 
 
 def _fault_point(step: str) -> None:

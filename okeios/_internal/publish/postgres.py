@@ -31,9 +31,10 @@ queries to review. It translates, once per distinct statement (:func:`translate`
 * readers take no lock. What they read by index (events, tree nodes, checkpoints) is append
   only and committed in index order (the writers are serialised), so a reader that read the
   size first finds every node below it: it sees a consistent tree of that size;
-* the schema: ``BLOB`` is ``BYTEA``, integers are ``BIGINT``, ``REAL`` is ``DOUBLE PRECISION``,
-  an ``id INTEGER PRIMARY KEY`` (SQLite's row id) is an identity column whose new value an
-  ``INSERT`` returns (``lastrowid``), ``WITHOUT ROWID`` is dropped;
+* the schema (``CREATE TABLE``, ``ALTER TABLE``): ``BLOB`` is ``BYTEA``, integers are
+  ``BIGINT``, ``REAL`` is ``DOUBLE PRECISION``, an ``id INTEGER PRIMARY KEY`` (SQLite's row id)
+  is an identity column whose new value an ``INSERT`` returns (``lastrowid``), ``WITHOUT ROWID``
+  is dropped;
 * ``INSERT OR REPLACE`` / ``INSERT OR IGNORE`` become ``ON CONFLICT`` clauses on the table's
   primary key (:data:`UPSERT_KEYS`); ``?`` becomes ``%s``;
 * ``PRAGMA``: the integrity check has no PostgreSQL equivalent here (the server checks its own
@@ -106,7 +107,10 @@ def lock_key(schema: str) -> int:
 UPSERT_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "recipients": (("address",), ("binding",)),
     "checkpoints": (("tree_size",), ("root", "signature", "created")),
-    "resources": (("key",), ("record_id", "type", "label", "version_id", "content")),
+    "resources": (
+        ("key",),
+        ("record_id", "type", "label", "version_id", "content", "first_idx"),
+    ),
     "meta": (("key",), ("value",)),
 }
 # Tables whose ``id`` is generated: an INSERT into them returns it.
@@ -118,7 +122,7 @@ _INSERT = re.compile(
     r"^\s*INSERT\s+(?:OR\s+(REPLACE|IGNORE)\s+)?INTO\s+(\w+)", re.IGNORECASE | re.DOTALL
 )
 _PRAGMA = re.compile(r"^\s*PRAGMA\s+(\w+)", re.IGNORECASE)
-_CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE", re.IGNORECASE)
+_CREATE_TABLE = re.compile(r"^\s*(CREATE|ALTER)\s+TABLE", re.IGNORECASE)
 
 
 class _Lock:

@@ -1,20 +1,25 @@
 """The publishing pipeline, in memory: records in, signed and logged events, bundles out.
 
-A :class:`Publisher` decides what is written: for each record version the salted commitment,
-the sealed payload (handed to a :class:`VersionStore`) and the signed event, whose leaf it
-appends to the log and which it hands to an :class:`EventLog`. Authors (the publisher itself by
-default, or any :class:`~okeios._internal.protocol.signing.Signer`) sign each event; the publisher
-signs checkpoints and assembles proof bundles (the one bundle assembler) that disclose all of a
+A :class:`Publisher` decides what is written: for each record version the salted commitment
+(over the record's canonical bytes, made once), the sealed payload (handed to a
+:class:`VersionStore`) and the signed event. :meth:`Publisher.append` is the one way an event of
+any kind is written, alone or in a batch prepared ahead (:mod:`okeios._internal.publish.ingest`):
+it checks the chain rules (:func:`~okeios._internal.protocol.chainrules.advance`) and the
+store's guard, then its :class:`EventLog` gives each event its log index and keeps it.
+Authors (the publisher itself by default, or any
+:class:`~okeios._internal.protocol.signing.Signer`) sign each event; the publisher signs
+checkpoints and assembles proof bundles (the one bundle assembler) that disclose all of a
 record's fields, some, or none (then from the stored digests, nothing decrypted).
 
 By default everything stays in memory (:class:`MemoryVersions`, :class:`MemoryEvents`); a
-:class:`~okeios._internal.publish.store.Store` passes its own parts, so data goes down one way and
-the publisher keeps no state of its own beyond its key. Time and randomness are injectable so runs
-are reproducible. It does no I/O itself.
+store's :class:`~okeios._internal.publish.unit.Unit` passes the store's tables, so data goes
+down one way and the publisher keeps no state of its own beyond its key. Time and randomness
+are injectable so runs are reproducible. It does no I/O itself.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time as _time
 from collections.abc import Callable, Iterable, Sequence
@@ -29,9 +34,15 @@ from okeios._internal.crypto.payload import (
     seal_payload,
 )
 from okeios._internal.protocol.bundle import AnchorRef, Bundle, InclusionProof
-from okeios._internal.protocol.canonical import JSONValue, canonicalize, parse_json
+from okeios._internal.protocol.canonical import JSONValue, parse_json
 from okeios._internal.protocol.chainrules import advance
-from okeios._internal.protocol.commitment import Commitment, Disclosure, commit
+from okeios._internal.protocol.commitment import (
+    Canonical,
+    Commitment,
+    Disclosure,
+    commit,
+    commit_canonical,
+)
 from okeios._internal.protocol.events import (
     KEY_KINDS,
     ZERO_ADDRESS,
@@ -46,12 +57,13 @@ from okeios._internal.protocol.events import (
 )
 from okeios._internal.protocol.hexcodec import hex_repr
 from okeios._internal.protocol.kinds import CONTENT_KINDS
-from okeios._internal.protocol.merkle import MerkleLog
+from okeios._internal.protocol.merkle import MerkleLog, leaf_hash
 from okeios._internal.protocol.signing import Signer, checksum_address
 from okeios.errors import AccessError, EventError, InputError
 
 __all__ = [
     "MAX_TIME",
+    "Entry",
     "EventLog",
     "Head",
     "LogTree",
@@ -148,6 +160,21 @@ class LoggedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    """A signed event on its way into the log, with what its rows need made once: its EIP-712
+    message as stored (JSON) and its RFC 9162 leaf hash (batch ingest makes both in its
+    workers)."""
+
+    signed: SignedEvent
+    message: str
+    leaf: bytes
+
+    @classmethod
+    def of(cls, signed: SignedEvent) -> Entry:
+        return cls(signed, json.dumps(signed.event.message()), leaf_hash(signed.leaf_data()))
+
+
+@dataclass(frozen=True, slots=True)
 class Head:
     """What a new event about a record links to: the record's latest event and version."""
 
@@ -164,8 +191,6 @@ class LogTree(Protocol):
 
     @property
     def size(self) -> int: ...
-
-    def append(self, data: bytes) -> int: ...
 
     def root(self, size: int | None = None) -> bytes: ...
 
@@ -184,8 +209,9 @@ class EventLog(Protocol):
         """The Merkle log of the events' leaves."""
         ...
 
-    def save(self, logged: LoggedEvent) -> None:
-        """Keep a logged event (its index is the leaf the tree just gave it)."""
+    def append(self, entries: Sequence[Entry]) -> list[LoggedEvent]:
+        """Give each entry the next index of the log (its leaf appended to the tree) and keep
+        it; the events' chain rules are checked before (:meth:`Publisher.append`)."""
         ...
 
     def get(self, event_id: bytes) -> LoggedEvent | None:
@@ -210,11 +236,16 @@ class MemoryEvents:
         self._by_id: dict[bytes, LoggedEvent] = {}
         self._heads: dict[bytes, Head] = {}
 
-    def save(self, logged: LoggedEvent) -> None:
-        e = logged.signed.event
-        self.events.append(logged)
-        self._by_id[logged.id] = logged
-        self._heads[e.record_id] = Head(logged.id, e.version, e.commitment, e.ciphertext_digest)
+    def append(self, entries: Sequence[Entry]) -> list[LoggedEvent]:
+        out = []
+        for entry in entries:
+            logged = LoggedEvent(entry.signed, self.tree.append_leaf_hash(entry.leaf))
+            e = logged.signed.event
+            self.events.append(logged)
+            self._by_id[logged.id] = logged
+            self._heads[e.record_id] = Head(logged.id, e.version, e.commitment, e.ciphertext_digest)
+            out.append(logged)
+        return out
 
     def get(self, event_id: bytes) -> LoggedEvent | None:
         return self._by_id.get(event_id)
@@ -327,12 +358,22 @@ class Publisher:
             return Disclosure(self.versions.version_digests(e.record_id, e.version), ())
 
     def _commit(
-        self, record_id: bytes, version: int, record: bytes | JSONValue, seed: bytes | None
+        self,
+        record_id: bytes,
+        version: int,
+        record: bytes | JSONValue | Canonical,
+        seed: bytes | None,
     ) -> tuple[bytes, bytes]:
-        value = parse_json(record) if isinstance(record, bytes) else record
-        commitment, seed = commit(value, seed=seed, rng=self._rng)
+        """Commit to a record version and hand its sealed payload down: the canonical bytes
+        come from the one walk of a :class:`~okeios._internal.protocol.commitment.Canonical`
+        record (made here for any other)."""
+        if isinstance(record, Canonical):
+            form = record
+        else:
+            form = Canonical(parse_json(record) if isinstance(record, bytes) else record)
+        commitment, seed, canonical = commit_canonical(form, seed=seed, rng=self._rng)
         ciphertext = self.versions.put_version(
-            record_id, version, canonicalize(value), seed, commitment.digests
+            record_id, version, canonical, seed, commitment.digests
         )
         return commitment.root, ciphertext
 
@@ -340,7 +381,7 @@ class Publisher:
 
     def create(
         self,
-        record: bytes | JSONValue,
+        record: bytes | JSONValue | Canonical,
         *,
         author: Signer | None = None,
         record_id: bytes | None = None,
@@ -363,7 +404,7 @@ class Publisher:
     def amend(
         self,
         record_id: bytes,
-        record: bytes | JSONValue,
+        record: bytes | JSONValue | Canonical,
         *,
         author: Signer | None = None,
         seed: bytes | None = None,
@@ -449,20 +490,27 @@ class Publisher:
         return self._append(event, signer, prior)
 
     def _append(self, event: Event, signer: Signer, head: Event | None) -> LoggedEvent:
-        """Check ``event`` may follow ``head`` on its record's chain (what a verifier refuses,
-        an honest publisher never writes), sign it, append it to the log and keep it: the one
-        way an event is written."""
-        broken = advance(head, event)
-        if broken:
-            raise InputError(
-                f"record {event.record_id.hex()}: " + "; ".join(step.detail for step in broken)
-            )
+        """Sign ``event`` (which follows ``head`` on its record's chain) and append it."""
+        return self.append([Entry.of(event.sign(signer))], [head])[0]
+
+    def append(
+        self, entries: Sequence[Entry], heads: Sequence[Event | None] | None = None
+    ) -> list[LoggedEvent]:
+        """The one way an event is written, for every kind and for one event or a batch: check
+        each event may follow its record's head (``heads[i]``; ``None``, the default for all,
+        when the record has no chain yet) by the chain rules (what a verifier refuses, an
+        honest publisher never writes), run the store's guard, then let the log give each its
+        index and keep it, in order. Nothing is written when a check fails."""
+        for i, entry in enumerate(entries):
+            event = entry.signed.event
+            broken = advance(None if heads is None else heads[i], event)
+            if broken:
+                raise InputError(
+                    f"record {event.record_id.hex()}: " + "; ".join(step.detail for step in broken)
+                )
         if self.guard is not None:
             self.guard()
-        signed = event.sign(signer)
-        logged = LoggedEvent(signed, self.event_log.tree.append(signed.leaf_data()))
-        self.event_log.save(logged)
-        return logged
+        return self.event_log.append(entries)
 
     # -- identity (docs/identity.md) ----------------------------------------------------------
 

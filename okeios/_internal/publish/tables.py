@@ -28,13 +28,16 @@ from typing import Any
 from okeios._internal.faults import fault_point
 from okeios._internal.protocol.events import SignedEvent, event_from_message
 from okeios._internal.protocol.kinds import CONTENT_KINDS, KEY_KINDS, START_KINDS, sql_list
-from okeios._internal.publish.publisher import Head, LoggedEvent
+from okeios._internal.publish.publisher import Entry, Head, LoggedEvent
 from okeios._internal.publish.tree import StoredTree, frontier_positions
 from okeios.errors import InputError, StoreError
 
 __all__ = [
     "EVENTS_FIRST_INDEX",
     "JOURNAL_STATES",
+    "MIGRATE_1_TO_2",
+    "MIGRATE_2_TO_3",
+    "RESOURCES_TYPE_INDEX",
     "SCHEMA",
     "SCHEMA_VERSION",
     "Checkpoints",
@@ -52,14 +55,18 @@ __all__ = [
     "StoredEvents",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT = 60.0  # seconds a writer waits for another writer before giving up
 
 # Each record's first event (CREATE or DERIVE), in log order: what `okeios records` pages
-# through. Stores made before it get it on their first listing (Identities.ensure_index).
+# through. Stores made before it get it when they are upgraded to schema 3 (MIGRATE_2_TO_3).
 EVENTS_FIRST_INDEX = (
     "CREATE INDEX IF NOT EXISTS events_first ON events (idx) WHERE kind IN " + sql_list(START_KINDS)
 )
+
+# The records of each type in the order they were first logged: what `okeios records --type T`
+# pages through (an index range from the cursor), and what a count of a type reads.
+RESOURCES_TYPE_INDEX = "CREATE INDEX resources_type_first ON resources (type, first_idx)"
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -104,10 +111,10 @@ CREATE TABLE resources (
     type BLOB NOT NULL,             -- HMAC of the resourceType (of '' for a caller's key)
     label BLOB NOT NULL,            -- 'Type/id' (or the key), sealed under the master key
     version_id TEXT,                -- meta.versionId of the latest version, if it had one
-    content BLOB NOT NULL);         -- HMAC of the latest version's canonical bytes
-CREATE INDEX resources_type ON resources (type);
+    content BLOB NOT NULL,          -- HMAC of the latest version's canonical bytes
+    first_idx INTEGER NOT NULL);    -- the log index of the record's first event
 """
-SCHEMA += EVENTS_FIRST_INDEX + ";\n"
+SCHEMA += RESOURCES_TYPE_INDEX + ";\n" + EVENTS_FIRST_INDEX + ";\n"
 
 # Upgrading a schema 1 store: the tables it lacks, filled from what it has.
 MIGRATE_1_TO_2 = """
@@ -126,6 +133,23 @@ CREATE TABLE resources (
     label BLOB NOT NULL, version_id TEXT, content BLOB NOT NULL);
 CREATE INDEX resources_type ON resources (type);
 """
+
+# Upgrading a schema 2 store (one transaction with the rest of the upgrade: a store killed
+# half way re-opens as schema 2 and upgrades again): each resource row gets the log index of its
+# record's first event, in one statement, and the index of types becomes the index of types in
+# that order; a store made before the index of first events gets it. (SQLite adds a NOT NULL
+# column only with a default: every row is given its value by the UPDATE, and every write names
+# the column.)
+MIGRATE_2_TO_3 = ";\n".join(
+    (
+        "ALTER TABLE resources ADD COLUMN first_idx INTEGER NOT NULL DEFAULT -1",
+        "UPDATE resources SET first_idx ="
+        " (SELECT MIN(idx) FROM events e WHERE e.record_id = resources.record_id)",
+        "DROP INDEX resources_type",
+        RESOURCES_TYPE_INDEX,
+        EVENTS_FIRST_INDEX,
+    )
+)
 
 JOURNAL_STATES = ("prepared", "sent", "mined", "final", "dropped", "failed")
 _JOURNAL_COLUMNS = (
@@ -359,22 +383,6 @@ class Events:
         prepares them in its workers)."""
         self._db.conn.executemany(_INSERT_EVENT, rows)
 
-    def save(self, logged: LoggedEvent) -> None:
-        e = logged.signed.event
-        self._db.execute(
-            _INSERT_EVENT,
-            (
-                logged.index,
-                logged.id,
-                e.record_id,
-                str(e.kind),
-                json.dumps(e.message()),
-                logged.signed.signature,
-                e.version,
-                e.time,
-            ),
-        )
-
     def get(self, event_id: bytes) -> LoggedEvent | None:
         row = self._db.one(
             "SELECT idx, message, signature FROM events WHERE event_id = ?", (event_id,)
@@ -451,8 +459,20 @@ class StoredEvents:
         self.tree = tree
         self.rows = events
 
-    def save(self, logged: LoggedEvent) -> None:
-        self.rows.save(logged)
+    def append(self, entries: Sequence[Entry]) -> list[LoggedEvent]:
+        """Append the entries' leaves to the stored tree and their rows to the events table,
+        one statement for all."""
+        indexes = self.tree.append_leaf_hashes([entry.leaf for entry in entries])
+        out: list[LoggedEvent] = []
+        rows: list[tuple[object, ...]] = []
+        for entry, index in zip(entries, indexes, strict=True):
+            s = entry.signed
+            e = s.event
+            rows.append((index, e.id, e.record_id, str(e.kind), entry.message, s.signature,
+                         e.version, e.time))  # fmt: skip
+            out.append(LoggedEvent(s, index))
+        self.rows.save_many(rows)
+        return out
 
     def get(self, event_id: bytes) -> LoggedEvent | None:
         return self.rows.get(event_id)
@@ -772,8 +792,17 @@ class ResourceRow:
     content: bytes
 
 
+# A resource row, with the log index of its record's first event (the record's events are
+# written before its row, in the same transaction; an amend keeps the index).
+_PUT_RESOURCE = (
+    "INSERT OR REPLACE INTO resources (key, record_id, type, label, version_id, content, first_idx)"
+    " VALUES (?, ?, ?, ?, ?, ?, (SELECT MIN(idx) FROM events WHERE record_id = ?))"
+)
+
+
 class Resources:
-    """The private map from resource identity (``Type/id``, or a caller's key) to record."""
+    """The private map from resource identity (``Type/id``, or a caller's key) to record, with
+    the log index of each record's first event (the order of ``okeios records --type T``)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -812,18 +841,14 @@ class Resources:
         version_id: str | None,
         content: bytes,
     ) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?)",
-            (key, record_id, kind, label, version_id, content),
-        )
+        args = (key, record_id, kind, label, version_id, content, record_id)
+        self._db.execute(_PUT_RESOURCE, args)
 
     def put_many(
         self, rows: Sequence[tuple[bytes, bytes, bytes, bytes, str | None, bytes]]
     ) -> None:
         """:meth:`put` of many rows ``(key, record_id, type, label, version_id, content)``."""
-        self._db.conn.executemany(
-            "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?)", rows
-        )
+        self._db.conn.executemany(_PUT_RESOURCE, [(*row, row[1]) for row in rows])
 
     def get_many(self, keys: Sequence[bytes]) -> dict[bytes, ResourceRow]:
         """The rows of those of ``keys`` that have one (one query per 500 keys)."""

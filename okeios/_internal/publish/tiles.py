@@ -24,13 +24,12 @@ grown log writes only the new tiles. Every file is written to a temporary name a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from okeios._internal.faults import fault_point
+from okeios._internal.files import write_atomic
 from okeios._internal.protocol.events import SignedCheckpoint, SignedEvent
 from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.logfile import entry_line
@@ -91,14 +90,7 @@ class PublishedTiles:
 def _write(path: Path, data: bytes) -> None:
     fault_point("tiles-file")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
 
 
 def publish_tiles(

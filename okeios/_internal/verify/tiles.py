@@ -32,8 +32,6 @@ the tiles it lacks (:attr:`TileFetcher.fetched` lists what was downloaded). The 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -42,6 +40,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from okeios._internal.files import write_atomic
 from okeios._internal.protocol.events import event_from_message
 from okeios._internal.protocol.hexcodec import from_hex, to_hex
 from okeios._internal.protocol.logfile import LOG_FORMAT
@@ -201,10 +200,7 @@ class TileFetcher:
             return cached.read_bytes()
         data = self._origin_read(rel)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, cached)
+        write_atomic(cached, data)
         return data
 
     def forget(self, rel: str) -> None:
@@ -256,10 +252,10 @@ class TileFetcher:
             for log_id, s in state.items()
         }
         self.cache.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.cache, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"version": _STATE_VERSION, "logs": logs}, fh)
-        os.replace(tmp, self.cache / _STATE)
+        write_atomic(
+            self.cache / _STATE,
+            json.dumps({"version": _STATE_VERSION, "logs": logs}).encode("utf-8"),
+        )
 
 
 def audit_tiles(

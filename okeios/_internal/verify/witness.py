@@ -29,7 +29,6 @@ import json
 import os
 import re
 import socket
-import tempfile
 import threading
 import time as _time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios._internal.faults import fault_point
+from okeios._internal.files import write_atomic
 from okeios._internal.protocol.events import SignedCheckpoint
 from okeios._internal.protocol.hexcodec import from_hex, to_hex
 from okeios._internal.protocol.merkle import EMPTY_ROOT, verify_consistency
@@ -408,12 +408,7 @@ class Witness:
             },
         }
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.state_path)
+        write_atomic(self.state_path, json.dumps(data, indent=1).encode("utf-8"), private=True)
         self._seen = self._identity()
 
     def add_checkpoint(self, body: bytes) -> tuple[int, str, bytes]:

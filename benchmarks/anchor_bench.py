@@ -67,6 +67,7 @@ from okeios._internal.chain.registry import (
 )
 from okeios._internal.cli.demo import synthetic_records
 from okeios._internal.config import open_chain
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.publish.anchoring import anchor
 from okeios._internal.publish.store import Store
 from okeios._internal.verify.bundle import verify_bundle
@@ -360,7 +361,7 @@ def pipeline(
     anc.extra.update(
         tree_size=result.tree_size,
         block=entry.block_number,
-        transaction="0x" + entry.tx_hash.hex(),
+        transaction=to_hex(entry.tx_hash),
         gas_used=gas,
         rpc_requests=rpc_since(before),
     )
@@ -378,7 +379,7 @@ def pipeline(
         ids = store.record_ids()
         bundles = []
         for rid in ids:
-            bundles.append(store.export("0x" + rid.hex(), reveal_all=True).to_bytes())
+            bundles.append(store.export(to_hex(rid), reveal_all=True).to_bytes())
             progress()
     if ids != [item.record_id for item in logged]:
         raise SystemExit("Store.record_ids() is not in the order the records were added")
@@ -446,7 +447,7 @@ def pipeline(
     out.update(
         records=count,
         tree_size=result.tree_size,
-        checkpoint_root="0x" + checkpoint.checkpoint.root.hex(),
+        checkpoint_root=to_hex(checkpoint.checkpoint.root),
         failures=len(failures),
         offline_failures=len(offline_failures),
     )

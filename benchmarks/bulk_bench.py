@@ -74,6 +74,7 @@ from _common import dask_executor, process_pool
 from okeios._internal.chain.registry import Registry, RegistryView
 from okeios._internal.cli.demo import synthetic_records
 from okeios._internal.protocol.anchors import AnchorEntry
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.publish.anchoring import anchor
 from okeios._internal.publish.ingest import DEFAULT_CHUNK_SIZE
 from okeios._internal.publish.store import Store
@@ -168,7 +169,7 @@ def build(count: int, seed: int, home: Path) -> Corpus:
                     raise SystemExit("the anchor did not become final")
         log(f"  {count:,} records added and anchored; exporting")
         bundles = [
-            store.export("0x" + rid.hex(), reveal_all=True).to_bytes() for rid in store.record_ids()
+            store.export(to_hex(rid), reveal_all=True).to_bytes() for rid in store.record_ids()
         ]
         policy = TrustPolicy(
             authors=[store.address],

@@ -17,7 +17,9 @@ module does that work and nothing else, with no checks beyond what the format ne
 * **verify with the record** (:func:`verify`): the msgpack decode and its canonical re-encoding,
   the event id, the signature recovery, the commitment over the digests, one SHA-256 per
   disclosed field, the record's parse and leaf walk compared with the disclosed fields, the
-  inclusion path, and the checkpoint's signature once per checkpoint.
+  inclusion path, and the checkpoint's signature once per checkpoint; **without the record**,
+  instead of the record's walk, each disclosed value parsed and written again (a canonical
+  leaf) and the disclosed paths checked to be the leaves of one document.
 
 It is checked, not trusted: :func:`check_ingest` runs okeios and the floor on the same records
 with the same randomness and clock and requires identical rows (events, versions, nodes,
@@ -33,6 +35,7 @@ import hmac
 import itertools
 import json
 import sqlite3
+import struct
 from collections.abc import Callable, Sequence
 from hashlib import sha256
 from json.encoder import encode_basestring as _quote  # type: ignore[attr-defined]
@@ -47,6 +50,7 @@ from sha3 import keccak_256  # type: ignore[import-untyped]
 __all__ = ["check_ingest", "check_verify", "ingest", "open_floor_db", "verify"]
 
 _SALT_TAG = b"okeios/salt/v2\x00"
+_U32 = struct.Struct(">I").pack
 _FIELD_TAG = b"okeios/field/v2\x00"
 _COMMIT_TAG = b"okeios/commitment/v2\x00"
 _DATA_KEY_LABEL = b"okeios/store/data-key/v1\x00"
@@ -154,10 +158,8 @@ def walk(value: Any, leaves: list[tuple[bytes, bytes]]) -> bytes:
             text = _quote(v)
         elif t is _Num:
             text = str.__str__(v)
-        elif v is True:
-            text = "true"
-        elif v is False:
-            text = "false"
+        elif t is bool:
+            text = "true" if v else "false"
         elif v is None:
             text = "null"
         else:
@@ -166,6 +168,12 @@ def walk(value: Any, leaves: list[tuple[bytes, bytes]]) -> bytes:
         return text
 
     return enc(value, b"", 0).encode()
+
+
+def _field_digest(salt: bytes, path: bytes, value: bytes) -> bytes:
+    """A disclosed field's digest: SHA-256 over the tag, the salt and the length-prefixed
+    path and value."""
+    return sha256(_FIELD_TAG + salt + _U32(len(path)) + path + _U32(len(value)) + value).digest()
 
 
 def commit(seed: bytes, leaves: list[tuple[bytes, bytes]]) -> tuple[bytes, list[bytes]]:
@@ -185,16 +193,7 @@ def commit(seed: bytes, leaves: list[tuple[bytes, bytes]]) -> tuple[bytes, list[
         o = outer.copy()
         o.update(h.digest())
         salt = o.digest()[:16]
-        digests.append(
-            sha256(
-                _FIELD_TAG
-                + salt
-                + len(pb).to_bytes(4, "big")
-                + pb
-                + len(vb).to_bytes(4, "big")
-                + vb
-            ).digest()
-        )
+        digests.append(_field_digest(salt, pb, vb))
     digests.sort()
     root = sha256(_COMMIT_TAG + len(digests).to_bytes(4, "big") + b"".join(digests)).digest()
     return root, digests
@@ -334,13 +333,15 @@ def ingest(
 # -- verify ---------------------------------------------------------------------------------------
 
 
-def verify(bundles: Sequence[bytes], records: Sequence[bytes], publisher: str) -> int:
+def verify(bundles: Sequence[bytes], records: Sequence[bytes] | None, publisher: str) -> int:
     """Verify each bundle (binary form) with its record against one trusted author and
-    publisher; return how many pass. Raises nothing: a failure is counted out."""
+    publisher; return how many pass. Raises nothing: a failure is counted out. Without the
+    records (``None``), each disclosed value is checked to be a canonical JSON leaf and the
+    disclosed paths to be the leaves of one document instead."""
     trusted = bytes.fromhex(publisher[2:])
     checkpoints: dict[tuple[bytes, bytes], bytes] = {}
     ok = 0
-    for data, raw in zip(bundles, records, strict=True):
+    for data, raw in zip(bundles, records or [None] * len(bundles), strict=True):
         if data[:8] != b"\x89OKEIOS\x02":
             continue
         body = data[8:]
@@ -376,25 +377,23 @@ def verify(bundles: Sequence[bytes], records: Sequence[bytes], publisher: str) -
                 else b"\x02" + t.to_bytes(8, "big")
                 for t in path
             )
-            d = sha256(
-                _FIELD_TAG
-                + salt
-                + len(pb).to_bytes(4, "big")
-                + pb
-                + len(vb).to_bytes(4, "big")
-                + vb
-            ).digest()
-            if d not in committed:
+            if _field_digest(salt, pb, vb) not in committed:
                 good = False
                 break
             disclosed.append((pb, vb))
-        if not good or len(disclosed) != len(digests):
+        if not good:
             continue
-        leaves: list[tuple[bytes, bytes]] = []
-        walk(json.loads(raw, parse_float=_Num), leaves)
-        leaves.sort()
-        if leaves != disclosed:
-            continue
+        if raw is None:
+            if not _leaves_of_a_document(b["disclosure"]["fields"]):
+                continue
+        else:
+            if len(disclosed) != len(digests):
+                continue
+            leaves: list[tuple[bytes, bytes]] = []
+            walk(json.loads(raw, parse_float=_Num), leaves)
+            leaves.sort()
+            if leaves != disclosed:
+                continue
         inc, cp = b["inclusion"], b["checkpoint"]
         h = sha256(b"\x00" + eid + sig).digest()
         i, last = inc["index"], inc["treeSize"] - 1
@@ -438,6 +437,29 @@ def verify(bundles: Sequence[bytes], records: Sequence[bytes], publisher: str) -
     return ok
 
 
+def _leaves_of_a_document(fields: list[list[Any]]) -> bool:
+    """Each disclosed value a canonical JSON leaf, and the paths the leaves of one document
+    (no path twice, none a prefix of another, each inner node one kind)."""
+    seen: set[tuple[Any, ...]] = set()
+    inner: dict[tuple[Any, ...], type] = {}
+    for path, _, vb in fields:
+        value = json.loads(vb, parse_float=_Num)
+        if (type(value) is dict or type(value) is list) and value:
+            return False
+        leaves: list[tuple[bytes, bytes]] = []
+        if walk(value, leaves) != vb:
+            return False
+        tokens = tuple(path)
+        if tokens in seen or tokens in inner:
+            return False
+        seen.add(tokens)
+        for k in range(len(tokens)):
+            prefix = tokens[:k]
+            if prefix in seen or inner.setdefault(prefix, type(tokens[k])) is not type(tokens[k]):
+                return False
+    return True
+
+
 # -- checks against okeios --------------------------------------------------------------------
 
 
@@ -459,11 +481,9 @@ class _CountingRng:
         self.label, self.counter = label, counter
 
     def __call__(self, n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            self.counter += 1
-            out += sha256(self.label + self.counter.to_bytes(8, "big")).digest()
-        return out[:n]
+        first, self.counter = self.counter + 1, self.counter + -(-n // 32)
+        blocks = range(first, self.counter + 1)
+        return b"".join(sha256(self.label + i.to_bytes(8, "big")).digest() for i in blocks)[:n]
 
 
 def check_ingest(records: Sequence[bytes], tmp: Path, *, identity: bool) -> int:
@@ -511,14 +531,15 @@ def check_ingest(records: Sequence[bytes], tmp: Path, *, identity: bool) -> int:
 
 def check_verify(bundles: Sequence[bytes], records: Sequence[bytes], publisher: str) -> None:
     """Raise unless the floor passes every bundle okeios passes, and fails a tampered one."""
-    n = verify(bundles, records, publisher)
-    if n != len(bundles):
-        raise AssertionError(f"the verify floor passed {n} of {len(bundles)} good bundles")
-    if bundles:
-        tampered = bytearray(bundles[0])
-        tampered[-40] ^= 1
-        if verify([bytes(tampered)], records[:1], publisher) != 0:
-            raise AssertionError("the verify floor passed a tampered bundle")
+    for given in (records, None):
+        n = verify(bundles, given, publisher)
+        if n != len(bundles):
+            raise AssertionError(f"the verify floor passed {n} of {len(bundles)} good bundles")
+        if bundles:
+            tampered = bytearray(bundles[0])
+            tampered[-40] ^= 1
+            if verify([bytes(tampered)], None if given is None else given[:1], publisher) != 0:
+                raise AssertionError("the verify floor passed a tampered bundle")
 
 
 def sample_records(records: Sequence[bytes], n: int) -> list[bytes]:

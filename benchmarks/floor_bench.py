@@ -10,7 +10,7 @@ neighbours), and prints medians:
 1. ingest: ``Store.add``, ``Store.put`` and ``okeios add`` of an NDJSON file (in process), each
    beside the floor with its SQLite rows (``put``'s floor also writes the identity rows);
 2. verification: ``verify_many`` with each bundle's record beside the verify floor, and bulk
-   verification without the records (beside the same floor, for scale);
+   verification without the records beside the floor's verification without them;
 3. parallel ingest and verification through a process pool and a Dask ``LocalCluster`` of
    ``--workers`` workers: wall time, the CPU split, and the speed-up over serial it gives;
 4. what a record costs on disk: bytes per record by table and index (SQLite's ``dbstat``);
@@ -54,13 +54,16 @@ import scale_bench
 
 from okeios._internal.protocol.canonical import canonicalize, parse_json
 from okeios._internal.protocol.fhir import fhir_resources
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.publish.store import Store
 from okeios._internal.verify.bulk import verify_many
 from okeios._internal.verify.policy import TrustPolicy
 
 SHARED = REPO.parent / "shared" / "fhir" / "r4-examples"
 KEY = hashlib.sha256(b"okeios floor benchmark publisher").digest()
-GOALS = {"add": 1.3, "put": 1.5, "cli": 1.5, "verify": 1.5}
+# The issue's goals; "bulk" (verification without the records, beside its own floor) has
+# none of its own there, and is held to the bound of verification with the records.
+GOALS = {"add": 1.3, "put": 1.5, "cli": 1.5, "verify": 1.5, "bulk": 1.5}
 
 
 def corpus(n: int) -> list[bytes]:
@@ -138,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  floor checked: the rows of {len(sample)} sampled records are okeios's", flush=True
         )
 
-        names = ("add", "put", "cli", "floor_rows", "floor_put", "verify", "bulk", "floor_verify")
+        names = (
+            "add", "put", "cli", "floor_rows", "floor_put", "verify", "bulk", "floor_verify",
+            "floor_bulk",
+        )  # fmt: skip
         runs: dict[str, list[float]] = {k: [] for k in names}
         ndjson = tmp / "records.ndjson"
         ndjson.write_bytes(b"\n".join(records) + b"\n")
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 kept.close()
         assert keep is not None
         bundles = [
-            keep.export("0x" + rid.hex(), reveal_all=True).to_bytes() for rid in keep.record_ids()
+            keep.export(to_hex(rid), reveal_all=True).to_bytes() for rid in keep.record_ids()
         ]
         policy = TrustPolicy(authors=[keep.address], publishers=[keep.address])
         floor.check_verify(
@@ -170,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             runs["verify"].append(cpu(lambda: verify_many(bundles, policy, records=records)))
             runs["floor_verify"].append(cpu(lambda: floor.verify(bundles, records, keep.address)))
             runs["bulk"].append(cpu(lambda: verify_many(bundles, policy)))
+            runs["floor_bulk"].append(cpu(lambda: floor.verify(bundles, None, keep.address)))
         med = {k: statistics.median(v) for k, v in runs.items()}
         out["cpu_seconds_median"] = med
         print("\n1. ingest (one core, SQLite)", flush=True)
@@ -178,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         line("okeios add FILE.ndjson (in process)", n, med["cli"], med["floor_put"], GOALS["cli"])
         print("\n2. verification (one core)", flush=True)
         line("verify with the record", n, med["verify"], med["floor_verify"], GOALS["verify"])
-        line("bulk verify, no record (same floor)", n, med["bulk"], med["floor_verify"], None)
+        line("bulk verify, no record", n, med["bulk"], med["floor_bulk"], GOALS["bulk"])
 
         if not args.no_parallel:
             print(
@@ -256,6 +263,13 @@ def _stdout(sink: Any) -> Iterator[None]:
         sys.stdout = old
 
 
+def _add_with(executor: Any, where: Path, records: list[bytes], workers: int) -> None:
+    """``Store.add`` of ``records`` into a new store beside ``where``, spread over ``executor``."""
+    s = Store.init(where.with_name(f"{where.name}-{time.perf_counter_ns()}"), key=KEY, trust=False)
+    s.add(records, executor=executor, chunk_size=max(16, len(records) // (8 * workers)))
+    s.close()
+
+
 def parallel(
     records: list[bytes], bundles: list[bytes], policy: TrustPolicy, tmp: Path,
     args: argparse.Namespace, med: dict[str, float],
@@ -263,13 +277,9 @@ def parallel(
     n = len(records)
     got: dict[str, float] = {}
     with scale_bench.process_pool(args.workers) as pool:
-
-        def pooled_add() -> None:
-            s = Store.init(tmp / f"pool-{time.perf_counter_ns()}", key=KEY, trust=False)
-            s.add(records, executor=pool, chunk_size=max(16, n // (8 * args.workers)))
-            s.close()
-
-        run = scale_bench.measure(pooled_add, args.repeat)
+        run = scale_bench.measure(
+            lambda: _add_with(pool, tmp / "pool", records, args.workers), args.repeat
+        )
         got["pool_add"] = report("Store.add, process pool", n, run, med["add"], args.workers)
         run = scale_bench.measure(
             lambda: verify_many(bundles, policy, records=records, executor=pool), args.repeat
@@ -289,12 +299,9 @@ def parallel(
             "verify, Dask LocalCluster", n, run, med["verify"], args.workers
         )
 
-        def dask_add() -> None:
-            s = Store.init(tmp / f"dask-{time.perf_counter_ns()}", key=KEY, trust=False)
-            s.add(records, executor=dask, chunk_size=max(16, n // (8 * args.workers)))
-            s.close()
-
-        run = scale_bench.measure(dask_add, args.repeat)
+        run = scale_bench.measure(
+            lambda: _add_with(dask, tmp / "dask", records, args.workers), args.repeat
+        )
         got["dask_add"] = report("Store.add, Dask LocalCluster", n, run, med["add"], args.workers)
         kids, mine = scale_bench._children_cpu(), time.process_time()
         time.sleep(3)

@@ -63,6 +63,7 @@ from _common import dask_executor, process_pool
 from okeios._internal.protocol.bundle import Bundle
 from okeios._internal.protocol.canonical import canonicalize, iter_leaves, parse_json
 from okeios._internal.protocol.fhir import fhir_resources
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.merkle import leaf_hash, verify_inclusion
 from okeios._internal.publish.store import Store
 from okeios._internal.verify.bulk import verify_many
@@ -639,9 +640,7 @@ def run_corpus(
         print("  ingest, one core (PostgreSQL): skipped (no --postgres URL)")
 
     # 4. verify with record, one core
-    bundles = [
-        keep.export("0x" + rid.hex(), reveal_all=True).to_bytes() for rid in keep.record_ids()
-    ]
+    bundles = [keep.export(to_hex(rid), reveal_all=True).to_bytes() for rid in keep.record_ids()]
     policy = TrustPolicy(authors=[keep.address], publishers=[keep.address])
     decoded = [Bundle.load(b) for b in bundles]
     path_len = sum(len(b.inclusion.path) for b in decoded) / n

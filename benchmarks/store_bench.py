@@ -99,11 +99,12 @@ def child_open(home: str) -> dict[str, Any]:
 
 def child_ops(home: str, rounds: int) -> dict[str, Any]:
     """In-process history and export (no disclosure) of records spread over the log."""
+    from okeios._internal.protocol.hexcodec import to_hex
     from okeios._internal.publish.store import Store
 
     with Store.open(home) as store:
         ids = [r.record_id for r in store.records(limit=None)]
-        picks = ["0x" + ids[(i * 7919) % len(ids)].hex() for i in range(rounds)]
+        picks = [to_hex(ids[(i * 7919) % len(ids)]) for i in range(rounds)]
         out: dict[str, Any] = {"record": picks[0]}
         for name, op in (
             ("history", lambda r: store.history(r)),
@@ -125,6 +126,7 @@ def child_ops(home: str, rounds: int) -> dict[str, Any]:
 def child_anchors(home: str, anchors: int, per: int, rounds: int) -> dict[str, Any]:
     """Export per record with one anchor, then with ``anchors`` (journal entries as anchoring
     leaves them: a checkpoint and a final entry per anchored size)."""
+    from okeios._internal.protocol.hexcodec import to_hex
     from okeios._internal.publish.store import Store
 
     base = example_resources(FHIR)
@@ -149,7 +151,7 @@ def child_anchors(home: str, anchors: int, per: int, rounds: int) -> dict[str, A
                 )
 
         ids = [r.record_id for r in store.records(limit=None)]
-        picks = ["0x" + ids[(i * 7919) % len(ids)].hex() for i in range(rounds)]
+        picks = [to_hex(ids[(i * 7919) % len(ids)]) for i in range(rounds)]
 
         def per_record() -> float:
             times = []

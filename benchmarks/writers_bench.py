@@ -57,6 +57,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from okeios._internal.protocol.hexcodec import to_hex
+
 GOAL = "PostgreSQL >= SQLite in resources/s, nothing lost on either"
 
 
@@ -189,7 +191,7 @@ def service_writer(home: str, n: int, batch: int, seconds: float, out: Any) -> N
             latencies.append(time.perf_counter() - start)
             for r in results:
                 if r.status == "created" and r.event is not None:
-                    acked.append(("0x" + r.record_id.hex(), "0x" + r.event.id.hex()))
+                    acked.append((to_hex(r.record_id), to_hex(r.event.id)))
         lock = _lock_figures(timed)
         lock["window"] = (began, time.time())
     out.put({"kind": "service", "latencies": latencies, "acked": acked, "errors": errors, **lock})
@@ -230,8 +232,8 @@ def reader(home: str, seconds: float, out: Any) -> None:
             try:
                 rows = store.records(limit=10, after=max(0, store.size - 40) or None)
                 if rows:
-                    store.show("0x" + rows[0].record_id.hex())
-                    bundle = store.export("0x" + rows[-1].record_id.hex())
+                    store.show(to_hex(rows[0].record_id))
+                    bundle = store.export(to_hex(rows[-1].record_id))
                     if not verify_bundle(bundle, policy).passed:
                         errors.append("a bundle failed to verify")
                     reads += 1
@@ -343,11 +345,11 @@ def _check(home: Path, acked: list[tuple[str, str]]) -> dict[str, Any]:
         logged: dict[str, int] = {}
         again = StoredTree(MemoryNodes())
         for i, signed in enumerate(store.iter_events()):
-            logged["0x" + signed.event.id.hex()] = i
+            logged[to_hex(signed.event.id)] = i
             again.append_leaf_hashes([leaf_hash(signed.leaf_data())])
         size = store.size
         same_tree = again.size == size and (size == 0 or again.root() == store.tree.root())
-        records = {"0x" + r.hex() for r in store.record_ids()}
+        records = {to_hex(r) for r in store.record_ids()}
     lost = [e for r, e in acked if e not in logged or r not in records]
     told = {e for _, e in acked}
     extra = [e for e in logged if e not in told]

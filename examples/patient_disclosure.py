@@ -38,7 +38,7 @@ from okeios import (
     verify_lineage,
 )
 from okeios.errors import AccessError, DecryptionError
-from okeios.service import Okeios
+from okeios.service import EventId, Okeios
 
 DISCLOSED = ["/valueQuantity/value", "/code/coding/0/code"]
 
@@ -152,7 +152,7 @@ def main() -> None:
             ok.anchor()  # the grant and the revocation are anchored too
             with chain_view("embedded", home) as view:
                 revoke_report = verify_bundle(
-                    ok.export("0x" + revoked.id.hex(), reveal_all=True), policy, chain=view
+                    ok.export(EventId(revoked.id), reveal_all=True), policy, chain=view
                 )
             assert revoke_report.passed
             assert "revoke" in revoke_report.verdict("confidentiality").detail

@@ -31,6 +31,15 @@ from okeios._internal.config import EMBEDDED, Settings, TrustConfig
 from okeios._internal.protocol.bundle import Bundle
 from okeios._internal.protocol.canonical import JSONValue
 from okeios._internal.protocol.fhir import MAX_FILE_BYTES, stream_resources
+from okeios._internal.protocol.ids import (
+    EventId,
+    EventOrRecordId,
+    RecordId,
+    RecordRef,
+    ResourceKey,
+    as_ref,
+    parse_ref,
+)
 from okeios._internal.protocol.signing import checksum_address
 from okeios._internal.publish.anchoring import AnchorResult, anchor
 from okeios._internal.publish.publisher import LoggedEvent
@@ -53,10 +62,17 @@ if TYPE_CHECKING:
 __all__ = [
     "CHAIN_REFRESH",
     "FUND_EMBEDDED",
+    "EventId",
+    "EventOrRecordId",
     "HistoryEntry",
     "Okeios",
+    "RecordId",
+    "RecordRef",
+    "ResourceKey",
     "anchor_home",
     "content_event",
+    "content_event_id",
+    "parse_ref",
 ]
 
 _log = logging.getLogger("okeios.service")
@@ -208,31 +224,35 @@ class HistoryEntry:
 CHAIN_REFRESH = 10.0
 
 
-def content_event(store: Store, record: str) -> tuple[str, str | None]:
+def content_event_id(store: Store, record: RecordRef | str) -> tuple[EventId, str | None]:
     """The event a disclosure of ``record`` cites, and why it is not anchored (None when it
     is): the latest content event (CREATE, AMEND or DERIVE) of the record's latest version,
     never a GRANT, REVOKE or ACCESS, which would tell every later reader who was given
     access. An event named by its own id is cited as it is."""
-    from okeios._internal.protocol.hexcodec import to_hex
-
-    logged = store.find_event(record)
-    if to_hex(logged.id) == record.lower():
-        cited = logged.id
+    ref = as_ref(record)
+    logged = store.find_event(ref)
+    if isinstance(ref, EventId | EventOrRecordId) and ref.raw == logged.id:
+        cited = EventId(logged.id)
     else:
         version = store.latest_version(logged.record_id)
         found = store.events.content_event(logged.record_id, version)
         if found is None:  # pragma: no cover - every version has its content event
-            raise InputError(f"{record} has no content event for version {version}")
-        cited = found
-    event = to_hex(cited)
-    if store.export(event).anchor is not None:
-        return event, None
-    kind = store.publisher.event(cited).signed.event.kind
-    return event, (
-        f"the {kind} {event} of the latest version is not anchored yet: the disclosure "
+            raise InputError(f"{ref} has no content event for version {version}")
+        cited = EventId(found)
+    if store.export(cited).anchor is not None:
+        return cited, None
+    kind = store.publisher.event(cited.raw).signed.event.kind
+    return cited, (
+        f"the {kind} {cited} of the latest version is not anchored yet: the disclosure "
         "verifies against a chain as anchor-pending until the log's next anchor (anchor, then "
         "disclose again)"
     )
+
+
+def content_event(store: Store, record: RecordRef | str) -> tuple[str, str | None]:
+    """:func:`content_event_id` with the event's id as its text (``0x`` hex)."""
+    cited, unanchored = content_event_id(store, record)
+    return str(cited), unanchored
 
 
 class Okeios:
@@ -320,13 +340,15 @@ class Okeios:
                 names = [where for where, _ in batch]
                 yield from self.store.put([value for _, value in batch], names=names)
 
-    def amend(self, record: str, resource: bytes | JSONValue) -> LoggedEvent:
+    def amend(self, record: RecordRef | str, resource: bytes | JSONValue) -> LoggedEvent:
         """A new version of a record (by record id or ``Type/id``)."""
-        return self.store.amend(record, resource)
+        return self.store.amend(as_ref(record), resource)
 
-    def derive(self, resource: bytes | JSONValue, sources: Sequence[str]) -> LoggedEvent:
+    def derive(
+        self, resource: bytes | JSONValue, sources: Sequence[RecordRef | str]
+    ) -> LoggedEvent:
         """A new record derived from others."""
-        return self.store.derive(resource, sources)
+        return self.store.derive(resource, [as_ref(s, "a source") for s in sources])
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -334,7 +356,7 @@ class Okeios:
         """What the store holds (filters and paging as :meth:`Store.records`)."""
         return self.store.records(match, **filters)
 
-    def history(self, record: str) -> list[HistoryEntry]:
+    def history(self, record: RecordRef | str) -> list[HistoryEntry]:
         """A record's events in log order (by record id, event id or ``Type/id``)."""
         return [
             HistoryEntry(
@@ -347,10 +369,10 @@ class Okeios:
                 subject=str(e["subject"]),
                 purpose=str(e["purpose"]),
             )
-            for e in self.store.history(record)
+            for e in self.store.history(as_ref(record))
         ]
 
-    def show(self, record: str, *, version: int | None = None) -> Any:
+    def show(self, record: RecordRef | str, *, version: int | None = None) -> Any:
         """The record's content (the owner's view), the latest version unless ``version``.
 
         Plain Python values that :func:`json.dumps` serialises: a number with a fraction is a
@@ -359,18 +381,22 @@ class Okeios:
         text."""
         from okeios._internal.protocol.canonical import to_plain
 
-        return to_plain(self.store.show(record, version)[0])
+        return to_plain(self.store.show(as_ref(record), version)[0])
 
-    def show_json(self, record: str, *, version: int | None = None) -> str:
+    def show_json(self, record: RecordRef | str, *, version: int | None = None) -> str:
         """The record's content as JSON text, every number written as it was stored."""
         from okeios._internal.protocol.canonical import dumps_exact
 
-        return dumps_exact(self.store.show(record, version)[0])
+        return dumps_exact(self.store.show(as_ref(record), version)[0])
 
     # -- sharing, reading, erasing ------------------------------------------------------------
 
     def grant(
-        self, record: str, recipient: RecipientBinding | bytes | str, *, purpose: str = ""
+        self,
+        record: RecordRef | str,
+        recipient: RecipientBinding | bytes | str,
+        *,
+        purpose: str = "",
     ) -> Share:
         """Give a recipient access to a record's current version (logs a GRANT) and return the
         share to send them. ``recipient`` is their signed binding (``okeios recipient`` writes
@@ -382,36 +408,37 @@ class Okeios:
             if isinstance(recipient, RecipientBinding)
             else RecipientBinding.from_json(recipient)
         )
-        return self.store.access.grant(record, binding, purpose=purpose)
+        return self.store.access.grant(as_ref(record), binding, purpose=purpose)
 
-    def share(self, record: str, recipient: str) -> Share:
+    def share(self, record: RecordRef | str, recipient: str) -> Share:
         """The share again, for a recipient (by address) whose grant is in force (logs
         nothing)."""
-        return self.store.access.share(record, recipient)
+        return self.store.access.share(as_ref(record), recipient)
 
-    def revoke(self, record: str, recipient: str, *, purpose: str = "") -> LoggedEvent:
+    def revoke(self, record: RecordRef | str, recipient: str, *, purpose: str = "") -> LoggedEvent:
         """Stop a recipient's access (logs a REVOKE); a later version gets a new data key."""
-        return self.store.access.revoke(record, recipient, purpose=purpose)
+        return self.store.access.revoke(as_ref(record), recipient, purpose=purpose)
 
-    def access(self, record: str, reader: str, *, purpose: str = "") -> LoggedEvent:
+    def access(self, record: RecordRef | str, reader: str, *, purpose: str = "") -> LoggedEvent:
         """Log an access receipt (ACCESS): ``reader`` read the record, for ``purpose``."""
-        return self.store.access.receipt(record, reader, purpose=purpose)
+        return self.store.access.receipt(as_ref(record), reader, purpose=purpose)
 
-    def erase(self, record: str, *, purpose: str = "") -> LoggedEvent:
+    def erase(self, record: RecordRef | str, *, purpose: str = "") -> LoggedEvent:
         """Crypto-shred a record (logs an ERASE): its keys and identity are destroyed, its
         events still verify. Irreversible."""
-        return self.store.access.erase(record, purpose=purpose)
+        return self.store.access.erase(as_ref(record), purpose=purpose)
 
-    def disclose(self, record: str, fields: Iterable[str]) -> Bundle:
+    def disclose(self, record: RecordRef | str, fields: Iterable[str]) -> Bundle:
         """A bundle of the record's latest content that reveals only ``fields`` (JSON
         Pointers, at least one), as ``okeios disclose`` writes. It cites the latest content
-        event (CREATE, AMEND or DERIVE; see :func:`content_event`), never a later GRANT or
+        event (CREATE, AMEND or DERIVE; see :func:`content_event_id`), never a later GRANT or
         ACCESS; when that event is not anchored yet, a warning on the ``okeios.service``
         logger says so."""
+        ref = as_ref(record)
         wanted = list(fields)
         if not wanted:
             raise InputError("name at least one field (a JSON Pointer) to disclose")
-        event, unanchored = content_event(self.store, record)
+        event, unanchored = content_event_id(self.store, ref)
         if unanchored is not None:
             _log.warning("%s", unanchored)
         return self.store.export(event, fields=wanted)
@@ -467,25 +494,26 @@ class Okeios:
         )
 
     def export(
-        self, record: str, *, fields: Iterable[str] = (), reveal_all: bool = False
+        self, record: RecordRef | str, *, fields: Iterable[str] = (), reveal_all: bool = False
     ) -> Bundle:
         """The proof bundle of a record's latest event (or of an event, by its id),
         disclosing ``fields`` (default: none; nothing is then decrypted), or every field with
         ``reveal_all``."""
-        return self.store.export(record, fields=list(fields), reveal_all=reveal_all)
+        return self.store.export(as_ref(record), fields=list(fields), reveal_all=reveal_all)
 
-    def bundles(self, record: str, *, reveal_all: bool = False) -> list[Bundle]:
+    def bundles(self, record: RecordRef | str, *, reveal_all: bool = False) -> list[Bundle]:
         """The bundle of every event of a record, in log order: what
         :func:`okeios.verify_lineage` checks. No field is disclosed unless ``reveal_all`` (an
         erased record's bundles carry its digests only, whatever is asked)."""
         from okeios.errors import AccessError
 
         out = []
-        for entry in self.history(record):
+        for raw in self.store.event_ids_of(self.store.record_id_of(as_ref(record))):
+            event = EventId(raw)
             try:
-                out.append(self.store.export(entry.event, reveal_all=reveal_all))
+                out.append(self.store.export(event, reveal_all=reveal_all))
             except AccessError:  # erased: nothing left to disclose
-                out.append(self.store.export(entry.event))
+                out.append(self.store.export(event))
         return out
 
     def write_log(self, path: str | Path) -> int:

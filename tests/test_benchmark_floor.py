@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import msgpack
 import pytest
 
 from okeios._internal.protocol.fhir import fhir_resources
@@ -85,4 +86,19 @@ def test_the_verify_floor_accepts_what_okeios_accepts(tmp_path: Path) -> None:
     # a record that differs from its bundle fails both
     other = records[1:] + records[:1]
     assert floor.verify(bundles, other, store.address) == 0
+    # without the records: okeios and the floor accept the bundles, and refuse a disclosed
+    # value that is not canonical or not a leaf, and paths that are no document
+    assert all(r.passed for r in verify_many(bundles, policy))
+    assert floor.verify(bundles, None, store.address) == len(bundles)
+    fields = msgpack.unpackb(bundles[0][8:], raw=False)["disclosure"]["fields"]
+    (path, salt, value), rest = fields[0], fields[1:]
+    assert floor._leaves_of_a_document(fields)
+    for bad in (
+        [[path, salt, b" " + value], *rest],  # not canonical
+        [[path, salt, b'{"a":1}'], *rest],  # not a leaf
+        [[[], salt, b"1"], *fields],  # the root and a field beneath it
+        [[path, salt, value], *fields],  # one path twice
+        [[["x", 0], salt, b"1"], [["x", "y"], salt, b"1"], *fields],  # an array and an object
+    ):
+        assert not floor._leaves_of_a_document(bad)
     store.close()

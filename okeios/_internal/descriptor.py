@@ -21,7 +21,8 @@ from typing import Any
 
 from okeios._internal.protocol.anchors import CANONICAL_REGISTRY
 from okeios._internal.protocol.canonical import load_json_strict
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.hexcodec import to_hex
+from okeios._internal.protocol.ids import LogId
 from okeios._internal.protocol.jsonlimits import nesting_exceeds
 from okeios._internal.protocol.signing import checksum_address
 from okeios.errors import InputError
@@ -51,7 +52,6 @@ _FIELDS = {
     "noteKey",
     "witnesses",
 }
-_HEX32 = re.compile(r"0x[0-9a-f]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
@@ -83,7 +83,7 @@ class TrustDescriptor:
             "chainId": self.chain_id,
             "registry": self.registry,
             "privateRegistry": self.private_registry,
-            "logId": "0x" + self.log_id.hex(),
+            "logId": to_hex(self.log_id),
             "noteKey": self.note_key,
             "witnesses": list(self.witnesses),
         }
@@ -147,9 +147,7 @@ def parse_descriptor(data: bytes) -> TrustDescriptor:
             "trust descriptor: privateRegistry must be false exactly when registry is the "
             f"canonical {CANONICAL_REGISTRY}"
         )
-    log_id = raw["logId"]
-    if not isinstance(log_id, str) or not _HEX32.fullmatch(log_id):
-        raise InputError("trust descriptor: logId is not 0x and 64 lower-case hex digits")
+    log_id = LogId.parse(raw["logId"], "trust descriptor: logId")
     organisation = raw.get("organisation")
     note_key = raw.get("noteKey")
     witnesses = raw.get("witnesses", [])
@@ -161,7 +159,7 @@ def parse_descriptor(data: bytes) -> TrustDescriptor:
         chain_id=chain_id,
         registry=registry,
         private_registry=private,
-        log_id=from_hex(log_id, "trust descriptor: logId", size=32),
+        log_id=log_id.raw,
         note_key=None if note_key is None else _vkey(note_key, "noteKey"),
         witnesses=tuple(_vkey(w, "a witness key") for w in witnesses),
     )

@@ -5,6 +5,7 @@ database library, and importing the read side loads no web3."""
 from __future__ import annotations
 
 import ast
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -180,6 +181,64 @@ def test_hex_text_becomes_bytes_only_in_the_one_hex_codec() -> None:
 
 def test_the_hex_rule_catches_a_lenient_parser() -> None:
     assert _fromhex_calls(ast.parse("x = bytes.fromhex(s.removeprefix('0x'))")) == [1]
+
+
+def _calls_hex(node: ast.AST) -> bool:
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "hex"
+        for n in ast.walk(node)
+    )
+
+
+def _ends_0x(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith("0x")
+    )
+
+
+def _hand_written_hex(tree: ast.AST) -> list[int]:
+    """Line numbers of every ``"0x" + <...>.hex()`` and ``f"0x{<...>.hex()}"``: bytes written
+    as ``0x`` text by hand instead of by the codec's :func:`to_hex`."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            if _ends_0x(node.left) and _calls_hex(node.right):
+                found.add(node.lineno)
+        elif isinstance(node, ast.JoinedStr):
+            for text, value in itertools.pairwise(node.values):
+                is_hex = isinstance(value, ast.FormattedValue) and _calls_hex(value.value)
+                if _ends_0x(text) and is_hex:
+                    found.add(node.lineno)
+    return sorted(found)
+
+
+def test_bytes_become_0x_text_only_in_the_one_hex_codec() -> None:
+    """Issue 21: ids were written as ``"0x" + x.hex()`` in 41 places beside the codec, each a
+    chance to write another spelling (upper case, a cut id, no prefix). ``to_hex`` (or a
+    typed id's ``str()``) is the one writer; only the codec itself spells it out."""
+    found = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "hexcodec.py"
+        and (lines := _hand_written_hex(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert found == {}
+
+
+@pytest.mark.parametrize(
+    ("source", "lines"),
+    [
+        ('x = "0x" + event.id.hex()', [1]),
+        ("x = ['0x' + d.hex() for d in ds]", [1]),
+        ('x = f"event 0x{logged.id.hex()} logged"', [1]),
+        ("x = f\"event 0x{(tx or b'').hex()[:16]}…\"", [1]),
+        ("x = to_hex(event.id)", []),
+        ('x = "0x" + "00" * 20', []),  # no bytes written: a literal
+        ('x = f"{to_hex(event.id)}"', []),
+    ],
+)
+def test_the_0x_rule_catches_a_hand_written_conversion(source: str, lines: list[int]) -> None:
+    assert _hand_written_hex(ast.parse(source)) == lines
 
 
 def test_the_one_hex_codec_reads_only_the_canonical_form() -> None:

@@ -34,9 +34,11 @@ from okeios._internal.protocol.commitment import (
 from okeios._internal.protocol.events import (
     _DOMAIN_SEPARATOR,
     _ENCODER,
+    CHECKPOINT_TYPE,
     EVENT_TYPE,
     ZERO_ADDRESS,
     ZERO_HASH,
+    Checkpoint,
     Event,
     EventKind,
     key_record_id,
@@ -201,6 +203,18 @@ ADDRESS = "0x" + "ab" * 20
 def test_an_event_id_is_the_generic_eip712_digest(event: Event) -> None:
     assert event.id == _ENCODER.digest(_DOMAIN_SEPARATOR, EVENT_TYPE, event.message())
     assert event.subject != ZERO_ADDRESS or event.kind is not EventKind.GRANT
+
+
+@pytest.mark.parametrize(
+    ("size", "root"),
+    [(0, bytes(32)), (1, b"\x01" * 32), (1234567, bytes(range(32))), ((1 << 64) - 1, b"\xff" * 32)],
+    ids=range(4),
+)
+def test_a_checkpoint_id_is_the_generic_eip712_digest(size: int, root: bytes) -> None:
+    checkpoint = Checkpoint(bytes(range(1, 33)), size, root)
+    assert checkpoint.id == _ENCODER.digest(
+        _DOMAIN_SEPARATOR, CHECKPOINT_TYPE, checkpoint.message()
+    )
 
 
 class _Kind(enum.IntEnum):

@@ -17,6 +17,7 @@ import pytest
 
 from okeios._internal.cli.demo import synthetic_records
 from okeios._internal.publish.store import Store
+from okeios.errors import InputError
 from tests.helpers import CountingRng
 
 KEY = bytes(range(7, 39))
@@ -164,4 +165,45 @@ def test_an_export_reads_the_tree_in_one_query_and_the_event_once(tmp_path: Path
     assert one_by_one == []
     assert 1 <= len(together) <= 3  # the proof's nodes, and the frontier when refreshed
     assert len(event_reads) == 1, event_reads
+    store.close()
+
+
+@pytest.mark.sqlite_only(reason="pins the rows of a SQLite store")
+def test_an_export_derives_no_commitment_and_gives_the_pinned_bundles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Export discloses from the stored version (salts from the seed, digests as stored): no
+    commitment is derived again, and the bundles are those pinned above."""
+    import okeios._internal.protocol.commitment as commitment_module
+    import okeios._internal.publish.publisher as publisher_module
+
+    store = _store(tmp_path / "add", b"pinned-add")
+    logged = store.add(synthetic_records(20, seed=3) + ODD, chunk_size=7)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("export derived a commitment")
+
+    monkeypatch.setattr(publisher_module, "commit", refused)
+    monkeypatch.setattr(publisher_module, "commit_canonical", refused)
+    monkeypatch.setattr(commitment_module, "commit_canonical", refused)
+    assert (
+        _bundles(store, [e.record_id for e in logged[:6]])
+        == "55cc0e3ad83d00bcafeff0b546c0528b44836b282eac92fe6a01ff8638466b4f"
+    )
+    store.close()
+
+
+@pytest.mark.sqlite_only(reason="edits a SQLite row")
+def test_an_export_refuses_stored_digests_that_do_not_give_the_events_commitment(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path / "bad", b"bad-digests")
+    logged = store.add(ODD[:1])
+    blob = store.db.one("SELECT digests FROM versions")[0]
+    with store.transaction():
+        store.db.execute("UPDATE versions SET digests = ?", (bytes(blob)[32:] + bytes(blob)[:32],))
+    ident = "0x" + logged[0].record_id.hex()
+    store.export(ident)  # nothing disclosed: the stored digests, as the private bundle carries
+    with pytest.raises(InputError, match="does not match"):
+        store.export(ident, reveal_all=True)
     store.close()

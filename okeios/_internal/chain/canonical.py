@@ -24,7 +24,7 @@ from eth_account import Account
 from okeios._internal.chain.artifacts import load_anchor_registry
 from okeios._internal.chain.registry import Registry
 from okeios._internal.protocol.anchors import CANONICAL_REGISTRY, DEPLOYMENT_PROXY
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.hexcodec import from_hex, to_hex
 from okeios._internal.protocol.keccak import keccak256
 from okeios._internal.protocol.signing import LocalSigner, checksum_address
 from okeios.errors import ChainError
@@ -96,7 +96,7 @@ def _send(w3: Any, signer: LocalSigner, tx: dict[str, Any], what: str, label: st
     tx_hash = registry.broadcast(raw)
     receipt = registry.wait_for_receipt(tx_hash, timeout=120)
     if receipt is None or not receipt.success:
-        raise ChainError(f"{what} failed on {label}, transaction 0x{tx_hash.hex()}")
+        raise ChainError(f"{what} failed on {label}, transaction {to_hex(tx_hash)}")
     return tx_hash
 
 
@@ -126,7 +126,7 @@ def ensure_proxy(
         if receipt is None or not receipt.success:
             raise ChainError(
                 f"deploying the CREATE2 deployment proxy failed on {label} "
-                f"(transaction 0x{tx_hash.hex()})"
+                f"(transaction {to_hex(tx_hash)})"
             )
     deadline = time.monotonic() + 30
     while not _has_code(w3, DEPLOYMENT_PROXY, label):

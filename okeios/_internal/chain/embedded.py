@@ -62,6 +62,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 from web3.providers.eth_tester.defaults import API_ENDPOINTS
 
 from okeios._internal.files import FileWriteError, write_atomic
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.signing import checksum_address
 from okeios.errors import ChainError, InputError
 
@@ -201,12 +202,12 @@ class _EmbeddedBackend(PyEVMBackend):  # type: ignore[misc]
                 if transaction.hash == transaction_hash:
                     return pending, transaction, index, True
             raise TransactionNotFound(
-                f"No transaction found for transaction hash: 0x{transaction_hash.hex()}"
+                f"No transaction found for transaction hash: {to_hex(transaction_hash)}"
             ) from None
         block = chain.get_canonical_block_by_number(number)
         transaction = block.transactions[index]
         if transaction.hash != transaction_hash:  # cannot happen with a consistent index
-            raise TransactionNotFound(f"transaction index is stale for 0x{transaction_hash.hex()}")
+            raise TransactionNotFound(f"transaction index is stale for {to_hex(transaction_hash)}")
         return block, transaction, index, False
 
     def get_transaction_by_hash(self, transaction_hash: bytes) -> Any:
@@ -410,7 +411,7 @@ class EmbeddedChain:
         self._web3 = Web3(EthereumTesterProvider(self._tester, api_endpoints=_api_endpoints()))
         if created:
             self._compact()  # the first snapshot: fixes the genesis block for good
-            log.info("created embedded chain 0x%s in %s", self._genesis.hex(), self._state_dir)
+            log.info("created embedded chain %s in %s", to_hex(self._genesis), self._state_dir)
 
     def _create(self) -> _EmbeddedPyEVMChain:
         """A new chain from eth-tester's default genesis (10 accounts of 1,000,000 ether each)."""
@@ -468,7 +469,7 @@ class EmbeddedChain:
         if actual_head != head or actual_genesis != self._genesis:
             raise ChainError(
                 f"embedded chain state in {self._state_dir} is inconsistent: the database's "
-                f"head 0x{actual_head.hex()} is not the recorded head 0x{head.hex()}"
+                f"head {to_hex(actual_head)} is not the recorded head {to_hex(head)}"
             )
         if not journal_path.exists():
             self._write_journal_header()

@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from eth_account import Account
 from eth_utils.abi import function_abi_to_4byte_selector
@@ -87,7 +87,7 @@ def decode_revert(data: bytes | str | None) -> str:
         return f"reverted ({data!r})"
     known = _ERRORS.get(raw[:4])
     if known is None:
-        return f"reverted with unknown error 0x{raw[:4].hex()}"
+        return f"reverted with unknown error {to_hex(raw[:4])}"
     name, types = known
     try:
         values = decode(types, raw[4:])
@@ -170,7 +170,7 @@ class Registry:
         data = _revert_data(exc)
         cause = decode_revert(data) if data else short_cause(exc)
         where = f"{self.label} (chain id {self._chain_id})" if self._chain_id else self.label
-        tx_part = f", transaction 0x{tx.hex()}" if tx else ""
+        tx_part = f", transaction {to_hex(tx)}" if tx else ""
         return ChainError(f"{what} failed on {where}{tx_part}: {cause}")
 
     @property
@@ -333,7 +333,7 @@ class Registry:
             if entry.index == index:
                 return entry
         raise ChainError(
-            f"anchor {index} of log 0x{log_id.hex()} of {checksum_address(publisher)} is not "
+            f"anchor {index} of log {to_hex(log_id)} of {checksum_address(publisher)} is not "
             f"among the Anchored events of {self.address} on {self.label}"
         )
 
@@ -410,21 +410,18 @@ class Registry:
         return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
 
     def next_nonce(self, address: str) -> int:
-        addr = checksum_address(address)
-        return int(
-            self._call(
-                "reading the nonce",
-                lambda: int(self.w3.eth.get_transaction_count(addr, "pending")),
-            )
-        )
+        return self._nonce(address, "pending")
 
     def mined_nonce(self, address: str) -> int:
         """How many transactions of ``address`` are in the canonical chain."""
+        return self._nonce(address, "latest")
+
+    def _nonce(self, address: str, block: Literal["pending", "latest"]) -> int:
+        """The transaction count of ``address`` at ``block`` (``pending`` or ``latest``)."""
         addr = checksum_address(address)
         return int(
             self._call(
-                "reading the nonce",
-                lambda: int(self.w3.eth.get_transaction_count(addr, "latest")),
+                "reading the nonce", lambda: int(self.w3.eth.get_transaction_count(addr, block))
             )
         )
 
@@ -524,7 +521,7 @@ class Registry:
         tx_hash = self.broadcast(raw)
         receipt = self.wait_for_receipt(tx_hash, timeout=timeout)
         if receipt is None or not receipt.success:
-            raise ChainError(f"the handover transaction 0x{tx_hash.hex()} did not succeed")
+            raise ChainError(f"the handover transaction {to_hex(tx_hash)} did not succeed")
         return receipt
 
     # -- deployment -----------------------------------------------------------------------------
@@ -558,7 +555,7 @@ class Registry:
         )
         if int(receipt["status"]) != 1 or not receipt.get("contractAddress"):
             raise ChainError(
-                f"deploying the registry failed on {label}, transaction 0x{tx_hash.hex()}"
+                f"deploying the registry failed on {label}, transaction {to_hex(tx_hash)}"
             )
         registry = cls(w3, receipt["contractAddress"], label=label)
         registry._chain_id = chain_id

@@ -107,8 +107,8 @@ def _import_descriptor(source: str, trust: TrustConfig) -> str:
     entry = trust.chains.setdefault(str(d.chain_id), {"chainId": d.chain_id, "urls": []})
     if d.private_registry:
         entry["registry"], entry["private"] = d.registry, True
-    trust.logs["0x" + d.log_id.hex()] = d.to_json()
-    return f"pinned log 0x{d.log_id.hex()} of {d.publisher} on chain {d.chain_id}"
+    trust.logs[to_hex(d.log_id)] = d.to_json()
+    return f"pinned log {to_hex(d.log_id)} of {d.publisher} on chain {d.chain_id}"
 
 
 def _cmd_trust(args: argparse.Namespace) -> int:

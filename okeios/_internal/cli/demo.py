@@ -15,6 +15,7 @@ from okeios._internal.crypto.recipients import RecipientPrivateKey, Suite, bind_
 from okeios._internal.crypto.share import Share
 from okeios._internal.protocol.canonical import canonicalize, parse_json
 from okeios._internal.protocol.hexcodec import from_hex, to_hex
+from okeios._internal.protocol.ids import EventId, RecordId
 from okeios._internal.protocol.signing import LocalSigner
 from okeios._internal.publish.anchoring import anchor
 from okeios._internal.publish.store import Store
@@ -89,7 +90,7 @@ def run_demo(
         for i, (raw, item) in enumerate(zip(records, logged, strict=True)):
             (out_dir / f"record-{i}.json").write_bytes(raw)
             path = out_dir / f"record-{i}.okb"
-            path.write_bytes(store.export(to_hex(item.record_id), reveal_all=True).to_bytes())
+            path.write_bytes(store.export(RecordId(item.record_id), reveal_all=True).to_bytes())
             report = verify_bundle(path.read_bytes(), policy, record=raw, chain=view)
             checks.append(report.passed and all(v.status == "pass" for v in report.verdicts))
             results["records"].append({"bundle": path.name, "result": report.to_dict()["result"]})
@@ -101,7 +102,7 @@ def run_demo(
         # Selective disclosure: one lab value, nothing else.
         lab = logged[1]
         partial = store.export(
-            to_hex(lab.record_id), fields=["/valueQuantity/value", "/code/coding/0/code"]
+            RecordId(lab.record_id), fields=["/valueQuantity/value", "/code/coding/0/code"]
         )
         (out_dir / "disclosure.okb").write_bytes(partial.to_bytes())
         shown = verify_bundle(partial.to_bytes(), policy, chain=view)
@@ -116,7 +117,7 @@ def run_demo(
         researcher = LocalSigner.generate()
         research_key = RecipientPrivateKey.generate(Suite.HYBRID)
         binding = bind_recipient_key(research_key.public_key(), researcher)
-        share = store.access.grant(to_hex(lab.record_id), binding, purpose="HbA1c study")
+        share = store.access.grant(RecordId(lab.record_id), binding, purpose="HbA1c study")
         (out_dir / "share.json").write_text(share.to_json())
         opened, share_report = open_share(
             Share.from_json((out_dir / "share.json").read_text()), research_key, policy, chain=view
@@ -126,16 +127,16 @@ def run_demo(
             f"grant to {researcher.address} ({Suite.HYBRID}): share opened and verified -> "
             f"{'pass' if share_report.passed else 'FAIL'}"
         )
-        store.access.revoke(to_hex(lab.record_id), researcher.address, purpose="study closed")
+        store.access.revoke(RecordId(lab.record_id), researcher.address, purpose="study closed")
         try:
-            store.access.share(to_hex(lab.record_id), researcher.address)
+            store.access.share(RecordId(lab.record_id), researcher.address)
             checks.append(False)
         except AccessError as exc:
             echo(f"revoked: {exc}")
 
         # Erasure by crypto-shredding: the keys and salts go, the history keeps verifying.
         gone = logged[3]
-        erase_event = store.access.erase(to_hex(gone.record_id), purpose="patient request")
+        erase_event = store.access.erase(RecordId(gone.record_id), purpose="patient request")
         anchor(store, registry)
         chain.save()
         view = RegistryView(chain.w3, label=chain.label)
@@ -145,14 +146,14 @@ def run_demo(
         except AccessError:
             pass
         erased_ok = all(
-            verify_bundle(store.export(to_hex(eid)), policy, chain=view).passed
+            verify_bundle(store.export(EventId(eid)), policy, chain=view).passed
             for eid in store.event_ids_of(gone.record_id)
         )
         checks.append(erased_ok)
         echo(
             f"erased record {gone.record_id.hex()[:16]}…: unreadable now; its "
             f"{len(store.event_ids_of(gone.record_id))} events, ERASE "
-            f"0x{erase_event.id.hex()[:16]}… included, still verify -> "
+            f"{to_hex(erase_event.id)[:18]}… included, still verify -> "
             f"{'pass' if erased_ok else 'FAIL'}"
         )
 
@@ -189,7 +190,7 @@ def run_demo(
             ("signed by the thief   ", signed_by_thief, "author-revoked"),
         ):
             report = verify_bundle(
-                store.export("0x" + item.id.hex()), org_policy, chain=view, authorities=authority
+                store.export(EventId(item.id)), org_policy, chain=view, authorities=authority
             )
             auth = report.verdict(Property.AUTHENTICITY)
             checks.append(
@@ -200,7 +201,7 @@ def run_demo(
             echo(f"  {label} -> authenticity {auth.status}{why}")
 
         # Tampering 1: someone edits the lab value in the record file.
-        bundle = store.export(to_hex(lab.record_id), reveal_all=True)
+        bundle = store.export(RecordId(lab.record_id), reveal_all=True)
         edited = records[1].replace(b'"value": ', b'"value": 1', 1)
         caught = verify_bundle(bundle, policy, record=edited, chain=view).verdict(
             Property.INTEGRITY

@@ -81,8 +81,8 @@ def _cmd_authors_add(args: argparse.Namespace) -> int:
     e = logged.signed.event
     _print(
         args,
-        {"event": "0x" + logged.id.hex(), "index": logged.index, **e.message()},
-        f"authorised {e.subject} as {e.role} (entry {logged.index}, event 0x{logged.id.hex()})",
+        {"event": to_hex(logged.id), "index": logged.index, **e.message()},
+        f"authorised {e.subject} as {e.role} (entry {logged.index}, event {to_hex(logged.id)})",
     )
     return 0
 
@@ -98,8 +98,8 @@ def _cmd_authors_revoke(args: argparse.Namespace) -> int:
     when = _dt.datetime.fromtimestamp(e.not_before, _dt.UTC).isoformat()
     _print(
         args,
-        {"event": "0x" + logged.id.hex(), "index": logged.index, **e.message()},
-        f"deauthorised {e.subject} from {when} (entry {logged.index}, event 0x{logged.id.hex()})",
+        {"event": to_hex(logged.id), "index": logged.index, **e.message()},
+        f"deauthorised {e.subject} from {when} (entry {logged.index}, event {to_hex(logged.id)})",
     )
     return 0
 
@@ -151,7 +151,7 @@ def _cmd_authors_affected(args: argparse.Namespace) -> int:
             events.append((index, signed, None if entry is None else entry.timestamp))
     found = affected_events(authority, events, args.address)
     rows = [
-        {"index": i, "event": "0x" + eid.hex(), "reason": reason, "detail": detail}
+        {"index": i, "event": to_hex(eid), "reason": reason, "detail": detail}
         for i, eid, reason, detail in found
     ]
     text = "\n".join(f"  entry {r['index']} {r['event']} [{r['reason']}]" for r in rows)
@@ -330,7 +330,7 @@ def _cmd_rotate_key(args: argparse.Namespace) -> int:
             "organisation": org,
             "old": old,
             "new": new,
-            "event": "0x" + logged.id.hex(),
+            "event": to_hex(logged.id),
             "index": logged.index,
         },
         f"handed the log over from {old} to {new} (entry {logged.index}); the old key anchored "

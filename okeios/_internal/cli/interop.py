@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from okeios._internal.files import write_atomic
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios.errors import InputError
 
 __all__ = [
@@ -187,13 +187,15 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
 
         if not args.field:
             raise InputError("name at least one --field PATH to disclose")
-        from okeios.service import content_event
+        from okeios._internal.protocol.ids import parse_ref
+        from okeios.service import content_event_id
 
+        ref = parse_ref(args.record_id)
         with Store.open(resolve_home(args.home)) as store:
-            event, unanchored = content_event(store, args.record_id)
-            token = export_sd_jwt(store.publisher, from_hex(event, "the event id"), args.field)
+            event, unanchored = content_event_id(store, ref)
+            token = export_sd_jwt(store.publisher, event.raw, args.field)
         made: dict[str, Any] = {
-            "event": event,
+            "event": str(event),
             "fields": list(args.field),
             "anchored": unanchored is None,
         }
@@ -246,7 +248,7 @@ def _cmd_sd_jwt(args: argparse.Namespace) -> int:
     else:
         print(
             f"SD-JWT: PASS issued by {o.safe(verified.issuer)} for event "
-            f"0x{verified.tie.event_id.hex()}"
+            f"{to_hex(verified.tie.event_id)}"
         )
         if args.bundle:
             print(

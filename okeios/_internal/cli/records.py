@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from okeios._internal.cli import options as o
 from okeios._internal.protocol.canonical import dumps_exact
+from okeios._internal.protocol.hexcodec import to_hex
+from okeios._internal.protocol.ids import parse_ref
 from okeios._internal.protocol.kinds import KINDS, RECORD_KINDS
 from okeios.errors import InputError, OkeiosError
 
@@ -146,7 +148,7 @@ def _add_chunk(
             span = names[0] if len(names) == 1 else f"{names[0]} to {names[-1]}"
             raise type(exc)(f"{span}: {exc}") from exc
         return [
-            {"status": "created", "record": "0x" + r.record_id.hex(), "event": "0x" + r.id.hex()}
+            {"status": "created", "record": to_hex(r.record_id), "event": to_hex(r.id)}
             for r in logged
         ]
     keys = [args.key] if getattr(args, "key", None) else None
@@ -322,14 +324,15 @@ def _print_record(r: Any) -> None:
     )
     gone = "  erased" if r.erased else ""
     print(
-        f"0x{r.record_id.hex()}  {name:<40} v{r.version:<3} {r.events:>4} events  "
+        f"{to_hex(r.record_id)}  {name:<40} v{r.version:<3} {r.events:>4} events  "
         f"{r.last_kind:<7} {when}{gone}"
     )
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    ref = parse_ref(args.record_id)
     with _open(args) as store:
-        content, info = store.show(args.record_id, args.version)
+        content, info = store.show(ref, args.version)
     if args.json:
         print(dumps_exact({**info, "content": content}))
     else:
@@ -343,14 +346,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_amend(args: argparse.Namespace) -> int:
+    ref = parse_ref(args.record_id)
     resource = _one_resource(args.file)
     with _open(args) as store:
-        logged = store.amend(args.record_id, resource)
+        logged = store.amend(ref, resource)
     e = logged.signed.event
     payload = {
-        "record": "0x" + e.record_id.hex(),
+        "record": to_hex(e.record_id),
         "version": e.version,
-        "event": "0x" + logged.id.hex(),
+        "event": to_hex(logged.id),
     }
     if args.json:
         print(json.dumps(payload))
@@ -360,13 +364,14 @@ def _cmd_amend(args: argparse.Namespace) -> int:
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
+    sources = [parse_ref(s, "a source (--from)") for s in args.sources]
     resource = _one_resource(args.file)
     with _open(args) as store:
-        logged = store.derive(resource, args.sources)
+        logged = store.derive(resource, sources)
     payload = {
-        "record": "0x" + logged.record_id.hex(),
-        "event": "0x" + logged.id.hex(),
-        "sources": ["0x" + s.hex() for s in logged.signed.event.sources],
+        "record": to_hex(logged.record_id),
+        "event": to_hex(logged.id),
+        "sources": [to_hex(s) for s in logged.signed.event.sources],
     }
     if args.json:
         print(json.dumps(payload))

@@ -89,25 +89,27 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
     from okeios._internal.cli.identity import load_authorities, organisations
     from okeios._internal.cli.options import resolve_pin
     from okeios._internal.config import TrustConfig
+    from okeios._internal.protocol.ids import EventId, parse_ref
     from okeios._internal.publish.store import Store
-    from okeios._internal.report import html_to_pdf, record_context, record_html
+    from okeios._internal.report import html_to_pdf, record_context, record_page
     from okeios._internal.verify.identity import Authority
     from okeios._internal.verify.lineage import verify_lineage
     from okeios._internal.verify.trust import build_policy
 
+    ref = parse_ref(args.record_id)
     pin = resolve_pin(args, home)
     trust = TrustConfig.load(home)
     with Store.open(home) as store:
-        record_id = store.find_event(args.record_id).record_id
+        record_id = store.find_event(ref).record_id
         label = store.identities.label(record_id)
         logged = [store.publisher.event(eid) for eid in store.event_ids_of(record_id)]
         bundles = []
         for item in logged:
-            ident = "0x" + item.id.hex()
+            event = EventId(item.id)
             try:
-                bundles.append(store.export(ident, fields=()))
+                bundles.append(store.export(event, fields=()))
             except AccessError:  # erased: the bundle holds digests only
-                bundles.append(store.export(ident, reveal_all=True))
+                bundles.append(store.export(event, reveal_all=True))
         publisher = store.address
         events = [(item.index, item.signed) for item in logged]
         organisation = store.keys.organisation
@@ -139,24 +141,21 @@ def run_report(args: argparse.Namespace, home: Path) -> int:
     finally:
         if handle is not None:
             handle.close()
-    chain_id, registry = (pin.chain_id, pin.registry) if pin else (None, None)
+    context = record_context(
+        events,
+        lineage=lineage,
+        publisher=publisher,
+        chain_id=pin.chain_id if pin else None,
+        registry=pin.registry if pin else None,
+        label=label,
+        labels=trust.labels,
+    )
     if args.html or args.pdf:
-        page = record_html(
-            events,
-            lineage=lineage,
-            publisher=publisher,
-            chain_id=chain_id,
-            registry=registry,
-            label=label,
-            labels=trust.labels,
-        )
+        page = record_page(context)
         if args.html:
             write_atomic(args.html, page.encode("utf-8"))
         if args.pdf:
             html_to_pdf(page, args.pdf)
-    context = record_context(
-        events, lineage=lineage, publisher=publisher, chain_id=chain_id, registry=registry
-    )
     summary = _summary(context, lineage)
     if args.json:
         print(json.dumps(summary, indent=2))

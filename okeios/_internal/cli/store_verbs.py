@@ -20,6 +20,7 @@ from okeios._internal.cli import options as o
 from okeios._internal.config import TrustConfig
 from okeios._internal.faults import fault_point
 from okeios._internal.protocol.hexcodec import from_hex, to_hex
+from okeios._internal.protocol.ids import RecordId, parse_ref
 from okeios._internal.protocol.kinds import ACCESS_KINDS
 from okeios.errors import InputError, OkeiosError
 
@@ -119,7 +120,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             with o.Progress("exporting", len(rows), force=args.progress) as progress:
                 for rid in rows:
                     bundle = store.export(
-                        to_hex(rid),
+                        RecordId(rid),
                         fields=fields or (),
                         reveal_all=fields is None,
                         chain_id=chain_id,
@@ -138,6 +139,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return o.EXIT_OK
     if not args.record_id:
         raise o.UsageError("give a RECORD_ID, or --all")
+    ref = parse_ref(args.record_id)
     if args.output and args.output != "-":
         o.check_writable(args.output)
     elif args.format != "json" and sys.stdout.isatty():
@@ -146,7 +148,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         )
     with o.open_store(args) as store:
         bundle = store.export(
-            args.record_id, fields=fields or (), reveal_all=fields is None, chain_id=chain_id
+            ref, fields=fields or (), reveal_all=fields is None, chain_id=chain_id
         )
     data = _bundle_bytes(bundle, args.format)
     if args.output and args.output != "-":
@@ -155,8 +157,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         count = len(bundle.disclosure.fields)
         payload: dict[str, Any] = {
             "bundle": args.output,
-            "record": "0x" + e.record_id.hex(),
-            "event": "0x" + bundle.event.id.hex(),
+            "record": to_hex(e.record_id),
+            "event": to_hex(bundle.event.id),
             "kind": str(e.kind),
             "disclosed": [f.path for f in bundle.disclosure.fields],
         }
@@ -173,11 +175,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_disclose(args: argparse.Namespace) -> int:
     if not args.field:
         raise o.UsageError("name at least one --field PATH to disclose")
+    ref = parse_ref(args.record_id)
     o.check_writable(args.output)
-    from okeios.service import content_event
+    from okeios.service import content_event_id
 
     with o.open_store(args) as store:
-        event, unanchored = content_event(store, args.record_id)
+        event, unanchored = content_event_id(store, ref)
         bundle = store.export(event, fields=args.field)
     o.write_output(args.output, _bundle_bytes(bundle, args.format))
     shown = [f.path for f in bundle.disclosure.fields]
@@ -185,7 +188,7 @@ def _cmd_disclose(args: argparse.Namespace) -> int:
     kind = str(bundle.event.event.kind)
     payload = {
         "bundle": args.output,
-        "event": event,
+        "event": str(event),
         "kind": kind,
         "anchored": unanchored is None,
         "disclosed": shown,
@@ -232,14 +235,13 @@ def _cmd_recipient(args: argparse.Namespace) -> int:
 def _cmd_grant(args: argparse.Namespace) -> int:
     from okeios._internal.crypto.recipients import RecipientBinding
 
+    ref = parse_ref(args.record_id)
     o.check_writable(args.output)  # before the GRANT is logged: all or nothing
     binding = RecipientBinding.from_json(
         o.read_input(args.recipient, limit=1 << 20, what="binding")
     )
     with o.open_store(args) as store:
-        share = store.access.grant(
-            args.record_id, binding, purpose=args.purpose, deliver=args.output
-        )
+        share = store.access.grant(ref, binding, purpose=args.purpose, deliver=args.output)
         resumed = store.access.resumed
         fault_point("grant-share")
         try:
@@ -249,9 +251,9 @@ def _cmd_grant(args: argparse.Namespace) -> int:
                 f"the GRANT is logged but its share could not be written ({exc}); run the same "
                 "`okeios grant` again to write it"
             ) from exc
-        store.access.delivered(args.record_id, share.recipient)
+        store.access.delivered(ref, share.recipient)
     payload = {
-        "record": args.record_id,
+        "record": str(ref),
         "recipient": share.recipient,
         "share": args.output,
         "resumed": resumed,
@@ -265,39 +267,43 @@ def _cmd_grant(args: argparse.Namespace) -> int:
 
 
 def _cmd_share(args: argparse.Namespace) -> int:
+    ref = parse_ref(args.record_id)
     o.check_writable(args.output)
     with o.open_store(args) as store:
-        share = store.access.share(args.record_id, args.recipient)
+        share = store.access.share(ref, args.recipient)
     o.write_output(args.output, share.to_json().encode(), private=True)
-    payload = {"record": args.record_id, "recipient": share.recipient, "share": args.output}
+    payload = {"record": str(ref), "recipient": share.recipient, "share": args.output}
     return o.done(args, payload, f"share for {share.recipient} written to {args.output}")
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
+    ref = parse_ref(args.record_id)
     with o.open_store(args) as store:
-        logged = store.access.revoke(args.record_id, args.recipient, purpose=args.purpose)
-    payload = {"record": args.record_id, "revoked": args.recipient, "event": to_hex(logged.id)}
+        logged = store.access.revoke(ref, args.recipient, purpose=args.purpose)
+    payload = {"record": str(ref), "revoked": args.recipient, "event": to_hex(logged.id)}
     return o.done(args, payload, f"revoked {args.recipient} (event {to_hex(logged.id)})")
 
 
 def _cmd_access(args: argparse.Namespace) -> int:
+    ref = parse_ref(args.record_id)
     with o.open_store(args) as store:
-        logged = store.access.receipt(args.record_id, args.reader, purpose=args.purpose)
-    payload = {"record": args.record_id, "reader": args.reader, "event": to_hex(logged.id)}
+        logged = store.access.receipt(ref, args.reader, purpose=args.purpose)
+    payload = {"record": str(ref), "reader": args.reader, "event": to_hex(logged.id)}
     return o.done(args, payload, f"access by {args.reader} logged (event {to_hex(logged.id)})")
 
 
 def _cmd_erase(args: argparse.Namespace) -> int:
+    ref = parse_ref(args.record_id)
     o.confirm(
         args,
-        f"erase record {args.record_id}? Its keys and salts are destroyed; this cannot be undone",
+        f"erase record {ref}? Its keys and salts are destroyed; this cannot be undone",
     )
     with o.open_store(args) as store:
-        logged = store.access.erase(args.record_id, purpose=args.purpose, wait=args.wait)
+        logged = store.access.erase(ref, purpose=args.purpose, wait=args.wait)
         purge = store.access.last_purge
     verified = purge.describe() if purge is not None else "verified before"
     payload = {
-        "record": args.record_id,
+        "record": str(ref),
         "erased": True,
         "event": to_hex(logged.id),
         "verified": verified,
@@ -310,12 +316,13 @@ def _cmd_erase(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
+    ref = parse_ref(args.record_id)
     with o.open_store(args) as store:
-        events = store.history(args.record_id)
+        events = store.history(ref)
     for e in events:
         e["timeIso"] = iso(e["time"])
     if args.json:
-        o.print_json({"record": args.record_id, "events": events})
+        o.print_json({"record": str(ref), "events": events})
         return o.EXIT_OK
     rows = [
         (
@@ -349,10 +356,11 @@ def _cmd_history(args: argparse.Namespace) -> int:
 def _cmd_fhir(args: argparse.Namespace) -> int:
     from okeios._internal.report.fhir import record_history_fhir
 
+    ref = parse_ref(args.record_id)
     if args.output:
         o.check_writable(args.output)
     with o.open_store(args) as store:
-        bundle = record_history_fhir(store, args.record_id)
+        bundle = record_history_fhir(store, ref)
     text = json.dumps(bundle, indent=2)
     if args.output:
         o.write_output(args.output, (text + "\n").encode())

@@ -15,6 +15,7 @@ from typing import Any
 from okeios._internal.cli import identity
 from okeios._internal.cli import options as o
 from okeios._internal.config import TrustConfig
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios.errors import OkeiosError
 
 __all__ = ["register"]
@@ -256,7 +257,7 @@ def _revocation(args: argparse.Namespace, share: Any) -> dict[str, Any]:
         return {
             "checked": True,
             "revoked": True,
-            "event": "0x" + signed.id.hex(),
+            "event": to_hex(signed.id),
             "index": position,
             "detail": f"REVOKED: the publisher revoked {share.recipient}'s access at entry "
             f"{position} ({signed.event.purpose or 'no purpose given'}): do not use this "

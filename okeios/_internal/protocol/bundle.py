@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,12 @@ from typing import Any
 import msgpack
 
 from okeios._internal.protocol.canonical import load_json_strict
-from okeios._internal.protocol.commitment import DisclosedField, Disclosure, path_bytes
+from okeios._internal.protocol.commitment import (
+    REMEMBERED_SIZE,
+    DisclosedField,
+    Disclosure,
+    path_bytes,
+)
 from okeios._internal.protocol.events import (
     Checkpoint,
     Event,
@@ -161,55 +167,7 @@ class Bundle:
     @classmethod
     def from_bytes(cls, data: bytes) -> Bundle:
         """Decode and validate a binary bundle; every problem raises a :class:`BundleError`."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise EncodingError(f"a bundle is bytes, got {type(data).__name__}")
-        data = bytes(data)
-        if len(data) > MAX_BUNDLE_SIZE:
-            raise EncodingError(f"a bundle is at most {MAX_BUNDLE_SIZE} bytes")
-        if len(data) < len(_HEADER):
-            if MAGIC.startswith(data[: len(MAGIC)]) and data:
-                raise TruncationError("the bundle ends inside its header")
-            raise BadMagicError("not an okeios bundle (no magic)")
-        if data[: len(MAGIC)] != MAGIC:
-            raise BadMagicError("not an okeios bundle: the magic bytes do not match")
-        major = data[len(MAGIC)]
-        if major != MAJOR_VERSION:
-            raise UnsupportedVersionError(_version_message(major))
-        body = data[len(_HEADER) :]
-        # Every element takes at least one byte: a body no longer than the budget cannot
-        # exceed it, and is decoded without counting.
-        hooks: dict[str, Any] = {}
-        if len(body) > MAX_ELEMENTS:
-            budget = _ElementBudget()
-            hooks = {"list_hook": budget.list, "object_hook": budget.map}
-        try:
-            raw = msgpack.unpackb(
-                body,
-                raw=False,
-                use_list=True,
-                strict_map_key=True,
-                max_array_len=MAX_ELEMENTS,
-                max_map_len=MAX_ELEMENTS,
-                **hooks,
-            )
-        except _TooLargeError as exc:
-            raise EncodingError(str(exc)) from exc
-        except msgpack.ExtraData as exc:
-            raise TrailingGarbageError(f"{len(exc.extra)} bytes follow the bundle body") from exc
-        except ValueError as exc:
-            # msgpack caps every length at the buffer size, so "exceeds max_..." means a
-            # length prefix promises more than the remaining bytes: the input was cut short.
-            if "max_array_len" in str(exc) or "max_map_len" in str(exc):
-                raise EncodingError(f"the bundle has too many elements ({exc})") from exc
-            if "incomplete" in str(exc) or "exceeds max_" in str(exc):
-                raise TruncationError(f"the bundle body is truncated ({exc})") from exc
-            raise EncodingError(f"the bundle body is not valid msgpack: {exc}") from exc
-        except Exception as exc:  # msgpack raises FormatError, StackError, TypeError...
-            raise EncodingError(f"the bundle body is not valid msgpack: {exc!r}") from exc
-        bundle = _from_body(raw, _bin)
-        if bundle.to_bytes() != data:
-            raise NonCanonicalEncodingError("the bundle is not in its canonical encoding")
-        return bundle
+        return _read_binary(data, fast=True)
 
     # -- JSON form -----------------------------------------------------------------------------
 
@@ -274,6 +232,67 @@ class Bundle:
         raise BadMagicError("not an okeios bundle (neither the binary magic nor a JSON object)")
 
 
+def _read_binary(data: Any, *, fast: bool) -> Bundle:
+    """:meth:`Bundle.from_bytes`; ``fast=False`` is the plain reading (each field checked by the
+    general code, the canonical test by encoding the decoded bundle again), kept as the
+    reference the fast one is tested against: the two accept the same inputs, give equal
+    bundles and raise the same errors."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise EncodingError(f"a bundle is bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > MAX_BUNDLE_SIZE:
+        raise EncodingError(f"a bundle is at most {MAX_BUNDLE_SIZE} bytes")
+    if len(data) < len(_HEADER):
+        if MAGIC.startswith(data[: len(MAGIC)]) and data:
+            raise TruncationError("the bundle ends inside its header")
+        raise BadMagicError("not an okeios bundle (no magic)")
+    if data[: len(MAGIC)] != MAGIC:
+        raise BadMagicError("not an okeios bundle: the magic bytes do not match")
+    major = data[len(MAGIC)]
+    if major != MAJOR_VERSION:
+        raise UnsupportedVersionError(_version_message(major))
+    body = data[len(_HEADER) :]
+    # Every element takes at least one byte: a body no longer than the budget cannot
+    # exceed it, and is decoded without counting.
+    hooks: dict[str, Any] = {}
+    if len(body) > MAX_ELEMENTS:
+        budget = _ElementBudget()
+        hooks = {"list_hook": budget.list, "object_hook": budget.map}
+    try:
+        raw = msgpack.unpackb(
+            body,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            max_array_len=MAX_ELEMENTS,
+            max_map_len=MAX_ELEMENTS,
+            **hooks,
+        )
+    except _TooLargeError as exc:
+        raise EncodingError(str(exc)) from exc
+    except msgpack.ExtraData as exc:
+        raise TrailingGarbageError(f"{len(exc.extra)} bytes follow the bundle body") from exc
+    except ValueError as exc:
+        # msgpack caps every length at the buffer size, so "exceeds max_..." means a
+        # length prefix promises more than the remaining bytes: the input was cut short.
+        if "max_array_len" in str(exc) or "max_map_len" in str(exc):
+            raise EncodingError(f"the bundle has too many elements ({exc})") from exc
+        if "incomplete" in str(exc) or "exceeds max_" in str(exc):
+            raise TruncationError(f"the bundle body is truncated ({exc})") from exc
+        raise EncodingError(f"the bundle body is not valid msgpack: {exc}") from exc
+    except Exception as exc:  # msgpack raises FormatError, StackError, TypeError...
+        raise EncodingError(f"the bundle body is not valid msgpack: {exc!r}") from exc
+    bundle = _from_body(raw, _bin, fast=fast)
+    # One encoding per bundle: what was read must re-encode to the very bytes given. The fast
+    # way re-encodes the decoded body itself; a body that decodes to a bundle holds only the
+    # values the bundle's own encoding writes back (bytes, text, integers, nil, arrays and maps
+    # in the documented order), so this is the same test as encoding the bundle again.
+    again = msgpack.packb(raw, use_bin_type=True) if fast else bundle.to_bytes()[len(_HEADER) :]
+    if again != body:
+        raise NonCanonicalEncodingError("the bundle is not in its canonical encoding")
+    return bundle
+
+
 def _json_uint(text: str) -> int | float:
     """An integer token of the JSON form. A negative one (``-0`` included) is read as a float,
     which every integer member refuses; so is a fraction or an exponent. Only digits make an
@@ -296,9 +315,9 @@ def _check_order(value: Any, keys: Sequence[str], where: str) -> None:
     and missing members), so one content has one JSON text up to whitespace."""
     if (
         isinstance(value, dict)
+        and tuple(value) != tuple(keys)  # the common case ends here
         and len(value) == len(keys)
         and all(k in keys for k in value)
-        and tuple(value) != tuple(keys)
     ):
         raise NonCanonicalEncodingError(
             f"{where}: members must come in the order {', '.join(keys)}"
@@ -428,6 +447,8 @@ def _fixed(read: Callable[[Any, str], bytes], value: Any, where: str, size: int)
 def _map(value: Any, keys: Sequence[str], where: str) -> list[Any]:
     if not isinstance(value, dict):
         raise EncodingError(f"{where}: expected a map, got {type(value).__name__}")
+    if tuple(value) == tuple(keys):  # exactly the keys, in order: what the checks below pass
+        return list(value.values())
     unknown = [k for k in value if k not in keys]
     if unknown:
         raise UnknownFieldError(f"{where}: unknown field(s) {unknown!r}")
@@ -470,6 +491,18 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
+def _hashes(read: Callable[[Any, str], bytes], value: Any, where: str) -> tuple[bytes, ...]:
+    """An array of 32-byte hashes (binary form: checked in one go when all are 32 bytes)."""
+    listed = _list(value, where)
+    if (
+        read is _bin
+        and _BYTES.issuperset(map(type, listed))
+        and _LEN32.issuperset(map(len, listed))
+    ):
+        return tuple(listed)  # what _fixed gives each of them, without a call per hash
+    return tuple(_fixed(read, h, f"{where}[{i}]", 32) for i, h in enumerate(listed))
+
+
 def _address(read: Callable[[Any, str], bytes], value: Any, where: str) -> str:
     if read is _unhex:
         text = _text(value, where)
@@ -485,16 +518,121 @@ def _address(read: Callable[[Any, str], bytes], value: Any, where: str) -> str:
     return checksum_address(_fixed(read, value, where, 20))
 
 
-def _from_body(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
+_TOKEN_TYPES = frozenset((str, int))
+_BYTES = frozenset((bytes,))
+_LISTS = frozenset((list,))
+_LEN3 = frozenset((3,))
+_LEN16 = frozenset((16,))
+_LEN32 = frozenset((32,))
+#: The typed paths of disclosed fields met so far, each with its path bytes: a field path
+#: recurs from bundle to bundle, so its tokens are checked and encoded once. Bounded in
+#: number and in size (a long path from a crafted bundle is not kept): other paths are
+#: encoded each time.
+_PATHS: dict[tuple[Any, ...], tuple[tuple[str | int, ...], bytes]] = {}
+_PATHS_MAX = 1 << 14
+
+
+def _remember_path(tokens: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], bytes]:
+    """A checked path's tokens and path bytes, kept for the next bundle."""
+    known = (tokens, path_bytes(tokens))
+    if len(_PATHS) < _PATHS_MAX and len(known[1]) <= REMEMBERED_SIZE:
+        _PATHS[tokens] = known
+    return known
+
+
+def _fields_one_by_one(
+    listed: list[Any], read: Callable[[Any, str], bytes], *, fast: bool
+) -> list[DisclosedField]:
+    """The disclosed fields, each checked by itself (naming the first bad one)."""
+    fields: list[DisclosedField] = []
+    known_paths = _PATHS if fast and read is _bin else None
+    for i, f in enumerate(listed):
+        if known_paths is not None and type(f) is list and len(f) == 3:
+            # The common case checked in one go: what the general code below accepts, with
+            # the path's tokens and bytes looked up (a field path recurs in bundle after
+            # bundle). Only text and integer tokens reach the lookup (a bool or a float is
+            # equal to an integer, so the types are checked first); an integer equal to one
+            # already checked is in range.
+            path, salt, value = f
+            if (
+                type(path) is list
+                and type(salt) is bytes
+                and len(salt) == 16
+                and type(value) is bytes
+                and _TOKEN_TYPES.issuperset(map(type, path))
+            ):
+                key = tuple(path)
+                known = known_paths.get(key)
+                if known is None and all(0 <= t < _U64 for t in key if type(t) is int):
+                    known = _remember_path(key)
+                if known is not None:
+                    try:
+                        value.decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass  # the general code names the error
+                    else:
+                        fields.append(DisclosedField._known(known[0], salt, value, known[1]))
+                        continue
+        where = f"disclosure.fields[{i}]"
+        if read is _unhex:
+            path, salt, value = _map(f, _FIELD_KEYS, where)
+            value_bytes = _text(value, f"{where}.value").encode("utf-8")
+        else:
+            items = _list(f, where)
+            if len(items) != 3:
+                raise EncodingError(f"{where}: expected [path, salt, value]")
+            path, salt, value = items
+            value_bytes = read(value, f"{where}.value")
+            try:
+                value_bytes.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise EncodingError(f"{where}.value: not UTF-8") from exc
+        tokens = _path(path, f"{where}.path")
+        salt_bytes = _fixed(read, salt, f"{where}.salt", 16)
+        fields.append(DisclosedField._known(tokens, salt_bytes, value_bytes, path_bytes(tokens)))
+    return fields
+
+
+def _all_known_fields(listed: list[Any]) -> list[DisclosedField] | None:
+    """The disclosed fields of a binary bundle checked all at once, when every one is a
+    ``[path, salt, value]`` the one-by-one reading accepts and every path was met before;
+    else None (the one-by-one reading then decides, and names what is wrong). Each check is
+    the one-by-one reading's, over every field at once: the path an array of text and
+    integer tokens equal to a remembered path (types first: ``True == 1.0 == 1``), the salt
+    16 bytes, the value UTF-8 bytes (joined with NUL bytes, which are whole characters of
+    any UTF-8 text, the values decode exactly when each does)."""
+    if not (_LISTS.issuperset(map(type, listed)) and _LEN3.issuperset(map(len, listed)) and listed):
+        return None
+    paths, salts, values = zip(*listed, strict=True)
+    if not (
+        _LISTS.issuperset(map(type, paths))
+        and _TOKEN_TYPES.issuperset(map(type, itertools.chain.from_iterable(paths)))
+        and _BYTES.issuperset(map(type, salts))
+        and _LEN16.issuperset(map(len, salts))
+        and _BYTES.issuperset(map(type, values))
+    ):
+        return None
+    known = list(map(_PATHS.get, map(tuple, paths)))
+    if None in known:
+        return None
     try:
-        return _decode(raw, read)
+        b"\x00".join(values).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    tokens, encoded = zip(*known, strict=True)
+    return list(map(DisclosedField._known, tokens, salts, values, encoded))
+
+
+def _from_body(raw: Any, read: Callable[[Any, str], bytes], *, fast: bool = False) -> Bundle:
+    try:
+        return _decode(raw, read, fast=fast)
     except BundleError:
         raise
     except OkeiosError as exc:  # an event or checkpoint that is not valid once built
         raise EncodingError(f"the bundle holds an invalid value: {exc}") from exc
 
 
-def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
+def _decode(raw: Any, read: Callable[[Any, str], bytes], *, fast: bool = False) -> Bundle:
     def h32(value: Any, where: str) -> bytes:
         return _fixed(read, value, where, 32)
 
@@ -529,9 +667,7 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
         ciphertext_digest=h32(ct_digest, "event.ciphertextDigest"),
         author=_address(read, author, "event.author"),
         time=_uint(time, "event.time"),
-        sources=tuple(
-            h32(s, f"event.sources[{i}]") for i, s in enumerate(_list(sources, "event.sources"))
-        ),
+        sources=_hashes(read, sources, "event.sources"),
         subject=_address(read, subject, "event.subject"),
         purpose=_text(purpose, "event.purpose"),
         role=_text(role, "event.role"),
@@ -541,50 +677,13 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
     signed = SignedEvent(event, _fixed(read, sig, "signature", 65))
 
     digests_raw, fields_raw = _map(disc, _DISCLOSURE_KEYS, "disclosure")
-    listed = _list(digests_raw, "disclosure.digests")
-    if read is _bin and all(type(d) is bytes and len(d) == 32 for d in listed):
-        digests = tuple(listed)  # what h32 gives each of them, without a call per digest
-    else:
-        digests = tuple(h32(d, f"disclosure.digests[{i}]") for i, d in enumerate(listed))
-    fields: list[DisclosedField] = []
-    for i, f in enumerate(_list(fields_raw, "disclosure.fields")):
-        if read is _bin and type(f) is list and len(f) == 3:
-            # the common case checked in one go: what the general code below accepts
-            path, salt, value = f
-            if (
-                type(path) is list
-                and type(salt) is bytes
-                and len(salt) == 16
-                and type(value) is bytes
-                and all(type(t) is str or (type(t) is int and 0 <= t < _U64) for t in path)
-            ):
-                try:
-                    value.decode("utf-8")
-                except UnicodeDecodeError:
-                    pass  # the general code names the error
-                else:
-                    tokens = tuple(path)
-                    fields.append(DisclosedField._known(tokens, salt, value, path_bytes(tokens)))
-                    continue
-        where = f"disclosure.fields[{i}]"
-        if read is _unhex:
-            path, salt, value = _map(f, _FIELD_KEYS, where)
-            value_bytes = _text(value, f"{where}.value").encode("utf-8")
-        else:
-            items = _list(f, where)
-            if len(items) != 3:
-                raise EncodingError(f"{where}: expected [path, salt, value]")
-            path, salt, value = items
-            value_bytes = read(value, f"{where}.value")
-            try:
-                value_bytes.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise EncodingError(f"{where}.value: not UTF-8") from exc
-        tokens = _path(path, f"{where}.path")
-        salt_bytes = _fixed(read, salt, f"{where}.salt", 16)
-        fields.append(DisclosedField._known(tokens, salt_bytes, value_bytes, path_bytes(tokens)))
+    digests = _hashes(read, digests_raw, "disclosure.digests")
+    listed_fields = _list(fields_raw, "disclosure.fields")
+    fields = _all_known_fields(listed_fields) if fast and read is _bin else None
+    if fields is None:
+        fields = _fields_one_by_one(listed_fields, read, fast=fast)
     order = [f.encoded_path for f in fields]
-    if any(a >= b for a, b in itertools.pairwise(order)):
+    if any(map(operator.ge, order, itertools.islice(order, 1, None))):
         raise NonCanonicalEncodingError(
             "disclosure.fields: fields must be in strictly ascending order of their hashed path"
         )
@@ -594,7 +693,7 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
     inclusion = InclusionProof(
         _uint(index, "inclusion.index"),
         _uint(tree_size, "inclusion.treeSize"),
-        tuple(h32(p, f"inclusion.path[{i}]") for i, p in enumerate(_list(path, "inclusion.path"))),
+        _hashes(read, path, "inclusion.path"),
     )
 
     cp_log, cp_size, cp_root, cp_pub, cp_sig = _map(cp, _CHECKPOINT_KEYS, "checkpoint")
@@ -617,10 +716,7 @@ def _decode(raw: Any, read: Callable[[Any, str], bytes]) -> Bundle:
             extension = Extension(
                 _uint(ext_size, "anchor.extension.treeSize"),
                 h32(ext_root, "anchor.extension.root"),
-                tuple(
-                    h32(p, f"anchor.extension.proof[{i}]")
-                    for i, p in enumerate(_list(ext_proof, "anchor.extension.proof"))
-                ),
+                _hashes(read, ext_proof, "anchor.extension.proof"),
             )
         anchor_ref = AnchorRef(
             _uint(chain_id, "anchor.chainId"),

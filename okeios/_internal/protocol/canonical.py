@@ -52,6 +52,7 @@ __all__ = [
     "canonicalize",
     "dumps_exact",
     "format_pointer",
+    "is_plain_canonical_leaf",
     "iter_leaves",
     "iter_typed_leaves",
     "load_json_strict",
@@ -192,6 +193,11 @@ def _parse_constant(name: str) -> NoReturn:
 _DECODER = json.JSONDecoder(
     object_pairs_hook=_object_hook, parse_float=JSONNumber, parse_constant=_parse_constant
 )
+
+# The same decoder without the hook that looks for a repeated member name: for text that is
+# shown canonical afterwards (canonical text names each member once), as
+# okeios._internal.protocol.commitment.canonical_leaves does.
+_PLAIN_DECODER = json.JSONDecoder(parse_float=JSONNumber, parse_constant=_parse_constant)
 
 # An escape that may encode half of a surrogate pair: only then can a parsed string hold one.
 _SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89abcdefABCDEF]")
@@ -663,6 +669,24 @@ def canonicalize(
 def canonical_bytes(data: bytes | str, *, profile: Profile = Profile.OKEIOS) -> bytes:
     """The canonical bytes of a JSON text: ``canonicalize(parse_json(data), profile=profile)``."""
     return canonicalize(parse_json(data), profile=profile)
+
+
+# A leaf's canonical bytes that need no parsing to be recognised: a string with nothing to
+# escape, an integer of at most 15 digits (never -0), a number with a fraction or an exponent
+# (the okeios profile writes its token as read), a literal, an empty object or array.
+_PLAIN_LEAF_RE = re.compile(
+    rb'"[^"\\\x00-\x1f]*"|-?(?:0|[1-9][0-9]{0,14})'
+    rb"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)"
+    rb"|true|false|null|\{\}|\[\]"
+)
+
+
+def is_plain_canonical_leaf(value: bytes) -> bool:
+    """Whether ``value`` (UTF-8 bytes) is shown, without parsing, to be the canonical bytes of
+    a JSON leaf in the okeios profile: then ``canonicalize(parse_json(value)) == value`` and
+    the parsed value is a scalar or an empty object or array. False says only "not shown":
+    parse strictly to know (a string with escapes, for one, is left to the parser)."""
+    return value != b"-0" and _PLAIN_LEAF_RE.fullmatch(value) is not None
 
 
 # --- JSON Pointer (RFC 6901) and leaves -------------------------------------------------------

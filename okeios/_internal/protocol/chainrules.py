@@ -28,6 +28,7 @@ import datetime as _dt
 from dataclasses import dataclass
 
 from okeios._internal.protocol.events import ZERO_HASH, Event
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.kinds import spec
 from okeios._internal.protocol.reasons import Reason
 
@@ -66,7 +67,7 @@ def advance(head: Event | None, event: Event, *, tolerance: int = 0) -> tuple[St
     if starts_chain(event):
         if head is not None:
             return (
-                Step(Reason.BAD_START, f"record 0x{event.record_id.hex()} starts a second time"),
+                Step(Reason.BAD_START, f"record {to_hex(event.record_id)} starts a second time"),
             )
         return ()
     if head is None:

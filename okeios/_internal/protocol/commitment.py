@@ -31,12 +31,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
+import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from okeios._internal.protocol.canonical import (
+    _PLAIN_DECODER,
     MAX_DEPTH,
     JSONNumber,
     JSONValue,
@@ -48,25 +51,31 @@ from okeios._internal.protocol.canonical import (
     parse_json,
     parse_pointer,
 )
+from okeios._internal.protocol.jsonlimits import nesting_exceeds
 from okeios.errors import CommitmentError, OkeiosError
 
 __all__ = [
+    "REMEMBERED_SIZE",
     "SALT_SIZE",
     "SEED_SIZE",
     "Commitment",
     "DisclosedField",
     "Disclosure",
     "FieldPath",
+    "canonical_leaves",
     "commit",
     "commit_canonical",
     "commitment_from_digests",
     "derive_salt",
+    "disclose_stored",
     "disclosures_conflict",
     "field_digest",
+    "field_digests",
     "path_bytes",
     "path_conflict",
     "pointer_matches",
     "record_leaves",
+    "record_leaves_of",
 ]
 
 FieldPath = tuple[str | int, ...]
@@ -82,6 +91,17 @@ _COMMITMENT_TAG = b"okeios/commitment/v2\x00"
 _MEMBER = b"\x01"
 _INDEX = b"\x02"
 _U64 = 1 << 64
+_sha256 = hashlib.sha256
+_LEN32 = frozenset((32,))
+#: The pointers of field paths met so far (a report names every disclosed field, and the
+#: paths recur from record to record). Bounded: past the bound, pointers are formatted each
+#: time. A field's tokens are checked when it is made, so only text and integer tokens are
+#: keys here.
+_POINTERS: dict[tuple[str | int, ...], str] = {}
+_POINTERS_MAX = 1 << 14
+#: The largest path, pointer or member name (in bytes or characters) the module-level
+#: caches keep: input may be crafted, and what a cache keeps stays for the process's life.
+REMEMBERED_SIZE = 256
 
 
 def _u32(n: int) -> bytes:
@@ -220,6 +240,10 @@ def commitment_from_digests(digests: Sequence[bytes]) -> bytes:
     """The record commitment over field digests, which must be sorted and distinct."""
     if len(digests) > MAX_FIELDS:
         raise CommitmentError(f"a record has at most {MAX_FIELDS} fields")
+    if _LEN32.issuperset(map(len, digests)) and all(
+        map(operator.lt, digests, itertools.islice(digests, 1, None))
+    ):  # what the loop below accepts, in one go
+        return _sha256(_COMMITMENT_TAG + _u32(len(digests)) + b"".join(digests)).digest()
     previous = b""
     for i, d in enumerate(digests):
         if len(d) != 32:
@@ -254,28 +278,71 @@ class DisclosedField:
         """A field whose parts were just computed from a record by :func:`commit` (valid by
         construction: not checked again)."""
         self = object.__new__(cls)
-        object.__setattr__(self, "tokens", tokens)
-        object.__setattr__(self, "salt", salt)
-        object.__setattr__(self, "value", value)
-        object.__setattr__(self, "encoded_path", encoded)
+        _SET_TOKENS(self, tokens)  # the slots' own setters: a frozen dataclass's fields
+        _SET_SALT(self, salt)
+        _SET_VALUE(self, value)
+        _SET_ENCODED(self, encoded)
         return self
 
     @property
     def path(self) -> str:
         """The field's RFC 6901 JSON Pointer (a display form: it does not say which tokens
         are array indices; :attr:`tokens` does)."""
-        return format_pointer(self.tokens)
+        tokens = self.tokens
+        pointer = _POINTERS.get(tokens)
+        if pointer is None:
+            pointer = format_pointer(tokens)
+            if len(_POINTERS) < _POINTERS_MAX and len(pointer) <= REMEMBERED_SIZE:
+                _POINTERS[tokens] = pointer
+        return pointer
 
     @property
     def digest(self) -> bytes:
         p, v = self.encoded_path, self.value
-        return hashlib.sha256(
-            b"".join((_FIELD_TAG, self.salt, _u32(len(p)), p, _u32(len(v)), v))
-        ).digest()
+        return _sha256(
+            b"".join((_FIELD_TAG, self.salt, len(p).to_bytes(4, "big"), p,
+                      len(v).to_bytes(4, "big"), v))
+        ).digest()  # fmt: skip
 
     def json_value(self) -> JSONValue:
         """The disclosed value, parsed."""
         return parse_json(self.value)
+
+
+def field_digests(fields: Sequence[DisclosedField]) -> list[bytes]:
+    """``[f.digest for f in fields]``, hashed without a Python call per field."""
+    encoded = list(map(_ENCODED_OF, fields))
+    values = list(map(_VALUE_OF, fields))
+    return list(
+        map(
+            _DIGEST_OF,
+            map(
+                _sha256,
+                map(
+                    b"".join,
+                    zip(
+                        itertools.repeat(_FIELD_TAG),
+                        map(_SALT_OF, fields),
+                        map(_U32_OF, map(len, encoded)),
+                        encoded,
+                        map(_U32_OF, map(len, values)),
+                        values,
+                    ),
+                ),
+            ),
+        )
+    )
+
+
+_ENCODED_OF = operator.attrgetter("encoded_path")
+_VALUE_OF = operator.attrgetter("value")
+_SALT_OF = operator.attrgetter("salt")
+_DIGEST_OF = operator.methodcaller("digest")
+_U32_OF = operator.methodcaller("to_bytes", 4, "big")
+
+_SET_TOKENS, _SET_SALT, _SET_VALUE, _SET_ENCODED = (
+    vars(DisclosedField)[name].__set__ for name in ("tokens", "salt", "value", "encoded_path")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +420,22 @@ def _decode_path(encoded: bytes) -> FieldPath:
     return tuple(out)
 
 
+#: Typed paths decoded from their path bytes so far (the paths recur from record to record).
+#: Bounded: past the bound, paths are decoded each time.
+_DECODED: dict[bytes, FieldPath] = {}
+_DECODED_MAX = 1 << 14
+
+
+def _tokens_of(encoded: bytes) -> FieldPath:
+    """:func:`_decode_path`, remembered."""
+    tokens = _DECODED.get(encoded)
+    if tokens is None:
+        tokens = _decode_path(encoded)
+        if len(_DECODED) < _DECODED_MAX and len(encoded) <= REMEMBERED_SIZE:
+            _DECODED[encoded] = tokens
+    return tokens
+
+
 class _Fields(Mapping[FieldPath, DisclosedField]):
     """The fields of a fresh commitment, in canonical document order, made into
     :class:`DisclosedField` objects (and their typed paths decoded from their path bytes) only
@@ -367,7 +450,7 @@ class _Fields(Mapping[FieldPath, DisclosedField]):
 
     def _all_paths(self) -> list[FieldPath]:
         if self._paths is None:
-            self._paths = [_decode_path(p) for p in self._encoded]
+            self._paths = [_tokens_of(p) for p in self._encoded]
         return self._paths
 
     def __len__(self) -> int:
@@ -409,7 +492,7 @@ def _remember_member(name: str) -> tuple[bytes, str]:
     """A member name's path token and JSON text (``"name":``), kept for the next time."""
     raw = name.encode("utf-8")
     known = (_MEMBER + len(raw).to_bytes(4, "big") + raw, _quote(name) + ":")
-    if len(_MEMBERS) < _MEMBERS_MAX:
+    if len(_MEMBERS) < _MEMBERS_MAX and len(raw) <= REMEMBERED_SIZE:
         _MEMBERS[name] = known
     return known
 
@@ -521,6 +604,92 @@ def record_leaves(record: JSONValue) -> list[tuple[bytes, bytes]]:
     canonical document order (errors as :func:`commit`'s)."""
     encoded, values, _ = _walk(record)
     return list(zip(encoded, values, strict=True))
+
+
+def canonical_leaves(data: bytes) -> list[tuple[bytes, bytes]] | None:
+    """:func:`record_leaves` of ``parse_json(data)`` when ``data`` is exactly the canonical
+    bytes of the record it holds (what okeios stores and exports), else None.
+
+    The fast way: the plain JSON decoder (no hook per object) and the canonical walk, whose
+    text must give ``data`` back. Canonical text has no repeated member name, byte order mark,
+    lone surrogate or number the strict parser refuses, so on such input
+    :func:`~okeios._internal.protocol.canonical.parse_json` returns the same value; the nesting
+    limit is checked first, as the strict parser does, before the decoder can recurse. None
+    says only "not shown canonical": the caller then parses strictly."""
+    if b"\n" in data:  # canonical text escapes every control character: pretty-printed
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if nesting_exceeds(data, MAX_DEPTH):
+        return None
+    encoded: list[bytes] = []
+    values: list[bytes] = []
+    try:
+        if _fast_walk(_PLAIN_DECODER.decode(text), encoded, values) != text:
+            return None
+    except (ValueError, _NeedsCareError, OkeiosError, UnicodeEncodeError, RecursionError):
+        return None  # json.JSONDecodeError and an over-long integer are ValueErrors
+    if len(encoded) > MAX_FIELDS:
+        return None
+    return list(zip(encoded, values, strict=True))
+
+
+def record_leaves_of(data: bytes) -> list[tuple[bytes, bytes]]:
+    """:func:`record_leaves` of ``parse_json(data)``: the same leaves, or the same error,
+    taking the fast way (:func:`canonical_leaves`) when ``data`` is canonical."""
+    leaves = canonical_leaves(data)
+    if leaves is None:
+        leaves = record_leaves(parse_json(data))
+    return leaves
+
+
+def disclose_stored(
+    canonical: bytes,
+    seed: bytes,
+    digests: Sequence[bytes],
+    paths: Iterable[str] | None = None,
+) -> Disclosure:
+    """What ``commit(parse_json(canonical), seed=seed)[0].disclose(paths)`` gives, from what a
+    store keeps of a record version (its canonical bytes, its seed and its sorted field
+    digests), without deriving the commitment again: the record is walked once for its leaves,
+    and only the chosen fields get a salt (HMAC keyed once, copied per field). The digests are
+    the stored ones; the caller checks that they give the event's commitment. Pointers are
+    resolved as :meth:`Commitment.disclose` resolves them, with its errors."""
+    if len(seed) != SEED_SIZE:
+        raise CommitmentError(f"a commitment seed is {SEED_SIZE} bytes, got {len(seed)}")
+    leaves = record_leaves_of(canonical)
+    if len(leaves) != len(digests):
+        raise CommitmentError(
+            f"the record has {len(leaves)} fields, its stored digests {len(digests)}"
+        )
+    if paths is None:
+        chosen = leaves
+    else:
+        tokens = [_tokens_of(p) for p, _ in leaves]
+        picked: dict[FieldPath, int] = {}
+        for wanted in paths:
+            try:
+                hits = [i for i, t in enumerate(tokens) if pointer_matches(wanted, t)]
+            except OkeiosError as exc:
+                raise CommitmentError(f"{wanted!r} is not an RFC 6901 pointer: {exc}") from exc
+            if not hits:
+                raise CommitmentError(f"the record has no field at {wanted!r}")
+            for i in hits:
+                picked[tokens[i]] = i
+        chosen = [leaves[i] for i in picked.values()]
+    chosen.sort()  # by path bytes: no two leaves share them
+    inner, outer = _salt_states(bytes(seed))
+    inner_copy, outer_copy, known = inner.copy, outer.copy, DisclosedField._known
+    fields = []
+    for p, v in chosen:
+        h = inner_copy()
+        h.update(p)
+        o = outer_copy()
+        o.update(h.digest())
+        fields.append(known(_tokens_of(p), o.digest()[:SALT_SIZE], v, p))
+    return Disclosure(tuple(digests), tuple(fields))
 
 
 def _salt_states(seed: bytes) -> tuple[Any, Any]:

@@ -1,12 +1,14 @@
 """The one hex codec of okeios: ``0x``-prefixed lowercase hex for bytes in JSON and on screen.
 
-:func:`to_hex` writes it; :func:`from_hex` reads it strictly and is the only place in okeios
-that turns hex text into bytes (``tests/architecture/test_layers.py`` refuses ``bytes.fromhex``
-anywhere else). Strict means the one canonical form: the ``0x`` prefix, whole byte pairs of
-**lower-case** digits, and the exact size when one is given. An upper-case, short or long form
-of an identifier is refused, never folded into the canonical one: two spellings of one log id
-would otherwise let a mirror present one log as two (issue 19, rollback by re-casing). Only
-Ethereum addresses, whose case carries the EIP-55 checksum (checked by
+:func:`to_hex` writes it and is the only place that spells ``0x`` before hex digits;
+:func:`from_hex` reads it strictly and is the only place in okeios that turns hex text into
+bytes (``tests/architecture/test_layers.py`` refuses ``bytes.fromhex`` and a hand-written
+``"0x" + x.hex()`` anywhere else). Record, event and log ids are typed on top of it
+(:mod:`okeios._internal.protocol.ids`). Strict means the one canonical form: the ``0x`` prefix,
+whole byte pairs of **lower-case** digits, and the exact size when one is given. An upper-case,
+short or long form of an identifier is refused, never folded into the canonical one: two
+spellings of one log id would otherwise let a mirror present one log as two (issue 19, rollback
+by re-casing). Only Ethereum addresses, whose case carries the EIP-55 checksum (checked by
 :func:`okeios._internal.protocol.signing.checksum_address`), and a key the owner types at the
 command line are read with ``any_case=True``. Errors are the caller's typed error, never a bare
 ``ValueError``.

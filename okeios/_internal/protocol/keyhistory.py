@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from okeios._internal.protocol.bundle import Bundle
 from okeios._internal.protocol.events import SignedEvent
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.signing import checksum_address
 
 __all__ = ["KEYS_MEDIA_TYPE", "KEYS_VERSION", "Continuity", "TailEntry", "dump_key_history"]
@@ -51,8 +52,8 @@ def dump_key_history(
             {
                 "publisher": checksum_address(key),
                 "treeSize": size,
-                "root": "0x" + root.hex(),
-                "proof": ["0x" + p.hex() for p in proof],
+                "root": to_hex(root),
+                "proof": [to_hex(p) for p in proof],
             }
             for key, size, root, proof in continuity
         ],
@@ -62,8 +63,8 @@ def dump_key_history(
             {
                 "index": index,
                 "event": signed.event.message(),
-                "signature": "0x" + signed.signature.hex(),
-                "proof": ["0x" + p.hex() for p in proof],
+                "signature": to_hex(signed.signature),
+                "proof": [to_hex(p) for p in proof],
             }
             for index, signed, proof in tail
         ]

@@ -21,7 +21,7 @@ from okeios._internal.protocol.events import (
     SignedEvent,
     event_from_message,
 )
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.hexcodec import from_hex, to_hex
 from okeios._internal.protocol.jsonlimits import nesting_exceeds
 from okeios._internal.protocol.signing import checksum_address
 from okeios.errors import InputError, OkeiosError
@@ -46,7 +46,7 @@ def write_log(
                 "format": LOG_FORMAT,
                 "version": 1,
                 "publisher": publisher,
-                "logId": "0x" + log_id.hex(),
+                "logId": to_hex(log_id),
             }
         )
         + "\n"
@@ -61,9 +61,9 @@ def write_log(
                 {
                     "checkpoint": {
                         "treeSize": c.tree_size,
-                        "root": "0x" + c.root.hex(),
+                        "root": to_hex(c.root),
                         "publisher": cp.publisher,
-                        "signature": "0x" + cp.signature.hex(),
+                        "signature": to_hex(cp.signature),
                     }
                 }
             )
@@ -79,7 +79,7 @@ def entry_line(index: int, signed: SignedEvent) -> str:
         {
             "index": index,
             "event": signed.event.message(),
-            "signature": "0x" + signed.signature.hex(),
+            "signature": to_hex(signed.signature),
         }
     )
 

@@ -53,6 +53,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from okeios._internal.protocol.eip712 import TypedDataEncoder
 from okeios._internal.protocol.events import DOMAIN
 from okeios._internal.protocol.hexcodec import from_hex, to_hex
+from okeios._internal.protocol.ids import LogId
 from okeios._internal.protocol.signing import Signer, checksum_address, recover_address, sign_typed
 from okeios.errors import NoteError, NoteVerificationError, SignatureError
 
@@ -548,7 +549,7 @@ def log_id_from_origin(origin: str) -> bytes:
         raise NoteError(
             f"{shown!r} is not an okeios log origin (okeios/0x and 64 lower-case hex digits)"
         )
-    return from_hex(origin[len(ORIGIN_PREFIX) :], "the origin's log id", size=32, error=NoteError)
+    return LogId.parse(origin[len(ORIGIN_PREFIX) :], "the origin's log id", error=NoteError).raw
 
 
 def derive_note_seed(publisher_key: bytes, log_id: bytes) -> bytes:
@@ -639,7 +640,7 @@ class NoteKeyBinding:
                 f"{BINDING_VERSION} (version 1 left the origin unbound)"
             )
         try:
-            log_id = from_hex(data["logId"], "the binding's logId", size=32, error=NoteError)
+            log_id = LogId.parse(data["logId"], "the binding's logId", error=NoteError).raw
             sig = from_hex(data["signature"], "the binding's signature", error=NoteError)
             publisher = checksum_address(str(data["publisher"]))
             vkey = data["vkey"]

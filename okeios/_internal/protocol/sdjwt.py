@@ -54,7 +54,7 @@ from okeios._internal.protocol.commitment import (
     field_digest,
 )
 from okeios._internal.protocol.events import Event
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.hexcodec import from_hex, to_hex
 from okeios._internal.protocol.keccak import keccak256
 from okeios._internal.protocol.signing import checksum_address
 from okeios.errors import CanonicalizationError, CommitmentError, OkeiosError, SdJwtError
@@ -144,12 +144,12 @@ class SdJwtTie:
 
     def to_claim(self) -> dict[str, Any]:
         return {
-            "event": "0x" + self.event_id.hex(),
-            "logId": "0x" + self.log_id.hex(),
-            "recordId": "0x" + self.record_id.hex(),
+            "event": to_hex(self.event_id),
+            "logId": to_hex(self.log_id),
+            "recordId": to_hex(self.record_id),
             "version": self.version,
-            "commitment": "0x" + self.commitment.hex(),
-            "digests": ["0x" + d.hex() for d in self.digests],
+            "commitment": to_hex(self.commitment),
+            "digests": [to_hex(d) for d in self.digests],
         }
 
     @classmethod
@@ -450,6 +450,6 @@ def check_tie(verified: VerifiedSdJwt, event: Event) -> None:
         event.commitment,
     ):
         raise SdJwtError(
-            f"the SD-JWT is about event 0x{tie.event_id.hex()}, not 0x{event.id.hex()}, or its "
+            f"the SD-JWT is about event {to_hex(tie.event_id)}, not {to_hex(event.id)}, or its "
             "commitment is not the event's"
         )

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from okeios._internal.crypto.recipients import RecipientBinding, wrap_data_key
 from okeios._internal.crypto.share import Share, grant_info, seal_seed
 from okeios._internal.protocol.events import EventKind
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.hexcodec import from_hex, to_hex
+from okeios._internal.protocol.ids import EventId, RecordId, RecordRef
 from okeios._internal.protocol.signing import checksum_address
 from okeios._internal.publish import erasure
 from okeios._internal.publish.erasure import ERASE_WAIT
@@ -44,7 +45,7 @@ class Access:
 
     def grant(
         self,
-        ident: str,
+        ident: RecordRef | str,
         binding: RecipientBinding,
         *,
         purpose: str = "",
@@ -72,7 +73,7 @@ class Access:
             earlier = unit.meta.get(marker) if deliver is not None else None
             if earlier is not None and json.loads(earlier).get("version") == version:
                 self.resumed = True
-                return self.share("0x" + record_id.hex(), owner)
+                return self.share(RecordId(record_id), owner)
             self.resumed = False
             wrapped = wrap_data_key(data_key, binding, info=grant_info(record_id, version))
             unit.grants.add_recipient(owner, binding.to_json())
@@ -85,9 +86,9 @@ class Access:
                     marker,
                     json.dumps({"event": logged.id.hex(), "version": version, "to": deliver}),
                 )
-        return self.share("0x" + record_id.hex(), owner)
+        return self.share(RecordId(record_id), owner)
 
-    def delivered(self, ident: str, recipient: str) -> None:
+    def delivered(self, ident: RecordRef | str, recipient: str) -> None:
         """The share of a GRANT made with ``deliver`` was written: forget it as undelivered."""
         unit = self._unit
         record_id = unit.record_id_of(ident)
@@ -116,14 +117,14 @@ class Access:
             )
         return out
 
-    def share(self, ident: str, recipient: str) -> Share:
+    def share(self, ident: RecordRef | str, recipient: str) -> Share:
         """The share of a record's current version for a recipient with an active grant."""
         unit = self._unit
         record_id = unit.record_id_of(ident)
         address = checksum_address(recipient)
         version = unit.latest_version(record_id)
         if unit.is_erased(record_id):
-            raise AccessError(f"record {record_id.hex()} was erased")
+            raise AccessError(f"record {to_hex(record_id)} was erased")
         grant = unit.grants.latest(record_id, version, address)
         if grant is None:
             raise AccessError(f"{address} was never granted version {version} of this record")
@@ -144,10 +145,10 @@ class Access:
             wrapped_key=wrapped,
             payload=sealed,
             seed=seal_seed(data_key, seed, record_id, version, unit.rng),
-            bundle=self._records.export("0x" + content.hex(), fields=[]),
+            bundle=self._records.export(EventId(content), fields=[]),
         )
 
-    def revoke(self, ident: str, recipient: str, *, purpose: str = "") -> LoggedEvent:
+    def revoke(self, ident: RecordRef | str, recipient: str, *, purpose: str = "") -> LoggedEvent:
         """Stop a recipient's access to a record; log a signed REVOKE event.
 
         Their wrapped keys are deleted; the next version of the record gets a new data key
@@ -165,7 +166,9 @@ class Access:
             unit.grants.revoke(record_id, address, logged.id)
         return logged
 
-    def erase(self, ident: str, *, purpose: str = "", wait: float = ERASE_WAIT) -> LoggedEvent:
+    def erase(
+        self, ident: RecordRef | str, *, purpose: str = "", wait: float = ERASE_WAIT
+    ) -> LoggedEvent:
         """Crypto-shred a record: destroy every version's data key and seed, every wrapped
         key and its private resource identity, then log a signed ERASE event. The ciphertext
         and the salted digests stay: they reveal nothing, and every event still verifies.
@@ -185,7 +188,7 @@ class Access:
             if unit.is_erased(record_id):
                 found = erasure.pending(unit, record_id)
                 if found is None:
-                    raise AccessError(f"record {record_id.hex()} was erased already")
+                    raise AccessError(f"record {to_hex(record_id)} was erased already")
                 logged = unit.publisher.event(found[0])
             else:
                 secrets = erasure.secret_blobs(unit, record_id)
@@ -197,7 +200,7 @@ class Access:
         self.last_purge = erasure.purge(unit, record_id, wait=wait)
         return logged
 
-    def receipt(self, ident: str, reader: str, *, purpose: str = "") -> LoggedEvent:
+    def receipt(self, ident: RecordRef | str, reader: str, *, purpose: str = "") -> LoggedEvent:
         """Log a signed ACCESS receipt: ``reader`` read the record, for ``purpose``."""
         unit = self._unit
         with unit.transaction():

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from okeios._internal.chain.registry import Receipt, Registry
-from okeios._internal.protocol.hexcodec import hex_repr
+from okeios._internal.protocol.hexcodec import hex_repr, to_hex
 from okeios._internal.protocol.signing import checksum_address
 from okeios._internal.publish.store import JournalEntry, Store
 from okeios.errors import ChainError, KeyRotationError
@@ -112,7 +112,7 @@ def _check_entry(
         if found is not None:
             return found
         if registry.mined_nonce(store.address) <= entry.nonce:
-            echo(f"size {entry.tree_size}: (re)sending transaction 0x{entry.tx_hash.hex()}")
+            echo(f"size {entry.tree_size}: (re)sending transaction {to_hex(entry.tx_hash)}")
             registry.broadcast(entry.raw_tx)
             return store.journal.update(
                 entry.id, state="sent", block_number=None, block_hash=None, error=None
@@ -135,7 +135,7 @@ def _check_entry(
                 entry.tx_hash
             ):
                 return entry  # mined (its event is there), the receipt not indexed yet: poll on
-            echo(f"size {entry.tree_size}: transaction 0x{entry.tx_hash.hex()} was dropped")
+            echo(f"size {entry.tree_size}: transaction {to_hex(entry.tx_hash)} was dropped")
             return store.journal.update(
                 entry.id, state="dropped", error="not in the chain and its nonce was used"
             )
@@ -234,7 +234,7 @@ def _anchor(
             older = _wait(store, registry, older, confirmations, deadline, poll, say, ("mined",))
             if older.state in ("prepared", "sent"):
                 raise ChainError(
-                    f"transaction 0x{(older.tx_hash or b'').hex()} for size {older.tree_size} "
+                    f"transaction {to_hex(older.tx_hash or b'')} for size {older.tree_size} "
                     f"is still not mined on chain {chain_id}; run anchor again later"
                 )
     checkpoint = store.checkpoints.current()
@@ -263,7 +263,7 @@ def _anchor(
     elif entry.state in ("failed", "dropped"):
         raise ChainError(
             f"anchoring size {size} on chain {chain_id} failed: {entry.error} "
-            f"(transaction 0x{(entry.tx_hash or b'').hex()})"
+            f"(transaction {to_hex(entry.tx_hash or b'')})"
         )
     else:
         say(f"size {size}: {entry.state}, waiting for {confirmations} confirmations")
@@ -368,7 +368,7 @@ def _send_new(store: Store, registry: Registry, size: int, root: bytes, say: Ech
     proof = store.tree.consistency_proof(prev, size) if prev else []
     raw, tx_hash, nonce = registry.prepare_anchor(store.signer, log_id, size, root, proof)
     entry = store.journal.update(entry.id, prev_size=prev, raw_tx=raw, tx_hash=tx_hash, nonce=nonce)
-    say(f"size {size}: sending transaction 0x{tx_hash.hex()} (proof of {len(proof)} hashes)")
+    say(f"size {size}: sending transaction {to_hex(tx_hash)} (proof of {len(proof)} hashes)")
     try:
         registry.broadcast(raw)
     except ChainError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from okeios._internal.protocol.events import event_from_message
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.merkle import leaf_hash, node_hash
 from okeios.errors import InputError
 
@@ -52,7 +53,7 @@ def check_store(
     ):
         problems.append(f"a final anchor of size {tree_size} is beyond the log ({size})")
     problems += [
-        f"the GRANT 0x{event.hex()} of record 0x{rid.hex()} to {who} is logged but its share "
+        f"the GRANT {to_hex(event)} of record {to_hex(rid)} to {who} is logged but its share "
         f"was never written (to {where}): run the same `okeios grant` again to write it"
         for rid, who, event, where in access.undelivered()
         # the share is written atomically: a file there means only forgetting it was cut short
@@ -61,8 +62,8 @@ def check_store(
     from okeios._internal.publish.erasure import pending_erasures
 
     problems += [
-        f"the erasure of record 0x{rid.hex()} is logged but not verified on disk yet: run "
-        f"`okeios erase 0x{rid.hex()}` again to finish it"
+        f"the erasure of record {to_hex(rid)} is logged but not verified on disk yet: run "
+        f"`okeios erase {to_hex(rid)}` again to finish it"
         for rid in pending_erasures(unit)
     ]
     return problems

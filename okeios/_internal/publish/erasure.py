@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from okeios._internal.faults import fault_point
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.hexcodec import from_hex, to_hex
 from okeios.errors import ErasurePendingError, StoreError
 
 if TYPE_CHECKING:
@@ -335,9 +335,9 @@ def purge(unit: Unit, record_id: bytes, *, wait: float = ERASE_WAIT) -> PurgeRes
     except (_PendingError, sqlite3.Error, StoreError, OSError) as exc:
         why = str(exc) if isinstance(exc, _PendingError) else _why(exc)
         raise ErasurePendingError(
-            f"record 0x{record_id.hex()}: the erasure is logged (event 0x{event_id.hex()}) and "
+            f"record {to_hex(record_id)}: the erasure is logged (event {to_hex(event_id)}) and "
             f"its keys are unusable through okeios, but their bytes may still be on disk: "
-            f"{why}. Run `okeios erase 0x{record_id.hex()}` again to finish"
+            f"{why}. Run `okeios erase {to_hex(record_id)}` again to finish"
         ) from exc
     _clear(unit, record_id)
     return result

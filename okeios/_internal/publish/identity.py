@@ -45,7 +45,7 @@ from okeios._internal.crypto.payload import open_payload, seal_payload
 from okeios._internal.protocol.canonical import JSONValue, canonicalize
 from okeios._internal.protocol.commitment import Canonical
 from okeios._internal.protocol.fhir import _RESOURCE_ID, _RESOURCE_TYPE, resource_identity
-from okeios._internal.protocol.hexcodec import hex_repr
+from okeios._internal.protocol.hexcodec import hex_repr, to_hex
 from okeios._internal.protocol.kinds import START_KINDS, sql_list
 from okeios._internal.publish.publisher import LoggedEvent
 from okeios._internal.publish.tables import Database, ResourceRow, Resources
@@ -158,8 +158,8 @@ class PutResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
-            "record": "0x" + self.record_id.hex(),
-            "event": None if self.event is None else "0x" + self.event.id.hex(),
+            "record": to_hex(self.record_id),
+            "event": None if self.event is None else to_hex(self.event.id),
             "resource": self.resource,
         }
 
@@ -209,7 +209,7 @@ class RecordInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "record": "0x" + self.record_id.hex(),
+            "record": to_hex(self.record_id),
             "resourceType": self.resource_type,
             "id": self.resource_id,
             "version": self.version,

@@ -42,6 +42,8 @@ from okeios._internal.protocol.commitment import (
     Disclosure,
     commit,
     commit_canonical,
+    commitment_from_digests,
+    disclose_stored,
 )
 from okeios._internal.protocol.events import (
     KEY_KINDS,
@@ -59,7 +61,7 @@ from okeios._internal.protocol.hexcodec import hex_repr
 from okeios._internal.protocol.kinds import CONTENT_KINDS
 from okeios._internal.protocol.merkle import MerkleLog, leaf_hash
 from okeios._internal.protocol.signing import Signer, checksum_address
-from okeios.errors import AccessError, EventError, InputError
+from okeios.errors import AccessError, CommitmentError, EventError, InputError
 
 __all__ = [
     "MAX_TIME",
@@ -351,11 +353,26 @@ class Publisher:
         if wanted is not None and not wanted:  # nothing disclosed: the stored digests only
             return Disclosure(self.versions.version_digests(e.record_id, e.version), ())
         try:
-            return self._commitment(e, event_id).disclose(wanted)
+            return self._stored_disclosure(e, event_id, wanted)
         except AccessError:
             if wanted:  # disclosing no field needs only the digests, erased or not
                 raise
             return Disclosure(self.versions.version_digests(e.record_id, e.version), ())
+
+    def _stored_disclosure(self, e: Event, event_id: bytes, wanted: list[str] | None) -> Disclosure:
+        """The disclosure of ``wanted`` (None: every field) from the stored version, without
+        deriving its commitment again (:func:`disclose_stored`): the stored digests must give
+        the event's commitment (one hash); the payload and the seed are authenticated by their
+        seals."""
+        payload, seed = self.versions.get_version(e.record_id, e.version)
+        digests = self.versions.version_digests(e.record_id, e.version)
+        try:
+            matches = commitment_from_digests(digests) == e.commitment
+        except CommitmentError:
+            matches = False
+        if not matches:
+            raise InputError(f"stored record version does not match event {event_id.hex()}")
+        return disclose_stored(payload, seed, digests, wanted)
 
     def _commit(
         self,

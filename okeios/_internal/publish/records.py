@@ -25,6 +25,8 @@ from okeios._internal.protocol.canonical import JSONValue, parse_json
 from okeios._internal.protocol.commitment import Canonical
 from okeios._internal.protocol.events import SignedEvent
 from okeios._internal.protocol.fhir import resource_identity
+from okeios._internal.protocol.hexcodec import to_hex
+from okeios._internal.protocol.ids import RecordRef
 from okeios._internal.protocol.logfile import write_log
 from okeios._internal.protocol.signing import Signer
 from okeios._internal.publish import ingest
@@ -152,7 +154,7 @@ class Records:
         def stored(record_id: bytes) -> JSONValue:  # the latest version, for lastUpdated
             latest = self._unit.versions.rows.latest(record_id)
             if latest is None:  # pragma: no cover - an identity always has a version
-                raise InputError(f"no record {record_id.hex()} in this store")
+                raise InputError(f"no record {to_hex(record_id)} in this store")
             return parse_json(self._unit.versions.get_version(record_id, latest)[0])
 
         items = list(records)
@@ -318,11 +320,11 @@ class Records:
 
     def _amend(self, record_id: bytes, form: Canonical, author: Signer | None) -> LoggedEvent:
         if self._unit.is_erased(record_id):
-            raise AccessError(f"record {record_id.hex()} was erased")
+            raise AccessError(f"record {to_hex(record_id)} was erased")
         return self._unit.publisher.amend(record_id, form, author=author)
 
     def amend(
-        self, ident: str, record: bytes | JSONValue, *, author: Signer | None = None
+        self, ident: RecordRef | str, record: bytes | JSONValue, *, author: Signer | None = None
     ) -> LoggedEvent:
         """Log a new version of a record (fresh data key and seed). ``ident`` is a record or
         event id, or ``Type/id``. A FHIR resource must keep the record's identity."""
@@ -352,7 +354,7 @@ class Records:
     def derive(
         self,
         record: bytes | JSONValue,
-        sources: Sequence[str],
+        sources: Sequence[RecordRef | str],
         *,
         author: Signer | None = None,
     ) -> LoggedEvent:
@@ -374,7 +376,7 @@ class Records:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def history(self, ident: str) -> list[dict[str, object]]:
+    def history(self, ident: RecordRef | str) -> list[dict[str, object]]:
         """A record's events in log order: kind, version, time, author, subject, purpose."""
         record_id = self._unit.record_id_of(ident)
         out: list[dict[str, object]] = []
@@ -383,7 +385,7 @@ class Records:
             out.append(
                 {
                     "index": logged.index,
-                    "event": "0x" + logged.id.hex(),
+                    "event": to_hex(logged.id),
                     "kind": str(e.kind),
                     "version": e.version,
                     "time": e.time,
@@ -413,7 +415,9 @@ class Records:
             self._unit.db, match, limit=limit, after=after, **filters
         )
 
-    def show(self, ident: str, version: int | None = None) -> tuple[JSONValue, dict[str, Any]]:
+    def show(
+        self, ident: RecordRef | str, version: int | None = None
+    ) -> tuple[JSONValue, dict[str, Any]]:
         """The owner's view of a record: its content (decrypted) and what the store knows of
         it. :class:`~okeios.errors.AccessError` once erased."""
         record_id = self._unit.record_id_of(ident)
@@ -423,12 +427,12 @@ class Records:
         head = self._unit.events.head_event(record_id)
         assert head is not None
         info = {
-            "record": "0x" + record_id.hex(),
+            "record": to_hex(record_id),
             "resource": self._unit.identities.label(record_id),
             "version": wanted,
             "versions": latest,
             "lastEvent": str(head.signed.event.kind),
-            "event": "0x" + head.id.hex(),
+            "event": to_hex(head.id),
             "time": head.signed.event.time,
         }
         return parse_json(payload), info
@@ -452,7 +456,7 @@ class Records:
 
     def export(
         self,
-        ident: str,
+        ident: RecordRef | str,
         *,
         fields: Iterable[str] = (),
         reveal_all: bool = False,

@@ -128,16 +128,16 @@ def publish_tiles(
         "format": TILES_FORMAT,
         "version": HEADER_VERSION,
         "publisher": signer.address,
-        "logId": "0x" + log_id.hex(),
+        "logId": to_hex(log_id),
         "origin": origin,
         "noteKey": binding.to_dict(),
     }
     _write(root_dir / HEADER_PATH, json.dumps(header, indent=1).encode() + b"\n")
     signed_cp = {
         "treeSize": cp.tree_size,
-        "root": "0x" + cp.root.hex(),
+        "root": to_hex(cp.root),
         "publisher": checkpoint.publisher,
-        "signature": "0x" + checkpoint.signature.hex(),
+        "signature": to_hex(checkpoint.signature),
     }
     _write(root_dir / SIGNED_CHECKPOINT_PATH, json.dumps(signed_cp).encode() + b"\n")
     note = note_key.sign_note(NoteCheckpoint(origin, size, cp.root).text())

@@ -16,7 +16,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from okeios._internal.protocol.hexcodec import from_hex
+from okeios._internal.protocol.hexcodec import to_hex
+from okeios._internal.protocol.ids import (
+    EventId,
+    EventOrRecordId,
+    RecordId,
+    RecordRef,
+    ResourceKey,
+    as_ref,
+)
 from okeios._internal.protocol.signing import LocalSigner
 from okeios._internal.publish.home import home_lock
 from okeios._internal.publish.identity import Identities
@@ -40,6 +48,14 @@ __all__ = ["Unit"]
 
 # What a write transaction reads before its first event (Unit.check_writer).
 _WRITER_CHECK = "SELECT key, value FROM meta WHERE key IN ('publisher', 'rotation')"
+
+#: What a lookup says it did not find, by the type of the name it was given.
+_NAMED: dict[type[RecordRef], str] = {
+    EventId: "event",
+    RecordId: "record",
+    EventOrRecordId: "record or event",
+    ResourceKey: "record of",
+}
 
 
 class Unit:
@@ -194,24 +210,29 @@ class Unit:
 
     # -- finding records ----------------------------------------------------------------------
 
-    def find_event(self, ident: str) -> LoggedEvent:
-        """An event by its id, a record's latest event by the record id (0x-hex either way),
-        or the latest event of the record holding FHIR resource ``Type/id``."""
-        if "/" in ident and not ident.startswith("0x"):
-            row = self.identities.find(ident)
+    def find_event(self, ident: RecordRef | str) -> LoggedEvent:
+        """The event ``ident`` names: an event by its :class:`EventId`, a record's latest event
+        by its :class:`RecordId`, an :class:`EventOrRecordId` as either (the event first), or
+        the latest event of the record holding a :class:`ResourceKey` (``Type/id``). Text is
+        read by :func:`~okeios._internal.protocol.ids.parse_ref` (the typed error says what
+        was expected)."""
+        ref = as_ref(ident)
+        if isinstance(ref, ResourceKey):
+            row = self.identities.find(ref.text)
             if row is None:
-                raise InputError(f"no record of {ident} in this store")
-            raw = row.record_id
+                raise InputError(f"no record of {ref} in this store")
+            found = self.events.head_event(row.record_id)
+        elif isinstance(ref, EventId):
+            found = self.events.get(ref.raw)
+        elif isinstance(ref, RecordId):
+            found = self.events.head_event(ref.raw)
         else:
-            raw = from_hex(ident, "a record or event id", prefix=False, any_case=True)
-            if len(raw) != 32:
-                raise InputError(f"{ident!r} is not a 32-byte record or event id")
-        found = self.events.find(raw)
+            found = self.events.find(ref.raw)
         if found is None:
-            raise InputError(f"no record or event {ident} in this store")
+            raise InputError(f"no {_NAMED[type(ref)]} {ref} in this store")
         return found
 
-    def record_id_of(self, ident: str) -> bytes:
+    def record_id_of(self, ident: RecordRef | str) -> bytes:
         """The record an identifier names (see :meth:`find_event`)."""
         return self.find_event(ident).record_id
 
@@ -229,5 +250,5 @@ class Unit:
         """The record's latest version number."""
         version = self.versions.rows.latest(record_id)
         if version is None:
-            raise InputError(f"no record {record_id.hex()} in this store")
+            raise InputError(f"no record {to_hex(record_id)} in this store")
         return version

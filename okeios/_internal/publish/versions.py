@@ -15,6 +15,7 @@ from okeios._internal.crypto.payload import (
     payload_digest,
     seal_payload,
 )
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.publish.tables import Versions
 from okeios.errors import AccessError
 
@@ -70,7 +71,7 @@ class SealedVersions:
         """The sealed payload, the data key and the seed (AccessError once erased)."""
         sealed, data_key, seed, _, erased = self.rows.row(record_id, version)
         if erased or data_key is None or seed is None:
-            raise AccessError(f"record {record_id.hex()} was erased: its keys no longer exist")
+            raise AccessError(f"record {to_hex(record_id)} was erased: its keys no longer exist")
         return (
             sealed,
             self._open(_DATA_KEY_LABEL, record_id, version, data_key),

@@ -14,7 +14,7 @@ record's history), :mod:`.pdf` (printing a page to PDF).
 
 from okeios._internal.report.audit import audit_context, audit_html, log_entries
 from okeios._internal.report.pdf import find_chromium, html_to_pdf
-from okeios._internal.report.record import record_context, record_html
+from okeios._internal.report.record import record_context, record_html, record_page
 
 __all__ = [
     "audit_context",
@@ -24,4 +24,5 @@ __all__ = [
     "log_entries",
     "record_context",
     "record_html",
+    "record_page",
 ]

@@ -33,6 +33,7 @@ from okeios._internal.protocol.signing import checksum_address
 from okeios.errors import AccessError, InputError, SignatureError
 
 if TYPE_CHECKING:
+    from okeios._internal.protocol.ids import RecordRef
     from okeios._internal.publish.store import Store
 
 __all__ = [
@@ -414,7 +415,7 @@ def _reference_from_content(store: Store, record_id: bytes, version: int) -> str
 
 
 def record_history_fhir(
-    store: Store, ident: str, *, record_reference: str | None = None
+    store: Store, ident: RecordRef | str, *, record_reference: str | None = None
 ) -> dict[str, Any]:
     """The whole history of a record (by record id, or by the id of any of its events) as a
     FHIR ``collection`` Bundle of Provenance and AuditEvent resources, in log order.

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from okeios._internal.protocol.events import EventKind, SignedEvent
+from okeios._internal.protocol.hexcodec import to_hex
 
 __all__ = [
     "AccessRow",
@@ -39,10 +40,6 @@ def iso(seconds: int | None) -> str | None:
     if seconds is None:
         return None
     return _dt.datetime.fromtimestamp(seconds, _dt.UTC).isoformat()
-
-
-def hx(value: bytes) -> str:
-    return "0x" + value.hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +96,10 @@ def access_rows(events: Iterable[Indexed]) -> list[AccessRow]:
                     index=index,
                     time=iso(e.time),
                     reader=e.subject,
-                    record=hx(e.record_id),
+                    record=to_hex(e.record_id),
                     version=e.version,
                     purpose=e.purpose,
-                    event=hx(signed.id),
+                    event=to_hex(signed.id),
                     under_grant=(e.record_id, e.subject) in granted,
                 )
             )
@@ -187,14 +184,16 @@ def consent_view(events: Iterable[Indexed]) -> ConsentView:
                     iso(e.time),
                     str(e.kind),
                     e.subject,
-                    hx(e.record_id),
+                    to_hex(e.record_id),
                     e.purpose,
-                    hx(signed.id),
+                    to_hex(signed.id),
                 )
             )
             key = (e.record_id, e.subject)
             if e.kind is EventKind.GRANT:
-                live[key] = ActiveGrant(e.subject, hx(e.record_id), iso(e.time), e.purpose, index)
+                live[key] = ActiveGrant(
+                    e.subject, to_hex(e.record_id), iso(e.time), e.purpose, index
+                )
             else:
                 live.pop(key, None)
         elif e.kind is EventKind.ERASE:
@@ -251,10 +250,10 @@ def erasure_certificates(
         proof = anchor_for(index, timeline)
         out.append(
             ErasureCertificate(
-                record=hx(e.record_id),
+                record=to_hex(e.record_id),
                 index=index,
                 time=iso(e.time),
-                event=hx(signed.id),
+                event=to_hex(signed.id),
                 author=e.author,
                 purpose=e.purpose,
                 versions=e.version,

@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from okeios._internal.protocol.events import EventKind, SignedEvent
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.kinds import CONTENT_KINDS
 from okeios._internal.report import model
 from okeios._internal.report.html import render
 from okeios.errors import InputError
 
-__all__ = ["record_context", "record_html"]
+__all__ = ["record_context", "record_html", "record_page"]
 
 
 def _anchors(lineage: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -52,13 +53,13 @@ def record_context(
 
     if not events:
         raise InputError("a record's history has at least one event")
-    record = model.hx(events[0][1].event.record_id)
+    record = to_hex(events[0][1].event.record_id)
     anchored = _anchors(lineage)
     timeline = sorted(anchored.values(), key=lambda a: a["treeSize"])
     rows = []
     for index, signed in events:
         e = signed.event
-        a = anchored.get(model.hx(signed.id))
+        a = anchored.get(to_hex(signed.id))
         rows.append(
             {
                 "index": index,
@@ -68,7 +69,7 @@ def record_context(
                 "author": e.author,
                 "subject": e.subject if e.kind in (EventKind.GRANT, EventKind.REVOKE) else None,
                 "purpose": e.purpose,
-                "event": model.hx(signed.id),
+                "event": to_hex(signed.id),
                 "block": None if a is None else a["block"],
                 "anchored": None if a is None else model.iso(a["time"]),
             }
@@ -124,4 +125,9 @@ def record_html(
         label=label,
         labels=labels,
     )
+    return record_page(context)
+
+
+def record_page(context: Mapping[str, Any]) -> str:
+    """The HTML page of a :func:`record_context` (for a caller that also reads the context)."""
     return render("record.html.j2", context)

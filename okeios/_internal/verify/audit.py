@@ -265,7 +265,7 @@ def _check_owner(report: AuditReport, parsed: LogFile) -> None:
             Finding(
                 Reason.LOG_NOT_BOUND,
                 None,
-                f"log 0x{parsed.log_id.hex()} is not {expected}'s one log (0x{bound.hex()}): a "
+                f"log {to_hex(parsed.log_id)} is not {expected}'s one log ({to_hex(bound)}): a "
                 "second history, or another publisher's log replayed",
             )
         )
@@ -454,7 +454,7 @@ def _check_one_history(report: AuditReport, others: list[bytes]) -> None:
             Finding(
                 Reason.SECOND_LOG,
                 None,
-                f"{report.publisher} also anchored log 0x{other.hex()} in this registry: a "
+                f"{report.publisher} also anchored log {to_hex(other)} in this registry: a "
                 "second history, which this audit does not cover",
             )
         )

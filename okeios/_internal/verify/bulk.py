@@ -154,14 +154,14 @@ class ChainSnapshot:
         return _held(
             self._anchors,
             (registry, publisher, log_id, tree_size),
-            lambda: f"anchor of size {tree_size} of log 0x{log_id.hex()}",
+            lambda: f"anchor of size {tree_size} of log {to_hex(log_id)}",
         )
 
     def latest(self, registry: str, publisher: str, log_id: bytes) -> AnchorEntry | None:
         return _held(
             self._latest,
             (registry, publisher, log_id),
-            lambda: f"latest anchor of log 0x{log_id.hex()}",
+            lambda: f"latest anchor of log {to_hex(log_id)}",
         )
 
     # -- value semantics -------------------------------------------------------------------

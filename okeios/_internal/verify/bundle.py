@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
+import operator
 from collections.abc import Mapping
 
 from okeios._internal.protocol.anchors import AnchorEntry, ChainView
@@ -30,16 +31,20 @@ from okeios._internal.protocol.canonical import (
     JSONValue,
     canonicalize,
     format_pointer,
+    is_plain_canonical_leaf,
     iter_typed_leaves,
     parse_json,
 )
 from okeios._internal.protocol.commitment import (
     Disclosure,
     commitment_from_digests,
+    field_digests,
     path_conflict,
     record_leaves,
+    record_leaves_of,
 )
 from okeios._internal.protocol.events import KEY_KINDS, ZERO_HASH, EventKind, derive_log_id
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.kinds import ACCESS_KINDS
 from okeios._internal.protocol.merkle import (
     ProofMismatchError,
@@ -94,14 +99,16 @@ def _check_integrity(bundle: Bundle, record: bytes | JSONValue | None) -> Verdic
     conflict = path_conflict(f.tokens for f in d.fields)
     if conflict is not None:
         return _fail(p, Reason.FIELD_CONFLICT, f"the disclosed fields are no document: {conflict}")
-    for f in d.fields:
-        if f.digest not in digests:
+    for f, digest in zip(d.fields, field_digests(d.fields), strict=True):
+        if digest not in digests:
             return _fail(
                 p,
                 Reason.FIELD_NOT_COMMITTED,
                 f"field {f.path!r} was altered after signing: its value, path and salt hash to "
                 "no field digest the author committed to",
             )
+        if is_plain_canonical_leaf(f.value):
+            continue  # what the checks below pass, shown without parsing
         try:
             parsed = parse_json(f.value)
             canonical = canonicalize(parsed)
@@ -157,18 +164,21 @@ def _record_is_disclosed(d: Disclosure, record: bytes | JSONValue, committed: se
     if len(fields) != len(d.digests):
         return False
     try:
-        value = parse_json(record) if isinstance(record, bytes) else record
-        leaves = record_leaves(value)
+        leaves = record_leaves_of(record) if isinstance(record, bytes) else record_leaves(record)
     except OkeiosError:
         return False
     if len(leaves) != len(fields):
         return False
     leaves.sort()
-    for (path, value_bytes), f in zip(leaves, fields, strict=True):
-        if path != f.encoded_path or value_bytes != f.value:
-            return False
-    return all(f.digest in committed for f in fields)
+    if leaves != list(zip(map(_ENCODED, fields), map(_VALUE, fields), strict=True)):
+        return False
+    return committed.issuperset(field_digests(fields))
 
+
+_POINTER = operator.attrgetter("path")
+_VALUE = operator.attrgetter("value")
+_TOKENS = operator.attrgetter("tokens")
+_ENCODED = operator.attrgetter("encoded_path")
 
 Authorities = Authority | Mapping[bytes, Authority] | None
 
@@ -310,7 +320,7 @@ def _check_inclusion(
         return _fail(
             p,
             Reason.LOG_NOT_BOUND,
-            f"log 0x{cp.log_id.hex()} is not publisher {publisher}'s log (0x{bound.hex()}): a "
+            f"log {to_hex(cp.log_id)} is not publisher {publisher}'s log ({to_hex(bound)}): a "
             "publisher has one log, so this is a second history or another publisher's replay",
         )
     inc = bundle.inclusion
@@ -516,7 +526,7 @@ def _check_confidentiality(bundle: Bundle, ciphertext: bytes | None) -> Verdict:
         return _pass(p, f"an identity event ({event.kind} of {event.subject}) holds no health data")
     if event.ciphertext_digest == ZERO_HASH:
         return _fail(p, Reason.NOT_ENCRYPTED, "the event commits to no encrypted payload")
-    parts = [f"the event commits to an encrypted payload (0x{event.ciphertext_digest.hex()[:16]}…)"]
+    parts = [f"the event commits to an encrypted payload ({to_hex(event.ciphertext_digest)[:18]}…)"]
     if ciphertext is not None:
         if hashlib.sha256(ciphertext).digest() != event.ciphertext_digest:
             return _fail(
@@ -571,7 +581,10 @@ def verify_bundle(
         consistency,
         _check_confidentiality(bundle, ciphertext),
     )
-    disclosed = tuple((f.path, f.value.decode("utf-8")) for f in bundle.disclosure.fields)
+    fields = bundle.disclosure.fields
+    disclosed = tuple(
+        zip(map(_POINTER, fields), map(bytes.decode, map(_VALUE, fields)), strict=True)
+    )
     return Report(
         event_id=event.id,
         record_id=event.record_id,
@@ -584,7 +597,7 @@ def verify_bundle(
         anchored_block=None if proven is None else proven.block_number,
         anchored_time=None if proven is None else proven.timestamp,
         required=policy.required,
-        disclosed_paths=tuple(f.tokens for f in bundle.disclosure.fields),
+        disclosed_paths=tuple(map(_TOKENS, fields)),
     )
 
 

@@ -31,6 +31,7 @@ from okeios._internal.protocol.events import (
     derive_log_id,
     key_record_id,
 )
+from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.kinds import KEY_KINDS
 from okeios._internal.protocol.signing import checksum_address
 from okeios._internal.verify.report import Reason
@@ -200,8 +201,8 @@ class Authority:
         expected = self._chain_heads.get(key, ZERO_HASH)
         if event.previous != expected:
             raise IdentityError(
-                f"{where} links to 0x{event.previous.hex()}, but the key's preceding identity "
-                f"event is {'none' if expected == ZERO_HASH else '0x' + expected.hex()}: an "
+                f"{where} links to {to_hex(event.previous)}, but the key's preceding identity "
+                f"event is {'none' if expected == ZERO_HASH else to_hex(expected)}: an "
                 "identity event of this key is missing"
             )
         self._chain_heads[key] = event.id

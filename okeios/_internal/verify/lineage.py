@@ -82,7 +82,7 @@ def check_lineage(
                     Reason.DUPLICATE_ENTRY,
                     index,
                     signed.event.record_id,
-                    f"event 0x{signed.id.hex()} was already logged at index {position[signed.id]}",
+                    f"event {to_hex(signed.id)} was already logged at index {position[signed.id]}",
                 )
             )
         else:
@@ -108,7 +108,7 @@ def check_lineage(
                             Reason.MISSING_SOURCE,
                             index,
                             rid,
-                            f"derived from 0x{source.hex()}, which is not in the log",
+                            f"derived from {to_hex(source)}, which is not in the log",
                         )
                     )
             heads[rid] = signed
@@ -120,8 +120,8 @@ def check_lineage(
                     Reason.FORK,
                     index,
                     rid,
-                    f"event 0x{signed.id.hex()} and the event at index {claimed[previous]} both "
-                    f"claim 0x{previous.hex()} as their predecessor",
+                    f"event {to_hex(signed.id)} and the event at index {claimed[previous]} both "
+                    f"claim {to_hex(previous)} as their predecessor",
                 )
             )
             continue
@@ -134,7 +134,7 @@ def check_lineage(
                     Reason.MISSING_ENTRY,
                     index,
                     rid,
-                    f"the predecessor 0x{previous.hex()} of this {e.kind} is not in the log "
+                    f"the predecessor {to_hex(previous)} of this {e.kind} is not in the log "
                     f"(it belongs between index {last} and {index})",
                     since=last + 1,
                 )
@@ -273,7 +273,7 @@ def verify_lineage(
                 _fail(
                     p,
                     Reason.EQUIVOCATION,
-                    f"two bundles of the {same[0].event.event.kind} 0x{same[0].event.id.hex()} "
+                    f"two bundles of the {same[0].event.event.kind} {to_hex(same[0].event.id)} "
                     f"disagree: {conflict}; its author committed to two documents",
                 )
             )

@@ -43,6 +43,7 @@ from typing import Any
 from okeios._internal.files import write_atomic
 from okeios._internal.protocol.events import event_from_message
 from okeios._internal.protocol.hexcodec import from_hex, to_hex
+from okeios._internal.protocol.ids import LogId
 from okeios._internal.protocol.logfile import LOG_FORMAT
 from okeios._internal.protocol.merkle import MerkleLog, leaf_hash
 from okeios._internal.protocol.note import (
@@ -224,7 +225,7 @@ class TileFetcher:
                 }
             out: dict[bytes, dict[str, Any]] = {}
             for hex_id, s in data["logs"].items():
-                log_id = from_hex(hex_id, "a cached log id", size=32, error=TileError)
+                log_id = LogId.parse(hex_id, "a cached log id", error=TileError).raw
                 root_text = s["root"]
                 size = s["size"]
                 if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -289,7 +290,7 @@ def audit_tiles(
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TileError(f"bad okeios/log.json: {exc}") from exc
     try:
-        log_id = from_hex(log_text, "okeios/log.json logId", size=32, error=InputError)
+        log_id = LogId.parse(log_text, "okeios/log.json logId").raw
     except InputError as exc:
         report = AuditReport(expected, bytes(32))
         report.defects.append(Finding(Reason.NON_CANONICAL_ID, None, str(exc)))

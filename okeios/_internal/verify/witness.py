@@ -42,6 +42,7 @@ from okeios._internal.faults import fault_point
 from okeios._internal.files import write_atomic
 from okeios._internal.protocol.events import SignedCheckpoint
 from okeios._internal.protocol.hexcodec import from_hex, to_hex
+from okeios._internal.protocol.ids import LogId
 from okeios._internal.protocol.merkle import EMPTY_ROOT, verify_consistency
 from okeios._internal.protocol.note import (
     COSIGNATURE_V1,
@@ -380,7 +381,7 @@ class Witness:
                     f"{_STATE_VERSION} (state per log id, one note key per log)"
                 )
             for hex_id, s in data["logs"].items():
-                log_id = from_hex(hex_id, "a log id", size=32, error=NoteError)
+                log_id = LogId.parse(hex_id, error=NoteError).raw
                 logs[log_id] = _LogState(
                     str(s["key"]),
                     int(s["size"]),

@@ -259,7 +259,8 @@ class Records:
             if mac is not None:
                 seen.add(mac)
         out: list[PutResult] = []
-        with self._unit.transaction():
+        present = self._unit.identities.rows.present_queries(sorted(seen)) if ahead else []
+        with self._unit.transaction(present):  # the identities asked with the lock
             start = 0
             if ahead and not self._unit.identities.rows.present(sorted(seen)):
                 start = len(ahead)

@@ -19,22 +19,18 @@ from okeios._internal.publish import erasure
 from okeios._internal.publish.erasure import ERASE_WAIT, ErasureUnit
 from okeios._internal.publish.publisher import LoggedEvent
 from okeios._internal.publish.records import RecordLookup
+from okeios._internal.publish.slices import Publishing, RecordTables
 from okeios._internal.publish.tables import StoreError
 from okeios.errors import AccessError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from okeios._internal.publish.identity import Identities
-    from okeios._internal.publish.publisher import Publisher
     from okeios._internal.publish.records import Records
-    from okeios._internal.publish.tables import Events, Grants
-    from okeios._internal.publish.versions import SealedVersions
+    from okeios._internal.publish.tables import Grants
 
 __all__ = ["Access", "AccessUnit"]
 
 
-class AccessUnit(ErasureUnit, RecordLookup, Protocol):
+class AccessUnit(ErasureUnit, RecordLookup, RecordTables, Publishing, Protocol):
     """What the access part uses of a store's unit of work
     (:class:`~okeios._internal.publish.unit.Unit` satisfies it): erasure's
     (:class:`~okeios._internal.publish.erasure.ErasureUnit`), finding records
@@ -42,17 +38,7 @@ class AccessUnit(ErasureUnit, RecordLookup, Protocol):
     events, grants, versions and resources, and randomness."""
 
     @property
-    def events(self) -> Events: ...
-    @property
     def grants(self) -> Grants: ...
-    @property
-    def versions(self) -> SealedVersions: ...
-    @property
-    def identities(self) -> Identities: ...
-    @property
-    def publisher(self) -> Publisher: ...
-    @property
-    def rng(self) -> Callable[[int], bytes]: ...
 
 
 _UNDELIVERED = "undelivered/"  # meta keys of GRANTs whose share file was not written yet

@@ -8,13 +8,11 @@ first. The rows are :class:`~okeios._internal.publish.tables.Checkpoints`; the s
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from okeios._internal.protocol.events import Checkpoint, SignedCheckpoint
 from okeios._internal.protocol.signing import recover_address
+from okeios._internal.publish.slices import LogClock, Transactional
 from okeios._internal.publish.tables import Checkpoints
 from okeios.errors import InputError
 
@@ -24,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["CheckpointsUnit", "SignedCheckpoints"]
 
 
-class CheckpointsUnit(Protocol):
+class CheckpointsUnit(LogClock, Transactional, Protocol):
     """What the checkpoints use of a store's unit of work
     (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the publisher that signs, the
     check that its key is still the store's, the log's size and id, the clock and one
@@ -33,15 +31,10 @@ class CheckpointsUnit(Protocol):
     @property
     def address(self) -> str: ...
     @property
-    def log_id(self) -> bytes: ...
-    @property
     def size(self) -> int: ...
-    @property
-    def clock(self) -> Callable[[], float]: ...
     @property
     def publisher(self) -> Publisher: ...
     def check_key(self) -> None: ...
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
 
 class SignedCheckpoints:

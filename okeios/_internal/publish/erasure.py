@@ -40,13 +40,13 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from okeios._internal.faults import fault_point
 from okeios._internal.protocol.hexcodec import from_hex, to_hex
+from okeios._internal.publish.slices import Transactional
 from okeios.errors import ErasurePendingError, StoreError
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ _PG_TABLES = ("versions", "grants", "resources")
 _CHUNK = 1 << 23
 
 
-class ErasureUnit(Protocol):
+class ErasureUnit(Transactional, Protocol):
     """What erasure uses of a store's unit of work
     (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the database, its meta rows
     (the pending erasures) and one transaction."""
@@ -79,7 +79,6 @@ class ErasureUnit(Protocol):
     def meta(self) -> Meta: ...
     @property
     def is_postgres(self) -> bool: ...
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,15 +9,14 @@ checkpoints and tree for the anchor reference of an export.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from okeios._internal.protocol.bundle import AnchorRef, Extension
 from okeios._internal.protocol.events import SignedCheckpoint
 from okeios._internal.protocol.hexcodec import from_hex
 from okeios._internal.publish.checkpoints import SignedCheckpoints
+from okeios._internal.publish.slices import Transactional
 from okeios._internal.publish.tables import Journal, JournalEntry, StoreError
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["AnchorJournal", "JournalUnit", "anchor_ref"]
 
 
-class JournalUnit(Protocol):
+class JournalUnit(Transactional, Protocol):
     """What the journal uses of a store's unit of work
     (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the clock, the tree and one
     transaction."""
@@ -35,7 +34,6 @@ class JournalUnit(Protocol):
     def clock(self) -> Callable[[], float]: ...
     @property
     def tree(self) -> StoredTree: ...
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
 
 def anchor_ref(entry: JournalEntry, extension: Extension | None = None) -> AnchorRef:

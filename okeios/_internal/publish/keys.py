@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -28,11 +26,11 @@ from okeios._internal.publish.home import (
 )
 from okeios._internal.publish.journal import AnchorJournal, anchor_ref
 from okeios._internal.publish.publisher import MAX_TIME, LoggedEvent
+from okeios._internal.publish.slices import Publishing, Transactional
 from okeios._internal.publish.tables import IdentityEvents
 from okeios.errors import InputError, KeyRotationError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.publisher import Publisher
     from okeios._internal.publish.tables import Database, Events, Meta
     from okeios._internal.publish.tree import StoredTree
 
@@ -49,7 +47,7 @@ ROTATION_META = "rotation"  # the meta row of a rotation under way: "0xNEW" or "
 FAULT_ENV = "OKEIOS_FAULT_AT"
 
 
-class KeysUnit(Protocol):
+class KeysUnit(Publishing, Transactional, Protocol):
     """What the keys use of a store's unit of work
     (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the home (the key files), the
     publisher and the key it signs with (a rotation replaces it), the tables of events and
@@ -69,12 +67,7 @@ class KeysUnit(Protocol):
     def tree(self) -> StoredTree: ...
     @property
     def size(self) -> int: ...
-    @property
-    def publisher(self) -> Publisher: ...
-    @property
-    def rng(self) -> Callable[[int], bytes]: ...
     def exclusive(self, name: str) -> AbstractContextManager[None]: ...
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
 
 class PublisherKeys:

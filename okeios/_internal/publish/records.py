@@ -35,15 +35,13 @@ from okeios._internal.publish.identity import Judgement, PutResult, RecordFilter
 from okeios._internal.publish.ingest import DEFAULT_CHUNK_SIZE
 from okeios._internal.publish.journal import AnchorJournal
 from okeios._internal.publish.publisher import Entry, LoggedEvent
+from okeios._internal.publish.slices import LogClock, Publishing, RecordTables
 from okeios._internal.publish.tables import ResourceRow
 from okeios.errors import AccessError, InputError
 
 if TYPE_CHECKING:
     from okeios._internal.protocol.signing import LocalSigner
-    from okeios._internal.publish.identity import Identities
-    from okeios._internal.publish.publisher import Publisher
-    from okeios._internal.publish.tables import Database, Events
-    from okeios._internal.publish.versions import SealedVersions
+    from okeios._internal.publish.tables import Database
 
 __all__ = ["RecordLookup", "Records", "RecordsUnit"]
 
@@ -59,7 +57,7 @@ class RecordLookup(Protocol):
     def latest_version(self, record_id: bytes) -> int: ...
 
 
-class RecordsUnit(RecordLookup, Protocol):
+class RecordsUnit(RecordLookup, RecordTables, Publishing, LogClock, Protocol):
     """What the records use of a store's unit of work
     (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the publisher and its key, the
     tables of events, versions and resources, the clock and randomness, and one transaction."""
@@ -67,21 +65,7 @@ class RecordsUnit(RecordLookup, Protocol):
     @property
     def db(self) -> Database: ...
     @property
-    def events(self) -> Events: ...
-    @property
-    def versions(self) -> SealedVersions: ...
-    @property
-    def identities(self) -> Identities: ...
-    @property
-    def publisher(self) -> Publisher: ...
-    @property
     def signer(self) -> LocalSigner: ...
-    @property
-    def log_id(self) -> bytes: ...
-    @property
-    def clock(self) -> Callable[[], float]: ...
-    @property
-    def rng(self) -> Callable[[int], bytes]: ...
     def fresh(self) -> None: ...
     def transaction(
         self, ahead: Sequence[tuple[str, Sequence[object]]] = ()

@@ -7,8 +7,9 @@ A :class:`~okeios._internal.publish.store.Store` makes one :class:`Unit` when it
 hands it to each of its parts (records, access, keys, checkpoints, journal), with the other
 parts a part needs by name; no part holds the store. Each part is typed with the slice of the
 unit it uses, a ``typing.Protocol`` declared beside it (``KeysUnit``, ``RecordsUnit``, ...)
-that this class satisfies. The unit holds no part: what a part adds (a grant, a checkpoint, an
-anchor) stays in that part.
+that this class satisfies; the members several slices share are declared once, in
+:mod:`~okeios._internal.publish.slices`. The unit holds no part: what a part adds (a grant, a
+checkpoint, an anchor) stays in that part.
 """
 
 from __future__ import annotations

@@ -133,6 +133,30 @@ def with_floats(value: Any) -> Any:
     return value
 
 
+def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into a parsed document, the document's own (``()``) first, in reading
+    order: object keys and list indexes."""
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += json_paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += json_paths(v, (*prefix, i))
+    return out
+
+
+def replace_at(doc: Any, path: tuple[Any, ...], new: Any) -> Any:
+    """A copy of a parsed document with the value at ``path`` (one of :func:`json_paths`)
+    replaced by ``new``, keys kept in their order."""
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(doc, dict):
+        return {k: (replace_at(v, rest, new) if k == head else v) for k, v in doc.items()}
+    return [(replace_at(v, rest, new) if i == head else v) for i, v in enumerate(doc)]
+
+
 class QuietHandler(BaseHTTPRequestHandler):
     """A request handler that logs nothing to stderr."""
 

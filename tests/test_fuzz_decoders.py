@@ -36,7 +36,7 @@ from okeios._internal.protocol.bundle import MAGIC, MAX_ELEMENTS, Bundle
 from okeios._internal.protocol.logfile import read_log
 from okeios._internal.protocol.signing import LocalSigner
 from okeios.errors import OkeiosError
-from tests.helpers import SMALL_RECORD, make_publisher
+from tests.helpers import SMALL_RECORD, json_paths, make_publisher, replace_at
 
 FUZZ = settings(
     max_examples=250,
@@ -186,28 +186,6 @@ def test_arbitrary_bytes_raise_only_typed_errors(name: str) -> None:
     fuzz_arbitrary_bytes(FUZZ, functools.partial(_only_typed, DECODERS[name]))
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _replace(doc: Any, path: tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    head, rest = path[0], path[1:]
-    if isinstance(doc, dict):
-        return {**doc, head: _replace(doc[head], rest, new)}
-    copy = list(doc)
-    copy[head] = _replace(doc[head], rest, new)
-    return copy
-
-
 JSON_DECODERS = ["bundle-json", "share", "binding", "keyfile", "protected", "trust"]
 
 
@@ -216,7 +194,7 @@ def test_structured_json_mutations_raise_only_typed_errors(name: str, tmp_path: 
     """Replace one member anywhere in a valid document by any JSON value (wrong types, lone
     surrogates, huge integers, bad hex), or drop it."""
     seed = json.loads(SEEDS[name])
-    paths = _paths(seed)
+    paths = json_paths(seed)
     decode = (lambda d: _trust(d, tmp_path)) if name == "trust" else DECODERS[name]
 
     @FUZZ
@@ -224,15 +202,15 @@ def test_structured_json_mutations_raise_only_typed_errors(name: str, tmp_path: 
     def run(which: int, value: Any, drop: bool) -> None:
         path = paths[which]
         if drop and path and isinstance(path[-1], str):
-            parent = _replace(seed, path[:-1], None)
+            parent = replace_at(seed, path[:-1], None)
             parent_doc = seed
             for p in path[:-1]:
                 parent_doc = parent_doc[p]
             trimmed = {k: v for k, v in parent_doc.items() if k != path[-1]}
-            doc = _replace(seed, path[:-1], trimmed) if path[:-1] else trimmed
+            doc = replace_at(seed, path[:-1], trimmed) if path[:-1] else trimmed
             del parent
         else:
-            doc = _replace(seed, path, value)
+            doc = replace_at(seed, path, value)
         text = json.dumps(doc, ensure_ascii=True).encode()
         _only_typed(decode, text)
 

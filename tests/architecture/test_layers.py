@@ -8,6 +8,7 @@ import ast
 import itertools
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -165,18 +166,21 @@ def _fromhex_calls(tree: ast.AST) -> list[int]:
     ]
 
 
+def _outside_the_hex_codec(rule: Callable[[ast.AST], list[int]]) -> dict[str, list[int]]:
+    """The lines a rule finds in each module of the package but the hex codec itself."""
+    return {
+        str(path.relative_to(PACKAGE)): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "hexcodec.py"
+        and (lines := rule(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+
+
 def test_hex_text_becomes_bytes_only_in_the_one_hex_codec() -> None:
     """Issue 19, item 3: every identifier is parsed in one canonical form. ``bytes.fromhex``
     accepts upper case, spaces and any length, so outside ``hexcodec`` it is banned: a second,
     lenient parser is how a re-cased log id became a second log."""
-    root = PACKAGE
-    found = {
-        str(path.relative_to(root)): lines
-        for path in sorted(root.rglob("*.py"))
-        if path.name != "hexcodec.py"
-        and (lines := _fromhex_calls(ast.parse(path.read_text(encoding="utf-8"))))
-    }
-    assert found == {}
+    assert _outside_the_hex_codec(_fromhex_calls) == {}
 
 
 def test_the_hex_rule_catches_a_lenient_parser() -> None:
@@ -216,13 +220,7 @@ def test_bytes_become_0x_text_only_in_the_one_hex_codec() -> None:
     """Issue 21: ids were written as ``"0x" + x.hex()`` in 41 places beside the codec, each a
     chance to write another spelling (upper case, a cut id, no prefix). ``to_hex`` (or a
     typed id's ``str()``) is the one writer; only the codec itself spells it out."""
-    found = {
-        str(path.relative_to(PACKAGE)): lines
-        for path in sorted(PACKAGE.rglob("*.py"))
-        if path.name != "hexcodec.py"
-        and (lines := _hand_written_hex(ast.parse(path.read_text(encoding="utf-8"))))
-    }
-    assert found == {}
+    assert _outside_the_hex_codec(_hand_written_hex) == {}
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,6 +109,12 @@ def _unit_parameter(tree: ast.AST, name: str) -> str | None:
     return None
 
 
+def _finds_each(check: Callable[[ast.AST], list[str]], *samples: str) -> None:
+    """The check finds something in each sample: it can fail."""
+    for text in samples:
+        assert check(ast.parse(text)), text
+
+
 def test_the_store_is_at_most_300_lines() -> None:
     lines = len(STORE.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_STORE_LINES, f"store.py has {lines} lines (at most {MAX_STORE_LINES})"
@@ -129,14 +136,13 @@ def test_no_part_of_the_store_receives_the_store() -> None:
 def test_the_check_finds_a_part_that_takes_the_store() -> None:
     # the check itself can fail: a constructor typed with the store, a function with it as a
     # string annotation, a keyword-only parameter, an import of the store's module
-    samples = [
+    _finds_each(
+        _takes_a_store,
         "class A:\n    def __init__(self, store: Store) -> None: ...",
         "def f(x: int, store: 'Store | None') -> None: ...",
         "def g(*, s: Store) -> None: ...",
         "from okeios._internal.publish.store import Store",
-    ]
-    for text in samples:
-        assert _takes_a_store(ast.parse(text)), text
+    )
     assert not _takes_a_store(ast.parse("def h(e: StoreError, t: StoredTree) -> None: ..."))
 
 
@@ -162,16 +168,15 @@ def test_each_part_is_handed_a_slice_declared_beside_it_or_shared() -> None:
 
 
 def test_the_check_finds_a_part_that_takes_the_whole_unit_or_an_untyped_one() -> None:
-    samples = [
+    _finds_each(
+        _wide_or_untyped,
         "class A:\n    def __init__(self, unit: Unit) -> None: ...",
         "def f(x: int, unit: 'Unit') -> None: ...",
         "def g(*, u: Unit | None = None) -> None: ...",
         "class B:\n    def __init__(self, owner: object) -> None: ...",
         "class C:\n    def __init__(self, owner: Any, n: int) -> None: ...",
         "class D:\n    def __init__(self, owner) -> None: ...",
-    ]
-    for text in samples:
-        assert _wide_or_untyped(ast.parse(text)), text
+    )
     fine = (
         "class A:\n    def __init__(self, unit: KeysUnit, journal: AnchorJournal) -> None: ...\n"
         "def f(unit: ErasureUnit, seen: object) -> None: ...\n"

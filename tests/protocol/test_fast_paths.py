@@ -143,32 +143,27 @@ def test_commit_refuses_what_the_plain_walk_refuses_with_its_error(record: Any) 
 ADDRESS = "0x" + "ab" * 20
 
 
+def _first_version(kind: EventKind, timestamp: int, **extra: Any) -> Event:
+    """An event of a record's first version, at ``timestamp``."""
+    return Event(
+        kind,
+        b"\x01" * 32,
+        b"\x02" * 32,
+        1,
+        ZERO_HASH,
+        b"\x03" * 32,
+        b"\x04" * 32,
+        ADDRESS,
+        timestamp,
+        **extra,
+    )
+
+
 @pytest.mark.parametrize(
     "event",
     [
-        Event(
-            EventKind.CREATE,
-            b"\x01" * 32,
-            b"\x02" * 32,
-            1,
-            ZERO_HASH,
-            b"\x03" * 32,
-            b"\x04" * 32,
-            ADDRESS,
-            1_700_000_000,
-        ),
-        Event(
-            EventKind.DERIVE,
-            b"\x01" * 32,
-            b"\x02" * 32,
-            1,
-            ZERO_HASH,
-            b"\x03" * 32,
-            b"\x04" * 32,
-            ADDRESS,
-            5,
-            sources=(b"\x05" * 32, b"\x06" * 32),
-        ),
+        _first_version(EventKind.CREATE, 1_700_000_000),
+        _first_version(EventKind.DERIVE, 5, sources=(b"\x05" * 32, b"\x06" * 32)),
         Event(
             EventKind.GRANT,
             b"\x01" * 32,

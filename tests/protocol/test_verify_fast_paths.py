@@ -62,7 +62,7 @@ from okeios.errors import (
     NonCanonicalEncodingError,
     UnknownFieldError,
 )
-from tests.helpers import SMALL_RECORD, make_publisher
+from tests.helpers import SMALL_RECORD, json_paths, make_publisher, replace_at
 
 PROPERTY = settings(
     max_examples=300,
@@ -106,26 +106,6 @@ ODD_VALUES = st.sampled_from(
 )  # fmt: skip
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _replace(doc: Any, path: tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    head, rest = path[0], path[1:]
-    if isinstance(doc, dict):
-        return {k: (_replace(v, rest, new) if k == head else v) for k, v in doc.items()}
-    return [(_replace(v, rest, new) if i == head else v) for i, v in enumerate(doc)]
-
-
 def _remove(doc: Any, path: tuple[Any, ...]) -> Any:
     head, rest = path[0], path[1:]
     if rest:
@@ -157,9 +137,9 @@ def test_the_fast_reading_of_a_mutated_bundle_is_the_plain_one(
 ) -> None:
     body = msgpack.unpackb(seed[8:], raw=False)
     for where, value, remove in picks:
-        paths = _paths(body)
+        paths = json_paths(body)
         path = paths[where % len(paths)]
-        body = _remove(body, path) if remove and path else _replace(body, path, value)
+        body = _remove(body, path) if remove and path else replace_at(body, path, value)
     _same_reading(seed[:8] + msgpack.packb(body, use_bin_type=True))
 
 
@@ -247,6 +227,18 @@ def _has_long_integer(value: Any) -> bool:
     return type(value) is int and abs(value) >= 10**15
 
 
+def _edited(record: Any, edits: list[tuple[int, int, bool]]) -> bytes:
+    """A record's canonical text with bytes inserted or overwritten at the edits' offsets."""
+    data = bytearray(canonicalize(record))
+    for at, byte, insert in edits:
+        at %= len(data) + 1
+        if insert:
+            data[at:at] = bytes([byte])
+        elif at < len(data):
+            data[at] = byte
+    return bytes(data)
+
+
 @PROPERTY
 @given(
     record=RECORDS,
@@ -255,14 +247,7 @@ def _has_long_integer(value: Any) -> bool:
 def test_the_leaves_of_any_text_are_those_of_the_strict_parser(
     record: Any, edits: list[tuple[int, int, bool]]
 ) -> None:
-    data = bytearray(canonicalize(record))
-    for at, byte, insert in edits:
-        at %= len(data) + 1
-        if insert:
-            data[at:at] = bytes([byte])
-        elif at < len(data):
-            data[at] = byte
-    text = bytes(data)
+    text = _edited(record, edits)
     assert _outcome(record_leaves_of, text) == _outcome(_leaves_plainly, text)
     if canonical_leaves(text) is not None:  # the fast path takes canonical text only
         assert canonicalize(parse_json(text)) == text
@@ -308,14 +293,7 @@ def test_the_integrity_verdict_with_the_record_is_the_one_without_the_fast_path(
 ) -> None:
     publisher = make_publisher()
     bundle = publisher.bundle(publisher.create(record).id)
-    data = bytearray(canonicalize(record))
-    for at, byte, insert in edits:
-        at %= len(data) + 1
-        if insert:
-            data[at:at] = bytes([byte])
-        elif at < len(data):
-            data[at] = byte
-    text = bytes(data)
+    text = _edited(record, edits)
     fast = _integrity(bundle, text)
     verify_module.record_leaves_of = _leaves_plainly  # type: ignore[assignment]
     try:

@@ -11,29 +11,25 @@ from okeios._internal.protocol.events import event_from_message
 from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.merkle import leaf_hash, node_hash
 from okeios._internal.publish.erasure import ErasureUnit, pending_erasures
+from okeios._internal.publish.slices import StoredLog
 from okeios.errors import InputError
 
 if TYPE_CHECKING:
     from okeios._internal.publish.access import Access
     from okeios._internal.publish.checkpoints import SignedCheckpoints
     from okeios._internal.publish.keys import PublisherKeys
-    from okeios._internal.publish.tables import Events, Nodes
-    from okeios._internal.publish.tree import StoredTree
+    from okeios._internal.publish.tables import Nodes
 
 __all__ = ["CheckUnit", "check_store"]
 
 
-class CheckUnit(ErasureUnit, Protocol):
+class CheckUnit(ErasureUnit, StoredLog, Protocol):
     """What ``okeios check`` reads of a store's unit of work
     (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the tables of the log, the
     tree, and the pending erasures (:class:`~okeios._internal.publish.erasure.ErasureUnit`)."""
 
     @property
     def nodes(self) -> Nodes: ...
-    @property
-    def events(self) -> Events: ...
-    @property
-    def tree(self) -> StoredTree: ...
 
 
 def check_store(

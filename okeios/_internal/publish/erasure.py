@@ -46,11 +46,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from okeios._internal.faults import fault_point
 from okeios._internal.protocol.hexcodec import from_hex, to_hex
-from okeios._internal.publish.slices import Transactional
+from okeios._internal.publish.slices import MetaRows, Transactional
 from okeios.errors import ErasurePendingError, StoreError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.tables import Database, Meta
+    pass
 
 __all__ = [
     "ERASE_WAIT",
@@ -68,15 +68,11 @@ _PG_TABLES = ("versions", "grants", "resources")
 _CHUNK = 1 << 23
 
 
-class ErasureUnit(Transactional, Protocol):
+class ErasureUnit(MetaRows, Transactional, Protocol):
     """What erasure uses of a store's unit of work
     (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the database, its meta rows
     (the pending erasures) and one transaction."""
 
-    @property
-    def db(self) -> Database: ...
-    @property
-    def meta(self) -> Meta: ...
     @property
     def is_postgres(self) -> bool: ...
 

@@ -26,13 +26,12 @@ from okeios._internal.publish.home import (
 )
 from okeios._internal.publish.journal import AnchorJournal, anchor_ref
 from okeios._internal.publish.publisher import MAX_TIME, LoggedEvent
-from okeios._internal.publish.slices import Publishing, Transactional
+from okeios._internal.publish.slices import MetaRows, Publishing, StoredLog, Transactional
 from okeios._internal.publish.tables import IdentityEvents
 from okeios.errors import InputError, KeyRotationError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.tables import Database, Events, Meta
-    from okeios._internal.publish.tree import StoredTree
+    pass
 
 __all__ = [
     "FAULT_ENV",
@@ -47,7 +46,7 @@ ROTATION_META = "rotation"  # the meta row of a rotation under way: "0xNEW" or "
 FAULT_ENV = "OKEIOS_FAULT_AT"
 
 
-class KeysUnit(Publishing, Transactional, Protocol):
+class KeysUnit(MetaRows, StoredLog, Publishing, Transactional, Protocol):
     """What the keys use of a store's unit of work
     (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the home (the key files), the
     publisher and the key it signs with (a rotation replaces it), the tables of events and
@@ -57,14 +56,6 @@ class KeysUnit(Publishing, Transactional, Protocol):
 
     @property
     def home(self) -> Path: ...
-    @property
-    def db(self) -> Database: ...
-    @property
-    def events(self) -> Events: ...
-    @property
-    def meta(self) -> Meta: ...
-    @property
-    def tree(self) -> StoredTree: ...
     @property
     def size(self) -> int: ...
     def exclusive(self, name: str) -> AbstractContextManager[None]: ...

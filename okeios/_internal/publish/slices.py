@@ -1,6 +1,7 @@
 """The pieces of a store's unit of work that several parts use, each a ``typing.Protocol``
 that a part's own slice extends (``RecordsUnit``, ``AccessUnit``, ``KeysUnit``,
-``CheckpointsUnit``) so that one member is declared once;
+``CheckpointsUnit``, ``JournalUnit``, ``ErasureUnit``, ``CheckUnit``) so that what they share is
+declared once;
 :class:`~okeios._internal.publish.unit.Unit` satisfies each of them."""
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from okeios._internal.publish.identity import Identities
     from okeios._internal.publish.publisher import Publisher
-    from okeios._internal.publish.tables import Events
+    from okeios._internal.publish.tables import Database, Events, Meta
+    from okeios._internal.publish.tree import StoredTree
     from okeios._internal.publish.versions import SealedVersions
 
-__all__ = ["LogClock", "Publishing", "RecordTables", "Transactional"]
+__all__ = ["LogClock", "MetaRows", "Publishing", "RecordTables", "StoredLog", "Transactional"]
 
 
 class Transactional(Protocol):
@@ -41,6 +43,24 @@ class LogClock(Protocol):
     def log_id(self) -> bytes: ...
     @property
     def clock(self) -> Callable[[], float]: ...
+
+
+class MetaRows(Protocol):
+    """The database and its meta rows (the store's settings and the work under way)."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def meta(self) -> Meta: ...
+
+
+class StoredLog(Protocol):
+    """The log as stored: its events and its Merkle tree."""
+
+    @property
+    def events(self) -> Events: ...
+    @property
+    def tree(self) -> StoredTree: ...
 
 
 class RecordTables(Protocol):

@@ -63,12 +63,9 @@ from okeios.errors import (
     UnknownFieldError,
 )
 from tests.helpers import SMALL_RECORD, json_paths, make_publisher, replace_at
+from tests.test_fuzz_decoders import FUZZ
 
-PROPERTY = settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROPERTY = settings(FUZZ, max_examples=300)  # the fuzzers' settings, more examples
 
 
 def _outcome(fn: Callable[[Any], Any], arg: Any) -> tuple[Any, ...]:

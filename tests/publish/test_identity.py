@@ -231,7 +231,7 @@ def test_opening_reads_a_logarithmic_number_of_rows(
         counts[n] = statements_to_open(tmp_path / f"h{n}")
     assert not any("check" in s for s in counts[255])
     node_reads = [s for s in counts[255] if "FROM nodes" in s]
-    assert len(node_reads) == 2  # the size, then the frontier's nodes in one query
+    assert len(node_reads) == 1  # the size and the frontier's nodes in one query
     assert len(counts[255]) == len(counts[3])
 
 

@@ -83,12 +83,27 @@ def test_rows_ids_conflicts_and_errors() -> None:
             conn.execute("INSERT INTO meta VALUES (?, ?)", ("k", "3"))
         with pytest.raises(sqlite3.DatabaseError):
             conn.execute("SELECT no_such_column FROM meta")
-        # a failed statement inside a transaction: the caller rolls back and goes on
+        # a failed statement inside a transaction: the caller rolls back and goes on. A write
+        # is sent with the next statement that needs an answer, which raises its error.
         conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO meta VALUES (?, ?)", ("k", "4"))
         with pytest.raises(sqlite3.IntegrityError):
-            conn.execute("INSERT INTO meta VALUES (?, ?)", ("k", "4"))
+            conn.execute("SELECT value FROM meta")
         conn.execute("ROLLBACK")
+        assert not conn.in_transaction
         assert conn.execute("SELECT value FROM meta").fetchall() == [("2",)]
+        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", ("k", "2"))  # outside: at once
+        assert not conn.in_transaction
+        # ... at the latest with the COMMIT, which then keeps nothing
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO meta VALUES (?, ?)", ("j", "1"))
+        conn.execute("INSERT INTO meta VALUES (?, ?)", ("k", "5"))
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("COMMIT")
+        assert conn.in_transaction  # failed, not yet rolled back: the caller does
+        conn.execute("ROLLBACK")
+        assert not conn.in_transaction
+        assert conn.execute("SELECT key, value FROM meta").fetchall() == [("k", "2")]
         conn.close()
 
 
@@ -284,10 +299,13 @@ def test_a_writer_waits_for_the_lock_only_so_long() -> None:
     with fresh_schema() as url:
         holder, waiter = PgConnection(url), PgConnection(url, lock_timeout=0.3)
         holder.execute("BEGIN IMMEDIATE")
+        holder.execute("SELECT 1")  # the lock goes with the first statement that is answered
         start = time.monotonic()
-        with pytest.raises(sqlite3.OperationalError, match="lock"):
-            waiter.execute("BEGIN IMMEDIATE")
+        waiter.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            waiter.execute("SELECT 1")
         assert time.monotonic() - start < 10
+        assert not waiter.in_transaction
         assert waiter.execute("SELECT 1").fetchall() == [(1,)]  # not left in a dead transaction
         holder.execute("COMMIT")
         waiter.execute("BEGIN IMMEDIATE")  # free again
@@ -305,10 +323,132 @@ def test_a_failed_write_rolls_back_and_the_store_goes_on(tmp_path: Path) -> None
     with fresh_schema() as url:
         store = Store.init(tmp_path / "h", database=url)
         store.add([b'{"resourceType": "Patient", "id": "a"}'])
-        with pytest.raises(StoreError, match="failed a write"), store.transaction() as conn:
+        # the refused row is sent with the COMMIT (writes are pipelined), which reports it
+        with pytest.raises(StoreError, match="UniqueViolation"), store.transaction() as conn:
             conn.execute("INSERT INTO meta VALUES (?, ?)", ("schema", "again"))
         assert store.size == 1
         store.add([b'{"resourceType": "Patient", "id": "b"}'])
         assert store.size == 2
         assert store.check() == []
         store.close()
+
+
+def _resources(prefix: str, n: int) -> list[dict[str, object]]:
+    return [
+        {"resourceType": "Observation", "id": f"{prefix}{i}", "status": "final", "valueString": "x"}
+        for i in range(n)
+    ]
+
+
+def test_a_put_holds_the_write_lock_for_a_few_round_trips_whatever_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each round trip inside the write lock keeps every other writer waiting (on a busy
+    machine, a wait for two processes to be scheduled again): a put of new resources held the
+    lock for 11 exchanges (BEGIN, the lock, the size, the frontier, the identities, the key
+    check, a batch per table, COMMIT). Now the lock, the size and frontier (one query), the
+    identities and the key check go in one exchange, the writes with the COMMIT in another:
+    2, for 1 resource or 60."""
+    from okeios._internal.publish.store import Store
+
+    trips: list[int] = []
+    original = PgConnection.execute
+
+    def execute(self: PgConnection, sql: str, args: object = ()) -> object:
+        if sql.lstrip().upper().startswith("BEGIN"):
+            trips.append(-self.round_trips)
+        out = original(self, sql, args)  # type: ignore[arg-type]
+        if sql.lstrip().upper().startswith("COMMIT"):
+            trips[-1] += self.round_trips
+        return out
+
+    with fresh_schema() as url:
+        store = Store.init(tmp_path / "h", database=url)
+        monkeypatch.setattr(PgConnection, "execute", execute)
+        for prefix, n in (("a", 1), ("b", 20), ("c", 60)):
+            trips.clear()
+            results = store.put(_resources(prefix, n))
+            assert [r.status for r in results] == ["created"] * n
+            assert trips == [2], (n, trips)
+        assert store.size == 81
+        assert store.check() == []
+        store.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_the_size_and_frontier_read_in_one_query_are_the_stored_ones(
+    engine: str, tmp_path: Path
+) -> None:
+    """``Nodes.frontier`` (one query) gives what the size and a read of each frontier node
+    give, at every size, and refuses a tree that lacks a frontier node."""
+    from okeios._internal.publish.store import Store
+    from okeios._internal.publish.tables import StoreError
+    from okeios._internal.publish.tree import frontier_positions
+
+    def check(url: str | None) -> None:
+        store = Store.init(tmp_path / engine, database=url)
+        assert store.nodes.frontier() == (0, {})
+        for size in range(1, 70):
+            with store.transaction():
+                store.tree.append_leaf_hashes([bytes([size]) * 32])
+            want = {
+                level: store.nodes.get_node(level, index)
+                for level, index in frontier_positions(size)
+            }
+            assert store.nodes.frontier() == (size, want), size
+        with store.transaction() as conn:  # 69 = 64 + 4 + 1: drop the level-2 node (2, 16)
+            conn.execute("DELETE FROM nodes WHERE level = 2 AND idx = 16")
+        with pytest.raises(StoreError, match=r"lacks node \(2, 16\)"):
+            store.nodes.frontier()
+        store.close()
+
+    if engine == "sqlite":
+        check(None)
+    else:
+        with fresh_schema() as url:
+            check(url)
+
+
+def test_many_rows_are_written_in_order_inside_and_outside_a_transaction() -> None:
+    """A plain INSERT of many rows is sent as statements of up to 256 rows each: every row
+    arrives, in order, in a transaction (with its COMMIT) or on its own."""
+    with fresh_schema() as url:
+        conn = PgConnection(url)
+        conn.execute(SCHEMA)
+        conn.executemany("INSERT INTO seq VALUES (?, ?, ?)", [(i, "a", b"a") for i in range(300)])
+        conn.execute("BEGIN IMMEDIATE")
+        rows = [(i, "b", bytes([i % 256])) for i in range(300, 900)]
+        conn.executemany("INSERT INTO seq VALUES (?, ?, ?)", rows)
+        conn.executemany("INSERT INTO seq VALUES (?, ?, ?)", [(900, "c", b"")])
+        conn.execute("COMMIT")
+        got = conn.execute("SELECT idx, who, data FROM seq ORDER BY idx").fetchall()
+        assert [r[0] for r in got] == list(range(901))
+        assert got[300:900] == rows
+        # a refused row among many: none of them is kept
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO seq VALUES (?, ?, ?)", [(901, "d", b""), (5, "d", b"")])
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("COMMIT")
+        conn.execute("ROLLBACK")
+        assert conn.execute("SELECT COUNT(*) FROM seq").fetchone() == (901,)
+        conn.close()
+
+
+def test_a_read_asked_ahead_answers_once_and_never_across_a_write() -> None:
+    with fresh_schema() as url:
+        conn = PgConnection(url)
+        conn.execute(SCHEMA)
+        conn.execute("INSERT INTO seq VALUES (?, ?, ?)", (0, "a", b""))
+        read = "SELECT who FROM seq WHERE idx = ?"
+        conn.execute("BEGIN IMMEDIATE")
+        conn.read_ahead(read, (0,))
+        trips = conn.round_trips
+        assert conn.execute("SELECT COUNT(*) FROM seq").fetchone() == (1,)  # sends both
+        assert conn.execute(read, (0,)).fetchone() == ("a",)  # answered from it
+        assert conn.round_trips == trips + 1
+        conn.read_ahead(read, (0,))
+        conn.execute("SELECT 1")
+        conn.execute("UPDATE seq SET who = ? WHERE idx = ?", ("b", 0))
+        assert conn.execute(read, (0,)).fetchone() == ("b",)  # the write came between: asked
+        conn.execute("COMMIT")
+        conn.close()

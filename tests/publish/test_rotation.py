@@ -47,15 +47,15 @@ class _Killed(BaseException):
 class _FlakyChain(RegistryHandover):
     """The registry step whose handover transaction times out the first ``fails`` times."""
 
-    def __init__(self, registry: Registry, fails: int) -> None:
-        super().__init__(registry)
+    def __init__(self, store: Store, registry: Registry, fails: int) -> None:
+        super().__init__(store, registry)
         self.fails = fails
 
-    def hand_over(self, store: Store, new: str) -> None:
+    def hand_over(self, new: str) -> None:
         if self.fails:
             self.fails -= 1
             raise ChainError("timed out waiting for the handover transaction")
-        super().hand_over(store, new)
+        super().hand_over(new)
 
 
 def test_a_failed_chain_step_leaves_the_old_key_in_charge_and_a_rerun_finishes(
@@ -65,7 +65,7 @@ def test_a_failed_chain_step_leaves_the_old_key_in_charge_and_a_rerun_finishes(
     store, registry = _anchored_store(home, node, b"flaky org")
     old = store.address
     sealed_old = (home / KEY_NAME).read_bytes()
-    chain = _FlakyChain(registry, fails=1)
+    chain = _FlakyChain(store, registry, fails=1)
     with pytest.raises(ChainError, match="timed out"):
         store.keys.rotate(chain=chain)
     # the old key is still in charge: in memory, on disk and in the registry
@@ -87,7 +87,7 @@ def test_a_failed_chain_step_leaves_the_old_key_in_charge_and_a_rerun_finishes(
     store.close()
     with Store.open(home) as again:
         assert again.address == old
-        handover = again.keys.rotate(chain=chain)
+        handover = again.keys.rotate(chain=_FlakyChain(again, registry, fails=chain.fails))
         new = again.address
         assert new != old
         assert handover.signed.event.subject == new
@@ -103,11 +103,11 @@ def test_no_key_is_overwritten_retired_keys_stay_sealed(tmp_path: Path, node: No
     home = tmp_path / "home"
     store, registry = _anchored_store(home, node, b"retiring org")
     first = store.address
-    store.keys.rotate(chain=RegistryHandover(registry))
+    store.keys.rotate(chain=RegistryHandover(store, registry))
     second = store.address
     node.fund(second)
     store.add(RECORDS[3:4])
-    store.keys.rotate(chain=RegistryHandover(registry))
+    store.keys.rotate(chain=RegistryHandover(store, registry))
     third = store.address
     store.close()
     master, current = read_keys(home, None)
@@ -139,11 +139,11 @@ def test_a_staged_rotation_is_rolled_back_and_the_old_key_anchors(
     old = store.address
 
     class Refusing(RegistryHandover):
-        def check(self, store: Store, new: str) -> None:
+        def check(self, new: str) -> None:
             raise ChainError("the chain could not be reached")
 
     with pytest.raises(ChainError):
-        store.keys.rotate(chain=Refusing(registry))
+        store.keys.rotate(chain=Refusing(store, registry))
     pending = store.keys.pending()
     assert pending is not None
     assert pending[1] is None
@@ -174,7 +174,7 @@ def test_a_crash_at_every_step_leaves_a_store_that_anchors_again(
 
     monkeypatch.setattr(keys_module, "_fault_point", crash)
     with pytest.raises(_Killed):
-        store.keys.rotate(chain=RegistryHandover(registry))
+        store.keys.rotate(chain=RegistryHandover(store, registry))
     store.close()  # the process is gone; a new one opens the home
     monkeypatch.undo()
 
@@ -186,7 +186,7 @@ def test_a_crash_at_every_step_leaves_a_store_that_anchors_again(
             assert again.address == old
         elif step != "switched":
             assert again.address == old  # the old key is in charge until the switch
-            again.keys.rotate(chain=RegistryHandover(registry))
+            again.keys.rotate(chain=RegistryHandover(again, registry))
         # after "switched" the meta row names the new key: opening finished the swap
         if step not in ("staged", "named"):
             assert again.address != old

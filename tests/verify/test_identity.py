@@ -273,16 +273,17 @@ def test_publisher_key_rotated_mid_history(world: World) -> None:
     anchored: list[int] = []
 
     class Step(RegistryHandover):
-        def anchor_old(self, s: Store) -> None:  # the old key's last anchor holds the handover
+        def anchor_old(self) -> None:  # the old key's last anchor holds the handover
+            s = self.store
             assert s.address == old_key
             world.at(t0 + HOUR + 30)
             anchored.append(anchor(s, world.registry).tree_size)
 
-        def hand_over(self, s: Store, new: str) -> None:
+        def hand_over(self, new: str) -> None:
             world.at(t0 + HOUR + 40)
-            super().hand_over(s, new)
+            super().hand_over(new)
 
-    handover = store.keys.rotate(purpose="yearly rotation", chain=Step(world.registry))
+    handover = store.keys.rotate(purpose="yearly rotation", chain=Step(store, world.registry))
     assert store.address != old_key
     assert store.keys.organisation == old_key
     assert handover.signed.event.author == old_key

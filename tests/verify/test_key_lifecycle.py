@@ -105,7 +105,7 @@ def test_a_retired_publisher_key_listed_explicitly_is_not_trusted_after_its_hand
     store.add(RECORDS[:2])
     world.anchor(t0 + 60)
     world.at(t0 + HOUR)
-    store.keys.rotate(chain=RegistryHandover(world.registry))
+    store.keys.rotate(chain=RegistryHandover(store, world.registry))
     world.node.fund(store.address)
     # a copy of the old key (okeios init listed it as author and publisher) signs on
     late = store.add(RECORDS[2:3], author=old)[0]

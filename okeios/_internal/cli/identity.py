@@ -168,7 +168,8 @@ class _ChainStep:
     (:class:`~okeios._internal.publish.keys.HandoverChain`): each method opens the chain for itself
     (the embedded chain admits one opener at a time, and anchoring opens it too)."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, store: Any, url: str, timeout: float) -> None:
+        self.store = store
         self.url = url
         self.timeout = timeout
 
@@ -178,11 +179,12 @@ class _ChainStep:
         pinned = TrustConfig.load(store.home).chain(self.url)
         return None if pinned is None else Registry(chain.w3, pinned[1], label=chain.label)
 
-    def check(self, store: Any, new: str) -> None:
+    def check(self, new: str) -> None:
         from okeios._internal.chain.connect import open_chain
         from okeios._internal.publish.anchoring import RegistryHandover
         from okeios.errors import ChainError, KeyRotationError
 
+        store = self.store
         trust = TrustConfig.load(store.home)
         pinned = trust.chain(self.url)
         anchored = {
@@ -220,13 +222,14 @@ class _ChainStep:
             if registry is not None:
                 if not registry.has_code():
                     raise ChainError(f"no contract at {registry.address} on {chain.label}")
-                RegistryHandover(registry).check(store, new)
+                RegistryHandover(store, registry).check(new)
 
-    def anchor_old(self, store: Any) -> None:
+    def anchor_old(self) -> None:
         from okeios._internal.chain.connect import open_chain
         from okeios.errors import ChainError
         from okeios.service import anchor_home
 
+        store = self.store
         with open_chain(self.url, store.home, timeout=self.timeout) as chain:
             registry = self._registry(store, chain)
             if registry is not None and registry.successor_of(store.address, store.log_id):
@@ -239,16 +242,17 @@ class _ChainStep:
                 "is not final yet: run rotate-key again to finish the rotation"
             )
 
-    def hand_over(self, store: Any, new: str) -> None:
+    def hand_over(self, new: str) -> None:
         from okeios._internal.chain.connect import open_chain
         from okeios._internal.publish.anchoring import RegistryHandover
 
+        store = self.store
         with open_chain(self.url, store.home, timeout=self.timeout) as chain:
             try:
                 registry = self._registry(store, chain)
                 if registry is None:
                     raise InputError(f"no registry pinned for {self.url}: run okeios anchor first")
-                RegistryHandover(registry).hand_over(store, new)
+                RegistryHandover(store, registry).hand_over(new)
             finally:
                 chain.save()
 
@@ -318,7 +322,7 @@ def _cmd_rotate_key(args: argparse.Namespace) -> int:
             )
         old = store.address
         logged = store.keys.rotate(
-            key, purpose=args.purpose, chain=_ChainStep(args.chain, args.chain_timeout)
+            key, purpose=args.purpose, chain=_ChainStep(store, args.chain, args.chain_timeout)
         )
         new, home, org = store.address, store.home, store.keys.organisation
     trust = TrustConfig.load(home)

@@ -1,13 +1,13 @@
 """Who may read a record: grants (HPKE-wrapped data keys and shares), revocations, access
 receipts and erasure, each one transaction that logs its signed event and updates the grants
 and versions it concerns (``docs/confidentiality.md``). A store's :class:`Access` part, reached
-as ``store.access``, handed the store's
-:class:`~okeios._internal.publish.unit.Unit` and its records (a share carries a bundle)."""
+as ``store.access``, handed what it uses of the store's unit of work (:class:`AccessUnit`) and
+its records (a share carries a bundle)."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from okeios._internal.crypto.recipients import RecipientBinding, wrap_data_key
 from okeios._internal.crypto.share import Share, grant_info, seal_seed
@@ -16,16 +16,44 @@ from okeios._internal.protocol.hexcodec import from_hex, to_hex
 from okeios._internal.protocol.ids import EventId, RecordId, RecordRef
 from okeios._internal.protocol.signing import checksum_address
 from okeios._internal.publish import erasure
-from okeios._internal.publish.erasure import ERASE_WAIT
+from okeios._internal.publish.erasure import ERASE_WAIT, ErasureUnit
 from okeios._internal.publish.publisher import LoggedEvent
+from okeios._internal.publish.records import RecordLookup
 from okeios._internal.publish.tables import StoreError
 from okeios.errors import AccessError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.records import Records
-    from okeios._internal.publish.unit import Unit
+    from collections.abc import Callable
 
-__all__ = ["Access"]
+    from okeios._internal.publish.identity import Identities
+    from okeios._internal.publish.publisher import Publisher
+    from okeios._internal.publish.records import Records
+    from okeios._internal.publish.tables import Events, Grants
+    from okeios._internal.publish.versions import SealedVersions
+
+__all__ = ["Access", "AccessUnit"]
+
+
+class AccessUnit(ErasureUnit, RecordLookup, Protocol):
+    """What the access part uses of a store's unit of work
+    (:class:`~okeios._internal.publish.unit.Unit` satisfies it): erasure's
+    (:class:`~okeios._internal.publish.erasure.ErasureUnit`), finding records
+    (:class:`~okeios._internal.publish.records.RecordLookup`), the publisher, the tables of
+    events, grants, versions and resources, and randomness."""
+
+    @property
+    def events(self) -> Events: ...
+    @property
+    def grants(self) -> Grants: ...
+    @property
+    def versions(self) -> SealedVersions: ...
+    @property
+    def identities(self) -> Identities: ...
+    @property
+    def publisher(self) -> Publisher: ...
+    @property
+    def rng(self) -> Callable[[int], bytes]: ...
+
 
 _UNDELIVERED = "undelivered/"  # meta keys of GRANTs whose share file was not written yet
 
@@ -37,7 +65,7 @@ class Access:
     store's publisher) and updates the grants and versions it concerns.
     """
 
-    def __init__(self, unit: Unit, records: Records) -> None:
+    def __init__(self, unit: AccessUnit, records: Records) -> None:
         self._unit = unit
         self._records = records  # a share carries the bundle of the version's content event
         self.resumed = False  # the last grant() returned the share of an earlier GRANT

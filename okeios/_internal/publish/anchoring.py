@@ -378,15 +378,23 @@ def _send_new(store: Store, registry: Registry, size: int, root: bytes, say: Ech
 
 
 class RegistryHandover:
-    """The chain step of a rotation on one :class:`~okeios._internal.chain.registry.Registry`."""
+    """The chain step of a rotation of ``store``'s log on one
+    :class:`~okeios._internal.chain.registry.Registry`
+    (a :class:`~okeios._internal.publish.keys.HandoverChain`)."""
 
     def __init__(
-        self, registry: Any, *, anchor_with: Callable[[Store], object] | None = None
+        self,
+        store: Store,
+        registry: Any,
+        *,
+        anchor_with: Callable[[Store], object] | None = None,
     ) -> None:
+        self.store = store
         self.registry = registry
         self._anchor_with = anchor_with
 
-    def check(self, store: Store, new: str) -> None:
+    def check(self, new: str) -> None:
+        store = self.store
         registry, old = self.registry, store.address
         held = registry.log_of(old)
         if held is not None and held != store.log_id:
@@ -398,7 +406,8 @@ class RegistryHandover:
                     f"the registry handed this log over to {successor} already, not to {new}"
                 )
 
-    def anchor_old(self, store: Store) -> None:
+    def anchor_old(self) -> None:
+        store = self.store
         if self.registry.successor_of(store.address, store.log_id) is not None:
             return  # handed over already: the old key's last anchor is on chain
         if self._anchor_with is not None:
@@ -411,8 +420,8 @@ class RegistryHandover:
                 "is not final yet: run rotate-key again to finish the rotation"
             )
 
-    def hand_over(self, store: Store, new: str) -> None:
-        registry = self.registry
+    def hand_over(self, new: str) -> None:
+        store, registry = self.store, self.registry
         if registry.successor_of(store.address, store.log_id) == checksum_address(new):
             return
         registry.handover(store.signer, store.log_id, new)

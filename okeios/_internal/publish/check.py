@@ -5,24 +5,39 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from okeios._internal.protocol.events import event_from_message
 from okeios._internal.protocol.hexcodec import to_hex
 from okeios._internal.protocol.merkle import leaf_hash, node_hash
+from okeios._internal.publish.erasure import ErasureUnit, pending_erasures
 from okeios.errors import InputError
 
 if TYPE_CHECKING:
     from okeios._internal.publish.access import Access
     from okeios._internal.publish.checkpoints import SignedCheckpoints
     from okeios._internal.publish.keys import PublisherKeys
-    from okeios._internal.publish.unit import Unit
+    from okeios._internal.publish.tables import Events, Nodes
+    from okeios._internal.publish.tree import StoredTree
 
-__all__ = ["check_store"]
+__all__ = ["CheckUnit", "check_store"]
+
+
+class CheckUnit(ErasureUnit, Protocol):
+    """What ``okeios check`` reads of a store's unit of work
+    (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the tables of the log, the
+    tree, and the pending erasures (:class:`~okeios._internal.publish.erasure.ErasureUnit`)."""
+
+    @property
+    def nodes(self) -> Nodes: ...
+    @property
+    def events(self) -> Events: ...
+    @property
+    def tree(self) -> StoredTree: ...
 
 
 def check_store(
-    unit: Unit,
+    unit: CheckUnit,
     keys: PublisherKeys,
     checkpoints: SignedCheckpoints,
     access: Access,
@@ -59,7 +74,6 @@ def check_store(
         # the share is written atomically: a file there means only forgetting it was cut short
         if not Path(where).is_file()
     ]
-    from okeios._internal.publish.erasure import pending_erasures
 
     problems += [
         f"the erasure of record {to_hex(rid)} is logged but not verified on disk yet: run "
@@ -70,7 +84,7 @@ def check_store(
 
 
 def _check_leaves(
-    unit: Unit, size: int, earlier: list[str], progress: Callable[[int], None] | None
+    unit: CheckUnit, size: int, earlier: list[str], progress: Callable[[int], None] | None
 ) -> list[str]:
     """Every event's leaf against the stored tree's leaves, and their count against its size."""
     leaves = unit.nodes.level(0)
@@ -87,7 +101,7 @@ def _check_leaves(
     return []
 
 
-def _check_nodes(unit: Unit, size: int) -> list[str]:
+def _check_nodes(unit: CheckUnit, size: int) -> list[str]:
     """Every stored node against its two children, level by level (the first mismatch)."""
     level = 0
     while (size >> level) > 1:
@@ -106,7 +120,12 @@ def _check_nodes(unit: Unit, size: int) -> list[str]:
 
 
 def _check_checkpoints(
-    unit: Unit, checkpoints: SignedCheckpoints, keys_: PublisherKeys, size: int, *, tree_ok: bool
+    unit: CheckUnit,
+    checkpoints: SignedCheckpoints,
+    keys_: PublisherKeys,
+    size: int,
+    *,
+    tree_ok: bool,
 ) -> list[str]:
     """Every checkpoint within the log, signed by a key that held the log (docs/identity.md),
     and of the tree's root (compared until the first problem: a damaged tree or checkpoint
@@ -124,7 +143,7 @@ def _check_checkpoints(
     return problems
 
 
-def _check_chains(unit: Unit, keys: PublisherKeys) -> list[str]:
+def _check_chains(unit: CheckUnit, keys: PublisherKeys) -> list[str]:
     """Each event readable, its stored id its own, linked to its record's previous event (a
     window over the record index)."""
     problems: list[str] = []

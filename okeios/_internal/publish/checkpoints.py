@@ -8,7 +8,10 @@ first. The rows are :class:`~okeios._internal.publish.tables.Checkpoints`; the s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Protocol
 
 from okeios._internal.protocol.events import Checkpoint, SignedCheckpoint
 from okeios._internal.protocol.signing import recover_address
@@ -16,15 +19,35 @@ from okeios._internal.publish.tables import Checkpoints
 from okeios.errors import InputError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.unit import Unit
+    from okeios._internal.publish.publisher import Publisher
 
-__all__ = ["SignedCheckpoints"]
+__all__ = ["CheckpointsUnit", "SignedCheckpoints"]
+
+
+class CheckpointsUnit(Protocol):
+    """What the checkpoints use of a store's unit of work
+    (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the publisher that signs, the
+    check that its key is still the store's, the log's size and id, the clock and one
+    transaction."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def log_id(self) -> bytes: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def publisher(self) -> Publisher: ...
+    def check_key(self) -> None: ...
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
 
 class SignedCheckpoints:
     """The signed checkpoints of one store's log."""
 
-    def __init__(self, unit: Unit, rows: Checkpoints) -> None:
+    def __init__(self, unit: CheckpointsUnit, rows: Checkpoints) -> None:
         self._unit = unit
         self.rows = rows
         self._signers: dict[bytes, str] = {}  # signature -> recovered key, after a handover

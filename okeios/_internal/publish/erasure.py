@@ -40,20 +40,22 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from okeios._internal.faults import fault_point
 from okeios._internal.protocol.hexcodec import from_hex, to_hex
 from okeios.errors import ErasurePendingError, StoreError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.unit import Unit
+    from okeios._internal.publish.tables import Database, Meta
 
 __all__ = [
     "ERASE_WAIT",
     "ErasurePendingError",
+    "ErasureUnit",
     "Fingerprint",
     "PurgeResult",
     "pending_erasures",
@@ -64,6 +66,20 @@ _PREFIX = 16
 _PENDING = "erasing/"
 _PG_TABLES = ("versions", "grants", "resources")
 _CHUNK = 1 << 23
+
+
+class ErasureUnit(Protocol):
+    """What erasure uses of a store's unit of work
+    (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the database, its meta rows
+    (the pending erasures) and one transaction."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def meta(self) -> Meta: ...
+    @property
+    def is_postgres(self) -> bool: ...
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +128,7 @@ class PurgeResult:
         return f"verified gone from {', '.join(self.checked)} ({self.how})"
 
 
-def secret_blobs(unit: Unit, record_id: bytes) -> list[bytes]:
+def secret_blobs(unit: ErasureUnit, record_id: bytes) -> list[bytes]:
     """Every secret blob an erasure of ``record_id`` removes (read before it does)."""
     db = unit.db
     blobs: list[bytes] = []
@@ -129,13 +145,15 @@ def secret_blobs(unit: Unit, record_id: bytes) -> list[bytes]:
     return [b for b in blobs if len(b) >= _PREFIX]
 
 
-def mark_pending(unit: Unit, record_id: bytes, event_id: bytes, blobs: Iterable[bytes]) -> None:
+def mark_pending(
+    unit: ErasureUnit, record_id: bytes, event_id: bytes, blobs: Iterable[bytes]
+) -> None:
     """Record a pending erasure (inside the erasure's transaction)."""
     value = {"event": event_id.hex(), "prints": [Fingerprint.of(b).to_json() for b in blobs]}
     unit.meta.set(_PENDING + record_id.hex(), json.dumps(value))
 
 
-def pending(unit: Unit, record_id: bytes) -> tuple[bytes, list[Fingerprint]] | None:
+def pending(unit: ErasureUnit, record_id: bytes) -> tuple[bytes, list[Fingerprint]] | None:
     """The ERASE event and fingerprints of a pending erasure of ``record_id``, if one is."""
     raw = unit.meta.get(_PENDING + record_id.hex())
     if raw is None:
@@ -148,7 +166,7 @@ def pending(unit: Unit, record_id: bytes) -> tuple[bytes, list[Fingerprint]] | N
         raise StoreError(f"the pending erasure of {record_id.hex()} is malformed") from exc
 
 
-def pending_erasures(unit: Unit) -> list[bytes]:
+def pending_erasures(unit: ErasureUnit) -> list[bytes]:
     """The records whose erasure is logged but not verified on disk yet."""
     rows = unit.db.execute(
         "SELECT key FROM meta WHERE key >= ? AND key < ? ORDER BY key", (_PENDING, "erasing0")
@@ -159,7 +177,7 @@ def pending_erasures(unit: Unit) -> list[bytes]:
     ]
 
 
-def _clear(unit: Unit, record_id: bytes) -> None:
+def _clear(unit: ErasureUnit, record_id: bytes) -> None:
     with unit.transaction():
         unit.db.execute("DELETE FROM meta WHERE key = ?", (_PENDING + record_id.hex(),))
 
@@ -167,7 +185,7 @@ def _clear(unit: Unit, record_id: bytes) -> None:
 # --- PostgreSQL ------------------------------------------------------------------------------
 
 
-def pg_refuse_without_rights(unit: Unit) -> None:
+def pg_refuse_without_rights(unit: ErasureUnit) -> None:
     """Refuse (before anything is logged) an erasure the role could not purge."""
     if not unit.is_postgres:
         return
@@ -201,7 +219,7 @@ def pg_refuse_without_rights(unit: Unit) -> None:
         )
 
 
-def _pg_files(unit: Unit) -> dict[str, tuple[str, int]]:
+def _pg_files(unit: ErasureUnit) -> dict[str, tuple[str, int]]:
     """Each key table's file path and file node."""
     out = {}
     for table in _PG_TABLES:
@@ -210,7 +228,7 @@ def _pg_files(unit: Unit) -> dict[str, tuple[str, int]]:
     return out
 
 
-def _pg_read(unit: Unit, path: str) -> Iterator[bytes]:
+def _pg_read(unit: ErasureUnit, path: str) -> Iterator[bytes]:
     """The file's bytes in overlapping chunks (``pg_read_binary_file`` needs superuser or
     pg_read_server_files: a :class:`PermissionError` otherwise)."""
     offset = 0
@@ -231,7 +249,7 @@ def _pg_read(unit: Unit, path: str) -> Iterator[bytes]:
         offset += _CHUNK
 
 
-def _pg_purge(unit: Unit, prints: list[Fingerprint], wait: float) -> PurgeResult:
+def _pg_purge(unit: ErasureUnit, prints: list[Fingerprint], wait: float) -> PurgeResult:
     before = _pg_files(unit)
     fault_point("erase-purge")
     conn = unit.db.conn
@@ -289,7 +307,7 @@ def _file_holds(path: Path, prints: list[Fingerprint]) -> bool:
     return False
 
 
-def _sqlite_purge(unit: Unit, prints: list[Fingerprint], wait: float) -> PurgeResult:
+def _sqlite_purge(unit: ErasureUnit, prints: list[Fingerprint], wait: float) -> PurgeResult:
     db = unit.db
     fault_point("erase-purge")
     conn = db.conn
@@ -319,7 +337,7 @@ class _PendingError(Exception):
     """A purge that could not finish; its message says why."""
 
 
-def purge(unit: Unit, record_id: bytes, *, wait: float = ERASE_WAIT) -> PurgeResult | None:
+def purge(unit: ErasureUnit, record_id: bytes, *, wait: float = ERASE_WAIT) -> PurgeResult | None:
     """Finish the pending erasure of ``record_id`` (none: ``None``): purge, verify, clear.
 
     Raises :class:`ErasurePendingError` when the secrets could not be verified gone."""

@@ -9,8 +9,10 @@ checkpoints and tree for the anchor reference of an export.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import sqlite3
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Protocol
 
 from okeios._internal.protocol.bundle import AnchorRef, Extension
 from okeios._internal.protocol.events import SignedCheckpoint
@@ -19,9 +21,21 @@ from okeios._internal.publish.checkpoints import SignedCheckpoints
 from okeios._internal.publish.tables import Journal, JournalEntry, StoreError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.unit import Unit
+    from okeios._internal.publish.tree import StoredTree
 
-__all__ = ["AnchorJournal", "anchor_ref"]
+__all__ = ["AnchorJournal", "JournalUnit", "anchor_ref"]
+
+
+class JournalUnit(Protocol):
+    """What the journal uses of a store's unit of work
+    (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the clock, the tree and one
+    transaction."""
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def tree(self) -> StoredTree: ...
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
 
 def anchor_ref(entry: JournalEntry, extension: Extension | None = None) -> AnchorRef:
@@ -40,7 +54,7 @@ def anchor_ref(entry: JournalEntry, extension: Extension | None = None) -> Ancho
 class AnchorJournal:
     """The anchoring journal of one unit."""
 
-    def __init__(self, unit: Unit, rows: Journal, checkpoints: SignedCheckpoints) -> None:
+    def __init__(self, unit: JournalUnit, rows: Journal, checkpoints: SignedCheckpoints) -> None:
         self._unit = unit
         self.rows = rows
         self.checkpoints = checkpoints  # the signed tree heads an anchor reference cites

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import TYPE_CHECKING, Any, Protocol
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from okeios._internal.protocol.events import EventKind
 from okeios._internal.protocol.signing import LocalSigner, checksum_address
@@ -28,13 +32,16 @@ from okeios._internal.publish.tables import IdentityEvents
 from okeios.errors import InputError, KeyRotationError
 
 if TYPE_CHECKING:
-    from okeios._internal.publish.unit import Unit
+    from okeios._internal.publish.publisher import Publisher
+    from okeios._internal.publish.tables import Database, Events, Meta
+    from okeios._internal.publish.tree import StoredTree
 
 __all__ = [
     "FAULT_ENV",
     "ROTATION_META",
     "ROTATION_STEPS",
     "HandoverChain",
+    "KeysUnit",
     "PublisherKeys",
 ]
 
@@ -42,14 +49,41 @@ ROTATION_META = "rotation"  # the meta row of a rotation under way: "0xNEW" or "
 FAULT_ENV = "OKEIOS_FAULT_AT"
 
 
+class KeysUnit(Protocol):
+    """What the keys use of a store's unit of work
+    (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the home (the key files), the
+    publisher and the key it signs with (a rotation replaces it), the tables of events and
+    meta, the tree, randomness, one transaction and the home's locks."""
+
+    signer: LocalSigner
+
+    @property
+    def home(self) -> Path: ...
+    @property
+    def db(self) -> Database: ...
+    @property
+    def events(self) -> Events: ...
+    @property
+    def meta(self) -> Meta: ...
+    @property
+    def tree(self) -> StoredTree: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def publisher(self) -> Publisher: ...
+    @property
+    def rng(self) -> Callable[[int], bytes]: ...
+    def exclusive(self, name: str) -> AbstractContextManager[None]: ...
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+
 class PublisherKeys:
     """The organisation, author authorisations and publisher key handovers of one unit."""
 
-    def __init__(self, unit: Unit, master: bytes, journal: AnchorJournal, owner: object) -> None:
+    def __init__(self, unit: KeysUnit, master: bytes, journal: AnchorJournal) -> None:
         self._unit = unit
         self._master = master  # seals a new publisher key on rotation
         self._journal = journal  # the anchors and checkpoints a key history cites
-        self._owner = owner  # what a rotation's chain step is handed (HandoverChain): the store
 
     @property
     def organisation(self) -> str:
@@ -208,7 +242,7 @@ class PublisherKeys:
             assert pending is not None
             if pending[1] is None:
                 if chain is not None:
-                    chain.check(self._owner, new.address)
+                    chain.check(new.address)
                 with unit.transaction():
                     logged = unit.publisher.handover(new, purpose=purpose)
                     unit.publisher.signer = old  # the old key signs the tree ending with it
@@ -218,9 +252,9 @@ class PublisherKeys:
             else:
                 logged = next(e for e in self.events() if e.index == pending[1])
             if chain is not None:
-                chain.anchor_old(self._owner)
+                chain.anchor_old()
                 _fault_point("anchored")
-                chain.hand_over(self._owner, new.address)
+                chain.hand_over(new.address)
                 _fault_point("handed-over")
             retire_key(unit.home, old.address, (unit.home / KEY_NAME).read_bytes())
             _fault_point("retired")
@@ -309,18 +343,18 @@ class PublisherKeys:
 
 
 class HandoverChain(Protocol):
-    """The chain step of a rotation (:meth:`PublisherKeys.rotate`); every method may be called
-    again after a crash and must then finish or skip what was done. Each is handed the store
-    the rotation runs in (:class:`~okeios._internal.publish.anchoring.RegistryHandover`
-    anchors it); the keys part holds it only to hand it on."""
+    """The chain step of a rotation (:meth:`PublisherKeys.rotate`), made for the store the
+    rotation runs in (:class:`~okeios._internal.publish.anchoring.RegistryHandover` takes the
+    store and its registry), so that the keys part never holds the store; every method may be
+    called again after a crash and must then finish or skip what was done."""
 
-    def check(self, store: Any, new: str) -> object:
+    def check(self, new: str) -> object:
         """Refuse (raise) before anything is logged if the chain step could not succeed."""
 
-    def anchor_old(self, store: Any) -> object:
+    def anchor_old(self) -> object:
         """Anchor, with the old key, the tree that ends with the handover (final)."""
 
-    def hand_over(self, store: Any, new: str) -> object:
+    def hand_over(self, new: str) -> object:
         """Send the registry's ``handover`` to ``new`` unless it was sent already."""
 
 

@@ -16,6 +16,18 @@ queries to review. It translates, once per distinct statement (:func:`translate`
   started, a writer that obtained the lock reads the log's current size and frontier before
   it appends: the log has one sequence. The primary keys on ``events.idx`` and
   ``nodes (level, idx)`` refuse a fork even if a client skipped the lock;
+* few round trips while the lock is held. Every round trip inside the lock keeps the other
+  writers waiting, the longer the busier the machine (each one waits for the server's process
+  and then the writer's to be scheduled again). So a write transaction is pipelined: ``BEGIN``
+  and the lock are sent with the transaction's first statement that needs an answer (the
+  log's size and frontier, read in one query), and the writes (``INSERT``, ``UPDATE``,
+  ``DELETE``), whose answers nothing waits for, are queued and sent with the next statement that
+  needs one, at the latest with ``COMMIT``. The server runs every statement in the order it was
+  given, in the one transaction, so what is read still sees what was written before it, and
+  nothing is kept unless the ``COMMIT`` is acknowledged; an error in a queued write is raised by
+  the statement it was sent with (then the transaction is rolled back, as for any failed write).
+  A writer that does not get the lock within the busy timeout gets "database is locked" from
+  its first statement, as from SQLite's ``BEGIN IMMEDIATE``;
 * readers take no lock. What they read by index (events, tree nodes, checkpoints) is append
   only and committed in index order (the writers are serialised), so a reader that read the
   size first finds every node below it: it sees a consistent tree of that size;
@@ -49,6 +61,7 @@ import hashlib
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,6 +127,32 @@ _CREATE_TABLE = re.compile(r"^\s*(CREATE|ALTER)\s+TABLE", re.IGNORECASE)
 
 class _Lock:
     """Marker: take the log's write lock."""
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE")  # statements whose answer a write does not wait for
+_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout ran out
+
+
+# A statement waiting to be sent: SQL, arguments (rows, for many), for many rows, and the key
+# its answer is kept under when it is a read asked ahead.
+_Queued = tuple[str, Any, bool, "tuple[str, tuple[Any, ...]] | None"]
+
+
+# A plain INSERT of one row of parameters (no conflict clause, nothing returned).
+_VALUES = re.compile(
+    r"^\s*(INSERT\s+INTO\s+\w+(?:\s*\([\w\s,]+\))?)\s+VALUES\s*(\((?:%s\s*,\s*)*%s\))\s*;?\s*$",
+    re.IGNORECASE,
+)
+_ROWS_PER_INSERT = 256
+
+
+def _no_answer(sql: str) -> bool:
+    """Whether a write statement returns nothing (no ``RETURNING``): nothing waits for it."""
+    return "RETURNING" not in sql.upper()
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc, "sqlstate", None)
 
 
 def is_database_url(value: str | None) -> bool:
@@ -254,7 +293,12 @@ class PgConnection:
         self.url = url
         self.lock_timeout = lock_timeout
         try:
-            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
+            # Every statement prepared at its first use: a store runs the same few again and
+            # again, and the server then parses and plans each once (a third of its work on
+            # a writer's rows, measured), not until a fifth run.
+            self._conn = psycopg.connect(
+                url, autocommit=True, connect_timeout=connect_timeout, prepare_threshold=0
+            )
         except psycopg.Error as exc:
             raise sqlite3.OperationalError(
                 f"cannot connect to {redact_url(url)}: {exc}".strip()
@@ -268,6 +312,16 @@ class PgConnection:
             )
         self.schema = str(schema[0])
         self.lock_key = lock_key(self.schema)
+        self._begin: list[_Queued] = [
+            ("BEGIN ISOLATION LEVEL READ COMMITTED", [], False, None),
+            (f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'", [], False, None),
+            ("SELECT pg_advisory_xact_lock(%s)", [self.lock_key], False, None),
+        ]
+        self._queue: list[_Queued] = []  # statements not sent yet
+        self._answers: dict[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]]] = {}
+        self._writing = False  # inside a write transaction (begun here, maybe not yet sent)
+        self.round_trips = 0  # exchanges with the server (a figure for the benchmarks)
+        self.lock_granted: float | None = None  # perf_counter when the write lock was answered
 
     @property
     def path(self) -> Path:
@@ -284,36 +338,28 @@ class PgConnection:
         target, returning = self._translated(sql)
         if target is None:
             return PgCursor([], None, -1)
-        try:
-            if target is _Lock:
-                # A writer waits for another one at most lock_timeout, as on SQLite.
-                self._conn.execute(
-                    "BEGIN ISOLATION LEVEL READ COMMITTED;"
-                    f" SET LOCAL lock_timeout = '{int(self.lock_timeout * 1000)}ms'"
-                )
-                try:
-                    self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
-                except Exception:
-                    self._conn.execute("ROLLBACK")  # no transaction is left open on failure
-                    raise
-                return PgCursor([], None, -1)
-            assert isinstance(target, str)
-            cur = self._conn.execute(target, list(args))
-            rows = cur.fetchall() if cur.description is not None else []
-        except Exception as exc:
-            if _is_psycopg_error(exc):
-                raise self._reraise(exc) from exc
-            raise
+        if target is _Lock:
+            # Sent with the transaction's first statement that needs an answer (see the class
+            # docstring). A writer waits for another one at most lock_timeout, as on SQLite.
+            self._queue.extend(self._begin)
+            self._writing = True
+            self.lock_granted = None
+            return PgCursor([], None, -1)
+        assert isinstance(target, str)
+        head = target.lstrip()[:8].upper()
+        if head.startswith(("COMMIT", "ROLLBACK")):
+            return self._end(target, rollback=head.startswith("ROLLBACK"))
+        if self._writing and head.startswith(_WRITES) and not returning and _no_answer(target):
+            self._answers.clear()  # a read asked ahead no longer answers for after this write
+            self._queue.append((target, list(args), False, None))
+            return PgCursor([], None, -1)
+        answer = self._answers.pop((target, tuple(args)), None)
+        if answer is not None:
+            return PgCursor(answer, None, len(answer))
+        cur = self._exchange((target, list(args), False, None))
+        rows = cur.fetchall() if cur.description is not None else []
         lastrowid = int(rows[0][0]) if returning and rows else None
         return PgCursor(rows, lastrowid, cur.rowcount)
-
-    @property
-    def in_transaction(self) -> bool:
-        """Whether a transaction is open (or failed and not yet rolled back)."""
-        from psycopg import pq
-
-        status = self._conn.info.transaction_status
-        return status not in (pq.TransactionStatus.IDLE, pq.TransactionStatus.UNKNOWN)
 
     def executemany(self, sql: str, seq: Iterable[Sequence[object]]) -> PgCursor:
         target, _ = self._translated(sql)
@@ -323,15 +369,114 @@ class PgConnection:
         rows = [list(r) for r in seq]
         if not rows:
             return PgCursor([], None, 0)
+        statements = self._many(target, rows)
+        if self._writing:
+            self._answers.clear()
+            self._queue.extend(statements)
+            return PgCursor([], None, -1)
+        self._queue.extend(statements[:-1])
+        cur = self._exchange(statements[-1])
+        return PgCursor([], None, cur.rowcount)
+
+    def _many(self, target: str, rows: list[list[object]]) -> list[_Queued]:
+        """The statements that write ``rows``: a plain ``INSERT ... VALUES (...)`` becomes one
+        statement of many rows per :data:`_ROWS_PER_INSERT` (the server then runs one statement,
+        not one per row: a third of its work on a store's rows), else one per row."""
+        values = _VALUES.match(target)
+        if values is None or len(rows) == 1:
+            return [(target, rows, True, None)]
+        out: list[_Queued] = []
+        head, one = values.group(1), values.group(2)
+        for i in range(0, len(rows), _ROWS_PER_INSERT):
+            part = rows[i : i + _ROWS_PER_INSERT]
+            sql = f"{head} VALUES " + ", ".join([one] * len(part))
+            out.append((sql, [v for row in part for v in row], False, None))
+        return out
+
+    def read_ahead(self, sql: str, args: Sequence[object] = ()) -> None:
+        """Send the read ``sql`` with the next statement that goes to the server (in a write
+        transaction, the write lock's), and answer the same read (same SQL, same arguments)
+        from it once, if no write comes between: a read the transaction will make, without a
+        round trip of its own."""
+        target, returning = self._translated(sql)
+        if not isinstance(target, str) or returning:
+            raise InputError(f"cannot read {sql!r} ahead")
+        self._queue.append((target, list(args), False, (target, tuple(args))))
+
+    def _end(self, target: str, *, rollback: bool) -> PgCursor:
+        """``COMMIT`` (with every queued write, in one round trip) or ``ROLLBACK`` (of what
+        reached the server; a transaction that never did has nothing to roll back)."""
+        queued, self._queue = self._queue, []
+        self._writing = False
+        self._answers.clear()
+        if rollback:
+            if not queued or queued[0] is not self._begin[0]:
+                self._exchange((target, [], False, None))
+            return PgCursor([], None, -1)
+        self._queue = [q for q in queued if q[3] is None]  # reads asked ahead: none wanted
+        self._exchange((target, [], False, None))
+        return PgCursor([], None, -1)
+
+    def _exchange(self, last: _Queued) -> Any:
+        """Send the queued statements and ``last`` in one pipeline, wait for the answers (one
+        round trip) and return ``last``'s cursor (the answers of reads asked ahead are kept).
+        The first error met is raised (mapped as :meth:`_reraise` says); a transaction whose
+        write lock was not obtained is rolled back, so no transaction is left open."""
+        queued, self._queue = self._queue, []
+        locking = bool(queued) and queued[0] is self._begin[0]
+        self.round_trips += 1
+        ahead: list[tuple[tuple[str, tuple[Any, ...]], Any]] = []
         try:
-            with self._conn.cursor() as cur:
-                cur.executemany(target, rows)
-                count = cur.rowcount
+            if not queued:
+                return self._send(last)
+            with self._conn.pipeline():
+                for item in queued:
+                    cur = self._send(item)
+                    if item[3] is not None:
+                        ahead.append((item[3], cur))
+                cur = self._send(last)
+            for key, answered in ahead:
+                self._answers[key] = answered.fetchall()
         except Exception as exc:
-            if _is_psycopg_error(exc):
-                raise self._reraise(exc) from exc
-            raise
-        return PgCursor([], None, count)
+            if not _is_psycopg_error(exc):
+                raise
+            if locking and _sqlstate(exc) == _LOCK_NOT_AVAILABLE:
+                self._writing = False
+                self._rollback_quietly()
+                raise sqlite3.OperationalError(
+                    f"database is locked: another writer held the store's write lock longer than"
+                    f" {self.lock_timeout:g} s"
+                ) from exc
+            raise self._reraise(exc) from exc
+        if locking:
+            self.lock_granted = time.perf_counter()
+        return cur
+
+    def _send(self, item: _Queued) -> Any:
+        cur = self._conn.cursor()
+        if item[2]:
+            cur.executemany(item[0], item[1])
+        else:
+            cur.execute(item[0], item[1])
+        return cur
+
+    def _rollback_quietly(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except Exception as exc:  # a connection lost meanwhile: the server rolled it back
+            if not _is_psycopg_error(exc):
+                raise
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (or failed and not yet rolled back), here or on the
+        server."""
+        from psycopg import pq
+
+        if self._writing:
+            return True
+        status = self._conn.info.transaction_status
+        return status not in (pq.TransactionStatus.IDLE, pq.TransactionStatus.UNKNOWN)
 
     def _reraise(self, exc: Exception) -> Exception:
         if self._conn.closed or self._conn.broken:
@@ -379,6 +524,10 @@ class PgDatabase(Database):
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(?)", (key,))
+
+    def read_ahead(self, sql: str, args: Sequence[object] = ()) -> None:
+        conn: PgConnection = self.conn  # type: ignore[assignment]
+        conn.read_ahead(sql, args)
 
     def has_store(self) -> bool:
         """Whether the schema holds a store already (its ``meta`` table)."""

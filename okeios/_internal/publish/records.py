@@ -14,11 +14,12 @@ process or in an executor's workers (``add``, the new resources of a ``put``; se
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
-from contextlib import closing
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from okeios._internal.protocol.bundle import Bundle
 from okeios._internal.protocol.canonical import JSONValue, parse_json
@@ -35,10 +36,56 @@ from okeios._internal.publish.ingest import DEFAULT_CHUNK_SIZE
 from okeios._internal.publish.journal import AnchorJournal
 from okeios._internal.publish.publisher import Entry, LoggedEvent
 from okeios._internal.publish.tables import ResourceRow
-from okeios._internal.publish.unit import Unit
 from okeios.errors import AccessError, InputError
 
-__all__ = ["Records"]
+if TYPE_CHECKING:
+    from okeios._internal.protocol.signing import LocalSigner
+    from okeios._internal.publish.identity import Identities
+    from okeios._internal.publish.publisher import Publisher
+    from okeios._internal.publish.tables import Database, Events
+    from okeios._internal.publish.versions import SealedVersions
+
+__all__ = ["RecordLookup", "Records", "RecordsUnit"]
+
+
+class RecordLookup(Protocol):
+    """Finding a store's records by what names them
+    (:class:`~okeios._internal.publish.unit.Unit` satisfies it): what the records and the access
+    part both look up."""
+
+    def find_event(self, ident: RecordRef | str) -> LoggedEvent: ...
+    def record_id_of(self, ident: RecordRef | str) -> bytes: ...
+    def is_erased(self, record_id: bytes) -> bool: ...
+    def latest_version(self, record_id: bytes) -> int: ...
+
+
+class RecordsUnit(RecordLookup, Protocol):
+    """What the records use of a store's unit of work
+    (:class:`~okeios._internal.publish.unit.Unit` satisfies it): the publisher and its key, the
+    tables of events, versions and resources, the clock and randomness, and one transaction."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def events(self) -> Events: ...
+    @property
+    def versions(self) -> SealedVersions: ...
+    @property
+    def identities(self) -> Identities: ...
+    @property
+    def publisher(self) -> Publisher: ...
+    @property
+    def signer(self) -> LocalSigner: ...
+    @property
+    def log_id(self) -> bytes: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def rng(self) -> Callable[[int], bytes]: ...
+    def fresh(self) -> None: ...
+    def transaction(
+        self, ahead: Sequence[tuple[str, Sequence[object]]] = ()
+    ) -> AbstractContextManager[sqlite3.Connection]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +102,7 @@ class _NewPut:
 class Records:
     """The records of one store (see the module docstring)."""
 
-    def __init__(self, unit: Unit, journal: AnchorJournal) -> None:
+    def __init__(self, unit: RecordsUnit, journal: AnchorJournal) -> None:
         self._unit = unit
         self._journal = journal
 
@@ -214,7 +261,8 @@ class Records:
             if mac is not None:
                 seen.add(mac)
         out: list[PutResult] = []
-        with self._unit.transaction():
+        present = self._unit.identities.rows.present_queries(sorted(seen)) if ahead else []
+        with self._unit.transaction(present):  # the identities asked with the lock
             start = 0
             if ahead and not self._unit.identities.rows.present(sorted(seen)):
                 start = len(ahead)

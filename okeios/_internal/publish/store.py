@@ -16,8 +16,9 @@ Layout of a home folder (``--home``, else ``$OKEIOS_HOME``, else ``~/.okeios``):
 The store is storage. :class:`Store` holds the lifecycle (create, open, close) and the wiring:
 it opens the home and its keys (:mod:`okeios._internal.publish.home`), makes the unit of work
 its parts share (:class:`~okeios._internal.publish.unit.Unit`: the database and its tables,
-the Merkle tree, the publisher, transactions and locks) and hands each part that unit and the
-other parts it needs, never the store. The
+the Merkle tree, the publisher, transactions and locks) and hands each part what it uses of
+that unit (a ``typing.Protocol`` declared beside the part) and the other parts it needs, never
+the store. The
 :class:`~okeios._internal.publish.publisher.Publisher` decides what is written and
 :meth:`~okeios._internal.publish.publisher.Publisher.append` writes every event, one at a time
 or in batches. Nothing is cached across transactions but the Merkle frontier, re-read at the
@@ -123,7 +124,7 @@ class Store:
         # the parts, each handed the unit and the parts it needs
         self.checkpoints = SignedCheckpoints(u, Checkpoints(u.db))
         self.journal = AnchorJournal(u, Journal(u.db), self.checkpoints)
-        self.keys = PublisherKeys(u, master, self.journal, owner=self)
+        self.keys = PublisherKeys(u, master, self.journal)
         book = Records(u, self.journal)
         self.access = Access(u, book)
         # the verbs: the records' and the unit's

@@ -29,7 +29,7 @@ from okeios._internal.faults import fault_point
 from okeios._internal.protocol.events import SignedEvent, event_from_message
 from okeios._internal.protocol.kinds import CONTENT_KINDS, KEY_KINDS, START_KINDS, sql_list
 from okeios._internal.publish.publisher import Entry, Head, LoggedEvent
-from okeios._internal.publish.tree import StoredTree
+from okeios._internal.publish.tree import StoredTree, frontier_positions
 from okeios.errors import InputError, StoreError
 
 __all__ = [
@@ -213,10 +213,18 @@ class Database:
     def in_transaction(self) -> bool:
         return self._depth > 0
 
+    def read_ahead(self, sql: str, args: Sequence[object] = ()) -> None:
+        """A read the current (or next) write transaction will make: a server's database sends
+        it with its next statement and answers the read from that, one round trip fewer inside
+        the write lock. SQLite reads in this process: nothing to do."""
+
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(
+        self, ahead: Sequence[tuple[str, Sequence[object]]] = ()
+    ) -> Iterator[sqlite3.Connection]:
         """One atomic write step (nested calls join the outer one). It starts with the write
-        lock held (``BEGIN IMMEDIATE``), so what it reads is what it extends."""
+        lock held (``BEGIN IMMEDIATE``), so what it reads is what it extends. ``ahead``: reads
+        it will make first (:meth:`read_ahead`), asked with the lock."""
         if self._depth:
             self._depth += 1
             try:
@@ -230,6 +238,8 @@ class Database:
             raise StoreError(f"the store in {self.path.parent} is locked: {exc}") from exc
         self._depth = 1
         try:
+            for sql, args in ahead:
+                self.read_ahead(sql, args)
             for hook in self.on_begin:
                 hook()
             yield self.conn
@@ -262,6 +272,18 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
+
+
+# The leaves stored (n) and, for each set bit of n, the frontier node at that level: the one
+# over the leaves that follow the larger subtrees, index (n >> (level + 1)) * 2 (SQLite and
+# PostgreSQL alike).
+_FRONTIER = """
+WITH RECURSIVE size(n) AS (SELECT COALESCE(MAX(idx) + 1, 0) FROM nodes WHERE level = 0),
+bits(b) AS (SELECT 0 UNION ALL SELECT b + 1 FROM bits WHERE b < 62)
+SELECT size.n, bits.b, nodes.hash FROM size
+LEFT JOIN bits ON (size.n >> bits.b) & 1 = 1
+LEFT JOIN nodes ON nodes.level = bits.b AND nodes.idx = (size.n >> (bits.b + 1)) * 2
+"""
 
 
 class Nodes:
@@ -299,6 +321,18 @@ class Nodes:
     def stored_size(self) -> int:
         row = self._db.one("SELECT MAX(idx) FROM nodes WHERE level = 0")
         return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+    def frontier(self) -> tuple[int, dict[int, bytes]]:
+        """The number of leaves stored and the hashes of the frontier's nodes by level (see
+        :func:`~okeios._internal.publish.tree.frontier_positions`), in one query: a writer
+        reads them under the write lock, where every round trip to a server counts."""
+        rows = self._db.execute(_FRONTIER).fetchall()
+        size = int(rows[0][0]) if rows else 0
+        found = {int(level): bytes(h) for _, level, h in rows if h is not None}
+        for level, index in frontier_positions(size):
+            if level not in found:
+                raise StoreError(f"the store's Merkle tree lacks node ({level}, {index}): damaged")
+        return size, found
 
     def level(self, level: int) -> Iterator[tuple[int, bytes]]:
         """Every stored node of one level, in order (for the integrity check)."""
@@ -831,13 +865,20 @@ class Resources:
                 found[bytes(row[0])] = self._row(row[1:])
         return found
 
+    @staticmethod
+    def present_queries(keys: Sequence[bytes]) -> list[tuple[str, Sequence[object]]]:
+        """The queries of :meth:`present` (to ask them ahead: ``Database.read_ahead``)."""
+        out: list[tuple[str, Sequence[object]]] = []
+        for i in range(0, len(keys), 500):
+            part = list(keys[i : i + 500])
+            marks = ", ".join("?" * len(part))
+            out.append((f"SELECT key FROM resources WHERE key IN ({marks})", part))  # noqa: S608
+        return out
+
     def present(self, keys: Sequence[bytes]) -> set[bytes]:
         """Which of ``keys`` have a row (one query per 500 keys)."""
         found: set[bytes] = set()
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            marks = ", ".join("?" * len(part))
-            sql = f"SELECT key FROM resources WHERE key IN ({marks})"  # noqa: S608 - marks only
+        for sql, part in self.present_queries(keys):
             found.update(bytes(r[0]) for r in self._db.execute(sql, part))
         return found
 

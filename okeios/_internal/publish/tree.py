@@ -82,6 +82,10 @@ class StoredTree:
         self.refresh()
 
     def refresh(self) -> None:
+        frontier = getattr(self._nodes, "frontier", None)
+        if frontier is not None:  # the size and the frontier in one request
+            self._size, self._frontier = frontier()
+            return
         size = self._nodes.stored_size()
         positions = frontier_positions(size)
         get_many = getattr(self._nodes, "get_nodes", None)

@@ -5,14 +5,16 @@ operation one atomic step.
 
 A :class:`~okeios._internal.publish.store.Store` makes one :class:`Unit` when it opens and
 hands it to each of its parts (records, access, keys, checkpoints, journal), with the other
-parts a part needs by name; no part holds the store. The unit holds no part: what a part adds
-(a grant, a checkpoint, an anchor) stays in that part.
+parts a part needs by name; no part holds the store. Each part is typed with the slice of the
+unit it uses, a ``typing.Protocol`` declared beside it (``KeysUnit``, ``RecordsUnit``, ...)
+that this class satisfies. The unit holds no part: what a part adds (a grant, a checkpoint, an
+anchor) stays in that part.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,6 +47,9 @@ from okeios._internal.publish.versions import SealedVersions
 from okeios.errors import InputError, KeyRotationError, PublisherKeyChangedError
 
 __all__ = ["Unit"]
+
+# What a write transaction reads before its first event (Unit.check_writer).
+_WRITER_CHECK = "SELECT key, value FROM meta WHERE key IN ('publisher', 'rotation')"
 
 #: What a lookup says it did not find, by the type of the name it was given.
 _NAMED: dict[type[RecordRef], str] = {
@@ -81,6 +86,7 @@ class Unit:
         self.identities = Identities(Resources(db), master, rng)
         self.meta = Meta(db)
         self.tree = StoredTree(self.nodes)
+        db.on_begin.append(self._ask_writer_check)  # asked with the lock: no round trip
         db.on_begin.append(self.tree.refresh)
         self._writer_checked = False
         db.on_begin.append(self._forget_writer_check)
@@ -99,11 +105,14 @@ class Unit:
     # -- transactions and locks ---------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(
+        self, ahead: Sequence[tuple[str, Sequence[object]]] = ()
+    ) -> Iterator[sqlite3.Connection]:
         """One atomic step under the write lock; on any error nothing of it is kept (and the
-        tree in memory forgets what the step appended)."""
+        tree in memory forgets what the step appended). ``ahead``: reads it makes first, asked
+        with the lock (:meth:`~okeios._internal.publish.tables.Database.read_ahead`)."""
         try:
-            with self.db.transaction() as conn:
+            with self.db.transaction(ahead) as conn:
                 yield conn
         except BaseException:
             if not self.db.in_transaction:
@@ -142,6 +151,9 @@ class Unit:
     def _forget_writer_check(self) -> None:
         self._writer_checked = False
 
+    def _ask_writer_check(self) -> None:
+        self.db.read_ahead(_WRITER_CHECK)
+
     def _key_changed(self, current: str | None) -> PublisherKeyChangedError:
         return PublisherKeyChangedError(
             f"this process signs with {self.signer.address}, but the store's publisher key "
@@ -165,11 +177,7 @@ class Unit:
         transaction then rolls back."""
         if self._writer_checked:
             return
-        rows = dict(
-            self.db.execute(
-                "SELECT key, value FROM meta WHERE key IN ('publisher', 'rotation')"
-            ).fetchall()
-        )
+        rows = dict(self.db.execute(_WRITER_CHECK).fetchall())
         if rows.get("publisher") != self.signer.address:
             raise self._key_changed(rows.get("publisher"))
         rotation = rows.get("rotation")

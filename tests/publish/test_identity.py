@@ -324,3 +324,24 @@ def test_identity_macs_are_the_same_from_the_cache_and_past_its_size() -> None:
     assert len(ids._keys) <= identity_module._MAC_CACHE
     assert ids.key(labels[0]) == expected(b"resource", labels[0])
     assert ids.key("Patient/p") != ids.type_mac("Patient/p")  # the domains stay apart
+
+
+def test_an_erased_records_label_is_not_kept_in_memory() -> None:
+    """Erasure forgets the record's identity row and every remembered label with it: the
+    label of an erased record must not outlive it in a long-running service's memory."""
+    from okeios._internal.publish import identity as identity_module
+
+    class Rows:
+        def __init__(self) -> None:
+            self.forgotten: list[bytes] = []
+
+        def forget(self, record_id: bytes) -> None:
+            self.forgotten.append(record_id)
+
+    rows = Rows()
+    ids = identity_module.Identities(rows, b"\x01" * 32, CountingRng(b"rng"))  # type: ignore[arg-type]
+    ids.key("Patient/erased-one")
+    assert "Patient/erased-one" in ids._keys
+    ids.forget(b"\x02" * 32)
+    assert rows.forgotten == [b"\x02" * 32]
+    assert ids._keys == {}

@@ -334,7 +334,10 @@ class Identities:
         )
 
     def forget(self, record_id: bytes) -> None:
+        """Drop an erased record's identity row, and every label this object remembers (the
+        erased record's label, which the store no longer holds, must not stay in memory)."""
         self.rows.forget(record_id)
+        self._keys.clear()
 
     def judge(
         self,

@@ -672,6 +672,7 @@ def test_safe_escapes_every_control_and_direction_character() -> None:
     assert safe("ok é ✓") == "ok é ✓"
     assert safe("\x1b[31m\r\n\t\x7f\x9b") == "\\x1b[31m\\x0d\\x0a\\x09\\x7f\\x9b"
     assert safe("a\u202eb\u2066c") == "a\\u202eb\\u2066c"
+    assert safe("a\u2028b\u200fc\x85") == "a\\u2028b\\u200fc\\x85"
 
 
 def test_offline_verify_stays_light(tmp_path: Path) -> None:

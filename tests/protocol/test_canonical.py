@@ -683,6 +683,13 @@ def test_nesting_limit_is_inclusive() -> None:
     with pytest.raises(NestingError):
         canonicalize([[[]]], max_depth=2)
     assert parse_json(b"1", max_depth=0) == 1
+    # more brackets than the limit, spread wide: the depth, not the count, decides
+    assert parse_json(b"[[[]],[[]],[[]]]", max_depth=3) == [[[]], [[]], [[]]]
+    assert parse_json(b'[{"a":"]]]]"},{"b":[1]}]', max_depth=3) == [{"a": "]]]]"}, {"b": [1]}]
+    with pytest.raises(NestingError):
+        parse_json(b"[[],[],[[[]]]]", max_depth=3)
+    with pytest.raises(NestingError):
+        parse_json(b'[{"a":"[[["},[{"b":[{}]}]]', max_depth=3)
 
 
 def test_parser_results() -> None:

@@ -298,3 +298,50 @@ def test_a_version_id_that_is_not_a_fhir_id_is_refused(store: Store, version_id:
     store.put([_changed(meta={"versionId": "1"})])
     with pytest.raises(InputError, match="not a FHIR id"):
         store.put([_changed(meta={"versionId": version_id}, status="final")])
+
+
+def test_identity_macs_are_the_same_from_the_cache_and_past_its_size() -> None:
+    """The keys and type MACs an Identities remembers are the HMACs it would compute, before
+    and after its cache fills and is cleared."""
+    import hmac as hmac_module
+
+    from okeios._internal.publish import identity as identity_module
+
+    master = CountingRng(b"identity cache")(32)
+    ids = identity_module.Identities(None, master, CountingRng(b"rng"))  # type: ignore[arg-type]
+    key = hmac_module.new(master, identity_module._IDENTITY_INFO, sha256).digest()
+
+    def expected(domain: bytes, text: str) -> bytes:
+        return hmac_module.new(key, domain + b"\x00" + text.encode(), sha256).digest()
+
+    labels = [f"Observation/o-{i}" for i in range(identity_module._MAC_CACHE + 10)]
+    for _ in range(2):  # the second round is served partly from the cache
+        for label in labels[::997] + labels[-3:]:
+            assert ids.key(label) == expected(b"resource", label)
+        assert ids.type_mac("Observation") == expected(b"type", "Observation")
+    for label in labels:  # fills the cache past its size: cleared, still right
+        assert ids.key(label) == expected(b"resource", label)
+    assert len(ids._keys) <= identity_module._MAC_CACHE
+    assert ids.key(labels[0]) == expected(b"resource", labels[0])
+    assert ids.key("Patient/p") != ids.type_mac("Patient/p")  # the domains stay apart
+
+
+def test_an_erased_records_label_is_not_kept_in_memory() -> None:
+    """Erasure forgets the record's identity row and every remembered label with it: the
+    label of an erased record must not outlive it in a long-running service's memory."""
+    from okeios._internal.publish import identity as identity_module
+
+    class Rows:
+        def __init__(self) -> None:
+            self.forgotten: list[bytes] = []
+
+        def forget(self, record_id: bytes) -> None:
+            self.forgotten.append(record_id)
+
+    rows = Rows()
+    ids = identity_module.Identities(rows, b"\x01" * 32, CountingRng(b"rng"))  # type: ignore[arg-type]
+    ids.key("Patient/erased-one")
+    assert "Patient/erased-one" in ids._keys
+    ids.forget(b"\x02" * 32)
+    assert rows.forgotten == [b"\x02" * 32]
+    assert ids._keys == {}

@@ -314,6 +314,8 @@ def safe(text: object) -> str:
     """``text`` with every control character escaped, so that untrusted strings (a field path,
     a value, a detail read from a file) cannot move the cursor or repaint the screen."""
     s = str(text)
+    if s.isprintable():  # no control, format or separator character: nothing to escape
+        return s
     out = []
     for ch in s:
         o = ord(ch)

@@ -29,6 +29,8 @@ def _random(rng: Rng, size: int, what: str) -> bytes:
 
 
 def _check_bytes(value: object, what: str, error: type[CryptoError] = CryptoError) -> bytes:
+    if type(value) is bytes:  # immutable already: no copy
+        return value
     if not isinstance(value, bytes | bytearray | memoryview):
         raise error(f"{what} must be bytes, got {type(value).__name__}")
     return bytes(value)

@@ -269,9 +269,8 @@ def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> JSONValue:
         ) from exc
     except ValueError as exc:  # from int(): a token longer than the limit on integer digits
         raise NumberError(f"integer token too long: {exc}") from exc
-    # Nesting cannot exceed the number of opening brackets, so most texts skip the walk.
-    if text.count("[") + text.count("{") > max_depth and _depth(value, max_depth) > max_depth:
-        raise NestingError(f"JSON text nests more than {max_depth} arrays and objects deep")
+    # The nesting of the parsed value needs no walk: nesting_exceeds measured it on the text
+    # (the brackets outside strings, which for text the parser accepted are its structure).
     if "\\u" in text and _SURROGATE_ESCAPE_RE.search(text) is not None:
         where = _find_lone_surrogate(value)
         if where is not None:
@@ -280,23 +279,6 @@ def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> JSONValue:
                 "\\uD800-\\uDFFF escape) and is not Unicode text"
             )
     return value
-
-
-def _depth(value: object, limit: int) -> int:
-    """Nesting depth of a parsed value, level by level; stops counting past ``limit``."""
-    depth = 0
-    level: list[dict[str, object] | list[object]] = []
-    if isinstance(value, (dict, list)):
-        level.append(value)
-    while level and depth <= limit:
-        depth += 1
-        below: list[dict[str, object] | list[object]] = []
-        extend = below.extend
-        for node in level:
-            children = node.values() if isinstance(node, dict) else node
-            extend([c for c in children if isinstance(c, (dict, list))])
-        level = below
-    return depth
 
 
 class _Repeated:

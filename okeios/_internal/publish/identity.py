@@ -232,6 +232,9 @@ class Judgement:
     row: ResourceRow | None  # the stored identity, when there is one
 
 
+_MAC_CACHE = 4096  # labels (and types) whose MACs an Identities keeps
+
+
 class Identities:
     """The private resource map of a store (see the module docstring)."""
 
@@ -240,15 +243,27 @@ class Identities:
         self._master = master
         self._rng = rng
         self._key = hmac.new(master, _IDENTITY_INFO, sha256).digest()
+        # The MACs of the last labels and types asked for: a put asks for a resource's key
+        # several times (the batch lookup, its judgement, its row) and for few distinct types.
+        self._keys: dict[str, bytes] = {}
+        self._types: dict[str, bytes] = {}
 
     def _mac(self, domain: bytes, data: bytes) -> bytes:
-        return hmac.new(self._key, domain + b"\x00" + data, sha256).digest()
+        return hmac.digest(self._key, domain + b"\x00" + data, "sha256")  # one-shot, in C
+
+    def _remembered(self, cache: dict[str, bytes], domain: bytes, text: str) -> bytes:
+        mac = cache.get(text)
+        if mac is None:
+            if len(cache) >= _MAC_CACHE:
+                cache.clear()
+            mac = cache[text] = self._mac(domain, text.encode())
+        return mac
 
     def key(self, label: str) -> bytes:
-        return self._mac(b"resource", label.encode())
+        return self._remembered(self._keys, b"resource", label)
 
     def type_mac(self, resource_type: str) -> bytes:
-        return self._mac(b"type", resource_type.encode())
+        return self._remembered(self._types, b"type", resource_type)
 
     def content_mac(self, value: JSONValue, canonical: bytes | None = None) -> bytes:
         """The content check of ``value`` (``canonical``: its canonical bytes, when known)."""
@@ -319,7 +334,10 @@ class Identities:
         )
 
     def forget(self, record_id: bytes) -> None:
+        """Drop an erased record's identity row, and every label this object remembers (the
+        erased record's label, which the store no longer holds, must not stay in memory)."""
         self.rows.forget(record_id)
+        self._keys.clear()
 
     def judge(
         self,

@@ -7,6 +7,7 @@ The benchmarks run as scripts (``python benchmarks/NAME.py``), so this folder is
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -83,6 +84,9 @@ def dask_executor(workers: int) -> Iterator[Executor | None]:
     except ImportError:
         yield None
         return
+    # The scheduler runs in this process: its INFO lines would land between the figures when
+    # a command run earlier in the process gave the root logger a handler.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     with (
         dask.config.set(DASK_CONFIG),
         LocalCluster(

@@ -216,6 +216,19 @@ def _public_hashes(blobs: list[bytes]) -> set[bytes]:
     return found
 
 
+def _appears(value: bytes, public: bytes) -> bool:
+    """Whether the canonical text ``value`` shows in the public bytes as a value would be
+    written: bare when it is long enough that a chance match in random bytes (signatures,
+    hashes, ciphertext) is negligible, else framed as a MessagePack string, a JSON member value
+    or a JSON string. A bare 3-byte "4.7" is found by chance in about 1 run in 25 in the ~20 KB
+    of random bytes a run makes public; a framed one is 1 in 10^5."""
+    bare = value.strip(b'"')
+    if len(bare) >= 8:
+        return bare in public
+    framed = [bytes([0xA0 + len(value)]) + value, b":" + value, b'"' + bare + b'"']
+    return any(f in public for f in framed)
+
+
 def test_a_dictionary_attack_confirms_no_hidden_field(store: Store) -> None:
     w3 = Web3(EthereumTesterProvider())
     w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": store.address, "value": 10**21})
@@ -254,9 +267,13 @@ def test_a_dictionary_attack_confirms_no_hidden_field(store: Store) -> None:
             field_digest(b"\x00" * 16, path, value),  # an attacker's best unsalted guess
             Web3.keccak(value),
         ]
-        if any(c in hashes for c in candidates) or value.strip(b'"') in joined:
+        if any(c in hashes for c in candidates) or _appears(value, joined):
             confirmed.append(value)
     assert confirmed == []
+    # Control: a value written into the public bytes in any of those forms would be caught.
+    assert _appears(b"7.3", joined + b'{"value":7.3}')
+    assert _appears(b"7.3", joined + b"\xa37.3")
+    assert _appears(b'"1961-07-14"', joined + b"born 1961-07-14")
     # Control: with the salts (which never leave the owner), the same search does find them.
     commitment = store.publisher.commitment(logged[1].id)
     salt = commitment.fields[("valueQuantity", "value")].salt
